@@ -1,0 +1,351 @@
+/**
+ * The engine host (SPEC §1): owns the GPU device, the WebNN contexts and the loaded models, and turns each
+ * request into exactly one reply. It has no extension dependency, so it runs in Chrome's offscreen document, in
+ * Firefox's background page, and in a plain page (the WebNN test harness).
+ *
+ * Models are shared by all callers (downloaded once for all sites); each caller origin holds a reference, and
+ * `unload` drops only the caller's. Runs on one model are queued; sessions are created one at a time (ort.ts).
+ */
+import { toWireError, WebqError } from '../shared/errors';
+import type { NormalizedOptions, OptionName } from '../shared/options';
+import type { Caller, ClientMessage, HostMessage, Methods, RequestMessage, WireInput } from '../shared/protocol';
+import type { WireTensor } from '../shared/tensor';
+import type { Capabilities, ConcreteBackend, ModelInfo, ModelRef, PerformanceMetrics, Profile, ProgressPhase, RunResult } from '../shared/types';
+import type { BrowserInfo } from './browser-info';
+import { checkModelUrl, download } from './download';
+import { adapterLimits, getGpu, gpuUnavailableReason, onDeviceLost } from './gpu';
+import { checkFeeds, decodeModel, freeDimensionsFrom, graphIo, type GraphIo } from './graph';
+import { createSession, run as runSession, type Session } from './ort';
+import { chooseProfile } from './profile';
+import { weightReport } from './weights';
+import { getWebnn, webnnStatus, type WebnnDevice } from './webnn';
+
+export interface EngineEnv {
+  browser: BrowserInfo;
+  /** The extension's own origin (its UI pages call without consent and may load any https model). */
+  extensionOrigin?: string;
+}
+
+/** Options this build cannot honour yet are refused, never accepted and ignored (SPEC §2). */
+const NOT_YET: Partial<Record<OptionName, string>> = {
+  bits: 'weight quantization', scheme: 'weight quantization', groupSize: 'weight quantization',
+  mixedPrecision: 'mixed precision', attentionPrecision: 'mixed precision', embeddingPrecision: 'mixed precision',
+  skipLayerNorm: 'mixed precision', workgroupSize: "webq's own kernels",
+};
+const TASK_OPTIONS: readonly OptionName[] = ['normalize', 'topK', 'maxNewTokens', 'language'];
+
+interface Job { signal: AbortSignal; progress(phase: ProgressPhase, loaded: number, total: number): void }
+
+interface LoadedModel {
+  key: string;
+  source: string;
+  bytes: Uint8Array;
+  io: GraphIo;
+  info: ModelInfo;
+  /** One session, or for WebNN one per pinned shape (WebNN needs static shapes). */
+  sessions: Map<string, Promise<Session>>;
+  target: { backend: ConcreteBackend; webnnDevice?: WebnnDevice };
+  users: Set<string>;
+  queue: Promise<unknown>;
+  fallbacks: string[];
+}
+
+const MAX_WEBNN_SHAPES = 4;
+
+export class Engine {
+  private readonly models = new Map<string, LoadedModel>();
+  private readonly loading = new Map<string, { promise: Promise<LoadedModel>; waiters: number; controller: AbortController }>();
+  private readonly jobs = new Map<string, AbortController>();
+  private profileCache: Promise<{ profile: Profile; emulated: boolean }> | null = null;
+
+  constructor(private readonly env: EngineEnv) {
+    onDeviceLost(() => {
+      // Sessions built on the lost device are useless; the next request loads them again on a new device.
+      for (const [key, model] of this.models) if (model.target.backend === 'webgpu') this.models.delete(key);
+      this.profileCache = null;
+    });
+  }
+
+  /** Turns one client message into its reply (and progress events). Never throws. */
+  receive(message: ClientMessage, caller: Caller, emit: (m: HostMessage) => void): void {
+    if (message.type === 'abort') {
+      this.jobs.get(message.id)?.abort();
+      return;
+    }
+    const controller = new AbortController();
+    this.jobs.set(message.id, controller);
+    const job: Job = {
+      signal: controller.signal,
+      progress: (phase, loaded, total) => { if (message.progress) emit({ type: 'progress', id: message.id, progress: { phase, loaded, total } }); },
+    };
+    this.handle(message, caller, job).then(
+      (result) => { if (!controller.signal.aborted) emit({ type: 'result', id: message.id, result }); },
+      (err) => {
+        const error = controller.signal.aborted ? { name: 'AbortError' as const, message: 'the request was aborted' } : toWireError(err);
+        emit({ type: 'error', id: message.id, error });
+      },
+    ).finally(() => this.jobs.delete(message.id));
+  }
+
+  private async handle(message: RequestMessage, caller: Caller, job: Job): Promise<Methods[typeof message.method]['result']> {
+    switch (message.method) {
+      case 'capabilities': return this.capabilities();
+      case 'load': return (await this.load(message.params.model, message.params.options, caller, job)).model.info;
+      case 'run': return this.run(message.params.model, message.params.input, message.params.options, caller, job);
+      case 'unload': this.unload(message.params.model, caller); return null;
+    }
+  }
+
+  async capabilities(): Promise<Capabilities> {
+    const [gpu, webnn, { profile }] = await Promise.all([getGpu(), webnnStatus('gpu'), this.profile()]);
+    return {
+      browser: { name: this.env.browser.name, version: this.env.browser.version },
+      webgpu: gpu
+        ? {
+          available: true,
+          adapter: { vendor: gpu.info.vendor, architecture: gpu.info.architecture, description: gpu.info.description || gpu.info.device, emulated: gpu.emulated },
+          features: [...gpu.adapter.features].sort(),
+          limits: adapterLimits(gpu.adapter),
+        }
+        : { available: false, reason: gpuUnavailableReason, features: [], limits: {} },
+      webnn,
+      wasm: { threads: 1, simd: wasmSimd() },
+      profile,
+    };
+  }
+
+  private profile(): Promise<{ profile: Profile; emulated: boolean }> {
+    this.profileCache ??= getGpu().then((gpu) => ({
+      profile: chooseProfile(this.env.browser, gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features] } : null),
+      emulated: gpu?.emulated ?? false,
+    }));
+    return this.profileCache;
+  }
+
+  /** Picks the backend: the one asked for (refused with NotSupportedError if absent), or the profile's order. */
+  private async chooseBackend(options: NormalizedOptions, fallbacks: string[]): Promise<{ backend: ConcreteBackend; webnnDevice?: WebnnDevice }> {
+    const asked = options.backend ?? 'auto';
+    const webnnDevice: WebnnDevice = options.devicePreference ?? 'gpu';
+    if (options.devicePreference && asked !== 'auto' && asked !== 'webnn') {
+      throw new WebqError('DataError', `option devicePreference selects a WebNN device; it does not apply to backend "${asked}"`);
+    }
+    const available = async (b: ConcreteBackend): Promise<string | null> => {
+      if (b === 'wasm') return null;
+      if (b === 'webgpu') return (await getGpu()) ? null : gpuUnavailableReason;
+      const status = await webnnStatus(webnnDevice);
+      return status.available ? null : status.reason ?? 'WebNN is unavailable';
+    };
+    if (asked !== 'auto') {
+      const reason = await available(asked);
+      if (reason) throw new WebqError('NotSupportedError', `backend "${asked}" is not available here: ${reason}`);
+      return { backend: asked, webnnDevice: asked === 'webnn' ? webnnDevice : undefined };
+    }
+    const { profile, emulated } = await this.profile();
+    for (const b of profile.backendOrder) {
+      const reason = await available(b);
+      if (!reason) {
+        if (emulated && b !== 'webgpu') fallbacks.push(`webgpu: the adapter is emulated on the CPU, auto chose ${b}`);
+        return { backend: b, webnnDevice: b === 'webnn' ? webnnDevice : undefined };
+      }
+      fallbacks.push(`${b}: ${reason}`);
+    }
+    return { backend: 'wasm' };
+  }
+
+  private resolve(ref: ModelRef, caller: Caller): { url: URL; sha256?: string } {
+    const source = typeof ref === 'string' ? ref : ref.url;
+    if (typeof ref === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(ref)) {
+      throw new WebqError('NotFoundError', `unknown model id "${ref.slice(0, 80)}": this build has no built-in models yet; pass an ONNX model URL`);
+    }
+    if (typeof ref !== 'string' && ref.task) throw new WebqError('NotSupportedError', `task "${ref.task}" pre/post-processing is not available in this build; omit task and pass tensors`);
+    return { url: checkModelUrl(source, caller.origin, this.env.extensionOrigin), sha256: typeof ref === 'string' ? undefined : ref.sha256 };
+  }
+
+  private checkOptions(options: NormalizedOptions): void {
+    for (const key of Object.keys(options) as OptionName[]) {
+      const feature = NOT_YET[key];
+      if (feature && !(key === 'bits' && options.bits === 32)) throw new WebqError('NotSupportedError', `option ${key} needs ${feature}, which this build of webq does not have yet`);
+    }
+    if (options.useQuantization === true) throw new WebqError('NotSupportedError', 'option useQuantization: true needs weight quantization, which this build of webq does not have yet');
+    for (const key of TASK_OPTIONS) {
+      if (options[key] !== undefined) throw new WebqError('DataError', `option ${key} applies to task models only; this model is a raw ONNX model`);
+    }
+  }
+
+  private async load(ref: ModelRef, options: NormalizedOptions, caller: Caller, job: Job): Promise<{ model: LoadedModel; loadTimeMs?: number }> {
+    const started = performance.now();
+    this.checkOptions(options);
+    const { url, sha256 } = this.resolve(ref, caller);
+    const fallbacks: string[] = [];
+    const target = await this.chooseBackend(options, fallbacks);
+    const key = `${url.href}#${target.backend}${target.webnnDevice ? `:${target.webnnDevice}` : ''}${options.shaderPrecompilation ? '+warm' : ''}`;
+    const existing = this.models.get(key);
+    if (existing) {
+      const first = !existing.users.has(caller.origin);
+      existing.users.add(caller.origin);
+      return { model: existing, loadTimeMs: first ? performance.now() - started : undefined };
+    }
+    let entry = this.loading.get(key);
+    if (!entry) {
+      const controller = new AbortController();
+      const promise = this.loadModel(key, url, sha256, target, fallbacks, options, controller.signal, job)
+        .finally(() => this.loading.delete(key));
+      entry = { promise, waiters: 0, controller };
+      this.loading.set(key, entry);
+    }
+    // The shared load is aborted only when every caller waiting for it has aborted.
+    const shared = entry;
+    shared.waiters++;
+    const onAbort = () => { if (--shared.waiters === 0) shared.controller.abort(); };
+    job.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const model = await shared.promise;
+      model.users.add(caller.origin);
+      return { model, loadTimeMs: performance.now() - started };
+    } finally {
+      job.signal.removeEventListener('abort', onAbort);
+      if (!job.signal.aborted) shared.waiters--;
+    }
+  }
+
+  private async loadModel(key: string, url: URL, sha256: string | undefined, target: LoadedModel['target'], fallbacks: string[],
+    options: NormalizedOptions, signal: AbortSignal, job: Job): Promise<LoadedModel> {
+    const { bytes } = await download(url, { signal, sha256, onProgress: (loaded, total) => job.progress('download', loaded, total) });
+    const proto = decodeModel(bytes);
+    const io = graphIo(proto);
+    const report = weightReport(proto);
+    const model: LoadedModel = {
+      key, source: url.href, bytes, io, target, fallbacks,
+      sessions: new Map(), users: new Set(), queue: Promise.resolve(),
+      info: {
+        id: url.href, source: url.href, task: null, backend: target.backend,
+        bits: report.bits, scheme: report.scheme, groupSize: report.groupSize, mixedPrecision: false,
+        modelBytes: report.modelBytes, originalBytes: report.originalBytes, weights: report.weights,
+        inputs: io.inputs, outputs: io.outputs, fallbacks,
+      },
+    };
+    if (target.backend !== 'webnn') {
+      job.progress('compile', 0, 1);
+      const session = this.newSession(model, undefined);
+      model.sessions.set('', session);
+      await session;
+      if (options.shaderPrecompilation) await this.warmUp(model, await session);
+      job.progress('compile', 1, 1);
+    } else if (options.shaderPrecompilation && io.inputs.every((i) => i.dims.every((d) => typeof d === 'number'))) {
+      const session = this.sessionFor(model, {});
+      await this.warmUp(model, await session);
+    }
+    if (signal.aborted) throw new WebqError('AbortError', 'the load was aborted');
+    this.models.set(key, model);
+    return model;
+  }
+
+  private async newSession(model: LoadedModel, freeDimensionOverrides: Record<string, number> | undefined): Promise<Session> {
+    const { backend, webnnDevice } = model.target;
+    try {
+      if (backend === 'webgpu') {
+        const gpu = await getGpu();
+        if (!gpu) throw new WebqError('NotSupportedError', `WebGPU is not available: ${gpuUnavailableReason}`);
+        return await createSession(model.bytes, { backend, device: gpu.device });
+      }
+      if (backend === 'webnn') {
+        const webnn = await getWebnn(webnnDevice ?? 'gpu');
+        return await createSession(model.bytes, { backend, webnn, freeDimensionOverrides });
+      }
+      return await createSession(model.bytes, { backend });
+    } catch (err) {
+      if (err instanceof WebqError) throw err;
+      throw new WebqError('OperationError', `onnxruntime-web could not create a ${backend} session for this model: ${(err as Error).message}`);
+    }
+  }
+
+  /** WebNN compiles for static shapes: one session per pinned set of free dimensions (a few kept). */
+  private sessionFor(model: LoadedModel, feeds: Record<string, WireTensor>): Promise<Session> {
+    if (model.target.backend !== 'webnn') return model.sessions.get('')!;
+    const dims = freeDimensionsFrom(model.io, feeds);
+    const shapeKey = JSON.stringify(dims);
+    let session = model.sessions.get(shapeKey);
+    if (!session) {
+      if (model.sessions.size >= MAX_WEBNN_SHAPES) {
+        const [oldestKey, oldest] = model.sessions.entries().next().value!;
+        model.sessions.delete(oldestKey);
+        void oldest.then((s) => s.release()).catch(() => undefined);
+      }
+      session = this.newSession(model, dims);
+      session.catch(() => model.sessions.delete(shapeKey));
+      model.sessions.set(shapeKey, session);
+    }
+    return session;
+  }
+
+  /** shaderPrecompilation: one run at load time on zero inputs, so the first real run does not compile. */
+  private async warmUp(model: LoadedModel, session: Session): Promise<void> {
+    const feeds: Record<string, WireTensor> = {};
+    for (const input of model.io.inputs) {
+      const dims = input.dims.map((d) => (typeof d === 'number' ? d : 1));
+      const count = dims.reduce((a, b) => a * b, 1);
+      const data = input.type === 'int64' ? new BigInt64Array(count) : input.type === 'int32' ? new Int32Array(count)
+        : input.type === 'float16' ? new Uint16Array(count) : input.type === 'int8' ? new Int8Array(count)
+        : input.type === 'uint8' || input.type === 'bool' ? new Uint8Array(count) : new Float32Array(count);
+      feeds[input.name] = { type: input.type as WireTensor['type'], dims, data };
+    }
+    try {
+      await runSession(session, feeds);
+    } catch (err) {
+      model.fallbacks.push(`shaderPrecompilation: warm-up run failed (${(err as Error).message.slice(0, 120)}); shaders compile on the first run`);
+    }
+  }
+
+  private async run(ref: ModelRef, input: WireInput, options: NormalizedOptions, caller: Caller, job: Job): Promise<RunResult> {
+    const { model, loadTimeMs } = await this.load(ref, options, caller, job);
+    if (input.kind !== 'tensors') throw new WebqError('DataError', `this model is a raw ONNX model: pass tensors { ${model.io.inputs.map((i) => i.name).join(', ')} }, not ${input.kind}`);
+    checkFeeds(model.io, input.tensors);
+    const result = model.queue.then(async () => {
+      if (job.signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
+      const session = await this.sessionFor(model, input.tensors);
+      try {
+        return await runSession(session, input.tensors);
+      } catch (err) {
+        throw new WebqError('OperationError', `inference failed: ${(err as Error).message}`);
+      }
+    });
+    model.queue = result.catch(() => undefined);
+    const { outputs, ms } = await result;
+    const { profile } = await this.profile();
+    const info = model.info;
+    const metrics: PerformanceMetrics = {
+      inferenceTimeMs: ms,
+      totalTimeMs: ms, // replaced page-side with the time from the call to its result
+      ...(loadTimeMs !== undefined ? { loadTimeMs } : {}),
+      backend: model.target.backend,
+      quantizationBits: info.bits,
+      quantizationScheme: info.scheme,
+      mixedPrecision: info.mixedPrecision,
+      modelBytes: info.modelBytes,
+      originalBytes: info.originalBytes,
+      memoryReductionPercent: info.originalBytes > 0 ? 100 * (1 - info.modelBytes / info.originalBytes) : 0,
+      browser: `${this.env.browser.name} ${this.env.browser.version}`,
+      profile: profile.name,
+      fallbacks: [...model.fallbacks],
+    };
+    return { output: outputs, performanceMetrics: metrics };
+  }
+
+  private unload(ref: ModelRef, caller: Caller): void {
+    const source = typeof ref === 'string' ? ref : ref.url;
+    let href: string;
+    try { href = new URL(source).href; } catch { return; }
+    for (const [key, model] of this.models) {
+      if (model.source !== href || !model.users.delete(caller.origin)) continue;
+      if (model.users.size === 0) {
+        this.models.delete(key);
+        for (const s of model.sessions.values()) void s.then((x) => x.release()).catch(() => undefined);
+      }
+    }
+  }
+}
+
+function wasmSimd(): boolean {
+  // The smallest module using a v128 instruction; validate() says whether this engine has SIMD.
+  return WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]));
+}

@@ -1,0 +1,76 @@
+/**
+ * The host's one GPUDevice, shared by onnxruntime-web sessions and webq's own kernels. Requested with the
+ * adapter's own limits and the optional features webq uses. A lost device is forgotten so the next request
+ * gets a fresh one (sessions built on the old device are dropped by the engine through `onLost`).
+ */
+export interface GpuInfo {
+  adapter: GPUAdapter;
+  device: GPUDevice;
+  info: { vendor: string; architecture: string; description: string; device: string };
+  emulated: boolean;
+}
+
+const WANTED_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'subgroups' as GPUFeatureName, 'timestamp-query'];
+const SOFTWARE = /swiftshader|lavapipe|llvmpipe|softpipe|software|microsoft basic render/i;
+
+let pending: Promise<GpuInfo | null> | null = null;
+const lostListeners = new Set<(reason: string) => void>();
+
+export function onDeviceLost(listener: (reason: string) => void): void {
+  lostListeners.add(listener);
+}
+
+/** Reason WebGPU is unavailable, filled when `getGpu()` resolves to null. */
+export let gpuUnavailableReason = '';
+
+export function getGpu(): Promise<GpuInfo | null> {
+  pending ??= open().catch((err) => {
+    gpuUnavailableReason = `WebGPU device request failed: ${(err as Error).message}`;
+    pending = null;
+    return null;
+  });
+  return pending;
+}
+
+async function open(): Promise<GpuInfo | null> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) {
+    gpuUnavailableReason = 'navigator.gpu is absent (WebGPU disabled or not supported here)';
+    pending = null;
+    return null;
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    gpuUnavailableReason = 'no WebGPU adapter (blocklisted or no driver; see docs/troubleshooting.md)';
+    pending = null;
+    return null;
+  }
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredLimits: Record<string, number> = {};
+  for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension']) {
+    const v = (adapter.limits as unknown as Record<string, number>)[key];
+    if (typeof v === 'number') requiredLimits[key] = v;
+  }
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const raw = adapter.info ?? ({} as GPUAdapterInfo);
+  const info = { vendor: raw.vendor ?? '', architecture: raw.architecture ?? '', description: raw.description ?? '', device: raw.device ?? '' };
+  const fallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true
+    || (raw as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  const emulated = fallback || SOFTWARE.test(`${info.vendor} ${info.architecture} ${info.description} ${info.device}`);
+  void device.lost.then((lost) => {
+    pending = null;
+    for (const l of lostListeners) l(lost.message || lost.reason || 'device lost');
+  });
+  return { adapter, device, info, emulated };
+}
+
+export function adapterLimits(adapter: GPUAdapter): Record<string, number> {
+  const out: Record<string, number> = {};
+  // GPUSupportedLimits exposes its fields as prototype getters, so enumerate the prototype.
+  for (const key in adapter.limits) {
+    const v = (adapter.limits as unknown as Record<string, unknown>)[key];
+    if (typeof v === 'number') out[key] = v;
+  }
+  return out;
+}

@@ -1,0 +1,45 @@
+/**
+ * Chrome's engine host: the offscreen document. It connects to the service worker with a port, serves the
+ * requests that arrive on it, sends keep-alive pings while work is in flight (so the worker stays awake through
+ * long loads and runs), and reconnects if the worker was restarted.
+ */
+import { Engine } from './engine';
+import { browserInfo } from './browser-info';
+import { ENGINE_PORT } from '../shared/ports';
+import type { EngineEnvelope } from '../background/offscreen-link';
+import { validateClientMessage, type HostMessage } from '../shared/protocol';
+import { toWireError } from '../shared/errors';
+
+const engine = new Engine({ browser: browserInfo(), extensionOrigin: new URL(chrome.runtime.getURL('')).origin });
+const inFlight = new Set<string>();
+const KEEPALIVE_MS = 20_000;
+
+function connect(): void {
+  const port = chrome.runtime.connect({ name: ENGINE_PORT });
+  const emit = (m: HostMessage) => {
+    if (m.type !== 'progress') inFlight.delete(m.id);
+    try { port.postMessage(m); } catch { /* the worker went away; it fails its requests itself */ }
+  };
+  const timer = setInterval(() => { if (inFlight.size > 0) port.postMessage({ type: 'keepalive' }); }, KEEPALIVE_MS);
+  port.onMessage.addListener((envelope: EngineEnvelope) => {
+    let message;
+    try {
+      message = validateClientMessage(envelope?.message);
+    } catch (err) {
+      const id = envelope?.message?.id;
+      if (typeof id === 'string') emit({ type: 'error', id, error: toWireError(err) });
+      return;
+    }
+    const caller = envelope.caller;
+    if (!caller || typeof caller.origin !== 'string') return;
+    if (message.type === 'request') inFlight.add(message.id);
+    engine.receive(message, { origin: caller.origin, tabId: caller.tabId }, emit);
+  });
+  port.onDisconnect.addListener(() => {
+    clearInterval(timer);
+    inFlight.clear();
+    setTimeout(connect, 100);
+  });
+}
+
+connect();

@@ -1,0 +1,86 @@
+/**
+ * The one file that touches onnxruntime-web (the `/webgpu` flavour: native WebGPU EP, WebNN EP, wasm EP).
+ * Every .wasm ships inside the extension; nothing is fetched from a CDN.
+ *
+ * Sessions are created one at a time through a promise chain: ORT's WebGPU EP throws when two sessions are
+ * created concurrently, and the wasm heap is shared.
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+import type { ConcreteBackend } from '../shared/types';
+import type { TensorType, WireTensor, TensorData } from '../shared/tensor';
+
+let configured = false;
+function configure(): void {
+  if (configured) return;
+  configured = true;
+  ort.env.wasm.wasmPaths = { wasm: new URL(wasmUrl, globalThis.location?.href).href };
+  // Threads need crossOriginIsolated (and re-importing ORT's chunk in workers); one thread is what runs
+  // everywhere today, and capabilities() reports it.
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = 'error';
+}
+
+export interface SessionTarget {
+  backend: ConcreteBackend;
+  device?: GPUDevice;
+  webnn?: { context: unknown; deviceType: 'cpu' | 'gpu' | 'npu' };
+  freeDimensionOverrides?: Record<string, number>;
+}
+
+export type Session = ort.InferenceSession;
+
+let chain: Promise<unknown> = Promise.resolve();
+
+export function createSession(model: Uint8Array, target: SessionTarget): Promise<Session> {
+  configure();
+  const providers: ort.InferenceSession.ExecutionProviderConfig[] =
+    target.backend === 'webgpu' ? [{ name: 'webgpu', device: target.device } as ort.InferenceSession.WebGpuExecutionProviderOption]
+    : target.backend === 'webnn' ? [{ name: 'webnn', context: target.webnn!.context, deviceType: target.webnn!.deviceType } as ort.InferenceSession.ExecutionProviderConfig]
+    : ['wasm'];
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: providers,
+    graphOptimizationLevel: 'all',
+    freeDimensionOverrides: target.freeDimensionOverrides,
+  };
+  const created = chain.then(() => ort.InferenceSession.create(model, options));
+  chain = created.catch(() => undefined);
+  return created;
+}
+
+const ORT_TYPE: Readonly<Record<TensorType, ort.Tensor.Type>> = Object.freeze({
+  float32: 'float32', float16: 'float16', int64: 'int64', int32: 'int32', int8: 'int8', uint8: 'uint8', bool: 'bool',
+});
+
+export function toOrtTensor(t: WireTensor): ort.Tensor {
+  return new ort.Tensor(ORT_TYPE[t.type], t.data as never, t.dims);
+}
+
+export function fromOrtTensor(t: ort.Tensor): WireTensor {
+  const type = t.type as TensorType;
+  if (!Object.hasOwn(ORT_TYPE, type)) throw new Error(`output type ${t.type} is not supported by webq`);
+  let data = t.data as unknown;
+  // ORT may hand float16 back as Float16Array where the browser has one; the wire form is the raw bits.
+  if (type === 'float16' && !(data instanceof Uint16Array)) {
+    const v = data as { buffer: ArrayBuffer; byteOffset: number; length: number };
+    data = new Uint16Array(v.buffer, v.byteOffset, v.length);
+  }
+  return { type, dims: [...t.dims], data: data as TensorData };
+}
+
+export async function run(session: Session, feeds: Record<string, WireTensor>): Promise<{ outputs: Record<string, WireTensor>; ms: number }> {
+  const ortFeeds: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
+  const started = performance.now();
+  const results = await session.run(ortFeeds);
+  const ms = performance.now() - started;
+  const outputs: Record<string, WireTensor> = {};
+  for (const [name, t] of Object.entries(results)) {
+    outputs[name] = fromOrtTensor(t);
+    t.dispose();
+  }
+  return { outputs, ms };
+}
+
+export const ORT_VERSION = ort.env.versions.web ?? 'unknown';

@@ -1,0 +1,108 @@
+/**
+ * `window.webq` (SPEC §2), over any transport: the extension's bridge (webq.iife.ts) or an engine hosted in the
+ * same page (the WebNN test harness). Validates every call before it leaves the page, ties progress events and
+ * aborts to their request, and measures `totalTimeMs` from the call to its result.
+ */
+import { fromWireError, WebqError, dataError } from '../shared/errors';
+import { normalizeOptions } from '../shared/options';
+import { checkModelRef, validateClientMessage, validateHostMessage, type ClientMessage, type HostMessage, type Method } from '../shared/protocol';
+import type { Capabilities, ModelInfo, ModelRef, Progress, RunResult } from '../shared/types';
+import { toWireInput } from './inputs';
+
+export interface Transport {
+  send(message: ClientMessage): void;
+  /** Registers the one receiver of host messages. */
+  listen(receive: (message: HostMessage) => void): void;
+}
+
+interface CallOptions { signal?: AbortSignal; onProgress?: (p: Progress) => void }
+
+interface Pending { resolve(v: unknown): void; reject(e: Error): void; onProgress?: (p: Progress) => void }
+
+export interface Webq {
+  readonly version: string;
+  capabilities(options?: CallOptions): Promise<Capabilities>;
+  load(model: ModelRef, options?: Record<string, unknown> & CallOptions): Promise<ModelInfo>;
+  run(model: ModelRef, input: unknown, options?: Record<string, unknown> & CallOptions): Promise<RunResult>;
+  unload(model: ModelRef, options?: CallOptions): Promise<void>;
+}
+
+const abortError = () => new WebqError('AbortError', 'the request was aborted');
+
+function callOptions(options: unknown): CallOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object') throw dataError('options must be an object');
+  const { signal, onProgress } = options as Record<string, unknown>;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw dataError('option signal must be an AbortSignal');
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw dataError('option onProgress must be a function');
+  return { signal: signal as AbortSignal | undefined, onProgress: onProgress as CallOptions['onProgress'] };
+}
+
+export function createWebq(transport: Transport, version: string): Webq {
+  const pending = new Map<string, Pending>();
+  let counter = 0;
+  const prefix = Math.random().toString(36).slice(2, 10);
+
+  transport.listen((message) => {
+    const checked = validateHostMessage(message);
+    if (!checked) return;
+    const p = pending.get(checked.id);
+    if (!p) return; // aborted or unknown: a cancelled call never resolves later
+    if (checked.type === 'progress') {
+      try { p.onProgress?.(checked.progress); } catch (err) { console.error('webq: onProgress threw', err); }
+      return;
+    }
+    pending.delete(checked.id);
+    if (checked.type === 'result') p.resolve(checked.result);
+    else p.reject(fromWireError(checked.error));
+  });
+
+  async function call<M extends Method>(method: M, build: () => Promise<Record<string, unknown>>, rawOptions: unknown): Promise<unknown> {
+    const { signal, onProgress } = callOptions(rawOptions);
+    if (signal?.aborted) throw abortError();
+    const params = await build();
+    if (signal?.aborted) throw abortError();
+    const id = `${prefix}-${++counter}`;
+    // Same validation as every later hop: a bad call fails here, with the field named, before any messaging.
+    const message = validateClientMessage({ type: 'request', id, method, params, progress: Boolean(onProgress) });
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        if (!pending.delete(id)) return;
+        transport.send({ type: 'abort', id });
+        reject(abortError());
+      };
+      pending.set(id, {
+        resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v); },
+        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+        onProgress,
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      transport.send(message);
+    });
+  }
+
+  const withoutCallOptions = (options: unknown): unknown => {
+    if (options === undefined || options === null || typeof options !== 'object') return options;
+    const { signal: _s, onProgress: _p, ...rest } = options as Record<string, unknown>;
+    return rest;
+  };
+
+  const webq: Webq = {
+    version,
+    capabilities: (options) => call('capabilities', async () => ({}), options) as Promise<Capabilities>,
+    load: (model, options) =>
+      call('load', async () => ({ model: checkModelRef(model), options: normalizeOptions(withoutCallOptions(options), 'load') }), options) as Promise<ModelInfo>,
+    async run(model, input, options) {
+      const started = performance.now();
+      const result = (await call('run', async () => ({
+        model: checkModelRef(model),
+        options: normalizeOptions(withoutCallOptions(options), 'run'),
+        input: await toWireInput(input),
+      }), options)) as RunResult;
+      result.performanceMetrics.totalTimeMs = performance.now() - started;
+      return result;
+    },
+    unload: async (model, options) => { await call('unload', async () => ({ model: checkModelRef(model) }), options); },
+  };
+  return Object.freeze(webq);
+}

@@ -1,0 +1,139 @@
+/**
+ * Option normalisation (SPEC §2): camelCase names and the seed framework's snake_case aliases, every value
+ * range-checked, unknown names rejected. "No option is accepted and ignored": the engine refuses with
+ * NotSupportedError any option this build cannot honour yet (see `UNSUPPORTED_YET` in the host).
+ */
+import { dataError } from './errors';
+
+export type Backend = 'auto' | 'webgpu' | 'webnn' | 'wasm';
+export type DevicePreference = 'gpu' | 'cpu' | 'npu';
+
+export interface NormalizedOptions {
+  useQuantization?: boolean;
+  bits?: 2 | 4 | 8 | 16 | 32;
+  scheme?: 'symmetric' | 'asymmetric';
+  groupSize?: number;
+  mixedPrecision?: boolean;
+  attentionPrecision?: 4 | 8 | 16 | 32;
+  embeddingPrecision?: 4 | 8 | 16 | 32;
+  skipLayerNorm?: boolean;
+  backend?: Backend;
+  devicePreference?: DevicePreference;
+  workgroupSize?: [number, number, number];
+  shaderPrecompilation?: boolean;
+  // Task run options (SPEC §5).
+  normalize?: boolean;
+  topK?: number;
+  maxNewTokens?: number;
+  language?: string;
+}
+export type OptionName = keyof NormalizedOptions;
+
+/** Options that only make sense per run; `load` rejects them. */
+export const RUN_ONLY_OPTIONS: readonly OptionName[] = Object.freeze(['normalize', 'topK', 'maxNewTokens', 'language']);
+
+const ALIASES: Readonly<Record<string, OptionName>> = Object.freeze({
+  use_quantization: 'useQuantization',
+  mixed_precision: 'mixedPrecision',
+  attention_precision: 'attentionPrecision',
+  embedding_precision: 'embeddingPrecision',
+  group_size: 'groupSize',
+  skip_layernorm: 'skipLayerNorm',
+  workgroup_size: 'workgroupSize',
+  shader_precompilation: 'shaderPrecompilation',
+  execution_provider: 'backend',
+  device_preference: 'devicePreference',
+  top_k: 'topK',
+  max_new_tokens: 'maxNewTokens',
+});
+
+const oneOf = <T>(values: readonly T[]) => (v: unknown, name: string): T => {
+  if (!values.includes(v as T)) throw dataError(`option ${name} must be one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${describe(v)}`);
+  return v as T;
+};
+const bool = (v: unknown, name: string): boolean => {
+  if (typeof v !== 'boolean') throw dataError(`option ${name} must be true or false, got ${describe(v)}`);
+  return v;
+};
+const intIn = (min: number, max: number) => (v: unknown, name: string): number => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw dataError(`option ${name} must be an integer from ${min} to ${max}, got ${describe(v)}`);
+  return v;
+};
+
+function groupSize(v: unknown, name: string): number {
+  if (v === 0 || v === -1) return v;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 16 && v <= 65536 && (v & (v - 1)) === 0) return v;
+  throw dataError(`option ${name} must be a power of two ≥ 16, 0 (per channel) or -1 (per tensor), got ${describe(v)}`);
+}
+
+function workgroupSize(v: unknown, name: string): [number, number, number] {
+  if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => Number.isInteger(x) && x >= 1 && x <= 1024)) {
+    throw dataError(`option ${name} must be [x, y, z] with integers from 1 to 1024, got ${describe(v)}`);
+  }
+  const [x, y, z] = v as number[];
+  if (x! * y! * z! > 1024) throw dataError(`option ${name}: x·y·z = ${x! * y! * z!} exceeds 1024 invocations`);
+  return [x!, y!, z!];
+}
+
+function language(v: unknown, name: string): string {
+  if (typeof v !== 'string' || !/^[a-z]{2,3}(-[A-Za-z]{2,4})?$/.test(v)) throw dataError(`option ${name} must be a language code such as "en", got ${describe(v)}`);
+  return v;
+}
+
+const CHECKS: { readonly [K in OptionName]-?: (v: unknown, name: string) => NonNullable<NormalizedOptions[K]> } = {
+  useQuantization: bool,
+  bits: oneOf([2, 4, 8, 16, 32] as const),
+  scheme: oneOf(['symmetric', 'asymmetric'] as const),
+  groupSize,
+  mixedPrecision: bool,
+  attentionPrecision: oneOf([4, 8, 16, 32] as const),
+  embeddingPrecision: oneOf([4, 8, 16, 32] as const),
+  skipLayerNorm: bool,
+  backend: oneOf(['auto', 'webgpu', 'webnn', 'wasm'] as const),
+  devicePreference: oneOf(['gpu', 'cpu', 'npu'] as const),
+  workgroupSize,
+  shaderPrecompilation: bool,
+  normalize: bool,
+  topK: intIn(1, 1000),
+  maxNewTokens: intIn(1, 448),
+  language,
+};
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.slice(0, 40));
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  return typeof v;
+}
+
+/** Fields the page API itself consumes before anything is sent (they are functions, never cloned). */
+export const PAGE_ONLY_OPTIONS = Object.freeze(['signal', 'onProgress']);
+const MAX_OPTION_KEYS = 64;
+
+/**
+ * Validates and normalises an options object. `kind` says whether run-only options are allowed.
+ * Throws DataError naming the option that is wrong.
+ */
+export function normalizeOptions(raw: unknown, kind: 'load' | 'run'): NormalizedOptions {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw dataError(`options must be an object, got ${describe(raw)}`);
+  const proto = Object.getPrototypeOf(raw);
+  if (proto !== Object.prototype && proto !== null) throw dataError('options must be a plain object');
+  const keys = Object.keys(raw);
+  if (keys.length > MAX_OPTION_KEYS) throw dataError(`options has ${keys.length} keys; webq knows ${Object.keys(CHECKS).length}`);
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    if (PAGE_ONLY_OPTIONS.includes(key)) continue;
+    const name: OptionName | undefined = Object.hasOwn(CHECKS, key) ? (key as OptionName) : ALIASES[key] && Object.hasOwn(ALIASES, key) ? ALIASES[key] : undefined;
+    if (!name) throw dataError(`unknown option ${JSON.stringify(key.slice(0, 60))}; see the options table in the webq docs`);
+    if (Object.hasOwn(out, name)) throw dataError(`option ${name} is given twice (as ${key} and its other spelling)`);
+    if (kind === 'load' && RUN_ONLY_OPTIONS.includes(name)) throw dataError(`option ${name} is a run option; pass it to run(), not load()`);
+    const value = (raw as Record<string, unknown>)[key];
+    if (value === undefined) continue;
+    out[name] = CHECKS[name](value, key);
+  }
+  if (out.useQuantization === false && out.bits !== undefined && out.bits !== 32) {
+    throw dataError(`options useQuantization: false and bits: ${String(out.bits)} contradict each other`);
+  }
+  return out as NormalizedOptions;
+}

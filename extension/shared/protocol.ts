@@ -1,0 +1,187 @@
+/**
+ * The one message protocol of every hop (page ⇄ bridge ⇄ background ⇄ engine host).
+ *
+ * A client sends `request` (a method with its params) or `abort`; the host answers with `progress` events and
+ * exactly one `result` or `error`, all carrying the request id. Each method's params and result types are tied
+ * to its name, so handlers need no casts. `validateClientMessage` is run at every hop before a message is used:
+ * the page can post anything to the bridge, so nothing downstream trusts what came before it.
+ */
+import { dataError, isErrorName, WebqError, type WireError } from './errors';
+import { normalizeOptions, type NormalizedOptions } from './options';
+import { checkWireTensor, LIMITS, type WireTensor } from './tensor';
+import type { Capabilities, ModelInfo, ModelRef, ModelSource, Progress, RunResult, Task } from './types';
+
+export interface Methods {
+  capabilities: { params: Record<string, never>; result: Capabilities };
+  load: { params: { model: ModelRef; options: NormalizedOptions }; result: ModelInfo };
+  run: { params: { model: ModelRef; input: WireInput; options: NormalizedOptions }; result: RunResult };
+  unload: { params: { model: ModelRef }; result: null };
+}
+export type Method = keyof Methods;
+
+/** Raw tensors by input name, or a task input (text, pixels, audio) already converted page-side. */
+export type WireInput =
+  | { kind: 'tensors'; tensors: Record<string, WireTensor> }
+  | { kind: 'text'; text: string[]; batched: boolean }
+  | { kind: 'image'; images: { width: number; height: number; data: Uint8ClampedArray }[]; batched: boolean }
+  | { kind: 'audio'; audio: Float32Array; sampleRate: number };
+
+export type RequestMessage = {
+  [M in Method]: { type: 'request'; id: string; method: M; params: Methods[M]['params']; progress?: boolean };
+}[Method];
+export type ClientMessage = RequestMessage | { type: 'abort'; id: string };
+
+export type HostMessage =
+  | { type: 'progress'; id: string; progress: Progress }
+  | { type: 'result'; id: string; result: unknown }
+  | { type: 'error'; id: string; error: WireError };
+
+/** Where a request came from, stamped by the background from the port's sender, never taken from the page. */
+export interface Caller { origin: string; tabId?: number }
+
+export const TASKS: readonly Task[] = Object.freeze(['feature-extraction', 'image-classification', 'automatic-speech-recognition']);
+const METHODS: readonly Method[] = Object.freeze(['capabilities', 'load', 'run', 'unload']);
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+const MAX_URL = 2048;
+
+function plainObject(v: unknown, where: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw dataError(`${where} must be an object`);
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) throw dataError(`${where} must be a plain object`);
+  return v as Record<string, unknown>;
+}
+
+function onlyKeys(o: Record<string, unknown>, allowed: readonly string[], where: string): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw dataError(`${where} has an unknown field ${JSON.stringify(k.slice(0, 60))}`);
+}
+
+export function checkModelRef(v: unknown, where = 'model'): ModelRef {
+  if (typeof v === 'string') {
+    if (v.length === 0 || v.length > MAX_URL) throw dataError(`${where} must be a registry id or a URL of at most ${MAX_URL} characters`);
+    return v;
+  }
+  const o = plainObject(v, where);
+  onlyKeys(o, ['url', 'sha256', 'task', 'tokenizer', 'id'], where);
+  if (typeof o.url !== 'string' || o.url.length === 0 || o.url.length > MAX_URL) throw dataError(`${where}.url must be a URL string`);
+  const out: ModelSource = { url: o.url };
+  if (o.sha256 !== undefined) {
+    if (typeof o.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(o.sha256)) throw dataError(`${where}.sha256 must be 64 hex digits`);
+    out.sha256 = o.sha256.toLowerCase();
+  }
+  if (o.task !== undefined) {
+    if (!TASKS.includes(o.task as Task)) throw dataError(`${where}.task must be one of ${TASKS.join(', ')}`);
+    out.task = o.task as Task;
+  }
+  if (o.tokenizer !== undefined) {
+    if (typeof o.tokenizer !== 'string' || o.tokenizer.length > MAX_URL) throw dataError(`${where}.tokenizer must be a URL string`);
+    out.tokenizer = o.tokenizer;
+  }
+  if (o.id !== undefined) {
+    if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > 200) throw dataError(`${where}.id must be a non-empty string`);
+    out.id = o.id;
+  }
+  return out;
+}
+
+export function checkWireInput(v: unknown): WireInput {
+  const o = plainObject(v, 'input');
+  switch (o.kind) {
+    case 'tensors': {
+      const tensors = plainObject(o.tensors, 'input');
+      const names = Object.keys(tensors);
+      if (names.length === 0) throw dataError('input has no tensors; pass { inputName: { type, data, dims } }');
+      if (names.length > LIMITS.tensorsPerRequest) throw dataError(`input has ${names.length} tensors; at most ${LIMITS.tensorsPerRequest}`);
+      const out: Record<string, WireTensor> = Object.create(null);
+      let bytes = 0;
+      for (const name of names) {
+        if (name.length === 0 || name.length > LIMITS.nameLength) throw dataError(`input name ${JSON.stringify(name.slice(0, 60))} is empty or too long`);
+        const t = checkWireTensor(tensors[name], `input[${JSON.stringify(name)}]`);
+        bytes += t.data.byteLength;
+        out[name] = t;
+      }
+      if (bytes > LIMITS.requestBytes) throw new WebqError('QuotaExceededError', `input holds ${bytes} bytes; at most ${LIMITS.requestBytes} (64 MiB) per request`);
+      return { kind: 'tensors', tensors: out };
+    }
+    case 'text': {
+      if (!Array.isArray(o.text) || o.text.length === 0 || o.text.length > 256 || !o.text.every((s) => typeof s === 'string')) {
+        throw dataError('input text must be a string or a non-empty array of at most 256 strings');
+      }
+      const total = (o.text as string[]).reduce((n, s) => n + s.length, 0);
+      if (total > 1_000_000) throw dataError('input text is longer than 1,000,000 characters');
+      return { kind: 'text', text: o.text as string[], batched: o.batched === true };
+    }
+    case 'image': {
+      if (!Array.isArray(o.images) || o.images.length === 0 || o.images.length > 64) throw dataError('input images must be 1 to 64 images');
+      const images = o.images.map((img, i) => {
+        const im = plainObject(img, `input.images[${i}]`);
+        const { width, height, data } = im;
+        if (!Number.isInteger(width) || !Number.isInteger(height) || (width as number) < 1 || (height as number) < 1 || (width as number) * (height as number) > 64e6) {
+          throw dataError(`input.images[${i}] has invalid width/height`);
+        }
+        if (!(data instanceof Uint8ClampedArray) || data.length !== (width as number) * (height as number) * 4) {
+          throw dataError(`input.images[${i}].data must be RGBA Uint8ClampedArray of width·height·4 bytes`);
+        }
+        return { width: width as number, height: height as number, data };
+      });
+      return { kind: 'image', images, batched: o.batched === true };
+    }
+    case 'audio': {
+      if (!(o.audio instanceof Float32Array) || o.audio.length === 0) throw dataError('input.audio must be a non-empty Float32Array');
+      if (o.audio.byteLength > LIMITS.requestBytes) throw new WebqError('QuotaExceededError', 'input.audio is larger than 64 MiB');
+      if (typeof o.sampleRate !== 'number' || !Number.isInteger(o.sampleRate) || o.sampleRate < 8000 || o.sampleRate > 192000) {
+        throw dataError('input.sampleRate must be an integer from 8000 to 192000');
+      }
+      return { kind: 'audio', audio: o.audio, sampleRate: o.sampleRate };
+    }
+    default:
+      throw dataError('input kind must be tensors, text, image or audio');
+  }
+}
+
+/** Validates a message from a client; returns it rebuilt from checked fields only (no extra keys survive). */
+export function validateClientMessage(raw: unknown): ClientMessage {
+  const o = plainObject(raw, 'message');
+  if (typeof o.id !== 'string' || !ID.test(o.id)) throw dataError('message id must be 1–64 characters of [A-Za-z0-9_-]');
+  if (o.type === 'abort') return { type: 'abort', id: o.id };
+  if (o.type !== 'request') throw dataError('message type must be "request" or "abort"');
+  if (!METHODS.includes(o.method as Method)) throw dataError(`unknown method ${JSON.stringify(String(o.method).slice(0, 40))}`);
+  const params = plainObject(o.params ?? {}, 'params');
+  const progress = o.progress === true;
+  const id = o.id;
+  switch (o.method as Method) {
+    case 'capabilities':
+      return { type: 'request', id, method: 'capabilities', params: {}, progress };
+    case 'load':
+      return { type: 'request', id, method: 'load', progress, params: { model: checkModelRef(params.model), options: normalizeOptions(params.options, 'load') } };
+    case 'run':
+      return {
+        type: 'request', id, method: 'run', progress,
+        params: { model: checkModelRef(params.model), input: checkWireInput(params.input), options: normalizeOptions(params.options, 'run') },
+      };
+    case 'unload':
+      return { type: 'request', id, method: 'unload', params: { model: checkModelRef(params.model) }, progress };
+  }
+}
+
+/** Validates a message from the host (the page checks what it gets back, too). */
+export function validateHostMessage(raw: unknown): HostMessage | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const o = raw as Record<string, unknown>;
+  if (typeof o.id !== 'string' || !ID.test(o.id)) return null;
+  switch (o.type) {
+    case 'progress': {
+      const p = o.progress as Record<string, unknown> | undefined;
+      if (!p || !['download', 'cache', 'quantize', 'compile'].includes(p.phase as string) || typeof p.loaded !== 'number' || typeof p.total !== 'number') return null;
+      return { type: 'progress', id: o.id, progress: { phase: p.phase as Progress['phase'], loaded: p.loaded, total: p.total } };
+    }
+    case 'result':
+      return { type: 'result', id: o.id, result: o.result };
+    case 'error': {
+      const e = o.error as Record<string, unknown> | undefined;
+      if (!e || !isErrorName(e.name) || typeof e.message !== 'string') return null;
+      return { type: 'error', id: o.id, error: { name: e.name, message: e.message } };
+    }
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Real browsers with the built extension loaded (recipes in shared/TESTING.md):
+ * Chromium via playwright-core (WebGPU on SwiftShader), Firefox ESR via puppeteer-core over WebDriver BiDi
+ * (WebGPU on lavapipe). Both use the system browsers; nothing is downloaded.
+ */
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const DIST_CHROME = resolve('dist/chrome');
+export const DIST_FIREFOX = resolve('dist/firefox');
+export const CHROMIUM_PATH = process.env.WEBQ_CHROMIUM ?? '/usr/bin/chromium';
+export const FIREFOX_PATH = process.env.WEBQ_FIREFOX ?? '/usr/bin/firefox-esr';
+
+export function requireBuild(dir: string): void {
+  if (!existsSync(join(dir, 'manifest.json'))) throw new Error(`${dir} is missing: run \`npm run build\` first`);
+}
+
+export const CHROMIUM_GPU_ARGS = [
+  '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader',
+];
+
+export interface ChromiumWithExtension { context: BrowserContext; extensionId: string; close(): Promise<void> }
+
+export async function launchChromium(options: { headless?: boolean; extraArgs?: string[] } = {}): Promise<ChromiumWithExtension> {
+  requireBuild(DIST_CHROME);
+  const profile = mkdtempSync(join(tmpdir(), 'webq-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM_PATH,
+    headless: options.headless ?? true,
+    args: [
+      '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+      `--disable-extensions-except=${DIST_CHROME}`, `--load-extension=${DIST_CHROME}`,
+      ...CHROMIUM_GPU_ARGS, ...(options.extraArgs ?? []),
+    ],
+  });
+  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 30_000 }));
+  const extensionId = new URL(worker.url()).host;
+  return {
+    context, extensionId,
+    close: async () => { await context.close(); rmSync(profile, { recursive: true, force: true }); },
+  };
+}
+
+/** Opens `url` and answers webq's permission prompt for it when the prompt appears. */
+export async function openWithConsent(context: BrowserContext, url: string, answer: 'allow' | 'deny' = 'allow'): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.waitForFunction(() => 'webq' in window);
+  const prompt = context.waitForEvent('page', { predicate: (p) => p.url().includes('/prompt.html'), timeout: 30_000 });
+  const first = page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
+  const promptPage = await prompt;
+  await promptPage.click(`[data-webq=${answer}]`);
+  const result = await first;
+  if ((answer === 'allow') !== (result === 'ok')) throw new Error(`consent ${answer} gave ${result}`);
+  return page;
+}

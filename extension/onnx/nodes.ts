@@ -1,0 +1,43 @@
+/**
+ * Builders for the quantized nodes webq writes: com.microsoft MatMulNBits (and GatherBlockQuantized),
+ * ai.onnx DequantizeLinear and Cast. Each returns the node plus the tensors it needs, named from
+ * the weight they replace so a report can point at them.
+ */
+import type { QuantizedWeight } from '../quant/types.ts';
+import { intAttr, makeNode, MS_DOMAIN, onnx } from './model.ts';
+import { DataType, floatTensor, float16Tensor, rawTensor } from './tensor.ts';
+import { toFloat16 } from '../quant/fp16.ts';
+
+export interface QuantizedNode {
+  node: onnx.NodeProto;
+  tensors: onnx.TensorProto[];
+}
+
+/** Scales are stored in the activation's float type (MatMulNBits requires T1 for A and scales). */
+function scaleTensor(name: string, dims: number[], scales: Float32Array, floatType: number): onnx.TensorProto {
+  return floatType === DataType.FLOAT16 ? float16Tensor(name, dims, toFloat16(scales)) : floatTensor(name, dims, scales);
+}
+
+/**
+ * Y = A · B with B given as MatMulNBits: B uint8 [N, kBlocks, blockBytes], scales [N, kBlocks],
+ * zero_points uint8 [N, ceil(kBlocks·bits/8)] when asymmetric (absent = 2^(bits-1)).
+ */
+export function matMulNBits(
+  q: QuantizedWeight, input: string, output: string, weightName: string, floatType: number = DataType.FLOAT,
+): QuantizedNode {
+  const blockBytes = (q.blockSize * q.bits) / 8;
+  const names = { data: `${weightName}_Q${q.bits}`, scales: `${weightName}_scales`, zeroPoints: `${weightName}_zp` };
+  const tensors = [
+    rawTensor(names.data, DataType.UINT8, [q.N, q.kBlocks, blockBytes], q.data),
+    scaleTensor(names.scales, [q.N, q.kBlocks], q.scales, floatType),
+  ];
+  const inputs = [input, names.data, names.scales];
+  if (q.zeroPoints) {
+    tensors.push(rawTensor(names.zeroPoints, DataType.UINT8, [q.N, Math.ceil((q.kBlocks * q.bits) / 8)], q.zeroPoints));
+    inputs.push(names.zeroPoints);
+  }
+  const node = makeNode('MatMulNBits', inputs, [output], `${weightName}_MatMulNBits`, [
+    intAttr('K', q.K), intAttr('N', q.N), intAttr('bits', q.bits), intAttr('block_size', q.blockSize),
+  ], MS_DOMAIN);
+  return { node, tensors };
+}

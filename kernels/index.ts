@@ -1,0 +1,32 @@
+/**
+ * webq's WebGPU kernels: quantize/dequantize in the MatMulNBits layout and quantized matmul.
+ * Every function takes the GPUDevice it runs on (no extension or DOM dependency), records into an optional
+ * GPUCommandEncoder (else submits at once) and returns GPU buffers; nothing reads back unless asked to.
+ */
+import { gemm, type GemmOptions } from './gemm.ts';
+import { gemv, type GemvOptions, type MatmulArgs } from './gemv.ts';
+
+export { quantize, type QuantizeInput } from './quantize.ts';
+export { dequantize } from './dequantize.ts';
+export { gemv, type GemvOptions, type MatmulArgs } from './gemv.ts';
+export { gemm, type GemmOptions } from './gemm.ts';
+export {
+  uploadQuantized, downloadQuantized, destroyQuantized, uploadBytes, readBytes, readFloats, createStorage,
+  type GpuQuantizedWeight,
+} from './weights.ts';
+export { blockSizeFor, packedShape, SEARCH_RATIOS, type PackedShape } from './layout.ts';
+export { pipelineCount } from './pipelines.ts';
+
+export interface MatmulOptions {
+  gemv?: GemvOptions;
+  gemm?: GemmOptions;
+  /** Largest M that still runs as GEMV (a GEMV re-reads B per row; the GEMM tiles it). Default 4. */
+  gemvMaxRows?: number;
+}
+
+/** Y[M, N] = A[M, K] · dequant(B) (+ bias): GEMV for decoding-sized M, tiled GEMM above. */
+export function matmul(device: GPUDevice, args: MatmulArgs, options: MatmulOptions = {}, encoder?: GPUCommandEncoder): GPUBuffer {
+  return args.M <= (options.gemvMaxRows ?? 4)
+    ? gemv(device, args, options.gemv, encoder)
+    : gemm(device, args, options.gemm, encoder);
+}

@@ -1,0 +1,101 @@
+/**
+ * Per-device caches: compute pipelines keyed by an explicit string (a kernel name plus everything that is
+ * compiled into its WGSL: bits, scheme, workgroup shape, features — never a shape, shapes are uniforms) and
+ * immutable uniform buffers keyed by their contents, so that repeated calls on the same shapes allocate nothing.
+ */
+
+interface DeviceCache {
+  pipelines: Map<string, GPUComputePipeline>;
+  uniforms: Map<string, GPUBuffer>;
+}
+
+const caches = new WeakMap<GPUDevice, DeviceCache>();
+/** Uniform buffers are tiny; the bound only stops a long shape sweep from growing the map forever. */
+const MAX_UNIFORMS = 512;
+
+function cacheOf(device: GPUDevice): DeviceCache {
+  let c = caches.get(device);
+  if (!c) {
+    c = { pipelines: new Map(), uniforms: new Map() };
+    caches.set(device, c);
+  }
+  return c;
+}
+
+/** The pipeline for `key`, compiling `wgsl()` on first use. The key must determine the WGSL completely. */
+export function getPipeline(device: GPUDevice, key: string, wgsl: () => string): GPUComputePipeline {
+  const c = cacheOf(device);
+  let p = c.pipelines.get(key);
+  if (!p) {
+    const module = device.createShaderModule({ label: key, code: wgsl() });
+    p = device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main' } });
+    c.pipelines.set(key, p);
+  }
+  return p;
+}
+
+/** Number of pipelines compiled so far on a device (tests check that shapes do not add pipelines). */
+export function pipelineCount(device: GPUDevice): number {
+  return cacheOf(device).pipelines.size;
+}
+
+/** A uniform buffer holding `values` as u32s (padded to 16 bytes), shared by every call with the same values. */
+export function uniformBuffer(device: GPUDevice, values: readonly number[]): GPUBuffer {
+  const c = cacheOf(device);
+  const key = values.join(',');
+  let b = c.uniforms.get(key);
+  if (!b) {
+    if (c.uniforms.size >= MAX_UNIFORMS) {
+      const oldest = c.uniforms.keys().next().value;
+      if (oldest !== undefined) c.uniforms.delete(oldest); // not destroyed: a pending submit may still use it
+    }
+    const data = new Uint32Array(Math.ceil(Math.max(values.length, 1) / 4) * 4);
+    values.forEach((v, i) => {
+      if (!(Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) throw new RangeError(`uniform ${i} not a u32: ${v}`);
+      data[i] = v;
+    });
+    b = device.createBuffer({ size: data.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    device.queue.writeBuffer(b, 0, data);
+    c.uniforms.set(key, b);
+  }
+  return b;
+}
+
+/** A bind group binding `buffers` to bindings 0, 1, 2, … of group 0 of `pipeline`. */
+export function bindBuffers(device: GPUDevice, pipeline: GPUComputePipeline, buffers: readonly GPUBuffer[]): GPUBindGroup {
+  return device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+}
+
+/** Record one dispatch in its own compute pass. */
+export function dispatch(
+  encoder: GPUCommandEncoder, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, groups: readonly [number, number?, number?],
+): void {
+  const pass = encoder.beginComputePass({ label: pipeline.label });
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+  pass.end();
+}
+
+/** Run `record` in a fresh encoder and submit it, unless the caller passed its own encoder to record into. */
+export function withEncoder<T>(device: GPUDevice, encoder: GPUCommandEncoder | undefined, record: (e: GPUCommandEncoder) => T): T {
+  if (encoder) return record(encoder);
+  const own = device.createCommandEncoder();
+  const result = record(own);
+  device.queue.submit([own.finish()]);
+  return result;
+}
+
+/** Whether a device was created with the `subgroups` feature (kernels then take their subgroup path). */
+export function hasSubgroups(device: GPUDevice): boolean {
+  return device.features.has('subgroups');
+}
+
+/** Largest subgroup size of the device's adapter, when the implementation reports it. */
+export function subgroupMaxSize(device: GPUDevice): number | undefined {
+  const info = (device as GPUDevice & { adapterInfo?: { subgroupMaxSize?: number } }).adapterInfo;
+  return info?.subgroupMaxSize;
+}

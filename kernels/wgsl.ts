@@ -1,0 +1,79 @@
+/**
+ * Small typed helpers that generate the WGSL shared by the kernels: constants of a bit width, unpacking
+ * codes from a u32 word, reading a packed zero point, the linear invocation index of a 2-D dispatch.
+ * Each returns a self-contained WGSL snippet; kernels compose them instead of pasting strings together.
+ */
+import type { Bits } from './layout.ts';
+
+/** An f32 constant spelled by its bits, so WGSL gets exactly the fp32 value JS computed (no decimal rounding). */
+export function f32Bits(x: number): string {
+  const view = new DataView(new ArrayBuffer(4));
+  view.setFloat32(0, x, true);
+  return `bitcast<f32>(0x${view.getUint32(0, true).toString(16)}u)`;
+}
+
+/** Constants of one bit width: BITS, MASK, CPW (codes per u32 word), QMAX, MID (symmetric zero point). */
+export function bitsConstants(bits: Bits): string {
+  return `
+const BITS: u32 = ${bits}u;
+const MASK: u32 = ${(1 << bits) - 1}u;
+const CPW: u32 = ${32 / bits}u;
+const QMAX: f32 = ${(1 << bits) - 1}.0;
+const MID: f32 = ${1 << (bits - 1)}.0;`;
+}
+
+/**
+ * `code_at(word, j)`: the j-th code of a word (element j sits at bit j*bits: bytes are little-endian in the
+ * word and codes are low-bits-first in each byte, so the two orders agree). `codes4(word, j)`: codes j..j+3.
+ */
+export function unpackFns(): string {
+  return `
+fn code_at(word: u32, j: u32) -> u32 { return (word >> (j * BITS)) & MASK; }
+fn codes4(word: u32, j: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(word) >> ((vec4<u32>(0u, 1u, 2u, 3u) + j) * BITS)) & vec4<u32>(MASK));
+}`;
+}
+
+/**
+ * `zero_point(n, kb) -> f32`: the zero point of block kb of column n. Asymmetric weights read it from the
+ * packed `zero_points` array (rows of `u.zp_row_bytes` bytes, not word-aligned, hence the byte arithmetic);
+ * symmetric weights use the implied 2^(bits-1).
+ */
+export function zeroPointFn(asymmetric: boolean): string {
+  if (!asymmetric) return `fn zero_point(n: u32, kb: u32) -> f32 { return MID; }`;
+  return `
+fn zero_point(n: u32, kb: u32) -> f32 {
+  let byte_index = n * u.zp_row_bytes + (kb * BITS) / 8u;
+  let zp_byte = (zero_points[byte_index / 4u] >> ((byte_index % 4u) * 8u)) & 0xffu;
+  return f32((zp_byte >> ((kb % (8u / BITS)) * BITS)) & MASK);
+}`;
+}
+
+/** A storage binding declaration. */
+export function storage(binding: number, name: string, type: string, access: 'read' | 'read_write' = 'read'): string {
+  return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: ${type};`;
+}
+
+/** A uniform struct `U` bound as `u`, all fields u32 (f32 fields are not needed by any kernel). */
+export function uniforms(binding: number, fields: readonly string[]): string {
+  return `struct U { ${fields.map((f) => `${f}: u32,`).join(' ')} }
+@group(0) @binding(${binding}) var<uniform> u: U;`;
+}
+
+/**
+ * Linear index of an invocation in a dispatch of [x, y] workgroups of `size` threads, so that more than
+ * 65535 workgroups' worth of elements can be covered (see `dispatchLinear`).
+ */
+export function linearIndexFn(size: number): string {
+  return `
+const LINEAR_WG: u32 = ${size}u;
+fn linear_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nwg.x * LINEAR_WG; }`;
+}
+
+/** Workgroup counts [x, y] covering `count` invocations of `size` threads, each dimension <= 65535. */
+export function dispatchLinear(count: number, size: number): [number, number] {
+  const groups = Math.max(1, Math.ceil(count / size));
+  if (groups <= 65535) return [groups, 1];
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y];
+}

@@ -1,0 +1,125 @@
+/**
+ * GEMV and tiled GEMM (kernels/gemv.ts, kernels/gemm.ts) against a float64 CPU matmul of the CPU-dequantized
+ * weight, on weights packed by the CPU reference (so a layout bug in the GPU quantizer cannot hide one here).
+ * Both the subgroup and the shared-memory reduction of the GEMV run, and non-default tiles of the GEMM.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { gemm, gemv, matmul, pipelineCount, readFloats, uploadBytes, uploadQuantized } from '../../kernels/index.ts';
+import type { GemmOptions, GemvOptions } from '../../kernels/index.ts';
+import type { Bits, QuantizeOptions, Scheme } from '../../kernels/layout.ts';
+import { getDevice, noGpuErrors } from './gpu.ts';
+import { dequantizeReference, matmulReference, pack, quantizeReference, randomWeights, rng } from './reference.ts';
+
+let device: GPUDevice;
+let plainDevice: GPUDevice; // no `subgroups`: the shared-memory path
+beforeAll(async () => { device = await getDevice(true); plainDevice = await getDevice(false); });
+
+interface Case { M: number; K: number; N: number; groupSize: number; bias?: boolean }
+
+function activations(count: number, seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: count }, () => r() * 2 - 1);
+}
+
+async function check(dev: GPUDevice, kernel: 'gemv' | 'gemm', c: Case, bits: Bits, scheme: Scheme, opts: GemvOptions | GemmOptions = {}) {
+  const { M, K, N } = c;
+  const o: QuantizeOptions = { bits, scheme, groupSize: c.groupSize, scaleSearch: false };
+  const q = pack(quantizeReference(randomWeights(K * N, K + N + bits), K, N, o), bits, K, N, o);
+  const a = activations(M * K, M * 7 + K);
+  const bias = c.bias ? activations(N, N) : undefined;
+  const ref = matmulReference(a, dequantizeReference(q), M, K, N, bias);
+  const y = await noGpuErrors(dev, async () => {
+    const args = { a: uploadBytes(dev, a), M, w: uploadQuantized(dev, q), bias: bias && uploadBytes(dev, bias) };
+    const out = kernel === 'gemv' ? gemv(dev, args, opts as GemvOptions) : gemm(dev, args, opts as GemmOptions);
+    return readFloats(dev, out, M * N);
+  });
+  let worst = 0;
+  for (let i = 0; i < M * N; i++) {
+    // fp32 accumulation over K terms: error bounded by a small multiple of eps · Σ|a·b|
+    const err = Math.abs(y[i]! - ref.y[i]!) / (ref.mag[i]! * 1e-5 + 1e-6);
+    worst = Math.max(worst, err);
+  }
+  expect(worst, `worst error / bound`).toBeLessThanOrEqual(1);
+}
+
+const BITS: Bits[] = [2, 4, 8];
+const SCHEMES: Scheme[] = ['symmetric', 'asymmetric'];
+
+describe('gemv', () => {
+  const cases: Case[] = [
+    { M: 1, K: 37, N: 1, groupSize: 16 },          // K not a multiple of the block nor of 4, N = 1
+    { M: 1, K: 4096, N: 24, groupSize: 32, bias: true }, // large K
+    { M: 1, K: 258, N: 67, groupSize: 64 },
+    { M: 3, K: 100, N: 50, groupSize: 0, bias: true },   // per channel, several rows
+  ];
+  for (const bits of BITS) {
+    for (const scheme of SCHEMES) {
+      for (const c of cases) {
+        it(`${bits}-bit ${scheme} M=${c.M} K=${c.K} N=${c.N} group=${c.groupSize}${c.bias ? ' +bias' : ''}`, async () => {
+          await check(device, 'gemv', c, bits, scheme);
+        });
+      }
+    }
+  }
+  it('shared-memory reduction (no subgroups) and other workgroup shapes', async () => {
+    for (const wg of [[64, 4, 1], [32, 1, 1], [128, 2, 1], [4, 8, 1]] as const) {
+      await check(plainDevice, 'gemv', { M: 1, K: 333, N: 19, groupSize: 32, bias: true }, 4, 'asymmetric', { workgroupSize: wg });
+      await check(device, 'gemv', { M: 2, K: 333, N: 19, groupSize: 32 }, 2, 'symmetric', { workgroupSize: wg });
+    }
+  });
+  it('rejects a workgroup x that is not a power of two', () => {
+    expect(() => gemv(device, { a: uploadBytes(device, new Float32Array(16)), M: 1, w: uploadQuantized(device,
+      pack(quantizeReference(new Float32Array(16), 16, 1, { bits: 4, scheme: 'symmetric', groupSize: 16 }), 4, 16, 1,
+        { bits: 4, scheme: 'symmetric', groupSize: 16 })) }, { workgroupSize: [48, 1, 1] })).toThrow(RangeError);
+  });
+});
+
+describe('gemm', () => {
+  const cases: Case[] = [
+    { M: 17, K: 200, N: 70, groupSize: 32, bias: true },
+    { M: 5, K: 37, N: 1, groupSize: 16 },
+    { M: 64, K: 512, N: 96, groupSize: 128 },
+    { M: 9, K: 130, N: 33, groupSize: -1 },
+  ];
+  for (const bits of BITS) {
+    for (const scheme of SCHEMES) {
+      for (const c of cases) {
+        it(`${bits}-bit ${scheme} M=${c.M} K=${c.K} N=${c.N} group=${c.groupSize}${c.bias ? ' +bias' : ''}`, async () => {
+          await check(device, 'gemm', c, bits, scheme);
+        });
+      }
+    }
+  }
+  it('other tile shapes', async () => {
+    const tiles: GemmOptions[] = [
+      { workgroupSize: [8, 8, 1], rowsPerThread: 2, colsPerThread: 2, kTile: 16 },
+      { workgroupSize: [32, 2, 1], rowsPerThread: 1, colsPerThread: 3, kTile: 32 },
+      { workgroupSize: [4, 16, 1], rowsPerThread: 3, colsPerThread: 1, kTile: 64 },
+    ];
+    for (const t of tiles) await check(device, 'gemm', { M: 23, K: 150, N: 41, groupSize: 16, bias: true }, 8, 'asymmetric', t);
+  });
+});
+
+describe('pipeline cache', () => {
+  it('reuses one pipeline across shapes (shapes are uniforms)', async () => {
+    await check(device, 'gemv', { M: 1, K: 64, N: 8, groupSize: 32 }, 4, 'symmetric');
+    const before = pipelineCount(device);
+    await check(device, 'gemv', { M: 1, K: 96, N: 5, groupSize: 32 }, 4, 'symmetric');
+    await check(device, 'gemv', { M: 2, K: 1024, N: 3, groupSize: 64 }, 4, 'symmetric');
+    expect(pipelineCount(device)).toBe(before);
+  });
+  it('matmul picks gemv for small M and gemm above', async () => {
+    const K = 64, N = 8;
+    const o: QuantizeOptions = { bits: 4, scheme: 'symmetric', groupSize: 32 };
+    const w = uploadQuantized(device, pack(quantizeReference(randomWeights(K * N, 1), K, N, o), 4, K, N, o));
+    // Tile options no other test uses, so each call compiles exactly the pipeline of the kernel it picked.
+    const options = { gemvMaxRows: 4, gemv: { workgroupSize: [16, 16, 1] as const }, gemm: { kTile: 16 } };
+    const before = pipelineCount(device);
+    matmul(device, { a: uploadBytes(device, activations(8 * K, 2)), M: 8, w }, options);
+    expect(pipelineCount(device)).toBe(before + 1);
+    matmul(device, { a: uploadBytes(device, activations(8 * K, 2)), M: 6, w }, options); // gemm again: cached
+    expect(pipelineCount(device)).toBe(before + 1);
+    matmul(device, { a: uploadBytes(device, activations(K, 2)), M: 1, w }, options);
+    expect(pipelineCount(device)).toBe(before + 2);
+  });
+});

@@ -31,13 +31,24 @@ function connect(): browser.Runtime.Port {
   return p;
 }
 
+/**
+ * Firefox hands content scripts the page's objects through Xray wrappers, which hide some contents (a
+ * BigInt64Array reads as undefined). A structured clone of the unwrapped value gives this script its own copy;
+ * elsewhere the data is already ours and is used as it is.
+ */
+function ownCopy(value: unknown): unknown {
+  const waived = (value as { wrappedJSObject?: unknown } | null)?.wrappedJSObject;
+  if (waived === undefined) return value;
+  try { return structuredClone(waived); } catch { return null; }
+}
+
 function reply(message: HostMessage): void {
   toPage({ tag: BRIDGE_TAG, message });
 }
 
 window.addEventListener('message', (event: MessageEvent) => {
   if (event.source !== window) return;
-  const data = event.data as Partial<WindowEnvelope> | null;
+  const data = ownCopy(event.data) as Partial<WindowEnvelope> | null;
   if (!data || typeof data !== 'object' || data.tag !== PAGE_TAG) return;
   if ((data as { hello?: unknown }).hello === true) { toPage({ tag: BRIDGE_TAG, ready: true }); return; }
   const raw = (data as { message?: unknown }).message;

@@ -106,6 +106,15 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
+/**
+ * A plain object of any realm: its prototype is null or some realm's Object.prototype (whose own prototype is
+ * null). Data from the page arrives in another realm in Firefox content scripts, so `=== Object.prototype` fails.
+ */
+export function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === null || (Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(v) === '[object Object]');
+}
+
 /** Fields the page API itself consumes before anything is sent (they are functions, never cloned). */
 export const PAGE_ONLY_OPTIONS = Object.freeze(['signal', 'onProgress']);
 const MAX_OPTION_KEYS = 64;
@@ -117,8 +126,7 @@ const MAX_OPTION_KEYS = 64;
 export function normalizeOptions(raw: unknown, kind: 'load' | 'run'): NormalizedOptions {
   if (raw === undefined || raw === null) return {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw dataError(`options must be an object, got ${describe(raw)}`);
-  const proto = Object.getPrototypeOf(raw);
-  if (proto !== Object.prototype && proto !== null) throw dataError('options must be a plain object');
+  if (!isPlainObject(raw)) throw dataError('options must be a plain object');
   const keys = Object.keys(raw);
   if (keys.length > MAX_OPTION_KEYS) throw dataError(`options has ${keys.length} keys; webq knows ${Object.keys(CHECKS).length}`);
   const out: Record<string, unknown> = {};

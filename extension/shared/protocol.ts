@@ -8,7 +8,8 @@
  */
 import { dataError, isErrorName, WebqError, type WireError } from './errors';
 import { normalizeOptions, type NormalizedOptions } from './options';
-import { checkWireTensor, LIMITS, type WireTensor } from './tensor';
+import { checkWireTensor, isTypedArrayOf, LIMITS, type WireTensor } from './tensor';
+import { isPlainObject } from './options';
 import type { Capabilities, ModelInfo, ModelRef, ModelSource, Progress, RunResult, Task } from './types';
 
 export interface Methods {
@@ -44,10 +45,9 @@ const METHODS: readonly Method[] = Object.freeze(['capabilities', 'load', 'run',
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_URL = 2048;
 
-function plainObject(v: unknown, where: string): Record<string, unknown> {
+export function plainObject(v: unknown, where: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw dataError(`${where} must be an object`);
-  const proto = Object.getPrototypeOf(v);
-  if (proto !== Object.prototype && proto !== null) throw dataError(`${where} must be a plain object`);
+  if (!isPlainObject(v)) throw dataError(`${where} must be a plain object`);
   return v as Record<string, unknown>;
 }
 
@@ -118,20 +118,20 @@ export function checkWireInput(v: unknown): WireInput {
         if (!Number.isInteger(width) || !Number.isInteger(height) || (width as number) < 1 || (height as number) < 1 || (width as number) * (height as number) > 64e6) {
           throw dataError(`input.images[${i}] has invalid width/height`);
         }
-        if (!(data instanceof Uint8ClampedArray) || data.length !== (width as number) * (height as number) * 4) {
+        if (!isTypedArrayOf(data, 'Uint8ClampedArray') || (data as Uint8ClampedArray).length !== (width as number) * (height as number) * 4) {
           throw dataError(`input.images[${i}].data must be RGBA Uint8ClampedArray of width·height·4 bytes`);
         }
-        return { width: width as number, height: height as number, data };
+        return { width: width as number, height: height as number, data: data as Uint8ClampedArray };
       });
       return { kind: 'image', images, batched: o.batched === true };
     }
     case 'audio': {
-      if (!(o.audio instanceof Float32Array) || o.audio.length === 0) throw dataError('input.audio must be a non-empty Float32Array');
-      if (o.audio.byteLength > LIMITS.requestBytes) throw new WebqError('QuotaExceededError', 'input.audio is larger than 64 MiB');
+      if (!isTypedArrayOf(o.audio, 'Float32Array') || (o.audio as Float32Array).length === 0) throw dataError('input.audio must be a non-empty Float32Array');
+      if ((o.audio as Float32Array).byteLength > LIMITS.requestBytes) throw new WebqError('QuotaExceededError', 'input.audio is larger than 64 MiB');
       if (typeof o.sampleRate !== 'number' || !Number.isInteger(o.sampleRate) || o.sampleRate < 8000 || o.sampleRate > 192000) {
         throw dataError('input.sampleRate must be an integer from 8000 to 192000');
       }
-      return { kind: 'audio', audio: o.audio, sampleRate: o.sampleRate };
+      return { kind: 'audio', audio: o.audio as Float32Array, sampleRate: o.sampleRate };
     }
     default:
       throw dataError('input kind must be tensors, text, image or audio');

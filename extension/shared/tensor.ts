@@ -32,10 +32,16 @@ export function isTensorType(value: unknown): value is TensorType {
   return typeof value === 'string' && Object.hasOwn(TENSOR_TYPES, value);
 }
 
-/** Float16Array (Chrome 135+, Firefox 129+) is not in every TS lib yet; compare by tag. */
-function isFloat16Array(value: unknown): boolean {
-  return Object.prototype.toString.call(value) === '[object Float16Array]';
+/**
+ * Typed-array kind by its tag, not `instanceof`: data posted from the page arrives in another realm (Firefox
+ * content scripts see the page's constructors), where `instanceof` is false for a perfectly good array.
+ */
+export function isTypedArrayOf(value: unknown, name: string): boolean {
+  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === `[object ${name}]`;
 }
+
+/** Float16Array (Chrome 135+, Firefox 129+) is not in every TS lib yet. */
+const isFloat16Array = (value: unknown) => isTypedArrayOf(value, 'Float16Array');
 
 function elementCount(dims: readonly number[], where: string): number {
   let count = 1;
@@ -103,7 +109,7 @@ export function checkWireTensor(value: unknown, where: string): WireTensor {
   const dims = checkDims(v.dims, where);
   const count = elementCount(dims, where);
   const spec = TENSOR_TYPES[v.type];
-  if (!(v.data instanceof spec.array)) {
+  if (!isTypedArrayOf(v.data, spec.array.name)) {
     const got = ArrayBuffer.isView(v.data) ? v.data.constructor.name : typeof v.data;
     throw dataError(`${where}.data must be a ${spec.array.name} (or a number[]) for type ${v.type}, got ${got}`);
   }

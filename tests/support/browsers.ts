@@ -56,3 +56,46 @@ export async function openWithConsent(context: BrowserContext, url: string, answ
   if ((answer === 'allow') !== (result === 'ok')) throw new Error(`consent ${answer} gave ${result}`);
   return page;
 }
+
+export interface FirefoxWithExtension { browser: import('puppeteer-core').Browser; close(): Promise<void> }
+
+export async function launchFirefox(options: { headless?: boolean } = {}): Promise<FirefoxWithExtension> {
+  requireBuild(DIST_FIREFOX);
+  const puppeteer = (await import('puppeteer-core')).default;
+  const browser = await puppeteer.launch({
+    browser: 'firefox', executablePath: FIREFOX_PATH, headless: options.headless ?? true,
+    extraPrefsFirefox: { 'dom.webgpu.enabled': true, 'gfx.webgpu.ignore-blocklist': true, 'extensions.webextensions.ExtensionStorageIDB.enabled': true },
+  });
+  await browser.installExtension(DIST_FIREFOX);
+  return { browser, close: () => browser.close() };
+}
+
+/** Firefox: opens `url` and answers the permission prompt (found among the browser's pages by URL). */
+export async function openWithConsentFirefox(browser: import('puppeteer-core').Browser, url: string, answer: 'allow' | 'deny' = 'allow'): Promise<import('puppeteer-core').Page> {
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.waitForFunction(() => 'webq' in window, { timeout: 30_000 });
+  const first = page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
+  const prompt = await findFirefoxPage(browser, '/prompt.html');
+  await prompt.waitForSelector(`[data-webq=${answer}]`);
+  await prompt.click(`[data-webq=${answer}]`);
+  const result = await first;
+  if ((answer === 'allow') !== (result === 'ok')) throw new Error(`consent ${answer} gave ${result}`);
+  return page;
+}
+
+/**
+ * Firefox over BiDi reports extension pages opened by the extension with a stale URL (about:blank), so pages
+ * are found by asking each one where it is.
+ */
+export async function findFirefoxPage(browser: import('puppeteer-core').Browser, urlPart: string, timeoutMs = 30_000): Promise<import('puppeteer-core').Page> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const p of await browser.pages()) {
+      const href = await Promise.race([p.evaluate(() => location.href).catch(() => ''), new Promise<string>((r) => setTimeout(() => r(''), 2000))]);
+      if (href.includes(urlPart)) return p;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`no Firefox page at ${urlPart} within ${timeoutMs} ms`);
+}

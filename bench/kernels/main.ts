@@ -1,0 +1,177 @@
+/**
+ * The kernel benchmark page: webq's GEMV/GEMM vs onnxruntime-web's MatMulNBits (WebGPU EP) on the same
+ * GPUDevice and the same packed weights (quantized by webq's GPU kernel), and GPU vs TypeScript quantization
+ * throughput. Driven by bench/kernels.mjs through `window.webqBench.run(config)`.
+ */
+import * as ort from 'onnxruntime-web/webgpu';
+import { quantize as tsQuantize } from '../../extension/quant/quantize.ts';
+import { destroyQuantized, downloadQuantized, gemm, gemv, quantize, readFloats, uploadBytes } from '../../kernels/index.ts';
+import type { GpuQuantizedWeight } from '../../kernels/index.ts';
+import type { Bits } from '../../kernels/layout.ts';
+import { buildMatMulNBitsModel } from '../../kernels/testing/matmulnbits-model.ts';
+import { timeIt, type TimingOptions } from './timing.ts';
+
+export interface BenchConfig {
+  shapes: [number, number][];
+  bits: Bits[];
+  kernels: { kernel: 'gemv' | 'gemm'; M: number }[];
+  blockSize: number;
+  timing: TimingOptions;
+  /** The TypeScript quantizer is slow on big weights: fewer samples there. */
+  cpuTiming: TimingOptions;
+}
+
+export interface MatmulRow {
+  kernel: 'gemv' | 'gemm'; bits: Bits; M: number; K: number; N: number;
+  webqMs: number; ortMs: number; ratio: number; adapter: string; maxAbsDiff: number;
+}
+
+export interface QuantRow {
+  bits: Bits; K: number; N: number; blockSize: number; scaleSearch: boolean; adapter: string;
+  gpuMs: number; gpuWithUploadMs: number; cpuMs: number;
+  gpuParamsPerS: number; gpuWithUploadParamsPerS: number; cpuParamsPerS: number;
+}
+
+export interface BenchResult { adapter: string; features: string[]; ortSharesDevice: boolean; rows: MatmulRow[]; quant: QuantRow[] }
+
+const log = (msg: string): void => {
+  console.log(msg);
+  document.getElementById('log')!.textContent += `\n${msg}`;
+};
+
+function randomFloats(count: number, seed: number, amplitude: number): Float32Array<ArrayBuffer> {
+  let t = seed >>> 0;
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    t = (Math.imul(t, 1664525) + 1013904223) >>> 0;
+    out[i] = (t / 4294967296 - 0.5) * 2 * amplitude;
+  }
+  return out;
+}
+
+async function openDevice(): Promise<{ device: GPUDevice; adapter: string; features: string[] }> {
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('no WebGPU adapter');
+  const wanted: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'];
+  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredFeatures,
+    // ORT runs on this device too and sizes its buffers and workgroups by the device limits: give it the adapter's.
+    requiredLimits: {
+      maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize, maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX, maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+      maxComputeWorkgroupSizeZ: l.maxComputeWorkgroupSizeZ, maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    },
+  });
+  const i = adapter.info;
+  const name = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' / ') || 'unknown adapter';
+  return { device, adapter: name, features: requiredFeatures };
+}
+
+async function benchQuantize(device: GPUDevice, b: Float32Array<ArrayBuffer>, K: number, N: number, bits: Bits, blockSize: number, adapter: string, c: BenchConfig): Promise<QuantRow> {
+  const opts = { bits, scheme: 'asymmetric' as const, groupSize: blockSize }; // search: types.ts default (on at 2 bits)
+  const input = { weights: uploadBytes(device, b), K, N };
+  const pending: GpuQuantizedWeight[] = [];
+  const drain = async (): Promise<void> => {
+    await device.queue.onSubmittedWorkDone();
+    pending.splice(0).forEach(destroyQuantized);
+  };
+  const gpuMs = await timeIt(() => { pending.push(quantize(device, input, opts)); }, drain, c.timing);
+  const gpuWithUploadMs = await timeIt(() => {
+    device.queue.writeBuffer(input.weights, 0, b);
+    pending.push(quantize(device, input, opts));
+  }, drain, c.timing);
+  const cpuMs = await timeIt(() => { tsQuantize(b, K, N, opts); }, async () => {}, c.cpuTiming);
+  input.weights.destroy();
+  const params = K * N;
+  return {
+    bits, K, N, blockSize, scaleSearch: bits === 2, adapter, gpuMs, gpuWithUploadMs, cpuMs,
+    gpuParamsPerS: params / (gpuMs / 1000), gpuWithUploadParamsPerS: params / (gpuWithUploadMs / 1000), cpuParamsPerS: params / (cpuMs / 1000),
+  };
+}
+
+async function benchMatmul(
+  device: GPUDevice, w: GpuQuantizedWeight, session: ort.InferenceSession, kernel: 'gemv' | 'gemm', M: number, adapter: string, c: BenchConfig,
+): Promise<MatmulRow> {
+  const { K, N, bits } = w;
+  const aBuf = uploadBytes(device, randomFloats(M * K, M + K, 1));
+  const y = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const run = kernel === 'gemv' ? gemv : gemm;
+  const drain = (): Promise<void> => device.queue.onSubmittedWorkDone();
+  const webqMs = await timeIt(() => {
+    const e = device.createCommandEncoder();
+    run(device, { a: aBuf, M, w, y }, {}, e);
+    device.queue.submit([e.finish()]);
+  }, drain, c.timing);
+  const feeds = { A: ort.Tensor.fromGpuBuffer(aBuf, { dataType: 'float32', dims: [M, K] }) };
+  const ortMs = await timeIt(async () => {
+    const out = await session.run(feeds);
+    out.Y!.dispose();
+  }, drain, c.timing);
+  // Same weights, same A: the two outputs must agree (this is what makes the timing comparison fair).
+  const out = await session.run(feeds);
+  const ortY = (await out.Y!.getData(true)) as Float32Array;
+  const webqY = await readFloats(device, y, M * N);
+  let maxAbsDiff = 0;
+  for (let i = 0; i < M * N; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(ortY[i]! - webqY[i]!));
+  aBuf.destroy();
+  y.destroy();
+  return { kernel, bits, M, K, N, webqMs, ortMs, ratio: ortMs / webqMs, adapter, maxAbsDiff };
+}
+
+/** Whether ORT's output buffer is usable on `device`, i.e. ORT really runs on the benchmark's device. */
+async function sessionUsesDevice(device: GPUDevice, session: ort.InferenceSession, K: number): Promise<boolean> {
+  const a = uploadBytes(device, new Float32Array(K));
+  const out = await session.run({ A: ort.Tensor.fromGpuBuffer(a, { dataType: 'float32', dims: [1, K] }) });
+  const y = out.Y!.gpuBuffer as GPUBuffer;
+  device.pushErrorScope('validation');
+  const copy = device.createBuffer({ size: y.size, usage: GPUBufferUsage.COPY_DST });
+  const e = device.createCommandEncoder();
+  e.copyBufferToBuffer(y, 0, copy, 0, y.size);
+  device.queue.submit([e.finish()]);
+  const error = await device.popErrorScope();
+  out.Y!.dispose();
+  copy.destroy();
+  a.destroy();
+  return error === null;
+}
+
+async function run(c: BenchConfig): Promise<BenchResult> {
+  const { device, adapter, features } = await openDevice();
+  log(`adapter: ${adapter}; features: ${features.join(', ')}`);
+  ort.env.wasm.wasmPaths = '/ort/';
+  ort.env.wasm.numThreads = 1; // no cross-origin isolation needed, and SwiftShader wants the CPU cores
+  const rows: MatmulRow[] = [];
+  const quant: QuantRow[] = [];
+  let ortSharesDevice = false;
+  for (const [K, N] of c.shapes) {
+    const b = randomFloats(K * N, K * 31 + N, 0.05);
+    for (const bits of c.bits) {
+      quant.push(await benchQuantize(device, b, K, N, bits, c.blockSize, adapter, c));
+      log(`quantize ${bits}-bit ${K}x${N}: ${JSON.stringify(quant[quant.length - 1])}`);
+      const w = quantize(device, { weights: uploadBytes(device, b), K, N }, { bits, scheme: 'asymmetric', groupSize: c.blockSize });
+      const model = buildMatMulNBitsModel(await downloadQuantized(device, w));
+      // onnxruntime-web 1.30's native WebGPU EP takes the device as an EP option (not in its .d.ts yet);
+      // env.webgpu.device only reports its default device, so sharing is checked by using ORT's output buffer.
+      const ep = { name: 'webgpu', device } as unknown as ort.InferenceSession.WebGpuExecutionProviderOption;
+      const session = await ort.InferenceSession.create(model, { executionProviders: [ep], preferredOutputLocation: 'gpu-buffer' });
+      ortSharesDevice = await sessionUsesDevice(device, session, K);
+      if (!ortSharesDevice) throw new Error('onnxruntime-web did not take the benchmark GPUDevice: results would not be side by side');
+      for (const { kernel, M } of c.kernels) {
+        rows.push(await benchMatmul(device, w, session, kernel, M, adapter, c));
+        log(`${kernel} ${bits}-bit M=${M} ${K}x${N}: ${JSON.stringify(rows[rows.length - 1])}`);
+      }
+      await session.release();
+      destroyQuantized(w);
+    }
+  }
+  return { adapter, features, ortSharesDevice, rows, quant };
+}
+
+declare global {
+  interface Window { webqBench: { run: (c: BenchConfig) => Promise<BenchResult>; ready: boolean } }
+}
+window.webqBench = { run, ready: true };
+log('ready');

@@ -41,3 +41,32 @@ export function matMulNBits(
   ], MS_DOMAIN);
   return { node, tensors };
 }
+
+/**
+ * Gather on a table stored row-blocked: data uint8 [V, D·bits/8] (two codes per byte at 4 bits, low
+ * nibble first), scales [V, D/blockSize], zero_points packed the same way per row. `q` comes from
+ * quantizeRows(table, D, V, ..., blockSize) with blockSize dividing D, so its blocks carry no padding.
+ */
+export function gatherBlockQuantized(
+  q: QuantizedWeight, indices: string, output: string, weightName: string, floatType: number = DataType.FLOAT,
+): QuantizedNode {
+  const names = { data: `${weightName}_Q${q.bits}`, scales: `${weightName}_scales`, zeroPoints: `${weightName}_zp` };
+  const rowBytes = (q.K * q.bits) / 8;
+  const tensors = [
+    rawTensor(names.data, DataType.UINT8, [q.N, rowBytes], q.data),
+    scaleTensor(names.scales, [q.N, q.kBlocks], q.scales, floatType),
+  ];
+  const inputs = [names.data, indices, names.scales];
+  if (q.zeroPoints) {
+    tensors.push(rawTensor(names.zeroPoints, DataType.UINT8, [q.N, Math.ceil((q.kBlocks * q.bits) / 8)], q.zeroPoints));
+    inputs.push(names.zeroPoints);
+  }
+  const node = makeNode('GatherBlockQuantized', inputs, [output], `${weightName}_GatherBlockQuantized`, [
+    intAttr('gather_axis', 0), intAttr('quantize_axis', 1), intAttr('block_size', q.blockSize), intAttr('bits', q.bits),
+  ], MS_DOMAIN);
+  return { node, tensors };
+}
+
+export function castNode(input: string, output: string, to: number): onnx.NodeProto {
+  return makeNode('Cast', [input], [output], `${output}_Cast`, [intAttr('to', to)]);
+}

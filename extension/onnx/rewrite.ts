@@ -1,0 +1,372 @@
+/**
+ * Rewrites a float ONNX model to the precisions a policy asks for (SPEC §2, §7):
+ *   MatMul B / Gemm B  2, 4, 8 → com.microsoft MatMulNBits (Gemm: alpha folded into B, transA as a
+ *                      Transpose, beta·C as an Add after it); 16 → fp16 weight + Cast
+ *   Conv W             ≤ 8 → 8-bit per output channel through DequantizeLinear (int8 symmetric, uint8
+ *                      asymmetric; ai.onnx with axis from opset 13, com.microsoft's below); 16 → fp16 + Cast
+ *   Gather table       4, 8 → com.microsoft GatherBlockQuantized (2 is stored at 4); 16 → fp16 + Cast
+ *   norm weights       fp32 under skipLayerNorm, else 8-bit DequantizeLinear (per tensor) or fp16
+ *   biases, the rest   fp32
+ * Weights already quantized (MatMulNBits, QDQ, MatMulInteger, ...) are left as they are. Replaced
+ * weights that nothing uses any more are removed. The model is changed in place (a large model
+ * must not be held twice in the engine host); the report is read back from the rewritten model.
+ */
+import { notSupportedError } from '../quant/errors.ts';
+import { toFloat16 } from '../quant/fp16.ts';
+import { quantize, quantizeRows, zeroPointOf } from '../quant/quantize.ts';
+import type { Bits, QuantizedWeight } from '../quant/types.ts';
+import {
+  ensureOpset, floatAttribute, forEachGraph, type GraphProto, intAttr, intAttribute, makeNode, MS_DOMAIN, type NodeProto,
+  onnx, opsetVersion,
+} from './model.ts';
+import { castNode, gatherBlockQuantized, matMulNBits } from './nodes.ts';
+import { type Precision, type PrecisionPolicy, requestedPrecision } from './policy.ts';
+import { type ModelReport, reportWeights } from './report.ts';
+import { attentionProjections, isEmbeddingGather, outputHeads, roleOf, type WeightRole } from './roles.ts';
+import { DataType, dimsOf, floatTensor, float16Tensor, isExternal, rawTensor, readFloats } from './tensor.ts';
+import { type ConstantWeight, indexModel, isConstant, type ModelIndex } from './weights.ts';
+
+export interface RewriteNote {
+  name: string;
+  op: string;
+  message: string;
+}
+
+export interface RewriteResult {
+  report: ModelReport;
+  /** Weights left as they were or stored at another precision than asked, and why. */
+  notes: RewriteNote[];
+}
+
+const NORM_CONSUMERS = new Set([
+  'Mul', 'Add', 'LayerNormalization', 'SimplifiedLayerNormalization', 'SkipLayerNormalization',
+  'SkipSimplifiedLayerNormalization', 'BatchNormalization', 'InstanceNormalization', 'GroupNormalization', 'RMSNormalization',
+]);
+
+export function rewriteModel(model: onnx.ModelProto, policy: PrecisionPolicy): RewriteResult {
+  const rewriter = new Rewriter(model, policy);
+  rewriter.run();
+  return { report: reportWeights(model, rewriter.roles), notes: rewriter.notes };
+}
+
+class Rewriter {
+  readonly notes: RewriteNote[] = [];
+  readonly roles = new Map<string, WeightRole>();
+  private readonly ix: ModelIndex;
+  private readonly attention: Set<NodeProto>;
+  private readonly heads: Set<NodeProto>;
+  private readonly root: GraphProto;
+  private readonly names = new Set<string>();
+  private readonly prefixes = new Set<string>();
+  /** New nodes to place right before an existing node (its inputs), and replacements of nodes. */
+  private readonly before = new Map<NodeProto, NodeProto[]>();
+  private readonly replaced = new Map<NodeProto, NodeProto[]>();
+  /** Weights whose uses were redirected: candidates for removal. */
+  private readonly redirected = new Set<string>();
+  /** fp16+Cast / DequantizeLinear outputs already made for a weight in a graph (shared weights). */
+  private readonly expanded = new Map<GraphProto, Map<string, string>>();
+
+  constructor(private readonly model: onnx.ModelProto, private readonly policy: PrecisionPolicy) {
+    this.root = model.graph!;
+    this.ix = indexModel(model);
+    this.attention = attentionProjections(this.ix);
+    this.heads = outputHeads(this.ix, (this.root.output ?? []).map((o) => o.name ?? ''));
+    forEachGraph(this.root, (g) => {
+      for (const t of g.initializer ?? []) if (t.name) this.names.add(t.name);
+      for (const v of [...(g.input ?? []), ...(g.output ?? []), ...(g.valueInfo ?? [])]) if (v.name) this.names.add(v.name);
+      for (const n of g.node ?? []) {
+        for (const o of n.output ?? []) this.names.add(o);
+        if (n.name) this.names.add(n.name);
+      }
+    });
+  }
+
+  run(): void {
+    forEachGraph(this.root, (graph) => {
+      for (const node of [...(graph.node ?? [])]) this.visit(node, graph);
+    });
+    forEachGraph(this.root, (graph) => {
+      graph.node = (graph.node ?? []).flatMap((n) => [...(this.before.get(n) ?? []), ...(this.replaced.get(n) ?? [n])]);
+    });
+    this.removeUnused();
+  }
+
+  private visit(node: NodeProto, graph: GraphProto): void {
+    if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx') return;
+    (node.input ?? []).forEach((name, i) => {
+      const w = this.ix.constants.get(name);
+      if (w && isFloat(w)) this.roles.set(name, roleOf(this.ix, node, i, this.attention, this.heads));
+    });
+    switch (node.opType) {
+      case 'MatMul': return this.matMul(node, graph);
+      case 'Gemm': return this.gemm(node, graph);
+      case 'Conv': return this.conv(node, graph);
+      case 'Gather': if (isEmbeddingGather(this.ix, node)) this.gather(node, graph); return;
+    }
+    if (!this.policy.skipLayerNorm && NORM_CONSUMERS.has(node.opType ?? '')) {
+      (node.input ?? []).forEach((name, i) => {
+        const w = this.ix.constants.get(name);
+        if (w && isFloat(w) && this.roles.get(name) === 'norm' && dimsOf(w.tensor).length > 0) this.norm(node, i, w, graph);
+      });
+    }
+  }
+
+  /** The weight at `node.input[index]` if it is a float constant that can be rewritten, with a note otherwise. */
+  private weightAt(node: NodeProto, index: number): ConstantWeight | undefined {
+    const w = this.ix.constants.get(node.input?.[index] ?? '');
+    if (!w || !isFloat(w)) return undefined;
+    if (isExternal(w.tensor)) {
+      this.note(w.name, node, 'external data is not read by the rewriter; kept as is');
+      return undefined;
+    }
+    return w;
+  }
+
+  private precisionOf(name: string): Precision {
+    return requestedPrecision(this.roles.get(name) ?? 'other', this.policy);
+  }
+
+  private matMul(node: NodeProto, graph: GraphProto): void {
+    const w = this.weightAt(node, 1);
+    if (!w || isConstant(this.ix, node.input?.[0])) return;
+    const dims = dimsOf(w.tensor);
+    const precision = this.precisionOf(w.name);
+    if (precision === 32) return;
+    if (dims.length !== 2) {
+      this.note(w.name, node, `MatMul weight of rank ${dims.length}: MatMulNBits needs B[K, N]; kept as is`);
+      return;
+    }
+    if (precision === 16) return this.toFloat16(node, 1, w, graph);
+    if (!this.matMulNBitsType(w, node)) return;
+    const [K, N] = dims as [number, number];
+    const q = quantize(readFloats(w.tensor), K, N, this.quantizeOptions(precision));
+    const { node: replacement, tensors } = matMulNBits(q, node.input![0]!, node.output![0]!, this.unique(w.name), w.tensor.dataType!);
+    this.addTensors(tensors, w.name);
+    this.replace(node, [replacement], w.name);
+  }
+
+  private gemm(node: NodeProto, graph: GraphProto): void {
+    const w = this.weightAt(node, 1);
+    if (!w || isConstant(this.ix, node.input?.[0])) return;
+    const precision = this.precisionOf(w.name);
+    if (precision === 32) return;
+    if (precision === 16) return this.toFloat16(node, 1, w, graph);
+    if (!this.matMulNBitsType(w, node)) return;
+    const transA = intAttribute(node, 'transA', 0), transB = intAttribute(node, 'transB', 0);
+    const alpha = floatAttribute(node, 'alpha', 1), beta = floatAttribute(node, 'beta', 1);
+    const [d0, d1] = dimsOf(w.tensor) as [number, number];
+    let values = readFloats(w.tensor);
+    if (alpha !== 1) values = values.map((v) => v * alpha);
+    // transB = 1 stores B as [N, K], which is already one output channel per row.
+    const q = transB
+      ? quantizeRows(values, d1, d0, this.quantizeOptions(precision))
+      : quantize(values, d0, d1, this.quantizeOptions(precision));
+    const base = this.unique(w.name);
+    const nodes: NodeProto[] = [];
+    let a = node.input![0]!;
+    if (transA) {
+      const transposed = `${base}_At`;
+      nodes.push(makeNode('Transpose', [a], [transposed], `${transposed}_Transpose`, [
+        onnx.AttributeProto.create({ name: 'perm', ints: [1, 0], type: onnx.AttributeProto.AttributeType.INTS }),
+      ]));
+      a = transposed;
+    }
+    const c = node.input?.[2];
+    const output = node.output![0]!;
+    const product = c && beta !== 0 ? `${base}_AB` : output;
+    const { node: mm, tensors } = matMulNBits(q, a, product, base, w.tensor.dataType!);
+    this.addTensors(tensors, w.name);
+    nodes.push(mm);
+    if (c && beta !== 0) {
+      let bias = c;
+      if (beta !== 1) {
+        const betaName = `${base}_beta`;
+        this.root.initializer!.push(floatTensor(betaName, [], Float32Array.of(beta)));
+        bias = `${base}_betaC`;
+        nodes.push(makeNode('Mul', [c, betaName], [bias], `${bias}_Mul`));
+      }
+      nodes.push(makeNode('Add', [product, bias], [output], `${base}_bias_Add`));
+    }
+    this.replace(node, nodes, w.name);
+  }
+
+  private conv(node: NodeProto, graph: GraphProto): void {
+    const w = this.weightAt(node, 1);
+    if (!w) return;
+    const precision = this.precisionOf(w.name);
+    if (precision === 32) return;
+    if (precision === 16) return this.toFloat16(node, 1, w, graph);
+    if (precision < 8) this.note(w.name, node, `Conv weights have an 8-bit form only (DequantizeLinear int8/uint8); stored at 8, not ${precision}`);
+    this.dequantizeLinear(node, 1, w, graph, 'channel');
+  }
+
+  private gather(node: NodeProto, graph: GraphProto): void {
+    const w = this.weightAt(node, 0);
+    if (!w) return;
+    const precision = this.precisionOf(w.name);
+    if (precision === 32) return;
+    if (precision === 16) return this.toFloat16(node, 0, w, graph);
+    const [V, D] = dimsOf(w.tensor) as [number, number];
+    const bits: Bits = precision === 8 ? 8 : 4;
+    if (precision === 2) this.note(w.name, node, 'GatherBlockQuantized has no 2-bit form; embedding stored at 4');
+    const blockSize = this.policy.groupSize > 0 ? this.policy.groupSize : largestPowerOfTwoDividing(D);
+    if (blockSize < 16 || D % blockSize !== 0 || w.tensor.dataType === DataType.DOUBLE || w.tensor.dataType === DataType.BFLOAT16) {
+      this.note(w.name, node, `embedding width ${D} has no block of 16 or more that divides it; kept as is`);
+      return;
+    }
+    const q = quantizeRows(readFloats(w.tensor), D, V, { ...this.quantizeOptions(bits), bits });
+    const { node: replacement, tensors } = gatherBlockQuantized(q, node.input![1]!, node.output![0]!, this.unique(w.name), w.tensor.dataType!);
+    this.addTensors(tensors, w.name);
+    this.replace(node, [replacement], w.name);
+  }
+
+  private norm(node: NodeProto, index: number, w: ConstantWeight, graph: GraphProto): void {
+    const precision = this.precisionOf(w.name);
+    if (precision === 32) return;
+    if (precision === 16) return this.toFloat16(node, index, w, graph);
+    if (precision < 8) this.note(w.name, node, `normalisation weights have an 8-bit form only; stored at 8, not ${precision}`);
+    this.dequantizeLinear(node, index, w, graph, 'tensor');
+  }
+
+  /**
+   * 8-bit weight behind a DequantizeLinear: int8 with no zero point (symmetric; the implied zero point
+   * 2^7 of the shared formulas becomes 0 after shifting the codes by -128) or uint8 with per-channel zero
+   * points (asymmetric). Per output channel (axis 0) or one scale for the tensor.
+   */
+  private dequantizeLinear(node: NodeProto, index: number, w: ConstantWeight, graph: GraphProto, granularity: 'channel' | 'tensor'): void {
+    const output = this.expandOnce(graph, `${w.name}|dq`, () => {
+      const dims = dimsOf(w.tensor);
+      const rows = granularity === 'channel' ? dims[0]! : 1;
+      const K = dims.reduce((a, b) => a * b, 1) / rows;
+      const q = quantizeRows(readFloats(w.tensor), K, rows, { ...this.quantizeOptions(8), bits: 8, groupSize: granularity === 'channel' ? 0 : -1 });
+      const symmetric = q.scheme === 'symmetric';
+      const codes = new Uint8Array(K * rows);
+      for (let r = 0; r < rows; r++) {
+        const block = q.data.subarray(r * q.kBlocks * q.blockSize, r * q.kBlocks * q.blockSize + K);
+        // A uint8 byte minus 128 reinterpreted as int8 is the same bit pattern as flipping the top bit.
+        codes.set(symmetric ? block.map((b) => b ^ 0x80) : block, r * K);
+      }
+      const base = this.unique(w.name);
+      const names = { x: `${base}_Q8`, scale: `${base}_scale`, zp: `${base}_zp`, out: `${base}_dq` };
+      const scales = granularity === 'channel' ? q.scales.filter((_, i) => i % q.kBlocks === 0) : q.scales.subarray(0, 1);
+      const scaleDims = granularity === 'channel' ? [rows] : [];
+      const tensors = [
+        rawTensor(names.x, symmetric ? DataType.INT8 : DataType.UINT8, dims, codes),
+        w.tensor.dataType === DataType.FLOAT16
+          ? float16Tensor(names.scale, scaleDims, toFloat16(scales))
+          : floatTensor(names.scale, scaleDims, Float32Array.from(scales)),
+      ];
+      const inputs = [names.x, names.scale];
+      if (!symmetric) {
+        tensors.push(rawTensor(names.zp, DataType.UINT8, scaleDims, Uint8Array.from({ length: rows }, (_, r) => zeroPointOf(q, r, 0))));
+        inputs.push(names.zp);
+      }
+      this.addTensors(tensors, w.name);
+      // ai.onnx DequantizeLinear has `axis` from opset 13; below that, onnxruntime's com.microsoft one does.
+      const opset = opsetVersion(this.model);
+      const domain = opset >= 13 || (granularity === 'tensor' && opset >= 10) ? '' : MS_DOMAIN;
+      if (domain === MS_DOMAIN) ensureOpset(this.model, MS_DOMAIN, 1);
+      const attrs = granularity === 'channel' ? [intAttr('axis', 0)] : [];
+      return { nodes: [makeNode('DequantizeLinear', inputs, [names.out], `${base}_DequantizeLinear`, attrs, domain)], output: names.out };
+    });
+    this.redirect(node, index, w.name, output);
+  }
+
+  /** fp16 weight + Cast to the original type. onnxruntime may fold the Cast at load and hold fp32: the host measures. */
+  private toFloat16(node: NodeProto, index: number, w: ConstantWeight, graph: GraphProto): void {
+    if (w.tensor.dataType === DataType.FLOAT16) return;
+    const output = this.expandOnce(graph, `${w.name}|fp16`, () => {
+      const base = this.unique(w.name);
+      const half = `${base}_fp16`;
+      const out = `${base}_fp32`;
+      this.addTensors([float16Tensor(half, dimsOf(w.tensor), toFloat16(readFloats(w.tensor)))], w.name);
+      return { nodes: [castNode(half, out, w.tensor.dataType ?? DataType.FLOAT)], output: out };
+    });
+    this.redirect(node, index, w.name, output);
+  }
+
+  private expandOnce(graph: GraphProto, key: string, make: () => { nodes: NodeProto[]; output: string }): string {
+    const perGraph = this.expanded.get(graph) ?? new Map<string, string>();
+    this.expanded.set(graph, perGraph);
+    const existing = perGraph.get(key);
+    if (existing) return existing;
+    const { nodes, output } = make();
+    // Put the new nodes first in the graph: they only read initializers, and every consumer follows.
+    graph.node!.unshift(...nodes);
+    perGraph.set(key, output);
+    return output;
+  }
+
+  private redirect(node: NodeProto, index: number, weight: string, value: string): void {
+    node.input![index] = value;
+    this.redirected.add(weight);
+  }
+
+  private replace(node: NodeProto, nodes: NodeProto[], weight: string): void {
+    this.replaced.set(node, nodes);
+    this.redirected.add(weight);
+    ensureOpset(this.model, MS_DOMAIN, 1);
+  }
+
+  private matMulNBitsType(w: ConstantWeight, node: NodeProto): boolean {
+    if (w.tensor.dataType === DataType.FLOAT || w.tensor.dataType === DataType.FLOAT16) return true;
+    this.note(w.name, node, `MatMulNBits takes float or float16 activations, not type ${String(w.tensor.dataType)}; kept as is`);
+    return false;
+  }
+
+  private quantizeOptions(bits: Precision) {
+    if (bits !== 2 && bits !== 4 && bits !== 8) throw notSupportedError(`no integer form for ${bits} bits`);
+    const options = { bits: bits as Bits, scheme: this.policy.scheme, groupSize: this.policy.groupSize };
+    return this.policy.scaleSearch === undefined ? options : { ...options, scaleSearch: this.policy.scaleSearch };
+  }
+
+  /** New tensors go to the main graph: initializers there are visible from every subgraph. */
+  private addTensors(tensors: onnx.TensorProto[], weight: string): void {
+    for (const t of tensors) {
+      t.docString = `webq:${weight}`;
+      this.names.add(t.name);
+    }
+    this.root.initializer ??= [];
+    this.root.initializer.push(...tensors);
+  }
+
+  /** A prefix for the names made for one weight (`${prefix}_Q4`, `_scales`, ...) that no existing name uses. */
+  private unique(base: string): string {
+    for (let i = 0; ; i++) {
+      const candidate = i === 0 ? base : `${base}_${i}`;
+      if (this.prefixes.has(candidate)) continue;
+      if ([...this.names].some((n) => n.startsWith(`${candidate}_`))) continue;
+      this.prefixes.add(candidate);
+      return candidate;
+    }
+  }
+
+  private note(name: string, node: NodeProto, message: string): void {
+    this.notes.push({ name, op: node.opType ?? '', message });
+  }
+
+  /** Drops the original of every redirected weight that no node and no graph output reads any more. */
+  private removeUnused(): void {
+    const used = new Set<string>();
+    forEachGraph(this.root, (g) => {
+      for (const n of g.node ?? []) for (const i of n.input ?? []) used.add(i);
+      for (const o of g.output ?? []) if (o.name) used.add(o.name);
+    });
+    const gone = new Set([...this.redirected].filter((name) => !used.has(name)));
+    forEachGraph(this.root, (g) => {
+      g.initializer = (g.initializer ?? []).filter((t) => !gone.has(t.name ?? ''));
+      g.node = (g.node ?? []).filter((n) => !(n.opType === 'Constant' && gone.has(n.output?.[0] ?? '')));
+      g.input = (g.input ?? []).filter((v) => !gone.has(v.name ?? ''));
+      g.valueInfo = (g.valueInfo ?? []).filter((v) => !gone.has(v.name ?? ''));
+    });
+  }
+}
+
+function isFloat(w: ConstantWeight): boolean {
+  const t = w.tensor.dataType;
+  return t === DataType.FLOAT || t === DataType.FLOAT16 || t === DataType.DOUBLE || t === DataType.BFLOAT16;
+}
+
+function largestPowerOfTwoDividing(n: number): number {
+  return n & -n;
+}

@@ -14,7 +14,7 @@ function reference(a: Float32Array, b: Float32Array, M: number, K: number, N: nu
   const y = new Float64Array(M * N);
   for (let m = 0; m < M; m++) for (let k = 0; k < K; k++) {
     const av = a[m * K + k]!;
-    for (let n = 0; n < N; n++) y[m * N + n] += av * b[k * N + n]!;
+    for (let n = 0; n < N; n++) y[m * N + n] = y[m * N + n]! + av * b[k * N + n]!;
   }
   return y;
 }

@@ -23,7 +23,7 @@ import { castNode, gatherBlockQuantized, matMulNBits } from './nodes.ts';
 import { type Precision, type PrecisionPolicy, requestedPrecision } from './policy.ts';
 import { type ModelReport, reportWeights } from './report.ts';
 import { attentionProjections, isEmbeddingGather, outputHeads, roleOf, type WeightRole } from './roles.ts';
-import { DataType, dimsOf, floatTensor, float16Tensor, isExternal, rawTensor, readFloats } from './tensor.ts';
+import { DataType, dimsOf, elementCount, floatTensor, float16Tensor, isExternal, rawTensor, readFloats } from './tensor.ts';
 import { type ConstantWeight, indexModel, isConstant, type ModelIndex } from './weights.ts';
 
 export interface RewriteNote {
@@ -58,13 +58,12 @@ class Rewriter {
   private readonly root: GraphProto;
   private readonly names = new Set<string>();
   private readonly prefixes = new Set<string>();
-  /** New nodes to place right before an existing node (its inputs), and replacements of nodes. */
-  private readonly before = new Map<NodeProto, NodeProto[]>();
+  /** Nodes replaced by the nodes that implement them on quantized weights. */
   private readonly replaced = new Map<NodeProto, NodeProto[]>();
   /** Weights whose uses were redirected: candidates for removal. */
   private readonly redirected = new Set<string>();
-  /** fp16+Cast / DequantizeLinear outputs already made for a weight in a graph (shared weights). */
-  private readonly expanded = new Map<GraphProto, Map<string, string>>();
+  /** fp16+Cast / DequantizeLinear outputs already made for a weight (shared weights expand once). */
+  private readonly expanded = new Map<string, string>();
 
   constructor(private readonly model: onnx.ModelProto, private readonly policy: PrecisionPolicy) {
     this.root = model.graph!;
@@ -83,32 +82,38 @@ class Rewriter {
 
   run(): void {
     forEachGraph(this.root, (graph) => {
-      for (const node of [...(graph.node ?? [])]) this.visit(node, graph);
+      for (const node of [...(graph.node ?? [])]) this.visit(node);
     });
     forEachGraph(this.root, (graph) => {
-      graph.node = (graph.node ?? []).flatMap((n) => [...(this.before.get(n) ?? []), ...(this.replaced.get(n) ?? [n])]);
+      graph.node = (graph.node ?? []).flatMap((n) => this.replaced.get(n) ?? [n]);
     });
     this.removeUnused();
   }
 
-  private visit(node: NodeProto, graph: GraphProto): void {
+  private visit(node: NodeProto): void {
     if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx') return;
     (node.input ?? []).forEach((name, i) => {
       const w = this.ix.constants.get(name);
-      if (w && isFloat(w)) this.roles.set(name, roleOf(this.ix, node, i, this.attention, this.heads));
+      // A weight read by several nodes keeps the most specific role it was seen with.
+      if (w && isFloat(w) && (this.roles.get(name) ?? 'other') === 'other') {
+        this.roles.set(name, roleOf(this.ix, node, i, this.attention, this.heads));
+      }
     });
     switch (node.opType) {
-      case 'MatMul': return this.matMul(node, graph);
-      case 'Gemm': return this.gemm(node, graph);
-      case 'Conv': return this.conv(node, graph);
-      case 'Gather': if (isEmbeddingGather(this.ix, node)) this.gather(node, graph); return;
+      case 'MatMul': return this.matMul(node);
+      case 'Gemm': return this.gemm(node);
+      case 'Conv': return this.conv(node);
+      case 'Gather': if (isEmbeddingGather(this.ix, node)) return this.gather(node);
     }
-    if (!this.policy.skipLayerNorm && NORM_CONSUMERS.has(node.opType ?? '')) {
-      (node.input ?? []).forEach((name, i) => {
-        const w = this.ix.constants.get(name);
-        if (w && isFloat(w) && this.roles.get(name) === 'norm' && dimsOf(w.tensor).length > 0) this.norm(node, i, w, graph);
-      });
-    }
+    (node.input ?? []).forEach((name, i) => {
+      const w = this.ix.constants.get(name);
+      if (!w || !isFloat(w) || isExternal(w.tensor)) return;
+      const role = this.roles.get(name);
+      const dims = dimsOf(w.tensor);
+      if (role === 'norm' && !this.policy.skipLayerNorm && dims.length > 0) this.norm(node, i, w);
+      // Matrices that no quantized op reads (LSTM weights sliced into gates, ...) follow `bits` too.
+      if (role === 'other' && dims.length >= 2 && elementCount(w.tensor) >= 1024) this.otherMatrix(node, i, w);
+    });
   }
 
   /** The weight at `node.input[index]` if it is a float constant that can be rewritten, with a note otherwise. */
@@ -126,7 +131,7 @@ class Rewriter {
     return requestedPrecision(this.roles.get(name) ?? 'other', this.policy);
   }
 
-  private matMul(node: NodeProto, graph: GraphProto): void {
+  private matMul(node: NodeProto): void {
     const w = this.weightAt(node, 1);
     if (!w || isConstant(this.ix, node.input?.[0])) return;
     const dims = dimsOf(w.tensor);
@@ -136,7 +141,7 @@ class Rewriter {
       this.note(w.name, node, `MatMul weight of rank ${dims.length}: MatMulNBits needs B[K, N]; kept as is`);
       return;
     }
-    if (precision === 16) return this.toFloat16(node, 1, w, graph);
+    if (precision === 16) return this.toFloat16(node, 1, w);
     if (!this.matMulNBitsType(w, node)) return;
     const [K, N] = dims as [number, number];
     const q = quantize(readFloats(w.tensor), K, N, this.quantizeOptions(precision));
@@ -145,12 +150,12 @@ class Rewriter {
     this.replace(node, [replacement], w.name);
   }
 
-  private gemm(node: NodeProto, graph: GraphProto): void {
+  private gemm(node: NodeProto): void {
     const w = this.weightAt(node, 1);
     if (!w || isConstant(this.ix, node.input?.[0])) return;
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
-    if (precision === 16) return this.toFloat16(node, 1, w, graph);
+    if (precision === 16) return this.toFloat16(node, 1, w);
     if (!this.matMulNBitsType(w, node)) return;
     const transA = intAttribute(node, 'transA', 0), transB = intAttribute(node, 'transB', 0);
     const alpha = floatAttribute(node, 'alpha', 1), beta = floatAttribute(node, 'beta', 1);
@@ -190,22 +195,22 @@ class Rewriter {
     this.replace(node, nodes, w.name);
   }
 
-  private conv(node: NodeProto, graph: GraphProto): void {
+  private conv(node: NodeProto): void {
     const w = this.weightAt(node, 1);
     if (!w) return;
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
-    if (precision === 16) return this.toFloat16(node, 1, w, graph);
+    if (precision === 16) return this.toFloat16(node, 1, w);
     if (precision < 8) this.note(w.name, node, `Conv weights have an 8-bit form only (DequantizeLinear int8/uint8); stored at 8, not ${precision}`);
-    this.dequantizeLinear(node, 1, w, graph, 'channel');
+    this.dequantizeLinear(node, 1, w, 'channel');
   }
 
-  private gather(node: NodeProto, graph: GraphProto): void {
+  private gather(node: NodeProto): void {
     const w = this.weightAt(node, 0);
     if (!w) return;
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
-    if (precision === 16) return this.toFloat16(node, 0, w, graph);
+    if (precision === 16) return this.toFloat16(node, 0, w);
     const [V, D] = dimsOf(w.tensor) as [number, number];
     const bits: Bits = precision === 8 ? 8 : 4;
     if (precision === 2) this.note(w.name, node, 'GatherBlockQuantized has no 2-bit form; embedding stored at 4');
@@ -220,12 +225,20 @@ class Rewriter {
     this.replace(node, [replacement], w.name);
   }
 
-  private norm(node: NodeProto, index: number, w: ConstantWeight, graph: GraphProto): void {
+  private norm(node: NodeProto, index: number, w: ConstantWeight): void {
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
-    if (precision === 16) return this.toFloat16(node, index, w, graph);
+    if (precision === 16) return this.toFloat16(node, index, w);
     if (precision < 8) this.note(w.name, node, `normalisation weights have an 8-bit form only; stored at 8, not ${precision}`);
-    this.dequantizeLinear(node, index, w, graph, 'tensor');
+    this.dequantizeLinear(node, index, w, 'tensor');
+  }
+
+  private otherMatrix(node: NodeProto, index: number, w: ConstantWeight): void {
+    const precision = this.precisionOf(w.name);
+    if (precision === 32) return;
+    if (precision === 16) return this.toFloat16(node, index, w);
+    if (precision < 8) this.note(w.name, node, `no ${precision}-bit op reads this weight; stored at 8 through DequantizeLinear`);
+    this.dequantizeLinear(node, index, w, 'channel');
   }
 
   /**
@@ -233,8 +246,8 @@ class Rewriter {
    * 2^7 of the shared formulas becomes 0 after shifting the codes by -128) or uint8 with per-channel zero
    * points (asymmetric). Per output channel (axis 0) or one scale for the tensor.
    */
-  private dequantizeLinear(node: NodeProto, index: number, w: ConstantWeight, graph: GraphProto, granularity: 'channel' | 'tensor'): void {
-    const output = this.expandOnce(graph, `${w.name}|dq`, () => {
+  private dequantizeLinear(node: NodeProto, index: number, w: ConstantWeight, granularity: 'channel' | 'tensor'): void {
+    const output = this.expandOnce(w, 'dq', () => {
       const dims = dimsOf(w.tensor);
       const rows = granularity === 'channel' ? dims[0]! : 1;
       const K = dims.reduce((a, b) => a * b, 1) / rows;
@@ -273,9 +286,9 @@ class Rewriter {
   }
 
   /** fp16 weight + Cast to the original type. onnxruntime may fold the Cast at load and hold fp32: the host measures. */
-  private toFloat16(node: NodeProto, index: number, w: ConstantWeight, graph: GraphProto): void {
+  private toFloat16(node: NodeProto, index: number, w: ConstantWeight): void {
     if (w.tensor.dataType === DataType.FLOAT16) return;
-    const output = this.expandOnce(graph, `${w.name}|fp16`, () => {
+    const output = this.expandOnce(w, 'fp16', () => {
       const base = this.unique(w.name);
       const half = `${base}_fp16`;
       const out = `${base}_fp32`;
@@ -285,15 +298,18 @@ class Rewriter {
     this.redirect(node, index, w.name, output);
   }
 
-  private expandOnce(graph: GraphProto, key: string, make: () => { nodes: NodeProto[]; output: string }): string {
-    const perGraph = this.expanded.get(graph) ?? new Map<string, string>();
-    this.expanded.set(graph, perGraph);
-    const existing = perGraph.get(key);
+  /**
+   * Makes the nodes that turn a stored weight back into a float value once per weight, at the front of
+   * the graph that held the original: every consumer is in that graph or in a subgraph of it (which
+   * sees outer values), and the nodes read only initializers, so the front is a valid place.
+   */
+  private expandOnce(w: ConstantWeight, form: string, make: () => { nodes: NodeProto[]; output: string }): string {
+    const key = `${w.name}|${form}`;
+    const existing = this.expanded.get(key);
     if (existing) return existing;
     const { nodes, output } = make();
-    // Put the new nodes first in the graph: they only read initializers, and every consumer follows.
-    graph.node!.unshift(...nodes);
-    perGraph.set(key, output);
+    w.graph.node!.unshift(...nodes);
+    this.expanded.set(key, output);
     return output;
   }
 

@@ -10,11 +10,19 @@ import { makePolicy, type PrecisionPolicy } from '../../../extension/onnx/policy
 import { reportWeights } from '../../../extension/onnx/report.ts';
 import { rewriteModel } from '../../../extension/onnx/rewrite.ts';
 import { modelBytes, PPOCR_REC, ppocrKeys } from './models.ts';
-import { ort, runModel } from './ort.ts';
+import { ort } from './ort.ts';
 import { expectReportMatchesModel } from './report-check.ts';
 import { ctcDecode, textImage } from './text-image.ts';
+import { ocrInput } from '../../support/fixtures.ts';
 
-const TEXTS = ['TELL 147', 'READ A LOT', 'HOLD 1024', 'WELL TOLD'];
+/** Lines drawn with the bitmap font, then lines rendered by ImageMagick (DejaVu Sans) via tests/support. */
+const BITMAP_TEXTS = ['TELL 147', 'READ A LOT', 'HOLD 1024', 'WELL TOLD'];
+const RENDERED_TEXTS = ['Hello World 2024', 'Quantized weights, same text.'];
+const TEXTS = [...BITMAP_TEXTS, ...RENDERED_TEXTS];
+const inputs = () => [
+  ...BITMAP_TEXTS.map((text) => textImage(text, 8 + text.length * 24 + 16)),
+  ...RENDERED_TEXTS.map((text) => ocrInput(text)),
+];
 const OUTPUT = 'softmax_11.tmp_0';
 
 interface Reading { text: string; probs: Float32Array }
@@ -22,8 +30,7 @@ interface Reading { text: string; probs: Float32Array }
 async function read(model: Uint8Array, keys: string[]): Promise<Reading[]> {
   const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all' });
   const out: Reading[] = [];
-  for (const text of TEXTS) {
-    const img = textImage(text, 8 + text.length * 24 + 16);
+  for (const img of images) {
     const result = (await session.run({ x: new ort.Tensor('float32', img.data, img.dims) }))[OUTPUT]!;
     const probs = result.data as Float32Array;
     out.push({ text: ctcDecode(probs, result.dims[1]!, result.dims[2]!, keys), probs });
@@ -48,16 +55,18 @@ export function characterAccuracy(want: string, got: string): number {
 }
 
 let original: Uint8Array;
+let images: { data: Float32Array; dims: number[] }[];
 let keys: string[];
 let fp32: Reading[];
 
 beforeAll(async () => {
   original = modelBytes(PPOCR_REC);
   keys = ppocrKeys();
+  images = inputs();
   fp32 = await read(original, keys);
 });
 
-test('fp32 reads the drawn text exactly (the reference is right)', () => {
+test('fp32 reads the drawn and rendered text exactly (the reference is right)', () => {
   expect(fp32.map((r) => r.text)).toEqual(TEXTS);
 });
 

@@ -47,7 +47,11 @@ export function isExternal(t: TensorProto): boolean {
 function rawCopy(t: TensorProto): ArrayBuffer | undefined {
   const raw = t.rawData;
   if (!raw || raw.length === 0) return undefined;
-  return raw.slice().buffer as ArrayBuffer;
+  // An explicit copy: in Node protobufjs hands out Buffer views, whose slice() does not copy, and
+  // whose .buffer is the whole decoded message (and raw_data may sit at an odd offset in it).
+  const copy = new Uint8Array(raw.length);
+  copy.set(raw);
+  return copy.buffer;
 }
 
 /** Values of a float tensor (FLOAT, FLOAT16, DOUBLE, BFLOAT16) as float32. */

@@ -8,6 +8,7 @@ import { toWireError, WebqError } from '../shared/errors';
 import { ENGINE_PORT } from '../shared/ports';
 import type { Caller, ClientMessage, HostMessage } from '../shared/protocol';
 import type { EngineLink } from './router';
+import { listen, post, RESULT_PIECES_LIMIT } from '../shared/pieces';
 
 const OFFSCREEN_PATH = 'extension/host/offscreen.html';
 const CONNECT_TIMEOUT_MS = 20_000;
@@ -26,7 +27,8 @@ export class OffscreenLink implements EngineLink {
       if (port.name !== ENGINE_PORT) return;
       if (port.sender?.url !== chrome.runtime.getURL(OFFSCREEN_PATH)) { port.disconnect(); return; }
       this.port = port;
-      port.onMessage.addListener((m: HostMessage | { type: 'keepalive' }) => {
+      listen(port, RESULT_PIECES_LIMIT, (raw) => {
+        const m = raw as HostMessage | { type: 'keepalive' };
         if (m.type === 'keepalive') return;
         if (m.type !== 'progress') this.inFlight.delete(m.id);
         this.receive(m);
@@ -46,7 +48,7 @@ export class OffscreenLink implements EngineLink {
   send(message: ClientMessage, caller: Caller): void {
     if (message.type === 'request') this.inFlight.add(message.id);
     this.connected().then(
-      (port) => port.postMessage({ message, caller } satisfies EngineEnvelope),
+      (port) => post(port, { message, caller } satisfies EngineEnvelope),
       (err) => {
         if (message.type !== 'request') return;
         this.inFlight.delete(message.id);

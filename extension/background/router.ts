@@ -8,6 +8,7 @@ import { toWireError, WebqError } from '../shared/errors';
 import { validateClientMessage, type Caller, type ClientMessage, type HostMessage } from '../shared/protocol';
 import { PAGE_PORT, UI_PORT } from '../shared/ports';
 import { requireConsent } from './consent';
+import { listen, post, REQUEST_PIECES_LIMIT } from '../shared/pieces';
 
 /** The way to the engine host: an offscreen document (Chrome) or the engine in this same page (Firefox). */
 export interface EngineLink {
@@ -42,7 +43,7 @@ export function startRouter(engine: EngineLink): void {
       routes.delete(message.id);
       byClient.get(route.port)?.delete(route.clientId);
     }
-    try { route.port.postMessage({ ...message, id: route.clientId }); } catch { /* the tab went away */ }
+    try { post(route.port, { ...message, id: route.clientId }); } catch { /* the tab went away */ }
   });
 
   browser.runtime.onConnect.addListener((port) => {
@@ -55,7 +56,7 @@ export function startRouter(engine: EngineLink): void {
       try { port.postMessage({ type: 'error', id: clientId, error: toWireError(err) } satisfies HostMessage); } catch { /* gone */ }
     };
 
-    port.onMessage.addListener(async (raw: unknown) => {
+    listen(port, REQUEST_PIECES_LIMIT, async (raw: unknown) => {
       let message: ClientMessage;
       try {
         message = validateClientMessage(raw);

@@ -8,6 +8,7 @@ import { toWireError, WebqError } from '../shared/errors';
 import { validateClientMessage, validateHostMessage, type HostMessage } from '../shared/protocol';
 import { BRIDGE_TAG, PAGE_TAG, type WindowEnvelope } from '../shared/window-envelope';
 import { PAGE_PORT } from '../shared/ports';
+import { listen, post, RESULT_PIECES_LIMIT } from '../shared/pieces';
 
 const targetOrigin = window.location.origin === 'null' ? '*' : window.location.origin;
 const toPage = (envelope: WindowEnvelope) => window.postMessage(envelope, targetOrigin);
@@ -16,7 +17,7 @@ let port: browser.Runtime.Port | null = null;
 
 function connect(): browser.Runtime.Port {
   const p = browser.runtime.connect({ name: PAGE_PORT });
-  p.onMessage.addListener((raw: unknown) => {
+  listen(p, RESULT_PIECES_LIMIT, (raw: unknown) => {
     const message = validateHostMessage(raw);
     if (!message) return;
     if (message.type !== 'progress') inFlight.delete(message.id);
@@ -68,7 +69,7 @@ window.addEventListener('message', (event: MessageEvent) => {
   }
   try {
     port ??= connect();
-    port.postMessage(message);
+    post(port, message);
   } catch (err) {
     inFlight.delete(message.id);
     reply({ type: 'error', id: message.id, error: toWireError(new WebqError('OperationError', `webq could not reach its background: ${(err as Error).message}`)) });

@@ -39,6 +39,7 @@ interface Job { signal: AbortSignal; progress(phase: ProgressPhase, loaded: numb
 interface LoadedModel {
   key: string;
   source: string;
+  sha256: string;
   bytes: Uint8Array;
   io: GraphIo;
   info: ModelInfo;
@@ -180,6 +181,9 @@ export class Engine {
     const target = await this.chooseBackend(options, fallbacks);
     const key = `${url.href}#${target.backend}${target.webnnDevice ? `:${target.webnnDevice}` : ''}${options.shaderPrecompilation ? '+warm' : ''}`;
     const existing = this.models.get(key);
+    if (existing && sha256 && existing.sha256 !== sha256) {
+      throw new WebqError('DataError', `model ${url.href} has sha256 ${existing.sha256}, not the ${sha256} the page asked for`);
+    }
     if (existing) {
       const first = !existing.users.has(caller.origin);
       existing.users.add(caller.origin);
@@ -210,12 +214,12 @@ export class Engine {
 
   private async loadModel(key: string, url: URL, sha256: string | undefined, target: LoadedModel['target'], fallbacks: string[],
     options: NormalizedOptions, signal: AbortSignal, job: Job): Promise<LoadedModel> {
-    const { bytes } = await download(url, { signal, sha256, onProgress: (loaded, total) => job.progress('download', loaded, total) });
+    const { bytes, sha256: digest } = await download(url, { signal, sha256, onProgress: (loaded, total) => job.progress('download', loaded, total) });
     const proto = decodeModel(bytes);
     const io = graphIo(proto);
     const report = weightReport(proto);
     const model: LoadedModel = {
-      key, source: url.href, bytes, io, target, fallbacks,
+      key, source: url.href, sha256: digest, bytes, io, target, fallbacks,
       sessions: new Map(), users: new Set(), queue: Promise.resolve(),
       info: {
         id: url.href, source: url.href, task: null, backend: target.backend,

@@ -9,6 +9,7 @@ import { ENGINE_PORT } from '../shared/ports';
 import type { EngineEnvelope } from '../background/offscreen-link';
 import { validateClientMessage, type HostMessage } from '../shared/protocol';
 import { toWireError } from '../shared/errors';
+import { listen, post, REQUEST_PIECES_LIMIT } from '../shared/pieces';
 
 const engine = new Engine({ browser: browserInfo(), extensionOrigin: new URL(chrome.runtime.getURL('')).origin });
 const inFlight = new Set<string>();
@@ -18,10 +19,11 @@ function connect(): void {
   const port = chrome.runtime.connect({ name: ENGINE_PORT });
   const emit = (m: HostMessage) => {
     if (m.type !== 'progress') inFlight.delete(m.id);
-    try { port.postMessage(m); } catch { /* the worker went away; it fails its requests itself */ }
+    try { post(port, m); } catch { /* the worker went away; it fails its requests itself */ }
   };
   const timer = setInterval(() => { if (inFlight.size > 0) port.postMessage({ type: 'keepalive' }); }, KEEPALIVE_MS);
-  port.onMessage.addListener((envelope: EngineEnvelope) => {
+  listen(port, REQUEST_PIECES_LIMIT, (raw) => {
+    const envelope = raw as EngineEnvelope | null;
     let message;
     try {
       message = validateClientMessage(envelope?.message);
@@ -30,7 +32,7 @@ function connect(): void {
       if (typeof id === 'string') emit({ type: 'error', id, error: toWireError(err) });
       return;
     }
-    const caller = envelope.caller;
+    const caller = envelope?.caller;
     if (!caller || typeof caller.origin !== 'string') return;
     if (message.type === 'request') inFlight.add(message.id);
     engine.receive(message, { origin: caller.origin, tabId: caller.tabId }, emit);

@@ -19,7 +19,18 @@ function configure(): void {
   // everywhere today, and capabilities() reports it.
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.proxy = false;
-  ort.env.logLevel = 'error';
+  ort.env.logLevel = diagnostics.logLevel ?? 'error';
+}
+
+/**
+ * ORT's own logging, for tests that must see where ORT placed each node (the WebNN harness turns it on):
+ * session severity 0 (verbose) makes ORT print its node placements to the console.
+ */
+export interface OrtDiagnostics { logSeverityLevel?: 0 | 1 | 2 | 3 | 4; logVerbosityLevel?: number; logLevel?: typeof ort.env.logLevel }
+let diagnostics: OrtDiagnostics = {};
+export function setOrtDiagnostics(d: OrtDiagnostics): void {
+  diagnostics = { ...d };
+  if (configured && d.logLevel) ort.env.logLevel = d.logLevel;
 }
 
 export interface SessionTarget {
@@ -36,13 +47,18 @@ let chain: Promise<unknown> = Promise.resolve();
 export function createSession(model: Uint8Array, target: SessionTarget): Promise<Session> {
   configure();
   const providers: ort.InferenceSession.ExecutionProviderConfig[] =
-    target.backend === 'webgpu' ? [{ name: 'webgpu', device: target.device } as ort.InferenceSession.WebGpuExecutionProviderOption]
+    // NCHW: with the NHWC layout transform, ORT 1.30's WebGPU EP computes Silero VAD's 1-D Conv
+    // (encoder/0, kernel 3, pad 1) wrongly — speech probabilities off by 0.99 against the CPU EP, in Chromium,
+    // Firefox and ORT's own Node WebGPU EP alike; NCHW matches the CPU EP (see docs/engine.md).
+    target.backend === 'webgpu' ? [{ name: 'webgpu', device: target.device, preferredLayout: 'NCHW' } as ort.InferenceSession.WebGpuExecutionProviderOption]
     : target.backend === 'webnn' ? [{ name: 'webnn', context: target.webnn!.context, deviceType: target.webnn!.deviceType } as ort.InferenceSession.ExecutionProviderConfig]
     : ['wasm'];
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: providers,
     graphOptimizationLevel: 'all',
     freeDimensionOverrides: target.freeDimensionOverrides,
+    ...(diagnostics.logSeverityLevel !== undefined ? { logSeverityLevel: diagnostics.logSeverityLevel } : {}),
+    ...(diagnostics.logVerbosityLevel !== undefined ? { logVerbosityLevel: diagnostics.logVerbosityLevel } : {}),
   };
   const created = chain.then(() => ort.InferenceSession.create(model, options));
   chain = created.catch(() => undefined);

@@ -2,7 +2,7 @@
  * A local static server for browser tests and the demo: test pages, and model files under the model host's
  * path layout. Binds 127.0.0.1 on a free port. Routes are a map of URL path → file or bytes.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 
@@ -11,7 +11,9 @@ const TYPES: Record<string, string> = {
   '.onnx': 'application/octet-stream', '.wasm': 'application/wasm', '.css': 'text/css', '.png': 'image/png', '.txt': 'text/plain',
 };
 
-export type Route = string | Uint8Array | ((url: URL) => { status: number; body: Uint8Array | string; type?: string; headers?: Record<string, string> });
+export type Route = string | Uint8Array
+  | ((url: URL) => { status: number; body: Uint8Array | string; type?: string; headers?: Record<string, string> })
+  | { raw(req: IncomingMessage, res: ServerResponse): void };
 
 export interface TestServer { origin: string; close(): Promise<void>; routes: Map<string, Route>; hits: Map<string, number> }
 
@@ -24,6 +26,7 @@ export async function startServer(routes: Record<string, Route> = {}, port = 0):
     const route = table.get(url.pathname);
     const headers: Record<string, string> = { 'access-control-allow-origin': '*', 'cache-control': 'no-store' };
     if (route === undefined) { res.writeHead(404, headers).end('not found'); return; }
+    if (typeof route === 'object' && 'raw' in route) { route.raw(req, res); return; }
     if (typeof route === 'function') {
       const r = route(url);
       res.writeHead(r.status, { ...headers, 'content-type': r.type ?? 'application/octet-stream', ...r.headers }).end(r.body);
@@ -49,3 +52,20 @@ export const BLANK_PAGE = (title = 'webq test page') => () => ({
   status: 200, type: 'text/html; charset=utf-8',
   body: `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1></body></html>`,
 });
+
+/** A route that sends `bytes` slowly (chunk by chunk with pauses): for progress and abort tests. */
+export function slowRoute(bytes: Uint8Array, chunk = 64 * 1024, pauseMs = 100): Route {
+  return {
+    raw(_req, res) {
+      res.writeHead(200, { 'access-control-allow-origin': '*', 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) });
+      let offset = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed) { clearInterval(timer); return; }
+        res.write(bytes.subarray(offset, offset + chunk));
+        offset += chunk;
+        if (offset >= bytes.byteLength) { clearInterval(timer); res.end(); }
+      }, pauseMs);
+      res.on('close', () => clearInterval(timer));
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Chromium (Debian's, WebGPU on SwiftShader) with the built extension: the shared page-API suite, plus consent
+ * and the Chrome-only parts (service worker + offscreen document).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { launchChromium, openWithConsent, type ChromiumWithExtension } from '../support/browsers';
+import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
+import { addModelRoutes, webqSuite, type SuiteContext } from './webq-suite';
+
+let chromium: ChromiumWithExtension;
+let server: TestServer;
+let page: Page;
+
+beforeAll(async () => {
+  server = await startServer({ '/page.html': BLANK_PAGE(), '/other.html': BLANK_PAGE('another page') });
+  addModelRoutes(server);
+  chromium = await launchChromium();
+  page = await openWithConsent(chromium.context, `${server.origin}/page.html`);
+});
+
+afterAll(async () => {
+  await chromium?.close();
+  await server?.close();
+});
+
+webqSuite((): SuiteContext => ({ page, server, browser: 'chrome' }));
+
+describe('consent (Chromium)', () => {
+  const localhost = () => server.origin.replace('127.0.0.1', 'localhost'); // another origin, same server
+
+  it('webq.version needs no consent and opens no prompt', async () => {
+    const p = await chromium.context.newPage();
+    await p.goto(`${localhost()}/page.html`);
+    const pagesBefore = chromium.context.pages().length;
+    expect(await p.evaluate(() => (window as any).webq.version)).toMatch(/^\d+\.\d+\.\d+$/);
+    await p.waitForTimeout(500);
+    expect(chromium.context.pages().length).toBe(pagesBefore);
+    await p.close();
+  });
+
+  it('deny is remembered per origin; revoking it in the options page asks again', async () => {
+    const p = await chromium.context.newPage();
+    await p.goto(`${localhost()}/other.html`);
+    const prompt = chromium.context.waitForEvent('page', { predicate: (x) => x.url().includes('/prompt.html') });
+    const call = p.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
+    const promptPage = await prompt;
+    expect(await promptPage.textContent('[data-webq=origin]')).toBe(localhost());
+    await promptPage.click('[data-webq=deny]');
+    expect(await call).toBe('NotAllowedError');
+    // Remembered: no second prompt, same answer.
+    expect(await p.evaluate(() => (window as any).webq.load('https://example.com/m.onnx').then(() => 'ok', (e: Error) => e.name))).toBe('NotAllowedError');
+    // The allowed origin is unaffected.
+    expect(await page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name))).toBe('ok');
+
+    const options = await chromium.context.newPage();
+    await options.goto(`chrome-extension://${chromium.extensionId}/options/options.html`);
+    const row = options.locator(`tr[data-origin="${localhost()}"]`);
+    await expect.poll(() => row.textContent()).toContain('Denied');
+    await row.locator('[data-webq=revoke]').click();
+    await expect.poll(() => row.count()).toBe(0);
+
+    const again = chromium.context.waitForEvent('page', { predicate: (x) => x.url().includes('/prompt.html') });
+    const retry = p.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
+    await (await again).click('[data-webq=allow]');
+    expect(await retry).toBe('ok');
+    await Promise.all([p.close(), options.close()]);
+  });
+
+  it('closing the prompt without answering rejects that call only', async () => {
+    const other = server.origin.replace('127.0.0.1', '[::1]');
+    const p = await chromium.context.newPage();
+    const reachable = await p.goto(`${other}/page.html`).then(() => true, () => false);
+    if (!reachable) { await p.close(); return expect(reachable).toBe(false); } // no IPv6 loopback on this host
+    const prompt = chromium.context.waitForEvent('page', { predicate: (x) => x.url().includes('/prompt.html') });
+    const call = p.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
+    await (await prompt).close();
+    expect(await call).toBe('NotAllowedError');
+    await p.close();
+  });
+});
+
+describe('engine host (Chromium)', () => {
+  it('runs in one offscreen document, created on demand', async () => {
+    const worker = chromium.context.serviceWorkers()[0]!;
+    const contexts = await worker.evaluate(() => chrome.runtime.getContexts({ contextTypes: ['OFFSCREEN_DOCUMENT' as chrome.runtime.ContextType] }));
+    expect(contexts).toHaveLength(1);
+    expect(contexts[0]!.documentUrl).toMatch(/\/extension\/host\/offscreen\.html$/);
+  });
+
+  it('recovers when the offscreen document is closed: the next request gets a new one', async () => {
+    const worker = chromium.context.serviceWorkers()[0]!;
+    await worker.evaluate(() => chrome.offscreen.closeDocument());
+    const r = await page.evaluate(() => (window as any).webq.capabilities().then((c: any) => c.browser.name, (e: Error) => e.name));
+    expect(r).toBe('chrome');
+  });
+});

@@ -1,0 +1,27 @@
+/**
+ * Firefox ESR (WebGPU on lavapipe) with the built extension installed over WebDriver BiDi: the shared page-API
+ * suite, with the background page as the engine host.
+ */
+import { afterAll, beforeAll } from 'vitest';
+import type { Page } from 'puppeteer-core';
+import { launchFirefox, openWithConsentFirefox, type FirefoxWithExtension } from '../support/browsers';
+import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
+import { addModelRoutes, webqSuite, type PageLike, type SuiteContext } from './webq-suite';
+
+let firefox: FirefoxWithExtension;
+let server: TestServer;
+let page: Page;
+
+beforeAll(async () => {
+  server = await startServer({ '/page.html': BLANK_PAGE() });
+  addModelRoutes(server);
+  firefox = await launchFirefox();
+  page = await openWithConsentFirefox(firefox.browser, `${server.origin}/page.html`);
+});
+
+afterAll(async () => {
+  await firefox?.close();
+  await server?.close();
+});
+
+webqSuite((): SuiteContext => ({ page: page as unknown as PageLike, server, browser: 'firefox' }));

@@ -1,0 +1,411 @@
+/**
+ * The page-API tests every browser passes: real pretrained models against onnxruntime-node, every tensor type
+ * across every hop, aborts, errors, progress, and malformed calls. A browser's test file launches the browser with
+ * the extension, opens a consented page, and hands it to `webqSuite`.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { ctcDecode, MODELS, ocrInput, referenceRun, referenceVad, speech16k } from '../support/fixtures';
+import { identityModel } from '../support/onnx-models';
+import { slowRoute, type TestServer } from '../support/server';
+import type { TensorType } from '../../extension/shared/tensor';
+
+/** The part of a Playwright or Puppeteer page the suite needs. */
+export interface PageLike {
+  evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
+}
+
+export interface SuiteContext { page: PageLike; server: TestServer; browser: 'chrome' | 'firefox' }
+
+const TYPES: TensorType[] = ['float32', 'float16', 'int64', 'int32', 'int8', 'uint8', 'bool'];
+
+export function addModelRoutes(server: TestServer): void {
+  server.routes.set('/models/silero_vad.onnx', MODELS.sileroVad);
+  server.routes.set('/models/ppocr_rec.onnx', MODELS.ppocrRec);
+  for (const t of TYPES) server.routes.set(`/models/identity_${t}.onnx`, identityModel(t));
+  server.routes.set('/models/slow_vad.onnx', slowRoute(readFileSync(MODELS.sileroVad), 128 * 1024, 150));
+  server.routes.set('/models/not_onnx.onnx', new TextEncoder().encode('this is not an ONNX model'));
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
+
+/** Runs Silero VAD frame by frame in the page (state carried), returning each frame's speech probability. */
+function vadInPage(page: PageLike, url: string, audio: number[], backend: string) {
+  return page.evaluate(async ({ url, audio, backend }) => {
+    const webq = (window as any).webq;
+    let state = new Float32Array(256);
+    const probabilities: number[] = [];
+    let metrics: any;
+    for (let i = 0; i + 512 <= audio.length; i += 512) {
+      const res = await webq.run(url, {
+        input: { type: 'float32', data: Float32Array.from(audio.slice(i, i + 512)), dims: [1, 512] },
+        state: { type: 'float32', data: state, dims: [2, 1, 128] },
+        sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
+      }, { backend });
+      probabilities.push(res.output.output.data[0]);
+      state = res.output.stateN.data;
+      metrics ??= res.performanceMetrics;
+    }
+    return { probabilities, metrics };
+  }, { url, audio, backend });
+}
+
+export function webqSuite(ctx: () => SuiteContext): void {
+  const url = (path: string) => `${ctx().server.origin}${path}`;
+
+  describe('capabilities', () => {
+    it('reports the browser, the WebGPU adapter, WebNN and wasm', async () => {
+      const caps: any = await ctx().page.evaluate(() => (window as any).webq.capabilities(), null);
+      expect(caps.browser.name).toBe(ctx().browser);
+      expect(caps.webgpu.available).toBe(true);
+      expect(caps.webgpu.adapter.emulated).toBe(true); // SwiftShader / lavapipe on this machine
+      expect(caps.webgpu.limits.maxBufferSize).toBeGreaterThan(0);
+      expect(Array.isArray(caps.webgpu.features)).toBe(true);
+      expect(caps.webnn.available).toBe(false);
+      expect(caps.webnn.reason).toMatch(/\S/);
+      expect(caps.wasm).toEqual({ threads: 1, simd: true });
+      expect(caps.profile.backendOrder.at(-1)).toBe('webgpu'); // emulated GPU: WebGPU last for auto
+    });
+  });
+
+  describe('real pretrained models against onnxruntime-node', () => {
+    let audio: Float32Array;
+    let reference: number[];
+    const FRAMES = 40; // 1.3 s of speech onset: silence then voice
+    beforeAll(async () => {
+      const all = speech16k();
+      audio = all.slice(16000 * 0.5 - 512 * 10, 16000 * 0.5 - 512 * 10 + 512 * FRAMES);
+      reference = await referenceVad(audio);
+    });
+
+    for (const [backend, tolerance] of [['wasm', 1e-4], ['webgpu', 2e-3]] as const) {
+      it(`Silero VAD on ${backend} matches onnxruntime-node within ${tolerance} per frame`, async () => {
+        const { probabilities, metrics } = await vadInPage(ctx().page, url('/models/silero_vad.onnx'), Array.from(audio), backend);
+        expect(probabilities).toHaveLength(reference.length);
+        const worst = maxAbsDiff(probabilities, reference);
+        expect(worst).toBeLessThan(tolerance);
+        expect(probabilities.some((p) => p > 0.5) && probabilities.some((p) => p < 0.1)).toBe(true); // speech and silence
+        expect(metrics.backend).toBe(backend);
+        expect(metrics.quantizationBits).toBe(32);
+        expect(metrics.modelBytes).toBeGreaterThan(1_000_000);
+        expect(metrics.memoryReductionPercent).toBeCloseTo(100 * (1 - metrics.modelBytes / metrics.originalBytes), 10);
+        expect(metrics.inferenceTimeMs).toBeGreaterThanOrEqual(0);
+        expect(metrics.totalTimeMs).toBeGreaterThanOrEqual(metrics.inferenceTimeMs);
+      });
+    }
+
+    for (const [backend, tolerance] of [['wasm', 1e-4], ['webgpu', 5e-3]] as const) {
+      it(`PP-OCRv4 rec on ${backend} reads "Hello World 2024" like onnxruntime-node (logits within ${tolerance})`, async () => {
+        const input = ocrInput('Hello World 2024');
+        const ref = (await referenceRun(MODELS.ppocrRec, { x: { type: 'float32', data: input.data, dims: input.dims } }))['softmax_11.tmp_0']!;
+        const out = await ctx().page.evaluate(async ({ url, data, dims, backend }) => {
+          const res = await (window as any).webq.run(url, { x: { type: 'float32', data: Float32Array.from(data), dims } }, { backend });
+          const y = res.output['softmax_11.tmp_0'];
+          return { data: Array.from(y.data as Float32Array), dims: y.dims, backend: res.performanceMetrics.backend };
+        }, { url: url('/models/ppocr_rec.onnx'), data: Array.from(input.data), dims: input.dims, backend });
+        expect(out.backend).toBe(backend);
+        expect(out.dims).toEqual(ref.dims);
+        const worst = maxAbsDiff(out.data, ref.data);
+        expect(worst).toBeLessThan(tolerance);
+        expect(ctcDecode(Float32Array.from(out.data), out.dims)).toBe('Hello World 2024');
+      });
+    }
+  });
+
+  describe('binary tensors cross every hop intact', () => {
+    it('every tensor type round-trips bit-exact through an Identity model', async () => {
+      const results = await ctx().page.evaluate(async (base) => {
+        const samples: Record<string, () => ArrayBufferView> = {
+          float32: () => new Float32Array([0, -0, 1.5, -3.25, NaN, Infinity, -Infinity, 3.4e38, 1e-45]),
+          float16: () => new Uint16Array([0x0000, 0x8000, 0x3c00, 0x7c00, 0xfc00, 0x7e00, 0x0001, 0x7bff]),
+          int64: () => new BigInt64Array([0n, -1n, 9223372036854775807n, -9223372036854775808n, 12345678901234n]),
+          int32: () => new Int32Array([0, -1, 2147483647, -2147483648]),
+          int8: () => new Int8Array([0, -128, 127, -1]),
+          uint8: () => new Uint8Array([0, 255, 128, 1]),
+          bool: () => new Uint8Array([1, 0, 1, 1, 0]),
+        };
+        const out: Record<string, { same: boolean; ctor: string; type: string }> = {};
+        for (const [type, make] of Object.entries(samples)) {
+          const data = make() as any;
+          const res = await (window as any).webq.run(`${base}/models/identity_${type}.onnx`, { x: { type, data, dims: [data.length] } }, { backend: 'wasm' });
+          const y = res.output.y;
+          const a = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+          const b = new Uint8Array(y.data.buffer, y.data.byteOffset, y.data.byteLength);
+          out[type] = { same: a.length === b.length && a.every((v, i) => v === b[i]), ctor: y.data.constructor.name, type: y.type };
+        }
+        return out;
+      }, ctx().server.origin);
+      for (const t of TYPES) {
+        expect(results[t], t).toEqual({ same: true, type: t, ctor: ({ float32: 'Float32Array', float16: 'Uint16Array', int64: 'BigInt64Array', int32: 'Int32Array', int8: 'Int8Array', uint8: 'Uint8Array', bool: 'Uint8Array' } as const)[t] });
+      }
+    });
+
+    it('accepts number[] data and converts it page-side (int64 from numbers, float16 from numbers)', async () => {
+      const r = await ctx().page.evaluate(async (base) => {
+        const webq = (window as any).webq;
+        const a = await webq.run(`${base}/models/identity_int64.onnx`, { x: { type: 'int64', data: [1, -2, 3], dims: [3] } }, { backend: 'wasm' });
+        const h = await webq.run(`${base}/models/identity_float16.onnx`, { x: { type: 'float16', data: [1, -2, 0.5], dims: [3] } }, { backend: 'wasm' });
+        return { ints: Array.from(a.output.y.data as BigInt64Array, String), halves: Array.from(h.output.y.data as Uint16Array) };
+      }, ctx().server.origin);
+      expect(r).toEqual({ ints: ['1', '-2', '3'], halves: [0x3c00, 0xc000, 0x3800] });
+    });
+
+    it('carries a 64 MiB tensor both ways and refuses one byte more with QuotaExceededError', async () => {
+      const r = await ctx().page.evaluate(async (base) => {
+        const webq = (window as any).webq;
+        const n = 16 * 1024 * 1024; // 64 MiB of float32
+        const data = new Float32Array(n);
+        for (let i = 0; i < n; i += 4099) data[i] = i;
+        const res = await webq.run(`${base}/models/identity_float32.onnx`, { x: { type: 'float32', data, dims: [n] } }, { backend: 'wasm' });
+        const y = res.output.y.data as Float32Array;
+        let same = y.length === n;
+        for (let i = 0; i < n && same; i += 4099) same = y[i] === i;
+        const over = await webq.run(`${base}/models/identity_uint8.onnx`, { x: { type: 'uint8', data: new Uint8Array(64 * 1024 * 1024 + 1), dims: [64 * 1024 * 1024 + 1] } }, { backend: 'wasm' })
+          .then(() => 'resolved', (e: Error) => e.name);
+        return { same, over, hopsMs: res.performanceMetrics.totalTimeMs - res.performanceMetrics.inferenceTimeMs };
+      }, ctx().server.origin);
+      expect(r.same).toBe(true);
+      expect(r.over).toBe('QuotaExceededError');
+      console.log(`[${ctx().browser}] 64 MiB float32 through the hops and back: ${r.hopsMs.toFixed(0)} ms outside inference`);
+    });
+  });
+
+  describe('abort, progress and errors', () => {
+    it('an already-aborted signal rejects with AbortError before any work', async () => {
+      const name = await ctx().page.evaluate(async (u) => {
+        const c = new AbortController(); c.abort();
+        return (window as any).webq.load(u, { signal: c.signal }).then(() => 'resolved', (e: Error) => e.name);
+      }, url('/models/silero_vad.onnx'));
+      expect(name).toBe('AbortError');
+    });
+
+    it('aborting a download rejects at once, never resolves later, and the next request is served', async () => {
+      const r = await ctx().page.evaluate(async ({ slow, good }) => {
+        const webq = (window as any).webq;
+        const c = new AbortController();
+        const events: string[] = [];
+        let settled = 0;
+        const p = webq.load(slow, { signal: c.signal, onProgress: (e: any) => { events.push(e.phase); if (events.length === 2) c.abort(); } })
+          .then(() => { settled++; return 'resolved'; }, (e: Error) => { settled++; return e.name; });
+        const name = await p;
+        await new Promise((res) => setTimeout(res, 3000)); // the download would have finished by now
+        const next = await webq.load(good).then((info: any) => info.backend, (e: Error) => e.name);
+        return { name, settled, events: events.length, next };
+      }, { slow: url('/models/slow_vad.onnx'), good: url('/models/silero_vad.onnx') });
+      expect(r.name).toBe('AbortError');
+      expect(r.settled).toBe(1);
+      expect(r.events).toBeGreaterThanOrEqual(2);
+      expect(['wasm', 'webgpu', 'webnn']).toContain(r.next);
+    });
+
+    it('reports download progress tied to its request, ending at loaded = total', async () => {
+      const events = await ctx().page.evaluate(async (u) => {
+        const seen: { phase: string; loaded: number; total: number }[] = [];
+        await (window as any).webq.load(u, { backend: 'wasm', onProgress: (p: any) => seen.push(p) });
+        return seen;
+      }, `${url('/models/slow_vad.onnx')}?progress`);
+      const downloads = events.filter((e) => e.phase === 'download');
+      expect(downloads.length).toBeGreaterThan(3);
+      const last = downloads.at(-1)!;
+      expect(last.loaded).toBe(last.total);
+      expect(last.total).toBe(readFileSync(MODELS.sileroVad).byteLength);
+      expect(downloads.every((e, i) => i === 0 || e.loaded >= downloads[i - 1]!.loaded)).toBe(true);
+      expect(events.some((e) => e.phase === 'compile')).toBe(true);
+    });
+
+    it('names the error: 404 → NotFoundError, not ONNX → DataError, forbidden URL → NotAllowedError, webnn absent → NotSupportedError', async () => {
+      const r = await ctx().page.evaluate(async (base) => {
+        const webq = (window as any).webq;
+        const name = (p: Promise<unknown>) => p.then(() => 'resolved', (e: Error) => `${e.name}: ${e.message}`);
+        return {
+          missing: await name(webq.load(`${base}/models/missing.onnx`)),
+          notOnnx: await name(webq.load(`${base}/models/not_onnx.onnx`)),
+          http: await name(webq.load('http://example.com/model.onnx')),
+          file: await name(webq.load('file:///etc/passwd')),
+          unknownId: await name(webq.load('no-such-model')),
+          webnn: await name(webq.load(`${base}/models/silero_vad.onnx`, { backend: 'webnn' })),
+          notYet: await name(webq.load(`${base}/models/silero_vad.onnx`, { workgroupSize: [64, 1, 1] })),
+        };
+      }, ctx().server.origin);
+      expect(r.missing).toMatch(/^NotFoundError: .*404/);
+      expect(r.notOnnx).toMatch(/^DataError: .*ONNX/);
+      expect(r.http).toMatch(/^NotAllowedError: /);
+      expect(r.file).toMatch(/^NotAllowedError: /);
+      expect(r.unknownId).toMatch(/^NotFoundError: .*no-such-model/);
+      expect(r.webnn).toMatch(/^NotSupportedError: .*webnn/);
+      expect(r.notYet).toMatch(/^NotSupportedError: .*workgroupSize/);
+    });
+  });
+
+  describe('requests in parallel', () => {
+    it('eight concurrent runs on one model each get their own result', async () => {
+      const inputs = Array.from({ length: 8 }, (_, k) => Array.from({ length: 512 }, (_, i) => Math.sin((i * (k + 1)) / 7) * 0.5));
+      const refs = await Promise.all(inputs.map((x) => referenceRun(MODELS.sileroVad, {
+        input: { type: 'float32', data: Float32Array.from(x), dims: [1, 512] },
+        state: { type: 'float32', data: new Float32Array(256), dims: [2, 1, 128] },
+        sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
+      })));
+      const got = await ctx().page.evaluate(async ({ u, inputs }) => Promise.all(inputs.map(async (x) => {
+        const res = await (window as any).webq.run(u, {
+          input: { type: 'float32', data: Float32Array.from(x), dims: [1, 512] },
+          state: { type: 'float32', data: new Float32Array(256), dims: [2, 1, 128] },
+          sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
+        }, { backend: 'wasm' });
+        return Array.from(res.output.stateN.data as Float32Array).slice(0, 16);
+      })), { u: url('/models/silero_vad.onnx'), inputs });
+      got.forEach((g, k) => {
+        const ref = Array.from(refs[k]!.stateN!.data).slice(0, 16);
+        g.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThan(1e-4));
+      });
+    });
+  });
+
+  describe('bad input', () => {
+    it('rejects 30+ malformed calls with a named error and keeps serving', async () => {
+      const r = await ctx().page.evaluate(async (base) => {
+        const webq = (window as any).webq;
+        const vad = `${base}/models/silero_vad.onnx`;
+        const good = () => ({
+          input: { type: 'float32', data: new Float32Array(512), dims: [1, 512] },
+          state: { type: 'float32', data: new Float32Array(256), dims: [2, 1, 128] },
+          sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
+        });
+        const withInput = (patch: Record<string, unknown>) => ({ ...good(), ...patch });
+        const cases: [string, string, () => Promise<unknown>][] = [
+          ['model missing', 'DataError', () => webq.run(undefined, good())],
+          ['model a number', 'DataError', () => webq.run(42, good())],
+          ['model empty string', 'DataError', () => webq.run('', good())],
+          ['model url too long', 'DataError', () => webq.run(`https://x.test/${'a'.repeat(3000)}`, good())],
+          ['model source without url', 'DataError', () => webq.run({ sha256: 'ab' }, good())],
+          ['model source bad sha256', 'DataError', () => webq.run({ url: vad, sha256: 'xyz' }, good())],
+          ['model source unknown field', 'DataError', () => webq.run({ url: vad, evil: 1 }, good())],
+          ['model source bad task', 'DataError', () => webq.run({ url: vad, task: 'mining' }, good())],
+          ['model javascript: url', 'NotAllowedError', () => webq.run('javascript:alert(1)', good())],
+          ['model data: url', 'NotAllowedError', () => webq.run('data:application/octet-stream;base64,AAAA', good())],
+          ['model http non-local url', 'NotAllowedError', () => webq.run('http://10.0.0.1/m.onnx', good())],
+          ['model url with credentials', 'NotAllowedError', () => webq.run('https://user:pw@example.com/m.onnx', good())],
+          ['sha256 mismatch', 'DataError', () => webq.run({ url: vad, sha256: '0'.repeat(64) }, good())],
+          ['input null', 'DataError', () => webq.run(vad, null)],
+          ['input a number', 'DataError', () => webq.run(vad, 7)],
+          ['input empty object', 'DataError', () => webq.run(vad, {})],
+          ['tensor not an object', 'DataError', () => webq.run(vad, withInput({ input: 5 }))],
+          ['tensor unknown type', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float64', data: new Float64Array(512), dims: [1, 512] } }))],
+          ['dims not an array', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: '1,512' } }))],
+          ['negative dim', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [-1, 512] } }))],
+          ['fractional dim', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [1.5, 512] } }))],
+          ['NaN dim', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [NaN, 512] } }))],
+          ['huge dims', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [2 ** 40, 512] } }))],
+          ['rank 9', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(1), dims: [1, 1, 1, 1, 1, 1, 1, 1, 1] } }))],
+          ['dims × size ≠ bytes', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(500), dims: [1, 512] } }))],
+          ['wrong typed array for type', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Int32Array(512), dims: [1, 512] } }))],
+          ['int64 as Float64Array', 'DataError', () => webq.run(vad, withInput({ sr: { type: 'int64', data: new Float64Array([16000]), dims: [] } }))],
+          ['number[] wrong length', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: [1, 2, 3], dims: [1, 512] } }))],
+          ['number[] with a string', 'DataError', () => webq.run(vad, withInput({ sr: { type: 'int64', data: ['16000'], dims: [1] } }))],
+          ['missing model input', 'DataError', () => { const g: any = good(); delete g.state; return webq.run(vad, g); }],
+          ['unknown model input', 'DataError', () => webq.run(vad, withInput({ bogus: { type: 'float32', data: new Float32Array(1), dims: [1] } }))],
+          ['wrong input type for model', 'DataError', () => webq.run(vad, withInput({ sr: { type: 'int32', data: new Int32Array([16000]), dims: [] } }))],
+          ['wrong rank for model', 'DataError', () => webq.run(vad, withInput({ state: { type: 'float32', data: new Float32Array(256), dims: [256] } }))],
+          ['wrong static dim for model', 'DataError', () => webq.run(vad, withInput({ state: { type: 'float32', data: new Float32Array(256), dims: [1, 2, 128] } }))],
+          ['text for a raw model', 'DataError', () => webq.run(vad, 'hello')],
+          ['options not an object', 'DataError', () => webq.run(vad, good(), 'fast')],
+          ['unknown option', 'DataError', () => webq.run(vad, good(), { turbo: true })],
+          ['bits out of range', 'DataError', () => webq.run(vad, good(), { bits: 3 })],
+          ['scheme misspelt', 'DataError', () => webq.run(vad, good(), { scheme: 'symetric' })],
+          ['groupSize not a power of two', 'DataError', () => webq.run(vad, good(), { groupSize: 100 })],
+          ['backend unknown', 'DataError', () => webq.run(vad, good(), { backend: 'cuda' })],
+          ['alias and name together', 'DataError', () => webq.run(vad, good(), { mixedPrecision: true, mixed_precision: true })],
+          ['workgroupSize too large', 'DataError', () => webq.run(vad, good(), { workgroupSize: [1024, 2, 1] })],
+          ['topK on a raw model', 'DataError', () => webq.run(vad, good(), { topK: 5 })],
+          ['run option on load', 'DataError', () => webq.load(vad, { topK: 5 })],
+          ['devicePreference with wasm', 'DataError', () => webq.run(vad, good(), { backend: 'wasm', devicePreference: 'npu' })],
+          ['signal not an AbortSignal', 'DataError', () => webq.run(vad, good(), { signal: {} })],
+          ['onProgress not a function', 'DataError', () => webq.run(vad, good(), { onProgress: 'yes' })],
+          ['prototype pollution key', 'DataError', () => webq.run(vad, good(), JSON.parse('{"__proto__": {"polluted": true}}'))],
+          ['contradicting options', 'DataError', () => webq.run(vad, good(), { useQuantization: false, bits: 4 })],
+        ];
+        const results: { label: string; expected: string; got: string; message: string }[] = [];
+        for (const [label, expected, call] of cases) {
+          try {
+            await call();
+            results.push({ label, expected, got: 'resolved', message: '' });
+          } catch (e: any) {
+            results.push({ label, expected, got: e?.name, message: e?.message });
+          }
+        }
+        const after = await webq.run(vad, good(), { backend: 'wasm' }).then((res: any) => res.output.output.dims, (e: Error) => e.name);
+        return { results, after, polluted: ({} as any).polluted ?? null };
+      }, ctx().server.origin);
+      expect(r.results.length).toBeGreaterThanOrEqual(30);
+      for (const c of r.results) {
+        expect(`${c.label}: ${c.got}`).toBe(`${c.label}: ${c.expected}`);
+        expect(c.message.length, c.label).toBeGreaterThan(10);
+      }
+      expect(r.after).toEqual([1, 1]);
+      expect(r.polluted).toBeNull();
+    });
+
+    it('answers garbage posted straight to the bridge, and keeps serving', async () => {
+      const r = await ctx().page.evaluate(async (u) => {
+        const replies: any[] = [];
+        const listener = (e: MessageEvent) => { if (e.data?.tag === 'webq:bridge' && e.data.message) replies.push(e.data.message); };
+        window.addEventListener('message', listener);
+        const junk: unknown[] = [
+          { tag: 'webq:page', message: null },
+          { tag: 'webq:page', message: { type: 'request', id: 'x1', method: 'eval', params: {} } },
+          { tag: 'webq:page', message: { type: 'request', id: 'x2', method: 'run', params: { model: u, input: { kind: 'tensors', tensors: { a: { type: 'float32', dims: [4], data: new Float32Array(3) } } } } } },
+          { tag: 'webq:page', message: { type: 'request', id: 'bad id with spaces', method: 'capabilities' } },
+          { tag: 'webq:page', message: { type: 'request', id: 'x3', method: 'load', params: { model: u, options: { ['__proto__']: 1 } } } },
+          { tag: 'webq:page', message: { type: 'request', id: 'x4', method: 'run', params: { model: u, input: { kind: 'audio', audio: new Float32Array(10), sampleRate: 5 } } } },
+          { tag: 'webq:page', message: { type: 'request', id: 'x5', method: 'run', params: { model: u, input: { kind: 'image', images: [{ width: 2, height: 2, data: new Uint8ClampedArray(3) }] } } } },
+          { tag: 'webq:page', message: { type: 'nonsense', id: 'x6' } },
+          { tag: 'webq:page', message: { type: 'abort', id: 'never-sent' } },
+          'a string', 42, null,
+        ];
+        for (const j of junk) window.postMessage(j, '*');
+        await new Promise((res) => setTimeout(res, 1500));
+        window.removeEventListener('message', listener);
+        const after = await (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name);
+        return { replies: replies.map((m) => `${m.id}:${m.type}:${m.error?.name ?? ''}`).sort(), after };
+      }, url('/models/silero_vad.onnx'));
+      expect(r.replies).toEqual(['x1:error:DataError', 'x2:error:DataError', 'x3:error:DataError', 'x4:error:DataError', 'x5:error:DataError', 'x6:error:DataError']);
+      expect(r.after).toBe('ok');
+    });
+  });
+
+  describe('model lifetime', () => {
+    it('load reports the model; run after load has no loadTimeMs; unload then run loads again', async () => {
+      const r = await ctx().page.evaluate(async (u) => {
+        const webq = (window as any).webq;
+        const feeds = () => ({ x: { type: 'int32', data: new Int32Array([1, 2]), dims: [2] } });
+        const info = await webq.load(u, { backend: 'wasm' });
+        const first = await webq.run(u, feeds(), { backend: 'wasm' });
+        await webq.unload(u);
+        const again = await webq.run(u, feeds(), { backend: 'wasm' });
+        return { info, firstLoad: 'loadTimeMs' in first.performanceMetrics, againLoad: typeof again.performanceMetrics.loadTimeMs };
+      }, url('/models/identity_int32.onnx'));
+      expect(r.info).toMatchObject({ backend: 'wasm', bits: 32, task: null, inputs: [{ name: 'x', type: 'int32', dims: ['n'] }], outputs: [{ name: 'y', type: 'int32', dims: ['n'] }] });
+      expect(r.firstLoad).toBe(false);
+      expect(r.againLoad).toBe('number');
+    });
+
+    it('shaderPrecompilation warms the WebGPU session at load, so the first run is fast', async () => {
+      const r = await ctx().page.evaluate(async (u) => {
+        const webq = (window as any).webq;
+        const feeds = () => ({
+          input: { type: 'float32', data: new Float32Array(512), dims: [1, 512] },
+          state: { type: 'float32', data: new Float32Array(256), dims: [2, 1, 128] },
+          sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
+        });
+        const cold = await webq.run(`${u}?cold`, feeds(), { backend: 'webgpu' });
+        const warm = await webq.run(`${u}?warm`, feeds(), { backend: 'webgpu', shaderPrecompilation: true });
+        return { cold: cold.performanceMetrics.inferenceTimeMs, warm: warm.performanceMetrics.inferenceTimeMs };
+      }, url('/models/silero_vad.onnx'));
+      console.log(`[${ctx().browser}] first WebGPU run: ${r.cold.toFixed(0)} ms cold, ${r.warm.toFixed(0)} ms after shaderPrecompilation`);
+      expect(r.warm).toBeLessThan(r.cold / 2);
+    });
+  });
+}

@@ -28,3 +28,45 @@ export function identityModel(type: TensorType): Uint8Array {
   });
   return onnx.ModelProto.encode(model).finish();
 }
+
+/** Deterministic pseudo-random floats in [-scale, scale) (a small LCG: test weights, not statistics). */
+function randomFloats(count: number, seed: number, scale: number): Float32Array {
+  const out = new Float32Array(count);
+  let s = seed >>> 0;
+  for (let i = 0; i < count; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = ((s / 2 ** 32) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+/**
+ * A small static-shape CNN: x[1,8,32,32] → Conv 3×3 (16) → Relu → Conv 3×3 (16) → Relu → GlobalAveragePool → y[1,16,1,1].
+ * Static shapes let shaderPrecompilation warm up with exactly the shapes of the real runs.
+ */
+export function staticConvModel(): Uint8Array {
+  const conv = (name: string, input: string, cin: number, cout: number, seed: number) => ({
+    weight: { name: `${name}.weight`, dataType: 1, dims: [cout, cin, 3, 3], rawData: new Uint8Array(randomFloats(cout * cin * 9, seed, 0.2).buffer) },
+    bias: { name: `${name}.bias`, dataType: 1, dims: [cout], rawData: new Uint8Array(randomFloats(cout, seed + 1, 0.1).buffer) },
+    node: { opType: 'Conv', name, input: [input, `${name}.weight`, `${name}.bias`], output: [`${name}.out`], attribute: [
+      { name: 'kernel_shape', type: 7, ints: [3, 3] }, { name: 'pads', type: 7, ints: [1, 1, 1, 1] },
+    ] },
+  });
+  const c1 = conv('conv1', 'x', 8, 16, 11);
+  const c2 = conv('conv2', 'relu1', 16, 16, 23);
+  const model = onnx.ModelProto.create({
+    irVersion: 8, producerName: 'webq-tests', opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'static_conv',
+      initializer: [c1.weight, c1.bias, c2.weight, c2.bias],
+      node: [
+        c1.node, { opType: 'Relu', name: 'relu1', input: ['conv1.out'], output: ['relu1'] },
+        c2.node, { opType: 'Relu', name: 'relu2', input: ['conv2.out'], output: ['relu2'] },
+        { opType: 'GlobalAveragePool', name: 'pool', input: ['relu2'], output: ['y'] },
+      ],
+      input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 8 }, { dimValue: 32 }, { dimValue: 32 }] } } } }],
+      output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 16 }, { dimValue: 1 }, { dimValue: 1 }] } } } }],
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}

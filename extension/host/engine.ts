@@ -14,11 +14,12 @@ import type { Capabilities, ConcreteBackend, ModelInfo, ModelRef, PerformanceMet
 import type { BrowserInfo } from './browser-info';
 import { checkModelUrl, download } from './download';
 import { adapterLimits, getGpu, gpuUnavailableReason, onDeviceLost } from './gpu';
-import { checkFeeds, decodeModel, freeDimensionsFrom, graphIo, type GraphIo } from './graph';
+import { checkFeeds, freeDimensionsFrom, type GraphIo } from './graph';
 import { createSession, run as runSession, type Session } from './ort';
 import { chooseProfile } from './profile';
-import { weightReport } from './weights';
-import { getWebnn, webnnStatus, type WebnnDevice } from './webnn';
+import { prepareOffThread } from './prepare-off-thread';
+import type { PrecisionPolicy } from '../onnx';
+import { getWebnn, webnnMinBits, webnnStatus, type WebnnDevice } from './webnn';
 
 export interface EngineEnv {
   browser: BrowserInfo;
@@ -28,10 +29,10 @@ export interface EngineEnv {
 
 /** Options this build cannot honour yet are refused, never accepted and ignored (SPEC §2). */
 const NOT_YET: Partial<Record<OptionName, string>> = {
-  bits: 'weight quantization', scheme: 'weight quantization', groupSize: 'weight quantization',
-  mixedPrecision: 'mixed precision', attentionPrecision: 'mixed precision', embeddingPrecision: 'mixed precision',
-  skipLayerNorm: 'mixed precision', workgroupSize: "webq's own kernels",
+  workgroupSize: "webq's own kernels in the inference path (onnxruntime-web runs every op in this build)",
 };
+/** Options that only mean something when weights are quantized. */
+const QUANTIZATION_OPTIONS: readonly OptionName[] = ['scheme', 'groupSize', 'mixedPrecision', 'attentionPrecision', 'embeddingPrecision', 'skipLayerNorm'];
 const TASK_OPTIONS: readonly OptionName[] = ['normalize', 'topK', 'maxNewTokens', 'language'];
 
 interface Job { signal: AbortSignal; progress(phase: ProgressPhase, loaded: number, total: number): void }
@@ -40,9 +41,10 @@ interface LoadedModel {
   key: string;
   source: string;
   sha256: string;
-  bytes: Uint8Array;
   io: GraphIo;
   info: ModelInfo;
+  /** Kept only for WebNN, which compiles one session per pinned shape; other backends drop it after load. */
+  bytes: Uint8Array | null;
   /** One session, or for WebNN one per pinned shape (WebNN needs static shapes). */
   sessions: Map<string, Promise<Session>>;
   target: { backend: ConcreteBackend; webnnDevice?: WebnnDevice };
@@ -165,9 +167,17 @@ export class Engine {
   private checkOptions(options: NormalizedOptions): void {
     for (const key of Object.keys(options) as OptionName[]) {
       const feature = NOT_YET[key];
-      if (feature && !(key === 'bits' && options.bits === 32)) throw new WebqError('NotSupportedError', `option ${key} needs ${feature}, which this build of webq does not have yet`);
+      if (feature) throw new WebqError('NotSupportedError', `option ${key} needs ${feature}, which this build of webq does not have yet`);
     }
-    if (options.useQuantization === true) throw new WebqError('NotSupportedError', 'option useQuantization: true needs weight quantization, which this build of webq does not have yet');
+    const quantizing = options.useQuantization === true || (options.bits !== undefined && options.bits !== 32);
+    for (const key of QUANTIZATION_OPTIONS) {
+      if (options[key] !== undefined && !quantizing) {
+        throw new WebqError('DataError', `option ${key} applies when weights are quantized: add bits (2, 4, 8 or 16) or useQuantization: true`);
+      }
+    }
+    for (const key of ['attentionPrecision', 'embeddingPrecision'] as const) {
+      if (options[key] !== undefined && options.mixedPrecision !== true) throw new WebqError('DataError', `option ${key} applies under mixed precision: add mixedPrecision: true`);
+    }
     for (const key of TASK_OPTIONS) {
       if (options[key] !== undefined) throw new WebqError('DataError', `option ${key} applies to task models only; this model is a raw ONNX model`);
     }
@@ -179,7 +189,9 @@ export class Engine {
     const { url, sha256 } = this.resolve(ref, caller);
     const fallbacks: string[] = [];
     const target = await this.chooseBackend(options, fallbacks);
-    const key = `${url.href}#${target.backend}${target.webnnDevice ? `:${target.webnnDevice}` : ''}${options.shaderPrecompilation ? '+warm' : ''}`;
+    const policy = await this.policyFor(options, target, fallbacks);
+    const variant = policy ? `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${policy.mixedPrecision ? `m${policy.attentionPrecision}.${policy.embeddingPrecision}` : ''}${policy.skipLayerNorm ? '' : 'n'}` : 'src';
+    const key = `${url.href}#${target.backend}${target.webnnDevice ? `:${target.webnnDevice}` : ''}#${variant}${options.shaderPrecompilation ? '+warm' : ''}`;
     const existing = this.models.get(key);
     if (existing && sha256 && existing.sha256 !== sha256) {
       throw new WebqError('DataError', `model ${url.href} has sha256 ${existing.sha256}, not the ${sha256} the page asked for`);
@@ -192,7 +204,7 @@ export class Engine {
     let entry = this.loading.get(key);
     if (!entry) {
       const controller = new AbortController();
-      const promise = this.loadModel(key, url, sha256, target, fallbacks, options, controller.signal, job)
+      const promise = this.loadModel(key, url, sha256, target, policy, fallbacks, options, controller.signal, job)
         .finally(() => this.loading.delete(key));
       entry = { promise, waiters: 0, controller };
       this.loading.set(key, entry);
@@ -212,19 +224,61 @@ export class Engine {
     }
   }
 
-  private async loadModel(key: string, url: URL, sha256: string | undefined, target: LoadedModel['target'], fallbacks: string[],
-    options: NormalizedOptions, signal: AbortSignal, job: Job): Promise<LoadedModel> {
-    const { bytes, sha256: digest } = await download(url, { signal, sha256, onProgress: (loaded, total) => job.progress('download', loaded, total) });
-    const proto = decodeModel(bytes);
-    const io = graphIo(proto);
-    const report = weightReport(proto);
+  /**
+   * The precision policy of a load, or null to run the weights as they are. A raw model URL is quantized only
+   * when the options ask for it (SPEC §2); unspecified fields come from the profile. Backends that cannot run a
+   * bit width get the nearest they can, recorded in `fallbacks`.
+   */
+  private async policyFor(options: NormalizedOptions, target: LoadedModel['target'], fallbacks: string[]): Promise<PrecisionPolicy | null> {
+    if (options.useQuantization === false) return null;
+    const { profile } = await this.profile();
+    let bits = options.bits ?? (options.useQuantization ? profile.bits : 32);
+    if (bits === 32) return null;
+    if (target.backend === 'webnn' && bits < 16) {
+      const min = await webnnMinBits(target.webnnDevice ?? 'gpu');
+      if (bits < min) {
+        fallbacks.push(`webnn: ${bits}-bit unsupported, used ${min}-bit`);
+        bits = min;
+      }
+    }
+    return {
+      bits,
+      scheme: options.scheme ?? profile.scheme,
+      groupSize: options.groupSize ?? profile.groupSize,
+      mixedPrecision: options.mixedPrecision ?? (options.bits === undefined ? profile.mixedPrecision : false),
+      attentionPrecision: options.attentionPrecision ?? 8,
+      embeddingPrecision: options.embeddingPrecision ?? 8,
+      skipLayerNorm: options.skipLayerNorm ?? true,
+    };
+  }
+
+  private async loadModel(key: string, url: URL, sha256: string | undefined, target: LoadedModel['target'], policy: PrecisionPolicy | null,
+    fallbacks: string[], options: NormalizedOptions, signal: AbortSignal, job: Job): Promise<LoadedModel> {
+    const { bytes: source, sha256: digest } = await download(url, { signal, sha256, onProgress: (loaded, total) => job.progress('download', loaded, total) });
+    if (policy) job.progress('quantize', 0, 1);
+    const prepared = await prepareOffThread(source, policy, signal);
+    if (policy) job.progress('quantize', 1, 1);
+    fallbacks.push(...prepared.notes);
+    const { report, io } = prepared;
+    let { modelBytes } = report;
+    if (report.mayExpandAtRuntime.length > 0) {
+      // onnxruntime constant-folds fp16 weights behind a Cast back to fp32 at session creation: count what is held.
+      const expanded = report.weights.filter((w) => report.mayExpandAtRuntime.includes(w.name));
+      modelBytes += expanded.reduce((n, w) => n + w.originalBytes - w.bytes, 0);
+      fallbacks.push(`16-bit: onnxruntime folds fp16 weights back to fp32 when it optimises the graph; ${expanded.length} weights are held at fp32`);
+    }
+    const detectedBits = report.preQuantized.detected ? Math.max(...report.preQuantized.bits) : 32;
     const model: LoadedModel = {
-      key, source: url.href, sha256: digest, bytes, io, target, fallbacks,
+      key, source: url.href, sha256: digest, bytes: prepared.bytes, io, target, fallbacks,
       sessions: new Map(), users: new Set(), queue: Promise.resolve(),
       info: {
         id: url.href, source: url.href, task: null, backend: target.backend,
-        bits: report.bits, scheme: report.scheme, groupSize: report.groupSize, mixedPrecision: false,
-        modelBytes: report.modelBytes, originalBytes: report.originalBytes, weights: report.weights,
+        bits: (policy?.bits ?? detectedBits) as ModelInfo['bits'],
+        scheme: policy?.scheme ?? null,
+        groupSize: policy?.groupSize ?? null,
+        mixedPrecision: policy?.mixedPrecision ?? false,
+        modelBytes, originalBytes: report.originalBytes,
+        weights: report.weights.map((w) => ({ name: w.name, op: w.op, precision: report.mayExpandAtRuntime.includes(w.name) ? 32 : w.precision })),
         inputs: io.inputs, outputs: io.outputs, fallbacks,
       },
     };
@@ -233,6 +287,7 @@ export class Engine {
       const session = this.newSession(model, undefined);
       model.sessions.set('', session);
       await session;
+      model.bytes = null; // ORT holds its own copy now
       if (options.shaderPrecompilation) await this.warmUp(model, await session);
       job.progress('compile', 1, 1);
     } else if (options.shaderPrecompilation && io.inputs.every((i) => i.dims.every((d) => typeof d === 'number'))) {
@@ -250,13 +305,13 @@ export class Engine {
       if (backend === 'webgpu') {
         const gpu = await getGpu();
         if (!gpu) throw new WebqError('NotSupportedError', `WebGPU is not available: ${gpuUnavailableReason}`);
-        return await createSession(model.bytes, { backend, device: gpu.device });
+        return await createSession(model.bytes!, { backend, device: gpu.device });
       }
       if (backend === 'webnn') {
         const webnn = await getWebnn(webnnDevice ?? 'gpu');
-        return await createSession(model.bytes, { backend, webnn, freeDimensionOverrides });
+        return await createSession(model.bytes!, { backend, webnn, freeDimensionOverrides });
       }
-      return await createSession(model.bytes, { backend });
+      return await createSession(model.bytes!, { backend });
     } catch (err) {
       if (err instanceof WebqError) throw err;
       throw new WebqError('OperationError', `onnxruntime-web could not create a ${backend} session for this model: ${(err as Error).message}`);

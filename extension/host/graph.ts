@@ -3,7 +3,7 @@
  * (names, element types, dims with symbolic names) — to validate feeds with clear errors and to pin WebNN's free
  * dimensions — parsed from the ONNX bytes with onnx-proto.
  */
-import { onnx } from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
 import { WebqError } from '../shared/errors';
 import type { TensorType } from '../shared/tensor';
 
@@ -13,14 +13,6 @@ export interface GraphIo { inputs: ValueInfo[]; outputs: ValueInfo[] }
 const ELEMENT: Readonly<Record<number, TensorType | string>> = Object.freeze({
   1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool', 10: 'float16', 11: 'float64',
 });
-
-export function decodeModel(bytes: Uint8Array): onnx.ModelProto {
-  try {
-    return onnx.ModelProto.decode(bytes);
-  } catch (err) {
-    throw new WebqError('DataError', `the model is not a valid ONNX file: ${(err as Error).message}`);
-  }
-}
 
 export function graphIo(model: onnx.IModelProto): GraphIo {
   const graph = model.graph;

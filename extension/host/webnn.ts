@@ -34,3 +34,14 @@ export async function webnnStatus(deviceType: WebnnDevice = 'gpu'): Promise<{ av
     return { available: false, reason: (err as Error).message };
   }
 }
+
+/**
+ * The lowest weight precision this WebNN context runs: 4 where `opSupportLimits()` lists int4/uint4 for
+ * dequantizeLinear, else 8 (WebNN has no 2-bit; SPEC §2 says what falls back to what).
+ */
+export async function webnnMinBits(deviceType: WebnnDevice): Promise<4 | 8> {
+  const { context } = await getWebnn(deviceType);
+  const limits = (context as { opSupportLimits?: () => Record<string, { input?: { dataTypes?: string[] } } | undefined> }).opSupportLimits?.();
+  const types = limits?.dequantizeLinear?.input?.dataTypes ?? [];
+  return types.includes('int4') || types.includes('uint4') ? 4 : 8;
+}

@@ -117,6 +117,60 @@ export function webqSuite(ctx: () => SuiteContext): void {
     }
   });
 
+  describe('load-time quantization (SPEC §2, §7)', () => {
+    const ocr = () => ocrInput('Hello World 2024');
+    const readText = (options: Record<string, unknown>) => ctx().page.evaluate(async ({ u, data, dims, options }) => {
+      const webq = (window as any).webq;
+      const info = await webq.load(u, options);
+      const res = await webq.run(u, { x: { type: 'float32', data: Float32Array.from(data), dims } }, options);
+      const y = res.output['softmax_11.tmp_0'];
+      return { info, metrics: res.performanceMetrics, logits: Array.from(y.data as Float32Array), dims: y.dims as number[] };
+    }, { u: url('/models/ppocr_rec.onnx'), data: Array.from(ocr().data), dims: ocr().dims, options });
+
+    for (const [bits, mixedPrecision] of [[8, false], [4, true], [4, false]] as const) {
+      it(`PP-OCRv4 at ${bits} bits${mixedPrecision ? ' (mixed precision)' : ''} on wasm still reads "Hello World 2024", with real byte counts`, async () => {
+        const r = await readText({ backend: 'wasm', bits, scheme: 'symmetric', groupSize: 32, mixedPrecision });
+        expect(ctcDecode(Float32Array.from(r.logits), r.dims)).toBe('Hello World 2024');
+        expect(r.info).toMatchObject({ bits, scheme: 'symmetric', groupSize: 32, mixedPrecision, backend: 'wasm' });
+        const weightsAt = (p: number) => r.info.weights.filter((w: any) => w.precision === p).length;
+        expect(weightsAt(bits)).toBeGreaterThan(0);
+        expect(r.info.weights.some((w: any) => w.op === 'MatMulNBits')).toBe(true);
+        expect(r.metrics).toMatchObject({ quantizationBits: bits, quantizationScheme: 'symmetric', mixedPrecision, modelBytes: r.info.modelBytes, originalBytes: r.info.originalBytes });
+        expect(r.metrics.modelBytes).toBeLessThan(r.metrics.originalBytes * 0.3); // Conv weights stay at 8 bits
+        expect(r.metrics.memoryReductionPercent).toBeCloseTo(100 * (1 - r.metrics.modelBytes / r.metrics.originalBytes), 8);
+      });
+    }
+
+    it('4-bit asymmetric on WebGPU reads the same text as fp32', async () => {
+      const r = await readText({ backend: 'webgpu', bits: 4, scheme: 'asymmetric', groupSize: 64 });
+      expect(ctcDecode(Float32Array.from(r.logits), r.dims)).toBe('Hello World 2024');
+      expect(r.metrics).toMatchObject({ backend: 'webgpu', quantizationBits: 4, quantizationScheme: 'asymmetric' });
+    });
+
+    it('16 bits: reports the fp32 bytes onnxruntime really holds, and says why', async () => {
+      const r = await readText({ backend: 'wasm', bits: 16 });
+      expect(ctcDecode(Float32Array.from(r.logits), r.dims)).toBe('Hello World 2024');
+      expect(r.info.fallbacks.join(' ')).toMatch(/16-bit: onnxruntime folds fp16 weights back to fp32/);
+      expect(r.metrics.quantizationBits).toBe(16);
+      expect(r.info.weights.every((w: any) => w.precision === 32 || w.precision === 8)).toBe(true);
+    });
+
+    it('refuses quantization options that would have no effect', async () => {
+      const r = await ctx().page.evaluate(async (u) => {
+        const webq = (window as any).webq;
+        const name = (p: Promise<unknown>) => p.then(() => 'resolved', (e: Error) => `${e.name}: ${e.message}`);
+        return [
+          await name(webq.load(u, { scheme: 'asymmetric' })),
+          await name(webq.load(u, { bits: 4, attentionPrecision: 8 })),
+          await name(webq.load(u, { bits: 32, mixedPrecision: true })),
+        ];
+      }, url('/models/ppocr_rec.onnx'));
+      expect(r[0]).toMatch(/^DataError: option scheme applies when weights are quantized/);
+      expect(r[1]).toMatch(/^DataError: option attentionPrecision applies under mixed precision/);
+      expect(r[2]).toMatch(/^DataError: option mixedPrecision applies when weights are quantized/);
+    });
+  });
+
   describe('binary tensors cross every hop intact', () => {
     it('every tensor type round-trips bit-exact through an Identity model', async () => {
       const results = await ctx().page.evaluate(async (base) => {

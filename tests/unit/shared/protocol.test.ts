@@ -14,7 +14,7 @@ describe('client messages', () => {
       params: { model: 'https://example.com/m.onnx', input: tensors({ x: { type: 'float32', dims: [2, 3], data } }), options: { backend: 'wasm' } },
     });
     expect(m).toEqual({ type: 'request', id: 'abc-1', method: 'run', progress: true, params: { model: 'https://example.com/m.onnx', input: { kind: 'tensors', tensors: { x: { type: 'float32', dims: [2, 3], data } } }, options: { backend: 'wasm' } } });
-    expect((m as { params: { input: { tensors: { x: { data: unknown } } } } }).params.input.tensors.x.data).toBe(data); // no copy
+    expect((m as unknown as { params: { input: { tensors: { x: { data: unknown } } } } }).params.input.tensors.x.data).toBe(data); // no copy
   });
 
   it.each([

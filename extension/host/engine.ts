@@ -18,6 +18,8 @@ import { checkFeeds, freeDimensionsFrom, type GraphIo } from './graph';
 import { createSession, run as runSession, type Session } from './ort';
 import { chooseProfile } from './profile';
 import { prepareOffThread } from './prepare-off-thread';
+import { cacheKey, readEntry, writeEntry } from './cache';
+import type { Prepared } from './prepare';
 import type { PrecisionPolicy } from '../onnx';
 import { getWebnn, webnnMinBits, webnnStatus, type WebnnDevice } from './webnn';
 
@@ -204,7 +206,7 @@ export class Engine {
     let entry = this.loading.get(key);
     if (!entry) {
       const controller = new AbortController();
-      const promise = this.loadModel(key, url, sha256, target, policy, fallbacks, options, controller.signal, job)
+      const promise = this.loadModel(key, url, sha256, target, { policy, variant }, fallbacks, options, controller.signal, job)
         .finally(() => this.loading.delete(key));
       entry = { promise, waiters: 0, controller };
       this.loading.set(key, entry);
@@ -252,12 +254,46 @@ export class Engine {
     };
   }
 
-  private async loadModel(key: string, url: URL, sha256: string | undefined, target: LoadedModel['target'], policy: PrecisionPolicy | null,
-    fallbacks: string[], options: NormalizedOptions, signal: AbortSignal, job: Job): Promise<LoadedModel> {
-    const { bytes: source, sha256: digest } = await download(url, { signal, sha256, onProgress: (loaded, total) => job.progress('download', loaded, total) });
-    if (policy) job.progress('quantize', 0, 1);
-    const prepared = await prepareOffThread(source, policy, signal);
-    if (policy) job.progress('quantize', 1, 1);
+  /**
+   * The source bytes of a model: from the cache when a complete, intact copy is there (and matches the sha256 the
+   * page gave), else downloaded and cached. Cache trouble never fails a load; it is reported in `fallbacks`.
+   */
+  private async sourceBytes(url: URL, sha256: string | undefined, signal: AbortSignal, job: Job, fallbacks: string[]): Promise<{ bytes: Uint8Array; sha256: string }> {
+    const hit = await readEntry(cacheKey(url.href, 'src'), (loaded, total) => job.progress('cache', loaded, total))
+      .catch((err) => { fallbacks.push(`cache: could not read (${(err as Error).message})`); return { miss: 'absent' as const }; });
+    if ('entry' in hit && (!sha256 || hit.entry.sha256 === sha256)) return { bytes: hit.bytes, sha256: hit.entry.sha256 };
+    if ('miss' in hit && hit.miss !== 'absent') fallbacks.push(`cache: the cached copy of ${url.href} was ${hit.miss}; downloaded it again`);
+    const downloaded = await download(url, { signal, sha256, onProgress: (loaded, total) => job.progress('download', loaded, total) });
+    await writeEntry({ source: url.href, variant: 'src', sourceSha256: downloaded.sha256, meta: null }, downloaded.bytes)
+      .catch((err) => fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`));
+    return downloaded;
+  }
+
+  /** A quantized variant: from the cache (no download, no quantization) or prepared from the source and cached. */
+  private async preparedBytes(url: URL, sha256: string | undefined, quant: { policy: PrecisionPolicy | null; variant: string }, signal: AbortSignal, job: Job, fallbacks: string[]): Promise<{ prepared: Prepared; sourceSha256: string }> {
+    if (quant.policy) {
+      const hit = await readEntry<Omit<Prepared, 'bytes'>>(cacheKey(url.href, quant.variant), (loaded, total) => job.progress('cache', loaded, total))
+        .catch(() => ({ miss: 'absent' as const }));
+      if ('entry' in hit && (!sha256 || hit.entry.sourceSha256 === sha256)) {
+        return { prepared: { ...hit.entry.meta, bytes: hit.bytes }, sourceSha256: hit.entry.sourceSha256 };
+      }
+    }
+    const source = await this.sourceBytes(url, sha256, signal, job, fallbacks);
+    if (quant.policy) job.progress('quantize', 0, 1);
+    const prepared = await prepareOffThread(source.bytes, quant.policy, signal);
+    if (quant.policy) {
+      job.progress('quantize', 1, 1);
+      const { bytes, ...meta } = prepared;
+      await writeEntry({ source: url.href, variant: quant.variant, sourceSha256: source.sha256, meta }, bytes)
+        .catch((err) => fallbacks.push(`cache: quantized variant not cached (${(err as Error).name}: ${(err as Error).message})`));
+    }
+    return { prepared, sourceSha256: source.sha256 };
+  }
+
+  private async loadModel(key: string, url: URL, sha256: string | undefined, target: LoadedModel['target'],
+    quant: { policy: PrecisionPolicy | null; variant: string }, fallbacks: string[], options: NormalizedOptions, signal: AbortSignal, job: Job): Promise<LoadedModel> {
+    const { policy } = quant;
+    const { prepared, sourceSha256: digest } = await this.preparedBytes(url, sha256, quant, signal, job, fallbacks);
     fallbacks.push(...prepared.notes);
     const { report, io } = prepared;
     let { modelBytes } = report;

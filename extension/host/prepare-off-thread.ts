@@ -6,12 +6,12 @@ import { fromWireError, WebqError, type WireError } from '../shared/errors';
 import type { PrecisionPolicy } from '../onnx';
 import { prepareModel, type Prepared } from './prepare';
 
-export async function prepareOffThread(source: Uint8Array, policy: PrecisionPolicy | null, signal: AbortSignal): Promise<Prepared & { offThread: boolean }> {
+export async function prepareOffThread(source: Uint8Array, policy: PrecisionPolicy | null, signal: AbortSignal): Promise<Prepared> {
   let worker: Worker;
   try {
     worker = new Worker(new URL('./prepare-worker.ts', import.meta.url), { type: 'module' });
   } catch {
-    return { ...prepareModel(source, policy), offThread: false };
+    return prepareModel(source, policy);
   }
   try {
     return await new Promise((resolve, reject) => {
@@ -19,7 +19,7 @@ export async function prepareOffThread(source: Uint8Array, policy: PrecisionPoli
       signal.addEventListener('abort', onAbort, { once: true });
       worker.onmessage = (event: MessageEvent<{ ok?: Prepared; error?: WireError }>) => {
         signal.removeEventListener('abort', onAbort);
-        if (event.data.ok) resolve({ ...event.data.ok, offThread: true });
+        if (event.data.ok) resolve(event.data.ok);
         else reject(fromWireError(event.data.error ?? { name: 'OperationError', message: 'model preparation failed' }));
       };
       worker.onerror = (event) => {

@@ -7,6 +7,7 @@ import type { Page } from 'playwright-core';
 import { launchChromium, openWithConsent, type ChromiumWithExtension } from '../support/browsers';
 import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
 import { addModelRoutes, webqSuite, type SuiteContext } from './webq-suite';
+import { MODELS } from '../support/fixtures';
 
 let chromium: ChromiumWithExtension;
 let server: TestServer;
@@ -93,6 +94,44 @@ describe('engine host (Chromium)', () => {
     await worker.evaluate(() => chrome.offscreen.closeDocument());
     const r = await page.evaluate(() => (window as any).webq.capabilities().then((c: any) => c.browser.name, (e: Error) => e.name));
     expect(r).toBe('chrome');
+  });
+});
+
+describe('model cache integrity (Chromium: the service worker shares the cache origin)', () => {
+  it('detects a corrupted chunk, says so, and downloads the model again', async () => {
+    const path = '/models/corruptible.onnx';
+    server.routes.set(path, MODELS.sileroVad);
+    const load = () => page.evaluate(async (u) => {
+      const webq = (window as any).webq;
+      const info = await webq.load(u, { backend: 'wasm' });
+      await webq.unload(u);
+      return info.fallbacks as string[];
+    }, `${server.origin}${path}`);
+    await load();
+    expect(server.hits.get(path)).toBe(1);
+    const worker = chromium.context.serviceWorkers()[0]!;
+    const flipped = await worker.evaluate(async (source) => {
+      const db: IDBDatabase = await new Promise((resolve, reject) => {
+        const r = indexedDB.open('webq-models');
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      const key = `src|${source}`;
+      const tx = db.transaction('chunks', 'readwrite');
+      const store = tx.objectStore('chunks');
+      const chunk: ArrayBuffer = await new Promise((resolve) => { const g = store.get([key, 0]); g.onsuccess = () => resolve(g.result); });
+      const bytes = new Uint8Array(chunk);
+      bytes[1000] = bytes[1000]! ^ 0xff;
+      store.put(bytes.buffer, [key, 0]);
+      await new Promise((resolve) => { tx.oncomplete = resolve; });
+      return chunk.byteLength;
+    }, `${server.origin}${path}`);
+    expect(flipped).toBeGreaterThan(1000);
+    const fallbacks = await load();
+    expect(fallbacks.join(' ')).toMatch(/cached copy .* was corrupt; downloaded it again/);
+    expect(server.hits.get(path)).toBe(2);
+    expect(await load()).toEqual([]); // cached again, intact
+    expect(server.hits.get(path)).toBe(2);
   });
 });
 

@@ -171,6 +171,34 @@ export function webqSuite(ctx: () => SuiteContext): void {
     });
   });
 
+  describe('model cache (IndexedDB)', () => {
+    it('a second load of a variant never touches the network, even with the file gone', async () => {
+      const path = `/models/cached_${ctx().browser}.onnx`;
+      ctx().server.routes.set(path, MODELS.ppocrRec);
+      const load = (options: Record<string, unknown>) => ctx().page.evaluate(async ({ u, options }) => {
+        const webq = (window as any).webq;
+        const phases = new Set<string>();
+        const info = await webq.load(u, { ...options, onProgress: (p: any) => phases.add(p.phase) });
+        await webq.unload(u); // drop it from memory: the next load must come from the cache
+        return { phases: [...phases].sort(), bytes: info.modelBytes, bits: info.bits, fallbacks: info.fallbacks };
+      }, { u: url(path), options });
+      const first = await load({ backend: 'wasm', bits: 8 });
+      expect(first.phases).toEqual(['compile', 'download', 'quantize']);
+      expect(ctx().server.hits.get(path)).toBe(1);
+      const again = await load({ backend: 'wasm', bits: 8 });
+      expect(again.phases).toEqual(['cache', 'compile']); // the quantized variant itself: no download, no quantization
+      expect(again.bytes).toBe(first.bytes);
+      const other = await load({ backend: 'wasm', bits: 4 });
+      expect(other.phases).toEqual(['cache', 'compile', 'quantize']); // source from the cache, quantized anew
+      ctx().server.routes.delete(path);
+      const offline = await load({ backend: 'wasm', bits: 8 });
+      expect(offline.bits).toBe(8);
+      const raw = await load({ backend: 'wasm' });
+      expect(raw.bits).toBe(32);
+      expect(ctx().server.hits.get(path)).toBe(1);
+    });
+  });
+
   describe('binary tensors cross every hop intact', () => {
     it('every tensor type round-trips bit-exact through an Identity model', async () => {
       const results = await ctx().page.evaluate(async (base) => {

@@ -1,0 +1,148 @@
+/**
+ * The model cache (SPEC §4): IndexedDB in the extension's origin, through `idb`. One entry per (source URL,
+ * variant): the downloaded source bytes (variant "src") or a quantized rewrite of them, stored in chunks of at most
+ * 32 MiB (large single values fail in IndexedDB), with metadata: sizes, sha256 of the stored bytes, the source's
+ * sha256, last use, and whatever the variant needs to be used without redoing work (its weight report).
+ *
+ * Every read is checked against the stored sha256; a corrupt or partial entry is deleted and reported as a miss,
+ * so the caller fetches or quantizes again. Writes mark an entry complete only after its last chunk, in one
+ * transaction. Least-recently-used entries are evicted to stay under the budget.
+ */
+import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import { sha256Hex } from './download';
+
+export const CHUNK_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_BUDGET_BYTES = 4 * 1024 ** 3;
+const DB_NAME = 'webq-models';
+
+export interface CacheEntry<Meta = unknown> {
+  key: string;
+  source: string;
+  variant: string;
+  /** sha256 of the stored bytes, checked on every read. */
+  sha256: string;
+  /** sha256 of the source model these bytes come from (equal to sha256 for the "src" variant). */
+  sourceSha256: string;
+  size: number;
+  chunks: number;
+  complete: boolean;
+  createdAt: number;
+  lastUsed: number;
+  meta: Meta;
+}
+
+interface CacheSchema extends DBSchema {
+  entries: { key: string; value: CacheEntry; indexes: { lastUsed: number; source: string } };
+  chunks: { key: [string, number]; value: ArrayBuffer };
+  settings: { key: string; value: unknown };
+}
+
+export const cacheKey = (source: string, variant: string) => `${variant}|${source}`;
+
+let dbPromise: Promise<IDBPDatabase<CacheSchema>> | null = null;
+function db(): Promise<IDBPDatabase<CacheSchema>> {
+  dbPromise ??= openDB<CacheSchema>(DB_NAME, 1, {
+    upgrade(database) {
+      const entries = database.createObjectStore('entries', { keyPath: 'key' });
+      entries.createIndex('lastUsed', 'lastUsed');
+      entries.createIndex('source', 'source');
+      database.createObjectStore('chunks');
+      database.createObjectStore('settings');
+    },
+  }).catch((err) => { dbPromise = null; throw err; });
+  return dbPromise;
+}
+
+let persistAsked = false;
+/** Ask once for persistent storage, so the browser does not evict models under pressure. */
+async function askPersist(): Promise<void> {
+  if (persistAsked) return;
+  persistAsked = true;
+  try { await navigator.storage?.persist?.(); } catch { /* not granted: unlimitedStorage still exempts the extension */ }
+}
+
+export async function budgetBytes(): Promise<number> {
+  const value = await (await db()).get('settings', 'cacheBudgetBytes');
+  return typeof value === 'number' && value > 0 ? value : DEFAULT_BUDGET_BYTES;
+}
+
+export async function setBudgetBytes(bytes: number): Promise<void> {
+  await (await db()).put('settings', bytes, 'cacheBudgetBytes');
+}
+
+export type CacheRead<Meta> = { entry: CacheEntry<Meta>; bytes: Uint8Array } | { miss: 'absent' | 'corrupt' | 'partial' };
+
+/** Reads and verifies an entry. A corrupt or partial entry is deleted; the caller gets it as a miss with the reason. */
+export async function readEntry<Meta>(key: string, onProgress?: (loaded: number, total: number) => void): Promise<CacheRead<Meta>> {
+  const database = await db();
+  const entry = (await database.get('entries', key)) as CacheEntry<Meta> | undefined;
+  if (!entry) return { miss: 'absent' };
+  if (!entry.complete) { await deleteEntry(key); return { miss: 'partial' }; }
+  const bytes = new Uint8Array(entry.size);
+  let offset = 0;
+  for (let i = 0; i < entry.chunks; i++) {
+    const chunk = await database.get('chunks', [key, i]);
+    if (!chunk || offset + chunk.byteLength > entry.size) { await deleteEntry(key); return { miss: 'partial' }; }
+    bytes.set(new Uint8Array(chunk), offset);
+    offset += chunk.byteLength;
+    onProgress?.(offset, entry.size);
+  }
+  if (offset !== entry.size || (await sha256Hex(bytes)) !== entry.sha256) { await deleteEntry(key); return { miss: offset !== entry.size ? 'partial' : 'corrupt' }; }
+  entry.lastUsed = Date.now();
+  await database.put('entries', entry);
+  return { entry, bytes };
+}
+
+/** Stores bytes under `key` (replacing what was there), evicting least-recently-used entries to fit the budget. */
+export async function writeEntry<Meta>(fields: { source: string; variant: string; sourceSha256: string; meta: Meta }, bytes: Uint8Array): Promise<CacheEntry<Meta>> {
+  void askPersist();
+  const key = cacheKey(fields.source, fields.variant);
+  await deleteEntry(key);
+  const budget = await budgetBytes();
+  if (bytes.byteLength > budget) {
+    const err = new Error(`the model variant is ${bytes.byteLength} bytes, more than the cache budget of ${budget} bytes`);
+    err.name = 'QuotaExceededError';
+    throw err;
+  }
+  await evictFor(bytes.byteLength, budget);
+  const now = Date.now();
+  const entry: CacheEntry<Meta> = {
+    key, ...fields, sha256: await sha256Hex(bytes), size: bytes.byteLength,
+    chunks: Math.ceil(bytes.byteLength / CHUNK_BYTES), complete: false, createdAt: now, lastUsed: now,
+  };
+  const database = await db();
+  // The entry is written first as incomplete and flipped to complete in the same transaction as its chunks:
+  // a crash or quota error part-way leaves either nothing or an entry that reads as "partial".
+  const tx = database.transaction(['entries', 'chunks'], 'readwrite');
+  await tx.objectStore('entries').put(entry);
+  for (let i = 0; i < entry.chunks; i++) {
+    const part = bytes.slice(i * CHUNK_BYTES, Math.min(bytes.byteLength, (i + 1) * CHUNK_BYTES));
+    await tx.objectStore('chunks').put(part.buffer, [key, i]);
+  }
+  entry.complete = true;
+  await tx.objectStore('entries').put(entry);
+  await tx.done;
+  return entry;
+}
+
+export async function deleteEntry(key: string): Promise<void> {
+  const database = await db();
+  const tx = database.transaction(['entries', 'chunks'], 'readwrite');
+  await tx.objectStore('chunks').delete(IDBKeyRange.bound([key, 0], [key, Number.MAX_SAFE_INTEGER]));
+  await tx.objectStore('entries').delete(key);
+  await tx.done;
+}
+
+export async function listEntries(): Promise<CacheEntry[]> {
+  return (await db()).getAll('entries');
+}
+
+async function evictFor(incoming: number, budget: number): Promise<void> {
+  const entries = (await listEntries()).sort((a, b) => a.lastUsed - b.lastUsed);
+  let used = entries.reduce((n, e) => n + e.size, 0);
+  for (const e of entries) {
+    if (used + incoming <= budget) break;
+    await deleteEntry(e.key);
+    used -= e.size;
+  }
+}

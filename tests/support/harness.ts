@@ -61,3 +61,24 @@ export async function launchSparticuz(): Promise<{ browser: Browser; executableP
     throw new Error(`@sparticuz/chromium (${executablePath}) did not start on this machine, so WebNN cannot be tested here: ${(err as Error).message}`);
   }
 }
+
+/** Where ORT put each node, parsed from its verbose session log (the harness page with `?log=verbose`). */
+export interface Placement { nodes: number; ops: Record<string, number> }
+
+export function nodePlacements(consoleLines: readonly string[]): Record<string, Placement> {
+  const out: Record<string, Placement> = {};
+  let current: Placement | null = null;
+  for (const line of consoleLines) {
+    if (!line.includes('VerifyEachNodeIsAssignedToAnEp]')) { current = null; continue; }
+    const text = line.slice(line.indexOf('VerifyEachNodeIsAssignedToAnEp]') + 'VerifyEachNodeIsAssignedToAnEp]'.length);
+    const head = text.match(/placed on \[(\w+)\]\. Number of nodes: (\d+)/);
+    if (head) {
+      current = out[head[1]!] ??= { nodes: 0, ops: {} };
+      current.nodes += Number(head[2]);
+      continue;
+    }
+    const node = text.match(/^\s+(\S+) \(/);
+    if (node && current) current.ops[node[1]!] = (current.ops[node[1]!] ?? 0) + 1;
+  }
+  return out;
+}

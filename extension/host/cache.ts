@@ -70,6 +70,22 @@ export async function setBudgetBytes(bytes: number): Promise<void> {
   await (await db()).put('settings', bytes, 'cacheBudgetBytes');
 }
 
+/**
+ * Settings of the options page that the engine host reads (the default-profile override, the model host). They
+ * live here, beside the cache budget, because Chrome's offscreen document (the engine host) has only
+ * chrome.runtime: storage.local is out of its reach, IndexedDB in the extension origin is not.
+ */
+export async function readSetting(key: string): Promise<unknown> {
+  return (await db()).get('settings', key);
+}
+
+/** Stores a setting; `undefined` removes it. */
+export async function writeSetting(key: string, value: unknown): Promise<void> {
+  const database = await db();
+  if (value === undefined) await database.delete('settings', key);
+  else await database.put('settings', value, key);
+}
+
 export type CacheRead<Meta> = { entry: CacheEntry<Meta>; bytes: Uint8Array } | { miss: 'absent' | 'corrupt' | 'partial' };
 
 /** Reads and verifies an entry. A corrupt or partial entry is deleted; the caller gets it as a miss with the reason. */

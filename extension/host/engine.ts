@@ -16,9 +16,9 @@ import { checkModelUrl, download } from './download';
 import { adapterLimits, getGpu, gpuUnavailableReason, onDeviceLost } from './gpu';
 import { checkFeeds, freeDimensionsFrom, type GraphIo } from './graph';
 import { createSession, run as runSession, type Session } from './ort';
-import { chooseProfile } from './profile';
+import { chooseProfile, isProfileKey, PROFILE_OVERRIDE_SETTING } from './profile';
 import { prepareOffThread } from './prepare-off-thread';
-import { cacheKey, readEntry, writeEntry } from './cache';
+import { cacheKey, readEntry, readSetting, writeEntry } from './cache';
 import type { Prepared } from './prepare';
 import type { PrecisionPolicy } from '../onnx';
 import { getWebnn, webnnMinBits, webnnStatus, type WebnnDevice } from './webnn';
@@ -119,12 +119,20 @@ export class Engine {
     };
   }
 
-  private profile(): Promise<{ profile: Profile; emulated: boolean }> {
+  private async profile(): Promise<{ profile: Profile; emulated: boolean }> {
     this.profileCache ??= getGpu().then((gpu) => ({
       profile: chooseProfile(this.env.browser, gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features] } : null),
       emulated: gpu?.emulated ?? false,
     }));
-    return this.profileCache;
+    const detected = await this.profileCache;
+    // Options page → Settings → "Default profile": a stored override stands in for the detected browser when the
+    // profile is chosen (the emulated-GPU order and the feature checks still apply). Read on every call (one
+    // IndexedDB get) so a change applies without restarting the engine; an unreadable setting means no override.
+    const override = await readSetting(PROFILE_OVERRIDE_SETTING).catch(() => undefined);
+    if (!isProfileKey(override)) return detected;
+    const gpu = await getGpu();
+    const profile = chooseProfile({ ...this.env.browser, name: override }, gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features] } : null);
+    return { profile, emulated: detected.emulated };
   }
 
   /** Picks the backend: the one asked for (refused with NotSupportedError if absent), or the profile's order. */

@@ -25,3 +25,10 @@ export function chooseProfile(browser: BrowserInfo, gpu: { emulated: boolean; fe
     useSubgroups: base.useSubgroups && Boolean(gpu?.features.includes('subgroups')),
   };
 }
+
+/** Settings key (cache.ts readSetting) of the options page's default-profile override: a PROFILES key, or absent. */
+export const PROFILE_OVERRIDE_SETTING = 'profileOverride';
+
+export function isProfileKey(value: unknown): value is BrowserInfo['name'] {
+  return typeof value === 'string' && Object.hasOwn(PROFILES, value);
+}

@@ -6,7 +6,7 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import { quantize as tsQuantize } from '../../extension/quant/quantize.ts';
 import { destroyQuantized, downloadQuantized, gemm, gemv, quantize, readFloats, uploadBytes } from '../../kernels/index.ts';
-import type { GpuQuantizedWeight } from '../../kernels/index.ts';
+import type { GemmOptions, GemvOptions, GpuQuantizedWeight } from '../../kernels/index.ts';
 import type { Bits } from '../../kernels/layout.ts';
 import { buildMatMulNBitsModel } from '../../kernels/testing/matmulnbits-model.ts';
 import { timeIt, type TimingOptions } from './timing.ts';
@@ -19,6 +19,18 @@ export interface BenchConfig {
   timing: TimingOptions;
   /** The TypeScript quantizer is slow on big weights: fewer samples there. */
   cpuTiming: TimingOptions;
+}
+
+/**
+ * webq's tile shapes per adapter, as the per-browser profile would give them. SwiftShader (a CPU emulating
+ * the GPU, subgroups of 4) favours few threads along K and many columns per workgroup (measured with
+ * bench/kernels-tune.ts: 4x16 GEMV ~6x faster than 64x4); other adapters get the kernels' defaults.
+ */
+function profileFor(adapter: string): { gemv: GemvOptions; gemm: GemmOptions } {
+  if (/swiftshader/i.test(adapter)) {
+    return { gemv: { workgroupSize: [4, 16, 1] }, gemm: { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 } };
+  }
+  return { gemv: {}, gemm: {} };
 }
 
 export interface MatmulRow {
@@ -98,11 +110,12 @@ async function benchMatmul(
   const { K, N, bits } = w;
   const aBuf = uploadBytes(device, randomFloats(M * K, M + K, 1));
   const y = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const run = kernel === 'gemv' ? gemv : gemm;
+  const profile = profileFor(adapter);
   const drain = (): Promise<void> => device.queue.onSubmittedWorkDone();
   const webqMs = await timeIt(() => {
     const e = device.createCommandEncoder();
-    run(device, { a: aBuf, M, w, y }, {}, e);
+    if (kernel === 'gemv') gemv(device, { a: aBuf, M, w, y }, profile.gemv, e);
+    else gemm(device, { a: aBuf, M, w, y }, profile.gemm, e);
     device.queue.submit([e.finish()]);
   }, drain, c.timing);
   const feeds = { A: ort.Tensor.fromGpuBuffer(aBuf, { dataType: 'float32', dims: [M, K] }) };

@@ -18,6 +18,29 @@ export interface EngineLink {
 
 interface Route { port: browser.Runtime.Port; clientId: string }
 
+/**
+ * Rate limits per origin (issue 8), counted here because the router is the only hop that sees every tab of an
+ * origin: requests in flight (from acceptance, consent wait included, to the reply, an abort or the tab's port
+ * closing) and the bytes those requests carry. Over either, a request is refused at once with QuotaExceededError;
+ * other origins are not affected. One request's own bytes are bounded by `validateClientMessage` (64 MiB).
+ * Mutable so tests can lower them from the background's own context (`globalThis.webqRouterLimits`, reachable
+ * only by code running in the service worker / background page, never by pages: see docs/security.md).
+ */
+export const ROUTER_LIMITS = { requestsInFlightPerOrigin: 64, bytesInFlightPerOrigin: 256 * 1024 * 1024 };
+(globalThis as { webqRouterLimits?: typeof ROUTER_LIMITS }).webqRouterLimits = ROUTER_LIMITS;
+
+/** The binary and text a request carries (what it makes the hops hold while it is in flight). */
+export function requestBytes(message: ClientMessage): number {
+  if (message.type !== 'request' || message.method !== 'run') return 0;
+  const input = message.params.input;
+  switch (input.kind) {
+    case 'tensors': return Object.values(input.tensors).reduce((n, t) => n + t.data.byteLength, 0);
+    case 'audio': return input.audio.byteLength;
+    case 'image': return input.images.reduce((n, im) => n + im.data.byteLength, 0);
+    case 'text': return input.text.reduce((n, s) => n + 2 * s.length, 0);
+  }
+}
+
 function callerOf(port: browser.Runtime.Port): Caller | null {
   const sender = port.sender;
   if (!sender || sender.id !== browser.runtime.id) return null;
@@ -34,12 +57,39 @@ function callerOf(port: browser.Runtime.Port): Caller | null {
 export function startRouter(engine: EngineLink): void {
   const routes = new Map<string, Route>(); // engine id → where the reply goes
   const byClient = new Map<browser.Runtime.Port, Map<string, string>>(); // port → client id → engine id
+  const usage = new Map<string, { requests: number; bytes: number }>(); // origin → what it has in flight
+  const held = new Map<string, { origin: string; bytes: number }>(); // engine id → what it counts against
   let next = 0;
+
+  /** Takes a slot for a request, or says why not (QuotaExceededError). */
+  const reserve = (engineId: string, origin: string, bytes: number): WebqError | null => {
+    const u = usage.get(origin) ?? { requests: 0, bytes: 0 };
+    if (u.requests + 1 > ROUTER_LIMITS.requestsInFlightPerOrigin) {
+      return new WebqError('QuotaExceededError', `${origin} already has ${u.requests} webq requests in flight; at most ${ROUTER_LIMITS.requestsInFlightPerOrigin} per site`);
+    }
+    if (u.bytes + bytes > ROUTER_LIMITS.bytesInFlightPerOrigin) {
+      return new WebqError('QuotaExceededError', `${origin} already has ${u.bytes} bytes of webq requests in flight; this one adds ${bytes}, at most ${ROUTER_LIMITS.bytesInFlightPerOrigin} per site`);
+    }
+    usage.set(origin, { requests: u.requests + 1, bytes: u.bytes + bytes });
+    held.set(engineId, { origin, bytes });
+    return null;
+  };
+  /** Gives the slot back; safe to call more than once. */
+  const release = (engineId: string) => {
+    const h = held.get(engineId);
+    if (!h) return;
+    held.delete(engineId);
+    const u = usage.get(h.origin);
+    if (!u) return;
+    if (u.requests <= 1) usage.delete(h.origin);
+    else usage.set(h.origin, { requests: u.requests - 1, bytes: u.bytes - h.bytes });
+  };
 
   engine.listen((message) => {
     const route = routes.get(message.id);
     if (!route) return;
     if (message.type !== 'progress') {
+      release(message.id);
       routes.delete(message.id);
       byClient.get(route.port)?.delete(route.clientId);
     }
@@ -67,16 +117,19 @@ export function startRouter(engine: EngineLink): void {
       }
       if (message.type === 'abort') {
         const engineId = ids.get(message.id);
-        if (engineId) { ids.delete(message.id); routes.delete(engineId); engine.send({ type: 'abort', id: engineId }, caller); }
+        if (engineId) { ids.delete(message.id); routes.delete(engineId); release(engineId); engine.send({ type: 'abort', id: engineId }, caller); }
         return;
       }
       if (ids.has(message.id)) { fail(message.id, new WebqError('DataError', `request id ${message.id} is already in flight`)); return; }
       const engineId = `r${++next}`;
+      const refused = reserve(engineId, caller.origin, requestBytes(message));
+      if (refused) { fail(message.id, refused); return; }
       ids.set(message.id, engineId);
       try {
         if (port.name === PAGE_PORT) await requireConsent(caller.origin);
       } catch (err) {
         ids.delete(message.id);
+        release(engineId);
         fail(message.id, err);
         return;
       }
@@ -88,6 +141,7 @@ export function startRouter(engine: EngineLink): void {
     // A closed tab releases its work: abort what it still has in flight.
     port.onDisconnect.addListener(() => {
       for (const engineId of ids.values()) {
+        release(engineId);
         if (routes.delete(engineId)) engine.send({ type: 'abort', id: engineId }, caller);
       }
       byClient.delete(port);

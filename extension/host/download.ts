@@ -29,6 +29,18 @@ export async function download(url: URL, options: { signal: AbortSignal; sha256?
     if (options.signal.aborted) throw new WebqError('AbortError', 'the download was aborted');
     throw new WebqError('NetworkError', `could not download ${url.href}: ${(err as Error).message}`);
   }
+  // Redirects are followed by fetch (model hosts redirect to CDNs), so the final URL is checked by the same rule as
+  // the first, with the first URL's origin standing for the page's (issue 8): an allowed URL must not redirect
+  // the extension — which has host permissions, so no CORS stops it — into a non-loopback http host. The
+  // redirected request itself has been made by now (fetch gives no way to veto a hop), but its body is never read.
+  if (response.redirected) {
+    try {
+      checkModelUrl(response.url, url.origin);
+    } catch (err) {
+      void response.body?.cancel().catch(() => undefined);
+      throw new WebqError('NotAllowedError', `model URL ${url.href} redirected to ${new URL(response.url).origin}, which is not allowed: ${(err as Error).message}`);
+    }
+  }
   if (response.status === 404 || response.status === 410) throw new WebqError('NotFoundError', `model not found: ${url.href} answered HTTP ${response.status}`);
   if (!response.ok) throw new WebqError('NetworkError', `model download failed: ${url.href} answered HTTP ${response.status}`);
   const header = Number(response.headers.get('content-length'));

@@ -88,7 +88,10 @@ export function toWireTensor(value: unknown, where: string): WireTensor {
 
 function fromNumbers(type: TensorType, values: unknown[], where: string): TensorData {
   values.forEach((x, i) => {
-    const ok = type === 'int64' ? typeof x === 'number' || typeof x === 'bigint'
+    // int64 from a number needs an integer: BigInt(NaN), BigInt(Infinity) and BigInt(1.5) throw RangeError, which
+    // would reach the page as an unnamed error (found by the fuzz test, tests/e2e/security.test.ts); a bigint
+    // outside int64 would wrap around silently.
+    const ok = type === 'int64' ? Number.isSafeInteger(x) || (typeof x === 'bigint' && x >= -(2n ** 63n) && x < 2n ** 63n)
       : type === 'bool' ? typeof x === 'boolean' || x === 0 || x === 1
       : typeof x === 'number';
     if (!ok) throw dataError(`${where}.data[${i}] is not a valid ${type} value`);

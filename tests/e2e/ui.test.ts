@@ -1,0 +1,272 @@
+/**
+ * The extension's own pages in real browsers: the popup (device panel, a run of PP-OCRv4 rec with generated
+ * inputs checked against onnxruntime-node, compare fp32 vs 8-bit, cancel during a slow download) and the options
+ * page (cache listing and deletion, settings that persist and that the engine honours, model host validation),
+ * in Chromium; a smoke run of both pages in Firefox. Screenshots go to test-output/ui/ for a person to look at.
+ *
+ * Needs `npx vite build --mode chrome` (and `--mode firefox`) first.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import { findFirefoxPage, launchChromium, launchFirefox, type ChromiumWithExtension } from '../support/browsers';
+import { MODELS, referenceRun } from '../support/fixtures';
+import { BLANK_PAGE, slowRoute, startServer, type TestServer } from '../support/server';
+import { makeTensor } from '../../extension/ui/tensors';
+
+const SHOTS = 'test-output/ui';
+const SEED = 1234; // popup/popup.ts generates inputs from this seed; the reference below uses the same
+const WIDTH = 80;  // the free width of PP-OCR rec's input [N, 3, 48, W]
+
+let server: TestServer;
+let chromium: ChromiumWithExtension;
+let popup: Page;
+const model = () => `${server.origin}/models/ppocr_rec.onnx`;
+const extensionUrl = (path: string) => `chrome-extension://${chromium.extensionId}/${path}`;
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  server = await startServer({
+    '/page.html': BLANK_PAGE(),
+    '/models/ppocr_rec.onnx': MODELS.ppocrRec,
+    // ~2.3 MB at 64 KiB every 250 ms: about 9 s, long enough to cancel mid-download.
+    '/models/slow.onnx': slowRoute(readFileSync(MODELS.sileroVad), 64 * 1024, 250),
+  });
+  chromium = await launchChromium();
+  popup = await chromium.context.newPage();
+  await popup.setViewportSize({ width: 800, height: 600 });
+  await popup.goto(extensionUrl('popup/popup.html'));
+});
+
+afterAll(async () => {
+  await chromium?.close();
+  await server?.close();
+});
+
+/** Waits for `selector` in the popup; fails at once, with the popup's message, if the work failed instead. */
+async function appears(selector: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await popup.locator(selector).count()) return;
+    if ((await popup.getAttribute('[data-webq=status]', 'data-kind')) === 'error') throw new Error(`popup: ${await popup.textContent('[data-webq=status]')}`);
+    await popup.waitForTimeout(200);
+  }
+  throw new Error(`${selector} did not appear within ${timeoutMs} ms; status: ${await popup.textContent('[data-webq=status]')}`);
+}
+
+/** Loads the PP-OCR model in the popup at `bits` on wasm, setting the free width. */
+async function loadPpocr(bits: string): Promise<void> {
+  await popup.fill('[data-webq=model-url]', model());
+  await popup.selectOption('[data-webq=backend]', 'wasm');
+  await popup.selectOption('[data-webq=bits]', bits);
+  await popup.click('[data-webq=load]');
+  await appears('[data-webq=model-summary]', 60_000);
+  const x = popup.locator('fieldset[data-input="x"]');
+  await x.locator('[data-dim="3"]').fill(String(WIDTH));
+  await x.locator('[data-webq=fill]').selectOption('random');
+}
+
+describe('popup (Chromium)', () => {
+  it('device panel shows the adapter, WebNN status, the profile, and limits on demand', async () => {
+    const summary = popup.locator('[data-webq=device-summary]');
+    await summary.waitFor({ timeout: 30_000 });
+    const text = await summary.textContent();
+    expect(text).toMatch(/Browser\s*chrome \d+/);
+    expect(text).toMatch(/WebGPU adapter.*SwiftShader/i);
+    expect(text).toMatch(/Emulated\s*yes/);
+    expect(text).toMatch(/WebNN\s*unavailable — \S/);
+    expect(text).toMatch(/Profile\s*chrome-webgpu\+emulated-gpu/);
+    const limits = popup.locator('[data-webq=limits]');
+    expect(await limits.locator('tr', { hasText: 'maxBufferSize' }).isVisible()).toBe(false); // collapsed
+    await limits.locator('summary').click();
+    expect(await limits.locator('tr', { hasText: 'maxBufferSize' }).isVisible()).toBe(true);
+    await popup.screenshot({ path: `${SHOTS}/popup-device.png`, fullPage: true });
+    await limits.locator('summary').click();
+  });
+
+  it('runs PP-OCRv4 rec at fp32 with generated inputs: outputs match onnxruntime-node, metrics shown', async () => {
+    await loadPpocr('32');
+    const info = await popup.locator('[data-webq=model-summary]').textContent();
+    expect(info).toMatch(/Backend\s*wasm/);
+    expect(info).toMatch(/x float32 \[p2o\.DynamicDimension\.0, 3, 48, p2o\.DynamicDimension\.1\]/);
+    await popup.click('[data-webq=run]');
+    await appears('[data-webq=metrics]', 60_000);
+    const metrics = popup.locator('[data-webq=metrics]');
+    expect(await metrics.locator('[data-metric=backend]').textContent()).toBe('wasm');
+    expect(await metrics.locator('[data-metric=bits]').textContent()).toBe('fp32');
+    expect(await metrics.locator('[data-metric=reduction]').textContent()).toBe('0.0%');
+    expect(await metrics.locator('[data-metric=model-bytes]').textContent()).toMatch(/^10\.\d MiB of 10\.\d MiB at fp32$/);
+    expect(await metrics.locator('[data-metric=inference]').textContent()).toMatch(/^\d+(\.\d+)? (ms|s)$/);
+
+    // The same seeded input in onnxruntime-node: the popup's summary must show the same numbers.
+    const input = makeTensor('float32', [1, 3, 48, WIDTH], { kind: 'random', seed: SEED });
+    const ref = (await referenceRun(MODELS.ppocrRec, { x: input as never }))['softmax_11.tmp_0']!;
+    const row = popup.locator('[data-webq=outputs] tr[data-output="softmax_11.tmp_0"]');
+    const cells = await row.locator('td').allTextContents();
+    expect(cells[0]).toBe(`float32 [${ref.dims.join('×')}]`);
+    const shownMax = Number(cells[2]);
+    expect(Math.abs(shownMax - Math.max(...ref.data))).toBeLessThan(1e-3);
+    const shownFirst = cells[4]!.split(', ').slice(0, 4).map(Number);
+    shownFirst.forEach((v, i) => expect(Math.abs(v - ref.data[i]!)).toBeLessThan(1e-4 + 1e-3 * Math.abs(v)));
+    await popup.screenshot({ path: `${SHOTS}/popup-run-fp32.png`, fullPage: true });
+  });
+
+  it('compares fp32 with 8-bit: smaller model, outputs agree closely but not bit for bit, chart drawn', async () => {
+    await popup.selectOption('[data-webq=compare-a]', '32');
+    await popup.selectOption('[data-webq=compare-b]', '8');
+    await popup.click('[data-webq=compare-run]');
+    await appears('[data-webq=agreement]', 60_000);
+    const agreement = popup.locator('[data-webq=agreement]');
+    const cosine = Number(await agreement.locator('tr[data-output="softmax_11.tmp_0"] [data-cos]').getAttribute('data-cos'));
+    expect(cosine).toBeGreaterThan(0.98);
+    expect(cosine).toBeLessThan(1); // 8-bit weights do change the numbers: equal outputs would mean no quantization
+    const size = await popup.locator('[data-webq=compare-table] tr[data-measure=size] td').allTextContents();
+    expect(size[0]).toMatch(/^10\.\d MiB$/);
+    expect(size[1]).toMatch(/^[2-4]\.\d+ MiB$/);
+    const reduction = await popup.locator('[data-webq=compare-table] tr[data-measure=reduction] td').allTextContents();
+    expect(Number(reduction[1]!.replace('%', ''))).toBeGreaterThan(60);
+    const chart = popup.locator('[data-webq=compare-result] svg[role=img]');
+    expect(await chart.locator('rect').count()).toBe(6); // 2 measures × 2 bars + 2 legend swatches
+    expect(await chart.getAttribute('aria-label')).toMatch(/Inference: fp32 .*, 8-bit .*; Model bytes: fp32 10\.\d MiB, 8-bit/);
+    await popup.locator('[data-webq=compare-result]').scrollIntoViewIfNeeded();
+    await popup.screenshot({ path: `${SHOTS}/popup-compare.png`, fullPage: true });
+  });
+
+  it('cancels a slow download: the load stops at once, nothing is loaded, the next load works', async () => {
+    await popup.fill('[data-webq=model-url]', `${server.origin}/models/slow.onnx`);
+    await popup.selectOption('[data-webq=bits]', '32');
+    expect(await popup.isDisabled('[data-webq=run]')).toBe(true); // a new URL forgets the loaded model
+    await popup.click('[data-webq=load]');
+    await expect.poll(() => popup.textContent('[data-webq=status]'), { timeout: 20_000 }).toMatch(/Downloading: [\d.]+ KiB of 2\.\d+ MiB/);
+    expect(await popup.isVisible('[data-webq=progress]')).toBe(true);
+    await popup.screenshot({ path: `${SHOTS}/popup-progress.png` });
+    const started = Date.now();
+    await popup.click('[data-webq=cancel]');
+    await expect.poll(() => popup.textContent('[data-webq=status]'), { timeout: 5_000 }).toBe('Loading: cancelled.');
+    expect(Date.now() - started).toBeLessThan(3_000); // long before the ~9 s download would end
+    expect(await popup.isVisible('[data-webq=progress]')).toBe(false);
+    expect(await popup.isDisabled('[data-webq=cancel]')).toBe(true);
+    expect(await popup.locator('[data-webq=model-summary]').count()).toBe(0);
+    await loadPpocr('32'); // the popup and the engine still serve
+  });
+});
+
+describe('options page (Chromium)', () => {
+  let options: Page;
+  beforeAll(async () => {
+    options = await chromium.context.newPage();
+    await options.setViewportSize({ width: 1000, height: 800 });
+    await options.goto(extensionUrl('options/options.html'));
+  });
+
+  it('lists the cached model and its 8-bit variant, deletes one, then all', async () => {
+    const rows = options.locator(`[data-webq=cache] tr[data-source="${model()}"]`);
+    await expect.poll(() => rows.count()).toBe(2);
+    const variants = (await rows.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.variant))).sort();
+    expect(variants).toEqual(['q8s128', 'src']);
+    const src = options.locator(`[data-webq=cache] tr[data-source="${model()}"][data-variant=src]`);
+    expect(await src.textContent()).toMatch(/as downloaded\s*10\.\d MiB/);
+    expect(await options.textContent(`[data-webq=cache] tr[data-variant=q8s128]`)).toMatch(/8-bit, symmetric, group 128/);
+    expect(await options.textContent('[data-webq=cache-total]')).toMatch(/2 entries, 1[34]\.\d MiB of the 4\.00 GiB budget\. The browser counts .* used by webq/);
+    await options.screenshot({ path: `${SHOTS}/options-cache.png`, fullPage: true });
+
+    await src.locator('[data-webq=cache-delete]').click();
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await options.textContent('[data-webq=cache-status]')).toMatch(/^Deleted .*as downloaded/);
+    await options.reload(); // really gone from IndexedDB, not just from the table
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await rows.getAttribute('data-variant')).toBe('q8s128');
+
+    options.once('dialog', (d) => void d.accept());
+    await options.click('[data-webq=cache-clear]');
+    await expect.poll(() => options.isVisible('[data-webq=cache-empty]')).toBe(true);
+    expect(await options.locator('[data-webq=cache] tbody tr').count()).toBe(0);
+    expect(await options.isDisabled('[data-webq=cache-clear]')).toBe(true);
+  });
+
+  it('rejects a bad model host, saves nothing, and says why', async () => {
+    for (const bad of ['http://example.com/models', 'ftp://127.0.0.1/x', 'not a url', 'https://u:p@example.com']) {
+      await options.fill('[data-webq=model-host]', bad);
+      await options.fill('[data-webq=cache-budget]', '1024');
+      await options.click('[data-webq=settings-save]');
+      await expect.poll(() => options.textContent('[data-webq=settings-status]')).toBe('Not saved: fix the model host.');
+      expect(await options.getAttribute('[data-webq=model-host]', 'aria-invalid')).toBe('true');
+      expect(await options.isVisible('[data-webq=model-host-error]')).toBe(true);
+      expect(await options.evaluate(() => document.activeElement?.getAttribute('data-webq'))).toBe('model-host');
+    }
+    await options.screenshot({ path: `${SHOTS}/options-bad-host.png`, fullPage: true });
+    await options.reload();
+    await expect.poll(() => options.inputValue('[data-webq=model-host]')).toBe('https://huggingface.co');
+    expect(await options.inputValue('[data-webq=cache-budget]')).toBe('4096'); // the budget was not saved either
+  });
+
+  it('saves settings that persist across reload; the engine uses the profile override', async () => {
+    await options.fill('[data-webq=model-host]', 'http://localhost:8080/models/');
+    await options.fill('[data-webq=cache-budget]', '2048');
+    await options.selectOption('[data-webq=profile]', 'edge');
+    await options.click('[data-webq=settings-save]');
+    await expect.poll(() => options.textContent('[data-webq=settings-status]')).toBe('Saved.');
+    expect(await options.getAttribute('[data-webq=model-host]', 'aria-invalid')).toBeNull();
+    await options.reload();
+    await expect.poll(() => options.inputValue('[data-webq=model-host]')).toBe('http://localhost:8080/models');
+    expect(await options.inputValue('[data-webq=cache-budget]')).toBe('2048');
+    expect(await options.inputValue('[data-webq=profile]')).toBe('edge');
+    expect(await options.textContent('[data-webq=cache-total]')).toMatch(/of the 2\.00 GiB budget/);
+    await options.screenshot({ path: `${SHOTS}/options-settings.png`, fullPage: true });
+
+    // Not accepted and ignored: the engine now reports (and would use) the Edge profile.
+    await popup.reload();
+    await expect.poll(() => popup.textContent('[data-webq=device-summary]'), { timeout: 30_000 }).toMatch(/Profile\s*edge-webnn\+emulated-gpu: auto tries webnn → wasm → webgpu; quantizes to 8-bit/);
+    await options.selectOption('[data-webq=profile]', '');
+    await options.click('[data-webq=settings-save]');
+    await expect.poll(() => options.textContent('[data-webq=settings-status]')).toBe('Saved.');
+    await popup.reload();
+    await expect.poll(() => popup.textContent('[data-webq=device-summary]'), { timeout: 30_000 }).toMatch(/Profile\s*chrome-webgpu\+emulated-gpu/);
+  });
+
+  it('keeps the consent table the existing test drives', async () => {
+    expect(await options.locator('[data-webq=origins]').count()).toBe(1);
+    expect(await options.isVisible('[data-webq=origins-empty]')).toBe(true);
+  });
+});
+
+describe('Firefox smoke', () => {
+  it('popup shows the device and runs PP-OCR rec; options lists the cached model', async () => {
+    const firefox = await launchFirefox();
+    try {
+      // The moz-extension origin is random per profile: learn it from the permission prompt the extension opens.
+      const page = await firefox.browser.newPage();
+      await page.goto(`${server.origin}/page.html`);
+      await page.waitForFunction(() => 'webq' in window, { timeout: 30_000 });
+      void page.evaluate(() => (window as any).webq.capabilities().catch(() => null));
+      const prompt = await findFirefoxPage(firefox.browser, '/prompt.html');
+      const base = await prompt.evaluate(() => location.origin);
+      expect(base).toMatch(/^moz-extension:\/\//);
+
+      const p = await firefox.browser.newPage();
+      await p.setViewport({ width: 800, height: 600 });
+      await p.goto(`${base}/popup/popup.html`);
+      await p.waitForSelector('[data-webq=device-summary]', { timeout: 30_000 });
+      const device = await p.$eval('[data-webq=device-summary]', (e) => e.textContent ?? '');
+      expect(device).toMatch(/Browser\s*firefox \d+/);
+      expect(device).toMatch(/Profile\s*firefox-webgpu/);
+      await p.type('[data-webq=model-url]', model());
+      await p.select('[data-webq=backend]', 'wasm');
+      await p.click('[data-webq=load]');
+      await p.waitForSelector('[data-webq=model-summary]', { timeout: 60_000 });
+      await p.click('[data-webq=run]');
+      await p.waitForSelector('[data-webq=metrics]', { timeout: 60_000 });
+      expect(await p.$eval('[data-metric=backend]', (e) => e.textContent)).toBe('wasm');
+      expect(await p.$eval('[data-webq=outputs] tr[data-output="softmax_11.tmp_0"] td', (e) => e.textContent)).toBe('float32 [1×1×6625]');
+      await p.screenshot({ path: `${SHOTS}/firefox-popup-run.png`, fullPage: true });
+
+      const o = await firefox.browser.newPage();
+      await o.setViewport({ width: 1000, height: 800 });
+      await o.goto(`${base}/options/options.html`);
+      await o.waitForSelector(`[data-webq=cache] tr[data-source="${model()}"][data-variant=src]`, { timeout: 10_000 });
+      await o.screenshot({ path: `${SHOTS}/firefox-options.png`, fullPage: true });
+    } finally {
+      await firefox.close();
+    }
+  });
+});

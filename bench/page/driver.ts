@@ -1,0 +1,169 @@
+/**
+ * The benchmark driver, loaded into a page where `window.webq` exists: the bench page (webq from the extension's
+ * content script, plus the onnxruntime-web baseline) or the engine harness in @sparticuz/chromium (webq from the
+ * in-page engine). bench/run.ts calls `window.benchDriver.*` through Playwright; every timing is taken here, in
+ * the page, with performance.now(), so Playwright's own round trips never enter a number.
+ *
+ * Kept in a Vite-built module rather than in `page.evaluate` closures: tsx (which runs bench/run.ts) would wrap
+ * named inner functions in helpers the page does not have.
+ */
+import { toPage, type BaselinePolicy, type PageTensor, type PlainFeeds, type Series, type StreamSpec } from './wire.ts';
+
+type Tensor = { type: string; dims: number[]; data: ArrayLike<number | bigint> };
+interface Webq {
+  capabilities(): Promise<unknown>;
+  load(url: string, options: Record<string, unknown>): Promise<{ modelBytes: number; originalBytes: number; bits: number; weights: { precision: number }[] } & Record<string, unknown>>;
+  run(url: string, input: Record<string, PageTensor>, options: Record<string, unknown>): Promise<{ output: Record<string, Tensor>; performanceMetrics: Record<string, unknown> & { inferenceTimeMs: number } }>;
+  unload(url: string): Promise<void>;
+}
+const webq = () => (window as unknown as { webq: Webq }).webq;
+const baseline = () => import('./baseline.ts');
+
+const inputs = new Map<string, Record<string, PageTensor>>();
+const streams = new Map<string, StreamSpec & { samples: Float32Array }>();
+
+/** A tensor as plain numbers (what Node compares against fp32); int64 outputs are not needed by any workload. */
+const plain = (t: Tensor) => ({ dims: [...t.dims], data: Array.from(t.data as ArrayLike<number>) });
+
+/** Load phases as the page sees them: ms from the call to the first and the last event of each phase. */
+function phaseClock(started: number) {
+  const phases: Record<string, { firstMs: number; lastMs: number }> = {};
+  const onProgress = (p: { phase: string }) => {
+    const at = performance.now() - started;
+    const entry = (phases[p.phase] ??= { firstMs: at, lastMs: at });
+    entry.lastMs = at;
+  };
+  return { phases, onProgress };
+}
+
+function streamFeeds(s: StreamSpec & { samples: Float32Array }, i: number, state: Float32Array): Record<string, PageTensor> {
+  const feeds: Record<string, PageTensor> = {};
+  for (const [name, t] of Object.entries(s.extra)) feeds[name] = toPage(t);
+  feeds[s.input] = { type: 'float32', dims: [1, s.frame], data: s.samples.slice(i * s.frame, (i + 1) * s.frame) };
+  feeds[s.state] = { type: 'float32', dims: s.stateDims, data: state };
+  return feeds;
+}
+
+const driver = {
+  ready: true,
+
+  setInputs(name: string, feeds: PlainFeeds): void {
+    inputs.set(name, Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, toPage(t)])));
+  },
+
+  setStream(name: string, spec: StreamSpec): void {
+    streams.set(name, { ...spec, samples: Float32Array.from(spec.audio), audio: [] });
+  },
+
+  capabilities: () => webq().capabilities(),
+
+  async webqLoad(url: string, options: Record<string, unknown>) {
+    const started = performance.now();
+    const clock = phaseClock(started);
+    const info = await webq().load(url, { ...options, onProgress: clock.onProgress });
+    return { wallMs: performance.now() - started, phases: clock.phases, info };
+  },
+
+  unload: (url: string) => webq().unload(url),
+
+  /** `warmup` untimed runs, then `runs` timed ones; the last output comes back for the agreement check. */
+  async webqRun(url: string, inputName: string, options: Record<string, unknown>, runs: number, warmup: number, outputName: string) {
+    const feeds = inputs.get(inputName)!;
+    for (let i = 0; i < warmup; i++) await webq().run(url, feeds, options);
+    const series: Series = { wallMs: [], inferenceMs: [] };
+    let last;
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      last = await webq().run(url, feeds, options);
+      series.wallMs.push(performance.now() - t);
+      series.inferenceMs.push(last.performanceMetrics.inferenceTimeMs);
+    }
+    const { output: _o, ...rest } = last!;
+    return { series, metrics: rest.performanceMetrics, output: plain(last!.output[outputName]!) };
+  },
+
+  /** Streaming (Silero VAD): `warmup` frames on a zero state, untimed, then every frame of the stream timed. */
+  async webqStream(url: string, streamName: string, options: Record<string, unknown>, warmup: number) {
+    const s = streams.get(streamName)!;
+    const zero = () => new Float32Array(s.stateDims.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < warmup; i++) await webq().run(url, streamFeeds(s, i % s.frames, zero()), options);
+    const series: Series = { wallMs: [], inferenceMs: [] };
+    const scores: number[] = [];
+    let state: Float32Array = zero();
+    let metrics: Record<string, unknown> = {};
+    for (let i = 0; i < s.frames; i++) {
+      const t = performance.now();
+      const r = await webq().run(url, streamFeeds(s, i, state), options);
+      series.wallMs.push(performance.now() - t);
+      series.inferenceMs.push(r.performanceMetrics.inferenceTimeMs);
+      scores.push(Number(r.output[s.score]!.data[0]));
+      state = r.output[s.stateOut]!.data as Float32Array;
+      metrics = r.performanceMetrics;
+    }
+    return { series, metrics, output: { dims: [scores.length], data: scores } };
+  },
+
+  async baselineLoad(url: string, backend: 'wasm' | 'webgpu', policy: BaselinePolicy | null) {
+    return (await baseline()).load(url, backend, policy);
+  },
+
+  baselineRelease: async (url: string) => (await baseline()).release(url),
+  baselineVersion: async () => (await baseline()).version,
+
+  /**
+   * Side by side in this one tab: each round runs webq then the baseline on the same feeds, so drift (thermal,
+   * other jobs on the machine) hits both alike. Both must be loaded; `warmup` rounds are untimed.
+   */
+  async interleaved(url: string, baselineUrl: string, inputName: string, options: Record<string, unknown>, rounds: number, warmup: number) {
+    const b = await baseline();
+    const feeds = inputs.get(inputName)!;
+    const webqSeries: Series = { wallMs: [], inferenceMs: [] };
+    const ortSeries: Series = { wallMs: [], inferenceMs: [] };
+    for (let i = 0; i < warmup + rounds; i++) {
+      let t = performance.now();
+      const r = await webq().run(url, feeds, options);
+      const webqWall = performance.now() - t;
+      t = performance.now();
+      const o = await b.run(baselineUrl, feeds);
+      const ortWall = performance.now() - t;
+      if (i < warmup) continue;
+      webqSeries.wallMs.push(webqWall);
+      webqSeries.inferenceMs.push(r.performanceMetrics.inferenceTimeMs);
+      ortSeries.wallMs.push(ortWall);
+      ortSeries.inferenceMs.push(o.ms);
+    }
+    return { webq: webqSeries, ort: ortSeries };
+  },
+
+  /** Same as `interleaved`, for a stream: frame by frame, webq and the baseline each carrying their own state. */
+  async interleavedStream(url: string, baselineUrl: string, streamName: string, options: Record<string, unknown>, warmup: number) {
+    const b = await baseline();
+    const s = streams.get(streamName)!;
+    const size = s.stateDims.reduce((a, c) => a * c, 1);
+    let webqState: Float32Array = new Float32Array(size);
+    let ortState: Float32Array = new Float32Array(size);
+    const webqSeries: Series = { wallMs: [], inferenceMs: [] };
+    const ortSeries: Series = { wallMs: [], inferenceMs: [] };
+    for (let i = 0; i < warmup + s.frames; i++) {
+      const frame = i < warmup ? i % s.frames : i - warmup;
+      if (i === warmup) { webqState = new Float32Array(size); ortState = new Float32Array(size); }
+      let t = performance.now();
+      const r = await webq().run(url, streamFeeds(s, frame, webqState), options);
+      const webqWall = performance.now() - t;
+      t = performance.now();
+      const o = await b.run(baselineUrl, streamFeeds(s, frame, ortState));
+      const ortWall = performance.now() - t;
+      webqState = r.output[s.stateOut]!.data as Float32Array;
+      ortState = o.outputs[s.stateOut]!.data as Float32Array;
+      if (i < warmup) continue;
+      webqSeries.wallMs.push(webqWall);
+      webqSeries.inferenceMs.push(r.performanceMetrics.inferenceTimeMs);
+      ortSeries.wallMs.push(ortWall);
+      ortSeries.inferenceMs.push(o.ms);
+    }
+    return { webq: webqSeries, ort: ortSeries };
+  },
+};
+
+export type BenchDriver = typeof driver;
+Object.defineProperty(window, 'benchDriver', { value: driver, enumerable: false });

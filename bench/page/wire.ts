@@ -1,0 +1,32 @@
+/**
+ * What crosses between bench/run.ts (Node) and the benchmark page through Playwright: plain JSON, so typed
+ * arrays travel as number arrays (int64 as decimal strings) and are rebuilt in the page, once per input set.
+ */
+export interface PlainTensor { type: 'float32' | 'int64'; dims: number[]; data: number[] | string[] }
+export type PlainFeeds = Record<string, PlainTensor>;
+
+/** A page-side tensor in webq's wire form, which onnxruntime-web's Tensor constructor also accepts. */
+export interface PageTensor { type: 'float32' | 'int64'; dims: number[]; data: Float32Array | BigInt64Array }
+
+export function toPage(t: PlainTensor): PageTensor {
+  return t.type === 'int64'
+    ? { type: 'int64', dims: t.dims, data: BigInt64Array.from((t.data as string[]).map((x) => BigInt(x))) }
+    : { type: 'float32', dims: t.dims, data: Float32Array.from(t.data as number[]) };
+}
+
+/** Silero-style streaming: `audio` cut into frames, the state output fed back as the next state input. */
+export interface StreamSpec {
+  audio: number[];
+  frame: number;
+  frames: number;
+  /** input names: the audio frame, the state in, and constant extra feeds (the sample rate) */
+  input: string; state: string; stateDims: number[]; extra: PlainFeeds;
+  /** output names: the per-frame score and the state out */
+  score: string; stateOut: string;
+}
+
+/** Times of one measured series, page-side: wall = call to result; inference = the runtime's own session.run. */
+export interface Series { wallMs: number[]; inferenceMs: number[] }
+
+/** The quantization policy handed to the baseline so it runs the very bytes webq runs (prepareModel). */
+export interface BaselinePolicy { bits: 2 | 4 | 8 | 16; scheme: 'symmetric' | 'asymmetric'; groupSize: number }

@@ -1,0 +1,197 @@
+/**
+ * `npm run bench` — webq end to end in real browsers, against onnxruntime-web used directly, written to
+ * bench/results/bench-<matrix>.json and docs/benchmarks.md (+ docs/img/bench-*.svg).
+ *
+ *   npx tsx bench/run.ts              --quick (default): what fits in a few minutes on a 2-core, GPU-less machine
+ *   npx tsx bench/run.ts --full       every model × precision × backend, Firefox and WebNN included (slow on SwiftShader)
+ *   npx tsx bench/run.ts --gpu        Chromium on the machine's real GPU (Vulkan) instead of SwiftShader
+ *   options: --runs N, --no-firefox, --no-webnn, --no-docs, --out DIR
+ *
+ * Needs the built extension and harness (`npm run build`). Benchmarks are tools: a slow number never fails the
+ * run; a browser that cannot start is recorded under `skipped` with its reason, and so is a cell that fails.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, platform, release, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { build } from 'vite';
+import { BLANK_PAGE, startServer, type Route, type TestServer } from '../tests/support/server.ts';
+import { harnessRoutes } from '../tests/support/harness.ts';
+import { workload, type Workload, type WorkloadId } from './models/workloads.ts';
+import { openChromium, openFirefox, openWebnnHarness, type BenchPage } from './lib/browsers.ts';
+import { matrix as makeMatrix, type Cell, type Matrix } from './lib/matrix.ts';
+import { endToEnd, hops, loads, prepareInputs, type Context } from './lib/measure.ts';
+import { checkResults, type BenchResults, type BrowserEntry, type BrowserName } from './lib/schema.ts';
+import { writeReport } from './lib/report.ts';
+
+export interface BenchOptions {
+  matrix: Matrix['name'];
+  runs?: number;
+  realGpu?: boolean;
+  browsers?: BrowserName[];
+  outDir?: string;
+  /** write docs/benchmarks.md and docs/img/ (the smoke test does not) */
+  docs?: boolean;
+  command?: string;
+  log?: (line: string) => void;
+}
+
+const ROOT = resolve(import.meta.dirname ?? '.', '..');
+const PAGE_DIST = join(ROOT, 'bench/page/dist');
+
+/** Every file of a built folder as a server route under `prefix`. */
+function routesOf(dir: string, prefix: string): Record<string, Route> {
+  const routes: Record<string, Route> = {};
+  for (const [path, file] of Object.entries(harnessRoutes(dir))) routes[`${prefix}${path}`] = file;
+  return routes;
+}
+
+/** The driver module's URL inside the built bench page (its file name carries a content hash). */
+function driverPath(): string {
+  const html = readFileSync(join(PAGE_DIST, 'index.html'), 'utf8');
+  const src = html.match(/<script[^>]+src="\.\/([^"]+)"/)?.[1];
+  if (!src) throw new Error('bench/page/dist/index.html has no module script');
+  return `/bench/${src}`;
+}
+
+async function openBrowser(name: BrowserName, server: TestServer, realGpu: boolean): Promise<BenchPage> {
+  const pageUrl = `${server.origin}/bench/index.html`;
+  if (name === 'chromium') return openChromium(pageUrl, realGpu);
+  if (name === 'firefox') return openFirefox(pageUrl);
+  return openWebnnHarness(`${server.origin}/`, `${server.origin}${driverPath()}`);
+}
+
+async function describeBrowser(page: BenchPage): Promise<{ entry: BrowserEntry; adapter: string; threads: number }> {
+  const caps = await page.call('capabilities') as {
+    webgpu: { available: boolean; reason?: string; adapter?: { vendor: string; architecture: string; description: string; emulated: boolean } };
+    webnn: { available: boolean }; wasm: { threads: number };
+  };
+  const a = caps.webgpu.adapter;
+  const adapter = a ? [a.vendor, a.architecture, a.description].filter(Boolean).join(' / ') : `no WebGPU (${caps.webgpu.reason ?? 'unknown'})`;
+  return {
+    entry: { name: page.name, version: page.version, adapter, emulated: a?.emulated ?? false, webnn: caps.webnn.available, wasmThreads: caps.wasm.threads, how: page.how },
+    adapter, threads: caps.wasm.threads,
+  };
+}
+
+/** fp32 first within each model/backend: it is the reference the other precisions are compared with. */
+function ordered(cells: Cell[]): Cell[] {
+  return [...cells].sort((a, b) => (a.model === b.model && a.backend === b.backend ? Number(b.bits === 32) - Number(a.bits === 32) : 0));
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResults> {
+  const started = Date.now();
+  const log = options.log ?? ((line: string) => console.log(line));
+  const m = makeMatrix(options.matrix, options.runs);
+  const browsers = options.browsers ?? (['chromium', 'firefox', 'chromium-webnn'] as BrowserName[]).filter((b) => m.cells[b].length > 0);
+  await build({ configFile: join(ROOT, 'bench/page/vite.config.ts') });
+
+  const models = new Map<WorkloadId, Workload>();
+  const used = new Set<WorkloadId>([...Object.values(m.cells).flat(), ...m.hops, ...m.loads].map((c) => c.model));
+  const routes: Record<string, Route> = { ...routesOf(PAGE_DIST, '/bench'), '/blank.html': BLANK_PAGE() };
+  if (browsers.includes('chromium-webnn')) Object.assign(routes, harnessRoutes());
+  for (const id of used) {
+    const w = workload(id);
+    models.set(id, w);
+    routes[w.path] = w.bytes();
+  }
+  const server = await startServer(routes);
+  const results: BenchResults = {
+    schema: 'webq-bench/1', matrix: m.name, command: options.command ?? `npx tsx bench/run.ts --${m.name}`,
+    startedAt: new Date(started).toISOString(), seconds: 0, runs: m.runs, warmup: m.warmup,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), os: `${platform()} ${release()}`, node: process.version },
+    ortVersion: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
+    browsers: [], endToEnd: [], hops: [], loads: [], quantization: [], skipped: [],
+  };
+  const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    const t = Date.now();
+    try {
+      const r = await fn();
+      log(`  ${what}: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      return r;
+    } catch (err) {
+      const why = (err as Error).message.split('\n')[0]!.slice(0, 300);
+      log(`  ${what}: FAILED ${why}`);
+      results.skipped.push({ what, why });
+      return undefined;
+    }
+  };
+
+  try {
+    for (const name of browsers) {
+      log(`${name}:`);
+      const page = await attempt(`${name}: launch`, () => openBrowser(name, server, options.realGpu ?? false));
+      if (!page) continue;
+      try {
+        const { entry, adapter, threads } = await describeBrowser(page);
+        results.browsers.push(entry);
+        log(`  ${entry.version}; WebGPU adapter: ${adapter}; WebNN: ${entry.webnn}`);
+        const ctx: Context = { page, origin: server.origin, runs: m.runs, warmup: m.warmup, adapter, wasmThreads: threads, references: new Map(), runId: `${started}` };
+        const prepared = new Set<WorkloadId>();
+        const inputs = async (w: Workload) => { if (!prepared.has(w.id)) { await prepareInputs(page, w); prepared.add(w.id); } };
+        for (const cell of ordered(m.cells[name])) {
+          const w = models.get(cell.model)!;
+          const row = await attempt(`${cell.model} ${cell.backend} ${cell.bits}-bit`, async () => { await inputs(w); return endToEnd(ctx, w, cell); });
+          if (row) {
+            results.endToEnd.push(row.row);
+            if (row.quant) results.quantization.push(row.quant);
+          }
+        }
+        if (name !== 'chromium-webnn') {
+          for (const cell of m.hops) {
+            const w = models.get(cell.model)!;
+            const row = await attempt(`hops ${cell.model} ${cell.backend} ${cell.bits}-bit`, async () => { await inputs(w); return hops(ctx, w, cell); });
+            if (row) results.hops.push(row);
+          }
+        }
+        if (name === 'chromium') {
+          for (const cell of m.loads) {
+            const rows = await attempt(`loads ${cell.model} ${cell.backend} ${cell.bits}-bit`, () => loads(ctx, models.get(cell.model)!, cell, m.loadSamples));
+            if (rows) results.loads.push(...rows);
+          }
+        }
+      } finally {
+        await page.close().catch(() => undefined);
+      }
+    }
+  } finally {
+    await server.close();
+  }
+  results.seconds = (Date.now() - started) / 1000;
+  const problems = checkResults(results);
+  if (problems.length) log(`results have problems:\n  ${problems.join('\n  ')}`);
+  const outDir = options.outDir ?? join(ROOT, 'bench/results');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, `bench-${m.name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  if (options.docs ?? true) writeReport(results, ROOT);
+  log(`done in ${results.seconds.toFixed(0)} s → ${join(outDir, `bench-${m.name}.json`)}`);
+  return results;
+}
+
+function parseArgs(argv: string[]): BenchOptions {
+  const has = (f: string) => argv.includes(f);
+  const value = (f: string) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
+  const matrix: Matrix['name'] = has('--full') ? 'full' : has('--smoke') ? 'smoke' : 'quick';
+  const m = makeMatrix(matrix);
+  const browsers = (['chromium', 'firefox', 'chromium-webnn'] as BrowserName[])
+    .filter((b) => m.cells[b].length > 0)
+    .filter((b) => !(b === 'firefox' && has('--no-firefox')) && !(b === 'chromium-webnn' && has('--no-webnn')));
+  const runs = value('--runs');
+  return {
+    matrix, browsers, realGpu: has('--gpu'), docs: !has('--no-docs'), outDir: value('--out'),
+    ...(runs ? { runs: Number(runs) } : {}),
+    command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (!existsSync(join(ROOT, 'dist/chrome/manifest.json'))) {
+    console.error('dist/chrome is missing: run `npm run build` first');
+    process.exit(1);
+  }
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts.browsers?.includes('chromium-webnn') && !existsSync(join(ROOT, 'dist/harness/index.html'))) {
+    execFileSync('npx', ['vite', 'build', '--mode', 'harness', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
+  }
+  runBench(opts).then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
+}

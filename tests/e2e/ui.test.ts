@@ -238,14 +238,20 @@ describe('Firefox smoke', () => {
       const page = await firefox.browser.newPage();
       await page.goto(`${server.origin}/page.html`);
       await page.waitForFunction(() => 'webq' in window, { timeout: 30_000 });
-      void page.evaluate(() => (window as any).webq.capabilities().catch(() => null));
+      const asked = page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name)).catch(() => 'closed');
       const prompt = await findFirefoxPage(firefox.browser, '/prompt.html');
-      const base = await prompt.evaluate(() => location.origin);
-      expect(base).toMatch(/^moz-extension:\/\//);
+      expect(await prompt.evaluate(() => location.origin)).toMatch(/^moz-extension:\/\//);
+      // WebDriver BiDi may not navigate to moz-extension URLs, but the extension's own page may open its pages.
+      await prompt.evaluate(async () => {
+        const api = (globalThis as any).browser;
+        await api.tabs.create({ url: '/popup/popup.html' });
+        await api.tabs.create({ url: '/options/options.html' });
+      });
+      await prompt.click('[data-webq=allow]');
+      expect(await asked).toBe('ok');
 
-      const p = await firefox.browser.newPage();
+      const p = await findFirefoxPage(firefox.browser, '/popup/popup.html');
       await p.setViewport({ width: 800, height: 600 });
-      await p.goto(`${base}/popup/popup.html`);
       await p.waitForSelector('[data-webq=device-summary]', { timeout: 30_000 });
       const device = await p.$eval('[data-webq=device-summary]', (e) => e.textContent ?? '');
       expect(device).toMatch(/Browser\s*firefox \d+/);
@@ -260,9 +266,9 @@ describe('Firefox smoke', () => {
       expect(await p.$eval('[data-webq=outputs] tr[data-output="softmax_11.tmp_0"] td', (e) => e.textContent)).toBe('float32 [1×1×6625]');
       await p.screenshot({ path: `${SHOTS}/firefox-popup-run.png`, fullPage: true });
 
-      const o = await firefox.browser.newPage();
+      const o = await findFirefoxPage(firefox.browser, '/options/options.html');
       await o.setViewport({ width: 1000, height: 800 });
-      await o.goto(`${base}/options/options.html`);
+      await o.click('[data-webq=cache-refresh]'); // it opened before the model was cached
       await o.waitForSelector(`[data-webq=cache] tr[data-source="${model()}"][data-variant=src]`, { timeout: 10_000 });
       await o.screenshot({ path: `${SHOTS}/firefox-options.png`, fullPage: true });
     } finally {

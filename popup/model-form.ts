@@ -26,7 +26,8 @@ export async function renderCachedModels(): Promise<void> {
 
 /** Quantization options for `bits` from the form's scheme, group size and mixed precision. */
 export function quantOptions(bits: number): Record<string, unknown> {
-  if (bits === 32) return { bits: 32 };
+  // fp16 is a cast, not a quantizer: scheme, groups and mixed precision mean nothing there, so they are not sent.
+  if (bits >= 16) return { bits };
   return {
     bits,
     scheme: $<HTMLSelectElement>('[data-webq=scheme]').value,
@@ -51,7 +52,7 @@ export function wireModelForm(onModelChange: () => void): void {
     onModelChange();
   });
   urlInput().addEventListener('input', onModelChange);
-  const sync = () => { quantFields().disabled = bitsSelect().value === '32'; };
+  const sync = () => { quantFields().disabled = Number(bitsSelect().value) >= 16; };
   bitsSelect().addEventListener('change', sync);
   sync();
 }

@@ -49,6 +49,9 @@ function modelChanged(): void {
   if (loaded && loaded.url === urlInput().value.trim()) return;
   loaded = null;
   $('[data-webq=model-info]').replaceChildren();
+  // Results of the previous model would read as this one's: clear them.
+  $('[data-webq=result]').replaceChildren();
+  $('[data-webq=compare-result]').replaceChildren();
   $('[data-webq=inputs]').replaceChildren(h('p', { class: 'note' }, 'Load the model to see its inputs.'));
   updateButtons();
 }

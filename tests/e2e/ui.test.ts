@@ -135,7 +135,8 @@ describe('popup (Chromium)', () => {
   it('cancels a slow download: the load stops at once, nothing is loaded, the next load works', async () => {
     await popup.fill('[data-webq=model-url]', `${server.origin}/models/slow.onnx`);
     await popup.selectOption('[data-webq=bits]', '32');
-    expect(await popup.isDisabled('[data-webq=run]')).toBe(true); // a new URL forgets the loaded model
+    expect(await popup.isDisabled('[data-webq=run]')).toBe(true); // a new URL forgets the loaded model…
+    expect(await popup.locator('[data-webq=metrics], [data-webq=agreement]').count()).toBe(0); // …and its results
     await popup.click('[data-webq=load]');
     await expect.poll(() => popup.textContent('[data-webq=status]'), { timeout: 20_000 }).toMatch(/Downloading: [\d.]+ KiB of 2\.\d+ MiB/);
     expect(await popup.isVisible('[data-webq=progress]')).toBe(true);

@@ -12,7 +12,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, platform, release, totalmem } from 'node:os';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'vite';
 import { BLANK_PAGE, startServer, type Route, type TestServer } from '../tests/support/server.ts';
@@ -99,7 +99,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const results: BenchResults = {
     schema: 'webq-bench/1', matrix: m.name, command: options.command ?? `npx tsx bench/run.ts --${m.name}`,
     startedAt: new Date(started).toISOString(), seconds: 0, runs: m.runs, warmup: m.warmup,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), os: `${platform()} ${release()}`, node: process.version },
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), os: `${platform()} ${release()}`, node: process.version, loadAverage: { start: loadavg()[0]!, end: 0 } },
     ortVersion: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
     browsers: [], endToEnd: [], hops: [], loads: [], quantization: [], skipped: [],
   };
@@ -158,6 +158,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     await server.close();
   }
   results.seconds = (Date.now() - started) / 1000;
+  results.machine.loadAverage!.end = loadavg()[0]!;
   const problems = checkResults(results);
   if (problems.length) log(`results have problems:\n  ${problems.join('\n  ')}`);
   const outDir = options.outDir ?? join(ROOT, 'bench/results');
@@ -188,6 +189,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (!existsSync(join(ROOT, 'dist/chrome/manifest.json'))) {
     console.error('dist/chrome is missing: run `npm run build` first');
     process.exit(1);
+  }
+  const report = process.argv.indexOf('--report');
+  if (report >= 0) {
+    // Re-render docs/benchmarks.md from a results file (after editing bench/lib/report.ts), without measuring.
+    writeReport(JSON.parse(readFileSync(process.argv[report + 1]!, 'utf8')) as BenchResults, ROOT);
+    process.exit(0);
   }
   const opts = parseArgs(process.argv.slice(2));
   if (opts.browsers?.includes('chromium-webnn') && !existsSync(join(ROOT, 'dist/harness/index.html'))) {

@@ -62,7 +62,11 @@ export interface BenchResults {
   command: string;
   startedAt: string; seconds: number;
   runs: number; warmup: number;
-  machine: { cpus: number; cpuModel: string; memoryGiB: number; os: string; node: string };
+  machine: {
+    cpus: number; cpuModel: string; memoryGiB: number; os: string; node: string;
+    /** 1-minute load average at the start and the end: above the core count, other jobs shared the CPUs */
+    loadAverage?: { start: number; end: number };
+  };
   ortVersion: string;
   browsers: BrowserEntry[];
   endToEnd: EndToEndRow[];
@@ -70,6 +74,8 @@ export interface BenchResults {
   loads: LoadRow[];
   quantization: QuantRow[];
   skipped: { what: string; why: string }[];
+  /** remarks about the run that no figure carries (e.g. the machine was shared), printed in the report */
+  notes?: string[];
 }
 
 const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;

@@ -74,3 +74,24 @@ export function adapterLimits(adapter: GPUAdapter): Record<string, number> {
   }
   return out;
 }
+
+/**
+ * Test hook (issue 8, tests/e2e/reliability.test.ts): destroys the device, as a GPU reset or driver crash would,
+ * so the tests can check that in-flight requests fail clearly and later ones get a new device. Reachable only by a
+ * runtime message from the extension's own contexts — sender is this extension, with no tab and an extension URL —
+ * which rules out content scripts and therefore pages (they have no other way to send runtime messages: the
+ * manifest declares no externally_connectable). Absent where there is no chrome.runtime (the harness page).
+ */
+const TEST_LOSE_DEVICE = 'webq-test:lose-gpu-device';
+const runtime = (globalThis as { chrome?: typeof chrome }).chrome?.runtime;
+if (runtime?.onMessage && typeof runtime.getURL === 'function') {
+  runtime.onMessage.addListener((message: unknown, sender: chrome.runtime.MessageSender, sendResponse: (r: unknown) => void) => {
+    if ((message as { type?: unknown } | null)?.type !== TEST_LOSE_DEVICE) return undefined;
+    if (sender.id !== runtime.id || sender.tab || !sender.url?.startsWith(runtime.getURL(''))) return undefined;
+    void (pending ?? Promise.resolve(null)).then((gpu) => {
+      gpu?.device.destroy();
+      sendResponse({ destroyed: Boolean(gpu) });
+    });
+    return true;
+  });
+}

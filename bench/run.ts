@@ -67,7 +67,9 @@ async function describeBrowser(page: BenchPage): Promise<{ entry: BrowserEntry; 
     webnn: { available: boolean }; wasm: { threads: number };
   };
   const a = caps.webgpu.adapter;
-  const adapter = a ? [a.vendor, a.architecture, a.description].filter(Boolean).join(' / ') : `no WebGPU (${caps.webgpu.reason ?? 'unknown'})`;
+  // Firefox hands back empty adapter info strings (lavapipe here): say so rather than leave the device unnamed.
+  const named = a ? [a.vendor, a.architecture, a.description].filter(Boolean).join(' / ') : '';
+  const adapter = !a ? `no WebGPU (${caps.webgpu.reason ?? 'unknown'})` : named || `unnamed adapter (the browser reports empty adapter info; emulated: ${a.emulated})`;
   return {
     entry: { name: page.name, version: page.version, adapter, emulated: a?.emulated ?? false, webnn: caps.webnn.available, wasmThreads: caps.wasm.threads, how: page.how },
     adapter, threads: caps.wasm.threads,

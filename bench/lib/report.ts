@@ -139,7 +139,7 @@ function seedSection(r: BenchResults, img: (name: string, svg: string) => string
   lines.push('',
     'Why ours are slower by orders of magnitude: this machine has no GPU. "WebGPU" is SwiftShader (Vulkan emulated on 2 CPU',
     'cores) and wasm is one thread; the seed\'s 3.7–8.2 ms for BERT-base would need several TFLOP/s. The memory column is',
-    'comparable in kind: our 8/4/2-bit weights are ~26/14/8 % of fp32 (codes plus one fp32 scale per 128 weights).', '');
+    `comparable in kind: our ${[8, 4, 2].map((b) => { const e = ours('chromium', 'wasm', b); return e ? `${b}-bit weights are ${fmt(100 - e.memoryReductionPercent)} %` : null; }).filter(Boolean).join(', ') || 'quantized weights are a fraction'} of fp32 (codes plus an fp32 scale per block), against the seed's 68/43/32 % of its fp16 figure.`, '');
   const bits = [32, 16, 8, 4, 2];
   lines.push(img('bench-seed-bert', barChart({
     title: 'BERT-base: weights held by precision (ours, measured) vs the seed\'s memory column', unit: 'MB (lower is better)',
@@ -197,7 +197,7 @@ export function renderMarkdown(r: BenchResults, root: string, writeImage: (name:
     '```', '',
     'Options: `--runs N`, `--no-firefox`, `--no-webnn`, `--no-docs`, `--out DIR`, `--report FILE` (re-render this page). The quick matrix: PP-OCRv4 rec and Silero VAD',
     '× {fp32, fp16, 8, 4, 2} on wasm and {fp32, 4} on WebGPU in Chromium; the BERT-base-sized encoder × all precisions on wasm only',
-    '(on SwiftShader one WebGPU call of it takes minutes); Firefox with the two small models at fp32/4 on wasm; WebNN (@sparticuz/chromium,',
+    '(WebGPU left to `--full`: SwiftShader already takes 5–28 s per PP-OCR call); Firefox with the two small models at fp32/4 on wasm; WebNN (@sparticuz/chromium,',
     'engine harness page) with the small models at fp32 and 8 bits (and wasm fp32 beside them). `--full` adds the rest. The smoke test',
     '(`tests/e2e/bench-smoke.test.ts`) runs a tiny matrix twice-sampled and checks the JSON, never the speed.', '',
     'Columns: *median ms* = page wall clock from `webq.run` to its result (what a site sees); *session.run ms* = the engine\'s',

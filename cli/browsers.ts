@@ -18,6 +18,18 @@ export interface CheckSession {
 
 type ConsoleListener = (text: string) => void;
 
+/**
+ * A browser that crashes or closes mid-call (a renderer killed by a failed WebNN graph build, say) becomes a
+ * failed result like any other, so the remaining combinations still get a row saying why.
+ */
+async function guarded<T>(call: () => Promise<Settled<T>>): Promise<Settled<T>> {
+  try {
+    return await call();
+  } catch (err) {
+    return { ok: false, error: { name: 'BrowserError', message: `the browser failed during the call: ${(err as Error).message.split('\n')[0]}` } };
+  }
+}
+
 /** Debian's Chromium has no WebNN backend; with the feature on, it at least says so instead of hiding navigator.ml. */
 const CHROMIUM_FEATURES = '--enable-features=Vulkan,WebMachineLearningNeuralNetwork';
 
@@ -29,7 +41,7 @@ export async function chromeSession(pageUrl: string, headed: boolean, onConsole:
     page.on('console', (m) => onConsole(m.text()));
     return {
       name: 'chrome',
-      call: (method, ...args) => page.evaluate(([m, a]) => (window as any).webqCheck[m](...a), [method, args] as const),
+      call: (method, ...args) => guarded(() => page.evaluate(([m, a]) => (window as any).webqCheck[m](...a), [method, args] as const)),
       close: () => browser.close(),
     };
   } catch (err) {
@@ -45,7 +57,7 @@ export async function firefoxSession(pageUrl: string, headed: boolean, onConsole
     page.on('console', (m) => onConsole(m.text()));
     return {
       name: 'firefox',
-      call: (method, ...args) => page.evaluate((m, a) => (window as any).webqCheck[m](...a), method, args),
+      call: (method, ...args) => guarded(() => page.evaluate((m, a) => (window as any).webqCheck[m](...a), method, args)),
       close: () => browser.close(),
     };
   } catch (err) {
@@ -68,7 +80,7 @@ export async function harnessSession(origin: string, onConsole: ConsoleListener)
     await page.addScriptTag({ url: `${origin}/check.js` });
     return {
       name: 'chrome-harness',
-      call: (method, ...args) => page.evaluate(([m, a]) => (window as any).webqCheck[m](...a), [method, args] as const),
+      call: (method, ...args) => guarded(() => page.evaluate(([m, a]) => (window as any).webqCheck[m](...a), [method, args] as const)),
       close: () => browser.close(),
     };
   } catch (err) {

@@ -152,7 +152,7 @@ async function checkBrowser(open: () => Promise<CheckSession>, label: string, pl
     summary: { name: label, error: message },
     rows: platforms.flatMap((platform) => config.bits.map((bits) => ({ browser: label, platform, bits, status: 'failed' as const, fallbacks: [], reason: message }))),
   });
-  log(`${label}: launching with the extension and answering the permission prompt`);
+  log(label === 'chrome-harness' ? 'chrome-harness: launching @sparticuz/chromium with the engine harness page' : `${label}: launching with the extension and answering the permission prompt`);
   let session: CheckSession;
   try {
     session = await open();

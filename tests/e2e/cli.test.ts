@@ -1,0 +1,91 @@
+/**
+ * `webq check` end to end: the bin (cli/webq.mjs) as a user runs it, on the built extension in Debian's Chromium,
+ * with PP-OCRv4 rec on a short rendered text (a narrow image keeps WebGPU on SwiftShader to seconds per run).
+ * Needs `npm run build` (dist/chrome).
+ */
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+interface Cli { code: number; stdout: string; stderr: string }
+
+function webq(...args: string[]): Promise<Cli> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['cli/webq.mjs', ...args], { maxBuffer: 64 * 1024 * 1024, timeout: 240_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const TEXT = 'Hi 42';
+
+describe('webq check', () => {
+  it('chrome × wasm, webgpu, webnn × 32 and 8 bits, as JSON: runs what the browser has, reports webnn unsupported, exit 0', async () => {
+    const r = await webq('check', '--browser', 'chrome', '--platform', 'all', '--bits', '32', '--bits', '8', '--runs', '2', '--input', TEXT, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/chrome wasm fp32: download 10\.8\/10\.8 MB/); // progress on stderr
+    expect(r.stderr).toMatch(/8-bit: quantize/);
+    const report = JSON.parse(r.stdout);
+    expect(report.exitCode).toBe(0);
+    expect(report.browsers[0]).toMatchObject({ name: 'chrome', version: expect.stringMatching(/^chrome \d+/) });
+    expect(report.rows.map((x: any) => `${x.platform}/${x.bits}/${x.status}`)).toEqual([
+      'wasm/32/ok', 'wasm/8/ok', 'webgpu/32/ok', 'webgpu/8/ok', 'webnn/32/unsupported', 'webnn/8/unsupported',
+    ]);
+    for (const row of report.rows.filter((x: any) => x.status === 'ok')) {
+      expect(row.backend).toBe(row.platform);
+      expect(row.agreement.agrees).toBe(true);
+      expect(row.loadMs).toBeGreaterThan(0);
+      expect(row.timesMs).toHaveLength(2);
+      expect(row.inferenceMs).toBeGreaterThan(0);
+      expect(Array.isArray(row.fallbacks)).toBe(true);
+      if (row.bits === 32) {
+        expect(row.agreement.reference).toBe(true);
+        expect(row.modelBytes).toBe(row.originalBytes);
+      } else {
+        expect(row.agreement.text).toBe(TEXT); // the quantized model still reads the rendered text
+        expect(row.agreement.cosine).toBeGreaterThan(0.99);
+        expect(row.agreement.cosine).toBeLessThan(1); // 8-bit weights change the logits, a little
+        expect(row.memoryReductionPercent).toBeGreaterThan(0);
+        expect(row.modelBytes).toBeLessThan(row.originalBytes);
+      }
+    }
+    for (const row of report.rows.filter((x: any) => x.status === 'unsupported')) {
+      expect(row.reason).toMatch(/^webnn is not available in chrome .*WebNN is not supported on this platform/);
+      expect(row.hint).toMatch(/WebMachineLearningNeuralNetwork/);
+    }
+  });
+
+  it('an unsupported combination alone: the table says why, exit 0; with --strict, exit 1', async () => {
+    const plain = await webq('check', '--platform', 'webnn', '--bits', '8', '--input', TEXT);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/^chrome\s+webnn\s+8\s+—.*unsupported \[1\]$/m);
+    expect(plain.stdout).toMatch(/^\[1\] webnn is not available in chrome/m);
+    expect(plain.stdout).toMatch(/0 ran, 1 unsupported, 0 failed; exit code 0/);
+    const strict = await webq('check', '--platform', 'webnn', '--bits', '8', '--input', TEXT, '--strict');
+    expect(strict.code).toBe(1);
+    expect(strict.stdout).toMatch(/exit code 1/);
+  });
+
+  it('a real failure (a file that is not ONNX) fails with the engine\'s error and exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'webq-cli-'));
+    writeFileSync(join(dir, 'broken.onnx'), 'this is not an ONNX model');
+    const r = await webq('check', '--platform', 'wasm', '--bits', '32', '--model', join(dir, 'broken.onnx'), '--json');
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(report.rows).toEqual([expect.objectContaining({ status: 'failed', error: expect.objectContaining({ name: 'DataError' }) })]);
+  });
+
+  it('usage errors exit 2 without starting a browser', async () => {
+    const bits = await webq('check', '--bits', '3');
+    expect(bits.code).toBe(2);
+    expect(bits.stderr).toMatch(/--bits 3: expected one of 2, 4, 8, 16, 32/);
+    const scheme = await webq('check', '--bits', '32', '--scheme', 'asymmetric');
+    expect(scheme.code).toBe(2);
+    const help = await webq('check', '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Registry ids .* come with the model registry/s);
+  });
+});

@@ -95,7 +95,10 @@ export class Engine {
   private async handle(message: RequestMessage, caller: Caller, job: Job): Promise<Methods[typeof message.method]['result']> {
     switch (message.method) {
       case 'capabilities': return this.capabilities();
-      case 'load': return (await this.load(message.params.model, message.params.options, caller, job)).model.info;
+      case 'load': {
+        const { model, fallbacks } = await this.load(message.params.model, message.params.options, caller, job);
+        return { ...model.info, fallbacks };
+      }
       case 'run': return this.run(message.params.model, message.params.input, message.params.options, caller, job);
       case 'unload': this.unload(message.params.model, caller); return null;
     }
@@ -193,7 +196,11 @@ export class Engine {
     }
   }
 
-  private async load(ref: ModelRef, options: NormalizedOptions, caller: Caller, job: Job): Promise<{ model: LoadedModel; loadTimeMs?: number }> {
+  /**
+   * The loaded model for a request, and this call's own substitutions: a model already in memory was loaded by
+   * another call, whose `fallbacks` do not say what this call's options were changed to.
+   */
+  private async load(ref: ModelRef, options: NormalizedOptions, caller: Caller, job: Job): Promise<{ model: LoadedModel; loadTimeMs?: number; fallbacks: string[] }> {
     const started = performance.now();
     this.checkOptions(options);
     const { url, sha256 } = this.resolve(ref, caller);
@@ -209,7 +216,7 @@ export class Engine {
     if (existing) {
       const first = !existing.users.has(caller.origin);
       existing.users.add(caller.origin);
-      return { model: existing, loadTimeMs: first ? performance.now() - started : undefined };
+      return { model: existing, loadTimeMs: first ? performance.now() - started : undefined, fallbacks: merge(existing.fallbacks, fallbacks) };
     }
     let entry = this.loading.get(key);
     if (!entry) {
@@ -227,7 +234,7 @@ export class Engine {
     try {
       const model = await shared.promise;
       model.users.add(caller.origin);
-      return { model, loadTimeMs: performance.now() - started };
+      return { model, loadTimeMs: performance.now() - started, fallbacks: merge(model.fallbacks, fallbacks) };
     } finally {
       job.signal.removeEventListener('abort', onAbort);
       if (!job.signal.aborted) shared.waiters--;
@@ -400,7 +407,7 @@ export class Engine {
   }
 
   private async run(ref: ModelRef, input: WireInput, options: NormalizedOptions, caller: Caller, job: Job): Promise<RunResult> {
-    const { model, loadTimeMs } = await this.load(ref, options, caller, job);
+    const { model, loadTimeMs, fallbacks } = await this.load(ref, options, caller, job);
     if (input.kind !== 'tensors') throw new WebqError('DataError', `this model is a raw ONNX model: pass tensors { ${model.io.inputs.map((i) => i.name).join(', ')} }, not ${input.kind}`);
     checkFeeds(model.io, input.tensors);
     const result = model.queue.then(async () => {
@@ -429,7 +436,7 @@ export class Engine {
       memoryReductionPercent: info.originalBytes > 0 ? 100 * (1 - info.modelBytes / info.originalBytes) : 0,
       browser: `${this.env.browser.name} ${this.env.browser.version}`,
       profile: profile.name,
-      fallbacks: [...model.fallbacks],
+      fallbacks,
     };
     return { output: outputs, performanceMetrics: metrics };
   }
@@ -446,6 +453,11 @@ export class Engine {
       }
     }
   }
+}
+
+/** The model's own fallbacks, then this call's, each once. */
+function merge(own: readonly string[], call: readonly string[]): string[] {
+  return [...new Set([...own, ...call])];
 }
 
 function wasmSimd(): boolean {

@@ -94,9 +94,9 @@ export function ctcDecode(logits: Float32Array, dims: readonly number[]): string
 }
 
 /** onnxruntime-node on the same model and feeds: the reference every browser result is compared with. */
-export async function referenceRun(modelPath: string, feeds: Record<string, { type: string; data: ArrayLike<number> | BigInt64Array; dims: number[] }>) {
+export async function referenceRun(modelPath: string | Uint8Array, feeds: Record<string, { type: string; data: ArrayLike<number> | BigInt64Array; dims: number[] }>) {
   const ort = await import('onnxruntime-node');
-  const session = await ort.InferenceSession.create(modelPath);
+  const session = typeof modelPath === "string" ? await ort.InferenceSession.create(modelPath) : await ort.InferenceSession.create(modelPath);
   const ortFeeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
   for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
   const out = await session.run(ortFeeds);

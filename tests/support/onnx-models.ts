@@ -70,3 +70,26 @@ export function staticConvModel(): Uint8Array {
   });
   return onnx.ModelProto.encode(model).finish();
 }
+
+/** A static-shape MLP: x[1,256] → MatMul 256×256 → Add → Relu → MatMul 256×64 → y[1,64]; MatMul weights to quantize. */
+export function mlpModel(): Uint8Array {
+  const tensor = (name: string, dims: number[], seed: number, scale: number) =>
+    ({ name, dataType: 1, dims, rawData: new Uint8Array(randomFloats(dims.reduce((a, b) => a * b, 1), seed, scale).buffer) });
+  const shape = (n: number) => ({ tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: n }] } } });
+  const model = onnx.ModelProto.create({
+    irVersion: 8, producerName: 'webq-tests', opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'mlp',
+      initializer: [tensor('w1', [256, 256], 5, 0.1), tensor('b1', [256], 6, 0.1), tensor('w2', [256, 64], 7, 0.1)],
+      node: [
+        { opType: 'MatMul', name: 'fc1', input: ['x', 'w1'], output: ['h'] },
+        { opType: 'Add', name: 'bias1', input: ['h', 'b1'], output: ['hb'] },
+        { opType: 'Relu', name: 'relu', input: ['hb'], output: ['a'] },
+        { opType: 'MatMul', name: 'fc2', input: ['a', 'w2'], output: ['y'] },
+      ],
+      input: [{ name: 'x', type: shape(256) }],
+      output: [{ name: 'y', type: shape(64) }],
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}

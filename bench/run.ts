@@ -5,7 +5,8 @@
  *   npx tsx bench/run.ts              --quick (default): what fits in a few minutes on a 2-core, GPU-less machine
  *   npx tsx bench/run.ts --full       every model × precision × backend, Firefox and WebNN included (slow on SwiftShader)
  *   npx tsx bench/run.ts --gpu        Chromium on the machine's real GPU (Vulkan) instead of SwiftShader
- *   options: --runs N, --no-firefox, --no-webnn, --no-docs, --out DIR
+ *   options: --runs N, --no-firefox, --no-webnn, --browsers chromium,firefox,chromium-webnn, --no-docs, --out DIR,
+ *            --report FILE (re-render the docs from a results file)
  *
  * Needs the built extension and harness (`npm run build`). Benchmarks are tools: a slow number never fails the
  * run; a browser that cannot start is recorded under `skipped` with its reason, and so is a cell that fails.
@@ -78,7 +79,10 @@ async function describeBrowser(page: BenchPage): Promise<{ entry: BrowserEntry; 
 
 /** fp32 first within each model/backend: it is the reference the other precisions are compared with. */
 function ordered(cells: Cell[]): Cell[] {
-  return [...cells].sort((a, b) => (a.model === b.model && a.backend === b.backend ? Number(b.bits === 32) - Number(a.bits === 32) : 0));
+  const firstAt = new Map<string, number>();
+  cells.forEach((c, i) => { if (!firstAt.has(`${c.model}/${c.backend}`)) firstAt.set(`${c.model}/${c.backend}`, i); });
+  // Stable: a group's fp32 cell moves to where the group first appears; everything else keeps the matrix order.
+  return cells.map((c, i) => ({ c, at: c.bits === 32 ? firstAt.get(`${c.model}/${c.backend}`)! - 0.5 : i })).sort((a, b) => a.at - b.at).map((x) => x.c);
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchResults> {
@@ -178,7 +182,8 @@ function parseArgs(argv: string[]): BenchOptions {
   const m = makeMatrix(matrix);
   const browsers = (['chromium', 'firefox', 'chromium-webnn'] as BrowserName[])
     .filter((b) => m.cells[b].length > 0)
-    .filter((b) => !(b === 'firefox' && has('--no-firefox')) && !(b === 'chromium-webnn' && has('--no-webnn')));
+    .filter((b) => !(b === 'firefox' && has('--no-firefox')) && !(b === 'chromium-webnn' && has('--no-webnn')))
+    .filter((b) => !value('--browsers') || value('--browsers')!.split(',').includes(b));
   const runs = value('--runs');
   return {
     matrix, browsers, realGpu: has('--gpu'), docs: !has('--no-docs'), outDir: value('--out'),

@@ -1,7 +1,8 @@
 /**
  * The layout proof: weights packed by webq's GPU quantizer run unchanged in onnxruntime-node's MatMulNBits
- * (com.microsoft, CPU EP), and ORT's Y equals webq's GEMV/GEMM Y on the same A. A wrong bit order, block
- * padding, zero-point packing or default zero point would make them disagree.
+ * (com.microsoft) on both its CPU EP and its WebGPU EP (Dawn, here on SwiftShader), and ORT's Y equals webq's
+ * GEMV/GEMM Y on the same A. A wrong bit order, block padding, zero-point packing or default zero point would
+ * make them disagree.
  */
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +23,7 @@ const cases: { M: number; K: number; N: number; groupSize: number; bias?: boolea
   { M: 2, K: 48, N: 6, groupSize: -1 },           // per tensor
 ];
 
-describe('GPU-quantized weights in onnxruntime-node MatMulNBits', () => {
+describe.each(['cpu', 'webgpu'])('GPU-quantized weights in onnxruntime-node MatMulNBits (%s EP)', (ep) => {
   for (const bits of [2, 4, 8] as Bits[]) {
     for (const scheme of ['symmetric', 'asymmetric'] as Scheme[]) {
       for (const c of cases) {
@@ -37,7 +38,7 @@ describe('GPU-quantized weights in onnxruntime-node MatMulNBits', () => {
             const y = matmul(device, { a: uploadBytes(device, a), M, w, bias: bias && uploadBytes(device, bias) });
             return { webq: await readFloats(device, y, M * N), packed: await downloadQuantized(device, w) };
           });
-          const session = await ort.InferenceSession.create(buildMatMulNBitsModel(packed, { bias }));
+          const session = await ort.InferenceSession.create(buildMatMulNBitsModel(packed, { bias }), { executionProviders: [ep] });
           const out = await session.run({ A: new ort.Tensor('float32', a, [M, K]) });
           const y = out.Y!.data as Float32Array;
           expect(y.length).toBe(M * N);

@@ -9,20 +9,32 @@ import { WebqError } from '../shared/errors';
 export type Decision = 'allow' | 'deny';
 const KEY = 'consent';
 
+/**
+ * Decisions are checked on every request, so the background keeps them in memory, re-read when storage changes
+ * (the options page revoking one, or another context answering).
+ */
+let cached: Promise<Record<string, Decision>> | null = null;
+browser.storage.onChanged.addListener((changes, area) => { if (area === 'local' && KEY in changes) cached = null; });
+
 export async function readConsent(): Promise<Record<string, Decision>> {
-  const stored = (await browser.storage.local.get(KEY))[KEY];
-  return stored && typeof stored === 'object' ? { ...(stored as Record<string, Decision>) } : {};
+  cached ??= browser.storage.local.get(KEY).then((items) => {
+    const stored = items[KEY];
+    return stored && typeof stored === 'object' ? { ...(stored as Record<string, Decision>) } : {};
+  });
+  return { ...(await cached) };
 }
 
 async function remember(origin: string, decision: Decision): Promise<void> {
   const all = await readConsent();
   all[origin] = decision;
+  cached = Promise.resolve(all);
   await browser.storage.local.set({ [KEY]: all });
 }
 
 export async function forget(origin: string): Promise<void> {
   const all = await readConsent();
   delete all[origin];
+  cached = Promise.resolve(all);
   await browser.storage.local.set({ [KEY]: all });
 }
 

@@ -76,15 +76,28 @@ export async function setBudgetBytes(bytes: number): Promise<void> {
  * chrome.runtime: storage.local is out of its reach, IndexedDB in the extension origin is not.
  */
 export async function readSetting(key: string): Promise<unknown> {
-  return (await db()).get('settings', key);
+  if (!settingsCache.has(key)) settingsCache.set(key, (await db()).get('settings', key));
+  return settingsCache.get(key);
 }
 
-/** Stores a setting; `undefined` removes it. */
+/** Stores a setting; `undefined` removes it. Other contexts of the extension hear of it and re-read. */
 export async function writeSetting(key: string, value: unknown): Promise<void> {
   const database = await db();
   if (value === undefined) await database.delete('settings', key);
   else await database.put('settings', value, key);
+  settingsCache.delete(key);
+  settingsChannel?.postMessage({ changed: key });
 }
+
+/**
+ * Settings are read on every request (the profile override), so they are kept in memory; a BroadcastChannel of
+ * the extension's origin tells every other context (the engine host, the popup) when the options page changed one.
+ */
+const settingsCache = new Map<string, Promise<unknown>>();
+const settingsChannel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('webq-settings') : null;
+settingsChannel?.addEventListener('message', (event: MessageEvent<{ changed?: unknown }>) => {
+  if (typeof event.data?.changed === 'string') settingsCache.delete(event.data.changed);
+});
 
 export type CacheRead<Meta> = { entry: CacheEntry<Meta>; bytes: Uint8Array } | { miss: 'absent' | 'corrupt' | 'partial' };
 

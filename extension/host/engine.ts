@@ -129,8 +129,9 @@ export class Engine {
     }));
     const detected = await this.profileCache;
     // Options page → Settings → "Default profile": a stored override stands in for the detected browser when the
-    // profile is chosen (the emulated-GPU order and the feature checks still apply). Read on every call (one
-    // IndexedDB get) so a change applies without restarting the engine; an unreadable setting means no override.
+    // profile is chosen (the emulated-GPU order and the feature checks still apply). readSetting keeps it in memory
+    // and hears of changes over a BroadcastChannel, so a change applies without restarting the engine; an
+    // unreadable setting means no override.
     const override = await readSetting(PROFILE_OVERRIDE_SETTING).catch(() => undefined);
     if (!isProfileKey(override)) return detected;
     const gpu = await getGpu();

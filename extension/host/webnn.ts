@@ -19,7 +19,8 @@ export function getWebnn(deviceType: WebnnDevice): Promise<WebnnContext> {
       const context = await ml.createContext({ deviceType });
       return { context, deviceType };
     })();
-    pending.catch(() => contexts.delete(deviceType));
+    // A refusal is kept too: it does not change while the browser runs, and `auto` asks on every request.
+    pending.catch(() => undefined);
     contexts.set(deviceType, pending);
   }
   return pending;

@@ -13,7 +13,7 @@ import type { WireTensor } from '../shared/tensor';
 import type { Capabilities, ConcreteBackend, ModelInfo, ModelRef, PerformanceMetrics, Profile, ProgressPhase, RunResult } from '../shared/types';
 import type { BrowserInfo } from './browser-info';
 import { checkModelUrl, download } from './download';
-import { adapterLimits, getGpu, gpuUnavailableReason, onDeviceLost } from './gpu';
+import { adapterLimits, getGpu, gpuUnavailableReason, lostSignal, onDeviceLost } from './gpu';
 import { checkFeeds, freeDimensionsFrom, type GraphIo } from './graph';
 import { createSession, run as runSession, type Session } from './ort';
 import { chooseProfile, isProfileKey, PROFILE_OVERRIDE_SETTING } from './profile';
@@ -50,6 +50,10 @@ interface LoadedModel {
   /** One session, or for WebNN one per pinned shape (WebNN needs static shapes). */
   sessions: Map<string, Promise<Session>>;
   target: { backend: ConcreteBackend; webnnDevice?: WebnnDevice };
+  /** WebGPU: rejects when the session's device is lost, so no request waits on a dead device. */
+  lost?: Promise<never>;
+  /** Set when a WebGPU run failed: the session is not used again (see run()). */
+  broken?: string;
   users: Set<string>;
   queue: Promise<unknown>;
   fallbacks: string[];
@@ -357,7 +361,8 @@ export class Engine {
       if (backend === 'webgpu') {
         const gpu = await getGpu();
         if (!gpu) throw new WebqError('NotSupportedError', `WebGPU is not available: ${gpuUnavailableReason}`);
-        return await createSession(model.bytes!, { backend, device: gpu.device });
+        model.lost = lostSignal(gpu.device);
+        return await createSession(model.bytes!, { backend, device: gpu.device, lost: model.lost });
       }
       if (backend === 'webnn') {
         const webnn = await getWebnn(webnnDevice ?? 'gpu');
@@ -413,11 +418,20 @@ export class Engine {
     checkFeeds(model.io, input.tensors);
     const result = model.queue.then(async () => {
       if (job.signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
+      if (model.broken) throw new WebqError('OperationError', `${model.broken}; call again: the model is loaded anew`);
       const session = await this.sessionFor(model, input.tensors);
       try {
-        return await runSession(session, input.tensors);
+        return await runSession(session, input.tensors, model.lost);
       } catch (err) {
-        throw new WebqError('OperationError', `inference failed: ${(err as Error).message}`);
+        const failure = err instanceof WebqError ? err : new WebqError('OperationError', `inference failed: ${(err as Error).message}`);
+        if (model.target.backend === 'webgpu') {
+          // A failed WebGPU run usually means the device is gone. Running the queued requests into the same session
+          // can leave onnxruntime-web stuck for good (seen after device.destroy()), so they fail here instead and
+          // the next request loads the model again, on a new device if the old one was lost.
+          model.broken = `an earlier WebGPU run of this model failed (${failure.message.slice(0, 160)})`;
+          if (this.models.get(model.key) === model) this.models.delete(model.key);
+        }
+        throw failure;
       }
     });
     model.queue = result.catch(() => undefined);

@@ -3,6 +3,7 @@
  * adapter's own limits and the optional features webq uses. A lost device is forgotten so the next request
  * gets a fresh one (sessions built on the old device are dropped by the engine through `onLost`).
  */
+import { WebqError } from '../shared/errors';
 export interface GpuInfo {
   adapter: GPUAdapter;
   device: GPUDevice;
@@ -94,4 +95,13 @@ if (runtime?.onMessage && typeof runtime.getURL === 'function') {
     });
     return true;
   });
+}
+
+/** A promise that rejects with OperationError once `device` is lost (or destroyed); never resolves. */
+export function lostSignal(device: GPUDevice): Promise<never> {
+  const signal = device.lost.then((info) => {
+    throw new WebqError('OperationError', `the GPU device was lost (${info.message || info.reason || 'no reason given'}); call again: the next request uses a new device`);
+  });
+  signal.catch(() => undefined); // observed by whoever races it; never an unhandled rejection on its own
+  return signal;
 }

@@ -23,6 +23,8 @@ function connect(): void {
   };
   const timer = setInterval(() => { if (inFlight.size > 0) port.postMessage({ type: 'keepalive' }); }, KEEPALIVE_MS);
   listen(port, REQUEST_PIECES_LIMIT, (raw) => {
+    // The service worker's watchdog: an answer shows this document's thread is alive (offscreen-link.ts).
+    if ((raw as { type?: unknown } | null)?.type === 'ping') { port.postMessage({ type: 'pong' }); return; }
     const envelope = raw as EngineEnvelope | null;
     let message;
     try {

@@ -38,6 +38,11 @@ export interface SessionTarget {
   device?: GPUDevice;
   webnn?: { context: unknown; deviceType: 'cpu' | 'gpu' | 'npu' };
   freeDimensionOverrides?: Record<string, number>;
+  /**
+   * Settles when the session's device is gone (GPUDevice.lost). Work on a lost device may never finish in ORT, so
+   * creation and runs are raced against it: the caller gets an error and the creation chain moves on.
+   */
+  lost?: Promise<never>;
 }
 
 export type Session = ort.InferenceSession;
@@ -60,7 +65,8 @@ export function createSession(model: Uint8Array, target: SessionTarget): Promise
     ...(diagnostics.logSeverityLevel !== undefined ? { logSeverityLevel: diagnostics.logSeverityLevel } : {}),
     ...(diagnostics.logVerbosityLevel !== undefined ? { logVerbosityLevel: diagnostics.logVerbosityLevel } : {}),
   };
-  const created = chain.then(() => ort.InferenceSession.create(model, options));
+  const create = () => ort.InferenceSession.create(model, options);
+  const created = chain.then(() => (target.lost ? Promise.race([create(), target.lost]) : create()));
   chain = created.catch(() => undefined);
   return created;
 }
@@ -85,11 +91,11 @@ export function fromOrtTensor(t: ort.Tensor): WireTensor {
   return { type, dims: [...t.dims], data: data as TensorData };
 }
 
-export async function run(session: Session, feeds: Record<string, WireTensor>): Promise<{ outputs: Record<string, WireTensor>; ms: number }> {
+export async function run(session: Session, feeds: Record<string, WireTensor>, lost?: Promise<never>): Promise<{ outputs: Record<string, WireTensor>; ms: number }> {
   const ortFeeds: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
   const started = performance.now();
-  const results = await session.run(ortFeeds);
+  const results = await (lost ? Promise.race([session.run(ortFeeds), lost]) : session.run(ortFeeds));
   const ms = performance.now() - started;
   const outputs: Record<string, WireTensor> = {};
   for (const [name, t] of Object.entries(results)) {

@@ -46,7 +46,8 @@ describe('consent (Chromium)', () => {
     const prompt = chromium.context.waitForEvent('page', { predicate: (x) => x.url().includes('/prompt.html') });
     const call = p.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
     const promptPage = await prompt;
-    expect(await promptPage.textContent('[data-webq=origin]')).toBe(localhost());
+    // The prompt's module script fills the origin in after the page appears: wait for it.
+    await expect.poll(() => promptPage.textContent('[data-webq=origin]')).toBe(localhost());
     await promptPage.click('[data-webq=deny]');
     expect(await call).toBe('NotAllowedError');
     // Remembered: no second prompt, same answer.

@@ -198,7 +198,8 @@ describe('origins are isolated', () => {
       return got.filter((m) => m.message).map((m) => `${m.message.id}:${m.message.type}:${m.message.error?.name ?? ''}`);
     });
     const promptPage = await prompt;
-    expect(await promptPage.textContent('[data-webq=origin]')).toBe(localhost()); // asked for itself, not covered by the other origin's consent
+    // Asked for itself, not covered by the other origin's consent (the prompt's script fills the origin in: wait).
+    await expect.poll(() => promptPage.textContent('[data-webq=origin]')).toBe(localhost());
     await promptPage.click('[data-webq=deny]');
     expect(await seen).toEqual(['shared-id:error:NotAllowedError']); // only its own answer
     // The first page's request was not aborted by the forged abort: it completes when the server answers.

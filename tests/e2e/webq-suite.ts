@@ -127,24 +127,43 @@ export function webqSuite(ctx: () => SuiteContext): void {
       return { info, metrics: res.performanceMetrics, logits: Array.from(y.data as Float32Array), dims: y.dims as number[] };
     }, { u: url('/models/ppocr_rec.onnx'), data: Array.from(ocr().data), dims: ocr().dims, options });
 
-    for (const [bits, mixedPrecision] of [[8, false], [4, true], [4, false]] as const) {
-      it(`PP-OCRv4 at ${bits} bits${mixedPrecision ? ' (mixed precision)' : ''} on wasm still reads "Hello World 2024", with real byte counts`, async () => {
-        const r = await readText({ backend: 'wasm', bits, scheme: 'symmetric', groupSize: 32, mixedPrecision });
+    for (const [bits, mixedPrecision, scheme] of [[8, false, 'symmetric'], [4, true, 'symmetric'], [4, false, 'asymmetric']] as const) {
+      it(`PP-OCRv4 at ${bits} bits ${scheme}${mixedPrecision ? ' (mixed precision)' : ''} on wasm still reads "Hello World 2024", with real byte counts`, async () => {
+        const r = await readText({ backend: 'wasm', bits, scheme, groupSize: 32, mixedPrecision });
         expect(ctcDecode(Float32Array.from(r.logits), r.dims)).toBe('Hello World 2024');
-        expect(r.info).toMatchObject({ bits, scheme: 'symmetric', groupSize: 32, mixedPrecision, backend: 'wasm' });
+        expect(r.info).toMatchObject({ bits, scheme, groupSize: 32, mixedPrecision, backend: 'wasm' });
         const weightsAt = (p: number) => r.info.weights.filter((w: any) => w.precision === p).length;
         expect(weightsAt(bits)).toBeGreaterThan(0);
         expect(r.info.weights.some((w: any) => w.op === 'MatMulNBits')).toBe(true);
-        expect(r.metrics).toMatchObject({ quantizationBits: bits, quantizationScheme: 'symmetric', mixedPrecision, modelBytes: r.info.modelBytes, originalBytes: r.info.originalBytes });
+        expect(r.metrics).toMatchObject({ quantizationBits: bits, quantizationScheme: scheme, mixedPrecision, modelBytes: r.info.modelBytes, originalBytes: r.info.originalBytes });
         expect(r.metrics.modelBytes).toBeLessThan(r.metrics.originalBytes * 0.3); // Conv weights stay at 8 bits
         expect(r.metrics.memoryReductionPercent).toBeCloseTo(100 * (1 - r.metrics.modelBytes / r.metrics.originalBytes), 8);
       });
     }
 
-    it('4-bit asymmetric on WebGPU reads the same text as fp32', async () => {
-      const r = await readText({ backend: 'webgpu', bits: 4, scheme: 'asymmetric', groupSize: 64 });
-      expect(ctcDecode(Float32Array.from(r.logits), r.dims)).toBe('Hello World 2024');
-      expect(r.metrics).toMatchObject({ backend: 'webgpu', quantizationBits: 4, quantizationScheme: 'asymmetric' });
+    it('{ bits: 4, scheme: symmetric, groupSize: 128, mixedPrecision: true } on WebGPU: downloads once, quantizes, caches, reads the text; a reload uses the cache', async () => {
+      const path = `/models/done_when_${ctx().browser}.onnx`;
+      ctx().server.routes.set(path, MODELS.ppocrRec);
+      const options = { backend: 'webgpu', bits: 4, scheme: 'symmetric', groupSize: 128, mixedPrecision: true };
+      const input = ocr();
+      const runOnce = () => ctx().page.evaluate(async ({ u, data, dims, options }) => {
+        const webq = (window as any).webq;
+        const phases = new Set<string>();
+        const res = await webq.run(u, { x: { type: 'float32', data: Float32Array.from(data), dims } }, { ...options, onProgress: (p: any) => phases.add(p.phase) });
+        await webq.unload(u); // as if the page were reloaded: the next call must load again
+        const y = res.output['softmax_11.tmp_0'];
+        return { phases: [...phases].sort(), metrics: res.performanceMetrics, logits: Array.from(y.data as Float32Array), dims: y.dims as number[] };
+      }, { u: url(path), data: Array.from(input.data), dims: input.dims, options });
+      const first = await runOnce();
+      expect(first.phases).toEqual(['compile', 'download', 'quantize']);
+      expect(ctcDecode(Float32Array.from(first.logits), first.dims)).toBe('Hello World 2024');
+      expect(first.metrics).toMatchObject({ backend: 'webgpu', quantizationBits: 4, quantizationScheme: 'symmetric', mixedPrecision: true });
+      expect(first.metrics.memoryReductionPercent).toBeGreaterThan(70);
+      const reload = await runOnce();
+      expect(reload.phases).toEqual(['cache', 'compile']);
+      expect(reload.metrics.modelBytes).toBe(first.metrics.modelBytes);
+      expect(ctcDecode(Float32Array.from(reload.logits), reload.dims)).toBe('Hello World 2024');
+      expect(ctx().server.hits.get(path)).toBe(1);
     });
 
     it('16 bits: reports the fp32 bytes onnxruntime really holds, and says why', async () => {

@@ -2,6 +2,8 @@
  * Tensors between Node and the check page (base64 of the raw bytes, see page/check.js), deterministic inputs for
  * arbitrary models, and the comparisons used for agreement with fp32.
  */
+import { mulberry32 } from '../extension/shared/random';
+import { float32ToFloat16Bits } from '../extension/quant/fp16';
 export type WireType = 'float32' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 export interface B64Tensor { type: WireType; dims: number[]; b64: string }
 
@@ -34,28 +36,9 @@ function halfToFloat(h: number): number {
   return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
-/** Round-to-nearest float → half bits; inputs here are in [-1, 1), so no overflow handling is needed. */
-function floatToHalf(x: number): number {
-  const f = new Float32Array([x]);
-  const bits = new Uint32Array(f.buffer)[0]!;
-  const sign = (bits >> 16) & 0x8000;
-  const exp = ((bits >> 23) & 0xff) - 127 + 15;
-  const mant = bits & 0x7fffff;
-  if (exp <= 0) return sign | Math.round((mant | 0x800000) / 2 ** (14 - exp));
-  return sign | (exp << 10) | Math.round(mant / 8192);
-}
 
-/** mulberry32: a tiny seeded PRNG, so the same model gets the same inputs in every browser and run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator, so the same model gets the same inputs in every browser and run. */
+export const prng = mulberry32;
 
 /**
  * Inputs for a model the CLI knows nothing about: floats uniform in [-1, 1), integers in [0, 10) (small enough to
@@ -65,7 +48,7 @@ export function syntheticTensor(type: string, dims: number[], random: () => numb
   const n = dims.reduce((a, b) => a * b, 1);
   switch (type) {
     case 'float32': return toB64(type, dims, Float32Array.from({ length: n }, () => random() * 2 - 1));
-    case 'float16': return toB64(type, dims, Uint16Array.from({ length: n }, () => floatToHalf(random() * 2 - 1)));
+    case 'float16': return toB64(type, dims, Uint16Array.from({ length: n }, () => float32ToFloat16Bits(random() * 2 - 1)));
     case 'int64': return toB64(type, dims, BigInt64Array.from({ length: n }, () => BigInt(Math.floor(random() * 10))));
     case 'int32': return toB64(type, dims, Int32Array.from({ length: n }, () => Math.floor(random() * 10)));
     case 'int8': return toB64(type, dims, Int8Array.from({ length: n }, () => Math.floor(random() * 10)));

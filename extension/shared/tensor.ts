@@ -4,6 +4,7 @@
  * (window.postMessage, and runtime ports with `message_serialization: structured_clone`).
  */
 import { dataError } from './errors';
+import { float32ToFloat16Bits } from '../quant/fp16';
 
 export const TENSOR_TYPES = Object.freeze({
   float32: { bytes: 4, array: Float32Array },
@@ -124,30 +125,4 @@ export function checkWireTensor(value: unknown, where: string): WireTensor {
 }
 
 /** IEEE 754 binary16 bits of a number, round to nearest even (used for number[] float16 input). */
-export function toHalfBits(value: number): number {
-  const f32 = new Float32Array([value]);
-  const x = new Uint32Array(f32.buffer)[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    let m = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1);
-    if (rest > half || (rest === half && (m & 1))) m++;
-    return sign | m;
-  }
-  let m = mant >>> 13;
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (m & 1))) {
-    m++;
-    if (m === 0x400) { m = 0; e++; if (e >= 0x1f) return sign | 0x7c00; }
-  }
-  return sign | (e << 10) | m;
-}
+export const toHalfBits = float32ToFloat16Bits;

@@ -3,6 +3,7 @@
  * (free dimensions chosen by the user, contents generated or pasted as JSON), summarise outputs, and measure how
  * far two runs' outputs agree. Pure functions, so they are unit-tested in Node.
  */
+import { mulberry32 } from '../shared/random';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../quant/fp16';
 import { TENSOR_TYPES, isTensorType, type TensorData, type TensorType, type WireTensor } from '../shared/tensor';
 
@@ -26,17 +27,6 @@ export function resolveDims(declared: readonly (number | string)[], free: readon
 
 const count = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
-/** A small deterministic generator (mulberry32): the same seed gives the same input, so runs can be compared. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Flattens a nested JSON array of numbers (or booleans) into one list. */
 function flatten(value: unknown, out: number[], depth = 0): void {
@@ -53,7 +43,7 @@ function values(type: TensorType, n: number, fill: Fill): number[] | null {
     case 'zeros': return null;
     case 'constant': return new Array<number>(n).fill(fill.value);
     case 'random': {
-      const next = random(fill.seed);
+      const next = mulberry32(fill.seed);
       // Floats in [-1, 1) (typical of normalised inputs); integers in [0, 100) (plausible ids); bool 0/1.
       const integer = type !== 'float32' && type !== 'float16';
       const span = type === 'bool' ? 2 : 100;

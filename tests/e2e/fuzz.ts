@@ -14,6 +14,7 @@
  *    for that id; one with an invalid id cannot be answered (the protocol has no id to answer to) and must be
  *    ignored, as must envelopes that are not webq's.
  */
+import { mulberry32 } from '../../extension/shared/random';
 
 /** A value the page rebuilds. Plain JSON stands for itself (objects: only keys that are safe to assign). */
 export type Recipe =
@@ -47,17 +48,6 @@ export interface FuzzCase {
   replyId?: string | null;
 }
 
-/** mulberry32: small, fast, deterministic. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NaN_: Recipe = { $: 'NaN' };
 const INF: Recipe = { $: 'Infinity' };
@@ -95,7 +85,7 @@ export interface FuzzTargets {
  * Ids of bridge cases are unique (`f<n>`), so each reply can be matched to its case.
  */
 export function generateFuzzCases(seed: number, count: number, t: FuzzTargets): FuzzCase[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
   const junk = () => pick(JUNK);

@@ -1,0 +1,15 @@
+/**
+ * mulberry32: a tiny seeded generator of uniform numbers in [0, 1). Used wherever webq makes inputs that must be
+ * the same in every browser and run (the popup's generated inputs, `webq check`, the fuzz tests) — not for anything
+ * that needs unpredictability.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -104,10 +104,13 @@ export async function referenceRun(modelPath: string | Uint8Array, feeds: Record
   return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { dims: [...v.dims], data: v.data as Float32Array }]));
 }
 
-/** Silero VAD over 512-sample frames at 16 kHz, state carried: the speech probability of each frame. */
-export async function referenceVad(audio: Float32Array): Promise<number[]> {
+/**
+ * Silero VAD over 512-sample frames at 16 kHz, state carried: the speech probability of each frame. `model` is the
+ * shipped file unless given (a rewritten variant's bytes).
+ */
+export async function referenceVad(audio: Float32Array, model: string | Uint8Array = MODELS.sileroVad): Promise<number[]> {
   const ort = await import('onnxruntime-node');
-  const session = await ort.InferenceSession.create(MODELS.sileroVad);
+  const session = typeof model === 'string' ? await ort.InferenceSession.create(model) : await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all' });
   let state = new ort.Tensor('float32', new Float32Array(256), [2, 1, 128]);
   const sr = new ort.Tensor('int64', new BigInt64Array([16000n]), []);
   const probabilities: number[] = [];

@@ -8,24 +8,11 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { forEachGraph, parseModel, serializeModel } from '../../../extension/onnx/model.ts';
 import { makePolicy } from '../../../extension/onnx/policy.ts';
 import { rewriteModel } from '../../../extension/onnx/rewrite.ts';
-import { readWav } from '../../support/fixtures.ts';
+import { readWav, referenceVad } from '../../support/fixtures.ts';
 import { modelBytes, SILERO_VAD } from './models.ts';
-import { ort } from './ort.ts';
 import { expectReportMatchesModel } from './report-check.ts';
 
-async function vad(model: Uint8Array, audio: Float32Array): Promise<number[]> {
-  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all' });
-  let state = new ort.Tensor('float32', new Float32Array(256), [2, 1, 128]);
-  const sr = new ort.Tensor('int64', BigInt64Array.of(16000n), []);
-  const probabilities: number[] = [];
-  for (let i = 0; i + 512 <= audio.length; i += 512) {
-    const out = await session.run({ input: new ort.Tensor('float32', audio.slice(i, i + 512), [1, 512]), state, sr });
-    probabilities.push((out.output!.data as Float32Array)[0]!);
-    state = out.stateN as typeof state;
-  }
-  await session.release();
-  return probabilities;
-}
+const vad = (model: Uint8Array, audio: Float32Array) => referenceVad(audio, model);
 
 let audio: Float32Array;
 let original: Uint8Array;

@@ -3,6 +3,7 @@
  * arbitrary models, and the comparisons used for agreement with fp32.
  */
 import { mulberry32 } from '../extension/shared/random';
+export { cosine, maxAbsDiff } from '../extension/shared/compare';
 import { float32ToFloat16Bits } from '../extension/quant/fp16';
 export type WireType = 'float32' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 export interface B64Tensor { type: WireType; dims: number[]; b64: string }
@@ -36,7 +37,6 @@ function halfToFloat(h: number): number {
   return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
-
 /** A seeded generator, so the same model gets the same inputs in every browser and run. */
 export const prng = mulberry32;
 
@@ -56,21 +56,6 @@ export function syntheticTensor(type: string, dims: number[], random: () => numb
     case 'bool': return toB64(type, dims, Uint8Array.from({ length: n }, (_, i) => i & 1));
     default: throw new Error(`input type ${type} is not one webq accepts`);
   }
-}
-
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return NaN;
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) { dot += a[i]! * b[i]!; na += a[i]! ** 2; nb += b[i]! ** 2; }
-  // Two all-zero outputs agree exactly; one zero output cannot be compared by angle.
-  if (na === 0 && nb === 0) return 1;
-  return dot / Math.sqrt(na * nb);
-}
-
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
 }
 
 export function median(xs: number[]): number {

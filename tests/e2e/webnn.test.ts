@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ctcDecode, MODELS, ocrInput, referenceRun, referenceVad, speech16k } from '../support/fixtures';
 import { mlpModel } from '../support/onnx-models';
+import { cosine, maxAbsDiff as maxAbsDiffOf } from '../../extension/shared/compare';
 import { DIST_HARNESS, harnessRoutes, launchSparticuz, nodePlacements, type Placement } from '../support/harness';
 import { startServer, type TestServer } from '../support/server';
 
@@ -71,9 +72,7 @@ function runInPage(model: string, feeds: Record<string, PageTensor>, options: Re
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
+  return maxAbsDiffOf(a, b);
 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const webnnTrace = () => page.evaluate(() => structuredClone((window as unknown as { webqHarness: { webnn: { ops: Record<string, number>; builds: number; dispatches: number } } }).webqHarness.webnn));
@@ -160,11 +159,6 @@ describe('WebNN in @sparticuz/chromium (engine harness page)', () => {
   // Quantized weights on WebNN, on a small MLP. PP-OCRv4 with 8-bit weights did not finish building its WebNN
   // session within minutes here (its Conv weights go through com.microsoft DequantizeLinear); docs/webnn.md.
   const mlpInput = { x: { type: 'float32', dims: [1, 256], data: Array.from({ length: 256 }, (_, i) => Math.sin(i / 5)) } };
-  const cosine = (a: number[], b: ArrayLike<number>) => {
-    let dot = 0, na = 0, nb = 0;
-    a.forEach((v, i) => { dot += v * b[i]!; na += v * v; nb += b[i]! * b[i]!; });
-    return dot / Math.sqrt(na * nb);
-  };
 
   it('8-bit weights run their MatMulNBits on WebNN and agree with fp32', async () => {
     const reference = Object.values(await referenceRun(mlpModel(), { x: { type: 'float32', data: Float32Array.from(mlpInput.x.data as number[]), dims: [1, 256] } }))[0]!;

@@ -9,6 +9,7 @@ import { ctcDecode, MODELS, ocrInput, referenceRun, referenceVad, speech16k } fr
 import { identityModel, staticConvModel } from '../support/onnx-models';
 import { slowRoute, type TestServer } from '../support/server';
 import type { TensorType } from '../../extension/shared/tensor';
+import { maxAbsDiff } from '../../extension/shared/compare';
 
 /** The part of a Playwright or Puppeteer page the suite needs. */
 export interface PageLike {
@@ -26,12 +27,6 @@ export function addModelRoutes(server: TestServer): void {
   server.routes.set('/models/static_conv.onnx', staticConvModel());
   server.routes.set('/models/slow_vad.onnx', slowRoute(readFileSync(MODELS.sileroVad), 128 * 1024, 150));
   server.routes.set('/models/not_onnx.onnx', new TextEncoder().encode('this is not an ONNX model'));
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
 }
 
 /** Runs Silero VAD frame by frame in the page (state carried), returning each frame's speech probability. */

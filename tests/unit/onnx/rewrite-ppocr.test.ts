@@ -4,6 +4,7 @@
  * graph optimisation (what the engine host uses). Text lines drawn with a bitmap font must read the
  * same as fp32 at 8 and 4 bits; 2-bit character accuracy is measured and bounded.
  */
+import { cosine } from '../../../extension/shared/compare.ts';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { forEachGraph, parseModel, serializeModel } from '../../../extension/onnx/model.ts';
 import { makePolicy, type PrecisionPolicy } from '../../../extension/onnx/policy.ts';
@@ -37,12 +38,6 @@ async function read(model: Uint8Array, keys: string[]): Promise<Reading[]> {
   }
   await session.release();
   return out;
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) { dot += a[i]! * b[i]!; na += a[i]! ** 2; nb += b[i]! ** 2; }
-  return dot / Math.sqrt(na * nb);
 }
 
 /** 1 - edit distance / length: the character accuracy of `got` against `want`. */

@@ -1,0 +1,50 @@
+/**
+ * What a task pipeline (SPEC §5) is to the engine: the ONNX graphs and companion files it needs, how it reads those
+ * files once per model, and how it turns a page's input into the task's output by running its graphs.
+ *
+ * Pipelines are pure host-side code: no extension API, no onnxruntime import. The engine (or a unit test, with
+ * onnxruntime-node) hands them a `GraphRunner`, so the same pipeline runs in every engine host and in Node.
+ */
+import type { NormalizedOptions } from '../shared/options';
+import type { WireInput } from '../shared/protocol';
+import type { WireTensor } from '../shared/tensor';
+import type { Task } from '../shared/types';
+
+/** The companion files of a model, by their name in the model's folder (the hub's layout). */
+export interface ModelFiles {
+  /** A JSON file, parsed. Rejects with NotFoundError when the file is absent and `optional` is not set. */
+  json(name: string): Promise<unknown>;
+  /** A JSON file, or undefined when the model has none. */
+  optionalJson(name: string): Promise<unknown | undefined>;
+}
+
+/** Runs one of the model's graphs (by role, e.g. 'model', 'encoder', 'decoder', 'decoderWithPast'). */
+export interface GraphRunner {
+  run(role: string, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>>;
+  /** The graph's declared inputs and outputs (names, types, dims), as parsed from its bytes. */
+  io(role: string): { inputs: { name: string; type: string; dims: (number | string)[] }[]; outputs: { name: string; type: string; dims: (number | string)[] }[] };
+  /** Aborted when the request is: loops (a decoder) check it between steps. */
+  readonly signal: AbortSignal;
+}
+
+/** The input modality: which `WireInput.kind` a task takes, and which profile defaults apply (SPEC §6). */
+export type Modality = 'text' | 'vision' | 'audio';
+
+export interface TaskPipeline<Assets = unknown> {
+  readonly task: Task;
+  readonly modality: Modality;
+  /**
+   * The graphs by role, as file names relative to the model's folder in the hub layout (e.g.
+   * `{ model: 'onnx/model.onnx' }`). The first role is the main graph (its precision is the one reported).
+   */
+  readonly graphs: Readonly<Record<string, string>>;
+  /** Which run options (SPEC §5: normalize, topK, maxNewTokens, language) the task takes; others are refused. */
+  readonly runOptions: readonly ('normalize' | 'topK' | 'maxNewTokens' | 'language')[];
+  /** Reads the companion files once per model (tokenizer, labels, preprocessing config). Throws DataError on bad files. */
+  prepare(files: ModelFiles): Promise<Assets>;
+  /**
+   * Turns the input into the task's output (SPEC §5 "Task outputs"). `input.kind` must match `modality`
+   * (text / image / audio); anything else is a DataError naming what the task takes.
+   */
+  run(assets: Assets, input: WireInput, options: NormalizedOptions, graphs: GraphRunner): Promise<unknown>;
+}

@@ -6,6 +6,7 @@
  */
 import { Tokenizer } from '@huggingface/tokenizers';
 import { WebqError } from '../shared/errors';
+import type { WireInput } from '../shared/protocol';
 import type { WireTensor } from '../shared/tensor';
 import { fromFloat16 } from '../quant/fp16';
 import type { ModelFiles, TaskPipeline } from './types';
@@ -117,7 +118,7 @@ function padIdOf(tokenizer: Tokenizer, config: Record<string, unknown>): number 
 
 // ---- run: text → ids ----
 
-function textsOf(input: Parameters<TaskPipeline['run']>[1]): string[] {
+function textsOf(input: WireInput): string[] {
   if (input.kind !== 'text') {
     throw new WebqError('DataError', `feature-extraction takes text (a string or an array of strings), got ${input.kind} input`);
   }

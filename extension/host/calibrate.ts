@@ -3,8 +3,8 @@
  * device and keeps the fastest, per adapter, in the settings store. The profile then carries the measured choice
  * instead of the seed's folklore ("Firefox audio: [256,1,1]"), and says so in its name.
  *
- * One representative shape per kernel (a 4-bit 1024×1024 weight, GEMV at M = 1, GEMM at M = 32): big enough to
- * rank the candidates, small enough to finish in seconds even on an emulated GPU.
+ * One representative shape per kernel (a 4-bit 768×768 weight, BERT-base's hidden size; GEMV at M = 1, GEMM at
+ * M = 16): big enough to rank the candidates, small enough to finish in seconds even on an emulated GPU.
  */
 import { destroyQuantized, gemm, gemv, quantize, uploadBytes } from '../../kernels/index';
 import { WebqError } from '../shared/errors';
@@ -17,9 +17,9 @@ interface Candidate<O> { options: O; ms: number }
 interface KernelCalibration<O> { best: O; ms: number; candidates: Candidate<O>[] }
 
 const SETTING = 'calibration';
-const K = 1024;
-const N = 1024;
-const GEMM_ROWS = 32;
+const K = 768;
+const N = 768;
+const GEMM_ROWS = 16;
 
 const GEMV_SIZES: [number, number, number][] = [[64, 4, 1], [32, 8, 1], [128, 2, 1], [256, 1, 1], [16, 16, 1], [8, 32, 1]];
 const GEMM_TILES: GemmTile[] = [

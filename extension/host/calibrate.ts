@@ -81,7 +81,7 @@ export async function calibrate(gpu: GpuInfo, signal: AbortSignal, progress: (do
   const aM = uploadBytes(device, new Float32Array(GEMM_ROWS * K).fill(0.5));
   const subgroups = device.features.has('subgroups' as GPUFeatureName);
   const gemvCandidates = GEMV_SIZES.filter((s) => fitsDevice(device, s)).flatMap((workgroupSize) =>
-    (subgroups ? [true, false] : [false]).map((sg) => ({ workgroupSize, subgroups: sg })));
+    (subgroups ? [true, false] : [false]).map((sg) => ({ workgroupSize: [...workgroupSize] as [number, number, number], subgroups: sg })));
   const gemmCandidates = GEMM_TILES.filter((t) => fitsDevice(device, t.workgroupSize));
   const total = gemvCandidates.length + gemmCandidates.length;
   let done = 0;

@@ -13,9 +13,9 @@ import type { BrowserInfo } from './browser-info';
 type BuiltIn = Omit<Profile, 'calibration'>;
 
 const SEED_MODALITIES = (workgroupSize: [number, number, number]): Profile['modalities'] => ({
-  text: { bits: 4, mixedPrecision: true, shaderPrecompilation: false, workgroupSize },
-  vision: { bits: 8, mixedPrecision: true, shaderPrecompilation: true, workgroupSize },
-  audio: { bits: 4, mixedPrecision: false, shaderPrecompilation: false, workgroupSize },
+  text: { bits: 4, mixedPrecision: true, shaderPrecompilation: false, workgroupSize: [...workgroupSize] },
+  vision: { bits: 8, mixedPrecision: true, shaderPrecompilation: true, workgroupSize: [...workgroupSize] },
+  audio: { bits: 4, mixedPrecision: false, shaderPrecompilation: false, workgroupSize: [...workgroupSize] },
 });
 /** Every modality at 8 bits: WebNN's smallest width (Edge) and the seed's compatibility advice (Safari, unknown). */
 const EIGHT_BIT = (workgroupSize: [number, number, number]): Profile['modalities'] => {
@@ -51,9 +51,14 @@ export function chooseProfile(browser: BrowserInfo, gpu: { emulated: boolean; fe
 
 /** A calibration measured on this adapter replaces the profile's kernel shapes, every modality's too. */
 function withCalibration(profile: Profile, c: Calibration): Profile {
-  const workgroupSize = c.gemv.best.workgroupSize;
-  const modalities = Object.fromEntries(Object.entries(profile.modalities).map(([m, d]) => [m, { ...d, workgroupSize }])) as Profile['modalities'];
-  return { ...profile, workgroupSize, modalities, calibration: { measuredAt: c.measuredAt, gemv: c.gemv.best, gemm: c.gemm.best } };
+  // Fresh arrays for each field: a result with shared references reads back wrong through some serialisers
+  // (WebDriver BiDi's, seen in Firefox), and nothing here needs them shared.
+  const size = (): [number, number, number] => [...c.gemv.best.workgroupSize];
+  const modalities = Object.fromEntries(Object.entries(profile.modalities).map(([m, d]) => [m, { ...d, workgroupSize: size() }])) as Profile['modalities'];
+  return {
+    ...profile, workgroupSize: size(), modalities,
+    calibration: { measuredAt: c.measuredAt, gemv: { ...c.gemv.best, workgroupSize: size() }, gemm: { ...c.gemm.best, workgroupSize: [...c.gemm.best.workgroupSize] } },
+  };
 }
 
 /** Settings key (cache.ts readSetting) of the options page's default-profile override: a PROFILES key, or absent. */

@@ -11,12 +11,15 @@ import { featureExtraction } from '../../extension/tasks/feature-extraction';
 import { maxAbsDiff } from '../../extension/shared/compare';
 import type { PrecisionPolicy } from '../../extension/onnx';
 import { BERT_EXAMPLES, bertHubFiles } from '../support/hub-models/bert';
+import { VIT_LABELS, vitHubFiles } from '../support/hub-models/vit';
+import { imageClassification } from '../../extension/tasks/image-classification';
 import { mirrorHits, mirrorRepo } from '../support/hub-mirror';
 import { runPipeline } from '../support/node-pipeline';
 import type { SuiteContext } from './webq-suite';
 
 const PREFIX = '/hub';
 const BERT_REPO = 'Xenova/bert-base-uncased';
+const VIT_REPO = 'Xenova/vit-base-patch16-224';
 /** The Chrome and Firefox profiles' text defaults (extension/host/profile.ts): 4-bit, mixed precision. */
 const TEXT_POLICY: PrecisionPolicy = { bits: 4, scheme: 'symmetric', groupSize: 128, mixedPrecision: true, attentionPrecision: 8, embeddingPrecision: 8, skipLayerNorm: true };
 
@@ -36,6 +39,7 @@ export type PageInput = string | string[] | { $audio: number[]; sampleRate: numb
 
 export function registrySuite(ctx: () => RegistryContext): void {
   const bert = bertHubFiles();
+  const vit = vitHubFiles();
   const run = (model: unknown, input: PageInput, options: Record<string, unknown> = {}) => ctx().page.evaluate(
     async ({ model, input, options }) => {
       const build = async (x: any): Promise<unknown> => {
@@ -62,6 +66,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
 
   beforeAll(async () => {
     mirrorRepo(ctx().server, PREFIX, BERT_REPO, bert);
+    mirrorRepo(ctx().server, PREFIX, VIT_REPO, vit);
     await ctx().setModelHost(`${ctx().server.origin}${PREFIX}`);
   });
 
@@ -133,6 +138,59 @@ export function registrySuite(ctx: () => RegistryContext): void {
       expect(await run({ url: `${ctx().server.origin}/nowhere/model.onnx`, task: 'feature-extraction' }, 'hi')).toMatchObject({ ok: false, name: 'NotFoundError' });
       const ok = await run('bert-base-uncased', 'still serving');
       expect(ok.ok, ok.message).toBe(true);
+    });
+  });
+
+  describe('vit-base-patch16-224 by id', () => {
+    const canvas = (color: string, width = 64, height = 48) => ({ $canvas: { width, height, color } });
+
+    it('an image → top-k labels, at the profile\'s 8-bit for vision, same as Node on the same bytes', async () => {
+      const r = await run('vit-base-patch16-224', canvas('#ff0000'));
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.labels).toHaveLength(5);
+      expect(r.output.labels[0].label).toBe('red');
+      const scores = r.output.labels.map((l: Json) => l.score);
+      expect(scores).toEqual([...scores].sort((a, b) => b - a));
+      expect(r.metrics).toMatchObject({ quantizationBits: 8, mixedPrecision: true });
+      // Node: the same pipeline on the same 8-bit bytes, fed the same pixels the page sent.
+      const pixels = new Uint8ClampedArray(64 * 48 * 4).map((_, i) => (i % 4 === 0 || i % 4 === 3 ? 255 : 0));
+      const quantized = prepareModel(vit['onnx/model.onnx'] as Uint8Array, { ...TEXT_POLICY, bits: 8 }).bytes;
+      const reference: Json = (await runPipeline(imageClassification, vit, { kind: 'image', images: [{ width: 64, height: 48, data: pixels }], batched: false }, {}, { model: quantized })).output;
+      expect(r.output.labels.map((l: Json) => l.label)).toEqual(reference.labels.map((l: Json) => l.label));
+      expect(maxAbsDiff(Float32Array.from(scores), Float32Array.from(reference.labels.map((l: Json) => l.score)))).toBeLessThan(1e-4);
+    });
+
+    it('a batch of images (canvas and PNG Blob) gives one result each, in order; topK is honoured', async () => {
+      const r = await run('vit-base-patch16-224', [canvas('#00ff00'), { ...canvas('#0000ff', 30, 70), $blob: true }, canvas('#ffffff')], { topK: 2 });
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.map((x: Json) => x.labels[0].label)).toEqual(['green', 'blue', 'white']);
+      for (const x of r.output) expect(x.labels).toHaveLength(2);
+      const all = await run('vit-base-patch16-224', canvas('#000000'), { topK: 1000 });
+      expect(all.output.labels.map((l: Json) => l.label).sort()).toEqual([...VIT_LABELS].sort());
+    });
+
+    it('text for an image model and normalize for a classifier are named errors', async () => {
+      expect(await run('vit-base-patch16-224', 'a red square')).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/image/) });
+      expect(await run('vit-base-patch16-224', canvas('#ff0000'), { normalize: true })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/normalize/) });
+    });
+  });
+
+  describe('profiles', () => {
+    it('calibrate() measures kernel shapes on this GPU; the profile then carries the fastest and says so', async () => {
+      const before: Json = await ctx().page.evaluate(() => (window as any).webq.capabilities(), null);
+      expect(before.profile.calibration).toBeNull();
+      const c: Json = await ctx().page.evaluate(() => (window as any).webq.calibrate(), null);
+      expect(c.gemv.candidates.length).toBeGreaterThanOrEqual(4);
+      expect(c.gemm.candidates.length).toBeGreaterThanOrEqual(3);
+      for (const k of [c.gemv, c.gemm]) {
+        expect(k.ms).toBe(Math.min(...k.candidates.map((x: Json) => x.ms)));
+        expect(k.candidates.every((x: Json) => x.ms > 0 && Number.isFinite(x.ms))).toBe(true);
+      }
+      const after: Json = await ctx().page.evaluate(() => (window as any).webq.capabilities(), null);
+      expect(after.profile.name).toBe(`${before.profile.name}+calibrated`);
+      expect(after.profile.workgroupSize).toEqual(c.gemv.best.workgroupSize);
+      expect(after.profile.calibration).toEqual({ measuredAt: c.measuredAt, gemv: c.gemv.best, gemm: c.gemm.best });
+      expect(after.profile.modalities.audio.workgroupSize).toEqual(c.gemv.best.workgroupSize);
     });
   });
 }

@@ -114,7 +114,9 @@ export async function findFirefoxPage(browser: import('puppeteer-core').Browser,
 export async function saveModelHost(options: { evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R> }, url: string): Promise<void> {
   const status = await options.evaluate(async (host) => {
     const $ = (s: string) => document.querySelector(s) as HTMLInputElement | HTMLButtonElement | null;
-    for (let i = 0; i < 100 && !$('[data-webq=model-host]'); i++) await new Promise((r) => setTimeout(r, 100));
+    // The page fills its fields from storage after it appears: wait until it has, or saving would send blanks.
+    const filled = () => ($('[data-webq=model-host]') as HTMLInputElement | null)?.value && ($('[data-webq=cache-budget]') as HTMLInputElement | null)?.value;
+    for (let i = 0; i < 100 && !filled(); i++) await new Promise((r) => setTimeout(r, 100));
     const field = $('[data-webq=model-host]') as HTMLInputElement;
     field.value = host;
     field.dispatchEvent(new Event('input', { bubbles: true }));

@@ -14,3 +14,9 @@ const local: EngineLink = {
 };
 listenForAnswers();
 startRouter(local);
+// The background page is going away (reloaded, the extension updated or disabled): its downloads and runs are cut
+// off mid-way. Say so, rather than the NetworkError a cut-off download would report, so the page knows to call again.
+// Firefox stops the page's network loads soon after beforeunload, well before pagehide.
+for (const event of ['beforeunload', 'pagehide']) {
+  addEventListener(event, () => engine.close('the webq background page restarted while this request was running; call again'));
+}

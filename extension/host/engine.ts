@@ -105,6 +105,8 @@ export class Engine {
   private readonly jobs = new Map<string, AbortController>();
   /** Task assets (tokenizers, labels, preprocessing configs) by model, read once per engine. */
   private readonly assets = new Map<string, Promise<unknown>>();
+  /** Set when the host is going away: requests still running then are answered with this OperationError. */
+  private closing: string | null = null;
   private gpuFacts: Promise<{ emulated: boolean; features: string[]; gpu: GpuInfo } | null> | null = null;
 
   constructor(private readonly env: EngineEnv) {
@@ -113,6 +115,14 @@ export class Engine {
       for (const [key, model] of this.models) if (model.target.backend === 'webgpu') this.models.delete(key);
       this.gpuFacts = null;
     });
+  }
+
+  /**
+   * The host is going away: every request in flight fails with OperationError(`reason`) — whatever its work
+   * reports as it is cut off — and so does any that still arrives.
+   */
+  close(reason: string): void {
+    this.closing = reason;
   }
 
   /** Turns one client message into its reply (and progress events). Never throws. */
@@ -130,7 +140,8 @@ export class Engine {
     this.handle(message, caller, job).then(
       (result) => { if (!controller.signal.aborted) emit({ type: 'result', id: message.id, result }); },
       (err) => {
-        const error = controller.signal.aborted ? { name: 'AbortError' as const, message: 'the request was aborted' } : toWireError(err);
+        const error = this.closing ? { name: 'OperationError' as const, message: this.closing }
+          : controller.signal.aborted ? { name: 'AbortError' as const, message: 'the request was aborted' } : toWireError(err);
         emit({ type: 'error', id: message.id, error });
       },
     ).finally(() => this.jobs.delete(message.id));

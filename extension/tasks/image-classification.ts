@@ -65,16 +65,18 @@ function graphSignature(graphs: GraphRunner) {
 function checkImages(images: readonly { width: number; height: number; data: ArrayBufferView }[]): void {
   if (images.length === 0) throw dataError('input has no image');
   if (images.length > MAX_BATCH) throw dataError(`input has ${images.length} images; image classification takes at most ${MAX_BATCH} per call`);
-  let pixels = 0;
-  images.forEach(({ width, height, data }, i) => {
+  images.forEach(({ width, height }, i) => {
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw dataError(`image ${i} has invalid dimensions ${width}×${height}`);
+  });
+  // Sizes first, bytes after: an oversized request is refused before anything reads its pixels.
+  const pixels = images.reduce((n, { width, height }) => n + width * height, 0);
+  if (pixels > MAX_PIXELS) throw dataError(`input has ${pixels} pixels in all; image classification takes at most ${MAX_PIXELS / 1e6} million per call (scale large images down first)`);
+  images.forEach(({ width, height, data }, i) => {
     // By tag, not instanceof: the pixels may come from another realm (see isTypedArrayOf).
     if (!(isTypedArrayOf(data, 'Uint8ClampedArray') || isTypedArrayOf(data, 'Uint8Array')) || (data as Uint8Array).length !== width * height * 4) {
       throw dataError(`image ${i} must have width·height·4 = ${width * height * 4} RGBA bytes, got ${(data as { length?: number }).length ?? 'none'}`);
     }
-    pixels += width * height;
   });
-  if (pixels > MAX_PIXELS) throw dataError(`input has ${pixels} pixels in all; image classification takes at most ${MAX_PIXELS / 1e6} million per call (scale large images down first)`);
 }
 
 function toFloats(t: WireTensor): Float32Array {

@@ -133,7 +133,9 @@ export const imageClassification: TaskPipeline<ImageClassificationAssets> = {
     const rows: Float32Array[] = [];
     for (let start = 0; start < images.length; start += perRun) {
       if (graphs.signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
-      const slice = pixels.data.subarray(start * plane, (start + perRun) * plane);
+      // A copy, not a view, when running part of the batch: a view would carry the whole batch's buffer across a
+      // worker hop.
+      const slice = perRun === images.length ? pixels.data : pixels.data.slice(start * plane, (start + perRun) * plane);
       const feed: WireTensor = pixelInput.type === 'float16'
         ? { type: 'float16', dims: [perRun, 3, height, width], data: Uint16Array.from(slice, float32ToFloat16Bits) }
         : { type: 'float32', dims: [perRun, 3, height, width], data: slice };

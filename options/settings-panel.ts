@@ -1,6 +1,6 @@
 /**
- * Settings: model host (stored for the model registry, which this build does not have yet), cache budget (the
- * cache's LRU limit), and the default profile override (the engine reads it when it picks a profile).
+ * Settings: model host (where registry ids are fetched from), cache budget (the cache's LRU limit), and the default
+ * profile override (the engine reads it when it picks a profile).
  */
 import { $, h } from '../extension/ui/dom';
 import {

@@ -7,7 +7,7 @@ import type { Progress } from '../extension/shared/types';
 import { $ } from '../extension/ui/dom';
 import { formatBytes } from '../extension/ui/format';
 
-const PHASES: Record<Progress['phase'], string> = { download: 'Downloading', cache: 'Reading the cache', quantize: 'Quantizing', compile: 'Compiling' };
+const PHASES: Record<Progress['phase'], string> = { download: 'Downloading', cache: 'Reading the cache', quantize: 'Quantizing', compile: 'Compiling', calibrate: 'Measuring kernel shapes' };
 
 export interface Work { signal: AbortSignal; onProgress(p: Progress): void; step(text: string): void }
 

@@ -10,10 +10,15 @@ import { toWireError, WebqError } from '../shared/errors';
 import type { NormalizedOptions, OptionName } from '../shared/options';
 import type { Caller, ClientMessage, HostMessage, Methods, RequestMessage, WireInput } from '../shared/protocol';
 import type { WireTensor } from '../shared/tensor';
-import type { Capabilities, ConcreteBackend, ModelInfo, ModelRef, PerformanceMetrics, Profile, ProgressPhase, RunResult } from '../shared/types';
+import type { Capabilities, ConcreteBackend, ModalityDefaults, ModelInfo, ModelRef, PerformanceMetrics, Profile, ProgressPhase, RunResult } from '../shared/types';
+import type { GraphRunner, ModelFiles, TaskPipeline } from '../tasks/types';
+import { pipelineFor } from '../tasks';
+import { registryEntry } from '../models/registry';
+import { hubFileUrl, modelHost } from '../models/model-host';
 import type { BrowserInfo } from './browser-info';
 import { checkModelUrl, download } from './download';
-import { adapterLimits, getGpu, gpuUnavailableReason, lostSignal, onDeviceLost } from './gpu';
+import { adapterLimits, getGpu, gpuUnavailableReason, lostSignal, onDeviceLost, type GpuInfo } from './gpu';
+import { calibrate, storedCalibration } from './calibrate';
 import { checkFeeds, freeDimensionsFrom, type GraphIo } from './graph';
 import { createSession, run as runSession, type Session } from './ort';
 import { chooseProfile, isProfileKey, PROFILE_OVERRIDE_SETTING } from './profile';
@@ -38,6 +43,39 @@ const QUANTIZATION_OPTIONS: readonly OptionName[] = ['scheme', 'groupSize', 'mix
 const TASK_OPTIONS: readonly OptionName[] = ['normalize', 'topK', 'maxNewTokens', 'language'];
 
 interface Job { signal: AbortSignal; progress(phase: ProgressPhase, loaded: number, total: number): void }
+
+/** A model reference, resolved: one raw ONNX graph, or a task model (a registry id or a ModelSource with `task`). */
+type Resolved =
+  | { kind: 'raw'; id: string; url: URL; sha256?: string }
+  | {
+    kind: 'task'; id: string; pipeline: TaskPipeline;
+    /** Graph URLs by role, main graph first. */
+    graphs: [string, URL][];
+    /** The URL of a companion file (tokenizer.json, config.json, …). */
+    file(name: string): URL;
+    sha256?: string;
+    /** Built-in models run at their profile's precision unless the options say otherwise (SPEC §2). */
+    builtIn: boolean;
+  };
+
+/** What a load hands to a run: the graph(s), the task's prepared assets, and the report of this call. */
+interface Loaded {
+  resolved: Resolved;
+  graphs: Map<string, LoadedModel>;
+  main: LoadedModel;
+  assets: unknown;
+  info: ModelInfo;
+  loadTimeMs?: number;
+  fallbacks: string[];
+}
+
+/** How every graph of one load is placed and quantized. */
+interface Plan {
+  target: { backend: ConcreteBackend; webnnDevice?: WebnnDevice };
+  policy: PrecisionPolicy | null;
+  variant: string;
+  shaderPrecompilation: boolean;
+}
 
 interface LoadedModel {
   key: string;
@@ -65,13 +103,15 @@ export class Engine {
   private readonly models = new Map<string, LoadedModel>();
   private readonly loading = new Map<string, { promise: Promise<LoadedModel>; waiters: number; controller: AbortController }>();
   private readonly jobs = new Map<string, AbortController>();
-  private profileCache: Promise<{ profile: Profile; emulated: boolean }> | null = null;
+  /** Task assets (tokenizers, labels, preprocessing configs) by model, read once per engine. */
+  private readonly assets = new Map<string, Promise<unknown>>();
+  private gpuFacts: Promise<{ emulated: boolean; features: string[]; gpu: GpuInfo } | null> | null = null;
 
   constructor(private readonly env: EngineEnv) {
     onDeviceLost(() => {
       // Sessions built on the lost device are useless; the next request loads them again on a new device.
       for (const [key, model] of this.models) if (model.target.backend === 'webgpu') this.models.delete(key);
-      this.profileCache = null;
+      this.gpuFacts = null;
     });
   }
 
@@ -100,11 +140,16 @@ export class Engine {
     switch (message.method) {
       case 'capabilities': return this.capabilities();
       case 'load': {
-        const { model, fallbacks } = await this.load(message.params.model, message.params.options, caller, job);
-        return { ...model.info, fallbacks };
+        const { info, fallbacks } = await this.load(message.params.model, message.params.options, caller, job);
+        return { ...info, fallbacks };
       }
       case 'run': return this.run(message.params.model, message.params.input, message.params.options, caller, job);
-      case 'unload': this.unload(message.params.model, caller); return null;
+      case 'unload': await this.unload(message.params.model, caller); return null;
+      case 'calibrate': {
+        const gpu = await getGpu();
+        if (!gpu) throw new WebqError('NotSupportedError', `calibrate measures webq's WebGPU kernels, and WebGPU is not available: ${gpuUnavailableReason}`);
+        return calibrate(gpu, job.signal, (done, total) => job.progress('calibrate', done, total));
+      }
     }
   }
 
@@ -126,21 +171,20 @@ export class Engine {
     };
   }
 
+  /**
+   * The profile in use: chosen from the detected browser and GPU, or from the options page's override (which
+   * stands in for the detected browser; the emulated-GPU order and the feature checks still apply), with this
+   * adapter's calibration when `calibrate()` has run. Settings are read through readSetting, which keeps them in
+   * memory and hears of changes over a BroadcastChannel, so a change applies without restarting the engine; an
+   * unreadable setting means no override.
+   */
   private async profile(): Promise<{ profile: Profile; emulated: boolean }> {
-    this.profileCache ??= getGpu().then((gpu) => ({
-      profile: chooseProfile(this.env.browser, gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features] } : null),
-      emulated: gpu?.emulated ?? false,
-    }));
-    const detected = await this.profileCache;
-    // Options page → Settings → "Default profile": a stored override stands in for the detected browser when the
-    // profile is chosen (the emulated-GPU order and the feature checks still apply). readSetting keeps it in memory
-    // and hears of changes over a BroadcastChannel, so a change applies without restarting the engine; an
-    // unreadable setting means no override.
+    this.gpuFacts ??= getGpu().then((gpu) => (gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features], gpu } : null));
+    const facts = await this.gpuFacts;
     const override = await readSetting(PROFILE_OVERRIDE_SETTING).catch(() => undefined);
-    if (!isProfileKey(override)) return detected;
-    const gpu = await getGpu();
-    const profile = chooseProfile({ ...this.env.browser, name: override }, gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features] } : null);
-    return { profile, emulated: detected.emulated };
+    const calibration = facts ? await storedCalibration(facts.gpu).catch(() => undefined) : undefined;
+    const browser = isProfileKey(override) ? { ...this.env.browser, name: override } : this.env.browser;
+    return { profile: chooseProfile(browser, facts, calibration), emulated: facts?.emulated ?? false };
   }
 
   /** Picks the backend: the one asked for (refused with NotSupportedError if absent), or the profile's order. */
@@ -173,23 +217,46 @@ export class Engine {
     return { backend: 'wasm' };
   }
 
-  private resolve(ref: ModelRef, caller: Caller): { url: URL; sha256?: string } {
-    const source = typeof ref === 'string' ? ref : ref.url;
+  /**
+   * A registry id → its repo on the model host (the options page's setting) and its task's graphs and files; a
+   * ModelSource with `task` → that task's pipeline on the given graph, its companion files beside it (or one folder
+   * up when the graph sits in the hub's `onnx/` folder); anything else → one raw ONNX graph. URLs pass the same
+   * download policy either way.
+   */
+  private async resolve(ref: ModelRef, caller: Caller): Promise<Resolved> {
+    const allowed = (url: string | URL) => checkModelUrl(String(url), caller.origin, this.env.extensionOrigin);
     if (typeof ref === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(ref)) {
-      throw new WebqError('NotFoundError', `unknown model id "${ref.slice(0, 80)}": this build has no built-in models yet; pass an ONNX model URL`);
+      const entry = registryEntry(ref);
+      if (!entry) throw new WebqError('NotFoundError', `unknown model id "${ref.slice(0, 80)}": built-in ids are bert-base-uncased, vit-base-patch16-224 and whisper-tiny; or pass an ONNX model URL`);
+      const pipeline = pipelineFor(entry.task);
+      const host = await modelHost();
+      const file = (name: string) => allowed(hubFileUrl(host, entry.repo, name));
+      const graphs = Object.entries({ ...pipeline.graphs, ...entry.graphs }).map(([role, name]) => [role, file(name)] as [string, URL]);
+      return { kind: 'task', id: entry.id, pipeline, graphs, file, builtIn: true };
     }
-    if (typeof ref !== 'string' && ref.task) throw new WebqError('NotSupportedError', `task "${ref.task}" pre/post-processing is not available in this build; omit task and pass tensors`);
-    return { url: checkModelUrl(source, caller.origin, this.env.extensionOrigin), sha256: typeof ref === 'string' ? undefined : ref.sha256 };
+    if (typeof ref === 'string' || !ref.task) {
+      const url = allowed(typeof ref === 'string' ? ref : ref.url);
+      return { kind: 'raw', id: typeof ref === 'string' ? url.href : ref.id ?? url.href, url, sha256: typeof ref === 'string' ? undefined : ref.sha256 };
+    }
+    const pipeline = pipelineFor(ref.task);
+    const main = allowed(ref.url);
+    const root = new URL(main.pathname.endsWith('/onnx/' + main.pathname.split('/').pop()) ? '..' : '.', main);
+    const tokenizer = ref.tokenizer === undefined ? undefined : allowed(ref.tokenizer);
+    const file = (name: string) => (name === 'tokenizer.json' && tokenizer ? tokenizer : allowed(new URL(name, root)));
+    const [mainRole, ...others] = Object.entries(pipeline.graphs);
+    const graphs: [string, URL][] = [[mainRole![0], main], ...others.map(([role, name]) => [role, file(name)] as [string, URL])];
+    return { kind: 'task', id: ref.id ?? main.href, pipeline, graphs, file, sha256: ref.sha256, builtIn: false };
   }
 
-  private checkOptions(options: NormalizedOptions): void {
+  private checkOptions(options: NormalizedOptions, pipeline: TaskPipeline | null): void {
     for (const key of Object.keys(options) as OptionName[]) {
       const feature = NOT_YET[key];
       if (feature) throw new WebqError('NotSupportedError', `option ${key} needs ${feature}, which this build of webq does not have yet`);
     }
     const quantizing = options.useQuantization === true || (options.bits !== undefined && options.bits !== 32);
     for (const key of QUANTIZATION_OPTIONS) {
-      if (options[key] !== undefined && !quantizing) {
+      // Built-in models are quantized by their profile unless told not to, so their quantization options apply.
+      if (options[key] !== undefined && !quantizing && !(pipeline && options.useQuantization !== false && options.bits === undefined)) {
         throw new WebqError('DataError', `option ${key} applies when weights are quantized: add bits (2, 4, 8 or 16) or useQuantization: true`);
       }
     }
@@ -197,23 +264,53 @@ export class Engine {
       if (options[key] !== undefined && options.mixedPrecision !== true) throw new WebqError('DataError', `option ${key} applies under mixed precision: add mixedPrecision: true`);
     }
     for (const key of TASK_OPTIONS) {
-      if (options[key] !== undefined) throw new WebqError('DataError', `option ${key} applies to task models only; this model is a raw ONNX model`);
+      if (options[key] === undefined) continue;
+      if (!pipeline) throw new WebqError('DataError', `option ${key} applies to task models only; this model is a raw ONNX model`);
+      if (!(pipeline.runOptions as readonly string[]).includes(key)) {
+        throw new WebqError('DataError', `option ${key} does not apply to task "${pipeline.task}"${pipeline.runOptions.length ? `; it takes ${pipeline.runOptions.join(', ')}` : ''}`);
+      }
     }
   }
 
   /**
-   * The loaded model for a request, and this call's own substitutions: a model already in memory was loaded by
-   * another call, whose `fallbacks` do not say what this call's options were changed to.
+   * Everything a request needs loaded: each graph (shared by all callers, loaded once), and a task's assets.
+   * `fallbacks` are this call's own substitutions merged with the model's: a model already in memory was loaded
+   * by another call, whose `fallbacks` do not say what this call's options were changed to.
    */
-  private async load(ref: ModelRef, options: NormalizedOptions, caller: Caller, job: Job): Promise<{ model: LoadedModel; loadTimeMs?: number; fallbacks: string[] }> {
+  private async load(ref: ModelRef, options: NormalizedOptions, caller: Caller, job: Job): Promise<Loaded> {
     const started = performance.now();
-    this.checkOptions(options);
-    const { url, sha256 } = this.resolve(ref, caller);
+    const resolved = await this.resolve(ref, caller);
+    const pipeline = resolved.kind === 'task' ? resolved.pipeline : null;
+    this.checkOptions(options, pipeline);
     const fallbacks: string[] = [];
     const target = await this.chooseBackend(options, fallbacks);
-    const policy = await this.policyFor(options, target, fallbacks);
+    const { profile } = await this.profile();
+    const defaults = resolved.kind === 'task' && resolved.builtIn ? profile.modalities[resolved.pipeline.modality] : null;
+    const policy = await this.policyFor(options, target, fallbacks, defaults);
     const variant = policy ? `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${policy.mixedPrecision ? `m${policy.attentionPrecision}.${policy.embeddingPrecision}` : ''}${policy.skipLayerNorm ? '' : 'n'}` : 'src';
-    const key = `${url.href}#${target.backend}${target.webnnDevice ? `:${target.webnnDevice}` : ''}#${variant}${options.shaderPrecompilation ? '+warm' : ''}`;
+    const plan: Plan = { target, policy, variant, shaderPrecompilation: options.shaderPrecompilation ?? defaults?.shaderPrecompilation ?? false };
+    const graphUrls = resolved.kind === 'raw' ? [['model', resolved.url] as [string, URL]] : resolved.graphs;
+    const graphs = new Map<string, LoadedModel>();
+    let firstUse = false;
+    // One graph at a time: sessions are created one at a time anyway (ort.ts), and a failure stops the rest.
+    for (const [index, [role, url]] of graphUrls.entries()) {
+      const { model, first } = await this.acquire(url, index === 0 ? resolved.sha256 : undefined, plan, caller, job, fallbacks);
+      graphs.set(role, model);
+      firstUse ||= first;
+    }
+    const main = graphs.values().next().value!;
+    const all = [...graphs.values()].flatMap((g) => g.fallbacks);
+    let assets: unknown = null;
+    if (resolved.kind === 'task') assets = await this.taskAssets(resolved, job, fallbacks);
+    const merged = merge(all, fallbacks);
+    const info = this.describe(resolved, graphs, merged);
+    return { resolved, graphs, main, assets, info, fallbacks: merged, loadTimeMs: firstUse ? performance.now() - started : undefined };
+  }
+
+  /** One graph for a load: in memory already, being loaded by another call (then shared), or loaded now. */
+  private async acquire(url: URL, sha256: string | undefined, plan: Plan, caller: Caller, job: Job, fallbacks: string[]): Promise<{ model: LoadedModel; first: boolean }> {
+    const { target } = plan;
+    const key = `${url.href}#${target.backend}${target.webnnDevice ? `:${target.webnnDevice}` : ''}#${plan.variant}${plan.shaderPrecompilation ? '+warm' : ''}`;
     const existing = this.models.get(key);
     if (existing && sha256 && existing.sha256 !== sha256) {
       throw new WebqError('DataError', `model ${url.href} has sha256 ${existing.sha256}, not the ${sha256} the page asked for`);
@@ -221,12 +318,13 @@ export class Engine {
     if (existing) {
       const first = !existing.users.has(caller.origin);
       existing.users.add(caller.origin);
-      return { model: existing, loadTimeMs: first ? performance.now() - started : undefined, fallbacks: merge(existing.fallbacks, fallbacks) };
+      return { model: existing, first };
     }
     let entry = this.loading.get(key);
     if (!entry) {
       const controller = new AbortController();
-      const promise = this.loadModel(key, url, sha256, target, { policy, variant }, fallbacks, options, controller.signal, job)
+      // The model keeps its own copy of the notes so far: later calls add theirs to their own list.
+      const promise = this.loadModel(key, url, sha256, plan, [...fallbacks], controller.signal, job)
         .finally(() => this.loading.delete(key));
       entry = { promise, waiters: 0, controller };
       this.loading.set(key, entry);
@@ -239,7 +337,7 @@ export class Engine {
     try {
       const model = await shared.promise;
       model.users.add(caller.origin);
-      return { model, loadTimeMs: performance.now() - started, fallbacks: merge(model.fallbacks, fallbacks) };
+      return { model, first: true };
     } finally {
       job.signal.removeEventListener('abort', onAbort);
       if (!job.signal.aborted) shared.waiters--;
@@ -247,14 +345,66 @@ export class Engine {
   }
 
   /**
-   * The precision policy of a load, or null to run the weights as they are. A raw model URL is quantized only
-   * when the options ask for it (SPEC §2); unspecified fields come from the profile. Backends that cannot run a
-   * bit width get the nearest they can, recorded in `fallbacks`.
+   * A task's assets, prepared once per (task, graph, companion files): each file comes through the same
+   * download → cache path as the graphs (so a second load never touches the network), parsed as JSON.
    */
-  private async policyFor(options: NormalizedOptions, target: LoadedModel['target'], fallbacks: string[]): Promise<PrecisionPolicy | null> {
+  private taskAssets(resolved: Extract<Resolved, { kind: 'task' }>, job: Job, fallbacks: string[]): Promise<unknown> {
+    const { pipeline } = resolved;
+    const key = `${pipeline.task}|${resolved.graphs[0]![1].href}|${resolved.file('tokenizer.json').href}`;
+    let assets = this.assets.get(key);
+    if (!assets) {
+      const read = async (name: string): Promise<unknown> => {
+        const url = resolved.file(name);
+        const { bytes } = await this.sourceBytes(url, undefined, job.signal, job, fallbacks);
+        try {
+          return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+        } catch (err) {
+          throw new WebqError('DataError', `${name} of model ${resolved.id} is not valid JSON (${url.href}): ${(err as Error).message.slice(0, 120)}`);
+        }
+      };
+      const files: ModelFiles = {
+        json: read,
+        optionalJson: (name) => read(name).catch((err) => {
+          if (err instanceof WebqError && err.name === 'NotFoundError') return undefined;
+          throw err;
+        }),
+      };
+      assets = pipeline.prepare(files);
+      this.assets.set(key, assets);
+      assets.catch(() => this.assets.delete(key));
+    }
+    return assets;
+  }
+
+  /** The load's report: one graph's own, or for a task model the main graph's precision and every graph's bytes. */
+  private describe(resolved: Resolved, graphs: Map<string, LoadedModel>, fallbacks: string[]): ModelInfo {
+    const main = graphs.values().next().value!;
+    if (resolved.kind === 'raw') return { ...main.info, id: resolved.id, fallbacks };
+    const several = graphs.size > 1;
+    const parts = [...graphs].map(([role, g]) => ({ role, info: g.info }));
+    return {
+      ...main.info,
+      id: resolved.id,
+      task: resolved.pipeline.task,
+      modelBytes: parts.reduce((n, p) => n + p.info.modelBytes, 0),
+      originalBytes: parts.reduce((n, p) => n + p.info.originalBytes, 0),
+      // Weight names are per graph; with several graphs each is prefixed by its graph's role.
+      weights: parts.flatMap((p) => p.info.weights.map((w) => (several ? { ...w, name: `${p.role}:${w.name}` } : w))),
+      fallbacks,
+    };
+  }
+
+  /**
+   * The precision policy of a load, or null to run the weights as they are. A raw model URL is quantized only
+   * when the options ask for it (SPEC §2); a built-in model (`defaults`: its modality's profile entry) at its
+   * profile's precision unless the options say otherwise. Unspecified fields come from the profile. Backends that
+   * cannot run a bit width get the nearest they can, recorded in `fallbacks`.
+   */
+  private async policyFor(options: NormalizedOptions, target: Plan['target'], fallbacks: string[], defaults: ModalityDefaults | null): Promise<PrecisionPolicy | null> {
     if (options.useQuantization === false) return null;
     const { profile } = await this.profile();
-    let bits = options.bits ?? (options.useQuantization ? profile.bits : 32);
+    const base = defaults ?? { bits: profile.bits, mixedPrecision: profile.mixedPrecision };
+    let bits = options.bits ?? (options.useQuantization || defaults ? base.bits : 32);
     if (bits === 32) return null;
     if (target.backend === 'webnn' && bits < 16) {
       const min = await webnnMinBits(target.webnnDevice ?? 'gpu');
@@ -267,7 +417,7 @@ export class Engine {
       bits,
       scheme: options.scheme ?? profile.scheme,
       groupSize: options.groupSize ?? profile.groupSize,
-      mixedPrecision: options.mixedPrecision ?? (options.bits === undefined ? profile.mixedPrecision : false),
+      mixedPrecision: options.mixedPrecision ?? (options.bits === undefined ? base.mixedPrecision : false),
       attentionPrecision: options.attentionPrecision ?? 8,
       embeddingPrecision: options.embeddingPrecision ?? 8,
       skipLayerNorm: options.skipLayerNorm ?? true,
@@ -310,10 +460,9 @@ export class Engine {
     return { prepared, sourceSha256: source.sha256 };
   }
 
-  private async loadModel(key: string, url: URL, sha256: string | undefined, target: LoadedModel['target'],
-    quant: { policy: PrecisionPolicy | null; variant: string }, fallbacks: string[], options: NormalizedOptions, signal: AbortSignal, job: Job): Promise<LoadedModel> {
-    const { policy } = quant;
-    const { prepared, sourceSha256: digest } = await this.preparedBytes(url, sha256, quant, signal, job, fallbacks);
+  private async loadModel(key: string, url: URL, sha256: string | undefined, plan: Plan, fallbacks: string[], signal: AbortSignal, job: Job): Promise<LoadedModel> {
+    const { policy, target } = plan;
+    const { prepared, sourceSha256: digest } = await this.preparedBytes(url, sha256, plan, signal, job, fallbacks);
     fallbacks.push(...prepared.notes);
     const { report, io } = prepared;
     let { modelBytes } = report;
@@ -344,9 +493,9 @@ export class Engine {
       model.sessions.set('', session);
       await session;
       model.bytes = null; // ORT holds its own copy now
-      if (options.shaderPrecompilation) await this.warmUp(model, await session);
+      if (plan.shaderPrecompilation) await this.warmUp(model, await session);
       job.progress('compile', 1, 1);
-    } else if (options.shaderPrecompilation && io.inputs.every((i) => i.dims.every((d) => typeof d === 'number'))) {
+    } else if (plan.shaderPrecompilation && io.inputs.every((i) => i.dims.every((d) => typeof d === 'number'))) {
       const session = this.sessionFor(model, {});
       await this.warmUp(model, await session);
     }
@@ -413,15 +562,61 @@ export class Engine {
   }
 
   private async run(ref: ModelRef, input: WireInput, options: NormalizedOptions, caller: Caller, job: Job): Promise<RunResult> {
-    const { model, loadTimeMs, fallbacks } = await this.load(ref, options, caller, job);
-    if (input.kind !== 'tensors') throw new WebqError('DataError', `this model is a raw ONNX model: pass tensors { ${model.io.inputs.map((i) => i.name).join(', ')} }, not ${input.kind}`);
-    checkFeeds(model.io, input.tensors);
+    const loaded = await this.load(ref, options, caller, job);
+    const { resolved, main, info } = loaded;
+    let output: unknown;
+    let ms: number;
+    if (resolved.kind === 'raw') {
+      if (input.kind !== 'tensors') throw new WebqError('DataError', `this model is a raw ONNX model: pass tensors { ${main.io.inputs.map((i) => i.name).join(', ')} }, not ${input.kind}`);
+      checkFeeds(main.io, input.tensors);
+      ({ outputs: output, ms } = await this.runGraph(main, input.tensors, job));
+    } else {
+      const started = performance.now();
+      const graphs: GraphRunner = {
+        signal: job.signal,
+        io: (role) => {
+          const g = loaded.graphs.get(role);
+          if (!g) throw new WebqError('OperationError', `task ${resolved.pipeline.task} has no graph "${role}"`);
+          return g.io;
+        },
+        run: async (role, feeds) => {
+          const g = loaded.graphs.get(role);
+          if (!g) throw new WebqError('OperationError', `task ${resolved.pipeline.task} has no graph "${role}"`);
+          checkFeeds(g.io, feeds);
+          return (await this.runGraph(g, feeds, job)).outputs;
+        },
+      };
+      output = await resolved.pipeline.run(loaded.assets, input, options, graphs);
+      // A task's inference is the whole pipeline: tokenising, the graphs (a decoder's every step), post-processing.
+      ms = performance.now() - started;
+    }
+    const { profile } = await this.profile();
+    const metrics: PerformanceMetrics = {
+      inferenceTimeMs: ms,
+      totalTimeMs: ms, // replaced page-side with the time from the call to its result
+      ...(loaded.loadTimeMs !== undefined ? { loadTimeMs: loaded.loadTimeMs } : {}),
+      backend: main.target.backend,
+      quantizationBits: info.bits,
+      quantizationScheme: info.scheme,
+      mixedPrecision: info.mixedPrecision,
+      modelBytes: info.modelBytes,
+      originalBytes: info.originalBytes,
+      memoryReductionPercent: info.originalBytes > 0 ? 100 * (1 - info.modelBytes / info.originalBytes) : 0,
+      browser: `${this.env.browser.name} ${this.env.browser.version}`,
+      profile: profile.name,
+      fallbacks: loaded.fallbacks,
+    };
+    return { output, performanceMetrics: metrics };
+  }
+
+  /** One inference of one graph, queued behind the graph's other runs. */
+  private async runGraph(model: LoadedModel, feeds: Record<string, WireTensor>, job: Job): Promise<{ outputs: Record<string, WireTensor>; ms: number }> {
     const result = model.queue.then(async () => {
       if (job.signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
       if (model.broken) throw new WebqError('OperationError', `${model.broken}; call again: the model is loaded anew`);
-      const session = await this.sessionFor(model, input.tensors);
+      const session = await this.sessionFor(model, feeds);
       try {
-        return await runSession(session, input.tensors, model.lost);
+        return await runSession(session, feeds, model.lost);
       } catch (err) {
         const failure = err instanceof WebqError ? err : new WebqError('OperationError', `inference failed: ${(err as Error).message}`);
         if (model.target.backend === 'webgpu') {
@@ -435,33 +630,16 @@ export class Engine {
       }
     });
     model.queue = result.catch(() => undefined);
-    const { outputs, ms } = await result;
-    const { profile } = await this.profile();
-    const info = model.info;
-    const metrics: PerformanceMetrics = {
-      inferenceTimeMs: ms,
-      totalTimeMs: ms, // replaced page-side with the time from the call to its result
-      ...(loadTimeMs !== undefined ? { loadTimeMs } : {}),
-      backend: model.target.backend,
-      quantizationBits: info.bits,
-      quantizationScheme: info.scheme,
-      mixedPrecision: info.mixedPrecision,
-      modelBytes: info.modelBytes,
-      originalBytes: info.originalBytes,
-      memoryReductionPercent: info.originalBytes > 0 ? 100 * (1 - info.modelBytes / info.originalBytes) : 0,
-      browser: `${this.env.browser.name} ${this.env.browser.version}`,
-      profile: profile.name,
-      fallbacks,
-    };
-    return { output: outputs, performanceMetrics: metrics };
+    return result;
   }
 
-  private unload(ref: ModelRef, caller: Caller): void {
-    const source = typeof ref === 'string' ? ref : ref.url;
-    let href: string;
-    try { href = new URL(source).href; } catch { return; }
+  /** Drops the caller's hold on the model's graphs; a graph no caller holds is released. */
+  private async unload(ref: ModelRef, caller: Caller): Promise<void> {
+    let resolved: Resolved;
+    try { resolved = await this.resolve(ref, caller); } catch { return; }
+    const hrefs = new Set(resolved.kind === 'raw' ? [resolved.url.href] : resolved.graphs.map(([, url]) => url.href));
     for (const [key, model] of this.models) {
-      if (model.source !== href || !model.users.delete(caller.origin)) continue;
+      if (!hrefs.has(model.source) || !model.users.delete(caller.origin)) continue;
       if (model.users.size === 0) {
         this.models.delete(key);
         for (const s of model.sessions.values()) void s.then((x) => x.release()).catch(() => undefined);

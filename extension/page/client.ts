@@ -6,7 +6,7 @@
 import { fromWireError, WebqError, dataError } from '../shared/errors';
 import { normalizeOptions } from '../shared/options';
 import { checkModelRef, validateClientMessage, validateHostMessage, type ClientMessage, type HostMessage, type Method } from '../shared/protocol';
-import type { Capabilities, ModelInfo, ModelRef, Progress, RunResult } from '../shared/types';
+import type { Calibration, Capabilities, ModelInfo, ModelRef, Progress, RunResult } from '../shared/types';
 import { toWireInput } from './inputs';
 
 export interface Transport {
@@ -25,6 +25,8 @@ export interface Webq {
   load(model: ModelRef, options?: Record<string, unknown> & CallOptions): Promise<ModelInfo>;
   run(model: ModelRef, input: unknown, options?: Record<string, unknown> & CallOptions): Promise<RunResult>;
   unload(model: ModelRef, options?: CallOptions): Promise<void>;
+  /** Measures webq's kernel shapes on this GPU; the profile uses the fastest from then on (SPEC §6). */
+  calibrate(options?: CallOptions): Promise<Calibration>;
 }
 
 const abortError = () => new WebqError('AbortError', 'the request was aborted');
@@ -103,6 +105,7 @@ export function createWebq(transport: Transport, version: string): Webq {
       return result;
     },
     unload: async (model, options) => { await call('unload', async () => ({ model: checkModelRef(model) }), options); },
+    calibrate: (options) => call('calibrate', async () => ({}), options) as Promise<Calibration>,
   };
   return Object.freeze(webq);
 }

@@ -10,13 +10,15 @@ import { dataError, isErrorName, WebqError, type WireError } from './errors';
 import { normalizeOptions, type NormalizedOptions } from './options';
 import { checkWireTensor, isTypedArrayOf, LIMITS, type WireTensor } from './tensor';
 import { isPlainObject } from './options';
-import type { Capabilities, ModelInfo, ModelRef, ModelSource, Progress, RunResult, Task } from './types';
+import type { Calibration, Capabilities, ModelInfo, ModelRef, ModelSource, Progress, RunResult, Task } from './types';
 
 export interface Methods {
   capabilities: { params: Record<string, never>; result: Capabilities };
   load: { params: { model: ModelRef; options: NormalizedOptions }; result: ModelInfo };
   run: { params: { model: ModelRef; input: WireInput; options: NormalizedOptions }; result: RunResult };
   unload: { params: { model: ModelRef }; result: null };
+  /** Measures webq's kernel shapes on this GPU and stores the fastest for this adapter (SPEC §6). */
+  calibrate: { params: Record<string, never>; result: Calibration };
 }
 export type Method = keyof Methods;
 
@@ -41,7 +43,7 @@ export type HostMessage =
 export interface Caller { origin: string; tabId?: number }
 
 export const TASKS: readonly Task[] = Object.freeze(['feature-extraction', 'image-classification', 'automatic-speech-recognition']);
-const METHODS: readonly Method[] = Object.freeze(['capabilities', 'load', 'run', 'unload']);
+const METHODS: readonly Method[] = Object.freeze(['capabilities', 'load', 'run', 'unload', 'calibrate']);
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_URL = 2048;
 
@@ -160,6 +162,8 @@ export function validateClientMessage(raw: unknown): ClientMessage {
       };
     case 'unload':
       return { type: 'request', id, method: 'unload', params: { model: checkModelRef(params.model) }, progress };
+    case 'calibrate':
+      return { type: 'request', id, method: 'calibrate', params: {}, progress };
   }
 }
 
@@ -171,7 +175,7 @@ export function validateHostMessage(raw: unknown): HostMessage | null {
   switch (o.type) {
     case 'progress': {
       const p = o.progress as Record<string, unknown> | undefined;
-      if (!p || !['download', 'cache', 'quantize', 'compile'].includes(p.phase as string) || typeof p.loaded !== 'number' || typeof p.total !== 'number') return null;
+      if (!p || !['download', 'cache', 'quantize', 'compile', 'calibrate'].includes(p.phase as string) || typeof p.loaded !== 'number' || typeof p.total !== 'number') return null;
       return { type: 'progress', id: o.id, progress: { phase: p.phase as Progress['phase'], loaded: p.loaded, total: p.total } };
     }
     case 'result':

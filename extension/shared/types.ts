@@ -47,6 +47,18 @@ export interface PerformanceMetrics {
 
 export interface RunResult { output: unknown; performanceMetrics: PerformanceMetrics }
 
+/** A task's input modality: it picks the profile's defaults for built-in models (SPEC §6). */
+export type Modality = 'text' | 'vision' | 'audio';
+
+/** What a profile recommends for a built-in model of one modality (the seed's per-model-type settings). */
+export interface ModalityDefaults {
+  bits: 2 | 4 | 8 | 16 | 32;
+  mixedPrecision: boolean;
+  /** Compile and warm up at load time (the seed's vision advice). */
+  shaderPrecompilation: boolean;
+  workgroupSize: [number, number, number];
+}
+
 export interface Profile {
   name: string;
   backendOrder: ConcreteBackend[];
@@ -57,6 +69,21 @@ export interface Profile {
   workgroupSize: [number, number, number];
   useShaderF16: boolean;
   useSubgroups: boolean;
+  /** Defaults for built-in (registry) models by modality; raw model URLs use the fields above when quantized. */
+  modalities: Record<Modality, ModalityDefaults>;
+  /** The kernel shapes measured on this adapter by `calibrate()`, when it has been run; else null. */
+  calibration: { measuredAt: string; gemv: { workgroupSize: [number, number, number]; subgroups: boolean }; gemm: GemmTile } | null;
+}
+
+export interface GemmTile { workgroupSize: [number, number, number]; rowsPerThread?: number; colsPerThread?: number; kTile?: number }
+
+/** What `calibrate()` measured (ms per call, median) and chose, for one adapter. */
+export interface Calibration {
+  adapter: string;
+  measuredAt: string;
+  shape: { bits: 4; K: number; N: number; gemmRows: number };
+  gemv: { best: { workgroupSize: [number, number, number]; subgroups: boolean }; ms: number; candidates: { options: { workgroupSize: [number, number, number]; subgroups: boolean }; ms: number }[] };
+  gemm: { best: GemmTile; ms: number; candidates: { options: GemmTile; ms: number }[] };
 }
 
 export interface Capabilities {
@@ -73,5 +100,5 @@ export interface Capabilities {
   profile: Profile;
 }
 
-export type ProgressPhase = 'download' | 'cache' | 'quantize' | 'compile';
+export type ProgressPhase = 'download' | 'cache' | 'quantize' | 'compile' | 'calibrate';
 export interface Progress { phase: ProgressPhase; loaded: number; total: number }

@@ -8,7 +8,9 @@
 import type { NormalizedOptions } from '../shared/options';
 import type { WireInput } from '../shared/protocol';
 import type { WireTensor } from '../shared/tensor';
-import type { Task } from '../shared/types';
+import type { Modality, Task } from '../shared/types';
+
+export type { Modality };
 
 /** The companion files of a model, by their name in the model's folder (the hub's layout). */
 export interface ModelFiles {
@@ -26,9 +28,6 @@ export interface GraphRunner {
   /** Aborted when the request is: loops (a decoder) check it between steps. */
   readonly signal: AbortSignal;
 }
-
-/** The input modality: which `WireInput.kind` a task takes, and which profile defaults apply (SPEC §6). */
-export type Modality = 'text' | 'vision' | 'audio';
 
 export interface TaskPipeline<Assets = unknown> {
   readonly task: Task;

@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { launchChromium, openWithConsent, type ChromiumWithExtension } from '../support/browsers';
+import { launchChromium, openWithConsent, saveModelHost, type ChromiumWithExtension } from '../support/browsers';
+import { registrySuite } from './registry-suite';
 import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
 import { addModelRoutes, webqSuite, type SuiteContext } from './webq-suite';
 import { MODELS } from '../support/fixtures';
@@ -26,6 +27,15 @@ afterAll(async () => {
 });
 
 webqSuite((): SuiteContext => ({ page, server, browser: 'chrome' }));
+registrySuite(() => ({
+  page, server, browser: 'chrome',
+  async setModelHost(url) {
+    const options = await chromium.context.newPage();
+    await options.goto(`chrome-extension://${chromium.extensionId}/options/options.html`);
+    await saveModelHost(options, url);
+    await options.close();
+  },
+}));
 
 describe('consent (Chromium)', () => {
   const localhost = () => server.origin.replace('127.0.0.1', 'localhost'); // another origin, same server

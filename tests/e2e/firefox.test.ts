@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll } from 'vitest';
 import type { Page } from 'puppeteer-core';
-import { launchFirefox, openWithConsentFirefox, type FirefoxWithExtension } from '../support/browsers';
+import { findFirefoxPage, launchFirefox, openWithConsentFirefox, saveModelHost, type FirefoxWithExtension } from '../support/browsers';
+import { registrySuite } from './registry-suite';
 import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
 import { addModelRoutes, webqSuite, type PageLike, type SuiteContext } from './webq-suite';
 
@@ -16,7 +17,7 @@ beforeAll(async () => {
   server = await startServer({ '/page.html': BLANK_PAGE() });
   addModelRoutes(server);
   firefox = await launchFirefox();
-  page = await openWithConsentFirefox(firefox.browser, `${server.origin}/page.html`);
+  page = await openWithConsentFirefox(firefox.browser, `${server.origin}/page.html`, 'allow', ['/options/options.html']);
 });
 
 afterAll(async () => {
@@ -25,3 +26,7 @@ afterAll(async () => {
 });
 
 webqSuite((): SuiteContext => ({ page: page as unknown as PageLike, server, browser: 'firefox' }));
+registrySuite(() => ({
+  page: page as unknown as PageLike, server, browser: 'firefox',
+  setModelHost: async (url) => saveModelHost(await findFirefoxPage(firefox.browser, '/options/options.html') as unknown as PageLike, url),
+}));

@@ -70,14 +70,21 @@ export async function launchFirefox(options: { headless?: boolean } = {}): Promi
   return { browser, close: () => browser.close() };
 }
 
-/** Firefox: opens `url` and answers the permission prompt (found among the browser's pages by URL). */
-export async function openWithConsentFirefox(browser: import('puppeteer-core').Browser, url: string, answer: 'allow' | 'deny' = 'allow'): Promise<import('puppeteer-core').Page> {
+/**
+ * Firefox: opens `url` and answers the permission prompt (found among the browser's pages by URL). `extensionPages`
+ * (e.g. '/options/options.html') are opened by the prompt first: WebDriver BiDi may not navigate to moz-extension
+ * URLs, whose origin is random per profile, but the extension's own page may open its pages.
+ */
+export async function openWithConsentFirefox(browser: import('puppeteer-core').Browser, url: string, answer: 'allow' | 'deny' = 'allow', extensionPages: string[] = []): Promise<import('puppeteer-core').Page> {
   const page = await browser.newPage();
   await page.goto(url);
   await page.waitForFunction(() => 'webq' in window, { timeout: 30_000 });
   const first = page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
   const prompt = await findFirefoxPage(browser, '/prompt.html');
   await prompt.waitForSelector(`[data-webq=${answer}]`);
+  if (extensionPages.length > 0) {
+    await prompt.evaluate(async (urls) => { for (const u of urls) await (globalThis as any).browser.tabs.create({ url: u }); }, extensionPages);
+  }
   await prompt.click(`[data-webq=${answer}]`);
   const result = await first;
   if ((answer === 'allow') !== (result === 'ok')) throw new Error(`consent ${answer} gave ${result}`);
@@ -98,4 +105,28 @@ export async function findFirefoxPage(browser: import('puppeteer-core').Browser,
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`no Firefox page at ${urlPart} within ${timeoutMs} ms`);
+}
+
+/**
+ * Sets the options page's model host and saves it, as a person would (works on a Playwright or Puppeteer page of
+ * options.html); resolves once the page says it saved.
+ */
+export async function saveModelHost(options: { evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R> }, url: string): Promise<void> {
+  const status = await options.evaluate(async (host) => {
+    const $ = (s: string) => document.querySelector(s) as HTMLInputElement | HTMLButtonElement | null;
+    // The page fills its fields from storage after it appears: wait until it has, or saving would send blanks.
+    const filled = () => ($('[data-webq=model-host]') as HTMLInputElement | null)?.value && ($('[data-webq=cache-budget]') as HTMLInputElement | null)?.value;
+    for (let i = 0; i < 100 && !filled(); i++) await new Promise((r) => setTimeout(r, 100));
+    const field = $('[data-webq=model-host]') as HTMLInputElement;
+    field.value = host;
+    field.dispatchEvent(new Event('input', { bubbles: true }));
+    ($('[data-webq=settings-save]') as HTMLButtonElement).click();
+    for (let i = 0; i < 100; i++) {
+      const text = $('[data-webq=settings-status]')?.textContent ?? '';
+      if (text && text !== 'Saving…') return text;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return 'no answer';
+  }, url);
+  if (status !== 'Saved.') throw new Error(`model host ${url} not saved: ${status}`);
 }

@@ -1,0 +1,121 @@
+/**
+ * Calibration (SPEC §6, issue 5): measures candidate workgroup sizes and tile shapes of webq's own kernels on this
+ * device and keeps the fastest, per adapter, in the settings store. The profile then carries the measured choice
+ * instead of the seed's folklore ("Firefox audio: [256,1,1]"), and says so in its name.
+ *
+ * One representative shape per kernel (a 4-bit 768×768 weight, BERT-base's hidden size; GEMV at M = 1, GEMM at
+ * M = 16): big enough to rank the candidates, small enough to finish in seconds even on an emulated GPU.
+ */
+import { destroyQuantized, gemm, gemv, quantize, uploadBytes } from '../../kernels/index';
+import { WebqError } from '../shared/errors';
+import type { Calibration, GemmTile } from '../shared/types';
+import { mulberry32 } from '../shared/random';
+import { readSetting, writeSetting } from './cache';
+import type { GpuInfo } from './gpu';
+
+interface Candidate<O> { options: O; ms: number }
+interface KernelCalibration<O> { best: O; ms: number; candidates: Candidate<O>[] }
+
+const SETTING = 'calibration';
+const K = 768;
+const N = 768;
+const GEMM_ROWS = 16;
+
+const GEMV_SIZES: [number, number, number][] = [[64, 4, 1], [32, 8, 1], [128, 2, 1], [256, 1, 1], [16, 16, 1], [8, 32, 1]];
+const GEMM_TILES: GemmTile[] = [
+  { workgroupSize: [16, 8, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 },
+  { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 },
+  { workgroupSize: [16, 16, 1], rowsPerThread: 1, colsPerThread: 4, kTile: 32 },
+  { workgroupSize: [32, 4, 1], rowsPerThread: 4, colsPerThread: 2, kTile: 32 },
+  { workgroupSize: [8, 4, 1], rowsPerThread: 4, colsPerThread: 8, kTile: 32 },
+];
+
+/** The key calibrations are stored under: the same adapter (and driver description) gives the same key. */
+export function adapterKey(gpu: Pick<GpuInfo, 'info'>): string {
+  const { vendor, architecture, device, description } = gpu.info;
+  return [vendor, architecture, device, description].map((s) => s || '-').join('/');
+}
+
+export async function storedCalibration(gpu: Pick<GpuInfo, 'info'>): Promise<Calibration | undefined> {
+  const all = await readSetting(SETTING).catch(() => undefined);
+  if (typeof all !== 'object' || all === null) return undefined;
+  const entry = (all as Record<string, unknown>)[adapterKey(gpu)];
+  return typeof entry === 'object' && entry !== null ? (entry as Calibration) : undefined;
+}
+
+/** Median of `samples` timings of `record` (each a submit drained with onSubmittedWorkDone), after one warm-up. */
+async function time(device: GPUDevice, record: () => void, signal: AbortSignal, samples = 3): Promise<number> {
+  const once = async () => {
+    const started = performance.now();
+    record();
+    await device.queue.onSubmittedWorkDone();
+    return performance.now() - started;
+  };
+  await once(); // compiles the pipeline
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    if (signal.aborted) throw new WebqError('AbortError', 'calibration was aborted');
+    times.push(await once());
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1]!;
+}
+
+function fitsDevice(device: GPUDevice, [x, y, z]: readonly number[]): boolean {
+  const l = device.limits;
+  return x! <= l.maxComputeWorkgroupSizeX && y! <= l.maxComputeWorkgroupSizeY && z! <= l.maxComputeWorkgroupSizeZ
+    && x! * y! * z! <= l.maxComputeInvocationsPerWorkgroup;
+}
+
+/**
+ * Measures every candidate that fits the device, stores the result for this adapter and returns it.
+ * `progress(done, total)` after each candidate.
+ */
+export async function calibrate(gpu: GpuInfo, signal: AbortSignal, progress: (done: number, total: number) => void = () => undefined): Promise<Calibration> {
+  const { device } = gpu;
+  const random = mulberry32(7);
+  const weights = uploadBytes(device, Float32Array.from({ length: K * N }, () => random() - 0.5));
+  const w = quantize(device, { weights, K, N }, { bits: 4, scheme: 'symmetric', groupSize: 32, scaleSearch: false });
+  weights.destroy();
+  const a1 = uploadBytes(device, new Float32Array(K).fill(0.5));
+  const aM = uploadBytes(device, new Float32Array(GEMM_ROWS * K).fill(0.5));
+  const subgroups = device.features.has('subgroups' as GPUFeatureName);
+  const gemvCandidates = GEMV_SIZES.filter((s) => fitsDevice(device, s)).flatMap((workgroupSize) =>
+    (subgroups ? [true, false] : [false]).map((sg) => ({ workgroupSize: [...workgroupSize] as [number, number, number], subgroups: sg })));
+  const gemmCandidates = GEMM_TILES.filter((t) => fitsDevice(device, t.workgroupSize));
+  const total = gemvCandidates.length + gemmCandidates.length;
+  let done = 0;
+  const outputs: GPUBuffer[] = [];
+  const keep = (b: GPUBuffer) => { outputs.push(b); if (outputs.length > 8) outputs.shift()!.destroy(); };
+  try {
+    const gemvTimes: Candidate<Calibration['gemv']['best']>[] = [];
+    for (const options of gemvCandidates) {
+      gemvTimes.push({ options, ms: await time(device, () => keep(gemv(device, { a: a1, M: 1, w }, options)), signal) });
+      progress(++done, total);
+    }
+    const gemmTimes: Candidate<Calibration['gemm']['best']>[] = [];
+    for (const options of gemmCandidates) {
+      gemmTimes.push({ options, ms: await time(device, () => keep(gemm(device, { a: aM, M: GEMM_ROWS, w }, options)), signal) });
+      progress(++done, total);
+    }
+    const fastest = <O>(c: Candidate<O>[]): KernelCalibration<O> => {
+      const best = c.reduce((x, y) => (y.ms < x.ms ? y : x));
+      return { best: best.options, ms: best.ms, candidates: c };
+    };
+    const result: Calibration = {
+      adapter: adapterKey(gpu),
+      measuredAt: new Date().toISOString(),
+      shape: { bits: 4, K, N, gemmRows: GEMM_ROWS },
+      gemv: fastest(gemvTimes),
+      gemm: fastest(gemmTimes),
+    };
+    const all = await readSetting(SETTING).catch(() => undefined);
+    await writeSetting(SETTING, { ...(typeof all === 'object' && all !== null ? all : {}), [result.adapter]: result });
+    return result;
+  } finally {
+    for (const b of outputs) b.destroy();
+    destroyQuantized(w);
+    a1.destroy();
+    aM.destroy();
+  }
+}

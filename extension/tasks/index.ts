@@ -1,0 +1,17 @@
+/** The task pipelines by task name (SPEC §5). */
+import { WebqError } from '../shared/errors';
+import type { Task } from '../shared/types';
+import { featureExtraction } from './feature-extraction';
+import { imageClassification } from './image-classification';
+import type { TaskPipeline } from './types';
+
+const PIPELINES: Readonly<Partial<Record<Task, TaskPipeline>>> = Object.freeze({
+  'feature-extraction': featureExtraction as TaskPipeline,
+  'image-classification': imageClassification as TaskPipeline,
+});
+
+export function pipelineFor(task: Task): TaskPipeline {
+  const pipeline = Object.hasOwn(PIPELINES, task) ? PIPELINES[task] : undefined;
+  if (!pipeline) throw new WebqError('NotSupportedError', `task "${String(task).slice(0, 60)}" is not one webq runs; tasks: ${Object.keys(PIPELINES).join(', ')}`);
+  return pipeline;
+}

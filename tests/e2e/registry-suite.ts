@@ -1,0 +1,196 @@
+/**
+ * Built-in models by id (SPEC §5, issue 5's done-when): the three registry ids run end to end — id → model host
+ * (the options page's setting, pointed at a local mirror in the hub's layout) → download → cache → quantize at the
+ * profile's precision → run → post-process — in every browser. The generated hub models stand in for the real
+ * weights (none are reachable offline); their tokenizers and configs are in the real hub formats. Each result is
+ * checked against the same pipeline run in Node on onnxruntime-node with the same quantized bytes.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { prepareModel } from '../../extension/host/prepare';
+import { featureExtraction } from '../../extension/tasks/feature-extraction';
+import { maxAbsDiff } from '../../extension/shared/compare';
+import type { PrecisionPolicy } from '../../extension/onnx';
+import { BERT_EXAMPLES, bertHubFiles } from '../support/hub-models/bert';
+import { VIT_LABELS, vitHubFiles } from '../support/hub-models/vit';
+import { imageClassification } from '../../extension/tasks/image-classification';
+import { mirrorHits, mirrorRepo } from '../support/hub-mirror';
+import { runPipeline } from '../support/node-pipeline';
+import type { SuiteContext } from './webq-suite';
+
+const PREFIX = '/hub';
+const BERT_REPO = 'Xenova/bert-base-uncased';
+const VIT_REPO = 'Xenova/vit-base-patch16-224';
+/** The Chrome and Firefox profiles' text defaults (extension/host/profile.ts): 4-bit, mixed precision. */
+const TEXT_POLICY: PrecisionPolicy = { bits: 4, scheme: 'symmetric', groupSize: 128, mixedPrecision: true, attentionPrecision: 8, embeddingPrecision: 8, skipLayerNorm: true };
+
+export interface RegistryContext extends SuiteContext {
+  /** Sets the options page's model host field and saves it, as a person would. */
+  setModelHost(url: string): Promise<void>;
+}
+
+type Json = any; // what page.evaluate hands back: the page API's plain results
+
+/**
+ * Inputs the page builds itself, since typed arrays and DOM objects do not cross page.evaluate in every driver:
+ * `{ $audio: number[], sampleRate }` → `{ audio: Float32Array, sampleRate }`; `{ $canvas: { width, height, color } }`
+ * → a filled canvas (`$blob: true` → that canvas as a PNG Blob); arrays map element by element. Runs in the page.
+ */
+export type PageInput = string | string[] | { $audio: number[]; sampleRate: number } | { $canvas: { width: number; height: number; color: string }; $blob?: boolean } | PageInput[];
+
+export function registrySuite(ctx: () => RegistryContext): void {
+  const bert = bertHubFiles();
+  const vit = vitHubFiles();
+  const run = (model: unknown, input: PageInput, options: Record<string, unknown> = {}) => ctx().page.evaluate(
+    async ({ model, input, options }) => {
+      const build = async (x: any): Promise<unknown> => {
+        if (Array.isArray(x)) return Promise.all(x.map(build));
+        if (x && x.$audio) return { audio: Float32Array.from(x.$audio), sampleRate: x.sampleRate };
+        if (x && x.$canvas) {
+          const canvas = document.createElement('canvas');
+          canvas.width = x.$canvas.width;
+          canvas.height = x.$canvas.height;
+          const g = canvas.getContext('2d')!;
+          g.fillStyle = x.$canvas.color;
+          g.fillRect(0, 0, canvas.width, canvas.height);
+          return x.$blob ? new Promise((resolve) => canvas.toBlob(resolve, 'image/png')) : canvas;
+        }
+        return x;
+      };
+      return (window as any).webq.run(model, await build(input), options).then(
+      // Typed arrays leave the page as plain arrays (Playwright and Puppeteer serialise them differently).
+      (r: any) => ({ ok: true, output: JSON.parse(JSON.stringify(r.output, (_k, v) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v))), metrics: r.performanceMetrics }),
+      (e: Error) => ({ ok: false, name: e.name, message: e.message }));
+    },
+    { model, input, options },
+  ) as Promise<Json>;
+
+  beforeAll(async () => {
+    mirrorRepo(ctx().server, PREFIX, BERT_REPO, bert);
+    mirrorRepo(ctx().server, PREFIX, VIT_REPO, vit);
+    await ctx().setModelHost(`${ctx().server.origin}${PREFIX}`);
+  });
+
+  describe('built-in models by id, from a mirror of the model host', () => {
+    it('bert-base-uncased: text → tokens, token embeddings and a mean-pooled embedding, at the profile\'s 4-bit mixed precision', async () => {
+      const r = await run('bert-base-uncased', BERT_EXAMPLES.example.text);
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.tokens).toEqual([BERT_EXAMPLES.example.ids]);
+      expect(r.output.dims).toEqual([1, 64]);
+      expect(r.output.lastHiddenState.dims).toEqual([1, BERT_EXAMPLES.example.ids.length, 64]);
+      expect(r.metrics).toMatchObject({ quantizationBits: 4, quantizationScheme: 'symmetric', mixedPrecision: true, backend: 'wasm' });
+      expect(r.metrics.memoryReductionPercent).toBeGreaterThan(40);
+      expect(r.metrics.modelBytes).toBeLessThan(r.metrics.originalBytes);
+      // The same pipeline in Node on the same 4-bit bytes: the browser's result is the model's, not an approximation.
+      const quantized = prepareModel(bert['onnx/model.onnx'] as Uint8Array, TEXT_POLICY).bytes;
+      const reference = await runPipeline(featureExtraction, bert, { kind: 'text', text: [BERT_EXAMPLES.example.text], batched: false }, {}, { model: quantized });
+      expect(maxAbsDiff(Float32Array.from(r.output.embeddings), (reference.output as Json).embeddings)).toBeLessThan(1e-3);
+      expect(mirrorHits(ctx().server, PREFIX, BERT_REPO)).toBeGreaterThanOrEqual(3); // graph, tokenizer.json, configs
+    });
+
+    it('bert-base-uncased: a batch with normalize gives unit rows, each the same as alone (padding masked)', async () => {
+      const single = await run('bert-base-uncased', BERT_EXAMPLES.example.text, { normalize: true });
+      const batch = await run('bert-base-uncased', [BERT_EXAMPLES.fox.text, BERT_EXAMPLES.example.text], { normalize: true });
+      expect(batch.ok, batch.message).toBe(true);
+      expect(batch.output.dims).toEqual([2, 64]);
+      expect(batch.output.tokens).toEqual([BERT_EXAMPLES.fox.ids, BERT_EXAMPLES.example.ids]);
+      const rows = Float32Array.from(batch.output.embeddings);
+      for (const row of [rows.subarray(0, 64), rows.subarray(64)]) expect(Math.hypot(...row)).toBeCloseTo(1, 4);
+      expect(maxAbsDiff(rows.subarray(64), Float32Array.from(single.output.embeddings))).toBeLessThan(1e-4);
+    });
+
+    it('options are honoured and reported: bits 8, or the weights as they are', async () => {
+      const eight = await run('bert-base-uncased', 'hello world', { bits: 8 });
+      expect(eight.metrics).toMatchObject({ quantizationBits: 8, mixedPrecision: false });
+      const full = await run('bert-base-uncased', 'hello world', { useQuantization: false });
+      expect(full.metrics).toMatchObject({ quantizationBits: 32, quantizationScheme: null, memoryReductionPercent: 0 });
+      expect(full.output.tokens).toEqual(eight.output.tokens);
+      const cosine = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0) / Math.hypot(...a) / Math.hypot(...b);
+      expect(cosine(eight.output.embeddings, full.output.embeddings)).toBeGreaterThan(0.99);
+    });
+
+    it('the report says what was quantized how: attention and embeddings at 8 bits, the rest at 4', async () => {
+      const info: Json = await ctx().page.evaluate(() => (window as any).webq.load('bert-base-uncased'), null);
+      expect(info).toMatchObject({ id: 'bert-base-uncased', task: 'feature-extraction', bits: 4, mixedPrecision: true });
+      const precisions = new Set(info.weights.map((w: Json) => w.precision));
+      expect(precisions.has(4) && precisions.has(8) && precisions.has(32)).toBe(true);
+    });
+
+    it('a second load comes from the cache, without the network', async () => {
+      await ctx().page.evaluate(() => (window as any).webq.unload('bert-base-uncased'), null);
+      const before = mirrorHits(ctx().server, PREFIX, BERT_REPO);
+      const r = await run('bert-base-uncased', BERT_EXAMPLES.example.text);
+      expect(r.ok, r.message).toBe(true);
+      expect(mirrorHits(ctx().server, PREFIX, BERT_REPO)).toBe(before);
+    });
+
+    it('a custom model with task reuses the pipeline, files found beside the graph; weights run as they are', async () => {
+      const url = `${ctx().server.origin}${PREFIX}/${BERT_REPO}/resolve/main/onnx/model.onnx`;
+      const r = await run({ url, task: 'feature-extraction' }, BERT_EXAMPLES.unknown.text);
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.tokens).toEqual([BERT_EXAMPLES.unknown.ids]);
+      expect(r.metrics.quantizationBits).toBe(32);
+    });
+
+    it('wrong input, options of another task and unknown ids are named errors', async () => {
+      expect(await run('bert-base-uncased', { $audio: new Array(16).fill(0), sampleRate: 16000 })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/text/) });
+      expect(await run('bert-base-uncased', 'hi', { topK: 3 })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/topK/) });
+      expect(await run('bert-large-cased', 'hi')).toMatchObject({ ok: false, name: 'NotFoundError', message: expect.stringMatching(/bert-base-uncased/) });
+      expect(await run({ url: `${ctx().server.origin}/nowhere/model.onnx`, task: 'feature-extraction' }, 'hi')).toMatchObject({ ok: false, name: 'NotFoundError' });
+      const ok = await run('bert-base-uncased', 'still serving');
+      expect(ok.ok, ok.message).toBe(true);
+    });
+  });
+
+  describe('vit-base-patch16-224 by id', () => {
+    const canvas = (color: string, width = 64, height = 48) => ({ $canvas: { width, height, color } });
+
+    it('an image → top-k labels, at the profile\'s 8-bit for vision, same as Node on the same bytes', async () => {
+      const r = await run('vit-base-patch16-224', canvas('#ff0000'));
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.labels).toHaveLength(5);
+      expect(r.output.labels[0].label).toBe('red');
+      const scores = r.output.labels.map((l: Json) => l.score);
+      expect(scores).toEqual([...scores].sort((a, b) => b - a));
+      expect(r.metrics).toMatchObject({ quantizationBits: 8, mixedPrecision: true });
+      // Node: the same pipeline on the same 8-bit bytes, fed the same pixels the page sent.
+      const pixels = new Uint8ClampedArray(64 * 48 * 4).map((_, i) => (i % 4 === 0 || i % 4 === 3 ? 255 : 0));
+      const quantized = prepareModel(vit['onnx/model.onnx'] as Uint8Array, { ...TEXT_POLICY, bits: 8 }).bytes;
+      const reference: Json = (await runPipeline(imageClassification, vit, { kind: 'image', images: [{ width: 64, height: 48, data: pixels }], batched: false }, {}, { model: quantized })).output;
+      expect(r.output.labels.map((l: Json) => l.label)).toEqual(reference.labels.map((l: Json) => l.label));
+      expect(maxAbsDiff(Float32Array.from(scores), Float32Array.from(reference.labels.map((l: Json) => l.score)))).toBeLessThan(1e-4);
+    });
+
+    it('a batch of images (canvas and PNG Blob) gives one result each, in order; topK is honoured', async () => {
+      const r = await run('vit-base-patch16-224', [canvas('#00ff00'), { ...canvas('#0000ff', 30, 70), $blob: true }, canvas('#ffffff')], { topK: 2 });
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.map((x: Json) => x.labels[0].label)).toEqual(['green', 'blue', 'white']);
+      for (const x of r.output) expect(x.labels).toHaveLength(2);
+      const all = await run('vit-base-patch16-224', canvas('#000000'), { topK: 1000 });
+      expect(all.output.labels.map((l: Json) => l.label).sort()).toEqual([...VIT_LABELS].sort());
+    });
+
+    it('text for an image model and normalize for a classifier are named errors', async () => {
+      expect(await run('vit-base-patch16-224', 'a red square')).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/image/) });
+      expect(await run('vit-base-patch16-224', canvas('#ff0000'), { normalize: true })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/normalize/) });
+    });
+  });
+
+  describe('profiles', () => {
+    it('calibrate() measures kernel shapes on this GPU; the profile then carries the fastest and says so', async () => {
+      const before: Json = await ctx().page.evaluate(() => (window as any).webq.capabilities(), null);
+      expect(before.profile.calibration).toBeNull();
+      const c: Json = await ctx().page.evaluate(() => (window as any).webq.calibrate(), null);
+      expect(c.gemv.candidates.length).toBeGreaterThanOrEqual(4);
+      expect(c.gemm.candidates.length).toBeGreaterThanOrEqual(3);
+      for (const k of [c.gemv, c.gemm]) {
+        expect(k.ms).toBe(Math.min(...k.candidates.map((x: Json) => x.ms)));
+        expect(k.candidates.every((x: Json) => x.ms > 0 && Number.isFinite(x.ms))).toBe(true);
+      }
+      const after: Json = await ctx().page.evaluate(() => (window as any).webq.capabilities(), null);
+      expect(after.profile.name).toBe(`${before.profile.name}+calibrated`);
+      expect(after.profile.workgroupSize).toEqual(c.gemv.best.workgroupSize);
+      expect(after.profile.calibration).toEqual({ measuredAt: c.measuredAt, gemv: c.gemv.best, gemm: c.gemm.best });
+      expect(after.profile.modalities.audio.workgroupSize).toEqual(c.gemv.best.workgroupSize);
+    });
+  });
+}

@@ -1,0 +1,20 @@
+/**
+ * A local mirror of the model host: repos served under `{prefix}/{repo}/resolve/main/{file}`, the Hugging Face
+ * hub's layout, from the generated hub models in tests/support/hub-models. The options page's model host setting
+ * pointed at `{origin}{prefix}` makes registry ids download from here.
+ */
+import type { HubFiles } from './node-pipeline';
+import type { TestServer } from './server';
+
+export function mirrorRepo(server: TestServer, prefix: string, repo: string, files: HubFiles): void {
+  for (const [path, contents] of Object.entries(files)) {
+    server.routes.set(`${prefix}/${repo}/resolve/main/${path}`, typeof contents === 'string' ? new TextEncoder().encode(contents) : contents);
+  }
+}
+
+/** Requests the mirror answered for `repo` so far (to prove a cached load touched no network). */
+export function mirrorHits(server: TestServer, prefix: string, repo: string): number {
+  let n = 0;
+  for (const [path, count] of server.hits) if (path.startsWith(`${prefix}/${repo}/`)) n += count;
+  return n;
+}

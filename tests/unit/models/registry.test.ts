@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { REGISTRY, registryEntry } from '../../../extension/models/registry';
+import { checkModelHost, hubFileUrl } from '../../../extension/models/model-host';
+import { pipelineFor } from '../../../extension/tasks';
+
+describe('registry', () => {
+  it('has the three ids of the seed\'s benchmark table, each with a task webq runs', () => {
+    expect([...REGISTRY.keys()].sort()).toEqual(['bert-base-uncased', 'vit-base-patch16-224', 'whisper-tiny']);
+    expect(pipelineFor(registryEntry('bert-base-uncased')!.task).modality).toBe('text');
+    expect(pipelineFor(registryEntry('vit-base-patch16-224')!.task).modality).toBe('vision');
+  });
+
+  it('looks ids up exactly, with no prototype keys', () => {
+    expect(registryEntry('BERT-base-uncased')).toBeUndefined();
+    expect(registryEntry('constructor')).toBeUndefined();
+    expect(registryEntry('__proto__')).toBeUndefined();
+  });
+
+  it('entries are frozen data', () => {
+    expect(Object.isFrozen(registryEntry('whisper-tiny'))).toBe(true);
+  });
+
+  it('refuses tasks it does not know, by name', () => {
+    expect(() => pipelineFor('text-generation' as never)).toThrow(/not one webq runs/);
+    expect(() => pipelineFor('toString' as never)).toThrow(/not one webq runs/);
+  });
+});
+
+describe('model host', () => {
+  it('builds hub URLs: /{repo}/resolve/main/{file}, each segment encoded', () => {
+    expect(hubFileUrl('https://huggingface.co', 'Xenova/whisper-tiny', 'onnx/encoder_model.onnx').href)
+      .toBe('https://huggingface.co/Xenova/whisper-tiny/resolve/main/onnx/encoder_model.onnx');
+    expect(hubFileUrl('http://127.0.0.1:8080/mirror/', 'a/b c', 'x?y.json').href)
+      .toBe('http://127.0.0.1:8080/mirror/a/b%20c/resolve/main/x%3Fy.json');
+  });
+
+  it('accepts https or loopback http, and says why it refuses the rest', () => {
+    expect(checkModelHost(' https://hf-mirror.example/ ')).toEqual({ ok: true, url: 'https://hf-mirror.example' });
+    expect(checkModelHost('http://localhost:9000/models')).toEqual({ ok: true, url: 'http://localhost:9000/models' });
+    expect(checkModelHost('http://example.com')).toMatchObject({ ok: false, reason: expect.stringMatching(/https/) });
+    expect(checkModelHost('https://u:p@example.com')).toMatchObject({ ok: false, reason: expect.stringMatching(/password/) });
+  });
+});

@@ -65,16 +65,18 @@ function graphSignature(graphs: GraphRunner) {
 function checkImages(images: readonly { width: number; height: number; data: ArrayBufferView }[]): void {
   if (images.length === 0) throw dataError('input has no image');
   if (images.length > MAX_BATCH) throw dataError(`input has ${images.length} images; image classification takes at most ${MAX_BATCH} per call`);
-  let pixels = 0;
-  images.forEach(({ width, height, data }, i) => {
+  images.forEach(({ width, height }, i) => {
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw dataError(`image ${i} has invalid dimensions ${width}×${height}`);
+  });
+  // Sizes first, bytes after: an oversized request is refused before anything reads its pixels.
+  const pixels = images.reduce((n, { width, height }) => n + width * height, 0);
+  if (pixels > MAX_PIXELS) throw dataError(`input has ${pixels} pixels in all; image classification takes at most ${MAX_PIXELS / 1e6} million per call (scale large images down first)`);
+  images.forEach(({ width, height, data }, i) => {
     // By tag, not instanceof: the pixels may come from another realm (see isTypedArrayOf).
     if (!(isTypedArrayOf(data, 'Uint8ClampedArray') || isTypedArrayOf(data, 'Uint8Array')) || (data as Uint8Array).length !== width * height * 4) {
       throw dataError(`image ${i} must have width·height·4 = ${width * height * 4} RGBA bytes, got ${(data as { length?: number }).length ?? 'none'}`);
     }
-    pixels += width * height;
   });
-  if (pixels > MAX_PIXELS) throw dataError(`input has ${pixels} pixels in all; image classification takes at most ${MAX_PIXELS / 1e6} million per call (scale large images down first)`);
 }
 
 function toFloats(t: WireTensor): Float32Array {
@@ -131,7 +133,9 @@ export const imageClassification: TaskPipeline<ImageClassificationAssets> = {
     const rows: Float32Array[] = [];
     for (let start = 0; start < images.length; start += perRun) {
       if (graphs.signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
-      const slice = pixels.data.subarray(start * plane, (start + perRun) * plane);
+      // A copy, not a view, when running part of the batch: a view would carry the whole batch's buffer across a
+      // worker hop.
+      const slice = perRun === images.length ? pixels.data : pixels.data.slice(start * plane, (start + perRun) * plane);
       const feed: WireTensor = pixelInput.type === 'float16'
         ? { type: 'float16', dims: [perRun, 3, height, width], data: Uint16Array.from(slice, float32ToFloat16Bits) }
         : { type: 'float32', dims: [perRun, 3, height, width], data: slice };

@@ -1,0 +1,352 @@
+/**
+ * automatic-speech-recognition (SPEC §5, `whisper-tiny`): audio → 16 kHz → Whisper log-mel → encoder → greedy
+ * decoding with a KV cache → `{ text, tokens }`. Files in the layout of the hub repo Xenova/whisper-tiny (Optimum
+ * export): onnx/encoder_model.onnx, onnx/decoder_model.onnx, onnx/decoder_with_past_model.onnx, tokenizer.json,
+ * tokenizer_config.json, generation_config.json, preprocessor_config.json, config.json.
+ *
+ * Decoding: the prompt <|startoftranscript|> <|lang|> <|transcribe|> <|notimestamps|> goes through `decoder` once
+ * (it returns the self-attention cache of the prompt and the cross-attention cache of the audio); every later token
+ * goes alone through `decoderWithPast` with the cache. One window of audio (30 s) per run.
+ */
+import { Tokenizer } from '@huggingface/tokenizers';
+import { dataError, WebqError } from '../shared/errors';
+import type { NormalizedOptions } from '../shared/options';
+import type { WireInput } from '../shared/protocol';
+import type { WireTensor } from '../shared/tensor';
+import { fromFloat16, toFloat16 } from '../quant/fp16';
+import { whisperLogMel, slaneyMelFilters, type LogMelConfig } from './audio/log-mel';
+import { resample } from './audio/resample';
+import type { GraphRunner, ModelFiles, TaskPipeline } from './types';
+
+export interface WhisperGeneration {
+  decoderStartId: number;
+  eosIds: number[];
+  /** Language code ("en") → its token id; empty for English-only models (whisper-tiny.en), which take no language token. */
+  languages: Map<string, number>;
+  transcribeId: number | undefined;
+  noTimestampsId: number;
+  suppress: number[];
+  beginSuppress: number[];
+  /** Prompt plus generated tokens, at most (generation_config max_length and config max_target_positions). */
+  maxLength: number;
+}
+
+export interface SpeechRecognitionAssets {
+  tokenizer: Tokenizer;
+  generation: WhisperGeneration;
+  features: LogMelConfig & { sampleRate: number };
+}
+
+export interface SpeechRecognitionOutput {
+  text: string;
+  /** Generated token ids: neither the prompt nor the end-of-text token. */
+  tokens: number[];
+}
+
+/** Sample rates a page may send, in Hz (telephone 8 kHz … studio 384 kHz, with room below for odd sources). */
+export const MIN_SAMPLE_RATE = 1000;
+export const MAX_SAMPLE_RATE = 384_000;
+/** Whisper's decoder has 448 positions; the option's own range (1..448) says the same. */
+export const MAX_TARGET_POSITIONS = 448;
+
+const ROLES = { encoder: 'encoder', decoder: 'decoder', withPast: 'decoderWithPast' } as const;
+
+export const speechRecognition: TaskPipeline<SpeechRecognitionAssets> = {
+  task: 'automatic-speech-recognition',
+  modality: 'audio',
+  graphs: {
+    encoder: 'onnx/encoder_model.onnx',
+    decoder: 'onnx/decoder_model.onnx',
+    decoderWithPast: 'onnx/decoder_with_past_model.onnx',
+  },
+  runOptions: ['maxNewTokens', 'language'],
+
+  async prepare(files) {
+    const tokenizerJson = await readObject(files, 'tokenizer.json', true);
+    const tokenizerConfig = (await readObject(files, 'tokenizer_config.json', false)) ?? {};
+    const generationConfig = await readObject(files, 'generation_config.json', true);
+    const preprocessorConfig = await readObject(files, 'preprocessor_config.json', true);
+    const modelConfig = (await readObject(files, 'config.json', false)) ?? {};
+    let tokenizer: Tokenizer;
+    try {
+      tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
+    } catch (err) {
+      throw dataError(`the model's tokenizer.json cannot be used: ${String((err as Error)?.message ?? err).slice(0, 300)}`);
+    }
+    return {
+      tokenizer,
+      generation: parseGeneration(generationConfig, modelConfig),
+      features: parsePreprocessor(preprocessorConfig),
+    };
+  },
+
+  async run(assets, input, options, graphs) {
+    const audio = audioOf(input, assets.features);
+    const prompt = promptOf(assets.generation, options);
+    const maxNew = maxNewTokensOf(assets.generation, prompt.length, options);
+    checkAborted(graphs);
+    const features = whisperLogMel(audio, assets.features);
+    checkAborted(graphs);
+    const encoderHidden = await encode(graphs, features, assets.features);
+    const tokens = await generate(graphs, assets.generation, prompt, encoderHidden, maxNew);
+    // The library refuses an empty list; a model that ends at once said nothing.
+    const text = tokens.length === 0 ? '' : assets.tokenizer.decode(tokens, { skip_special_tokens: true }).trim();
+    const output: SpeechRecognitionOutput = { text, tokens };
+    return output;
+  },
+};
+
+// ---- prepare ----
+
+async function readObject(files: ModelFiles, name: string, required: true): Promise<Record<string, unknown>>;
+async function readObject(files: ModelFiles, name: string, required: false): Promise<Record<string, unknown> | undefined>;
+async function readObject(files: ModelFiles, name: string, required: boolean): Promise<Record<string, unknown> | undefined> {
+  let value: unknown;
+  try {
+    value = required ? await files.json(name) : await files.optionalJson(name);
+  } catch (err) {
+    if (err instanceof WebqError) throw err;
+    throw dataError(`the model's ${name} is not valid JSON: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
+  }
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw dataError(`the model's ${name} must hold a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+function idField(config: Record<string, unknown>, file: string, field: string): number {
+  const v = config[field];
+  if (!isId(v)) throw dataError(`the model's ${file} has no token id ${field} (got ${JSON.stringify(v)?.slice(0, 40)})`);
+  return v;
+}
+
+function idList(config: Record<string, unknown>, file: string, field: string): number[] {
+  const v = config[field];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || !v.every(isId)) throw dataError(`the model's ${file} ${field} must be an array of token ids`);
+  return v;
+}
+
+function parseGeneration(config: Record<string, unknown>, modelConfig: Record<string, unknown>): WhisperGeneration {
+  const file = 'generation_config.json';
+  const eos = config.eos_token_id;
+  const eosIds = isId(eos) ? [eos] : Array.isArray(eos) && eos.length > 0 && eos.every(isId) ? eos : undefined;
+  if (!eosIds) throw dataError(`the model's ${file} has no eos_token_id`);
+  const languages = new Map<string, number>();
+  const langToId = config.lang_to_id;
+  if (langToId !== undefined && langToId !== null) {
+    if (typeof langToId !== 'object' || Array.isArray(langToId)) throw dataError(`the model's ${file} lang_to_id must map "<|en|>" to a token id`);
+    for (const [key, id] of Object.entries(langToId)) {
+      const code = /^<\|([a-z]{2,3}(?:-[A-Za-z]{2,4})?)\|>$/.exec(key)?.[1] ?? (/^[a-z]{2,3}$/.test(key) ? key : undefined);
+      if (!code || !isId(id)) throw dataError(`the model's ${file} lang_to_id has a bad entry ${JSON.stringify(key).slice(0, 40)}`);
+      languages.set(code, id);
+    }
+  }
+  const taskToId = config.task_to_id;
+  let transcribeId: number | undefined;
+  if (languages.size > 0) {
+    if (typeof taskToId !== 'object' || taskToId === null || !isId((taskToId as Record<string, unknown>).transcribe)) {
+      throw dataError(`the model's ${file} has languages but no task_to_id.transcribe`);
+    }
+    transcribeId = (taskToId as Record<string, number>).transcribe;
+  }
+  const limits = [config.max_length, modelConfig.max_target_positions, MAX_TARGET_POSITIONS]
+    .filter((v): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0);
+  return {
+    decoderStartId: idField(config, file, 'decoder_start_token_id'),
+    eosIds,
+    languages,
+    transcribeId,
+    noTimestampsId: idField(config, file, 'no_timestamps_token_id'),
+    suppress: idList(config, file, 'suppress_tokens'),
+    beginSuppress: idList(config, file, 'begin_suppress_tokens'),
+    maxLength: Math.min(...limits),
+  };
+}
+
+function parsePreprocessor(config: Record<string, unknown>): SpeechRecognitionAssets['features'] {
+  const file = 'preprocessor_config.json';
+  const int = (field: string, fallback: number | undefined, max: number): number => {
+    const v = config[field] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw dataError(`the model's ${file} ${field} must be an integer from 1 to ${max}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const nMels = int('feature_size', undefined, 512);
+  const sampleRate = int('sampling_rate', 16000, MAX_SAMPLE_RATE);
+  const hop = int('hop_length', 160, 1 << 16);
+  const nFft = int('n_fft', 400, 1 << 16);
+  const chunkLength = int('chunk_length', 30, 600);
+  const nSamples = int('n_samples', chunkLength * sampleRate, 600 * MAX_SAMPLE_RATE);
+  if (nSamples !== chunkLength * sampleRate) throw dataError(`the model's ${file} n_samples ${nSamples} is not chunk_length × sampling_rate (${chunkLength * sampleRate})`);
+  const nFrames = int('nb_max_frames', Math.floor(nSamples / hop), nSamples);
+  if (nFrames > Math.floor(nSamples / hop) + 1) throw dataError(`the model's ${file} nb_max_frames ${nFrames} is more than the ${Math.floor(nSamples / hop) + 1} frames of n_samples`);
+  if (nFft > nSamples) throw dataError(`the model's ${file} n_fft ${nFft} is longer than n_samples`);
+  const melFilters = config.mel_filters === undefined || config.mel_filters === null
+    ? slaneyMelFilters(nMels, nFft, sampleRate)
+    : melFiltersOf(config.mel_filters, nMels, (nFft >> 1) + 1);
+  return { sampleRate, nFft, hop, nSamples, nFrames, nMels, melFilters };
+}
+
+/** The file's bank as [nMels, nFreqs]; transformers writes [nFreqs][nMels], older exports [nMels][nFreqs]. */
+function melFiltersOf(value: unknown, nMels: number, nFreqs: number): Float32Array {
+  const bad = () => dataError(`the model's preprocessor_config.json mel_filters must be ${nMels} × ${nFreqs} (or ${nFreqs} × ${nMels}) finite numbers`);
+  if (!Array.isArray(value) || !value.every((row) => Array.isArray(row) && row.every((v) => typeof v === 'number' && Number.isFinite(v)))) throw bad();
+  const rows = value as number[][];
+  const out = new Float32Array(nMels * nFreqs);
+  if (rows.length === nMels && rows.every((r) => r.length === nFreqs)) {
+    rows.forEach((r, m) => out.set(r, m * nFreqs));
+  } else if (rows.length === nFreqs && rows.every((r) => r.length === nMels)) {
+    rows.forEach((r, f) => r.forEach((v, m) => { out[m * nFreqs + f] = v; }));
+  } else {
+    throw bad();
+  }
+  return out;
+}
+
+// ---- run: input ----
+
+function audioOf(input: WireInput, features: SpeechRecognitionAssets['features']): Float32Array {
+  if (input.kind !== 'audio') {
+    throw dataError(`automatic-speech-recognition takes audio ({ audio: Float32Array, sampleRate }), got ${input.kind} input`);
+  }
+  const { audio, sampleRate } = input;
+  if (typeof sampleRate !== 'number' || !Number.isInteger(sampleRate) || sampleRate < MIN_SAMPLE_RATE || sampleRate > MAX_SAMPLE_RATE) {
+    throw dataError(`input sampleRate must be an integer number of Hz from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}, got ${String(sampleRate)}`);
+  }
+  if (!(audio instanceof Float32Array) || audio.length === 0) throw dataError('input audio must be a non-empty Float32Array');
+  const bad = audio.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw dataError(`input audio[${bad}] is ${audio[bad]}; samples must be finite numbers (usually −1 … 1)`);
+  // One window per run; the check is on the duration itself (integers, no rounding), which is also the resampled one.
+  const chunkSeconds = features.nSamples / features.sampleRate;
+  if (audio.length * features.sampleRate > features.nSamples * sampleRate) {
+    throw dataError(`input audio is ${(audio.length / sampleRate).toFixed(2)} s long; automatic-speech-recognition takes at most ${chunkSeconds} s per run (split longer audio)`);
+  }
+  // At most nSamples after resampling (the check above); the log-mel pads the rest with silence.
+  return sampleRate === features.sampleRate ? audio : resample(audio, sampleRate, features.sampleRate);
+}
+
+function promptOf(generation: WhisperGeneration, options: NormalizedOptions): number[] {
+  const language = options.language ?? 'en';
+  const { languages } = generation;
+  if (languages.size === 0) {
+    // An English-only checkpoint (whisper-*.en): no language or task token in its prompt.
+    if (language !== 'en') throw dataError(`option language: this model transcribes English only, got ${JSON.stringify(language)}`);
+    return [generation.decoderStartId, generation.noTimestampsId];
+  }
+  const id = languages.get(language);
+  if (id === undefined) {
+    const known = [...languages.keys()];
+    throw dataError(`option language ${JSON.stringify(language)} is not one this model knows; it knows ${known.slice(0, 12).join(', ')}${known.length > 12 ? ` and ${known.length - 12} more` : ''}`);
+  }
+  return [generation.decoderStartId, id, generation.transcribeId!, generation.noTimestampsId];
+}
+
+function maxNewTokensOf(generation: WhisperGeneration, promptLength: number, options: NormalizedOptions): number {
+  const room = generation.maxLength - promptLength;
+  if (options.maxNewTokens === undefined) return room;
+  if (options.maxNewTokens > room) {
+    throw dataError(`option maxNewTokens ${options.maxNewTokens} and the ${promptLength}-token prompt exceed the decoder's ${generation.maxLength} positions; at most ${room}`);
+  }
+  return options.maxNewTokens;
+}
+
+function checkAborted(graphs: GraphRunner): void {
+  if (graphs.signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
+}
+
+// ---- run: graphs ----
+
+async function encode(graphs: GraphRunner, features: Float32Array, config: LogMelConfig): Promise<WireTensor> {
+  const io = graphs.io(ROLES.encoder);
+  const declared = io.inputs.find((i) => i.name === 'input_features');
+  if (!declared) throw dataError(`the model's encoder has no input_features input (its inputs: ${io.inputs.map((i) => i.name).join(', ')})`);
+  const [, mels, frames] = declared.dims;
+  if ((typeof mels === 'number' && mels !== config.nMels) || (typeof frames === 'number' && frames !== config.nFrames)) {
+    throw dataError(`the model's encoder takes input_features [batch, ${mels}, ${frames}], but preprocessor_config.json gives ${config.nMels} × ${config.nFrames}`);
+  }
+  const tensor = floatTensor(features, [1, config.nMels, config.nFrames], declared.type);
+  const outputs = await graphs.run(ROLES.encoder, feedsFor(graphs, ROLES.encoder, { input_features: tensor }));
+  const hidden = outputs.last_hidden_state ?? outputs[io.outputs[0]?.name ?? ''];
+  if (!hidden) throw new WebqError('OperationError', `the model's encoder gave no last_hidden_state (its outputs: ${Object.keys(outputs).join(', ')})`);
+  return hidden;
+}
+
+/**
+ * Greedy decoding. The cache maps each `past_key_values.{i}.{decoder|encoder}.{key|value}` input to the tensor the
+ * last step gave as `present.…` of the same name; the with-past graph of the Optimum export returns only the
+ * growing decoder halves, so the cross-attention halves stay those of the first step.
+ */
+async function generate(graphs: GraphRunner, generation: WhisperGeneration, prompt: number[], encoderHidden: WireTensor, maxNew: number): Promise<number[]> {
+  const tokens: number[] = [];
+  const cache = new Map<string, WireTensor>();
+  const idsType = graphs.io(ROLES.decoder).inputs.find((i) => i.name === 'input_ids')?.type ?? 'int64';
+  const pool = (ids: number[]): Record<string, WireTensor> => ({
+    input_ids: idsTensor(ids, idsType),
+    encoder_hidden_states: encoderHidden,
+    ...Object.fromEntries(cache),
+  });
+  checkAborted(graphs);
+  let outputs = await graphs.run(ROLES.decoder, feedsFor(graphs, ROLES.decoder, pool(prompt)));
+  for (let step = 0; ; step++) {
+    keepPresent(outputs, cache);
+    const logits = lastLogits(outputs);
+    for (const id of generation.suppress) if (id < logits.length) logits[id] = -Infinity;
+    if (step === 0) for (const id of generation.beginSuppress) if (id < logits.length) logits[id] = -Infinity;
+    const next = argmax(logits);
+    if (generation.eosIds.includes(next)) break;
+    tokens.push(next);
+    if (tokens.length >= maxNew) break;
+    checkAborted(graphs);
+    outputs = await graphs.run(ROLES.withPast, feedsFor(graphs, ROLES.withPast, pool([next])));
+  }
+  return tokens;
+}
+
+/** Exactly the inputs the graph declares, from what this pipeline has; anything else it declares is an error. */
+function feedsFor(graphs: GraphRunner, role: string, available: Record<string, WireTensor>): Record<string, WireTensor> {
+  const feeds: Record<string, WireTensor> = {};
+  for (const input of graphs.io(role).inputs) {
+    const tensor = available[input.name];
+    if (!tensor) {
+      const hint = input.name.startsWith('past_key_values.') ? ` (the previous step gave no ${input.name.replace('past_key_values.', 'present.')})` : '';
+      throw new WebqError('DataError', `the model's ${role} graph takes an input ${JSON.stringify(input.name)} that automatic-speech-recognition cannot feed${hint}`);
+    }
+    feeds[input.name] = tensor;
+  }
+  return feeds;
+}
+
+function keepPresent(outputs: Record<string, WireTensor>, cache: Map<string, WireTensor>): void {
+  for (const [name, tensor] of Object.entries(outputs)) {
+    if (name.startsWith('present.')) cache.set(`past_key_values.${name.slice('present.'.length)}`, tensor);
+  }
+}
+
+/** The logits of the last position, as float32 (a copy: suppression writes into it). */
+function lastLogits(outputs: Record<string, WireTensor>): Float32Array {
+  const logits = outputs.logits;
+  if (!logits || logits.dims.length !== 3 || (logits.type !== 'float32' && logits.type !== 'float16')) {
+    throw new WebqError('OperationError', `the model's decoder gave no logits [batch, tokens, vocabulary] (its outputs: ${Object.keys(outputs).join(', ')})`);
+  }
+  const [, positions, vocabulary] = logits.dims as [number, number, number];
+  const start = (positions - 1) * vocabulary;
+  return logits.type === 'float16'
+    ? fromFloat16((logits.data as Uint16Array).subarray(start, start + vocabulary))
+    : (logits.data as Float32Array).slice(start, start + vocabulary);
+}
+
+function argmax(values: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}
+
+function idsTensor(ids: number[], type: string): WireTensor {
+  if (type === 'int32') return { type: 'int32', dims: [1, ids.length], data: Int32Array.from(ids) };
+  return { type: 'int64', dims: [1, ids.length], data: BigInt64Array.from(ids, (id) => BigInt(id)) };
+}
+
+function floatTensor(data: Float32Array, dims: number[], type: string): WireTensor {
+  return type === 'float16' ? { type: 'float16', dims, data: toFloat16(data) } : { type: 'float32', dims, data };
+}

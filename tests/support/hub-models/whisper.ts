@@ -1,0 +1,498 @@
+/**
+ * A small Whisper in the hub layout of Xenova/whisper-tiny (Optimum export), generated (nothing downloaded): the
+ * tokenizer files in the real Hugging Face format (byte-level BPE, a small vocab, Whisper's special tokens as added
+ * tokens), generation_config.json, preprocessor_config.json, config.json, and the three graphs with the real names
+ * and shapes — encoder input_features [b, 80, 3000] → last_hidden_state [b, 1500, 64]; decoder and
+ * decoder_with_past with present.* / past_key_values.* for 2 layers of 2 heads — at hidden size 64.
+ *
+ * What it says is scripted, so a test can know the text, but it is read from what a pipeline must get right:
+ *   - the sound: the encoder's channels 0 and 1 are the mean log-mel of the low (mel bins 0–29, up to ~1.1 kHz) and
+ *     high (bins 50–79, from ~2.6 kHz) bands; the decoders read them back from the cross-attention cache (layer 0's
+ *     encoder key, layer 1's encoder value) and pick silence / a low sound / a high sound (WHISPER_TEXTS);
+ *   - the language: the token after <|startoftranscript|>, read back from layer 0's decoder value at position 1;
+ *   - the step: the position of the token, which decoder_with_past reads with Shape from past_key_values.1.decoder.key —
+ *     a cache that does not grow, or a prompt of another length, gives another text;
+ *   - the logits processors: at the first step the largest logit is <|endoftext|> (then the space token), both in
+ *     begin_suppress_tokens; at the second step it is '#', in suppress_tokens. Only the next-largest is the text.
+ * Real attention over the self- and cross-attention caches adds a small term to the logits (every cache input is
+ * used, q/k/v/o look like attention to the quantizer), and every projection is a MatMul with K ≥ 64.
+ */
+import { onnx } from 'onnx-proto';
+import { intAttr, makeNode } from '../../../extension/onnx/model.ts';
+import { DataType, floatTensor, rawTensor } from '../../../extension/onnx/tensor.ts';
+import { mulberry32 } from '../../../extension/shared/random.ts';
+import type { HubFiles } from '../node-pipeline.ts';
+
+export const WHISPER_CONFIG = Object.freeze({
+  hidden: 64, heads: 2, layers: 2, mels: 80, frames: 3000, encoderFrames: 1500, maxTargetPositions: 448,
+});
+
+/** The sound classes the test model tells apart, in the order of its decision (0 = silence). */
+export type WhisperSound = 'silence' | 'low' | 'high';
+const SOUNDS: readonly WhisperSound[] = ['silence', 'low', 'high'];
+
+/** The languages of the test model, in the order of their tokens (Whisper's own order for these three). */
+export const WHISPER_LANGUAGES = Object.freeze(['en', 'de', 'fr'] as const);
+export type WhisperLanguage = (typeof WHISPER_LANGUAGES)[number];
+
+/** What the test model says, by language and sound: what a test (in Node or in a browser) asserts. */
+export const WHISPER_TEXTS: Readonly<Record<WhisperLanguage, Readonly<Record<WhisperSound, string>>>> = Object.freeze({
+  en: { silence: 'Nothing to hear.', low: 'A low hum.', high: 'A high whistle.' },
+  de: { silence: 'Nichts zu hören.', low: 'Ein tiefes Brummen.', high: 'Ein hohes Pfeifen.' },
+  fr: { silence: 'Rien à entendre.', low: 'Un bourdonnement grave.', high: 'Un sifflement aigu.' },
+});
+
+/**
+ * Inputs that give each sound class: silence, a 440 Hz tone, a 5 kHz tone (amplitude 0.5, 10 ms fade in and out so
+ * the edges do not click), at any sample rate. Any audio whose loudest low-band or high-band frame stands out of the
+ * silence floor is a sound; which band is louder decides low or high.
+ */
+export function whisperTestAudio(sound: WhisperSound, sampleRate = 16000, seconds = 1): Float32Array {
+  const frequency = sound === 'low' ? 440 : sound === 'high' ? 5000 : 0;
+  const n = Math.round(sampleRate * seconds);
+  const fade = Math.round(sampleRate * 0.01);
+  return Float32Array.from({ length: n }, (_, i) => {
+    if (!frequency) return 0;
+    const edge = Math.min(i, n - 1 - i);
+    const gain = edge >= fade ? 1 : 0.5 - 0.5 * Math.cos((Math.PI * edge) / fade);
+    return 0.5 * gain * Math.sin((2 * Math.PI * frequency * i) / sampleRate);
+  });
+}
+
+// ---- the tokenizer: byte-level BPE with a merge chain per word of the texts ----
+
+/** GPT-2's bytes_to_unicode: the printable bytes stand for themselves, the others for characters from U+0100 on. */
+interface ByteTable { byId: string[]; byByte: string[] }
+let cachedBytes: ByteTable | undefined;
+
+function byteTable(): ByteTable {
+  if (cachedBytes) return cachedBytes;
+  const bytes: number[] = [];
+  for (let b = 33; b <= 126; b++) bytes.push(b);
+  for (let b = 161; b <= 172; b++) bytes.push(b);
+  for (let b = 174; b <= 255; b++) bytes.push(b);
+  const byId = bytes.map((b) => String.fromCharCode(b));
+  for (let b = 0, extra = 0; b < 256; b++) {
+    if (bytes.includes(b)) continue;
+    bytes.push(b);
+    byId.push(String.fromCharCode(256 + extra++));
+  }
+  // Ids 0..255 in GPT-2's order (the printable bytes first), as in every GPT-2-derived vocab.json.
+  const byByte: string[] = new Array(256);
+  bytes.forEach((b, id) => { byByte[b] = byId[id]!; });
+  return (cachedBytes = { byId, byByte });
+}
+
+/** ' hören' → ['Ġ', 'h', 'Ã', '¶', 'r', 'e', 'n']: the text's UTF-8 bytes as byte-level characters. */
+const byteLevel = (text: string): string[] => [...new TextEncoder().encode(text)].map((b) => byteTable().byByte[b]!);
+
+/** The pieces GPT-2's pre-tokenizer splits a Whisper text into: words with their leading space, punctuation. */
+const pieces = (text: string): string[] => text.match(/ ?[\p{L}\p{N}]+| ?[^\s\p{L}\p{N}]+/gu) ?? [];
+
+const SPECIAL_TOKENS = [
+  '<|endoftext|>', '<|startoftranscript|>', ...WHISPER_LANGUAGES.map((l) => `<|${l}|>`),
+  '<|translate|>', '<|transcribe|>', '<|startoflm|>', '<|startofprev|>', '<|nocaptions|>', '<|notimestamps|>',
+] as const;
+
+interface Vocabulary {
+  vocab: Map<string, number>;
+  merges: string[];
+  /** Size including the added (special) tokens: the logits' last dimension. */
+  size: number;
+  special: Record<string, number>;
+}
+
+let cachedVocabulary: Vocabulary | undefined;
+
+function vocabulary(): Vocabulary {
+  if (cachedVocabulary) return cachedVocabulary;
+  const vocab = new Map<string, number>(byteTable().byId.map((c, i) => [c, i]));
+  const merges: string[] = [];
+  for (const texts of Object.values(WHISPER_TEXTS)) {
+    for (const text of Object.values(texts)) {
+      for (const piece of pieces(` ${text}`)) {
+        // A chain of merges from the left makes each word one token: (Ġ h) → Ġh, (Ġh e) → Ġhe, …
+        const symbols = byteLevel(piece);
+        let token = symbols[0]!;
+        for (const next of symbols.slice(1)) {
+          const merged = token + next;
+          if (!vocab.has(merged)) {
+            merges.push(`${token} ${next}`);
+            vocab.set(merged, vocab.size);
+          }
+          token = merged;
+        }
+      }
+    }
+  }
+  const special: Record<string, number> = {};
+  SPECIAL_TOKENS.forEach((t, i) => { special[t] = vocab.size + i; });
+  return (cachedVocabulary = { vocab, merges, size: vocab.size + SPECIAL_TOKENS.length, special });
+}
+
+/** The id of a token of the test vocab ('Ġhum', '#', '<|en|>'). */
+export function whisperTokenId(token: string): number {
+  const { vocab, special } = vocabulary();
+  const id = vocab.get(token) ?? special[token];
+  if (id === undefined) throw new Error(`${token} is not in the test Whisper vocab`);
+  return id;
+}
+
+/** The ids the test model generates for a text of WHISPER_TEXTS (each word one token, with its leading space). */
+export function whisperTextIds(text: string): number[] {
+  return pieces(` ${text}`).map((piece) => whisperTokenId(byteLevel(piece).join('')));
+}
+
+export function whisperTokenizerJson(): Record<string, unknown> {
+  const { vocab, merges, special } = vocabulary();
+  const byteLevelOptions = { add_prefix_space: false, trim_offsets: true, use_regex: true };
+  const sot = { id: '<|startoftranscript|>', ids: [special['<|startoftranscript|>']], tokens: ['<|startoftranscript|>'] };
+  const notimestamps = { id: '<|notimestamps|>', ids: [special['<|notimestamps|>']], tokens: ['<|notimestamps|>'] };
+  const eot = { id: '<|endoftext|>', ids: [special['<|endoftext|>']], tokens: ['<|endoftext|>'] };
+  const token = (id: string) => ({ SpecialToken: { id, type_id: 0 } });
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: SPECIAL_TOKENS.map((content) => ({
+      id: special[content], content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
+    })),
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', ...byteLevelOptions },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [token('<|startoftranscript|>'), token('<|notimestamps|>'), { Sequence: { id: 'A', type_id: 0 } }, token('<|endoftext|>')],
+      pair: [token('<|startoftranscript|>'), token('<|notimestamps|>'), { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }, token('<|endoftext|>')],
+      special_tokens: { '<|startoftranscript|>': sot, '<|notimestamps|>': notimestamps, '<|endoftext|>': eot },
+    },
+    decoder: { type: 'ByteLevel', ...byteLevelOptions, add_prefix_space: true },
+    model: {
+      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false,
+      byte_fallback: false, vocab: Object.fromEntries(vocab), merges,
+    },
+  };
+}
+
+export function whisperTokenizerConfig(): Record<string, unknown> {
+  return {
+    add_prefix_space: false, bos_token: '<|endoftext|>', clean_up_tokenization_spaces: true, eos_token: '<|endoftext|>',
+    errors: 'replace', model_max_length: 1024, pad_token: '<|endoftext|>', processor_class: 'WhisperProcessor',
+    return_attention_mask: false, tokenizer_class: 'WhisperTokenizer', unk_token: '<|endoftext|>',
+  };
+}
+
+/** Symbols Whisper never writes; '#' is the one the test model prefers at the second step. */
+const SUPPRESSED_SYMBOLS = ['"', '#', '(', ')', '*', '+', '/', '<', '=', '>', '@', '[', ']', '^', '_', '{', '|', '}', '~'];
+
+export function whisperGenerationConfig(): Record<string, unknown> {
+  const { special } = vocabulary();
+  const id = (t: string) => special[t]!;
+  return {
+    begin_suppress_tokens: [whisperTokenId('Ġ'), id('<|endoftext|>')],
+    bos_token_id: id('<|endoftext|>'),
+    decoder_start_token_id: id('<|startoftranscript|>'),
+    eos_token_id: id('<|endoftext|>'),
+    forced_decoder_ids: [[1, null], [2, id('<|transcribe|>')]],
+    is_multilingual: true,
+    lang_to_id: Object.fromEntries(WHISPER_LANGUAGES.map((l) => [`<|${l}|>`, id(`<|${l}|>`)])),
+    max_initial_timestamp_index: 1,
+    max_length: WHISPER_CONFIG.maxTargetPositions,
+    no_timestamps_token_id: id('<|notimestamps|>'),
+    pad_token_id: id('<|endoftext|>'),
+    return_timestamps: false,
+    suppress_tokens: [
+      ...SUPPRESSED_SYMBOLS.map(whisperTokenId),
+      id('<|translate|>'), id('<|transcribe|>'), id('<|startoflm|>'), id('<|startofprev|>'), id('<|nocaptions|>'),
+    ],
+    task_to_id: { translate: id('<|translate|>'), transcribe: id('<|transcribe|>') },
+    transformers_version: '4.31.0.dev0',
+  };
+}
+
+/** Xenova/whisper-tiny's preprocessor_config.json, without mel_filters (the pipeline computes the Slaney bank). */
+export function whisperPreprocessorConfig(): Record<string, unknown> {
+  return {
+    chunk_length: 30, feature_extractor_type: 'WhisperFeatureExtractor', feature_size: WHISPER_CONFIG.mels, hop_length: 160,
+    n_fft: 400, n_samples: 480000, nb_max_frames: WHISPER_CONFIG.frames, padding_side: 'right', padding_value: 0,
+    processor_class: 'WhisperProcessor', return_attention_mask: false, sampling_rate: 16000,
+  };
+}
+
+export function whisperConfigJson(): Record<string, unknown> {
+  const c = WHISPER_CONFIG;
+  const g = whisperGenerationConfig();
+  return {
+    architectures: ['WhisperForConditionalGeneration'], model_type: 'whisper', activation_function: 'gelu',
+    d_model: c.hidden, encoder_layers: c.layers, decoder_layers: c.layers, encoder_attention_heads: c.heads,
+    decoder_attention_heads: c.heads, encoder_ffn_dim: 4 * c.hidden, decoder_ffn_dim: 4 * c.hidden, num_mel_bins: c.mels,
+    max_source_positions: c.encoderFrames, max_target_positions: c.maxTargetPositions, vocab_size: vocabulary().size,
+    bos_token_id: g.bos_token_id, decoder_start_token_id: g.decoder_start_token_id, eos_token_id: g.eos_token_id,
+    pad_token_id: g.pad_token_id, begin_suppress_tokens: g.begin_suppress_tokens, suppress_tokens: g.suppress_tokens,
+    use_cache: true, is_encoder_decoder: true,
+  };
+}
+
+/** The hub files of the test Whisper: repo-relative path → contents. Same seed, same bytes. */
+export function whisperHubFiles(seed = 1234): HubFiles {
+  return {
+    'tokenizer.json': JSON.stringify(whisperTokenizerJson()),
+    'tokenizer_config.json': JSON.stringify(whisperTokenizerConfig()),
+    'generation_config.json': JSON.stringify(whisperGenerationConfig()),
+    'preprocessor_config.json': JSON.stringify(whisperPreprocessorConfig()),
+    'config.json': JSON.stringify(whisperConfigJson()),
+    'onnx/encoder_model.onnx': whisperEncoderModel(seed),
+    'onnx/decoder_model.onnx': whisperDecoderModel(seed, false),
+    'onnx/decoder_with_past_model.onnx': whisperDecoderModel(seed, true),
+  };
+}
+
+// ---- graphs ----
+
+class GraphBuilder {
+  readonly nodes: onnx.NodeProto[] = [];
+  readonly initializers: onnx.TensorProto[] = [];
+  private count = 0;
+
+  constructor(private readonly seed: number) {}
+
+  node(op: string, inputs: string[], output: string, attrs: onnx.AttributeProto[] = []): string {
+    this.nodes.push(makeNode(op, inputs, [output], `${output}/${op}_${this.count++}`, attrs));
+    return output;
+  }
+
+  /**
+   * A normal(0, std) weight seeded by the model seed and its name, so both decoders hold the same weights whatever
+   * else each builds; `fix` then sets the entries the script reads.
+   */
+  weight(name: string, dims: number[], std: number, fix?: (values: Float32Array) => void): string {
+    const random = mulberry32(this.seed ^ hashName(name));
+    const values = new Float32Array(dims.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < values.length; i++) values[i] = normal(random) * std;
+    fix?.(values);
+    this.initializers.push(floatTensor(name, dims, values));
+    return name;
+  }
+
+  floats(name: string, dims: number[], values: Float32Array): string {
+    this.initializers.push(floatTensor(name, dims, values));
+    return name;
+  }
+
+  ints(name: string, dims: number[], values: number[]): string {
+    const data = BigInt64Array.from(values, (v) => BigInt(v));
+    this.initializers.push(rawTensor(name, DataType.INT64, dims, new Uint8Array(data.buffer)));
+    return name;
+  }
+
+}
+
+/** Box–Muller on the shared seeded uniform generator. */
+function normal(random: () => number): number {
+  const u = Math.max(random(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+}
+
+/** FNV-1a of a weight's name. */
+function hashName(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+const intsAttr = (name: string, ints: number[]) => onnx.AttributeProto.create({ name, ints, type: onnx.AttributeProto.AttributeType.INTS });
+
+function valueInfo(name: string, elemType: number, dims: (number | string)[]): onnx.ValueInfoProto {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  });
+}
+
+function encode(g: GraphBuilder, name: string, inputs: onnx.ValueInfoProto[], outputs: onnx.ValueInfoProto[]): Uint8Array {
+  const model = onnx.ModelProto.create({
+    irVersion: 8, producerName: 'webq-tests', opsetImport: [{ domain: '', version: 17 }],
+    graph: { name, node: g.nodes, initializer: g.initializers, input: inputs, output: outputs },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+const LOW_BINS = [0, 30] as const;
+const HIGH_BINS = [50, 80] as const;
+/** Mean normalised log-mel of a band, above which a frame is a sound: silence is exactly −1.5 ((−10 + 4) / 4). */
+const SOUND_THRESHOLD = -1.2;
+
+/**
+ * input_features [b, 80, 3000] → pairs of frames [b, 1500, 160] → MatMul [160, 64] + bias → last_hidden_state.
+ * Columns 0 and 1 average the low and high mel bands of both frames; the others are seeded random projections.
+ */
+export function whisperEncoderModel(seed = 1234): Uint8Array {
+  const { hidden, mels, frames, encoderFrames } = WHISPER_CONFIG;
+  const g = new GraphBuilder(seed);
+  const band = (values: Float32Array, column: number, [from, to]: readonly [number, number]) => {
+    for (let row = 0; row < 2 * mels; row++) {
+      const bin = row % mels;
+      values[row * hidden + column] = bin >= from && bin < to ? 1 / (2 * (to - from)) : 0;
+    }
+  };
+  const w = g.weight('encoder.proj.weight', [2 * mels, hidden], 0.1, (v) => { band(v, 0, LOW_BINS); band(v, 1, HIGH_BINS); });
+  const b = g.weight('encoder.proj.bias', [hidden], 0.05, (v) => { v[0] = 0; v[1] = 0; });
+  const t = g.node('Transpose', ['input_features'], '/encoder/Transpose', [intsAttr('perm', [0, 2, 1])]);
+  const pairs = g.node('Reshape', [t, g.ints('/encoder/pairs_shape', [3], [0, encoderFrames, 2 * mels])], '/encoder/Reshape');
+  g.node('Add', [g.node('MatMul', [pairs, w], '/encoder/proj/MatMul'), b], 'last_hidden_state');
+  return encode(g, 'whisper_encoder',
+    [valueInfo('input_features', DataType.FLOAT, ['batch_size', mels, frames])],
+    [valueInfo('last_hidden_state', DataType.FLOAT, ['batch_size', encoderFrames, hidden])]);
+}
+
+/** Steps the script knows; from here on the model says <|endoftext|>. Row 0 of each block is for prompt positions. */
+const SCRIPT_STEPS = 6;
+/** Where the text starts: <|startoftranscript|> <|lang|> <|transcribe|> <|notimestamps|>. */
+const PROMPT_LENGTH = 4;
+
+/**
+ * The scripted logits [rows, V]: one row per (sound, language slot, step + 1), language slot 0 meaning "no language
+ * token at position 1" (it says <|endoftext|> only, as does row 0 of each block, the prompt positions).
+ */
+function scriptTable(): Float32Array {
+  const { size } = vocabulary();
+  const eos = whisperTokenId('<|endoftext|>');
+  const rowsPerBlock = SCRIPT_STEPS + 1;
+  const slots = WHISPER_LANGUAGES.length + 1;
+  const table = new Float32Array(SOUNDS.length * slots * rowsPerBlock * size);
+  SOUNDS.forEach((sound, s) => {
+    for (let slot = 0; slot < slots; slot++) {
+      const ids = slot === 0 ? [] : whisperTextIds(WHISPER_TEXTS[WHISPER_LANGUAGES[slot - 1]!][sound]);
+      for (let r = 0; r < rowsPerBlock; r++) {
+        const row = table.subarray(((s * slots + slot) * rowsPerBlock + r) * size, ((s * slots + slot) * rowsPerBlock + r + 1) * size);
+        const step = r - 1;
+        const id = step >= 0 && step < ids.length ? ids[step]! : eos;
+        row[id] = 8;
+        if (id === eos) continue;
+        // The largest logits are ones Whisper's logits processors remove.
+        if (step === 0) { row[eos] = 10; row[whisperTokenId('Ġ')] = 9; }
+        if (step === 1) row[whisperTokenId('#')] = 10;
+      }
+    }
+  });
+  return table;
+}
+
+/**
+ * decoder_model (withPast = false): input_ids [b, s] + encoder_hidden_states → logits [b, s, V] and present.* of
+ * both caches. decoder_with_past_model (withPast = true): input_ids [b, 1] + past_key_values.* → logits and the
+ * grown present.{i}.decoder.*, as Optimum exports Whisper. Same seed, same weights in both.
+ */
+export function whisperDecoderModel(seed = 1234, withPast = false): Uint8Array {
+  const { hidden, heads, layers } = WHISPER_CONFIG;
+  const headDim = hidden / heads;
+  const { size: vocabSize } = vocabulary();
+  const g = new GraphBuilder(seed);
+  const inputs: onnx.ValueInfoProto[] = [valueInfo('input_ids', DataType.INT64, ['batch_size', 'decoder_sequence_length'])];
+  const outputs: onnx.ValueInfoProto[] = [valueInfo('logits', DataType.FLOAT, ['batch_size', 'decoder_sequence_length', vocabSize])];
+  const cacheDims = (length: string) => ['batch_size', heads, length, headDim];
+  if (!withPast) inputs.push(valueInfo('encoder_hidden_states', DataType.FLOAT, ['batch_size', 'encoder_sequence_length_out', hidden]));
+  for (let i = 0; i < layers && withPast; i++) {
+    for (const kind of ['decoder', 'encoder']) for (const part of ['key', 'value']) {
+      inputs.push(valueInfo(`past_key_values.${i}.${kind}.${part}`, DataType.FLOAT, cacheDims(kind === 'decoder' ? 'past_decoder_sequence_length' : 'encoder_sequence_length_out')));
+    }
+  }
+
+  const zero = g.ints('/const/zero', [], [0]);
+  const one = g.ints('/const/one', [], [1]);
+  const splitShape = g.ints('/const/split_heads', [4], [0, 0, heads, headDim]);
+  const mergeShape = g.ints('/const/merge_heads', [3], [0, 0, hidden]);
+  const scale = g.floats('/const/scale', [], Float32Array.of(1 / Math.sqrt(headDim)));
+  const heads4 = (x: string, name: string) => g.node('Transpose', [g.node('Reshape', [x, splitShape], `${name}/Reshape`)], name, [intsAttr('perm', [0, 2, 1, 3])]);
+  const project = (x: string, name: string, fix?: (v: Float32Array) => void) =>
+    g.node('MatMul', [x, g.weight(`${name}.weight`, [hidden, hidden], 0.1, fix)], `/${name}/MatMul`);
+  /** Column `column` of a [64, 64] weight := unit vector e_row: that output channel copies input channel `row`. */
+  const copyChannel = (row: number, column: number) => (v: Float32Array) => {
+    for (let r = 0; r < hidden; r++) v[r * hidden + column] = r === row ? 1 : 0;
+  };
+
+  // Token embeddings: column 0 is the language number (1, 2, 3 for <|en|>, <|de|>, <|fr|>; 0 for every other token).
+  const embedTable = g.weight('model.decoder.embed_tokens.weight', [vocabSize, hidden], 0.3, (v) => {
+    for (let id = 0; id < vocabSize; id++) v[id * hidden] = 0;
+    WHISPER_LANGUAGES.forEach((l, k) => { v[whisperTokenId(`<|${l}|>`) * hidden] = k + 1; });
+  });
+  let x = g.node('Gather', [embedTable, 'input_ids'], '/embed_tokens/Gather');
+
+  const selfKeys: string[] = [], selfValues: string[] = [], crossKeys: string[] = [], crossValues: string[] = [];
+  for (let i = 0; i < layers; i++) {
+    const p = `model.decoder.layers.${i}`;
+    const newKey = heads4(project(x, `${p}.self_attn.k_proj`), `/${p}/self_attn/key`);
+    // Layer 0's value keeps the language number in channel 0 of head 0 (the language is read back from the cache).
+    const newValue = heads4(project(x, `${p}.self_attn.v_proj`, i === 0 ? copyChannel(0, 0) : undefined), `/${p}/self_attn/value`);
+    const selfKey = withPast ? g.node('Concat', [`past_key_values.${i}.decoder.key`, newKey], `present.${i}.decoder.key`, [intAttr('axis', 2)]) : g.node('Identity', [newKey], `present.${i}.decoder.key`);
+    const selfValue = withPast ? g.node('Concat', [`past_key_values.${i}.decoder.value`, newValue], `present.${i}.decoder.value`, [intAttr('axis', 2)]) : g.node('Identity', [newValue], `present.${i}.decoder.value`);
+    let crossKey: string, crossValue: string;
+    if (withPast) {
+      crossKey = `past_key_values.${i}.encoder.key`;
+      crossValue = `past_key_values.${i}.encoder.value`;
+    } else {
+      // Layer 0's encoder key carries the low band, layer 1's encoder value the high band (channel 0 of head 0).
+      crossKey = heads4(project('encoder_hidden_states', `${p}.encoder_attn.k_proj`, i === 0 ? copyChannel(0, 0) : undefined), `present.${i}.encoder.key`);
+      crossValue = heads4(project('encoder_hidden_states', `${p}.encoder_attn.v_proj`, i === 1 ? copyChannel(1, 0) : undefined), `present.${i}.encoder.value`);
+    }
+    selfKeys.push(selfKey); selfValues.push(selfValue); crossKeys.push(crossKey); crossValues.push(crossValue);
+
+    // Attention over both caches (no causal mask: only the scripted logits below decide the text).
+    const attend = (q: string, k: string, v: string, name: string) => {
+      const keysT = g.node('Transpose', [k], `${name}/keysT`, [intsAttr('perm', [0, 1, 3, 2])]);
+      const scores = g.node('Mul', [g.node('MatMul', [q, keysT], `${name}/scores`), scale], `${name}/scaled`);
+      return g.node('MatMul', [g.node('Softmax', [scores], `${name}/Softmax`, [intAttr('axis', -1)]), v], `${name}/context`);
+    };
+    const selfQuery = heads4(project(x, `${p}.self_attn.q_proj`), `/${p}/self_attn/query`);
+    const crossQuery = heads4(project(x, `${p}.encoder_attn.q_proj`), `/${p}/encoder_attn/query`);
+    const context = g.node('Add', [attend(selfQuery, selfKey, selfValue, `/${p}/self_attn`), attend(crossQuery, crossKey, crossValue, `/${p}/encoder_attn`)], `/${p}/context`);
+    const merged = g.node('Reshape', [g.node('Transpose', [context], `/${p}/context/Transpose`, [intsAttr('perm', [0, 2, 1, 3])]), mergeShape], `/${p}/context/merged`);
+    x = g.node('Add', [x, project(merged, `${p}.self_attn.out_proj`)], `/${p}/residual`);
+  }
+  // A small learned-looking term: the attention output through the output head (tied weights are not needed here).
+  const headTerm = g.node('MatMul', [x, g.weight('proj_out.weight', [hidden, vocabSize], 0.02)], '/proj_out/MatMul');
+
+  // ---- the script: which row of the table this position reads ----
+  const length = g.node('Gather', [g.node('Shape', ['input_ids'], '/script/ids_shape'), one], '/script/new_tokens');
+  let positions = g.node('Range', [zero, length, one], '/script/Range');
+  if (withPast) {
+    const pastLength = g.node('Gather', [g.node('Shape', ['past_key_values.1.decoder.key'], '/script/past_shape'), g.ints('/script/axis2', [], [2])], '/script/past_length');
+    positions = g.node('Add', [positions, pastLength], '/script/positions');
+  }
+  // Row within a block: 0 for the prompt's first three positions, then step + 1 (step 0 = the last prompt position).
+  const stepRow = g.node('Min', [
+    g.node('Max', [g.node('Sub', [positions, g.ints('/script/offset', [], [PROMPT_LENGTH - 2])], '/script/step_plus_one'), zero], '/script/step_floor'),
+    g.ints('/script/last_row', [], [SCRIPT_STEPS]),
+  ], '/script/step_row');
+  // The language number: channel 0 of head 0 of layer 0's decoder value at position 1.
+  const pick = (t: string, index: string, axis: number, name: string) => g.node('Gather', [t, index], name, [intAttr('axis', axis)]);
+  const languageValue = pick(pick(pick(selfValues[0]!, one, 2, '/script/lang_position'), zero, 1, '/script/lang_head'), zero, 1, '/script/lang_channel');
+  const language = g.node('Min', [
+    g.node('Max', [g.node('Cast', [g.node('Round', [languageValue], '/script/lang_round')], '/script/lang_int', [intAttr('to', DataType.INT64)]), zero], '/script/lang_floor'),
+    g.ints('/script/lang_last', [], [WHISPER_LANGUAGES.length]),
+  ], '/script/language');
+  // The sound: the loudest frame of each band, from the cross-attention caches.
+  const bandMax = (cache: string, name: string) =>
+    g.node('ReduceMax', [pick(pick(cache, zero, 1, `${name}/head`), zero, 2, `${name}/channel`)], name, [intsAttr('axes', [1]), intAttr('keepdims', 0)]);
+  const low = bandMax(crossKeys[0]!, '/script/low_band');
+  const high = bandMax(crossValues[1]!, '/script/high_band');
+  const toFloat = (v: string, name: string) => g.node('Cast', [v], name, [intAttr('to', DataType.FLOAT)]);
+  const loud = toFloat(g.node('Greater', [g.node('Max', [low, high], '/script/loudest'), g.floats('/script/threshold', [], Float32Array.of(SOUND_THRESHOLD))], '/script/is_sound'), '/script/loud');
+  const highWins = toFloat(g.node('Greater', [high, low], '/script/is_high'), '/script/high_wins');
+  const sound = g.node('Cast', [g.node('Mul', [loud, g.node('Add', [highWins, g.floats('/script/one_f', [], Float32Array.of(1))], '/script/class_plus')], '/script/class_f')], '/script/sound', [intAttr('to', DataType.INT64)]);
+  const block = g.node('Add', [g.node('Mul', [sound, g.ints('/script/slots', [], [WHISPER_LANGUAGES.length + 1])], '/script/sound_block'), language], '/script/block');
+  const base = g.node('Unsqueeze', [g.node('Mul', [block, g.ints('/script/rows_per_block', [], [SCRIPT_STEPS + 1])], '/script/base_flat'), g.ints('/script/axis1', [1], [1])], '/script/base');
+  const rows = g.node('Add', [base, stepRow], '/script/rows');
+  const table = scriptTable();
+  const scripted = g.node('Gather', [g.floats('script.logits', [table.length / vocabSize, vocabSize], table), rows], '/script/logits');
+  g.node('Add', [scripted, headTerm], 'logits');
+
+  for (let i = 0; i < layers; i++) {
+    outputs.push(valueInfo(`present.${i}.decoder.key`, DataType.FLOAT, cacheDims('present_decoder_sequence_length')));
+    outputs.push(valueInfo(`present.${i}.decoder.value`, DataType.FLOAT, cacheDims('present_decoder_sequence_length')));
+    if (!withPast) {
+      outputs.push(valueInfo(`present.${i}.encoder.key`, DataType.FLOAT, cacheDims('encoder_sequence_length_out')));
+      outputs.push(valueInfo(`present.${i}.encoder.value`, DataType.FLOAT, cacheDims('encoder_sequence_length_out')));
+    }
+  }
+  return encode(g, withPast ? 'whisper_decoder_with_past' : 'whisper_decoder', inputs, outputs);
+}

@@ -3,11 +3,13 @@ import { WebqError } from '../shared/errors';
 import type { Task } from '../shared/types';
 import { featureExtraction } from './feature-extraction';
 import { imageClassification } from './image-classification';
+import { speechRecognition } from './speech-recognition';
 import type { TaskPipeline } from './types';
 
-const PIPELINES: Readonly<Partial<Record<Task, TaskPipeline>>> = Object.freeze({
+const PIPELINES: Readonly<Record<Task, TaskPipeline>> = Object.freeze({
   'feature-extraction': featureExtraction as TaskPipeline,
   'image-classification': imageClassification as TaskPipeline,
+  'automatic-speech-recognition': speechRecognition as TaskPipeline,
 });
 
 export function pipelineFor(task: Task): TaskPipeline {

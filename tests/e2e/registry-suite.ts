@@ -13,6 +13,8 @@ import type { PrecisionPolicy } from '../../extension/onnx';
 import { BERT_EXAMPLES, bertHubFiles } from '../support/hub-models/bert';
 import { VIT_LABELS, vitHubFiles } from '../support/hub-models/vit';
 import { imageClassification } from '../../extension/tasks/image-classification';
+import { speechRecognition } from '../../extension/tasks/speech-recognition';
+import { WHISPER_TEXTS, whisperHubFiles, whisperTestAudio, whisperTextIds } from '../support/hub-models/whisper';
 import { mirrorHits, mirrorRepo } from '../support/hub-mirror';
 import { runPipeline } from '../support/node-pipeline';
 import type { SuiteContext } from './webq-suite';
@@ -20,6 +22,7 @@ import type { SuiteContext } from './webq-suite';
 const PREFIX = '/hub';
 const BERT_REPO = 'Xenova/bert-base-uncased';
 const VIT_REPO = 'Xenova/vit-base-patch16-224';
+const WHISPER_REPO = 'Xenova/whisper-tiny';
 /** The Chrome and Firefox profiles' text defaults (extension/host/profile.ts): 4-bit, mixed precision. */
 const TEXT_POLICY: PrecisionPolicy = { bits: 4, scheme: 'symmetric', groupSize: 128, mixedPrecision: true, attentionPrecision: 8, embeddingPrecision: 8, skipLayerNorm: true };
 
@@ -40,6 +43,7 @@ export type PageInput = string | string[] | { $audio: number[]; sampleRate: numb
 export function registrySuite(ctx: () => RegistryContext): void {
   const bert = bertHubFiles();
   const vit = vitHubFiles();
+  const whisper = whisperHubFiles();
   const run = (model: unknown, input: PageInput, options: Record<string, unknown> = {}) => ctx().page.evaluate(
     async ({ model, input, options }) => {
       const build = async (x: any): Promise<unknown> => {
@@ -67,6 +71,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
   beforeAll(async () => {
     mirrorRepo(ctx().server, PREFIX, BERT_REPO, bert);
     mirrorRepo(ctx().server, PREFIX, VIT_REPO, vit);
+    mirrorRepo(ctx().server, PREFIX, WHISPER_REPO, whisper);
     await ctx().setModelHost(`${ctx().server.origin}${PREFIX}`);
   });
 
@@ -106,6 +111,14 @@ export function registrySuite(ctx: () => RegistryContext): void {
       expect(full.output.tokens).toEqual(eight.output.tokens);
       const cosine = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0) / Math.hypot(...a) / Math.hypot(...b);
       expect(cosine(eight.output.embeddings, full.output.embeddings)).toBeGreaterThan(0.99);
+    });
+
+    it('runs on WebGPU too (MatMulNBits on the WebGPU EP), agreeing with wasm', async () => {
+      const wasm = await run('bert-base-uncased', BERT_EXAMPLES.fox.text);
+      const gpu = await run('bert-base-uncased', BERT_EXAMPLES.fox.text, { backend: 'webgpu' });
+      expect(gpu.ok, gpu.message).toBe(true);
+      expect(gpu.metrics).toMatchObject({ backend: 'webgpu', quantizationBits: 4 });
+      expect(maxAbsDiff(Float32Array.from(gpu.output.embeddings), Float32Array.from(wasm.output.embeddings))).toBeLessThan(1e-3);
     });
 
     it('the report says what was quantized how: attention and embeddings at 8 bits, the rest at 4', async () => {
@@ -172,6 +185,44 @@ export function registrySuite(ctx: () => RegistryContext): void {
     it('text for an image model and normalize for a classifier are named errors', async () => {
       expect(await run('vit-base-patch16-224', 'a red square')).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/image/) });
       expect(await run('vit-base-patch16-224', canvas('#ff0000'), { normalize: true })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/normalize/) });
+    });
+  });
+
+  describe('whisper-tiny by id', () => {
+    const audio = (sound: 'silence' | 'low' | 'high', sampleRate: number) => ({ $audio: Array.from(whisperTestAudio(sound, sampleRate)), sampleRate });
+
+    it('audio at 44.1 kHz → resampled, log-mel, encoder, greedy decoding with the KV cache → text, at the profile\'s 4-bit for audio', async () => {
+      const r = await run('whisper-tiny', audio('low', 44100));
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.text).toBe(WHISPER_TEXTS.en.low);
+      expect(r.metrics).toMatchObject({ quantizationBits: 4, mixedPrecision: false });
+      // Three graphs, all held: the encoder and both decoders count in the bytes.
+      const info: Json = await ctx().page.evaluate(() => (window as any).webq.load('whisper-tiny'), null);
+      expect(new Set(info.weights.map((w: Json) => w.name.split(':')[0]))).toEqual(new Set(['encoder', 'decoder', 'decoderWithPast']));
+      expect(info.modelBytes).toBe(r.metrics.modelBytes);
+      // Node: the same pipeline on the same 4-bit graphs gives the same tokens.
+      const policy = { ...TEXT_POLICY, mixedPrecision: false };
+      const graphs = {
+        encoder: prepareModel(whisper['onnx/encoder_model.onnx'] as Uint8Array, policy).bytes,
+        decoder: prepareModel(whisper['onnx/decoder_model.onnx'] as Uint8Array, policy).bytes,
+        decoderWithPast: prepareModel(whisper['onnx/decoder_with_past_model.onnx'] as Uint8Array, policy).bytes,
+      };
+      const reference: Json = (await runPipeline(speechRecognition, whisper, { kind: 'audio', audio: whisperTestAudio('low', 44100), sampleRate: 44100 }, {}, graphs)).output;
+      expect(r.output.tokens).toEqual(reference.tokens);
+    });
+
+    it('the text follows the audio and the language; maxNewTokens stops early', async () => {
+      expect((await run('whisper-tiny', audio('high', 16000))).output.text).toBe(WHISPER_TEXTS.en.high);
+      expect((await run('whisper-tiny', audio('silence', 48000), { language: 'de' })).output.text).toBe(WHISPER_TEXTS.de.silence);
+      const short = await run('whisper-tiny', audio('low', 16000), { maxNewTokens: 2 });
+      expect(short.output.tokens).toEqual(whisperTextIds(WHISPER_TEXTS.en.low).slice(0, 2));
+    });
+
+    it('bad audio and unknown languages are named errors, and the engine keeps serving', async () => {
+      expect(await run('whisper-tiny', { $audio: [0, 0, 0], sampleRate: 12.5 })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/sampleRate/) });
+      expect(await run('whisper-tiny', audio('low', 16000), { language: 'ja' })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/en/) });
+      expect(await run('whisper-tiny', 'hello')).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/audio/) });
+      expect((await run('whisper-tiny', audio('silence', 16000))).output.text).toBe(WHISPER_TEXTS.en.silence);
     });
   });
 

@@ -8,6 +8,7 @@ describe('registry', () => {
     expect([...REGISTRY.keys()].sort()).toEqual(['bert-base-uncased', 'vit-base-patch16-224', 'whisper-tiny']);
     expect(pipelineFor(registryEntry('bert-base-uncased')!.task).modality).toBe('text');
     expect(pipelineFor(registryEntry('vit-base-patch16-224')!.task).modality).toBe('vision');
+    expect(pipelineFor(registryEntry('whisper-tiny')!.task).modality).toBe('audio');
   });
 
   it('looks ids up exactly, with no prototype keys', () => {

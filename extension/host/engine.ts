@@ -131,6 +131,10 @@ export class Engine {
       this.jobs.get(message.id)?.abort();
       return;
     }
+    if (this.closing) {
+      emit({ type: 'error', id: message.id, error: { name: 'OperationError', message: this.closing } });
+      return;
+    }
     const controller = new AbortController();
     this.jobs.set(message.id, controller);
     const job: Job = {

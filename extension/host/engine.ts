@@ -304,6 +304,10 @@ export class Engine {
     const policy = await this.policyFor(options, target, fallbacks, defaults);
     const variant = policy ? `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${policy.mixedPrecision ? `m${policy.attentionPrecision}.${policy.embeddingPrecision}` : ''}${policy.skipLayerNorm ? '' : 'n'}` : 'src';
     const plan: Plan = { target, policy, variant, shaderPrecompilation: options.shaderPrecompilation ?? defaults?.shaderPrecompilation ?? false };
+    if (defaults && options.bits === undefined && options.useQuantization === undefined && resolved.kind === 'task') {
+      // SPEC §6: every choice a profile made shows in the run's report.
+      fallbacks.push(`profile ${profile.name}: ${resolved.pipeline.modality} models at ${policy ? `${policy.bits}-bit${policy.mixedPrecision ? ' with mixed precision' : ''}` : 'fp32'}${plan.shaderPrecompilation && options.shaderPrecompilation === undefined ? ', shaders compiled at load' : ''}`);
+    }
     const graphUrls = resolved.kind === 'raw' ? [['model', resolved.url] as [string, URL]] : resolved.graphs;
     const graphs = new Map<string, LoadedModel>();
     let firstUse = false;

@@ -85,6 +85,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
       expect(r.metrics).toMatchObject({ quantizationBits: 4, quantizationScheme: 'symmetric', mixedPrecision: true, backend: 'wasm' });
       expect(r.metrics.memoryReductionPercent).toBeGreaterThan(40);
       expect(r.metrics.modelBytes).toBeLessThan(r.metrics.originalBytes);
+      expect(r.metrics.fallbacks).toContain(`profile ${r.metrics.profile}: text models at 4-bit with mixed precision`);
       // The same pipeline in Node on the same 4-bit bytes: the browser's result is the model's, not an approximation.
       const quantized = prepareModel(bert['onnx/model.onnx'] as Uint8Array, TEXT_POLICY).bytes;
       const reference = await runPipeline(featureExtraction, bert, { kind: 'text', text: [BERT_EXAMPLES.example.text], batched: false }, {}, { model: quantized });
@@ -162,6 +163,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
       expect(r.ok, r.message).toBe(true);
       expect(r.output.labels).toHaveLength(5);
       expect(r.output.labels[0].label).toBe('red');
+      expect(r.metrics.fallbacks).toContain(`profile ${r.metrics.profile}: vision models at 8-bit with mixed precision, shaders compiled at load`);
       const scores = r.output.labels.map((l: Json) => l.score);
       expect(scores).toEqual([...scores].sort((a, b) => b - a));
       expect(r.metrics).toMatchObject({ quantizationBits: 8, mixedPrecision: true });

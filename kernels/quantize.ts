@@ -12,15 +12,21 @@
  *   packZp   asymmetric only, one thread per u32 word of zero points (rows are not word-aligned).
  * Threads of the tile passes and of pack walk n fastest, so neighbouring threads read neighbouring
  * elements of a row of B (coalesced reads; the packed writes are the smaller side).
+ *
+ * Every pass but the two reductions is one-dimensional: one invocation per tile or per word, each computing its
+ * output alone. `workgroupSize` [x, y, z] (default [64, 1, 1]) sets their workgroup; its x·y·z invocations take
+ * consecutive indices, so the shape changes only the grouping, never a result. The reductions keep one
+ * workgroup of 256: their summation tree is part of the per-tensor search's result.
  */
 import { blockSizeFor, packedShape, SEARCH_RATIOS, type Bits, type QuantizeOptions } from './layout.ts';
 import { bindBuffers, dispatch, getPipeline, uniformBuffer, withEncoder } from './pipelines.ts';
 import { createStorage, type GpuQuantizedWeight } from './weights.ts';
-import { bitsConstants, dispatchLinear, f32Bits, linearIndexFn, storage, uniforms } from './wgsl.ts';
+import { bitsConstants, dispatchLinear, f32Bits, storage, uniforms } from './wgsl.ts';
 
 type Pass = 'stats' | 'reduceStats' | 'errors' | 'reduceErrors' | 'params' | 'pack' | 'packZp';
+type Workgroup = readonly [number, number, number];
 
-const WG = 64;
+export const DEFAULT_QUANTIZE_WORKGROUP: Workgroup = Object.freeze([64, 1, 1] as const);
 const REDUCE_WG = 256;
 const U_FIELDS = ['K', 'N', 'k_blocks', 'block_size', 'tiles', 'per_tensor', 'zp_row_bytes', 'words', 'zp_words'] as const;
 
@@ -51,20 +57,30 @@ fn quant(w: f32, p: QParams) -> f32 {
 fn group_of(tile: u32) -> u32 { return select(tile, u.tiles, u.per_tensor == 1u); }`;
 }
 
-function passWgsl(pass: Pass, bits: Bits, asymmetric: boolean, search: boolean): string {
+/**
+ * The entry point of a one-dimensional pass: `i`, the invocation's index over the whole dispatch (consecutive
+ * within a workgroup of any shape, then workgroup after workgroup of a [x, y] grid from `dispatchLinear`).
+ */
+function linearMain(wg: Workgroup, body: string): string {
+  return `
+const WG_INVOCATIONS: u32 = ${wg[0] * wg[1] * wg[2]}u;
+@compute @workgroup_size(${wg.join(', ')})
+fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = lidx + (wid.x + wid.y * nwg.x) * WG_INVOCATIONS;
+  ${body}
+}`;
+}
+
+function passWgsl(pass: Pass, bits: Bits, asymmetric: boolean, search: boolean, wg: Workgroup): string {
   const head = `${uniforms(0, U_FIELDS)}\n${quantMathWgsl(bits, asymmetric)}`;
-  // Tile passes: invocation (n, kb) from a [ceil(N/WG), kBlocks] dispatch.
-  const tileMain = (body: string): string => `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let n = gid.x;
-  let kb = gid.y;
-  if (n >= u.N) { return; }
+  // Tile passes: invocation i is tile (n, kb) with n = i % N fastest.
+  const tileMain = (body: string): string => linearMain(wg, `if (i >= u.tiles) { return; }
+  let n = i % u.N;
+  let kb = i / u.N;
   let tile = n * u.k_blocks + kb;
   let k_begin = kb * u.block_size;
   let k_end = min(u.K, k_begin + u.block_size);
-  ${body}
-}`;
+  ${body}`);
   switch (pass) {
     case 'stats':
       return `${head}
@@ -139,15 +155,11 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     case 'pack':
       return `${head}
-${linearIndexFn(WG)}
 ${storage(1, 'b', 'array<f32>')}
 ${storage(2, 'scales', 'array<f32>')}
 ${storage(3, 'zp_codes', 'array<u32>')}
 ${storage(4, 'data', 'array<u32>', 'read_write')}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_index(gid, nwg);
-  if (i >= u.words) { return; }
+${linearMain(wg, `if (i >= u.words) { return; }
   let n = i % u.N;
   let word_in_col = i / u.N;
   let k0 = word_in_col * CPW;
@@ -160,17 +172,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (k < u.K) { q = quant(b[k * u.N + n], p); }
     word |= u32(q) << (j * BITS);
   }
-  data[n * (u.words / u.N) + word_in_col] = word;
-}`;
+  data[n * (u.words / u.N) + word_in_col] = word;`)}`;
     case 'packZp':
       return `${head}
-${linearIndexFn(WG)}
 ${storage(1, 'zp_codes', 'array<u32>')}
 ${storage(2, 'zero_points', 'array<u32>', 'read_write')}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_index(gid, nwg);
-  if (i >= u.zp_words) { return; }
+${linearMain(wg, `if (i >= u.zp_words) { return; }
   var word = 0u;
   for (var byte_in_word = 0u; byte_in_word < 4u; byte_in_word++) {
     let byte_index = i * 4u + byte_in_word;
@@ -183,8 +190,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     word |= zp_byte << (byte_in_word * 8u);
   }
-  zero_points[i] = word;
-}`;
+  zero_points[i] = word;`)}`;
   }
 }
 
@@ -195,15 +201,41 @@ export interface QuantizeInput {
   N: number;
 }
 
+/** Options of the kernel itself (not of the quantization: they never change a result). */
+export interface QuantizeKernelOptions {
+  /** Workgroup of the one-dimensional passes, [x, y, z]; x·y·z invocations. Default [64, 1, 1]. */
+  workgroupSize?: Workgroup;
+  /**
+   * Receives the passes' temporary buffers, for a caller that records into its own encoder and destroys them
+   * once its submit is done. Without it they are left to the garbage collector.
+   */
+  scratch?: GPUBuffer[];
+}
+
+/** Throws RangeError unless `wg` is a workgroup the device can run. */
+export function checkQuantizeWorkgroup(device: GPUDevice, wg: Workgroup): void {
+  const l = device.limits;
+  if (wg.length !== 3 || !wg.every((d) => Number.isInteger(d) && d >= 1)) throw new RangeError(`quantize workgroupSize must be [x, y, z] of positive integers; got ${wg.join(',')}`);
+  const [x, y, z] = wg;
+  if (x > l.maxComputeWorkgroupSizeX || y > l.maxComputeWorkgroupSizeY || z > l.maxComputeWorkgroupSizeZ || x * y * z > l.maxComputeInvocationsPerWorkgroup) {
+    throw new RangeError(`quantize workgroupSize [${wg.join(', ')}] exceeds the device limits (at most [${l.maxComputeWorkgroupSizeX}, ${l.maxComputeWorkgroupSizeY}, ${l.maxComputeWorkgroupSizeZ}] and ${l.maxComputeInvocationsPerWorkgroup} invocations)`);
+  }
+}
+
 /**
  * Quantize on the GPU. Records into `encoder` when given (the caller submits), else submits at once.
  * Per-channel and per-tensor map to one block spanning K (kernels/README.md).
  */
-export function quantize(device: GPUDevice, input: QuantizeInput, options: QuantizeOptions, encoder?: GPUCommandEncoder): GpuQuantizedWeight {
+export function quantize(
+  device: GPUDevice, input: QuantizeInput, options: QuantizeOptions & QuantizeKernelOptions, encoder?: GPUCommandEncoder,
+): GpuQuantizedWeight {
   const { K, N } = input;
   const { bits, scheme, groupSize } = options;
   const search = options.scaleSearch ?? bits === 2; // the default of extension/quant/types.ts
   const asym = scheme === 'asymmetric';
+  const wg = options.workgroupSize ?? DEFAULT_QUANTIZE_WORKGROUP;
+  checkQuantizeWorkgroup(device, wg);
+  const invocations = wg[0] * wg[1] * wg[2];
   const blockSize = blockSizeFor(groupSize, K);
   const s = packedShape(bits, K, N, blockSize);
   if (input.weights.size < K * N * 4) throw new RangeError(`weights buffer has ${input.weights.size} bytes, B[${K},${N}] needs ${K * N * 4}`);
@@ -221,13 +253,15 @@ export function quantize(device: GPUDevice, input: QuantizeInput, options: Quant
   // errs is bound by `params` even without search (then it is never read), so it always exists.
   const errs = createStorage(device, search ? (tiles + 1) * SEARCH_RATIOS.length * 4 : 4, 'webq.q.errs');
   const zpCodes = createStorage(device, tiles * 4, 'webq.q.zpCodes');
+  options.scratch?.push(stats, errs, zpCodes);
 
   const run = (e: GPUCommandEncoder, pass: Pass, buffers: GPUBuffer[], groups: readonly [number, number?]): void => {
-    const key = `quantize/${pass}/b${bits}/${scheme}${pass === 'params' ? `/search=${search}` : ''}`;
-    const p = getPipeline(device, key, () => passWgsl(pass, bits, asym, search));
+    const reduce = pass === 'reduceStats' || pass === 'reduceErrors';
+    const key = `quantize/${pass}/b${bits}/${scheme}${pass === 'params' ? `/search=${search}` : ''}${reduce ? '' : `/wg${wg.join('x')}`}`;
+    const p = getPipeline(device, key, () => passWgsl(pass, bits, asym, search, wg));
     dispatch(e, p, bindBuffers(device, p, [u, ...buffers]), groups);
   };
-  const tileGroups = [Math.ceil(N / WG), s.kBlocks] as const;
+  const tileGroups = dispatchLinear(tiles, invocations);
   withEncoder(device, encoder, (e) => {
     run(e, 'stats', [input.weights, stats], tileGroups);
     if (perTensor) run(e, 'reduceStats', [stats], [1]);
@@ -236,8 +270,8 @@ export function quantize(device: GPUDevice, input: QuantizeInput, options: Quant
       if (perTensor) run(e, 'reduceErrors', [errs], [1]);
     }
     run(e, 'params', [stats, errs, out.scales, zpCodes], tileGroups);
-    run(e, 'pack', [input.weights, out.scales, zpCodes, out.data], dispatchLinear(s.dataBytes / 4, WG));
-    if (out.zeroPoints) run(e, 'packZp', [zpCodes, out.zeroPoints], dispatchLinear(zpWords, WG));
+    run(e, 'pack', [input.weights, out.scales, zpCodes, out.data], dispatchLinear(s.dataBytes / 4, invocations));
+    if (out.zeroPoints) run(e, 'packZp', [zpCodes, out.zeroPoints], dispatchLinear(zpWords, invocations));
   });
   return out;
 }

@@ -10,11 +10,16 @@
  * Weights already quantized (MatMulNBits, QDQ, MatMulInteger, ...) are left as they are. Replaced
  * weights that nothing uses any more are removed. The model is changed in place (a large model
  * must not be held twice in the engine host); the report is read back from the rewritten model.
+ *
+ * Two phases, so that another quantizer (webq's GPU kernels, extension/host/gpu-quantize.ts) can do the
+ * MatMul/Gemm weights: `quantizationRequests` lists what the policy will quantize to MatMulNBits (a dry run of
+ * the same visit, so the list and the rewrite agree), and `rewriteModel(model, policy, { quantized })` uses a
+ * precomputed weight wherever one is given under a request's key; everything else is quantized here as before.
  */
 import { notSupportedError } from '../quant/errors.ts';
 import { toFloat16 } from '../quant/fp16.ts';
 import { quantize, quantizeRows, zeroPointOf } from '../quant/quantize.ts';
-import type { Bits, QuantizedWeight } from '../quant/types.ts';
+import type { Bits, QuantizedWeight, QuantizeOptions } from '../quant/types.ts';
 import {
   ensureOpset, floatAttribute, forEachGraph, type GraphProto, intAttr, intAttribute, makeNode, MS_DOMAIN, type NodeProto,
   onnx, opsetVersion,
@@ -43,10 +48,39 @@ const NORM_CONSUMERS = new Set([
   'SkipSimplifiedLayerNormalization', 'BatchNormalization', 'InstanceNormalization', 'GroupNormalization', 'RMSNormalization',
 ]);
 
-export function rewriteModel(model: onnx.ModelProto, policy: PrecisionPolicy): RewriteResult {
-  const rewriter = new Rewriter(model, policy);
+/** One MatMul/Gemm weight the policy quantizes to MatMulNBits: B[K, N] with these options. */
+export interface QuantizationRequest {
+  /** Identifies the weight and what is quantized of it (a Gemm's alpha and transB change the values). */
+  key: string;
+  /** The weight's name in the model. */
+  name: string;
+  op: 'MatMul' | 'Gemm';
+  K: number;
+  N: number;
+  options: QuantizeOptions;
+  /** B[K, N] row-major fp32, as the TypeScript quantizer would read it (Gemm: alpha folded in, transB undone). */
+  values(): Float32Array;
+}
+
+export interface RewriteInputs {
+  /** Weights quantized elsewhere, by QuantizationRequest.key; each must match its request's K, N and options. */
+  quantized?: ReadonlyMap<string, QuantizedWeight>;
+}
+
+export function rewriteModel(model: onnx.ModelProto, policy: PrecisionPolicy, inputs: RewriteInputs = {}): RewriteResult {
+  const rewriter = new Rewriter(model, policy, inputs.quantized ?? null, null);
   rewriter.run();
   return { report: reportWeights(model, rewriter.roles), notes: rewriter.notes };
+}
+
+/**
+ * The MatMul/Gemm weights `rewriteModel(model, policy)` will quantize to MatMulNBits, once per key, without
+ * changing the model: the same visit in a dry run (roles, precisions and every check as in the rewrite).
+ */
+export function quantizationRequests(model: onnx.ModelProto, policy: PrecisionPolicy): QuantizationRequest[] {
+  const requests = new Map<string, QuantizationRequest>();
+  new Rewriter(model, policy, null, requests).visitAll();
+  return [...requests.values()];
 }
 
 class Rewriter {
@@ -65,7 +99,13 @@ class Rewriter {
   /** fp16+Cast / DequantizeLinear outputs already made for a weight (shared weights expand once). */
   private readonly expanded = new Map<string, string>();
 
-  constructor(private readonly model: onnx.ModelProto, private readonly policy: PrecisionPolicy) {
+  constructor(
+    private readonly model: onnx.ModelProto,
+    private readonly policy: PrecisionPolicy,
+    private readonly precomputed: ReadonlyMap<string, QuantizedWeight> | null,
+    /** Dry run: MatMul/Gemm weights are listed here, nothing is changed. */
+    private readonly requests: Map<string, QuantizationRequest> | null,
+  ) {
     this.root = model.graph!;
     this.ix = indexModel(model);
     this.attention = attentionProjections(this.ix);
@@ -80,10 +120,14 @@ class Rewriter {
     });
   }
 
-  run(): void {
+  visitAll(): void {
     forEachGraph(this.root, (graph) => {
       for (const node of [...(graph.node ?? [])]) this.visit(node);
     });
+  }
+
+  run(): void {
+    this.visitAll();
     forEachGraph(this.root, (graph) => {
       graph.node = (graph.node ?? []).flatMap((n) => this.replaced.get(n) ?? [n]);
     });
@@ -102,6 +146,9 @@ class Rewriter {
     switch (node.opType) {
       case 'MatMul': return this.matMul(node);
       case 'Gemm': return this.gemm(node);
+    }
+    if (this.requests) return; // a dry run lists MatMul/Gemm weights only
+    switch (node.opType) {
       case 'Conv': return this.conv(node);
       case 'Gather': if (isEmbeddingGather(this.ix, node)) return this.gather(node);
     }
@@ -144,7 +191,13 @@ class Rewriter {
     if (precision === 16) return this.toFloat16(node, 1, w);
     if (!this.matMulNBitsType(w, node)) return;
     const [K, N] = dims as [number, number];
-    const q = quantize(readFloats(w.tensor), K, N, this.quantizeOptions(precision));
+    const options = this.quantizeOptions(precision);
+    const key = requestKey(w.name, 'MatMul', K, N, options, 1, 0);
+    if (this.requests) {
+      this.request({ key, name: w.name, op: 'MatMul', K, N, options, values: () => readFloats(w.tensor) });
+      return;
+    }
+    const q = this.precomputedFor(key, K, N, options) ?? quantize(readFloats(w.tensor), K, N, options);
     const { node: replacement, tensors } = matMulNBits(q, node.input![0]!, node.output![0]!, this.unique(w.name), w.tensor.dataType!);
     this.addTensors(tensors, w.name);
     this.replace(node, [replacement], w.name);
@@ -160,12 +213,20 @@ class Rewriter {
     const transA = intAttribute(node, 'transA', 0), transB = intAttribute(node, 'transB', 0);
     const alpha = floatAttribute(node, 'alpha', 1), beta = floatAttribute(node, 'beta', 1);
     const [d0, d1] = dimsOf(w.tensor) as [number, number];
-    let values = readFloats(w.tensor);
-    if (alpha !== 1) values = values.map((v) => v * alpha);
+    const options = this.quantizeOptions(precision);
+    const [K, N] = transB ? [d1, d0] : [d0, d1];
+    const key = requestKey(w.name, 'Gemm', K, N, options, alpha, transB);
+    const scaled = (): Float32Array => {
+      const values = readFloats(w.tensor);
+      return alpha !== 1 ? values.map((v) => v * alpha) : values;
+    };
+    if (this.requests) {
+      this.request({ key, name: w.name, op: 'Gemm', K, N, options, values: () => (transB ? transpose(scaled(), N, K) : scaled()) });
+      return;
+    }
     // transB = 1 stores B as [N, K], which is already one output channel per row.
-    const q = transB
-      ? quantizeRows(values, d1, d0, this.quantizeOptions(precision))
-      : quantize(values, d0, d1, this.quantizeOptions(precision));
+    const q = this.precomputedFor(key, K, N, options)
+      ?? (transB ? quantizeRows(scaled(), K, N, options) : quantize(scaled(), K, N, options));
     const base = this.unique(w.name);
     const nodes: NodeProto[] = [];
     let a = node.input![0]!;
@@ -324,6 +385,20 @@ class Rewriter {
     ensureOpset(this.model, MS_DOMAIN, 1);
   }
 
+  private request(r: QuantizationRequest): void {
+    if (!this.requests!.has(r.key)) this.requests!.set(r.key, r);
+  }
+
+  /** The weight quantized elsewhere for this key, checked against what this rewrite would have made. */
+  private precomputedFor(key: string, K: number, N: number, options: QuantizeOptions): QuantizedWeight | undefined {
+    const q = this.precomputed?.get(key);
+    if (!q) return undefined;
+    if (q.K !== K || q.N !== N || q.bits !== options.bits || q.scheme !== options.scheme || q.groupSize !== options.groupSize) {
+      throw new Error(`precomputed weight ${key} is ${q.bits}-bit ${q.scheme} group ${q.groupSize} [${q.K}, ${q.N}], not what the policy asks for`);
+    }
+    return q;
+  }
+
   private matMulNBitsType(w: ConstantWeight, node: NodeProto): boolean {
     if (w.tensor.dataType === DataType.FLOAT || w.tensor.dataType === DataType.FLOAT16) return true;
     this.note(w.name, node, `MatMulNBits takes float or float16 activations, not type ${String(w.tensor.dataType)}; kept as is`);
@@ -381,6 +456,18 @@ class Rewriter {
 function isFloat(w: ConstantWeight): boolean {
   const t = w.tensor.dataType;
   return t === DataType.FLOAT || t === DataType.FLOAT16 || t === DataType.DOUBLE || t === DataType.BFLOAT16;
+}
+
+/** A request's key: everything that decides the quantized bytes of one use of a weight. */
+function requestKey(name: string, op: string, K: number, N: number, o: QuantizeOptions, alpha: number, transB: number): string {
+  return `${op}|${name}|${K}x${N}|alpha=${alpha}|transB=${transB}|b${o.bits}/${o.scheme}/g${o.groupSize}/search=${o.scaleSearch ?? o.bits === 2}`;
+}
+
+/** rows [R, C] row-major → [C, R]. */
+function transpose(rows: Float32Array, R: number, C: number): Float32Array {
+  const out = new Float32Array(R * C);
+  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) out[c * R + r] = rows[r * C + c]!;
+  return out;
 }
 
 function largestPowerOfTwoDividing(n: number): number {

@@ -8,6 +8,7 @@
  *   node bench/kernels.mjs            small shapes, a few minutes on SwiftShader
  *   node bench/kernels.mjs --full     768x768 … 4096x11008 (slow on an emulated GPU)
  *   node bench/kernels.mjs --gpu      use the machine's GPU instead of SwiftShader
+ *   node bench/kernels.mjs --smoke --out DIR   odd tiny shapes, one sample: the agreement check alone (the e2e test)
  * Exits non-zero when anything fails or the two runtimes disagree, so a broken run never looks like a result.
  */
 import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -20,16 +21,18 @@ import { build } from 'vite';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const full = process.argv.includes('--full');
 const realGpu = process.argv.includes('--gpu');
+const smoke = process.argv.includes('--smoke');
+const outArg = process.argv.indexOf('--out');
 
 const config = {
-  shapes: full
+  shapes: smoke ? [[96, 80]] : full
     ? [[768, 768], [768, 3072], [3072, 768], [2048, 2048], [4096, 4096], [4096, 11008]]
     : [[768, 768], [1024, 2048]],
   bits: [2, 4, 8],
-  kernels: [{ kernel: 'gemv', M: 1 }, { kernel: 'gemm', M: full ? 64 : 16 }],
+  kernels: [{ kernel: 'gemv', M: 1 }, { kernel: 'gemm', M: full ? 64 : smoke ? 5 : 16 }],
   blockSize: 32,
-  timing: { warmup: 3, samples: full ? 7 : 5, sampleMs: 200, maxIterations: 50 },
-  cpuTiming: { warmup: 1, samples: 3, sampleMs: 0, maxIterations: 1 },
+  timing: smoke ? { warmup: 0, samples: 1, sampleMs: 0, maxIterations: 1 } : { warmup: 3, samples: full ? 7 : 5, sampleMs: 200, maxIterations: 50 },
+  cpuTiming: { warmup: smoke ? 0 : 1, samples: smoke ? 1 : 3, sampleMs: 0, maxIterations: 1 },
 };
 
 const dist = join(root, 'bench/kernels/dist');
@@ -91,11 +94,11 @@ async function main() {
     const result = await page.evaluate((c) => window.webqBench.run(c), config);
     result.ortVersion = JSON.parse((await import('node:fs')).readFileSync(join(root, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version;
     const bad = result.rows.filter((r) => !(r.maxAbsDiff < 1e-3 * Math.sqrt(r.K)));
-    const outDir = join(root, 'bench/results');
+    const outDir = outArg > 0 ? process.argv[outArg + 1] : join(root, 'bench/results');
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, 'kernels.json'), `${JSON.stringify(result.rows.map(({ kernel, bits, M, K, N, webqMs, ortMs, ratio, adapter }) => ({ kernel, bits, M, K, N, webqMs, ortMs, ratio, adapter })), null, 2)}\n`);
+    writeFileSync(join(outDir, 'kernels.json'), `${JSON.stringify(result.rows.map(({ kernel, bits, M, K, N, webqMs, ortMs, ratio, adapter, maxAbsDiff }) => ({ kernel, bits, M, K, N, webqMs, ortMs, ratio, adapter, maxAbsDiff })), null, 2)}\n`);
     writeFileSync(join(outDir, 'kernels-quantize.json'), `${JSON.stringify(result.quant, null, 2)}\n`);
-    const command = `node bench/kernels.mjs${full ? ' --full' : ''}${realGpu ? ' --gpu' : ''}`;
+    const command = `node bench/kernels.mjs${full ? ' --full' : ''}${realGpu ? ' --gpu' : ''}${smoke ? ' --smoke' : ''}`;
     writeFileSync(join(outDir, 'kernels.md'), markdown(result, command, (Date.now() - started) / 1000));
     console.log(markdown(result, command, (Date.now() - started) / 1000));
     if (bad.length) throw new Error(`webq and ORT disagree on ${bad.length} rows: ${JSON.stringify(bad)}`);

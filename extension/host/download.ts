@@ -21,7 +21,10 @@ export function checkModelUrl(raw: string, origin: string, extensionOrigin?: str
 
 export interface Downloaded { bytes: Uint8Array; sha256: string }
 
-export async function download(url: URL, options: { signal: AbortSignal; sha256?: string; onProgress(loaded: number, total: number): void }): Promise<Downloaded> {
+/** `maxBytes` (default 2 GiB, the largest model) caps what is read: a companion file (tokenizer, config) is far smaller. */
+export async function download(url: URL, options: { signal: AbortSignal; sha256?: string; maxBytes?: number; onProgress(loaded: number, total: number): void }): Promise<Downloaded> {
+  const max = options.maxBytes ?? MAX_MODEL_BYTES;
+  const tooBig = (size: string) => new WebqError('QuotaExceededError', `${url.href} is ${size}; webq reads at most ${max === MAX_MODEL_BYTES ? '2 GiB (models)' : `${Math.round(max / 2 ** 20)} MiB for this file`}`);
   let response: Response;
   try {
     response = await fetch(url, { credentials: 'omit', signal: options.signal, cache: 'no-store', redirect: 'follow', referrerPolicy: 'no-referrer' });
@@ -45,7 +48,7 @@ export async function download(url: URL, options: { signal: AbortSignal; sha256?
   if (!response.ok) throw new WebqError('NetworkError', `model download failed: ${url.href} answered HTTP ${response.status}`);
   const header = Number(response.headers.get('content-length'));
   const total = Number.isFinite(header) && header > 0 ? header : 0;
-  if (total > MAX_MODEL_BYTES) throw new WebqError('QuotaExceededError', `model is ${total} bytes; webq loads models up to 2 GiB`);
+  if (total > max) { void discardBody(response); throw tooBig(`${total} bytes`); }
   const reader = response.body?.getReader();
   if (!reader) throw new WebqError('NetworkError', `model download from ${url.href} has no body`);
   const chunks: Uint8Array[] = [];
@@ -56,7 +59,7 @@ export async function download(url: URL, options: { signal: AbortSignal; sha256?
       if (done) break;
       chunks.push(value);
       loaded += value.byteLength;
-      if (loaded > MAX_MODEL_BYTES) throw new WebqError('QuotaExceededError', 'model is larger than 2 GiB');
+      if (loaded > max) { void reader.cancel().catch(() => undefined); throw tooBig(`more than ${max} bytes`); }
       options.onProgress(loaded, total || loaded);
     }
   } catch (err) {
@@ -78,4 +81,9 @@ export async function download(url: URL, options: { signal: AbortSignal; sha256?
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Drops a response's body unread. */
+async function discardBody(response: Response): Promise<void> {
+  await response.body?.cancel().catch(() => undefined);
 }

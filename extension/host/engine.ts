@@ -98,6 +98,8 @@ interface LoadedModel {
 }
 
 const MAX_WEBNN_SHAPES = 4;
+/** A task's JSON files (tokenizer.json of a 250k-token vocabulary is ≈ 20 MB) are read whole and parsed: capped. */
+const COMPANION_MAX_BYTES = 64 * 2 ** 20;
 
 export class Engine {
   private readonly models = new Map<string, LoadedModel>();
@@ -374,7 +376,7 @@ export class Engine {
     if (!assets) {
       const read = async (name: string): Promise<unknown> => {
         const url = resolved.file(name);
-        const { bytes } = await this.sourceBytes(url, undefined, job.signal, job, fallbacks);
+        const { bytes } = await this.sourceBytes(url, undefined, job.signal, job, fallbacks, COMPANION_MAX_BYTES);
         try {
           return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
         } catch (err) {
@@ -447,12 +449,12 @@ export class Engine {
    * The source bytes of a model: from the cache when a complete, intact copy is there (and matches the sha256 the
    * page gave), else downloaded and cached. Cache trouble never fails a load; it is reported in `fallbacks`.
    */
-  private async sourceBytes(url: URL, sha256: string | undefined, signal: AbortSignal, job: Job, fallbacks: string[]): Promise<{ bytes: Uint8Array; sha256: string }> {
+  private async sourceBytes(url: URL, sha256: string | undefined, signal: AbortSignal, job: Job, fallbacks: string[], maxBytes?: number): Promise<{ bytes: Uint8Array; sha256: string }> {
     const hit = await readEntry(cacheKey(url.href, 'src'), (loaded, total) => job.progress('cache', loaded, total))
       .catch((err) => { fallbacks.push(`cache: could not read (${(err as Error).message})`); return { miss: 'absent' as const }; });
     if ('entry' in hit && (!sha256 || hit.entry.sha256 === sha256)) return { bytes: hit.bytes, sha256: hit.entry.sha256 };
     if ('miss' in hit && hit.miss !== 'absent') fallbacks.push(`cache: the cached copy of ${url.href} was ${hit.miss}; downloaded it again`);
-    const downloaded = await download(url, { signal, sha256, onProgress: (loaded, total) => job.progress('download', loaded, total) });
+    const downloaded = await download(url, { signal, sha256, maxBytes, onProgress: (loaded, total) => job.progress('download', loaded, total) });
     await writeEntry({ source: url.href, variant: 'src', sourceSha256: downloaded.sha256, meta: null }, downloaded.bytes)
       .catch((err) => fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`));
     return downloaded;

@@ -150,6 +150,11 @@ export function registrySuite(ctx: () => RegistryContext): void {
       expect(await run('bert-base-uncased', 'hi', { topK: 3 })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/topK/) });
       expect(await run('bert-large-cased', 'hi')).toMatchObject({ ok: false, name: 'NotFoundError', message: expect.stringMatching(/bert-base-uncased/) });
       expect(await run({ url: `${ctx().server.origin}/nowhere/model.onnx`, task: 'feature-extraction' }, 'hi')).toMatchObject({ ok: false, name: 'NotFoundError' });
+      // A page's tokenizer URL is read whole: past 64 MiB it is refused before the body is read.
+      ctx().server.routes.set('/huge/tokenizer.json', new Uint8Array(65 * 2 ** 20));
+      const graph = `${ctx().server.origin}${PREFIX}/${BERT_REPO}/resolve/main/onnx/model.onnx`;
+      expect(await run({ url: graph, task: 'feature-extraction', tokenizer: `${ctx().server.origin}/huge/tokenizer.json` }, 'hi'))
+        .toMatchObject({ ok: false, name: 'QuotaExceededError', message: expect.stringMatching(/64 MiB/) });
       const ok = await run('bert-base-uncased', 'still serving');
       expect(ok.ok, ok.message).toBe(true);
     });

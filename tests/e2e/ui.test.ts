@@ -335,6 +335,29 @@ describe('popup: task models by registry id (Chromium)', () => {
     await popup.screenshot({ path: `${SHOTS}/popup-compare-bert.png`, fullPage: true });
   });
 
+  it('a custom URL with a task sends { url, task }: the feature-extraction pipeline on the graph, weights as stored', async () => {
+    const url = `${server.origin}${PREFIX}/Xenova/bert-base-uncased/resolve/main/onnx/model.onnx`;
+    await popup.fill('[data-webq=model-url]', url);
+    expect(await popup.inputValue('[data-webq=registry-model]')).toBe('');
+    expect(await popup.isDisabled('[data-webq=task]')).toBe(false);
+    await popup.selectOption('[data-webq=task]', 'feature-extraction');
+    expect(await popup.textContent('[data-webq=model-kind]')).toMatch(/URL with task feature-extraction/);
+    await popup.selectOption('[data-webq=bits]', '');
+    await popup.click('[data-webq=load]');
+    await appears('[data-webq=task-text]', 60_000);
+    expect(await popup.textContent('[data-webq=model-summary]')).toMatch(/Task\s*feature-extraction/);
+    await popup.fill('[data-webq=task-text]', BERT_EXAMPLES.unknown.text);
+    await popup.click('[data-webq=run]');
+    await appears('[data-webq=embedding-summary]', 60_000);
+    expect(await popup.getAttribute('[data-webq=embedding-summary]', 'data-dims')).toBe('1x64');
+    expect(await popup.getAttribute('[data-webq=embedding-summary] [data-tokens]', 'data-tokens')).toBe(String(BERT_EXAMPLES.unknown.ids.length));
+    expect(await popup.textContent('[data-webq=metrics] [data-metric=bits]')).toBe('fp32'); // a URL runs as stored
+    // Back to a raw model: no task, so the popup offers tensor editors again.
+    await popup.selectOption('[data-webq=task]', '');
+    await popup.click('[data-webq=load]');
+    await appears('fieldset[data-input="input_ids"]', 60_000);
+  });
+
   it('vit-base-patch16-224, typed as an id, on a red PNG file: the top label is red', async () => {
     // The PNG is drawn in a page canvas and taken as bytes.
     const png = Buffer.from(await popup.evaluate(() => {
@@ -368,6 +391,15 @@ describe('popup: task models by registry id (Chromium)', () => {
     expect(await popup.textContent('[data-webq=metrics] [data-metric=bits]')).toBe('8-bit symmetric, mixed precision'); // the vision default
     await popup.locator('[data-webq=result]').scrollIntoViewIfNeeded();
     await popup.screenshot({ path: `${SHOTS}/popup-vit.png`, fullPage: true });
+
+    // Compare the profile's default with fp32: the same top label, and by how much its score moved.
+    await popup.selectOption('[data-webq=compare-a]', '');
+    await popup.selectOption('[data-webq=compare-b]', '32');
+    await popup.click('[data-webq=compare-run]');
+    await appears('[data-webq=agreement][data-kind=labels]', 120_000);
+    expect(await popup.getAttribute('[data-webq=agreement] [data-same]', 'data-same')).toBe('true');
+    expect(Number(await popup.getAttribute('[data-webq=agreement] [data-delta]', 'data-delta'))).toBeLessThan(0.05);
+    expect(await popup.locator('[data-webq=compare-table] thead th').allTextContents()).toEqual(['Measure', 'profile default (8-bit)', 'fp32']);
   });
 
   it('whisper-tiny on a WAV file (decoded by the browser): the transcript, in the language asked for', async () => {

@@ -15,7 +15,7 @@ import { readInputs, renderInputs } from './inputs-form';
 import { bitsOptions, loadOptions, modelKind, modelRef, renderCachedModels, setModel, wireModelForm } from './model-form';
 import { runWork, setStatus, wireCancel } from './progress';
 import { renderRun } from './results';
-import { inputNames, readTaskInput, renderTaskInputs, resetTaskInputs, taskRunOptions } from './task-inputs';
+import { inputNames, readTaskInput, renderTaskInputs, resetTaskInputs, shownTask, taskRunOptions } from './task-inputs';
 import { renderTaskRun } from './task-results';
 
 const webq = uiWebq();
@@ -73,8 +73,8 @@ async function load(): Promise<void> {
   localStorage.setItem(LAST_TASK, typeof model.ref === 'string' ? '' : model.ref.task ?? '');
   loaded = { ...model, info, registry };
   renderModelInfo(info);
-  if (info.task) renderTaskInputs(info.task);
-  else renderInputs(info.inputs);
+  // Loading the same model again (say at other bits) keeps the text, images or audio already given.
+  if (info.task) { if (shownTask() !== info.task) renderTaskInputs(info.task); } else renderInputs(info.inputs);
   fillCompareSelects(registry);
   updateButtons(); // the work-done event came before `loaded` was set
   void renderCachedModels();

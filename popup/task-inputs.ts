@@ -28,6 +28,9 @@ function check(id: string, hook: string, label: string): HTMLDivElement {
   return h('div', { class: 'field check' }, h('input', { id, type: 'checkbox', 'data-webq': hook }), h('label', { for: id }, label));
 }
 
+/** The task whose editors are shown, if any. */
+export const shownTask = (): Task | null => current;
+
 export function renderTaskInputs(task: Task): void {
   current = task;
   clearImages();

@@ -312,6 +312,9 @@ describe('popup: task models by registry id (Chromium)', () => {
 
   it('a registry id at fp32 can be chosen; compare fp32 with 4-bit shows a cosine per input and the chart', async () => {
     await popup.selectOption('[data-webq=bits]', '32');
+    await popup.click('[data-webq=load]'); // loading the same id again keeps the text typed
+    await expect.poll(() => popup.textContent('[data-webq=model-summary]'), { timeout: 60_000 }).toMatch(/Weights\s*fp32/);
+    expect(await popup.inputValue('[data-webq=task-text]')).toContain(BERT_EXAMPLES.fox.text);
     await popup.click('[data-webq=run]');
     await expect.poll(() => popup.textContent('[data-webq=metrics] [data-metric=bits]'), { timeout: 60_000 }).toBe('fp32');
     expect(await popup.textContent('[data-webq=metrics] [data-metric=reduction]')).toBe('0.0%');

@@ -1,15 +1,50 @@
 /**
- * The model and its load options: a URL (typed, or picked from the cache), backend, and quantization. Options are
- * built exactly as a page would pass them; quantization fields are sent only when weights are quantized, since
- * the engine refuses options that would have no effect.
+ * The model and its load options. The model is a registry id (picked from the built-in list or typed) or a URL
+ * (typed, or picked from the cache), which may name a task to run a compatible model with that task's pre- and
+ * post-processing (`{ url, task }`). Options are built exactly as a page would pass them: quantization fields are
+ * sent only when weights are quantized, since the engine refuses options that would have no effect, and "profile
+ * default" sends no precision at all, so a registry id gets its profile's advice.
  */
 import { listEntries } from '../extension/host/cache';
+import { REGISTRY, registryEntry } from '../extension/models/registry';
+import type { ModelRef, Task } from '../extension/shared/types';
 import { $, h } from '../extension/ui/dom';
+import { bitsLabel } from '../extension/ui/format';
 
 export const urlInput = () => $<HTMLInputElement>('[data-webq=model-url]');
 const cachedSelect = () => $<HTMLSelectElement>('[data-webq=cached-models]');
+const registrySelect = () => $<HTMLSelectElement>('[data-webq=registry-model]');
+const taskSelect = () => $<HTMLSelectElement>('[data-webq=task]');
 const bitsSelect = () => $<HTMLSelectElement>('[data-webq=bits]');
 const quantFields = () => $<HTMLFieldSetElement>('[data-webq=quant-fields]');
+
+/** The weights choices: '' is the profile's default (no `bits` sent), the rest are bit widths. */
+export const BITS_CHOICES = ['', '32', '16', '8', '4', '2'] as const;
+
+export function bitsChoiceLabel(value: string, registry: boolean): string {
+  if (value === '') return registry ? 'profile default' : 'profile default (as stored for a URL)';
+  const bits = Number(value);
+  return bits === 32 ? 'fp32 (as stored)' : bits === 16 ? '16-bit (fp16)' : bitsLabel(bits);
+}
+
+export type ModelKind = { kind: 'none' } | { kind: 'registry'; id: string; task: Task; description: string } | { kind: 'url'; url: string; task: Task | null };
+
+/** What the model field names now. */
+export function modelKind(): ModelKind {
+  const value = urlInput().value.trim();
+  if (!value) return { kind: 'none' };
+  const entry = registryEntry(value);
+  if (entry) return { kind: 'registry', id: entry.id, task: entry.task, description: entry.description };
+  return { kind: 'url', url: value, task: (taskSelect().value || null) as Task | null };
+}
+
+/** The model as `webq.load`/`run` take it, and a key that changes whenever the model does. */
+export function modelRef(): { ref: ModelRef; key: string } | null {
+  const m = modelKind();
+  if (m.kind === 'none') return null;
+  if (m.kind === 'registry') return { ref: m.id, key: `id:${m.id}` };
+  return m.task ? { ref: { url: m.url, task: m.task }, key: `url:${m.url}|${m.task}` } : { ref: m.url, key: `url:${m.url}` };
+}
 
 /** Fills the "cached models" list with each source URL the cache holds. */
 export async function renderCachedModels(): Promise<void> {
@@ -40,19 +75,80 @@ export function backend(): string {
   return $<HTMLSelectElement>('[data-webq=backend]').value;
 }
 
-/** The options of a load or run with the form's precision (or `bits` when given, for compare mode). */
-export function loadOptions(bits = Number(bitsSelect().value)): Record<string, unknown> {
-  return { backend: backend(), ...quantOptions(bits) };
+/**
+ * The options of a load or run with the form's precision, or `bits` when given (compare mode): a choice from
+ * BITS_CHOICES, where '' sends no precision (the profile's advice for a registry id; the stored weights for a URL).
+ */
+export function loadOptions(bits: string = bitsSelect().value): Record<string, unknown> {
+  return bits === '' ? { backend: backend() } : { backend: backend(), ...quantOptions(Number(bits)) };
+}
+
+/** The precision choices, as options of a select; '' is labelled for the kind of model. */
+export function bitsOptions(registry: boolean): HTMLOptionElement[] {
+  return BITS_CHOICES.map((v) => h('option', { value: v }, bitsChoiceLabel(v, registry)));
+}
+
+/** The task select's choice for URLs, kept while the field holds a registry id (whose task it then shows). */
+let urlTask = '';
+/** Whether the person chose the weights: until then a registry id defaults to the profile, a URL to fp32. */
+let bitsChosen = false;
+let lastKind: ModelKind['kind'] = 'none';
+
+function syncKind(): void {
+  const m = modelKind();
+  const registry = m.kind === 'registry';
+  registrySelect().value = registry ? m.id : '';
+  $('[data-webq=registry-description]').textContent = registry ? m.description : '';
+  const task = taskSelect();
+  if (registry && !task.disabled) urlTask = task.value;
+  task.disabled = registry;
+  task.value = registry ? m.task : urlTask;
+  $('[data-webq=model-kind]').textContent = m.kind === 'registry' ? `Registry id: ${m.task}, files from the model host (options page).`
+    : m.kind === 'url' ? (m.task ? `URL with task ${m.task}: companion files are read beside the graph.` : 'URL of a raw ONNX model: tensors in, tensors out.')
+    : '';
+  // The '' choice reads differently for a URL; relabel it, and move the default when the kind of model changes.
+  const profileChoice = bitsSelect().querySelector<HTMLOptionElement>('option[value=""]');
+  if (profileChoice) profileChoice.textContent = bitsChoiceLabel('', m.kind !== 'url');
+  if (m.kind !== lastKind && m.kind !== 'none' && !bitsChosen) bitsSelect().value = registry ? '' : '32';
+  if (m.kind !== 'none') lastKind = m.kind;
+  syncQuantFields();
+}
+
+function syncQuantFields(): void {
+  const v = bitsSelect().value;
+  quantFields().disabled = v === '' || Number(v) >= 16;
 }
 
 export function wireModelForm(onModelChange: () => void): void {
+  const registry = registrySelect();
+  registry.replaceChildren(
+    h('option', { value: '' }, 'None: a URL, or an id typed below'),
+    ...[...REGISTRY.values()].map((e) => h('option', { value: e.id, title: e.description }, `${e.id} — ${e.description}`)),
+  );
+  $('#registry-ids').replaceChildren(...[...REGISTRY.values()].map((e) => h('option', { value: e.id }, e.task)));
+  bitsSelect().replaceChildren(...bitsOptions(true));
+  const changed = () => { syncKind(); onModelChange(); };
+  registry.addEventListener('change', () => {
+    // Choosing "None" leaves a typed URL alone; it only clears a registry id.
+    if (registry.value) urlInput().value = registry.value;
+    else if (modelKind().kind === 'registry') urlInput().value = '';
+    changed();
+  });
   cachedSelect().addEventListener('change', () => {
     if (!cachedSelect().value) return;
     urlInput().value = cachedSelect().value;
-    onModelChange();
+    changed();
   });
-  urlInput().addEventListener('input', onModelChange);
-  const sync = () => { quantFields().disabled = Number(bitsSelect().value) >= 16; };
-  bitsSelect().addEventListener('change', sync);
-  sync();
+  urlInput().addEventListener('input', changed);
+  taskSelect().addEventListener('change', () => { urlTask = taskSelect().value; changed(); });
+  bitsSelect().addEventListener('change', () => { bitsChosen = true; syncQuantFields(); });
+  syncKind();
+}
+
+/** Sets the model field (e.g. to the last model used) and brings the form in line with it. */
+export function setModel(value: string, task = ''): void {
+  urlInput().value = value;
+  urlTask = task;
+  taskSelect().value = task;
+  syncKind();
 }

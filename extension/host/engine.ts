@@ -35,11 +35,9 @@ export interface EngineEnv {
 }
 
 /** Options this build cannot honour yet are refused, never accepted and ignored (SPEC §2). */
-const NOT_YET: Partial<Record<OptionName, string>> = {
-  workgroupSize: "webq's own kernels in the inference path (onnxruntime-web runs every op in this build)",
-};
-/** Options that only mean something when weights are quantized. */
-const QUANTIZATION_OPTIONS: readonly OptionName[] = ['scheme', 'groupSize', 'mixedPrecision', 'attentionPrecision', 'embeddingPrecision', 'skipLayerNorm'];
+const NOT_YET: Partial<Record<OptionName, string>> = {};
+/** Options that only mean something when weights are quantized (workgroupSize: of webq's GPU quantize kernels). */
+const QUANTIZATION_OPTIONS: readonly OptionName[] = ['scheme', 'groupSize', 'mixedPrecision', 'attentionPrecision', 'embeddingPrecision', 'skipLayerNorm', 'workgroupSize'];
 const TASK_OPTIONS: readonly OptionName[] = ['normalize', 'topK', 'maxNewTokens', 'language'];
 
 interface Job { signal: AbortSignal; progress(phase: ProgressPhase, loaded: number, total: number): void }
@@ -75,6 +73,8 @@ interface Plan {
   policy: PrecisionPolicy | null;
   variant: string;
   shaderPrecompilation: boolean;
+  /** Quantize with webq's GPU kernels at this workgroup; such a load bypasses the quantized-variant cache. */
+  workgroupSize?: [number, number, number];
 }
 
 interface LoadedModel {
@@ -305,7 +305,7 @@ export class Engine {
     const defaults = resolved.kind === 'task' && resolved.builtIn ? profile.modalities[resolved.pipeline.modality] : null;
     const policy = await this.policyFor(options, target, fallbacks, defaults);
     const variant = policy ? `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${policy.mixedPrecision ? `m${policy.attentionPrecision}.${policy.embeddingPrecision}` : ''}${policy.skipLayerNorm ? '' : 'n'}` : 'src';
-    const plan: Plan = { target, policy, variant, shaderPrecompilation: options.shaderPrecompilation ?? defaults?.shaderPrecompilation ?? false };
+    const plan: Plan = { target, policy, variant, shaderPrecompilation: options.shaderPrecompilation ?? defaults?.shaderPrecompilation ?? false, workgroupSize: options.workgroupSize };
     if (defaults && options.bits === undefined && options.useQuantization === undefined && resolved.kind === 'task') {
       // SPEC §6: every choice a profile made shows in the run's report.
       fallbacks.push(`profile ${profile.name}: ${resolved.pipeline.modality} models at ${policy ? `${policy.bits}-bit${policy.mixedPrecision ? ' with mixed precision' : ''}` : 'fp32'}${plan.shaderPrecompilation && options.shaderPrecompilation === undefined ? ', shaders compiled at load' : ''}`);
@@ -331,7 +331,7 @@ export class Engine {
   /** One graph for a load: in memory already, being loaded by another call (then shared), or loaded now. */
   private async acquire(url: URL, sha256: string | undefined, plan: Plan, caller: Caller, job: Job, fallbacks: string[]): Promise<{ model: LoadedModel; first: boolean }> {
     const { target } = plan;
-    const key = `${url.href}#${target.backend}${target.webnnDevice ? `:${target.webnnDevice}` : ''}#${plan.variant}${plan.shaderPrecompilation ? '+warm' : ''}`;
+    const key = `${url.href}#${target.backend}${target.webnnDevice ? `:${target.webnnDevice}` : ''}#${plan.variant}${plan.shaderPrecompilation ? '+warm' : ''}${plan.workgroupSize ? `+wg${plan.workgroupSize.join('x')}` : ''}`;
     const existing = this.models.get(key);
     if (existing && sha256 && existing.sha256 !== sha256) {
       throw new WebqError('DataError', `model ${url.href} has sha256 ${existing.sha256}, not the ${sha256} the page asked for`);
@@ -461,8 +461,10 @@ export class Engine {
   }
 
   /** A quantized variant: from the cache (no download, no quantization) or prepared from the source and cached. */
-  private async preparedBytes(url: URL, sha256: string | undefined, quant: { policy: PrecisionPolicy | null; variant: string }, signal: AbortSignal, job: Job, fallbacks: string[]): Promise<{ prepared: Prepared; sourceSha256: string }> {
-    if (quant.policy) {
+  private async preparedBytes(url: URL, sha256: string | undefined, quant: Pick<Plan, 'policy' | 'variant' | 'workgroupSize'>, signal: AbortSignal, job: Job, fallbacks: string[]): Promise<{ prepared: Prepared; sourceSha256: string }> {
+    // A workgroupSize load asks for webq's kernels to quantize, so it neither reads nor writes the quantized variant.
+    const cached = quant.policy !== null && !quant.workgroupSize;
+    if (cached) {
       const hit = await readEntry<Omit<Prepared, 'bytes'>>(cacheKey(url.href, quant.variant), (loaded, total) => job.progress('cache', loaded, total))
         .catch(() => ({ miss: 'absent' as const }));
       if ('entry' in hit && (!sha256 || hit.entry.sourceSha256 === sha256)) {
@@ -471,9 +473,9 @@ export class Engine {
     }
     const source = await this.sourceBytes(url, sha256, signal, job, fallbacks);
     if (quant.policy) job.progress('quantize', 0, 1);
-    const prepared = await prepareOffThread(source.bytes, quant.policy, signal);
-    if (quant.policy) {
-      job.progress('quantize', 1, 1);
+    const prepared = await prepareOffThread(source.bytes, quant.policy, signal, { workgroupSize: quant.workgroupSize });
+    if (quant.policy) job.progress('quantize', 1, 1);
+    if (cached) {
       const { bytes, ...meta } = prepared;
       await writeEntry({ source: url.href, variant: quant.variant, sourceSha256: source.sha256, meta }, bytes)
         .catch((err) => fallbacks.push(`cache: quantized variant not cached (${(err as Error).name}: ${(err as Error).message})`));

@@ -1,35 +1,66 @@
 /**
- * Runs prepareModel in a dedicated worker (one per load, ended after), so the engine host keeps answering while
- * a model is quantized; falls back to the host's own thread where workers cannot start.
+ * Runs model preparation in a dedicated worker (one per load, ended after), so the engine host keeps answering while
+ * a model is quantized; falls back to the host's own thread where workers cannot start, and where the page asked
+ * for webq's GPU kernels (`workgroupSize`) but workers have no WebGPU (the host's device is used then).
  */
 import { fromWireError, WebqError, type WireError } from '../shared/errors';
 import type { PrecisionPolicy } from '../onnx';
-import { prepareModel, type Prepared } from './prepare';
+import { prepareModelWith, type Prepared } from './prepare';
+import { adapterKey } from './calibrate';
+import { readSetting, writeSetting } from './cache';
+import { getGpu, gpuUnavailableReason } from './gpu';
+import type { Workgroup } from './gpu-quantize';
 
-export async function prepareOffThread(source: Uint8Array, policy: PrecisionPolicy | null, signal: AbortSignal): Promise<Prepared> {
+export interface PrepareRequest { source: Uint8Array; policy: PrecisionPolicy | null; workgroupSize?: Workgroup }
+export type PrepareReply = { ok: Prepared } | { error: WireError } | { noGpu: string };
+
+export interface PrepareOptions {
+  /** The page's `workgroupSize`: quantize with webq's kernels at this workgroup (gpu-quantize.ts). */
+  workgroupSize?: Workgroup;
+}
+
+export async function prepareOffThread(source: Uint8Array, policy: PrecisionPolicy | null, signal: AbortSignal, options: PrepareOptions = {}): Promise<Prepared> {
   let worker: Worker;
   try {
     worker = new Worker(new URL('./prepare-worker.ts', import.meta.url), { type: 'module' });
   } catch {
-    return prepareModel(source, policy);
+    return prepareHere(source, policy, signal, options, []);
   }
+  let reply: PrepareReply;
   try {
-    return await new Promise((resolve, reject) => {
+    reply = await new Promise<PrepareReply>((resolve, reject) => {
       const onAbort = () => reject(new WebqError('AbortError', 'the load was aborted'));
       signal.addEventListener('abort', onAbort, { once: true });
-      worker.onmessage = (event: MessageEvent<{ ok?: Prepared; error?: WireError }>) => {
+      worker.onmessage = (event: MessageEvent<PrepareReply>) => {
         signal.removeEventListener('abort', onAbort);
-        if (event.data.ok) resolve(event.data.ok);
-        else reject(fromWireError(event.data.error ?? { name: 'OperationError', message: 'model preparation failed' }));
+        resolve(event.data);
       };
       worker.onerror = (event) => {
         signal.removeEventListener('abort', onAbort);
         reject(new WebqError('OperationError', `model preparation worker failed: ${event.message}`));
       };
       // The source is copied, not transferred: the caller may still need it (e.g. to report its size).
-      worker.postMessage({ source, policy });
+      const request: PrepareRequest = { source, policy, workgroupSize: options.workgroupSize };
+      worker.postMessage(request);
     });
   } finally {
     worker.terminate();
   }
+  if ('ok' in reply) return reply.ok;
+  if ('error' in reply) throw fromWireError(reply.error);
+  return prepareHere(source, policy, signal, options, [`preparation: on the engine host's thread (workgroupSize needs WebGPU, and the worker has none: ${reply.noGpu})`]);
+}
+
+/** Preparation on this thread, with the host's own GPU device for the kernels. */
+async function prepareHere(source: Uint8Array, policy: PrecisionPolicy | null, signal: AbortSignal, options: PrepareOptions, notes: string[]): Promise<Prepared> {
+  const prepared = await prepareModelWith(source, policy, {
+    workgroupSize: options.workgroupSize,
+    signal,
+    settings: { read: readSetting, write: writeSetting },
+    gpu: async () => {
+      const gpu = await getGpu();
+      return gpu ? { device: gpu.device, adapter: adapterKey(gpu) } : { unavailable: gpuUnavailableReason };
+    },
+  });
+  return notes.length ? { ...prepared, notes: [...notes, ...prepared.notes] } : prepared;
 }

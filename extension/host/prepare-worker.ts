@@ -1,14 +1,42 @@
-/** Worker side of model preparation: quantizing a model's weights takes seconds and must not block the host. */
-import { prepareModel } from './prepare';
+/**
+ * Worker side of model preparation: quantizing a model's weights takes seconds and must not block the host. The
+ * worker opens its own WebGPU device for webq's quantize kernels (the host's device belongs to its thread); where
+ * workers have no WebGPU and the page asked for the kernels (`workgroupSize`), it says so and the host prepares the
+ * model on its own thread instead (prepare-off-thread.ts).
+ */
+import { prepareModelWith } from './prepare';
 import { toWireError } from '../shared/errors';
-import type { PrecisionPolicy } from '../onnx';
+import { adapterKey } from './calibrate';
+import { readSetting, writeSetting } from './cache';
+import { openQuantizerGpu, type QuantizerGpu } from './gpu-quantize';
+import type { PrepareReply, PrepareRequest } from './prepare-off-thread';
 
-self.onmessage = (event: MessageEvent<{ source: Uint8Array; policy: PrecisionPolicy | null }>) => {
+const post = (reply: PrepareReply, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(reply, transfer);
+
+class NoGpuInWorker extends Error {}
+
+self.onmessage = async (event: MessageEvent<PrepareRequest>) => {
+  const { source, policy, workgroupSize } = event.data;
+  let opened: QuantizerGpu | undefined;
   try {
-    const prepared = prepareModel(event.data.source, event.data.policy);
-    const transfer = prepared.bytes.buffer === event.data.source.buffer ? [] : [prepared.bytes.buffer as ArrayBuffer];
-    (self as unknown as Worker).postMessage({ ok: prepared }, transfer);
+    const prepared = await prepareModelWith(source, policy, {
+      workgroupSize,
+      settings: { read: readSetting, write: writeSetting },
+      gpu: async () => {
+        const gpu = await openQuantizerGpu((info) => adapterKey({ info }));
+        if ('unavailable' in gpu) {
+          if (workgroupSize) throw new NoGpuInWorker(gpu.unavailable);
+          return { unavailable: `WebGPU is not available in the preparation worker: ${gpu.unavailable}` };
+        }
+        opened = gpu;
+        return gpu;
+      },
+    });
+    const transfer = prepared.bytes.buffer === source.buffer ? [] : [prepared.bytes.buffer as ArrayBuffer];
+    post({ ok: prepared }, transfer);
   } catch (err) {
-    (self as unknown as Worker).postMessage({ error: toWireError(err) });
+    post(err instanceof NoGpuInWorker ? { noGpu: err.message } : { error: toWireError(err) });
+  } finally {
+    opened?.device.destroy();
   }
 };

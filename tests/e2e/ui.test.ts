@@ -1,16 +1,22 @@
 /**
  * The extension's own pages in real browsers: the popup (device panel, a run of PP-OCRv4 rec with generated
- * inputs checked against onnxruntime-node, compare fp32 vs 8-bit, cancel during a slow download) and the options
+ * inputs checked against onnxruntime-node, compare fp32 vs 8-bit, cancel during a slow download), the options
  * page (cache listing and deletion, settings that persist and that the engine honours, model host validation),
- * in Chromium; a smoke run of both pages in Firefox. Screenshots go to test-output/ui/ for a person to look at.
+ * and the popup's task models by registry id from a local mirror of the model host (text → embeddings, a PNG file →
+ * labels, compare fp32 vs 4-bit by cosine, a WAV file and the fake microphone → text), in Chromium; a smoke run of
+ * both pages in Firefox. Screenshots go to test-output/ui/ for a person to look at.
  *
  * Needs `npx vite build --mode chrome` (and `--mode firefox`) first.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
-import { findFirefoxPage, launchChromium, launchFirefox, type ChromiumWithExtension } from '../support/browsers';
+import { findFirefoxPage, launchChromium, launchFirefox, saveModelHost, type ChromiumWithExtension } from '../support/browsers';
 import { MODELS, referenceRun } from '../support/fixtures';
+import { mirrorRepo } from '../support/hub-mirror';
+import { BERT_EXAMPLES, bertHubFiles } from '../support/hub-models/bert';
+import { vitHubFiles } from '../support/hub-models/vit';
+import { WHISPER_TEXTS, whisperHubFiles, whisperTestAudio } from '../support/hub-models/whisper';
 import { BLANK_PAGE, slowRoute, startServer, type TestServer } from '../support/server';
 import { makeTensor } from '../../extension/ui/tensors';
 
@@ -32,7 +38,8 @@ beforeAll(async () => {
     // ~2.3 MB at 64 KiB every 250 ms: about 9 s, long enough to cancel mid-download.
     '/models/slow.onnx': slowRoute(readFileSync(MODELS.sileroVad), 64 * 1024, 250),
   });
-  chromium = await launchChromium();
+  // A fake microphone (a beeping source) that is allowed without a prompt, for the popup's recording path.
+  chromium = await launchChromium({ extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
   popup = await chromium.context.newPage();
   await popup.setViewportSize({ width: 800, height: 600 });
   await popup.goto(extensionUrl('popup/popup.html'));
@@ -228,6 +235,212 @@ describe('options page (Chromium)', () => {
   it('keeps the consent table the existing test drives', async () => {
     expect(await options.locator('[data-webq=origins]').count()).toBe(1);
     expect(await options.isVisible('[data-webq=origins-empty]')).toBe(true);
+  });
+});
+
+/** A 16-bit PCM WAV file of one channel. */
+function wav(samples: Float32Array, sampleRate: number): Buffer {
+  const out = Buffer.alloc(44 + samples.length * 2);
+  out.write('RIFF', 0, 'ascii');
+  out.writeUInt32LE(36 + samples.length * 2, 4);
+  out.write('WAVEfmt ', 8, 'ascii');
+  out.writeUInt32LE(16, 16);          // fmt chunk size
+  out.writeUInt16LE(1, 20);           // PCM
+  out.writeUInt16LE(1, 22);           // channels
+  out.writeUInt32LE(sampleRate, 24);
+  out.writeUInt32LE(sampleRate * 2, 28);
+  out.writeUInt16LE(2, 32);           // block align
+  out.writeUInt16LE(16, 34);          // bits per sample
+  out.write('data', 36, 'ascii');
+  out.writeUInt32LE(samples.length * 2, 40);
+  samples.forEach((x, i) => out.writeInt16LE(Math.round(Math.max(-1, Math.min(1, x)) * 32767), 44 + 2 * i));
+  return out;
+}
+
+describe('popup: task models by registry id (Chromium)', () => {
+  const PREFIX = '/hub';
+
+  beforeAll(async () => {
+    mirrorRepo(server, PREFIX, 'Xenova/bert-base-uncased', bertHubFiles());
+    mirrorRepo(server, PREFIX, 'Xenova/vit-base-patch16-224', vitHubFiles());
+    mirrorRepo(server, PREFIX, 'Xenova/whisper-tiny', whisperHubFiles());
+    const options = await chromium.context.newPage();
+    await options.goto(extensionUrl('options/options.html'));
+    await saveModelHost(options, `${server.origin}${PREFIX}`);
+    await options.close();
+    await popup.reload();
+    await popup.bringToFront(); // the options page opened after it: a tab in the background draws no frames to capture
+  });
+
+  /** Picks a registry id from the list, loads it at the form's settings, and waits for its report. */
+  async function loadId(id: string): Promise<void> {
+    await popup.selectOption('[data-webq=registry-model]', id);
+    expect(await popup.inputValue('[data-webq=model-url]')).toBe(id);
+    await popup.click('[data-webq=load]');
+    await appears('[data-webq=model-summary]', 60_000);
+  }
+
+  it('bert-base-uncased on two lines of text: a 2×64 embedding summary, at the profile\'s default precision', async () => {
+    await popup.selectOption('[data-webq=registry-model]', 'bert-base-uncased');
+    expect(await popup.inputValue('[data-webq=bits]')).toBe(''); // profile default for a registry id…
+    expect(await popup.isDisabled('[data-webq=task]')).toBe(true); // …whose task is the registry's
+    expect(await popup.inputValue('[data-webq=task]')).toBe('feature-extraction');
+    expect(await popup.textContent('[data-webq=registry-description]')).toMatch(/BERT base/);
+    await loadId('bert-base-uncased');
+    expect(await popup.textContent('[data-webq=model-summary]')).toMatch(/Task\s*feature-extraction/);
+    await popup.fill('[data-webq=task-text]', `${BERT_EXAMPLES.example.text}\n${BERT_EXAMPLES.fox.text}\n`);
+    await popup.click('[data-webq=run]');
+    await appears('[data-webq=embedding-summary]', 60_000);
+    const summary = popup.locator('[data-webq=embedding-summary]');
+    expect(await summary.getAttribute('data-dims')).toBe('2x64');
+    expect(await summary.textContent()).toMatch(/Embeddings\s*2 × 64/);
+    const tokens = await summary.locator('[data-tokens]').evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.tokens)));
+    expect(tokens).toEqual([BERT_EXAMPLES.example.ids.length, BERT_EXAMPLES.fox.ids.length]);
+    const norms = await summary.locator('[data-norm]').evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.norm)));
+    norms.forEach((n) => expect(n).toBeGreaterThan(0));
+    expect(await popup.textContent('[data-webq=metrics] [data-metric=bits]')).toBe('4-bit symmetric, mixed precision');
+    await popup.locator('[data-webq=result]').scrollIntoViewIfNeeded();
+    await popup.screenshot({ path: `${SHOTS}/popup-bert.png`, fullPage: true });
+
+    // normalize: each embedding has unit length.
+    await popup.check('[data-webq=task-normalize]');
+    await popup.click('[data-webq=run]');
+    await expect.poll(() => summary.locator('[data-norm]').evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.norm))), { timeout: 30_000 })
+      .toEqual([expect.closeTo(1, 5), expect.closeTo(1, 5)]);
+    await popup.uncheck('[data-webq=task-normalize]');
+  });
+
+  it('a registry id at fp32 can be chosen; compare fp32 with 4-bit shows a cosine per input and the chart', async () => {
+    await popup.selectOption('[data-webq=bits]', '32');
+    await popup.click('[data-webq=load]'); // loading the same id again keeps the text typed
+    await expect.poll(() => popup.textContent('[data-webq=model-summary]'), { timeout: 60_000 }).toMatch(/Weights\s*fp32/);
+    expect(await popup.inputValue('[data-webq=task-text]')).toContain(BERT_EXAMPLES.fox.text);
+    await popup.click('[data-webq=run]');
+    await expect.poll(() => popup.textContent('[data-webq=metrics] [data-metric=bits]'), { timeout: 60_000 }).toBe('fp32');
+    expect(await popup.textContent('[data-webq=metrics] [data-metric=reduction]')).toBe('0.0%');
+
+    await popup.selectOption('[data-webq=compare-a]', '32');
+    await popup.selectOption('[data-webq=compare-b]', '4');
+    await popup.click('[data-webq=compare-run]');
+    await appears('[data-webq=agreement]', 120_000);
+    const cosines = await popup.locator('[data-webq=agreement] [data-cos]').evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.cos)));
+    expect(cosines).toHaveLength(2);
+    for (const c of cosines) {
+      expect(c).toBeGreaterThan(0.9);
+      expect(c).toBeLessThanOrEqual(1 + 1e-6);
+    }
+    expect(await popup.locator('[data-webq=agreement] tbody th').first().textContent()).toBe(BERT_EXAMPLES.example.text);
+    const size = await popup.locator('[data-webq=compare-table] tr[data-measure=size] td').allTextContents();
+    expect(size[0]).not.toBe(size[1]);
+    const chart = popup.locator('[data-webq=compare-result] svg[role=img]');
+    expect(await chart.getAttribute('aria-label')).toMatch(/Inference: fp32 .*, 4-bit .*; Model bytes: fp32 .*, 4-bit/);
+    await popup.locator('[data-webq=compare-result]').scrollIntoViewIfNeeded();
+    await popup.screenshot({ path: `${SHOTS}/popup-compare-bert.png`, fullPage: true });
+  });
+
+  it('a custom URL with a task sends { url, task }: the feature-extraction pipeline on the graph, weights as stored', async () => {
+    const url = `${server.origin}${PREFIX}/Xenova/bert-base-uncased/resolve/main/onnx/model.onnx`;
+    await popup.fill('[data-webq=model-url]', url);
+    expect(await popup.inputValue('[data-webq=registry-model]')).toBe('');
+    expect(await popup.isDisabled('[data-webq=task]')).toBe(false);
+    await popup.selectOption('[data-webq=task]', 'feature-extraction');
+    expect(await popup.textContent('[data-webq=model-kind]')).toMatch(/URL with task feature-extraction/);
+    await popup.selectOption('[data-webq=bits]', '');
+    await popup.click('[data-webq=load]');
+    await appears('[data-webq=task-text]', 60_000);
+    expect(await popup.textContent('[data-webq=model-summary]')).toMatch(/Task\s*feature-extraction/);
+    await popup.fill('[data-webq=task-text]', BERT_EXAMPLES.unknown.text);
+    await popup.click('[data-webq=run]');
+    await appears('[data-webq=embedding-summary]', 60_000);
+    expect(await popup.getAttribute('[data-webq=embedding-summary]', 'data-dims')).toBe('1x64');
+    expect(await popup.getAttribute('[data-webq=embedding-summary] [data-tokens]', 'data-tokens')).toBe(String(BERT_EXAMPLES.unknown.ids.length));
+    expect(await popup.textContent('[data-webq=metrics] [data-metric=bits]')).toBe('fp32'); // a URL runs as stored
+    // Back to a raw model: no task, so the popup offers tensor editors again.
+    await popup.selectOption('[data-webq=task]', '');
+    await popup.click('[data-webq=load]');
+    await appears('fieldset[data-input="input_ids"]', 60_000);
+  });
+
+  it('vit-base-patch16-224, typed as an id, on a red PNG file: the top label is red', async () => {
+    // The PNG is drawn in a page canvas and taken as bytes.
+    const png = Buffer.from(await popup.evaluate(() => {
+      const c = document.createElement('canvas');
+      c.width = 40;
+      c.height = 30;
+      const g = c.getContext('2d')!;
+      g.fillStyle = '#ff0000';
+      g.fillRect(0, 0, 40, 30);
+      return c.toDataURL('image/png').split(',')[1]!;
+    }), 'base64');
+    expect(png.subarray(1, 4).toString('ascii')).toBe('PNG');
+    await popup.fill('[data-webq=model-url]', 'vit-base-patch16-224');
+    expect(await popup.inputValue('[data-webq=registry-model]')).toBe('vit-base-patch16-224');
+    expect(await popup.inputValue('[data-webq=task]')).toBe('image-classification');
+    expect(await popup.locator('[data-webq=embedding-summary], [data-webq=agreement]').count()).toBe(0); // bert's results are gone
+    await popup.selectOption('[data-webq=bits]', '');
+    await popup.click('[data-webq=load]');
+    await appears('[data-webq=task-image]', 60_000);
+    await popup.setInputFiles('[data-webq=task-image]', { name: 'red.png', mimeType: 'image/png', buffer: png });
+    await appears('[data-webq=task-image-preview] img[alt="Preview of red.png"]', 5_000);
+    await popup.fill('[data-webq=task-topk]', '3');
+    await popup.click('[data-webq=run]');
+    await appears('[data-webq=labels]', 60_000);
+    const rows = popup.locator('[data-webq=labels] tbody tr');
+    expect(await rows.count()).toBe(3);
+    expect(await rows.first().getAttribute('data-label')).toBe('red');
+    expect(await popup.textContent('[data-webq=labels] caption')).toBe('Labels for red.png');
+    const first = await rows.first().locator('td').allTextContents();
+    expect(first[1]).toMatch(/^\d+\.\d%$/);
+    expect(await popup.textContent('[data-webq=metrics] [data-metric=bits]')).toBe('8-bit symmetric, mixed precision'); // the vision default
+    await popup.locator('[data-webq=result]').scrollIntoViewIfNeeded();
+    await popup.screenshot({ path: `${SHOTS}/popup-vit.png`, fullPage: true });
+
+    // Compare the profile's default with fp32: the same top label, and by how much its score moved.
+    await popup.selectOption('[data-webq=compare-a]', '');
+    await popup.selectOption('[data-webq=compare-b]', '32');
+    await popup.click('[data-webq=compare-run]');
+    await appears('[data-webq=agreement][data-kind=labels]', 120_000);
+    expect(await popup.getAttribute('[data-webq=agreement] [data-same]', 'data-same')).toBe('true');
+    expect(Number(await popup.getAttribute('[data-webq=agreement] [data-delta]', 'data-delta'))).toBeLessThan(0.05);
+    expect(await popup.locator('[data-webq=compare-table] thead th').allTextContents()).toEqual(['Measure', 'profile default (8-bit)', 'fp32']);
+  });
+
+  it('whisper-tiny on a WAV file (decoded by the browser): the transcript, in the language asked for', async () => {
+    await loadId('whisper-tiny');
+    await popup.setInputFiles('[data-webq=task-audio]', { name: 'high.wav', mimeType: 'audio/wav', buffer: wav(whisperTestAudio('high', 22050), 22050) });
+    await expect.poll(() => popup.textContent('[data-webq=task-audio-status]'), { timeout: 10_000 }).toMatch(/^high\.wav: 1\.00 s at \d+ Hz, mono\.$/);
+    expect(await popup.isVisible('[data-webq=task-audio-preview]')).toBe(true);
+    await popup.click('[data-webq=run]');
+    await appears('[data-webq=transcript]', 120_000);
+    expect(await popup.textContent('[data-webq=transcript]')).toBe(WHISPER_TEXTS.en.high);
+    await popup.fill('[data-webq=task-language]', 'de');
+    await popup.click('[data-webq=run]');
+    await expect.poll(() => popup.textContent('[data-webq=transcript]'), { timeout: 60_000 }).toBe(WHISPER_TEXTS.de.high);
+    await popup.locator('[data-webq=result]').scrollIntoViewIfNeeded();
+    await popup.screenshot({ path: `${SHOTS}/popup-whisper.png`, fullPage: true });
+  });
+
+  it('the microphone (Chromium\'s fake device): records, stops on request, decodes, and transcribes', async () => {
+    await popup.fill('[data-webq=task-language]', ''); // back to the model's default
+    const mic = popup.locator('[data-webq=task-mic]');
+    await mic.click();
+    await expect.poll(() => mic.getAttribute('aria-pressed'), { timeout: 10_000 }).toBe('true');
+    expect(await mic.textContent()).toBe('Stop recording');
+    await expect.poll(() => popup.textContent('[data-webq=task-audio-status]'), { timeout: 10_000 }).toMatch(/^Recording: [1-4]\.\d s of 5 s/);
+    await popup.screenshot({ path: `${SHOTS}/popup-mic-recording.png` });
+    await mic.click(); // stop early
+    await expect.poll(() => popup.textContent('[data-webq=task-audio-status]'), { timeout: 10_000 }).toMatch(/^Microphone recording: \d\.\d\d s at \d+ Hz/);
+    expect(await mic.getAttribute('aria-pressed')).toBe('false');
+    const seconds = Number(await popup.getAttribute('[data-webq=task-audio-status]', 'data-seconds'));
+    expect(seconds).toBeGreaterThan(0.5);
+    expect(seconds).toBeLessThan(5);
+    const before = await popup.$('[data-webq=transcript]'); // the WAV's transcript, until this run replaces it
+    await popup.click('[data-webq=run]');
+    await popup.waitForFunction((e) => !e?.isConnected, before, { timeout: 60_000 });
+    await appears('[data-webq=transcript]', 60_000);
+    expect(Object.values(WHISPER_TEXTS.en)).toContain(await popup.textContent('[data-webq=transcript]'));
+    await popup.locator('[data-webq=result]').scrollIntoViewIfNeeded();
+    await popup.screenshot({ path: `${SHOTS}/popup-mic.png`, fullPage: true });
   });
 });
 

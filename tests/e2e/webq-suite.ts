@@ -325,7 +325,7 @@ export function webqSuite(ctx: () => SuiteContext): void {
           file: await name(webq.load('file:///etc/passwd')),
           unknownId: await name(webq.load('no-such-model')),
           webnn: await name(webq.load(`${base}/models/silero_vad.onnx`, { backend: 'webnn' })),
-          notYet: await name(webq.load(`${base}/models/silero_vad.onnx`, { workgroupSize: [64, 1, 1] })),
+          wgUnquantized: await name(webq.load(`${base}/models/silero_vad.onnx`, { workgroupSize: [64, 1, 1] })),
         };
       }, ctx().server.origin);
       expect(r.missing).toMatch(/^NotFoundError: .*404/);
@@ -334,7 +334,7 @@ export function webqSuite(ctx: () => SuiteContext): void {
       expect(r.file).toMatch(/^NotAllowedError: /);
       expect(r.unknownId).toMatch(/^NotFoundError: .*no-such-model/);
       expect(r.webnn).toMatch(/^NotSupportedError: .*webnn/);
-      expect(r.notYet).toMatch(/^NotSupportedError: .*workgroupSize/);
+      expect(r.wgUnquantized).toMatch(/^DataError: option workgroupSize applies when weights are quantized/);
     });
   });
 

@@ -3,6 +3,7 @@
  * the real Hugging Face format with a small vocab, a config.json, and onnx/model.onnx — embeddings (word, position,
  * token type; Gather), 2 encoder layers with real masked self-attention and a GELU feed-forward, every weight seeded.
  * Hidden 64 and FFN 256 keep it under 0.5 MB while every MatMul has K ≥ 64, so quantizing it means something.
+ * `size` (BertSize) builds the same graph at other sizes, e.g. BERT-base's for the benchmark (bench/models).
  *
  * The graph has the structure webq's role detection (extension/onnx/roles.ts) reads: q/k/v projections feed the
  * scores MatMul and the context MatMul around a Softmax, o consumes the context, tables are Gathers on ids.
@@ -30,6 +31,31 @@ export const BERT_CONFIG = Object.freeze({
   hidden: 64, heads: 4, layers: 2, intermediate: 256, maxPositions: 64, typeVocab: 2, layerNormEps: 1e-12,
 });
 
+/**
+ * The sizes a generated BERT can take (the benchmark builds bert-base-uncased's: 12 × 768, 12 heads, FFN 3072, 512
+ * positions, a 30,522-token vocab). `vocabSize` above BERT_VOCAB's length pads the vocab with `[unused<i>]` tokens,
+ * as the real vocab has them: never produced by the tokenizer, but rows of the embedding table all the same.
+ * The default is the test model's (BERT_CONFIG, BERT_VOCAB), whose files stay byte for byte what they were.
+ */
+export interface BertSize { hidden: number; heads: number; layers: number; intermediate: number; maxPositions: number; vocabSize: number }
+
+export const BERT_TEST_SIZE: Readonly<BertSize> = Object.freeze({
+  hidden: BERT_CONFIG.hidden, heads: BERT_CONFIG.heads, layers: BERT_CONFIG.layers, intermediate: BERT_CONFIG.intermediate,
+  maxPositions: BERT_CONFIG.maxPositions, vocabSize: BERT_VOCAB.length,
+});
+export const BERT_BASE_SIZE: Readonly<BertSize> = Object.freeze({ hidden: 768, heads: 12, layers: 12, intermediate: 3072, maxPositions: 512, vocabSize: 30522 });
+
+type Config = BertSize & { typeVocab: number; layerNormEps: number; vocab: readonly string[] };
+
+function configOf(size: Partial<BertSize>): Config {
+  const s = { ...BERT_TEST_SIZE, ...size };
+  if (s.hidden % s.heads !== 0) throw new RangeError(`hidden ${s.hidden} is not a multiple of heads ${s.heads}`);
+  if (s.vocabSize < BERT_VOCAB.length) throw new RangeError(`vocabSize ${s.vocabSize} is below the ${BERT_VOCAB.length} tokens the tests use`);
+  const vocab = s.vocabSize === BERT_VOCAB.length ? BERT_VOCAB
+    : [...BERT_VOCAB, ...Array.from({ length: s.vocabSize - BERT_VOCAB.length }, (_, i) => `[unused${i}]`)];
+  return { ...s, typeVocab: BERT_CONFIG.typeVocab, layerNormEps: BERT_CONFIG.layerNormEps, vocab };
+}
+
 /** Known inputs and their ids, for tests in Node and in real browsers. */
 export const BERT_EXAMPLES = Object.freeze({
   /** 'Example input text' → [CLS] example input text [SEP] */
@@ -46,13 +72,13 @@ export function bertTokenId(token: string): number {
   return id;
 }
 
-/** The hub files of the test BERT: repo-relative path → contents. Same seed, same bytes. */
-export function bertHubFiles(seed = 1234): HubFiles {
+/** The hub files of the test BERT (or one of `size`): repo-relative path → contents. Same seed, same bytes. */
+export function bertHubFiles(seed = 1234, size: Partial<BertSize> = {}): HubFiles {
   return {
-    'tokenizer.json': JSON.stringify(bertTokenizerJson()),
+    'tokenizer.json': JSON.stringify(bertTokenizerJson(size)),
     'tokenizer_config.json': JSON.stringify(bertTokenizerConfig()),
-    'config.json': JSON.stringify(bertConfigJson()),
-    'onnx/model.onnx': bertModel(seed),
+    'config.json': JSON.stringify(bertConfigJson(size)),
+    'onnx/model.onnx': bertModel(seed, size),
   };
 }
 
@@ -62,7 +88,7 @@ const special = (content: string) => ({
   id: bertTokenId(content), content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
 });
 
-export function bertTokenizerJson(): Record<string, unknown> {
+export function bertTokenizerJson(size: Partial<BertSize> = {}): Record<string, unknown> {
   const cls = { id: '[CLS]', ids: [BERT_SPECIAL.cls], tokens: ['[CLS]'] };
   const sep = { id: '[SEP]', ids: [BERT_SPECIAL.sep], tokens: ['[SEP]'] };
   return {
@@ -87,7 +113,7 @@ export function bertTokenizerJson(): Record<string, unknown> {
       unk_token: '[UNK]',
       continuing_subword_prefix: '##',
       max_input_chars_per_word: 100,
-      vocab: Object.fromEntries(BERT_VOCAB.map((token, id) => [token, id])),
+      vocab: Object.fromEntries(configOf(size).vocab.map((token, id) => [token, id])),
     },
   };
 }
@@ -100,14 +126,14 @@ export function bertTokenizerConfig(): Record<string, unknown> {
   };
 }
 
-export function bertConfigJson(): Record<string, unknown> {
-  const c = BERT_CONFIG;
+export function bertConfigJson(size: Partial<BertSize> = {}): Record<string, unknown> {
+  const c = configOf(size);
   return {
     architectures: ['BertModel'], model_type: 'bert', attention_probs_dropout_prob: 0.1, hidden_act: 'gelu',
     hidden_dropout_prob: 0.1, hidden_size: c.hidden, initializer_range: 0.02, intermediate_size: c.intermediate,
     layer_norm_eps: c.layerNormEps, max_position_embeddings: c.maxPositions, num_attention_heads: c.heads,
     num_hidden_layers: c.layers, pad_token_id: BERT_SPECIAL.pad, position_embedding_type: 'absolute',
-    type_vocab_size: c.typeVocab, vocab_size: BERT_VOCAB.length,
+    type_vocab_size: c.typeVocab, vocab_size: c.vocab.length,
   };
 }
 
@@ -157,8 +183,8 @@ class GraphBuilder {
 const intsAttr = (name: string, ints: number[]) => onnx.AttributeProto.create({ name, ints, type: onnx.AttributeProto.AttributeType.INTS });
 const floatAttr = (name: string, f: number) => onnx.AttributeProto.create({ name, f, type: onnx.AttributeProto.AttributeType.FLOAT });
 
-function layerNorm(g: GraphBuilder, x: string, prefix: string): string {
-  const { hidden, layerNormEps } = BERT_CONFIG;
+function layerNorm(g: GraphBuilder, c: Config, x: string, prefix: string): string {
+  const { hidden, layerNormEps } = c;
   const gamma = g.constant(`${prefix}.weight`, [hidden], Array.from({ length: hidden }, (_, i) => 1 + 0.05 * Math.sin(i)));
   const beta = g.constant(`${prefix}.bias`, [hidden], Array.from({ length: hidden }, (_, i) => 0.02 * Math.cos(i)));
   return g.node('LayerNormalization', [x, gamma, beta], `/${prefix}/LayerNorm`, [intAttr('axis', -1), floatAttr('epsilon', layerNormEps)]);
@@ -171,9 +197,9 @@ function linear(g: GraphBuilder, x: string, prefix: string, inDim: number, outDi
   return g.node('Add', [g.node('MatMul', [x, w], `/${prefix}/MatMul`), b], `/${prefix}/Add`);
 }
 
-function embeddings(g: GraphBuilder): string {
-  const { hidden, maxPositions, typeVocab } = BERT_CONFIG;
-  const words = g.node('Gather', [g.weight('embeddings.word_embeddings.weight', [BERT_VOCAB.length, hidden], 1), 'input_ids'], '/embeddings/word_embeddings/Gather');
+function embeddings(g: GraphBuilder, c: Config): string {
+  const { hidden, maxPositions, typeVocab } = c;
+  const words = g.node('Gather', [g.weight('embeddings.word_embeddings.weight', [c.vocab.length, hidden], 1), 'input_ids'], '/embeddings/word_embeddings/Gather');
   // Positions 0..S-1 are computed from the ids' shape, so the position table is a Gather on computed indices too.
   const shape = g.node('Shape', ['input_ids'], '/embeddings/Shape');
   const length = g.node('Gather', [shape, g.ints('/embeddings/axis1', [], [1])], '/embeddings/SequenceLength');
@@ -181,7 +207,7 @@ function embeddings(g: GraphBuilder): string {
   const positionRows = g.node('Gather', [g.weight('embeddings.position_embeddings.weight', [maxPositions, hidden], 0.5), positions], '/embeddings/position_embeddings/Gather');
   const types = g.node('Gather', [g.weight('embeddings.token_type_embeddings.weight', [typeVocab, hidden], 0.5), 'token_type_ids'], '/embeddings/token_type_embeddings/Gather');
   const sum = g.node('Add', [g.node('Add', [words, types], '/embeddings/Add'), positionRows], '/embeddings/Add_1');
-  return layerNorm(g, sum, 'embeddings.LayerNorm');
+  return layerNorm(g, c, sum, 'embeddings.LayerNorm');
 }
 
 /** (1 - mask) · -10000 as [batch, 1, 1, keys]: added to the scores, it leaves padded keys no weight after Softmax. */
@@ -193,19 +219,22 @@ function attentionBias(g: GraphBuilder): string {
 }
 
 /** [batch, seq, hidden] → [batch, heads, seq, headDim] (or [batch, heads, headDim, seq] for keys). */
-function splitHeads(g: GraphBuilder, x: string, name: string, perm: number[]): string {
-  const { heads, hidden } = BERT_CONFIG;
+function splitHeads(g: GraphBuilder, c: Config, x: string, name: string, perm: number[]): string {
+  const { heads, hidden } = c;
   const shape = g.ints(`${name}/shape`, [4], [0, 0, heads, hidden / heads]);
   return g.node('Transpose', [g.node('Reshape', [x, shape], `${name}/Reshape`)], `${name}/Transpose`, [intsAttr('perm', perm)]);
 }
 
-function selfAttention(g: GraphBuilder, x: string, bias: string, layer: number): string {
-  const { hidden, heads } = BERT_CONFIG;
+/** std 1/√hidden: 1/8 at the test size, where it keeps q·k/√d near unit variance after a LayerNorm (attention is neither uniform nor one-hot). */
+const projectionStd = (c: Config) => 0.125 * Math.sqrt(BERT_CONFIG.hidden / c.hidden);
+
+function selfAttention(g: GraphBuilder, c: Config, x: string, bias: string, layer: number): string {
+  const { hidden, heads } = c;
   const p = `encoder.layer.${layer}.attention`;
-  // std 1/8 keeps q·k/√d near unit variance after a LayerNorm: attention is neither uniform nor one-hot.
-  const q = splitHeads(g, linear(g, x, `${p}.self.query`, hidden, hidden, 0.125), `/${p}/self/query`, [0, 2, 1, 3]);
-  const k = splitHeads(g, linear(g, x, `${p}.self.key`, hidden, hidden, 0.125), `/${p}/self/key`, [0, 2, 3, 1]);
-  const v = splitHeads(g, linear(g, x, `${p}.self.value`, hidden, hidden, 0.125), `/${p}/self/value`, [0, 2, 1, 3]);
+  const std = projectionStd(c);
+  const q = splitHeads(g, c, linear(g, x, `${p}.self.query`, hidden, hidden, std), `/${p}/self/query`, [0, 2, 1, 3]);
+  const k = splitHeads(g, c, linear(g, x, `${p}.self.key`, hidden, hidden, std), `/${p}/self/key`, [0, 2, 3, 1]);
+  const v = splitHeads(g, c, linear(g, x, `${p}.self.value`, hidden, hidden, std), `/${p}/self/value`, [0, 2, 1, 3]);
   const scores = g.node('MatMul', [q, k], `/${p}/self/scores`);
   const scaled = g.node('Mul', [scores, g.constant(`/${p}/self/scale`, [], [1 / Math.sqrt(hidden / heads)])], `/${p}/self/scaled`);
   const masked = g.node('Add', [scaled, bias], `/${p}/self/masked`);
@@ -215,8 +244,8 @@ function selfAttention(g: GraphBuilder, x: string, bias: string, layer: number):
     g.node('Transpose', [context], `/${p}/self/context/Transpose`, [intsAttr('perm', [0, 2, 1, 3])]),
     g.ints(`/${p}/self/merged_shape`, [3], [0, 0, hidden]),
   ], `/${p}/self/merged`);
-  const out = linear(g, merged, `${p}.output.dense`, hidden, hidden, 0.125);
-  return layerNorm(g, g.node('Add', [out, x], `/${p}/output/residual`), `${p}.output.LayerNorm`);
+  const out = linear(g, merged, `${p}.output.dense`, hidden, hidden, std);
+  return layerNorm(g, c, g.node('Add', [out, x], `/${p}/output/residual`), `${p}.output.LayerNorm`);
 }
 
 /** GELU as the exporters write it: x · ½ · (1 + erf(x / √2)). */
@@ -227,19 +256,20 @@ function gelu(g: GraphBuilder, x: string, prefix: string): string {
   return g.node('Mul', [half, onePlus], `${prefix}/Mul_1`);
 }
 
-function feedForward(g: GraphBuilder, x: string, layer: number): string {
-  const { hidden, intermediate } = BERT_CONFIG;
+function feedForward(g: GraphBuilder, c: Config, x: string, layer: number): string {
+  const { hidden, intermediate } = c;
   const p = `encoder.layer.${layer}`;
-  const up = gelu(g, linear(g, x, `${p}.intermediate.dense`, hidden, intermediate, 0.125), `/${p}/intermediate/gelu`);
-  const down = linear(g, up, `${p}.output.dense`, intermediate, hidden, 1 / 16);
-  return layerNorm(g, g.node('Add', [down, x], `/${p}/output/residual`), `${p}.output.LayerNorm`);
+  const up = gelu(g, linear(g, x, `${p}.intermediate.dense`, hidden, intermediate, projectionStd(c)), `/${p}/intermediate/gelu`);
+  const down = linear(g, up, `${p}.output.dense`, intermediate, hidden, (1 / 16) * Math.sqrt(BERT_CONFIG.intermediate / intermediate));
+  return layerNorm(g, c, g.node('Add', [down, x], `/${p}/output/residual`), `${p}.output.LayerNorm`);
 }
 
-export function bertModel(seed = 1234): Uint8Array {
+export function bertModel(seed = 1234, size: Partial<BertSize> = {}): Uint8Array {
+  const c = configOf(size);
   const g = new GraphBuilder(seed);
   const bias = attentionBias(g);
-  let x = embeddings(g);
-  for (let layer = 0; layer < BERT_CONFIG.layers; layer++) x = feedForward(g, selfAttention(g, x, bias, layer), layer);
+  let x = embeddings(g, c);
+  for (let layer = 0; layer < c.layers; layer++) x = feedForward(g, c, selfAttention(g, c, x, bias, layer), layer);
   g.node('Identity', [x], 'last_hidden_state');
   const ids = (name: string) => valueInfo(name, DataType.INT64, ['batch_size', 'sequence_length']);
   const model = onnx.ModelProto.create({
@@ -251,7 +281,7 @@ export function bertModel(seed = 1234): Uint8Array {
       node: g.nodes,
       initializer: g.initializers,
       input: [ids('input_ids'), ids('attention_mask'), ids('token_type_ids')],
-      output: [valueInfo('last_hidden_state', DataType.FLOAT, ['batch_size', 'sequence_length', BERT_CONFIG.hidden])],
+      output: [valueInfo('last_hidden_state', DataType.FLOAT, ['batch_size', 'sequence_length', c.hidden])],
     },
   });
   return onnx.ModelProto.encode(model).finish();

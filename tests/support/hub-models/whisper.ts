@@ -27,6 +27,38 @@ export const WHISPER_CONFIG = Object.freeze({
   hidden: 64, heads: 2, layers: 2, mels: 80, frames: 3000, encoderFrames: 1500, maxTargetPositions: 448,
 });
 
+/**
+ * The sizes a generated Whisper can take. The default is the test model's (WHISPER_CONFIG): an encoder that is one
+ * projection of frame pairs, attention-only decoder layers, the vocab of the scripted texts — its files stay byte for
+ * byte what they were. `blocks: true` adds what the real model spends its time in, around the same script:
+ * `encoderLayers` pre-LayerNorm transformer layers in the encoder (self-attention over the 1500 frames, a 4×hidden
+ * GELU MLP, a sinusoid-shaped position table), and per decoder layer a separate cross-attention output projection
+ * and a LayerNorm + 4×hidden GELU MLP. None of them writes the channels the script reads (encoder channels 0 and 1;
+ * decoder channel 0 at layer 0's input), so the text still follows the sound and the language at any size.
+ * `vocabSize` pads the vocab with tokens no merge produces (`[filler<i>]`), so the embedding table, the output head
+ * and the logits have the real width (Whisper tiny: 51,865). The benchmark builds WHISPER_TINY_SIZE.
+ */
+export interface WhisperSize {
+  hidden: number; heads: number; encoderLayers: number; decoderLayers: number;
+  /** tokens in all, the special tokens included; 0 = as many as the scripted texts need */
+  vocabSize: number;
+  blocks: boolean;
+}
+
+export const WHISPER_TEST_SIZE: Readonly<WhisperSize> = Object.freeze({
+  hidden: WHISPER_CONFIG.hidden, heads: WHISPER_CONFIG.heads, encoderLayers: WHISPER_CONFIG.layers, decoderLayers: WHISPER_CONFIG.layers, vocabSize: 0, blocks: false,
+});
+/** openai/whisper-tiny's shapes: d_model 384, 6 heads, 4 + 4 layers, 51,865 tokens. */
+export const WHISPER_TINY_SIZE: Readonly<WhisperSize> = Object.freeze({ hidden: 384, heads: 6, encoderLayers: 4, decoderLayers: 4, vocabSize: 51865, blocks: true });
+
+function sizeOf(size: Partial<WhisperSize>): WhisperSize {
+  const s = { ...WHISPER_TEST_SIZE, ...size };
+  if (s.hidden % s.heads !== 0) throw new RangeError(`hidden ${s.hidden} is not a multiple of heads ${s.heads}`);
+  // The script reads layer 1's caches (the high band, the step); the decoder needs two layers at least.
+  if (s.decoderLayers < 2) throw new RangeError(`decoderLayers ${s.decoderLayers}: the test Whisper needs 2 or more`);
+  return s;
+}
+
 /** The sound classes the test model tells apart, in the order of its decision (0 = silence). */
 export type WhisperSound = 'silence' | 'low' | 'high';
 const SOUNDS: readonly WhisperSound[] = ['silence', 'low', 'high'];
@@ -102,10 +134,12 @@ interface Vocabulary {
   special: Record<string, number>;
 }
 
-let cachedVocabulary: Vocabulary | undefined;
+const cachedVocabularies = new Map<number, Vocabulary>();
 
-function vocabulary(): Vocabulary {
-  if (cachedVocabulary) return cachedVocabulary;
+/** The scripted texts' vocab; `padTo` (tokens in all, specials included) adds never-produced fillers before the specials. */
+function vocabulary(padTo = 0): Vocabulary {
+  const cached = cachedVocabularies.get(padTo);
+  if (cached) return cached;
   const vocab = new Map<string, number>(byteTable().byId.map((c, i) => [c, i]));
   const merges: string[] = [];
   for (const texts of Object.values(WHISPER_TEXTS)) {
@@ -125,17 +159,27 @@ function vocabulary(): Vocabulary {
       }
     }
   }
+  if (padTo) {
+    const regular = padTo - SPECIAL_TOKENS.length;
+    if (regular < vocab.size) throw new RangeError(`vocabSize ${padTo} is below the ${vocab.size + SPECIAL_TOKENS.length} tokens the texts need`);
+    for (let i = 0; vocab.size < regular; i++) vocab.set(`[filler${i}]`, vocab.size);
+  }
   const special: Record<string, number> = {};
   SPECIAL_TOKENS.forEach((t, i) => { special[t] = vocab.size + i; });
-  return (cachedVocabulary = { vocab, merges, size: vocab.size + SPECIAL_TOKENS.length, special });
+  const v = { vocab, merges, size: vocab.size + SPECIAL_TOKENS.length, special };
+  cachedVocabularies.set(padTo, v);
+  return v;
+}
+
+function idIn(v: Vocabulary, token: string): number {
+  const id = v.vocab.get(token) ?? v.special[token];
+  if (id === undefined) throw new Error(`${token} is not in the test Whisper vocab`);
+  return id;
 }
 
 /** The id of a token of the test vocab ('Ġhum', '#', '<|en|>'). */
 export function whisperTokenId(token: string): number {
-  const { vocab, special } = vocabulary();
-  const id = vocab.get(token) ?? special[token];
-  if (id === undefined) throw new Error(`${token} is not in the test Whisper vocab`);
-  return id;
+  return idIn(vocabulary(), token);
 }
 
 /** The ids the test model generates for a text of WHISPER_TEXTS (each word one token, with its leading space). */
@@ -143,8 +187,8 @@ export function whisperTextIds(text: string): number[] {
   return pieces(` ${text}`).map((piece) => whisperTokenId(byteLevel(piece).join('')));
 }
 
-export function whisperTokenizerJson(): Record<string, unknown> {
-  const { vocab, merges, special } = vocabulary();
+export function whisperTokenizerJson(size: Partial<WhisperSize> = {}): Record<string, unknown> {
+  const { vocab, merges, special } = vocabulary(sizeOf(size).vocabSize);
   const byteLevelOptions = { add_prefix_space: false, trim_offsets: true, use_regex: true };
   const sot = { id: '<|startoftranscript|>', ids: [special['<|startoftranscript|>']], tokens: ['<|startoftranscript|>'] };
   const notimestamps = { id: '<|notimestamps|>', ids: [special['<|notimestamps|>']], tokens: ['<|notimestamps|>'] };
@@ -184,11 +228,11 @@ export function whisperTokenizerConfig(): Record<string, unknown> {
 /** Symbols Whisper never writes; '#' is the one the test model prefers at the second step. */
 const SUPPRESSED_SYMBOLS = ['"', '#', '(', ')', '*', '+', '/', '<', '=', '>', '@', '[', ']', '^', '_', '{', '|', '}', '~'];
 
-export function whisperGenerationConfig(): Record<string, unknown> {
-  const { special } = vocabulary();
-  const id = (t: string) => special[t]!;
+export function whisperGenerationConfig(size: Partial<WhisperSize> = {}): Record<string, unknown> {
+  const v = vocabulary(sizeOf(size).vocabSize);
+  const id = (t: string) => v.special[t]!;
   return {
-    begin_suppress_tokens: [whisperTokenId('Ġ'), id('<|endoftext|>')],
+    begin_suppress_tokens: [idIn(v, 'Ġ'), id('<|endoftext|>')],
     bos_token_id: id('<|endoftext|>'),
     decoder_start_token_id: id('<|startoftranscript|>'),
     eos_token_id: id('<|endoftext|>'),
@@ -201,7 +245,7 @@ export function whisperGenerationConfig(): Record<string, unknown> {
     pad_token_id: id('<|endoftext|>'),
     return_timestamps: false,
     suppress_tokens: [
-      ...SUPPRESSED_SYMBOLS.map(whisperTokenId),
+      ...SUPPRESSED_SYMBOLS.map((t) => idIn(v, t)),
       id('<|translate|>'), id('<|transcribe|>'), id('<|startoflm|>'), id('<|startofprev|>'), id('<|nocaptions|>'),
     ],
     task_to_id: { translate: id('<|translate|>'), transcribe: id('<|transcribe|>') },
@@ -218,31 +262,32 @@ export function whisperPreprocessorConfig(): Record<string, unknown> {
   };
 }
 
-export function whisperConfigJson(): Record<string, unknown> {
+export function whisperConfigJson(size: Partial<WhisperSize> = {}): Record<string, unknown> {
   const c = WHISPER_CONFIG;
-  const g = whisperGenerationConfig();
+  const s = sizeOf(size);
+  const g = whisperGenerationConfig(size);
   return {
     architectures: ['WhisperForConditionalGeneration'], model_type: 'whisper', activation_function: 'gelu',
-    d_model: c.hidden, encoder_layers: c.layers, decoder_layers: c.layers, encoder_attention_heads: c.heads,
-    decoder_attention_heads: c.heads, encoder_ffn_dim: 4 * c.hidden, decoder_ffn_dim: 4 * c.hidden, num_mel_bins: c.mels,
-    max_source_positions: c.encoderFrames, max_target_positions: c.maxTargetPositions, vocab_size: vocabulary().size,
+    d_model: s.hidden, encoder_layers: s.encoderLayers, decoder_layers: s.decoderLayers, encoder_attention_heads: s.heads,
+    decoder_attention_heads: s.heads, encoder_ffn_dim: 4 * s.hidden, decoder_ffn_dim: 4 * s.hidden, num_mel_bins: c.mels,
+    max_source_positions: c.encoderFrames, max_target_positions: c.maxTargetPositions, vocab_size: vocabulary(s.vocabSize).size,
     bos_token_id: g.bos_token_id, decoder_start_token_id: g.decoder_start_token_id, eos_token_id: g.eos_token_id,
     pad_token_id: g.pad_token_id, begin_suppress_tokens: g.begin_suppress_tokens, suppress_tokens: g.suppress_tokens,
     use_cache: true, is_encoder_decoder: true,
   };
 }
 
-/** The hub files of the test Whisper: repo-relative path → contents. Same seed, same bytes. */
-export function whisperHubFiles(seed = 1234): HubFiles {
+/** The hub files of the test Whisper (or one of `size`): repo-relative path → contents. Same seed, same bytes. */
+export function whisperHubFiles(seed = 1234, size: Partial<WhisperSize> = {}): HubFiles {
   return {
-    'tokenizer.json': JSON.stringify(whisperTokenizerJson()),
+    'tokenizer.json': JSON.stringify(whisperTokenizerJson(size)),
     'tokenizer_config.json': JSON.stringify(whisperTokenizerConfig()),
-    'generation_config.json': JSON.stringify(whisperGenerationConfig()),
+    'generation_config.json': JSON.stringify(whisperGenerationConfig(size)),
     'preprocessor_config.json': JSON.stringify(whisperPreprocessorConfig()),
-    'config.json': JSON.stringify(whisperConfigJson()),
-    'onnx/encoder_model.onnx': whisperEncoderModel(seed),
-    'onnx/decoder_model.onnx': whisperDecoderModel(seed, false),
-    'onnx/decoder_with_past_model.onnx': whisperDecoderModel(seed, true),
+    'config.json': JSON.stringify(whisperConfigJson(size)),
+    'onnx/encoder_model.onnx': whisperEncoderModel(seed, size),
+    'onnx/decoder_model.onnx': whisperDecoderModel(seed, false, size),
+    'onnx/decoder_with_past_model.onnx': whisperDecoderModel(seed, true, size),
   };
 }
 
@@ -321,12 +366,66 @@ const HIGH_BINS = [50, 80] as const;
 /** Mean normalised log-mel of a band, above which a frame is a sound: silence is exactly −1.5 ((−10 + 4) / 4). */
 const SOUND_THRESHOLD = -1.2;
 
+/** Zeroes output columns `[0, keep)` of a [rows, cols] weight or a [cols] bias: channels the script owns. */
+const spare = (keep: number, cols: number) => (v: Float32Array) => {
+  for (let r = 0; r < v.length / cols; r++) v.fill(0, r * cols, r * cols + keep);
+};
+
+/** LayerNorm over the last axis with seeded gain and bias near 1 and 0. */
+function layerNorm(g: GraphBuilder, x: string, prefix: string, hidden: number): string {
+  const gamma = g.weight(`${prefix}.weight`, [hidden], 0.05, (v) => { for (let i = 0; i < v.length; i++) v[i]! += 1; });
+  const beta = g.weight(`${prefix}.bias`, [hidden], 0.02);
+  return g.node('LayerNormalization', [x, gamma, beta], `/${prefix}/LayerNormalization`, [intAttr('axis', -1)]);
+}
+
+/** x·W + b with W [in, out] of spread 1/√in; `keep` output columns left at zero. */
+function linear(g: GraphBuilder, x: string, prefix: string, inDim: number, outDim: number, keep = 0): string {
+  const w = g.weight(`${prefix}.weight`, [inDim, outDim], 1 / Math.sqrt(inDim), keep ? spare(keep, outDim) : undefined);
+  const b = g.weight(`${prefix}.bias`, [outDim], 0.02, keep ? spare(keep, outDim) : undefined);
+  return g.node('Add', [g.node('MatMul', [x, w], `/${prefix}/MatMul`), b], `/${prefix}/Add`);
+}
+
+/** LayerNorm, fc1, GELU as exported (x · ½ · (1 + erf(x / √2))), fc2 (4 × hidden wide), added to x. */
+function mlp(g: GraphBuilder, s: WhisperSize, x: string, p: string, normName: string, keep: number): string {
+  const up = linear(g, layerNorm(g, x, `${p}.${normName}`, s.hidden), `${p}.fc1`, s.hidden, 4 * s.hidden);
+  const erf = g.node('Erf', [g.node('Div', [up, g.floats(`/${p}/gelu/sqrt2`, [], Float32Array.of(Math.SQRT2))], `/${p}/gelu/Div`)], `/${p}/gelu/Erf`);
+  const onePlus = g.node('Add', [erf, g.floats(`/${p}/gelu/one`, [], Float32Array.of(1))], `/${p}/gelu/Add`);
+  const gelu = g.node('Mul', [g.node('Mul', [up, onePlus], `/${p}/gelu/Mul`), g.floats(`/${p}/gelu/half`, [], Float32Array.of(0.5))], `/${p}/gelu/Mul_1`);
+  return g.node('Add', [x, linear(g, gelu, `${p}.fc2`, 4 * s.hidden, s.hidden, keep)], `/${p}/mlp/residual`);
+}
+
+/** One pre-LayerNorm encoder layer: self-attention over the frames, then the MLP; channels 0 and 1 pass untouched. */
+function encoderLayer(g: GraphBuilder, s: WhisperSize, x: string, i: number): string {
+  const { hidden, heads } = s;
+  const headDim = hidden / heads;
+  const p = `model.encoder.layers.${i}`;
+  const h = layerNorm(g, x, `${p}.self_attn_layer_norm`, hidden);
+  const split = g.ints(`/${p}/split_heads`, [4], [0, 0, heads, headDim]);
+  const heads4 = (name: string, perm: number[]) =>
+    g.node('Transpose', [g.node('Reshape', [linear(g, h, `${p}.self_attn.${name}`, hidden, hidden), split], `/${p}/self_attn/${name}/Reshape`)], `/${p}/self_attn/${name}/Transpose`, [intsAttr('perm', perm)]);
+  const q = heads4('q_proj', [0, 2, 1, 3]);
+  const k = heads4('k_proj', [0, 2, 3, 1]);
+  const v = heads4('v_proj', [0, 2, 1, 3]);
+  const scores = g.node('Mul', [g.node('MatMul', [q, k], `/${p}/self_attn/scores`), g.floats(`/${p}/self_attn/scale`, [], Float32Array.of(1 / Math.sqrt(headDim)))], `/${p}/self_attn/scaled`);
+  const context = g.node('MatMul', [g.node('Softmax', [scores], `/${p}/self_attn/Softmax`, [intAttr('axis', -1)]), v], `/${p}/self_attn/context`);
+  const merged = g.node('Reshape', [
+    g.node('Transpose', [context], `/${p}/self_attn/context/Transpose`, [intsAttr('perm', [0, 2, 1, 3])]),
+    g.ints(`/${p}/merge_heads`, [3], [0, 0, hidden]),
+  ], `/${p}/self_attn/merged`);
+  const attended = g.node('Add', [x, linear(g, merged, `${p}.self_attn.out_proj`, hidden, hidden, 2)], `/${p}/self_attn/residual`);
+  return mlp(g, s, attended, p, 'final_layer_norm', 2);
+}
+
 /**
  * input_features [b, 80, 3000] → pairs of frames [b, 1500, 160] → MatMul [160, 64] + bias → last_hidden_state.
  * Columns 0 and 1 average the low and high mel bands of both frames; the others are seeded random projections.
+ * With `blocks` (WhisperSize), the projection (standing for the real model's two convolutions, which hold 1.5 % of
+ * its weights) is followed by a position table and `encoderLayers` transformer layers that leave columns 0 and 1 be.
  */
-export function whisperEncoderModel(seed = 1234): Uint8Array {
-  const { hidden, mels, frames, encoderFrames } = WHISPER_CONFIG;
+export function whisperEncoderModel(seed = 1234, size: Partial<WhisperSize> = {}): Uint8Array {
+  const { mels, frames, encoderFrames } = WHISPER_CONFIG;
+  const s = sizeOf(size);
+  const { hidden } = s;
   const g = new GraphBuilder(seed);
   const band = (values: Float32Array, column: number, [from, to]: readonly [number, number]) => {
     for (let row = 0; row < 2 * mels; row++) {
@@ -338,7 +437,18 @@ export function whisperEncoderModel(seed = 1234): Uint8Array {
   const b = g.weight('encoder.proj.bias', [hidden], 0.05, (v) => { v[0] = 0; v[1] = 0; });
   const t = g.node('Transpose', ['input_features'], '/encoder/Transpose', [intsAttr('perm', [0, 2, 1])]);
   const pairs = g.node('Reshape', [t, g.ints('/encoder/pairs_shape', [3], [0, encoderFrames, 2 * mels])], '/encoder/Reshape');
-  g.node('Add', [g.node('MatMul', [pairs, w], '/encoder/proj/MatMul'), b], 'last_hidden_state');
+  if (!s.blocks) {
+    g.node('Add', [g.node('MatMul', [pairs, w], '/encoder/proj/MatMul'), b], 'last_hidden_state');
+  } else {
+    let x = g.node('Add', [g.node('MatMul', [pairs, w], '/encoder/proj/MatMul'), b], '/encoder/proj/Add');
+    const positions = new Float32Array(encoderFrames * hidden);
+    for (let i = 0; i < encoderFrames; i++) {
+      for (let c = 2; c < hidden; c++) positions[i * hidden + c] = Math.sin(i / 10000 ** ((c - 2) / hidden) + (c % 2) * (Math.PI / 2));
+    }
+    x = g.node('Add', [x, g.floats('model.encoder.embed_positions.weight', [encoderFrames, hidden], positions)], '/encoder/embed_positions/Add');
+    for (let i = 0; i < s.encoderLayers; i++) x = encoderLayer(g, s, x, i);
+    g.node('Identity', [x], 'last_hidden_state');
+  }
   return encode(g, 'whisper_encoder',
     [valueInfo('input_features', DataType.FLOAT, ['batch_size', mels, frames])],
     [valueInfo('last_hidden_state', DataType.FLOAT, ['batch_size', encoderFrames, hidden])]);
@@ -353,9 +463,9 @@ const PROMPT_LENGTH = 4;
  * The scripted logits [rows, V]: one row per (sound, language slot, step + 1), language slot 0 meaning "no language
  * token at position 1" (it says <|endoftext|> only, as does row 0 of each block, the prompt positions).
  */
-function scriptTable(): Float32Array {
-  const { size } = vocabulary();
-  const eos = whisperTokenId('<|endoftext|>');
+function scriptTable(v: Vocabulary): Float32Array {
+  const { size } = v;
+  const eos = idIn(v, '<|endoftext|>');
   const rowsPerBlock = SCRIPT_STEPS + 1;
   const slots = WHISPER_LANGUAGES.length + 1;
   const table = new Float32Array(SOUNDS.length * slots * rowsPerBlock * size);
@@ -369,8 +479,8 @@ function scriptTable(): Float32Array {
         row[id] = 8;
         if (id === eos) continue;
         // The largest logits are ones Whisper's logits processors remove.
-        if (step === 0) { row[eos] = 10; row[whisperTokenId('Ġ')] = 9; }
-        if (step === 1) row[whisperTokenId('#')] = 10;
+        if (step === 0) { row[eos] = 10; row[idIn(v, 'Ġ')] = 9; }
+        if (step === 1) row[idIn(v, '#')] = 10;
       }
     }
   });
@@ -382,10 +492,15 @@ function scriptTable(): Float32Array {
  * both caches. decoder_with_past_model (withPast = true): input_ids [b, 1] + past_key_values.* → logits and the
  * grown present.{i}.decoder.*, as Optimum exports Whisper. Same seed, same weights in both.
  */
-export function whisperDecoderModel(seed = 1234, withPast = false): Uint8Array {
-  const { hidden, heads, layers } = WHISPER_CONFIG;
+export function whisperDecoderModel(seed = 1234, withPast = false, size: Partial<WhisperSize> = {}): Uint8Array {
+  const s = sizeOf(size);
+  const { hidden, heads } = s;
+  const layers = s.decoderLayers;
   const headDim = hidden / heads;
-  const { size: vocabSize } = vocabulary();
+  const vocab = vocabulary(s.vocabSize);
+  const { size: vocabSize } = vocab;
+  /** Spreads of the test size, narrowed as 1/√hidden at other widths (exactly the test's at 64). */
+  const narrow = Math.sqrt(WHISPER_CONFIG.hidden / hidden);
   const g = new GraphBuilder(seed);
   const inputs: onnx.ValueInfoProto[] = [valueInfo('input_ids', DataType.INT64, ['batch_size', 'decoder_sequence_length'])];
   const outputs: onnx.ValueInfoProto[] = [valueInfo('logits', DataType.FLOAT, ['batch_size', 'decoder_sequence_length', vocabSize])];
@@ -404,7 +519,7 @@ export function whisperDecoderModel(seed = 1234, withPast = false): Uint8Array {
   const scale = g.floats('/const/scale', [], Float32Array.of(1 / Math.sqrt(headDim)));
   const heads4 = (x: string, name: string) => g.node('Transpose', [g.node('Reshape', [x, splitShape], `${name}/Reshape`)], name, [intsAttr('perm', [0, 2, 1, 3])]);
   const project = (x: string, name: string, fix?: (v: Float32Array) => void) =>
-    g.node('MatMul', [x, g.weight(`${name}.weight`, [hidden, hidden], 0.1, fix)], `/${name}/MatMul`);
+    g.node('MatMul', [x, g.weight(`${name}.weight`, [hidden, hidden], 0.1 * narrow, fix)], `/${name}/MatMul`);
   /** Column `column` of a [64, 64] weight := unit vector e_row: that output channel copies input channel `row`. */
   const copyChannel = (row: number, column: number) => (v: Float32Array) => {
     for (let r = 0; r < hidden; r++) v[r * hidden + column] = r === row ? 1 : 0;
@@ -413,7 +528,7 @@ export function whisperDecoderModel(seed = 1234, withPast = false): Uint8Array {
   // Token embeddings: column 0 is the language number (1, 2, 3 for <|en|>, <|de|>, <|fr|>; 0 for every other token).
   const embedTable = g.weight('model.decoder.embed_tokens.weight', [vocabSize, hidden], 0.3, (v) => {
     for (let id = 0; id < vocabSize; id++) v[id * hidden] = 0;
-    WHISPER_LANGUAGES.forEach((l, k) => { v[whisperTokenId(`<|${l}|>`) * hidden] = k + 1; });
+    WHISPER_LANGUAGES.forEach((l, k) => { v[idIn(vocab, `<|${l}|>`) * hidden] = k + 1; });
   });
   let x = g.node('Gather', [embedTable, 'input_ids'], '/embed_tokens/Gather');
 
@@ -443,13 +558,24 @@ export function whisperDecoderModel(seed = 1234, withPast = false): Uint8Array {
       return g.node('MatMul', [g.node('Softmax', [scores], `${name}/Softmax`, [intAttr('axis', -1)]), v], `${name}/context`);
     };
     const selfQuery = heads4(project(x, `${p}.self_attn.q_proj`), `/${p}/self_attn/query`);
-    const crossQuery = heads4(project(x, `${p}.encoder_attn.q_proj`), `/${p}/encoder_attn/query`);
-    const context = g.node('Add', [attend(selfQuery, selfKey, selfValue, `/${p}/self_attn`), attend(crossQuery, crossKey, crossValue, `/${p}/encoder_attn`)], `/${p}/context`);
-    const merged = g.node('Reshape', [g.node('Transpose', [context], `/${p}/context/Transpose`, [intsAttr('perm', [0, 2, 1, 3])]), mergeShape], `/${p}/context/merged`);
-    x = g.node('Add', [x, project(merged, `${p}.self_attn.out_proj`)], `/${p}/residual`);
+    const mergeHeads = (context: string, name: string) =>
+      g.node('Reshape', [g.node('Transpose', [context], `${name}/Transpose`, [intsAttr('perm', [0, 2, 1, 3])]), mergeShape], `${name}/merged`);
+    if (!s.blocks) {
+      const crossQuery = heads4(project(x, `${p}.encoder_attn.q_proj`), `/${p}/encoder_attn/query`);
+      const context = g.node('Add', [attend(selfQuery, selfKey, selfValue, `/${p}/self_attn`), attend(crossQuery, crossKey, crossValue, `/${p}/encoder_attn`)], `/${p}/context`);
+      x = g.node('Add', [x, project(mergeHeads(context, `/${p}/context`), `${p}.self_attn.out_proj`)], `/${p}/residual`);
+    } else {
+      // As Whisper's decoder layer orders it: self-attention, cross-attention (each with its own output projection), MLP.
+      const selfContext = mergeHeads(attend(selfQuery, selfKey, selfValue, `/${p}/self_attn`), `/${p}/self_attn/context`);
+      x = g.node('Add', [x, project(selfContext, `${p}.self_attn.out_proj`)], `/${p}/self_attn/residual`);
+      const crossQuery = heads4(project(x, `${p}.encoder_attn.q_proj`), `/${p}/encoder_attn/query`);
+      const crossContext = mergeHeads(attend(crossQuery, crossKey, crossValue, `/${p}/encoder_attn`), `/${p}/encoder_attn/context`);
+      x = g.node('Add', [x, project(crossContext, `${p}.encoder_attn.out_proj`)], `/${p}/encoder_attn/residual`);
+      x = mlp(g, s, x, p, 'final_layer_norm', 0);
+    }
   }
   // A small learned-looking term: the attention output through the output head (tied weights are not needed here).
-  const headTerm = g.node('MatMul', [x, g.weight('proj_out.weight', [hidden, vocabSize], 0.02)], '/proj_out/MatMul');
+  const headTerm = g.node('MatMul', [x, g.weight('proj_out.weight', [hidden, vocabSize], 0.02 * narrow)], '/proj_out/MatMul');
 
   // ---- the script: which row of the table this position reads ----
   const length = g.node('Gather', [g.node('Shape', ['input_ids'], '/script/ids_shape'), one], '/script/new_tokens');
@@ -482,7 +608,7 @@ export function whisperDecoderModel(seed = 1234, withPast = false): Uint8Array {
   const block = g.node('Add', [g.node('Mul', [sound, g.ints('/script/slots', [], [WHISPER_LANGUAGES.length + 1])], '/script/sound_block'), language], '/script/block');
   const base = g.node('Unsqueeze', [g.node('Mul', [block, g.ints('/script/rows_per_block', [], [SCRIPT_STEPS + 1])], '/script/base_flat'), g.ints('/script/axis1', [1], [1])], '/script/base');
   const rows = g.node('Add', [base, stepRow], '/script/rows');
-  const table = scriptTable();
+  const table = scriptTable(vocab);
   const scripted = g.node('Gather', [g.floats('script.logits', [table.length / vocabSize, vocabSize], table), rows], '/script/logits');
   g.node('Add', [scripted, headTerm], 'logits');
 

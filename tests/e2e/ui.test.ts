@@ -232,6 +232,18 @@ describe('options page (Chromium)', () => {
     await expect.poll(() => popup.textContent('[data-webq=device-summary]'), { timeout: 30_000 }).toMatch(/Profile\s*chrome-webgpu\+emulated-gpu/);
   });
 
+  it('calibrates this GPU: every candidate timed, the fastest marked, and the popup\'s profile says calibrated', async () => {
+    await options.click('[data-webq=calibrate]');
+    await expect.poll(() => options.textContent('[data-webq=calibrate-status]'), { timeout: 120_000 }).toMatch(/^Calibrated: GEMV workgroup \d+×\d+×1/);
+    const rows = await options.$$eval('[data-webq=calibration] tbody tr', (trs) => trs.map((tr) => ({ chosen: tr.getAttribute('data-chosen'), ms: Number(tr.children[2]!.textContent) })));
+    expect(rows.length).toBeGreaterThanOrEqual(8);
+    expect(rows.filter((r) => r.chosen === 'true')).toHaveLength(2); // one GEMV, one GEMM
+    expect(rows.every((r) => r.ms > 0)).toBe(true);
+    await options.screenshot({ path: `${SHOTS}/options-calibrate.png`, fullPage: true });
+    await popup.reload();
+    await expect.poll(() => popup.textContent('[data-webq=device-summary]'), { timeout: 30_000 }).toMatch(/Profile\s*chrome-webgpu\+emulated-gpu\+calibrated/);
+  });
+
   it('keeps the consent table the existing test drives', async () => {
     expect(await options.locator('[data-webq=origins]').count()).toBe(1);
     expect(await options.isVisible('[data-webq=origins-empty]')).toBe(true);

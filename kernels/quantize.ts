@@ -21,7 +21,7 @@
 import { blockSizeFor, packedShape, SEARCH_RATIOS, type Bits, type QuantizeOptions } from './layout.ts';
 import { bindBuffers, dispatch, getPipeline, uniformBuffer, withEncoder } from './pipelines.ts';
 import { createStorage, type GpuQuantizedWeight } from './weights.ts';
-import { bitsConstants, dispatchLinear, f32Bits, storage, uniforms } from './wgsl.ts';
+import { bitsConstants, dispatchLinear, storage, uniforms } from './wgsl.ts';
 
 type Pass = 'stats' | 'reduceStats' | 'errors' | 'reduceErrors' | 'params' | 'pack' | 'packZp';
 type Workgroup = readonly [number, number, number];
@@ -30,9 +30,25 @@ export const DEFAULT_QUANTIZE_WORKGROUP: Workgroup = Object.freeze([64, 1, 1] as
 const REDUCE_WG = 256;
 const U_FIELDS = ['K', 'N', 'k_blocks', 'block_size', 'tiles', 'per_tensor', 'zp_row_bytes', 'words', 'zp_words'] as const;
 
+/**
+ * An f32 constant as an exact hexadecimal float literal (`0x1.111112p-4f`), so WGSL gets exactly the fp32 value JS
+ * computed. (Not `bitcast<f32>(0x…u)`: Firefox's WGSL compiler, naga, does not evaluate bitcast in a const.)
+ */
+export function f32Literal(x: number): string {
+  const view = new DataView(new ArrayBuffer(4));
+  view.setFloat32(0, x, true);
+  const bits = view.getUint32(0, true);
+  const sign = bits >>> 31 ? '-' : '';
+  const exponent = (bits >>> 23) & 0xff;
+  const mantissa = ((bits & 0x7fffff) << 1).toString(16).padStart(6, '0'); // 23 bits → 6 hex digits
+  if (exponent === 0xff) throw new RangeError(`no WGSL literal for ${x}`);
+  if (exponent === 0) return bits & 0x7fffff ? `${sign}0x0.${mantissa}p-126f` : `${sign}0.0f`;
+  return `${sign}0x1.${mantissa}p${exponent - 127}f`;
+}
+
 /** fp32 ops of kernels/README.md: parameters of candidate ratio r, and the code of one weight. */
 function quantMathWgsl(bits: Bits, asymmetric: boolean): string {
-  const ratios = SEARCH_RATIOS.map(f32Bits).join(', ');
+  const ratios = SEARCH_RATIOS.map(f32Literal).join(', ');
   const params = asymmetric
     ? `let lo = min(lo_in, 0.0) * r;
   let hi = max(hi_in, 0.0) * r;
@@ -42,8 +58,8 @@ function quantMathWgsl(bits: Bits, asymmetric: boolean): string {
     : `let m = select(hi_in, lo_in, -lo_in >= hi_in) * r;
   return QParams(m * NEG_INV_MID, MID);`;
   return `${bitsConstants(bits)}
-const INV_QMAX: f32 = ${f32Bits(1 / ((1 << bits) - 1))};
-const NEG_INV_MID: f32 = ${f32Bits(-1 / (1 << (bits - 1)))};
+const INV_QMAX: f32 = ${f32Literal(1 / ((1 << bits) - 1))};
+const NEG_INV_MID: f32 = ${f32Literal(-1 / (1 << (bits - 1)))};
 const RATIOS = array<f32, ${SEARCH_RATIOS.length}>(${ratios});
 const CANDIDATES: u32 = ${SEARCH_RATIOS.length}u;
 struct QParams { scale: f32, zp: f32 }

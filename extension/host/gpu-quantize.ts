@@ -84,7 +84,14 @@ export async function quantizeRequests(requests: readonly QuantizationRequest[],
     const byKind = new Map<string, QuantizationRequest[]>();
     for (const r of requests) byKind.set(kindOf(r.options), [...(byKind.get(kindOf(r.options)) ?? []), r]);
     for (const [kind, group] of byKind) {
-      const rates = await measuredRates(gpu, group[0]!.options, env);
+      let rates: QuantizerRates;
+      try {
+        rates = await measuredRates(gpu, group[0]!.options, env);
+      } catch (err) {
+        if (err instanceof WebqError && err.name === 'AbortError') throw err;
+        notes.push(`quantizer: CPU${byKind.size > 1 ? ` for ${kind} weights` : ''} (the GPU kernels failed when measured here: ${String((err as Error).message ?? err).slice(0, 200)})`);
+        continue;
+      }
       const ratio = rates.gpu / rates.cpu;
       const figures = `${fmt(rates.gpu)} vs ${fmt(rates.cpu)} Mparam/s, ${kind}, ${MEASURE_K}×${MEASURE_N}`;
       const several = byKind.size > 1 ? ` for ${kind} weights` : '';
@@ -108,26 +115,31 @@ export async function quantizeRequests(requests: readonly QuantizationRequest[],
 
 /**
  * Quantizes `requests` on the device in batches of up to BATCH_BYTES of fp32 weights: one command encoder and one
- * submit per batch, one staging buffer read back per batch. A weight the device cannot hold in one storage binding,
- * or a batch that fails on the GPU, is left to the CPU quantizer, with a note.
+ * submit per batch, one staging buffer read back per batch. A weight the device cannot hold in one storage binding
+ * is left to the CPU quantizer, with a note; once a batch fails on the GPU, it and every later weight are, with one.
  */
 export async function quantizeAll(
   device: GPUDevice, requests: readonly QuantizationRequest[], wg: readonly [number, number, number], signal?: AbortSignal,
-): Promise<{ done: Map<string, QuantizedWeight>; fallbacks: string[] }> {
+): Promise<{ done: Map<string, QuantizedWeight>; fallbacks: string[]; failure?: string }> {
   const done = new Map<string, QuantizedWeight>();
   const fallbacks: string[] = [];
   const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   let batch: QuantizationRequest[] = [];
   let bytes = 0;
+  let failed = null as { message: string; weights: number } | null; // set inside flush(): no narrowing to null
   const flush = async () => {
     if (batch.length === 0) return;
     if (signal?.aborted) throw new WebqError('AbortError', 'the load was aborted');
-    try {
-      const out = await quantizeBatch(device, batch, wg);
-      batch.forEach((r, i) => done.set(r.key, out[i]!));
-    } catch (err) {
-      if (err instanceof WebqError) throw err;
-      for (const r of batch) fallbacks.push(`${r.name} (${r.op}): quantized on the CPU, the GPU quantizer failed (${String((err as Error).message ?? err).slice(0, 160)})`);
+    if (failed) {
+      failed.weights += batch.length;
+    } else {
+      try {
+        const out = await quantizeBatch(device, batch, wg);
+        batch.forEach((r, i) => done.set(r.key, out[i]!));
+      } catch (err) {
+        if (err instanceof WebqError) throw err;
+        failed = { message: String((err as Error).message ?? err).slice(0, 200), weights: batch.length };
+      }
     }
     batch = [];
     bytes = 0;
@@ -143,7 +155,9 @@ export async function quantizeAll(
     bytes += size;
   }
   await flush();
-  return { done, fallbacks };
+  if (!failed) return { done, fallbacks };
+  fallbacks.push(`quantizer: the GPU kernels failed (${failed.message}); ${failed.weights} weights were quantized on the CPU instead`);
+  return { done, fallbacks, failure: failed.message };
 }
 
 /** One submit: upload every weight of the batch, quantize each, copy all outputs into one staging buffer, read it. */
@@ -239,8 +253,8 @@ export async function measureQuantizers(device: GPUDevice, options: QuantizeOpti
   const request: QuantizationRequest = { key: 'measure', name: 'measure', op: 'MatMul', K: MEASURE_K, N: MEASURE_N, options, values: () => values };
   const gpuOnce = async () => {
     const started = performance.now();
-    const { done } = await quantizeAll(device, [request], wg);
-    if (!done.has('measure')) throw new Error('the GPU quantizer failed on the measurement weight');
+    const { done, failure } = await quantizeAll(device, [request], wg);
+    if (!done.has('measure')) throw new Error(failure ?? 'the GPU quantizer left the measurement weight to the CPU');
     return performance.now() - started;
   };
   const cpuOnce = () => {
@@ -262,7 +276,8 @@ export async function measureQuantizers(device: GPUDevice, options: QuantizeOpti
 
 /**
  * A device of this context's own for quantizing (a worker's: the host's device lives on another thread). Asks for
- * the adapter's storage limits so that large weights fit in one binding.
+ * the adapter's storage and workgroup limits (as gpu.ts does for the host's device), so that large weights fit in
+ * one binding and `workgroupSize` is checked against what the adapter can do.
  */
 export async function openQuantizerGpu(adapterKey: (info: { vendor: string; architecture: string; description: string; device: string }) => string): Promise<QuantizerGpu | { unavailable: string }> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
@@ -270,9 +285,13 @@ export async function openQuantizerGpu(adapterKey: (info: { vendor: string; arch
   try {
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) return { unavailable: 'no WebGPU adapter in this context' };
-    const device = await adapter.requestDevice({
-      requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize, maxBufferSize: adapter.limits.maxBufferSize },
-    });
+    const requiredLimits: Record<string, number> = {};
+    for (const key of ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX',
+      'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupsPerDimension']) {
+      const v = (adapter.limits as unknown as Record<string, number>)[key];
+      if (typeof v === 'number') requiredLimits[key] = v;
+    }
+    const device = await adapter.requestDevice({ requiredLimits });
     const raw = adapter.info ?? ({} as GPUAdapterInfo);
     const info = { vendor: raw.vendor ?? '', architecture: raw.architecture ?? '', description: raw.description ?? '', device: raw.device ?? '' };
     return { device, adapter: adapterKey(info) };

@@ -229,6 +229,25 @@ describe('measured choice and the workgroupSize option', () => {
     expect(fallbacks[0]).toMatch(/^huge \(MatMul\): quantized on the CPU, B\[65536, 65536\] is 16384\.0 MiB of fp32, more than this GPU's largest storage binding/);
   });
 
+  it('kernels that fail on this GPU: the CPU quantizes, with one note (measured choice and forced alike)', async () => {
+    // A device whose shader compiler rejects everything (as Firefox's did before the kernels spelled constants as
+    // hexadecimal floats): the measurement fails, so the CPU is chosen; under workgroupSize every batch falls back.
+    const broken = new Proxy(device, {
+      get(target, p) {
+        if (p === 'createShaderModule') return () => { throw new Error('Shader module creation failed: Parsing error'); };
+        const v = Reflect.get(target, p, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const measured = await quantizeRequests(requestsOf(4), { gpu: async () => ({ device: broken, adapter: 'broken-adapter' }), settings: memoryStore() });
+    expect(measured.notes).toEqual(['quantizer: CPU (the GPU kernels failed when measured here: Shader module creation failed: Parsing error)']);
+    expect(measured.quantized.size).toBe(0);
+    const forced = await quantizeRequests(requestsOf(4), { gpu: async () => ({ device: broken, adapter: 'broken-adapter' }), workgroupSize: [64, 1, 1] });
+    expect(forced.notes[1]).toMatch(/^quantizer: 0 of 6 weights \(0\.00 M parameters\) quantized on the GPU in \d+ ms$/);
+    expect(forced.notes[2]).toBe('quantizer: the GPU kernels failed (Shader module creation failed: Parsing error); 6 weights were quantized on the CPU instead');
+    expect(forced.quantized.size).toBe(0);
+  });
+
   it('prepareModelWith under workgroupSize: GPU bytes in a model ORT runs, notes first', async () => {
     const source = serializeModel(tinyTransformer());
     const prepared = await prepareModelWith(source, makePolicy({ bits: 4, groupSize: 16 }), envFor({ workgroupSize: [64, 1, 1] }));

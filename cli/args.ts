@@ -4,7 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
+import { checkModelHost, DEFAULT_MODEL_HOST } from '../extension/models/model-host';
+import { REGISTRY } from '../extension/models/registry';
+import type { Task } from '../extension/shared/types';
 
 export const BROWSERS = ['chrome', 'firefox'] as const;
 export const PLATFORMS = ['wasm', 'webgpu', 'webnn'] as const;
@@ -15,12 +18,18 @@ export type Browser = (typeof BROWSERS)[number];
 export type Platform = (typeof PLATFORMS)[number];
 export type Bits = (typeof BITS)[number];
 
-/** What `--model` named: one of the bundled real models, a file to serve, a URL, or a registry id. */
+/** What `--model` named: one of the bundled real models, a file to serve, a URL, or a registry id (with its task). */
 export type ModelSpec =
   | { kind: 'builtin'; name: (typeof BUILTIN_MODELS)[number] }
   | { kind: 'file'; path: string }
   | { kind: 'url'; url: string }
-  | { kind: 'id'; id: string };
+  | { kind: 'id'; id: string; repo: string; task: Task };
+
+/** Image files `--input` may name for an image-classification id, by extension, with the type the page's Blob gets. */
+export const IMAGE_TYPES: Readonly<Record<string, string>> = Object.freeze({
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif', '.bmp': 'image/bmp',
+});
+const REGISTRY_IDS = [...REGISTRY.keys()].join(', ');
 
 export interface CheckConfig {
   browsers: Browser[];
@@ -55,26 +64,36 @@ Options (a list may also be given comma-separated, e.g. --platform wasm,webgpu):
   --scheme symmetric|asymmetric      quantizer scheme (quantized bit widths only)
   --group-size N                     quantizer block size (0 = per channel, -1 = per tensor)
   --mixed-precision                  the mixed-precision policy (quantized bit widths only)
-  --model NAME|URL|PATH              ppocr (default): PP-OCRv4 text recognition on rendered text;
-                                     silero-vad: Silero VAD v5 over speech; a path to a .onnx file (served
-                                     locally); or a URL (https or loopback). Registry ids (bert-base-uncased,
-                                     ...) come with the model registry: today webq rejects them (NotFoundError).
+  --model NAME|ID|URL|PATH           ppocr (default): PP-OCRv4 text recognition on rendered text;
+                                     silero-vad: Silero VAD v5 over speech; a registry id, fetched by the
+                                     extension from its model host and run as its task:
+                                       bert-base-uncased     text → embedding (cosine with fp32)
+                                       vit-base-patch16-224  image → labels (same top label as fp32)
+                                       whisper-tiny          speech → text (same text as fp32)
+                                     a path to a .onnx file (served locally); or a URL (https or loopback)
   --input TEXT|FILE                  ppocr: the text to render (default "Hello World 2024");
-                                     silero-vad: text spoken by espeak-ng, or a .wav file
+                                     silero-vad, whisper-tiny: text spoken by espeak-ng (default a
+                                     sentence), or a .wav file; bert-base-uncased: the text to embed
+                                     (default a sentence);
+                                     vit-base-patch16-224: a .png/.jpg/.jpeg/.webp/.gif/.bmp file (default:
+                                     ImageMagick's built-in photo of a rose, rendered with \`convert rose:\`)
   --dims NAME=VALUE                  any .onnx: a free dimension (NAME=4) or an input's shape
                                      (input_ids=1x16), repeatable; other free dimensions are 1
   --runs N                           timed runs after one warm-up (default 3); median reported
   --json                             print JSON instead of the table
   --headed                           show the browser windows (needs a display)
-  --model-host URL                   where registry ids will be fetched from; accepted and recorded,
-                                     unused until registry ids exist
+  --model-host URL                   registry ids: the model host to set on the extension's options page in
+                                     each browser before running (https, or http on localhost; a server with
+                                     the hub's layout {host}/{repo}/resolve/main/{file}). Without it the
+                                     extension's default in a new profile: ${DEFAULT_MODEL_HOST}
   --strict                           unsupported combinations and disagreements with fp32 fail too
   --webnn-harness                    with chrome: also run webnn in the engine harness page inside
                                      @sparticuz/chromium (a Chromium with WebNN that cannot load extensions)
   -h, --help
 
 Exit code: 0 when every combination ran or was reported unsupported (NotSupportedError, absent backend);
-1 when any failed for another reason (or, with --strict, was unsupported or disagreed); 2 for usage errors.`;
+1 when any failed for another reason (a model host that cannot be reached is a failure: NetworkError) or,
+with --strict, was unsupported or disagreed; 2 for usage errors.`;
 
 /** Splits repeatable, comma-separable values ("--bits 4 --bits 8,16"). */
 function list(values: string[] | undefined): string[] {
@@ -92,14 +111,32 @@ function integer(name: string, value: string, min: number): number {
   return n;
 }
 
-/** `--model`: a built-in name, a URL, an existing path (relative to where the user ran the command), or an id. */
+/**
+ * `--model`: a built-in name, a registry id, a URL, or an existing path (relative to where the user ran the
+ * command). Anything else is a usage error: the CLI needs an id's task to give it a real input.
+ */
 export function parseModel(value: string, cwd: string): ModelSpec {
   if ((BUILTIN_MODELS as readonly string[]).includes(value)) return { kind: 'builtin', name: value as (typeof BUILTIN_MODELS)[number] };
+  const entry = REGISTRY.get(value);
+  if (entry) return { kind: 'id', id: entry.id, repo: entry.repo, task: entry.task };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return { kind: 'url', url: value };
   const path = resolve(cwd, value);
   if (existsSync(path)) return { kind: 'file', path };
   if (value.endsWith('.onnx') || value.includes('/')) throw new UsageError(`--model ${value}: no such file`);
-  return { kind: 'id', id: value };
+  throw new UsageError(`--model ${value}: not ppocr, silero-vad, a registry id (${REGISTRY_IDS}), a URL or an existing file`);
+}
+
+/** `--input` for a registry id, checked against what its task takes (files must exist; audio files are .wav). */
+function checkTaskInput(spec: Extract<ModelSpec, { kind: 'id' }>, input: string | undefined, cwd: string): void {
+  if (input === undefined) return;
+  const path = resolve(cwd, input);
+  if (spec.task === 'image-classification') {
+    if (!IMAGE_TYPES[extname(path).toLowerCase()]) throw new UsageError(`--input ${input}: ${spec.id} classifies an image: give a ${Object.keys(IMAGE_TYPES).join('/')} file`);
+    if (!existsSync(path)) throw new UsageError(`--input ${input}: no such file`);
+  }
+  if (spec.task === 'automatic-speech-recognition' && input.toLowerCase().endsWith('.wav') && !existsSync(path)) {
+    throw new UsageError(`--input ${input}: no such file`);
+  }
 }
 
 export function parseCheckArgs(argv: string[], cwd: string): CheckConfig | 'help' {
@@ -159,15 +196,27 @@ export function parseCheckArgs(argv: string[], cwd: string): CheckConfig | 'help
     dims[m[1]!] = m[2]!;
   }
   if (v.headed && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) throw new UsageError('--headed needs a display (DISPLAY is not set)');
-  if (v['model-host'] !== undefined && !/^https?:\/\//.test(v['model-host'])) throw new UsageError(`--model-host ${v['model-host']}: expected an http(s) URL`);
 
   const model = parseModel(v.model!, cwd);
+  let modelHost: string | undefined;
+  if (v['model-host'] !== undefined) {
+    if (model.kind !== 'id') throw new UsageError(`--model-host applies to registry ids (${REGISTRY_IDS}); --model ${v.model} does not use it`);
+    // The options page's own rule (extension/models/model-host.ts), so a host it would refuse is refused here.
+    const host = checkModelHost(v['model-host']);
+    if (!host.ok) throw new UsageError(`--model-host ${v['model-host']}: ${host.reason}`);
+    modelHost = host.url;
+    if (v['webnn-harness']) throw new UsageError('--model-host cannot be set in the --webnn-harness page (it has no options page; it fetches ids from the default host)');
+  }
+  if (model.kind === 'id') {
+    checkTaskInput(model, v.input, cwd);
+    if (Object.keys(dims).length) throw new UsageError(`--dims applies to .onnx files and URLs; ${model.id} takes its task's input (--input)`);
+  }
   if (v['webnn-harness'] && (!browsers.includes('chrome') || !platforms.includes('webnn'))) {
     throw new UsageError('--webnn-harness runs webnn in a Chromium harness: use it with --browser chrome (or all) and --platform webnn (or all)');
   }
   return {
     browsers, platforms, bits, scheme, groupSize, mixedPrecision: v['mixed-precision']!, model,
     input: v.input, dims, runs: integer('runs', v.runs!, 1), json: v.json!, headed: v.headed!,
-    modelHost: v['model-host'], strict: v.strict!, webnnHarness: v['webnn-harness']!,
+    modelHost, strict: v.strict!, webnnHarness: v['webnn-harness']!,
   };
 }

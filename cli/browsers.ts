@@ -3,7 +3,7 @@
  * `window.webqCheck` (page/check.js), hear its progress lines, close. The launch recipes are the tests' own
  * (tests/support/browsers.ts, tests/support/harness.ts), so `webq check` sees what the e2e tests see.
  */
-import { launchChromium, launchFirefox, openWithConsent, openWithConsentFirefox } from '../tests/support/browsers';
+import { findFirefoxPage, launchChromium, launchFirefox, openWithConsent, openWithConsentFirefox, saveModelHost } from '../tests/support/browsers';
 import { launchSparticuz } from '../tests/support/harness';
 
 export type Settled<T> = { ok: true; value: T } | { ok: false; error: { name: string; message: string } };
@@ -18,6 +18,16 @@ export interface CheckSession {
 
 type ConsoleListener = (text: string) => void;
 
+export interface SessionOptions {
+  /** The check page, opened with the permission prompt answered. */
+  pageUrl: string;
+  headed: boolean;
+  /** Set on the extension's options page (Settings → Model host) before anything runs; absent: left as it is. */
+  modelHost?: string;
+  onConsole: ConsoleListener;
+  log(line: string): void;
+}
+
 /**
  * A browser that crashes or closes mid-call (a renderer killed by a failed WebNN graph build, say) becomes a
  * failed result like any other, so the remaining combinations still get a row saying why.
@@ -30,13 +40,27 @@ async function guarded<T>(call: () => Promise<Settled<T>>): Promise<Settled<T>> 
   }
 }
 
+/**
+ * tsx (esbuild, keepNames) wraps the named functions inside tests/support's page functions in `__name(fn, name)`,
+ * which pages do not define (page/check.js says more): the options page gets a stand-in before `saveModelHost`.
+ */
+const NAME_HELPER = 'globalThis.__name ??= (fn) => fn';
+
 /** Debian's Chromium has no WebNN backend; with the feature on, it at least says so instead of hiding navigator.ml. */
 const CHROMIUM_FEATURES = '--enable-features=Vulkan,WebMachineLearningNeuralNetwork';
 
-export async function chromeSession(pageUrl: string, headed: boolean, onConsole: ConsoleListener): Promise<CheckSession> {
+export async function chromeSession({ pageUrl, headed, modelHost, onConsole, log }: SessionOptions): Promise<CheckSession> {
   // The later --enable-features wins in Chromium, so it repeats Vulkan from the tests' GPU args.
   const browser = await launchChromium({ headless: !headed, extraArgs: [CHROMIUM_FEATURES] });
   try {
+    if (modelHost) {
+      const options = await browser.context.newPage();
+      await options.goto(`chrome-extension://${browser.extensionId}/options/options.html`);
+      await options.evaluate(NAME_HELPER);
+      await saveModelHost(options, modelHost);
+      await options.close();
+      log(`chrome: model host ${modelHost} saved on the options page`);
+    }
     const page = await openWithConsent(browser.context, pageUrl);
     page.on('console', (m) => onConsole(m.text()));
     return {
@@ -50,10 +74,18 @@ export async function chromeSession(pageUrl: string, headed: boolean, onConsole:
   }
 }
 
-export async function firefoxSession(pageUrl: string, headed: boolean, onConsole: ConsoleListener): Promise<CheckSession> {
+export async function firefoxSession({ pageUrl, headed, modelHost, onConsole, log }: SessionOptions): Promise<CheckSession> {
   const browser = await launchFirefox({ headless: !headed });
   try {
-    const page = await openWithConsentFirefox(browser.browser, pageUrl);
+    // WebDriver BiDi cannot navigate to the extension's random moz-extension origin: the permission prompt (an
+    // extension page) opens the options page, which is then found by its URL.
+    const page = await openWithConsentFirefox(browser.browser, pageUrl, 'allow', modelHost ? ['/options/options.html'] : []);
+    if (modelHost) {
+      const options = await findFirefoxPage(browser.browser, '/options/options.html');
+      await options.evaluate(NAME_HELPER);
+      await saveModelHost(options as unknown as Parameters<typeof saveModelHost>[0], modelHost);
+      log(`firefox: model host ${modelHost} saved on the options page`);
+    }
     page.on('console', (m) => onConsole(m.text()));
     return {
       name: 'firefox',

@@ -7,8 +7,8 @@ import { resolve } from 'node:path';
 import { startServer, type TestServer } from '../tests/support/server';
 import type { Bits, CheckConfig, Platform } from './args';
 import { chromeSession, firefoxSession, harnessSession, type CheckSession, type Settled } from './browsers';
-import { hintFor } from './hints';
-import { checkModel, type Agreement, type CheckModel, type InputInfo, type Outputs, type Plan } from './models';
+import { hintFor, hintForFailure } from './hints';
+import { checkModel, type Agreement, type CheckModel, type InputInfo, type OutputBrief, type Plan } from './models';
 import { median } from './tensors';
 
 export type Status = 'ok' | 'unsupported' | 'failed';
@@ -29,12 +29,18 @@ export interface Row {
   modelBytes?: number;
   originalBytes?: number;
   memoryReductionPercent?: number;
+  /** Registry ids: the task's output of this run, briefly. */
+  output?: OutputBrief;
   agreement?: Agreement & { reference: boolean };
 }
 
 export interface BrowserSummary { name: string; version?: string; webgpu?: string; webnn?: string; error?: string }
 
-export interface Report { model: string; runs: number; modelHost?: string; browsers: BrowserSummary[]; rows: Row[]; exitCode: number }
+/**
+ * `modelHost`: registry ids only — the host set on each browser's options page (`--model-host`), or null when the
+ * extension's own setting was left as it is.
+ */
+export interface Report { model: string; runs: number; modelHost?: string | null; browsers: BrowserSummary[]; rows: Row[]; exitCode: number }
 
 interface Caps {
   browser: { name: string; version: string };
@@ -42,7 +48,7 @@ interface Caps {
   webnn: { available: boolean; reason?: string };
 }
 interface LoadResult { info: { backend: string; bits: Bits; modelBytes: number; originalBytes: number; fallbacks: string[]; inputs: InputInfo[] }; loadMs: number }
-interface RunResult { times: number[]; outputs: Outputs; metrics: { backend: string; memoryReductionPercent: number; fallbacks: string[] } }
+interface RunResult { times: number[]; outputs: unknown; metrics: { backend: string; memoryReductionPercent: number; fallbacks: string[] } }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -80,12 +86,13 @@ function loadOptions(config: CheckConfig, platform: Platform, bits: Bits): Recor
 }
 
 /** NotSupportedError is the engine saying "not here" (absent backend, refused bit width); anything else failed. */
-function fromError(base: Pick<Row, 'browser' | 'platform' | 'bits'>, error: { name: string; message: string }, prefix = ''): Row {
+function fromError(base: Pick<Row, 'browser' | 'platform' | 'bits'>, error: { name: string; message: string }, config: CheckConfig, prefix = ''): Row {
   const unsupported = error.name === 'NotSupportedError';
+  const hint = unsupported ? hintFor(base.browser, base.platform) : hintForFailure(base.browser, error, config.model, config.modelHost);
   return {
     ...base, fallbacks: [], error, status: unsupported ? 'unsupported' : 'failed',
     reason: `${prefix}${error.name}: ${error.message}`,
-    ...(unsupported ? { hint: hintFor(base.browser, base.platform) || undefined } : {}),
+    ...(hint ? { hint } : {}),
   };
 }
 
@@ -118,7 +125,7 @@ async function checkPlatform(session: CheckSession, caps: Caps, config: CheckCon
   const reference = await runVariant(session, model, modelUrl, loadOptions(config, platform, 32), config.bits.includes(32) ? timedPasses : 1, plan);
   if (!reference.ok) {
     // Without an fp32 run there is nothing to compare with: every bit width on this platform reports why.
-    return config.bits.map((bits) => fromError({ browser, platform, bits }, reference.error, bits === 32 ? '' : 'the fp32 reference run: '));
+    return config.bits.map((bits) => fromError({ browser, platform, bits }, reference.error, config, bits === 32 ? '' : 'the fp32 reference run: '));
   }
   for (const bits of config.bits) {
     let result: Settled<LoadResult & RunResult>;
@@ -129,7 +136,7 @@ async function checkPlatform(session: CheckSession, caps: Caps, config: CheckCon
       log(`${browser} ${platform}: ${bits}-bit (1 warm-up + ${config.runs} timed)`);
       result = await runVariant(session, model, modelUrl, loadOptions(config, platform, bits), timedPasses, plan);
     }
-    if (!result.ok) { rows.push(fromError({ browser, platform, bits }, result.error)); continue; }
+    if (!result.ok) { rows.push(fromError({ browser, platform, bits }, result.error, config)); continue; }
     const r = result.value;
     const timed = r.times.slice(1); // the first pass is the warm-up (shader and kernel compilation)
     rows.push({
@@ -138,6 +145,7 @@ async function checkPlatform(session: CheckSession, caps: Caps, config: CheckCon
       loadMs: r.loadMs, inferenceMs: median(timed), timesMs: timed,
       modelBytes: r.info.modelBytes, originalBytes: r.info.originalBytes,
       memoryReductionPercent: r.metrics.memoryReductionPercent,
+      ...(model.brief ? { output: model.brief(r.outputs) } : {}),
       agreement: bits === 32
         ? { agrees: true, reference: true, summary: 'reference (fp32)' }
         : { ...model.compare(reference.value.outputs, r.outputs), reference: false },
@@ -192,7 +200,8 @@ export async function runCheck(config: CheckConfig): Promise<Report> {
   const rows: Row[] = [];
   try {
     for (const browser of config.browsers) {
-      const open = browser === 'chrome' ? () => chromeSession(pageUrl, config.headed, onConsole) : () => firefoxSession(pageUrl, config.headed, onConsole);
+      const session = { pageUrl, headed: config.headed, modelHost: config.modelHost, onConsole, log };
+      const open = browser === 'chrome' ? () => chromeSession(session) : () => firefoxSession(session);
       const result = await checkBrowser(open, browser, config.platforms, config, model, server);
       browsers.push(result.summary);
       rows.push(...result.rows);
@@ -209,5 +218,8 @@ export async function runCheck(config: CheckConfig): Promise<Report> {
   }
   const failed = rows.some((r) => r.status === 'failed');
   const strictFailed = config.strict && rows.some((r) => r.status === 'unsupported' || r.agreement?.agrees === false);
-  return { model: model.label, runs: config.runs, modelHost: config.modelHost, browsers, rows, exitCode: failed || strictFailed ? 1 : 0 };
+  return {
+    model: model.label, runs: config.runs, ...(config.model.kind === 'id' ? { modelHost: config.modelHost ?? null } : {}),
+    browsers, rows, exitCode: failed || strictFailed ? 1 : 0,
+  };
 }

@@ -1,38 +1,51 @@
 /**
  * What `webq check` runs and how it judges a quantized run against the fp32 run: the two bundled real models
- * (PP-OCRv4 rec: same decoded text; Silero VAD: same speech/silence decisions) and any other ONNX model
- * (deterministic inputs from ModelInfo.inputs, cosine of every output).
+ * (PP-OCRv4 rec: same decoded text; Silero VAD: same speech/silence decisions), registry ids (their task's output:
+ * tasks.ts) and any other ONNX model (deterministic inputs from ModelInfo.inputs, cosine of every output).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ctcDecode, MODELS, ocrInput, readWav, resampleLinear, speech16k } from '../tests/support/fixtures';
 import type { Route } from '../tests/support/server';
 import type { ModelSpec } from './args';
-import { cosine, fromB64, maxAbsDiff, prng, syntheticTensor, toB64, type B64Tensor } from './tensors';
+import { taskModel } from './tasks';
+import { COSINE_AGREES, cosine, fromB64, maxAbsDiff, prng, syntheticTensor, toB64, type B64Tensor } from './tensors';
 
 export type Outputs = Record<string, B64Tensor>;
 
-/** Steps run in order within one pass; `carry` feeds an output to the next step's input (recurrent state). */
-export interface Plan { steps: Record<string, B64Tensor>[]; carry: Record<string, string>; collect: string[] | null }
+/** Raw tensors: steps run in order within one pass; `carry` feeds an output to the next step's input (recurrent state). */
+export interface TensorPlan { kind: 'tensors'; steps: Record<string, B64Tensor>[]; carry: Record<string, string>; collect: string[] | null }
 
-export interface Agreement { agrees: boolean; summary: string; cosine?: number; text?: string; maxDiff?: number; decisionsDiffer?: number }
+/** A task model's input as the page rebuilds it (page/check.js): a string, a Blob of the file, or audio samples. */
+export type TaskInput = { text: string } | { image: { b64: string; type: string } } | { audio: { b64: string; sampleRate: number } };
+
+/** A registry id: one `webq.run(id, input)` per pass; `keep` names the output fields the page sends back. */
+export interface TaskPlan { kind: 'task'; input: TaskInput; keep: string[] }
+
+export type Plan = TensorPlan | TaskPlan;
+
+export interface Agreement { agrees: boolean; summary: string; cosine?: number; text?: string; label?: string; maxDiff?: number; decisionsDiffer?: number }
+
+/** A task's output in brief, for its row: embedding dims and norm, the top label and its score, or the transcript. */
+export interface OutputBrief { summary: string; dims?: number[]; norm?: number; label?: string; score?: number; text?: string }
 
 /** The part of ModelInfo the plans need (the page returns the whole report). */
 export interface InputInfo { name: string; type: string; dims: (number | string | null)[] }
 
-export interface CheckModel {
+/** `O`: what the page returns of a run (named tensors, or the kept fields of a task's output). */
+export interface CheckModel<O = unknown> {
   label: string;
   routes: Record<string, Route>;
-  /** The model reference given to window.webq: a URL, or a registry id passed through as it is. */
+  /** The model reference given to window.webq: a URL, or a registry id. */
   ref(origin: string): string;
   plan(inputs: InputInfo[]): Plan;
-  compare(reference: Outputs, got: Outputs): Agreement;
+  compare(reference: O, got: O): Agreement;
+  /** Task models: what the run produced, briefly (every row that ran shows it). */
+  brief?(got: O): OutputBrief;
 }
 
-/** Cosine this close to 1 counts as agreement for models whose outputs the CLI cannot interpret. */
-export const COSINE_AGREES = 0.99;
 
-function ppocr(text: string): CheckModel {
+function ppocr(text: string): CheckModel<Outputs> {
   const input = ocrInput(text);
   const logits = (o: Outputs) => {
     const t = Object.values(o)[0]!;
@@ -42,7 +55,7 @@ function ppocr(text: string): CheckModel {
     label: `ppocr (PP-OCRv4 rec) on rendered "${text}"`,
     routes: { '/models/ppocr_rec.onnx': MODELS.ppocrRec },
     ref: (origin) => `${origin}/models/ppocr_rec.onnx`,
-    plan: () => ({ steps: [{ x: toB64('float32', input.dims, input.data) }], carry: {}, collect: null }),
+    plan: () => ({ kind: 'tensors', steps: [{ x: toB64('float32', input.dims, input.data) }], carry: {}, collect: null }),
     compare(reference, got) {
       const a = logits(reference);
       const b = logits(got);
@@ -66,7 +79,7 @@ function vadAudio(input: string | undefined): Float32Array {
   return speech16k(input);
 }
 
-function sileroVad(input: string | undefined): CheckModel {
+function sileroVad(input: string | undefined): CheckModel<Outputs> {
   const audio = vadAudio(input);
   const frames = Math.floor(audio.length / 512);
   if (frames === 0) throw new Error('the audio is shorter than one 512-sample frame');
@@ -76,6 +89,7 @@ function sileroVad(input: string | undefined): CheckModel {
     routes: { '/models/silero_vad.onnx': MODELS.sileroVad },
     ref: (origin) => `${origin}/models/silero_vad.onnx`,
     plan: () => ({
+      kind: 'tensors',
       steps: Array.from({ length: frames }, (_, i) => ({
         input: toB64('float32', [1, 512], audio.slice(i * 512, (i + 1) * 512)),
         sr: toB64('int64', [], new BigInt64Array([16000n])),
@@ -114,12 +128,12 @@ export function resolveDims(input: InputInfo, overrides: Record<string, string>)
   });
 }
 
-function anyOnnx(ref: (origin: string) => string, label: string, routes: Record<string, Route>, dims: Record<string, string>): CheckModel {
+function anyOnnx(ref: (origin: string) => string, label: string, routes: Record<string, Route>, dims: Record<string, string>): CheckModel<Outputs> {
   return {
     label, routes, ref,
     plan(inputs) {
       const random = prng(0x5eed);
-      return { steps: [Object.fromEntries(inputs.map((i) => [i.name, syntheticTensor(i.type, resolveDims(i, dims), random)]))], carry: {}, collect: null };
+      return { kind: 'tensors', steps: [Object.fromEntries(inputs.map((i) => [i.name, syntheticTensor(i.type, resolveDims(i, dims), random)]))], carry: {}, collect: null };
     },
     compare(reference, got) {
       let worst = 1;
@@ -136,13 +150,12 @@ function anyOnnx(ref: (origin: string) => string, label: string, routes: Record<
 
 export function checkModel(spec: ModelSpec, input: string | undefined, dims: Record<string, string>): CheckModel {
   switch (spec.kind) {
-    case 'builtin': return spec.name === 'ppocr' ? ppocr(input ?? 'Hello World 2024') : sileroVad(input);
+    case 'builtin': return (spec.name === 'ppocr' ? ppocr(input ?? 'Hello World 2024') : sileroVad(input)) as CheckModel;
     case 'file': {
       const path = `/models/${encodeURIComponent(basename(spec.path))}`;
-      return anyOnnx((origin) => `${origin}${path}`, spec.path, { [path]: spec.path }, dims);
+      return anyOnnx((origin) => `${origin}${path}`, spec.path, { [path]: spec.path }, dims) as CheckModel;
     }
-    case 'url': return anyOnnx(() => spec.url, spec.url, {}, dims);
-    // Handed to webq as it is: this build rejects ids with NotFoundError; when the registry lands, it works here.
-    case 'id': return anyOnnx(() => spec.id, spec.id, {}, dims);
+    case 'url': return anyOnnx(() => spec.url, spec.url, {}, dims) as CheckModel;
+    case 'id': return taskModel(spec, input);
   }
 }

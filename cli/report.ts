@@ -2,10 +2,13 @@
  * The report as a table (long texts — fallbacks, reasons, hints — as numbered notes under it, so the table stays
  * narrow) or as JSON (`--json`: the Report object as it is).
  */
+import { DEFAULT_MODEL_HOST } from '../extension/models/model-host';
 import type { Report, Row } from './check';
 
 const mb = (bytes: number | undefined) => (bytes === undefined ? '—' : (bytes / 1e6).toFixed(2));
 const ms = (x: number | undefined) => (x === undefined ? '—' : x < 10 ? x.toFixed(2) : x.toFixed(0));
+const OUTPUT_WIDTH = 48;
+const clip = (text: string) => (text.length > OUTPUT_WIDTH ? `${text.slice(0, OUTPUT_WIDTH - 1)}…` : text);
 
 /**
  * Per-weight fallbacks ("conv2d_10.w_0 (Conv): … stored at 8, not 4") come by the dozen with one message: the
@@ -30,6 +33,8 @@ export function formatTable(report: Report): string {
     if (at < 0) at = notes.push(text) - 1;
     return `[${at + 1}]`;
   };
+  // Registry ids' rows show what the task produced (embedding, label, transcript); the JSON has it in full.
+  const outputs = report.rows.some((r) => r.output);
   const cells = (r: Row): string[] => {
     const fallbacks = r.fallbacks.length ? groupFallbacks(r.fallbacks).map((f) => note(`fallback: ${f}`)).join('') : '—';
     const outcome = r.status === 'ok'
@@ -37,10 +42,11 @@ export function formatTable(report: Report): string {
       : `${r.status === 'unsupported' ? 'unsupported' : 'FAILED'} ${note(`${r.reason}${r.hint ? `\n      → ${r.hint}` : ''}`)}`;
     return [
       r.browser, r.platform, String(r.bits), r.backend ?? '—', fallbacks, ms(r.loadMs), ms(r.inferenceMs),
-      mb(r.modelBytes), r.memoryReductionPercent === undefined ? '—' : `${r.memoryReductionPercent.toFixed(1)}%`, outcome,
+      mb(r.modelBytes), r.memoryReductionPercent === undefined ? '—' : `${r.memoryReductionPercent.toFixed(1)}%`,
+      ...(outputs ? [r.output ? clip(r.output.summary) : '—'] : []), outcome,
     ];
   };
-  const head = ['browser', 'platform', 'bits', 'backend', 'fallbacks', 'load ms', `infer ms`, 'model MB', 'mem −', 'agrees with fp32'];
+  const head = ['browser', 'platform', 'bits', 'backend', 'fallbacks', 'load ms', `infer ms`, 'model MB', 'mem −', ...(outputs ? ['output'] : []), 'agrees with fp32'];
   const body = report.rows.map(cells);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (row: string[]) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
@@ -50,7 +56,8 @@ export function formatTable(report: Report): string {
     out.push(b.error ? `${b.name}: ${b.error}` : `${b.name}: ${b.version}; WebGPU ${b.webgpu}; WebNN ${b.webnn}`);
     if (b.name === 'chrome-harness') out.push('  chrome-harness = the engine in a plain page inside @sparticuz/chromium (WebNN works there; no extension, no consent)');
   }
-  if (report.modelHost) out.push(`model host: ${report.modelHost} (recorded; registry ids are not in this build)`);
+  if (report.modelHost) out.push(`model host: ${report.modelHost} (--model-host, saved on each browser's options page)`);
+  if (report.modelHost === null) out.push(`model host: ${DEFAULT_MODEL_HOST} (the extension's default, as every check starts a new profile; --model-host sets another)`);
   out.push('', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line));
   if (notes.length) out.push('', ...notes.map((n, i) => `[${i + 1}] ${n}`));
   const count = (s: Row['status']) => report.rows.filter((r) => r.status === s).length;

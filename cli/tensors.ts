@@ -4,6 +4,9 @@
  */
 import { mulberry32 } from '../extension/shared/random';
 export { cosine, maxAbsDiff } from '../extension/shared/compare';
+
+/** Cosine this close to 1 counts as agreement: any model's raw outputs, and a text model's embeddings. */
+export const COSINE_AGREES = 0.99;
 import { float32ToFloat16Bits } from '../extension/quant/fp16';
 export type WireType = 'float32' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
 export interface B64Tensor { type: WireType; dims: number[]; b64: string }

@@ -24,6 +24,29 @@
 
   const progress = (p) => console.log(`[webq-check] ${JSON.stringify({ phase: p.phase, loaded: p.loaded, total: p.total })}`);
 
+  const taskInput = (input) => {
+    if ('text' in input) return input.text;
+    const bytes = Uint8Array.from(atob((input.image ?? input.audio).b64), (c) => c.charCodeAt(0));
+    if (input.image) return new Blob([bytes], { type: input.image.type });
+    return { audio: new Float32Array(bytes.buffer), sampleRate: input.audio.sampleRate };
+  };
+
+  const runTask = async (id, options, plan) => {
+    const input = taskInput(plan.input);
+    const times = [];
+    let last = null;
+    for (let pass = 0; pass < plan.passes; pass++) {
+      last = await window.webq.run(id, input, options);
+      times.push(last.performanceMetrics.inferenceTimeMs);
+    }
+    const outputs = {};
+    for (const key of plan.keep) {
+      const v = last.output[key];
+      outputs[key] = ArrayBuffer.isView(v) ? { type: 'float32', dims: [v.length], b64: toBase64(v) } : v;
+    }
+    return { times, outputs, metrics: last.performanceMetrics };
+  };
+
   window.webqCheck = {
     capabilities: () => settle(window.webq.capabilities()),
 
@@ -35,9 +58,12 @@
 
     unload: (url) => settle(window.webq.unload(url)),
 
-    // One pass = every step in order, outputs named in `carry` fed to the next step (recurrent state).
-    // The outputs of the last pass are returned, concatenated step after step; times are per pass.
-    run: (url, options, plan) => settle((async () => {
+    // A registry id (plan.kind 'task'): one webq.run(id, input) per pass, the task's input built here as a page
+    // builds it; the fields of the last output named in `keep` go back, typed arrays as base64 float32.
+    // Raw tensors (plan.kind 'tensors'): one pass = every step in order, outputs named in `carry` fed to the next
+    // step (recurrent state). The outputs of the last pass are returned, concatenated step after step.
+    // Times are per pass, as the engine measured them (performanceMetrics.inferenceTimeMs).
+    run: (url, options, plan) => settle(plan.kind === 'task' ? runTask(url, options, plan) : (async () => {
       const steps = plan.steps.map((s) => Object.fromEntries(Object.entries(s).map(([k, t]) => [k, fromWire(t)])));
       const times = [];
       let collected = {};

@@ -1,13 +1,19 @@
 /**
  * `webq check` end to end: the bin (cli/webq.mjs) as a user runs it, on the built extension in Debian's Chromium,
- * with PP-OCRv4 rec on a short rendered text (a narrow image keeps WebGPU on SwiftShader to seconds per run).
+ * with PP-OCRv4 rec on a short rendered text (a narrow image keeps WebGPU on SwiftShader to seconds per run), and
+ * with a registry id fetched from a local mirror of the model host (the generated BERT in the hub's layout).
  * Needs `npm run build` (dist/chrome).
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { featureExtraction } from '../../extension/tasks/feature-extraction';
+import { mirrorHits, mirrorRepo } from '../support/hub-mirror';
+import { BERT_EXAMPLES, bertHubFiles } from '../support/hub-models/bert';
+import { runPipeline } from '../support/node-pipeline';
+import { startServer, type TestServer } from '../support/server';
 
 interface Cli { code: number; stdout: string; stderr: string }
 
@@ -78,14 +84,82 @@ describe('webq check', () => {
     expect(report.rows).toEqual([expect.objectContaining({ status: 'failed', error: expect.objectContaining({ name: 'DataError' }) })]);
   });
 
+  describe('a registry id', () => {
+    const BERT_REPO = 'Xenova/bert-base-uncased';
+    const bert = bertHubFiles();
+    let hub: TestServer;
+    beforeAll(async () => {
+      hub = await startServer();
+      mirrorRepo(hub, '/hub', BERT_REPO, bert);
+    });
+    afterAll(() => hub?.close());
+
+    it('bert-base-uncased from a mirror set with --model-host: text → embedding at 32 and 4 bits on wasm and webgpu, compared by cosine', async () => {
+      const text = BERT_EXAMPLES.example.text;
+      const r = await webq('check', '--model', 'bert-base-uncased', '--model-host', `${hub.origin}/hub`, '--platform', 'wasm,webgpu',
+        '--bits', '32', '--bits', '4', '--runs', '2', '--input', text, '--json');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/chrome: model host http:\/\/127\.0\.0\.1:\d+\/hub saved on the options page/);
+      const report = JSON.parse(r.stdout);
+      expect(report.model).toBe(`bert-base-uncased (feature-extraction, ${BERT_REPO}) on "${text}"`);
+      expect(report.modelHost).toBe(`${hub.origin}/hub`);
+      expect(report.rows.map((x: any) => `${x.platform}/${x.bits}/${x.status}/${x.backend}`)).toEqual(['wasm/32/ok/wasm', 'wasm/4/ok/wasm', 'webgpu/32/ok/webgpu', 'webgpu/4/ok/webgpu']);
+      // The fp32 embedding is the model's: the same pipeline in Node on the mirror's bytes gives the same norm.
+      const reference = (await runPipeline(featureExtraction, bert, { kind: 'text', text: [text], batched: false })).output as { embeddings: Float32Array };
+      const norm = Math.hypot(...reference.embeddings);
+      for (const row of report.rows) {
+        expect(row.output.dims).toEqual([1, 64]);
+        expect(row.output.summary).toBe(`[1, 64] embedding, norm ${row.output.norm.toFixed(3)}`);
+        expect(row.timesMs).toHaveLength(2);
+        if (row.bits === 32) {
+          expect(row.output.norm).toBeCloseTo(norm, 3);
+          expect(row.agreement).toMatchObject({ agrees: true, reference: true });
+          expect(row.modelBytes).toBe(row.originalBytes);
+        } else {
+          // 4-bit weights move the embedding a little; agreement is cosine ≥ 0.99, and the row says which it was.
+          expect(row.agreement.cosine).toBeGreaterThan(0.9);
+          expect(row.agreement.cosine).toBeLessThan(1);
+          expect(row.agreement.agrees).toBe(row.agreement.cosine >= 0.99);
+          expect(row.agreement.summary).toBe(`cos ${row.agreement.cosine.toFixed(5)}`);
+          expect(row.memoryReductionPercent).toBeGreaterThan(40);
+        }
+      }
+      // Every file came from the mirror: the graph, tokenizer.json and the configs.
+      expect(mirrorHits(hub, '/hub', BERT_REPO)).toBeGreaterThanOrEqual(4);
+    });
+
+    it('a model host that cannot be reached: a NetworkError row naming the file, a hint about --model-host, exit 1', async () => {
+      const closed = await startServer();
+      await closed.close(); // a port nothing listens on
+      const r = await webq('check', '--model', 'bert-base-uncased', '--model-host', `${closed.origin}/hub`, '--platform', 'wasm', '--bits', '32');
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/^chrome\s+wasm\s+32\s+—.*FAILED \[1\]$/m);
+      expect(r.stdout).toContain(`[1] NetworkError: could not download ${closed.origin}/hub/${BERT_REPO}/resolve/main/onnx/model.onnx`);
+      expect(r.stdout).toContain(`→ --model-host ${closed.origin}/hub was set on the options page: it must serve ${BERT_REPO}'s files`);
+      expect(r.stdout).toMatch(/0 ran, 0 unsupported, 1 failed; exit code 1/);
+    });
+  });
+
   it('usage errors exit 2 without starting a browser', async () => {
     const bits = await webq('check', '--bits', '3');
     expect(bits.code).toBe(2);
     expect(bits.stderr).toMatch(/--bits 3: expected one of 2, 4, 8, 16, 32/);
     const scheme = await webq('check', '--bits', '32', '--scheme', 'asymmetric');
     expect(scheme.code).toBe(2);
+    const unknownId = await webq('check', '--model', 'bert-large-cased');
+    expect(unknownId.code).toBe(2);
+    expect(unknownId.stderr).toMatch(/a registry id \(bert-base-uncased, vit-base-patch16-224, whisper-tiny\)/);
+    const hostWithoutId = await webq('check', '--model-host', 'http://127.0.0.1:9/hub');
+    expect(hostWithoutId.code).toBe(2);
+    expect(hostWithoutId.stderr).toMatch(/--model-host applies to registry ids/);
+    const plainHttp = await webq('check', '--model', 'bert-base-uncased', '--model-host', 'http://models.example.org');
+    expect(plainHttp.code).toBe(2);
+    expect(plainHttp.stderr).toMatch(/Use https, or http only for localhost/);
+    const notImage = await webq('check', '--model', 'vit-base-patch16-224', '--input', 'README.md');
+    expect(notImage.code).toBe(2);
     const help = await webq('check', '--help');
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/Registry ids .* come with the model registry/s);
+    expect(help.stdout).toMatch(/whisper-tiny\s+speech → text/);
+    expect(help.stdout).toMatch(/--model-host URL\s+registry ids: the model host to set on the extension's options page/);
   });
 });

@@ -1,0 +1,106 @@
+/**
+ * Registry ids in `webq check`: a real input for the id's task (text; an image file, or ImageMagick's built-in
+ * photo of a rose; speech by espeak-ng, or a .wav), handed to `window.webq.run(id, input)` as a page would, and how
+ * a quantized run's task output is judged against the fp32 run's: embeddings by cosine, labels by the top label,
+ * transcripts by the text.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { basename, extname } from 'node:path';
+import { readWav } from '../tests/support/fixtures';
+import { IMAGE_TYPES, type ModelSpec } from './args';
+import type { Agreement, CheckModel, OutputBrief, TaskInput } from './models';
+import { COSINE_AGREES, cosine, fromB64, type B64Tensor } from './tensors';
+
+type IdSpec = Extract<ModelSpec, { kind: 'id' }>;
+
+const DEFAULT_TEXT = 'webq runs BERT in the browser, on the GPU or in WebAssembly.';
+const DEFAULT_SPEECH = 'Hello, this is a test of speech recognition in the browser.';
+
+/** What the page sends back of each task's output (page/check.js keeps these fields; typed arrays as base64). */
+interface Embedding { embeddings: B64Tensor; dims: number[]; tokens: number[][] }
+interface Labels { labels: { label: string; score: number }[] }
+interface Transcript { text: string; tokens: number[] }
+
+const quote = (text: string, max = 60) => JSON.stringify(text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+function featureExtraction(spec: IdSpec, input: string | undefined): CheckModel<Embedding> {
+  const text = input ?? DEFAULT_TEXT;
+  const vector = (o: Embedding) => fromB64(o.embeddings).values;
+  return {
+    label: `${spec.id} (${spec.task}, ${spec.repo}) on ${quote(text)}`,
+    routes: {},
+    ref: () => spec.id,
+    plan: () => ({ kind: 'task', input: { text }, keep: ['embeddings', 'dims', 'tokens'] }),
+    compare(reference, got): Agreement {
+      const cos = cosine(vector(reference), vector(got));
+      return { agrees: cos >= COSINE_AGREES, cosine: cos, summary: `cos ${cos.toFixed(5)}` };
+    },
+    brief(got): OutputBrief {
+      const norm = Math.hypot(...vector(got));
+      return { summary: `[${got.dims.join(', ')}] embedding, norm ${norm.toFixed(3)}`, dims: got.dims, norm };
+    },
+  };
+}
+
+/** The image to classify: the file given, or ImageMagick's built-in rose (a 70×46 photo) rendered as PNG. */
+function imageInput(input: string | undefined): { name: string; bytes: Uint8Array; type: string } {
+  if (input) return { name: basename(input), bytes: readFileSync(input), type: IMAGE_TYPES[extname(input).toLowerCase()]! };
+  return { name: 'ImageMagick\'s built-in rose photo (convert rose:, 70×46 PNG)', bytes: execFileSync('convert', ['rose:', 'png:-']), type: 'image/png' };
+}
+
+function imageClassification(spec: IdSpec, input: string | undefined): CheckModel<Labels> {
+  const image = imageInput(input);
+  const top = (o: Labels) => o.labels[0]!;
+  return {
+    label: `${spec.id} (${spec.task}, ${spec.repo}) on ${image.name}`,
+    routes: {},
+    ref: () => spec.id,
+    plan: () => ({ kind: 'task', input: { image: { b64: Buffer.from(image.bytes).toString('base64'), type: image.type } }, keep: ['labels'] }),
+    compare(reference, got): Agreement {
+      const a = top(reference);
+      const b = top(got);
+      const agrees = a.label === b.label;
+      return {
+        agrees, label: b.label,
+        summary: agrees ? `same label, score ${b.score >= a.score ? '+' : '−'}${Math.abs(b.score - a.score).toFixed(4)}` : `label ${quote(b.label)} ≠ ${quote(a.label)}`,
+      };
+    },
+    brief(got): OutputBrief {
+      const { label, score } = top(got);
+      return { summary: `${quote(label, 32)} ${score.toFixed(3)}`, label, score };
+    },
+  };
+}
+
+/** Speech for Whisper at the rate it was recorded (the engine resamples to 16 kHz): a .wav, or espeak-ng saying the text. */
+function speechInput(input: string | undefined): { name: string; samples: Float32Array; sampleRate: number } {
+  if (input?.toLowerCase().endsWith('.wav')) return { name: basename(input), ...readWav(new Uint8Array(readFileSync(input))) };
+  const text = input ?? DEFAULT_SPEECH;
+  return { name: `espeak-ng saying ${quote(text)}`, ...readWav(new Uint8Array(execFileSync('espeak-ng', ['--stdout', '-s', '150', text]))) };
+}
+
+function speechRecognition(spec: IdSpec, input: string | undefined): CheckModel<Transcript> {
+  const speech = speechInput(input);
+  const seconds = speech.samples.length / speech.sampleRate;
+  const audio: TaskInput = { audio: { b64: Buffer.from(speech.samples.buffer, speech.samples.byteOffset, speech.samples.byteLength).toString('base64'), sampleRate: speech.sampleRate } };
+  return {
+    label: `${spec.id} (${spec.task}, ${spec.repo}) on ${speech.name}, ${seconds.toFixed(1)} s at ${speech.sampleRate} Hz`,
+    routes: {},
+    ref: () => spec.id,
+    plan: () => ({ kind: 'task', input: audio, keep: ['text', 'tokens'] }),
+    compare(reference, got): Agreement {
+      const agrees = reference.text === got.text;
+      return { agrees, text: got.text, summary: agrees ? 'same text' : `text ${quote(got.text, 40)} ≠ ${quote(reference.text, 40)}` };
+    },
+    brief: (got): OutputBrief => ({ summary: quote(got.text.trim(), 48), text: got.text }),
+  };
+}
+
+export function taskModel(spec: IdSpec, input: string | undefined): CheckModel {
+  switch (spec.task) {
+    case 'feature-extraction': return featureExtraction(spec, input) as CheckModel;
+    case 'image-classification': return imageClassification(spec, input) as CheckModel;
+    case 'automatic-speech-recognition': return speechRecognition(spec, input) as CheckModel;
+  }
+}

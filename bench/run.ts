@@ -3,24 +3,28 @@
  * bench/results/bench-<matrix>.json and docs/benchmarks.md (+ docs/img/bench-*.svg).
  *
  *   npx tsx bench/run.ts              --quick (default): what fits in a few minutes on a 2-core, GPU-less machine
+ *   npx tsx bench/run.ts --seed       the registry ids at the seed table's sizes (BERT-base, ViT-base, Whisper-tiny)
  *   npx tsx bench/run.ts --full       every model × precision × backend, Firefox and WebNN included (slow on SwiftShader)
  *   npx tsx bench/run.ts --gpu        Chromium on the machine's real GPU (Vulkan) instead of SwiftShader
  *   options: --runs N, --no-firefox, --no-webnn, --browsers chromium,firefox,chromium-webnn, --no-docs, --out DIR,
+ *            --models a,b --backends wasm,webgpu --bits 32,4 (a part of the matrix),
  *            --report FILE (re-render the docs from a results file)
  *
  * Needs the built extension and harness (`npm run build`). Benchmarks are tools: a slow number never fails the
  * run; a browser that cannot start is recorded under `skipped` with its reason, and so is a cell that fails.
  */
 import { execFileSync } from 'node:child_process';
+import { register } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'vite';
 import { BLANK_PAGE, startServer, type Route, type TestServer } from '../tests/support/server.ts';
 import { harnessRoutes } from '../tests/support/harness.ts';
+import { mirrorRepo } from '../tests/support/hub-mirror.ts';
 import { workload, type Workload, type WorkloadId } from './models/workloads.ts';
 import { openChromium, openFirefox, openWebnnHarness, type BenchPage } from './lib/browsers.ts';
-import { matrix as makeMatrix, type Cell, type Matrix } from './lib/matrix.ts';
+import { cellName, filterMatrix, matrix as makeMatrix, type Cell, type CellFilter, type Matrix } from './lib/matrix.ts';
 import { endToEnd, hops, loads, prepareInputs, type Context } from './lib/measure.ts';
 import { checkResults, type BenchResults, type BrowserEntry, type BrowserName } from './lib/schema.ts';
 import { writeReport } from './lib/report.ts';
@@ -30,6 +34,8 @@ export interface BenchOptions {
   runs?: number;
   realGpu?: boolean;
   browsers?: BrowserName[];
+  /** run only these models / backends / precisions of the matrix */
+  only?: CellFilter;
   outDir?: string;
   /** write docs/benchmarks.md and docs/img/ (the smoke test does not) */
   docs?: boolean;
@@ -82,26 +88,33 @@ function ordered(cells: Cell[]): Cell[] {
   const firstAt = new Map<string, number>();
   cells.forEach((c, i) => { if (!firstAt.has(`${c.model}/${c.backend}`)) firstAt.set(`${c.model}/${c.backend}`, i); });
   // Stable: a group's fp32 cell moves to where the group first appears; everything else keeps the matrix order.
-  return cells.map((c, i) => ({ c, at: c.bits === 32 ? firstAt.get(`${c.model}/${c.backend}`)! - 0.5 : i })).sort((a, b) => a.at - b.at).map((x) => x.c);
+  return cells.map((c, i) => ({ c, at: c.bits === 32 && !c.embeddings ? firstAt.get(`${c.model}/${c.backend}`)! - 0.5 : i })).sort((a, b) => a.at - b.at).map((x) => x.c);
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const started = Date.now();
   const log = options.log ?? ((line: string) => console.log(line));
-  const m = makeMatrix(options.matrix, options.runs);
+  const m = filterMatrix(makeMatrix(options.matrix, options.runs), options.only ?? {});
   const browsers = options.browsers ?? (['chromium', 'firefox', 'chromium-webnn'] as BrowserName[]).filter((b) => m.cells[b].length > 0);
   await build({ configFile: join(ROOT, 'bench/page/vite.config.ts') });
 
   const models = new Map<WorkloadId, Workload>();
-  const used = new Set<WorkloadId>([...Object.values(m.cells).flat(), ...m.hops, ...m.loads].map((c) => c.model));
+  const used = new Set<WorkloadId>([...browsers.flatMap((b) => m.cells[b]), ...m.hops, ...m.loads].map((c) => c.model));
   const routes: Record<string, Route> = { ...routesOf(PAGE_DIST, '/bench'), '/blank.html': BLANK_PAGE() };
   if (browsers.includes('chromium-webnn')) Object.assign(routes, harnessRoutes());
   for (const id of used) {
     const w = workload(id);
     models.set(id, w);
-    routes[w.path] = w.bytes();
+    if (w.kind === 'raw') routes[w.path] = w.bytes();
   }
   const server = await startServer(routes);
+  // Registry ids: their repos on a mirror of the model host, in the hub's layout (the seed builds take seconds each).
+  for (const w of models.values()) {
+    if (w.kind !== 'task') continue;
+    const t = Date.now();
+    mirrorRepo(server, w.mirror, w.repo, await w.files());
+    log(`mirrored ${w.repo} (${w.build} build) under ${w.mirror} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  }
   const results: BenchResults = {
     schema: 'webq-bench/1', matrix: m.name, command: options.command ?? `npx tsx bench/run.ts --${m.name}`,
     startedAt: new Date(started).toISOString(), seconds: 0, runs: m.runs, warmup: m.warmup,
@@ -109,7 +122,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     ortVersion: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
     browsers: [], endToEnd: [], hops: [], loads: [], quantization: [], skipped: [],
   };
-  const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
+  const attempt = async <T>(what: string, fn: () => Promise<T>, browser?: BrowserName): Promise<T | undefined> => {
     const t = Date.now();
     try {
       const r = await fn();
@@ -118,7 +131,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     } catch (err) {
       const why = (err as Error).message.split('\n')[0]!.slice(0, 300);
       log(`  ${what}: FAILED ${why}`);
-      results.skipped.push({ what, why });
+      results.skipped.push({ what, why, ...(browser ? { browser } : {}) });
       return undefined;
     }
   };
@@ -132,12 +145,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         const { entry, adapter, threads } = await describeBrowser(page);
         results.browsers.push(entry);
         log(`  ${entry.version}; WebGPU adapter: ${adapter}; WebNN: ${entry.webnn}`);
-        const ctx: Context = { page, origin: server.origin, runs: m.runs, warmup: m.warmup, adapter, wasmThreads: threads, references: new Map(), runId: `${started}` };
+        const ctx: Context = { page, origin: server.origin, runs: m.runs, warmup: m.warmup, adapter, wasmThreads: threads, references: new Map(), runId: `${started}`, modelHost: null };
         const prepared = new Set<WorkloadId>();
         const inputs = async (w: Workload) => { if (!prepared.has(w.id)) { await prepareInputs(page, w); prepared.add(w.id); } };
         for (const cell of ordered(m.cells[name])) {
           const w = models.get(cell.model)!;
-          const row = await attempt(`${cell.model} ${cell.backend} ${cell.bits}-bit`, async () => { await inputs(w); return endToEnd(ctx, w, cell); });
+          const row = await attempt(cellName(cell), async () => { await inputs(w); return endToEnd(ctx, w, cell); }, name);
           if (row) {
             results.endToEnd.push(row.row);
             if (row.quant) results.quantization.push(row.quant);
@@ -178,21 +191,25 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
 function parseArgs(argv: string[]): BenchOptions {
   const has = (f: string) => argv.includes(f);
   const value = (f: string) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
-  const matrix: Matrix['name'] = has('--full') ? 'full' : has('--smoke') ? 'smoke' : 'quick';
-  const m = makeMatrix(matrix);
+  const matrix: Matrix['name'] = has('--full') ? 'full' : has('--seed') ? 'seed' : has('--smoke') ? 'smoke' : 'quick';
+  const list = (f: string) => value(f)?.split(',').filter(Boolean);
+  const only: CellFilter = { models: list('--models'), backends: list('--backends'), bits: list('--bits')?.map(Number) };
+  const m = filterMatrix(makeMatrix(matrix), only);
   const browsers = (['chromium', 'firefox', 'chromium-webnn'] as BrowserName[])
     .filter((b) => m.cells[b].length > 0)
     .filter((b) => !(b === 'firefox' && has('--no-firefox')) && !(b === 'chromium-webnn' && has('--no-webnn')))
     .filter((b) => !value('--browsers') || value('--browsers')!.split(',').includes(b));
   const runs = value('--runs');
   return {
-    matrix, browsers, realGpu: has('--gpu'), docs: !has('--no-docs'), outDir: value('--out'),
+    matrix, browsers, only, realGpu: has('--gpu'), docs: !has('--no-docs'), outDir: value('--out'),
     ...(runs ? { runs: Number(runs) } : {}),
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
   };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // Before any generated hub model is imported (they import onnx-proto by name; see bench/lib/esm-hooks.mjs).
+  register('./lib/esm-hooks.mjs', import.meta.url);
   if (!existsSync(join(ROOT, 'dist/chrome/manifest.json'))) {
     console.error('dist/chrome is missing: run `npm run build` first');
     process.exit(1);

@@ -4,13 +4,15 @@
  *  - firefox: Firefox ESR with dist/firefox (WebGPU on lavapipe), over WebDriver BiDi;
  *  - chromium-webnn: the engine harness page (dist/harness) in @sparticuz/chromium, whose WebNN works but which
  *    cannot load extensions, with the driver module added to it.
- * The launch recipes are the e2e tests' (tests/support); only the GPU flags differ for --gpu.
+ * The launch recipes are the e2e tests' (tests/support); only the GPU flags differ for --gpu. The model host (where
+ * registry ids download from) is set as a person sets it, on the extension's options page; the harness page has none,
+ * so there the driver writes the same setting.
  */
 import { chromium, type BrowserContext } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHROMIUM_GPU_ARGS, CHROMIUM_PATH, DIST_CHROME, launchFirefox, openWithConsent, openWithConsentFirefox, requireBuild } from '../../tests/support/browsers.ts';
+import { CHROMIUM_GPU_ARGS, CHROMIUM_PATH, DIST_CHROME, findFirefoxPage, launchFirefox, openWithConsent, openWithConsentFirefox, requireBuild } from '../../tests/support/browsers.ts';
 import { launchSparticuz } from '../../tests/support/harness.ts';
 import type { BenchDriver } from '../page/driver.ts';
 import type { BrowserName } from './schema.ts';
@@ -29,6 +31,8 @@ export interface BenchPage {
   version: string;
   how: string;
   call<M extends Method>(method: M, ...args: Parameters<Fn<M>>): ReturnType<Fn<M>>;
+  /** Sets the model host registry ids download from (the options page's field, saved). */
+  setModelHost(url: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -40,6 +44,32 @@ function caller(page: Evaluator) {
     ([m, a]) => (window as unknown as { benchDriver: Record<string, (...x: unknown[]) => unknown> }).benchDriver[m]!(...a),
     [method, args] as [string, unknown[]],
   )) as BenchPage['call'];
+}
+
+/**
+ * Fills the options page's model host field and saves it, as a person would; resolves once the page says it saved.
+ * The e2e tests' saveModelHost (tests/support/browsers.ts) does the same, but its page function names inner helpers,
+ * which tsx (running bench/run.ts) wraps in a `__name` call the page does not have; this one names none.
+ */
+export async function saveModelHost(options: Evaluator, url: string): Promise<void> {
+  const status = await options.evaluate(async (host) => {
+    // The page fills its fields from storage after it appears: wait until it has, or saving would send blanks.
+    for (let i = 0; i < 100; i++) {
+      if ((document.querySelector('[data-webq=model-host]') as HTMLInputElement | null)?.value && (document.querySelector('[data-webq=cache-budget]') as HTMLInputElement | null)?.value) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const field = document.querySelector('[data-webq=model-host]') as HTMLInputElement;
+    field.value = host;
+    field.dispatchEvent(new Event('input', { bubbles: true }));
+    (document.querySelector('[data-webq=settings-save]') as HTMLButtonElement).click();
+    for (let i = 0; i < 100; i++) {
+      const text = document.querySelector('[data-webq=settings-status]')?.textContent ?? '';
+      if (text && text !== 'Saving…') return text;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return 'no answer';
+  }, url);
+  if (status !== 'Saved.') throw new Error(`model host ${url} not saved: ${status}`);
 }
 
 export async function openChromium(pageUrl: string, realGpu: boolean): Promise<BenchPage> {
@@ -55,11 +85,21 @@ export async function openChromium(pageUrl: string, realGpu: boolean): Promise<B
   });
   const close = async () => { await context.close(); rmSync(profile, { recursive: true, force: true }); };
   try {
-    if (!context.serviceWorkers()[0]) await context.waitForEvent('serviceworker', { timeout: 30_000 });
+    const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 30_000 }));
+    const extensionId = new URL(worker.url()).host;
     const page = await openWithConsent(context, pageUrl);
     await page.waitForFunction(() => (window as unknown as { benchDriver?: { ready: boolean } }).benchDriver?.ready === true, null, { timeout: 30_000 });
     const version = context.browser()?.version() ?? (await page.evaluate(() => navigator.userAgent, null));
-    return { name: 'chromium', version, how: `${CHROMIUM_PATH} + dist/chrome, ${realGpu ? 'real GPU (Vulkan)' : 'WebGPU on SwiftShader'}`, call: caller(page), close };
+    const setModelHost = async (url: string) => {
+      const options = await context.newPage();
+      try {
+        await options.goto(`chrome-extension://${extensionId}/options/options.html`);
+        await saveModelHost(options, url);
+      } finally {
+        await options.close();
+      }
+    };
+    return { name: 'chromium', version, how: `${CHROMIUM_PATH} + dist/chrome, ${realGpu ? 'real GPU (Vulkan)' : 'WebGPU on SwiftShader'}`, call: caller(page), setModelHost, close };
   } catch (err) {
     await close();
     throw err;
@@ -69,9 +109,11 @@ export async function openChromium(pageUrl: string, realGpu: boolean): Promise<B
 export async function openFirefox(pageUrl: string): Promise<BenchPage> {
   const ff = await launchFirefox();
   try {
-    const page = await openWithConsentFirefox(ff.browser, pageUrl);
+    // The options page is opened by the prompt (BiDi may not navigate to moz-extension URLs), kept for the model host.
+    const page = await openWithConsentFirefox(ff.browser, pageUrl, 'allow', ['/options/options.html']);
     await page.waitForFunction(() => (window as unknown as { benchDriver?: { ready: boolean } }).benchDriver?.ready === true, { timeout: 30_000 });
-    return { name: 'firefox', version: await ff.browser.version(), how: 'Firefox ESR + dist/firefox over WebDriver BiDi, WebGPU on lavapipe', call: caller(page as unknown as Evaluator), close: ff.close };
+    const setModelHost = async (url: string) => saveModelHost(await findFirefoxPage(ff.browser, '/options/options.html') as unknown as Evaluator, url);
+    return { name: 'firefox', version: await ff.browser.version(), how: 'Firefox ESR + dist/firefox over WebDriver BiDi, WebGPU on lavapipe', call: caller(page as unknown as Evaluator), setModelHost, close: ff.close };
   } catch (err) {
     await ff.close();
     throw err;
@@ -88,7 +130,11 @@ export async function openWebnnHarness(harnessUrl: string, driverUrl: string): P
     await page.waitForFunction(() => 'webq' in window, null, { timeout: 30_000 });
     await page.addScriptTag({ url: driverUrl, type: 'module' });
     await page.waitForFunction(() => (window as unknown as { benchDriver?: { ready: boolean } }).benchDriver?.ready === true, null, { timeout: 30_000 });
-    return { name: 'chromium-webnn', version: browser.version(), how: '@sparticuz/chromium, engine harness page (no extension), WebNN (TFLite/XNNPACK)', call: caller(page), close: () => browser.close() };
+    const call = caller(page);
+    return {
+      name: 'chromium-webnn', version: browser.version(), how: '@sparticuz/chromium, engine harness page (no extension), WebNN (TFLite/XNNPACK)',
+      call, setModelHost: (url) => call('setModelHost', url), close: () => browser.close(),
+    };
   } catch (err) {
     await browser.close();
     throw err;

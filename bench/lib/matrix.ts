@@ -1,15 +1,24 @@
 /**
  * What each matrix size measures. On this kind of machine (2 cores, no GPU: WebGPU is SwiftShader, i.e. the CPU
  * pretending) the BERT-base-sized encoder costs seconds per run, so `quick` keeps it to what fits in minutes and
- * `full` runs everything (tens of minutes here, far less on a real GPU).
+ * `full` runs everything (tens of minutes here, far less on a real GPU). The registry ids run in `quick` as their
+ * test builds (tiny); `seed` runs them at the seed table's sizes (BERT-base, ViT-base, Whisper-tiny shapes).
  */
-import type { WorkloadId } from '../models/workloads.ts';
-import type { Backend, Bits, BrowserName } from './schema.ts';
+import { SEED_BUILDS, TEST_BUILDS, type WorkloadId } from '../models/workloads.ts';
+import type { Backend, Bits, BrowserName, MatrixName } from './schema.ts';
 
-export interface Cell { model: WorkloadId; backend: Backend; bits: Bits }
+/**
+ * One measurement. `embeddings: 32` keeps embedding tables (Gather) at fp32 under an otherwise `bits` policy (mixed
+ * precision: attention at max(bits, 4), the output head at 8): onnxruntime-web's wasm EP has no GatherBlockQuantized,
+ * so a model whose tables webq quantizes (BERT-base's 768-wide vocab, Whisper's decoder) cannot run `{ bits }` there.
+ */
+export interface Cell { model: WorkloadId; backend: Backend; bits: Bits; embeddings?: 32 }
+
+/** How a cell is named in the log and in `skipped` (the report finds a failed cell's reason by this name). */
+export const cellName = (c: Cell) => `${c.model} ${c.backend} ${c.bits}-bit${c.embeddings ? ' (embeddings fp32)' : ''}`;
 
 export interface Matrix {
-  name: 'smoke' | 'quick' | 'full';
+  name: MatrixName;
   runs: number; warmup: number;
   /** end-to-end cells per browser; fp32 of each (model, backend) is always measured first as the reference */
   cells: Record<BrowserName, Cell[]>;
@@ -21,14 +30,17 @@ export interface Matrix {
 }
 
 const ALL_BITS: Bits[] = [32, 16, 8, 4, 2];
-const cross = (models: WorkloadId[], backends: Backend[], bits: Bits[]): Cell[] =>
+/** Seed-size models with embedding tables wide enough for webq to quantize them (GatherBlockQuantized). */
+const WITH_TABLES: WorkloadId[] = ['bert-id-base', 'whisper-id-tiny'];
+const fp32Embeddings = (cells: Cell[]): Cell[] => cells.map((c) => ({ ...c, embeddings: 32 }));
+const cross = (models: readonly WorkloadId[], backends: Backend[], bits: Bits[]): Cell[] =>
   models.flatMap((model) => backends.flatMap((backend) => bits.map((b) => ({ model, backend, bits: b }))));
 
 export function matrix(name: Matrix['name'], runs?: number): Matrix {
   if (name === 'smoke') {
     return {
       name, runs: runs ?? 2, warmup: 1,
-      cells: { chromium: cross(['ppocr', 'bert-mini'], ['wasm'], [32, 4]), firefox: [], 'chromium-webnn': [] },
+      cells: { chromium: cross(['ppocr', 'bert-mini', ...TEST_BUILDS], ['wasm'], [32, 4]), firefox: [], 'chromium-webnn': [] },
       hops: [{ model: 'ppocr', backend: 'wasm', bits: 32 }],
       loads: [{ model: 'ppocr', backend: 'wasm', bits: 32 }],
       loadSamples: 2,
@@ -44,8 +56,11 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
           ...cross(['ppocr', 'silero'], ['wasm'], ALL_BITS),
           ...cross(['ppocr', 'silero'], ['webgpu'], [32, 4]),
           ...cross(['bert'], ['wasm'], ALL_BITS),
+          // The registry ids by name, test builds (tiny): the path a site takes (id → model host → task pipeline).
+          ...cross(TEST_BUILDS, ['wasm'], ALL_BITS),
+          ...cross(TEST_BUILDS, ['webgpu'], [32, 4]),
         ],
-        firefox: cross(['ppocr', 'silero'], ['wasm'], [32, 4]),
+        firefox: cross(['ppocr', 'silero', ...TEST_BUILDS], ['wasm'], [32, 4]),
         // fp32 first: an 8-bit (DequantizeLinear/MatMulNBits) PP-OCR on WebNN ended the single-process browser in a
         // probe, so the quantized cells come last and a crash costs only them.
         'chromium-webnn': [...cross(['ppocr', 'silero'], ['webnn', 'wasm'], [32]), ...cross(['ppocr', 'silero'], ['webnn'], [8])],
@@ -55,15 +70,40 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
       loadSamples: 3,
     };
   }
+  if (name === 'seed') {
+    // The seed table's models at its sizes, by id. Here one call takes 1.5–3 s on wasm and far longer on SwiftShader,
+    // so: every precision on wasm in Chromium, fp32 and 4-bit on wasm in Firefox (the seed's Firefox row is 4-bit);
+    // WebGPU and WebNN in `full`. BERT and Whisper also with their embedding tables at fp32 (Cell.embeddings), since
+    // `{ bits }` alone cannot run on wasm. ~20 minutes here.
+    return {
+      name, runs: runs ?? 5, warmup: 2,
+      cells: {
+        chromium: [...cross(SEED_BUILDS, ['wasm'], ALL_BITS), ...fp32Embeddings(cross(WITH_TABLES, ['wasm'], [8, 4, 2]))],
+        firefox: [...cross(SEED_BUILDS, ['wasm'], [32, 4]), ...fp32Embeddings(cross(WITH_TABLES, ['wasm'], [4]))],
+        'chromium-webnn': [],
+      },
+      hops: [], loads: [], loadSamples: 0,
+    };
+  }
+  const all: WorkloadId[] = ['ppocr', 'silero', 'bert', ...TEST_BUILDS, ...SEED_BUILDS];
   return {
     name, runs: runs ?? 7, warmup: 2,
     cells: {
-      chromium: cross(['ppocr', 'silero', 'bert'], ['wasm', 'webgpu'], ALL_BITS),
-      firefox: cross(['ppocr', 'silero', 'bert'], ['wasm', 'webgpu'], ALL_BITS),
-      'chromium-webnn': cross(['ppocr', 'silero', 'bert'], ['webnn', 'wasm'], [32, 16, 8]),
+      chromium: cross(all, ['wasm', 'webgpu'], ALL_BITS),
+      firefox: cross(all, ['wasm', 'webgpu'], ALL_BITS),
+      'chromium-webnn': cross(all, ['webnn', 'wasm'], [32, 16, 8]),
     },
     hops: cross(['ppocr', 'silero', 'bert'], ['wasm', 'webgpu'], [32, 8, 4]),
     loads: cross(['ppocr', 'bert'], ['wasm', 'webgpu'], [32, 4]),
     loadSamples: 5,
   };
+}
+
+/** Only the cells of the given models, backends and precisions (each list: all when absent), hops and loads too. */
+export interface CellFilter { models?: readonly string[]; backends?: readonly string[]; bits?: readonly number[] }
+
+export function filterMatrix(m: Matrix, f: CellFilter): Matrix {
+  const keep = (c: Cell) => (!f.models || f.models.includes(c.model)) && (!f.backends || f.backends.includes(c.backend)) && (!f.bits || f.bits.includes(c.bits));
+  const cells = Object.fromEntries(Object.entries(m.cells).map(([b, cs]) => [b, cs.filter(keep)])) as Matrix['cells'];
+  return { ...m, cells, hops: m.hops.filter(keep), loads: m.loads.filter(keep) };
 }

@@ -3,9 +3,8 @@
  * onnxruntime-web page (hops), and cold / warm / in-memory loads. Node only orchestrates and compares; the
  * times come from the page.
  */
-import type { Workload } from '../models/workloads.ts';
-import { OCR_TEXT } from '../models/workloads.ts';
-import type { BaselinePolicy } from '../page/wire.ts';
+import type { RawWorkload, TaskWorkload, Workload } from '../models/workloads.ts';
+import type { BaselinePolicy, TaskOutput } from '../page/wire.ts';
 import type { BenchPage } from './browsers.ts';
 import type { Cell } from './matrix.ts';
 import type { EndToEndRow, HopRow, LoadKind, LoadRow, QuantRow } from './schema.ts';
@@ -20,12 +19,22 @@ export interface Context {
   adapter: string;
   wasmThreads: number;
   /** fp32 outputs per browser/model/backend: what every other precision is compared with */
-  references: Map<string, { dims: number[]; data: number[] }>;
+  references: Map<string, { dims: number[]; data: number[] } | TaskOutput>;
   /** a fresh token per benchmark run, so "cold" URLs are never in a cache left from before */
   runId: string;
+  /** the model host the browser's options page holds now (null: the default, never set by the bench) */
+  modelHost: string | null;
 }
 
-const optionsFor = (cell: Cell) => ({ backend: cell.backend, ...(cell.bits !== 32 ? { bits: cell.bits } : {}) });
+/**
+ * Load options of a cell. A raw URL runs its weights as stored unless `bits` asks otherwise; a registry id runs at
+ * its profile's precision unless told, so its fp32 cell says `useQuantization: false`.
+ */
+const optionsFor = (cell: Cell, w?: Workload) => ({
+  backend: cell.backend,
+  ...(cell.bits !== 32 ? { bits: cell.bits } : w?.kind === 'task' ? { useQuantization: false } : {}),
+  ...(cell.embeddings === 32 ? { mixedPrecision: true, attentionPrecision: Math.max(cell.bits, 4), embeddingPrecision: 32 } : {}),
+});
 const phaseMs = (p: { firstMs: number; lastMs: number } | undefined) => (p ? p.lastMs - p.firstMs : undefined);
 
 function device(ctx: Context, backend: Cell['backend']): string {
@@ -46,49 +55,116 @@ function summarize(fallbacks: string[]): string[] {
 
 /** Sends the workload's inputs to the page once (named by the workload id). */
 export async function prepareInputs(page: BenchPage, w: Workload): Promise<void> {
+  if (w.kind === 'task') {
+    await page.call('setTaskInput', w.id, await w.input());
+    return;
+  }
   if (w.single) await page.call('setInputs', w.id, w.single());
   if (w.stream) await page.call('setStream', w.id, w.stream());
 }
 
+/** Points the browser's model host at the workload's mirror (through the options page), unless it is there already. */
+export async function useMirror(ctx: Context, w: TaskWorkload): Promise<void> {
+  const host = `${ctx.origin}${w.mirror}`;
+  if (ctx.modelHost === host) return;
+  await ctx.page.setModelHost(host);
+  ctx.modelHost = host;
+}
+
+type Metrics = { modelBytes: number; originalBytes: number; memoryReductionPercent: number; quantizationBits: number; fallbacks: string[] };
+type LoadResult = { wallMs: number; phases: Record<string, { firstMs: number; lastMs: number; busyMs?: number }>; info: Record<string, unknown> };
+type Measured = { series: { wallMs: number[]; inferenceMs: number[] }; metrics: Record<string, unknown> };
+
+/** The row's figures every workload shares, and the quantization time of the first load of a quantized variant. */
+function rowOf(ctx: Context, w: Workload, cell: Cell, load: LoadResult, result: Measured, agreement: Pick<EndToEndRow, 'cosine' | 'maxAbsDiff'> & Partial<EndToEndRow>): { row: EndToEndRow; quant?: QuantRow } {
+  const m = result.metrics as Metrics;
+  const info = load.info as unknown as { scheme: string | null; groupSize: number | null };
+  const wall = result.series.wallMs;
+  const row: EndToEndRow = {
+    browser: ctx.page.name, device: device(ctx, cell.backend), model: w.id, backend: cell.backend, bits: cell.bits,
+    ...(cell.embeddings ? { embeddings: cell.embeddings } : {}),
+    gotBits: m.quantizationBits, scheme: info.scheme, groupSize: info.groupSize,
+    runs: wall.length, warmup: ctx.warmup,
+    medianMs: median(wall), medianInferenceMs: median(result.series.inferenceMs), minMs: Math.min(...wall), maxMs: Math.max(...wall),
+    loadMs: load.wallMs,
+    modelBytes: m.modelBytes, originalBytes: m.originalBytes, memoryReductionPercent: m.memoryReductionPercent,
+    ...agreement,
+    ...(w.kind === 'task' ? { registryId: w.model } : {}),
+    fallbacks: summarize(m.fallbacks),
+  };
+  // busyMs leaves out what happens between a task model's graphs (the next graph's download); one graph: last − first.
+  const q = load.phases.quantize;
+  const prepareMs = q ? q.busyMs ?? phaseMs(q)! : undefined;
+  const quant: QuantRow | undefined = prepareMs !== undefined && prepareMs > 0 && cell.bits !== 32
+    ? { browser: ctx.page.name, model: w.id, bits: cell.bits, ...(cell.embeddings ? { embeddings: cell.embeddings } : {}), params: m.originalBytes / 4, prepareMs, msPerMParam: prepareMs / (m.originalBytes / 4 / 1e6) }
+    : undefined;
+  return { row, quant };
+}
+
+function referenceFor<T>(ctx: Context, w: Workload, cell: Cell, output: T): T {
+  const key = `${ctx.page.name}/${w.id}/${cell.backend}`;
+  if (cell.bits === 32 && !cell.embeddings) ctx.references.set(key, output as never);
+  const reference = ctx.references.get(key);
+  if (!reference) throw new Error(`${key}: no fp32 reference measured first`);
+  return reference as T;
+}
+
 export async function endToEnd(ctx: Context, w: Workload, cell: Cell): Promise<{ row: EndToEndRow; quant?: QuantRow }> {
+  return w.kind === 'task' ? taskEndToEnd(ctx, w, cell) : rawEndToEnd(ctx, w, cell);
+}
+
+async function rawEndToEnd(ctx: Context, w: RawWorkload, cell: Cell): Promise<{ row: EndToEndRow; quant?: QuantRow }> {
   const url = `${ctx.origin}${w.path}`;
-  const options = optionsFor(cell);
+  const options = optionsFor(cell, w);
   const load = await ctx.page.call('webqLoad', url, options);
   try {
     const result = w.stream
       ? await ctx.page.call('webqStream', url, w.id, options, ctx.warmup)
       : await ctx.page.call('webqRun', url, w.id, options, ctx.runs, ctx.warmup, w.outputName);
-    const key = `${ctx.page.name}/${w.id}/${cell.backend}`;
-    if (cell.bits === 32) ctx.references.set(key, result.output);
-    const reference = ctx.references.get(key);
-    if (!reference) throw new Error(`${key}: no fp32 reference measured first`);
-    const m = result.metrics as { modelBytes: number; originalBytes: number; memoryReductionPercent: number; quantizationBits: number; fallbacks: string[] };
-    const info = load.info as unknown as { scheme: string | null; groupSize: number | null };
+    const reference = referenceFor(ctx, w, cell, result.output);
     const text = w.decode?.(result.output.data, result.output.dims);
-    const wall = result.series.wallMs;
-    const row: EndToEndRow = {
-      browser: ctx.page.name, device: device(ctx, cell.backend), model: w.id, backend: cell.backend, bits: cell.bits,
-      gotBits: m.quantizationBits, scheme: info.scheme, groupSize: info.groupSize,
-      runs: wall.length, warmup: ctx.warmup,
-      medianMs: median(wall), medianInferenceMs: median(result.series.inferenceMs), minMs: Math.min(...wall), maxMs: Math.max(...wall),
-      loadMs: load.wallMs,
-      modelBytes: m.modelBytes, originalBytes: m.originalBytes, memoryReductionPercent: m.memoryReductionPercent,
+    return rowOf(ctx, w, cell, load, result, {
       cosine: cosine(result.output.data, reference.data), maxAbsDiff: maxAbsDiff(result.output.data, reference.data),
-      ...(text !== undefined ? { text, textMatches: text === OCR_TEXT } : {}),
-      fallbacks: summarize(m.fallbacks),
-    };
-    const prepareMs = phaseMs(load.phases.quantize);
-    const quant: QuantRow | undefined = prepareMs !== undefined && prepareMs > 0 && cell.bits !== 32
-      ? { browser: ctx.page.name, model: w.id, bits: cell.bits, params: m.originalBytes / 4, prepareMs, msPerMParam: prepareMs / (m.originalBytes / 4 / 1e6) }
-      : undefined;
-    return { row, quant };
+      ...(text !== undefined ? { text, textMatches: text === w.expectedText, textReference: 'truth' as const } : {}),
+    });
   } finally {
     await ctx.page.call('unload', url);
   }
 }
 
+/** A registry id through the model host's mirror: `webq.load(id)`, then `webq.run(id, input)` with the page's input. */
+async function taskEndToEnd(ctx: Context, w: TaskWorkload, cell: Cell): Promise<{ row: EndToEndRow; quant?: QuantRow }> {
+  await useMirror(ctx, w);
+  const options = optionsFor(cell, w);
+  const load = await ctx.page.call('webqLoad', w.model, options);
+  try {
+    const result = await ctx.page.call('webqTask', w.model, w.id, { ...options, ...w.runOptions }, ctx.runs, ctx.warmup);
+    const reference = referenceFor(ctx, w, cell, result.output);
+    return rowOf(ctx, w, cell, load, result, agreementOf(result.output, reference));
+  } finally {
+    await ctx.page.call('unload', w.model);
+  }
+}
+
+/** A task output against the fp32 run's: embeddings by cosine; labels by their probabilities and the top one; text as text. */
+export function agreementOf(out: TaskOutput, ref: TaskOutput): Pick<EndToEndRow, 'cosine' | 'maxAbsDiff'> & Partial<EndToEndRow> {
+  if (out.kind === 'embedding' && ref.kind === 'embedding') return { cosine: cosine(out.data, ref.data), maxAbsDiff: maxAbsDiff(out.data, ref.data) };
+  if (out.kind === 'labels' && ref.kind === 'labels') {
+    const scores = new Map(out.labels.map((l) => [l.label, l.score]));
+    const mine = ref.labels.map((l) => scores.get(l.label) ?? 0);
+    const theirs = ref.labels.map((l) => l.score);
+    return {
+      cosine: cosine(mine, theirs), maxAbsDiff: maxAbsDiff(mine, theirs),
+      label: out.labels[0]!.label, labelMatches: out.labels[0]!.label === ref.labels[0]!.label, scoreDelta: mine[0]! - theirs[0]!,
+    };
+  }
+  if (out.kind === 'text' && ref.kind === 'text') return { cosine: null, maxAbsDiff: null, text: out.text, textMatches: out.text === ref.text, textReference: 'fp32' };
+  throw new Error(`outputs of different kinds: ${out.kind} vs the reference's ${ref.kind}`);
+}
+
 /** webq and the plain onnxruntime-web baseline, interleaved run by run in the same tab, on identical bytes. */
 export async function hops(ctx: Context, w: Workload, cell: Cell): Promise<HopRow> {
+  if (w.kind === 'task') throw new Error('the baseline page runs raw ONNX models only, not registry ids');
   const url = `${ctx.origin}${w.path}`;
   const options = optionsFor(cell);
   const load = await ctx.page.call('webqLoad', url, options);
@@ -122,6 +198,7 @@ export async function hops(ctx: Context, w: Workload, cell: Cell): Promise<HopRo
  * IndexedDB cache, compile); in-memory = load while it is loaded (the engine hands back the session).
  */
 export async function loads(ctx: Context, w: Workload, cell: Cell, samples: number): Promise<LoadRow[]> {
+  if (w.kind === 'task') throw new Error('cold loads need a fresh URL each time; a registry id has one');
   const base = `${ctx.origin}${w.path}`;
   const options = optionsFor(cell);
   const series: Record<LoadKind, { wallMs: number; phases: Record<string, { firstMs: number; lastMs: number }> }[]> = { cold: [], warm: [], memory: [] };

@@ -7,6 +7,8 @@ import type { WorkloadId } from '../models/workloads.ts';
 export type BrowserName = 'chromium' | 'firefox' | 'chromium-webnn';
 export type Backend = 'wasm' | 'webgpu' | 'webnn';
 export type Bits = 32 | 16 | 8 | 4 | 2;
+/** smoke: the e2e test's; quick: `npm run bench`; seed: the seed table's model sizes; full: everything */
+export type MatrixName = 'smoke' | 'quick' | 'seed' | 'full';
 
 export interface BrowserEntry {
   name: BrowserName;
@@ -21,6 +23,8 @@ export interface BrowserEntry {
 
 export interface EndToEndRow {
   browser: BrowserName; device: string; model: WorkloadId; backend: Backend; bits: Bits;
+  /** 32: embedding tables kept at fp32 under mixed precision (see Cell in matrix.ts) */
+  embeddings?: 32;
   /** what the engine gave (WebNN raises 2/4 to 8), with scheme and group size */
   gotBits: number; scheme: string | null; groupSize: number | null;
   runs: number; warmup: number;
@@ -28,9 +32,17 @@ export interface EndToEndRow {
   medianMs: number; medianInferenceMs: number; minMs: number; maxMs: number;
   loadMs: number;
   modelBytes: number; originalBytes: number; memoryReductionPercent: number;
-  /** against fp32 on the same browser and backend */
-  cosine: number; maxAbsDiff: number;
-  text?: string; textMatches?: boolean;
+  /**
+   * Against fp32 on the same browser and backend: the output tensor (raw models), the embeddings (text), the label
+   * probabilities lined up by label (images); null for speech, whose output is text.
+   */
+  cosine: number | null; maxAbsDiff: number | null;
+  /** decoded text (OCR, speech); `textMatches` against `textReference`: the known text (OCR) or the fp32 run's (speech) */
+  text?: string; textMatches?: boolean; textReference?: 'truth' | 'fp32';
+  /** image classification: the top label, whether fp32's top label is the same, and the fp32 top label's score here − at fp32 */
+  label?: string; labelMatches?: boolean; scoreDelta?: number;
+  /** task models: the registry id passed to webq.run */
+  registryId?: string;
   fallbacks: string[];
 }
 
@@ -51,14 +63,14 @@ export interface LoadRow {
 }
 
 export interface QuantRow {
-  browser: BrowserName; model: WorkloadId; bits: Bits;
+  browser: BrowserName; model: WorkloadId; bits: Bits; embeddings?: 32;
   /** all weights of the model (originalBytes / 4), the figure the time is divided by */
   params: number; prepareMs: number; msPerMParam: number;
 }
 
 export interface BenchResults {
   schema: 'webq-bench/1';
-  matrix: 'smoke' | 'quick' | 'full';
+  matrix: MatrixName;
   command: string;
   startedAt: string; seconds: number;
   runs: number; warmup: number;
@@ -73,7 +85,8 @@ export interface BenchResults {
   hops: HopRow[];
   loads: LoadRow[];
   quantization: QuantRow[];
-  skipped: { what: string; why: string }[];
+  /** what could not be measured and why (`browser`: where a matrix cell failed) */
+  skipped: { what: string; why: string; browser?: BrowserName }[];
   /** remarks about the run that no figure carries (e.g. the machine was shared), printed in the report */
   notes?: string[];
 }
@@ -86,7 +99,7 @@ export function checkResults(r: BenchResults): string[] {
   const problems: string[] = [];
   const need = (ok: boolean, where: string) => { if (!ok) problems.push(where); };
   need(r.schema === 'webq-bench/1', 'schema');
-  need(['smoke', 'quick', 'full'].includes(r.matrix), 'matrix');
+  need(['smoke', 'quick', 'seed', 'full'].includes(r.matrix), 'matrix');
   need(positive(r.seconds) && r.runs >= 1 && r.warmup >= 0, 'seconds/runs/warmup');
   need(r.browsers.length > 0 && r.browsers.every((b) => b.version.length > 0 && b.adapter.length > 0), 'browsers');
   need(r.endToEnd.length > 0, 'endToEnd: empty');
@@ -95,8 +108,11 @@ export function checkResults(r: BenchResults): string[] {
     for (const k of ['medianMs', 'minMs', 'maxMs', 'loadMs', 'modelBytes', 'originalBytes'] as const) need(positive(e[k]), `${at}: ${k} = ${e[k]}`);
     need(nonNegative(e.medianInferenceMs), `${at}: medianInferenceMs`);
     need(Number.isFinite(e.memoryReductionPercent) && e.memoryReductionPercent < 100, `${at}: memoryReductionPercent`);
-    need(Number.isFinite(e.cosine) && e.cosine <= 1 + 1e-9 && e.cosine >= -1 - 1e-9, `${at}: cosine = ${e.cosine}`);
-    need(nonNegative(e.maxAbsDiff), `${at}: maxAbsDiff`);
+    // Only a text output has no cosine; everything else is compared number by number with fp32.
+    if (e.cosine === null) need(e.text !== undefined && e.maxAbsDiff === null, `${at}: cosine is null without a text output`);
+    else need(Number.isFinite(e.cosine) && e.cosine <= 1 + 1e-9 && e.cosine >= -1 - 1e-9 && nonNegative(e.maxAbsDiff), `${at}: cosine = ${e.cosine}, maxAbsDiff = ${e.maxAbsDiff}`);
+    if (e.label !== undefined) need(typeof e.labelMatches === 'boolean' && Number.isFinite(e.scoreDelta), `${at}: label without labelMatches/scoreDelta`);
+    if (e.text !== undefined) need(typeof e.textMatches === 'boolean', `${at}: text without textMatches`);
     need(e.runs >= 1 && e.minMs <= e.medianMs && e.medianMs <= e.maxMs, `${at}: runs/min/median/max`);
   });
   r.hops.forEach((h, i) => {

@@ -1,17 +1,22 @@
 /**
  * The models the benchmark runs, with real inputs made on this machine (tests/support/fixtures.ts: espeak-ng
- * speech, ImageMagick text) and the way each one is fed: one call per inference, or a stream of frames with
- * state carried (Silero VAD, timed per frame).
+ * speech, ImageMagick text) and the way each one is fed: raw ONNX models by URL, one call per inference or a stream
+ * of frames with state carried (Silero VAD, timed per frame); and the registry models by id (bench/models/registry.ts).
  */
 import { readFileSync } from 'node:fs';
 import { ctcDecode, MODELS, ocrInput, speech16k } from '../../tests/support/fixtures.ts';
 import type { PlainFeeds, StreamSpec } from '../page/wire.ts';
 import { BERT_BASE, bertEncoderModel, bertInput, matmulParams, type EncoderShape } from './bert.ts';
+import { SEED_BUILDS, TEST_BUILDS, taskWorkload, type TaskWorkload, type TaskWorkloadId } from './registry.ts';
 
-export type WorkloadId = 'ppocr' | 'silero' | 'bert' | 'bert-mini';
+export type RawWorkloadId = 'ppocr' | 'silero' | 'bert' | 'bert-mini';
+export type WorkloadId = RawWorkloadId | TaskWorkloadId;
+export type Workload = RawWorkload | TaskWorkload;
+export { SEED_BUILDS, TEST_BUILDS, type TaskWorkload, type TaskWorkloadId };
 
-export interface Workload {
-  id: WorkloadId;
+export interface RawWorkload {
+  kind: 'raw';
+  id: RawWorkloadId;
   label: string;
   /** Path the local server serves it at. */
   path: string;
@@ -21,14 +26,16 @@ export interface Workload {
   single?: () => PlainFeeds;
   stream?: () => StreamSpec;
   decode?: (data: ArrayLike<number>, dims: readonly number[]) => string;
+  /** what the decoded text should read (the OCR input's text) */
+  expectedText?: string;
 }
 
 const OCR_TEXT = 'Hello World 2024';
 const VAD_FRAMES = 40; // 1.3 s around speech onset: silence, then voice
 
-function ppocr(): Workload {
+function ppocr(): RawWorkload {
   return {
-    id: 'ppocr', label: 'PP-OCRv4 rec', path: '/models/ppocr_rec.onnx', outputName: 'softmax_11.tmp_0',
+    kind: 'raw', id: 'ppocr', expectedText: OCR_TEXT, label: 'PP-OCRv4 rec', path: '/models/ppocr_rec.onnx', outputName: 'softmax_11.tmp_0',
     bytes: () => readFileSync(MODELS.ppocrRec),
     single: () => {
       const { data, dims } = ocrInput(OCR_TEXT);
@@ -38,9 +45,9 @@ function ppocr(): Workload {
   };
 }
 
-function silero(): Workload {
+function silero(): RawWorkload {
   return {
-    id: 'silero', label: 'Silero VAD v5 (per 32 ms frame)', path: '/models/silero_vad.onnx', outputName: 'output',
+    kind: 'raw', id: 'silero', label: 'Silero VAD v5 (per 32 ms frame)', path: '/models/silero_vad.onnx', outputName: 'output',
     bytes: () => readFileSync(MODELS.sileroVad),
     stream: () => {
       const all = speech16k();
@@ -55,10 +62,10 @@ function silero(): Workload {
   };
 }
 
-function encoder(id: 'bert' | 'bert-mini', shape: EncoderShape): Workload {
+function encoder(id: 'bert' | 'bert-mini', shape: EncoderShape): RawWorkload {
   let cached: Uint8Array | null = null; // ~340 MB for BERT-base: generated once per process
   return {
-    id, path: `/models/${id}.onnx`, outputName: 'y',
+    kind: 'raw', id, path: `/models/${id}.onnx`, outputName: 'y',
     label: `BERT-${id === 'bert' ? 'base' : 'mini'}-sized encoder (${shape.layers}×${shape.hidden}, seq ${shape.seq}, ${(matmulParams(shape) / 1e6).toFixed(1)} M MatMul params)`,
     bytes: () => (cached ??= bertEncoderModel(shape)),
     single: () => ({ x: { type: 'float32', dims: [1, shape.seq, shape.hidden], data: Array.from(bertInput(shape)) } }),
@@ -74,6 +81,7 @@ export function workload(id: WorkloadId): Workload {
     case 'silero': return silero();
     case 'bert': return encoder('bert', BERT_BASE);
     case 'bert-mini': return encoder('bert-mini', BERT_MINI);
+    default: return taskWorkload(id);
   }
 }
 

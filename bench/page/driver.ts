@@ -7,31 +7,64 @@
  * Kept in a Vite-built module rather than in `page.evaluate` closures: tsx (which runs bench/run.ts) would wrap
  * named inner functions in helpers the page does not have.
  */
-import { toPage, type BaselinePolicy, type PageTensor, type PlainFeeds, type Series, type StreamSpec } from './wire.ts';
+import { toPage, type BaselinePolicy, type PageTensor, type PlainFeeds, type Series, type StreamSpec, type TaskInputSpec, type TaskOutput } from './wire.ts';
 
 type Tensor = { type: string; dims: number[]; data: ArrayLike<number | bigint> };
 interface Webq {
   capabilities(): Promise<unknown>;
-  load(url: string, options: Record<string, unknown>): Promise<{ modelBytes: number; originalBytes: number; bits: number; weights: { precision: number }[] } & Record<string, unknown>>;
-  run(url: string, input: Record<string, PageTensor>, options: Record<string, unknown>): Promise<{ output: Record<string, Tensor>; performanceMetrics: Record<string, unknown> & { inferenceTimeMs: number } }>;
-  unload(url: string): Promise<void>;
+  /** `model`: a URL (raw models) or a registry id (task models) */
+  load(model: string, options: Record<string, unknown>): Promise<{ modelBytes: number; originalBytes: number; bits: number; weights: { precision: number }[] } & Record<string, unknown>>;
+  run(model: string, input: unknown, options: Record<string, unknown>): Promise<{ output: any; performanceMetrics: Record<string, unknown> & { inferenceTimeMs: number } }>;
+  unload(model: string): Promise<void>;
 }
 const webq = () => (window as unknown as { webq: Webq }).webq;
 const baseline = () => import('./baseline.ts');
 
 const inputs = new Map<string, Record<string, PageTensor>>();
 const streams = new Map<string, StreamSpec & { samples: Float32Array }>();
+const taskInputs = new Map<string, unknown>();
+
+function buildTaskInput(spec: TaskInputSpec): unknown {
+  if (spec.kind === 'text') return spec.text;
+  if (spec.kind === 'audio') return { audio: Float32Array.from(spec.samples), sampleRate: spec.sampleRate };
+  const canvas = document.createElement('canvas');
+  canvas.width = spec.width;
+  canvas.height = spec.height;
+  const g = canvas.getContext('2d')!;
+  g.fillStyle = spec.fill;
+  g.fillRect(0, 0, spec.width, spec.height);
+  for (const r of spec.rects) {
+    g.fillStyle = r.color;
+    g.fillRect(r.x, r.y, r.w, r.h);
+  }
+  return canvas;
+}
+
+/** A task's output reduced to what the agreement check needs (typed arrays as plain numbers). */
+function reduceTaskOutput(output: any): TaskOutput {
+  if (output && 'embeddings' in output) return { kind: 'embedding', dims: [...output.dims], data: Array.from(output.embeddings as Float32Array) };
+  if (output && 'labels' in output) return { kind: 'labels', labels: output.labels.map((l: { label: string; score: number }) => ({ label: l.label, score: l.score })) };
+  if (output && typeof output.text === 'string') return { kind: 'text', text: output.text, tokens: [...output.tokens] };
+  throw new Error(`unexpected task output: ${JSON.stringify(output).slice(0, 200)}`);
+}
 
 /** A tensor as plain numbers (what Node compares against fp32); int64 outputs are not needed by any workload. */
 const plain = (t: Tensor) => ({ dims: [...t.dims], data: Array.from(t.data as ArrayLike<number>) });
 
-/** Load phases as the page sees them: ms from the call to the first and the last event of each phase. */
+/**
+ * Load phases as the page sees them: ms from the call to the first and the last event of each phase, and `busyMs`,
+ * the time between consecutive events of the same phase summed (a task model loads its graphs one after the other,
+ * so Whisper's three quantize phases have downloads between them: busyMs leaves those out).
+ */
 function phaseClock(started: number) {
-  const phases: Record<string, { firstMs: number; lastMs: number }> = {};
+  const phases: Record<string, { firstMs: number; lastMs: number; busyMs: number }> = {};
+  let previous: { phase: string; at: number } | null = null;
   const onProgress = (p: { phase: string }) => {
     const at = performance.now() - started;
-    const entry = (phases[p.phase] ??= { firstMs: at, lastMs: at });
+    const entry = (phases[p.phase] ??= { firstMs: at, lastMs: at, busyMs: 0 });
+    if (previous?.phase === p.phase) entry.busyMs += at - previous.at;
     entry.lastMs = at;
+    previous = { phase: p.phase, at };
   };
   return { phases, onProgress };
 }
@@ -53,6 +86,19 @@ const driver = {
 
   setStream(name: string, spec: StreamSpec): void {
     streams.set(name, { ...spec, samples: Float32Array.from(spec.audio), audio: [] });
+  },
+
+  setTaskInput(name: string, spec: TaskInputSpec): void {
+    taskInputs.set(name, buildTaskInput(spec));
+  },
+
+  /**
+   * The model host, for the engine harness page only (it has no options page): the same setting the options page
+   * writes, in this origin's database, which the in-page engine reads.
+   */
+  async setModelHost(url: string): Promise<void> {
+    const { setModelHost } = await import('../../extension/models/model-host.ts');
+    await setModelHost(url);
   },
 
   capabilities: () => webq().capabilities(),
@@ -80,6 +126,24 @@ const driver = {
     }
     const { output: _o, ...rest } = last!;
     return { series, metrics: rest.performanceMetrics, output: plain(last!.output[outputName]!) };
+  },
+
+  /**
+   * A task model by registry id, as a site calls it: the page's own input (a canvas, a Float32Array, strings) to
+   * `webq.run(id, input, options)`; `warmup` untimed calls, then `runs` timed ones; the last output comes back.
+   */
+  async webqTask(model: string, inputName: string, options: Record<string, unknown>, runs: number, warmup: number) {
+    const input = taskInputs.get(inputName)!;
+    for (let i = 0; i < warmup; i++) await webq().run(model, input, options);
+    const series: Series = { wallMs: [], inferenceMs: [] };
+    let last;
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      last = await webq().run(model, input, options);
+      series.wallMs.push(performance.now() - t);
+      series.inferenceMs.push(last.performanceMetrics.inferenceTimeMs);
+    }
+    return { series, metrics: last!.performanceMetrics, output: reduceTaskOutput(last!.output) };
   },
 
   /** Streaming (Silero VAD): `warmup` frames on a zero state, untimed, then every frame of the stream timed. */

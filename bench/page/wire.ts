@@ -30,3 +30,19 @@ export interface Series { wallMs: number[]; inferenceMs: number[] }
 
 /** The quantization policy handed to the baseline so it runs the very bytes webq runs (prepareModel). */
 export interface BaselinePolicy { bits: 2 | 4 | 8 | 16; scheme: 'symmetric' | 'asymmetric'; groupSize: number }
+
+/**
+ * A task model's input, described in JSON and built in the page once per workload, as a site would hold it: text as
+ * strings, an image as a canvas drawn there (a fill and a few rectangles, then handed to webq as the canvas
+ * element), audio as a Float32Array with its sample rate.
+ */
+export type TaskInputSpec =
+  | { kind: 'text'; text: string | string[] }
+  | { kind: 'image'; width: number; height: number; fill: string; rects: { x: number; y: number; w: number; h: number; color: string }[] }
+  | { kind: 'audio'; samples: number[]; sampleRate: number };
+
+/** What the page sends back of a task's output: what Node compares with the fp32 run's. */
+export type TaskOutput =
+  | { kind: 'embedding'; dims: number[]; data: number[] }
+  | { kind: 'labels'; labels: { label: string; score: number }[] }
+  | { kind: 'text'; text: string; tokens: number[] };

@@ -12,11 +12,9 @@ import type { Caller, ClientMessage, HostMessage, Methods, RequestMessage, WireI
 import type { WireTensor } from '../shared/tensor';
 import type { Capabilities, ConcreteBackend, ModalityDefaults, ModelInfo, ModelRef, PerformanceMetrics, Profile, ProgressPhase, RunResult } from '../shared/types';
 import type { GraphRunner, ModelFiles, TaskPipeline } from '../tasks/types';
-import { pipelineFor } from '../tasks';
-import { registryEntry } from '../models/registry';
-import { hubFileUrl, modelHost } from '../models/model-host';
 import type { BrowserInfo } from './browser-info';
-import { checkModelUrl, download } from './download';
+import { resolveModel, type Resolved } from './resolve';
+import { download } from './download';
 import { adapterLimits, getGpu, gpuUnavailableReason, lostSignal, onDeviceLost, type GpuInfo } from './gpu';
 import { calibrate, storedCalibration } from './calibrate';
 import { checkFeeds, freeDimensionsFrom, type GraphIo } from './graph';
@@ -41,20 +39,6 @@ const QUANTIZATION_OPTIONS: readonly OptionName[] = ['scheme', 'groupSize', 'mix
 const TASK_OPTIONS: readonly OptionName[] = ['normalize', 'topK', 'maxNewTokens', 'language'];
 
 interface Job { signal: AbortSignal; progress(phase: ProgressPhase, loaded: number, total: number): void }
-
-/** A model reference, resolved: one raw ONNX graph, or a task model (a registry id or a ModelSource with `task`). */
-type Resolved =
-  | { kind: 'raw'; id: string; url: URL; sha256?: string }
-  | {
-    kind: 'task'; id: string; pipeline: TaskPipeline;
-    /** Graph URLs by role, main graph first. */
-    graphs: [string, URL][];
-    /** The URL of a companion file (tokenizer.json, config.json, …). */
-    file(name: string): URL;
-    sha256?: string;
-    /** Built-in models run at their profile's precision unless the options say otherwise (SPEC §2). */
-    builtIn: boolean;
-  };
 
 /** What a load hands to a run: the graph(s), the task's prepared assets, and the report of this call. */
 interface Loaded {
@@ -234,38 +218,7 @@ export class Engine {
     return { backend: 'wasm' };
   }
 
-  /**
-   * A registry id → its repo on the model host (the options page's setting) and its task's graphs and files; a
-   * ModelSource with `task` → that task's pipeline on the given graph, its companion files beside it (or one folder
-   * up when the graph sits in the hub's `onnx/` folder); anything else → one raw ONNX graph. URLs pass the same
-   * download policy either way.
-   */
-  private async resolve(ref: ModelRef, caller: Caller): Promise<Resolved> {
-    const allowed = (url: string | URL) => checkModelUrl(String(url), caller.origin, this.env.extensionOrigin);
-    if (typeof ref === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(ref)) {
-      const entry = registryEntry(ref);
-      if (!entry) throw new WebqError('NotFoundError', `unknown model id "${ref.slice(0, 80)}": built-in ids are bert-base-uncased, vit-base-patch16-224 and whisper-tiny; or pass an ONNX model URL`);
-      const pipeline = pipelineFor(entry.task);
-      const host = await modelHost();
-      const file = (name: string) => allowed(hubFileUrl(host, entry.repo, name));
-      const graphs = Object.entries({ ...pipeline.graphs, ...entry.graphs }).map(([role, name]) => [role, file(name)] as [string, URL]);
-      return { kind: 'task', id: entry.id, pipeline, graphs, file, builtIn: true };
-    }
-    if (typeof ref === 'string' || !ref.task) {
-      const url = allowed(typeof ref === 'string' ? ref : ref.url);
-      return { kind: 'raw', id: typeof ref === 'string' ? url.href : ref.id ?? url.href, url, sha256: typeof ref === 'string' ? undefined : ref.sha256 };
-    }
-    const pipeline = pipelineFor(ref.task);
-    const main = allowed(ref.url);
-    const root = new URL(main.pathname.endsWith('/onnx/' + main.pathname.split('/').pop()) ? '..' : '.', main);
-    const tokenizer = ref.tokenizer === undefined ? undefined : allowed(ref.tokenizer);
-    const file = (name: string) => (name === 'tokenizer.json' && tokenizer ? tokenizer : allowed(new URL(name, root)));
-    const [mainRole, ...others] = Object.entries(pipeline.graphs);
-    const graphs: [string, URL][] = [[mainRole![0], main], ...others.map(([role, name]) => [role, file(name)] as [string, URL])];
-    return { kind: 'task', id: ref.id ?? main.href, pipeline, graphs, file, sha256: ref.sha256, builtIn: false };
-  }
-
-  private checkOptions(options: NormalizedOptions, pipeline: TaskPipeline | null): void {
+  private checkOptions(options: NormalizedOptions, pipeline: TaskPipeline | null, builtIn: boolean): void {
     for (const key of Object.keys(options) as OptionName[]) {
       const feature = NOT_YET[key];
       if (feature) throw new WebqError('NotSupportedError', `option ${key} needs ${feature}, which this build of webq does not have yet`);
@@ -273,7 +226,7 @@ export class Engine {
     const quantizing = options.useQuantization === true || (options.bits !== undefined && options.bits !== 32);
     for (const key of QUANTIZATION_OPTIONS) {
       // Built-in models are quantized by their profile unless told not to, so their quantization options apply.
-      if (options[key] !== undefined && !quantizing && !(pipeline && options.useQuantization !== false && options.bits === undefined)) {
+      if (options[key] !== undefined && !quantizing && !(builtIn && options.useQuantization !== false && options.bits === undefined)) {
         throw new WebqError('DataError', `option ${key} applies when weights are quantized: add bits (2, 4, 8 or 16) or useQuantization: true`);
       }
     }
@@ -296,9 +249,9 @@ export class Engine {
    */
   private async load(ref: ModelRef, options: NormalizedOptions, caller: Caller, job: Job): Promise<Loaded> {
     const started = performance.now();
-    const resolved = await this.resolve(ref, caller);
+    const resolved = await resolveModel(ref, caller.origin, this.env.extensionOrigin);
     const pipeline = resolved.kind === 'task' ? resolved.pipeline : null;
-    this.checkOptions(options, pipeline);
+    this.checkOptions(options, pipeline, resolved.kind === 'task' && resolved.builtIn);
     const fallbacks: string[] = [];
     const target = await this.chooseBackend(options, fallbacks);
     const { profile } = await this.profile();
@@ -659,7 +612,7 @@ export class Engine {
   /** Drops the caller's hold on the model's graphs; a graph no caller holds is released. */
   private async unload(ref: ModelRef, caller: Caller): Promise<void> {
     let resolved: Resolved;
-    try { resolved = await this.resolve(ref, caller); } catch { return; }
+    try { resolved = await resolveModel(ref, caller.origin, this.env.extensionOrigin); } catch { return; }
     const hrefs = new Set(resolved.kind === 'raw' ? [resolved.url.href] : resolved.graphs.map(([, url]) => url.href));
     for (const [key, model] of this.models) {
       if (!hrefs.has(model.source) || !model.users.delete(caller.origin)) continue;

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { resolveModel } from '../../../extension/host/resolve';
+
+const PAGE = 'https://site.example';
+
+describe('resolveModel', () => {
+  it('a registry id → its repo on the default model host (no setting readable here), graphs by role, files beside', async () => {
+    const r = await resolveModel('whisper-tiny', PAGE);
+    if (r.kind !== 'task') throw new Error('expected a task model');
+    expect(r).toMatchObject({ id: 'whisper-tiny', builtIn: true });
+    expect(r.graphs.map(([role, url]) => [role, url.href])).toEqual([
+      ['encoder', 'https://huggingface.co/Xenova/whisper-tiny/resolve/main/onnx/encoder_model.onnx'],
+      ['decoder', 'https://huggingface.co/Xenova/whisper-tiny/resolve/main/onnx/decoder_model.onnx'],
+      ['decoderWithPast', 'https://huggingface.co/Xenova/whisper-tiny/resolve/main/onnx/decoder_with_past_model.onnx'],
+    ]);
+    expect(r.file('generation_config.json').href).toBe('https://huggingface.co/Xenova/whisper-tiny/resolve/main/generation_config.json');
+  });
+
+  it('a custom model with task: companion files one folder up from onnx/, or beside; tokenizer overrides; not built in', async () => {
+    const hub = await resolveModel({ url: 'https://cdn.example/me/model/resolve/main/onnx/model.onnx', task: 'feature-extraction', sha256: 'ab'.repeat(32) }, PAGE);
+    if (hub.kind !== 'task') throw new Error('expected a task model');
+    expect(hub.builtIn).toBe(false);
+    expect(hub.sha256).toBe('ab'.repeat(32));
+    expect(hub.file('tokenizer.json').href).toBe('https://cdn.example/me/model/resolve/main/tokenizer.json');
+    const flat = await resolveModel({ url: 'https://cdn.example/models/bert.onnx', task: 'feature-extraction', tokenizer: 'https://cdn.example/tok/t.json' }, PAGE);
+    if (flat.kind !== 'task') throw new Error('expected a task model');
+    expect(flat.file('config.json').href).toBe('https://cdn.example/models/config.json');
+    expect(flat.file('tokenizer.json').href).toBe('https://cdn.example/tok/t.json');
+  });
+
+  it('a URL or a ModelSource without task is one raw graph', async () => {
+    expect(await resolveModel('https://cdn.example/m.onnx', PAGE)).toMatchObject({ kind: 'raw', id: 'https://cdn.example/m.onnx' });
+    expect(await resolveModel({ url: 'https://cdn.example/m.onnx', id: 'mine' }, PAGE)).toMatchObject({ kind: 'raw', id: 'mine' });
+  });
+
+  it('every URL passes the download rule, the tokenizer\'s too; unknown ids name the known ones', async () => {
+    await expect(resolveModel('http://evil.example/m.onnx', PAGE)).rejects.toMatchObject({ name: 'NotAllowedError' });
+    await expect(resolveModel({ url: 'https://cdn.example/m.onnx', task: 'feature-extraction', tokenizer: 'http://evil.example/t.json' }, PAGE)).rejects.toMatchObject({ name: 'NotAllowedError' });
+    await expect(resolveModel('gpt-99', PAGE)).rejects.toMatchObject({ name: 'NotFoundError', message: expect.stringMatching(/bert-base-uncased, vit-base-patch16-224, whisper-tiny/) });
+  });
+});

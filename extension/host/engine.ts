@@ -32,8 +32,6 @@ export interface EngineEnv {
   extensionOrigin?: string;
 }
 
-/** Options this build cannot honour yet are refused, never accepted and ignored (SPEC §2). */
-const NOT_YET: Partial<Record<OptionName, string>> = {};
 /** Options that only mean something when weights are quantized (workgroupSize: of webq's GPU quantize kernels). */
 const QUANTIZATION_OPTIONS: readonly OptionName[] = ['scheme', 'groupSize', 'mixedPrecision', 'attentionPrecision', 'embeddingPrecision', 'skipLayerNorm', 'workgroupSize'];
 const TASK_OPTIONS: readonly OptionName[] = ['normalize', 'topK', 'maxNewTokens', 'language'];
@@ -219,10 +217,6 @@ export class Engine {
   }
 
   private checkOptions(options: NormalizedOptions, pipeline: TaskPipeline | null, builtIn: boolean): void {
-    for (const key of Object.keys(options) as OptionName[]) {
-      const feature = NOT_YET[key];
-      if (feature) throw new WebqError('NotSupportedError', `option ${key} needs ${feature}, which this build of webq does not have yet`);
-    }
     const quantizing = options.useQuantization === true || (options.bits !== undefined && options.bits !== 32);
     for (const key of QUANTIZATION_OPTIONS) {
       // Built-in models are quantized by their profile unless told not to, so their quantization options apply.

@@ -92,31 +92,44 @@ const config = {
 
 /** Tile variants tried per row; the first is the kernels' default. */
 const gemvVariants: GemvOptions[] = quick
-  ? [{}, { workgroupSize: [4, 16, 1] }, { workgroupSize: [32, 4, 1] }]
-  : [
-    {}, { workgroupSize: [32, 1, 1] }, { workgroupSize: [32, 2, 1] }, { workgroupSize: [32, 4, 1] }, { workgroupSize: [32, 8, 1] },
-    { workgroupSize: [64, 1, 1] }, { workgroupSize: [64, 2, 1] }, { workgroupSize: [128, 1, 1] }, { workgroupSize: [128, 2, 1] },
-    { workgroupSize: [256, 1, 1] }, { workgroupSize: [16, 8, 1] }, { workgroupSize: [8, 16, 1] },
-  ];
-const gemmVariants: GemmOptions[] = quick
-  ? [{}, { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 }, { workgroupSize: [8, 8, 1], rowsPerThread: 2, colsPerThread: 2 }]
+  ? [{}, { workgroupSize: [4, 16, 1], colsPerThread: 1 }, { workgroupSize: [4, 16, 1] }, { workgroupSize: [32, 4, 1] }, { workgroupSize: [16, 4, 1], colsPerThread: 4 }]
   : [
     {},
-    { workgroupSize: [16, 16, 1], rowsPerThread: 4, colsPerThread: 4 },
-    { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 },
-    { workgroupSize: [16, 16, 1], rowsPerThread: 1, colsPerThread: 4 },
-    { workgroupSize: [32, 4, 1], rowsPerThread: 4, colsPerThread: 2 },
+    { workgroupSize: [32, 4, 1], colsPerThread: 1 }, { workgroupSize: [32, 4, 1] }, { workgroupSize: [32, 4, 1], colsPerThread: 4 },
+    { workgroupSize: [32, 8, 1] }, { workgroupSize: [32, 2, 1], colsPerThread: 4 }, { workgroupSize: [32, 1, 1], colsPerThread: 8 },
+    { workgroupSize: [64, 2, 1] }, { workgroupSize: [64, 4, 1], colsPerThread: 4 }, { workgroupSize: [64, 1, 1], colsPerThread: 4 },
+    { workgroupSize: [128, 1, 1] }, { workgroupSize: [128, 2, 1] }, { workgroupSize: [256, 1, 1], colsPerThread: 1 }, { workgroupSize: [256, 1, 1], colsPerThread: 4 },
+    { workgroupSize: [64, 4, 1], stageA: false }, { workgroupSize: [32, 4, 1], colsPerThread: 4, stageA: false },
+    { workgroupSize: [16, 8, 1] }, { workgroupSize: [8, 16, 1] }, { workgroupSize: [16, 4, 1], colsPerThread: 4 }, { workgroupSize: [8, 8, 1], colsPerThread: 4 },
+  ];
+const gemmVariants: GemmOptions[] = quick
+  ? [{}, { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 }, { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2 }, { workgroupSize: [8, 8, 1], rowsPerThread: 2, colsPerThread: 2 }]
+  : [
+    {},
+    { workgroupSize: [16, 8, 1], rowsPerThread: 4, colsPerThread: 4, splitK: 1 },
     { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2 },
-    { workgroupSize: [16, 8, 1], rowsPerThread: 2, colsPerThread: 2 },
-    { workgroupSize: [8, 8, 1], rowsPerThread: 2, colsPerThread: 2 },
+    { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, splitK: 1 },
+    { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, kTile: 64 },
     { workgroupSize: [16, 8, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 },
-    { workgroupSize: [16, 16, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 16 },
+    { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 },
+    { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 },
+    { workgroupSize: [32, 4, 1], rowsPerThread: 4, colsPerThread: 4 },
+    { workgroupSize: [32, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 },
+    { workgroupSize: [16, 8, 1], rowsPerThread: 2, colsPerThread: 4 },
+    { workgroupSize: [16, 16, 1], rowsPerThread: 1, colsPerThread: 4 },
+    { workgroupSize: [16, 16, 1], rowsPerThread: 4, colsPerThread: 4 },
+    { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 4 },
+    { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, splitK: 16 },
   ];
 const describeOptions = (o: GemvOptions | GemmOptions): string => {
-  if (!o.workgroupSize) return 'default';
-  const g = o as GemmOptions;
-  const wg = o.workgroupSize.slice(0, 2).join('x');
-  return g.rowsPerThread === undefined ? wg : `${wg} ${g.rowsPerThread}x${g.colsPerThread}${g.kTile ? ` k${g.kTile}` : ''}`;
+  if (Object.keys(o).length === 0) return 'default';
+  const wg = (o.workgroupSize ?? ['?', '?']).slice(0, 2).join('x');
+  if ('rowsPerThread' in o || 'kTile' in o || 'splitK' in o) {
+    const g = o as GemmOptions;
+    return `${wg} ${g.rowsPerThread ?? 4}x${g.colsPerThread ?? 4}${g.kTile ? ` k${g.kTile}` : ''}${g.splitK ? ` s${g.splitK}` : ''}`;
+  }
+  const v = o as GemvOptions;
+  return `${wg}${v.colsPerThread ? ` c${v.colsPerThread}` : ''}${v.stageA === false ? ' global-A' : ''}`;
 };
 
 // ---------------------------------------------------------------------------------------------- helpers
@@ -496,7 +509,7 @@ function markdown(meta: Meta, rows: NodeMatmulRow[], quant: NodeQuantRow[], comp
     timing === 'timestamp-query'
       ? `Times: GPU time per call from timestamp queries (webq: timestampWrites on its compute passes; ORT: its WebGPU profiler), L2 flushed before each call (cold: weights from HBM); median of ${config.gpu.samples} samples × mean of ${config.gpu.perSample} calls after ${config.gpu.warmup} warm-up calls. "wall" columns: wall clock per call incl. CPU cost (webq record+submit drained with onSubmittedWorkDone; ORT session.run with CPU input/output).`
       : 'Times: wall clock per call (no timestamp-query on this adapter).',
-    `ratio = ORT / webq (> 1: webq faster). GB/s = (packed data + scales + zero points + A + Y bytes) / GPU time${meta.peak ? `; peak ${meta.peak.source}` : ''}. webq tile = fastest of the variants tried (GEMV [x threads along K, y columns]; GEMM workgroup rows×cols per thread, kTile).`, '',
+    `ratio = ORT / webq (> 1: webq faster). GB/s = (packed data + scales + zero points + A + Y bytes) / GPU time${meta.peak ? `; peak ${meta.peak.source}` : ''}. webq tile = fastest of the variants tried (GEMV \`x×y cR\`: workgroup [x threads along K, y], R columns per thread (no cR: 2), \`global-A\`: A not staged in workgroup memory; default = [64,4] c2; GEMM \`x×y r×c kT sS\`: workgroup, rows×cols per thread, kTile T (default 32), S K slices (default automatic); default = [16,8] 4×4, automatic split-K).`, '',
     '| kernel | bits | M | K×N | webq µs | ORT µs | ratio | webq GB/s | % peak | ORT GB/s | webq tile | default µs | webq wall µs | ORT wall µs | ORT CPU µs | max |Δ| |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.kernel} | ${r.bits} | ${r.M} | ${r.K}×${r.N} | ${us(r.webqMs)} | ${us(r.ortMs)} | ${r.ratio === null ? '–' : r.ratio.toFixed(2)} | ${r.gbps === undefined ? (r.gflops !== undefined ? `${f(r.gflops)} GFLOP/s` : '–') : f(r.gbps)} | ${r.peakFraction === undefined ? '–' : `${(r.peakFraction * 100).toFixed(1)}`} | ${r.ortGbps === undefined ? (r.ortGflops !== undefined ? `${f(r.ortGflops)} GFLOP/s` : '–') : f(r.ortGbps)} | ${r.webqOptions} | ${us(r.webqDefaultMs)} | ${us(r.webqWallMs)} | ${us(r.ortWallMs)} | ${us(r.ortCpuMs)} | ${r.maxAbsDiff.toExponential(1)}${r.agree ? '' : ' **DISAGREE**'} |`),

@@ -2,14 +2,23 @@
  * Quantized tiled GEMM for many rows (prefill, encoders): Y[M, N] = A[M, K] · dequant(B) (+ bias).
  *
  * A workgroup [TX, TY, 1] computes a tile of MT = TY·RM rows × NT = TX·RN columns; thread (x, y) holds RM×RN
- * fp32 accumulators for rows y·RM + r and columns x + c·TX (columns strided by TX so that a warp's shared-memory
- * reads and global writes are contiguous). K is walked in steps of KT: the workgroup stages A[MT, KT] and the
- * dequantized B[KT, NT] in workgroup memory, so each packed word is unpacked once per tile rather than once
- * per row of A — this is what makes the GEMM cheaper than M GEMVs.
+ * accumulators for rows y·RM + r and columns x + c·TX. K is walked in steps of KT: the workgroup stages A[MT, KT]
+ * and the dequantized B[KT, NT] in workgroup memory, both k-contiguous (vec4 along k, rows padded by one vec4 so
+ * that the threads of a 128-bit access phase hit different banks), so each packed word is unpacked once per tile
+ * rather than once per row of A. The global loads of the next step are issued before the current step is
+ * computed (register prefetch), so their latency overlaps the arithmetic.
+ *
+ * Split-K: a grid of few tiles (small M, or small N) cannot fill a large GPU while each workgroup walks all of K.
+ * The K range is then cut into S slices, one per workgroup (grid z), each writing its partial sums to a scratch
+ * buffer, and a second dispatch in the same pass adds the S partials (and the bias) into Y. S is chosen so that
+ * the grid has about TARGET_WORKGROUPS workgroups, with at least MIN_SLICE_STEPS K steps per slice (option splitK);
+ * not on a CPU implementation (SwiftShader, llvmpipe), where it only adds work: 2.5–4× slower there.
  */
-import { bindBuffers, dispatch, getPipeline, uniformBuffer, withEncoder } from './pipelines.ts';
+import { bindBuffers, dispatchAll, getPipeline, isSoftwareAdapter, scratchBuffer, uniformBuffer, withEncoder } from './pipelines.ts';
 import { createStorage, shapeOf } from './weights.ts';
-import { bitsConstants, storage, uniforms, unpackFns, zeroPointFn } from './wgsl.ts';
+import {
+  activationReadFn, bitsConstants, dispatchLinear, linearIndexFn, magicCodesFns, storage, uniforms, zeroPointFn,
+} from './wgsl.ts';
 import type { Bits } from './layout.ts';
 import type { MatmulArgs } from './gemv.ts';
 
@@ -21,12 +30,21 @@ export interface GemmOptions {
   colsPerThread?: number;
   /** K step staged in workgroup memory; a multiple of 16 (one u32 word holds up to 16 codes). Default 32. */
   kTile?: number;
+  /** K slices computed by separate workgroups and summed by a second dispatch (1: no split). Default: automatic. */
+  splitK?: number;
 }
+
+/** Automatic split-K: aim for about this many workgroups … */
+const TARGET_WORKGROUPS = 256;
+/** … without slices shorter than this many K steps. */
+const MIN_SLICE_STEPS = 2;
 
 interface GemmVariant {
   bits: Bits;
   asymmetric: boolean;
+  /** Bias added by this pass (not when split: the reduction adds it). */
   bias: boolean;
+  vec4A: boolean;
   tx: number;
   ty: number;
   rm: number;
@@ -34,86 +52,127 @@ interface GemmVariant {
   kt: number;
 }
 
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
 function gemmWgsl(v: GemmVariant): string {
   const mt = v.ty * v.rm;
   const nt = v.tx * v.rn;
-  return `${uniforms(0, ['M', 'K', 'N', 'k_blocks', 'words_per_col', 'words_per_block', 'zp_row_bytes'])}
+  const threads = v.tx * v.ty;
+  const kt4 = v.kt / 4;
+  const cpw = 32 / v.bits;
+  const wt = v.kt / cpw;
+  const aLoads = Math.ceil((mt * kt4) / threads);
+  const bLoads = Math.ceil((nt * wt) / threads);
+  const acc = (r: number, c: number): string => `acc_${r}_${c}`;
+  const load = (kstep: string): string => `
+    {
+      let kstep = ${kstep};
+${range(aLoads).map((i) => `      {
+        let idx = lidx + ${i * threads}u;
+        let m = m0 + idx / KT4;
+        ra${i} = select(vec4<f32>(0.0), a_at(min(m, u.M - 1u) * u.K, kstep + 4u * (idx % KT4)), m < u.M && idx < MT * KT4);
+      }`).join('\n')}
+${range(bLoads).map((i) => `      {
+        let idx = lidx + ${i * threads}u;
+        let n = n0 + idx / WT;
+        let word = kstep / CPW + idx % WT;
+        let nn = min(n, u.N - 1u);
+        let ww = min(word, u.words_per_col - 1u);
+        let kb = ww / u.words_per_block;
+        rw${i} = data[nn * u.words_per_col + ww];
+        // a word past the column (or a column past N) dequantizes to 0
+        rs${i} = select(0.0, scales[nn * u.k_blocks + kb], n < u.N && word < u.words_per_col && idx < NT * WT);
+        rz${i} = MAGIC + zero_point(nn, kb);
+      }`).join('\n')}
+    }`;
+  const store = `
+${range(aLoads).map((i) => `    {
+      let idx = lidx + ${i * threads}u;
+      if (idx < MT * KT4) { tile_a[(idx / KT4) * KTP4 + idx % KT4] = ra${i}; }
+    }`).join('\n')}
+${range(bLoads).map((i) => `    {
+      let idx = lidx + ${i * threads}u;
+      if (idx < NT * WT) {
+        let base = (idx / WT) * KTP4 + (idx % WT) * VPW;
+${range(cpw / 4).map((q) => `        tile_b[base + ${q}u] = (codes4m(rw${i}, ${4 * q * v.bits}u) - vec4<f32>(rz${i})) * rs${i};`).join('\n')}
+      }
+    }`).join('\n')}`;
+  return `${uniforms(0, ['M', 'K', 'N', 'k_blocks', 'words_per_col', 'words_per_block', 'zp_row_bytes', 'slice_len'])}
 ${bitsConstants(v.bits)}
-${unpackFns()}
+${magicCodesFns()}
 const TX: u32 = ${v.tx}u;
 const TY: u32 = ${v.ty}u;
-const RM: u32 = ${v.rm}u;
-const RN: u32 = ${v.rn}u;
 const KT: u32 = ${v.kt}u;
+const KT4: u32 = ${kt4}u;
+const KTP4: u32 = ${kt4 + 1}u; // padded row of a tile, in vec4s
 const MT: u32 = ${mt}u;
 const NT: u32 = ${nt}u;
-const WT: u32 = KT / CPW; // packed words per column per K step
-const THREADS: u32 = ${v.tx * v.ty}u;
-${storage(1, 'a', 'array<f32>')}
+const WT: u32 = ${wt}u; // packed words per column per K step
+const VPW: u32 = ${cpw / 4}u; // vec4s of codes per word
+${storage(1, v.vec4A ? 'a4' : 'a', v.vec4A ? 'array<vec4<f32>>' : 'array<f32>')}
 ${storage(2, 'data', 'array<u32>')}
 ${storage(3, 'scales', 'array<f32>')}
-${storage(4, 'y', 'array<f32>', 'read_write')}
+${storage(4, 'out', 'array<f32>', 'read_write')}
 ${v.asymmetric ? storage(5, 'zero_points', 'array<u32>') : ''}
 ${v.bias ? storage(v.asymmetric ? 6 : 5, 'bias', 'array<f32>') : ''}
 ${zeroPointFn(v.asymmetric)}
-var<workgroup> tile_a: array<f32, ${mt * v.kt}>;   // [MT][KT]
-var<workgroup> tile_b: array<f32, ${v.kt * nt}>;   // [KT][NT], dequantized
+${activationReadFn(v.vec4A)}
+var<workgroup> tile_a: array<vec4<f32>, ${mt * (kt4 + 1)}>; // [MT][KTP4]
+var<workgroup> tile_b: array<vec4<f32>, ${nt * (kt4 + 1)}>; // [NT][KTP4], dequantized
 
 @compute @workgroup_size(${v.tx}, ${v.ty}, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) lidx: u32,
         @builtin(workgroup_id) wid: vec3<u32>) {
   let m0 = wid.y * MT;
   let n0 = wid.x * NT;
-  var acc: array<f32, ${v.rm * v.rn}>;
-  for (var k_step = 0u; k_step < u.K; k_step += KT) {
-    for (var i = lidx; i < MT * KT; i += THREADS) {
-      let m = m0 + i / KT;
-      let k = k_step + i % KT;
-      var value = 0.0;
-      if (m < u.M && k < u.K) { value = a[m * u.K + k]; }
-      tile_a[i] = value;
-    }
-    for (var i = lidx; i < NT * WT; i += THREADS) {
-      let c = i / WT;
-      let n = n0 + c;
-      let w = k_step / CPW + i % WT;
-      let kk = (i % WT) * CPW;
-      if (n < u.N && w < u.words_per_col) {
-        let kb = w / u.words_per_block;
-        let zp = zero_point(n, kb);
-        let scale = scales[n * u.k_blocks + kb];
-        let word = data[n * u.words_per_col + w];
-        for (var j = 0u; j < CPW; j++) {
-          // codes past K are padding: A is 0 there, but keep B finite-and-zero regardless of the padding code
-          let valid = k_step + kk + j < u.K;
-          tile_b[(kk + j) * NT + c] = select(0.0, (f32(code_at(word, j)) - zp) * scale, valid);
-        }
-      } else {
-        for (var j = 0u; j < CPW; j++) { tile_b[(kk + j) * NT + c] = 0.0; }
-      }
-    }
+  let k_begin = wid.z * u.slice_len;
+  let k_end = min(u.K, k_begin + u.slice_len);
+${range(v.rm).map((r) => range(v.rn).map((c) => `  var ${acc(r, c)} = vec4<f32>(0.0);`).join('\n')).join('\n')}
+${range(aLoads).map((i) => `  var ra${i}: vec4<f32>;`).join('\n')}
+${range(bLoads).map((i) => `  var rw${i}: u32;\n  var rs${i}: f32;\n  var rz${i}: f32;`).join('\n')}
+${load('k_begin')}
+  for (var k = k_begin; k < k_end; k += KT) {
+${store}
     workgroupBarrier();
-    for (var kk = 0u; kk < KT; kk++) {
-      for (var r = 0u; r < RM; r++) {
-        let av = tile_a[(lid.y * RM + r) * KT + kk];
-        for (var c = 0u; c < RN; c++) {
-          acc[r * RN + c] += av * tile_b[kk * NT + lid.x + c * TX];
-        }
-      }
+    if (k + KT < k_end) {${load('k + KT')}
+    }
+    for (var kv = 0u; kv < KT4; kv++) {
+${range(v.rm).map((r) => `      let a${r} = tile_a[(lid.y * ${v.rm}u + ${r}u) * KTP4 + kv];`).join('\n')}
+${range(v.rn).map((c) => `      let b${c} = tile_b[(lid.x + ${c}u * TX) * KTP4 + kv];`).join('\n')}
+${range(v.rm).map((r) => range(v.rn).map((c) => `      ${acc(r, c)} += a${r} * b${c};`).join('\n')).join('\n')}
     }
     workgroupBarrier();
   }
-  for (var r = 0u; r < RM; r++) {
-    let m = m0 + lid.y * RM + r;
-    for (var c = 0u; c < RN; c++) {
-      let n = n0 + lid.x + c * TX;
-      if (m < u.M && n < u.N) { y[m * u.N + n] = acc[r * RN + c]${v.bias ? ' + bias[n]' : ''}; }
-    }
-  }
+  let out_base = wid.z * u.M;
+${range(v.rm).map((r) => range(v.rn).map((c) => `  {
+    let m = m0 + lid.y * ${v.rm}u + ${r}u;
+    let n = n0 + lid.x + ${c}u * TX;
+    let s = ${acc(r, c)};
+    if (m < u.M && n < u.N) { out[(out_base + m) * u.N + n] = (s.x + s.y) + (s.z + s.w)${v.bias ? ' + bias[n]' : ''}; }
+  }`).join('\n')).join('\n')}
 }`;
 }
 
-function resolveVariant(device: GPUDevice, args: MatmulArgs, options: GemmOptions): GemmVariant {
+/** Second pass of split-K: Y[i] = Σ_s partial[s][i] (+ bias). */
+function reduceWgsl(bias: boolean): string {
+  return `${uniforms(0, ['count', 'N', 'slices'])}
+${linearIndexFn(64)}
+${storage(1, 'partial', 'array<f32>')}
+${storage(2, 'y', 'array<f32>', 'read_write')}
+${bias ? storage(3, 'bias', 'array<f32>') : ''}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg);
+  if (i >= u.count) { return; }
+  var s = 0.0;
+  for (var j = 0u; j < u.slices; j++) { s += partial[j * u.count + i]; }
+  y[i] = s${bias ? ' + bias[i % u.N]' : ''};
+}`;
+}
+
+interface Resolved { v: GemmVariant; slices: number; sliceLen: number; groups: [number, number, number] }
+
+function resolve(device: GPUDevice, args: MatmulArgs, options: GemmOptions): Resolved {
   const [tx, ty, tz] = options.workgroupSize ?? [16, 8, 1];
   const rm = options.rowsPerThread ?? 4;
   const rn = options.colsPerThread ?? 4;
@@ -122,27 +181,53 @@ function resolveVariant(device: GPUDevice, args: MatmulArgs, options: GemmOption
   if (!(ok(tx) && ok(ty) && tz === 1 && ok(rm) && ok(rn) && ok(kt) && kt % 16 === 0)) {
     throw new RangeError(`bad gemm options: workgroupSize ${tx},${ty},${tz} rows ${rm} cols ${rn} kTile ${kt} (kTile a multiple of 16)`);
   }
+  if (options.splitK !== undefined && !(ok(options.splitK) && options.splitK <= 65535)) {
+    throw new RangeError(`gemm splitK must be an integer 1..65535; got ${options.splitK}`);
+  }
   const l = device.limits;
-  const sharedBytes = (ty * rm * kt + kt * tx * rn) * 4;
+  const sharedBytes = (ty * rm + tx * rn) * (kt + 4) * 4;
   if (tx * ty > l.maxComputeInvocationsPerWorkgroup || tx > l.maxComputeWorkgroupSizeX || ty > l.maxComputeWorkgroupSizeY
     || sharedBytes > l.maxComputeWorkgroupStorageSize) {
     throw new RangeError(`gemm tile ${tx}x${ty} (${rm}x${rn} per thread, kTile ${kt}) exceeds the device limits`);
   }
-  return { bits: args.w.bits, asymmetric: args.w.zeroPoints !== undefined, bias: args.bias !== undefined, tx, ty, rm, rn, kt };
+  const { w, M } = args;
+  const gx = Math.ceil(w.N / (tx * rn));
+  const gy = Math.ceil(M / (ty * rm));
+  if (gx > 65535 || gy > 65535) throw new RangeError(`gemm grid ${gx}x${gy} too large`);
+  const steps = Math.ceil(w.K / kt);
+  const wanted = options.splitK
+    ?? (gx * gy >= TARGET_WORKGROUPS || isSoftwareAdapter(device) ? 1
+      : Math.min(Math.ceil(TARGET_WORKGROUPS / (gx * gy)), Math.floor(steps / MIN_SLICE_STEPS)));
+  const sliceSteps = Math.ceil(steps / Math.max(1, Math.min(wanted, steps)));
+  const slices = Math.ceil(steps / sliceSteps); // no empty slice
+  const v: GemmVariant = {
+    bits: w.bits, asymmetric: w.zeroPoints !== undefined, bias: args.bias !== undefined && slices === 1,
+    vec4A: w.K % 4 === 0, tx, ty, rm, rn, kt,
+  };
+  return { v, slices, sliceLen: sliceSteps * kt, groups: [gx, gy, slices] };
 }
 
 /** Y = A · dequant(B) (+ bias). Records into `encoder` when given, else submits at once. */
 export function gemm(device: GPUDevice, args: MatmulArgs, options: GemmOptions = {}, encoder?: GPUCommandEncoder): GPUBuffer {
   const { w, M } = args;
-  const v = resolveVariant(device, args, options);
+  const { v, slices, sliceLen, groups } = resolve(device, args, options);
   const s = shapeOf(w);
-  const key = `gemm/b${v.bits}/${v.asymmetric ? 'asym' : 'sym'}/bias=${v.bias}/wg${v.tx}x${v.ty}/r${v.rm}x${v.rn}/kt${v.kt}`;
+  const key = `gemm/b${v.bits}/${v.asymmetric ? 'asym' : 'sym'}/bias=${v.bias}/vec4A=${v.vec4A}/wg${v.tx}x${v.ty}/r${v.rm}x${v.rn}/kt${v.kt}`;
   const pipeline = getPipeline(device, key, () => gemmWgsl(v));
-  const groups = [Math.ceil(w.N / (v.tx * v.rn)), Math.ceil(M / (v.ty * v.rm))] as const;
-  if (groups[0] > 65535 || groups[1] > 65535) throw new RangeError(`gemm grid ${groups.join('x')} too large`);
-  const u = uniformBuffer(device, [M, w.K, w.N, s.kBlocks, s.wordsPerColumn, s.wordsPerBlock, s.zpRowBytes]);
+  const u = uniformBuffer(device, [M, w.K, w.N, s.kBlocks, s.wordsPerColumn, s.wordsPerBlock, s.zpRowBytes, sliceLen]);
   const y = args.y ?? createStorage(device, M * w.N * 4, 'webq.gemm.y');
-  const buffers = [u, args.a, w.data, w.scales, y, ...(w.zeroPoints ? [w.zeroPoints] : []), ...(args.bias ? [args.bias] : [])];
-  withEncoder(device, encoder, (e) => dispatch(e, pipeline, bindBuffers(device, pipeline, buffers), groups));
+  const out = slices === 1 ? y : scratchBuffer(device, 'gemm.partial', slices * M * w.N * 4);
+  const buffers = [u, args.a, w.data, w.scales, out, ...(w.zeroPoints ? [w.zeroPoints] : []), ...(v.bias ? [args.bias!] : [])];
+  const steps = [{ pipeline, bindGroup: bindBuffers(device, pipeline, buffers), groups }];
+  if (slices > 1) {
+    const bias = args.bias !== undefined;
+    const reduce = getPipeline(device, `gemm-reduce/bias=${bias}`, () => reduceWgsl(bias));
+    const count = M * w.N;
+    const ru = uniformBuffer(device, [count, w.N, slices]);
+    const rb = bindBuffers(device, reduce, [ru, out, y, ...(bias ? [args.bias!] : [])]);
+    const [rx, ry] = dispatchLinear(count, 64);
+    steps.push({ pipeline: reduce, bindGroup: rb, groups: [rx, ry, 1] });
+  }
+  withEncoder(device, encoder, (e) => dispatchAll(e, key, steps));
   return y;
 }

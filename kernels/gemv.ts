@@ -1,24 +1,38 @@
 /**
- * Quantized GEMV for decoding: Y[m, :] = A[m, :] · dequant(B) (+ bias), one workgroup row per output
- * column, for small M (each row of A is its own slice of the dispatch, z = m).
+ * Quantized GEMV for decoding: Y[m, :] = A[m, :] · dequant(B) (+ bias), for small M (each row of A is its own
+ * slice of the dispatch, z = m).
  *
- * Workgroup [TX, TY, 1]: TY output columns per workgroup, TX threads along K per column. Column n's packed
- * data is contiguous ([kBlocks, blockBytes]), so thread x reads words x, x+TX, x+2TX, … of it: neighbouring
- * threads read neighbouring words (coalesced), and each word is one block's 32/bits codes, so the scale and
- * zero point are read once per word. Accumulation is fp32: per word Σ (q − zp)·a, times the scale.
- * The TX partial sums of a column are reduced with subgroupAdd plus a short shared-memory step when the device
- * has `subgroups`, else with a shared-memory tree.
+ * Workgroup [TX, TY, 1] with RN columns per thread: the workgroup computes TY·RN output columns, TX threads along
+ * K for each. K is walked in *chunks* of one block's codes (at most 32: 2, 4 or 8 u32 words at 2, 4, 8 bits, or
+ * the whole block when it is smaller), so that
+ *  - each thread reads a chunk of each of its columns with one vector load (vec2/vec4<u32>), neighbouring threads
+ *    neighbouring chunks (coalesced), and the chunk's scale and zero point once;
+ *  - A is read once per chunk for all RN columns (the codes of column r are multiplied by the same A values);
+ *  - codes become floats without an integer conversion (wgsl.ts `codes4m`), and the loop over a chunk is
+ *    unrolled here, so every word index and shift is a constant.
+ * A is staged in workgroup memory per tile of TX chunks (TX·32 floats) when that fits the device's workgroup
+ * storage (option `stageA`), loaded once per workgroup with coalesced vec4 reads and read back in a swizzled
+ * order that avoids bank conflicts; else each thread reads its A values from global memory (cached).
+ * Accumulation is fp32: per chunk Σ (q − zp)·a, times the scale. The TX partial sums of a column are reduced with
+ * subgroupAdd plus a short shared-memory step when the device has `subgroups`, else with a shared-memory tree.
  */
 import { bindBuffers, dispatch, getPipeline, hasSubgroups, subgroupMaxSize, uniformBuffer, withEncoder } from './pipelines.ts';
 import { createStorage, shapeOf, type GpuQuantizedWeight } from './weights.ts';
-import { bitsConstants, storage, uniforms, unpackFns, zeroPointFn } from './wgsl.ts';
+import { activationReadFn, bitsConstants, magicCodesFns, storage, uniforms, zeroPointFn } from './wgsl.ts';
 import type { Bits } from './layout.ts';
 
 export interface GemvOptions {
-  /** [threads along K per column, columns per workgroup, 1]; x a power of two. Default [64, 4, 1]. */
+  /** [threads along K per column, rows of threads, 1]; x a power of two. Default [64, 4, 1]. */
   workgroupSize?: readonly [number, number, number];
+  /** Output columns per thread (they share the A values a thread reads). Default 2. */
+  colsPerThread?: number;
   /** Use subgroup operations when the device has them (default true). */
   subgroups?: boolean;
+  /**
+   * Stage A in workgroup memory (tiles of x·32 floats, shared by the workgroup's columns). Default: when it fits
+   * the device's maxComputeWorkgroupStorageSize; `true` where it does not fit throws RangeError.
+   */
+  stageA?: boolean;
 }
 
 export interface MatmulArgs {
@@ -40,99 +54,171 @@ interface GemvVariant {
   vec4A: boolean;
   tx: number;
   ty: number;
+  rn: number;
   subgroups: boolean;
+  /** u32 words per chunk: min(bits, wordsPerBlock) — 1, 2, 4 or 8; a chunk never spans two blocks. */
+  cw: number;
+  stageA: boolean;
+}
+
+/** Codes per chunk (16 or 32) and vec4 steps per chunk. */
+const codesPerChunk = (v: Pick<GemvVariant, 'cw' | 'bits'>): number => (v.cw * 32) / v.bits;
+
+/** The vector type a chunk's words are loaded as, and how many such loads a chunk takes. */
+function chunkType(cw: number): { type: string; loads: number } {
+  if (cw === 1) return { type: 'u32', loads: 1 };
+  if (cw === 2) return { type: 'vec2<u32>', loads: 1 };
+  return { type: 'vec4<u32>', loads: cw / 4 };
+}
+
+/** WGSL expression for word i of column r's chunk (loaded as w{r}_{h}). */
+function wordOf(cw: number, r: number, i: number): string {
+  if (cw === 1) return `w${r}_0`;
+  const lanes = 'xyzw';
+  if (cw === 2) return `w${r}_0.${lanes[i]}`;
+  return `w${r}_${Math.floor(i / 4)}.${lanes[i % 4]}`;
 }
 
 function reduceWgsl(v: GemvVariant): string {
+  const cols = Array.from({ length: v.rn }, (_, r) => r);
   if (v.subgroups) {
     // Assumes subgroup lanes are consecutive local_invocation_index values (as Dawn's backends lay out
     // 1-D-contiguous workgroups) and TX is a multiple of the subgroup size, so no subgroup spans two columns.
     return `
-  let sg_sum = subgroupAdd(acc);
-  if (sg_lane == 0u) { part[lidx / sg_size] = sg_sum; }
+  let per_col = TX / sg_size;
+${cols.map((r) => `  let sg${r} = subgroupAdd(acc${r});`).join('\n')}
+  if (sg_lane == 0u) {
+${cols.map((r) => `    part[(lid.y * RN + ${r}u) * per_col + lid.x / sg_size] = sg${r};`).join('\n')}
+  }
   workgroupBarrier();
-  var total = 0.0;
-  if (lid.x == 0u) {
-    let first = (lid.y * TX) / sg_size;
-    for (var i = 0u; i < TX / sg_size; i++) { total += part[first + i]; }
+  for (var r = lid.x; r < RN; r += TX) {
+    var total = 0.0;
+    for (var i = 0u; i < per_col; i++) { total += part[(lid.y * RN + r) * per_col + i]; }
+    write_column(m, r, total);
   }`;
   }
   return `
-  part[lidx] = acc;
+${cols.map((r) => `  part[(lid.y * RN + ${r}u) * TX + lid.x] = acc${r};`).join('\n')}
   workgroupBarrier();
   for (var s = TX / 2u; s > 0u; s >>= 1u) {
-    if (lid.x < s) { part[lidx] += part[lidx + s]; }
+    if (lid.x < s) {
+      for (var r = 0u; r < RN; r++) {
+        let i = (lid.y * RN + r) * TX + lid.x;
+        part[i] += part[i + s];
+      }
+    }
     workgroupBarrier();
   }
-  let total = part[lidx];`;
+  for (var r = lid.x; r < RN; r += TX) { write_column(m, r, part[(lid.y * RN + r) * TX]); }`;
 }
 
 function gemvWgsl(v: GemvVariant): string {
-  const aRead = v.vec4A
-    ? 'let av = a4[(a_row + k0 + j) / 4u];'
-    : 'let av = vec4<f32>(a[a_row + k0 + j], a[a_row + k0 + j + 1u], a[a_row + k0 + j + 2u], a[a_row + k0 + j + 3u]);';
+  const cpc = codesPerChunk(v);
+  const steps = cpc / 4; // vec4s of A per chunk
+  const cpw = 32 / v.bits;
+  const { type: chunkT, loads } = chunkType(v.cw);
+  const cols = Array.from({ length: v.rn }, (_, r) => r);
+  const dataIndex = (h: number): string => (loads === 1 ? 'base_r' : `(base_r * ${loads}u + ${h}u)`);
+  const loadCols = cols.map((r) => `
+    let n${r} = min(col0 + ${r}u * TY + lid.y, u.N - 1u);
+    {
+      let base_r = n${r} * u.chunks_per_col + cc;
+${Array.from({ length: loads }, (_, h) => `      w${r}_${h} = data[${dataIndex(h)}];`).join('\n')}
+    }
+    let sc${r} = scales[n${r} * u.k_blocks + kb];
+    let zb${r} = vec4<f32>(MAGIC + zero_point(n${r}, kb));`).join('');
+  const aStep = (j: number): string => (v.stageA ? `tile[swz(lid.x * ${steps}u + ${j}u)]` : `a_at(a_row, c * ${cpc}u + ${4 * j}u)`);
+  const computeSteps = Array.from({ length: steps }, (_, j) => {
+    const word = Math.floor((4 * j) / cpw);
+    const shift = ((4 * j) % cpw) * v.bits;
+    return `      {
+        let av = ${aStep(j)};
+${cols.map((r) => `        s${r} += (codes4m(${wordOf(v.cw, r, word)}, ${shift}u) - zb${r}) * av;`).join('\n')}
+      }`;
+  }).join('\n');
+  const tileBarrierAndStage = v.stageA ? `
+    workgroupBarrier(); // every thread is done with the previous tile
+    for (var i = lidx; i < TX * ${steps}u; i += TX * TY) { tile[swz(i)] = a_at(a_row, t * TX * ${cpc}u + 4u * i); }
+    workgroupBarrier();` : '';
   return `${v.subgroups ? 'enable subgroups;' : ''}
-${uniforms(0, ['K', 'N', 'k_blocks', 'words_per_col', 'words_per_block', 'zp_row_bytes', 'col_groups_x'])}
+${uniforms(0, ['K', 'N', 'k_blocks', 'chunks_per_col', 'chunks_per_block', 'zp_row_bytes', 'col_groups_x'])}
 ${bitsConstants(v.bits)}
-${unpackFns()}
+${magicCodesFns()}
 const TX: u32 = ${v.tx}u;
 const TY: u32 = ${v.ty}u;
+const RN: u32 = ${v.rn}u;
 ${storage(1, v.vec4A ? 'a4' : 'a', v.vec4A ? 'array<vec4<f32>>' : 'array<f32>')}
-${storage(2, 'data', 'array<u32>')}
+${storage(2, 'data', `array<${chunkT}>`)}
 ${storage(3, 'scales', 'array<f32>')}
 ${storage(4, 'y', 'array<f32>', 'read_write')}
 ${v.asymmetric ? storage(5, 'zero_points', 'array<u32>') : ''}
 ${v.bias ? storage(v.asymmetric ? 6 : 5, 'bias', 'array<f32>') : ''}
 ${zeroPointFn(v.asymmetric)}
-var<workgroup> part: array<f32, ${v.tx * v.ty}>;
+${activationReadFn(v.vec4A)}
+var<workgroup> part: array<f32, ${v.tx * v.ty * v.rn}>;
+${v.stageA ? `// A tile: TX chunks of ${steps} vec4s. Thread x reads vec4 j of chunk x; storing logical vec4 i at
+// i ^ ((i / 8) % 8) puts the 8 threads of a 128-bit access phase on 8 different bank groups.
+var<workgroup> tile: array<vec4<f32>, ${v.tx * steps}>;
+fn swz(i: u32) -> u32 { return i ^ ((i >> 3u) & 7u); }` : ''}
+
+var<private> col0: u32;
+fn write_column(m: u32, r: u32, total: f32) {
+  let n = col0 + r * TY + local_y;
+  if (n < u.N) { y[m * u.N + n] = total${v.bias ? ' + bias[n]' : ''}; }
+}
+var<private> local_y: u32;
 
 @compute @workgroup_size(${v.tx}, ${v.ty}, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) lidx: u32,
         @builtin(workgroup_id) wid: vec3<u32>${v.subgroups ? ', @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32' : ''}) {
-  let n = (wid.x + wid.y * u.col_groups_x) * TY + lid.y;
+  col0 = (wid.x + wid.y * u.col_groups_x) * TY * RN;
+  local_y = lid.y;
   let m = wid.z;
   let a_row = m * u.K;
-  var acc = 0.0;
-  if (n < u.N) {
-    let col = n * u.words_per_col;
-    for (var w = lid.x; w < u.words_per_col; w += TX) {
-      let kb = w / u.words_per_block;
-      let zp = zero_point(n, kb);
-      let word = data[col + w];
-      let k0 = w * CPW;
-      var s = 0.0;
-      if (k0 + CPW <= u.K) {
-        for (var j = 0u; j < CPW; j += 4u) {
-          ${aRead}
-          s += dot(codes4(word, j) - vec4<f32>(zp), av);
-        }
-      } else {
-        // last word of a K that is not a multiple of it: codes past K are padding and A has no element there
-        for (var j = 0u; k0 + j < u.K; j++) { s += (f32(code_at(word, j)) - zp) * ${v.vec4A ? 'a4[(a_row + k0 + j) / 4u][(k0 + j) % 4u]' : 'a[a_row + k0 + j]'}; }
-      }
-      acc += s * scales[n * u.k_blocks + kb];
+${cols.map((r) => `  var acc${r} = 0.0;\n${Array.from({ length: loads }, (_, h) => `  var w${r}_${h}: ${chunkT};`).join('\n')}`).join('\n')}
+  let tiles = (u.chunks_per_col + TX - 1u) / TX;
+  for (var t = 0u; t < tiles; t++) {
+    let c = t * TX + lid.x;
+    let cc = min(c, u.chunks_per_col - 1u); // past the column's end: load a valid chunk, use nothing
+    let kb = cc / u.chunks_per_block;
+    // This tile's weights are requested before the barriers below, so their latency overlaps the staging of A.
+${loadCols}
+${tileBarrierAndStage}
+    if (c < u.chunks_per_col) {
+${cols.map((r) => `      var s${r} = vec4<f32>(0.0);`).join('\n')}
+${computeSteps}
+${cols.map((r) => `      acc${r} += (s${r}.x + s${r}.y + s${r}.z + s${r}.w) * sc${r};`).join('\n')}
     }
   }
 ${reduceWgsl(v)}
-  if (lid.x == 0u && n < u.N) {
-    y[m * u.N + n] = total${v.bias ? ' + bias[n]' : ''};
-  }
 }`;
 }
 
 function resolveVariant(device: GPUDevice, args: MatmulArgs, options: GemvOptions): GemvVariant {
   const [tx, ty, tz] = options.workgroupSize ?? [64, 4, 1];
-  if (tz !== 1 || tx < 1 || ty < 1 || (tx & (tx - 1)) !== 0) throw new RangeError(`gemv workgroupSize must be [2^i, y, 1]; got ${tx},${ty},${tz}`);
+  const rn = options.colsPerThread ?? 2;
+  if (tz !== 1 || tx < 1 || ty < 1 || (tx & (tx - 1)) !== 0 || !Number.isInteger(ty)) {
+    throw new RangeError(`gemv workgroupSize must be [2^i, y, 1]; got ${tx},${ty},${tz}`);
+  }
+  if (!(Number.isInteger(rn) && rn >= 1 && rn <= 16)) throw new RangeError(`gemv colsPerThread must be 1..16; got ${rn}`);
   const limits = device.limits;
   if (tx * ty > limits.maxComputeInvocationsPerWorkgroup || tx > limits.maxComputeWorkgroupSizeX || ty > limits.maxComputeWorkgroupSizeY) {
     throw new RangeError(`gemv workgroupSize ${tx}x${ty} exceeds the device limits`);
+  }
+  const { bits } = args.w;
+  const cw = Math.min(bits, shapeOf(args.w).wordsPerBlock);
+  const partBytes = tx * ty * rn * 4;
+  const tileBytes = tx * ((cw * 32) / bits) * 4;
+  const fits = partBytes + tileBytes <= limits.maxComputeWorkgroupStorageSize;
+  if (partBytes > limits.maxComputeWorkgroupStorageSize || (options.stageA === true && !fits)) {
+    throw new RangeError(`gemv ${tx}x${ty} with ${rn} columns per thread${options.stageA ? ' and A staged' : ''} exceeds the device's workgroup storage`);
   }
   const sgMax = subgroupMaxSize(device);
   // Without a known subgroup size the layout assumption of reduceWgsl cannot be checked: use shared memory.
   const subgroups = (options.subgroups ?? true) && hasSubgroups(device) && sgMax !== undefined && tx % sgMax === 0;
   return {
-    bits: args.w.bits, asymmetric: args.w.zeroPoints !== undefined, bias: args.bias !== undefined,
-    vec4A: args.w.K % 4 === 0, tx, ty, subgroups,
+    bits, asymmetric: args.w.zeroPoints !== undefined, bias: args.bias !== undefined,
+    vec4A: args.w.K % 4 === 0, tx, ty, rn, subgroups, cw, stageA: options.stageA ?? fits,
   };
 }
 
@@ -142,12 +228,13 @@ export function gemv(device: GPUDevice, args: MatmulArgs, options: GemvOptions =
   if (!(M >= 1 && M <= 65535)) throw new RangeError(`gemv M must be 1..65535; got ${M}`);
   const v = resolveVariant(device, args, options);
   const s = shapeOf(w);
-  const key = `gemv/b${v.bits}/${v.asymmetric ? 'asym' : 'sym'}/bias=${v.bias}/vec4A=${v.vec4A}/wg${v.tx}x${v.ty}/sg=${v.subgroups}`;
+  const key = `gemv/b${v.bits}/${v.asymmetric ? 'asym' : 'sym'}/bias=${v.bias}/vec4A=${v.vec4A}/wg${v.tx}x${v.ty}/rn${v.rn}/cw${v.cw}/stageA=${v.stageA}/sg=${v.subgroups}`;
   const pipeline = getPipeline(device, key, () => gemvWgsl(v));
-  const colGroups = Math.ceil(w.N / v.ty);
+  const colGroups = Math.ceil(w.N / (v.ty * v.rn));
   const gx = Math.min(colGroups, 65535);
   const gy = Math.ceil(colGroups / gx);
-  const u = uniformBuffer(device, [w.K, w.N, s.kBlocks, s.wordsPerColumn, s.wordsPerBlock, s.zpRowBytes, gx]);
+  const chunksPerCol = s.wordsPerColumn / v.cw;
+  const u = uniformBuffer(device, [w.K, w.N, s.kBlocks, chunksPerCol, s.wordsPerBlock / v.cw, s.zpRowBytes, gx]);
   const y = args.y ?? createStorage(device, M * w.N * 4, 'webq.gemv.y');
   const buffers = [u, args.a, w.data, w.scales, y, ...(w.zeroPoints ? [w.zeroPoints] : []), ...(args.bias ? [args.bias] : [])];
   withEncoder(device, encoder, (e) => dispatch(e, pipeline, bindBuffers(device, pipeline, buffers), [gx, gy, M]));

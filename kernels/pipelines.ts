@@ -7,6 +7,7 @@
 interface DeviceCache {
   pipelines: Map<string, GPUComputePipeline>;
   uniforms: Map<string, GPUBuffer>;
+  scratch: Map<string, GPUBuffer>;
 }
 
 const caches = new WeakMap<GPUDevice, DeviceCache>();
@@ -16,7 +17,7 @@ const MAX_UNIFORMS = 512;
 function cacheOf(device: GPUDevice): DeviceCache {
   let c = caches.get(device);
   if (!c) {
-    c = { pipelines: new Map(), uniforms: new Map() };
+    c = { pipelines: new Map(), uniforms: new Map(), scratch: new Map() };
     caches.set(device, c);
   }
   return c;
@@ -80,6 +81,36 @@ export function dispatch(
   pass.end();
 }
 
+/** Record several dispatches in one compute pass, in order (each sees the previous one's writes). */
+export function dispatchAll(
+  encoder: GPUCommandEncoder, label: string,
+  steps: readonly { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; groups: readonly [number, number?, number?] }[],
+): void {
+  const pass = encoder.beginComputePass({ label });
+  for (const { pipeline, bindGroup, groups } of steps) {
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+  }
+  pass.end();
+}
+
+/**
+ * A storage buffer of at least `bytes` for temporaries that live within one recorded pass (the GEMM's split-K
+ * partial sums), one per `name` and device, grown on demand. Passes on one queue run in order, so every caller
+ * can share it; a grown-out buffer is dropped, not destroyed (a recorded, unsubmitted pass may still use it).
+ */
+export function scratchBuffer(device: GPUDevice, name: string, bytes: number): GPUBuffer {
+  const c = cacheOf(device);
+  let b = c.scratch.get(name);
+  if (!b || b.size < bytes) {
+    const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(bytes, 4))));
+    b = device.createBuffer({ label: `webq.${name}`, size, usage: GPUBufferUsage.STORAGE });
+    c.scratch.set(name, b);
+  }
+  return b;
+}
+
 /** Run `record` in a fresh encoder and submit it, unless the caller passed its own encoder to record into. */
 export function withEncoder<T>(device: GPUDevice, encoder: GPUCommandEncoder | undefined, record: (e: GPUCommandEncoder) => T): T {
   if (encoder) return record(encoder);
@@ -98,4 +129,16 @@ export function hasSubgroups(device: GPUDevice): boolean {
 export function subgroupMaxSize(device: GPUDevice): number | undefined {
   const info = (device as GPUDevice & { adapterInfo?: { subgroupMaxSize?: number } }).adapterInfo;
   return info?.subgroupMaxSize;
+}
+
+/**
+ * Whether the device runs on a CPU (SwiftShader, llvmpipe/lavapipe, or any adapter that says it is a fallback):
+ * there, parallelism is bounded by the CPU's cores and work that only adds parallelism (the GEMM's split-K)
+ * costs more than it gives.
+ */
+export function isSoftwareAdapter(device: GPUDevice): boolean {
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).adapterInfo;
+  if (!info) return false;
+  if (info.isFallbackAdapter) return true;
+  return /swiftshader|llvmpipe|lavapipe/i.test([info.vendor, info.architecture, info.device, info.description].join(' '));
 }

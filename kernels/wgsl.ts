@@ -35,6 +35,21 @@ fn codes4(word: u32, j: u32) -> vec4<f32> {
 }
 
 /**
+ * `codes4m(word, shift)`: codes at bits shift, shift+BITS, shift+2·BITS, shift+3·BITS of a word, each as the f32
+ * 2^23 + code (the code ORed into the mantissa of 2^23: no integer-to-float conversion, which GPUs run at a
+ * fraction of the FMA rate). Subtracting `MAGIC + zp` gives code − zp exactly (all values are integers < 2^24).
+ * With a constant `shift` (the kernels unroll their loops) this is a shift, a mask-or and a subtract per code.
+ */
+export function magicCodesFns(): string {
+  return `
+const MAGIC: f32 = 8388608.0; // 2^23
+fn codes4m(word: u32, shift: u32) -> vec4<f32> {
+  let q = (vec4<u32>(word) >> (vec4<u32>(0u, 1u, 2u, 3u) * BITS + vec4<u32>(shift))) & vec4<u32>(MASK);
+  return bitcast<vec4<f32>>(q | vec4<u32>(0x4b000000u));
+}`;
+}
+
+/**
  * `zero_point(n, kb) -> f32`: the zero point of block kb of column n. Asymmetric weights read it from the
  * packed `zero_points` array (rows of `u.zp_row_bytes` bytes, not word-aligned, hence the byte arithmetic);
  * symmetric weights use the implied 2^(bits-1).
@@ -47,6 +62,23 @@ fn zero_point(n: u32, kb: u32) -> f32 {
   let zp_byte = (zero_points[byte_index / 4u] >> ((byte_index % 4u) * 8u)) & 0xffu;
   return f32((zp_byte >> ((kb % (8u / BITS)) * BITS)) & MASK);
 }`;
+}
+
+/**
+ * `a_at(row, k) -> vec4<f32>`: A[row + k … row + k + 3] (row = m·K), zero past K. With `vec4A` (K % 4 == 0) A is
+ * bound as `a4: array<vec4<f32>>` and one vec4 is either inside the row or wholly past K; else as `a: array<f32>`.
+ */
+export function activationReadFn(vec4A: boolean): string {
+  if (vec4A) {
+    return `
+fn a_at(row: u32, k: u32) -> vec4<f32> {
+  if (k < u.K) { return a4[(row + k) / 4u]; }
+  return vec4<f32>(0.0);
+}`;
+  }
+  return `
+fn a1(row: u32, k: u32) -> f32 { return select(0.0, a[row + min(k, u.K - 1u)], k < u.K); }
+fn a_at(row: u32, k: u32) -> vec4<f32> { return vec4<f32>(a1(row, k), a1(row, k + 1u), a1(row, k + 2u), a1(row, k + 3u)); }`;
 }
 
 /** A storage binding declaration. */

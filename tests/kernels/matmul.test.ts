@@ -67,10 +67,30 @@ describe('gemv', () => {
       await check(device, 'gemv', { M: 2, K: 333, N: 19, groupSize: 32 }, 2, 'symmetric', { workgroupSize: wg });
     }
   });
-  it('rejects a workgroup x that is not a power of two', () => {
-    expect(() => gemv(device, { a: uploadBytes(device, new Float32Array(16)), M: 1, w: uploadQuantized(device,
+  it('columns per thread, A staged or read from global memory, block sizes 16…128 (chunks of 1, 2, 4, 8 words)', async () => {
+    const variants: GemvOptions[] = [
+      { colsPerThread: 1 }, { colsPerThread: 3, stageA: false }, { colsPerThread: 4, stageA: true },
+      { workgroupSize: [16, 2, 1], colsPerThread: 5 }, { workgroupSize: [128, 1, 1], colsPerThread: 2, stageA: false },
+      { workgroupSize: [1, 8, 1], colsPerThread: 2 },
+    ];
+    for (const o of variants) {
+      for (const bits of BITS) {
+        // K = 333: 3 to 21 tiles of chunks, a partial last block; N = 19: the last workgroup has columns past N
+        await check(device, 'gemv', { M: 2, K: 333, N: 19, groupSize: 16, bias: true }, bits, 'asymmetric', o);
+        await check(plainDevice, 'gemv', { M: 1, K: 333, N: 19, groupSize: 128 }, bits, 'symmetric', o);
+      }
+    }
+    await check(device, 'gemv', { M: 1, K: 2048, N: 9, groupSize: 32 }, 8, 'asymmetric', { colsPerThread: 4, workgroupSize: [32, 1, 1] });
+  });
+  it('rejects a workgroup x that is not a power of two, bad colsPerThread, stageA that does not fit', () => {
+    const args = { a: uploadBytes(device, new Float32Array(16)), M: 1, w: uploadQuantized(device,
       pack(quantizeReference(new Float32Array(16), 16, 1, { bits: 4, scheme: 'symmetric', groupSize: 16 }), 4, 16, 1,
-        { bits: 4, scheme: 'symmetric', groupSize: 16 })) }, { workgroupSize: [48, 1, 1] })).toThrow(RangeError);
+        { bits: 4, scheme: 'symmetric', groupSize: 16 })) };
+    expect(() => gemv(device, args, { workgroupSize: [48, 1, 1] })).toThrow(RangeError);
+    expect(() => gemv(device, args, { colsPerThread: 0 })).toThrow(RangeError);
+    // 256 threads x 16 codes x 4 bytes of A + the reduction's 4 KiB: more than the 16 KiB of a default device
+    expect(() => gemv(device, args, { workgroupSize: [256, 1, 1], colsPerThread: 4, stageA: true })).toThrow(RangeError);
+    expect(() => gemv(device, args, { workgroupSize: [256, 1, 1], colsPerThread: 4 })).not.toThrow();
   });
 });
 
@@ -97,6 +117,24 @@ describe('gemm', () => {
       { workgroupSize: [4, 16, 1], rowsPerThread: 3, colsPerThread: 1, kTile: 64 },
     ];
     for (const t of tiles) await check(device, 'gemm', { M: 23, K: 150, N: 41, groupSize: 16, bias: true }, 8, 'asymmetric', t);
+  });
+  it('split-K: explicit slice counts (1 = one pass), more slices than steps, with and without bias', async () => {
+    for (const splitK of [1, 2, 3, 7, 100]) {
+      for (const bits of BITS) {
+        await check(device, 'gemm', { M: 19, K: 300, N: 45, groupSize: 32, bias: true }, bits, 'asymmetric', { splitK });
+        await check(device, 'gemm', { M: 6, K: 130, N: 70, groupSize: 0 }, bits, 'symmetric', { splitK, kTile: 16 });
+      }
+    }
+    // a grid of 1 workgroup: the automatic split takes every other K step
+    await check(device, 'gemm', { M: 8, K: 1024, N: 16, groupSize: 64, bias: true }, 4, 'asymmetric');
+  });
+  it('rejects a bad splitK and a tile beyond the workgroup storage', () => {
+    const K = 32, N = 4;
+    const o: QuantizeOptions = { bits: 4, scheme: 'symmetric', groupSize: 32 };
+    const args = { a: uploadBytes(device, new Float32Array(2 * K)), M: 2, w: uploadQuantized(device, pack(quantizeReference(randomWeights(K * N, 3), K, N, o), 4, K, N, o)) };
+    expect(() => gemm(device, args, { splitK: 0 })).toThrow(RangeError);
+    expect(() => gemm(device, args, { splitK: 1.5 })).toThrow(RangeError);
+    expect(() => gemm(device, args, { workgroupSize: [16, 16, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 })).toThrow(RangeError);
   });
 });
 

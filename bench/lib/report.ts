@@ -161,10 +161,16 @@ function agreementText(e: EndToEndRow): string {
   return e.cosine === null ? '—' : `cosine ${e.cosine.toFixed(5)}`;
 }
 
+/** "1-minute load average 4.1 at the start, 7.4 at the end (3.9–11.2 between cells)" */
+function loadText(r: BenchResults): string {
+  const l = r.machine.loadAverage!;
+  return `1-minute load average ${l.start.toFixed(1)} at the start, ${l.end.toFixed(1)} at the end${l.min !== undefined && l.max !== undefined ? ` (${l.min.toFixed(1)}–${l.max.toFixed(1)} between cells)` : ''}`;
+}
+const busy = (r: BenchResults) => { const l = r.machine.loadAverage; return !!l && Math.max(l.start, l.end, l.max ?? 0) > r.machine.cpus; };
+
 function runLine(r: BenchResults): string {
-  const load = r.machine.loadAverage;
   return `\`${r.command}\` on ${r.startedAt.slice(0, 10)} in ${Math.round(r.seconds)} s, median of ${r.runs} runs after ${r.warmup} warm-up runs` +
-    (load ? `; 1-minute load average ${load.start.toFixed(1)} at the start, ${load.end.toFixed(1)} at the end${Math.max(load.start, load.end) > r.machine.cpus ? ` (above the ${r.machine.cpus} cores: the machine was shared, times are inflated and noisy)` : ''}` : '');
+    (r.machine.loadAverage ? `; ${loadText(r)}${busy(r) ? ` (above the ${r.machine.cpus} cores: the machine was shared, times are inflated and noisy)` : ''}` : '');
 }
 
 /**
@@ -196,6 +202,17 @@ function seedSection(main: BenchResults, seed: BenchResults | undefined, img: (n
     'The seed\'s device is unnamed (a real GPU, judging by the numbers); ours is named in each row. "Memory" here = the weights as held',
     '(`modelBytes`: codes + scales for quantized weights, fp32 where onnxruntime folds fp16 back), all graphs of a model together.', '',
   ];
+  if (source.endToEnd.some((e) => e.embeddings === 32)) {
+    lines.push(
+      '**Embedding tables on wasm.** Under `{ bits: 8 | 4 | 2 }` webq stores a Gather table whose width a block of 128 divides as',
+      '`GatherBlockQuantized` (com.microsoft); onnxruntime-web 1.30\'s wasm EP has no kernel for it, so BERT-base (768-wide word table)',
+      'and Whisper-tiny (384-wide decoder token table) cannot create a wasm session at those precisions — nor at the text profile\'s',
+      'default (mixed precision, embeddings at 8), which is what `webq.run(\'bert-base-uncased\', text)` does when wasm is chosen. The',
+      'failed rows say so (the WebGPU EP runs it; the test builds, 64 wide, keep their tables as they are and never meet it). The',
+      'rows marked *embeddings fp32* keep those tables at fp32 instead (`mixedPrecision: true, attentionPrecision: max(bits, 4),',
+      'embeddingPrecision: 32`; Whisper\'s output head at 8, as the mixed policy has it), so the other weights\' precision can be measured.', '',
+    );
+  }
   const seedBackend = (b: string) => (b.includes('WebNN') ? 'webnn' : 'webgpu');
   const seedBrowser = (b: string) => (b.startsWith('Firefox') ? 'firefox' : b.startsWith('Edge') ? 'chromium-webnn' : 'chromium');
   for (const t of SEED_TABLES) {
@@ -299,7 +316,7 @@ export function renderMarkdown(r: BenchResults, root: string, writeImage: (name:
     `Machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, ${r.machine.os}, Node ${r.machine.node}; onnxruntime-web ${r.ortVersion}.`,
     `Every figure is a median of ${r.runs} runs after ${r.warmup} warm-up runs (Silero VAD: per frame over a ${'40'}-frame stream), all`,
     'measured side by side in this one run. Benchmarks are tools: CI does not run them and no number fails anything.',
-    ...(r.machine.loadAverage ? [`1-minute load average ${r.machine.loadAverage.start.toFixed(1)} at the start, ${r.machine.loadAverage.end.toFixed(1)} at the end${Math.max(r.machine.loadAverage.start, r.machine.loadAverage.end) > r.machine.cpus ? ` — above the ${r.machine.cpus} cores: other jobs shared the machine, so absolute times are inflated and noisy; the side-by-side comparisons (same run, interleaved) are the figures to trust` : ''}.`] : []),
+    ...(r.machine.loadAverage ? [`${loadText(r)}${busy(r) ? ` — above the ${r.machine.cpus} cores: other engineers' builds and tests shared the machine, so absolute times are inflated and noisy; the side-by-side comparisons (same run, interleaved) are the figures to trust` : ''}.`] : []),
     ...(r.notes ?? []), '',
     '| browser | version | WebGPU adapter (from `webq.capabilities()`) | emulated | WebNN | wasm threads | how |', '|---|---|---|---|---|---|---|',
     ...r.browsers.map((b) => `| ${b.name} | ${b.version} | ${b.adapter} | ${b.emulated ? 'yes' : 'no'} | ${b.webnn ? 'yes' : 'no'} | ${b.wasmThreads} | ${b.how} |`), '',

@@ -7,7 +7,7 @@
  *   npx tsx bench/run.ts --full       every model × precision × backend, Firefox and WebNN included (slow on SwiftShader)
  *   npx tsx bench/run.ts --gpu        Chromium on the machine's real GPU (Vulkan) instead of SwiftShader
  *   options: --runs N, --no-firefox, --no-webnn, --browsers chromium,firefox,chromium-webnn, --no-docs, --out DIR,
- *            --models a,b --backends wasm,webgpu --bits 32,4 (a part of the matrix),
+ *            --models a,b --backends wasm,webgpu --bits 32,4 (a part of the matrix), --cell-timeout S,
  *            --report FILE (re-render the docs from a results file)
  *
  * Needs the built extension and harness (`npm run build`). Benchmarks are tools: a slow number never fails the
@@ -36,6 +36,8 @@ export interface BenchOptions {
   browsers?: BrowserName[];
   /** run only these models / backends / precisions of the matrix */
   only?: CellFilter;
+  /** seconds a cell may take before it is given up (default: the matrix's) */
+  cellTimeoutS?: number;
   outDir?: string;
   /** write docs/benchmarks.md and docs/img/ (the smoke test does not) */
   docs?: boolean;
@@ -44,6 +46,8 @@ export interface BenchOptions {
 }
 
 const ROOT = resolve(import.meta.dirname ?? '.', '..');
+
+class CellTimeout extends Error {}
 const PAGE_DIST = join(ROOT, 'bench/page/dist');
 
 /** Every file of a built folder as a server route under `prefix`. */
@@ -122,23 +126,40 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     ortVersion: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
     browsers: [], endToEnd: [], hops: [], loads: [], quantization: [], skipped: [],
   };
+  // A cell that never answers (a WebNN 8-bit PP-OCR once left the single-process browser idle and silent) would stall
+  // the run: past the limit it is recorded, the browser is closed, and its remaining cells are skipped.
+  const limitS = options.cellTimeoutS ?? m.cellTimeoutS;
+  let stalled: string | null = null;
   const attempt = async <T>(what: string, fn: () => Promise<T>, browser?: BrowserName): Promise<T | undefined> => {
+    const load = results.machine.loadAverage!;
+    load.min = Math.min(load.min ?? Infinity, loadavg()[0]!);
+    load.max = Math.max(load.max ?? 0, loadavg()[0]!);
+    if (stalled) {
+      results.skipped.push({ what, why: `not run: ${stalled} timed out and the browser was closed`, ...(browser ? { browser } : {}) });
+      return undefined;
+    }
     const t = Date.now();
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const r = await fn();
+      const limit = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new CellTimeout(`no answer within ${limitS} s (--cell-timeout)`)), limitS * 1000); });
+      const r = await Promise.race([fn(), limit]);
       log(`  ${what}: ${((Date.now() - t) / 1000).toFixed(1)} s`);
       return r;
     } catch (err) {
       const why = (err as Error).message.split('\n')[0]!.slice(0, 300);
       log(`  ${what}: FAILED ${why}`);
       results.skipped.push({ what, why, ...(browser ? { browser } : {}) });
+      if (err instanceof CellTimeout) stalled = what;
       return undefined;
+    } finally {
+      clearTimeout(timer);
     }
   };
 
   try {
     for (const name of browsers) {
       log(`${name}:`);
+      stalled = null;
       const page = await attempt(`${name}: launch`, () => openBrowser(name, server, options.realGpu ?? false));
       if (!page) continue;
       try {
@@ -200,7 +221,9 @@ function parseArgs(argv: string[]): BenchOptions {
     .filter((b) => !(b === 'firefox' && has('--no-firefox')) && !(b === 'chromium-webnn' && has('--no-webnn')))
     .filter((b) => !value('--browsers') || value('--browsers')!.split(',').includes(b));
   const runs = value('--runs');
+  const cellTimeout = value('--cell-timeout');
   return {
+    ...(cellTimeout ? { cellTimeoutS: Number(cellTimeout) } : {}),
     matrix, browsers, only, realGpu: has('--gpu'), docs: !has('--no-docs'), outDir: value('--out'),
     ...(runs ? { runs: Number(runs) } : {}),
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,

@@ -12,7 +12,7 @@
  * The K range is then cut into S slices, one per workgroup (grid z), each writing its partial sums to a scratch
  * buffer, and a second dispatch in the same pass adds the S partials (and the bias) into Y. S is chosen so that
  * the grid has about TARGET_WORKGROUPS workgroups, with at least MIN_SLICE_STEPS K steps per slice (option splitK);
- * not on a CPU implementation (SwiftShader, llvmpipe), where it only adds work: 2.5–4× slower there.
+ * not on a CPU implementation (SwiftShader, llvmpipe), where it only adds work (3.5–5.6× slower there).
  */
 import { bindBuffers, dispatchAll, getPipeline, isSoftwareAdapter, scratchBuffer, uniformBuffer, withEncoder } from './pipelines.ts';
 import { createStorage, shapeOf } from './weights.ts';

@@ -27,6 +27,8 @@ export interface Matrix {
   /** cold / warm / in-memory loads */
   loads: Cell[];
   loadSamples: number;
+  /** seconds one cell (a load and its runs) may take before the run gives it up and closes that browser */
+  cellTimeoutS: number;
 }
 
 const ALL_BITS: Bits[] = [32, 16, 8, 4, 2];
@@ -43,7 +45,7 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
       cells: { chromium: cross(['ppocr', 'bert-mini', ...TEST_BUILDS], ['wasm'], [32, 4]), firefox: [], 'chromium-webnn': [] },
       hops: [{ model: 'ppocr', backend: 'wasm', bits: 32 }],
       loads: [{ model: 'ppocr', backend: 'wasm', bits: 32 }],
-      loadSamples: 2,
+      loadSamples: 2, cellTimeoutS: 120,
     };
   }
   if (name === 'quick') {
@@ -67,7 +69,8 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
       },
       hops: [...cross(['ppocr', 'silero'], ['wasm'], [32, 4]), { model: 'ppocr', backend: 'webgpu', bits: 32 }, { model: 'bert', backend: 'wasm', bits: 32 }],
       loads: [{ model: 'ppocr', backend: 'wasm', bits: 32 }, { model: 'ppocr', backend: 'wasm', bits: 4 }, { model: 'bert', backend: 'wasm', bits: 4 }],
-      loadSamples: 3,
+      // The slowest quick cell seen here: PP-OCR 4-bit on SwiftShader, 171 s with the machine shared.
+      loadSamples: 3, cellTimeoutS: 360,
     };
   }
   if (name === 'seed') {
@@ -82,7 +85,7 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
         firefox: [...cross(SEED_BUILDS, ['wasm'], [32, 4]), ...fp32Embeddings(cross(WITH_TABLES, ['wasm'], [4]))],
         'chromium-webnn': [],
       },
-      hops: [], loads: [], loadSamples: 0,
+      hops: [], loads: [], loadSamples: 0, cellTimeoutS: 600,
     };
   }
   const all: WorkloadId[] = ['ppocr', 'silero', 'bert', ...TEST_BUILDS, ...SEED_BUILDS];
@@ -95,7 +98,7 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
     },
     hops: cross(['ppocr', 'silero', 'bert'], ['wasm', 'webgpu'], [32, 8, 4]),
     loads: cross(['ppocr', 'bert'], ['wasm', 'webgpu'], [32, 4]),
-    loadSamples: 5,
+    loadSamples: 5, cellTimeoutS: 3600,
   };
 }
 

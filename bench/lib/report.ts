@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkloadId } from '../models/workloads.ts';
-import { SEED_BUILDS, workload } from '../models/workloads.ts';
+import { SEED_BUILDS, TEST_BUILDS, workload } from '../models/workloads.ts';
 import type { BenchResults, EndToEndRow } from './schema.ts';
 import { cellName, type Cell } from './matrix.ts';
 import { fmt } from './stats.ts';
@@ -133,20 +133,29 @@ function loadsSection(r: BenchResults, img: (name: string, svg: string) => strin
   ];
 }
 
-function quantSection(quantization: BenchResults['quantization'], root: string): string[] {
+/** Which quantizer the engine used for a row, from its notes: GPU kernels, the CPU (TypeScript) one, or both. */
+function quantizerOf(e: EndToEndRow | undefined): string {
+  const gpu = e?.fallbacks.some((f) => /quantized on the GPU/.test(f));
+  const cpu = e?.fallbacks.some((f) => /^quantizer: CPU/.test(f));
+  return gpu && cpu ? 'GPU + CPU' : gpu ? 'GPU' : cpu ? 'CPU' : '—';
+}
+
+function quantSection(quantization: BenchResults['quantization'], rows: EndToEndRow[], root: string): string[] {
   const lines = ['## Quantization time', ''];
   if (quantization.length) {
+    const rowOf = (q: BenchResults['quantization'][number]) => rows.find((e) => e.browser === q.browser && e.model === q.model && e.bits === q.bits && e.embeddings === q.embeddings);
     lines.push(
-      'The TypeScript path: the engine\'s worker parses the model, rewrites every weight to the policy and serializes it; the',
-      'time is the page-observed `quantize` phase of the first load of each variant (later loads read it from the cache),',
-      'divided by all the model\'s weights (originalBytes / 4).', '',
-      '| browser | model | precision | weights (M) | prepare ms | ms per M params |', '|---|---|---|---|---|---|',
-      ...quantization.map((q) => `| ${q.browser} | ${q.model} | ${precisionLabel(q)} | ${fmt(q.params / 1e6)} | ${fmt(q.prepareMs)} | ${fmt(q.msPerMParam)} |`), '');
+      'The load path: the engine parses the model, rewrites every weight to the policy — on webq\'s GPU kernels or its TypeScript',
+      'quantizer, whichever it measured faster on this adapter (the *quantizer* column, from the run\'s notes) — and serializes it; the',
+      'time is the page-observed `quantize` phase of the first load of each variant (later loads read it from the cache; for a model of',
+      'several graphs, the phases summed), divided by all the model\'s weights (originalBytes / 4).', '',
+      '| browser | model | precision | quantizer | weights (M) | prepare ms | ms per M params |', '|---|---|---|---|---|---|---|',
+      ...quantization.map((q) => `| ${q.browser} | ${q.model} | ${precisionLabel(q)} | ${quantizerOf(rowOf(q))} | ${fmt(q.params / 1e6)} | ${fmt(q.prepareMs)} | ${fmt(q.msPerMParam)} |`), '');
   }
   const kq = join(root, 'bench/results/kernels-quantize.json');
   if (existsSync(kq)) {
     const rows = JSON.parse(readFileSync(kq, 'utf8')) as { bits: number; K: number; N: number; gpuWithUploadParamsPerS: number; cpuParamsPerS: number }[];
-    lines.push('GPU kernels (webq\'s WGSL quantizer, not yet in the load path) vs the same TypeScript quantizer on bare matrices, from',
+    lines.push('GPU kernels (webq\'s WGSL quantizer) vs the TypeScript quantizer on bare matrices, from',
       '`npm run bench:kernels` (`node bench/kernels.mjs`, [bench/results/kernels.md](../bench/results/kernels.md)), converted to ms per M params:', '',
       '| bits | K×N | GPU incl. upload | TypeScript |', '|---|---|---|---|',
       ...rows.map((q) => `| ${q.bits} | ${q.K}×${q.N} | ${fmt(1e6 / q.gpuWithUploadParamsPerS * 1e3)} | ${fmt(1e6 / q.cpuParamsPerS * 1e3)} |`), '');
@@ -161,10 +170,16 @@ function agreementText(e: EndToEndRow): string {
   return e.cosine === null ? '—' : `cosine ${e.cosine.toFixed(5)}`;
 }
 
+/** "1-minute load average 4.1 at the start, 7.4 at the end (3.9–11.2 between cells)" */
+function loadText(r: BenchResults): string {
+  const l = r.machine.loadAverage!;
+  return `1-minute load average ${l.start.toFixed(1)} at the start, ${l.end.toFixed(1)} at the end${l.min !== undefined && l.max !== undefined ? `, ${l.min.toFixed(1)}–${l.max.toFixed(1)} between cells` : ''}`;
+}
+const busy = (r: BenchResults) => { const l = r.machine.loadAverage; return !!l && Math.max(l.start, l.end, l.max ?? 0) > r.machine.cpus; };
+
 function runLine(r: BenchResults): string {
-  const load = r.machine.loadAverage;
   return `\`${r.command}\` on ${r.startedAt.slice(0, 10)} in ${Math.round(r.seconds)} s, median of ${r.runs} runs after ${r.warmup} warm-up runs` +
-    (load ? `; 1-minute load average ${load.start.toFixed(1)} at the start, ${load.end.toFixed(1)} at the end${Math.max(load.start, load.end) > r.machine.cpus ? ` (above the ${r.machine.cpus} cores: the machine was shared, times are inflated and noisy)` : ''}` : '');
+    (r.machine.loadAverage ? `; ${loadText(r)}${busy(r) ? ` — above the ${r.machine.cpus} cores: other engineers' builds and tests shared the machine, so times are inflated and noisy` : ''}` : '');
 }
 
 /**
@@ -191,11 +206,23 @@ function seedSection(main: BenchResults, seed: BenchResults | undefined, img: (n
     '  frames; encoder, decoder and decoder-with-past graphs as Optimum exports them (KV cache), greedy decoding. The two input convolutions',
     '  are one frame-pair projection (they hold 1.5 % of the weights), the decoder has no position table, and each decoder graph carries a',
     '  17 MB scripted-logits table (kept at fp32: its width has no quantization block) that makes the text depend on the sound.',
+    '  Weights are counted over the three graphs as held: both decoder graphs carry the decoder\'s weights, as the Optimum export\'s do.',
     '  Input: 5.4 s of espeak-ng speech at 16 kHz. Output compared: the text.', '',
     seed ? `Measured by ${runLine(seed)}.` : 'Measured in the run above.',
     'The seed\'s device is unnamed (a real GPU, judging by the numbers); ours is named in each row. "Memory" here = the weights as held',
     '(`modelBytes`: codes + scales for quantized weights, fp32 where onnxruntime folds fp16 back), all graphs of a model together.', '',
   ];
+  if (source.endToEnd.some((e) => e.embeddings === 32)) {
+    lines.push(
+      '**Embedding tables on wasm.** Under `{ bits: 8 | 4 | 2 }` webq stores a Gather table whose width a block of 128 divides as',
+      '`GatherBlockQuantized` (com.microsoft); onnxruntime-web 1.30\'s wasm EP has no kernel for it, so BERT-base (768-wide word table)',
+      'and Whisper-tiny (384-wide decoder token table) cannot create a wasm session at those precisions — nor at the text profile\'s',
+      'default (mixed precision, embeddings at 8), which is what `webq.run(\'bert-base-uncased\', text)` does when wasm is chosen. The',
+      'failed rows say so (the WebGPU EP runs it; the test builds, 64 wide, keep their tables as they are and never meet it). The',
+      'rows marked *embeddings fp32* keep those tables at fp32 instead (`mixedPrecision: true, attentionPrecision: max(bits, 4),',
+      'embeddingPrecision: 32`; Whisper\'s output head at 8, as the mixed policy has it), so the other weights\' precision can be measured.', '',
+    );
+  }
   const seedBackend = (b: string) => (b.includes('WebNN') ? 'webnn' : 'webgpu');
   const seedBrowser = (b: string) => (b.startsWith('Firefox') ? 'firefox' : b.startsWith('Edge') ? 'chromium-webnn' : 'chromium');
   for (const t of SEED_TABLES) {
@@ -217,7 +244,7 @@ function seedSection(main: BenchResults, seed: BenchResults | undefined, img: (n
     // A cell that failed: its reason, shortened to onnxruntime's message where there is one.
     const failure = (browser: string, backend: string, bits: number) => {
       const why = (seed ?? main).skipped.find((k) => k.browser === browser && k.what === cellName({ model, backend: backend as Cell['backend'], bits: bits as Cell['bits'] }))?.why;
-      return why ? `failed: ${why.replace(/^.*ERROR_MESSAGE: /, '').slice(0, 110)}` : undefined;
+      return why ? `failed: ${why.replace(/^.*ERROR_MESSAGE: /, '').replace(/ node with name .*$/, '').slice(0, 110)}` : undefined;
     };
     lines.push(
       '| seed row | precision | seed ms | seed MB | our browser / backend | our device | our median ms | our weights MB | reduction | agreement with fp32 |',
@@ -229,7 +256,8 @@ function seedSection(main: BenchResults, seed: BenchResults | undefined, img: (n
         : `| ${s.browser} | ${bitsLabel(s.bits)} | ${s.ms} | ${s.mb} | ${label} | — | ${why.replace(/\|/g, '\\|')} | — | — | — |`;
       const browser = seedBrowser(s.browser);
       const backend = seedBackend(s.browser);
-      lines.push(show(ours(browser, backend, s.bits), `${browser} ${backend}`, failure(browser, backend, s.bits) ?? `not measured in this run${seed ? ' (this size: `--full` or `--gpu`)' : ''}`));
+      const where = backend === 'webgpu' ? '`--full` here, `--gpu` on a machine with a GPU' : '`--full`';
+      lines.push(show(ours(browser, backend, s.bits), `${browser} ${backend}`, failure(browser, backend, s.bits) ?? `not measured in this run${seed ? ` (at this size: ${where})` : ''}`));
       // The same model and precision on the CPU in the same browser (Edge's WebNN row: in Chromium), measured here.
       const cpuBrowser = browser === 'chromium-webnn' ? 'chromium' : browser;
       if (browser === 'chromium-webnn' && s.bits === 8 && t.rows.some((r) => r.browser === 'Chrome WebGPU' && r.bits === 8)) continue; // shown with Chrome's 8-bit row
@@ -243,7 +271,7 @@ function seedSection(main: BenchResults, seed: BenchResults | undefined, img: (n
     if (fp32) lines.push('', `Our fp32 reference: ${fmt(fp32.medianMs)} ms on wasm, ${fmt(fp32.originalBytes / 4 / 1e6)} M weights, ${fmt(MB(fp32.modelBytes))} MB.`);
     const shares = [16, 8, 4, 2].map((b) => {
       const e = ours('chromium', 'wasm', b) ?? ours('chromium', 'wasm', b, 32);
-      return e ? `${precisionLabel(e)} ${fmt(100 - e.memoryReductionPercent)} %` : null;
+      return e ? `${bitsLabel(e.bits)}${e.embeddings ? ' (embeddings fp32)' : ''} ${fmt(100 - e.memoryReductionPercent)} %` : null;
     }).filter(Boolean);
     const seedFp16 = t.rows.find((r) => r.bits === 16 && r.browser === 'Chrome WebGPU')?.mb;
     const seedShares = seedFp16 ? t.rows.filter((r) => r.browser === 'Chrome WebGPU' && r.bits < 16).map((r) => `${bitsLabel(r.bits)} ${fmt((100 * r.mb) / seedFp16)} %`) : [];
@@ -255,9 +283,16 @@ function seedSection(main: BenchResults, seed: BenchResults | undefined, img: (n
       groups: bits.map((b) => ({ label: bitsLabel(b), values: [(ours('chromium', 'wasm', b) ?? ours('chromium', 'webgpu', b) ?? ours('chromium', 'wasm', b, 32))?.modelBytes ?? null, t.rows.find((s) => s.bits === b && s.browser === 'Chrome WebGPU')?.mb ?? null].map((v, i) => (v === null ? null : i === 0 ? MB(v) : v)) })),
     })), '');
   }
+  // How much slower 4-bit is than fp32 on the emulated GPU, for the ids' test builds of the main run.
+  const gpuRatios = TEST_BUILDS.map((m) => {
+    const at = (bits: number) => main.endToEnd.find((e) => e.model === m && e.browser === 'chromium' && e.backend === 'webgpu' && e.bits === bits && !e.embeddings);
+    const [four, full] = [at(4), at(32)];
+    return four && full ? four.medianMs / full.medianMs : null;
+  }).filter((x): x is number => x !== null);
   lines.push(
     'Why ours are slower by orders of magnitude: this machine has no GPU. "WebGPU" is SwiftShader (Vulkan emulated on 2 CPU cores) and',
-    'wasm is one thread; the seed\'s 3.7–58 ms would need several TFLOP/s. At these sizes SwiftShader takes minutes per call, so WebGPU and',
+    'wasm is one thread; the seed\'s 3.7–58 ms would need several TFLOP/s. At these sizes SwiftShader takes minutes per call (in a trial, one',
+    `ViT-base fp32 WebGPU cell — load and 3 calls — had not finished after 7 minutes${gpuRatios.length ? `; the ids' test builds at 4-bit on WebGPU took ${fmt(Math.min(...gpuRatios))}–${fmt(Math.max(...gpuRatios))}× their fp32 time in the run above` : ''}), so WebGPU and`,
     'WebNN rows at the seed\'s sizes are left to `--full` (and to a machine with a GPU: `--gpu`, below); on this machine they were run on',
     'wasm only. The memory column is comparable in kind: both count the weights a precision leaves.', '',
   );
@@ -299,7 +334,7 @@ export function renderMarkdown(r: BenchResults, root: string, writeImage: (name:
     `Machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, ${r.machine.os}, Node ${r.machine.node}; onnxruntime-web ${r.ortVersion}.`,
     `Every figure is a median of ${r.runs} runs after ${r.warmup} warm-up runs (Silero VAD: per frame over a ${'40'}-frame stream), all`,
     'measured side by side in this one run. Benchmarks are tools: CI does not run them and no number fails anything.',
-    ...(r.machine.loadAverage ? [`1-minute load average ${r.machine.loadAverage.start.toFixed(1)} at the start, ${r.machine.loadAverage.end.toFixed(1)} at the end${Math.max(r.machine.loadAverage.start, r.machine.loadAverage.end) > r.machine.cpus ? ` — above the ${r.machine.cpus} cores: other jobs shared the machine, so absolute times are inflated and noisy; the side-by-side comparisons (same run, interleaved) are the figures to trust` : ''}.`] : []),
+    ...(r.machine.loadAverage ? [`${loadText(r)}${busy(r) ? ` — above the ${r.machine.cpus} cores: other engineers' builds and tests shared the machine, so absolute times are inflated and noisy; the side-by-side comparisons (same run, interleaved) are the figures to trust` : ''}.`] : []),
     ...(r.notes ?? []), '',
     '| browser | version | WebGPU adapter (from `webq.capabilities()`) | emulated | WebNN | wasm threads | how |', '|---|---|---|---|---|---|---|',
     ...r.browsers.map((b) => `| ${b.name} | ${b.version} | ${b.adapter} | ${b.emulated ? 'yes' : 'no'} | ${b.webnn ? 'yes' : 'no'} | ${b.wasmThreads} | ${b.how} |`), '',
@@ -333,11 +368,12 @@ export function renderMarkdown(r: BenchResults, root: string, writeImage: (name:
     'the top label (and how far fp32\'s top label\'s probability moved), speech ids the text, compared with fp32\'s.', '',
     '## End to end', '');
   for (const m of models) lines.push(...endToEndSection(r, m, writeImage));
-  lines.push(...hopsSection(r, writeImage), ...loadsSection(r, writeImage), ...quantSection([...r.quantization, ...(seed?.quantization ?? [])], root),
+  lines.push(...hopsSection(r, writeImage), ...loadsSection(r, writeImage), ...quantSection([...r.quantization, ...(seed?.quantization ?? [])], [...r.endToEnd, ...(seed?.endToEnd ?? [])], root),
     ...seedSection(r, seed, writeImage), ...nvidiaSection());
   const skipped = [...r.skipped.map((s) => ({ ...s, run: r.matrix })), ...(seed?.skipped ?? []).map((s) => ({ ...s, run: seed!.matrix }))];
   if (skipped.length) {
-    lines.push('## Not measured', '', '| run | what | why |', '|---|---|---|', ...skipped.map((s) => `| ${s.run} | ${s.what} | ${s.why.replace(/\|/g, '\\|')} |`), '');
+    lines.push('## Not measured', '', '| run | browser | what | why |', '|---|---|---|---|',
+      ...skipped.map((s) => `| ${s.run} | ${s.browser ?? '—'} | ${s.what} | ${s.why.replace(/\|/g, '\\|')} |`), '');
   }
   return lines.join('\n');
 }

@@ -76,8 +76,11 @@ export interface BenchResults {
   runs: number; warmup: number;
   machine: {
     cpus: number; cpuModel: string; memoryGiB: number; os: string; node: string;
-    /** 1-minute load average at the start and the end: above the core count, other jobs shared the CPUs */
-    loadAverage?: { start: number; end: number };
+    /**
+     * 1-minute load average at the start and the end, and the lowest and highest seen before each cell: above the
+     * core count, other jobs shared the CPUs
+     */
+    loadAverage?: { start: number; end: number; min?: number; max?: number };
   };
   ortVersion: string;
   browsers: BrowserEntry[];

@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gemm, gemv, matmul, pipelineCount, readFloats, uploadBytes, uploadQuantized } from '../../kernels/index.ts';
+import { isSoftwareAdapter } from '../../kernels/pipelines.ts';
 import type { GemmOptions, GemvOptions } from '../../kernels/index.ts';
 import type { Bits, QuantizeOptions, Scheme } from '../../kernels/layout.ts';
 import { getDevice, noGpuErrors } from './gpu.ts';
@@ -125,8 +126,17 @@ describe('gemm', () => {
         await check(device, 'gemm', { M: 6, K: 130, N: 70, groupSize: 0 }, bits, 'symmetric', { splitK, kTile: 16 });
       }
     }
-    // a grid of 1 workgroup: the automatic split takes every other K step
+    // a grid of 1 workgroup with the automatic choice (one slice here: SwiftShader is a software adapter; 8 on a GPU)
     await check(device, 'gemm', { M: 8, K: 1024, N: 16, groupSize: 64, bias: true }, 4, 'asymmetric');
+  });
+  it('automatic split-K: one slice on a software adapter', async () => {
+    const fresh = await getDevice(true); // its own pipeline cache: a split would compile the reduction as well
+    // a grid of one workgroup and 22 K steps: a GPU would split it into 11 slices
+    await check(fresh, 'gemm', { M: 8, K: 1024, N: 16, groupSize: 32 }, 4, 'symmetric',
+      { workgroupSize: [8, 8, 1], rowsPerThread: 1, colsPerThread: 2, kTile: 48 });
+    expect(isSoftwareAdapter(fresh)).toBe(true); // the test GPU is SwiftShader
+    expect(pipelineCount(fresh)).toBe(1); // the main pass only
+    fresh.destroy();
   });
   it('rejects a bad splitK and a tile beyond the workgroup storage', () => {
     const K = 32, N = 4;

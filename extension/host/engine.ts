@@ -251,7 +251,7 @@ export class Engine {
     const { profile } = await this.profile();
     const defaults = resolved.kind === 'task' && resolved.builtIn ? profile.modalities[resolved.pipeline.modality] : null;
     const policy = await this.policyFor(options, target, fallbacks, defaults);
-    const variant = policy ? `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${policy.mixedPrecision ? `m${policy.attentionPrecision}.${policy.embeddingPrecision}` : ''}${policy.skipLayerNorm ? '' : 'n'}` : 'src';
+    const variant = policy ? `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${policy.mixedPrecision ? `m${policy.attentionPrecision}.${policy.embeddingPrecision}` : ''}${policy.skipLayerNorm ? '' : 'n'}${policy.quantizeEmbeddingTables ? '' : 'e'}` : 'src';
     const plan: Plan = { target, policy, variant, shaderPrecompilation: options.shaderPrecompilation ?? defaults?.shaderPrecompilation ?? false, workgroupSize: options.workgroupSize };
     if (defaults && options.bits === undefined && options.useQuantization === undefined && resolved.kind === 'task') {
       // SPEC §6: every choice a profile made shows in the run's report.
@@ -389,6 +389,8 @@ export class Engine {
       attentionPrecision: options.attentionPrecision ?? 8,
       embeddingPrecision: options.embeddingPrecision ?? 8,
       skipLayerNorm: options.skipLayerNorm ?? true,
+      // onnxruntime-web has GatherBlockQuantized on WebGPU only (see PrecisionPolicy).
+      quantizeEmbeddingTables: target.backend === 'webgpu',
     };
   }
 

@@ -26,6 +26,12 @@ export interface PrecisionPolicy {
   skipLayerNorm: boolean;
   /** Clipping search (quant/search.ts); undefined = on at 2 bits only. */
   scaleSearch?: boolean;
+  /**
+   * Whether embedding tables may become GatherBlockQuantized (undefined = yes). onnxruntime-web 1.30 has that op on
+   * WebGPU only: its wasm backend (and WebNN, which falls back to wasm) fails to create the session, so the engine
+   * turns this off there and the tables stay as stored.
+   */
+  quantizeEmbeddingTables?: boolean;
 }
 
 export const DEFAULT_POLICY: Readonly<PrecisionPolicy> = Object.freeze({

@@ -272,6 +272,10 @@ class Rewriter {
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
     if (precision === 16) return this.toFloat16(node, 0, w);
+    if (this.policy.quantizeEmbeddingTables === false) {
+      this.note(w.name, node, `embedding table kept at fp32: this backend's onnxruntime has no GatherBlockQuantized kernel (WebGPU has)`);
+      return;
+    }
     const [V, D] = dimsOf(w.tensor) as [number, number];
     const bits: Bits = precision === 8 ? 8 : 4;
     if (precision === 2) this.note(w.name, node, 'GatherBlockQuantized has no 2-bit form; embedding stored at 4');

@@ -122,6 +122,18 @@ export function registrySuite(ctx: () => RegistryContext): void {
       expect(maxAbsDiff(Float32Array.from(gpu.output.embeddings), Float32Array.from(wasm.output.embeddings))).toBeLessThan(1e-3);
     });
 
+    it('embedding tables: GatherBlockQuantized on WebGPU; kept at fp32 on wasm, which has no kernel for it, and said so', async () => {
+      // groupSize 32 divides the test BERT's 64-wide tables, so they are quantizable (128 does not).
+      const wasm = await run('bert-base-uncased', BERT_EXAMPLES.example.text, { bits: 4, groupSize: 32, backend: 'wasm' });
+      expect(wasm.ok, wasm.message).toBe(true);
+      expect(wasm.metrics.fallbacks.filter((f: string) => /embedding table kept at fp32/.test(f)).length).toBeGreaterThanOrEqual(1);
+      const info: Json = await ctx().page.evaluate(() => (window as any).webq.load('bert-base-uncased', { bits: 4, groupSize: 32, backend: 'webgpu' }), null);
+      expect(info.weights.some((w: Json) => w.op === 'GatherBlockQuantized' || (/embeddings/.test(w.name) && w.precision < 32))).toBe(true);
+      const gpu = await run('bert-base-uncased', BERT_EXAMPLES.example.text, { bits: 4, groupSize: 32, backend: 'webgpu' });
+      expect(gpu.ok, gpu.message).toBe(true);
+      expect(gpu.metrics.modelBytes).toBeLessThan(wasm.metrics.modelBytes);
+    });
+
     it('the report says what was quantized how: attention and embeddings at 8 bits, the rest at 4', async () => {
       const info: Json = await ctx().page.evaluate(() => (window as any).webq.load('bert-base-uncased'), null);
       expect(info).toMatchObject({ id: 'bert-base-uncased', task: 'feature-extraction', bits: 4, mixedPrecision: true });

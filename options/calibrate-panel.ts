@@ -16,6 +16,7 @@ function render(c: Calibration): void {
   const table = $<HTMLTableElement>('[data-webq=calibration]');
   table.tBodies[0]!.replaceChildren(...rows.map((r) => h('tr', { 'data-chosen': String(r.chosen) },
     h('td', {}, r.kernel), h('td', {}, shape(r.options)), h('td', { class: 'num' }, r.ms.toFixed(2)), h('td', {}, r.chosen ? 'fastest' : ''))));
+  $('[data-webq=calibration-caption]').textContent = `Median ms per call on a 4-bit ${c.shape.K}×${c.shape.N} weight; the fastest of each kernel is marked.`;
   table.hidden = false;
 }
 

@@ -3,8 +3,8 @@
  * device and keeps the fastest, per adapter, in the settings store. The profile then carries the measured choice
  * instead of the seed's folklore ("Firefox audio: [256,1,1]"), and says so in its name.
  *
- * One representative shape per kernel (a 4-bit 768×768 weight, BERT-base's hidden size; GEMV at M = 1, GEMM at
- * M = 16): big enough to rank the candidates, small enough to finish in seconds even on an emulated GPU.
+ * One representative shape per kernel (a 4-bit weight, GEMV at M = 1, GEMM at a few rows; SHAPES below): big enough
+ * to rank the candidates, small enough to finish in seconds.
  */
 import { destroyQuantized, gemm, gemv, quantize, uploadBytes } from '../../kernels/index';
 import { WebqError } from '../shared/errors';
@@ -17,9 +17,12 @@ interface Candidate<O> { options: O; ms: number }
 interface KernelCalibration<O> { best: O; ms: number; candidates: Candidate<O>[] }
 
 const SETTING = 'calibration';
-const K = 768;
-const N = 768;
-const GEMM_ROWS = 16;
+/**
+ * The measured shape: BERT-base's hidden size on a GPU. An emulated adapter (SwiftShader, lavapipe) runs the kernels
+ * on the CPU, where 768×768 takes tens of seconds over all candidates and ranks CPU threads, not GPU occupancy: it
+ * measures a 256×256 weight instead (the shape used is stored with the result).
+ */
+const SHAPES = { gpu: { K: 768, N: 768, gemmRows: 16 }, emulated: { K: 256, N: 256, gemmRows: 8 } } as const;
 
 const GEMV_SIZES: [number, number, number][] = [[64, 4, 1], [32, 8, 1], [128, 2, 1], [256, 1, 1], [16, 16, 1], [8, 32, 1]];
 const GEMM_TILES: GemmTile[] = [
@@ -76,15 +79,19 @@ function fitsDevice(device: GPUDevice, [x, y, z]: readonly number[]): boolean {
 export async function calibrate(gpu: GpuInfo, signal: AbortSignal, progress: (done: number, total: number) => void = () => undefined): Promise<Calibration> {
   const { device } = gpu;
   const random = mulberry32(7);
+  const { K, N, gemmRows: GEMM_ROWS } = gpu.emulated ? SHAPES.emulated : SHAPES.gpu;
   const weights = uploadBytes(device, Float32Array.from({ length: K * N }, () => random() - 0.5));
   const w = quantize(device, { weights, K, N }, { bits: 4, scheme: 'symmetric', groupSize: 32, scaleSearch: false });
   weights.destroy();
   const a1 = uploadBytes(device, new Float32Array(K).fill(0.5));
   const aM = uploadBytes(device, new Float32Array(GEMM_ROWS * K).fill(0.5));
   const subgroups = device.features.has('subgroups' as GPUFeatureName);
-  const gemvCandidates = GEMV_SIZES.filter((s) => fitsDevice(device, s)).flatMap((workgroupSize) =>
-    (subgroups ? [true, false] : [false]).map((sg) => ({ workgroupSize: [...workgroupSize] as [number, number, number], subgroups: sg })));
-  const gemmCandidates = GEMM_TILES.filter((t) => fitsDevice(device, t.workgroupSize));
+  // On an emulated adapter each candidate costs a shader compile of about a second on the CPU and the ranking says
+  // little about any GPU: the first few of each list are measured there (subgroups as the device has them).
+  const few = <T>(list: readonly T[], n: number): readonly T[] => (gpu.emulated ? list.slice(0, n) : list);
+  const gemvCandidates = few(GEMV_SIZES, 4).filter((s) => fitsDevice(device, s)).flatMap((workgroupSize) =>
+    (subgroups ? (gpu.emulated ? [true] : [true, false]) : [false]).map((sg) => ({ workgroupSize: [...workgroupSize] as [number, number, number], subgroups: sg })));
+  const gemmCandidates = few(GEMM_TILES, 3).filter((t) => fitsDevice(device, t.workgroupSize));
   const total = gemvCandidates.length + gemmCandidates.length;
   let done = 0;
   const outputs: GPUBuffer[] = [];

@@ -250,7 +250,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
       const before: Json = await ctx().page.evaluate(() => (window as any).webq.capabilities(), null);
       expect(before.profile.calibration).toBeNull();
       const c: Json = await ctx().page.evaluate(() => (window as any).webq.calibrate(), null);
-      expect(c.gemv.candidates.length).toBeGreaterThanOrEqual(4);
+      expect(c.gemv.candidates.length).toBeGreaterThanOrEqual(4); // fewer on an emulated adapter (calibrate.ts)
       expect(c.gemm.candidates.length).toBeGreaterThanOrEqual(3);
       for (const k of [c.gemv, c.gemm]) {
         expect(k.ms).toBe(Math.min(...k.candidates.map((x: Json) => x.ms)));

@@ -64,6 +64,9 @@ describe('the background page reloaded (Firefox)', () => {
     // A new background page (a later time origin), and the page's next requests are served by it.
     await expect.poll(async () => extensionPage.evaluate(async () => (await (globalThis as any).browser.runtime.getBackgroundPage())?.performance.timeOrigin ?? 0)
       .catch(() => 0), { timeout: 30_000 }).toBeGreaterThan(before);
+    // A call that reaches the new page before its router listens is told the extension restarted (the port closes
+    // at once); calls after that are served. Allow that one moment, then every request must work.
+    await expect.poll(() => page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name)), { timeout: 15_000 }).toBe('ok');
     server.routes.set(path, MODELS.sileroVad);
     const loaded = await page.evaluate((u) => (window as any).webq.load(u, { backend: 'wasm' }).then((i: any) => i.backend, (e: Error) => `${e.name}: ${e.message}`), url);
     expect(loaded).toBe('wasm');

@@ -236,7 +236,7 @@ describe('options page (Chromium)', () => {
     await options.click('[data-webq=calibrate]');
     await expect.poll(() => options.textContent('[data-webq=calibrate-status]'), { timeout: 120_000 }).toMatch(/^Calibrated: GEMV workgroup \d+×\d+×1/);
     const rows = await options.$$eval('[data-webq=calibration] tbody tr', (trs) => trs.map((tr) => ({ chosen: tr.getAttribute('data-chosen'), ms: Number(tr.children[2]!.textContent) })));
-    expect(rows.length).toBeGreaterThanOrEqual(8);
+    expect(rows.length).toBeGreaterThanOrEqual(7); // the emulated adapter's short list: 4 GEMV + 3 GEMM
     expect(rows.filter((r) => r.chosen === 'true')).toHaveLength(2); // one GEMV, one GEMM
     expect(rows.every((r) => r.ms > 0)).toBe(true);
     await options.screenshot({ path: `${SHOTS}/options-calibrate.png`, fullPage: true });

@@ -5,13 +5,6 @@
  */
 import type { Bits } from './layout.ts';
 
-/** An f32 constant spelled by its bits, so WGSL gets exactly the fp32 value JS computed (no decimal rounding). */
-export function f32Bits(x: number): string {
-  const view = new DataView(new ArrayBuffer(4));
-  view.setFloat32(0, x, true);
-  return `bitcast<f32>(0x${view.getUint32(0, true).toString(16)}u)`;
-}
-
 /** Constants of one bit width: BITS, MASK, CPW (codes per u32 word), QMAX, MID (symmetric zero point). */
 export function bitsConstants(bits: Bits): string {
   return `

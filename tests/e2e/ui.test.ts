@@ -171,10 +171,10 @@ describe('options page (Chromium)', () => {
     const rows = options.locator(`[data-webq=cache] tr[data-source="${model()}"]`);
     await expect.poll(() => rows.count()).toBe(2);
     const variants = (await rows.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.variant))).sort();
-    expect(variants).toEqual(['q8s128', 'src']);
+    expect(variants).toEqual(['q8s128e', 'src']); // e: embedding tables as stored, for wasm
     const src = options.locator(`[data-webq=cache] tr[data-source="${model()}"][data-variant=src]`);
     expect(await src.textContent()).toMatch(/as downloaded\s*10\.\d MiB/);
-    expect(await options.textContent(`[data-webq=cache] tr[data-variant=q8s128]`)).toMatch(/8-bit, symmetric, group 128/);
+    expect(await options.textContent(`[data-webq=cache] tr[data-variant=q8s128e]`)).toMatch(/8-bit, symmetric, group 128/);
     expect(await options.textContent('[data-webq=cache-total]')).toMatch(/2 entries, 1[34]\.\d MiB of the 4\.00 GiB budget\. The browser counts .* used by webq/);
     await options.screenshot({ path: `${SHOTS}/options-cache.png`, fullPage: true });
 
@@ -183,7 +183,7 @@ describe('options page (Chromium)', () => {
     expect(await options.textContent('[data-webq=cache-status]')).toMatch(/^Deleted .*as downloaded/);
     await options.reload(); // really gone from IndexedDB, not just from the table
     await expect.poll(() => rows.count()).toBe(1);
-    expect(await rows.getAttribute('data-variant')).toBe('q8s128');
+    expect(await rows.getAttribute('data-variant')).toBe('q8s128e');
 
     options.once('dialog', (d) => void d.accept());
     await options.click('[data-webq=cache-clear]');

@@ -9,7 +9,8 @@ import { WebqError } from '../shared/errors';
 import type { WireInput } from '../shared/protocol';
 import type { WireTensor } from '../shared/tensor';
 import { fromFloat16 } from '../quant/fp16';
-import type { ModelFiles, TaskPipeline } from './types';
+import { readObject } from './model-files';
+import type { TaskPipeline } from './types';
 
 export interface FeatureExtractionAssets {
   tokenizer: Tokenizer;
@@ -74,24 +75,6 @@ export const featureExtraction: TaskPipeline<FeatureExtractionAssets> = {
 };
 
 // ---- prepare ----
-
-/** ModelFiles gives NotFoundError for a missing required file; a file that is there but unreadable is bad data. */
-async function readObject(files: ModelFiles, name: string, required: true): Promise<Record<string, unknown>>;
-async function readObject(files: ModelFiles, name: string, required: false): Promise<Record<string, unknown> | undefined>;
-async function readObject(files: ModelFiles, name: string, required: boolean): Promise<Record<string, unknown> | undefined> {
-  let value: unknown;
-  try {
-    value = required ? await files.json(name) : await files.optionalJson(name);
-  } catch (err) {
-    if (err instanceof WebqError) throw err;
-    throw new WebqError('DataError', `the model's ${name} is not valid JSON: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
-  }
-  if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new WebqError('DataError', `the model's ${name} must hold a JSON object`);
-  }
-  return value as Record<string, unknown>;
-}
 
 function makeTokenizer(json: Record<string, unknown>, config: Record<string, unknown>): Tokenizer {
   let tokenizer: Tokenizer;

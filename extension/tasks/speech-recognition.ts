@@ -16,7 +16,8 @@ import type { WireTensor } from '../shared/tensor';
 import { fromFloat16, toFloat16 } from '../quant/fp16';
 import { whisperLogMel, slaneyMelFilters, type LogMelConfig } from './audio/log-mel';
 import { resample } from './audio/resample';
-import type { GraphRunner, ModelFiles, TaskPipeline } from './types';
+import { readObject } from './model-files';
+import type { GraphRunner, TaskPipeline } from './types';
 
 export interface WhisperGeneration {
   decoderStartId: number;
@@ -97,21 +98,6 @@ export const speechRecognition: TaskPipeline<SpeechRecognitionAssets> = {
 };
 
 // ---- prepare ----
-
-async function readObject(files: ModelFiles, name: string, required: true): Promise<Record<string, unknown>>;
-async function readObject(files: ModelFiles, name: string, required: false): Promise<Record<string, unknown> | undefined>;
-async function readObject(files: ModelFiles, name: string, required: boolean): Promise<Record<string, unknown> | undefined> {
-  let value: unknown;
-  try {
-    value = required ? await files.json(name) : await files.optionalJson(name);
-  } catch (err) {
-    if (err instanceof WebqError) throw err;
-    throw dataError(`the model's ${name} is not valid JSON: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
-  }
-  if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw dataError(`the model's ${name} must hold a JSON object`);
-  return value as Record<string, unknown>;
-}
 
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 

@@ -33,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { create, globals } from 'webgpu';
 import { quantize as tsQuantize } from '../extension/quant/quantize.ts';
+import { uniformFloats } from '../extension/shared/random.ts';
 import {
   destroyQuantized, downloadQuantized, gemm, gemv, quantize, readFloats, uploadBytes,
   type GemmOptions, type GemvOptions, type GpuQuantizedWeight,
@@ -138,16 +139,6 @@ const started = Date.now();
 const elapsedS = (): number => (Date.now() - started) / 1000;
 const log = (msg: string): void => console.log(`[${elapsedS().toFixed(1)} s] ${msg}`);
 const mean = (xs: readonly number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
-
-function randomFloats(count: number, seed: number, amplitude: number): Float32Array<ArrayBuffer> {
-  let t = seed >>> 0;
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    t = (Math.imul(t, 1664525) + 1013904223) >>> 0;
-    out[i] = (t / 4294967296 - 0.5) * 2 * amplitude;
-  }
-  return out;
-}
 
 /** Peak memory bandwidth (GB/s) of the cards this is meant for, by name. */
 function peakFor(name: string): { gbps: number; source: string } | undefined {
@@ -412,7 +403,7 @@ async function benchMatmul(
 ): Promise<NodeMatmulRow> {
   const { device } = g;
   const { K, N, bits } = w;
-  const a = randomFloats(M * K, M + K, 1);
+  const a = uniformFloats(M * K, M + K, 1);
   const aBuf = uploadBytes(device, a);
   const y = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const variants = tune ? (kernel === 'gemv' ? gemvVariants : gemmVariants) : [{}];
@@ -556,7 +547,7 @@ async function main(): Promise<void> {
   };
   let complete = true;
   outer: for (const [K, N] of config.shapes) {
-    const b = randomFloats(K * N, K * 31 + N, 0.05);
+    const b = uniformFloats(K * N, K * 31 + N, 0.05);
     for (const bits of config.bits) {
       if (elapsedS() > deadlineS) { log(`deadline of ${deadlineS} s passed: skipping the rest`); complete = false; break outer; }
       quant.push(await benchQuantize(g, b, K, N, bits));

@@ -5,6 +5,7 @@
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import { quantize as tsQuantize } from '../../extension/quant/quantize.ts';
+import { uniformFloats } from '../../extension/shared/random.ts';
 import { destroyQuantized, downloadQuantized, gemm, gemv, quantize, readFloats, uploadBytes } from '../../kernels/index.ts';
 import type { GemmOptions, GemvOptions, GpuQuantizedWeight } from '../../kernels/index.ts';
 import type { Bits } from '../../kernels/layout.ts';
@@ -50,16 +51,6 @@ const log = (msg: string): void => {
   console.log(msg);
   document.getElementById('log')!.textContent += `\n${msg}`;
 };
-
-function randomFloats(count: number, seed: number, amplitude: number): Float32Array<ArrayBuffer> {
-  let t = seed >>> 0;
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    t = (Math.imul(t, 1664525) + 1013904223) >>> 0;
-    out[i] = (t / 4294967296 - 0.5) * 2 * amplitude;
-  }
-  return out;
-}
 
 async function openDevice(): Promise<{ device: GPUDevice; adapter: string; features: string[] }> {
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
@@ -108,7 +99,7 @@ async function benchMatmul(
   device: GPUDevice, w: GpuQuantizedWeight, session: ort.InferenceSession, kernel: 'gemv' | 'gemm', M: number, adapter: string, c: BenchConfig,
 ): Promise<MatmulRow> {
   const { K, N, bits } = w;
-  const aBuf = uploadBytes(device, randomFloats(M * K, M + K, 1));
+  const aBuf = uploadBytes(device, uniformFloats(M * K, M + K, 1));
   const y = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const profile = profileFor(adapter);
   const drain = (): Promise<void> => device.queue.onSubmittedWorkDone();
@@ -160,7 +151,7 @@ async function run(c: BenchConfig): Promise<BenchResult> {
   const quant: QuantRow[] = [];
   let ortSharesDevice = false;
   for (const [K, N] of c.shapes) {
-    const b = randomFloats(K * N, K * 31 + N, 0.05);
+    const b = uniformFloats(K * N, K * 31 + N, 0.05);
     for (const bits of c.bits) {
       quant.push(await benchQuantize(device, b, K, N, bits, c.blockSize, adapter, c));
       log(`quantize ${bits}-bit ${K}x${N}: ${JSON.stringify(quant[quant.length - 1])}`);

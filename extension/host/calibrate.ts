@@ -9,7 +9,7 @@
 import { destroyQuantized, gemm, gemv, quantize, uploadBytes } from '../../kernels/index';
 import { WebqError } from '../shared/errors';
 import type { Calibration, GemmTile } from '../shared/types';
-import { mulberry32 } from '../shared/random';
+import { uniformFloats } from '../shared/random';
 import { readSetting, writeSetting } from './cache';
 import type { GpuInfo } from './gpu';
 
@@ -78,9 +78,8 @@ function fitsDevice(device: GPUDevice, [x, y, z]: readonly number[]): boolean {
  */
 export async function calibrate(gpu: GpuInfo, signal: AbortSignal, progress: (done: number, total: number) => void = () => undefined): Promise<Calibration> {
   const { device } = gpu;
-  const random = mulberry32(7);
   const { K, N, gemmRows: GEMM_ROWS } = gpu.emulated ? SHAPES.emulated : SHAPES.gpu;
-  const weights = uploadBytes(device, Float32Array.from({ length: K * N }, () => random() - 0.5));
+  const weights = uploadBytes(device, uniformFloats(K * N, 7, 0.5));
   const w = quantize(device, { weights, K, N }, { bits: 4, scheme: 'symmetric', groupSize: 32, scaleSearch: false });
   weights.destroy();
   const a1 = uploadBytes(device, new Float32Array(K).fill(0.5));

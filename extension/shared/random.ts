@@ -13,3 +13,11 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** `count` seeded uniform values in [−halfWidth, halfWidth): test and benchmark weights. */
+export function uniformFloats(count: number, seed: number, halfWidth: number): Float32Array<ArrayBuffer> {
+  const random = mulberry32(seed);
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) out[i] = (random() * 2 - 1) * halfWidth;
+  return out;
+}

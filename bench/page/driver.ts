@@ -20,6 +20,23 @@ interface Webq {
 const webq = () => (window as unknown as { webq: Webq }).webq;
 const baseline = () => import('./baseline.ts');
 
+type RunResult = Awaited<ReturnType<Webq['run']>>;
+
+/** `warmup` untimed calls, then `runs` timed ones (page wall clock and the engine's inference time); the last result. */
+async function timedRuns(model: string, input: unknown, options: Record<string, unknown>, runs: number, warmup: number): Promise<{ series: Series; last: RunResult }> {
+  for (let i = 0; i < warmup; i++) await webq().run(model, input, options);
+  const series: Series = { wallMs: [], inferenceMs: [] };
+  let last: RunResult | undefined;
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    last = await webq().run(model, input, options);
+    series.wallMs.push(performance.now() - t);
+    series.inferenceMs.push(last.performanceMetrics.inferenceTimeMs);
+  }
+  if (!last) throw new Error('timedRuns needs runs ≥ 1');
+  return { series, last };
+}
+
 const inputs = new Map<string, Record<string, PageTensor>>();
 const streams = new Map<string, StreamSpec & { samples: Float32Array }>();
 const taskInputs = new Map<string, unknown>();
@@ -114,18 +131,8 @@ const driver = {
 
   /** `warmup` untimed runs, then `runs` timed ones; the last output comes back for the agreement check. */
   async webqRun(url: string, inputName: string, options: Record<string, unknown>, runs: number, warmup: number, outputName: string) {
-    const feeds = inputs.get(inputName)!;
-    for (let i = 0; i < warmup; i++) await webq().run(url, feeds, options);
-    const series: Series = { wallMs: [], inferenceMs: [] };
-    let last;
-    for (let i = 0; i < runs; i++) {
-      const t = performance.now();
-      last = await webq().run(url, feeds, options);
-      series.wallMs.push(performance.now() - t);
-      series.inferenceMs.push(last.performanceMetrics.inferenceTimeMs);
-    }
-    const { output: _o, ...rest } = last!;
-    return { series, metrics: rest.performanceMetrics, output: plain(last!.output[outputName]!) };
+    const { series, last } = await timedRuns(url, inputs.get(inputName)!, options, runs, warmup);
+    return { series, metrics: last.performanceMetrics, output: plain(last.output[outputName]!) };
   },
 
   /**
@@ -133,17 +140,8 @@ const driver = {
    * `webq.run(id, input, options)`; `warmup` untimed calls, then `runs` timed ones; the last output comes back.
    */
   async webqTask(model: string, inputName: string, options: Record<string, unknown>, runs: number, warmup: number) {
-    const input = taskInputs.get(inputName)!;
-    for (let i = 0; i < warmup; i++) await webq().run(model, input, options);
-    const series: Series = { wallMs: [], inferenceMs: [] };
-    let last;
-    for (let i = 0; i < runs; i++) {
-      const t = performance.now();
-      last = await webq().run(model, input, options);
-      series.wallMs.push(performance.now() - t);
-      series.inferenceMs.push(last.performanceMetrics.inferenceTimeMs);
-    }
-    return { series, metrics: last!.performanceMetrics, output: reduceTaskOutput(last!.output) };
+    const { series, last } = await timedRuns(model, taskInputs.get(inputName)!, options, runs, warmup);
+    return { series, metrics: last.performanceMetrics, output: reduceTaskOutput(last.output) };
   },
 
   /** Streaming (Silero VAD): `warmup` frames on a zero state, untimed, then every frame of the stream timed. */

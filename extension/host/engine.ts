@@ -47,6 +47,8 @@ interface Loaded {
   info: ModelInfo;
   loadTimeMs?: number;
   fallbacks: string[];
+  /** The profile this load was planned with (the run reports it). */
+  profile: string;
 }
 
 /** How every graph of one load is placed and quantized. */
@@ -187,7 +189,7 @@ export class Engine {
   }
 
   /** Picks the backend: the one asked for (refused with NotSupportedError if absent), or the profile's order. */
-  private async chooseBackend(options: NormalizedOptions, fallbacks: string[]): Promise<{ backend: ConcreteBackend; webnnDevice?: WebnnDevice }> {
+  private async chooseBackend(options: NormalizedOptions, fallbacks: string[], profile: Profile, emulated: boolean): Promise<{ backend: ConcreteBackend; webnnDevice?: WebnnDevice }> {
     const asked = options.backend ?? 'auto';
     const webnnDevice: WebnnDevice = options.devicePreference ?? 'gpu';
     if (options.devicePreference && asked !== 'auto' && asked !== 'webnn') {
@@ -204,7 +206,6 @@ export class Engine {
       if (reason) throw new WebqError('NotSupportedError', `backend "${asked}" is not available here: ${reason}`);
       return { backend: asked, webnnDevice: asked === 'webnn' ? webnnDevice : undefined };
     }
-    const { profile, emulated } = await this.profile();
     for (const b of profile.backendOrder) {
       const reason = await available(b);
       if (!reason) {
@@ -247,10 +248,10 @@ export class Engine {
     const pipeline = resolved.kind === 'task' ? resolved.pipeline : null;
     this.checkOptions(options, pipeline, resolved.kind === 'task' && resolved.builtIn);
     const fallbacks: string[] = [];
-    const target = await this.chooseBackend(options, fallbacks);
-    const { profile } = await this.profile();
+    const { profile, emulated } = await this.profile();
+    const target = await this.chooseBackend(options, fallbacks, profile, emulated);
     const defaults = resolved.kind === 'task' && resolved.builtIn ? profile.modalities[resolved.pipeline.modality] : null;
-    const policy = await this.policyFor(options, target, fallbacks, defaults);
+    const policy = await this.policyFor(options, target, fallbacks, defaults, profile);
     const variant = policy ? `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${policy.mixedPrecision ? `m${policy.attentionPrecision}.${policy.embeddingPrecision}` : ''}${policy.skipLayerNorm ? '' : 'n'}${policy.quantizeEmbeddingTables ? '' : 'e'}` : 'src';
     const plan: Plan = { target, policy, variant, shaderPrecompilation: options.shaderPrecompilation ?? defaults?.shaderPrecompilation ?? false, workgroupSize: options.workgroupSize };
     if (defaults && options.bits === undefined && options.useQuantization === undefined && resolved.kind === 'task') {
@@ -272,7 +273,7 @@ export class Engine {
     if (resolved.kind === 'task') assets = await this.taskAssets(resolved, job, fallbacks);
     const merged = merge(all, fallbacks);
     const info = this.describe(resolved, graphs, merged);
-    return { resolved, graphs, main, assets, info, fallbacks: merged, loadTimeMs: firstUse ? performance.now() - started : undefined };
+    return { resolved, graphs, main, assets, info, fallbacks: merged, loadTimeMs: firstUse ? performance.now() - started : undefined, profile: profile.name };
   }
 
   /** One graph for a load: in memory already, being loaded by another call (then shared), or loaded now. */
@@ -368,9 +369,8 @@ export class Engine {
    * profile's precision unless the options say otherwise. Unspecified fields come from the profile. Backends that
    * cannot run a bit width get the nearest they can, recorded in `fallbacks`.
    */
-  private async policyFor(options: NormalizedOptions, target: Plan['target'], fallbacks: string[], defaults: ModalityDefaults | null): Promise<PrecisionPolicy | null> {
+  private async policyFor(options: NormalizedOptions, target: Plan['target'], fallbacks: string[], defaults: ModalityDefaults | null, profile: Profile): Promise<PrecisionPolicy | null> {
     if (options.useQuantization === false) return null;
-    const { profile } = await this.profile();
     const base = defaults ?? { bits: profile.bits, mixedPrecision: profile.mixedPrecision };
     let bits = options.bits ?? (options.useQuantization || defaults ? base.bits : 32);
     if (bits === 32) return null;
@@ -562,7 +562,6 @@ export class Engine {
       // A task's inference is the whole pipeline: tokenising, the graphs (a decoder's every step), post-processing.
       ms = performance.now() - started;
     }
-    const { profile } = await this.profile();
     const metrics: PerformanceMetrics = {
       inferenceTimeMs: ms,
       totalTimeMs: ms, // replaced page-side with the time from the call to its result
@@ -575,7 +574,7 @@ export class Engine {
       originalBytes: info.originalBytes,
       memoryReductionPercent: info.originalBytes > 0 ? 100 * (1 - info.modelBytes / info.originalBytes) : 0,
       browser: `${this.env.browser.name} ${this.env.browser.version}`,
-      profile: profile.name,
+      profile: loaded.profile,
       fallbacks: loaded.fallbacks,
     };
     return { output, performanceMetrics: metrics };

@@ -45,13 +45,15 @@ function row(entry: CacheEntry): HTMLTableRowElement {
     await renderCache();
   });
   const tr = h('tr', {},
-    h('td', { class: 'mono' }, entry.source),
+    // A page's URL is cached for that site alone (SPEC §3); registry files are shared by every site.
+    h('td', { class: 'mono' }, entry.source, h('div', { class: 'muted' }, entry.site ? `for ${entry.site}` : 'shared (built-in model)')),
     h('td', {}, describeVariant(entry.variant), entry.complete ? null : h('span', { class: 'warn' }, ' (incomplete)')),
     h('td', { class: 'num' }, formatBytes(entry.size)),
     h('td', {}, h('time', { datetime: new Date(entry.lastUsed).toISOString() }, formatDate(entry.lastUsed))),
     h('td', {}, del));
   tr.dataset.key = entry.key;
   tr.dataset.source = entry.source;
+  tr.dataset.site = entry.site ?? '';
   tr.dataset.variant = entry.variant;
   return tr;
 }

@@ -1,6 +1,6 @@
 /**
- * Calibrate: asks the engine to measure webq's kernel shapes on this GPU (the same `calibrate()` a page can call)
- * and shows what it measured and chose. The engine stores the result per adapter; the profile uses it from then on.
+ * Calibrate: asks the engine to measure webq's kernel shapes on this GPU (an action of the extension's own pages:
+ * web pages cannot calibrate) and shows what it measured and chose. The engine stores the result per adapter; the profile uses it from then on.
  */
 import type { Calibration } from '../extension/shared/types';
 import { $, h } from '../extension/ui/dom';

@@ -6,7 +6,11 @@
  *
  * Every read is checked against the stored sha256; a corrupt or partial entry is deleted and reported as a miss,
  * so the caller fetches or quantizes again. Writes mark an entry complete only after its last chunk, in one
- * transaction. Least-recently-used entries are evicted to stay under the budget.
+ * transaction.
+ *
+ * Entries belong to a site (the partition of the page that named the URL, resolve.ts) or to everyone (registry ids,
+ * site ''). A site may hold at most half the budget, and to make room it evicts only its own least-recently-used
+ * entries, never another site's (SPEC §3): a site cannot flush what other sites loaded, or learn of it by trying.
  */
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import { sha256Hex } from './download';
@@ -19,6 +23,8 @@ export interface CacheEntry<Meta = unknown> {
   key: string;
   source: string;
   variant: string;
+  /** The partition it belongs to: a page's top-level origin, or '' for registry files shared by every site. */
+  site: string;
   /** sha256 of the stored bytes, checked on every read. */
   sha256: string;
   /** sha256 of the source model these bytes come from (equal to sha256 for the "src" variant). */
@@ -37,7 +43,11 @@ interface CacheSchema extends DBSchema {
   settings: { key: string; value: unknown };
 }
 
-export const cacheKey = (source: string, variant: string) => `${variant}|${source}`;
+/** Registry files (site '') keep the key they have always had; a site's copy of a URL is a key of its own. */
+export const cacheKey = (source: string, variant: string, site = '') => (site ? `${variant}|${site}|${source}` : `${variant}|${source}`);
+
+/** The share of the budget one site's entries may hold (the shared registry files may use all of it). */
+export const SITE_SHARE = 0.5;
 
 let dbPromise: Promise<IDBPDatabase<CacheSchema>> | null = null;
 function db(): Promise<IDBPDatabase<CacheSchema>> {
@@ -122,21 +132,24 @@ export async function readEntry<Meta>(key: string, onProgress?: (loaded: number,
   return { entry, bytes };
 }
 
-/** Stores bytes under `key` (replacing what was there), evicting least-recently-used entries to fit the budget. */
-export async function writeEntry<Meta>(fields: { source: string; variant: string; sourceSha256: string; meta: Meta }, bytes: Uint8Array): Promise<CacheEntry<Meta>> {
+/**
+ * Stores bytes under the entry's key (replacing what was there), evicting the same site's least-recently-used
+ * entries to fit its quota and the budget; QuotaExceededError when that cannot make room.
+ */
+export async function writeEntry<Meta>(fields: { source: string; variant: string; site?: string; sourceSha256: string; meta: Meta }, bytes: Uint8Array): Promise<CacheEntry<Meta>> {
   void askPersist();
-  const key = cacheKey(fields.source, fields.variant);
+  const site = fields.site ?? '';
+  const key = cacheKey(fields.source, fields.variant, site);
   await deleteEntry(key);
   const budget = await budgetBytes();
-  if (bytes.byteLength > budget) {
-    const err = new Error(`the model variant is ${bytes.byteLength} bytes, more than the cache budget of ${budget} bytes`);
-    err.name = 'QuotaExceededError';
-    throw err;
+  const quota = site ? Math.floor(budget * SITE_SHARE) : budget;
+  if (bytes.byteLength > quota) {
+    throw quotaError(`the model variant is ${bytes.byteLength} bytes, more than the ${site ? "site's share of the " : ''}cache budget (${quota} bytes)`);
   }
-  await evictFor(bytes.byteLength, budget);
+  await evictFor(bytes.byteLength, site, quota, budget);
   const now = Date.now();
   const entry: CacheEntry<Meta> = {
-    key, ...fields, sha256: await sha256Hex(bytes), size: bytes.byteLength,
+    key, ...fields, site, sha256: await sha256Hex(bytes), size: bytes.byteLength,
     chunks: Math.ceil(bytes.byteLength / CHUNK_BYTES), complete: false, createdAt: now, lastUsed: now,
   };
   const database = await db();
@@ -166,12 +179,25 @@ export async function listEntries(): Promise<CacheEntry[]> {
   return (await db()).getAll('entries');
 }
 
-async function evictFor(incoming: number, budget: number): Promise<void> {
-  const entries = (await listEntries()).sort((a, b) => a.lastUsed - b.lastUsed);
+/** Frees room for `incoming` bytes of `site` by evicting that site's own entries, oldest use first. */
+async function evictFor(incoming: number, site: string, quota: number, budget: number): Promise<void> {
+  const entries = await listEntries();
   let used = entries.reduce((n, e) => n + e.size, 0);
-  for (const e of entries) {
-    if (used + incoming <= budget) break;
+  const own = entries.filter((e) => (e.site ?? '') === site).sort((a, b) => a.lastUsed - b.lastUsed);
+  let ownUsed = own.reduce((n, e) => n + e.size, 0);
+  for (const e of own) {
+    if (used + incoming <= budget && ownUsed + incoming <= quota) break;
     await deleteEntry(e.key);
     used -= e.size;
+    ownUsed -= e.size;
   }
+  if (used + incoming > budget || ownUsed + incoming > quota) {
+    throw quotaError(`the cache has no room for ${incoming} bytes without evicting other sites' models`);
+  }
+}
+
+function quotaError(message: string): Error {
+  const err = new Error(message);
+  err.name = 'QuotaExceededError';
+  return err;
 }

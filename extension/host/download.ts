@@ -1,81 +1,142 @@
 /**
- * Model downloads (SPEC §3): https hosts, the calling page's own origin, or loopback; credentials omitted;
- * progress reported; abortable; sha256 checked when the page gives one.
+ * Model downloads (SPEC §3): credentials omitted, no referrer, abortable, with progress. For a page's call a
+ * response is read only when the page could have read it itself (url-rule.ts corsAllows), checked on the final
+ * response before any byte, size or progress is reported; errors never carry the target's bytes, hash or status
+ * text. All downloads share global limits — how many run at once, how many bytes they hold, how long one may stall
+ * or last — so no site can exhaust the engine host that serves every site.
  */
 import { WebqError } from '../shared/errors';
+import { checkModelUrl, corsAllows, type Requester } from './url-rule';
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+export { checkModelUrl, type Requester } from './url-rule';
+
 const MAX_MODEL_BYTES = 2 * 1024 ** 3; // wasm32 heap: larger models need external data (not supported yet)
 
-/** Throws NotAllowedError unless `url` may be fetched on behalf of `origin`. Returns the parsed URL. */
-export function checkModelUrl(raw: string, origin: string, extensionOrigin?: string): URL {
-  let url: URL;
-  try { url = new URL(raw); } catch { throw new WebqError('DataError', `model ${JSON.stringify(raw.slice(0, 80))} is neither a registry id nor an absolute URL`); }
-  if (url.username || url.password) throw new WebqError('NotAllowedError', 'model URLs must not carry credentials');
-  const loopback = LOOPBACK.has(url.hostname) && (url.protocol === 'http:' || url.protocol === 'https:');
-  const sameOrigin = url.origin === origin && url.origin !== 'null';
-  const fromExtension = extensionOrigin !== undefined && origin === extensionOrigin && url.protocol === 'https:';
-  if (url.protocol === 'https:' || loopback || sameOrigin || fromExtension) return url;
-  throw new WebqError('NotAllowedError', `model URL ${url.origin} is not allowed: use https, the page's own origin, or localhost`);
-}
+/**
+ * Global download limits. Mutable so tests in the engine's own context can lower them; pages cannot reach it.
+ * `bytesInFlight` counts bytes downloaded and not yet handed to the caller, across every download.
+ */
+export const DOWNLOAD_LIMITS = { concurrent: 4, bytesInFlight: 4 * 1024 ** 3, idleMs: 30_000, totalMs: 20 * 60_000 };
 
 export interface Downloaded { bytes: Uint8Array; sha256: string }
 
-/** `maxBytes` (default 2 GiB, the largest model) caps what is read: a companion file (tokenizer, config) is far smaller. */
-export async function download(url: URL, options: { signal: AbortSignal; sha256?: string; maxBytes?: number; onProgress(loaded: number, total: number): void }): Promise<Downloaded> {
+export interface DownloadOptions {
+  signal: AbortSignal;
+  /** Who asked: a page's download must pass the CORS check; the user's (extension pages, registry) need not. */
+  requester: Requester;
+  sha256?: string;
+  /** Default 2 GiB, the largest model: a companion file (tokenizer, config) is far smaller. */
+  maxBytes?: number;
+  onProgress(loaded: number, total: number): void;
+}
+
+export async function download(url: URL, options: DownloadOptions): Promise<Downloaded> {
+  const release = await slots.take(options.signal);
+  try {
+    return await downloadNow(url, options);
+  } finally {
+    release();
+  }
+}
+
+async function downloadNow(url: URL, options: DownloadOptions): Promise<Downloaded> {
+  const { requester } = options;
   const max = options.maxBytes ?? MAX_MODEL_BYTES;
-  const tooBig = (size: string) => new WebqError('QuotaExceededError', `${url.href} is ${size}; webq reads at most ${max === MAX_MODEL_BYTES ? '2 GiB (models)' : `${Math.round(max / 2 ** 20)} MiB for this file`}`);
-  let response: Response;
+  const tooBig = () => new WebqError('QuotaExceededError', `model file ${url.href} is larger than webq reads (${max === MAX_MODEL_BYTES ? '2 GiB for a model' : `${Math.round(max / 2 ** 20)} MiB for this file`})`);
+  // One controller ends the fetch on the caller's abort, on the total time limit, and on a stalled body.
+  const controller = new AbortController();
+  let timedOut: string | null = null;
+  const stop = (reason: string) => { timedOut = reason; controller.abort(); };
+  const onAbort = () => controller.abort();
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  const total = setTimeout(() => stop(`took longer than ${DOWNLOAD_LIMITS.totalMs / 1000} s`), DOWNLOAD_LIMITS.totalMs);
+  let idle = setTimeout(() => stop(`sent nothing for ${DOWNLOAD_LIMITS.idleMs / 1000} s`), DOWNLOAD_LIMITS.idleMs);
+  const heard = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => stop(`sent nothing for ${DOWNLOAD_LIMITS.idleMs / 1000} s`), DOWNLOAD_LIMITS.idleMs);
+  };
+  const failure = (generic: WebqError): WebqError => {
+    if (options.signal.aborted) return new WebqError('AbortError', 'the download was aborted');
+    if (timedOut) return new WebqError('TimeoutError', `model download from ${url.origin} ${timedOut}`);
+    return generic;
+  };
+  let held = 0;
   try {
-    response = await fetch(url, { credentials: 'omit', signal: options.signal, cache: 'no-store', redirect: 'follow', referrerPolicy: 'no-referrer' });
-  } catch (err) {
-    if (options.signal.aborted) throw new WebqError('AbortError', 'the download was aborted');
-    throw new WebqError('NetworkError', `could not download ${url.href}: ${(err as Error).message}`);
-  }
-  // Redirects are followed by fetch (model hosts redirect to CDNs), so the final URL is checked by the same rule as
-  // the first, with the first URL's origin standing for the page's (issue 8): an allowed URL must not redirect
-  // the extension — which has host permissions, so no CORS stops it — into a non-loopback http host. The
-  // redirected request itself has been made by now (fetch gives no way to veto a hop), but its body is never read.
-  if (response.redirected) {
+    let response: Response;
     try {
-      checkModelUrl(response.url, url.origin);
-    } catch (err) {
+      response = await fetch(url, { credentials: 'omit', signal: controller.signal, cache: 'no-store', redirect: 'follow', referrerPolicy: 'no-referrer' });
+    } catch {
+      throw failure(new WebqError('NetworkError', `could not download ${url.href}`));
+    }
+    heard();
+    // The final URL passes the same rule as the first, for the same requester (fetch follows redirects itself and
+    // gives no way to veto a hop, so the hop's request has been made; its body is never read).
+    if (response.redirected) {
+      try {
+        checkModelUrl(response.url, requester);
+      } catch {
+        void response.body?.cancel().catch(() => undefined);
+        throw new WebqError('NotAllowedError', `model URL ${url.href} redirected to a location that is not allowed`);
+      }
+    }
+    if (requester.page && !corsAllows(response, requester.origin)) {
       void response.body?.cancel().catch(() => undefined);
-      throw new WebqError('NotAllowedError', `model URL ${url.href} redirected to ${new URL(response.url).origin}, which is not allowed: ${(err as Error).message}`);
+      throw new WebqError('NotAllowedError', `model URL ${url.href} is not readable by ${requester.origin}: webq reads for a page only what the page could read itself (same origin, or Access-Control-Allow-Origin: * or the page's origin)`);
     }
-  }
-  if (response.status === 404 || response.status === 410) throw new WebqError('NotFoundError', `model not found: ${url.href} answered HTTP ${response.status}`);
-  if (!response.ok) throw new WebqError('NetworkError', `model download failed: ${url.href} answered HTTP ${response.status}`);
-  const header = Number(response.headers.get('content-length'));
-  const total = Number.isFinite(header) && header > 0 ? header : 0;
-  if (total > max) { void discardBody(response); throw tooBig(`${total} bytes`); }
-  const reader = response.body?.getReader();
-  if (!reader) throw new WebqError('NetworkError', `model download from ${url.href} has no body`);
-  const chunks: Uint8Array[] = [];
-  let loaded = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      loaded += value.byteLength;
-      if (loaded > max) { void reader.cancel().catch(() => undefined); throw tooBig(`more than ${max} bytes`); }
-      options.onProgress(loaded, total || loaded);
+    if (response.status === 404 || response.status === 410) {
+      void response.body?.cancel().catch(() => undefined);
+      throw new WebqError('NotFoundError', `model not found: ${url.href} (HTTP ${response.status})`);
     }
-  } catch (err) {
-    if (options.signal.aborted) throw new WebqError('AbortError', 'the download was aborted');
-    if (err instanceof WebqError) throw err;
-    throw new WebqError('NetworkError', `model download from ${url.href} broke off after ${loaded} bytes: ${(err as Error).message}`);
+    if (!response.ok) {
+      void response.body?.cancel().catch(() => undefined);
+      throw new WebqError('NetworkError', `model download failed: ${url.href} (HTTP ${response.status})`);
+    }
+    const header = Number(response.headers.get('content-length'));
+    const expected = Number.isFinite(header) && header > 0 ? header : 0;
+    if (expected > max) { void response.body?.cancel().catch(() => undefined); throw tooBig(); }
+    const reader = response.body?.getReader();
+    if (!reader) throw new WebqError('NetworkError', `model download from ${url.href} has no body`);
+    const chunks: Uint8Array[] = [];
+    let loaded = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        heard();
+        loaded += value.byteLength;
+        if (loaded > max) { void reader.cancel().catch(() => undefined); throw tooBig(); }
+        if (!bytesInFlight.add(value.byteLength)) {
+          void reader.cancel().catch(() => undefined);
+          throw new WebqError('QuotaExceededError', 'webq is downloading too much at once; try again when other models have loaded');
+        }
+        held += value.byteLength;
+        chunks.push(value);
+        options.onProgress(loaded, expected || loaded);
+      }
+    } catch (err) {
+      if (err instanceof WebqError) throw err;
+      throw failure(new WebqError('NetworkError', `model download from ${url.href} broke off after ${loaded} bytes`));
+    }
+    if (expected && loaded !== expected) throw new WebqError('NetworkError', `model download from ${url.href} ended at ${loaded} of ${expected} bytes`);
+    const bytes = join(chunks, loaded);
+    const sha256 = await sha256Hex(bytes);
+    if (options.sha256 && options.sha256 !== sha256) {
+      throw new WebqError('DataError', `model ${url.href} does not match the sha256 the page gave`);
+    }
+    return { bytes, sha256 };
+  } finally {
+    clearTimeout(total);
+    clearTimeout(idle);
+    options.signal.removeEventListener('abort', onAbort);
+    bytesInFlight.remove(held);
   }
-  if (total && loaded !== total) throw new WebqError('NetworkError', `model download from ${url.href} ended at ${loaded} of ${total} bytes`);
-  const bytes = new Uint8Array(loaded);
+}
+
+function join(chunks: Uint8Array[], length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
   let offset = 0;
   for (const c of chunks) { bytes.set(c, offset); offset += c.byteLength; }
-  const sha256 = await sha256Hex(bytes);
-  if (options.sha256 && options.sha256 !== sha256) {
-    throw new WebqError('DataError', `model ${url.href} has sha256 ${sha256}, not the ${options.sha256} the page asked for`);
-  }
-  return { bytes, sha256 };
+  return bytes;
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -83,7 +144,48 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** Drops a response's body unread. */
-async function discardBody(response: Response): Promise<void> {
-  await response.body?.cancel().catch(() => undefined);
+/** The bytes all downloads hold, against DOWNLOAD_LIMITS.bytesInFlight. */
+const bytesInFlight = {
+  used: 0,
+  add(n: number): boolean {
+    if (this.used + n > DOWNLOAD_LIMITS.bytesInFlight) return false;
+    this.used += n;
+    return true;
+  },
+  remove(n: number): void { this.used = Math.max(0, this.used - n); },
+};
+
+/** A counting semaphore for downloads; waiting is abortable. A released slot passes straight to the next waiter. */
+const slots = {
+  running: 0,
+  waiting: [] as (() => void)[],
+  async take(signal: AbortSignal): Promise<() => void> {
+    if (signal.aborted) throw new WebqError('AbortError', 'the download was aborted');
+    if (this.running < DOWNLOAD_LIMITS.concurrent) {
+      this.running++;
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        const go = () => { signal.removeEventListener('abort', onAbort); resolve(); };
+        const onAbort = () => {
+          this.waiting = this.waiting.filter((w) => w !== go);
+          reject(new WebqError('AbortError', 'the download was aborted'));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.waiting.push(go);
+      });
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    };
+  },
+};
+
+/** For tests: how many downloads run and wait, and the bytes they hold. */
+export function downloadLoad(): { running: number; waiting: number; bytes: number } {
+  return { running: slots.running, waiting: slots.waiting.length, bytes: bytesInFlight.used };
 }

@@ -3,8 +3,10 @@
  * request into exactly one reply. It has no extension dependency, so it runs in Chrome's offscreen document, in
  * Firefox's background page, and in a plain page (the WebNN test harness).
  *
- * Models are shared by all callers (downloaded once for all sites); each caller origin holds a reference, and
- * `unload` drops only the caller's. Runs on one model are queued; sessions are created one at a time (ort.ts).
+ * Registry models are shared by all callers (downloaded once for all sites); a model URL a page names is kept in
+ * that page's partition (its top-level origin), in memory and in the cache, so no site can learn what another
+ * loaded (SPEC §3). Each caller origin holds a reference, and `unload` drops only the caller's. Runs on one model
+ * are queued; sessions are created one at a time (ort.ts).
  */
 import { toWireError, WebqError } from '../shared/errors';
 import type { NormalizedOptions, OptionName } from '../shared/options';
@@ -13,7 +15,7 @@ import type { WireTensor } from '../shared/tensor';
 import type { Capabilities, ConcreteBackend, ModalityDefaults, ModelInfo, ModelRef, PerformanceMetrics, Profile, ProgressPhase, RunResult } from '../shared/types';
 import type { GraphRunner, ModelFiles, TaskPipeline } from '../tasks/types';
 import type { BrowserInfo } from './browser-info';
-import { resolveModel, type Resolved } from './resolve';
+import { resolveModel, type Fetcher, type Resolved } from './resolve';
 import { download } from './download';
 import { adapterLimits, getGpu, gpuUnavailableReason, lostSignal, onDeviceLost, type GpuInfo } from './gpu';
 import { calibrate, storedCalibration } from './calibrate';
@@ -64,6 +66,8 @@ interface Plan {
 interface LoadedModel {
   key: string;
   source: string;
+  /** The cache and memory partition it belongs to (resolve.ts). */
+  partition: string;
   sha256: string;
   io: GraphIo;
   info: ModelInfo;
@@ -82,6 +86,8 @@ interface LoadedModel {
 }
 
 const MAX_WEBNN_SHAPES = 4;
+/** Warm-up feeds are zeros of the model's static input shapes: a hostile model could name huge ones. */
+const MAX_WARM_UP_ELEMENTS = 16 * 2 ** 20;
 /** A task's JSON files (tokenizer.json of a 250k-token vocabulary is ≈ 20 MB) are read whole and parsed: capped. */
 const COMPANION_MAX_BYTES = 64 * 2 ** 20;
 
@@ -139,7 +145,7 @@ export class Engine {
 
   private async handle(message: RequestMessage, caller: Caller, job: Job): Promise<Methods[typeof message.method]['result']> {
     switch (message.method) {
-      case 'capabilities': return this.capabilities();
+      case 'capabilities': return this.capabilities(caller);
       case 'load': {
         const { info, fallbacks } = await this.load(message.params.model, message.params.options, caller, job);
         return { ...info, fallbacks };
@@ -147,6 +153,8 @@ export class Engine {
       case 'run': return this.run(message.params.model, message.params.input, message.params.options, caller, job);
       case 'unload': await this.unload(message.params.model, caller); return null;
       case 'calibrate': {
+        // A calibration is global and timed: exposed to pages it would be a cross-site identifier (SPEC §3).
+        if (this.isPage(caller)) throw new WebqError('NotAllowedError', 'calibration is run from webq\'s options page, not by web pages');
         const gpu = await getGpu();
         if (!gpu) throw new WebqError('NotSupportedError', `calibrate measures webq's WebGPU kernels, and WebGPU is not available: ${gpuUnavailableReason}`);
         return calibrate(gpu, job.signal, (done, total) => job.progress('calibrate', done, total));
@@ -154,8 +162,18 @@ export class Engine {
     }
   }
 
-  async capabilities(): Promise<Capabilities> {
-    const [gpu, webnn, { profile }] = await Promise.all([getGpu(), webnnStatus('gpu'), this.profile()]);
+  /** A web page's call, as opposed to one from the extension's own pages (which act for the user). */
+  private isPage(caller: Caller): boolean {
+    return caller.origin !== this.env.extensionOrigin;
+  }
+
+  /** Who a caller's model URLs are fetched for, and the partition they are kept in (its top-level origin). */
+  private fetcherFor(caller: Caller): Fetcher {
+    return { requester: { origin: caller.origin, page: this.isPage(caller) }, partition: caller.topOrigin ?? caller.origin };
+  }
+
+  async capabilities(caller: Caller): Promise<Capabilities> {
+    const [gpu, webnn, { profile }] = await Promise.all([getGpu(), webnnStatus('gpu'), this.profile(this.isPage(caller))]);
     return {
       browser: { name: this.env.browser.name, version: this.env.browser.version },
       webgpu: gpu
@@ -175,15 +193,16 @@ export class Engine {
   /**
    * The profile in use: chosen from the detected browser and GPU, or from the options page's override (which
    * stands in for the detected browser; the emulated-GPU order and the feature checks still apply), with this
-   * adapter's calibration when `calibrate()` has run. Settings are read through readSetting, which keeps them in
+   * adapter's calibration when it has been run from the options page — for the extension's own pages only: pages
+   * see no calibration result, time or flag (SPEC §3). Settings are read through readSetting, which keeps them in
    * memory and hears of changes over a BroadcastChannel, so a change applies without restarting the engine; an
    * unreadable setting means no override.
    */
-  private async profile(): Promise<{ profile: Profile; emulated: boolean }> {
+  private async profile(forPage: boolean): Promise<{ profile: Profile; emulated: boolean }> {
     this.gpuFacts ??= getGpu().then((gpu) => (gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features], gpu } : null));
     const facts = await this.gpuFacts;
     const override = await readSetting(PROFILE_OVERRIDE_SETTING).catch(() => undefined);
-    const calibration = facts ? await storedCalibration(facts.gpu).catch(() => undefined) : undefined;
+    const calibration = facts && !forPage ? await storedCalibration(facts.gpu).catch(() => undefined) : undefined;
     const browser = isProfileKey(override) ? { ...this.env.browser, name: override } : this.env.browser;
     return { profile: chooseProfile(browser, facts, calibration), emulated: facts?.emulated ?? false };
   }
@@ -244,11 +263,11 @@ export class Engine {
    */
   private async load(ref: ModelRef, options: NormalizedOptions, caller: Caller, job: Job): Promise<Loaded> {
     const started = performance.now();
-    const resolved = await resolveModel(ref, caller.origin, this.env.extensionOrigin);
+    const resolved = await resolveModel(ref, this.fetcherFor(caller));
     const pipeline = resolved.kind === 'task' ? resolved.pipeline : null;
     this.checkOptions(options, pipeline, resolved.kind === 'task' && resolved.builtIn);
     const fallbacks: string[] = [];
-    const { profile, emulated } = await this.profile();
+    const { profile, emulated } = await this.profile(this.isPage(caller));
     const target = await this.chooseBackend(options, fallbacks, profile, emulated);
     const defaults = resolved.kind === 'task' && resolved.builtIn ? profile.modalities[resolved.pipeline.modality] : null;
     const policy = await this.policyFor(options, target, fallbacks, defaults, profile);
@@ -263,7 +282,7 @@ export class Engine {
     let firstUse = false;
     // One graph at a time: sessions are created one at a time anyway (ort.ts), and a failure stops the rest.
     for (const [index, [role, url]] of graphUrls.entries()) {
-      const { model, first } = await this.acquire(url, index === 0 ? resolved.sha256 : undefined, plan, caller, job, fallbacks);
+      const { model, first } = await this.acquire(url, resolved, index === 0 ? resolved.sha256 : undefined, plan, caller, job, fallbacks);
       graphs.set(role, model);
       firstUse ||= first;
     }
@@ -277,14 +296,12 @@ export class Engine {
   }
 
   /** One graph for a load: in memory already, being loaded by another call (then shared), or loaded now. */
-  private async acquire(url: URL, sha256: string | undefined, plan: Plan, caller: Caller, job: Job, fallbacks: string[]): Promise<{ model: LoadedModel; first: boolean }> {
+  private async acquire(url: URL, from: Fetcher, sha256: string | undefined, plan: Plan, caller: Caller, job: Job, fallbacks: string[]): Promise<{ model: LoadedModel; first: boolean }> {
     const { target } = plan;
-    const key = `${url.href}#${target.backend}${target.webnnDevice ? `:${target.webnnDevice}` : ''}#${plan.variant}${plan.shaderPrecompilation ? '+warm' : ''}${plan.workgroupSize ? `+wg${plan.workgroupSize.join('x')}` : ''}`;
+    const key = `${from.partition}|${url.href}#${target.backend}${target.webnnDevice ? `:${target.webnnDevice}` : ''}#${plan.variant}${plan.shaderPrecompilation ? '+warm' : ''}${plan.workgroupSize ? `+wg${plan.workgroupSize.join('x')}` : ''}`;
     const existing = this.models.get(key);
-    if (existing && sha256 && existing.sha256 !== sha256) {
-      throw new WebqError('DataError', `model ${url.href} has sha256 ${existing.sha256}, not the ${sha256} the page asked for`);
-    }
     if (existing) {
+      checkSha256(existing, sha256);
       const first = !existing.users.has(caller.origin);
       existing.users.add(caller.origin);
       return { model: existing, first };
@@ -293,7 +310,7 @@ export class Engine {
     if (!entry) {
       const controller = new AbortController();
       // The model keeps its own copy of the notes so far: later calls add theirs to their own list.
-      const promise = this.loadModel(key, url, sha256, plan, [...fallbacks], controller.signal, job)
+      const promise = this.loadModel(key, url, from, sha256, plan, [...fallbacks], controller.signal, job)
         .finally(() => this.loading.delete(key));
       entry = { promise, waiters: 0, controller };
       this.loading.set(key, entry);
@@ -305,6 +322,8 @@ export class Engine {
     job.signal.addEventListener('abort', onAbort, { once: true });
     try {
       const model = await shared.promise;
+      // A call that joined a load started by another must still get the bytes it named.
+      checkSha256(model, sha256);
       model.users.add(caller.origin);
       return { model, first: true };
     } finally {
@@ -319,17 +338,21 @@ export class Engine {
    */
   private taskAssets(resolved: Extract<Resolved, { kind: 'task' }>, job: Job, fallbacks: string[]): Promise<unknown> {
     const { pipeline } = resolved;
-    const key = `${pipeline.task}|${resolved.graphs[0]![1].href}|${resolved.file('tokenizer.json').href}`;
+    const key = `${resolved.partition}|${pipeline.task}|${resolved.graphs[0]![1].href}|${resolved.file('tokenizer.json').href}`;
     let assets = this.assets.get(key);
     if (!assets) {
       const read = async (name: string): Promise<unknown> => {
         const url = resolved.file(name);
-        const { bytes } = await this.sourceBytes(url, undefined, job.signal, job, fallbacks, COMPANION_MAX_BYTES);
+        const source = await this.sourceBytes(url, resolved, undefined, job.signal, job, fallbacks, COMPANION_MAX_BYTES);
+        let parsed: unknown;
         try {
-          return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-        } catch (err) {
-          throw new WebqError('DataError', `${name} of model ${resolved.id} is not valid JSON (${url.href}): ${(err as Error).message.slice(0, 120)}`);
+          parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(source.bytes));
+        } catch {
+          // No parser text: it quotes the body, which must never reach a page that could not read it.
+          throw new WebqError('DataError', `${name} of model ${resolved.id} is not valid JSON (${url.href})`);
         }
+        await source.store();
+        return parsed;
       };
       const files: ModelFiles = {
         json: read,
@@ -395,46 +418,51 @@ export class Engine {
   }
 
   /**
-   * The source bytes of a model: from the cache when a complete, intact copy is there (and matches the sha256 the
-   * page gave), else downloaded and cached. Cache trouble never fails a load; it is reported in `fallbacks`.
+   * The source bytes of a file: from the partition's cache when a complete, intact copy is there (and matches the
+   * sha256 the page gave), else downloaded for the requester. Downloaded bytes are cached by `store()`, which the
+   * caller calls only once they have proved to be what was asked for (a model that parses, JSON that parses), so
+   * no site can plant other bytes in the cache. Cache trouble never fails a load; it is reported in `fallbacks`.
    */
-  private async sourceBytes(url: URL, sha256: string | undefined, signal: AbortSignal, job: Job, fallbacks: string[], maxBytes?: number): Promise<{ bytes: Uint8Array; sha256: string }> {
-    const hit = await readEntry(cacheKey(url.href, 'src'), (loaded, total) => job.progress('cache', loaded, total))
+  private async sourceBytes(url: URL, from: Fetcher, sha256: string | undefined, signal: AbortSignal, job: Job, fallbacks: string[], maxBytes?: number): Promise<{ bytes: Uint8Array; sha256: string; store(): Promise<void> }> {
+    const key = cacheKey(url.href, 'src', from.partition);
+    const hit = await readEntry(key, (loaded, total) => job.progress('cache', loaded, total))
       .catch((err) => { fallbacks.push(`cache: could not read (${(err as Error).message})`); return { miss: 'absent' as const }; });
-    if ('entry' in hit && (!sha256 || hit.entry.sha256 === sha256)) return { bytes: hit.bytes, sha256: hit.entry.sha256 };
+    if ('entry' in hit && (!sha256 || hit.entry.sha256 === sha256)) return { bytes: hit.bytes, sha256: hit.entry.sha256, store: async () => undefined };
     if ('miss' in hit && hit.miss !== 'absent') fallbacks.push(`cache: the cached copy of ${url.href} was ${hit.miss}; downloaded it again`);
-    const downloaded = await download(url, { signal, sha256, maxBytes, onProgress: (loaded, total) => job.progress('download', loaded, total) });
-    await writeEntry({ source: url.href, variant: 'src', sourceSha256: downloaded.sha256, meta: null }, downloaded.bytes)
-      .catch((err) => fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`));
-    return downloaded;
+    const downloaded = await download(url, { signal, sha256, maxBytes, requester: from.requester, onProgress: (loaded, total) => job.progress('download', loaded, total) });
+    const store = () => writeEntry({ source: url.href, variant: 'src', site: from.partition, sourceSha256: downloaded.sha256, meta: null }, downloaded.bytes)
+      .then(() => undefined, (err) => { fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`); });
+    return { ...downloaded, store };
   }
 
   /** A quantized variant: from the cache (no download, no quantization) or prepared from the source and cached. */
-  private async preparedBytes(url: URL, sha256: string | undefined, quant: Pick<Plan, 'policy' | 'variant' | 'workgroupSize'>, signal: AbortSignal, job: Job, fallbacks: string[]): Promise<{ prepared: Prepared; sourceSha256: string }> {
+  private async preparedBytes(url: URL, from: Fetcher, sha256: string | undefined, quant: Pick<Plan, 'policy' | 'variant' | 'workgroupSize'>, signal: AbortSignal, job: Job, fallbacks: string[]): Promise<{ prepared: Prepared; sourceSha256: string }> {
     // A workgroupSize load asks for webq's kernels to quantize, so it neither reads nor writes the quantized variant.
     const cached = quant.policy !== null && !quant.workgroupSize;
     if (cached) {
-      const hit = await readEntry<Omit<Prepared, 'bytes'>>(cacheKey(url.href, quant.variant), (loaded, total) => job.progress('cache', loaded, total))
+      const hit = await readEntry<Omit<Prepared, 'bytes'>>(cacheKey(url.href, quant.variant, from.partition), (loaded, total) => job.progress('cache', loaded, total))
         .catch(() => ({ miss: 'absent' as const }));
       if ('entry' in hit && (!sha256 || hit.entry.sourceSha256 === sha256)) {
         return { prepared: { ...hit.entry.meta, bytes: hit.bytes }, sourceSha256: hit.entry.sourceSha256 };
       }
     }
-    const source = await this.sourceBytes(url, sha256, signal, job, fallbacks);
+    const source = await this.sourceBytes(url, from, sha256, signal, job, fallbacks);
     if (quant.policy) job.progress('quantize', 0, 1);
+    // Preparation parses the graph: the source is cached only once it has proved to be an ONNX model.
     const prepared = await prepareOffThread(source.bytes, quant.policy, signal, { workgroupSize: quant.workgroupSize });
     if (quant.policy) job.progress('quantize', 1, 1);
+    await source.store();
     if (cached) {
       const { bytes, ...meta } = prepared;
-      await writeEntry({ source: url.href, variant: quant.variant, sourceSha256: source.sha256, meta }, bytes)
+      await writeEntry({ source: url.href, variant: quant.variant, site: from.partition, sourceSha256: source.sha256, meta }, bytes)
         .catch((err) => fallbacks.push(`cache: quantized variant not cached (${(err as Error).name}: ${(err as Error).message})`));
     }
     return { prepared, sourceSha256: source.sha256 };
   }
 
-  private async loadModel(key: string, url: URL, sha256: string | undefined, plan: Plan, fallbacks: string[], signal: AbortSignal, job: Job): Promise<LoadedModel> {
+  private async loadModel(key: string, url: URL, from: Fetcher, sha256: string | undefined, plan: Plan, fallbacks: string[], signal: AbortSignal, job: Job): Promise<LoadedModel> {
     const { policy, target } = plan;
-    const { prepared, sourceSha256: digest } = await this.preparedBytes(url, sha256, plan, signal, job, fallbacks);
+    const { prepared, sourceSha256: digest } = await this.preparedBytes(url, from, sha256, plan, signal, job, fallbacks);
     fallbacks.push(...prepared.notes);
     const { report, io } = prepared;
     let { modelBytes } = report;
@@ -446,7 +474,7 @@ export class Engine {
     }
     const detectedBits = report.preQuantized.detected ? Math.max(...report.preQuantized.bits) : 32;
     const model: LoadedModel = {
-      key, source: url.href, sha256: digest, bytes: prepared.bytes, io, target, fallbacks,
+      key, source: url.href, partition: from.partition, sha256: digest, bytes: prepared.bytes, io, target, fallbacks,
       sessions: new Map(), users: new Set(), queue: Promise.resolve(),
       info: {
         id: url.href, source: url.href, task: null, backend: target.backend,
@@ -518,9 +546,15 @@ export class Engine {
   /** shaderPrecompilation: one run at load time on zero inputs, so the first real run does not compile. */
   private async warmUp(model: LoadedModel, session: Session): Promise<void> {
     const feeds: Record<string, WireTensor> = {};
+    let elements = 0;
     for (const input of model.io.inputs) {
       const dims = input.dims.map((d) => (typeof d === 'number' ? d : 1));
       const count = dims.reduce((a, b) => a * b, 1);
+      elements += count;
+      if (elements > MAX_WARM_UP_ELEMENTS) {
+        model.fallbacks.push(`shaderPrecompilation: the inputs hold more than ${MAX_WARM_UP_ELEMENTS} elements; shaders compile on the first run`);
+        return;
+      }
       const data = input.type === 'int64' ? new BigInt64Array(count) : input.type === 'int32' ? new Int32Array(count)
         : input.type === 'float16' ? new Uint16Array(count) : input.type === 'int8' ? new Int8Array(count)
         : input.type === 'uint8' || input.type === 'bool' ? new Uint8Array(count) : new Float32Array(count);
@@ -607,16 +641,21 @@ export class Engine {
   /** Drops the caller's hold on the model's graphs; a graph no caller holds is released. */
   private async unload(ref: ModelRef, caller: Caller): Promise<void> {
     let resolved: Resolved;
-    try { resolved = await resolveModel(ref, caller.origin, this.env.extensionOrigin); } catch { return; }
+    try { resolved = await resolveModel(ref, this.fetcherFor(caller)); } catch { return; }
     const hrefs = new Set(resolved.kind === 'raw' ? [resolved.url.href] : resolved.graphs.map(([, url]) => url.href));
     for (const [key, model] of this.models) {
-      if (!hrefs.has(model.source) || !model.users.delete(caller.origin)) continue;
+      if (model.partition !== resolved.partition || !hrefs.has(model.source) || !model.users.delete(caller.origin)) continue;
       if (model.users.size === 0) {
         this.models.delete(key);
         for (const s of model.sessions.values()) void s.then((x) => x.release()).catch(() => undefined);
       }
     }
   }
+}
+
+/** A call that names a sha256 gets those bytes or a DataError that does not say what the bytes are. */
+function checkSha256(model: LoadedModel, sha256: string | undefined): void {
+  if (sha256 && model.sha256 !== sha256) throw new WebqError('DataError', `model ${model.source} does not match the sha256 the page gave`);
 }
 
 /** The model's own fallbacks, then this call's, each once. */

@@ -37,7 +37,7 @@ function connect(): void {
     const caller = envelope?.caller;
     if (!caller || typeof caller.origin !== 'string') return;
     if (message.type === 'request') inFlight.add(message.id);
-    engine.receive(message, { origin: caller.origin, tabId: caller.tabId }, emit);
+    engine.receive(message, { origin: caller.origin, tabId: caller.tabId, topOrigin: typeof caller.topOrigin === 'string' ? caller.topOrigin : undefined }, emit);
   });
   port.onDisconnect.addListener(() => {
     clearInterval(timer);

@@ -2,7 +2,9 @@
  * What a model reference names (SPEC §2, §5): a registry id → its repo on the model host (the options page's
  * setting) with its task's graphs and companion files; a ModelSource with `task` → that task's pipeline on the given
  * graph, its companion files beside it (or one folder up when the graph sits in the hub's `onnx/` folder); anything
- * else → one raw ONNX graph. Every URL passes the same download rule (download.ts checkModelUrl).
+ * else → one raw ONNX graph. Every URL passes the download rule (url-rule.ts checkModelUrl) for whoever it is
+ * fetched for: a registry id's files for the user (the model host is the user's setting), a URL a page names for
+ * that page. What a page names is stored in the page's own partition; only registry ids are shared by all sites.
  */
 import { hubFileUrl, modelHost } from '../models/model-host';
 import { registryEntry, REGISTRY } from '../models/registry';
@@ -10,9 +12,21 @@ import { WebqError } from '../shared/errors';
 import type { ModelRef } from '../shared/types';
 import { pipelineFor } from '../tasks';
 import type { TaskPipeline } from '../tasks/types';
-import { checkModelUrl } from './download';
+import { checkModelUrl, type Requester } from './url-rule';
 
-export type Resolved =
+/** Who a model is resolved for, and where what it names is kept. */
+export interface Fetcher {
+  /** Who the page-named URLs are fetched for. */
+  requester: Requester;
+  /** The partition of the cache and of loaded models for URLs the caller names (its top-level origin). */
+  partition: string;
+}
+
+/** The partition of registry ids: shared by every site, like a browser's built-in models. */
+export const SHARED_PARTITION = '';
+
+/** What a reference names, with who its files are fetched for and where they are kept. */
+export type Resolved = Fetcher & (
   | { kind: 'raw'; id: string; url: URL; sha256?: string }
   | {
     kind: 'task'; id: string; pipeline: TaskPipeline;
@@ -24,23 +38,25 @@ export type Resolved =
     sha256?: string;
     /** Built-in models run at their profile's precision unless the options say otherwise (SPEC §2). */
     builtIn: boolean;
-  };
+  });
 
-/** `origin` is the caller's (a page may load from its own origin); the extension's own pages may load any https. */
-export async function resolveModel(ref: ModelRef, origin: string, extensionOrigin?: string): Promise<Resolved> {
-  const allowed = (url: string | URL) => checkModelUrl(String(url), origin, extensionOrigin);
+export async function resolveModel(ref: ModelRef, fetcher: Fetcher): Promise<Resolved> {
+  const { requester, partition } = fetcher;
+  const allowed = (url: string | URL) => checkModelUrl(String(url), requester);
   if (typeof ref === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(ref)) {
     const entry = registryEntry(ref);
     if (!entry) throw new WebqError('NotFoundError', `unknown model id "${ref.slice(0, 80)}": built-in ids are ${[...REGISTRY.keys()].join(', ')}; or pass an ONNX model URL`);
     const pipeline = pipelineFor(entry.task);
     const host = await modelHost();
-    const file = (name: string) => allowed(hubFileUrl(host, entry.repo, name));
+    // The user chose the model host, so its files are fetched for the user, whichever page asked for the id.
+    const user: Requester = { origin: new URL(host).origin, page: false };
+    const file = (name: string) => checkModelUrl(hubFileUrl(host, entry.repo, name).href, user);
     const graphs = Object.entries({ ...pipeline.graphs, ...entry.graphs }).map(([role, name]) => [role, file(name)] as [string, URL]);
-    return { kind: 'task', id: entry.id, pipeline, graphs, file, builtIn: true };
+    return { kind: 'task', id: entry.id, pipeline, graphs, file, builtIn: true, requester: user, partition: SHARED_PARTITION };
   }
   if (typeof ref === 'string' || !ref.task) {
     const url = allowed(typeof ref === 'string' ? ref : ref.url);
-    return { kind: 'raw', id: typeof ref === 'string' ? url.href : ref.id ?? url.href, url, sha256: typeof ref === 'string' ? undefined : ref.sha256 };
+    return { kind: 'raw', id: typeof ref === 'string' ? url.href : ref.id ?? url.href, url, sha256: typeof ref === 'string' ? undefined : ref.sha256, requester, partition };
   }
   const pipeline = pipelineFor(ref.task);
   const main = allowed(ref.url);
@@ -50,5 +66,5 @@ export async function resolveModel(ref: ModelRef, origin: string, extensionOrigi
   const file = (name: string) => (name === 'tokenizer.json' && tokenizer ? tokenizer : allowed(new URL(name, root)));
   const [mainRole, ...others] = Object.entries(pipeline.graphs);
   const graphs: [string, URL][] = [[mainRole![0], main], ...others.map(([role, name]) => [role, file(name)] as [string, URL])];
-  return { kind: 'task', id: ref.id ?? main.href, pipeline, graphs, file, sha256: ref.sha256, builtIn: false };
+  return { kind: 'task', id: ref.id ?? main.href, pipeline, graphs, file, sha256: ref.sha256, builtIn: false, requester, partition };
 }

@@ -17,8 +17,9 @@ export function parseModel(bytes: Uint8Array): onnx.ModelProto {
   let model: onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);
-  } catch (cause) {
-    throw dataError('model', `is not a valid ONNX protobuf (${(cause as Error).message})`);
+  } catch {
+    // No parser text: it can describe the bytes, which must never reach a page that could not read them.
+    throw dataError('model', 'is not a valid ONNX protobuf');
   }
   if (!model.graph) throw dataError('model', 'has no graph');
   return model;

@@ -1,13 +1,13 @@
 /**
  * The extension pages' way to the engine: a runtime.Port named UI_PORT to the background router, which accepts it
- * from the extension's own pages without a consent prompt. `createWebq` (the same client web pages get) runs on
- * top of it, so the popup exercises exactly the validation, progress and abort paths a page does.
+ * from the extension's own pages without a consent prompt. `createExtensionWebq` (the client web pages get, plus
+ * calibration) runs on top of it, so the popup exercises exactly the validation, progress and abort paths a page does.
  *
  * Chrome's service worker may be stopped and restarted; its port then disconnects. Requests in flight are failed
  * with an OperationError (they would otherwise wait forever) and the next request opens a new port.
  */
 import browser from 'webextension-polyfill';
-import { createWebq, type Transport, type Webq } from '../page/client';
+import { createExtensionWebq, type ExtensionWebq, type Transport } from '../page/client';
 import { toWireError, WebqError } from '../shared/errors';
 import { listen, post, RESULT_PIECES_LIMIT } from '../shared/pieces';
 import { UI_PORT } from '../shared/ports';
@@ -49,6 +49,6 @@ export function uiTransport(): Transport {
 }
 
 /** `window.webq` for extension pages. */
-export function uiWebq(): Webq {
-  return createWebq(uiTransport(), __WEBQ_VERSION__);
+export function uiWebq(): ExtensionWebq {
+  return createExtensionWebq(uiTransport(), __WEBQ_VERSION__);
 }

@@ -246,21 +246,24 @@ export function registrySuite(ctx: () => RegistryContext): void {
   });
 
   describe('profiles', () => {
-    it('calibrate() measures kernel shapes on this GPU; the profile then carries the fastest and says so', async () => {
-      const before: Json = await ctx().page.evaluate(() => (window as any).webq.capabilities(), null);
-      expect(before.profile.calibration).toBeNull();
-      const c: Json = await ctx().page.evaluate(() => (window as any).webq.calibrate(), null);
-      expect(c.gemv.candidates.length).toBeGreaterThanOrEqual(4); // fewer on an emulated adapter (calibrate.ts)
-      expect(c.gemm.candidates.length).toBeGreaterThanOrEqual(3);
-      for (const k of [c.gemv, c.gemm]) {
-        expect(k.ms).toBe(Math.min(...k.candidates.map((x: Json) => x.ms)));
-        expect(k.candidates.every((x: Json) => x.ms > 0 && Number.isFinite(x.ms))).toBe(true);
-      }
-      const after: Json = await ctx().page.evaluate(() => (window as any).webq.capabilities(), null);
-      expect(after.profile.name).toBe(`${before.profile.name}+calibrated`);
-      expect(after.profile.workgroupSize).toEqual(c.gemv.best.workgroupSize);
-      expect(after.profile.calibration).toEqual({ measuredAt: c.measuredAt, gemv: c.gemv.best, gemm: c.gemm.best });
-      expect(after.profile.modalities.audio.workgroupSize).toEqual(c.gemv.best.workgroupSize);
+    it('pages cannot calibrate or see a calibration: no webq.calibrate, a forged request is refused, no flag', async () => {
+      // A global, timed calibration would let sites recognise each other (SPEC §3): it is an options-page action.
+      expect(await ctx().page.evaluate(() => typeof (window as any).webq.calibrate, null)).toBe('undefined');
+      const forged: Json = await ctx().page.evaluate(() => new Promise((resolve) => {
+        const id = `cal-${Math.random().toString(36).slice(2)}`;
+        const onMessage = (e: MessageEvent) => {
+          const m = e.data?.message;
+          if (e.source !== window || e.data?.tag !== 'webq:bridge' || m?.id !== id || m.type === 'progress') return;
+          window.removeEventListener('message', onMessage);
+          resolve(m);
+        };
+        window.addEventListener('message', onMessage);
+        window.postMessage({ tag: 'webq:page', message: { type: 'request', id, method: 'calibrate', params: {} } }, location.origin);
+      }), null);
+      expect(forged).toMatchObject({ type: 'error', error: { name: 'NotAllowedError', message: expect.stringMatching(/options page/) } });
+      const caps: Json = await ctx().page.evaluate(() => (window as any).webq.capabilities(), null);
+      expect(caps.profile.calibration).toBeNull();
+      expect(caps.profile.name).not.toMatch(/calibrated/);
     });
   });
 }

@@ -17,14 +17,18 @@ export type Route = string | Uint8Array
 
 export interface TestServer { origin: string; close(): Promise<void>; routes: Map<string, Route>; hits: Map<string, number> }
 
-export async function startServer(routes: Record<string, Route> = {}, port = 0): Promise<TestServer> {
+/**
+ * `cors: false` serves every response without `Access-Control-Allow-Origin` (a server a page may not read across
+ * origins: an intranet host, another developer server); a function route may still add the header itself.
+ */
+export async function startServer(routes: Record<string, Route> = {}, port = 0, options: { cors?: boolean } = {}): Promise<TestServer> {
   const table = new Map(Object.entries(routes));
   const hits = new Map<string, number>();
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
     const route = table.get(url.pathname);
-    const headers: Record<string, string> = { 'access-control-allow-origin': '*', 'cache-control': 'no-store' };
+    const headers: Record<string, string> = options.cors === false ? { 'cache-control': 'no-store' } : { 'access-control-allow-origin': '*', 'cache-control': 'no-store' };
     if (route === undefined) { res.writeHead(404, headers).end('not found'); return; }
     if (typeof route === 'object' && 'raw' in route) { route.raw(req, res); return; }
     if (typeof route === 'function') {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveModel } from '../../../extension/host/resolve';
 
-const PAGE = 'https://site.example';
+const PAGE = { requester: { origin: 'https://site.example', page: true }, partition: 'https://site.example' };
 
 describe('resolveModel', () => {
   it('a registry id → its repo on the default model host (no setting readable here), graphs by role, files beside', async () => {
@@ -37,5 +37,15 @@ describe('resolveModel', () => {
     await expect(resolveModel('http://evil.example/m.onnx', PAGE)).rejects.toMatchObject({ name: 'NotAllowedError' });
     await expect(resolveModel({ url: 'https://cdn.example/m.onnx', task: 'feature-extraction', tokenizer: 'http://evil.example/t.json' }, PAGE)).rejects.toMatchObject({ name: 'NotAllowedError' });
     await expect(resolveModel('gpt-99', PAGE)).rejects.toMatchObject({ name: 'NotFoundError', message: expect.stringMatching(/bert-base-uncased, vit-base-patch16-224, whisper-tiny/) });
+  });
+
+  it('registry ids are fetched for the user and shared by every site; what a page names stays in its partition', async () => {
+    const registry = await resolveModel('bert-base-uncased', PAGE);
+    expect(registry).toMatchObject({ partition: '', requester: { page: false } });
+    const named = await resolveModel({ url: 'https://cdn.example/m.onnx', task: 'feature-extraction' }, PAGE);
+    expect(named).toMatchObject({ partition: 'https://site.example', requester: { origin: 'https://site.example', page: true } });
+    // A public page cannot point webq at the intranet, as a graph or as a companion file.
+    await expect(resolveModel('https://intranet/m.onnx', PAGE)).rejects.toMatchObject({ name: 'NotAllowedError' });
+    await expect(resolveModel({ url: 'https://cdn.example/m.onnx', task: 'feature-extraction', tokenizer: 'https://192.168.1.1/t.json' }, PAGE)).rejects.toMatchObject({ name: 'NotAllowedError' });
   });
 });

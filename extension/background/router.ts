@@ -51,7 +51,10 @@ function callerOf(port: browser.Runtime.Port): Caller | null {
   if (port.name !== PAGE_PORT || !sender.tab || !sender.url) return null;
   const origin = (sender as { origin?: string }).origin ?? new URL(sender.url).origin;
   if (origin === 'null' || origin === extensionOrigin) return null;
-  return { origin, tabId: sender.tab.id };
+  // The tab's top-level origin partitions the models this caller names (SPEC §3); a frame without one is its own top.
+  let topOrigin = origin;
+  try { if (sender.tab.url) topOrigin = new URL(sender.tab.url).origin; } catch { /* keep the caller's own */ }
+  return { origin, tabId: sender.tab.id, topOrigin: topOrigin === 'null' ? origin : topOrigin };
 }
 
 export function startRouter(engine: EngineLink): void {

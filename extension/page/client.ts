@@ -25,6 +25,13 @@ export interface Webq {
   load(model: ModelRef, options?: Record<string, unknown> & CallOptions): Promise<ModelInfo>;
   run(model: ModelRef, input: unknown, options?: Record<string, unknown> & CallOptions): Promise<RunResult>;
   unload(model: ModelRef, options?: CallOptions): Promise<void>;
+}
+
+/**
+ * The client of the extension's own pages: the page API plus calibration, which pages do not get (a global, timed
+ * result would be a cross-site identifier, SPEC §3; the engine refuses it from pages too).
+ */
+export interface ExtensionWebq extends Webq {
   /** Measures webq's kernel shapes on this GPU; the profile uses the fastest from then on (SPEC §6). */
   calibrate(options?: CallOptions): Promise<Calibration>;
 }
@@ -40,7 +47,18 @@ function callOptions(options: unknown): CallOptions {
   return { signal: signal as AbortSignal | undefined, onProgress: onProgress as CallOptions['onProgress'] };
 }
 
+/** `window.webq` for web pages. */
 export function createWebq(transport: Transport, version: string): Webq {
+  const { calibrate: _extensionOnly, ...page } = createClient(transport, version);
+  return Object.freeze(page);
+}
+
+/** The client of the extension's popup and options page. */
+export function createExtensionWebq(transport: Transport, version: string): ExtensionWebq {
+  return Object.freeze(createClient(transport, version));
+}
+
+function createClient(transport: Transport, version: string): ExtensionWebq {
   const pending = new Map<string, Pending>();
   let counter = 0;
   const prefix = Math.random().toString(36).slice(2, 10);
@@ -89,7 +107,7 @@ export function createWebq(transport: Transport, version: string): Webq {
     return rest;
   };
 
-  const webq: Webq = {
+  return {
     version,
     capabilities: (options) => call('capabilities', async () => ({}), options) as Promise<Capabilities>,
     load: (model, options) =>
@@ -107,5 +125,4 @@ export function createWebq(transport: Transport, version: string): Webq {
     unload: async (model, options) => { await call('unload', async () => ({ model: checkModelRef(model) }), options); },
     calibrate: (options) => call('calibrate', async () => ({}), options) as Promise<Calibration>,
   };
-  return Object.freeze(webq);
 }

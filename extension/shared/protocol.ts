@@ -39,8 +39,12 @@ export type HostMessage =
   | { type: 'result'; id: string; result: unknown }
   | { type: 'error'; id: string; error: WireError };
 
-/** Where a request came from, stamped by the background from the port's sender, never taken from the page. */
-export interface Caller { origin: string; tabId?: number }
+/**
+ * Where a request came from, stamped by the background from the port's sender, never taken from the page.
+ * `topOrigin` is the origin of the tab's top-level document (the partition of a page's models, SPEC §3); absent for
+ * the extension's own pages.
+ */
+export interface Caller { origin: string; tabId?: number; topOrigin?: string }
 
 export const TASKS: readonly Task[] = Object.freeze(['feature-extraction', 'image-classification', 'automatic-speech-recognition']);
 const METHODS: readonly Method[] = Object.freeze(['capabilities', 'load', 'run', 'unload', 'calibrate']);

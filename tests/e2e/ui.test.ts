@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
-import { findFirefoxPage, launchChromium, launchFirefox, saveModelHost, type ChromiumWithExtension } from '../support/browsers';
+import { findFirefoxPage, launchChromium, launchFirefox, openWithConsent, saveModelHost, type ChromiumWithExtension } from '../support/browsers';
 import { MODELS, referenceRun } from '../support/fixtures';
 import { mirrorRepo } from '../support/hub-mirror';
 import { BERT_EXAMPLES, bertHubFiles } from '../support/hub-models/bert';
@@ -242,6 +242,12 @@ describe('options page (Chromium)', () => {
     await options.screenshot({ path: `${SHOTS}/options-calibrate.png`, fullPage: true });
     await popup.reload();
     await expect.poll(() => popup.textContent('[data-webq=device-summary]'), { timeout: 30_000 }).toMatch(/Profile\s*chrome-webgpu\+emulated-gpu\+calibrated/);
+    // A web page sees none of it: the calibration is global and timed, a cross-site identifier (SPEC §3).
+    const page = await openWithConsent(chromium.context, `${server.origin}/page.html`);
+    const caps = await page.evaluate(() => (window as any).webq.capabilities());
+    expect(caps.profile.calibration).toBeNull();
+    expect(caps.profile.name).toBe('chrome-webgpu+emulated-gpu');
+    await page.close();
   });
 
   it('keeps the consent table the existing test drives', async () => {

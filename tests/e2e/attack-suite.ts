@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { identityModel } from '../support/onnx-models';
-import { startServer, type TestServer } from '../support/server';
+import { slowRoute, startServer, type TestServer } from '../support/server';
 import type { PageLike } from './webq-suite';
 
 export interface AttackContext {
@@ -63,6 +63,7 @@ export function attackSuite(ctx: () => AttackContext): void {
     server.routes.set('/attack/redirect-public.onnx', () => ({ status: 302, body: '', headers: { location: `${victim.origin}/public.onnx` } }));
     server.routes.set('/attack/identity.onnx', onnx);
     server.routes.set('/attack/not-json/tokenizer.json', new TextEncoder().encode(SECRET_TEXT));
+    server.routes.set('/attack/slow-identity.onnx', slowRoute(onnx, 16, 100));
   });
   afterAll(async () => { await victim?.close(); await shared?.close(); });
 
@@ -118,6 +119,22 @@ export function attackSuite(ctx: () => AttackContext): void {
       expect(wrongHash).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/sha256/) });
       expect(JSON.stringify(wrongHash)).not.toContain(sha256(onnx));
       expect(JSON.stringify(wrongHash)).not.toMatch(/[0-9a-f]{64}/);
+    });
+  });
+
+  describe('integrity', () => {
+    it('a call that joins a load in progress still gets its sha256 checked', async () => {
+      const { page, server } = ctx();
+      const url = `${server.origin}/attack/slow-identity.onnx`;
+      const outcomes = await page.evaluate(async ({ url, good }) => {
+        const webq = (window as any).webq;
+        const first = webq.load(url).then(() => 'ok', (e: Error) => e.name);
+        await new Promise((r) => setTimeout(r, 100)); // the first load is downloading now
+        const wrong = webq.load({ url, sha256: '0'.repeat(64) }).then(() => 'ok', (e: Error) => e.name);
+        const right = webq.load({ url, sha256: good }).then(() => 'ok', (e: Error) => e.name);
+        return Promise.all([first, wrong, right]);
+      }, { url, good: sha256(onnx) });
+      expect(outcomes).toEqual(['ok', 'DataError', 'ok']);
     });
   });
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { launchChromium, openWithConsent, saveModelHost, type ChromiumWithExtension } from '../support/browsers';
+import { launchChromium, openWithConsent, saveModelHost, userGesture, type ChromiumWithExtension } from '../support/browsers';
 import { registrySuite } from './registry-suite';
 import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
 import { addModelRoutes, webqSuite, type SuiteContext } from './webq-suite';
@@ -54,6 +54,7 @@ describe('consent (Chromium)', () => {
     const p = await chromium.context.newPage();
     await p.goto(`${localhost()}/other.html`);
     const prompt = chromium.context.waitForEvent('page', { predicate: (x) => x.url().includes('/prompt.html') });
+    await userGesture(p); // a prompt opens only after a user gesture, from the tab in front (it is: just opened)
     const call = p.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
     const promptPage = await prompt;
     // The prompt's module script fills the origin in after the page appears: wait for it.
@@ -73,6 +74,8 @@ describe('consent (Chromium)', () => {
     await expect.poll(() => row.count()).toBe(0);
 
     const again = chromium.context.waitForEvent('page', { predicate: (x) => x.url().includes('/prompt.html') });
+    await p.bringToFront(); // the options tab is in front now; a prompt opens only for the tab in front
+    await userGesture(p);
     const retry = p.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
     await (await again).click('[data-webq=allow]');
     expect(await retry).toBe('ok');
@@ -85,6 +88,7 @@ describe('consent (Chromium)', () => {
     const reachable = await p.goto(`${other}/page.html`).then(() => true, () => false);
     if (!reachable) { await p.close(); return expect(reachable).toBe(false); } // no IPv6 loopback on this host
     const prompt = chromium.context.waitForEvent('page', { predicate: (x) => x.url().includes('/prompt.html') });
+    await userGesture(p);
     const call = p.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
     await (await prompt).close();
     expect(await call).toBe('NotAllowedError');
@@ -127,7 +131,7 @@ describe('model cache integrity (Chromium: the service worker shares the cache o
         r.onsuccess = () => resolve(r.result);
         r.onerror = () => reject(r.error);
       });
-      const key = `src|${source}`;
+      const key = `src|${new URL(source).origin}|${source}`; // the page's partition (its own origin here)
       const tx = db.transaction('chunks', 'readwrite');
       const store = tx.objectStore('chunks');
       const chunk: ArrayBuffer = await new Promise((resolve) => { const g = store.get([key, 0]); g.onsuccess = () => resolve(g.result); });

@@ -78,6 +78,6 @@ describe('the background page reloaded (Firefox)', () => {
       expect(e.complete, e.key).toBe(true);
       expect(e.storedChunks, e.key).toBe(e.chunks);
     }
-    expect(entries.filter((e) => e.key === `src|${url}`)).toHaveLength(1);
+    expect(entries.filter((e) => e.key === `src|${new URL(url).origin}|${url}` /* the page's partition */)).toHaveLength(1);
   });
 });

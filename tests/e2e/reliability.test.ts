@@ -58,7 +58,7 @@ async function expectCacheSound(url: string, present: boolean): Promise<void> {
     expect(e.complete, e.key).toBe(true);
     expect(e.storedChunks, e.key).toBe(e.chunks);
   }
-  expect(entries.filter((e) => e.key === `src|${url}`)).toHaveLength(present ? 1 : 0);
+  expect(entries.filter((e) => e.key === `src|${new URL(url).origin}|${url}` /* the page's partition */)).toHaveLength(present ? 1 : 0);
 }
 
 const loadIn = (p: Page, model: unknown, options: Record<string, unknown> = { backend: 'wasm' }) => p.evaluate(({ model, options }) =>
@@ -199,26 +199,41 @@ describe('GPU device lost', () => {
   it('in-flight WebGPU requests fail clearly; later requests succeed on a new device', async () => {
     const u = `${server.origin}/models/silero_vad.onnx?gpu`;
     const feeds = { input: 512, state: 256 };
+    const COUNT = 40;
+    /** `count` runs at once; each settles as "ok:webgpu[:loaded]" or "Name: message"; window.__gpuDone counts them. */
     const runs = (count: number) => page.evaluate(async ({ u, count, feeds }) => {
       const webq = (window as any).webq;
+      (window as any).__gpuDone = 0;
       const one = (k: number) => webq.run(u, {
         input: { type: 'float32', data: new Float32Array(feeds.input).fill(k / 100), dims: [1, feeds.input] },
         state: { type: 'float32', data: new Float32Array(feeds.state), dims: [2, 1, 128] },
         sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
-      }, { backend: 'webgpu' }).then((r: any) => `ok:${r.performanceMetrics.backend}`, (e: Error) => `${e.name}: ${e.message}`);
+      }, { backend: 'webgpu' }).then(
+        (r: any) => `ok:${r.performanceMetrics.backend}${r.performanceMetrics.loadTimeMs === undefined ? '' : ':loaded'}`,
+        (e: Error) => `${e.name}: ${e.message}`,
+      ).finally(() => { (window as any).__gpuDone++; });
       return Promise.all(Array.from({ length: count }, (_, k) => one(k)));
     }, { u, count, feeds });
-    expect(await runs(1)).toEqual(['ok:webgpu']);
+    expect((await runs(1))[0]).toMatch(/^ok:webgpu/);
+    const inFlight = runs(COUNT);
+    // Destroyed while the runs are really going: at least one has finished (the session runs), and most have not.
+    await page.waitForFunction(() => (window as any).__gpuDone >= 1, undefined, { polling: 5, timeout: 60_000 });
     // Test hook (gpu.ts): only the extension's own contexts can send this, never a page (docs/security.md).
-    const inFlight = runs(20);
-    await page.waitForTimeout(30);
     const lost = await sw().evaluate(() => chrome.runtime.sendMessage({ type: 'webq-test:lose-gpu-device' }));
     expect(lost).toMatchObject({ destroyed: true });
     const during = await inFlight;
+    const failed = during.filter((o) => !o.startsWith('ok'));
+    console.log(`[reliability] device destroyed during ${COUNT} WebGPU runs: ${failed.length} failed clearly, ${COUNT - failed.length} had finished`);
     for (const o of during) expect(o).toMatch(/^ok:webgpu$|^OperationError: .*(device|lost|GPU)/i);
+    // The failure path was exercised: a run caught by the loss failed with OperationError saying the device was lost
+    // (a test where every run had finished first would show nothing).
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.some((o) => /^OperationError: .*GPU device was lost/.test(o))).toBe(true);
+    // Later requests succeed, and the first loads the model again (its sessions on the lost device were dropped):
+    // they run on a device made after the loss.
     const after = await runs(3);
-    expect(after).toEqual(['ok:webgpu', 'ok:webgpu', 'ok:webgpu']);
-    console.log(`[reliability] device destroyed during 20 WebGPU runs: ${during.filter((o) => !o.startsWith('ok')).length} failed clearly, ${during.filter((o) => o.startsWith('ok')).length} had finished`);
+    expect(after.every((o) => o.startsWith('ok:webgpu'))).toBe(true);
+    expect(after.some((o) => o === 'ok:webgpu:loaded')).toBe(true);
   });
 });
 

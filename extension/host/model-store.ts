@@ -1,0 +1,257 @@
+/**
+ * The models the engine holds: each graph loaded once per (partition, URL, plan) and shared by the calls that
+ * name it, its bytes from the cache or a download (cached only once they prove to be a model), quantized off the
+ * engine's thread, and a task's companion files (tokenizer, configs) read once. Registry ids live in the shared
+ * partition; a URL a page names lives in that page's (resolve.ts), so no site sees what another loaded.
+ */
+import { WebqError } from '../shared/errors';
+import type { Caller } from '../shared/protocol';
+import type { ModelInfo, ProgressPhase } from '../shared/types';
+import type { ModelFiles } from '../tasks/types';
+import { cacheKey, readEntry, writeEntry } from './cache';
+import { download } from './download';
+import { openGraph, releaseGraph, type LoadedGraph } from './graph-session';
+import { graphKey, type Plan } from './plan';
+import type { Prepared } from './prepare';
+import { prepareOffThread } from './prepare-off-thread';
+import type { Fetcher, Resolved } from './resolve';
+
+/** One request's abort signal and progress reporting. */
+export interface Job { signal: AbortSignal; progress(phase: ProgressPhase, loaded: number, total: number): void }
+
+/** What a load hands to a run: the graph(s) by role, the task's prepared assets, and the report of this call. */
+export interface Loaded {
+  graphs: Map<string, LoadedGraph>;
+  main: LoadedGraph;
+  assets: unknown;
+  info: ModelInfo;
+  fallbacks: string[];
+  /** This caller's origin had not held every graph before this call (its load time is reported). */
+  firstUse: boolean;
+}
+
+/** Creates a graph's session(s) once its bytes are ready; onnxruntime-web in the engine, a stand-in in unit tests. */
+export type GraphOpener = (graph: LoadedGraph, plan: Plan, job: Job) => Promise<void>;
+
+const openWithOrt: GraphOpener = (graph, plan, job) => openGraph(graph, plan.shaderPrecompilation, (done) => job.progress('compile', done, 1));
+
+/** A task's JSON files (tokenizer.json of a 250k-token vocabulary is ≈ 20 MB) are read whole and parsed: capped. */
+const COMPANION_MAX_BYTES = 64 * 2 ** 20;
+
+export class ModelStore {
+  private readonly graphs = new Map<string, LoadedGraph>();
+  private readonly loading = new Map<string, { promise: Promise<LoadedGraph>; waiters: number; controller: AbortController }>();
+  /** Task assets (tokenizers, labels, preprocessing configs) by partition and model, read once per engine. */
+  private readonly assets = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly open: GraphOpener = openWithOrt) {}
+
+  /**
+   * Everything a request needs loaded: each graph (loaded once per partition and plan), and a task's assets.
+   * `fallbacks` are this call's own substitutions merged with the model's: a model already in memory was loaded
+   * by another call, whose `fallbacks` do not say what this call's options were changed to.
+   */
+  async load(resolved: Resolved, plan: Plan, caller: Caller, job: Job, fallbacks: string[]): Promise<Loaded> {
+    const urls = resolved.kind === 'raw' ? [['model', resolved.url] as [string, URL]] : resolved.graphs;
+    const graphs = new Map<string, LoadedGraph>();
+    let firstUse = false;
+    // One graph at a time: sessions are created one at a time anyway (ort.ts), and a failure stops the rest.
+    for (const [index, [role, url]] of urls.entries()) {
+      const { graph, first } = await this.acquire(url, resolved, index === 0 ? resolved.sha256 : undefined, plan, caller, job, fallbacks);
+      graphs.set(role, graph);
+      firstUse ||= first;
+    }
+    const assets = resolved.kind === 'task' ? await this.taskAssets(resolved, job, fallbacks) : null;
+    const merged = [...new Set([...[...graphs.values()].flatMap((g) => g.fallbacks), ...fallbacks])];
+    return { graphs, main: graphs.values().next().value!, assets, info: describe(resolved, graphs, merged), fallbacks: merged, firstUse };
+  }
+
+  /** Drops the caller's hold on the model's graphs (in its partition); a graph no caller holds is released. */
+  release(resolved: Resolved, origin: string): void {
+    const hrefs = new Set(resolved.kind === 'raw' ? [resolved.url.href] : resolved.graphs.map(([, url]) => url.href));
+    for (const [key, graph] of this.graphs) {
+      if (graph.partition !== resolved.partition || !hrefs.has(graph.source) || !graph.users.delete(origin)) continue;
+      if (graph.users.size === 0) {
+        this.graphs.delete(key);
+        releaseGraph(graph);
+      }
+    }
+  }
+
+  /** Forgets every graph on `backend` (its device was lost): the next request loads them again. */
+  forgetBackend(backend: LoadedGraph['target']['backend']): void {
+    for (const [key, graph] of this.graphs) if (graph.target.backend === backend) this.graphs.delete(key);
+  }
+
+  /** One graph for a load: in memory already, being loaded by another call (then shared), or loaded now. */
+  private async acquire(url: URL, from: Fetcher, sha256: string | undefined, plan: Plan, caller: Caller, job: Job, fallbacks: string[]): Promise<{ graph: LoadedGraph; first: boolean }> {
+    const key = graphKey(from.partition, url, plan);
+    const existing = this.graphs.get(key);
+    if (existing) {
+      checkSha256(existing, sha256);
+      const first = !existing.users.has(caller.origin);
+      existing.users.add(caller.origin);
+      return { graph: existing, first };
+    }
+    let entry = this.loading.get(key);
+    if (!entry) {
+      const controller = new AbortController();
+      // The graph keeps its own copy of the notes so far: later calls add theirs to their own list.
+      const promise = this.loadGraph(key, url, from, sha256, plan, [...fallbacks], controller.signal, job)
+        .finally(() => this.loading.delete(key));
+      entry = { promise, waiters: 0, controller };
+      this.loading.set(key, entry);
+    }
+    // The shared load is aborted only when every caller waiting for it has aborted.
+    const shared = entry;
+    shared.waiters++;
+    const onAbort = () => { if (--shared.waiters === 0) shared.controller.abort(); };
+    job.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const graph = await shared.promise;
+      // A call that joined a load started by another must still get the bytes it named.
+      checkSha256(graph, sha256);
+      graph.users.add(caller.origin);
+      return { graph, first: true };
+    } finally {
+      job.signal.removeEventListener('abort', onAbort);
+      if (!job.signal.aborted) shared.waiters--;
+    }
+  }
+
+  /**
+   * A task's assets, prepared once per (partition, task, graph, tokenizer): each file comes through the same
+   * download → cache path as the graphs (so a second load never touches the network), parsed as JSON.
+   */
+  private taskAssets(resolved: Extract<Resolved, { kind: 'task' }>, job: Job, fallbacks: string[]): Promise<unknown> {
+    const { pipeline } = resolved;
+    const key = `${resolved.partition}|${pipeline.task}|${resolved.graphs[0]![1].href}|${resolved.file('tokenizer.json').href}`;
+    let assets = this.assets.get(key);
+    if (!assets) {
+      const read = async (name: string): Promise<unknown> => {
+        const url = resolved.file(name);
+        const source = await this.sourceBytes(url, resolved, undefined, job, fallbacks, COMPANION_MAX_BYTES);
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(source.bytes));
+        } catch {
+          // No parser text: it quotes the body, which must never reach a page that could not read it.
+          throw new WebqError('DataError', `${name} of model ${resolved.id} is not valid JSON (${url.href})`);
+        }
+        await source.store();
+        return parsed;
+      };
+      const files: ModelFiles = {
+        json: read,
+        optionalJson: (name) => read(name).catch((err) => {
+          if (err instanceof WebqError && err.name === 'NotFoundError') return undefined;
+          throw err;
+        }),
+      };
+      assets = pipeline.prepare(files);
+      this.assets.set(key, assets);
+      assets.catch(() => this.assets.delete(key));
+    }
+    return assets;
+  }
+
+  /**
+   * The source bytes of a file: from the partition's cache when a complete, intact copy is there (and matches the
+   * sha256 the page gave), else downloaded for the requester. Downloaded bytes are cached by `store()`, which the
+   * caller calls only once they have proved to be what was asked for (a model that parses, JSON that parses), so
+   * no site can plant other bytes in the cache. Cache trouble never fails a load; it is reported in `fallbacks`.
+   */
+  private async sourceBytes(url: URL, from: Fetcher, sha256: string | undefined, job: Job, fallbacks: string[], maxBytes?: number, signal = job.signal): Promise<{ bytes: Uint8Array; sha256: string; store(): Promise<void> }> {
+    const hit = await readEntry(cacheKey(url.href, 'src', from.partition), (loaded, total) => job.progress('cache', loaded, total))
+      .catch((err) => { fallbacks.push(`cache: could not read (${(err as Error).message})`); return { miss: 'absent' as const }; });
+    if ('entry' in hit && (!sha256 || hit.entry.sha256 === sha256)) return { bytes: hit.bytes, sha256: hit.entry.sha256, store: async () => undefined };
+    if ('miss' in hit && hit.miss !== 'absent') fallbacks.push(`cache: the cached copy of ${url.href} was ${hit.miss}; downloaded it again`);
+    const downloaded = await download(url, { signal, sha256, maxBytes, requester: from.requester, onProgress: (loaded, total) => job.progress('download', loaded, total) });
+    const store = () => writeEntry({ source: url.href, variant: 'src', site: from.partition, sourceSha256: downloaded.sha256, meta: null }, downloaded.bytes)
+      .then(() => undefined, (err) => { fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`); });
+    return { ...downloaded, store };
+  }
+
+  /** A quantized variant: from the cache (no download, no quantization) or prepared from the source and cached. */
+  private async preparedBytes(url: URL, from: Fetcher, sha256: string | undefined, plan: Plan, signal: AbortSignal, job: Job, fallbacks: string[]): Promise<{ prepared: Prepared; sourceSha256: string }> {
+    // A workgroupSize load asks for webq's kernels to quantize, so it neither reads nor writes the quantized variant.
+    const cached = plan.policy !== null && !plan.workgroupSize;
+    const key = cacheKey(url.href, plan.variant, from.partition);
+    if (cached) {
+      const hit = await readEntry<Omit<Prepared, 'bytes'>>(key, (loaded, total) => job.progress('cache', loaded, total))
+        .catch(() => ({ miss: 'absent' as const }));
+      if ('entry' in hit && (!sha256 || hit.entry.sourceSha256 === sha256)) {
+        return { prepared: { ...hit.entry.meta, bytes: hit.bytes }, sourceSha256: hit.entry.sourceSha256 };
+      }
+    }
+    const source = await this.sourceBytes(url, from, sha256, job, fallbacks, undefined, signal);
+    if (plan.policy) job.progress('quantize', 0, 1);
+    // Preparation parses the graph: the source is cached only once it has proved to be an ONNX model.
+    const prepared = await prepareOffThread(source.bytes, plan.policy, signal, { workgroupSize: plan.workgroupSize });
+    if (plan.policy) job.progress('quantize', 1, 1);
+    await source.store();
+    if (cached) {
+      const { bytes, ...meta } = prepared;
+      await writeEntry({ source: url.href, variant: plan.variant, site: from.partition, sourceSha256: source.sha256, meta }, bytes)
+        .catch((err) => fallbacks.push(`cache: quantized variant not cached (${(err as Error).name}: ${(err as Error).message})`));
+    }
+    return { prepared, sourceSha256: source.sha256 };
+  }
+
+  private async loadGraph(key: string, url: URL, from: Fetcher, sha256: string | undefined, plan: Plan, fallbacks: string[], signal: AbortSignal, job: Job): Promise<LoadedGraph> {
+    const { policy, target } = plan;
+    const { prepared, sourceSha256 } = await this.preparedBytes(url, from, sha256, plan, signal, job, fallbacks);
+    fallbacks.push(...prepared.notes);
+    const { report, io } = prepared;
+    let { modelBytes } = report;
+    if (report.mayExpandAtRuntime.length > 0) {
+      // onnxruntime constant-folds fp16 weights behind a Cast back to fp32 at session creation: count what is held.
+      const expanded = report.weights.filter((w) => report.mayExpandAtRuntime.includes(w.name));
+      modelBytes += expanded.reduce((n, w) => n + w.originalBytes - w.bytes, 0);
+      fallbacks.push(`16-bit: onnxruntime folds fp16 weights back to fp32 when it optimises the graph; ${expanded.length} weights are held at fp32`);
+    }
+    const detectedBits = report.preQuantized.detected ? Math.max(...report.preQuantized.bits) : 32;
+    const graph: LoadedGraph = {
+      key, source: url.href, partition: from.partition, sha256: sourceSha256, bytes: prepared.bytes, io, target, fallbacks,
+      sessions: new Map(), users: new Set(), queue: Promise.resolve(),
+      evict: () => { if (this.graphs.get(key) === graph) this.graphs.delete(key); },
+      info: {
+        id: url.href, source: url.href, task: null, backend: target.backend,
+        bits: (policy?.bits ?? detectedBits) as ModelInfo['bits'],
+        scheme: policy?.scheme ?? null,
+        groupSize: policy?.groupSize ?? null,
+        mixedPrecision: policy?.mixedPrecision ?? false,
+        modelBytes, originalBytes: report.originalBytes,
+        weights: report.weights.map((w) => ({ name: w.name, op: w.op, precision: report.mayExpandAtRuntime.includes(w.name) ? 32 : w.precision })),
+        inputs: io.inputs, outputs: io.outputs, fallbacks,
+      },
+    };
+    await this.open(graph, plan, job);
+    if (signal.aborted) throw new WebqError('AbortError', 'the load was aborted');
+    this.graphs.set(key, graph);
+    return graph;
+  }
+}
+
+/** A call that names a sha256 gets those bytes or a DataError that does not say what the bytes are. */
+function checkSha256(graph: LoadedGraph, sha256: string | undefined): void {
+  if (sha256 && graph.sha256 !== sha256) throw new WebqError('DataError', `model ${graph.source} does not match the sha256 the page gave`);
+}
+
+/** The load's report: one graph's own, or for a task model the main graph's precision and every graph's bytes. */
+function describe(resolved: Resolved, graphs: Map<string, LoadedGraph>, fallbacks: string[]): ModelInfo {
+  const main = graphs.values().next().value!;
+  if (resolved.kind === 'raw') return { ...main.info, id: resolved.id, fallbacks };
+  const several = graphs.size > 1;
+  const parts = [...graphs].map(([role, g]) => ({ role, info: g.info }));
+  return {
+    ...main.info,
+    id: resolved.id,
+    task: resolved.pipeline.task,
+    modelBytes: parts.reduce((n, p) => n + p.info.modelBytes, 0),
+    originalBytes: parts.reduce((n, p) => n + p.info.originalBytes, 0),
+    // Weight names are per graph; with several graphs each is prefixed by its graph's role.
+    weights: parts.flatMap((p) => p.info.weights.map((w) => (several ? { ...w, name: `${p.role}:${w.name}` } : w))),
+    fallbacks,
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * Planning a load (SPEC §2, §6): which options apply to this model, which backend runs it, at which precision, and
+ * the keys its graphs are kept under. Pure: what it needs to know of the device (is a backend there, WebNN's
+ * smallest bit width) comes through a `DeviceProbe`, so every rule is unit-tested without a browser.
+ */
+import type { PrecisionPolicy } from '../onnx';
+import { WebqError } from '../shared/errors';
+import type { NormalizedOptions, OptionName } from '../shared/options';
+import type { ConcreteBackend, ModalityDefaults, Profile } from '../shared/types';
+import type { TaskPipeline } from '../tasks/types';
+import type { Resolved } from './resolve';
+import type { WebnnDevice } from './webnn';
+
+export interface Target { backend: ConcreteBackend; webnnDevice?: WebnnDevice }
+
+/** How every graph of one load is placed and quantized. */
+export interface Plan {
+  target: Target;
+  policy: PrecisionPolicy | null;
+  /** The quantized variant's name in the cache ('src': the weights as they are). */
+  variant: string;
+  shaderPrecompilation: boolean;
+  /** Quantize with webq's GPU kernels at this workgroup; such a load bypasses the quantized-variant cache. */
+  workgroupSize?: [number, number, number];
+}
+
+/** What planning asks of the device. */
+export interface DeviceProbe {
+  /** Why `backend` cannot run here, or null when it can. */
+  unavailable(backend: ConcreteBackend, webnnDevice: WebnnDevice): Promise<string | null>;
+  /** The smallest weight width WebNN runs on that device. */
+  webnnMinBits(webnnDevice: WebnnDevice): Promise<number>;
+}
+
+/** Options that only mean something when weights are quantized (workgroupSize: of webq's GPU quantize kernels). */
+const QUANTIZATION_OPTIONS: readonly OptionName[] = ['scheme', 'groupSize', 'mixedPrecision', 'attentionPrecision', 'embeddingPrecision', 'skipLayerNorm', 'workgroupSize'];
+const TASK_OPTIONS: readonly OptionName[] = ['normalize', 'topK', 'maxNewTokens', 'language'];
+
+/** SPEC §2: no option is accepted and ignored. Throws DataError naming an option that would have no effect. */
+export function checkOptions(options: NormalizedOptions, pipeline: TaskPipeline | null, builtIn: boolean): void {
+  const quantizing = options.useQuantization === true || (options.bits !== undefined && options.bits !== 32);
+  // Built-in models are quantized by their profile unless told not to, so their quantization options apply.
+  const profileQuantizes = builtIn && options.useQuantization !== false && options.bits === undefined;
+  for (const key of QUANTIZATION_OPTIONS) {
+    if (options[key] !== undefined && !quantizing && !profileQuantizes) {
+      throw new WebqError('DataError', `option ${key} applies when weights are quantized: add bits (2, 4, 8 or 16) or useQuantization: true`);
+    }
+  }
+  for (const key of ['attentionPrecision', 'embeddingPrecision'] as const) {
+    if (options[key] !== undefined && options.mixedPrecision !== true) {
+      throw new WebqError('DataError', `option ${key} applies under mixed precision: add mixedPrecision: true`);
+    }
+  }
+  for (const key of TASK_OPTIONS) {
+    if (options[key] === undefined) continue;
+    if (!pipeline) throw new WebqError('DataError', `option ${key} applies to task models only; this model is a raw ONNX model`);
+    if (!(pipeline.runOptions as readonly string[]).includes(key)) {
+      const takes = pipeline.runOptions.length ? `; it takes ${pipeline.runOptions.join(', ')}` : '';
+      throw new WebqError('DataError', `option ${key} does not apply to task "${pipeline.task}"${takes}`);
+    }
+  }
+}
+
+/** The backend asked for (NotSupportedError if absent), or the first of the profile's order that is here. */
+export async function chooseBackend(options: NormalizedOptions, profile: Profile, emulated: boolean, probe: DeviceProbe, fallbacks: string[]): Promise<Target> {
+  const asked = options.backend ?? 'auto';
+  const webnnDevice: WebnnDevice = options.devicePreference ?? 'gpu';
+  if (options.devicePreference && asked !== 'auto' && asked !== 'webnn') {
+    throw new WebqError('DataError', `option devicePreference selects a WebNN device; it does not apply to backend "${asked}"`);
+  }
+  const target = (backend: ConcreteBackend): Target => (backend === 'webnn' ? { backend, webnnDevice } : { backend });
+  if (asked !== 'auto') {
+    const reason = await probe.unavailable(asked, webnnDevice);
+    if (reason) throw new WebqError('NotSupportedError', `backend "${asked}" is not available here: ${reason}`);
+    return target(asked);
+  }
+  for (const backend of profile.backendOrder) {
+    const reason = await probe.unavailable(backend, webnnDevice);
+    if (!reason) {
+      if (emulated && backend !== 'webgpu') fallbacks.push(`webgpu: the adapter is emulated on the CPU, auto chose ${backend}`);
+      return target(backend);
+    }
+    fallbacks.push(`${backend}: ${reason}`);
+  }
+  return { backend: 'wasm' };
+}
+
+/**
+ * The precision policy of a load, or null to run the weights as they are. A raw model URL is quantized only
+ * when the options ask for it (SPEC §2); a built-in model (`defaults`: its modality's profile entry) at its
+ * profile's precision unless the options say otherwise. Unspecified fields come from the profile. Backends that
+ * cannot run a bit width get the nearest they can, recorded in `fallbacks`.
+ */
+export async function precisionPolicy(options: NormalizedOptions, target: Target, defaults: ModalityDefaults | null, profile: Profile, probe: DeviceProbe, fallbacks: string[]): Promise<PrecisionPolicy | null> {
+  if (options.useQuantization === false) return null;
+  const base = defaults ?? { bits: profile.bits, mixedPrecision: profile.mixedPrecision };
+  let bits = options.bits ?? (options.useQuantization || defaults ? base.bits : 32);
+  if (bits === 32) return null;
+  if (target.backend === 'webnn' && bits < 16) {
+    const min = await probe.webnnMinBits(target.webnnDevice ?? 'gpu');
+    if (bits < min) {
+      fallbacks.push(`webnn: ${bits}-bit unsupported, used ${min}-bit`);
+      bits = min as typeof bits;
+    }
+  }
+  return {
+    bits,
+    scheme: options.scheme ?? profile.scheme,
+    groupSize: options.groupSize ?? profile.groupSize,
+    mixedPrecision: options.mixedPrecision ?? (options.bits === undefined ? base.mixedPrecision : false),
+    attentionPrecision: options.attentionPrecision ?? 8,
+    embeddingPrecision: options.embeddingPrecision ?? 8,
+    skipLayerNorm: options.skipLayerNorm ?? true,
+    // onnxruntime-web has GatherBlockQuantized on WebGPU only (see PrecisionPolicy).
+    quantizeEmbeddingTables: target.backend === 'webgpu',
+  };
+}
+
+/** The cache's name for a precision policy's variant of a model, e.g. `q4s128m8.8` ('src': as stored). */
+export function variantOf(policy: PrecisionPolicy | null): string {
+  if (!policy) return 'src';
+  const mixed = policy.mixedPrecision ? `m${policy.attentionPrecision}.${policy.embeddingPrecision}` : '';
+  return `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${mixed}${policy.skipLayerNorm ? '' : 'n'}${policy.quantizeEmbeddingTables ? '' : 'e'}`;
+}
+
+/** The key a loaded graph is kept under in memory: its partition, URL, and everything the plan changes about it. */
+export function graphKey(partition: string, url: URL, plan: Plan): string {
+  const { target } = plan;
+  const device = target.webnnDevice ? `:${target.webnnDevice}` : '';
+  const extras = `${plan.shaderPrecompilation ? '+warm' : ''}${plan.workgroupSize ? `+wg${plan.workgroupSize.join('x')}` : ''}`;
+  return `${partition}|${url.href}#${target.backend}${device}#${plan.variant}${extras}`;
+}
+
+/**
+ * The whole plan of a load: options checked, backend chosen, precision from the options or the profile. Every
+ * choice the profile made for a built-in model is written to `fallbacks` (SPEC §6: the report shows it).
+ */
+export async function planLoad(resolved: Resolved, options: NormalizedOptions, profile: Profile, emulated: boolean, probe: DeviceProbe, fallbacks: string[]): Promise<Plan> {
+  const builtIn = resolved.kind === 'task' && resolved.builtIn;
+  checkOptions(options, resolved.kind === 'task' ? resolved.pipeline : null, builtIn);
+  const target = await chooseBackend(options, profile, emulated, probe, fallbacks);
+  const defaults = builtIn ? profile.modalities[resolved.pipeline.modality] : null;
+  const policy = await precisionPolicy(options, target, defaults, profile, probe, fallbacks);
+  const shaderPrecompilation = options.shaderPrecompilation ?? defaults?.shaderPrecompilation ?? false;
+  if (builtIn && options.bits === undefined && options.useQuantization === undefined) {
+    const precision = policy ? `${policy.bits}-bit${policy.mixedPrecision ? ' with mixed precision' : ''}` : 'fp32';
+    const warm = shaderPrecompilation && options.shaderPrecompilation === undefined ? ', shaders compiled at load' : '';
+    fallbacks.push(`profile ${profile.name}: ${resolved.pipeline.modality} models at ${precision}${warm}`);
+  }
+  return { target, policy, variant: variantOf(policy), shaderPrecompilation, workgroupSize: options.workgroupSize };
+}

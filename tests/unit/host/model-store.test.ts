@@ -1,0 +1,86 @@
+/**
+ * The model store (extension/host/model-store.ts) without a browser: real downloads from a local server (Node's
+ * fetch), the real cache code over fake-indexeddb, the real ONNX preparation; only session creation is replaced
+ * (onnxruntime-web needs a browser), by an opener that records what it was given.
+ */
+import 'fake-indexeddb/auto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { deleteEntry, listEntries } from '../../../extension/host/cache';
+import { ModelStore, type Job } from '../../../extension/host/model-store';
+import type { Plan } from '../../../extension/host/plan';
+import { resolveModel } from '../../../extension/host/resolve';
+import type { ProgressPhase } from '../../../extension/shared/types';
+import { identityModel } from '../../support/onnx-models';
+import { slowRoute, startServer, type TestServer } from '../../support/server';
+
+const ONNX = identityModel('float32');
+const PLAN: Plan = { target: { backend: 'wasm' }, policy: null, variant: 'src', shaderPrecompilation: false };
+let server: TestServer;
+let opened: string[];
+
+beforeAll(async () => {
+  server = await startServer({
+    '/m.onnx': ONNX,
+    '/slow.onnx': slowRoute(ONNX, 16, 30),
+    '/not-onnx.onnx': new TextEncoder().encode('definitely not a protobuf of a model \u0000\u00ff'),
+  });
+});
+afterAll(() => server.close());
+beforeEach(async () => {
+  opened = [];
+  for (const e of await listEntries()) await deleteEntry(e.key);
+});
+
+const store = () => new ModelStore(async (graph) => { opened.push(graph.key); });
+const site = (origin: string) => ({ origin, topOrigin: origin });
+const fetcher = (origin: string) => ({ requester: { origin, page: true }, partition: origin });
+function job(): Job & { phases: ProgressPhase[] } {
+  const phases: ProgressPhase[] = [];
+  return { signal: new AbortController().signal, progress: (phase) => { if (!phases.includes(phase)) phases.push(phase); }, phases };
+}
+async function load(s: ModelStore, path: string, origin: string, j = job(), sha256?: string) {
+  const resolved = await resolveModel({ url: `${server.origin}${path}`, sha256 }, fetcher(origin));
+  return { loaded: await s.load(resolved, PLAN, site(origin), j, []), phases: j.phases };
+}
+
+describe('ModelStore', () => {
+  it('calls of one site share a load; another site downloads for itself; a fresh store reads the site\'s cache', async () => {
+    const s = store();
+    const before = server.hits.get('/slow.onnx') ?? 0;
+    const [a, b] = await Promise.all([load(s, '/slow.onnx', server.origin), load(s, '/slow.onnx', server.origin)]);
+    expect(a.loaded.main).toBe(b.loaded.main);
+    expect(server.hits.get('/slow.onnx')).toBe(before + 1);
+    expect(opened).toHaveLength(1);
+    const other = await load(s, '/slow.onnx', 'http://localhost:1');
+    expect(other.phases).toContain('download');
+    expect(server.hits.get('/slow.onnx')).toBe(before + 2);
+    expect(other.loaded.main).not.toBe(a.loaded.main);
+    const restarted = await load(store(), '/slow.onnx', server.origin);
+    expect(restarted.phases).toEqual(['cache']);
+    expect(server.hits.get('/slow.onnx')).toBe(before + 2);
+  });
+
+  it('bytes that are not a model fail with DataError and are not cached', async () => {
+    await expect(load(store(), '/not-onnx.onnx', server.origin)).rejects.toMatchObject({ name: 'DataError', message: expect.not.stringContaining('definitely') });
+    expect((await listEntries()).map((e) => e.source)).toEqual([]);
+  });
+
+  it('a call joining a load in progress gets its own sha256 checked', async () => {
+    const s = store();
+    const good = createHash('sha256').update(ONNX).digest('hex');
+    const results = await Promise.allSettled([load(s, '/slow.onnx', server.origin), load(s, '/slow.onnx', server.origin, job(), '0'.repeat(64)), load(s, '/slow.onnx', server.origin, job(), good)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ name: 'DataError' });
+  });
+
+  it('release drops one origin\'s hold; the graph goes when no origin holds it', async () => {
+    const s = store();
+    const resolved = await resolveModel(`${server.origin}/m.onnx`, fetcher(server.origin));
+    const first = await s.load(resolved, PLAN, { origin: server.origin, topOrigin: server.origin }, job(), []);
+    s.release(resolved, server.origin);
+    const again = await s.load(resolved, PLAN, { origin: server.origin, topOrigin: server.origin }, job(), []);
+    expect(again.main).not.toBe(first.main);
+    expect(again.firstUse).toBe(true);
+  });
+});

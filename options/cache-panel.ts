@@ -2,7 +2,8 @@
  * Cache: every stored model and variant (source bytes and each quantized rewrite) with its size and last use,
  * deletable one by one or all at once, and what the browser says about the extension's storage.
  */
-import { budgetBytes, deleteEntry, listEntries, type CacheEntry } from '../extension/host/cache';
+import { deleteEntry, listEntries, type CacheEntry } from '../extension/storage/model-cache';
+import { budgetBytes } from '../extension/storage/settings';
 import { $, h } from '../extension/ui/dom';
 import { formatBytes, formatDate } from '../extension/ui/format';
 

@@ -5,7 +5,7 @@
  * sent only when weights are quantized, since the engine refuses options that would have no effect, and "profile
  * default" sends no precision at all, so a registry id gets its profile's advice.
  */
-import { listEntries } from '../extension/host/cache';
+import { listEntries } from '../extension/storage/model-cache';
 import { REGISTRY, registryEntry } from '../extension/models/registry';
 import type { ModelRef, Task } from '../extension/shared/types';
 import { $, h } from '../extension/ui/dom';

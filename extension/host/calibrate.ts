@@ -10,7 +10,7 @@ import { destroyQuantized, gemm, gemv, quantize, uploadBytes } from '../../kerne
 import { WebqError } from '../shared/errors';
 import type { Calibration, GemmTile } from '../shared/types';
 import { uniformFloats } from '../shared/random';
-import { readSetting, writeSetting } from './cache';
+import { readSetting, writeSetting } from '../storage/settings';
 import type { GpuInfo } from './gpu';
 
 interface Candidate<O> { options: O; ms: number }

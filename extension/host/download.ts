@@ -6,6 +6,7 @@
  * or last — so no site can exhaust the engine host that serves every site.
  */
 import { WebqError } from '../shared/errors';
+import { sha256Hex } from '../shared/sha256';
 import { checkModelUrl, corsAllows, type Requester } from './url-rule';
 
 export { checkModelUrl, type Requester } from './url-rule';
@@ -137,11 +138,6 @@ function join(chunks: Uint8Array[], length: number): Uint8Array {
   let offset = 0;
   for (const c of chunks) { bytes.set(c, offset); offset += c.byteLength; }
   return bytes;
-}
-
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** The bytes all downloads hold, against DOWNLOAD_LIMITS.bytesInFlight. */

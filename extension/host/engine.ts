@@ -16,7 +16,7 @@ import type { Capabilities, ModelRef, PerformanceMetrics, Profile, RunResult } f
 import type { GraphRunner } from '../tasks/types';
 import type { BrowserInfo } from './browser-info';
 import { calibrate, storedCalibration } from './calibrate';
-import { readSetting } from './cache';
+import { readSetting } from '../storage/settings';
 import { adapterLimits, getGpu, gpuUnavailableReason, onDeviceLost, type GpuInfo } from './gpu';
 import { checkFeeds } from './graph';
 import { runGraph } from './graph-session';

@@ -25,7 +25,7 @@ export type Workgroup = [number, number, number];
 /** A GPU to quantize on: its device and the key of its adapter (calibrate.ts `adapterKey`). */
 export interface QuantizerGpu { device: GPUDevice; adapter: string }
 
-/** Where the settings live (extension/host/cache.ts readSetting/writeSetting; absent in tests: memory only). */
+/** Where the settings live (extension/storage/settings.ts readSetting/writeSetting; absent in tests: memory only). */
 export interface SettingsStore { read(key: string): Promise<unknown>; write(key: string, value: unknown): Promise<void> }
 
 export interface QuantizerEnv {

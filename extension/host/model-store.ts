@@ -8,7 +8,7 @@ import { WebqError } from '../shared/errors';
 import type { Caller } from '../shared/protocol';
 import type { ModelInfo, ProgressPhase } from '../shared/types';
 import type { ModelFiles } from '../tasks/types';
-import { cacheKey, readEntry, writeEntry } from './cache';
+import { cacheKey, readEntry, writeEntry } from '../storage/model-cache';
 import { download } from './download';
 import { openGraph, releaseGraph, type LoadedGraph } from './graph-session';
 import { graphKey, type Plan } from './plan';

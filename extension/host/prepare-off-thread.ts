@@ -7,7 +7,7 @@ import { fromWireError, WebqError, type WireError } from '../shared/errors';
 import type { PrecisionPolicy } from '../onnx';
 import { prepareModelWith, type Prepared } from './prepare';
 import { adapterKey } from './calibrate';
-import { readSetting, writeSetting } from './cache';
+import { readSetting, writeSetting } from '../storage/settings';
 import { getGpu, gpuUnavailableReason } from './gpu';
 import type { Workgroup } from './gpu-quantize';
 

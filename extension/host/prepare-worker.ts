@@ -7,7 +7,7 @@
 import { prepareModelWith } from './prepare';
 import { toWireError } from '../shared/errors';
 import { adapterKey } from './calibrate';
-import { readSetting, writeSetting } from './cache';
+import { readSetting, writeSetting } from '../storage/settings';
 import { openQuantizerGpu, type QuantizerGpu } from './gpu-quantize';
 import type { PrepareReply, PrepareRequest } from './prepare-off-thread';
 

@@ -3,7 +3,7 @@
  * `/{repo}/resolve/main/{file}`. The host is a setting (options page `[data-webq=model-host]`), stored in the cache
  * database's settings store so the engine host reads it too; a local mirror with the same layout works.
  */
-import { readSetting, writeSetting } from '../host/cache';
+import { readSetting, writeSetting } from '../storage/settings';
 
 export const DEFAULT_MODEL_HOST = 'https://huggingface.co';
 const MODEL_HOST_SETTING = 'modelHost';

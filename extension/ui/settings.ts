@@ -1,8 +1,8 @@
 /**
- * The options page's settings and their checks. Stored in the cache database's settings store (host/cache.ts),
+ * The options page's settings and their checks. Stored in the cache database's settings store (storage/settings.ts),
  * where the engine host can read them too (Chrome's offscreen document has no storage.local).
  */
-import { budgetBytes, readSetting, setBudgetBytes, writeSetting } from '../host/cache';
+import { budgetBytes, readSetting, setBudgetBytes, writeSetting } from '../storage/settings';
 import { isProfileKey, PROFILES, PROFILE_OVERRIDE_SETTING } from '../host/profile';
 
 export { checkModelHost, DEFAULT_MODEL_HOST, modelHost, setModelHost } from '../models/model-host';

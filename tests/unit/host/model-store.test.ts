@@ -6,7 +6,7 @@
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { deleteEntry, listEntries } from '../../../extension/host/cache';
+import { deleteEntry, listEntries } from '../../../extension/storage/model-cache';
 import { ModelStore, type Job } from '../../../extension/host/model-store';
 import type { Plan } from '../../../extension/host/plan';
 import { resolveModel } from '../../../extension/host/resolve';

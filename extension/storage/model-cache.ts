@@ -12,56 +12,19 @@
  * site ''). A site may hold at most half the budget, and to make room it evicts only its own least-recently-used
  * entries, never another site's (SPEC §3): a site cannot flush what other sites loaded, or learn of it by trying.
  */
-import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import { sha256Hex } from './download';
+import { sha256Hex } from '../shared/sha256';
+import { db, type CacheEntry } from './database';
+import { budgetBytes } from './settings';
+
+export type { CacheEntry } from './database';
 
 export const CHUNK_BYTES = 32 * 1024 * 1024;
-export const DEFAULT_BUDGET_BYTES = 4 * 1024 ** 3;
-const DB_NAME = 'webq-models';
-
-export interface CacheEntry<Meta = unknown> {
-  key: string;
-  source: string;
-  variant: string;
-  /** The partition it belongs to: a page's top-level origin, or '' for registry files shared by every site. */
-  site: string;
-  /** sha256 of the stored bytes, checked on every read. */
-  sha256: string;
-  /** sha256 of the source model these bytes come from (equal to sha256 for the "src" variant). */
-  sourceSha256: string;
-  size: number;
-  chunks: number;
-  complete: boolean;
-  createdAt: number;
-  lastUsed: number;
-  meta: Meta;
-}
-
-interface CacheSchema extends DBSchema {
-  entries: { key: string; value: CacheEntry; indexes: { lastUsed: number; source: string } };
-  chunks: { key: [string, number]; value: ArrayBuffer };
-  settings: { key: string; value: unknown };
-}
 
 /** Registry files (site '') keep the key they have always had; a site's copy of a URL is a key of its own. */
 export const cacheKey = (source: string, variant: string, site = '') => (site ? `${variant}|${site}|${source}` : `${variant}|${source}`);
 
 /** The share of the budget one site's entries may hold (the shared registry files may use all of it). */
 export const SITE_SHARE = 0.5;
-
-let dbPromise: Promise<IDBPDatabase<CacheSchema>> | null = null;
-function db(): Promise<IDBPDatabase<CacheSchema>> {
-  dbPromise ??= openDB<CacheSchema>(DB_NAME, 1, {
-    upgrade(database) {
-      const entries = database.createObjectStore('entries', { keyPath: 'key' });
-      entries.createIndex('lastUsed', 'lastUsed');
-      entries.createIndex('source', 'source');
-      database.createObjectStore('chunks');
-      database.createObjectStore('settings');
-    },
-  }).catch((err) => { dbPromise = null; throw err; });
-  return dbPromise;
-}
 
 let persistAsked = false;
 /** Ask once for persistent storage, so the browser does not evict models under pressure. */
@@ -70,44 +33,6 @@ async function askPersist(): Promise<void> {
   persistAsked = true;
   try { await navigator.storage?.persist?.(); } catch { /* not granted: unlimitedStorage still exempts the extension */ }
 }
-
-export async function budgetBytes(): Promise<number> {
-  const value = await (await db()).get('settings', 'cacheBudgetBytes');
-  return typeof value === 'number' && value > 0 ? value : DEFAULT_BUDGET_BYTES;
-}
-
-export async function setBudgetBytes(bytes: number): Promise<void> {
-  await (await db()).put('settings', bytes, 'cacheBudgetBytes');
-}
-
-/**
- * Settings of the options page that the engine host reads (the default-profile override, the model host). They
- * live here, beside the cache budget, because Chrome's offscreen document (the engine host) has only
- * chrome.runtime: storage.local is out of its reach, IndexedDB in the extension origin is not.
- */
-export async function readSetting(key: string): Promise<unknown> {
-  if (!settingsCache.has(key)) settingsCache.set(key, (await db()).get('settings', key));
-  return settingsCache.get(key);
-}
-
-/** Stores a setting; `undefined` removes it. Other contexts of the extension hear of it and re-read. */
-export async function writeSetting(key: string, value: unknown): Promise<void> {
-  const database = await db();
-  if (value === undefined) await database.delete('settings', key);
-  else await database.put('settings', value, key);
-  settingsCache.delete(key);
-  settingsChannel?.postMessage({ changed: key });
-}
-
-/**
- * Settings are read on every request (the profile override), so they are kept in memory; a BroadcastChannel of
- * the extension's origin tells every other context (the engine host, the popup) when the options page changed one.
- */
-const settingsCache = new Map<string, Promise<unknown>>();
-const settingsChannel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('webq-settings') : null;
-settingsChannel?.addEventListener('message', (event: MessageEvent<{ changed?: unknown }>) => {
-  if (typeof event.data?.changed === 'string') settingsCache.delete(event.data.changed);
-});
 
 export type CacheRead<Meta> = { entry: CacheEntry<Meta>; bytes: Uint8Array } | { miss: 'absent' | 'corrupt' | 'partial' };
 

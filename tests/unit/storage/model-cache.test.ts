@@ -4,7 +4,8 @@
  */
 import 'fake-indexeddb/auto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { cacheKey, deleteEntry, listEntries, readEntry, setBudgetBytes, writeEntry } from '../../../extension/host/cache';
+import { cacheKey, deleteEntry, listEntries, readEntry, writeEntry } from '../../../extension/storage/model-cache';
+import { setBudgetBytes } from '../../../extension/storage/settings';
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
 const write = (source: string, site: string, n: number) => writeEntry({ source, variant: 'src', site, sourceSha256: 'x', meta: null }, bytes(n, n & 255));

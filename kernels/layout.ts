@@ -1,11 +1,44 @@
 /**
- * Pure (CPU-side) facts about the MatMulNBits layout of extension/quant/types.ts that every kernel needs:
- * the blockSize a group size maps to, and the byte/word sizes of the packed buffers. Kept free of GPU code so
- * the CPU references in tests and the kernels agree on one definition.
+ * The MatMulNBits layout (SPEC §7; the format is described in extension/quant/types.ts) as types, and the pure
+ * (CPU-side) facts every kernel needs: the blockSize a group size maps to, and the byte/word sizes of the packed
+ * buffers. Kept free of GPU code so the CPU references in tests, the quantizer and the kernels agree on one
+ * definition; the quantizer imports these types from here.
  */
-import type { Bits, GroupSize } from '../extension/quant/types.ts';
 
-export type { Bits, GroupSize, Scheme, QuantizeOptions, QuantizedWeight } from '../extension/quant/types.ts';
+export type Bits = 2 | 4 | 8;
+export type Scheme = 'symmetric' | 'asymmetric';
+
+/** Elements per scale: a power of two >= 16, 0 = per output channel, -1 = per tensor (SPEC §2). */
+export type GroupSize = number;
+
+export interface QuantizeOptions {
+  bits: Bits;
+  scheme: Scheme;
+  groupSize: GroupSize;
+  /**
+   * Per-block clipping search that minimises the block's reconstruction error instead of plain
+   * round-to-nearest over the full range. Default: on at 2 bits, off at 4 and 8.
+   */
+  scaleSearch?: boolean;
+}
+
+export interface QuantizedWeight {
+  bits: Bits;
+  scheme: Scheme;
+  /** Rows of the original B (input features). */
+  K: number;
+  /** Columns of the original B (output features). */
+  N: number;
+  /** MatMulNBits block_size attribute actually used (a power of two >= 16). */
+  blockSize: number;
+  /** The group size that was asked for (0 per-channel, -1 per-tensor, else equals blockSize). */
+  groupSize: GroupSize;
+  kBlocks: number;
+  data: Uint8Array;
+  scales: Float32Array;
+  /** Present for asymmetric; symmetric implies 2^(bits-1). */
+  zeroPoints?: Uint8Array;
+}
 
 /** Smallest power of two >= x. */
 export function nextPow2(x: number): number {

@@ -13,40 +13,8 @@
  * Dequantized value = (q - zeroPoint) * scale.
  */
 
-export type Bits = 2 | 4 | 8;
-export type Scheme = 'symmetric' | 'asymmetric';
-
-/** Elements per scale: a power of two >= 16, 0 = per output channel, -1 = per tensor (SPEC §2). */
-export type GroupSize = number;
-
-export interface QuantizeOptions {
-  bits: Bits;
-  scheme: Scheme;
-  groupSize: GroupSize;
-  /**
-   * Per-block clipping search that minimises the block's reconstruction error instead of plain
-   * round-to-nearest over the full range. Default: on at 2 bits, off at 4 and 8.
-   */
-  scaleSearch?: boolean;
-}
-
-export interface QuantizedWeight {
-  bits: Bits;
-  scheme: Scheme;
-  /** Rows of the original B (input features). */
-  K: number;
-  /** Columns of the original B (output features). */
-  N: number;
-  /** MatMulNBits block_size attribute actually used (a power of two >= 16). */
-  blockSize: number;
-  /** The group size that was asked for (0 per-channel, -1 per-tensor, else equals blockSize). */
-  groupSize: GroupSize;
-  kBlocks: number;
-  data: Uint8Array;
-  scales: Float32Array;
-  /** Present for asymmetric; symmetric implies 2^(bits-1). */
-  zeroPoints?: Uint8Array;
-}
+// The layout's types are owned by the kernels (the ground floor, which imports nothing from above).
+export type { Bits, GroupSize, QuantizedWeight, QuantizeOptions, Scheme } from '../../kernels/layout';
 
 export interface QuantizationError {
   meanAbsError: number;

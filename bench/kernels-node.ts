@@ -39,6 +39,7 @@ import {
   type GemmOptions, type GemvOptions, type GpuQuantizedWeight,
 } from '../kernels/index.ts';
 import { packedShape, type Bits } from '../kernels/layout.ts';
+import { adapterName, openDevice } from '../kernels/device.ts';
 import { median, timeIt, type TimingOptions } from './kernels/timing.ts';
 
 type ModelModule = typeof import('../kernels/testing/matmulnbits-model.ts');
@@ -159,21 +160,11 @@ async function openGpu(): Promise<Gpu> {
   Object.assign(globalThis, globals);
   // Dawn quantizes timestamps (to defeat timing attacks in browsers) unless told not to.
   gpuInstance = create(['disable-dawn-features=timestamp_quantization']);
-  const adapter = await gpuInstance.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) throw new Error('no WebGPU adapter (Vulkan loader and driver found? VK_ICD_FILENAMES / VK_DRIVER_FILES)');
-  const i = adapter.info;
-  const name = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' / ') || 'unknown adapter';
-  const wanted: GPUFeatureName[] = ['subgroups', 'timestamp-query'];
-  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+  const opened = await openDevice(gpuInstance, ['subgroups', 'timestamp-query']);
+  if (!opened) throw new Error('no WebGPU adapter (Vulkan loader and driver found? VK_ICD_FILENAMES / VK_DRIVER_FILES)');
+  const { device, adapter, features: requiredFeatures } = opened;
+  const name = adapterName(opened.info);
   const l = adapter.limits;
-  const device = await adapter.requestDevice({
-    requiredFeatures,
-    requiredLimits: {
-      maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize, maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX, maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-    },
-  });
   device.addEventListener('uncapturederror', (e) => {
     console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
     process.exitCode = 1;

@@ -35,8 +35,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 export function dequantize(device: GPUDevice, w: GpuQuantizedWeight, encoder?: GPUCommandEncoder): GPUBuffer {
   const s = shapeOf(w);
   const asym = w.zeroPoints !== undefined;
-  const key = `dequantize/b${w.bits}/${asym ? 'asymmetric' : 'symmetric'}/wg${WG}`;
-  const pipeline = getPipeline(device, key, () => dequantizeWgsl(w.bits, asym));
+  const pipeline = getPipeline(device, 'dequantize', { bits: w.bits, asymmetric: asym, workgroup: WG }, (v) => dequantizeWgsl(v.bits, v.asymmetric));
   const u = uniformBuffer(device, [w.K, w.N, s.kBlocks, w.blockSize, s.wordsPerColumn, s.zpRowBytes]);
   const out = createStorage(device, w.K * w.N * 4, 'webq.dequantized');
   const buffers = [u, w.data, w.scales, out, ...(w.zeroPoints ? [w.zeroPoints] : [])];

@@ -212,8 +212,7 @@ export function gemm(device: GPUDevice, args: MatmulArgs, options: GemmOptions =
   const { w, M } = args;
   const { v, slices, sliceLen, groups } = resolve(device, args, options);
   const s = shapeOf(w);
-  const key = `gemm/b${v.bits}/${v.asymmetric ? 'asym' : 'sym'}/bias=${v.bias}/vec4A=${v.vec4A}/wg${v.tx}x${v.ty}/r${v.rm}x${v.rn}/kt${v.kt}`;
-  const pipeline = getPipeline(device, key, () => gemmWgsl(v));
+  const pipeline = getPipeline(device, 'gemm', { ...v }, gemmWgsl);
   const u = uniformBuffer(device, [M, w.K, w.N, s.kBlocks, s.wordsPerColumn, s.wordsPerBlock, s.zpRowBytes, sliceLen]);
   const y = args.y ?? createStorage(device, M * w.N * 4, 'webq.gemm.y');
   const out = slices === 1 ? y : scratchBuffer(device, 'gemm.partial', slices * M * w.N * 4);
@@ -221,13 +220,13 @@ export function gemm(device: GPUDevice, args: MatmulArgs, options: GemmOptions =
   const steps = [{ pipeline, bindGroup: bindBuffers(device, pipeline, buffers), groups }];
   if (slices > 1) {
     const bias = args.bias !== undefined;
-    const reduce = getPipeline(device, `gemm-reduce/bias=${bias}`, () => reduceWgsl(bias));
+    const reduce = getPipeline(device, 'gemm-reduce', { bias }, (r) => reduceWgsl(r.bias));
     const count = M * w.N;
     const ru = uniformBuffer(device, [count, w.N, slices]);
     const rb = bindBuffers(device, reduce, [ru, out, y, ...(bias ? [args.bias!] : [])]);
     const [rx, ry] = dispatchLinear(count, 64);
     steps.push({ pipeline: reduce, bindGroup: rb, groups: [rx, ry, 1] });
   }
-  withEncoder(device, encoder, (e) => dispatchAll(e, key, steps));
+  withEncoder(device, encoder, (e) => dispatchAll(e, pipeline.label, steps));
   return y;
 }

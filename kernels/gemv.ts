@@ -228,8 +228,7 @@ export function gemv(device: GPUDevice, args: MatmulArgs, options: GemvOptions =
   if (!(M >= 1 && M <= 65535)) throw new RangeError(`gemv M must be 1..65535; got ${M}`);
   const v = resolveVariant(device, args, options);
   const s = shapeOf(w);
-  const key = `gemv/b${v.bits}/${v.asymmetric ? 'asym' : 'sym'}/bias=${v.bias}/vec4A=${v.vec4A}/wg${v.tx}x${v.ty}/rn${v.rn}/cw${v.cw}/stageA=${v.stageA}/sg=${v.subgroups}`;
-  const pipeline = getPipeline(device, key, () => gemvWgsl(v));
+  const pipeline = getPipeline(device, 'gemv', { ...v }, gemvWgsl);
   const colGroups = Math.ceil(w.N / (v.ty * v.rn));
   const gx = Math.min(colGroups, 65535);
   const gy = Math.ceil(colGroups / gx);

@@ -1,6 +1,6 @@
 /**
- * Per-device caches: compute pipelines keyed by an explicit string (a kernel name plus everything that is
- * compiled into its WGSL: bits, scheme, workgroup shape, features — never a shape, shapes are uniforms) and
+ * Per-device caches: compute pipelines keyed by their kernel and variant object (everything that is compiled into
+ * the WGSL: bits, scheme, workgroup shape, features — never a shape, shapes are uniforms) and
  * immutable uniform buffers keyed by their contents, so that repeated calls on the same shapes allocate nothing.
  */
 
@@ -23,12 +23,21 @@ function cacheOf(device: GPUDevice): DeviceCache {
   return c;
 }
 
-/** The pipeline for `key`, compiling `wgsl()` on first use. The key must determine the WGSL completely. */
-export function getPipeline(device: GPUDevice, key: string, wgsl: () => string): GPUComputePipeline {
+/** Everything compiled into a kernel's WGSL, as plain fields (never a shape: shapes are uniforms). */
+export type Variant = Readonly<Record<string, string | number | boolean | readonly number[]>>;
+
+/** The cache key of a kernel variant: its name and every field, in a fixed order, so no caller spells keys by hand. */
+export function variantKey(kernel: string, variant: Variant): string {
+  return `${kernel}{${Object.keys(variant).sort().map((k) => `${k}=${String(variant[k])}`).join(',')}}`;
+}
+
+/** The pipeline of `kernel` compiled for `variant` (`wgsl(variant)` on first use, then cached per device). */
+export function getPipeline<V extends Variant>(device: GPUDevice, kernel: string, variant: V, wgsl: (variant: V) => string): GPUComputePipeline {
   const c = cacheOf(device);
+  const key = variantKey(kernel, variant);
   let p = c.pipelines.get(key);
   if (!p) {
-    const module = device.createShaderModule({ label: key, code: wgsl() });
+    const module = device.createShaderModule({ label: key, code: wgsl(variant) });
     p = device.createComputePipeline({ label: key, layout: 'auto', compute: { module, entryPoint: 'main' } });
     c.pipelines.set(key, p);
   }

@@ -273,8 +273,9 @@ export function quantize(
 
   const run = (e: GPUCommandEncoder, pass: Pass, buffers: GPUBuffer[], groups: readonly [number, number?]): void => {
     const reduce = pass === 'reduceStats' || pass === 'reduceErrors';
-    const key = `quantize/${pass}/b${bits}/${scheme}${pass === 'params' ? `/search=${search}` : ''}${reduce ? '' : `/wg${wg.join('x')}`}`;
-    const p = getPipeline(device, key, () => passWgsl(pass, bits, asym, search, wg));
+    // Only the params pass compiles `search` in; the reductions have a fixed workgroup.
+    const variant = { pass, bits, asymmetric: asym, search: pass === 'params' && search, workgroup: reduce ? [] : wg };
+    const p = getPipeline(device, 'quantize', variant, (v) => passWgsl(v.pass, v.bits, v.asymmetric, search, wg));
     dispatch(e, p, bindBuffers(device, p, [u, ...buffers]), groups);
   };
   const tileGroups = dispatchLinear(tiles, invocations);

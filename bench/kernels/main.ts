@@ -10,6 +10,7 @@ import { destroyQuantized, downloadQuantized, gemm, gemv, quantize, readFloats, 
 import type { GemmOptions, GemvOptions, GpuQuantizedWeight } from '../../kernels/index.ts';
 import type { Bits } from '../../kernels/layout.ts';
 import { buildMatMulNBitsModel } from '../../kernels/testing/matmulnbits-model.ts';
+import { adapterName, openDevice } from '../../kernels/device.ts';
 import { timeIt, type TimingOptions } from './timing.ts';
 
 export interface BenchConfig {
@@ -52,25 +53,11 @@ const log = (msg: string): void => {
   document.getElementById('log')!.textContent += `\n${msg}`;
 };
 
-async function openDevice(): Promise<{ device: GPUDevice; adapter: string; features: string[] }> {
-  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) throw new Error('no WebGPU adapter');
-  const wanted: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'];
-  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
-  const l = adapter.limits;
-  const device = await adapter.requestDevice({
-    requiredFeatures,
-    // ORT runs on this device too and sizes its buffers and workgroups by the device limits: give it the adapter's.
-    requiredLimits: {
-      maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize, maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX, maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-      maxComputeWorkgroupSizeZ: l.maxComputeWorkgroupSizeZ, maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-    },
-  });
-  const i = adapter.info;
-  const name = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' / ') || 'unknown adapter';
-  return { device, adapter: name, features: requiredFeatures };
+/** The device ORT and webq's kernels share here (kernels/device.ts: the adapter's limits, the wanted features). */
+async function openBenchDevice(): Promise<{ device: GPUDevice; adapter: string; features: string[] }> {
+  const opened = await openDevice(navigator.gpu, ['subgroups', 'timestamp-query', 'shader-f16']);
+  if (!opened) throw new Error('no WebGPU adapter');
+  return { device: opened.device, adapter: adapterName(opened.info), features: opened.features };
 }
 
 async function benchQuantize(device: GPUDevice, b: Float32Array<ArrayBuffer>, K: number, N: number, bits: Bits, blockSize: number, adapter: string, c: BenchConfig): Promise<QuantRow> {
@@ -143,7 +130,7 @@ async function sessionUsesDevice(device: GPUDevice, session: ort.InferenceSessio
 }
 
 async function run(c: BenchConfig): Promise<BenchResult> {
-  const { device, adapter, features } = await openDevice();
+  const { device, adapter, features } = await openBenchDevice();
   log(`adapter: ${adapter}; features: ${features.join(', ')}`);
   ort.env.wasm.wasmPaths = '/ort/';
   ort.env.wasm.numThreads = 1; // no cross-origin isolation needed, and SwiftShader wants the CPU cores

@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-web/webgpu';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import { prepareModel } from '../../extension/host/prepare.ts';
 import type { BaselinePolicy, PageTensor } from './wire.ts';
+import { openDevice } from '../../kernels/device.ts';
 
 ort.env.wasm.wasmPaths = { wasm: new URL(wasmUrl, location.href).href };
 ort.env.wasm.numThreads = 1;
@@ -19,18 +20,10 @@ ort.env.logLevel = 'error';
 
 let device: Promise<GPUDevice> | null = null;
 async function gpuDevice(): Promise<GPUDevice> {
-  device ??= (async () => {
-    const adapter = await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' });
-    if (!adapter) throw new Error('no WebGPU adapter in the baseline page');
-    const wanted = ['shader-f16', 'subgroups', 'timestamp-query'] as GPUFeatureName[];
-    const requiredLimits: Record<string, number> = {};
-    for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
-      'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension']) {
-      const v = (adapter.limits as unknown as Record<string, number>)[key];
-      if (typeof v === 'number') requiredLimits[key] = v;
-    }
-    return adapter.requestDevice({ requiredFeatures: wanted.filter((f) => adapter.features.has(f)), requiredLimits });
-  })();
+  device ??= openDevice(navigator.gpu, ['shader-f16', 'subgroups', 'timestamp-query']).then((opened) => {
+    if (!opened) throw new Error('no WebGPU adapter in the baseline page');
+    return opened.device;
+  });
   return device;
 }
 

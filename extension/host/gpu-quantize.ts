@@ -13,6 +13,7 @@
  */
 import { checkQuantizeWorkgroup, DEFAULT_QUANTIZE_WORKGROUP, quantize as quantizeOnGpu } from '../../kernels/quantize';
 import { uploadBytes } from '../../kernels/weights';
+import { openDevice, type AdapterFacts } from '../../kernels/device';
 import { align4, packedShape } from '../../kernels/layout';
 import type { QuantizationRequest } from '../onnx/rewrite';
 import { quantize as quantizeOnCpu } from '../quant/quantize';
@@ -275,26 +276,17 @@ export async function measureQuantizers(device: GPUDevice, options: QuantizeOpti
 }
 
 /**
- * A device of this context's own for quantizing (a worker's: the host's device lives on another thread). Asks for
- * the adapter's storage and workgroup limits (as gpu.ts does for the host's device), so that large weights fit in
- * one binding and `workgroupSize` is checked against what the adapter can do.
+ * A device of this context's own for quantizing (a worker's: the host's device lives on another thread), opened
+ * like the host's (kernels/device.ts: the adapter's limits, so large weights fit in one binding and `workgroupSize`
+ * is checked against what the adapter can do).
  */
-export async function openQuantizerGpu(adapterKey: (info: { vendor: string; architecture: string; description: string; device: string }) => string): Promise<QuantizerGpu | { unavailable: string }> {
+export async function openQuantizerGpu(adapterKey: (info: AdapterFacts) => string): Promise<QuantizerGpu | { unavailable: string }> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) return { unavailable: 'navigator.gpu is absent in this context' };
   try {
-    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-    if (!adapter) return { unavailable: 'no WebGPU adapter in this context' };
-    const requiredLimits: Record<string, number> = {};
-    for (const key of ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX',
-      'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupsPerDimension']) {
-      const v = (adapter.limits as unknown as Record<string, number>)[key];
-      if (typeof v === 'number') requiredLimits[key] = v;
-    }
-    const device = await adapter.requestDevice({ requiredLimits });
-    const raw = adapter.info ?? ({} as GPUAdapterInfo);
-    const info = { vendor: raw.vendor ?? '', architecture: raw.architecture ?? '', description: raw.description ?? '', device: raw.device ?? '' };
-    return { device, adapter: adapterKey(info) };
+    const opened = await openDevice(gpu);
+    if (!opened) return { unavailable: 'no WebGPU adapter in this context' };
+    return { device: opened.device, adapter: adapterKey(opened.info) };
   } catch (err) {
     return { unavailable: `WebGPU device request failed: ${(err as Error).message}` };
   }

@@ -3,11 +3,15 @@
  * adapter's own limits and the optional features webq uses. A lost device is forgotten so the next request
  * gets a fresh one (sessions built on the old device are dropped by the engine through `onLost`).
  */
+import { openDevice, type AdapterFacts } from '../../kernels/device';
 import { WebqError } from '../shared/errors';
+
+export { adapterLimits } from '../../kernels/device';
+
 export interface GpuInfo {
   adapter: GPUAdapter;
   device: GPUDevice;
-  info: { vendor: string; architecture: string; description: string; device: string };
+  info: AdapterFacts;
   emulated: boolean;
 }
 
@@ -40,22 +44,14 @@ async function open(): Promise<GpuInfo | null> {
     pending = null;
     return null;
   }
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) {
+  const opened = await openDevice(gpu, WANTED_FEATURES);
+  if (!opened) {
     gpuUnavailableReason = 'no WebGPU adapter (blocklisted or no driver; see docs/troubleshooting.md)';
     pending = null;
     return null;
   }
-  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
-  const requiredLimits: Record<string, number> = {};
-  for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
-    'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension']) {
-    const v = (adapter.limits as unknown as Record<string, number>)[key];
-    if (typeof v === 'number') requiredLimits[key] = v;
-  }
-  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const { adapter, device, info } = opened;
   const raw = adapter.info ?? ({} as GPUAdapterInfo);
-  const info = { vendor: raw.vendor ?? '', architecture: raw.architecture ?? '', description: raw.description ?? '', device: raw.device ?? '' };
   const fallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true
     || (raw as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   const emulated = fallback || SOFTWARE.test(`${info.vendor} ${info.architecture} ${info.description} ${info.device}`);
@@ -64,16 +60,6 @@ async function open(): Promise<GpuInfo | null> {
     for (const l of lostListeners) l(lost.message || lost.reason || 'device lost');
   });
   return { adapter, device, info, emulated };
-}
-
-export function adapterLimits(adapter: GPUAdapter): Record<string, number> {
-  const out: Record<string, number> = {};
-  // GPUSupportedLimits exposes its fields as prototype getters, so enumerate the prototype.
-  for (const key in adapter.limits) {
-    const v = (adapter.limits as unknown as Record<string, unknown>)[key];
-    if (typeof v === 'number') out[key] = v;
-  }
-  return out;
 }
 
 /**

@@ -4,7 +4,10 @@ import { create, globals } from 'webgpu';
 Object.assign(globalThis, globals);
 const gpu = create([]);
 
-/** A device, with the `subgroups` feature when asked for and the adapter has it. */
+/**
+ * A device with WebGPU's default limits (but the adapter's largest storage binding), not kernels/device.ts's
+ * adapter limits: the tests check that kernels refuse what a default device cannot do; `subgroups` when asked for.
+ */
 export async function getDevice(subgroups = true): Promise<GPUDevice> {
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new Error('no WebGPU adapter (is VK_ICD_FILENAMES set to SwiftShader?)');

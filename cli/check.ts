@@ -8,7 +8,8 @@ import { startServer, type TestServer } from '../tests/support/server';
 import type { Bits, CheckConfig, Platform } from './args';
 import { chromeSession, firefoxSession, harnessSession, type CheckSession, type Settled } from './browsers';
 import { hintFor, hintForFailure } from './hints';
-import { checkModel, type Agreement, type CheckModel, type InputInfo, type OutputBrief, type Plan } from './models';
+import { checkModel } from './models';
+import type { Agreement, CheckModel, InputInfo, OutputBrief, Plan } from './check-model';
 import { median } from './tensors';
 
 export type Status = 'ok' | 'unsupported' | 'failed';

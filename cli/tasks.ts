@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { readWav } from '../tests/support/fixtures';
 import { IMAGE_TYPES, type ModelSpec } from './args';
-import type { Agreement, CheckModel, OutputBrief, TaskInput } from './models';
+import type { Agreement, CheckModel, OutputBrief, TaskInput } from './check-model';
 import { COSINE_AGREES, cosine, fromB64, type B64Tensor } from './tensors';
 
 type IdSpec = Extract<ModelSpec, { kind: 'id' }>;

@@ -4,7 +4,7 @@
  * aborts to their request, and measures `totalTimeMs` from the call to its result.
  */
 import { fromWireError, WebqError, dataError } from '../shared/errors';
-import { normalizeOptions } from '../shared/options';
+import { checkCallOnlyOptions, normalizeOptions } from '../shared/options';
 import { checkModelRef, validateClientMessage, validateHostMessage, type ClientMessage, type HostMessage, type Method } from '../shared/protocol';
 import type { Calibration, Capabilities, ModelInfo, ModelRef, Progress, RunResult } from '../shared/types';
 import { toWireInput } from './inputs';
@@ -109,7 +109,10 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
 
   return {
     version,
-    capabilities: (options) => call('capabilities', async () => ({}), options) as Promise<Capabilities>,
+    capabilities: (options) => call('capabilities', async () => {
+      checkCallOnlyOptions(options, 'capabilities');
+      return {};
+    }, options) as Promise<Capabilities>,
     load: (model, options) =>
       call('load', async () => ({ model: checkModelRef(model), options: normalizeOptions(withoutCallOptions(options), 'load') }), options) as Promise<ModelInfo>,
     async run(model, input, options) {
@@ -122,7 +125,12 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
       result.performanceMetrics.totalTimeMs = performance.now() - started;
       return result;
     },
-    unload: async (model, options) => { await call('unload', async () => ({ model: checkModelRef(model) }), options); },
+    unload: async (model, options) => {
+      await call('unload', async () => {
+        checkCallOnlyOptions(options, 'unload');
+        return { model: checkModelRef(model) };
+      }, options);
+    },
     calibrate: (options) => call('calibrate', async () => ({}), options) as Promise<Calibration>,
   };
 }

@@ -120,6 +120,20 @@ export const PAGE_ONLY_OPTIONS = Object.freeze(['signal', 'onProgress']);
 const MAX_OPTION_KEYS = 64;
 
 /**
+ * The options of a method that takes only the page-side ones (`capabilities`, `unload`): SPEC §2 "No option is
+ * accepted and ignored", so any other key — known to load/run or not — is a DataError naming it.
+ */
+export function checkCallOnlyOptions(raw: unknown, method: string): void {
+  if (raw === undefined || raw === null) return;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw dataError(`options must be an object, got ${describe(raw)}`);
+  for (const key of Object.keys(raw)) {
+    if (PAGE_ONLY_OPTIONS.includes(key)) continue;
+    const takes = PAGE_ONLY_OPTIONS.join(' and ');
+    throw dataError(`option ${JSON.stringify(key.slice(0, 60))} does not apply to ${method}(); it takes only ${takes}`);
+  }
+}
+
+/**
  * Validates and normalises an options object. `kind` says whether run-only options are allowed.
  * Throws DataError naming the option that is wrong.
  */

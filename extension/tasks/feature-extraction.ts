@@ -2,18 +2,19 @@
  * Text embeddings (SPEC §5, `bert-base-uncased`): tokenise with the model's own tokenizer.json through
  * @huggingface/tokenizers, run the encoder once on the padded batch, and mean-pool its last hidden state over the
  * real tokens. Hub layout of Xenova/bert-base-uncased: onnx/model.onnx, tokenizer.json, tokenizer_config.json,
- * config.json.
+ * config.json. The tokenizer runs through `tokenizers()` (tokenizer.ts): in the engine host, in a worker with a
+ * time budget.
  */
-import { Tokenizer } from '@huggingface/tokenizers';
 import { WebqError } from '../shared/errors';
 import type { WireInput } from '../shared/protocol';
 import type { WireTensor } from '../shared/tensor';
 import { fromFloat16 } from '../quant/fp16';
 import { readObject } from './model-files';
+import { tokenizers, type Encoded, type TextTokenizer } from './tokenizer';
 import type { TaskPipeline } from './types';
 
 export interface FeatureExtractionAssets {
-  tokenizer: Tokenizer;
+  tokenizer: TextTokenizer;
   /** Longest sequence fed to the graph, special tokens included. */
   maxLength: number;
   /** Fills the rows of shorter texts; masked out, but it must still be a valid row of the embedding table. */
@@ -46,17 +47,17 @@ export const featureExtraction: TaskPipeline<FeatureExtractionAssets> = {
     const tokenizerJson = await readObject(files, 'tokenizer.json', true);
     const tokenizerConfig = (await readObject(files, 'tokenizer_config.json', false)) ?? {};
     const modelConfig = (await readObject(files, 'config.json', false)) ?? {};
-    const tokenizer = makeTokenizer(tokenizerJson, tokenizerConfig);
+    const tokenizer = await makeTokenizer(tokenizerJson, tokenizerConfig);
     return {
       tokenizer,
       maxLength: maxLengthOf(tokenizerConfig, modelConfig),
-      padId: padIdOf(tokenizer, tokenizerConfig),
+      padId: await padIdOf(tokenizer, tokenizerConfig),
     };
   },
 
   async run(assets, input, options, graphs) {
     const texts = textsOf(input);
-    const sequences = texts.map((text, i) => encode(assets, text, i));
+    const sequences = await encode(assets, texts);
     if (graphs.signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
     const io = graphs.io('model');
     const { feeds, padded } = batchFeeds(sequences, assets.padId, io.inputs);
@@ -76,13 +77,15 @@ export const featureExtraction: TaskPipeline<FeatureExtractionAssets> = {
 
 // ---- prepare ----
 
-function makeTokenizer(json: Record<string, unknown>, config: Record<string, unknown>): Tokenizer {
-  let tokenizer: Tokenizer;
+async function makeTokenizer(json: Record<string, unknown>, config: Record<string, unknown>): Promise<TextTokenizer> {
+  // A file the library refuses is a DataError naming tokenizer.json already (tokenizer-core.ts).
+  const tokenizer = await tokenizers().load(json, config);
   try {
-    tokenizer = new Tokenizer(json, config);
     // Some broken files (no unk token in the vocab, a post-processor naming absent tokens) only fail on use.
-    checkIds(tokenizer.encode('a', { add_special_tokens: true }).ids, 'a');
+    const [probe] = await tokenizer.encode(['a'], { addSpecialTokens: true });
+    checkIds(probe!.ids, 'a');
   } catch (err) {
+    if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'DataError')) throw err;
     throw new WebqError('DataError', `the model's tokenizer.json cannot be used: ${String((err as Error)?.message ?? err).slice(0, 300)}`);
   }
   return tokenizer;
@@ -94,9 +97,10 @@ function maxLengthOf(tokenizerConfig: Record<string, unknown>, modelConfig: Reco
   return Math.min(MAX_SEQUENCE, ...limits);
 }
 
-function padIdOf(tokenizer: Tokenizer, config: Record<string, unknown>): number {
-  const named = typeof config.pad_token === 'string' ? tokenizer.token_to_id(config.pad_token) : undefined;
-  return named ?? tokenizer.token_to_id('[PAD]') ?? 0;
+async function padIdOf(tokenizer: TextTokenizer, config: Record<string, unknown>): Promise<number> {
+  const padToken = typeof config.pad_token === 'string' ? config.pad_token : '[PAD]';
+  const [named, pad] = await tokenizer.tokenToId([padToken, '[PAD]']);
+  return named ?? pad ?? 0;
 }
 
 // ---- run: text → ids ----
@@ -117,15 +121,26 @@ function textsOf(input: WireInput): string[] {
 
 interface Sequence { ids: number[]; typeIds: number[] }
 
-/** Token ids with the tokenizer's special tokens, cut to maxLength with the special tokens kept (as HF truncates). */
-function encode(assets: FeatureExtractionAssets, text: string, index: number): Sequence {
+/**
+ * Token ids with the tokenizer's special tokens, cut to maxLength with the special tokens kept (as HF truncates).
+ * The whole batch is one step of the tokenizer (one time budget), and the texts too long one more.
+ */
+async function encode(assets: FeatureExtractionAssets, texts: string[]): Promise<Sequence[]> {
   const { tokenizer, maxLength } = assets;
-  const full = tokenizer.encode(text, { add_special_tokens: true, return_token_type_ids: true });
-  checkIds(full.ids, text);
-  const typeIds = full.token_type_ids ?? full.ids.map(() => 0);
-  if (full.ids.length === 0) throw new WebqError('DataError', `input text[${index}] gives no tokens`);
-  if (full.ids.length <= maxLength) return { ids: full.ids, typeIds };
-  return truncate(full.ids, typeIds, tokenizer.encode(text, { add_special_tokens: false }).ids, maxLength);
+  const encoded = await tokenizer.encode(texts, { addSpecialTokens: true });
+  const long = texts.filter((_, i) => encoded[i]!.ids.length > maxLength);
+  const contents = long.length ? await tokenizer.encode(long, { addSpecialTokens: false }) : [];
+  let nextLong = 0;
+  return encoded.map((full: Encoded, index) => {
+    const text = texts[index]!;
+    checkIds(full.ids, text);
+    const typeIds = full.typeIds ?? full.ids.map(() => 0);
+    if (full.ids.length === 0) throw new WebqError('DataError', `input text[${index}] gives no tokens`);
+    if (full.ids.length <= maxLength) return { ids: full.ids, typeIds };
+    const content = contents[nextLong++]!.ids;
+    checkIds(content, text);
+    return truncate(full.ids, typeIds, content, maxLength);
+  });
 }
 
 /**

@@ -8,6 +8,10 @@
  * keeps the model's inputs in distribution. PIL's filters are convolutions whose support widens with the
  * downscale factor, which is also the antialiasing we want: a 4-tap bilinear from a 1000-pixel photo to 224 would
  * skip most pixels and alias fine texture into the patches.
+ *
+ * The sizes come from a file a page's model may supply, so they are capped before anything is allocated (issue 13):
+ * each side at MAX_SIDE, a batch's float output at MAX_BATCH_VALUES, a resize's 8-bit intermediate at
+ * MAX_RESIZE_PIXELS; past a cap the call is a DataError naming the config field that asked for it.
  */
 import { dataError, WebqError } from '../shared/errors';
 
@@ -33,7 +37,12 @@ export interface ImagePreprocessing {
 }
 
 const FILE = 'preprocessor_config.json';
-const MAX_SIDE = 4096;
+/** Longest side of a resized or cropped image. */
+export const MAX_SIDE = 4096;
+/** Float values of one preprocessed batch, N × 3 × H × W (64 MiB of float32): 16 M. */
+export const MAX_BATCH_VALUES = 16 * 2 ** 20;
+/** Pixels of the resize's intermediate (source height × target width, 8-bit RGB): 64 M. */
+export const MAX_RESIZE_PIXELS = 64 * 2 ** 20;
 
 /** ViT's defaults (transformers' ViTImageProcessor): bilinear, rescale by 1/255, mean and std 0.5. */
 const DEFAULTS = Object.freeze({ resample: RESAMPLE.bilinear, rescaleFactor: 1 / 255, mean: 0.5, std: 0.5 });
@@ -95,7 +104,58 @@ export function parsePreprocessorConfig(json: unknown): ImagePreprocessing {
   if (flag(o, 'do_normalize', true)) {
     out.normalize = { mean: triple(o.image_mean, 'image_mean', DEFAULTS.mean, false), std: triple(o.image_std, 'image_std', DEFAULTS.std, true) };
   }
+  // A fixed output size too big for even one image is refused now, not at the first run.
+  const fixed = out.crop ?? (out.doResize && out.size && !('shortestEdge' in out.size) ? out.size : undefined);
+  if (fixed) checkBatchValues(1, fixed, out);
   return out;
+}
+
+/** The config field that decides the size images reach the graph at (for the errors of the caps). */
+function sizeField(pre: ImagePreprocessing): string {
+  return pre.crop ? 'crop_size' : resizeField(pre);
+}
+
+/** The config field that decides the size images are resized to. */
+function resizeField(pre: ImagePreprocessing): string {
+  if (!pre.doResize) return 'do_resize (false: each image keeps its own size)';
+  if (!pre.size) return 'size (absent: the model\'s own input size)';
+  return 'shortestEdge' in pre.size ? 'size.shortest_edge' : 'size';
+}
+
+function checkBatchValues(images: number, size: Size, pre: ImagePreprocessing): void {
+  const perImage = 3 * size.height * size.width;
+  if (images * perImage <= MAX_BATCH_VALUES) return;
+  const what = images === 1 ? 'one image' : `${images} images`;
+  throw dataError(`${FILE} ${sizeField(pre)} gives ${size.width}×${size.height} pixels, ${images * perImage} values`
+    + ` for ${what}; webq preprocesses at most ${MAX_BATCH_VALUES} per call${images > 1 ? ' (pass fewer images)' : ''}`);
+}
+
+/** Checks every size a batch reaches before any of it is allocated: sides, the resize's intermediate, the total. */
+function checkSizes(images: readonly RgbaImage[], pre: ImagePreprocessing, fallback: Size): Size {
+  const first = outputSize(pre, images[0]!, fallback);
+  images.forEach((image, n) => {
+    const resized = resizedSize(pre, image, fallback);
+    const field = resizeField(pre);
+    if (pre.doResize && (resized.width > MAX_SIDE || resized.height > MAX_SIDE)) {
+      throw dataError(`image ${n} (${image.width}×${image.height}) becomes ${resized.width}×${resized.height}`
+        + ` by ${FILE} ${field}; webq resizes to at most ${MAX_SIDE} pixels a side`);
+    }
+    if (resized.width !== image.width && image.height * resized.width > MAX_RESIZE_PIXELS) {
+      throw dataError(`image ${n} (${image.width}×${image.height}) is too tall to resize to ${resized.width} wide`
+        + ` (${FILE} ${field}): the resize would hold ${image.height * resized.width} pixels,`
+        + ` at most ${MAX_RESIZE_PIXELS}; scale it down first`);
+    }
+    const size = outputSize(pre, image, fallback);
+    if (size.height !== first.height || size.width !== first.width) {
+      throw dataError(`image ${n} becomes ${size.width}×${size.height} after preprocessing but image 0 becomes ${first.width}×${first.height}; a batch needs one size (pass images of one size, or one at a time)`);
+    }
+  });
+  if (first.width > MAX_SIDE || first.height > MAX_SIDE) {
+    throw dataError(`the images reach ${first.width}×${first.height} by ${FILE} ${sizeField(pre)};`
+      + ` webq takes at most ${MAX_SIDE} pixels a side`);
+  }
+  checkBatchValues(images.length, first, pre);
+  return first;
 }
 
 /** The size an image of `width`×`height` reaches the graph at. `fallback` stands in for a size the file lacks. */
@@ -120,17 +180,12 @@ function resizedSize(pre: ImagePreprocessing, image: Size, fallback: Size): Size
  * size (always true when the config resizes to a fixed size or crops).
  */
 export function pixelValues(images: readonly RgbaImage[], pre: ImagePreprocessing, fallback: Size, signal?: AbortSignal): { data: Float32Array; dims: [number, number, number, number] } {
-  const first = outputSize(pre, images[0]!, fallback);
-  const { height, width } = first;
+  const { height, width } = checkSizes(images, pre, fallback);
   const plane = height * width;
   const data = new Float32Array(images.length * 3 * plane);
   images.forEach((image, n) => {
     // Resizing a large batch takes a while on the host: a cancelled request stops between images.
     if (signal?.aborted) throw new WebqError('AbortError', 'the request was aborted');
-    const size = outputSize(pre, image, fallback);
-    if (size.height !== height || size.width !== width) {
-      throw dataError(`image ${n} becomes ${size.width}×${size.height} after preprocessing but image 0 becomes ${width}×${height}; a batch needs one size (pass images of one size, or one at a time)`);
-    }
     let rgb = dropAlpha(image);
     let at: Size = image;
     const resized = resizedSize(pre, image, fallback);

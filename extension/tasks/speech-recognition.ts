@@ -8,7 +8,6 @@
  * (it returns the self-attention cache of the prompt and the cross-attention cache of the audio); every later token
  * goes alone through `decoderWithPast` with the cache. One window of audio (30 s) per run.
  */
-import { Tokenizer } from '@huggingface/tokenizers';
 import { dataError, WebqError } from '../shared/errors';
 import type { NormalizedOptions } from '../shared/options';
 import type { WireInput } from '../shared/protocol';
@@ -17,6 +16,7 @@ import { fromFloat16, toFloat16 } from '../quant/fp16';
 import { whisperLogMel, slaneyMelFilters, type LogMelConfig } from './audio/log-mel';
 import { resample } from './audio/resample';
 import { readObject } from './model-files';
+import { tokenizers, type TextTokenizer } from './tokenizer';
 import type { GraphRunner, TaskPipeline } from './types';
 
 export interface WhisperGeneration {
@@ -33,7 +33,8 @@ export interface WhisperGeneration {
 }
 
 export interface SpeechRecognitionAssets {
-  tokenizer: Tokenizer;
+  /** In the engine host, in a worker with a time budget (tokenizer.ts): its decoder may run the file's regexes. */
+  tokenizer: TextTokenizer;
   generation: WhisperGeneration;
   features: LogMelConfig & { sampleRate: number };
 }
@@ -49,6 +50,16 @@ export const MIN_SAMPLE_RATE = 1000;
 export const MAX_SAMPLE_RATE = 384_000;
 /** Whisper's decoder has 448 positions; the option's own range (1..448) says the same. */
 export const MAX_TARGET_POSITIONS = 448;
+/**
+ * Caps on what preprocessor_config.json may size (issue 13: the file may come from a page's model), each far above
+ * Whisper's own (480 000 samples, n_fft 400, 80 or 128 × 3000 features, 3000 × 400 windowed samples): the window
+ * (held as float64 with its padding), the FFT length (the mel bank is n_mels × (n_fft/2 + 1)), the features
+ * (float64 while computed), and the work of the transform (frames × n_fft).
+ */
+export const MAX_WINDOW_SAMPLES = 8 * 2 ** 20;
+export const MAX_N_FFT = 16_384;
+export const MAX_FEATURE_VALUES = 4 * 2 ** 20;
+export const MAX_FFT_SAMPLES = 64 * 2 ** 20;
 
 const ROLES = { encoder: 'encoder', decoder: 'decoder', withPast: 'decoderWithPast' } as const;
 
@@ -68,17 +79,11 @@ export const speechRecognition: TaskPipeline<SpeechRecognitionAssets> = {
     const generationConfig = await readObject(files, 'generation_config.json', true);
     const preprocessorConfig = await readObject(files, 'preprocessor_config.json', true);
     const modelConfig = (await readObject(files, 'config.json', false)) ?? {};
-    let tokenizer: Tokenizer;
-    try {
-      tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
-    } catch (err) {
-      throw dataError(`the model's tokenizer.json cannot be used: ${String((err as Error)?.message ?? err).slice(0, 300)}`);
-    }
-    return {
-      tokenizer,
-      generation: parseGeneration(generationConfig, modelConfig),
-      features: parsePreprocessor(preprocessorConfig),
-    };
+    // The configs first: they are cheap to check, and a bad one should not cost a tokenizer worker.
+    const generation = parseGeneration(generationConfig, modelConfig);
+    const features = parsePreprocessor(preprocessorConfig);
+    const tokenizer = await tokenizers().load(tokenizerJson, tokenizerConfig);
+    return { tokenizer, generation, features };
   },
 
   async run(assets, input, options, graphs) {
@@ -91,7 +96,7 @@ export const speechRecognition: TaskPipeline<SpeechRecognitionAssets> = {
     const encoderHidden = await encode(graphs, features, assets.features);
     const tokens = await generate(graphs, assets.generation, prompt, encoderHidden, maxNew);
     // The library refuses an empty list; a model that ends at once said nothing.
-    const text = tokens.length === 0 ? '' : assets.tokenizer.decode(tokens, { skip_special_tokens: true }).trim();
+    const text = tokens.length === 0 ? '' : (await assets.tokenizer.decode(tokens, { skipSpecialTokens: true })).trim();
     const output: SpeechRecognitionOutput = { text, tokens };
     return output;
   },
@@ -161,13 +166,25 @@ function parsePreprocessor(config: Record<string, unknown>): SpeechRecognitionAs
   const nMels = int('feature_size', undefined, 512);
   const sampleRate = int('sampling_rate', 16000, MAX_SAMPLE_RATE);
   const hop = int('hop_length', 160, 1 << 16);
-  const nFft = int('n_fft', 400, 1 << 16);
+  const nFft = int('n_fft', 400, MAX_N_FFT);
   const chunkLength = int('chunk_length', 30, 600);
-  const nSamples = int('n_samples', chunkLength * sampleRate, 600 * MAX_SAMPLE_RATE);
+  if (chunkLength * sampleRate > MAX_WINDOW_SAMPLES) {
+    throw dataError(`the model's ${file} chunk_length × sampling_rate is ${chunkLength * sampleRate} samples;`
+      + ` webq takes windows of at most ${MAX_WINDOW_SAMPLES}`);
+  }
+  const nSamples = int('n_samples', chunkLength * sampleRate, MAX_WINDOW_SAMPLES);
   if (nSamples !== chunkLength * sampleRate) throw dataError(`the model's ${file} n_samples ${nSamples} is not chunk_length × sampling_rate (${chunkLength * sampleRate})`);
   const nFrames = int('nb_max_frames', Math.floor(nSamples / hop), nSamples);
   if (nFrames > Math.floor(nSamples / hop) + 1) throw dataError(`the model's ${file} nb_max_frames ${nFrames} is more than the ${Math.floor(nSamples / hop) + 1} frames of n_samples`);
   if (nFft > nSamples) throw dataError(`the model's ${file} n_fft ${nFft} is longer than n_samples`);
+  if (nMels * nFrames > MAX_FEATURE_VALUES) {
+    throw dataError(`the model's ${file} feature_size × nb_max_frames is ${nMels} × ${nFrames} = ${nMels * nFrames}`
+      + ` features; webq computes at most ${MAX_FEATURE_VALUES}`);
+  }
+  if (nFrames * nFft > MAX_FFT_SAMPLES) {
+    throw dataError(`the model's ${file} nb_max_frames × n_fft is ${nFrames} × ${nFft} = ${nFrames * nFft} windowed`
+      + ` samples; webq transforms at most ${MAX_FFT_SAMPLES} per run (a larger hop_length gives fewer frames)`);
+  }
   const melFilters = config.mel_filters === undefined || config.mel_filters === null
     ? slaneyMelFilters(nMels, nFft, sampleRate)
     : melFiltersOf(config.mel_filters, nMels, (nFft >> 1) + 1);

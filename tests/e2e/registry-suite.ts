@@ -16,6 +16,7 @@ import { imageClassification } from '../../extension/tasks/image-classification'
 import { speechRecognition } from '../../extension/tasks/speech-recognition';
 import { WHISPER_TEXTS, whisperHubFiles, whisperTestAudio, whisperTextIds } from '../support/hub-models/whisper';
 import { mirrorHits, mirrorRepo } from '../support/hub-mirror';
+import { BACKTRACKING_TEXT, backtrackingTokenizerJson } from '../support/hub-models/backtracking';
 import { runPipeline } from '../support/node-pipeline';
 import type { SuiteContext } from './webq-suite';
 
@@ -169,6 +170,42 @@ export function registrySuite(ctx: () => RegistryContext): void {
         .toMatchObject({ ok: false, name: 'QuotaExceededError', message: expect.stringMatching(/64 MiB/) });
       const ok = await run('bert-base-uncased', 'still serving');
       expect(ok.ok, ok.message).toBe(true);
+    });
+  });
+
+  describe("a page's own tokenizer.json (issue 13: tokenizers off the engine's thread, with a time budget)", () => {
+    it('a regex that backtracks without end: TimeoutError naming the step after 5 s, the engine serving meanwhile', async () => {
+      ctx().server.routes.set('/hostile/tokenizer.json', new TextEncoder().encode(JSON.stringify(backtrackingTokenizerJson())));
+      const model = {
+        url: `${ctx().server.origin}${PREFIX}/${BERT_REPO}/resolve/main/onnx/model.onnx`,
+        task: 'feature-extraction',
+        tokenizer: `${ctx().server.origin}/hostile/tokenizer.json`,
+      };
+      const r: Json = await ctx().page.evaluate(async ({ model, text }) => {
+        const webq = (window as any).webq;
+        const outcome = (p: Promise<any>) => p.then((x) => ({ ok: true, x }), (e: Error) => ({ ok: false, name: e.name, message: e.message }));
+        // The file works for ordinary words: the model loads (its tokenizer built in a worker) and runs.
+        const first = await outcome(webq.run(model, 'hello').then((res: any) => res.output.tokens));
+        const started = performance.now();
+        const hostile = outcome(webq.run(model, text)).then((o) => ({ ...o, ms: performance.now() - started }));
+        // While the tokenizer spins, the engine host answers another request at once.
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const t0 = performance.now();
+        const caps = await outcome(webq.capabilities().then((c: any) => c.browser.name));
+        const capsMs = performance.now() - t0;
+        const stopped = await hostile;
+        // The next request to the same model is served by a fresh worker.
+        const after = await outcome(webq.run(model, 'world').then((res: any) => res.output.tokens));
+        return { first, caps, capsMs, stopped, after };
+      }, { model, text: BACKTRACKING_TEXT });
+      expect(r.first).toEqual({ ok: true, x: [[6]] });
+      expect(r.caps.ok, r.caps.message).toBe(true);
+      expect(r.capsMs).toBeLessThan(2000);
+      expect(r.stopped).toMatchObject({ ok: false, name: 'TimeoutError', message: expect.stringMatching(/longer than 5 s encoding the input text/) });
+      expect(r.stopped.ms).toBeGreaterThanOrEqual(4900);
+      expect(r.stopped.ms).toBeLessThan(15_000);
+      expect(r.after).toEqual({ ok: true, x: [[7]] });
+      console.log(`[tokenizer budget] ${ctx().browser}: backtracking run stopped after ${Math.round(r.stopped.ms)} ms; capabilities meanwhile in ${Math.round(r.capsMs)} ms`);
     });
   });
 

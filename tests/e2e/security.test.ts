@@ -228,19 +228,35 @@ describe('origins are isolated', () => {
 
   it("one origin's unload does not unload another origin's model", async () => {
     const u = `${server.origin}/models/silero_vad.onnx?shared`;
-    // A third origin on the same server: 127.0.0.1 and localhost are taken by the test above.
-    const second = await openAllowed(`${server.origin.replace('127.0.0.1', '[::1]')}/page.html`);
-    if (!second) return expect(second).toBeNull(); // no IPv6 loopback on this host: the case cannot be set up
-    await page.evaluate((u) => (window as any).webq.load(u, { backend: 'wasm' }), u);
-    await second.evaluate((u) => (window as any).webq.load(u, { backend: 'wasm' }).then(() => (window as any).webq.unload(u)), u);
-    // Still loaded for the first origin: its run does not load again (no loadTimeMs).
-    const metrics = await page.evaluate((u) => (window as any).webq.run(u, {
+    const runMetrics = (p: Page) => p.evaluate((u) => (window as any).webq.run(u, {
       input: { type: 'float32', data: new Float32Array(512), dims: [1, 512] },
       state: { type: 'float32', data: new Float32Array(256), dims: [2, 1, 128] },
       sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
-    }, { backend: 'wasm' }).then((r: any) => r.performanceMetrics), u);
-    expect(metrics.loadTimeMs).toBeUndefined();
-    await second.close();
+    }, { backend: 'wasm' }).then((r: any) => r.performanceMetrics, (e: Error) => `${e.name}: ${e.message}`), u);
+    // A second origin, and another site: localhost on a second server's port (127.0.0.1 and localhost on the first
+    // port are taken by the tests above). It must be reachable: openWithConsent fails the test if it is not.
+    const otherServer = await startServer({ '/page.html': BLANK_PAGE('second origin') });
+    const secondOrigin = otherServer.origin.replace('127.0.0.1', 'localhost');
+    try {
+      const second = await openWithConsent(chromium.context, `${secondOrigin}/page.html`);
+      expect(await second.evaluate(() => location.origin)).toBe(secondOrigin);
+      expect(await page.evaluate(() => location.origin)).toBe(server.origin);
+      expect(await page.evaluate((u) => (window as any).webq.load(u, { backend: 'wasm' }).then(() => 'loaded', (e: Error) => e.name), u)).toBe('loaded');
+      const secondSide = await second.evaluate((u) => (window as any).webq.load(u, { backend: 'wasm' })
+        .then(() => (window as any).webq.unload(u)).then(() => 'loaded and unloaded', (e: Error) => `${e.name}: ${e.message}`), u);
+      expect(secondSide).toBe('loaded and unloaded');
+      // Still loaded for the first origin: its run does not load again (no loadTimeMs).
+      const first = await runMetrics(page);
+      expect(first).toMatchObject({ backend: 'wasm' });
+      expect(first.loadTimeMs).toBeUndefined();
+      // The second origin's unload did take effect for itself: its next run loads the model again.
+      const again = await runMetrics(second);
+      expect(again).toMatchObject({ backend: 'wasm' });
+      expect(again.loadTimeMs).toEqual(expect.any(Number));
+      await second.close();
+    } finally {
+      await otherServer.close();
+    }
   });
 });
 

@@ -445,6 +445,30 @@ export function webqSuite(ctx: () => SuiteContext): void {
       expect(r.polluted).toBeNull();
     });
 
+    it('capabilities and unload reject options they do not take with DataError naming them', async () => {
+      const r = await ctx().page.evaluate(async (base) => {
+        const webq = (window as any).webq;
+        const vad = `${base}/models/silero_vad.onnx`;
+        const named = (p: Promise<unknown>) => p.then(() => 'resolved', (e: Error) => `${e.name}: ${e.message}`);
+        return {
+          capsUnknown: await named(webq.capabilities({ turbo: true })),
+          capsLoadOption: await named(webq.capabilities({ backend: 'wasm' })),
+          capsNotObject: await named(webq.capabilities('all')),
+          unloadUnknown: await named(webq.unload(vad, { everywhere: true })),
+          unloadLoadOption: await named(webq.unload(vad, { bits: 4 })),
+          capsSignal: await named(webq.capabilities({ signal: new AbortController().signal })),
+          unloadSignal: await named(webq.unload(vad, { signal: new AbortController().signal })),
+        };
+      }, ctx().server.origin);
+      expect(r.capsUnknown).toMatch(/^DataError: option "turbo" does not apply to capabilities\(\)/);
+      expect(r.capsLoadOption).toMatch(/^DataError: option "backend" does not apply to capabilities\(\)/);
+      expect(r.capsNotObject).toMatch(/^DataError: options must be an object/);
+      expect(r.unloadUnknown).toMatch(/^DataError: option "everywhere" does not apply to unload\(\)/);
+      expect(r.unloadLoadOption).toMatch(/^DataError: option "bits" does not apply to unload\(\)/);
+      expect(r.capsSignal).toBe('resolved');
+      expect(r.unloadSignal).toBe('resolved');
+    });
+
     it('answers garbage posted straight to the bridge, and keeps serving', async () => {
       const r = await ctx().page.evaluate(async (u) => {
         const replies: any[] = [];

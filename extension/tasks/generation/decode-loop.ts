@@ -1,0 +1,311 @@
+/**
+ * The generation loop of a decoder-only model in the Hugging Face ONNX layout (SPEC §8): one graph with inputs
+ * `input_ids`, `attention_mask`, `position_ids` (when declared), `past_key_values.N.key|value` and outputs `logits`,
+ * `present.N.key|value`. The prompt is run once (prefill, empty past of dims [1, kvHeads, 0, headDim]); then each
+ * sampled token is run alone with the presents of the step before as its past.
+ *
+ * The KV cache is an object of the caller's (`KvCache`): a session keeps it between prompts and `continue`s from it,
+ * so the history is never prefilled again. Its tensors are treated as opaque values handed back to the runner, so an
+ * engine may keep them on the GPU. The last sampled token (eos included) is not yet run when a call ends: it stays
+ * `pending` and is run first by the next call, so a continued cache equals one built from the whole text at once.
+ *
+ * No extension or onnxruntime imports: the loop runs on a `GraphRunner` in the engine and in Node tests alike.
+ */
+import { WebqError } from '../../shared/errors';
+import type { WireTensor } from '../../shared/tensor';
+import { fromFloat16 } from '../../quant/fp16';
+import type { GraphRunner } from '../types';
+import { Detokenizer, type Decode } from './detokenize';
+import type { DecoderConfig } from './model-config';
+import { Sampler, type SamplingOptions } from './sampling';
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface GenerationResult {
+  text: string;
+  /** Generated ids, stop-string tokens included, the end-of-sequence token not. */
+  tokens: number[];
+  finishReason: FinishReason;
+  usage: { promptTokens: number; completionTokens: number };
+  timings: {
+    prefillMs: number;
+    decodeMs: number;
+    timeToFirstTokenMs: number;
+    prefillTokensPerSecond: number;
+    decodeTokensPerSecond: number;
+  };
+}
+
+export interface KvCache {
+  /** `past_key_values.*` input name → the tensor the last step gave as the matching `present.*`. */
+  past: Map<string, WireTensor>;
+  /** Ids already run through the model: the positions the past tensors hold. */
+  tokens: number[];
+  /** Ids accepted but not yet run (the last sampled token, appended input): run first by the next call. */
+  pending: number[];
+}
+
+export interface GenerateParams {
+  maxNewTokens?: number;
+  sampling?: SamplingOptions;
+  stop?: readonly string[];
+  /** The tokenizer's decode (special tokens skipped) for the output text. */
+  decode: Decode;
+  /** Each text delta, as soon as it is safe to show (whole characters, no possible stop-string start). */
+  onDelta?: (delta: string) => void;
+  /** Aborts between steps, as the runner's own signal does. */
+  signal?: AbortSignal;
+}
+
+export interface DecoderModel {
+  graphs: GraphRunner;
+  /** The graph's role in `graphs` (the pipeline's 'model'). */
+  role: string;
+  config: DecoderConfig;
+  /** Ids the tokenizer knows: logits past it (padding of the embedding table) are never chosen. */
+  vocabLimit?: number;
+}
+
+/** When neither the request nor generation_config.json says how many tokens to generate. */
+export const DEFAULT_MAX_NEW_TOKENS = 256;
+
+export function createCache(): KvCache {
+  return { past: new Map(), tokens: [], pending: [] };
+}
+
+/** An independent copy (tensors are never written, so they are shared): the Prompt API's `clone()`. */
+export function cloneCache(cache: KvCache): KvCache {
+  return { past: new Map(cache.past), tokens: [...cache.tokens], pending: [...cache.pending] };
+}
+
+/** Positions the cache uses once its pending ids are run. */
+export function contextUsage(cache: KvCache): number {
+  return cache.tokens.length + cache.pending.length;
+}
+
+function quotaError(used: number, adding: number, window: number): WebqError {
+  return new WebqError(
+    'QuotaExceededError',
+    `the input needs ${adding} tokens, with ${used} already in the context that ` +
+      `makes ${used + adding} of the model's ${window}-token context window, leaving no room to generate; ` +
+      'shorten the input or start a new session',
+  );
+}
+
+/** Adds input without generating (the Prompt API's `append`); refuses input that leaves no room to generate. */
+export function appendTokens(cache: KvCache, ids: readonly number[], config: DecoderConfig): void {
+  const used = contextUsage(cache);
+  if (used + ids.length >= config.contextWindow) throw quotaError(used, ids.length, config.contextWindow);
+  cache.pending.push(...ids);
+}
+
+const now = () => performance.now();
+
+export class DecodeLoop {
+  private readonly inputs: ReturnType<GraphRunner['io']>['inputs'];
+
+  constructor(private readonly model: DecoderModel) {
+    this.inputs = model.graphs.io(model.role).inputs;
+    this.checkGraph();
+  }
+
+  /** Generates from a fresh cache; the cache is returned for the caller to continue from. */
+  async run(prompt: readonly number[], params: GenerateParams): Promise<GenerationResult & { cache: KvCache }> {
+    const cache = createCache();
+    return { ...(await this.continue(cache, prompt, params)), cache };
+  }
+
+  /**
+   * Runs the cache's pending ids and `input` (prefill), then generates until eos, a stop string, maxNewTokens, the
+   * context window or an abort. The cache is updated in place and may be continued from again.
+   */
+  async continue(cache: KvCache, input: readonly number[], params: GenerateParams): Promise<GenerationResult> {
+    const start = now();
+    const { config } = this.model;
+    const feed = [...cache.pending, ...input];
+    if (feed.length === 0) throw new WebqError('DataError', 'there is no input to generate from');
+    const used = cache.tokens.length;
+    const room = config.contextWindow - used - feed.length;
+    if (room < 1) throw quotaError(used, feed.length, config.contextWindow);
+    const maxNew = Math.min(params.maxNewTokens ?? config.defaultMaxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, room);
+    const sampler = new Sampler(params.sampling);
+    const detokenizer = new Detokenizer(params.decode, params.stop ?? []);
+    const aborted = () => this.model.graphs.signal.aborted || params.signal?.aborted === true;
+    const tokens: number[] = [];
+    const emit = (delta: string) => {
+      if (delta) params.onDelta?.(delta);
+    };
+    const result = (finishReason: FinishReason, prefillMs: number, firstTokenAt: number): GenerationResult => {
+      const end = now();
+      const decodeMs = firstTokenAt ? end - firstTokenAt : 0;
+      const decodeSteps = Math.max(0, tokens.length - 1);
+      return {
+        text: detokenizer.text,
+        tokens,
+        finishReason,
+        usage: { promptTokens: feed.length, completionTokens: tokens.length },
+        timings: {
+          prefillMs,
+          decodeMs,
+          timeToFirstTokenMs: firstTokenAt ? firstTokenAt - start : 0,
+          prefillTokensPerSecond: prefillMs > 0 ? (feed.length * 1000) / prefillMs : 0,
+          decodeTokensPerSecond: decodeMs > 0 ? (decodeSteps * 1000) / decodeMs : 0,
+        },
+      };
+    };
+
+    if (aborted()) {
+      cache.pending = feed;
+      return result('abort', 0, 0);
+    }
+    cache.pending = feed;
+    let logits = await this.step(cache, feed);
+    const prefillMs = now() - start;
+    let firstTokenAt = 0;
+    let reason: FinishReason;
+    for (;;) {
+      const next = sampler.pick(logits, cache.tokens, this.vocabLimit(logits.length));
+      firstTokenAt ||= now();
+      cache.pending = [next];
+      if (config.eosIds.includes(next)) {
+        reason = 'stop';
+        break;
+      }
+      tokens.push(next);
+      emit(await detokenizer.push(next));
+      if (detokenizer.stopped) {
+        reason = 'stop';
+        break;
+      }
+      if (tokens.length >= maxNew) {
+        reason = 'length';
+        break;
+      }
+      if (aborted()) {
+        reason = 'abort';
+        break;
+      }
+      logits = await this.step(cache, [next]);
+    }
+    emit(await detokenizer.finish());
+    return result(reason, prefillMs, firstTokenAt);
+  }
+
+  private vocabLimit(width: number): number {
+    return Math.min(width, this.model.config.vocabSize, this.model.vocabLimit ?? width);
+  }
+
+  /** Runs `ids` after the cache's tokens; the cache takes the presents; returns the last position's logits. */
+  private async step(cache: KvCache, ids: readonly number[]): Promise<Float32Array> {
+    const past = cache.tokens.length;
+    const outputs = await this.model.graphs.run(this.model.role, this.feeds(cache, ids));
+    const presents = new Map<string, WireTensor>();
+    for (const input of this.inputs) {
+      if (!input.name.startsWith('past_key_values.')) continue;
+      const present = outputs[`present.${input.name.slice('past_key_values.'.length)}`];
+      if (!present || present.dims[2] !== past + ids.length) {
+        throw new WebqError(
+          'OperationError',
+          `the model gave no present.* of ${past + ids.length} positions for ${input.name} ` +
+            `(got dims [${present?.dims.join(', ') ?? ''}])`,
+        );
+      }
+      presents.set(input.name, present);
+    }
+    const logits = lastLogits(outputs);
+    for (const [name, present] of presents) cache.past.set(name, present);
+    cache.tokens.push(...ids);
+    // Only now are they in the cache: a step that fails leaves them pending, and the cache consistent.
+    cache.pending = [];
+    return logits;
+  }
+
+  private feeds(cache: KvCache, ids: readonly number[]): Record<string, WireTensor> {
+    const past = cache.tokens.length;
+    const feeds: Record<string, WireTensor> = {};
+    for (const input of this.inputs) {
+      const { name, type } = input;
+      if (name === 'input_ids') feeds[name] = intTensor(type, [1, ids.length], (i) => ids[i]!);
+      else if (name === 'attention_mask') feeds[name] = intTensor(type, [1, past + ids.length], () => 1);
+      else if (name === 'position_ids') feeds[name] = intTensor(type, [1, ids.length], (i) => past + i);
+      else if (name.startsWith('past_key_values.'))
+        feeds[name] = cache.past.get(name) ?? this.emptyPast(name, type, past);
+      else
+        throw new WebqError(
+          'DataError',
+          `the model's graph takes an input ${JSON.stringify(name)} that text-generation cannot feed`,
+        );
+    }
+    return feeds;
+  }
+
+  private emptyPast(name: string, type: string, past: number): WireTensor {
+    if (past > 0) throw new WebqError('OperationError', `the KV cache has no ${name} after ${past} positions`);
+    const { kvHeads, headDim } = this.model.config;
+    const dims = [1, kvHeads, 0, headDim];
+    return type === 'float16'
+      ? { type, dims, data: new Uint16Array(0) }
+      : { type: 'float32', dims, data: new Float32Array(0) };
+  }
+
+  /** The graph's I/O against the config: known inputs only, input_ids present, cache dims as the config says. */
+  private checkGraph(): void {
+    const { config, role } = this.model;
+    const names = this.inputs.map((i) => i.name);
+    if (!names.includes('input_ids')) {
+      throw new WebqError(
+        'DataError',
+        `the model's graph has no input_ids input (its inputs: ${names.join(', ').slice(0, 300)})`,
+      );
+    }
+    const pasts = this.inputs.filter((i) => i.name.startsWith('past_key_values.'));
+    if (pasts.length !== 0 && pasts.length !== 2 * config.layers) {
+      throw new WebqError(
+        'DataError',
+        `the model's graph has ${pasts.length} past_key_values inputs; config.json num_hidden_layers ` +
+          `${config.layers} needs ${2 * config.layers}`,
+      );
+    }
+    for (const p of pasts) {
+      const [, heads, , dim] = p.dims;
+      if (
+        (typeof heads === 'number' && heads !== config.kvHeads) ||
+        (typeof dim === 'number' && dim !== config.headDim)
+      ) {
+        throw new WebqError(
+          'DataError',
+          `the model's ${role} input ${p.name} has dims [${p.dims.join(', ')}], but config.json ` +
+            `gives ${config.kvHeads} key/value heads of ${config.headDim}`,
+        );
+      }
+      if (p.type !== 'float32' && p.type !== 'float16') {
+        throw new WebqError(
+          'DataError',
+          `the model's input ${p.name} is ${p.type}; text-generation keeps float32 or float16 caches`,
+        );
+      }
+    }
+  }
+}
+
+function intTensor(type: string, dims: number[], value: (i: number) => number): WireTensor {
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (type === 'int32') return { type: 'int32', dims, data: Int32Array.from({ length: count }, (_, i) => value(i)) };
+  return { type: 'int64', dims, data: BigInt64Array.from({ length: count }, (_, i) => BigInt(value(i))) };
+}
+
+/** The logits of the last position, as float32. */
+export function lastLogits(outputs: Record<string, WireTensor>): Float32Array {
+  const logits = outputs.logits;
+  if (!logits || logits.dims.length !== 3 || (logits.type !== 'float32' && logits.type !== 'float16')) {
+    throw new WebqError(
+      'OperationError',
+      `the model gave no logits [batch, tokens, vocabulary] (its outputs: ${Object.keys(outputs).join(', ')})`,
+    );
+  }
+  const [, positions, vocabulary] = logits.dims as [number, number, number];
+  const start = (positions - 1) * vocabulary;
+  return logits.type === 'float16'
+    ? fromFloat16((logits.data as Uint16Array).subarray(start, start + vocabulary))
+    : (logits.data as Float32Array).subarray(start, start + vocabulary);
+}

@@ -1,0 +1,287 @@
+/**
+ * A tiny decoder-only transformer graph in the Hugging Face ONNX export's I/O (what optimum and transformers.js use
+ * for Llama and Qwen2), generated with onnx-proto from standard ops so onnxruntime-node runs it: input_ids,
+ * attention_mask, position_ids (optional: without it the graph counts positions from the past length), and
+ * past_key_values.N.key|value → logits, present.N.key|value. Per layer: RMSNorm (from primitive ops), q/k/v
+ * projections (Qwen2 has biases on them), rotary position embedding (from primitive ops), attention over the past
+ * concatenated with the new keys along the sequence axis, grouped-query (fewer kv heads, repeated), causal and
+ * padding masks, output projection, SiLU-gated MLP. Tied input/output embeddings as both real models have.
+ *
+ * The weights are seeded random: what the model says is checked against a reference loop in the tests, not scripted.
+ * The final norm's weight is centred at zero (random signs) so the tied head does not just repeat its input token.
+ */
+import { onnx } from 'onnx-proto';
+import { intAttr, makeNode } from '../../../extension/onnx/model.ts';
+import { DataType, floatTensor, rawTensor } from '../../../extension/onnx/tensor.ts';
+import { mulberry32 } from '../../../extension/shared/random.ts';
+
+export interface DecoderLmSpec {
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  layers: number;
+  intermediate: number;
+  vocabSize: number;
+  ropeTheta: number;
+  rmsEps: number;
+  /** Qwen2: biases on q, k, v. */
+  qkvBias: boolean;
+  /** Declare a position_ids input (the HF exports do); false = positions from the past length. */
+  positionIds: boolean;
+}
+
+const ints = (name: string, values: number[]) =>
+  onnx.AttributeProto.create({ name, ints: values, type: onnx.AttributeProto.AttributeType.INTS });
+
+function valueInfo(name: string, elemType: number, dims: (number | string)[]): onnx.ValueInfoProto {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  });
+}
+
+/** FNV-1a of a weight's name: each weight has its own stream, whatever order the graph is built in. */
+function hashName(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+class Graph {
+  readonly nodes: onnx.NodeProto[] = [];
+  readonly initializers: onnx.TensorProto[] = [];
+  private count = 0;
+  constructor(private readonly seed: number) {}
+
+  op(type: string, inputs: string[], attrs: onnx.AttributeProto[] = [], output?: string): string {
+    const out = output ?? `/${type}_${this.count}`;
+    this.nodes.push(makeNode(type, inputs, [out], `${out}/${type}_${this.count++}`, attrs));
+    return out;
+  }
+
+  /** Uniform in ±√3·std (variance std²), plus `mean`. */
+  weight(name: string, dims: number[], std: number, mean = 0): string {
+    const random = mulberry32(this.seed ^ hashName(name));
+    const values = new Float32Array(dims.reduce((a, b) => a * b, 1));
+    const half = Math.sqrt(3) * std;
+    for (let i = 0; i < values.length; i++) values[i] = mean + (random() * 2 - 1) * half;
+    this.initializers.push(floatTensor(name, dims, values));
+    return name;
+  }
+
+  floats(name: string, dims: number[], values: number[]): string {
+    this.initializers.push(floatTensor(name, dims, Float32Array.from(values)));
+    return name;
+  }
+
+  int64(name: string, dims: number[], values: number[]): string {
+    const data = BigInt64Array.from(values, (v) => BigInt(v));
+    this.initializers.push(rawTensor(name, DataType.INT64, dims, new Uint8Array(data.buffer)));
+    return name;
+  }
+}
+
+/** The model.onnx bytes of `spec` with weights from `seed`. */
+export function decoderLmModel(spec: DecoderLmSpec, seed: number): Uint8Array {
+  const { hidden, heads, kvHeads, layers, intermediate, vocabSize } = spec;
+  const headDim = hidden / heads;
+  const half = headDim / 2;
+  const g = new Graph(seed);
+  const past = (i: number, part: string) => `past_key_values.${i}.${part}`;
+
+  const inputs = [
+    valueInfo('input_ids', DataType.INT64, ['batch_size', 'sequence_length']),
+    valueInfo('attention_mask', DataType.INT64, ['batch_size', 'total_sequence_length']),
+  ];
+  if (spec.positionIds) inputs.push(valueInfo('position_ids', DataType.INT64, ['batch_size', 'sequence_length']));
+  const outputs = [valueInfo('logits', DataType.FLOAT, ['batch_size', 'sequence_length', vocabSize])];
+  for (let i = 0; i < layers; i++)
+    for (const part of ['key', 'value']) {
+      inputs.push(valueInfo(past(i, part), DataType.FLOAT, ['batch_size', kvHeads, 'past_sequence_length', headDim]));
+      outputs.push(
+        valueInfo(`present.${i}.${part}`, DataType.FLOAT, ['batch_size', kvHeads, 'total_sequence_length', headDim]),
+      );
+    }
+
+  const zero = g.int64('/c/zero', [], [0]);
+  const one = g.int64('/c/one', [], [1]);
+  const axis0 = g.int64('/c/axis0', [1], [0]);
+  const axis1 = g.int64('/c/axis1', [1], [1]);
+  const axisLast = g.int64('/c/axis_last', [1], [-1]);
+
+  // Lengths: the new tokens and the past (from layer 0's past key).
+  const seqLen = g.op('Gather', [g.op('Shape', ['input_ids']), one], [intAttr('axis', 0)], '/len/sequence');
+  const pastLen = g.op(
+    'Gather',
+    [g.op('Shape', [past(0, 'key')]), g.int64('/c/two', [], [2])],
+    [intAttr('axis', 0)],
+    '/len/past',
+  );
+  const totalLen = g.op('Add', [pastLen, seqLen], [], '/len/total');
+  const queryPos = g.op('Add', [g.op('Range', [zero, seqLen, one]), pastLen], [], '/pos/query'); // [s]
+
+  // Rotary tables from positions: angle = position × θ^(−2j/d), cos/sin of [b, 1, s, d] (halves repeated).
+  const positions = spec.positionIds ? 'position_ids' : g.op('Unsqueeze', [queryPos, axis0], [], '/pos/ids');
+  const invFreq = Array.from({ length: half }, (_, j) => spec.ropeTheta ** (-(2 * j) / headDim));
+  const angles = g.op(
+    'Mul',
+    [
+      g.op('Unsqueeze', [g.op('Cast', [positions], [intAttr('to', DataType.FLOAT)]), axisLast]),
+      g.floats('rotary.inv_freq', [half], invFreq),
+    ],
+    [],
+    '/rope/angles',
+  ); // [b, s, half]
+  const table = (fn: 'Cos' | 'Sin') => {
+    const t = g.op(fn, [angles], [], `/rope/${fn}`);
+    return g.op('Unsqueeze', [g.op('Concat', [t, t], [intAttr('axis', -1)]), axis1], [], `/rope/${fn}_table`);
+  };
+  const cos = table('Cos');
+  const sin = table('Sin');
+  const splitHalves = g.int64('/c/halves', [2], [half, half]);
+  const rope = (x: string, name: string) => {
+    const a = `${name}/x1`,
+      b = `${name}/x2`;
+    g.nodes.push(makeNode('Split', [x, splitHalves], [a, b], `${name}/Split`, [intAttr('axis', -1)]));
+    const rotated = g.op('Concat', [g.op('Neg', [b]), a], [intAttr('axis', -1)], `${name}/rotate_half`);
+    return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])], [], `${name}/rotated`);
+  };
+
+  // Masks [b, 1, s, total]: −1e9 where the attention_mask is 0 (padding) or the key is after the query (causal).
+  const big = g.floats('/c/neg_big', [], [-1e9]);
+  const padding = g.op(
+    'Mul',
+    [
+      g.op('Sub', [g.floats('/c/one_f', [], [1]), g.op('Cast', ['attention_mask'], [intAttr('to', DataType.FLOAT)])]),
+      big,
+    ],
+    [],
+    '/mask/padding',
+  ); // [b, total]
+  const keyPos = g.op('Range', [zero, totalLen, one], [], '/pos/key');
+  const future = g.op(
+    'Greater',
+    [g.op('Unsqueeze', [keyPos, axis0]), g.op('Unsqueeze', [queryPos, axisLast])],
+    [],
+    '/mask/future',
+  );
+  const causal = g.op('Where', [future, big, g.floats('/c/zero_f', [], [0])], [], '/mask/causal'); // [s, total]
+  const mask = g.op('Add', [g.op('Unsqueeze', [padding, g.int64('/c/axes12', [2], [1, 2])]), causal], [], '/mask/all');
+
+  const rmsNorm = (x: string, name: string, weight: string) => {
+    const meanSquare = g.op(
+      'ReduceMean',
+      [g.op('Mul', [x, x])],
+      [ints('axes', [-1]), intAttr('keepdims', 1)],
+      `${name}/mean_square`,
+    );
+    const rms = g.op(
+      'Sqrt',
+      [g.op('Add', [meanSquare, g.floats(`${name}/eps`, [], [spec.rmsEps])])],
+      [],
+      `${name}/rms`,
+    );
+    return g.op('Mul', [g.op('Div', [x, rms]), weight], [], `${name}/out`);
+  };
+  const linear = (x: string, name: string, inDim: number, outDim: number, bias = false) => {
+    const y = g.op(
+      'MatMul',
+      [x, g.weight(`${name}.weight`, [inDim, outDim], 1 / Math.sqrt(inDim))],
+      [],
+      `/${name}/MatMul`,
+    );
+    return bias ? g.op('Add', [y, g.weight(`${name}.bias`, [outDim], 0.1)], [], `/${name}/Add`) : y;
+  };
+  const toHeads = (x: string, n: number, name: string) =>
+    g.op(
+      'Transpose',
+      [g.op('Reshape', [x, g.int64(`${name}/shape`, [4], [0, 0, n, headDim])])],
+      [ints('perm', [0, 2, 1, 3])],
+      name,
+    ); // [b, n, s, d]
+  const repeatKv = (x: string, name: string) =>
+    kvHeads === heads
+      ? x
+      : g.op(
+          'Reshape',
+          [
+            g.op('Expand', [
+              g.op('Unsqueeze', [x, g.int64(`${name}/axis`, [1], [2])]),
+              g.int64(`${name}/reps`, [5], [1, 1, heads / kvHeads, 1, 1]),
+            ]),
+            g.int64(`${name}/shape`, [4], [0, heads, -1, headDim]),
+          ],
+          [],
+          name,
+        );
+
+  let x = g.op('Gather', [g.weight('model.embed_tokens.weight', [vocabSize, hidden], 1), 'input_ids'], [], '/embed');
+  for (let i = 0; i < layers; i++) {
+    const p = `model.layers.${i}`;
+    const h = rmsNorm(x, `/${p}/input_layernorm`, g.weight(`${p}.input_layernorm.weight`, [hidden], 0.1, 1));
+    const q = rope(
+      toHeads(linear(h, `${p}.self_attn.q_proj`, hidden, heads * headDim, spec.qkvBias), heads, `/${p}/q`),
+      `/${p}/q_rope`,
+    );
+    const k = rope(
+      toHeads(linear(h, `${p}.self_attn.k_proj`, hidden, kvHeads * headDim, spec.qkvBias), kvHeads, `/${p}/k`),
+      `/${p}/k_rope`,
+    );
+    const v = toHeads(linear(h, `${p}.self_attn.v_proj`, hidden, kvHeads * headDim, spec.qkvBias), kvHeads, `/${p}/v`);
+    const keys = g.op('Concat', [past(i, 'key'), k], [intAttr('axis', 2)], `present.${i}.key`);
+    const values = g.op('Concat', [past(i, 'value'), v], [intAttr('axis', 2)], `present.${i}.value`);
+    const keysT = g.op('Transpose', [repeatKv(keys, `/${p}/k_repeat`)], [ints('perm', [0, 1, 3, 2])], `/${p}/keysT`);
+    const scores = g.op(
+      'Add',
+      [g.op('Mul', [g.op('MatMul', [q, keysT]), g.floats(`/${p}/scale`, [], [1 / Math.sqrt(headDim)])]), mask],
+      [],
+      `/${p}/scores`,
+    );
+    const context = g.op(
+      'MatMul',
+      [g.op('Softmax', [scores], [intAttr('axis', -1)]), repeatKv(values, `/${p}/v_repeat`)],
+      [],
+      `/${p}/context`,
+    );
+    const merged = g.op(
+      'Reshape',
+      [
+        g.op('Transpose', [context], [ints('perm', [0, 2, 1, 3])]),
+        g.int64(`/${p}/merge`, [3], [0, 0, heads * headDim]),
+      ],
+      [],
+      `/${p}/merged`,
+    );
+    x = g.op('Add', [x, linear(merged, `${p}.self_attn.o_proj`, heads * headDim, hidden)], [], `/${p}/attn_residual`);
+    const m = rmsNorm(
+      x,
+      `/${p}/post_attention_layernorm`,
+      g.weight(`${p}.post_attention_layernorm.weight`, [hidden], 0.1, 1),
+    );
+    const gate = linear(m, `${p}.mlp.gate_proj`, hidden, intermediate);
+    const silu = g.op('Mul', [gate, g.op('Sigmoid', [gate])], [], `/${p}/mlp/silu`);
+    const up = linear(m, `${p}.mlp.up_proj`, hidden, intermediate);
+    x = g.op(
+      'Add',
+      [x, linear(g.op('Mul', [silu, up]), `${p}.mlp.down_proj`, intermediate, hidden)],
+      [],
+      `/${p}/mlp_residual`,
+    );
+  }
+  const final = rmsNorm(x, '/model/norm', g.weight('model.norm.weight', [hidden], 1));
+  const head = g.op('Transpose', ['model.embed_tokens.weight'], [ints('perm', [1, 0])], '/lm_head/tied');
+  g.op('MatMul', [final, head], [], 'logits');
+
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'webq-tests',
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: { name: 'decoder_lm', node: g.nodes, initializer: g.initializers, input: inputs, output: outputs },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}

@@ -2,7 +2,8 @@
  * The popup: manual testing of models through the same `webq` client pages use (over the extension's UI port, so no
  * consent prompt). Device panel; a model by registry id or URL (raw, or with a task) and its options; inputs by the
  * loaded model's task (text, images, audio) or generated tensors for a raw model; run with progress and cancel;
- * and compare mode. Opened from the toolbar button, or as a tab at popup/popup.html.
+ * and compare mode; on top, sites waiting for a consent decision (pending.ts), when there are any. Opened from the
+ * toolbar button, or as a tab at popup/popup.html.
  */
 import browser from 'webextension-polyfill';
 import type { ModelInfo, ModelRef, Tensor } from '../extension/shared/types';
@@ -11,6 +12,7 @@ import { bitsLabel, formatBytes } from '../extension/ui/format';
 import { uiWebq } from '../extension/ui/transport';
 import { measure, renderCompare } from './compare';
 import { renderDevice, renderDeviceError } from './device';
+import { wirePending } from './pending';
 import { readInputs, renderInputs } from './inputs-form';
 import { bitsOptions, loadOptions, modelKind, modelRef, renderCachedModels, setModel, wireModelForm } from './model-form';
 import { runWork, setStatus, wireCancel } from './progress';
@@ -130,6 +132,7 @@ function fillCompareSelects(registry: boolean): void {
 
 function start(): void {
   $('[data-webq=version]').textContent = webq.version;
+  wirePending();
   $('[data-webq=open-options]').addEventListener('click', () => void browser.runtime.openOptionsPage());
   fillCompareSelects(false);
   wireModelForm(() => { modelChanged(); updateButtons(); });

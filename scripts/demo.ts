@@ -33,7 +33,7 @@ console.log(`demo page: ${pageUrl}`);
 
 const browser = await launchChromium({ headless });
 const page = await browser.context.newPage();
-await page.goto(headless ? `${pageUrl}?autorun` : pageUrl);
+await page.goto(pageUrl);
 
 if (!headless) {
   console.log('Chromium is open with webq loaded. Press “Read the text”, allow the site in the prompt. Ctrl-C to quit.');
@@ -41,8 +41,11 @@ if (!headless) {
   process.on('SIGINT', quit);
   browser.context.on('close', quit);
 } else {
-  const prompt = await browser.context.waitForEvent('page', { predicate: (p) => p.url().includes('/prompt.html'), timeout: 30_000 });
-  await prompt.click('[data-webq=allow]');
+  // As a person would: press the button (webq asks for permission only after a user gesture), then allow the site.
+  const prompt = browser.context.waitForEvent('page', { predicate: (p) => p.url().includes('/prompt.html'), timeout: 30_000 });
+  await page.waitForFunction(() => 'webq' in window);
+  await page.click('#run');
+  await (await prompt).click('[data-webq=allow]'); // playwright waits for the prompt's buttons to be enabled
   await page.waitForFunction(() => document.body.dataset.demoState, null, { timeout: 120_000 });
   const state = await page.evaluate(() => document.body.dataset.demoState);
   const text = await page.textContent('[data-demo=result]');

@@ -129,7 +129,10 @@ export function startRouter(engine: EngineLink): void {
       if (refused) { fail(message.id, refused); return; }
       ids.set(message.id, engineId);
       try {
-        if (port.name === PAGE_PORT) await requireConsent(caller.origin);
+        // The bridge stamped `gesture`; the tab is the port's own (SPEC §3: who may open a prompt).
+        if (port.name === PAGE_PORT) {
+          await requireConsent(caller.origin, { gesture: message.gesture === true, tabId: caller.tabId });
+        }
       } catch (err) {
         ids.delete(message.id);
         release(engineId);

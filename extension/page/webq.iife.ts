@@ -12,7 +12,8 @@ declare const __WEBQ_VERSION__: string;
 function windowTransport(): Transport {
   let ready = false;
   const queue: ClientMessage[] = [];
-  const post = (envelope: WindowEnvelope) => window.postMessage(envelope, window.location.origin === 'null' ? '*' : window.location.origin);
+  // The document's origin, not its URL's: a sandboxed document's is opaque, which only '*' matches.
+  const post = (envelope: WindowEnvelope) => window.postMessage(envelope, self.origin === 'null' ? '*' : self.origin);
   return {
     send(message) {
       if (ready) post({ tag: PAGE_TAG, message });

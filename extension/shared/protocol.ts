@@ -29,8 +29,14 @@ export type WireInput =
   | { kind: 'image'; images: { width: number; height: number; data: Uint8ClampedArray }[]; batched: boolean }
   | { kind: 'audio'; audio: Float32Array; sampleRate: number };
 
+/**
+ * `gesture` is stamped by the isolated bridge (never taken from the page): whether the page had transient user
+ * activation when it made the call. Only a call with it may open the consent prompt (SPEC §3).
+ */
 export type RequestMessage = {
-  [M in Method]: { type: 'request'; id: string; method: M; params: Methods[M]['params']; progress?: boolean };
+  [M in Method]: {
+    type: 'request'; id: string; method: M; params: Methods[M]['params']; progress?: boolean; gesture?: boolean;
+  };
 }[Method];
 export type ClientMessage = RequestMessage | { type: 'abort'; id: string };
 
@@ -151,9 +157,14 @@ export function validateClientMessage(raw: unknown): ClientMessage {
   if (o.type === 'abort') return { type: 'abort', id: o.id };
   if (o.type !== 'request') throw dataError('message type must be "request" or "abort"');
   if (!METHODS.includes(o.method as Method)) throw dataError(`unknown method ${JSON.stringify(String(o.method).slice(0, 40))}`);
+  const message = checkRequest(o, o.id);
+  if (o.gesture === true) message.gesture = true;
+  return message;
+}
+
+function checkRequest(o: Record<string, unknown>, id: string): RequestMessage {
   const params = plainObject(o.params ?? {}, 'params');
   const progress = o.progress === true;
-  const id = o.id;
   switch (o.method as Method) {
     case 'capabilities':
       return { type: 'request', id, method: 'capabilities', params: {}, progress };

@@ -11,7 +11,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
-import { findFirefoxPage, launchChromium, launchFirefox, openWithConsent, saveModelHost, type ChromiumWithExtension } from '../support/browsers';
+import {
+  clickPromptFirefox, findFirefoxPage, launchChromium, launchFirefox, openWithConsent, saveModelHost, userGesture,
+  type ChromiumWithExtension,
+} from '../support/browsers';
 import { MODELS, referenceRun } from '../support/fixtures';
 import { mirrorRepo } from '../support/hub-mirror';
 import { BERT_EXAMPLES, bertHubFiles } from '../support/hub-models/bert';
@@ -470,6 +473,7 @@ describe('Firefox smoke', () => {
       const page = await firefox.browser.newPage();
       await page.goto(`${server.origin}/page.html`);
       await page.waitForFunction(() => 'webq' in window, { timeout: 30_000 });
+      await userGesture(page); // a prompt opens only for a call made with user activation
       const asked = page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name)).catch(() => 'closed');
       const prompt = await findFirefoxPage(firefox.browser, '/prompt.html');
       expect(await prompt.evaluate(() => location.origin)).toMatch(/^moz-extension:\/\//);
@@ -479,7 +483,7 @@ describe('Firefox smoke', () => {
         await api.tabs.create({ url: '/popup/popup.html' });
         await api.tabs.create({ url: '/options/options.html' });
       });
-      await prompt.click('[data-webq=allow]');
+      await clickPromptFirefox(prompt, 'allow');
       expect(await asked).toBe('ok');
 
       const p = await findFirefoxPage(firefox.browser, '/popup/popup.html');

@@ -43,12 +43,30 @@ export async function launchChromium(options: { headless?: boolean; extraArgs?: 
   };
 }
 
-/** Opens `url` and answers webq's permission prompt for it when the prompt appears. */
+/** Anything with a mouse: a playwright or a puppeteer page. */
+interface Clickable { mouse: { click(x: number, y: number): Promise<unknown> } }
+
+/**
+ * A genuine user gesture on `page` (a mouse click in its top-left corner), as a person's click before a call that
+ * may open webq's permission prompt: webq opens one only for a call made with transient user activation (SPEC §3).
+ * The activation lasts a few seconds, so call webq right after.
+ */
+export async function userGesture(page: Clickable): Promise<void> {
+  await page.mouse.click(1, 1);
+}
+
+/**
+ * Opens `url` and answers webq's permission prompt for it when the prompt appears. The first call is made the way a
+ * prompt may be opened (SPEC §3): from the tab in front, right after a click; playwright's click on the prompt waits
+ * for its buttons to be enabled (~750 ms after it shows).
+ */
 export async function openWithConsent(context: BrowserContext, url: string, answer: 'allow' | 'deny' = 'allow'): Promise<Page> {
   const page = await context.newPage();
   await page.goto(url);
   await page.waitForFunction(() => 'webq' in window);
+  await page.bringToFront();
   const prompt = context.waitForEvent('page', { predicate: (p) => p.url().includes('/prompt.html'), timeout: 30_000 });
+  await userGesture(page);
   const first = page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
   const promptPage = await prompt;
   await promptPage.click(`[data-webq=${answer}]`);
@@ -71,7 +89,8 @@ export async function launchFirefox(options: { headless?: boolean } = {}): Promi
 }
 
 /**
- * Firefox: opens `url` and answers the permission prompt (found among the browser's pages by URL). `extensionPages`
+ * Firefox: opens `url` and answers the permission prompt (found among the browser's pages by URL), the first call
+ * made after a click from the tab in front, as in `openWithConsent`. `extensionPages`
  * (e.g. '/options/options.html') are opened by the prompt first: WebDriver BiDi may not navigate to moz-extension
  * URLs, whose origin is random per profile, but the extension's own page may open its pages.
  */
@@ -79,16 +98,28 @@ export async function openWithConsentFirefox(browser: import('puppeteer-core').B
   const page = await browser.newPage();
   await page.goto(url);
   await page.waitForFunction(() => 'webq' in window, { timeout: 30_000 });
+  await page.bringToFront();
+  await userGesture(page);
   const first = page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
   const prompt = await findFirefoxPage(browser, '/prompt.html');
-  await prompt.waitForSelector(`[data-webq=${answer}]`);
   if (extensionPages.length > 0) {
     await prompt.evaluate(async (urls) => { for (const u of urls) await (globalThis as any).browser.tabs.create({ url: u }); }, extensionPages);
   }
-  await prompt.click(`[data-webq=${answer}]`);
+  await clickPromptFirefox(prompt, answer);
   const result = await first;
   if ((answer === 'allow') !== (result === 'ok')) throw new Error(`consent ${answer} gave ${result}`);
   return page;
+}
+
+/**
+ * Answers an open prompt in Firefox: puppeteer's click does not wait for a button to be enabled, and the prompt's
+ * buttons take clicks only ~750 ms after it shows (SPEC §3).
+ */
+export async function clickPromptFirefox(
+  prompt: import('puppeteer-core').Page, answer: 'allow' | 'deny',
+): Promise<void> {
+  await prompt.waitForSelector(`[data-webq=${answer}]:not([disabled])`, { timeout: 30_000 });
+  await prompt.click(`[data-webq=${answer}]`);
 }
 
 /**

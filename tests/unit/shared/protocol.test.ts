@@ -17,6 +17,13 @@ describe('client messages', () => {
     expect((m as unknown as { params: { input: { tensors: { x: { data: unknown } } } } }).params.input.tensors.x.data).toBe(data); // no copy
   });
 
+  it('keeps the bridge\'s gesture stamp only as the boolean true', () => {
+    const base = { type: 'request', id: 'g1', method: 'capabilities', params: {} };
+    expect(validateClientMessage({ ...base, gesture: true })).toEqual({ ...base, progress: false, gesture: true });
+    expect(validateClientMessage({ ...base, gesture: 'yes' })).toEqual({ ...base, progress: false });
+    expect(validateClientMessage({ ...base, gesture: false })).toEqual({ ...base, progress: false });
+  });
+
   it.each([
     [null, /message must be an object/],
     [{ type: 'request', id: 'a b', method: 'run' }, /message id/],

@@ -67,7 +67,8 @@ export function taskOutputView(task: Task, output: unknown, names: string[]): HT
       const sets = labelSets(output as LabelsOutput | LabelsOutput[]);
       return h('div', {}, ...sets.map((labels, i) => h('div', { class: 'table-scroll' }, labelsTable(labels, names[i] ? `Labels for ${names[i]}` : `Labels for image ${i + 1}`, i))));
     }
-    case 'automatic-speech-recognition': return transcript(output as TextOutput);
+    case 'automatic-speech-recognition':
+    case 'text-generation': return transcript(output as TextOutput);
   }
 }
 

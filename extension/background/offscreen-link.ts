@@ -11,7 +11,7 @@
  */
 import { toWireError, WebqError } from '../shared/errors';
 import { ENGINE_PORT } from '../shared/ports';
-import type { Caller, ClientMessage, HostMessage } from '../shared/protocol';
+import { isFinal, type Caller, type ClientMessage, type HostMessage } from '../shared/protocol';
 import type { EngineLink } from './router';
 import { listen, post, RESULT_PIECES_LIMIT } from '../shared/pieces';
 
@@ -42,7 +42,7 @@ export class OffscreenLink implements EngineLink {
         this.lastHeard = Date.now();
         const m = raw as HostMessage | { type: 'keepalive' } | { type: 'pong' };
         if (m.type === 'keepalive' || m.type === 'pong') return;
-        if (m.type !== 'progress') this.inFlight.delete(m.id);
+        if (isFinal(m)) this.inFlight.delete(m.id);
         this.receive(m);
       });
       port.onDisconnect.addListener(() => {

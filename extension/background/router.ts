@@ -5,7 +5,7 @@
  */
 import browser from 'webextension-polyfill';
 import { toWireError, WebqError } from '../shared/errors';
-import { validateClientMessage, type Caller, type ClientMessage, type HostMessage } from '../shared/protocol';
+import { isFinal, validateClientMessage, type Caller, type ClientMessage, type HostMessage } from '../shared/protocol';
 import { PAGE_PORT, UI_PORT } from '../shared/ports';
 import { requireConsent } from './consent';
 import { listen, post, REQUEST_PIECES_LIMIT } from '../shared/pieces';
@@ -38,6 +38,7 @@ export function requestBytes(message: ClientMessage): number {
     case 'audio': return input.audio.byteLength;
     case 'image': return input.images.reduce((n, im) => n + im.data.byteLength, 0);
     case 'text': return input.text.reduce((n, s) => n + 2 * s.length, 0);
+    case 'messages': return input.messages.reduce((n, m) => n + 2 * m.content.length, 0);
   }
 }
 
@@ -91,7 +92,7 @@ export function startRouter(engine: EngineLink): void {
   engine.listen((message) => {
     const route = routes.get(message.id);
     if (!route) return;
-    if (message.type !== 'progress') {
+    if (isFinal(message)) {
       release(message.id);
       routes.delete(message.id);
       byClient.get(route.port)?.delete(route.clientId);

@@ -8,7 +8,7 @@
  */
 import browser from 'webextension-polyfill';
 import { toWireError, WebqError } from '../shared/errors';
-import { validateClientMessage, validateHostMessage, type HostMessage } from '../shared/protocol';
+import { isFinal, validateClientMessage, validateHostMessage, type HostMessage } from '../shared/protocol';
 import { BRIDGE_TAG, PAGE_TAG, type WindowEnvelope } from '../shared/window-envelope';
 import { PAGE_PORT } from '../shared/ports';
 import { listen, post, RESULT_PIECES_LIMIT } from '../shared/pieces';
@@ -27,7 +27,7 @@ function connect(): browser.Runtime.Port {
   listen(p, RESULT_PIECES_LIMIT, (raw: unknown) => {
     const message = validateHostMessage(raw);
     if (!message) return;
-    if (message.type !== 'progress') inFlight.delete(message.id);
+    if (isFinal(message)) inFlight.delete(message.id);
     toPage({ tag: BRIDGE_TAG, message });
   });
   p.onDisconnect.addListener(() => {

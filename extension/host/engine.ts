@@ -81,6 +81,7 @@ export class Engine {
     const job: Job = {
       signal: controller.signal,
       progress: (phase, loaded, total) => { if (message.progress) emit({ type: 'progress', id: message.id, progress: { phase, loaded, total } }); },
+      delta: (text) => { if (message.stream && text && !controller.signal.aborted) emit({ type: 'delta', id: message.id, text }); },
     };
     this.handle(message, caller, job).then(
       (result) => { if (!controller.signal.aborted) emit({ type: 'result', id: message.id, result }); },
@@ -172,6 +173,7 @@ export class Engine {
     const { resolved, main, info } = loaded;
     let output: unknown;
     let ms: number;
+    let generation: Partial<PerformanceMetrics> = {};
     if (resolved.kind === 'raw') {
       if (input.kind !== 'tensors') throw new WebqError('DataError', `this model is a raw ONNX model: pass tensors { ${main.io.inputs.map((i) => i.name).join(', ')} }, not ${input.kind}`);
       checkFeeds(main.io, input.tensors);
@@ -191,7 +193,10 @@ export class Engine {
           return (await runGraph(graph(role), feeds, job.signal)).outputs;
         },
       };
-      output = await resolved.pipeline.run(loaded.assets, input, options, graphs);
+      output = await resolved.pipeline.run(loaded.assets, input, options, graphs, {
+        onDelta: (text) => job.delta(text),
+        report: (figures) => { generation = figures; },
+      });
       // A task's inference is the whole pipeline: tokenising, the graphs (a decoder's every step), post-processing.
       ms = performance.now() - started;
     }
@@ -209,6 +214,7 @@ export class Engine {
       browser: `${this.env.browser.name} ${this.env.browser.version}`,
       profile: loaded.profile,
       fallbacks: loaded.fallbacks,
+      ...generation,
     };
     return { output, performanceMetrics: metrics };
   }

@@ -17,7 +17,12 @@ import { prepareOffThread } from './prepare-off-thread';
 import type { Fetcher, Resolved } from './resolve';
 
 /** One request's abort signal and progress reporting. */
-export interface Job { signal: AbortSignal; progress(phase: ProgressPhase, loaded: number, total: number): void }
+export interface Job {
+  signal: AbortSignal;
+  progress(phase: ProgressPhase, loaded: number, total: number): void;
+  /** Generated text as it is decoded, when the caller streams (a no-op otherwise). */
+  delta(text: string): void;
+}
 
 /** What a load hands to a run: the graph(s) by role, the task's prepared assets, and the report of this call. */
 export interface Loaded {

@@ -7,7 +7,7 @@ import { Engine } from './engine';
 import { browserInfo } from './browser-info';
 import { ENGINE_PORT } from '../shared/ports';
 import type { EngineEnvelope } from '../background/offscreen-link';
-import { validateClientMessage, type HostMessage } from '../shared/protocol';
+import { isFinal, validateClientMessage, type HostMessage } from '../shared/protocol';
 import { toWireError } from '../shared/errors';
 import { listen, post, REQUEST_PIECES_LIMIT } from '../shared/pieces';
 
@@ -18,7 +18,7 @@ const KEEPALIVE_MS = 20_000;
 function connect(): void {
   const port = chrome.runtime.connect({ name: ENGINE_PORT });
   const emit = (m: HostMessage) => {
-    if (m.type !== 'progress') inFlight.delete(m.id);
+    if (isFinal(m)) inFlight.delete(m.id);
     try { post(port, m); } catch { /* the worker went away; it fails its requests itself */ }
   };
   const timer = setInterval(() => { if (inFlight.size > 0) port.postMessage({ type: 'keepalive' }); }, KEEPALIVE_MS);

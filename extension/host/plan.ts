@@ -5,7 +5,7 @@
  */
 import type { PrecisionPolicy } from '../onnx';
 import { WebqError } from '../shared/errors';
-import type { NormalizedOptions, OptionName } from '../shared/options';
+import { RUN_ONLY_OPTIONS, type NormalizedOptions, type OptionName } from '../shared/options';
 import type { ConcreteBackend, ModalityDefaults, Profile } from '../shared/types';
 import type { TaskPipeline } from '../tasks/types';
 import type { Resolved } from './resolve';
@@ -34,7 +34,6 @@ export interface DeviceProbe {
 
 /** Options that only mean something when weights are quantized (workgroupSize: of webq's GPU quantize kernels). */
 const QUANTIZATION_OPTIONS: readonly OptionName[] = ['scheme', 'groupSize', 'mixedPrecision', 'attentionPrecision', 'embeddingPrecision', 'skipLayerNorm', 'workgroupSize'];
-const TASK_OPTIONS: readonly OptionName[] = ['normalize', 'topK', 'maxNewTokens', 'language'];
 
 /** SPEC §2: no option is accepted and ignored. Throws DataError naming an option that would have no effect. */
 export function checkOptions(options: NormalizedOptions, pipeline: TaskPipeline | null, builtIn: boolean): void {
@@ -51,7 +50,7 @@ export function checkOptions(options: NormalizedOptions, pipeline: TaskPipeline 
       throw new WebqError('DataError', `option ${key} applies under mixed precision: add mixedPrecision: true`);
     }
   }
-  for (const key of TASK_OPTIONS) {
+  for (const key of RUN_ONLY_OPTIONS) {
     if (options[key] === undefined) continue;
     if (!pipeline) throw new WebqError('DataError', `option ${key} applies to task models only; this model is a raw ONNX model`);
     if (!(pipeline.runOptions as readonly string[]).includes(key)) {

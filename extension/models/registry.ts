@@ -31,6 +31,14 @@ const entries: RegistryEntry[] = [
     id: 'whisper-tiny', repo: 'Xenova/whisper-tiny', task: 'automatic-speech-recognition',
     description: 'Whisper tiny, 39M parameters, multilingual: up to 30 s of audio → text (greedy decoding with a KV cache)',
   },
+  {
+    id: 'qwen2.5-0.5b-instruct', repo: 'onnx-community/Qwen2.5-0.5B-Instruct', task: 'text-generation',
+    description: 'Qwen2.5 0.5B Instruct: chat messages or a prompt → generated text (GQA, KV cache), streamed',
+  },
+  {
+    id: 'llama-3.2-1b-instruct', repo: 'onnx-community/Llama-3.2-1B-Instruct', task: 'text-generation',
+    description: 'Llama 3.2 1B Instruct: chat messages or a prompt → generated text (GQA, KV cache), streamed',
+  },
 ];
 
 export const REGISTRY: ReadonlyMap<string, RegistryEntry> = new Map(entries.map((e) => [e.id, Object.freeze(e)]));

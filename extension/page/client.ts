@@ -17,7 +17,10 @@ export interface Transport {
 
 interface CallOptions { signal?: AbortSignal; onProgress?: (p: Progress) => void }
 
-interface Pending { resolve(v: unknown): void; reject(e: Error): void; onProgress?: (p: Progress) => void }
+interface Pending { resolve(v: unknown): void; reject(e: Error): void; onProgress?: (p: Progress) => void; onDelta?: (text: string) => void }
+
+/** `webq.stream()`'s result: text deltas as they are decoded, and the whole run's result when it ends (SPEC §8). */
+export type TextStream = ReadableStream<string> & { readonly result: Promise<RunResult> };
 
 export interface Webq {
   readonly version: string;
@@ -25,6 +28,8 @@ export interface Webq {
   load(model: ModelRef, options?: Record<string, unknown> & CallOptions): Promise<ModelInfo>;
   run(model: ModelRef, input: unknown, options?: Record<string, unknown> & CallOptions): Promise<RunResult>;
   unload(model: ModelRef, options?: CallOptions): Promise<void>;
+  /** Text generation, streamed: cancel the stream (or abort its signal) to stop decoding in the engine. */
+  stream(model: ModelRef, input: unknown, options?: Record<string, unknown> & CallOptions): TextStream;
 }
 
 /**
@@ -72,19 +77,25 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
       try { p.onProgress?.(checked.progress); } catch (err) { console.error('webq: onProgress threw', err); }
       return;
     }
+    if (checked.type === 'delta') {
+      p.onDelta?.(checked.text);
+      return;
+    }
     pending.delete(checked.id);
     if (checked.type === 'result') p.resolve(checked.result);
     else p.reject(fromWireError(checked.error));
   });
 
-  async function call<M extends Method>(method: M, build: () => Promise<Record<string, unknown>>, rawOptions: unknown): Promise<unknown> {
-    const { signal, onProgress } = callOptions(rawOptions);
+  async function call<M extends Method>(method: M, build: () => Promise<Record<string, unknown>>, rawOptions: unknown, onDelta?: (text: string) => void, streamSignal?: AbortSignal): Promise<unknown> {
+    const options = callOptions(rawOptions);
+    const { onProgress } = options;
+    const signal = streamSignal && options.signal ? AbortSignal.any([options.signal, streamSignal]) : streamSignal ?? options.signal;
     if (signal?.aborted) throw abortError();
     const params = await build();
     if (signal?.aborted) throw abortError();
     const id = `${prefix}-${++counter}`;
     // Same validation as every later hop: a bad call fails here, with the field named, before any messaging.
-    const message = validateClientMessage({ type: 'request', id, method, params, progress: Boolean(onProgress) });
+    const message = validateClientMessage({ type: 'request', id, method, params, progress: Boolean(onProgress), stream: Boolean(onDelta) });
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         if (!pending.delete(id)) return;
@@ -95,6 +106,7 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
         resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v); },
         reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
         onProgress,
+        onDelta,
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       transport.send(message);
@@ -107,6 +119,17 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
     return rest;
   };
 
+  async function runWith(model: ModelRef, input: unknown, options: unknown, onDelta?: (text: string) => void, signal?: AbortSignal): Promise<RunResult> {
+    const started = performance.now();
+    const result = (await call('run', async () => ({
+      model: checkModelRef(model),
+      options: normalizeOptions(withoutCallOptions(options), 'run'),
+      input: await toWireInput(input),
+    }), options, onDelta, signal)) as RunResult;
+    result.performanceMetrics.totalTimeMs = performance.now() - started;
+    return result;
+  }
+
   return {
     version,
     capabilities: (options) => call('capabilities', async () => {
@@ -115,15 +138,19 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
     }, options) as Promise<Capabilities>,
     load: (model, options) =>
       call('load', async () => ({ model: checkModelRef(model), options: normalizeOptions(withoutCallOptions(options), 'load') }), options) as Promise<ModelInfo>,
-    async run(model, input, options) {
-      const started = performance.now();
-      const result = (await call('run', async () => ({
-        model: checkModelRef(model),
-        options: normalizeOptions(withoutCallOptions(options), 'run'),
-        input: await toWireInput(input),
-      }), options)) as RunResult;
-      result.performanceMetrics.totalTimeMs = performance.now() - started;
-      return result;
+    run: (model, input, options) => runWith(model, input, options),
+    stream(model, input, options) {
+      // The stream's own signal: cancel() aborts the run, as the page's signal does.
+      const cancel = new AbortController();
+      let push!: ReadableStreamDefaultController<string>;
+      const readable = new ReadableStream<string>({
+        start: (c) => { push = c; },
+        cancel: () => cancel.abort(),
+      });
+      const result = runWith(model, input, options, (text) => { try { push.enqueue(text); } catch { /* cancelled */ } }, cancel.signal);
+      result.then(() => { try { push.close(); } catch { /* cancelled */ } }, (err) => { try { push.error(err); } catch { /* cancelled */ } });
+      result.catch(() => undefined); // a page that only reads the stream still hears of the failure through it
+      return Object.assign(readable, { result });
     },
     unload: async (model, options) => {
       await call('unload', async () => {

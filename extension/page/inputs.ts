@@ -5,6 +5,7 @@
 import { dataError } from '../shared/errors';
 import { toWireTensor, type WireTensor } from '../shared/tensor';
 import type { WireInput } from '../shared/protocol';
+import { checkMessages } from '../shared/messages';
 
 type ImageLike = ImageData | ImageBitmap | Blob | HTMLImageElement | HTMLCanvasElement | OffscreenCanvas;
 
@@ -47,9 +48,10 @@ export async function toWireInput(input: unknown): Promise<WireInput> {
     return { kind: 'image', images, batched: true };
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw dataError('input must be tensors { name: { type, data, dims } }, text, an image, or { audio, sampleRate }');
+    throw dataError('input must be tensors { name: { type, data, dims } }, text, an image, { audio, sampleRate } or { messages }');
   }
   const o = input as Record<string, unknown>;
+  if (Array.isArray(o.messages) && Object.keys(o).length === 1) return { kind: 'messages', messages: checkMessages(o.messages) };
   if (o.audio instanceof Float32Array) {
     return { kind: 'audio', audio: o.audio, sampleRate: o.sampleRate as number };
   }

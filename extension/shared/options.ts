@@ -4,6 +4,9 @@
  * NotSupportedError any option this build cannot honour yet (see `UNSUPPORTED_YET` in the host).
  */
 import { dataError } from './errors';
+// The generation options' rules live with the sampler and detokenizer that apply them (one definition).
+import { checkSamplingOptions } from '../tasks/generation/sampling';
+import { checkStopStrings } from '../tasks/generation/detokenize';
 
 export type Backend = 'auto' | 'webgpu' | 'webnn' | 'wasm';
 export type DevicePreference = 'gpu' | 'cpu' | 'npu';
@@ -26,11 +29,21 @@ export interface NormalizedOptions {
   topK?: number;
   maxNewTokens?: number;
   language?: string;
+  // Text generation (SPEC §8).
+  temperature?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+  stop?: string[];
 }
 export type OptionName = keyof NormalizedOptions;
 
 /** Options that only make sense per run; `load` rejects them. */
-export const RUN_ONLY_OPTIONS: readonly OptionName[] = Object.freeze(['normalize', 'topK', 'maxNewTokens', 'language']);
+export const RUN_ONLY_OPTIONS = Object.freeze([
+  'normalize', 'topK', 'maxNewTokens', 'language', 'temperature', 'topP', 'repetitionPenalty', 'seed', 'stop',
+] as const) satisfies readonly OptionName[];
+export type RunOnlyOption = (typeof RUN_ONLY_OPTIONS)[number];
+const isRunOnly = (name: OptionName): boolean => (RUN_ONLY_OPTIONS as readonly OptionName[]).includes(name);
 
 const ALIASES: Readonly<Record<string, OptionName>> = Object.freeze({
   use_quantization: 'useQuantization',
@@ -45,6 +58,9 @@ const ALIASES: Readonly<Record<string, OptionName>> = Object.freeze({
   device_preference: 'devicePreference',
   top_k: 'topK',
   max_new_tokens: 'maxNewTokens',
+  top_p: 'topP',
+  repetition_penalty: 'repetitionPenalty',
+  stop_strings: 'stop',
 });
 
 const oneOf = <T>(values: readonly T[]) => (v: unknown, name: string): T => {
@@ -95,9 +111,19 @@ const CHECKS: { readonly [K in OptionName]-?: (v: unknown, name: string) => NonN
   shaderPrecompilation: bool,
   normalize: bool,
   topK: intIn(1, 1000),
-  maxNewTokens: intIn(1, 448),
+  maxNewTokens: intIn(1, 32_768), // a task may allow fewer (Whisper: its decoder's room)
   language,
+  temperature: sampling('temperature'),
+  topP: sampling('topP'),
+  repetitionPenalty: sampling('repetitionPenalty'),
+  seed: sampling('seed'),
+  stop: (v) => checkStopStrings(v),
 };
+
+/** One generation option, checked by the sampler's own rule (which names the option). */
+function sampling<K extends 'temperature' | 'topP' | 'repetitionPenalty' | 'seed'>(key: K) {
+  return (v: unknown): number => checkSamplingOptions({ [key]: v })[key]!;
+}
 
 function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.slice(0, 40));
@@ -149,7 +175,7 @@ export function normalizeOptions(raw: unknown, kind: 'load' | 'run'): Normalized
     const name: OptionName | undefined = Object.hasOwn(CHECKS, key) ? (key as OptionName) : ALIASES[key] && Object.hasOwn(ALIASES, key) ? ALIASES[key] : undefined;
     if (!name) throw dataError(`unknown option ${JSON.stringify(key.slice(0, 60))}; see the options table in the webq docs`);
     if (Object.hasOwn(out, name)) throw dataError(`option ${name} is given twice (as ${key} and its other spelling)`);
-    if (kind === 'load' && RUN_ONLY_OPTIONS.includes(name)) throw dataError(`option ${name} is a run option; pass it to run(), not load()`);
+    if (kind === 'load' && isRunOnly(name)) throw dataError(`option ${name} is a run option; pass it to run(), not load()`);
     const value = (raw as Record<string, unknown>)[key];
     if (value === undefined) continue;
     out[name] = CHECKS[name](value, key);

@@ -7,10 +7,10 @@
  * the page can post anything to the bridge, so nothing downstream trusts what came before it.
  */
 import { dataError, isErrorName, WebqError, type WireError } from './errors';
-import { normalizeOptions, type NormalizedOptions } from './options';
+import { checkMessages, type ChatMessage } from './messages';
+import { isPlainObject, normalizeOptions, type NormalizedOptions } from './options';
 import { checkWireTensor, isTypedArrayOf, LIMITS, type WireTensor } from './tensor';
-import { isPlainObject } from './options';
-import type { Calibration, Capabilities, ModelInfo, ModelRef, ModelSource, Progress, RunResult, Task } from './types';
+import { TASKS, type Calibration, type Capabilities, type ModelInfo, type ModelRef, type ModelSource, type Progress, type RunResult, type Task } from './types';
 
 export interface Methods {
   capabilities: { params: Record<string, never>; result: Capabilities };
@@ -27,7 +27,8 @@ export type WireInput =
   | { kind: 'tensors'; tensors: Record<string, WireTensor> }
   | { kind: 'text'; text: string[]; batched: boolean }
   | { kind: 'image'; images: { width: number; height: number; data: Uint8ClampedArray }[]; batched: boolean }
-  | { kind: 'audio'; audio: Float32Array; sampleRate: number };
+  | { kind: 'audio'; audio: Float32Array; sampleRate: number }
+  | { kind: 'messages'; messages: ChatMessage[] };
 
 /**
  * `gesture` is stamped by the isolated bridge (never taken from the page): whether the page had transient user
@@ -36,12 +37,15 @@ export type WireInput =
 export type RequestMessage = {
   [M in Method]: {
     type: 'request'; id: string; method: M; params: Methods[M]['params']; progress?: boolean; gesture?: boolean;
+    /** Text generation: send the text as it is decoded (`delta` messages) before the result. */
+    stream?: boolean;
   };
 }[Method];
 export type ClientMessage = RequestMessage | { type: 'abort'; id: string };
 
 export type HostMessage =
   | { type: 'progress'; id: string; progress: Progress }
+  | { type: 'delta'; id: string; text: string }
   | { type: 'result'; id: string; result: unknown }
   | { type: 'error'; id: string; error: WireError };
 
@@ -52,7 +56,12 @@ export type HostMessage =
  */
 export interface Caller { origin: string; tabId?: number; topOrigin?: string }
 
-export const TASKS: readonly Task[] = Object.freeze(['feature-extraction', 'image-classification', 'automatic-speech-recognition']);
+export { TASKS };
+
+/** The last message of a request (its result or error): every hop forgets the request after it. */
+export function isFinal(message: HostMessage): boolean {
+  return message.type === 'result' || message.type === 'error';
+}
 const METHODS: readonly Method[] = Object.freeze(['capabilities', 'load', 'run', 'unload', 'calibrate']);
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_URL = 2048;
@@ -145,8 +154,10 @@ export function checkWireInput(v: unknown): WireInput {
       }
       return { kind: 'audio', audio: o.audio as Float32Array, sampleRate: o.sampleRate };
     }
+    case 'messages':
+      return { kind: 'messages', messages: checkMessages(o.messages) };
     default:
-      throw dataError('input kind must be tensors, text, image or audio');
+      throw dataError('input kind must be tensors, text, image, audio or messages');
   }
 }
 
@@ -159,6 +170,7 @@ export function validateClientMessage(raw: unknown): ClientMessage {
   if (!METHODS.includes(o.method as Method)) throw dataError(`unknown method ${JSON.stringify(String(o.method).slice(0, 40))}`);
   const message = checkRequest(o, o.id);
   if (o.gesture === true) message.gesture = true;
+  if (o.stream === true && message.method === 'run') message.stream = true;
   return message;
 }
 
@@ -193,6 +205,8 @@ export function validateHostMessage(raw: unknown): HostMessage | null {
       if (!p || !['download', 'cache', 'quantize', 'compile', 'calibrate'].includes(p.phase as string) || typeof p.loaded !== 'number' || typeof p.total !== 'number') return null;
       return { type: 'progress', id: o.id, progress: { phase: p.phase as Progress['phase'], loaded: p.loaded, total: p.total } };
     }
+    case 'delta':
+      return typeof o.text === 'string' ? { type: 'delta', id: o.id, text: o.text } : null;
     case 'result':
       return { type: 'result', id: o.id, result: o.result };
     case 'error': {

@@ -2,7 +2,9 @@
 import type { Backend } from './options';
 import type { TensorType, TensorData } from './tensor';
 
-export type Task = 'feature-extraction' | 'image-classification' | 'automatic-speech-recognition';
+/** The tasks webq runs (SPEC §5, §8): the one list the Task type, the protocol and the pipeline table derive from. */
+export const TASKS = Object.freeze(['feature-extraction', 'image-classification', 'automatic-speech-recognition', 'text-generation'] as const);
+export type Task = (typeof TASKS)[number];
 export type ConcreteBackend = Exclude<Backend, 'auto'>;
 
 export interface ModelSource { url: string; sha256?: string; task?: Task; tokenizer?: string; id?: string }
@@ -43,6 +45,10 @@ export interface PerformanceMetrics {
   browser: string;
   profile: string;
   fallbacks: string[];
+  /** Text generation (SPEC §8): time from the run's start to its first generated token, and the two phases' rates. */
+  timeToFirstTokenMs?: number;
+  prefillTokensPerSecond?: number;
+  decodeTokensPerSecond?: number;
 }
 
 export interface RunResult { output: unknown; performanceMetrics: PerformanceMetrics }

@@ -4,12 +4,14 @@ import type { Task } from '../shared/types';
 import { featureExtraction } from './feature-extraction';
 import { imageClassification } from './image-classification';
 import { speechRecognition } from './speech-recognition';
+import { textGeneration } from './generation';
 import type { TaskPipeline } from './types';
 
 const PIPELINES: Readonly<Record<Task, TaskPipeline>> = Object.freeze({
   'feature-extraction': featureExtraction as TaskPipeline,
   'image-classification': imageClassification as TaskPipeline,
   'automatic-speech-recognition': speechRecognition as TaskPipeline,
+  'text-generation': textGeneration as TaskPipeline,
 });
 
 export function pipelineFor(task: Task): TaskPipeline {

@@ -5,7 +5,7 @@
  * Pipelines are pure host-side code: no extension API, no onnxruntime import. The engine (or a unit test, with
  * onnxruntime-node) hands them a `GraphRunner`, so the same pipeline runs in every engine host and in Node.
  */
-import type { NormalizedOptions } from '../shared/options';
+import type { NormalizedOptions, RunOnlyOption } from '../shared/options';
 import type { WireInput } from '../shared/protocol';
 import type { WireTensor } from '../shared/tensor';
 import type { Modality, Task } from '../shared/types';
@@ -37,13 +37,21 @@ export interface TaskPipeline<Assets = unknown> {
    * `{ model: 'onnx/model.onnx' }`). The first role is the main graph (its precision is the one reported).
    */
   readonly graphs: Readonly<Record<string, string>>;
-  /** Which run options (SPEC §5: normalize, topK, maxNewTokens, language) the task takes; others are refused. */
-  readonly runOptions: readonly ('normalize' | 'topK' | 'maxNewTokens' | 'language')[];
+  /** Which run options (SPEC §5, §8) the task takes; others are refused. */
+  readonly runOptions: readonly RunOnlyOption[];
   /** Reads the companion files once per model (tokenizer, labels, preprocessing config). Throws DataError on bad files. */
   prepare(files: ModelFiles): Promise<Assets>;
   /**
    * Turns the input into the task's output (SPEC §5 "Task outputs"). `input.kind` must match `modality`
    * (text / image / audio); anything else is a DataError naming what the task takes.
    */
-  run(assets: Assets, input: WireInput, options: NormalizedOptions, graphs: GraphRunner): Promise<unknown>;
+  run(assets: Assets, input: WireInput, options: NormalizedOptions, graphs: GraphRunner, hooks?: RunHooks): Promise<unknown>;
+}
+
+/** What a run may report besides its output: streamed text (text generation) and measured figures for the metrics. */
+export interface RunHooks {
+  /** Text decoded since the last call (valid UTF-8), when the caller streams. */
+  onDelta?(text: string): void;
+  /** Measured figures of this run (SPEC §8: time to first token, prefill and decode rates). */
+  report?(metrics: { timeToFirstTokenMs?: number; prefillTokensPerSecond?: number; decodeTokensPerSecond?: number }): void;
 }

@@ -11,7 +11,7 @@ import { createExtensionWebq, type ExtensionWebq, type Transport } from '../page
 import { toWireError, WebqError } from '../shared/errors';
 import { listen, post, RESULT_PIECES_LIMIT } from '../shared/pieces';
 import { UI_PORT } from '../shared/ports';
-import { validateHostMessage, type HostMessage } from '../shared/protocol';
+import { isFinal, validateHostMessage, type HostMessage } from '../shared/protocol';
 
 declare const __WEBQ_VERSION__: string;
 
@@ -25,7 +25,7 @@ export function uiTransport(): Transport {
     listen(p, RESULT_PIECES_LIMIT, (raw) => {
       const message = validateHostMessage(raw);
       if (!message) return;
-      if (message.type !== 'progress') inFlight.delete(message.id);
+      if (isFinal(message)) inFlight.delete(message.id);
       receive(message);
     });
     p.onDisconnect.addListener(() => {

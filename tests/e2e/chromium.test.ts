@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { launchChromium, openWithConsent, saveModelHost, userGesture, type ChromiumWithExtension } from '../support/browsers';
-import { registrySuite } from './registry-suite';
+import { registrySuite, type RegistryContext } from './registry-suite';
+import { generationSuite } from './generation-suite';
 import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
 import { addModelRoutes, webqSuite, type SuiteContext } from './webq-suite';
 import { MODELS } from '../support/fixtures';
@@ -27,7 +28,7 @@ afterAll(async () => {
 });
 
 webqSuite((): SuiteContext => ({ page, server, browser: 'chrome' }));
-registrySuite(() => ({
+const registryContext = (): RegistryContext => ({
   page, server, browser: 'chrome',
   async setModelHost(url) {
     const options = await chromium.context.newPage();
@@ -35,7 +36,9 @@ registrySuite(() => ({
     await saveModelHost(options, url);
     await options.close();
   },
-}));
+});
+registrySuite(registryContext);
+generationSuite(registryContext);
 
 describe('consent (Chromium)', () => {
   const localhost = () => server.origin.replace('127.0.0.1', 'localhost'); // another origin, same server

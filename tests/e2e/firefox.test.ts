@@ -5,7 +5,8 @@
 import { afterAll, beforeAll } from 'vitest';
 import type { Page } from 'puppeteer-core';
 import { findFirefoxPage, launchFirefox, openWithConsentFirefox, saveModelHost, type FirefoxWithExtension } from '../support/browsers';
-import { registrySuite } from './registry-suite';
+import { registrySuite, type RegistryContext } from './registry-suite';
+import { generationSuite } from './generation-suite';
 import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
 import { addModelRoutes, webqSuite, type PageLike, type SuiteContext } from './webq-suite';
 
@@ -26,7 +27,9 @@ afterAll(async () => {
 });
 
 webqSuite((): SuiteContext => ({ page: page as unknown as PageLike, server, browser: 'firefox' }));
-registrySuite(() => ({
+const registryContext = (): RegistryContext => ({
   page: page as unknown as PageLike, server, browser: 'firefox',
   setModelHost: async (url) => saveModelHost(await findFirefoxPage(firefox.browser, '/options/options.html') as unknown as PageLike, url),
-}));
+});
+registrySuite(registryContext);
+generationSuite(registryContext);

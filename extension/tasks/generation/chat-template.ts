@@ -14,16 +14,12 @@
 import { Template } from '@huggingface/jinja';
 import { dataError } from '../../shared/errors';
 
-export type ChatRole = 'system' | 'user' | 'assistant';
-export interface ChatMessage {
-  role: ChatRole;
-  content: string;
-}
+import { MAX_PROMPT_CHARS, type ChatMessage } from '../../shared/messages';
+
+// The page's messages are checked at every hop (shared/messages.ts, without pulling Jinja into the page's bundle).
+export { checkMessages, MAX_MESSAGES, MAX_PROMPT_CHARS, type ChatMessage, type ChatRole } from '../../shared/messages';
 
 export const MAX_TEMPLATE_CHARS = 256 * 1024;
-export const MAX_MESSAGES = 1024;
-export const MAX_PROMPT_CHARS = 1_000_000;
-const ROLES: readonly ChatRole[] = ['system', 'user', 'assistant'];
 
 export interface ChatTemplate {
   template: Template;
@@ -72,27 +68,6 @@ export function compileChatTemplate(tokenizerConfig: Readonly<Record<string, unk
     );
   }
   return { template, bosToken: tokenText(tokenizerConfig.bos_token), eosToken: tokenText(tokenizerConfig.eos_token) };
-}
-
-/** Validates a page's messages: 1 … MAX_MESSAGES of { role, content } with a known role and string content. */
-export function checkMessages(v: unknown): ChatMessage[] {
-  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_MESSAGES) {
-    throw dataError(`input messages must be an array of 1 to ${MAX_MESSAGES} { role, content } objects`);
-  }
-  let chars = 0;
-  return v.map((m, i) => {
-    const o = (typeof m === 'object' && m !== null ? m : {}) as Record<string, unknown>;
-    if (!ROLES.includes(o.role as ChatRole)) {
-      throw dataError(
-        `input messages[${i}].role must be one of ${ROLES.join(', ')}, got ${JSON.stringify(o.role)?.slice(0, 40)}`,
-      );
-    }
-    if (typeof o.content !== 'string') throw dataError(`input messages[${i}].content must be a string`);
-    chars += o.content.length;
-    if (chars > MAX_PROMPT_CHARS)
-      throw dataError(`input messages have more than ${MAX_PROMPT_CHARS} characters in all`);
-    return { role: o.role as ChatRole, content: o.content };
-  });
 }
 
 /** The prompt text of `messages`, ending with the assistant's turn header. */

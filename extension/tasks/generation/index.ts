@@ -5,15 +5,14 @@
  * onnx-community/Llama-3.2-1B-Instruct): onnx/model.onnx, config.json, generation_config.json, tokenizer.json,
  * tokenizer_config.json.
  *
- * Shaped like `TaskPipeline` (tasks/types.ts) but declared here: the shared `Task` union has no 'text-generation',
- * `WireInput` has no messages kind, `NormalizedOptions` has no sampling options, and `run` needs a place for
- * deltas. The changes that let it be a `TaskPipeline` are listed in the report of this work (issue 15).
+ * Registered as the 'text-generation' TaskPipeline (tasks/index.ts); `generateText` also serves callers that keep a
+ * session's KV cache between runs.
  */
 import { dataError } from '../../shared/errors';
 import type { WireInput } from '../../shared/protocol';
 import { readObject } from '../model-files';
 import { tokenizers, type TextTokenizer } from '../tokenizer';
-import type { GraphRunner, ModelFiles } from '../types';
+import type { GraphRunner, ModelFiles, RunHooks } from '../types';
 import { checkMessages, compileChatTemplate, renderChat, type ChatMessage, type ChatTemplate } from './chat-template';
 import { DecodeLoop, type GenerationResult, type KvCache } from './decode-loop';
 import { checkStopStrings } from './detokenize';
@@ -31,8 +30,8 @@ export {
   type KvCache,
 } from './decode-loop';
 
-/** What `WireInput` lacks: chat messages. A string arrives as the existing text kind with one string. */
-export type GenerationInput = WireInput | { kind: 'messages'; messages: ChatMessage[] };
+/** A string arrives as the text kind with one string; chat messages as the messages kind. */
+export type GenerationInput = WireInput;
 
 export interface GenerationOptions extends SamplingOptions {
   maxNewTokens?: number;
@@ -102,7 +101,7 @@ export interface TextGenerationPipeline {
     input: GenerationInput,
     options: Readonly<Record<string, unknown>>,
     graphs: GraphRunner,
-    hooks?: GenerationHooks,
+    hooks?: RunHooks,
   ): Promise<TextGenerationOutput>;
 }
 
@@ -125,7 +124,10 @@ export const textGeneration: TextGenerationPipeline = {
   },
 
   async run(assets, input, options, graphs, hooks = {}) {
-    const { text, tokens, finishReason, usage } = await generateText(assets, input, options, graphs, hooks);
+    const result = await generateText(assets, input, options, graphs, { signal: graphs.signal, onDelta: hooks.onDelta });
+    const { timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond } = result.timings;
+    hooks.report?.({ timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond });
+    const { text, tokens, finishReason, usage } = result;
     return { text, tokens, finishReason, usage };
   },
 };

@@ -37,7 +37,7 @@ const site = (origin: string) => ({ origin, topOrigin: origin });
 const fetcher = (origin: string) => ({ requester: { origin, page: true }, partition: origin });
 function job(): Job & { phases: ProgressPhase[] } {
   const phases: ProgressPhase[] = [];
-  return { signal: new AbortController().signal, progress: (phase) => { if (!phases.includes(phase)) phases.push(phase); }, phases };
+  return { signal: new AbortController().signal, progress: (phase) => { if (!phases.includes(phase)) phases.push(phase); }, delta: () => undefined, phases };
 }
 async function load(s: ModelStore, path: string, origin: string, j = job(), sha256?: string) {
   const resolved = await resolveModel({ url: `${server.origin}${path}`, sha256 }, fetcher(origin));

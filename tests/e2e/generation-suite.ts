@@ -1,0 +1,116 @@
+/**
+ * Text generation through the page API (SPEC §8), in every browser: the two registry LLM ids from a mirror of the
+ * model host (generated Llama- and Qwen2-shaped models with the real tokenizers and chat templates, GQA, a KV cache),
+ * `run` with chat messages and with a string, `stream` (deltas, its result, cancel), sampling options, and a custom
+ * `{ url, task: 'text-generation' }` model. Greedy tokens are checked against the same pipeline in Node on
+ * onnxruntime-node with the same quantized bytes.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { prepareModel } from '../../extension/host/prepare';
+import type { PrecisionPolicy } from '../../extension/onnx';
+import { textGeneration } from '../../extension/tasks/generation';
+import type { TaskPipeline } from '../../extension/tasks/types';
+import { llamaHubFiles } from '../support/hub-models/llama';
+import { qwen2HubFiles } from '../support/hub-models/qwen2';
+import { mirrorRepo } from '../support/hub-mirror';
+import { runPipeline } from '../support/node-pipeline';
+import type { RegistryContext } from './registry-suite';
+
+const PREFIX = '/hub';
+const QWEN_REPO = 'onnx-community/Qwen2.5-0.5B-Instruct';
+const LLAMA_REPO = 'onnx-community/Llama-3.2-1B-Instruct';
+/** The text profile's default for built-in models (extension/host/profile.ts): 4-bit, mixed precision. */
+const TEXT_POLICY: PrecisionPolicy = { bits: 4, scheme: 'symmetric', groupSize: 128, mixedPrecision: true, attentionPrecision: 8, embeddingPrecision: 8, skipLayerNorm: true };
+const MESSAGES = [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Name a colour.' }];
+
+type Json = any; // what page.evaluate hands back
+
+export function generationSuite(ctx: () => RegistryContext): void {
+  const qwen = qwen2HubFiles();
+  const llama = llamaHubFiles();
+
+  const run = (model: unknown, input: unknown, options: Record<string, unknown> = {}) => ctx().page.evaluate(
+    ({ model, input, options }) => (window as any).webq.run(model, input, options).then(
+      (r: any) => ({ ok: true, output: r.output, metrics: r.performanceMetrics }),
+      (e: Error) => ({ ok: false, name: e.name, message: e.message })),
+    { model, input, options },
+  ) as Promise<Json>;
+
+  /** Reads a stream in the page; `cancelAfter` chunks, then cancels it. */
+  const stream = (model: unknown, input: unknown, options: Record<string, unknown>, cancelAfter = Infinity) => ctx().page.evaluate(
+    async ({ model, input, options, cancelAfter }) => {
+      const s = (window as any).webq.stream(model, input, options);
+      const reader = s.getReader();
+      const chunks: string[] = [];
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        if (chunks.length >= cancelAfter) { await reader.cancel(); break; }
+      }
+      const result = await s.result.then((r: any) => ({ ok: true, output: r.output, metrics: r.performanceMetrics }), (e: Error) => ({ ok: false, name: e.name }));
+      return { chunks, result };
+    },
+    { model, input, options, cancelAfter: Number.isFinite(cancelAfter) ? cancelAfter : 1e9 },
+  ) as Promise<Json>;
+
+  beforeAll(async () => {
+    mirrorRepo(ctx().server, PREFIX, QWEN_REPO, qwen);
+    mirrorRepo(ctx().server, PREFIX, LLAMA_REPO, llama);
+    await ctx().setModelHost(`${ctx().server.origin}${PREFIX}`);
+  });
+
+  describe('text generation (SPEC §8)', () => {
+    it('qwen2.5-0.5b-instruct: chat messages → greedy text at the profile\'s 4 bits, the same tokens as onnxruntime-node', async () => {
+      const r = await run('qwen2.5-0.5b-instruct', { messages: MESSAGES }, { maxNewTokens: 6 });
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.tokens).toHaveLength(6);
+      expect(r.output).toMatchObject({ finishReason: 'length', usage: { completionTokens: 6 } });
+      expect(r.output.usage.promptTokens).toBeGreaterThan(5);
+      expect(r.metrics).toMatchObject({ quantizationBits: 4, mixedPrecision: true });
+      for (const k of ['timeToFirstTokenMs', 'prefillTokensPerSecond', 'decodeTokensPerSecond']) expect(r.metrics[k], k).toBeGreaterThan(0);
+      const quantized = prepareModel(qwen['onnx/model.onnx'] as Uint8Array, TEXT_POLICY).bytes;
+      const reference = await runPipeline(textGeneration as unknown as TaskPipeline, qwen, { kind: 'messages', messages: MESSAGES as never }, { maxNewTokens: 6 }, { model: quantized });
+      expect(r.output.tokens).toEqual((reference.output as Json).tokens);
+      expect(r.output.text).toBe((reference.output as Json).text);
+    });
+
+    it('llama-3.2-1b-instruct: stream() sends the text in deltas that add up to the result\'s text', async () => {
+      const { chunks, result } = await stream('llama-3.2-1b-instruct', 'Once upon a time', { maxNewTokens: 8 });
+      expect(result.ok).toBe(true);
+      expect(chunks.length).toBeGreaterThan(1);
+      expect(chunks.join('')).toBe(result.output.text);
+      expect(chunks.every((c: string) => c.length > 0 && !c.includes('\uFFFD'))).toBe(true);
+      expect(result.output.tokens).toHaveLength(8);
+      expect(result.metrics.timeToFirstTokenMs).toBeGreaterThan(0);
+    });
+
+    it('cancelling a stream stops it (its result is an AbortError) and the engine serves the next run', async () => {
+      const { chunks, result } = await stream('llama-3.2-1b-instruct', 'Once upon a time', { maxNewTokens: 200 }, 1);
+      expect(chunks).toHaveLength(1);
+      expect(result).toEqual({ ok: false, name: 'AbortError' });
+      expect((await run('llama-3.2-1b-instruct', 'Hello', { maxNewTokens: 2 })).ok).toBe(true);
+    });
+
+    it('sampling is reproducible with a seed; sampling options are validated by name', async () => {
+      const options = { maxNewTokens: 6, temperature: 1.5, topK: 50, topP: 0.95, seed: 7 };
+      const a = await run('qwen2.5-0.5b-instruct', { messages: MESSAGES }, options);
+      const b = await run('qwen2.5-0.5b-instruct', { messages: MESSAGES }, options);
+      expect(a.ok, a.message).toBe(true);
+      expect(b.output.tokens).toEqual(a.output.tokens);
+      for (const [bad, name] of [[{ temperature: -1 }, 'temperature'], [{ topP: 2 }, 'topP'], [{ stop: [''] }, 'stop'], [{ maxNewTokens: 0 }, 'maxNewTokens']] as const) {
+        expect(await run('qwen2.5-0.5b-instruct', 'hi', bad)).toMatchObject({ ok: false, name: 'DataError', message: expect.stringContaining(name) });
+      }
+      expect(await run('qwen2.5-0.5b-instruct', { messages: [{ role: 'robot', content: 'x' }] })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/role/) });
+      expect(await run('bert-base-uncased', 'hi', { temperature: 1 })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/temperature/) });
+    });
+
+    it('a custom model with task text-generation runs from its URL', async () => {
+      const url = `${ctx().server.origin}${PREFIX}/${LLAMA_REPO}/resolve/main/onnx/model.onnx`;
+      const r = await run({ url, task: 'text-generation' }, { messages: MESSAGES }, { maxNewTokens: 3 });
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.tokens).toHaveLength(3);
+      expect(r.metrics.quantizationBits).toBe(32); // a URL runs as stored unless the options quantize
+    });
+  });
+}

@@ -4,8 +4,9 @@ import { checkModelHost, hubFileUrl } from '../../../extension/models/model-host
 import { pipelineFor } from '../../../extension/tasks';
 
 describe('registry', () => {
-  it('has the three ids of the seed\'s benchmark table, each with a task webq runs', () => {
-    expect([...REGISTRY.keys()].sort()).toEqual(['bert-base-uncased', 'vit-base-patch16-224', 'whisper-tiny']);
+  it('has the seed\'s benchmark ids and its two LLMs, each with a task webq runs', () => {
+    expect([...REGISTRY.keys()].sort()).toEqual(['bert-base-uncased', 'llama-3.2-1b-instruct', 'qwen2.5-0.5b-instruct', 'vit-base-patch16-224', 'whisper-tiny']);
+    for (const id of ['qwen2.5-0.5b-instruct', 'llama-3.2-1b-instruct']) expect(pipelineFor(registryEntry(id)!.task).task).toBe('text-generation');
     expect(pipelineFor(registryEntry('bert-base-uncased')!.task).modality).toBe('text');
     expect(pipelineFor(registryEntry('vit-base-patch16-224')!.task).modality).toBe('vision');
     expect(pipelineFor(registryEntry('whisper-tiny')!.task).modality).toBe('audio');
@@ -22,7 +23,7 @@ describe('registry', () => {
   });
 
   it('refuses tasks it does not know, by name', () => {
-    expect(() => pipelineFor('text-generation' as never)).toThrow(/not one webq runs/);
+    expect(() => pipelineFor('summarization' as never)).toThrow(/not one webq runs/);
     expect(() => pipelineFor('toString' as never)).toThrow(/not one webq runs/);
   });
 });

@@ -29,7 +29,9 @@ export type ModelSpec =
 export const IMAGE_TYPES: Readonly<Record<string, string>> = Object.freeze({
   '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif', '.bmp': 'image/bmp',
 });
-const REGISTRY_IDS = [...REGISTRY.keys()].join(', ');
+/** The ids `webq check` can judge (text generation is checked by the e2e suites, not by this command yet). */
+const CHECKABLE = [...REGISTRY.values()].filter((e) => e.task !== 'text-generation');
+const REGISTRY_IDS = CHECKABLE.map((e) => e.id).join(', ');
 
 export interface CheckConfig {
   browsers: Browser[];
@@ -118,6 +120,7 @@ function integer(name: string, value: string, min: number): number {
 export function parseModel(value: string, cwd: string): ModelSpec {
   if ((BUILTIN_MODELS as readonly string[]).includes(value)) return { kind: 'builtin', name: value as (typeof BUILTIN_MODELS)[number] };
   const entry = REGISTRY.get(value);
+  if (entry?.task === 'text-generation') throw new UsageError(`--model ${value}: webq check does not judge text generation yet; the e2e suites do (docs/generation.md)`);
   if (entry) return { kind: 'id', id: entry.id, repo: entry.repo, task: entry.task };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return { kind: 'url', url: value };
   const path = resolve(cwd, value);

@@ -11,7 +11,7 @@
  */
 import { toWireError, WebqError } from '../shared/errors';
 import type { NormalizedOptions } from '../shared/options';
-import type { Caller, ClientMessage, HostMessage, Methods, RequestMessage, WireInput } from '../shared/protocol';
+import { SESSION_DEFAULTS, type Caller, type ClientMessage, type HostMessage, type Methods, type RequestMessage, type SessionParams, type SessionReply, type WireInput } from '../shared/protocol';
 import type { Capabilities, ModelRef, PerformanceMetrics, Profile, RunResult } from '../shared/types';
 import type { GraphRunner } from '../tasks/types';
 import type { BrowserInfo } from './browser-info';
@@ -21,6 +21,8 @@ import { adapterLimits, getGpu, gpuUnavailableReason, onDeviceLost, type GpuInfo
 import { checkFeeds } from './graph';
 import { runGraph } from './graph-session';
 import { ModelStore, type Job, type Loaded } from './model-store';
+import { figures, LanguageSessions, measureSession, promptSession } from './language-sessions';
+import type { TextGenerationAssets } from '../tasks/generation';
 import { planLoad, type DeviceProbe } from './plan';
 import { chooseProfile, isProfileKey, PROFILE_OVERRIDE_SETTING } from './profile';
 import { resolveModel, type Fetcher, type Resolved } from './resolve';
@@ -45,6 +47,7 @@ const deviceProbe: DeviceProbe = {
 
 export class Engine {
   private readonly store = new ModelStore();
+  private readonly sessions = new LanguageSessions();
   private readonly jobs = new Map<string, AbortController>();
   /** Set when the host is going away: requests still running then are answered with this OperationError. */
   private closing: string | null = null;
@@ -102,6 +105,7 @@ export class Engine {
       }
       case 'run': return this.run(message.params.model, message.params.input, message.params.options, caller, job);
       case 'unload': await this.unload(message.params.model, caller); return null;
+      case 'session': return this.session(message.params, caller, job);
       case 'calibrate': {
         // A calibration is global and timed: exposed to pages it would be a cross-site identifier (SPEC §3).
         if (this.isPage(caller)) throw new WebqError('NotAllowedError', 'calibration is run from webq\'s options page, not by web pages');
@@ -170,41 +174,50 @@ export class Engine {
 
   private async run(ref: ModelRef, input: WireInput, options: NormalizedOptions, caller: Caller, job: Job): Promise<RunResult> {
     const loaded = await this.load(ref, options, caller, job);
-    const { resolved, main, info } = loaded;
+    const { resolved, main } = loaded;
+    const started = performance.now();
     let output: unknown;
-    let ms: number;
+    let ms: number | undefined;
     let generation: Partial<PerformanceMetrics> = {};
     if (resolved.kind === 'raw') {
       if (input.kind !== 'tensors') throw new WebqError('DataError', `this model is a raw ONNX model: pass tensors { ${main.io.inputs.map((i) => i.name).join(', ')} }, not ${input.kind}`);
       checkFeeds(main.io, input.tensors);
       ({ outputs: output, ms } = await runGraph(main, input.tensors, job.signal));
     } else {
-      const started = performance.now();
-      const graph = (role: string) => {
-        const g = loaded.graphs.get(role);
-        if (!g) throw new WebqError('OperationError', `task ${resolved.pipeline.task} has no graph "${role}"`);
-        return g;
-      };
-      const graphs: GraphRunner = {
-        signal: job.signal,
-        io: (role) => graph(role).io,
-        run: async (role, feeds) => {
-          checkFeeds(graph(role).io, feeds);
-          return (await runGraph(graph(role), feeds, job.signal)).outputs;
-        },
-      };
-      output = await resolved.pipeline.run(loaded.assets, input, options, graphs, {
+      output = await resolved.pipeline.run(loaded.assets, input, options, this.graphRunner(loaded, job), {
         onDelta: (text) => job.delta(text),
         report: (figures) => { generation = figures; },
       });
-      // A task's inference is the whole pipeline: tokenising, the graphs (a decoder's every step), post-processing.
-      ms = performance.now() - started;
     }
-    const metrics: PerformanceMetrics = {
+    // A task's inference is the whole pipeline: tokenising, the graphs (a decoder's every step), post-processing.
+    return { output, performanceMetrics: this.metrics(loaded, ms ?? performance.now() - started, generation) };
+  }
+
+  /** The graphs of a loaded task model, for its pipeline: each run checked against its inputs and queued. */
+  private graphRunner(loaded: Awaited<ReturnType<Engine['load']>>, job: Job): GraphRunner {
+    const task = loaded.resolved.kind === 'task' ? loaded.resolved.pipeline.task : 'raw';
+    const graph = (role: string) => {
+      const g = loaded.graphs.get(role);
+      if (!g) throw new WebqError('OperationError', `task ${task} has no graph "${role}"`);
+      return g;
+    };
+    return {
+      signal: job.signal,
+      io: (role) => graph(role).io,
+      run: async (role, feeds) => {
+        checkFeeds(graph(role).io, feeds);
+        return (await runGraph(graph(role), feeds, job.signal)).outputs;
+      },
+    };
+  }
+
+  private metrics(loaded: Awaited<ReturnType<Engine['load']>>, ms: number, extra: Partial<PerformanceMetrics>): PerformanceMetrics {
+    const { info } = loaded;
+    return {
       inferenceTimeMs: ms,
       totalTimeMs: ms, // replaced page-side with the time from the call to its result
       ...(loaded.loadTimeMs !== undefined ? { loadTimeMs: loaded.loadTimeMs } : {}),
-      backend: main.target.backend,
+      backend: loaded.main.target.backend,
       quantizationBits: info.bits,
       quantizationScheme: info.scheme,
       mixedPrecision: info.mixedPrecision,
@@ -214,9 +227,60 @@ export class Engine {
       browser: `${this.env.browser.name} ${this.env.browser.version}`,
       profile: loaded.profile,
       fallbacks: loaded.fallbacks,
-      ...generation,
+      ...extra,
     };
-    return { output, performanceMetrics: metrics };
+  }
+
+  /** A LanguageModel operation (SPEC §8): sessions of this caller's origin, their KV cache kept between prompts. */
+  private async session(p: SessionParams, caller: Caller, job: Job): Promise<SessionReply> {
+    const { origin } = caller;
+    switch (p.op) {
+      case 'availability': {
+        const resolved = await resolveModel(p.model, this.fetcherFor(caller)).catch(() => null);
+        if (!resolved || resolved.kind !== 'task' || resolved.pipeline.task !== 'text-generation') return { availability: 'unavailable' };
+        const { profile, emulated } = await this.profile(this.isPage(caller));
+        const plan = await planLoad(resolved, p.options, profile, emulated, deviceProbe, []).catch(() => null);
+        return { availability: plan ? await this.store.availability(resolved, plan) : 'unavailable' };
+      }
+      case 'create': {
+        const { assets } = await this.languageModel(p.model, p.options, caller, job);
+        const session = this.sessions.create(origin, p.model, p.options, p.messages);
+        return { session: session.id, ...(await figures(session, assets)) };
+      }
+      case 'clone': {
+        const copy = this.sessions.clone(origin, p.session);
+        const { assets } = await this.languageModel(copy.model, copy.options, caller, job);
+        return { session: copy.id, ...(await figures(copy, assets)) };
+      }
+      case 'destroy':
+        this.sessions.destroy(origin, p.session);
+        return {};
+      default: {
+        const session = this.sessions.get(origin, p.session);
+        const { loaded, assets } = await this.languageModel(session.model, session.options, caller, job);
+        if (p.op !== 'prompt') {
+          if (p.op === 'measure') return { tokens: await measureSession(session, assets, p.messages) };
+          session.history.push(...p.messages); // append: prefilled with the next prompt
+          return figures(session, assets);
+        }
+        const started = performance.now();
+        const r = await promptSession(session, assets, this.graphRunner(loaded, job), p.messages, p.options, (text) => job.delta(text));
+        const { timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond } = r.timings;
+        const output = { text: r.text, tokens: r.tokens, finishReason: r.finishReason, usage: r.usage };
+        const performanceMetrics = this.metrics(loaded, performance.now() - started, { timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond });
+        return { result: { output, performanceMetrics }, ...(await figures(session, assets)) };
+      }
+    }
+  }
+
+  /** A text-generation model loaded for a session (its load options: the session's, less its sampling defaults). */
+  private async languageModel(ref: ModelRef, options: NormalizedOptions, caller: Caller, job: Job) {
+    const load = Object.fromEntries(Object.entries(options).filter(([k]) => !(SESSION_DEFAULTS as readonly string[]).includes(k)));
+    const loaded = await this.load(ref, load, caller, job);
+    if (loaded.resolved.kind !== 'task' || loaded.resolved.pipeline.task !== 'text-generation') {
+      throw new WebqError('DataError', 'LanguageModel needs a text-generation model: a registry LLM id or { url, task: \'text-generation\' }');
+    }
+    return { loaded, assets: loaded.assets as TextGenerationAssets };
   }
 
   /** Drops the caller's hold on the model's graphs; a graph no caller holds is released. */

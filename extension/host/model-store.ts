@@ -8,7 +8,7 @@ import { WebqError } from '../shared/errors';
 import type { Caller } from '../shared/protocol';
 import type { ModelInfo, ProgressPhase } from '../shared/types';
 import type { ModelFiles } from '../tasks/types';
-import { cacheKey, readEntry, writeEntry } from '../storage/model-cache';
+import { cacheKey, hasEntry, readEntry, writeEntry } from '../storage/model-cache';
 import { download } from './download';
 import { openGraph, releaseGraph, type LoadedGraph } from './graph-session';
 import { graphKey, type Plan } from './plan';
@@ -69,6 +69,24 @@ export class ModelStore {
     const assets = resolved.kind === 'task' ? await this.taskAssets(resolved, job, fallbacks) : null;
     const merged = [...new Set([...[...graphs.values()].flatMap((g) => g.fallbacks), ...fallbacks])];
     return { graphs, main: graphs.values().next().value!, assets, info: describe(resolved, graphs, merged), fallbacks: merged, firstUse };
+  }
+
+  /**
+   * Whether the model could run without a download (SPEC §8 `availability`): every graph in memory, being loaded, or
+   * its planned variant (or its source) in the partition's cache. Companion files are small and not counted.
+   */
+  async availability(resolved: Resolved, plan: Plan): Promise<'downloadable' | 'downloading' | 'available'> {
+    const urls = resolved.kind === 'raw' ? [resolved.url] : resolved.graphs.map(([, url]) => url);
+    let state: 'downloading' | 'available' = 'available';
+    for (const url of urls) {
+      const key = graphKey(resolved.partition, url, plan);
+      if (this.graphs.has(key)) continue;
+      if (this.loading.has(key)) { state = 'downloading'; continue; }
+      const stored = (await hasEntry(cacheKey(url.href, plan.variant, resolved.partition)))
+        || (await hasEntry(cacheKey(url.href, 'src', resolved.partition)));
+      if (!stored) return 'downloadable';
+    }
+    return state;
   }
 
   /** Drops the caller's hold on the model's graphs (in its partition); a graph no caller holds is released. */

@@ -8,6 +8,8 @@ import { checkCallOnlyOptions, normalizeOptions } from '../shared/options';
 import { checkModelRef, validateClientMessage, validateHostMessage, type ClientMessage, type HostMessage, type Method } from '../shared/protocol';
 import type { Calibration, Capabilities, ModelInfo, ModelRef, Progress, RunResult } from '../shared/types';
 import { toWireInput } from './inputs';
+import { createLanguageModel, type LanguageModelFactory } from './language-model';
+import type { SessionReply } from '../shared/protocol';
 
 export interface Transport {
   send(message: ClientMessage): void;
@@ -30,6 +32,8 @@ export interface Webq {
   unload(model: ModelRef, options?: CallOptions): Promise<void>;
   /** Text generation, streamed: cancel the stream (or abort its signal) to stop decoding in the engine. */
   stream(model: ModelRef, input: unknown, options?: Record<string, unknown> & CallOptions): TextStream;
+  /** The Prompt API's shape over webq's text-generation models (SPEC §8). */
+  readonly LanguageModel: LanguageModelFactory;
 }
 
 /**
@@ -130,8 +134,12 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
     return result;
   }
 
+  const LanguageModel = createLanguageModel((params, extras = {}) => call('session', async () => params,
+    { signal: extras.signal, onProgress: extras.onProgress }, extras.onDelta) as Promise<SessionReply>);
+
   return {
     version,
+    LanguageModel,
     capabilities: (options) => call('capabilities', async () => {
       checkCallOnlyOptions(options, 'capabilities');
       return {};

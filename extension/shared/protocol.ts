@@ -19,8 +19,28 @@ export interface Methods {
   unload: { params: { model: ModelRef }; result: null };
   /** Measures webq's kernel shapes on this GPU and stores the fastest for this adapter (SPEC §6). */
   calibrate: { params: Record<string, never>; result: Calibration };
+  /** A `LanguageModel` operation (SPEC §8): sessions live in the engine with their KV cache. */
+  session: { params: SessionParams; result: SessionReply };
 }
 export type Method = keyof Methods;
+
+/** What a page asks of a language-model session; `session` is an id the engine gave this origin. */
+export type SessionParams =
+  | { op: 'availability'; model: ModelRef; options: NormalizedOptions }
+  | { op: 'create'; model: ModelRef; options: NormalizedOptions; messages: ChatMessage[] }
+  | { op: 'prompt'; session: string; messages: ChatMessage[]; options: NormalizedOptions }
+  | { op: 'append' | 'measure'; session: string; messages: ChatMessage[] }
+  | { op: 'clone' | 'destroy'; session: string };
+
+export interface SessionReply {
+  session?: string;
+  contextUsage?: number;
+  contextWindow?: number;
+  /** prompt: the run's result; measure: the tokens the input would take; availability: what the model is here. */
+  result?: RunResult;
+  tokens?: number;
+  availability?: 'unavailable' | 'downloadable' | 'downloading' | 'available';
+}
 
 /** Raw tensors by input name, or a task input (text, pixels, audio) already converted page-side. */
 export type WireInput =
@@ -62,7 +82,10 @@ export { TASKS };
 export function isFinal(message: HostMessage): boolean {
   return message.type === 'result' || message.type === 'error';
 }
-const METHODS: readonly Method[] = Object.freeze(['capabilities', 'load', 'run', 'unload', 'calibrate']);
+const METHODS: readonly Method[] = Object.freeze(['capabilities', 'load', 'run', 'unload', 'calibrate', 'session']);
+const SESSION_ID = /^[0-9a-f-]{36}$/;
+/** Generation options a LanguageModel session keeps for all its prompts. */
+export const SESSION_DEFAULTS = Object.freeze(['temperature', 'topK', 'topP', 'repetitionPenalty', 'seed', 'stop', 'maxNewTokens'] as const);
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_URL = 2048;
 
@@ -170,7 +193,7 @@ export function validateClientMessage(raw: unknown): ClientMessage {
   if (!METHODS.includes(o.method as Method)) throw dataError(`unknown method ${JSON.stringify(String(o.method).slice(0, 40))}`);
   const message = checkRequest(o, o.id);
   if (o.gesture === true) message.gesture = true;
-  if (o.stream === true && message.method === 'run') message.stream = true;
+  if (o.stream === true && (message.method === 'run' || message.method === 'session')) message.stream = true;
   return message;
 }
 
@@ -191,7 +214,44 @@ function checkRequest(o: Record<string, unknown>, id: string): RequestMessage {
       return { type: 'request', id, method: 'unload', params: { model: checkModelRef(params.model) }, progress };
     case 'calibrate':
       return { type: 'request', id, method: 'calibrate', params: {}, progress };
+    case 'session':
+      return { type: 'request', id, method: 'session', params: checkSessionParams(params), progress };
   }
+}
+
+function checkSessionParams(p: Record<string, unknown>): SessionParams {
+  const session = (): string => {
+    if (typeof p.session !== 'string' || !SESSION_ID.test(p.session)) throw dataError('params.session must be a session id');
+    return p.session;
+  };
+  switch (p.op) {
+    case 'availability':
+      return { op: 'availability', model: checkModelRef(p.model), options: normalizeOptions(p.options, 'load') };
+    case 'create': {
+      // A session's generation defaults are kept with it; the rest are load options.
+      const options = normalizeOptions(p.options, 'run');
+      for (const key of Object.keys(options)) {
+        if ((SESSION_DEFAULTS as readonly string[]).includes(key)) continue;
+        normalizeOptions({ [key]: (options as Record<string, unknown>)[key] }, 'load');
+      }
+      return { op: 'create', model: checkModelRef(p.model), options, messages: p.messages === undefined ? [] : checkMessagesOrNone(p.messages) };
+    }
+    case 'prompt':
+      return { op: 'prompt', session: session(), messages: checkMessages(p.messages), options: normalizeOptions(p.options, 'run') };
+    case 'append':
+    case 'measure':
+      return { op: p.op, session: session(), messages: checkMessages(p.messages) };
+    case 'clone':
+    case 'destroy':
+      return { op: p.op, session: session() };
+    default:
+      throw dataError('params.op must be availability, create, prompt, append, measure, clone or destroy');
+  }
+}
+
+/** initialPrompts may be empty. */
+function checkMessagesOrNone(v: unknown): ChatMessage[] {
+  return Array.isArray(v) && v.length === 0 ? [] : checkMessages(v);
 }
 
 /** Validates a message from the host (the page checks what it gets back, too). */

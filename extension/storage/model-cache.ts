@@ -92,6 +92,12 @@ export async function writeEntry<Meta>(fields: { source: string; variant: string
   return entry;
 }
 
+/** Whether a complete entry is stored under `key` (its bytes are not read or checked). */
+export async function hasEntry(key: string): Promise<boolean> {
+  const entry = await (await db()).get('entries', key);
+  return entry?.complete === true;
+}
+
 export async function deleteEntry(key: string): Promise<void> {
   const database = await db();
   const tx = database.transaction(['entries', 'chunks'], 'readwrite');

@@ -29,9 +29,12 @@ export async function writeSetting(key: string, value: unknown): Promise<void> {
   settingsChannel?.postMessage({ changed: key });
 }
 
-/** The model cache's size budget (options page), 4 GiB unless set. */
+/**
+ * The model cache's size budget (options page), 4 GiB unless set. Read from the database on every call, not the
+ * in-memory copy: it is needed only when an entry is written, and another context may have changed it.
+ */
 export async function budgetBytes(): Promise<number> {
-  const value = await readSetting(BUDGET_SETTING);
+  const value = await (await db()).get('settings', BUDGET_SETTING);
   return typeof value === 'number' && value > 0 ? value : DEFAULT_BUDGET_BYTES;
 }
 

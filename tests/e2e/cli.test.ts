@@ -149,6 +149,9 @@ describe('webq check', () => {
     const unknownId = await webq('check', '--model', 'bert-large-cased');
     expect(unknownId.code).toBe(2);
     expect(unknownId.stderr).toMatch(/a registry id \(bert-base-uncased, vit-base-patch16-224, whisper-tiny\)/);
+    const llm = await webq('check', '--model', 'qwen2.5-0.5b-instruct');
+    expect(llm.code).toBe(2);
+    expect(llm.stderr).toMatch(/does not judge text generation yet/);
     const hostWithoutId = await webq('check', '--model-host', 'http://127.0.0.1:9/hub');
     expect(hostWithoutId.code).toBe(2);
     expect(hostWithoutId.stderr).toMatch(/--model-host applies to registry ids/);

@@ -105,6 +105,47 @@ export function generationSuite(ctx: () => RegistryContext): void {
       expect(await run('bert-base-uncased', 'hi', { temperature: 1 })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/temperature/) });
     });
 
+    it('LanguageModel: availability, create with a monitor, prompts that continue the conversation as one-shot runs would', async () => {
+      const r: Json = await ctx().page.evaluate(async () => {
+        const LM = (window as any).webq.LanguageModel;
+        const before = await LM.availability({ model: 'qwen2.5-0.5b-instruct' });
+        const events: number[] = [];
+        const session = await LM.create({
+          model: 'qwen2.5-0.5b-instruct', initialPrompts: [{ role: 'system', content: 'You are terse.' }], maxNewTokens: 6,
+          monitor: (m: EventTarget) => m.addEventListener('downloadprogress', (e: any) => events.push(e.loaded)),
+        });
+        const availability = [before, await LM.availability({ model: 'qwen2.5-0.5b-instruct' }), await LM.availability({ model: 'bert-base-uncased' })];
+        const window0 = session.contextWindow;
+        const first = await session.prompt('Name a colour.', {});
+        const usage1 = session.contextUsage;
+        const copy = await session.clone();
+        const chunks: string[] = [];
+        const reader = session.promptStreaming('And another?').getReader();
+        for (;;) { const { done, value } = await reader.read(); if (done) break; chunks.push(value); }
+        const fromCopy = await copy.prompt('And another?');
+        const measured = await session.measureContextUsage('One more.');
+        session.destroy();
+        const afterDestroy = await session.prompt('x').then(() => 'ok', (e: Error) => e.name);
+        return { availability, events, window0, first, usage1, usage2: session.contextUsage, second: chunks.join(''), chunks: chunks.length, fromCopy, measured, afterDestroy };
+      }, null);
+      expect(['downloadable', 'available']).toContain(r.availability[0]); // other tests may have loaded it already
+      expect(r.availability.slice(1)).toEqual(['available', 'unavailable']);
+      expect(r.events[0]).toBe(0);
+      expect(r.events.at(-1)).toBe(1);
+      expect(r.window0).toBe(256); // the generated model's max_position_embeddings
+      expect(r.usage1).toBeGreaterThan(10);
+      expect(r.usage2).toBeGreaterThan(r.usage1);
+      expect(r.second).toBe(r.fromCopy); // a clone continues the same conversation from the same cache
+      expect(r.measured).toBeGreaterThan(0); // the rendered conversation grows by it (template-dependent)
+      expect(r.afterDestroy).toBe('OperationError');
+      // The session's second answer is what a one-shot run of the whole conversation gives (greedy, 6 tokens).
+      const messages = [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Name a colour.' },
+        { role: 'assistant', content: r.first }, { role: 'user', content: 'And another?' }];
+      const oneShot = await run('qwen2.5-0.5b-instruct', { messages }, { maxNewTokens: 6 });
+      expect(oneShot.ok, oneShot.message).toBe(true);
+      expect(r.second).toBe(oneShot.output.text);
+    });
+
     it('a custom model with task text-generation runs from its URL', async () => {
       const url = `${ctx().server.origin}${PREFIX}/${LLAMA_REPO}/resolve/main/onnx/model.onnx`;
       const r = await run({ url, task: 'text-generation' }, { messages: MESSAGES }, { maxNewTokens: 3 });

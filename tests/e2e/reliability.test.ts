@@ -109,7 +109,7 @@ describe('downloads that fail', () => {
     const setBudget = (bytes: number | null) => sw().evaluate(async (bytes) => {
       const db: IDBDatabase = await new Promise((resolve, reject) => { const r = indexedDB.open('webq-models'); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
       const tx = db.transaction('settings', 'readwrite');
-      if (bytes === null) tx.objectStore('settings').delete('cacheBudgetBytes'); else tx.objectStore('settings').put(bytes, 'cacheBudgetBytes'); // cache.ts setBudgetBytes
+      if (bytes === null) tx.objectStore('settings').delete('cacheBudgetBytes'); else tx.objectStore('settings').put(bytes, 'cacheBudgetBytes'); // storage/settings.ts setBudgetBytes
       await new Promise((resolve) => { tx.oncomplete = resolve; });
       db.close();
     }, bytes);

@@ -14,7 +14,7 @@ import { readObject } from '../model-files';
 import { tokenizers, type TextTokenizer } from '../tokenizer';
 import type { GraphRunner, ModelFiles, RunHooks } from '../types';
 import { checkMessages, compileChatTemplate, renderChat, type ChatMessage, type ChatTemplate } from './chat-template';
-import { DecodeLoop, type GenerationResult, type KvCache } from './decode-loop';
+import { createCache, DecodeLoop, type GenerationResult, type KvCache } from './decode-loop';
 import { checkStopStrings } from './detokenize';
 import { parseDecoderConfig, type DecoderConfig } from './model-config';
 import { checkSamplingOptions, type SamplingOptions } from './sampling';
@@ -140,18 +140,33 @@ export async function generateText(
   graphs: GraphRunner,
   hooks: GenerationHooks = {},
 ): Promise<GenerationResult> {
-  const { maxNewTokens, stop, ...sampling } = checkGenerationOptions(options);
+  const checked = checkGenerationOptions(options);
   const prompt = await promptIds(assets, input);
+  return continueGeneration(assets, hooks.cache ?? createCache(), prompt, checked, graphs, hooks);
+}
+
+/**
+ * Runs `feed` after what `cache` holds and generates; the cache is updated in place (a session keeps it, so its
+ * history is never prefilled again).
+ */
+export function continueGeneration(
+  assets: TextGenerationAssets,
+  cache: KvCache,
+  feed: readonly number[],
+  options: GenerationOptions,
+  graphs: GraphRunner,
+  hooks: Pick<GenerationHooks, 'onDelta' | 'signal'> = {},
+): Promise<GenerationResult> {
+  const { maxNewTokens, stop, ...sampling } = options;
   const loop = new DecodeLoop({ graphs, role: ROLE, config: assets.config, vocabLimit: assets.vocabLimit });
-  const params = {
+  return loop.continue(cache, feed, {
     sampling,
     stop,
     onDelta: hooks.onDelta,
     signal: hooks.signal,
     ...(maxNewTokens === undefined ? {} : { maxNewTokens }),
     decode: (ids: number[]) => (ids.length ? assets.tokenizer.decode(ids, { skipSpecialTokens: true }) : ''),
-  };
-  return hooks.cache ? loop.continue(hooks.cache, prompt, params) : loop.run(prompt, params);
+  });
 }
 
 /**

@@ -22,7 +22,8 @@ export interface QuantizeOptions {
   scaleSearch?: boolean;
 }
 
-export interface QuantizedWeight {
+/** What describes a quantized weight wherever its bytes live (CPU arrays here, GPU buffers in weights.ts). */
+export interface QuantizedShape {
   bits: Bits;
   scheme: Scheme;
   /** Rows of the original B (input features). */
@@ -34,6 +35,9 @@ export interface QuantizedWeight {
   /** The group size that was asked for (0 per-channel, -1 per-tensor, else equals blockSize). */
   groupSize: GroupSize;
   kBlocks: number;
+}
+
+export interface QuantizedWeight extends QuantizedShape {
   data: Uint8Array;
   scales: Float32Array;
   /** Present for asymmetric; symmetric implies 2^(bits-1). */

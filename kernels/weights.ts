@@ -3,16 +3,9 @@
  * moves between it and the CPU form: upload for weights quantized by the TypeScript quantizer or read from
  * a model, download for weights quantized on the GPU.
  */
-import { align4, packedShape, type PackedShape, type QuantizedWeight, type Bits, type Scheme, type GroupSize } from './layout.ts';
+import { align4, packedShape, type PackedShape, type QuantizedShape, type QuantizedWeight } from './layout.ts';
 
-export interface GpuQuantizedWeight {
-  bits: Bits;
-  scheme: Scheme;
-  K: number;
-  N: number;
-  blockSize: number;
-  groupSize: GroupSize;
-  kBlocks: number;
+export interface GpuQuantizedWeight extends QuantizedShape {
   /** uint8 [N, kBlocks, blockSize*bits/8] read as u32 words. */
   data: GPUBuffer;
   /** f32 [N, kBlocks]. */

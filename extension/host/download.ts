@@ -9,8 +9,6 @@ import { WebqError } from '../shared/errors';
 import { sha256Hex } from '../shared/sha256';
 import { checkModelUrl, corsAllows, type Requester } from './url-rule';
 
-export { checkModelUrl, type Requester } from './url-rule';
-
 const MAX_MODEL_BYTES = 2 * 1024 ** 3; // wasm32 heap: larger models need external data (not supported yet)
 
 /**

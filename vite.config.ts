@@ -32,16 +32,30 @@ export default defineConfig(({ mode }): UserConfig => {
       define,
       root: resolve('tests/harness'),
       base: './',
-      build: { outDir: resolve('dist/harness'), emptyOutDir: true, target: 'es2022', rollupOptions: { input: resolve('tests/harness/index.html') } },
+      build: {
+        outDir: resolve('dist/harness'),
+        emptyOutDir: true,
+        target: 'es2022',
+        rollupOptions: { input: resolve('tests/harness/index.html') },
+      },
     };
   }
-  if (mode !== 'chrome' && mode !== 'firefox') throw new Error(`vite --mode must be chrome, firefox or harness, not ${mode}`);
-  const manifest = (mode === 'firefox' ? firefoxManifest() : { ...base, version: pkg.version }) as unknown as ManifestV3Export;
+  if (mode !== 'chrome' && mode !== 'firefox')
+    throw new Error(`vite --mode must be chrome, firefox or harness, not ${mode}`);
+  const manifest = (mode === 'firefox'
+    ? firefoxManifest()
+    : { ...base, version: pkg.version }) as unknown as ManifestV3Export;
   const pages: Record<string, string> = { prompt: resolve('extension/prompt/prompt.html') };
   if (mode === 'chrome') pages.offscreen = resolve('extension/host/offscreen.html');
   return {
     define,
     plugins: [crx({ manifest, browser: mode })],
-    build: { outDir: resolve(`dist/${mode}`), emptyOutDir: true, target: 'es2022', rollupOptions: { input: pages }, chunkSizeWarningLimit: 30_000 },
+    build: {
+      outDir: resolve(`dist/${mode}`),
+      emptyOutDir: true,
+      target: 'es2022',
+      rollupOptions: { input: pages },
+      chunkSizeWarningLimit: 30_000,
+    },
   };
 });

@@ -7,18 +7,32 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['tests/unit/**/*.test.ts', 'extension/**/*.test.ts', 'kernels/**/*.test.ts'], exclude: ['kernels/**/*.gpu.test.ts'], environment: 'node' } },
       {
         test: {
-          name: 'kernels', include: ['tests/kernels/**/*.test.ts', 'kernels/**/*.gpu.test.ts'], environment: 'node',
-          testTimeout: 120_000, fileParallelism: false,
+          name: 'unit',
+          include: ['tests/unit/**/*.test.ts', 'extension/**/*.test.ts', 'kernels/**/*.test.ts'],
+          exclude: ['kernels/**/*.gpu.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'kernels',
+          include: ['tests/kernels/**/*.test.ts', 'kernels/**/*.gpu.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          fileParallelism: false,
           env: { VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json' },
         },
       },
       {
         test: {
-          name: 'e2e', include: ['tests/e2e/**/*.test.ts'], environment: 'node',
-          testTimeout: 300_000, hookTimeout: 300_000, fileParallelism: false,
+          name: 'e2e',
+          include: ['tests/e2e/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
         },
       },
     ],

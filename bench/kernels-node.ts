@@ -32,17 +32,25 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { create, globals } from 'webgpu';
-import { quantize as tsQuantize } from '../extension/quant/quantize.ts';
-import { uniformFloats } from '../extension/shared/random.ts';
+import { quantize as tsQuantize } from '../extension/quant/quantize';
+import { uniformFloats } from '../extension/shared/random';
 import {
-  destroyQuantized, downloadQuantized, gemm, gemv, quantize, readFloats, uploadBytes,
-  type GemmOptions, type GemvOptions, type GpuQuantizedWeight,
-} from '../kernels/index.ts';
-import { packedShape, type Bits } from '../kernels/layout.ts';
-import { adapterName, openDevice } from '../kernels/device.ts';
-import { median, timeIt, type TimingOptions } from './kernels/timing.ts';
+  destroyQuantized,
+  downloadQuantized,
+  gemm,
+  gemv,
+  quantize,
+  readFloats,
+  uploadBytes,
+  type GemmOptions,
+  type GemvOptions,
+  type GpuQuantizedWeight,
+} from '../kernels/index';
+import { packedShape, type Bits } from '../kernels/layout';
+import { adapterName, openDevice } from '../kernels/device';
+import { median, timeIt, type TimingOptions } from './kernels/timing';
 
-type ModelModule = typeof import('../kernels/testing/matmulnbits-model.ts');
+type ModelModule = typeof import('../kernels/testing/matmulnbits-model');
 
 /**
  * The MatMulNBits model builder. It imports the CommonJS package onnx-proto by name, which Node's ESM loader
@@ -50,9 +58,10 @@ type ModelModule = typeof import('../kernels/testing/matmulnbits-model.ts');
  */
 async function loadModelBuilder(): Promise<ModelModule['buildMatMulNBitsModel']> {
   try {
-    return (await import('../kernels/testing/matmulnbits-model.ts')).buildMatMulNBitsModel;
+    return (await import('../kernels/testing/matmulnbits-model')).buildMatMulNBitsModel;
   } catch {
-    return (createRequire(import.meta.url)('../kernels/testing/matmulnbits-model.ts') as ModelModule).buildMatMulNBitsModel;
+    return (createRequire(import.meta.url)('../kernels/testing/matmulnbits-model.ts') as ModelModule)
+      .buildMatMulNBitsModel;
   }
 }
 
@@ -75,11 +84,30 @@ const cpuEp = !flag('no-cpu');
 type Kernel = 'gemv' | 'gemm';
 const config = {
   shapes: quick
-    ? [[256, 512], [768, 768]] as [number, number][]
-    // Largest first, so that a run cut short by --deadline-s still has them; the tables are sorted by size.
-    : [[4096, 11008], [4096, 4096], [2048, 2048], [3072, 768], [768, 3072], [768, 768]] as [number, number][],
+    ? ([
+        [256, 512],
+        [768, 768],
+      ] as [number, number][])
+    : // Largest first, so that a run cut short by --deadline-s still has them; the tables are sorted by size.
+      ([
+        [4096, 11008],
+        [4096, 4096],
+        [2048, 2048],
+        [3072, 768],
+        [768, 3072],
+        [768, 768],
+      ] as [number, number][]),
   bits: [2, 4, 8] as Bits[],
-  kernels: (quick ? [{ kernel: 'gemv', M: 1 }, { kernel: 'gemm', M: 16 }] : [{ kernel: 'gemv', M: 1 }, { kernel: 'gemm', M: 16 }, { kernel: 'gemm', M: 64 }]) as { kernel: Kernel; M: number }[],
+  kernels: (quick
+    ? [
+        { kernel: 'gemv', M: 1 },
+        { kernel: 'gemm', M: 16 },
+      ]
+    : [
+        { kernel: 'gemv', M: 1 },
+        { kernel: 'gemm', M: 16 },
+        { kernel: 'gemm', M: 64 },
+      ]) as { kernel: Kernel; M: number }[],
   blockSize: 32,
   /** GPU-timestamp samples: `samples` medians of the mean of `perSample` calls, after `warmup` calls. */
   gpu: { warmup: 3, samples: quick ? 5 : 7, perSample: quick ? 2 : 5 },
@@ -94,35 +122,59 @@ const config = {
 
 /** Tile variants tried per row; the first is the kernels' default. */
 const gemvVariants: GemvOptions[] = quick
-  ? [{}, { workgroupSize: [4, 16, 1], colsPerThread: 1 }, { workgroupSize: [4, 16, 1] }, { workgroupSize: [32, 4, 1] }, { workgroupSize: [16, 4, 1], colsPerThread: 4 }]
+  ? [
+      {},
+      { workgroupSize: [4, 16, 1], colsPerThread: 1 },
+      { workgroupSize: [4, 16, 1] },
+      { workgroupSize: [32, 4, 1] },
+      { workgroupSize: [16, 4, 1], colsPerThread: 4 },
+    ]
   : [
-    {},
-    { workgroupSize: [32, 4, 1], colsPerThread: 1 }, { workgroupSize: [32, 4, 1] }, { workgroupSize: [32, 4, 1], colsPerThread: 4 },
-    { workgroupSize: [32, 8, 1] }, { workgroupSize: [32, 2, 1], colsPerThread: 4 }, { workgroupSize: [32, 1, 1], colsPerThread: 8 },
-    { workgroupSize: [64, 2, 1] }, { workgroupSize: [64, 4, 1], colsPerThread: 4 }, { workgroupSize: [64, 1, 1], colsPerThread: 4 },
-    { workgroupSize: [128, 1, 1] }, { workgroupSize: [128, 2, 1] }, { workgroupSize: [256, 1, 1], colsPerThread: 1 }, { workgroupSize: [256, 1, 1], colsPerThread: 4 },
-    { workgroupSize: [64, 4, 1], stageA: false }, { workgroupSize: [32, 4, 1], colsPerThread: 4, stageA: false },
-    { workgroupSize: [16, 8, 1] }, { workgroupSize: [8, 16, 1] }, { workgroupSize: [16, 4, 1], colsPerThread: 4 }, { workgroupSize: [8, 8, 1], colsPerThread: 4 },
-  ];
+      {},
+      { workgroupSize: [32, 4, 1], colsPerThread: 1 },
+      { workgroupSize: [32, 4, 1] },
+      { workgroupSize: [32, 4, 1], colsPerThread: 4 },
+      { workgroupSize: [32, 8, 1] },
+      { workgroupSize: [32, 2, 1], colsPerThread: 4 },
+      { workgroupSize: [32, 1, 1], colsPerThread: 8 },
+      { workgroupSize: [64, 2, 1] },
+      { workgroupSize: [64, 4, 1], colsPerThread: 4 },
+      { workgroupSize: [64, 1, 1], colsPerThread: 4 },
+      { workgroupSize: [128, 1, 1] },
+      { workgroupSize: [128, 2, 1] },
+      { workgroupSize: [256, 1, 1], colsPerThread: 1 },
+      { workgroupSize: [256, 1, 1], colsPerThread: 4 },
+      { workgroupSize: [64, 4, 1], stageA: false },
+      { workgroupSize: [32, 4, 1], colsPerThread: 4, stageA: false },
+      { workgroupSize: [16, 8, 1] },
+      { workgroupSize: [8, 16, 1] },
+      { workgroupSize: [16, 4, 1], colsPerThread: 4 },
+      { workgroupSize: [8, 8, 1], colsPerThread: 4 },
+    ];
 const gemmVariants: GemmOptions[] = quick
-  ? [{}, { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 }, { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2 }, { workgroupSize: [8, 8, 1], rowsPerThread: 2, colsPerThread: 2 }]
+  ? [
+      {},
+      { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 },
+      { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2 },
+      { workgroupSize: [8, 8, 1], rowsPerThread: 2, colsPerThread: 2 },
+    ]
   : [
-    {},
-    { workgroupSize: [16, 8, 1], rowsPerThread: 4, colsPerThread: 4, splitK: 1 },
-    { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2 },
-    { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, splitK: 1 },
-    { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, kTile: 64 },
-    { workgroupSize: [16, 8, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 },
-    { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 },
-    { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 },
-    { workgroupSize: [32, 4, 1], rowsPerThread: 4, colsPerThread: 4 },
-    { workgroupSize: [32, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 },
-    { workgroupSize: [16, 8, 1], rowsPerThread: 2, colsPerThread: 4 },
-    { workgroupSize: [16, 16, 1], rowsPerThread: 1, colsPerThread: 4 },
-    { workgroupSize: [16, 16, 1], rowsPerThread: 4, colsPerThread: 4 },
-    { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 4 },
-    { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, splitK: 16 },
-  ];
+      {},
+      { workgroupSize: [16, 8, 1], rowsPerThread: 4, colsPerThread: 4, splitK: 1 },
+      { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2 },
+      { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, splitK: 1 },
+      { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, kTile: 64 },
+      { workgroupSize: [16, 8, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 },
+      { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 },
+      { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 },
+      { workgroupSize: [32, 4, 1], rowsPerThread: 4, colsPerThread: 4 },
+      { workgroupSize: [32, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 },
+      { workgroupSize: [16, 8, 1], rowsPerThread: 2, colsPerThread: 4 },
+      { workgroupSize: [16, 16, 1], rowsPerThread: 1, colsPerThread: 4 },
+      { workgroupSize: [16, 16, 1], rowsPerThread: 4, colsPerThread: 4 },
+      { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 4 },
+      { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, splitK: 16 },
+    ];
 const describeOptions = (o: GemvOptions | GemmOptions): string => {
   if (Object.keys(o).length === 0) return 'default';
   const wg = (o.workgroupSize ?? ['?', '?']).slice(0, 2).join('x');
@@ -151,7 +203,13 @@ function peakFor(name: string): { gbps: number; source: string } | undefined {
   return undefined;
 }
 
-interface Gpu { device: GPUDevice; adapter: string; features: string[]; timestamps: boolean; flush: GPUBuffer }
+interface Gpu {
+  device: GPUDevice;
+  adapter: string;
+  features: string[];
+  timestamps: boolean;
+  flush: GPUBuffer;
+}
 
 // Keep the GPU instance referenced for the whole run: if it is garbage-collected Dawn for Node aborts.
 let gpuInstance: GPU | undefined;
@@ -161,7 +219,8 @@ async function openGpu(): Promise<Gpu> {
   // Dawn quantizes timestamps (to defeat timing attacks in browsers) unless told not to.
   gpuInstance = create(['disable-dawn-features=timestamp_quantization']);
   const opened = await openDevice(gpuInstance, ['subgroups', 'timestamp-query']);
-  if (!opened) throw new Error('no WebGPU adapter (Vulkan loader and driver found? VK_ICD_FILENAMES / VK_DRIVER_FILES)');
+  if (!opened)
+    throw new Error('no WebGPU adapter (Vulkan loader and driver found? VK_ICD_FILENAMES / VK_DRIVER_FILES)');
   const { device, adapter, features: requiredFeatures } = opened;
   const name = adapterName(opened.info);
   const l = adapter.limits;
@@ -169,8 +228,17 @@ async function openGpu(): Promise<Gpu> {
     console.error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
     process.exitCode = 1;
   });
-  const flush = device.createBuffer({ size: Math.min(config.flushBytes, l.maxBufferSize), usage: GPUBufferUsage.COPY_DST });
-  return { device, adapter: name, features: requiredFeatures, timestamps: requiredFeatures.includes('timestamp-query'), flush };
+  const flush = device.createBuffer({
+    size: Math.min(config.flushBytes, l.maxBufferSize),
+    usage: GPUBufferUsage.COPY_DST,
+  });
+  return {
+    device,
+    adapter: name,
+    features: requiredFeatures,
+    timestamps: requiredFeatures.includes('timestamp-query'),
+    flush,
+  };
 }
 
 /** Evict the GPU's L2 (writes a buffer several times its size) and wait until done. */
@@ -185,10 +253,17 @@ async function flushCache(g: Gpu): Promise<void> {
  * Records `record(encoder)` with timestampWrites added to every compute pass it begins (the kernels open their
  * passes themselves; the encoder's beginComputePass is wrapped for the duration of the recording).
  */
-function recordTimed(encoder: GPUCommandEncoder, querySet: GPUQuerySet, next: { index: number }, record: (e: GPUCommandEncoder) => void): number[] {
+function recordTimed(
+  encoder: GPUCommandEncoder,
+  querySet: GPUQuerySet,
+  next: { index: number },
+  record: (e: GPUCommandEncoder) => void,
+): number[] {
   const begin = encoder.beginComputePass.bind(encoder);
   const pairs: number[] = [];
-  (encoder as { beginComputePass: GPUCommandEncoder['beginComputePass'] }).beginComputePass = (d?: GPUComputePassDescriptor) => {
+  (encoder as { beginComputePass: GPUCommandEncoder['beginComputePass'] }).beginComputePass = (
+    d?: GPUComputePassDescriptor,
+  ) => {
     const at = next.index;
     next.index += 2;
     pairs.push(at);
@@ -214,7 +289,11 @@ async function resolveTimestamps(device: GPUDevice, querySet: GPUQuerySet, count
   return out;
 }
 
-interface GpuTiming { warmup: number; samples: number; perSample: number }
+interface GpuTiming {
+  warmup: number;
+  samples: number;
+  perSample: number;
+}
 
 /**
  * GPU milliseconds of one call of `record` (sum of its compute passes), from timestamp queries: median over
@@ -231,16 +310,18 @@ async function gpuTime(g: Gpu, record: (e: GPUCommandEncoder) => void, t: GpuTim
   const perSample: number[] = [];
   for (let s = 0; s < t.samples; s++) {
     const calls: number[][] = [];
-    let querySet: GPUQuerySet | undefined;
     const next = { index: 0 };
     // Passes per call are discovered on the first call (5–7 for quantize, 1 for the matmuls); 64 is ample.
-    querySet = device.createQuerySet({ type: 'timestamp', count: Math.min(4096, 64 * t.perSample) });
+    const querySet = device.createQuerySet({ type: 'timestamp', count: Math.min(4096, 64 * t.perSample) });
     let encoder: GPUCommandEncoder | undefined;
     for (let c = 0; c < t.perSample; c++) {
       if (cold) await flushCache(g);
       encoder ??= device.createCommandEncoder();
       calls.push(recordTimed(encoder, querySet, next, record));
-      if (cold) { device.queue.submit([encoder.finish()]); encoder = undefined; }
+      if (cold) {
+        device.queue.submit([encoder.finish()]);
+        encoder = undefined;
+      }
     }
     if (encoder) device.queue.submit([encoder.finish()]);
     const ts = await resolveTimestamps(device, querySet, next.index);
@@ -253,11 +334,15 @@ async function gpuTime(g: Gpu, record: (e: GPUCommandEncoder) => void, t: GpuTim
 
 /** Wall-clock ms per call: each call recorded and submitted on its own, drained with onSubmittedWorkDone. */
 function wallTime(g: Gpu, record: (e: GPUCommandEncoder) => void): Promise<number> {
-  return timeIt(() => {
-    const e = g.device.createCommandEncoder();
-    record(e);
-    g.device.queue.submit([e.finish()]);
-  }, () => g.device.queue.onSubmittedWorkDone(), config.wall);
+  return timeIt(
+    () => {
+      const e = g.device.createCommandEncoder();
+      record(e);
+      g.device.queue.submit([e.finish()]);
+    },
+    () => g.device.queue.onSubmittedWorkDone(),
+    config.wall,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- ORT
@@ -269,7 +354,12 @@ let profileCount = 0;
 function readProfile(prefix: string): { name: string; ts: number; dur: number }[] {
   const file = readdirSync(profileDir).find((f) => f.startsWith(`${prefix}_`) && f.endsWith('.json'));
   if (!file) throw new Error(`ORT wrote no profile for ${prefix}`);
-  const events = JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as { cat: string; name: string; ts: number; dur: number }[];
+  const events = JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as {
+    cat: string;
+    name: string;
+    ts: number;
+    dur: number;
+  }[];
   rmSync(join(profileDir, file));
   return events.filter((e) => e.cat === 'Api' && e.name.startsWith('mm&')).sort((a, b) => a.ts - b.ts);
 }
@@ -278,14 +368,24 @@ function readProfile(prefix: string): { name: string; ts: number; dur: number }[
  * ORT WebGPU GPU time per run (ms) from its profiler: cold runs (L2 flushed by webq's device before each) then warm
  * runs, each as samples of means over perSample runs. Also returns the program names seen.
  */
-async function ortGpuTime(g: Gpu, model: Uint8Array, feeds: Record<string, ort.Tensor>, t: GpuTiming): Promise<{ coldMs: number; warmMs: number; programs: string[] } | undefined> {
+async function ortGpuTime(
+  g: Gpu,
+  model: Uint8Array,
+  feeds: Record<string, ort.Tensor>,
+  t: GpuTiming,
+): Promise<{ coldMs: number; warmMs: number; programs: string[] } | undefined> {
   const prefix = `p${profileCount++}`;
   const session = await ort.InferenceSession.create(model, {
-    executionProviders: ['webgpu'], enableProfiling: true, profileFilePrefix: join(profileDir, prefix),
+    executionProviders: ['webgpu'],
+    enableProfiling: true,
+    profileFilePrefix: join(profileDir, prefix),
   });
   const runs = { warmup: t.warmup, cold: t.samples * t.perSample, warm: t.samples * t.perSample };
   for (let i = 0; i < runs.warmup; i++) await session.run(feeds);
-  for (let i = 0; i < runs.cold; i++) { await flushCache(g); await session.run(feeds); }
+  for (let i = 0; i < runs.cold; i++) {
+    await flushCache(g);
+    await session.run(feeds);
+  }
   for (let i = 0; i < runs.warm; i++) await session.run(feeds);
   session.endProfiling();
   await session.release();
@@ -297,10 +397,12 @@ async function ortGpuTime(g: Gpu, model: Uint8Array, feeds: Record<string, ort.T
   }
   const perRun = events.length / total;
   const runMs: number[] = [];
-  for (let r = 0; r < total; r++) runMs.push(events.slice(r * perRun, (r + 1) * perRun).reduce((s, e) => s + e.dur, 0) / 1000);
+  for (let r = 0; r < total; r++)
+    runMs.push(events.slice(r * perRun, (r + 1) * perRun).reduce((s, e) => s + e.dur, 0) / 1000);
   const samplesOf = (from: number): number => {
     const xs: number[] = [];
-    for (let s = 0; s < t.samples; s++) xs.push(mean(runMs.slice(from + s * t.perSample, from + (s + 1) * t.perSample)));
+    for (let s = 0; s < t.samples; s++)
+      xs.push(mean(runMs.slice(from + s * t.perSample, from + (s + 1) * t.perSample)));
     return median(xs);
   };
   const programs = [...new Set(events.slice(0, perRun).map((e) => e.name.split('&')[1] ?? e.name))];
@@ -313,7 +415,10 @@ async function ortWallTime(session: ort.InferenceSession, feeds: Record<string, 
   let t = performance.now();
   await session.run(feeds);
   const once = performance.now() - t;
-  const reps = Math.max(1, Math.min(config.wall.maxIterations, Math.round(config.wall.sampleMs / Math.max(once, 0.01))));
+  const reps = Math.max(
+    1,
+    Math.min(config.wall.maxIterations, Math.round(config.wall.sampleMs / Math.max(once, 0.01))),
+  );
   const samples = once > 1000 ? 1 : once > 200 ? 3 : config.wall.samples;
   const xs: number[] = [];
   for (let s = 0; s < samples; s++) {
@@ -327,34 +432,67 @@ async function ortWallTime(session: ort.InferenceSession, feeds: Record<string, 
 // ---------------------------------------------------------------------------------------------- rows
 
 export interface NodeMatmulRow {
-  kernel: Kernel; bits: Bits; M: number; K: number; N: number;
+  kernel: Kernel;
+  bits: Bits;
+  M: number;
+  K: number;
+  N: number;
   /** GPU ms per call, cold L2 (timestamp queries); the comparison of record. */
-  webqMs: number; ortMs: number | null; ratio: number | null;
+  webqMs: number;
+  ortMs: number | null;
+  ratio: number | null;
   adapter: string;
   /** ortWallMs / webqWallMs. */
   wallRatio: number;
   /** GEMV: bytes moved / webq GPU time, and its fraction of the card's peak. */
-  gbps?: number; peakFraction?: number;
-  ortGbps?: number; ortPeakFraction?: number;
+  gbps?: number;
+  peakFraction?: number;
+  ortGbps?: number;
+  ortPeakFraction?: number;
   /** GEMM: 2·M·K·N / GPU time. */
-  gflops?: number; ortGflops?: number;
+  gflops?: number;
+  ortGflops?: number;
   bytes: number;
   timing: 'timestamp-query' | 'wall';
-  webqWarmMs: number; ortWarmMs: number | null;
-  webqWallMs: number; ortWallMs: number; ortCpuMs: number | null;
-  webqOptions: string; webqDefaultMs: number;
+  webqWarmMs: number;
+  ortWarmMs: number | null;
+  webqWallMs: number;
+  ortWallMs: number;
+  ortCpuMs: number | null;
+  webqOptions: string;
+  webqDefaultMs: number;
   tune: { options: string; ms: number }[];
   ortPrograms: string[];
-  maxAbsDiff: number; maxAbsDiffCpu: number | null; maxAbsY: number; agree: boolean;
+  maxAbsDiff: number;
+  maxAbsDiffCpu: number | null;
+  maxAbsY: number;
+  agree: boolean;
 }
 
 export interface NodeQuantRow {
-  bits: Bits; K: number; N: number; blockSize: number; scaleSearch: boolean; adapter: string;
-  gpuMs: number; gpuWallMs: number; gpuWithUploadMs: number; cpuMs: number | null;
-  gpuParamsPerS: number; gpuWallParamsPerS: number; gpuWithUploadParamsPerS: number; cpuParamsPerS: number | null;
+  bits: Bits;
+  K: number;
+  N: number;
+  blockSize: number;
+  scaleSearch: boolean;
+  adapter: string;
+  gpuMs: number;
+  gpuWallMs: number;
+  gpuWithUploadMs: number;
+  cpuMs: number | null;
+  gpuParamsPerS: number;
+  gpuWallParamsPerS: number;
+  gpuWithUploadParamsPerS: number;
+  cpuParamsPerS: number | null;
 }
 
-async function benchQuantize(g: Gpu, b: Float32Array<ArrayBuffer>, K: number, N: number, bits: Bits): Promise<NodeQuantRow> {
+async function benchQuantize(
+  g: Gpu,
+  b: Float32Array<ArrayBuffer>,
+  K: number,
+  N: number,
+  bits: Bits,
+): Promise<NodeQuantRow> {
   const { device } = g;
   const opts = { bits, scheme: 'asymmetric' as const, groupSize: config.blockSize }; // search: default (on at 2 bits)
   const input = { weights: uploadBytes(device, b), K, N };
@@ -364,23 +502,57 @@ async function benchQuantize(g: Gpu, b: Float32Array<ArrayBuffer>, K: number, N:
     made.splice(0).forEach(destroyQuantized);
   };
   const gpuMs = g.timestamps
-    ? await gpuTime(g, (e) => { made.push(quantize(device, input, opts, e)); }, config.gpu, false)
+    ? await gpuTime(
+        g,
+        (e) => {
+          made.push(quantize(device, input, opts, e));
+        },
+        config.gpu,
+        false,
+      )
     : NaN;
   await drain();
-  const gpuWallMs = await timeIt(() => { made.push(quantize(device, input, opts)); }, drain, config.wall);
-  const gpuWithUploadMs = await timeIt(() => {
-    device.queue.writeBuffer(input.weights, 0, b);
-    made.push(quantize(device, input, opts));
-  }, drain, config.wall);
-  const cpuMs = K * N <= config.cpuQuantMaxParams
-    ? await timeIt(() => { tsQuantize(b, K, N, opts); }, async () => {}, config.cpuQuantTiming)
-    : null;
+  const gpuWallMs = await timeIt(
+    () => {
+      made.push(quantize(device, input, opts));
+    },
+    drain,
+    config.wall,
+  );
+  const gpuWithUploadMs = await timeIt(
+    () => {
+      device.queue.writeBuffer(input.weights, 0, b);
+      made.push(quantize(device, input, opts));
+    },
+    drain,
+    config.wall,
+  );
+  const cpuMs =
+    K * N <= config.cpuQuantMaxParams
+      ? await timeIt(
+          () => {
+            tsQuantize(b, K, N, opts);
+          },
+          async () => {},
+          config.cpuQuantTiming,
+        )
+      : null;
   input.weights.destroy();
   const p = K * N;
   return {
-    bits, K, N, blockSize: config.blockSize, scaleSearch: bits === 2, adapter: g.adapter,
-    gpuMs, gpuWallMs, gpuWithUploadMs, cpuMs,
-    gpuParamsPerS: p / (gpuMs / 1000), gpuWallParamsPerS: p / (gpuWallMs / 1000), gpuWithUploadParamsPerS: p / (gpuWithUploadMs / 1000),
+    bits,
+    K,
+    N,
+    blockSize: config.blockSize,
+    scaleSearch: bits === 2,
+    adapter: g.adapter,
+    gpuMs,
+    gpuWallMs,
+    gpuWithUploadMs,
+    cpuMs,
+    gpuParamsPerS: p / (gpuMs / 1000),
+    gpuWallParamsPerS: p / (gpuWallMs / 1000),
+    gpuWithUploadParamsPerS: p / (gpuWithUploadMs / 1000),
     cpuParamsPerS: cpuMs === null ? null : p / (cpuMs / 1000),
   };
 }
@@ -389,8 +561,14 @@ async function benchQuantize(g: Gpu, b: Float32Array<ArrayBuffer>, K: number, N:
 const timingFor = (wallMs: number): GpuTiming => (wallMs > 20 ? { warmup: 1, samples: 5, perSample: 1 } : config.gpu);
 
 async function benchMatmul(
-  g: Gpu, w: GpuQuantizedWeight, model: Uint8Array, cpuSession: ort.InferenceSession | undefined, gpuSession: ort.InferenceSession,
-  kernel: Kernel, M: number, peak: number | undefined,
+  g: Gpu,
+  w: GpuQuantizedWeight,
+  model: Uint8Array,
+  cpuSession: ort.InferenceSession | undefined,
+  gpuSession: ort.InferenceSession,
+  kernel: Kernel,
+  M: number,
+  peak: number | undefined,
 ): Promise<NodeMatmulRow> {
   const { device } = g;
   const { K, N, bits } = w;
@@ -398,10 +576,12 @@ async function benchMatmul(
   const aBuf = uploadBytes(device, a);
   const y = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const variants = tune ? (kernel === 'gemv' ? gemvVariants : gemmVariants) : [{}];
-  const recordWith = (o: GemvOptions | GemmOptions) => (e: GPUCommandEncoder): void => {
-    if (kernel === 'gemv') gemv(device, { a: aBuf, M, w, y }, o as GemvOptions, e);
-    else gemm(device, { a: aBuf, M, w, y }, o as GemmOptions, e);
-  };
+  const recordWith =
+    (o: GemvOptions | GemmOptions) =>
+    (e: GPUCommandEncoder): void => {
+      if (kernel === 'gemv') gemv(device, { a: aBuf, M, w, y }, o as GemvOptions, e);
+      else gemm(device, { a: aBuf, M, w, y }, o as GemmOptions, e);
+    };
   // Tile search on the GPU timeline (cold L2, as the rows are measured).
   const tuned: { options: string; ms: number; o: GemvOptions | GemmOptions }[] = [];
   for (const o of variants) {
@@ -421,8 +601,12 @@ async function benchMatmul(
   const webqT = timingFor(webqWallMs);
   const webqMs = g.timestamps ? await gpuTime(g, record, webqT, true) : webqWallMs;
   const webqWarmMs = g.timestamps ? await gpuTime(g, record, webqT, false) : webqWallMs;
-  const webqDefaultMs = best.options === 'default' ? webqMs
-    : g.timestamps ? await gpuTime(g, recordWith({}), webqT, true) : await wallTime(g, recordWith({}));
+  const webqDefaultMs =
+    best.options === 'default'
+      ? webqMs
+      : g.timestamps
+        ? await gpuTime(g, recordWith({}), webqT, true)
+        : await wallTime(g, recordWith({}));
 
   const feeds = { A: new ort.Tensor('float32', a, [M, K]) };
   const ortWallMs = await ortWallTime(gpuSession, feeds);
@@ -433,7 +617,7 @@ async function benchMatmul(
   // Same weights, same A: the outputs must agree (what makes the comparison fair).
   const webqY = await readFloats(device, y, M * N);
   const ortY = (await gpuSession.run(feeds)).Y!.data as Float32Array;
-  const cpuY = cpuSession ? (await cpuSession.run(feeds)).Y!.data as Float32Array : undefined;
+  const cpuY = cpuSession ? ((await cpuSession.run(feeds)).Y!.data as Float32Array) : undefined;
   let maxAbsDiff = 0;
   let maxAbsDiffCpu = 0;
   let maxAbsY = 0;
@@ -443,18 +627,39 @@ async function benchMatmul(
     maxAbsY = Math.max(maxAbsY, Math.abs(ortY[i]!));
   }
   const tolerance = 1e-3 * Math.sqrt(K);
-  const agree = maxAbsDiff < tolerance && (!cpuY || maxAbsDiffCpu < tolerance) && webqY.length === M * N && ortY.length === M * N;
+  const agree =
+    maxAbsDiff < tolerance && (!cpuY || maxAbsDiffCpu < tolerance) && webqY.length === M * N && ortY.length === M * N;
   aBuf.destroy();
   y.destroy();
 
   const s = packedShape(bits, K, N, config.blockSize);
   const bytes = s.dataBytes + N * s.kBlocks * 4 + s.zpBytes + M * K * 4 + M * N * 4;
   const row: NodeMatmulRow = {
-    kernel, bits, M, K, N, webqMs, ortMs, ratio: ortMs === null ? null : ortMs / webqMs, adapter: g.adapter, wallRatio: ortWallMs / webqWallMs,
-    bytes, timing, webqWarmMs, ortWarmMs: ortGpu?.warmMs ?? null, webqWallMs, ortWallMs, ortCpuMs,
-    webqOptions: best.options, webqDefaultMs, tune: tuned.map(({ options, ms }) => ({ options, ms })),
+    kernel,
+    bits,
+    M,
+    K,
+    N,
+    webqMs,
+    ortMs,
+    ratio: ortMs === null ? null : ortMs / webqMs,
+    adapter: g.adapter,
+    wallRatio: ortWallMs / webqWallMs,
+    bytes,
+    timing,
+    webqWarmMs,
+    ortWarmMs: ortGpu?.warmMs ?? null,
+    webqWallMs,
+    ortWallMs,
+    ortCpuMs,
+    webqOptions: best.options,
+    webqDefaultMs,
+    tune: tuned.map(({ options, ms }) => ({ options, ms })),
     ortPrograms: ortGpu?.programs ?? [],
-    maxAbsDiff, maxAbsDiffCpu: cpuY ? maxAbsDiffCpu : null, maxAbsY, agree,
+    maxAbsDiff,
+    maxAbsDiffCpu: cpuY ? maxAbsDiffCpu : null,
+    maxAbsY,
+    agree,
   };
   if (kernel === 'gemv') {
     row.gbps = bytes / (webqMs / 1000) / 1e9;
@@ -472,10 +677,21 @@ async function benchMatmul(
 
 // ---------------------------------------------------------------------------------------------- output
 
-const f = (x: number | null | undefined, d = 3): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x >= 100 ? x.toFixed(1) : x.toPrecision(d));
+const f = (x: number | null | undefined, d = 3): string =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : x >= 100 ? x.toFixed(1) : x.toPrecision(d);
 const us = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '–' : f(ms * 1000));
 
-interface Meta { errors: string[]; adapter: string; features: string[]; gpuName: string; peak?: { gbps: number; source: string }; ortVersion: string; node: string; cpu: string; command: string }
+interface Meta {
+  errors: string[];
+  adapter: string;
+  features: string[];
+  gpuName: string;
+  peak?: { gbps: number; source: string };
+  ortVersion: string;
+  node: string;
+  cpu: string;
+  command: string;
+}
 
 function markdown(meta: Meta, rows: NodeMatmulRow[], quant: NodeQuantRow[], complete: boolean): string {
   const ratioMedian = (k: Kernel): string => {
@@ -484,23 +700,38 @@ function markdown(meta: Meta, rows: NodeMatmulRow[], quant: NodeQuantRow[], comp
   };
   const timing = rows[0]?.timing ?? 'timestamp-query';
   return [
-    '# webq kernels vs onnxruntime-node MatMulNBits (Node, Dawn)', '',
+    '# webq kernels vs onnxruntime-node MatMulNBits (Node, Dawn)',
+    '',
     `GPU: **${meta.gpuName || '?'}**; Dawn adapter: **${meta.adapter}** (features: ${meta.features.join(', ') || 'none'}).`,
     `onnxruntime-node ${meta.ortVersion}: WebGPU EP (its own Dawn, same GPU) and CPU EP (${meta.cpu}); Node ${meta.node}.`,
     `Same packed weights for both (asymmetric, block ${config.blockSize}, quantized by webq's GPU kernel). Command: \`${meta.command}\`, ${Math.round(elapsedS())} s${complete ? '' : ' (**partial**: deadline or failure)'}, ${new Date().toISOString()}.`,
     timing === 'timestamp-query'
       ? `Times: GPU time per call from timestamp queries (webq: timestampWrites on its compute passes; ORT: its WebGPU profiler), L2 flushed before each call (cold: weights from HBM); median of ${config.gpu.samples} samples × mean of ${config.gpu.perSample} calls after ${config.gpu.warmup} warm-up calls. "wall" columns: wall clock per call incl. CPU cost (webq record+submit drained with onSubmittedWorkDone; ORT session.run with CPU input/output).`
       : 'Times: wall clock per call (no timestamp-query on this adapter).',
-    `ratio = ORT / webq (> 1: webq faster). GB/s = (packed data + scales + zero points + A + Y bytes) / GPU time${meta.peak ? `; peak ${meta.peak.source}` : ''}. webq tile = fastest of the variants tried (GEMV \`x×y cR\`: workgroup [x threads along K, y], R columns per thread (no cR: 2), \`global-A\`: A not staged in workgroup memory; default = [64,4] c2; GEMM \`x×y r×c kT sS\`: workgroup, rows×cols per thread, kTile T (default 32), S K slices (default automatic); default = [16,8] 4×4, automatic split-K).`, '',
+    `ratio = ORT / webq (> 1: webq faster). GB/s = (packed data + scales + zero points + A + Y bytes) / GPU time${meta.peak ? `; peak ${meta.peak.source}` : ''}. webq tile = fastest of the variants tried (GEMV \`x×y cR\`: workgroup [x threads along K, y], R columns per thread (no cR: 2), \`global-A\`: A not staged in workgroup memory; default = [64,4] c2; GEMM \`x×y r×c kT sS\`: workgroup, rows×cols per thread, kTile T (default 32), S K slices (default automatic); default = [16,8] 4×4, automatic split-K).`,
+    '',
     '| kernel | bits | M | K×N | webq µs | ORT µs | ratio | webq GB/s | % peak | ORT GB/s | webq tile | default µs | webq wall µs | ORT wall µs | ORT CPU µs | max |Δ| |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.kernel} | ${r.bits} | ${r.M} | ${r.K}×${r.N} | ${us(r.webqMs)} | ${us(r.ortMs)} | ${r.ratio === null ? '–' : r.ratio.toFixed(2)} | ${r.gbps === undefined ? (r.gflops !== undefined ? `${f(r.gflops)} GFLOP/s` : '–') : f(r.gbps)} | ${r.peakFraction === undefined ? '–' : `${(r.peakFraction * 100).toFixed(1)}`} | ${r.ortGbps === undefined ? (r.ortGflops !== undefined ? `${f(r.ortGflops)} GFLOP/s` : '–') : f(r.ortGbps)} | ${r.webqOptions} | ${us(r.webqDefaultMs)} | ${us(r.webqWallMs)} | ${us(r.ortWallMs)} | ${us(r.ortCpuMs)} | ${r.maxAbsDiff.toExponential(1)}${r.agree ? '' : ' **DISAGREE**'} |`),
-    ...(meta.errors.length ? ['', `**Failed rows** (${meta.errors.length}):`, ...meta.errors.map((e) => `- ${e.split('\n')[0]}`)] : []),
-    '', `Median ratio: gemv ${ratioMedian('gemv')}, gemm ${ratioMedian('gemm')}. Warm-L2 GPU times (calls back to back), ORT's programs and every tile variant's time are in the JSON.`,
-    '', '## Quantization throughput (asymmetric, block 32; scale search on at 2 bits as by default)', '',
-    'GPU = webq quantize kernels on weights already on the GPU (GPU time from timestamps, and wall clock); +upload adds writing the fp32 weights (wall); CPU = extension/quant TypeScript quantizer on one Node thread (only up to 2048×2048).', '',
-    '| bits | K×N | search | GPU Mparam/s | GPU wall Mparam/s | GPU+upload Mparam/s | CPU Mparam/s | GPU+upload/CPU |', '|---|---|---|---|---|---|---|---|',
-    ...quant.map((q) => `| ${q.bits} | ${q.K}×${q.N} | ${q.scaleSearch} | ${f(q.gpuParamsPerS / 1e6)} | ${f(q.gpuWallParamsPerS / 1e6)} | ${f(q.gpuWithUploadParamsPerS / 1e6)} | ${q.cpuParamsPerS === null ? '–' : f(q.cpuParamsPerS / 1e6)} | ${q.cpuParamsPerS === null ? '–' : (q.gpuWithUploadParamsPerS / q.cpuParamsPerS).toFixed(1)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.kernel} | ${r.bits} | ${r.M} | ${r.K}×${r.N} | ${us(r.webqMs)} | ${us(r.ortMs)} | ${r.ratio === null ? '–' : r.ratio.toFixed(2)} | ${r.gbps === undefined ? (r.gflops !== undefined ? `${f(r.gflops)} GFLOP/s` : '–') : f(r.gbps)} | ${r.peakFraction === undefined ? '–' : `${(r.peakFraction * 100).toFixed(1)}`} | ${r.ortGbps === undefined ? (r.ortGflops !== undefined ? `${f(r.ortGflops)} GFLOP/s` : '–') : f(r.ortGbps)} | ${r.webqOptions} | ${us(r.webqDefaultMs)} | ${us(r.webqWallMs)} | ${us(r.ortWallMs)} | ${us(r.ortCpuMs)} | ${r.maxAbsDiff.toExponential(1)}${r.agree ? '' : ' **DISAGREE**'} |`,
+    ),
+    ...(meta.errors.length
+      ? ['', `**Failed rows** (${meta.errors.length}):`, ...meta.errors.map((e) => `- ${e.split('\n')[0]}`)]
+      : []),
+    '',
+    `Median ratio: gemv ${ratioMedian('gemv')}, gemm ${ratioMedian('gemm')}. Warm-L2 GPU times (calls back to back), ORT's programs and every tile variant's time are in the JSON.`,
+    '',
+    '## Quantization throughput (asymmetric, block 32; scale search on at 2 bits as by default)',
+    '',
+    'GPU = webq quantize kernels on weights already on the GPU (GPU time from timestamps, and wall clock); +upload adds writing the fp32 weights (wall); CPU = extension/quant TypeScript quantizer on one Node thread (only up to 2048×2048).',
+    '',
+    '| bits | K×N | search | GPU Mparam/s | GPU wall Mparam/s | GPU+upload Mparam/s | CPU Mparam/s | GPU+upload/CPU |',
+    '|---|---|---|---|---|---|---|---|',
+    ...quant.map(
+      (q) =>
+        `| ${q.bits} | ${q.K}×${q.N} | ${q.scaleSearch} | ${f(q.gpuParamsPerS / 1e6)} | ${f(q.gpuWallParamsPerS / 1e6)} | ${f(q.gpuWithUploadParamsPerS / 1e6)} | ${q.cpuParamsPerS === null ? '–' : f(q.cpuParamsPerS / 1e6)} | ${q.cpuParamsPerS === null ? '–' : (q.gpuWithUploadParamsPerS / q.cpuParamsPerS).toFixed(1)} |`,
+    ),
     '',
   ].join('\n');
 }
@@ -512,39 +743,68 @@ async function main(): Promise<void> {
   const g = await openGpu();
   log(`Dawn adapter: ${g.adapter}; features: ${g.features.join(', ')}`);
   if (requireAdapter && !new RegExp(requireAdapter, 'i').test(g.adapter)) {
-    throw new Error(`Dawn adapter "${g.adapter}" does not match --require-adapter ${requireAdapter}: refusing to benchmark the wrong device`);
+    throw new Error(
+      `Dawn adapter "${g.adapter}" does not match --require-adapter ${requireAdapter}: refusing to benchmark the wrong device`,
+    );
   }
   if (!g.timestamps) log('no timestamp-query: times are wall clock');
   const gpuName = option('gpu-name') ?? process.env.WEBQ_GPU_NAME ?? g.adapter;
   const peakArg = option('peak-gbps');
-  const peak = peakArg ? { gbps: Number(peakArg), source: `${peakArg} GB/s (--peak-gbps)` } : peakFor(`${gpuName} ${g.adapter}`);
-  const ortVersion = (JSON.parse(readFileSync(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
+  const peak = peakArg
+    ? { gbps: Number(peakArg), source: `${peakArg} GB/s (--peak-gbps)` }
+    : peakFor(`${gpuName} ${g.adapter}`);
+  const ortVersion = (
+    JSON.parse(readFileSync(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'), 'utf8')) as {
+      version: string;
+    }
+  ).version;
   const meta: Meta = {
-    adapter: g.adapter, features: g.features, gpuName, peak, ortVersion, node: process.version,
-    errors: [], cpu: `${cpus().length}× ${cpus()[0]?.model ?? '?'}`, command: `node bench/kernels-node.ts ${argv.join(' ')}`.trim(),
+    adapter: g.adapter,
+    features: g.features,
+    gpuName,
+    peak,
+    ortVersion,
+    node: process.version,
+    errors: [],
+    cpu: `${cpus().length}× ${cpus()[0]?.model ?? '?'}`,
+    command: `node bench/kernels-node.ts ${argv.join(' ')}`.trim(),
   };
   ort.env.logLevel = 'error';
   const rows: NodeMatmulRow[] = [];
   const quant: NodeQuantRow[] = [];
   mkdirSync(outDir, { recursive: true });
-  const bySize = <T extends { K: number; N: number }>(xs: T[]): T[] => [...xs].sort((x, z) => x.K * x.N - z.K * z.N || x.K - z.K);
+  const bySize = <T extends { K: number; N: number }>(xs: T[]): T[] =>
+    [...xs].sort((x, z) => x.K * x.N - z.K * z.N || x.K - z.K);
   const write = (complete: boolean): void => {
     const sortedRows = bySize(rows);
     const sortedQuant = bySize(quant);
     writeFileSync(join(outDir, `${baseName}.json`), `${JSON.stringify(sortedRows, null, 2)}\n`);
     writeFileSync(join(outDir, `${baseName}-quantize.json`), `${JSON.stringify(sortedQuant, null, 2)}\n`);
-    writeFileSync(join(outDir, `${baseName}-meta.json`), `${JSON.stringify({ ...meta, config, complete, seconds: elapsedS() }, null, 2)}\n`);
+    writeFileSync(
+      join(outDir, `${baseName}-meta.json`),
+      `${JSON.stringify({ ...meta, config, complete, seconds: elapsedS() }, null, 2)}\n`,
+    );
     writeFileSync(join(outDir, `${baseName}.md`), markdown(meta, sortedRows, sortedQuant, complete));
   };
   let complete = true;
   outer: for (const [K, N] of config.shapes) {
     const b = uniformFloats(K * N, K * 31 + N, 0.05);
     for (const bits of config.bits) {
-      if (elapsedS() > deadlineS) { log(`deadline of ${deadlineS} s passed: skipping the rest`); complete = false; break outer; }
+      if (elapsedS() > deadlineS) {
+        log(`deadline of ${deadlineS} s passed: skipping the rest`);
+        complete = false;
+        break outer;
+      }
       quant.push(await benchQuantize(g, b, K, N, bits));
       const q = quant[quant.length - 1]!;
-      log(`quantize ${bits}-bit ${K}x${N}: GPU ${f(q.gpuParamsPerS / 1e6)} Mparam/s, +upload ${f(q.gpuWithUploadParamsPerS / 1e6)}, CPU ${q.cpuParamsPerS === null ? '–' : f(q.cpuParamsPerS / 1e6)}`);
-      const w = quantize(g.device, { weights: uploadBytes(g.device, b), K, N }, { bits, scheme: 'asymmetric', groupSize: config.blockSize });
+      log(
+        `quantize ${bits}-bit ${K}x${N}: GPU ${f(q.gpuParamsPerS / 1e6)} Mparam/s, +upload ${f(q.gpuWithUploadParamsPerS / 1e6)}, CPU ${q.cpuParamsPerS === null ? '–' : f(q.cpuParamsPerS / 1e6)}`,
+      );
+      const w = quantize(
+        g.device,
+        { weights: uploadBytes(g.device, b), K, N },
+        { bits, scheme: 'asymmetric', groupSize: config.blockSize },
+      );
       const model = buildModel(await downloadQuantized(g.device, w));
       let gpuSession: ort.InferenceSession;
       let cpuSession: ort.InferenceSession | undefined;
@@ -570,9 +830,11 @@ async function main(): Promise<void> {
           continue;
         }
         rows.push(r);
-        log(`${kernel} ${bits}-bit M=${M} ${K}x${N}: webq ${us(r.webqMs)} µs (${r.webqOptions}; default ${us(r.webqDefaultMs)}) ORT ${us(r.ortMs)} µs ratio ${r.ratio?.toFixed(2) ?? '–'}`
-          + `${r.gbps ? ` ${f(r.gbps)} GB/s${r.peakFraction ? ` ${(r.peakFraction * 100).toFixed(1)}% of peak` : ''}` : ''} wall webq ${us(r.webqWallMs)} ORT ${us(r.ortWallMs)} CPU ${us(r.ortCpuMs)} µs`
-          + ` max|Δ| ${r.maxAbsDiff.toExponential(1)}${r.agree ? '' : ' DISAGREE'} [ORT: ${r.ortPrograms.join(', ')}]`);
+        log(
+          `${kernel} ${bits}-bit M=${M} ${K}x${N}: webq ${us(r.webqMs)} µs (${r.webqOptions}; default ${us(r.webqDefaultMs)}) ORT ${us(r.ortMs)} µs ratio ${r.ratio?.toFixed(2) ?? '–'}` +
+            `${r.gbps ? ` ${f(r.gbps)} GB/s${r.peakFraction ? ` ${(r.peakFraction * 100).toFixed(1)}% of peak` : ''}` : ''} wall webq ${us(r.webqWallMs)} ORT ${us(r.ortWallMs)} CPU ${us(r.ortCpuMs)} µs` +
+            ` max|Δ| ${r.maxAbsDiff.toExponential(1)}${r.agree ? '' : ' DISAGREE'} [ORT: ${r.ortPrograms.join(', ')}]`,
+        );
         write(false);
       }
       await gpuSession.release();
@@ -585,11 +847,17 @@ async function main(): Promise<void> {
   rmSync(profileDir, { recursive: true, force: true });
   if (meta.errors.length) process.exitCode = 1;
   const bad = rows.filter((r) => !r.agree);
-  if (bad.length) throw new Error(`webq and ORT disagree on ${bad.length} rows: ${bad.map((r) => `${r.kernel} ${r.bits}b M=${r.M} ${r.K}x${r.N} max|Δ| ${r.maxAbsDiff}`).join('; ')}`);
+  if (bad.length)
+    throw new Error(
+      `webq and ORT disagree on ${bad.length} rows: ${bad.map((r) => `${r.kernel} ${r.bits}b M=${r.M} ${r.K}x${r.N} max|Δ| ${r.maxAbsDiff}`).join('; ')}`,
+    );
   g.device.destroy();
 }
 
-main().then(() => process.exit(process.exitCode ?? 0), (e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -25,26 +25,54 @@ const smoke = process.argv.includes('--smoke');
 const outArg = process.argv.indexOf('--out');
 
 const config = {
-  shapes: smoke ? [[96, 80]] : full
-    ? [[768, 768], [768, 3072], [3072, 768], [2048, 2048], [4096, 4096], [4096, 11008]]
-    : [[768, 768], [1024, 2048]],
+  shapes: smoke
+    ? [[96, 80]]
+    : full
+      ? [
+          [768, 768],
+          [768, 3072],
+          [3072, 768],
+          [2048, 2048],
+          [4096, 4096],
+          [4096, 11008],
+        ]
+      : [
+          [768, 768],
+          [1024, 2048],
+        ],
   bits: [2, 4, 8],
-  kernels: [{ kernel: 'gemv', M: 1 }, { kernel: 'gemm', M: full ? 64 : smoke ? 5 : 16 }],
+  kernels: [
+    { kernel: 'gemv', M: 1 },
+    { kernel: 'gemm', M: full ? 64 : smoke ? 5 : 16 },
+  ],
   blockSize: 32,
-  timing: smoke ? { warmup: 0, samples: 1, sampleMs: 0, maxIterations: 1 } : { warmup: 3, samples: full ? 7 : 5, sampleMs: 200, maxIterations: 50 },
+  timing: smoke
+    ? { warmup: 0, samples: 1, sampleMs: 0, maxIterations: 1 }
+    : { warmup: 3, samples: full ? 7 : 5, sampleMs: 200, maxIterations: 50 },
   cpuTiming: { warmup: smoke ? 0 : 1, samples: smoke ? 1 : 3, sampleMs: 0, maxIterations: 1 },
 };
 
 const dist = join(root, 'bench/kernels/dist');
 const ortDist = join(root, 'node_modules/onnxruntime-web/dist');
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
+const TYPES = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.css': 'text/css',
+};
 
 function serve() {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const [base, rel] = url.pathname.startsWith('/ort/') ? [ortDist, url.pathname.slice(5)] : [dist, url.pathname.slice(1) || 'index.html'];
+    const [base, rel] = url.pathname.startsWith('/ort/')
+      ? [ortDist, url.pathname.slice(5)]
+      : [dist, url.pathname.slice(1) || 'index.html'];
     const file = normalize(join(base, decodeURIComponent(rel)));
-    if (!file.startsWith(base) || !existsSync(file) || !statSync(file).isFile()) { res.writeHead(404).end(); return; }
+    if (!file.startsWith(base) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end();
+      return;
+    }
     res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
     createReadStream(file).pipe(res);
   });
@@ -52,22 +80,40 @@ function serve() {
 }
 
 const fmt = (x, d = 3) => (x >= 100 ? x.toFixed(1) : x.toPrecision(d));
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 function markdown(result, command, seconds) {
   const lines = [
-    '# webq kernels vs onnxruntime-web MatMulNBits', '',
+    '# webq kernels vs onnxruntime-web MatMulNBits',
+    '',
     `Adapter: **${result.adapter}** (features: ${result.features.join(', ') || 'none'}); onnxruntime-web ${result.ortVersion} WebGPU EP on the same GPUDevice, same packed weights (asymmetric, block ${config.blockSize}).`,
     `Command: \`${command}\` (${Math.round(seconds)} s, ${new Date().toISOString()}). Times are medians of ${config.timing.samples} samples, ms per call`,
     'including the per-call CPU cost (record + submit for webq, session.run with GPU-resident input/output for ORT), GPU work drained with onSubmittedWorkDone.',
-    'ratio = ortMs / webqMs (> 1: webq faster).', '',
-    '| kernel | bits | M | K | N | webq ms | ORT ms | ratio | max |Δ| |', '|---|---|---|---|---|---|---|---|---|',
-    ...result.rows.map((r) => `| ${r.kernel} | ${r.bits} | ${r.M} | ${r.K} | ${r.N} | ${fmt(r.webqMs)} | ${fmt(r.ortMs)} | ${r.ratio.toFixed(2)} | ${r.maxAbsDiff.toExponential(1)} |`),
-    '', `Median ratio: gemv ${median(result.rows.filter((r) => r.kernel === 'gemv').map((r) => r.ratio)).toFixed(2)}, gemm ${median(result.rows.filter((r) => r.kernel === 'gemm').map((r) => r.ratio)).toFixed(2)}.`,
-    '', '## Quantization throughput (asymmetric, block 32; scale search on at 2 bits as by default)', '',
-    'GPU = webq quantize kernel on weights already on the GPU; GPU+upload adds writing the fp32 weights; CPU = extension/quant TypeScript quantizer (main thread).', '',
-    '| bits | K | N | search | GPU Mparam/s | GPU+upload Mparam/s | CPU Mparam/s | GPU/CPU |', '|---|---|---|---|---|---|---|---|',
-    ...result.quant.map((q) => `| ${q.bits} | ${q.K} | ${q.N} | ${q.scaleSearch} | ${fmt(q.gpuParamsPerS / 1e6)} | ${fmt(q.gpuWithUploadParamsPerS / 1e6)} | ${fmt(q.cpuParamsPerS / 1e6)} | ${(q.gpuWithUploadParamsPerS / q.cpuParamsPerS).toFixed(1)} |`),
+    'ratio = ortMs / webqMs (> 1: webq faster).',
+    '',
+    '| kernel | bits | M | K | N | webq ms | ORT ms | ratio | max |Δ| |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...result.rows.map(
+      (r) =>
+        `| ${r.kernel} | ${r.bits} | ${r.M} | ${r.K} | ${r.N} | ${fmt(r.webqMs)} | ${fmt(r.ortMs)} | ${r.ratio.toFixed(2)} | ${r.maxAbsDiff.toExponential(1)} |`,
+    ),
+    '',
+    `Median ratio: gemv ${median(result.rows.filter((r) => r.kernel === 'gemv').map((r) => r.ratio)).toFixed(2)}, gemm ${median(result.rows.filter((r) => r.kernel === 'gemm').map((r) => r.ratio)).toFixed(2)}.`,
+    '',
+    '## Quantization throughput (asymmetric, block 32; scale search on at 2 bits as by default)',
+    '',
+    'GPU = webq quantize kernel on weights already on the GPU; GPU+upload adds writing the fp32 weights; CPU = extension/quant TypeScript quantizer (main thread).',
+    '',
+    '| bits | K | N | search | GPU Mparam/s | GPU+upload Mparam/s | CPU Mparam/s | GPU/CPU |',
+    '|---|---|---|---|---|---|---|---|',
+    ...result.quant.map(
+      (q) =>
+        `| ${q.bits} | ${q.K} | ${q.N} | ${q.scaleSearch} | ${fmt(q.gpuParamsPerS / 1e6)} | ${fmt(q.gpuWithUploadParamsPerS / 1e6)} | ${fmt(q.cpuParamsPerS / 1e6)} | ${(q.gpuWithUploadParamsPerS / q.cpuParamsPerS).toFixed(1)} |`,
+    ),
     '',
   ];
   return lines.join('\n');
@@ -80,10 +126,22 @@ async function main() {
   const port = server.address().port;
   const gpuArgs = realGpu
     ? ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--ignore-gpu-blocklist']
-    : ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader'];
+    : [
+        '--enable-unsafe-webgpu',
+        '--enable-features=Vulkan',
+        '--use-vulkan=swiftshader',
+        '--use-webgpu-adapter=swiftshader',
+      ];
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', ...gpuArgs],
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      ...gpuArgs,
+    ],
   });
   try {
     const page = await browser.newPage();
@@ -92,11 +150,31 @@ async function main() {
     await page.goto(`http://127.0.0.1:${port}/index.html`);
     await page.waitForFunction(() => window.webqBench?.ready === true, null, { timeout: 60_000 });
     const result = await page.evaluate((c) => window.webqBench.run(c), config);
-    result.ortVersion = JSON.parse((await import('node:fs')).readFileSync(join(root, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version;
+    result.ortVersion = JSON.parse(
+      (await import('node:fs')).readFileSync(join(root, 'node_modules/onnxruntime-web/package.json'), 'utf8'),
+    ).version;
     const bad = result.rows.filter((r) => !(r.maxAbsDiff < 1e-3 * Math.sqrt(r.K)));
     const outDir = outArg > 0 ? process.argv[outArg + 1] : join(root, 'bench/results');
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, 'kernels.json'), `${JSON.stringify(result.rows.map(({ kernel, bits, M, K, N, webqMs, ortMs, ratio, adapter, maxAbsDiff }) => ({ kernel, bits, M, K, N, webqMs, ortMs, ratio, adapter, maxAbsDiff })), null, 2)}\n`);
+    writeFileSync(
+      join(outDir, 'kernels.json'),
+      `${JSON.stringify(
+        result.rows.map(({ kernel, bits, M, K, N, webqMs, ortMs, ratio, adapter, maxAbsDiff }) => ({
+          kernel,
+          bits,
+          M,
+          K,
+          N,
+          webqMs,
+          ortMs,
+          ratio,
+          adapter,
+          maxAbsDiff,
+        })),
+        null,
+        2,
+      )}\n`,
+    );
     writeFileSync(join(outDir, 'kernels-quantize.json'), `${JSON.stringify(result.quant, null, 2)}\n`);
     const command = `node bench/kernels.mjs${full ? ' --full' : ''}${realGpu ? ' --gpu' : ''}${smoke ? ' --smoke' : ''}`;
     writeFileSync(join(outDir, 'kernels.md'), markdown(result, command, (Date.now() - started) / 1000));
@@ -108,4 +186,7 @@ async function main() {
   }
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/run.ts              --quick (default): what fits in a few minutes on a 2-core, GPU-less machine
  *   npx tsx bench/run.ts --seed       the registry ids at the seed table's sizes (BERT-base, ViT-base, Whisper-tiny)
- *   npx tsx bench/run.ts --full       every model × precision × backend, Firefox and WebNN included (slow on SwiftShader)
+ * npx tsx bench/run.ts --full       every model × precision × backend, Firefox and WebNN included (slow on SwiftShader)
  *   npx tsx bench/run.ts --gpu        Chromium on the machine's real GPU (Vulkan) instead of SwiftShader
  *   options: --runs N, --no-firefox, --no-webnn, --browsers chromium,firefox,chromium-webnn, --no-docs, --out DIR,
  *            --models a,b --backends wasm,webgpu --bits 32,4 (a part of the matrix), --cell-timeout S,
@@ -19,15 +19,15 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'vite';
-import { BLANK_PAGE, startServer, type Route, type TestServer } from '../tests/support/server.ts';
-import { harnessRoutes } from '../tests/support/harness.ts';
-import { mirrorRepo } from '../tests/support/hub-mirror.ts';
-import { workload, type Workload, type WorkloadId } from './models/workloads.ts';
-import { openChromium, openFirefox, openWebnnHarness, type BenchPage } from './lib/browsers.ts';
-import { cellName, filterMatrix, matrix as makeMatrix, type Cell, type CellFilter, type Matrix } from './lib/matrix.ts';
-import { endToEnd, hops, loads, prepareInputs, type Context } from './lib/measure.ts';
-import { checkResults, type BenchResults, type BrowserEntry, type BrowserName } from './lib/schema.ts';
-import { writeReport } from './lib/report.ts';
+import { BLANK_PAGE, startServer, type Route, type TestServer } from '../tests/support/server';
+import { harnessRoutes } from '../tests/support/harness';
+import { mirrorRepo } from '../tests/support/hub-mirror';
+import { workload, type Workload, type WorkloadId } from './models/workloads';
+import { openChromium, openFirefox, openWebnnHarness, type BenchPage } from './lib/browsers';
+import { cellName, filterMatrix, matrix as makeMatrix, type Cell, type CellFilter, type Matrix } from './lib/matrix';
+import { endToEnd, hops, loads, prepareInputs, type Context } from './lib/measure';
+import { checkResults, type BenchResults, type BrowserEntry, type BrowserName } from './lib/schema';
+import { writeReport } from './lib/report';
 
 export interface BenchOptions {
   matrix: Matrix['name'];
@@ -73,33 +73,56 @@ async function openBrowser(name: BrowserName, server: TestServer, realGpu: boole
 }
 
 async function describeBrowser(page: BenchPage): Promise<{ entry: BrowserEntry; adapter: string; threads: number }> {
-  const caps = await page.call('capabilities') as {
-    webgpu: { available: boolean; reason?: string; adapter?: { vendor: string; architecture: string; description: string; emulated: boolean } };
-    webnn: { available: boolean }; wasm: { threads: number };
+  const caps = (await page.call('capabilities')) as {
+    webgpu: {
+      available: boolean;
+      reason?: string;
+      adapter?: { vendor: string; architecture: string; description: string; emulated: boolean };
+    };
+    webnn: { available: boolean };
+    wasm: { threads: number };
   };
   const a = caps.webgpu.adapter;
   // Firefox hands back empty adapter info strings (lavapipe here): say so rather than leave the device unnamed.
   const named = a ? [a.vendor, a.architecture, a.description].filter(Boolean).join(' / ') : '';
-  const adapter = !a ? `no WebGPU (${caps.webgpu.reason ?? 'unknown'})` : named || `unnamed adapter (the browser reports empty adapter info; emulated: ${a.emulated})`;
+  const adapter = !a
+    ? `no WebGPU (${caps.webgpu.reason ?? 'unknown'})`
+    : named || `unnamed adapter (the browser reports empty adapter info; emulated: ${a.emulated})`;
   return {
-    entry: { name: page.name, version: page.version, adapter, emulated: a?.emulated ?? false, webnn: caps.webnn.available, wasmThreads: caps.wasm.threads, how: page.how },
-    adapter, threads: caps.wasm.threads,
+    entry: {
+      name: page.name,
+      version: page.version,
+      adapter,
+      emulated: a?.emulated ?? false,
+      webnn: caps.webnn.available,
+      wasmThreads: caps.wasm.threads,
+      how: page.how,
+    },
+    adapter,
+    threads: caps.wasm.threads,
   };
 }
 
 /** fp32 first within each model/backend: it is the reference the other precisions are compared with. */
 function ordered(cells: Cell[]): Cell[] {
   const firstAt = new Map<string, number>();
-  cells.forEach((c, i) => { if (!firstAt.has(`${c.model}/${c.backend}`)) firstAt.set(`${c.model}/${c.backend}`, i); });
+  cells.forEach((c, i) => {
+    if (!firstAt.has(`${c.model}/${c.backend}`)) firstAt.set(`${c.model}/${c.backend}`, i);
+  });
   // Stable: a group's fp32 cell moves to where the group first appears; everything else keeps the matrix order.
-  return cells.map((c, i) => ({ c, at: c.bits === 32 && !c.embeddings ? firstAt.get(`${c.model}/${c.backend}`)! - 0.5 : i })).sort((a, b) => a.at - b.at).map((x) => x.c);
+  return cells
+    .map((c, i) => ({ c, at: c.bits === 32 && !c.embeddings ? firstAt.get(`${c.model}/${c.backend}`)! - 0.5 : i }))
+    .sort((a, b) => a.at - b.at)
+    .map((x) => x.c);
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const started = Date.now();
   const log = options.log ?? ((line: string) => console.log(line));
   const m = filterMatrix(makeMatrix(options.matrix, options.runs), options.only ?? {});
-  const browsers = options.browsers ?? (['chromium', 'firefox', 'chromium-webnn'] as BrowserName[]).filter((b) => m.cells[b].length > 0);
+  const browsers =
+    options.browsers ??
+    (['chromium', 'firefox', 'chromium-webnn'] as BrowserName[]).filter((b) => m.cells[b].length > 0);
   await build({ configFile: join(ROOT, 'bench/page/vite.config.ts') });
 
   const models = new Map<WorkloadId, Workload>();
@@ -120,11 +143,28 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     log(`mirrored ${w.repo} (${w.build} build) under ${w.mirror} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   }
   const results: BenchResults = {
-    schema: 'webq-bench/1', matrix: m.name, command: options.command ?? `npx tsx bench/run.ts --${m.name}`,
-    startedAt: new Date(started).toISOString(), seconds: 0, runs: m.runs, warmup: m.warmup,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), os: `${platform()} ${release()}`, node: process.version, loadAverage: { start: loadavg()[0]!, end: 0 } },
+    schema: 'webq-bench/1',
+    matrix: m.name,
+    command: options.command ?? `npx tsx bench/run.ts --${m.name}`,
+    startedAt: new Date(started).toISOString(),
+    seconds: 0,
+    runs: m.runs,
+    warmup: m.warmup,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      os: `${platform()} ${release()}`,
+      node: process.version,
+      loadAverage: { start: loadavg()[0]!, end: 0 },
+    },
     ortVersion: JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version,
-    browsers: [], endToEnd: [], hops: [], loads: [], quantization: [], skipped: [],
+    browsers: [],
+    endToEnd: [],
+    hops: [],
+    loads: [],
+    quantization: [],
+    skipped: [],
   };
   // A cell that never answers (a WebNN 8-bit PP-OCR once left the single-process browser idle and silent) would stall
   // the run: past the limit it is recorded, the browser is closed, and its remaining cells are skipped.
@@ -135,13 +175,22 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     load.min = Math.min(load.min ?? Infinity, loadavg()[0]!);
     load.max = Math.max(load.max ?? 0, loadavg()[0]!);
     if (stalled) {
-      results.skipped.push({ what, why: `not run: ${stalled} timed out and the browser was closed`, ...(browser ? { browser } : {}) });
+      results.skipped.push({
+        what,
+        why: `not run: ${stalled} timed out and the browser was closed`,
+        ...(browser ? { browser } : {}),
+      });
       return undefined;
     }
     const t = Date.now();
     let timer: NodeJS.Timeout | undefined;
     try {
-      const limit = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new CellTimeout(`no answer within ${limitS} s (--cell-timeout)`)), limitS * 1000); });
+      const limit = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new CellTimeout(`no answer within ${limitS} s (--cell-timeout)`)),
+          limitS * 1000,
+        );
+      });
       const r = await Promise.race([fn(), limit]);
       log(`  ${what}: ${((Date.now() - t) / 1000).toFixed(1)} s`);
       return r;
@@ -166,12 +215,34 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         const { entry, adapter, threads } = await describeBrowser(page);
         results.browsers.push(entry);
         log(`  ${entry.version}; WebGPU adapter: ${adapter}; WebNN: ${entry.webnn}`);
-        const ctx: Context = { page, origin: server.origin, runs: m.runs, warmup: m.warmup, adapter, wasmThreads: threads, references: new Map(), runId: `${started}`, modelHost: null };
+        const ctx: Context = {
+          page,
+          origin: server.origin,
+          runs: m.runs,
+          warmup: m.warmup,
+          adapter,
+          wasmThreads: threads,
+          references: new Map(),
+          runId: `${started}`,
+          modelHost: null,
+        };
         const prepared = new Set<WorkloadId>();
-        const inputs = async (w: Workload) => { if (!prepared.has(w.id)) { await prepareInputs(page, w); prepared.add(w.id); } };
+        const inputs = async (w: Workload) => {
+          if (!prepared.has(w.id)) {
+            await prepareInputs(page, w);
+            prepared.add(w.id);
+          }
+        };
         for (const cell of ordered(m.cells[name])) {
           const w = models.get(cell.model)!;
-          const row = await attempt(cellName(cell), async () => { await inputs(w); return endToEnd(ctx, w, cell); }, name);
+          const row = await attempt(
+            cellName(cell),
+            async () => {
+              await inputs(w);
+              return endToEnd(ctx, w, cell);
+            },
+            name,
+          );
           if (row) {
             results.endToEnd.push(row.row);
             if (row.quant) results.quantization.push(row.quant);
@@ -180,13 +251,18 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         if (name !== 'chromium-webnn') {
           for (const cell of m.hops) {
             const w = models.get(cell.model)!;
-            const row = await attempt(`hops ${cell.model} ${cell.backend} ${cell.bits}-bit`, async () => { await inputs(w); return hops(ctx, w, cell); });
+            const row = await attempt(`hops ${cell.model} ${cell.backend} ${cell.bits}-bit`, async () => {
+              await inputs(w);
+              return hops(ctx, w, cell);
+            });
             if (row) results.hops.push(row);
           }
         }
         if (name === 'chromium') {
           for (const cell of m.loads) {
-            const rows = await attempt(`loads ${cell.model} ${cell.backend} ${cell.bits}-bit`, () => loads(ctx, models.get(cell.model)!, cell, m.loadSamples));
+            const rows = await attempt(`loads ${cell.model} ${cell.backend} ${cell.bits}-bit`, () =>
+              loads(ctx, models.get(cell.model)!, cell, m.loadSamples),
+            );
             if (rows) results.loads.push(...rows);
           }
         }
@@ -211,10 +287,17 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
 
 function parseArgs(argv: string[]): BenchOptions {
   const has = (f: string) => argv.includes(f);
-  const value = (f: string) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
+  const value = (f: string) => {
+    const i = argv.indexOf(f);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
   const matrix: Matrix['name'] = has('--full') ? 'full' : has('--seed') ? 'seed' : has('--smoke') ? 'smoke' : 'quick';
   const list = (f: string) => value(f)?.split(',').filter(Boolean);
-  const only: CellFilter = { models: list('--models'), backends: list('--backends'), bits: list('--bits')?.map(Number) };
+  const only: CellFilter = {
+    models: list('--models'),
+    backends: list('--backends'),
+    bits: list('--bits')?.map(Number),
+  };
   const m = filterMatrix(makeMatrix(matrix), only);
   const browsers = (['chromium', 'firefox', 'chromium-webnn'] as BrowserName[])
     .filter((b) => m.cells[b].length > 0)
@@ -224,7 +307,12 @@ function parseArgs(argv: string[]): BenchOptions {
   const cellTimeout = value('--cell-timeout');
   return {
     ...(cellTimeout ? { cellTimeoutS: Number(cellTimeout) } : {}),
-    matrix, browsers, only, realGpu: has('--gpu'), docs: !has('--no-docs'), outDir: value('--out'),
+    matrix,
+    browsers,
+    only,
+    realGpu: has('--gpu'),
+    docs: !has('--no-docs'),
+    outDir: value('--out'),
     ...(runs ? { runs: Number(runs) } : {}),
     command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
   };
@@ -247,5 +335,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (opts.browsers?.includes('chromium-webnn') && !existsSync(join(ROOT, 'dist/harness/index.html'))) {
     execFileSync('npx', ['vite', 'build', '--mode', 'harness', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
   }
-  runBench(opts).then(() => process.exit(0), (err) => { console.error(err); process.exit(1); });
+  runBench(opts).then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }

@@ -27,7 +27,12 @@ export type ModelSpec =
 
 /** Image files `--input` may name for an image-classification id, by extension, with the type the page's Blob gets. */
 export const IMAGE_TYPES: Readonly<Record<string, string>> = Object.freeze({
-  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp', '.gif': 'image/gif', '.bmp': 'image/bmp',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+  '.bmp': 'image/bmp',
 });
 /** The ids `webq check` can judge (text generation is checked by the e2e suites, not by this command yet). */
 const CHECKABLE = [...REGISTRY.values()].filter((e) => e.task !== 'text-generation');
@@ -99,11 +104,15 @@ with --strict, was unsupported or disagreed; 2 for usage errors.`;
 
 /** Splits repeatable, comma-separable values ("--bits 4 --bits 8,16"). */
 function list(values: string[] | undefined): string[] {
-  return (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  return (values ?? [])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
 }
 
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${name} ${value}: expected one of ${allowed.join(', ')}`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new UsageError(`--${name} ${value}: expected one of ${allowed.join(', ')}`);
   return value as T;
 }
 
@@ -118,15 +127,21 @@ function integer(name: string, value: string, min: number): number {
  * command). Anything else is a usage error: the CLI needs an id's task to give it a real input.
  */
 export function parseModel(value: string, cwd: string): ModelSpec {
-  if ((BUILTIN_MODELS as readonly string[]).includes(value)) return { kind: 'builtin', name: value as (typeof BUILTIN_MODELS)[number] };
+  if ((BUILTIN_MODELS as readonly string[]).includes(value))
+    return { kind: 'builtin', name: value as (typeof BUILTIN_MODELS)[number] };
   const entry = REGISTRY.get(value);
-  if (entry?.task === 'text-generation') throw new UsageError(`--model ${value}: webq check does not judge text generation yet; the e2e suites do (docs/generation.md)`);
+  if (entry?.task === 'text-generation')
+    throw new UsageError(
+      `--model ${value}: webq check does not judge text generation yet; the e2e suites do (docs/generation.md)`,
+    );
   if (entry) return { kind: 'id', id: entry.id, repo: entry.repo, task: entry.task };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return { kind: 'url', url: value };
   const path = resolve(cwd, value);
   if (existsSync(path)) return { kind: 'file', path };
   if (value.endsWith('.onnx') || value.includes('/')) throw new UsageError(`--model ${value}: no such file`);
-  throw new UsageError(`--model ${value}: not ppocr, silero-vad, a registry id (${REGISTRY_IDS}), a URL or an existing file`);
+  throw new UsageError(
+    `--model ${value}: not ppocr, silero-vad, a registry id (${REGISTRY_IDS}), a URL or an existing file`,
+  );
 }
 
 /** `--input` for a registry id, checked against what its task takes (files must exist; audio files are .wav). */
@@ -134,7 +149,10 @@ function checkTaskInput(spec: Extract<ModelSpec, { kind: 'id' }>, input: string 
   if (input === undefined) return;
   const path = resolve(cwd, input);
   if (spec.task === 'image-classification') {
-    if (!IMAGE_TYPES[extname(path).toLowerCase()]) throw new UsageError(`--input ${input}: ${spec.id} classifies an image: give a ${Object.keys(IMAGE_TYPES).join('/')} file`);
+    if (!IMAGE_TYPES[extname(path).toLowerCase()])
+      throw new UsageError(
+        `--input ${input}: ${spec.id} classifies an image: give a ${Object.keys(IMAGE_TYPES).join('/')} file`,
+      );
     if (!existsSync(path)) throw new UsageError(`--input ${input}: no such file`);
   }
   if (spec.task === 'automatic-speech-recognition' && input.toLowerCase().endsWith('.wav') && !existsSync(path)) {
@@ -181,15 +199,18 @@ export function parseCheckArgs(argv: string[], cwd: string): CheckConfig | 'help
   const browsers = expand('browser', list(v.browser), BROWSERS, ['chrome']);
   const platforms = expand('platform', list(v.platform), PLATFORMS, [...PLATFORMS]);
   const bitsRaw = list(v.bits);
-  const bits = bitsRaw.length === 0
-    ? [32, 8] as Bits[]
-    : [...new Set(bitsRaw.map((b) => Number(oneOf('bits', b, BITS.map(String))) as Bits))];
+  const bits =
+    bitsRaw.length === 0
+      ? ([32, 8] as Bits[])
+      : [...new Set(bitsRaw.map((b) => Number(oneOf('bits', b, BITS.map(String))) as Bits))];
 
   const quantized = bits.some((b) => b !== 32);
   const scheme = v.scheme === undefined ? undefined : oneOf('scheme', v.scheme, ['symmetric', 'asymmetric'] as const);
   const groupSize = v['group-size'] === undefined ? undefined : integer('group-size', v['group-size'], -1);
   if (!quantized && (scheme || groupSize !== undefined || v['mixed-precision'])) {
-    throw new UsageError('--scheme, --group-size and --mixed-precision apply to quantized bit widths: add --bits 2, 4, 8 or 16');
+    throw new UsageError(
+      '--scheme, --group-size and --mixed-precision apply to quantized bit widths: add --bits 2, 4, 8 or 16',
+    );
   }
 
   const dims: Record<string, string> = {};
@@ -198,28 +219,50 @@ export function parseCheckArgs(argv: string[], cwd: string): CheckConfig | 'help
     if (!m) throw new UsageError(`--dims ${d}: expected NAME=N or INPUT=AxBxC`);
     dims[m[1]!] = m[2]!;
   }
-  if (v.headed && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) throw new UsageError('--headed needs a display (DISPLAY is not set)');
+  if (v.headed && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY)
+    throw new UsageError('--headed needs a display (DISPLAY is not set)');
 
   const model = parseModel(v.model!, cwd);
   let modelHost: string | undefined;
   if (v['model-host'] !== undefined) {
-    if (model.kind !== 'id') throw new UsageError(`--model-host applies to registry ids (${REGISTRY_IDS}); --model ${v.model} does not use it`);
+    if (model.kind !== 'id')
+      throw new UsageError(
+        `--model-host applies to registry ids (${REGISTRY_IDS}); --model ${v.model} does not use it`,
+      );
     // The options page's own rule (extension/models/model-host.ts), so a host it would refuse is refused here.
     const host = checkModelHost(v['model-host']);
     if (!host.ok) throw new UsageError(`--model-host ${v['model-host']}: ${host.reason}`);
     modelHost = host.url;
-    if (v['webnn-harness']) throw new UsageError('--model-host cannot be set in the --webnn-harness page (it has no options page; it fetches ids from the default host)');
+    if (v['webnn-harness'])
+      throw new UsageError(
+        '--model-host cannot be set in the --webnn-harness page (it has no options page; it fetches ids from the default host)',
+      );
   }
   if (model.kind === 'id') {
     checkTaskInput(model, v.input, cwd);
-    if (Object.keys(dims).length) throw new UsageError(`--dims applies to .onnx files and URLs; ${model.id} takes its task's input (--input)`);
+    if (Object.keys(dims).length)
+      throw new UsageError(`--dims applies to .onnx files and URLs; ${model.id} takes its task's input (--input)`);
   }
   if (v['webnn-harness'] && (!browsers.includes('chrome') || !platforms.includes('webnn'))) {
-    throw new UsageError('--webnn-harness runs webnn in a Chromium harness: use it with --browser chrome (or all) and --platform webnn (or all)');
+    throw new UsageError(
+      '--webnn-harness runs webnn in a Chromium harness: use it with --browser chrome (or all) and --platform webnn (or all)',
+    );
   }
   return {
-    browsers, platforms, bits, scheme, groupSize, mixedPrecision: v['mixed-precision']!, model,
-    input: v.input, dims, runs: integer('runs', v.runs!, 1), json: v.json!, headed: v.headed!,
-    modelHost, strict: v.strict!, webnnHarness: v['webnn-harness']!,
+    browsers,
+    platforms,
+    bits,
+    scheme,
+    groupSize,
+    mixedPrecision: v['mixed-precision']!,
+    model,
+    input: v.input,
+    dims,
+    runs: integer('runs', v.runs!, 1),
+    json: v.json!,
+    headed: v.headed!,
+    modelHost,
+    strict: v.strict!,
+    webnnHarness: v['webnn-harness']!,
   };
 }

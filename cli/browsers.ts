@@ -3,7 +3,14 @@
  * `window.webqCheck` (page/check.js), hear its progress lines, close. The launch recipes are the tests' own
  * (tests/support/browsers.ts, tests/support/harness.ts), so `webq check` sees what the e2e tests see.
  */
-import { findFirefoxPage, launchChromium, launchFirefox, openWithConsent, openWithConsentFirefox, saveModelHost } from '../tests/support/browsers';
+import {
+  findFirefoxPage,
+  launchChromium,
+  launchFirefox,
+  openWithConsent,
+  openWithConsentFirefox,
+  saveModelHost,
+} from '../tests/support/browsers';
 import { launchSparticuz } from '../tests/support/harness';
 
 export type Settled<T> = { ok: true; value: T } | { ok: false; error: { name: string; message: string } };
@@ -36,7 +43,13 @@ async function guarded<T>(call: () => Promise<Settled<T>>): Promise<Settled<T>> 
   try {
     return await call();
   } catch (err) {
-    return { ok: false, error: { name: 'BrowserError', message: `the browser failed during the call: ${(err as Error).message.split('\n')[0]}` } };
+    return {
+      ok: false,
+      error: {
+        name: 'BrowserError',
+        message: `the browser failed during the call: ${(err as Error).message.split('\n')[0]}`,
+      },
+    };
   }
 }
 
@@ -49,7 +62,13 @@ const NAME_HELPER = 'globalThis.__name ??= (fn) => fn';
 /** Debian's Chromium has no WebNN backend; with the feature on, it at least says so instead of hiding navigator.ml. */
 const CHROMIUM_FEATURES = '--enable-features=Vulkan,WebMachineLearningNeuralNetwork';
 
-export async function chromeSession({ pageUrl, headed, modelHost, onConsole, log }: SessionOptions): Promise<CheckSession> {
+export async function chromeSession({
+  pageUrl,
+  headed,
+  modelHost,
+  onConsole,
+  log,
+}: SessionOptions): Promise<CheckSession> {
   // The later --enable-features wins in Chromium, so it repeats Vulkan from the tests' GPU args.
   const browser = await launchChromium({ headless: !headed, extraArgs: [CHROMIUM_FEATURES] });
   try {
@@ -65,7 +84,8 @@ export async function chromeSession({ pageUrl, headed, modelHost, onConsole, log
     page.on('console', (m) => onConsole(m.text()));
     return {
       name: 'chrome',
-      call: (method, ...args) => guarded(() => page.evaluate(([m, a]) => (window as any).webqCheck[m](...a), [method, args] as const)),
+      call: (method, ...args) =>
+        guarded(() => page.evaluate(([m, a]) => (window as any).webqCheck[m](...a), [method, args] as const)),
       close: () => browser.close(),
     };
   } catch (err) {
@@ -74,12 +94,23 @@ export async function chromeSession({ pageUrl, headed, modelHost, onConsole, log
   }
 }
 
-export async function firefoxSession({ pageUrl, headed, modelHost, onConsole, log }: SessionOptions): Promise<CheckSession> {
+export async function firefoxSession({
+  pageUrl,
+  headed,
+  modelHost,
+  onConsole,
+  log,
+}: SessionOptions): Promise<CheckSession> {
   const browser = await launchFirefox({ headless: !headed });
   try {
     // WebDriver BiDi cannot navigate to the extension's random moz-extension origin: the permission prompt (an
     // extension page) opens the options page, which is then found by its URL.
-    const page = await openWithConsentFirefox(browser.browser, pageUrl, 'allow', modelHost ? ['/options/options.html'] : []);
+    const page = await openWithConsentFirefox(
+      browser.browser,
+      pageUrl,
+      'allow',
+      modelHost ? ['/options/options.html'] : [],
+    );
     if (modelHost) {
       const options = await findFirefoxPage(browser.browser, '/options/options.html');
       await options.evaluate(NAME_HELPER);
@@ -89,7 +120,8 @@ export async function firefoxSession({ pageUrl, headed, modelHost, onConsole, lo
     page.on('console', (m) => onConsole(m.text()));
     return {
       name: 'firefox',
-      call: (method, ...args) => guarded(() => page.evaluate((m, a) => (window as any).webqCheck[m](...a), method, args)),
+      call: (method, ...args) =>
+        guarded(() => page.evaluate((m, a) => (window as any).webqCheck[m](...a), method, args)),
       close: () => browser.close(),
     };
   } catch (err) {
@@ -112,7 +144,8 @@ export async function harnessSession(origin: string, onConsole: ConsoleListener)
     await page.addScriptTag({ url: `${origin}/check.js` });
     return {
       name: 'chrome-harness',
-      call: (method, ...args) => guarded(() => page.evaluate(([m, a]) => (window as any).webqCheck[m](...a), [method, args] as const)),
+      call: (method, ...args) =>
+        guarded(() => page.evaluate(([m, a]) => (window as any).webqCheck[m](...a), [method, args] as const)),
       close: () => browser.close(),
     };
   } catch (err) {

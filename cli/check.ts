@@ -35,34 +35,70 @@ export interface Row {
   agreement?: Agreement & { reference: boolean };
 }
 
-export interface BrowserSummary { name: string; version?: string; webgpu?: string; webnn?: string; error?: string }
+export interface BrowserSummary {
+  name: string;
+  version?: string;
+  webgpu?: string;
+  webnn?: string;
+  error?: string;
+}
 
 /**
  * `modelHost`: registry ids only — the host set on each browser's options page (`--model-host`), or null when the
  * extension's own setting was left as it is.
  */
-export interface Report { model: string; runs: number; modelHost?: string | null; browsers: BrowserSummary[]; rows: Row[]; exitCode: number }
+export interface Report {
+  model: string;
+  runs: number;
+  modelHost?: string | null;
+  browsers: BrowserSummary[];
+  rows: Row[];
+  exitCode: number;
+}
 
 interface Caps {
   browser: { name: string; version: string };
-  webgpu: { available: boolean; reason?: string; adapter?: { vendor: string; architecture: string; description: string; emulated: boolean } };
+  webgpu: {
+    available: boolean;
+    reason?: string;
+    adapter?: { vendor: string; architecture: string; description: string; emulated: boolean };
+  };
   webnn: { available: boolean; reason?: string };
 }
-interface LoadResult { info: { backend: string; bits: Bits; modelBytes: number; originalBytes: number; fallbacks: string[]; inputs: InputInfo[] }; loadMs: number }
-interface RunResult { times: number[]; outputs: unknown; metrics: { backend: string; memoryReductionPercent: number; fallbacks: string[] } }
+interface LoadResult {
+  info: {
+    backend: string;
+    bits: Bits;
+    modelBytes: number;
+    originalBytes: number;
+    fallbacks: string[];
+    inputs: InputInfo[];
+  };
+  loadMs: number;
+}
+interface RunResult {
+  times: number[];
+  outputs: unknown;
+  metrics: { backend: string; memoryReductionPercent: number; fallbacks: string[] };
+}
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** Console lines of the session in use go to its progress printer (one session at a time). */
 let sessionConsole: (text: string) => void = () => {};
 
-/** Progress lines from the page (`[webq-check] {phase, loaded, total}`), a line per phase and per quarter downloaded. */
+/** Progress lines from the page (`[webq-check] {phase, loaded, total}`), a line per phase and per quarter downloaded.
+ * */
 function progressPrinter() {
   let label = '';
   let lastPhase = '';
   let lastQuarter = -1;
   return {
-    setLabel(l: string) { label = l; lastPhase = ''; lastQuarter = -1; },
+    setLabel(l: string) {
+      label = l;
+      lastPhase = '';
+      lastQuarter = -1;
+    },
     onConsole(text: string) {
       if (!text.startsWith('[webq-check] ')) return;
       const p = JSON.parse(text.slice(13)) as { phase: string; loaded: number; total: number };
@@ -70,7 +106,8 @@ function progressPrinter() {
       if (p.phase === lastPhase && (p.phase !== 'download' || quarter === lastQuarter)) return;
       lastPhase = p.phase;
       lastQuarter = quarter;
-      const amount = p.phase === 'download' && p.total > 0 ? ` ${(p.loaded / 1e6).toFixed(1)}/${(p.total / 1e6).toFixed(1)} MB` : '';
+      const amount =
+        p.phase === 'download' && p.total > 0 ? ` ${(p.loaded / 1e6).toFixed(1)}/${(p.total / 1e6).toFixed(1)} MB` : '';
       log(`  ${label}: ${p.phase}${amount}`);
     },
   };
@@ -79,7 +116,8 @@ function progressPrinter() {
 function loadOptions(config: CheckConfig, platform: Platform, bits: Bits): Record<string, unknown> {
   if (bits === 32) return { backend: platform, bits: 32 };
   return {
-    backend: platform, bits,
+    backend: platform,
+    bits,
     ...(config.scheme ? { scheme: config.scheme } : {}),
     ...(config.groupSize !== undefined ? { groupSize: config.groupSize } : {}),
     ...(config.mixedPrecision ? { mixedPrecision: true } : {}),
@@ -87,17 +125,34 @@ function loadOptions(config: CheckConfig, platform: Platform, bits: Bits): Recor
 }
 
 /** NotSupportedError is the engine saying "not here" (absent backend, refused bit width); anything else failed. */
-function fromError(base: Pick<Row, 'browser' | 'platform' | 'bits'>, error: { name: string; message: string }, config: CheckConfig, prefix = ''): Row {
+function fromError(
+  base: Pick<Row, 'browser' | 'platform' | 'bits'>,
+  error: { name: string; message: string },
+  config: CheckConfig,
+  prefix = '',
+): Row {
   const unsupported = error.name === 'NotSupportedError';
-  const hint = unsupported ? hintFor(base.browser, base.platform) : hintForFailure(base.browser, error, config.model, config.modelHost);
+  const hint = unsupported
+    ? hintFor(base.browser, base.platform)
+    : hintForFailure(base.browser, error, config.model, config.modelHost);
   return {
-    ...base, fallbacks: [], error, status: unsupported ? 'unsupported' : 'failed',
+    ...base,
+    fallbacks: [],
+    error,
+    status: unsupported ? 'unsupported' : 'failed',
     reason: `${prefix}${error.name}: ${error.message}`,
     ...(hint ? { hint } : {}),
   };
 }
 
-async function runVariant(session: CheckSession, model: CheckModel, modelUrl: string, options: Record<string, unknown>, passes: number, plan: (inputs: InputInfo[]) => Plan) {
+async function runVariant(
+  session: CheckSession,
+  model: CheckModel,
+  modelUrl: string,
+  options: Record<string, unknown>,
+  passes: number,
+  plan: (inputs: InputInfo[]) => Plan,
+) {
   const loaded = await session.call<LoadResult>('load', modelUrl, options);
   if (!loaded.ok) return loaded;
   const ran = await session.call<RunResult>('run', modelUrl, options, { ...plan(loaded.value.info.inputs), passes });
@@ -106,13 +161,33 @@ async function runVariant(session: CheckSession, model: CheckModel, modelUrl: st
   return { ok: true as const, value: { ...loaded.value, ...ran.value } };
 }
 
-async function checkPlatform(session: CheckSession, caps: Caps, config: CheckConfig, model: CheckModel, modelUrl: string, platform: Platform, progress: ReturnType<typeof progressPrinter>): Promise<Row[]> {
+async function checkPlatform(
+  session: CheckSession,
+  caps: Caps,
+  config: CheckConfig,
+  model: CheckModel,
+  modelUrl: string,
+  platform: Platform,
+  progress: ReturnType<typeof progressPrinter>,
+): Promise<Row[]> {
   const browser = session.name;
-  const absent = platform === 'webgpu' ? (caps.webgpu.available ? null : caps.webgpu.reason)
-    : platform === 'webnn' ? (caps.webnn.available ? null : caps.webnn.reason) : null;
+  const absent =
+    platform === 'webgpu'
+      ? caps.webgpu.available
+        ? null
+        : caps.webgpu.reason
+      : platform === 'webnn'
+        ? caps.webnn.available
+          ? null
+          : caps.webnn.reason
+        : null;
   if (absent !== null) {
     return config.bits.map((bits) => ({
-      browser, platform, bits, status: 'unsupported' as const, fallbacks: [],
+      browser,
+      platform,
+      bits,
+      status: 'unsupported' as const,
+      fallbacks: [],
       reason: `${platform} is not available in ${caps.browser.name} ${caps.browser.version}: ${absent ?? 'no reason given'}`,
       hint: hintFor(browser, platform),
     }));
@@ -123,10 +198,19 @@ async function checkPlatform(session: CheckSession, caps: Caps, config: CheckCon
   const timedPasses = 1 + config.runs;
   progress.setLabel(`${browser} ${platform} fp32`);
   log(`${browser} ${platform}: fp32 reference`);
-  const reference = await runVariant(session, model, modelUrl, loadOptions(config, platform, 32), config.bits.includes(32) ? timedPasses : 1, plan);
+  const reference = await runVariant(
+    session,
+    model,
+    modelUrl,
+    loadOptions(config, platform, 32),
+    config.bits.includes(32) ? timedPasses : 1,
+    plan,
+  );
   if (!reference.ok) {
     // Without an fp32 run there is nothing to compare with: every bit width on this platform reports why.
-    return config.bits.map((bits) => fromError({ browser, platform, bits }, reference.error, config, bits === 32 ? '' : 'the fp32 reference run: '));
+    return config.bits.map((bits) =>
+      fromError({ browser, platform, bits }, reference.error, config, bits === 32 ? '' : 'the fp32 reference run: '),
+    );
   }
   for (const bits of config.bits) {
     let result: Settled<LoadResult & RunResult>;
@@ -137,31 +221,62 @@ async function checkPlatform(session: CheckSession, caps: Caps, config: CheckCon
       log(`${browser} ${platform}: ${bits}-bit (1 warm-up + ${config.runs} timed)`);
       result = await runVariant(session, model, modelUrl, loadOptions(config, platform, bits), timedPasses, plan);
     }
-    if (!result.ok) { rows.push(fromError({ browser, platform, bits }, result.error, config)); continue; }
+    if (!result.ok) {
+      rows.push(fromError({ browser, platform, bits }, result.error, config));
+      continue;
+    }
     const r = result.value;
     const timed = r.times.slice(1); // the first pass is the warm-up (shader and kernel compilation)
     rows.push({
-      browser, platform, bits, status: 'ok',
-      backend: r.info.backend, fallbacks: r.info.fallbacks,
-      loadMs: r.loadMs, inferenceMs: median(timed), timesMs: timed,
-      modelBytes: r.info.modelBytes, originalBytes: r.info.originalBytes,
+      browser,
+      platform,
+      bits,
+      status: 'ok',
+      backend: r.info.backend,
+      fallbacks: r.info.fallbacks,
+      loadMs: r.loadMs,
+      inferenceMs: median(timed),
+      timesMs: timed,
+      modelBytes: r.info.modelBytes,
+      originalBytes: r.info.originalBytes,
       memoryReductionPercent: r.metrics.memoryReductionPercent,
       ...(model.brief ? { output: model.brief(r.outputs) } : {}),
-      agreement: bits === 32
-        ? { agrees: true, reference: true, summary: 'reference (fp32)' }
-        : { ...model.compare(reference.value.outputs, r.outputs), reference: false },
+      agreement:
+        bits === 32
+          ? { agrees: true, reference: true, summary: 'reference (fp32)' }
+          : { ...model.compare(reference.value.outputs, r.outputs), reference: false },
     });
   }
   return rows;
 }
 
-async function checkBrowser(open: () => Promise<CheckSession>, label: string, platforms: Platform[], config: CheckConfig, model: CheckModel, server: TestServer): Promise<{ summary: BrowserSummary; rows: Row[] }> {
+async function checkBrowser(
+  open: () => Promise<CheckSession>,
+  label: string,
+  platforms: Platform[],
+  config: CheckConfig,
+  model: CheckModel,
+  server: TestServer,
+): Promise<{ summary: BrowserSummary; rows: Row[] }> {
   const progress = progressPrinter();
   const failAll = (message: string): { summary: BrowserSummary; rows: Row[] } => ({
     summary: { name: label, error: message },
-    rows: platforms.flatMap((platform) => config.bits.map((bits) => ({ browser: label, platform, bits, status: 'failed' as const, fallbacks: [], reason: message }))),
+    rows: platforms.flatMap((platform) =>
+      config.bits.map((bits) => ({
+        browser: label,
+        platform,
+        bits,
+        status: 'failed' as const,
+        fallbacks: [],
+        reason: message,
+      })),
+    ),
   });
-  log(label === 'chrome-harness' ? 'chrome-harness: launching @sparticuz/chromium with the engine harness page' : `${label}: launching with the extension and answering the permission prompt`);
+  log(
+    label === 'chrome-harness'
+      ? 'chrome-harness: launching @sparticuz/chromium with the engine harness page'
+      : `${label}: launching with the extension and answering the permission prompt`,
+  );
   let session: CheckSession;
   try {
     session = await open();
@@ -175,13 +290,17 @@ async function checkBrowser(open: () => Promise<CheckSession>, label: string, pl
     const c = caps.value;
     const adapter = c.webgpu.adapter;
     const summary: BrowserSummary = {
-      name: label, version: `${c.browser.name} ${c.browser.version}`,
-      webgpu: c.webgpu.available ? `${adapter?.description || adapter?.vendor || 'adapter'}${adapter?.emulated ? ' (emulated on the CPU)' : ''}` : `absent: ${c.webgpu.reason}`,
+      name: label,
+      version: `${c.browser.name} ${c.browser.version}`,
+      webgpu: c.webgpu.available
+        ? `${adapter?.description || adapter?.vendor || 'adapter'}${adapter?.emulated ? ' (emulated on the CPU)' : ''}`
+        : `absent: ${c.webgpu.reason}`,
       webnn: c.webnn.available ? 'available' : `absent: ${c.webnn.reason}`,
     };
     const rows: Row[] = [];
     const modelUrl = model.ref(server.origin);
-    for (const platform of platforms) rows.push(...await checkPlatform(session, c, config, model, modelUrl, platform, progress));
+    for (const platform of platforms)
+      rows.push(...(await checkPlatform(session, c, config, model, modelUrl, platform, progress)));
     return { summary, rows };
   } finally {
     await session.close();
@@ -191,7 +310,11 @@ async function checkBrowser(open: () => Promise<CheckSession>, label: string, pl
 export async function runCheck(config: CheckConfig): Promise<Report> {
   const model = checkModel(config.model, config.input, config.dims);
   const server = await startServer({
-    '/check.html': () => ({ status: 200, type: 'text/html; charset=utf-8', body: '<!doctype html><meta charset="utf-8"><title>webq check</title><script src="/check.js"></script><h1>webq check</h1>' }),
+    '/check.html': () => ({
+      status: 200,
+      type: 'text/html; charset=utf-8',
+      body: '<!doctype html><meta charset="utf-8"><title>webq check</title><script src="/check.js"></script><h1>webq check</h1>',
+    }),
     '/check.js': resolve('cli/page/check.js'),
     ...model.routes,
   });
@@ -209,8 +332,16 @@ export async function runCheck(config: CheckConfig): Promise<Report> {
     }
     if (config.webnnHarness) {
       const { harnessRoutes } = await import('../tests/support/harness');
-      for (const [path, route] of Object.entries(harnessRoutes())) if (path !== '/check.js') server.routes.set(path, route);
-      const result = await checkBrowser(() => harnessSession(server.origin, onConsole), 'chrome-harness', ['webnn'], config, model, server);
+      for (const [path, route] of Object.entries(harnessRoutes()))
+        if (path !== '/check.js') server.routes.set(path, route);
+      const result = await checkBrowser(
+        () => harnessSession(server.origin, onConsole),
+        'chrome-harness',
+        ['webnn'],
+        config,
+        model,
+        server,
+      );
       browsers.push(result.summary);
       rows.push(...result.rows);
     }
@@ -220,7 +351,11 @@ export async function runCheck(config: CheckConfig): Promise<Report> {
   const failed = rows.some((r) => r.status === 'failed');
   const strictFailed = config.strict && rows.some((r) => r.status === 'unsupported' || r.agreement?.agrees === false);
   return {
-    model: model.label, runs: config.runs, ...(config.model.kind === 'id' ? { modelHost: config.modelHost ?? null } : {}),
-    browsers, rows, exitCode: failed || strictFailed ? 1 : 0,
+    model: model.label,
+    runs: config.runs,
+    ...(config.model.kind === 'id' ? { modelHost: config.modelHost ?? null } : {}),
+    browsers,
+    rows,
+    exitCode: failed || strictFailed ? 1 : 0,
   };
 }

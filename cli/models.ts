@@ -22,7 +22,12 @@ function ppocr(text: string): CheckModel<Outputs> {
     label: `ppocr (PP-OCRv4 rec) on rendered "${text}"`,
     routes: { '/models/ppocr_rec.onnx': MODELS.ppocrRec },
     ref: (origin) => `${origin}/models/ppocr_rec.onnx`,
-    plan: () => ({ kind: 'tensors', steps: [{ x: toB64('float32', input.dims, input.data) }], carry: {}, collect: null }),
+    plan: () => ({
+      kind: 'tensors',
+      steps: [{ x: toB64('float32', input.dims, input.data) }],
+      carry: {},
+      collect: null,
+    }),
     compare(reference, got) {
       const a = logits(reference);
       const b = logits(got);
@@ -31,7 +36,9 @@ function ppocr(text: string): CheckModel<Outputs> {
       const cos = cosine(a.values, b.values);
       const agrees = refText === gotText;
       return {
-        agrees, cosine: cos, text: gotText,
+        agrees,
+        cosine: cos,
+        text: gotText,
         summary: `${agrees ? 'same text' : `text "${gotText}" ≠ "${refText}"`}, cos ${cos.toFixed(5)}`,
       };
     },
@@ -72,12 +79,14 @@ function sileroVad(input: string | undefined): CheckModel<Outputs> {
       let differ = 0;
       let speech = 0;
       for (let i = 0; i < a.length; i++) {
-        if ((a[i]! > 0.5) !== (b[i]! > 0.5)) differ++;
+        if (a[i]! > 0.5 !== b[i]! > 0.5) differ++;
         if (b[i]! > 0.5) speech++;
       }
       const maxDiff = maxAbsDiff(a, b);
       return {
-        agrees: differ === 0, decisionsDiffer: differ, maxDiff,
+        agrees: differ === 0,
+        decisionsDiffer: differ,
+        maxDiff,
         summary: `${differ === 0 ? 'same decisions' : `${differ} of ${a.length} decisions differ`} (${speech}/${b.length} speech), max Δp ${maxDiff.toPrecision(2)}`,
       };
     },
@@ -95,12 +104,24 @@ export function resolveDims(input: InputInfo, overrides: Record<string, string>)
   });
 }
 
-function anyOnnx(ref: (origin: string) => string, label: string, routes: Record<string, Route>, dims: Record<string, string>): CheckModel<Outputs> {
+function anyOnnx(
+  ref: (origin: string) => string,
+  label: string,
+  routes: Record<string, Route>,
+  dims: Record<string, string>,
+): CheckModel<Outputs> {
   return {
-    label, routes, ref,
+    label,
+    routes,
+    ref,
     plan(inputs) {
       const random = prng(0x5eed);
-      return { kind: 'tensors', steps: [Object.fromEntries(inputs.map((i) => [i.name, syntheticTensor(i.type, resolveDims(i, dims), random)]))], carry: {}, collect: null };
+      return {
+        kind: 'tensors',
+        steps: [Object.fromEntries(inputs.map((i) => [i.name, syntheticTensor(i.type, resolveDims(i, dims), random)]))],
+        carry: {},
+        collect: null,
+      };
     },
     compare(reference, got) {
       let worst = 1;
@@ -117,12 +138,15 @@ function anyOnnx(ref: (origin: string) => string, label: string, routes: Record<
 
 export function checkModel(spec: ModelSpec, input: string | undefined, dims: Record<string, string>): CheckModel {
   switch (spec.kind) {
-    case 'builtin': return (spec.name === 'ppocr' ? ppocr(input ?? 'Hello World 2024') : sileroVad(input)) as CheckModel;
+    case 'builtin':
+      return (spec.name === 'ppocr' ? ppocr(input ?? 'Hello World 2024') : sileroVad(input)) as CheckModel;
     case 'file': {
       const path = `/models/${encodeURIComponent(basename(spec.path))}`;
       return anyOnnx((origin) => `${origin}${path}`, spec.path, { [path]: spec.path }, dims) as CheckModel;
     }
-    case 'url': return anyOnnx(() => spec.url, spec.url, {}, dims) as CheckModel;
-    case 'id': return taskModel(spec, input);
+    case 'url':
+      return anyOnnx(() => spec.url, spec.url, {}, dims) as CheckModel;
+    case 'id':
+      return taskModel(spec, input);
   }
 }

@@ -18,9 +18,18 @@ const DEFAULT_TEXT = 'webq runs BERT in the browser, on the GPU or in WebAssembl
 const DEFAULT_SPEECH = 'Hello, this is a test of speech recognition in the browser.';
 
 /** What the page sends back of each task's output (page/check.js keeps these fields; typed arrays as base64). */
-interface Embedding { embeddings: B64Tensor; dims: number[]; tokens: number[][] }
-interface Labels { labels: { label: string; score: number }[] }
-interface Transcript { text: string; tokens: number[] }
+interface Embedding {
+  embeddings: B64Tensor;
+  dims: number[];
+  tokens: number[][];
+}
+interface Labels {
+  labels: { label: string; score: number }[];
+}
+interface Transcript {
+  text: string;
+  tokens: number[];
+}
 
 const quote = (text: string, max = 60) => JSON.stringify(text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
@@ -45,8 +54,13 @@ function featureExtraction(spec: IdSpec, input: string | undefined): CheckModel<
 
 /** The image to classify: the file given, or ImageMagick's built-in rose (a 70×46 photo) rendered as PNG. */
 function imageInput(input: string | undefined): { name: string; bytes: Uint8Array; type: string } {
-  if (input) return { name: basename(input), bytes: readFileSync(input), type: IMAGE_TYPES[extname(input).toLowerCase()]! };
-  return { name: 'ImageMagick\'s built-in rose photo (convert rose:, 70×46 PNG)', bytes: execFileSync('convert', ['rose:', 'png:-']), type: 'image/png' };
+  if (input)
+    return { name: basename(input), bytes: readFileSync(input), type: IMAGE_TYPES[extname(input).toLowerCase()]! };
+  return {
+    name: "ImageMagick's built-in rose photo (convert rose:, 70×46 PNG)",
+    bytes: execFileSync('convert', ['rose:', 'png:-']),
+    type: 'image/png',
+  };
 }
 
 function imageClassification(spec: IdSpec, input: string | undefined): CheckModel<Labels> {
@@ -56,14 +70,21 @@ function imageClassification(spec: IdSpec, input: string | undefined): CheckMode
     label: `${spec.id} (${spec.task}, ${spec.repo}) on ${image.name}`,
     routes: {},
     ref: () => spec.id,
-    plan: () => ({ kind: 'task', input: { image: { b64: Buffer.from(image.bytes).toString('base64'), type: image.type } }, keep: ['labels'] }),
+    plan: () => ({
+      kind: 'task',
+      input: { image: { b64: Buffer.from(image.bytes).toString('base64'), type: image.type } },
+      keep: ['labels'],
+    }),
     compare(reference, got): Agreement {
       const a = top(reference);
       const b = top(got);
       const agrees = a.label === b.label;
       return {
-        agrees, label: b.label,
-        summary: agrees ? `same label, score ${b.score >= a.score ? '+' : '−'}${Math.abs(b.score - a.score).toFixed(4)}` : `label ${quote(b.label)} ≠ ${quote(a.label)}`,
+        agrees,
+        label: b.label,
+        summary: agrees
+          ? `same label, score ${b.score >= a.score ? '+' : '−'}${Math.abs(b.score - a.score).toFixed(4)}`
+          : `label ${quote(b.label)} ≠ ${quote(a.label)}`,
       };
     },
     brief(got): OutputBrief {
@@ -73,17 +94,27 @@ function imageClassification(spec: IdSpec, input: string | undefined): CheckMode
   };
 }
 
-/** Speech for Whisper at the rate it was recorded (the engine resamples to 16 kHz): a .wav, or espeak-ng saying the text. */
+/** Speech for Whisper at the rate it was recorded (the engine resamples to 16 kHz): a .wav, or espeak-ng saying the
+ * text. */
 function speechInput(input: string | undefined): { name: string; samples: Float32Array; sampleRate: number } {
-  if (input?.toLowerCase().endsWith('.wav')) return { name: basename(input), ...readWav(new Uint8Array(readFileSync(input))) };
+  if (input?.toLowerCase().endsWith('.wav'))
+    return { name: basename(input), ...readWav(new Uint8Array(readFileSync(input))) };
   const text = input ?? DEFAULT_SPEECH;
-  return { name: `espeak-ng saying ${quote(text)}`, ...readWav(new Uint8Array(execFileSync('espeak-ng', ['--stdout', '-s', '150', text]))) };
+  return {
+    name: `espeak-ng saying ${quote(text)}`,
+    ...readWav(new Uint8Array(execFileSync('espeak-ng', ['--stdout', '-s', '150', text]))),
+  };
 }
 
 function speechRecognition(spec: IdSpec, input: string | undefined): CheckModel<Transcript> {
   const speech = speechInput(input);
   const seconds = speech.samples.length / speech.sampleRate;
-  const audio: TaskInput = { audio: { b64: Buffer.from(speech.samples.buffer, speech.samples.byteOffset, speech.samples.byteLength).toString('base64'), sampleRate: speech.sampleRate } };
+  const audio: TaskInput = {
+    audio: {
+      b64: Buffer.from(speech.samples.buffer, speech.samples.byteOffset, speech.samples.byteLength).toString('base64'),
+      sampleRate: speech.sampleRate,
+    },
+  };
   return {
     label: `${spec.id} (${spec.task}, ${spec.repo}) on ${speech.name}, ${seconds.toFixed(1)} s at ${speech.sampleRate} Hz`,
     routes: {},
@@ -91,7 +122,11 @@ function speechRecognition(spec: IdSpec, input: string | undefined): CheckModel<
     plan: () => ({ kind: 'task', input: audio, keep: ['text', 'tokens'] }),
     compare(reference, got): Agreement {
       const agrees = reference.text === got.text;
-      return { agrees, text: got.text, summary: agrees ? 'same text' : `text ${quote(got.text, 40)} ≠ ${quote(reference.text, 40)}` };
+      return {
+        agrees,
+        text: got.text,
+        summary: agrees ? 'same text' : `text ${quote(got.text, 40)} ≠ ${quote(reference.text, 40)}`,
+      };
     },
     brief: (got): OutputBrief => ({ summary: quote(got.text.trim(), 48), text: got.text }),
   };
@@ -99,9 +134,13 @@ function speechRecognition(spec: IdSpec, input: string | undefined): CheckModel<
 
 export function taskModel(spec: IdSpec, input: string | undefined): CheckModel {
   switch (spec.task) {
-    case 'feature-extraction': return featureExtraction(spec, input) as CheckModel;
-    case 'image-classification': return imageClassification(spec, input) as CheckModel;
-    case 'automatic-speech-recognition': return speechRecognition(spec, input) as CheckModel;
-    case 'text-generation': throw new Error(`webq check does not judge text generation yet (${spec.id})`); // refused by args.ts
+    case 'feature-extraction':
+      return featureExtraction(spec, input) as CheckModel;
+    case 'image-classification':
+      return imageClassification(spec, input) as CheckModel;
+    case 'automatic-speech-recognition':
+      return speechRecognition(spec, input) as CheckModel;
+    case 'text-generation':
+      throw new Error(`webq check does not judge text generation yet (${spec.id})`); // refused by args.ts
   }
 }

@@ -9,7 +9,11 @@ export { cosine, maxAbsDiff } from '../extension/shared/compare';
 export const COSINE_AGREES = 0.99;
 import { float32ToFloat16Bits } from '../extension/quant/fp16';
 export type WireType = 'float32' | 'float16' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
-export interface B64Tensor { type: WireType; dims: number[]; b64: string }
+export interface B64Tensor {
+  type: WireType;
+  dims: number[];
+  b64: string;
+}
 
 type Numeric = Float32Array | Uint16Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
 
@@ -22,12 +26,17 @@ export function fromB64(t: B64Tensor): { dims: number[]; values: Float64Array } 
   const bytes = Buffer.from(t.b64, 'base64');
   const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   const raw: ArrayLike<number | bigint> =
-    t.type === 'float32' ? new Float32Array(buf)
-    : t.type === 'float16' ? Array.from(new Uint16Array(buf), halfToFloat)
-    : t.type === 'int64' ? new BigInt64Array(buf)
-    : t.type === 'int32' ? new Int32Array(buf)
-    : t.type === 'int8' ? new Int8Array(buf)
-    : new Uint8Array(buf);
+    t.type === 'float32'
+      ? new Float32Array(buf)
+      : t.type === 'float16'
+        ? Array.from(new Uint16Array(buf), halfToFloat)
+        : t.type === 'int64'
+          ? new BigInt64Array(buf)
+          : t.type === 'int32'
+            ? new Int32Array(buf)
+            : t.type === 'int8'
+              ? new Int8Array(buf)
+              : new Uint8Array(buf);
   return { dims: t.dims, values: Float64Array.from(raw as ArrayLike<number>, (x) => Number(x)) };
 }
 
@@ -50,14 +59,50 @@ export const prng = mulberry32;
 export function syntheticTensor(type: string, dims: number[], random: () => number): B64Tensor {
   const n = dims.reduce((a, b) => a * b, 1);
   switch (type) {
-    case 'float32': return toB64(type, dims, Float32Array.from({ length: n }, () => random() * 2 - 1));
-    case 'float16': return toB64(type, dims, Uint16Array.from({ length: n }, () => float32ToFloat16Bits(random() * 2 - 1)));
-    case 'int64': return toB64(type, dims, BigInt64Array.from({ length: n }, () => BigInt(Math.floor(random() * 10))));
-    case 'int32': return toB64(type, dims, Int32Array.from({ length: n }, () => Math.floor(random() * 10)));
-    case 'int8': return toB64(type, dims, Int8Array.from({ length: n }, () => Math.floor(random() * 10)));
-    case 'uint8': return toB64(type, dims, Uint8Array.from({ length: n }, () => Math.floor(random() * 10)));
-    case 'bool': return toB64(type, dims, Uint8Array.from({ length: n }, (_, i) => i & 1));
-    default: throw new Error(`input type ${type} is not one webq accepts`);
+    case 'float32':
+      return toB64(
+        type,
+        dims,
+        Float32Array.from({ length: n }, () => random() * 2 - 1),
+      );
+    case 'float16':
+      return toB64(
+        type,
+        dims,
+        Uint16Array.from({ length: n }, () => float32ToFloat16Bits(random() * 2 - 1)),
+      );
+    case 'int64':
+      return toB64(
+        type,
+        dims,
+        BigInt64Array.from({ length: n }, () => BigInt(Math.floor(random() * 10))),
+      );
+    case 'int32':
+      return toB64(
+        type,
+        dims,
+        Int32Array.from({ length: n }, () => Math.floor(random() * 10)),
+      );
+    case 'int8':
+      return toB64(
+        type,
+        dims,
+        Int8Array.from({ length: n }, () => Math.floor(random() * 10)),
+      );
+    case 'uint8':
+      return toB64(
+        type,
+        dims,
+        Uint8Array.from({ length: n }, () => Math.floor(random() * 10)),
+      );
+    case 'bool':
+      return toB64(
+        type,
+        dims,
+        Uint8Array.from({ length: n }, (_, i) => i & 1),
+      );
+    default:
+      throw new Error(`input type ${type} is not one webq accepts`);
   }
 }
 

@@ -21,7 +21,10 @@ function requireBuilds(config: CheckConfig): void {
     ...(config.webnnHarness ? ['dist/harness/index.html'] : []),
   ];
   const missing = needed.filter((f) => !existsSync(join(ROOT, f))).map((f) => dirname(f));
-  if (missing.length) fail(`${missing.join(', ')} missing: run \`npm run build\` first (webq check uses the built extension and builds nothing itself)`);
+  if (missing.length)
+    fail(
+      `${missing.join(', ')} missing: run \`npm run build\` first (webq check uses the built extension and builds nothing itself)`,
+    );
 }
 
 const [command, ...rest] = process.argv.slice(2);

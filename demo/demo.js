@@ -17,7 +17,8 @@ function draw(text) {
   ctx.fillText(text, 8, 25);
   const { data, width, height } = ctx.getImageData(0, 0, canvas.width, canvas.height);
   const x = new Float32Array(3 * height * width);
-  for (let c = 0; c < 3; c++) for (let i = 0; i < width * height; i++) x[c * width * height + i] = (data[i * 4 + c] / 255 - 0.5) / 0.5;
+  for (let c = 0; c < 3; c++)
+    for (let i = 0; i < width * height; i++) x[c * width * height + i] = (data[i * 4 + c] / 255 - 0.5) / 0.5;
   return { type: 'float32', data: x, dims: [1, 3, height, width] };
 }
 
@@ -36,29 +37,59 @@ function decode(y) {
 
 function showMetrics(m) {
   const rows = [
-    ['backend', m.backend], ['weights', m.quantizationBits === 32 ? 'fp32' : `${m.quantizationBits}-bit ${m.quantizationScheme ?? ''}${m.mixedPrecision ? ', mixed precision' : ''}`],
-    ['inference', `${m.inferenceTimeMs.toFixed(1)} ms`], ['total (messaging included)', `${m.totalTimeMs.toFixed(1)} ms`],
+    ['backend', m.backend],
+    [
+      'weights',
+      m.quantizationBits === 32
+        ? 'fp32'
+        : `${m.quantizationBits}-bit ${m.quantizationScheme ?? ''}${m.mixedPrecision ? ', mixed precision' : ''}`,
+    ],
+    ['inference', `${m.inferenceTimeMs.toFixed(1)} ms`],
+    ['total (messaging included)', `${m.totalTimeMs.toFixed(1)} ms`],
     ['load', m.loadTimeMs === undefined ? '(already loaded)' : `${m.loadTimeMs.toFixed(0)} ms`],
-    ['weight bytes', `${(m.modelBytes / 1e6).toFixed(2)} MB of ${(m.originalBytes / 1e6).toFixed(2)} MB at fp32 (−${m.memoryReductionPercent.toFixed(1)}%)`],
-    ['browser, profile', `${m.browser}, ${m.profile}`], ['fallbacks', m.fallbacks.length ? m.fallbacks.join('; ') : 'none'],
+    [
+      'weight bytes',
+      `${(m.modelBytes / 1e6).toFixed(2)} MB of ${(m.originalBytes / 1e6).toFixed(2)} MB at fp32 (−${m.memoryReductionPercent.toFixed(1)}%)`,
+    ],
+    ['browser, profile', `${m.browser}, ${m.profile}`],
+    ['fallbacks', m.fallbacks.length ? m.fallbacks.join('; ') : 'none'],
   ];
-  $('metrics').replaceChildren(...rows.map(([k, v]) => {
-    const tr = document.createElement('tr');
-    const th = document.createElement('th'); th.textContent = k;
-    const td = document.createElement('td'); td.textContent = v;
-    tr.append(th, td);
-    return tr;
-  }));
+  $('metrics').replaceChildren(
+    ...rows.map(([k, v]) => {
+      const tr = document.createElement('tr');
+      const th = document.createElement('th');
+      th.textContent = k;
+      const td = document.createElement('td');
+      td.textContent = v;
+      tr.append(th, td);
+      return tr;
+    }),
+  );
 }
 
 async function read() {
   const status = $('status');
   status.className = '';
-  if (!window.webq) { status.textContent = 'window.webq is missing: is the webq extension loaded?'; status.className = 'error'; return; }
+  if (!window.webq) {
+    status.textContent = 'window.webq is missing: is the webq extension loaded?';
+    status.className = 'error';
+    return;
+  }
   try {
-    alphabet ??= ['', ...(await (await fetch('./models/ppocr_keys_v1.txt')).text()).split('\n').filter((k, i, a) => i < a.length - 1 || k), ' '];
+    alphabet ??= [
+      '',
+      ...(await (await fetch('./models/ppocr_keys_v1.txt')).text())
+        .split('\n')
+        .filter((k, i, a) => i < a.length - 1 || k),
+      ' ',
+    ];
     const bits = Number($('bits').value);
-    const options = { backend: $('backend').value, onProgress: (p) => { status.textContent = `${p.phase}: ${p.loaded} / ${p.total}`; } };
+    const options = {
+      backend: $('backend').value,
+      onProgress: (p) => {
+        status.textContent = `${p.phase}: ${p.loaded} / ${p.total}`;
+      },
+    };
     if (bits !== 32) Object.assign(options, { bits, scheme: 'symmetric', groupSize: 32, mixedPrecision: bits === 2 });
     status.textContent = 'Running…';
     const result = await window.webq.run(MODEL, { x: draw($('text').value) }, options);

@@ -2,10 +2,10 @@
  * Dequantize a MatMulNBits weight back to fp32 B[K, N] (row-major): w = (q - zero_point) * scale.
  * One thread per output element, n fastest, so the writes of a workgroup are contiguous.
  */
-import { bindBuffers, dispatch, getPipeline, uniformBuffer, withEncoder } from './pipelines.ts';
-import { createStorage, shapeOf, type GpuQuantizedWeight } from './weights.ts';
-import { bitsConstants, dispatchLinear, linearIndexFn, storage, uniforms, unpackFns, zeroPointFn } from './wgsl.ts';
-import type { Bits } from './layout.ts';
+import { bindBuffers, dispatch, getPipeline, uniformBuffer, withEncoder } from './pipelines';
+import { createStorage, shapeOf, type GpuQuantizedWeight } from './weights';
+import { bitsConstants, dispatchLinear, linearIndexFn, storage, uniforms, unpackFns, zeroPointFn } from './wgsl';
+import type { Bits } from './layout';
 
 const WG = 64;
 
@@ -35,10 +35,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 export function dequantize(device: GPUDevice, w: GpuQuantizedWeight, encoder?: GPUCommandEncoder): GPUBuffer {
   const s = shapeOf(w);
   const asym = w.zeroPoints !== undefined;
-  const pipeline = getPipeline(device, 'dequantize', { bits: w.bits, asymmetric: asym, workgroup: WG }, (v) => dequantizeWgsl(v.bits, v.asymmetric));
+  const pipeline = getPipeline(device, 'dequantize', { bits: w.bits, asymmetric: asym, workgroup: WG }, (v) =>
+    dequantizeWgsl(v.bits, v.asymmetric),
+  );
   const u = uniformBuffer(device, [w.K, w.N, s.kBlocks, w.blockSize, s.wordsPerColumn, s.zpRowBytes]);
   const out = createStorage(device, w.K * w.N * 4, 'webq.dequantized');
   const buffers = [u, w.data, w.scales, out, ...(w.zeroPoints ? [w.zeroPoints] : [])];
-  withEncoder(device, encoder, (e) => dispatch(e, pipeline, bindBuffers(device, pipeline, buffers), dispatchLinear(w.K * w.N, WG)));
+  withEncoder(device, encoder, (e) =>
+    dispatch(e, pipeline, bindBuffers(device, pipeline, buffers), dispatchLinear(w.K * w.N, WG)),
+  );
   return out;
 }

@@ -7,12 +7,23 @@
 
 /** The limits that matter for large weights and big workgroups; each is requested at the adapter's value. */
 export const DEVICE_LIMITS = [
-  'maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxStorageBuffersPerShaderStage',
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxStorageBuffersPerShaderStage',
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
-export interface AdapterFacts { vendor: string; architecture: string; description: string; device: string }
+export interface AdapterFacts {
+  vendor: string;
+  architecture: string;
+  description: string;
+  device: string;
+}
 
 export interface OpenedDevice {
   adapter: GPUAdapter;
@@ -39,12 +50,19 @@ export async function openDevice(gpu: GPU, wanted: readonly GPUFeatureName[] = [
 
 export function adapterFacts(adapter: GPUAdapter): AdapterFacts {
   const raw = adapter.info ?? ({} as GPUAdapterInfo);
-  return { vendor: raw.vendor ?? '', architecture: raw.architecture ?? '', description: raw.description ?? '', device: raw.device ?? '' };
+  return {
+    vendor: raw.vendor ?? '',
+    architecture: raw.architecture ?? '',
+    description: raw.description ?? '',
+    device: raw.device ?? '',
+  };
 }
 
 /** A readable name for reports: the adapter's non-empty facts joined. */
 export function adapterName(info: AdapterFacts): string {
-  return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
+  return (
+    [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ') || 'unknown adapter'
+  );
 }
 
 /** Every numeric limit of the adapter (GPUSupportedLimits exposes its fields as prototype getters). */

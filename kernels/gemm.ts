@@ -14,13 +14,28 @@
  * the grid has about TARGET_WORKGROUPS workgroups, with at least MIN_SLICE_STEPS K steps per slice (option splitK);
  * not on a CPU implementation (SwiftShader, llvmpipe), where it only adds work (3.5–5.6× slower there).
  */
-import { bindBuffers, dispatchAll, getPipeline, isSoftwareAdapter, scratchBuffer, uniformBuffer, withEncoder } from './pipelines.ts';
-import { createStorage, shapeOf } from './weights.ts';
 import {
-  activationReadFn, bitsConstants, dispatchLinear, linearIndexFn, magicCodesFns, storage, uniforms, zeroPointFn,
-} from './wgsl.ts';
-import type { Bits } from './layout.ts';
-import type { MatmulArgs } from './gemv.ts';
+  bindBuffers,
+  dispatchAll,
+  getPipeline,
+  isSoftwareAdapter,
+  scratchBuffer,
+  uniformBuffer,
+  withEncoder,
+} from './pipelines';
+import { createStorage, shapeOf } from './weights';
+import {
+  activationReadFn,
+  bitsConstants,
+  dispatchLinear,
+  linearIndexFn,
+  magicCodesFns,
+  storage,
+  uniforms,
+  zeroPointFn,
+} from './wgsl';
+import type { Bits } from './layout';
+import type { MatmulArgs } from './gemv';
 
 export interface GemmOptions {
   /** Threads [x along N, y along M, 1]. Default [16, 8, 1]. */
@@ -67,12 +82,18 @@ function gemmWgsl(v: GemmVariant): string {
   const load = (kstep: string): string => `
     {
       let kstep = ${kstep};
-${range(aLoads).map((i) => `      {
+${range(aLoads)
+  .map(
+    (i) => `      {
         let idx = lidx + ${i * threads}u;
         let m = m0 + idx / KT4;
         ra${i} = select(vec4<f32>(0.0), a_at(min(m, u.M - 1u) * u.K, kstep + 4u * (idx % KT4)), m < u.M && idx < MT * KT4);
-      }`).join('\n')}
-${range(bLoads).map((i) => `      {
+      }`,
+  )
+  .join('\n')}
+${range(bLoads)
+  .map(
+    (i) => `      {
         let idx = lidx + ${i * threads}u;
         let n = n0 + idx / WT;
         let word = kstep / CPW + idx % WT;
@@ -83,20 +104,32 @@ ${range(bLoads).map((i) => `      {
         // a word past the column (or a column past N) dequantizes to 0
         rs${i} = select(0.0, scales[nn * u.k_blocks + kb], n < u.N && word < u.words_per_col && idx < NT * WT);
         rz${i} = MAGIC + zero_point(nn, kb);
-      }`).join('\n')}
+      }`,
+  )
+  .join('\n')}
     }`;
   const store = `
-${range(aLoads).map((i) => `    {
+${range(aLoads)
+  .map(
+    (i) => `    {
       let idx = lidx + ${i * threads}u;
       if (idx < MT * KT4) { tile_a[(idx / KT4) * KTP4 + idx % KT4] = ra${i}; }
-    }`).join('\n')}
-${range(bLoads).map((i) => `    {
+    }`,
+  )
+  .join('\n')}
+${range(bLoads)
+  .map(
+    (i) => `    {
       let idx = lidx + ${i * threads}u;
       if (idx < NT * WT) {
         let base = (idx / WT) * KTP4 + (idx % WT) * VPW;
-${range(cpw / 4).map((q) => `        tile_b[base + ${q}u] = (codes4m(rw${i}, ${4 * q * v.bits}u) - vec4<f32>(rz${i})) * rs${i};`).join('\n')}
+${range(cpw / 4)
+  .map((q) => `        tile_b[base + ${q}u] = (codes4m(rw${i}, ${4 * q * v.bits}u) - vec4<f32>(rz${i})) * rs${i};`)
+  .join('\n')}
       }
-    }`).join('\n')}`;
+    }`,
+  )
+  .join('\n')}`;
   return `${uniforms(0, ['M', 'K', 'N', 'k_blocks', 'words_per_col', 'words_per_block', 'zp_row_bytes', 'slice_len'])}
 ${bitsConstants(v.bits)}
 ${magicCodesFns()}
@@ -127,9 +160,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
   let n0 = wid.x * NT;
   let k_begin = wid.z * u.slice_len;
   let k_end = min(u.K, k_begin + u.slice_len);
-${range(v.rm).map((r) => range(v.rn).map((c) => `  var ${acc(r, c)} = vec4<f32>(0.0);`).join('\n')).join('\n')}
-${range(aLoads).map((i) => `  var ra${i}: vec4<f32>;`).join('\n')}
-${range(bLoads).map((i) => `  var rw${i}: u32;\n  var rs${i}: f32;\n  var rz${i}: f32;`).join('\n')}
+${range(v.rm)
+  .map((r) =>
+    range(v.rn)
+      .map((c) => `  var ${acc(r, c)} = vec4<f32>(0.0);`)
+      .join('\n'),
+  )
+  .join('\n')}
+${range(aLoads)
+  .map((i) => `  var ra${i}: vec4<f32>;`)
+  .join('\n')}
+${range(bLoads)
+  .map((i) => `  var rw${i}: u32;\n  var rs${i}: f32;\n  var rz${i}: f32;`)
+  .join('\n')}
 ${load('k_begin')}
   for (var k = k_begin; k < k_end; k += KT) {
 ${store}
@@ -137,19 +180,37 @@ ${store}
     if (k + KT < k_end) {${load('k + KT')}
     }
     for (var kv = 0u; kv < KT4; kv++) {
-${range(v.rm).map((r) => `      let a${r} = tile_a[(lid.y * ${v.rm}u + ${r}u) * KTP4 + kv];`).join('\n')}
-${range(v.rn).map((c) => `      let b${c} = tile_b[(lid.x + ${c}u * TX) * KTP4 + kv];`).join('\n')}
-${range(v.rm).map((r) => range(v.rn).map((c) => `      ${acc(r, c)} += a${r} * b${c};`).join('\n')).join('\n')}
+${range(v.rm)
+  .map((r) => `      let a${r} = tile_a[(lid.y * ${v.rm}u + ${r}u) * KTP4 + kv];`)
+  .join('\n')}
+${range(v.rn)
+  .map((c) => `      let b${c} = tile_b[(lid.x + ${c}u * TX) * KTP4 + kv];`)
+  .join('\n')}
+${range(v.rm)
+  .map((r) =>
+    range(v.rn)
+      .map((c) => `      ${acc(r, c)} += a${r} * b${c};`)
+      .join('\n'),
+  )
+  .join('\n')}
     }
     workgroupBarrier();
   }
   let out_base = wid.z * u.M;
-${range(v.rm).map((r) => range(v.rn).map((c) => `  {
+${range(v.rm)
+  .map((r) =>
+    range(v.rn)
+      .map(
+        (c) => `  {
     let m = m0 + lid.y * ${v.rm}u + ${r}u;
     let n = n0 + lid.x + ${c}u * TX;
     let s = ${acc(r, c)};
     if (m < u.M && n < u.N) { out[(out_base + m) * u.N + n] = (s.x + s.y) + (s.z + s.w)${v.bias ? ' + bias[n]' : ''}; }
-  }`).join('\n')).join('\n')}
+  }`,
+      )
+      .join('\n'),
+  )
+  .join('\n')}
 }`;
 }
 
@@ -170,7 +231,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }`;
 }
 
-interface Resolved { v: GemmVariant; slices: number; sliceLen: number; groups: [number, number, number] }
+interface Resolved {
+  v: GemmVariant;
+  slices: number;
+  sliceLen: number;
+  groups: [number, number, number];
+}
 
 function resolve(device: GPUDevice, args: MatmulArgs, options: GemmOptions): Resolved {
   const [tx, ty, tz] = options.workgroupSize ?? [16, 8, 1];
@@ -179,15 +245,21 @@ function resolve(device: GPUDevice, args: MatmulArgs, options: GemmOptions): Res
   const kt = options.kTile ?? 32;
   const ok = (x: number): boolean => Number.isInteger(x) && x >= 1;
   if (!(ok(tx) && ok(ty) && tz === 1 && ok(rm) && ok(rn) && ok(kt) && kt % 16 === 0)) {
-    throw new RangeError(`bad gemm options: workgroupSize ${tx},${ty},${tz} rows ${rm} cols ${rn} kTile ${kt} (kTile a multiple of 16)`);
+    throw new RangeError(
+      `bad gemm options: workgroupSize ${tx},${ty},${tz} rows ${rm} cols ${rn} kTile ${kt} (kTile a multiple of 16)`,
+    );
   }
   if (options.splitK !== undefined && !(ok(options.splitK) && options.splitK <= 65535)) {
     throw new RangeError(`gemm splitK must be an integer 1..65535; got ${options.splitK}`);
   }
   const l = device.limits;
   const sharedBytes = (ty * rm + tx * rn) * (kt + 4) * 4;
-  if (tx * ty > l.maxComputeInvocationsPerWorkgroup || tx > l.maxComputeWorkgroupSizeX || ty > l.maxComputeWorkgroupSizeY
-    || sharedBytes > l.maxComputeWorkgroupStorageSize) {
+  if (
+    tx * ty > l.maxComputeInvocationsPerWorkgroup ||
+    tx > l.maxComputeWorkgroupSizeX ||
+    ty > l.maxComputeWorkgroupSizeY ||
+    sharedBytes > l.maxComputeWorkgroupStorageSize
+  ) {
     throw new RangeError(`gemm tile ${tx}x${ty} (${rm}x${rn} per thread, kTile ${kt}) exceeds the device limits`);
   }
   const { w, M } = args;
@@ -195,20 +267,34 @@ function resolve(device: GPUDevice, args: MatmulArgs, options: GemmOptions): Res
   const gy = Math.ceil(M / (ty * rm));
   if (gx > 65535 || gy > 65535) throw new RangeError(`gemm grid ${gx}x${gy} too large`);
   const steps = Math.ceil(w.K / kt);
-  const wanted = options.splitK
-    ?? (gx * gy >= TARGET_WORKGROUPS || isSoftwareAdapter(device) ? 1
+  const wanted =
+    options.splitK ??
+    (gx * gy >= TARGET_WORKGROUPS || isSoftwareAdapter(device)
+      ? 1
       : Math.min(Math.ceil(TARGET_WORKGROUPS / (gx * gy)), Math.floor(steps / MIN_SLICE_STEPS)));
   const sliceSteps = Math.ceil(steps / Math.max(1, Math.min(wanted, steps)));
   const slices = Math.ceil(steps / sliceSteps); // no empty slice
   const v: GemmVariant = {
-    bits: w.bits, asymmetric: w.zeroPoints !== undefined, bias: args.bias !== undefined && slices === 1,
-    vec4A: w.K % 4 === 0, tx, ty, rm, rn, kt,
+    bits: w.bits,
+    asymmetric: w.zeroPoints !== undefined,
+    bias: args.bias !== undefined && slices === 1,
+    vec4A: w.K % 4 === 0,
+    tx,
+    ty,
+    rm,
+    rn,
+    kt,
   };
   return { v, slices, sliceLen: sliceSteps * kt, groups: [gx, gy, slices] };
 }
 
 /** Y = A · dequant(B) (+ bias). Records into `encoder` when given, else submits at once. */
-export function gemm(device: GPUDevice, args: MatmulArgs, options: GemmOptions = {}, encoder?: GPUCommandEncoder): GPUBuffer {
+export function gemm(
+  device: GPUDevice,
+  args: MatmulArgs,
+  options: GemmOptions = {},
+  encoder?: GPUCommandEncoder,
+): GPUBuffer {
   const { w, M } = args;
   const { v, slices, sliceLen, groups } = resolve(device, args, options);
   const s = shapeOf(w);
@@ -216,7 +302,15 @@ export function gemm(device: GPUDevice, args: MatmulArgs, options: GemmOptions =
   const u = uniformBuffer(device, [M, w.K, w.N, s.kBlocks, s.wordsPerColumn, s.wordsPerBlock, s.zpRowBytes, sliceLen]);
   const y = args.y ?? createStorage(device, M * w.N * 4, 'webq.gemm.y');
   const out = slices === 1 ? y : scratchBuffer(device, 'gemm.partial', slices * M * w.N * 4);
-  const buffers = [u, args.a, w.data, w.scales, out, ...(w.zeroPoints ? [w.zeroPoints] : []), ...(v.bias ? [args.bias!] : [])];
+  const buffers = [
+    u,
+    args.a,
+    w.data,
+    w.scales,
+    out,
+    ...(w.zeroPoints ? [w.zeroPoints] : []),
+    ...(v.bias ? [args.bias!] : []),
+  ];
   const steps = [{ pipeline, bindGroup: bindBuffers(device, pipeline, buffers), groups }];
   if (slices > 1) {
     const bias = args.bias !== undefined;

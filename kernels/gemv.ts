@@ -16,10 +16,18 @@
  * Accumulation is fp32: per chunk Σ (q − zp)·a, times the scale. The TX partial sums of a column are reduced with
  * subgroupAdd plus a short shared-memory step when the device has `subgroups`, else with a shared-memory tree.
  */
-import { bindBuffers, dispatch, getPipeline, hasSubgroups, subgroupMaxSize, uniformBuffer, withEncoder } from './pipelines.ts';
-import { createStorage, shapeOf, type GpuQuantizedWeight } from './weights.ts';
-import { activationReadFn, bitsConstants, magicCodesFns, storage, uniforms, zeroPointFn } from './wgsl.ts';
-import type { Bits } from './layout.ts';
+import {
+  bindBuffers,
+  dispatch,
+  getPipeline,
+  hasSubgroups,
+  subgroupMaxSize,
+  uniformBuffer,
+  withEncoder,
+} from './pipelines';
+import { createStorage, shapeOf, type GpuQuantizedWeight } from './weights';
+import { activationReadFn, bitsConstants, magicCodesFns, storage, uniforms, zeroPointFn } from './wgsl';
+import type { Bits } from './layout';
 
 export interface GemvOptions {
   /** [threads along K per column, rows of threads, 1]; x a power of two. Default [64, 4, 1]. */
@@ -119,15 +127,20 @@ function gemvWgsl(v: GemvVariant): string {
   const { type: chunkT, loads } = chunkType(v.cw);
   const cols = Array.from({ length: v.rn }, (_, r) => r);
   const dataIndex = (h: number): string => (loads === 1 ? 'base_r' : `(base_r * ${loads}u + ${h}u)`);
-  const loadCols = cols.map((r) => `
+  const loadCols = cols
+    .map(
+      (r) => `
     let n${r} = min(col0 + ${r}u * TY + lid.y, u.N - 1u);
     {
       let base_r = n${r} * u.chunks_per_col + cc;
 ${Array.from({ length: loads }, (_, h) => `      w${r}_${h} = data[${dataIndex(h)}];`).join('\n')}
     }
     let sc${r} = scales[n${r} * u.k_blocks + kb];
-    let zb${r} = vec4<f32>(MAGIC + zero_point(n${r}, kb));`).join('');
-  const aStep = (j: number): string => (v.stageA ? `tile[swz(lid.x * ${steps}u + ${j}u)]` : `a_at(a_row, c * ${cpc}u + ${4 * j}u)`);
+    let zb${r} = vec4<f32>(MAGIC + zero_point(n${r}, kb));`,
+    )
+    .join('');
+  const aStep = (j: number): string =>
+    v.stageA ? `tile[swz(lid.x * ${steps}u + ${j}u)]` : `a_at(a_row, c * ${cpc}u + ${4 * j}u)`;
   const computeSteps = Array.from({ length: steps }, (_, j) => {
     const word = Math.floor((4 * j) / cpw);
     const shift = ((4 * j) % cpw) * v.bits;
@@ -136,10 +149,12 @@ ${Array.from({ length: loads }, (_, h) => `      w${r}_${h} = data[${dataIndex(h
 ${cols.map((r) => `        s${r} += (codes4m(${wordOf(v.cw, r, word)}, ${shift}u) - zb${r}) * av;`).join('\n')}
       }`;
   }).join('\n');
-  const tileBarrierAndStage = v.stageA ? `
+  const tileBarrierAndStage = v.stageA
+    ? `
     workgroupBarrier(); // every thread is done with the previous tile
     for (var i = lidx; i < TX * ${steps}u; i += TX * TY) { tile[swz(i)] = a_at(a_row, t * TX * ${cpc}u + 4u * i); }
-    workgroupBarrier();` : '';
+    workgroupBarrier();`
+    : '';
   return `${v.subgroups ? 'enable subgroups;' : ''}
 ${uniforms(0, ['K', 'N', 'k_blocks', 'chunks_per_col', 'chunks_per_block', 'zp_row_bytes', 'col_groups_x'])}
 ${bitsConstants(v.bits)}
@@ -156,10 +171,14 @@ ${v.bias ? storage(v.asymmetric ? 6 : 5, 'bias', 'array<f32>') : ''}
 ${zeroPointFn(v.asymmetric)}
 ${activationReadFn(v.vec4A)}
 var<workgroup> part: array<f32, ${v.tx * v.ty * v.rn}>;
-${v.stageA ? `// A tile: TX chunks of ${steps} vec4s. Thread x reads vec4 j of chunk x; storing logical vec4 i at
+${
+  v.stageA
+    ? `// A tile: TX chunks of ${steps} vec4s. Thread x reads vec4 j of chunk x; storing logical vec4 i at
 // i ^ ((i / 8) % 8) puts the 8 threads of a 128-bit access phase on 8 different bank groups.
 var<workgroup> tile: array<vec4<f32>, ${v.tx * steps}>;
-fn swz(i: u32) -> u32 { return i ^ ((i >> 3u) & 7u); }` : ''}
+fn swz(i: u32) -> u32 { return i ^ ((i >> 3u) & 7u); }`
+    : ''
+}
 
 var<private> col0: u32;
 fn write_column(m: u32, r: u32, total: f32) {
@@ -200,9 +219,14 @@ function resolveVariant(device: GPUDevice, args: MatmulArgs, options: GemvOption
   if (tz !== 1 || tx < 1 || ty < 1 || (tx & (tx - 1)) !== 0 || !Number.isInteger(ty)) {
     throw new RangeError(`gemv workgroupSize must be [2^i, y, 1]; got ${tx},${ty},${tz}`);
   }
-  if (!(Number.isInteger(rn) && rn >= 1 && rn <= 16)) throw new RangeError(`gemv colsPerThread must be 1..16; got ${rn}`);
+  if (!(Number.isInteger(rn) && rn >= 1 && rn <= 16))
+    throw new RangeError(`gemv colsPerThread must be 1..16; got ${rn}`);
   const limits = device.limits;
-  if (tx * ty > limits.maxComputeInvocationsPerWorkgroup || tx > limits.maxComputeWorkgroupSizeX || ty > limits.maxComputeWorkgroupSizeY) {
+  if (
+    tx * ty > limits.maxComputeInvocationsPerWorkgroup ||
+    tx > limits.maxComputeWorkgroupSizeX ||
+    ty > limits.maxComputeWorkgroupSizeY
+  ) {
     throw new RangeError(`gemv workgroupSize ${tx}x${ty} exceeds the device limits`);
   }
   const { bits } = args.w;
@@ -211,19 +235,34 @@ function resolveVariant(device: GPUDevice, args: MatmulArgs, options: GemvOption
   const tileBytes = tx * ((cw * 32) / bits) * 4;
   const fits = partBytes + tileBytes <= limits.maxComputeWorkgroupStorageSize;
   if (partBytes > limits.maxComputeWorkgroupStorageSize || (options.stageA === true && !fits)) {
-    throw new RangeError(`gemv ${tx}x${ty} with ${rn} columns per thread${options.stageA ? ' and A staged' : ''} exceeds the device's workgroup storage`);
+    throw new RangeError(
+      `gemv ${tx}x${ty} with ${rn} columns per thread${options.stageA ? ' and A staged' : ''} exceeds the device's workgroup storage`,
+    );
   }
   const sgMax = subgroupMaxSize(device);
   // Without a known subgroup size the layout assumption of reduceWgsl cannot be checked: use shared memory.
   const subgroups = (options.subgroups ?? true) && hasSubgroups(device) && sgMax !== undefined && tx % sgMax === 0;
   return {
-    bits, asymmetric: args.w.zeroPoints !== undefined, bias: args.bias !== undefined,
-    vec4A: args.w.K % 4 === 0, tx, ty, rn, subgroups, cw, stageA: options.stageA ?? fits,
+    bits,
+    asymmetric: args.w.zeroPoints !== undefined,
+    bias: args.bias !== undefined,
+    vec4A: args.w.K % 4 === 0,
+    tx,
+    ty,
+    rn,
+    subgroups,
+    cw,
+    stageA: options.stageA ?? fits,
   };
 }
 
 /** Y = A · dequant(B) (+ bias) for small M. Records into `encoder` when given, else submits at once. */
-export function gemv(device: GPUDevice, args: MatmulArgs, options: GemvOptions = {}, encoder?: GPUCommandEncoder): GPUBuffer {
+export function gemv(
+  device: GPUDevice,
+  args: MatmulArgs,
+  options: GemvOptions = {},
+  encoder?: GPUCommandEncoder,
+): GPUBuffer {
   const { w, M } = args;
   if (!(M >= 1 && M <= 65535)) throw new RangeError(`gemv M must be 1..65535; got ${M}`);
   const v = resolveVariant(device, args, options);
@@ -235,7 +274,15 @@ export function gemv(device: GPUDevice, args: MatmulArgs, options: GemvOptions =
   const chunksPerCol = s.wordsPerColumn / v.cw;
   const u = uniformBuffer(device, [w.K, w.N, s.kBlocks, chunksPerCol, s.wordsPerBlock / v.cw, s.zpRowBytes, gx]);
   const y = args.y ?? createStorage(device, M * w.N * 4, 'webq.gemv.y');
-  const buffers = [u, args.a, w.data, w.scales, y, ...(w.zeroPoints ? [w.zeroPoints] : []), ...(args.bias ? [args.bias] : [])];
+  const buffers = [
+    u,
+    args.a,
+    w.data,
+    w.scales,
+    y,
+    ...(w.zeroPoints ? [w.zeroPoints] : []),
+    ...(args.bias ? [args.bias] : []),
+  ];
   withEncoder(device, encoder, (e) => dispatch(e, pipeline, bindBuffers(device, pipeline, buffers), [gx, gy, M]));
   return y;
 }

@@ -3,19 +3,25 @@
  * Every function takes the GPUDevice it runs on (no extension or DOM dependency), records into an optional
  * GPUCommandEncoder (else submits at once) and returns GPU buffers; nothing reads back unless asked to.
  */
-import { gemm, type GemmOptions } from './gemm.ts';
-import { gemv, type GemvOptions, type MatmulArgs } from './gemv.ts';
+import { gemm, type GemmOptions } from './gemm';
+import { gemv, type GemvOptions, type MatmulArgs } from './gemv';
 
-export { quantize, type QuantizeInput } from './quantize.ts';
-export { dequantize } from './dequantize.ts';
-export { gemv, type GemvOptions, type MatmulArgs } from './gemv.ts';
-export { gemm, type GemmOptions } from './gemm.ts';
+export { quantize, type QuantizeInput } from './quantize';
+export { dequantize } from './dequantize';
+export { gemv, type GemvOptions, type MatmulArgs } from './gemv';
+export { gemm, type GemmOptions } from './gemm';
 export {
-  uploadQuantized, downloadQuantized, destroyQuantized, uploadBytes, readBytes, readFloats, createStorage,
+  uploadQuantized,
+  downloadQuantized,
+  destroyQuantized,
+  uploadBytes,
+  readBytes,
+  readFloats,
+  createStorage,
   type GpuQuantizedWeight,
-} from './weights.ts';
-export { blockSizeFor, packedShape, SEARCH_RATIOS, type PackedShape } from './layout.ts';
-export { pipelineCount } from './pipelines.ts';
+} from './weights';
+export { blockSizeFor, packedShape, SEARCH_RATIOS, type PackedShape } from './layout';
+export { pipelineCount } from './pipelines';
 
 export interface MatmulOptions {
   gemv?: GemvOptions;
@@ -25,7 +31,12 @@ export interface MatmulOptions {
 }
 
 /** Y[M, N] = A[M, K] · dequant(B) (+ bias): GEMV for decoding-sized M, tiled GEMM above. */
-export function matmul(device: GPUDevice, args: MatmulArgs, options: MatmulOptions = {}, encoder?: GPUCommandEncoder): GPUBuffer {
+export function matmul(
+  device: GPUDevice,
+  args: MatmulArgs,
+  options: MatmulOptions = {},
+  encoder?: GPUCommandEncoder,
+): GPUBuffer {
   return args.M <= (options.gemvMaxRows ?? 4)
     ? gemv(device, args, options.gemv, encoder)
     : gemm(device, args, options.gemm, encoder);

@@ -58,7 +58,9 @@ export function nextPow2(x: number): number {
 export function blockSizeFor(groupSize: GroupSize, K: number): number {
   if (groupSize === 0 || groupSize === -1) return Math.max(16, nextPow2(K));
   if (!Number.isInteger(groupSize) || groupSize < 16 || nextPow2(groupSize) !== groupSize) {
-    throw new RangeError(`groupSize must be a power of two >= 16, 0 (per channel) or -1 (per tensor); got ${groupSize}`);
+    throw new RangeError(
+      `groupSize must be a power of two >= 16, 0 (per channel) or -1 (per tensor); got ${groupSize}`,
+    );
   }
   return groupSize;
 }
@@ -82,14 +84,22 @@ export interface PackedShape {
 
 export function packedShape(bits: Bits, K: number, N: number, blockSize: number): PackedShape {
   if (![2, 4, 8].includes(bits)) throw new RangeError(`bits must be 2, 4 or 8; got ${bits}`);
-  if (!(K >= 1 && N >= 1 && Number.isInteger(K) && Number.isInteger(N))) throw new RangeError(`bad shape K=${K} N=${N}`);
-  if (blockSize < 16 || nextPow2(blockSize) !== blockSize) throw new RangeError(`blockSize must be a power of two >= 16; got ${blockSize}`);
+  if (!(K >= 1 && N >= 1 && Number.isInteger(K) && Number.isInteger(N)))
+    throw new RangeError(`bad shape K=${K} N=${N}`);
+  if (blockSize < 16 || nextPow2(blockSize) !== blockSize)
+    throw new RangeError(`blockSize must be a power of two >= 16; got ${blockSize}`);
   const kBlocks = Math.ceil(K / blockSize);
   const codesPerWord = 32 / bits;
   const wordsPerBlock = blockSize / codesPerWord;
   const zpRowBytes = Math.ceil((kBlocks * bits) / 8);
   return {
-    bits, K, N, blockSize, kBlocks, codesPerWord, wordsPerBlock,
+    bits,
+    K,
+    N,
+    blockSize,
+    kBlocks,
+    codesPerWord,
+    wordsPerBlock,
     wordsPerColumn: kBlocks * wordsPerBlock,
     dataBytes: N * kBlocks * wordsPerBlock * 4,
     zpRowBytes,

@@ -28,11 +28,19 @@ export type Variant = Readonly<Record<string, string | number | boolean | readon
 
 /** The cache key of a kernel variant: its name and every field, in a fixed order, so no caller spells keys by hand. */
 export function variantKey(kernel: string, variant: Variant): string {
-  return `${kernel}{${Object.keys(variant).sort().map((k) => `${k}=${String(variant[k])}`).join(',')}}`;
+  return `${kernel}{${Object.keys(variant)
+    .sort()
+    .map((k) => `${k}=${String(variant[k])}`)
+    .join(',')}}`;
 }
 
 /** The pipeline of `kernel` compiled for `variant` (`wgsl(variant)` on first use, then cached per device). */
-export function getPipeline<V extends Variant>(device: GPUDevice, kernel: string, variant: V, wgsl: (variant: V) => string): GPUComputePipeline {
+export function getPipeline<V extends Variant>(
+  device: GPUDevice,
+  kernel: string,
+  variant: V,
+  wgsl: (variant: V) => string,
+): GPUComputePipeline {
   const c = cacheOf(device);
   const key = variantKey(kernel, variant);
   let p = c.pipelines.get(key);
@@ -72,7 +80,11 @@ export function uniformBuffer(device: GPUDevice, values: readonly number[]): GPU
 }
 
 /** A bind group binding `buffers` to bindings 0, 1, 2, … of group 0 of `pipeline`. */
-export function bindBuffers(device: GPUDevice, pipeline: GPUComputePipeline, buffers: readonly GPUBuffer[]): GPUBindGroup {
+export function bindBuffers(
+  device: GPUDevice,
+  pipeline: GPUComputePipeline,
+  buffers: readonly GPUBuffer[],
+): GPUBindGroup {
   return device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
     entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
@@ -81,7 +93,10 @@ export function bindBuffers(device: GPUDevice, pipeline: GPUComputePipeline, buf
 
 /** Record one dispatch in its own compute pass. */
 export function dispatch(
-  encoder: GPUCommandEncoder, pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, groups: readonly [number, number?, number?],
+  encoder: GPUCommandEncoder,
+  pipeline: GPUComputePipeline,
+  bindGroup: GPUBindGroup,
+  groups: readonly [number, number?, number?],
 ): void {
   const pass = encoder.beginComputePass({ label: pipeline.label });
   pass.setPipeline(pipeline);
@@ -92,8 +107,13 @@ export function dispatch(
 
 /** Record several dispatches in one compute pass, in order (each sees the previous one's writes). */
 export function dispatchAll(
-  encoder: GPUCommandEncoder, label: string,
-  steps: readonly { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; groups: readonly [number, number?, number?] }[],
+  encoder: GPUCommandEncoder,
+  label: string,
+  steps: readonly {
+    pipeline: GPUComputePipeline;
+    bindGroup: GPUBindGroup;
+    groups: readonly [number, number?, number?];
+  }[],
 ): void {
   const pass = encoder.beginComputePass({ label });
   for (const { pipeline, bindGroup, groups } of steps) {
@@ -121,7 +141,11 @@ export function scratchBuffer(device: GPUDevice, name: string, bytes: number): G
 }
 
 /** Run `record` in a fresh encoder and submit it, unless the caller passed its own encoder to record into. */
-export function withEncoder<T>(device: GPUDevice, encoder: GPUCommandEncoder | undefined, record: (e: GPUCommandEncoder) => T): T {
+export function withEncoder<T>(
+  device: GPUDevice,
+  encoder: GPUCommandEncoder | undefined,
+  record: (e: GPUCommandEncoder) => T,
+): T {
   if (encoder) return record(encoder);
   const own = device.createCommandEncoder();
   const result = record(own);
@@ -149,5 +173,7 @@ export function isSoftwareAdapter(device: GPUDevice): boolean {
   const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo & { isFallbackAdapter?: boolean } }).adapterInfo;
   if (!info) return false;
   if (info.isFallbackAdapter) return true;
-  return /swiftshader|llvmpipe|lavapipe/i.test([info.vendor, info.architecture, info.device, info.description].join(' '));
+  return /swiftshader|llvmpipe|lavapipe/i.test(
+    [info.vendor, info.architecture, info.device, info.description].join(' '),
+  );
 }

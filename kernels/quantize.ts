@@ -18,17 +18,27 @@
  * consecutive indices, so the shape changes only the grouping, never a result. The reductions keep one
  * workgroup of 256: their summation tree is part of the per-tensor search's result.
  */
-import { blockSizeFor, packedShape, SEARCH_RATIOS, type Bits, type QuantizeOptions } from './layout.ts';
-import { bindBuffers, dispatch, getPipeline, uniformBuffer, withEncoder } from './pipelines.ts';
-import { createStorage, type GpuQuantizedWeight } from './weights.ts';
-import { bitsConstants, dispatchLinear, storage, uniforms } from './wgsl.ts';
+import { blockSizeFor, packedShape, SEARCH_RATIOS, type Bits, type QuantizeOptions } from './layout';
+import { bindBuffers, dispatch, getPipeline, uniformBuffer, withEncoder } from './pipelines';
+import { createStorage, type GpuQuantizedWeight } from './weights';
+import { bitsConstants, dispatchLinear, storage, uniforms } from './wgsl';
 
 type Pass = 'stats' | 'reduceStats' | 'errors' | 'reduceErrors' | 'params' | 'pack' | 'packZp';
 type Workgroup = readonly [number, number, number];
 
 export const DEFAULT_QUANTIZE_WORKGROUP: Workgroup = Object.freeze([64, 1, 1] as const);
 const REDUCE_WG = 256;
-const U_FIELDS = ['K', 'N', 'k_blocks', 'block_size', 'tiles', 'per_tensor', 'zp_row_bytes', 'words', 'zp_words'] as const;
+const U_FIELDS = [
+  'K',
+  'N',
+  'k_blocks',
+  'block_size',
+  'tiles',
+  'per_tensor',
+  'zp_row_bytes',
+  'words',
+  'zp_words',
+] as const;
 
 /**
  * An f32 constant as an exact hexadecimal float literal (`0x1.111112p-4f`), so WGSL gets exactly the fp32 value JS
@@ -90,13 +100,17 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
 function passWgsl(pass: Pass, bits: Bits, asymmetric: boolean, search: boolean, wg: Workgroup): string {
   const head = `${uniforms(0, U_FIELDS)}\n${quantMathWgsl(bits, asymmetric)}`;
   // Tile passes: invocation i is tile (n, kb) with n = i % N fastest.
-  const tileMain = (body: string): string => linearMain(wg, `if (i >= u.tiles) { return; }
+  const tileMain = (body: string): string =>
+    linearMain(
+      wg,
+      `if (i >= u.tiles) { return; }
   let n = i % u.N;
   let kb = i / u.N;
   let tile = n * u.k_blocks + kb;
   let k_begin = kb * u.block_size;
   let k_end = min(u.K, k_begin + u.block_size);
-  ${body}`);
+  ${body}`,
+    );
   switch (pass) {
     case 'stats':
       return `${head}
@@ -145,7 +159,9 @@ ${tileMain(`let g = group_of(tile);
     case 'reduceErrors': {
       const isStats = pass === 'reduceStats';
       const T = isStats ? 'vec2<f32>' : 'f32';
-      const combine = isStats ? (x: string, y: string) => `vec2<f32>(min(${x}.x, ${y}.x), max(${x}.y, ${y}.y))` : (x: string, y: string) => `${x} + ${y}`;
+      const combine = isStats
+        ? (x: string, y: string) => `vec2<f32>(min(${x}.x, ${y}.x), max(${x}.y, ${y}.y))`
+        : (x: string, y: string) => `${x} + ${y}`;
       const count = isStats ? '1u' : 'CANDIDATES';
       const at = (t: string) => (isStats ? `src[${t}]` : `src[${t} * CANDIDATES + c]`);
       const out = isStats ? 'src[u.tiles]' : 'src[u.tiles * CANDIDATES + c]';
@@ -175,7 +191,9 @@ ${storage(1, 'b', 'array<f32>')}
 ${storage(2, 'scales', 'array<f32>')}
 ${storage(3, 'zp_codes', 'array<u32>')}
 ${storage(4, 'data', 'array<u32>', 'read_write')}
-${linearMain(wg, `if (i >= u.words) { return; }
+${linearMain(
+  wg,
+  `if (i >= u.words) { return; }
   let n = i % u.N;
   let word_in_col = i / u.N;
   let k0 = word_in_col * CPW;
@@ -188,12 +206,15 @@ ${linearMain(wg, `if (i >= u.words) { return; }
     if (k < u.K) { q = quant(b[k * u.N + n], p); }
     word |= u32(q) << (j * BITS);
   }
-  data[n * (u.words / u.N) + word_in_col] = word;`)}`;
+  data[n * (u.words / u.N) + word_in_col] = word;`,
+)}`;
     case 'packZp':
       return `${head}
 ${storage(1, 'zp_codes', 'array<u32>')}
 ${storage(2, 'zero_points', 'array<u32>', 'read_write')}
-${linearMain(wg, `if (i >= u.zp_words) { return; }
+${linearMain(
+  wg,
+  `if (i >= u.zp_words) { return; }
   var word = 0u;
   for (var byte_in_word = 0u; byte_in_word < 4u; byte_in_word++) {
     let byte_index = i * 4u + byte_in_word;
@@ -206,7 +227,8 @@ ${linearMain(wg, `if (i >= u.zp_words) { return; }
     }
     word |= zp_byte << (byte_in_word * 8u);
   }
-  zero_points[i] = word;`)}`;
+  zero_points[i] = word;`,
+)}`;
   }
 }
 
@@ -231,10 +253,18 @@ export interface QuantizeKernelOptions {
 /** Throws RangeError unless `wg` is a workgroup the device can run. */
 export function checkQuantizeWorkgroup(device: GPUDevice, wg: Workgroup): void {
   const l = device.limits;
-  if (wg.length !== 3 || !wg.every((d) => Number.isInteger(d) && d >= 1)) throw new RangeError(`quantize workgroupSize must be [x, y, z] of positive integers; got ${wg.join(',')}`);
+  if (wg.length !== 3 || !wg.every((d) => Number.isInteger(d) && d >= 1))
+    throw new RangeError(`quantize workgroupSize must be [x, y, z] of positive integers; got ${wg.join(',')}`);
   const [x, y, z] = wg;
-  if (x > l.maxComputeWorkgroupSizeX || y > l.maxComputeWorkgroupSizeY || z > l.maxComputeWorkgroupSizeZ || x * y * z > l.maxComputeInvocationsPerWorkgroup) {
-    throw new RangeError(`quantize workgroupSize [${wg.join(', ')}] exceeds the device limits (at most [${l.maxComputeWorkgroupSizeX}, ${l.maxComputeWorkgroupSizeY}, ${l.maxComputeWorkgroupSizeZ}] and ${l.maxComputeInvocationsPerWorkgroup} invocations)`);
+  if (
+    x > l.maxComputeWorkgroupSizeX ||
+    y > l.maxComputeWorkgroupSizeY ||
+    z > l.maxComputeWorkgroupSizeZ ||
+    x * y * z > l.maxComputeInvocationsPerWorkgroup
+  ) {
+    throw new RangeError(
+      `quantize workgroupSize [${wg.join(', ')}] exceeds the device limits (at most [${l.maxComputeWorkgroupSizeX}, ${l.maxComputeWorkgroupSizeY}, ${l.maxComputeWorkgroupSizeZ}] and ${l.maxComputeInvocationsPerWorkgroup} invocations)`,
+    );
   }
 }
 
@@ -243,7 +273,10 @@ export function checkQuantizeWorkgroup(device: GPUDevice, wg: Workgroup): void {
  * Per-channel and per-tensor map to one block spanning K (kernels/README.md).
  */
 export function quantize(
-  device: GPUDevice, input: QuantizeInput, options: QuantizeOptions & QuantizeKernelOptions, encoder?: GPUCommandEncoder,
+  device: GPUDevice,
+  input: QuantizeInput,
+  options: QuantizeOptions & QuantizeKernelOptions,
+  encoder?: GPUCommandEncoder,
 ): GpuQuantizedWeight {
   const { K, N } = input;
   const { bits, scheme, groupSize } = options;
@@ -254,13 +287,30 @@ export function quantize(
   const invocations = wg[0] * wg[1] * wg[2];
   const blockSize = blockSizeFor(groupSize, K);
   const s = packedShape(bits, K, N, blockSize);
-  if (input.weights.size < K * N * 4) throw new RangeError(`weights buffer has ${input.weights.size} bytes, B[${K},${N}] needs ${K * N * 4}`);
+  if (input.weights.size < K * N * 4)
+    throw new RangeError(`weights buffer has ${input.weights.size} bytes, B[${K},${N}] needs ${K * N * 4}`);
   const tiles = N * s.kBlocks;
   const perTensor = groupSize === -1 ? 1 : 0;
   const zpWords = Math.ceil(s.zpBytes / 4);
-  const u = uniformBuffer(device, [K, N, s.kBlocks, blockSize, tiles, perTensor, s.zpRowBytes, s.dataBytes / 4, zpWords]);
+  const u = uniformBuffer(device, [
+    K,
+    N,
+    s.kBlocks,
+    blockSize,
+    tiles,
+    perTensor,
+    s.zpRowBytes,
+    s.dataBytes / 4,
+    zpWords,
+  ]);
   const out: GpuQuantizedWeight = {
-    bits, scheme, K, N, blockSize, groupSize, kBlocks: s.kBlocks,
+    bits,
+    scheme,
+    K,
+    N,
+    blockSize,
+    groupSize,
+    kBlocks: s.kBlocks,
     data: createStorage(device, s.dataBytes, 'webq.data'),
     scales: createStorage(device, tiles * 4, 'webq.scales'),
     zeroPoints: asym ? createStorage(device, s.zpBytes, 'webq.zeroPoints') : undefined,

@@ -3,7 +3,7 @@
  * moves between it and the CPU form: upload for weights quantized by the TypeScript quantizer or read from
  * a model, download for weights quantized on the GPU.
  */
-import { align4, packedShape, type PackedShape, type QuantizedShape, type QuantizedWeight } from './layout.ts';
+import { align4, packedShape, type PackedShape, type QuantizedShape, type QuantizedWeight } from './layout';
 
 export interface GpuQuantizedWeight extends QuantizedShape {
   /** uint8 [N, kBlocks, blockSize*bits/8] read as u32 words. */
@@ -27,7 +27,12 @@ export function createStorage(device: GPUDevice, bytes: number, label?: string):
 
 /** A storage buffer holding `data` (padded with zeros to a multiple of 4 bytes). */
 export function uploadBytes(device: GPUDevice, data: ArrayBufferView, label?: string): GPUBuffer {
-  const buffer = device.createBuffer({ label, size: Math.max(4, align4(data.byteLength)), usage: storageIO(), mappedAtCreation: true });
+  const buffer = device.createBuffer({
+    label,
+    size: Math.max(4, align4(data.byteLength)),
+    usage: storageIO(),
+    mappedAtCreation: true,
+  });
   new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   buffer.unmap();
   return buffer;
@@ -54,16 +59,25 @@ export async function readFloats(device: GPUDevice, buffer: GPUBuffer, count: nu
 
 export function uploadQuantized(device: GPUDevice, q: QuantizedWeight): GpuQuantizedWeight {
   const s = packedShape(q.bits, q.K, q.N, q.blockSize);
-  if (q.data.byteLength !== s.dataBytes) throw new RangeError(`data has ${q.data.byteLength} bytes, layout needs ${s.dataBytes}`);
-  if (q.scales.length !== q.N * s.kBlocks) throw new RangeError(`scales has ${q.scales.length} values, layout needs ${q.N * s.kBlocks}`);
+  if (q.data.byteLength !== s.dataBytes)
+    throw new RangeError(`data has ${q.data.byteLength} bytes, layout needs ${s.dataBytes}`);
+  if (q.scales.length !== q.N * s.kBlocks)
+    throw new RangeError(`scales has ${q.scales.length} values, layout needs ${q.N * s.kBlocks}`);
   if (q.scheme === 'asymmetric' && q.zeroPoints?.byteLength !== s.zpBytes) {
     throw new RangeError(`asymmetric weight needs ${s.zpBytes} zero-point bytes, got ${q.zeroPoints?.byteLength}`);
   }
   return {
-    bits: q.bits, scheme: q.scheme, K: q.K, N: q.N, blockSize: q.blockSize, groupSize: q.groupSize, kBlocks: s.kBlocks,
+    bits: q.bits,
+    scheme: q.scheme,
+    K: q.K,
+    N: q.N,
+    blockSize: q.blockSize,
+    groupSize: q.groupSize,
+    kBlocks: s.kBlocks,
     data: uploadBytes(device, q.data, 'webq.data'),
     scales: uploadBytes(device, q.scales, 'webq.scales'),
-    zeroPoints: q.scheme === 'asymmetric' && q.zeroPoints ? uploadBytes(device, q.zeroPoints, 'webq.zeroPoints') : undefined,
+    zeroPoints:
+      q.scheme === 'asymmetric' && q.zeroPoints ? uploadBytes(device, q.zeroPoints, 'webq.zeroPoints') : undefined,
   };
 }
 
@@ -71,7 +85,13 @@ export async function downloadQuantized(device: GPUDevice, w: GpuQuantizedWeight
   const s = shapeOf(w);
   const scaleBytes = await readBytes(device, w.scales, w.N * s.kBlocks * 4);
   return {
-    bits: w.bits, scheme: w.scheme, K: w.K, N: w.N, blockSize: w.blockSize, groupSize: w.groupSize, kBlocks: s.kBlocks,
+    bits: w.bits,
+    scheme: w.scheme,
+    K: w.K,
+    N: w.N,
+    blockSize: w.blockSize,
+    groupSize: w.groupSize,
+    kBlocks: s.kBlocks,
     data: await readBytes(device, w.data, s.dataBytes),
     scales: new Float32Array(scaleBytes.buffer, scaleBytes.byteOffset, w.N * s.kBlocks),
     zeroPoints: w.zeroPoints ? await readBytes(device, w.zeroPoints, s.zpBytes) : undefined,

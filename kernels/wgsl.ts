@@ -3,7 +3,7 @@
  * codes from a u32 word, reading a packed zero point, the linear invocation index of a 2-D dispatch.
  * Each returns a self-contained WGSL snippet; kernels compose them instead of pasting strings together.
  */
-import type { Bits } from './layout.ts';
+import type { Bits } from './layout';
 
 /** Constants of one bit width: BITS, MASK, CPW (codes per u32 word), QMAX, MID (symmetric zero point). */
 export function bitsConstants(bits: Bits): string {

@@ -22,7 +22,9 @@ export function describeVariant(variant: string): string {
 }
 
 export async function renderCache(): Promise<void> {
-  const entries = (await listEntries()).sort((a, b) => a.source.localeCompare(b.source) || a.variant.localeCompare(b.variant));
+  const entries = (await listEntries()).sort(
+    (a, b) => a.source.localeCompare(b.source) || a.variant.localeCompare(b.variant),
+  );
   $('[data-webq=cache-empty]').hidden = entries.length > 0;
   $<HTMLButtonElement>('[data-webq=cache-clear]').disabled = entries.length === 0;
   $('[data-webq=cache] tbody').replaceChildren(...entries.map(row));
@@ -31,27 +33,43 @@ export async function renderCache(): Promise<void> {
   let estimate = '';
   try {
     const e = await navigator.storage.estimate();
-    if (e.usage !== undefined) estimate = ` The browser counts ${formatBytes(e.usage)} used by webq${e.quota ? ` of a ${formatBytes(e.quota)} quota` : ''}.`;
-  } catch { /* no estimate in this browser: the cache's own total still shows */ }
-  $('[data-webq=cache-total]').textContent = `${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}, ${formatBytes(used)} of the ${formatBytes(budget)} budget.${estimate}`;
+    if (e.usage !== undefined)
+      estimate = ` The browser counts ${formatBytes(e.usage)} used by webq${e.quota ? ` of a ${formatBytes(e.quota)} quota` : ''}.`;
+  } catch {
+    /* no estimate in this browser: the cache's own total still shows */
+  }
+  $('[data-webq=cache-total]').textContent =
+    `${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}, ${formatBytes(used)} of the ${formatBytes(budget)} budget.${estimate}`;
 }
 
 function row(entry: CacheEntry): HTMLTableRowElement {
   const name = `${entry.source} (${describeVariant(entry.variant)})`;
-  const del = h('button', { type: 'button', 'data-webq': 'cache-delete', 'aria-label': `Delete ${name} from the cache` }, 'Delete');
+  const del = h(
+    'button',
+    { type: 'button', 'data-webq': 'cache-delete', 'aria-label': `Delete ${name} from the cache` },
+    'Delete',
+  );
   del.addEventListener('click', async () => {
     del.disabled = true;
     await deleteEntry(entry.key);
     announce(`Deleted ${name}.`);
     await renderCache();
   });
-  const tr = h('tr', {},
+  const tr = h(
+    'tr',
+    {},
     // A page's URL is cached for that site alone (SPEC §3); registry files are shared by every site.
-    h('td', { class: 'mono' }, entry.source, h('div', { class: 'muted' }, entry.site ? `for ${entry.site}` : 'shared (built-in model)')),
+    h(
+      'td',
+      { class: 'mono' },
+      entry.source,
+      h('div', { class: 'muted' }, entry.site ? `for ${entry.site}` : 'shared (built-in model)'),
+    ),
     h('td', {}, describeVariant(entry.variant), entry.complete ? null : h('span', { class: 'warn' }, ' (incomplete)')),
     h('td', { class: 'num' }, formatBytes(entry.size)),
     h('td', {}, h('time', { datetime: new Date(entry.lastUsed).toISOString() }, formatDate(entry.lastUsed))),
-    h('td', {}, del));
+    h('td', {}, del),
+  );
   tr.dataset.key = entry.key;
   tr.dataset.source = entry.source;
   tr.dataset.site = entry.site ?? '';
@@ -66,7 +84,12 @@ function announce(text: string): void {
 export function wireCache(): void {
   $('[data-webq=cache-clear]').addEventListener('click', async () => {
     const entries = await listEntries();
-    if (!confirm(`Delete all ${entries.length} cached models and variants? Sites will download them again when they next need them.`)) return;
+    if (
+      !confirm(
+        `Delete all ${entries.length} cached models and variants? Sites will download them again when they next need them.`,
+      )
+    )
+      return;
     for (const e of entries) await deleteEntry(e.key);
     announce(`Deleted ${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}.`);
     await renderCache();

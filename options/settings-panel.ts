@@ -4,8 +4,16 @@
  */
 import { $, h } from '../extension/ui/dom';
 import {
-  BUDGET_MAX_MIB, BUDGET_MIN_MIB, cacheBudgetMiB, checkModelHost, modelHost, PROFILE_CHOICES, profileOverride,
-  setCacheBudgetMiB, setModelHost, setProfileOverride,
+  BUDGET_MAX_MIB,
+  BUDGET_MIN_MIB,
+  cacheBudgetMiB,
+  checkModelHost,
+  modelHost,
+  PROFILE_CHOICES,
+  profileOverride,
+  setCacheBudgetMiB,
+  setModelHost,
+  setProfileOverride,
 } from '../extension/ui/settings';
 
 const hostInput = () => $<HTMLInputElement>('[data-webq=model-host]');
@@ -45,9 +53,21 @@ export function wireSettings(changed: () => void): void {
     setError(hostInput(), 'model-host-error', host.ok ? null : host.reason);
     const mib = Number(budgetInput().value);
     const budgetOk = Number.isInteger(mib) && mib >= BUDGET_MIN_MIB && mib <= BUDGET_MAX_MIB;
-    setError(budgetInput(), 'cache-budget-error', budgetOk ? null : `Enter a whole number of MiB from ${BUDGET_MIN_MIB} to ${BUDGET_MAX_MIB}.`);
-    if (!host.ok) { hostInput().focus(); status.textContent = 'Not saved: fix the model host.'; return; }
-    if (!budgetOk) { budgetInput().focus(); status.textContent = 'Not saved: fix the cache budget.'; return; }
+    setError(
+      budgetInput(),
+      'cache-budget-error',
+      budgetOk ? null : `Enter a whole number of MiB from ${BUDGET_MIN_MIB} to ${BUDGET_MAX_MIB}.`,
+    );
+    if (!host.ok) {
+      hostInput().focus();
+      status.textContent = 'Not saved: fix the model host.';
+      return;
+    }
+    if (!budgetOk) {
+      budgetInput().focus();
+      status.textContent = 'Not saved: fix the cache budget.';
+      return;
+    }
     await setModelHost(host.url);
     await setCacheBudgetMiB(mib);
     await setProfileOverride(profileSelect().value || null);

@@ -5,7 +5,12 @@
  */
 import { mixToMono } from '../extension/ui/task-io';
 
-export interface DecodedAudio { audio: Float32Array; sampleRate: number; channels: number; seconds: number }
+export interface DecodedAudio {
+  audio: Float32Array;
+  sampleRate: number;
+  channels: number;
+  seconds: number;
+}
 
 export async function decodeAudio(blob: Blob, name: string): Promise<DecodedAudio> {
   const bytes = await blob.arrayBuffer();
@@ -13,7 +18,12 @@ export async function decodeAudio(blob: Blob, name: string): Promise<DecodedAudi
   try {
     const buffer = await context.decodeAudioData(bytes);
     const channels = Array.from({ length: buffer.numberOfChannels }, (_, i) => buffer.getChannelData(i));
-    return { audio: mixToMono(channels), sampleRate: buffer.sampleRate, channels: buffer.numberOfChannels, seconds: buffer.duration };
+    return {
+      audio: mixToMono(channels),
+      sampleRate: buffer.sampleRate,
+      channels: buffer.numberOfChannels,
+      seconds: buffer.duration,
+    };
   } catch (err) {
     throw new Error(`${name} could not be decoded as audio (${(err as Error).message || (err as Error).name})`);
   } finally {
@@ -44,15 +54,27 @@ export async function startRecording(maxSeconds: number, onTick: (seconds: numbe
   }
   const chunks: Blob[] = [];
   const started = performance.now();
-  let timer: ReturnType<typeof setInterval> | undefined;
-  const stop = () => { if (recorder.state !== 'inactive') recorder.stop(); };
+  const stop = () => {
+    if (recorder.state !== 'inactive') recorder.stop();
+  };
   const done = new Promise<Blob>((resolve, reject) => {
-    const finish = () => { clearInterval(timer); for (const t of stream.getTracks()) t.stop(); };
-    recorder.addEventListener('dataavailable', (e) => { if (e.data.size > 0) chunks.push(e.data); });
-    recorder.addEventListener('stop', () => { finish(); resolve(new Blob(chunks, { type: recorder.mimeType })); });
-    recorder.addEventListener('error', (e) => { finish(); reject((e as ErrorEvent).error ?? new Error('the recorder failed')); });
+    const finish = () => {
+      clearInterval(timer);
+      for (const t of stream.getTracks()) t.stop();
+    };
+    recorder.addEventListener('dataavailable', (e) => {
+      if (e.data.size > 0) chunks.push(e.data);
+    });
+    recorder.addEventListener('stop', () => {
+      finish();
+      resolve(new Blob(chunks, { type: recorder.mimeType }));
+    });
+    recorder.addEventListener('error', (e) => {
+      finish();
+      reject((e as ErrorEvent).error ?? new Error('the recorder failed'));
+    });
   });
-  timer = setInterval(() => {
+  const timer = setInterval(() => {
     const seconds = (performance.now() - started) / 1000;
     onTick(Math.min(seconds, maxSeconds));
     if (seconds >= maxSeconds) stop();

@@ -4,9 +4,18 @@
  */
 const SVG = 'http://www.w3.org/2000/svg';
 
-export interface BarRow { label: string; a: number; b: number; format(v: number): string }
+export interface BarRow {
+  label: string;
+  a: number;
+  b: number;
+  format(v: number): string;
+}
 
-function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
+function el<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number>,
+  text?: string,
+): SVGElementTagNameMap[K] {
   const e = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
   if (text !== undefined) e.textContent = text;
@@ -22,7 +31,14 @@ export function barChart(rows: BarRow[], names: [string, string]): SVGSVGElement
   const width = labelW + barMax + valueW;
   const height = rows.length * rowH + 22;
   const summary = rows.map((r) => `${r.label}: ${names[0]} ${r.format(r.a)}, ${names[1]} ${r.format(r.b)}`).join('; ');
-  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', 'aria-label': summary, class: 'chart' });
+  const svg = el('svg', {
+    viewBox: `0 0 ${width} ${height}`,
+    width,
+    height,
+    role: 'img',
+    'aria-label': summary,
+    class: 'chart',
+  });
   svg.append(el('title', {}, summary));
   rows.forEach((r, i) => {
     const y = i * rowH;

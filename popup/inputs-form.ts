@@ -19,28 +19,78 @@ export function renderInputs(inputs: ModelInfo['inputs']): void {
 function editor(input: ModelInfo['inputs'][number], id: string): HTMLFieldSetElement {
   const dims = input.dims.map((d, j) => {
     if (!isFreeDim(d)) return h('span', { class: 'dim-fixed', title: 'fixed by the model' }, String(d));
-    const field = h('input', { id: `${id}-d${j}`, type: 'number', min: '1', step: '1', value: '1', required: true, 'data-dim': String(j), class: 'dim' });
-    return h('span', { class: 'dim-free' }, h('label', { for: `${id}-d${j}`, class: 'sr-only' }, `${input.name} dimension ${j} (${String(d)})`), field);
+    const field = h('input', {
+      id: `${id}-d${j}`,
+      type: 'number',
+      min: '1',
+      step: '1',
+      value: '1',
+      required: true,
+      'data-dim': String(j),
+      class: 'dim',
+    });
+    return h(
+      'span',
+      { class: 'dim-free' },
+      h('label', { for: `${id}-d${j}`, class: 'sr-only' }, `${input.name} dimension ${j} (${String(d)})`),
+      field,
+    );
   });
-  const dimsRow = h('div', { class: 'dims' }, h('span', { 'aria-hidden': 'true' }, '['), ...dims.flatMap((d, j) => (j ? [h('span', { 'aria-hidden': 'true' }, '×'), d] : [d])), h('span', { 'aria-hidden': 'true' }, ']'));
+  const dimsRow = h(
+    'div',
+    { class: 'dims' },
+    h('span', { 'aria-hidden': 'true' }, '['),
+    ...dims.flatMap((d, j) => (j ? [h('span', { 'aria-hidden': 'true' }, '×'), d] : [d])),
+    h('span', { 'aria-hidden': 'true' }, ']'),
+  );
   const free = input.dims.map((d, j) => (isFreeDim(d) ? `${j}: ${String(d)}` : null)).filter(Boolean);
-  const fill = h('select', { id: `${id}-fill`, 'data-webq': 'fill' },
-    h('option', { value: 'zeros' }, 'zeros'), h('option', { value: 'random' }, 'random (seeded)'),
-    h('option', { value: 'constant' }, 'constant'), h('option', { value: 'json' }, 'JSON'));
-  const constant = h('input', { id: `${id}-const`, type: 'number', step: 'any', value: '0.5', 'data-webq': 'constant' });
-  const constantField = h('span', { class: 'inline', hidden: true }, h('label', { for: `${id}-const` }, 'value '), constant);
-  const json = h('textarea', { id: `${id}-json`, rows: '3', spellcheck: 'false', 'data-webq': 'json', placeholder: '[[0.1, 0.2], [0.3, 0.4]]' });
-  const jsonField = h('div', { hidden: true }, h('label', { for: `${id}-json` }, 'Values (a flat or nested JSON array, as many as the dims need)'), json);
+  const fill = h(
+    'select',
+    { id: `${id}-fill`, 'data-webq': 'fill' },
+    h('option', { value: 'zeros' }, 'zeros'),
+    h('option', { value: 'random' }, 'random (seeded)'),
+    h('option', { value: 'constant' }, 'constant'),
+    h('option', { value: 'json' }, 'JSON'),
+  );
+  const constant = h('input', {
+    id: `${id}-const`,
+    type: 'number',
+    step: 'any',
+    value: '0.5',
+    'data-webq': 'constant',
+  });
+  const constantField = h(
+    'span',
+    { class: 'inline', hidden: true },
+    h('label', { for: `${id}-const` }, 'value '),
+    constant,
+  );
+  const json = h('textarea', {
+    id: `${id}-json`,
+    rows: '3',
+    spellcheck: 'false',
+    'data-webq': 'json',
+    placeholder: '[[0.1, 0.2], [0.3, 0.4]]',
+  });
+  const jsonField = h(
+    'div',
+    { hidden: true },
+    h('label', { for: `${id}-json` }, 'Values (a flat or nested JSON array, as many as the dims need)'),
+    json,
+  );
   fill.addEventListener('change', () => {
     constantField.hidden = fill.value !== 'constant';
     jsonField.hidden = fill.value !== 'json';
   });
-  const set = h('fieldset', { class: 'input' },
+  const set = h(
+    'fieldset',
+    { class: 'input' },
     h('legend', {}, h('span', { class: 'mono' }, input.name), ` ${input.type} [${input.dims.map(String).join(', ')}]`),
     h('div', { class: 'row' }, h('span', { class: 'label' }, 'Dims'), dimsRow),
     free.length ? h('p', { class: 'hint' }, `Free dimensions: ${free.join(', ')}`) : null,
     h('div', { class: 'row' }, h('label', { for: `${id}-fill`, class: 'label' }, 'Fill'), fill, constantField),
-    jsonField);
+    jsonField,
+  );
   set.dataset.input = input.name;
   return set;
 }
@@ -57,10 +107,14 @@ export function readInputs(seed: number): Record<string, WireTensor> {
       });
       const dims = resolveDims(input.dims, free);
       const kind = $<HTMLSelectElement>('[data-webq=fill]', set).value;
-      const fill: Fill = kind === 'random' ? { kind, seed: seed + i }
-        : kind === 'constant' ? { kind, value: Number($<HTMLInputElement>('[data-webq=constant]', set).value) }
-        : kind === 'json' ? { kind, text: $<HTMLTextAreaElement>('[data-webq=json]', set).value }
-        : { kind: 'zeros' };
+      const fill: Fill =
+        kind === 'random'
+          ? { kind, seed: seed + i }
+          : kind === 'constant'
+            ? { kind, value: Number($<HTMLInputElement>('[data-webq=constant]', set).value) }
+            : kind === 'json'
+              ? { kind, text: $<HTMLTextAreaElement>('[data-webq=json]', set).value }
+              : { kind: 'zeros' };
       out[input.name] = makeTensor(input.type, dims, fill);
     } catch (err) {
       throw new Error(`input ${input.name}: ${(err as Error).message}`);

@@ -27,7 +27,10 @@ export function bitsChoiceLabel(value: string, registry: boolean): string {
   return bits === 32 ? 'fp32 (as stored)' : bits === 16 ? '16-bit (fp16)' : bitsLabel(bits);
 }
 
-export type ModelKind = { kind: 'none' } | { kind: 'registry'; id: string; task: Task; description: string } | { kind: 'url'; url: string; task: Task | null };
+export type ModelKind =
+  | { kind: 'none' }
+  | { kind: 'registry'; id: string; task: Task; description: string }
+  | { kind: 'url'; url: string; task: Task | null };
 
 /** What the model field names now. */
 export function modelKind(): ModelKind {
@@ -43,7 +46,9 @@ export function modelRef(): { ref: ModelRef; key: string } | null {
   const m = modelKind();
   if (m.kind === 'none') return null;
   if (m.kind === 'registry') return { ref: m.id, key: `id:${m.id}` };
-  return m.task ? { ref: { url: m.url, task: m.task }, key: `url:${m.url}|${m.task}` } : { ref: m.url, key: `url:${m.url}` };
+  return m.task
+    ? { ref: { url: m.url, task: m.task }, key: `url:${m.url}|${m.task}` }
+    : { ref: m.url, key: `url:${m.url}` };
 }
 
 /** Fills the "cached models" list with each source URL the cache holds. */
@@ -51,9 +56,15 @@ export async function renderCachedModels(): Promise<void> {
   let sources: string[] = [];
   try {
     sources = [...new Set((await listEntries()).map((e) => e.source))].sort();
-  } catch { /* no IndexedDB here: the list stays empty, URLs still work */ }
+  } catch {
+    /* no IndexedDB here: the list stays empty, URLs still work */
+  }
   cachedSelect().replaceChildren(
-    h('option', { value: '' }, sources.length ? `Choose one of ${sources.length} cached models…` : 'No cached models yet'),
+    h(
+      'option',
+      { value: '' },
+      sources.length ? `Choose one of ${sources.length} cached models…` : 'No cached models yet',
+    ),
     ...sources.map((s) => h('option', { value: s }, s)),
   );
   cachedSelect().disabled = sources.length === 0;
@@ -103,9 +114,14 @@ function syncKind(): void {
   if (registry && !task.disabled) urlTask = task.value;
   task.disabled = registry;
   task.value = registry ? m.task : urlTask;
-  $('[data-webq=model-kind]').textContent = m.kind === 'registry' ? `Registry id: ${m.task}, files from the model host (options page).`
-    : m.kind === 'url' ? (m.task ? `URL with task ${m.task}: companion files are read beside the graph.` : 'URL of a raw ONNX model: tensors in, tensors out.')
-    : '';
+  $('[data-webq=model-kind]').textContent =
+    m.kind === 'registry'
+      ? `Registry id: ${m.task}, files from the model host (options page).`
+      : m.kind === 'url'
+        ? m.task
+          ? `URL with task ${m.task}: companion files are read beside the graph.`
+          : 'URL of a raw ONNX model: tensors in, tensors out.'
+        : '';
   // The '' choice reads differently for a URL; relabel it, and move the default when the kind of model changes.
   const profileChoice = bitsSelect().querySelector<HTMLOptionElement>('option[value=""]');
   if (profileChoice) profileChoice.textContent = bitsChoiceLabel('', m.kind !== 'url');
@@ -123,11 +139,16 @@ export function wireModelForm(onModelChange: () => void): void {
   const registry = registrySelect();
   registry.replaceChildren(
     h('option', { value: '' }, 'None: a URL, or an id typed below'),
-    ...[...REGISTRY.values()].map((e) => h('option', { value: e.id, title: e.description }, `${e.id} — ${e.description}`)),
+    ...[...REGISTRY.values()].map((e) =>
+      h('option', { value: e.id, title: e.description }, `${e.id} — ${e.description}`),
+    ),
   );
   $('#registry-ids').replaceChildren(...[...REGISTRY.values()].map((e) => h('option', { value: e.id }, e.task)));
   bitsSelect().replaceChildren(...bitsOptions(true));
-  const changed = () => { syncKind(); onModelChange(); };
+  const changed = () => {
+    syncKind();
+    onModelChange();
+  };
   registry.addEventListener('change', () => {
     // Choosing "None" leaves a typed URL alone; it only clears a registry id.
     if (registry.value) urlInput().value = registry.value;
@@ -140,8 +161,14 @@ export function wireModelForm(onModelChange: () => void): void {
     changed();
   });
   urlInput().addEventListener('input', changed);
-  taskSelect().addEventListener('change', () => { urlTask = taskSelect().value; changed(); });
-  bitsSelect().addEventListener('change', () => { bitsChosen = true; syncQuantFields(); });
+  taskSelect().addEventListener('change', () => {
+    urlTask = taskSelect().value;
+    changed();
+  });
+  bitsSelect().addEventListener('change', () => {
+    bitsChosen = true;
+    syncQuantFields();
+  });
   syncKind();
 }
 

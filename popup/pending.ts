@@ -9,10 +9,16 @@ import { $, h } from '../extension/ui/dom';
 
 function decideButton(origin: string, decision: Decision): HTMLButtonElement {
   const label = decision === 'allow' ? 'Allow' : 'Deny';
-  const button = h('button', {
-    type: 'button', 'data-webq': `pending-${decision}`, class: decision === 'allow' ? 'primary' : false,
-    'aria-label': `${label} ${origin} to use webq`,
-  }, label);
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      'data-webq': `pending-${decision}`,
+      class: decision === 'allow' ? 'primary' : false,
+      'aria-label': `${label} ${origin} to use webq`,
+    },
+    label,
+  );
   button.addEventListener('click', async () => {
     button.disabled = true;
     await remember(origin, decision);
@@ -22,9 +28,13 @@ function decideButton(origin: string, decision: Decision): HTMLButtonElement {
 }
 
 function siteItem(origin: string): HTMLLIElement {
-  const item = h('li', { 'data-webq': 'pending-site', class: 'row' },
+  const item = h(
+    'li',
+    { 'data-webq': 'pending-site', class: 'row' },
     h('span', { class: 'mono', 'data-webq': 'pending-origin' }, origin),
-    decideButton(origin, 'allow'), decideButton(origin, 'deny'));
+    decideButton(origin, 'allow'),
+    decideButton(origin, 'deny'),
+  );
   item.dataset.origin = origin;
   return item;
 }

@@ -14,7 +14,15 @@ import { measure, renderCompare } from './compare';
 import { renderDevice, renderDeviceError } from './device';
 import { wirePending } from './pending';
 import { readInputs, renderInputs } from './inputs-form';
-import { bitsOptions, loadOptions, modelKind, modelRef, renderCachedModels, setModel, wireModelForm } from './model-form';
+import {
+  bitsOptions,
+  loadOptions,
+  modelKind,
+  modelRef,
+  renderCachedModels,
+  setModel,
+  wireModelForm,
+} from './model-form';
 import { runWork, setStatus, wireCancel } from './progress';
 import { renderRun } from './results';
 import { inputNames, readTaskInput, renderTaskInputs, resetTaskInputs, shownTask, taskRunOptions } from './task-inputs';
@@ -41,11 +49,20 @@ function renderModelInfo(info: ModelInfo): void {
     ['Model', info.id],
     ['Task', info.task ?? 'none: raw tensors in and out'],
     ['Backend', info.backend],
-    ['Weights', `${bitsLabel(info.bits)}${info.scheme ? ` ${info.scheme}` : ''}${info.groupSize !== null ? `, group ${info.groupSize}` : ''}${info.mixedPrecision ? ', mixed precision' : ''}`],
+    [
+      'Weights',
+      `${bitsLabel(info.bits)}${info.scheme ? ` ${info.scheme}` : ''}${info.groupSize !== null ? `, group ${info.groupSize}` : ''}${info.mixedPrecision ? ', mixed precision' : ''}`,
+    ],
     ['Size', `${formatBytes(info.modelBytes)} (fp32: ${formatBytes(info.originalBytes)})`],
     ['Weight tensors', `${info.weights.length}, ${quantized} below 32 bits`],
-    [info.task ? 'Graph inputs' : 'Inputs', info.inputs.map((i) => `${i.name} ${i.type} [${i.dims.join(', ')}]`).join('; ')],
-    [info.task ? 'Graph outputs' : 'Outputs', info.outputs.map((o) => `${o.name} ${o.type} [${o.dims.join(', ')}]`).join('; ')],
+    [
+      info.task ? 'Graph inputs' : 'Inputs',
+      info.inputs.map((i) => `${i.name} ${i.type} [${i.dims.join(', ')}]`).join('; '),
+    ],
+    [
+      info.task ? 'Graph outputs' : 'Outputs',
+      info.outputs.map((o) => `${o.name} ${o.type} [${o.dims.join(', ')}]`).join('; '),
+    ],
     ['Fallbacks', info.fallbacks.join('; ') || 'none'],
   ]);
   list.dataset.webq = 'model-summary';
@@ -69,14 +86,18 @@ async function load(): Promise<void> {
   const model = modelRef();
   if (!model) return;
   const registry = modelKind().kind === 'registry';
-  const info = await runWork('Loading', (w) => webq.load(model.ref, { ...loadOptions(), signal: w.signal, onProgress: w.onProgress }));
+  const info = await runWork('Loading', (w) =>
+    webq.load(model.ref, { ...loadOptions(), signal: w.signal, onProgress: w.onProgress }),
+  );
   if (!info) return;
   localStorage.setItem(LAST_URL, typeof model.ref === 'string' ? model.ref : model.ref.url);
-  localStorage.setItem(LAST_TASK, typeof model.ref === 'string' ? '' : model.ref.task ?? '');
+  localStorage.setItem(LAST_TASK, typeof model.ref === 'string' ? '' : (model.ref.task ?? ''));
   loaded = { ...model, info, registry };
   renderModelInfo(info);
   // Loading the same model again (say at other bits) keeps the text, images or audio already given.
-  if (info.task) { if (shownTask() !== info.task) renderTaskInputs(info.task); } else renderInputs(info.inputs);
+  if (info.task) {
+    if (shownTask() !== info.task) renderTaskInputs(info.task);
+  } else renderInputs(info.inputs);
   fillCompareSelects(registry);
   updateButtons(); // the work-done event came before `loaded` was set
   void renderCachedModels();
@@ -98,7 +119,8 @@ async function run(): Promise<void> {
 }
 
 /** A side's name: its precision; "profile default" says what the profile chose once it has run. */
-const sideLabel = (choice: string, bits?: number) => (choice === '' ? `profile default${bits ? ` (${bitsLabel(bits)})` : ''}` : bitsLabel(Number(choice)));
+const sideLabel = (choice: string, bits?: number) =>
+  choice === '' ? `profile default${bits ? ` (${bitsLabel(bits)})` : ''}` : bitsLabel(Number(choice));
 
 async function compare(): Promise<void> {
   if (!loaded) return;
@@ -109,8 +131,24 @@ async function compare(): Promise<void> {
     const input = readInput(); // checked once, before either side loads
     const again = () => (info.task ? readTaskInput() : input);
     const taskOptions = taskRunOptions();
-    const a = await measure(webq, ref, again, { ...loadOptions(choiceA), ...taskOptions }, sideLabel(choiceA), w, w.step);
-    const b = await measure(webq, ref, again, { ...loadOptions(choiceB), ...taskOptions }, sideLabel(choiceB), w, w.step);
+    const a = await measure(
+      webq,
+      ref,
+      again,
+      { ...loadOptions(choiceA), ...taskOptions },
+      sideLabel(choiceA),
+      w,
+      w.step,
+    );
+    const b = await measure(
+      webq,
+      ref,
+      again,
+      { ...loadOptions(choiceB), ...taskOptions },
+      sideLabel(choiceB),
+      w,
+      w.step,
+    );
     a.label = sideLabel(choiceA, a.metrics.quantizationBits);
     b.label = sideLabel(choiceB, b.metrics.quantizationBits);
     return [a, b] as const;
@@ -123,7 +161,13 @@ function fillCompareSelects(registry: boolean): void {
   const a = $<HTMLSelectElement>('[data-webq=compare-a]');
   const b = $<HTMLSelectElement>('[data-webq=compare-b]');
   const keep = [a.value, b.value];
-  const options = () => bitsOptions(registry).filter((o) => registry || o.value !== '').map((o) => { o.textContent = sideLabel(o.value); return o; });
+  const options = () =>
+    bitsOptions(registry)
+      .filter((o) => registry || o.value !== '')
+      .map((o) => {
+        o.textContent = sideLabel(o.value);
+        return o;
+      });
   a.replaceChildren(...options());
   b.replaceChildren(...options());
   a.value = [...a.options].some((o) => o.value === keep[0]) && keep[0] !== undefined ? keep[0] : '32';
@@ -135,7 +179,10 @@ function start(): void {
   wirePending();
   $('[data-webq=open-options]').addEventListener('click', () => void browser.runtime.openOptionsPage());
   fillCompareSelects(false);
-  wireModelForm(() => { modelChanged(); updateButtons(); });
+  wireModelForm(() => {
+    modelChanged();
+    updateButtons();
+  });
   wireCancel();
   $('[data-webq=load]').addEventListener('click', () => void load());
   $('[data-webq=run]').addEventListener('click', () => void run());
@@ -144,7 +191,10 @@ function start(): void {
   setModel(localStorage.getItem(LAST_URL) ?? '', localStorage.getItem(LAST_TASK) ?? '');
   updateButtons();
   void renderCachedModels();
-  webq.capabilities().then(renderDevice, (err: Error) => { renderDeviceError(err); setStatus(`Device: ${err.message}`, 'error'); });
+  webq.capabilities().then(renderDevice, (err: Error) => {
+    renderDeviceError(err);
+    setStatus(`Device: ${err.message}`, 'error');
+  });
 }
 
 start();

@@ -7,9 +7,19 @@ import type { Progress } from '../extension/shared/types';
 import { $ } from '../extension/ui/dom';
 import { formatBytes } from '../extension/ui/format';
 
-const PHASES: Record<Progress['phase'], string> = { download: 'Downloading', cache: 'Reading the cache', quantize: 'Quantizing', compile: 'Compiling', calibrate: 'Measuring kernel shapes' };
+const PHASES: Record<Progress['phase'], string> = {
+  download: 'Downloading',
+  cache: 'Reading the cache',
+  quantize: 'Quantizing',
+  compile: 'Compiling',
+  calibrate: 'Measuring kernel shapes',
+};
 
-export interface Work { signal: AbortSignal; onProgress(p: Progress): void; step(text: string): void }
+export interface Work {
+  signal: AbortSignal;
+  onProgress(p: Progress): void;
+  step(text: string): void;
+}
 
 let current: AbortController | null = null;
 
@@ -25,11 +35,15 @@ export function setStatus(text: string, kind: 'info' | 'error' | 'ok' = 'info'):
 function describe(p: Progress): string {
   const what = PHASES[p.phase];
   // Download and cache counts are bytes; quantize and compile report 0/1 → 1/1 steps.
-  if (p.phase === 'download' || p.phase === 'cache') return p.total > 0 ? `${what}: ${formatBytes(p.loaded)} of ${formatBytes(p.total)}` : `${what}: ${formatBytes(p.loaded)}`;
+  if (p.phase === 'download' || p.phase === 'cache')
+    return p.total > 0
+      ? `${what}: ${formatBytes(p.loaded)} of ${formatBytes(p.total)}`
+      : `${what}: ${formatBytes(p.loaded)}`;
   return p.loaded >= p.total ? `${what}: done` : `${what}…`;
 }
 
-/** Runs `body` as the current work; resolves to its result, or undefined when cancelled or failed (status says which). */
+/** Runs `body` as the current work; resolves to its result, or undefined when cancelled or failed (status says which).
+ * */
 export async function runWork<T>(label: string, body: (work: Work) => Promise<T>): Promise<T | undefined> {
   if (current) return undefined;
   const controller = new AbortController();
@@ -43,7 +57,10 @@ export async function runWork<T>(label: string, body: (work: Work) => Promise<T>
   const work: Work = {
     signal: controller.signal,
     onProgress: (p) => {
-      if (p.total > 0) { bar().max = p.total; bar().value = Math.min(p.loaded, p.total); } else bar().removeAttribute('value');
+      if (p.total > 0) {
+        bar().max = p.total;
+        bar().value = Math.min(p.loaded, p.total);
+      } else bar().removeAttribute('value');
       setStatus(`${label}: ${describe(p)}`);
     },
     step: (text) => setStatus(text),

@@ -22,10 +22,21 @@ let recording: Recording | null = null;
 let discarded = false;
 
 const field = (id: string, label: string, control: HTMLElement, hint?: string) =>
-  h('div', { class: 'field' }, h('label', { for: id }, label), control, hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null);
+  h(
+    'div',
+    { class: 'field' },
+    h('label', { for: id }, label),
+    control,
+    hint ? h('p', { class: 'hint', id: `${id}-hint` }, hint) : null,
+  );
 
 function check(id: string, hook: string, label: string): HTMLDivElement {
-  return h('div', { class: 'field check' }, h('input', { id, type: 'checkbox', 'data-webq': hook }), h('label', { for: id }, label));
+  return h(
+    'div',
+    { class: 'field check' },
+    h('input', { id, type: 'checkbox', 'data-webq': hook }),
+    h('label', { for: id }, label),
+  );
 }
 
 /** The task whose editors are shown, if any. */
@@ -39,37 +50,130 @@ export function renderTaskInputs(task: Task): void {
   switch (task) {
     case 'feature-extraction':
       root.replaceChildren(
-        field('task-text', 'Text (one input per line)', h('textarea', { id: 'task-text', 'data-webq': 'task-text', rows: '4', spellcheck: 'true', 'aria-describedby': 'task-text-hint', placeholder: 'webq runs models in the browser' }),
-          'One line gives one embedding; several lines run as one batch (up to 64).'),
-        check('task-normalize', 'task-normalize', 'normalize: scale each embedding to unit length'));
+        field(
+          'task-text',
+          'Text (one input per line)',
+          h('textarea', {
+            id: 'task-text',
+            'data-webq': 'task-text',
+            rows: '4',
+            spellcheck: 'true',
+            'aria-describedby': 'task-text-hint',
+            placeholder: 'webq runs models in the browser',
+          }),
+          'One line gives one embedding; several lines run as one batch (up to 64).',
+        ),
+        check('task-normalize', 'task-normalize', 'normalize: scale each embedding to unit length'),
+      );
       return;
     case 'image-classification': {
-      const file = h('input', { id: 'task-image', 'data-webq': 'task-image', type: 'file', accept: 'image/*', multiple: true, 'aria-describedby': 'task-image-hint' });
+      const file = h('input', {
+        id: 'task-image',
+        'data-webq': 'task-image',
+        type: 'file',
+        accept: 'image/*',
+        multiple: true,
+        'aria-describedby': 'task-image-hint',
+      });
       file.addEventListener('change', () => showImages([...(file.files ?? [])]));
       root.replaceChildren(
-        field('task-image', 'Image', file, 'One image, or several for a batch (up to 32). The file goes to webq as it is (a Blob).'),
+        field(
+          'task-image',
+          'Image',
+          file,
+          'One image, or several for a batch (up to 32). The file goes to webq as it is (a Blob).',
+        ),
         h('div', { class: 'previews', 'data-webq': 'task-image-preview' }),
-        h('div', { class: 'field narrow' }, h('label', { for: 'task-topk' }, 'topK: labels per image'),
-          h('input', { id: 'task-topk', 'data-webq': 'task-topk', type: 'number', min: '1', max: '1000', step: '1', value: '5' })));
+        h(
+          'div',
+          { class: 'field narrow' },
+          h('label', { for: 'task-topk' }, 'topK: labels per image'),
+          h('input', {
+            id: 'task-topk',
+            'data-webq': 'task-topk',
+            type: 'number',
+            min: '1',
+            max: '1000',
+            step: '1',
+            value: '5',
+          }),
+        ),
+      );
       return;
     }
     case 'automatic-speech-recognition': {
-      const file = h('input', { id: 'task-audio', 'data-webq': 'task-audio', type: 'file', accept: 'audio/*', 'aria-describedby': 'task-audio-hint' });
-      file.addEventListener('change', () => { const f = file.files?.[0]; if (f) void useAudio(f, f.name); });
-      const mic = h('button', { type: 'button', 'data-webq': 'task-mic', 'aria-pressed': 'false' }, `Record ${MIC_SECONDS} s from the microphone`);
+      const file = h('input', {
+        id: 'task-audio',
+        'data-webq': 'task-audio',
+        type: 'file',
+        accept: 'audio/*',
+        'aria-describedby': 'task-audio-hint',
+      });
+      file.addEventListener('change', () => {
+        const f = file.files?.[0];
+        if (f) void useAudio(f, f.name);
+      });
+      const mic = h(
+        'button',
+        { type: 'button', 'data-webq': 'task-mic', 'aria-pressed': 'false' },
+        `Record ${MIC_SECONDS} s from the microphone`,
+      );
       mic.addEventListener('click', () => void toggleRecording());
       const clear = h('button', { type: 'button', 'data-webq': 'task-audio-clear', disabled: true }, 'Clear audio');
-      clear.addEventListener('click', () => { clearAudio(); file.value = ''; });
+      clear.addEventListener('click', () => {
+        clearAudio();
+        file.value = '';
+      });
       root.replaceChildren(
-        field('task-audio', 'Audio file', file, 'Any format the browser decodes (WAV, MP3, Ogg, WebM…), mixed to mono. Up to 30 s is heard.'),
+        field(
+          'task-audio',
+          'Audio file',
+          file,
+          'Any format the browser decodes (WAV, MP3, Ogg, WebM…), mixed to mono. Up to 30 s is heard.',
+        ),
         h('div', { class: 'buttons' }, mic, clear),
-        h('p', { class: 'status', 'data-webq': 'task-audio-status', role: 'status', 'aria-live': 'polite' }, 'No audio yet: choose a file or record.'),
+        h(
+          'p',
+          { class: 'status', 'data-webq': 'task-audio-status', role: 'status', 'aria-live': 'polite' },
+          'No audio yet: choose a file or record.',
+        ),
         h('audio', { controls: true, 'data-webq': 'task-audio-preview', hidden: true }),
-        h('div', { class: 'grid' },
-          field('task-language', 'language', h('input', { id: 'task-language', 'data-webq': 'task-language', type: 'text', inputmode: 'text', size: '6', spellcheck: 'false', autocomplete: 'off', placeholder: 'en', 'aria-describedby': 'task-language-hint' }),
-            'A language code such as en, de, fr. Empty: the model\'s default (en).'),
-          field('task-max-new-tokens', 'maxNewTokens', h('input', { id: 'task-max-new-tokens', 'data-webq': 'task-max-new-tokens', type: 'number', min: '1', max: '448', step: '1', placeholder: 'no limit', 'aria-describedby': 'task-max-new-tokens-hint' }),
-            'At most this many tokens of text. Empty: until the model ends the text.')));
+        h(
+          'div',
+          { class: 'grid' },
+          field(
+            'task-language',
+            'language',
+            h('input', {
+              id: 'task-language',
+              'data-webq': 'task-language',
+              type: 'text',
+              inputmode: 'text',
+              size: '6',
+              spellcheck: 'false',
+              autocomplete: 'off',
+              placeholder: 'en',
+              'aria-describedby': 'task-language-hint',
+            }),
+            "A language code such as en, de, fr. Empty: the model's default (en).",
+          ),
+          field(
+            'task-max-new-tokens',
+            'maxNewTokens',
+            h('input', {
+              id: 'task-max-new-tokens',
+              'data-webq': 'task-max-new-tokens',
+              type: 'number',
+              min: '1',
+              max: '448',
+              step: '1',
+              placeholder: 'no limit',
+              'aria-describedby': 'task-max-new-tokens-hint',
+            }),
+            'At most this many tokens of text. Empty: until the model ends the text.',
+          ),
+        ),
+      );
       return;
     }
   }
@@ -79,8 +183,11 @@ function showImages(files: File[]): void {
   clearImages();
   images = files;
   previews = files.map((f) => URL.createObjectURL(f));
-  $('[data-webq=task-image-preview]').replaceChildren(...files.map((f, i) =>
-    h('figure', {}, h('img', { src: previews[i]!, alt: `Preview of ${f.name}` }), h('figcaption', {}, f.name))));
+  $('[data-webq=task-image-preview]').replaceChildren(
+    ...files.map((f, i) =>
+      h('figure', {}, h('img', { src: previews[i]!, alt: `Preview of ${f.name}` }), h('figcaption', {}, f.name)),
+    ),
+  );
 }
 
 function clearImages(): void {
@@ -119,26 +226,40 @@ function setAudio(decoded: DecodedAudio & { label: string }, blob: Blob): void {
   const status = $('[data-webq=task-audio-status]');
   status.dataset.seconds = decoded.seconds.toFixed(3);
   status.dataset.sampleRate = String(decoded.sampleRate);
-  audioStatus(`${decoded.label}: ${decoded.seconds.toFixed(2)} s at ${decoded.sampleRate} Hz, ${decoded.channels === 1 ? 'mono' : `${decoded.channels} channels mixed to mono`}.`);
+  audioStatus(
+    `${decoded.label}: ${decoded.seconds.toFixed(2)} s at ${decoded.sampleRate} Hz, ${decoded.channels === 1 ? 'mono' : `${decoded.channels} channels mixed to mono`}.`,
+  );
 }
 
 function clearAudio(): void {
-  if (recording) { discarded = true; recording.stop(); }
+  if (recording) {
+    discarded = true;
+    recording.stop();
+  }
   if (audioUrl) URL.revokeObjectURL(audioUrl);
   audio = null;
   audioUrl = null;
   const preview = document.querySelector<HTMLAudioElement>('[data-webq=task-audio-preview]');
-  if (preview) { preview.removeAttribute('src'); preview.hidden = true; }
+  if (preview) {
+    preview.removeAttribute('src');
+    preview.hidden = true;
+  }
   const clear = document.querySelector<HTMLButtonElement>('[data-webq=task-audio-clear]');
   if (clear) clear.disabled = true;
   const status = document.querySelector<HTMLElement>('[data-webq=task-audio-status]');
-  if (status) { delete status.dataset.seconds; delete status.dataset.sampleRate; }
+  if (status) {
+    delete status.dataset.seconds;
+    delete status.dataset.sampleRate;
+  }
   audioStatus('No audio yet: choose a file or record.');
 }
 
 async function toggleRecording(): Promise<void> {
   const mic = $<HTMLButtonElement>('[data-webq=task-mic]');
-  if (recording) { recording.stop(); return; }
+  if (recording) {
+    recording.stop();
+    return;
+  }
   mic.disabled = true;
   audioStatus('Asking for the microphone…');
   let r: Recording;
@@ -150,7 +271,10 @@ async function toggleRecording(): Promise<void> {
   } catch (err) {
     const e = err as Error;
     mic.disabled = false;
-    audioStatus(`No microphone — ${e.name}: ${e.message}${e.name === 'NotAllowedError' ? '. A toolbar popup cannot ask for the microphone in every browser: open the popup as a tab (its own URL) and try again there.' : ''}`, 'error');
+    audioStatus(
+      `No microphone — ${e.name}: ${e.message}${e.name === 'NotAllowedError' ? '. A toolbar popup cannot ask for the microphone in every browser: open the popup as a tab (its own URL) and try again there.' : ''}`,
+      'error',
+    );
     return;
   }
   recording = r;
@@ -165,7 +289,10 @@ async function toggleRecording(): Promise<void> {
     recording = null;
     mic.setAttribute('aria-pressed', 'false');
     mic.textContent = `Record ${MIC_SECONDS} s from the microphone`;
-    if (discarded) { audioStatus('Recording discarded.'); return; }
+    if (discarded) {
+      audioStatus('Recording discarded.');
+      return;
+    }
     await useAudio(blob, 'Microphone recording');
   } catch (err) {
     recording = null;
@@ -178,7 +305,8 @@ async function toggleRecording(): Promise<void> {
 /** What `webq.run` gets for the form's input; throws with a message for the status line when there is none yet. */
 export function readTaskInput(): unknown {
   switch (current) {
-    case 'feature-extraction': return textInput($<HTMLTextAreaElement>('[data-webq=task-text]').value);
+    case 'feature-extraction':
+      return textInput($<HTMLTextAreaElement>('[data-webq=task-text]').value);
     case 'image-classification':
       if (images.length === 0) throw new Error('choose an image file first');
       return images.length === 1 ? images[0] : [...images];
@@ -187,17 +315,24 @@ export function readTaskInput(): unknown {
       if (!audio) throw new Error('choose an audio file or record from the microphone first');
       // A copy per call: the page API may hand the array on, and compare mode sends it several times.
       return { audio: audio.audio.slice(), sampleRate: audio.sampleRate };
-    default: throw new Error('load a task model first');
+    default:
+      throw new Error('load a task model first');
   }
 }
 
 /** Names of the inputs, in order (text lines, image file names, the audio's source), for the result tables. */
 export function inputNames(): string[] {
   switch (current) {
-    case 'feature-extraction': { const t = textInput($<HTMLTextAreaElement>('[data-webq=task-text]').value); return Array.isArray(t) ? t : [t]; }
-    case 'image-classification': return images.map((f) => f.name);
-    case 'automatic-speech-recognition': return audio ? [audio.label] : [];
-    default: return [];
+    case 'feature-extraction': {
+      const t = textInput($<HTMLTextAreaElement>('[data-webq=task-text]').value);
+      return Array.isArray(t) ? t : [t];
+    }
+    case 'image-classification':
+      return images.map((f) => f.name);
+    case 'automatic-speech-recognition':
+      return audio ? [audio.label] : [];
+    default:
+      return [];
   }
 }
 
@@ -209,8 +344,12 @@ const numberField = (hook: string): number | undefined => {
 /** The task's run options from the form (SPEC §5); empty fields are not sent, so the model's defaults apply. */
 export function taskRunOptions(): Record<string, unknown> {
   switch (current) {
-    case 'feature-extraction': return { normalize: $<HTMLInputElement>('[data-webq=task-normalize]').checked };
-    case 'image-classification': { const topK = numberField('task-topk'); return topK === undefined ? {} : { topK }; }
+    case 'feature-extraction':
+      return { normalize: $<HTMLInputElement>('[data-webq=task-normalize]').checked };
+    case 'image-classification': {
+      const topK = numberField('task-topk');
+      return topK === undefined ? {} : { topK };
+    }
     case 'automatic-speech-recognition': {
       const out: Record<string, unknown> = {};
       const language = $<HTMLInputElement>('[data-webq=task-language]').value.trim();
@@ -219,7 +358,8 @@ export function taskRunOptions(): Record<string, unknown> {
       if (max !== undefined) out.maxNewTokens = max;
       return out;
     }
-    default: return {};
+    default:
+      return {};
   }
 }
 

@@ -21,13 +21,16 @@ if (!existsSync(resolve(DIST_CHROME, 'manifest.json')) || args.has('--build')) {
   execSync('npx vite build --mode chrome', { stdio: 'inherit' });
 }
 
-const server = await startServer({
-  '/': resolve('demo/index.html'),
-  '/index.html': resolve('demo/index.html'),
-  '/demo.js': resolve('demo/demo.js'),
-  '/models/ppocr_rec.onnx': MODELS.ppocrRec,
-  '/models/ppocr_keys_v1.txt': MODELS.ppocrKeys,
-}, port);
+const server = await startServer(
+  {
+    '/': resolve('demo/index.html'),
+    '/index.html': resolve('demo/index.html'),
+    '/demo.js': resolve('demo/demo.js'),
+    '/models/ppocr_rec.onnx': MODELS.ppocrRec,
+    '/models/ppocr_keys_v1.txt': MODELS.ppocrKeys,
+  },
+  port,
+);
 const pageUrl = `${server.origin}/index.html`;
 console.log(`demo page: ${pageUrl}`);
 
@@ -36,13 +39,22 @@ const page = await browser.context.newPage();
 await page.goto(pageUrl);
 
 if (!headless) {
-  console.log('Chromium is open with webq loaded. Press “Read the text”, allow the site in the prompt. Ctrl-C to quit.');
-  const quit = async () => { await browser.close(); await server.close(); process.exit(0); };
+  console.log(
+    'Chromium is open with webq loaded. Press “Read the text”, allow the site in the prompt. Ctrl-C to quit.',
+  );
+  const quit = async () => {
+    await browser.close();
+    await server.close();
+    process.exit(0);
+  };
   process.on('SIGINT', quit);
   browser.context.on('close', quit);
 } else {
   // As a person would: press the button (webq asks for permission only after a user gesture), then allow the site.
-  const prompt = browser.context.waitForEvent('page', { predicate: (p) => p.url().includes('/prompt.html'), timeout: 30_000 });
+  const prompt = browser.context.waitForEvent('page', {
+    predicate: (p) => p.url().includes('/prompt.html'),
+    timeout: 30_000,
+  });
   await page.waitForFunction(() => 'webq' in window);
   await page.click('#run');
   await (await prompt).click('[data-webq=allow]'); // playwright waits for the prompt's buttons to be enabled
@@ -50,7 +62,9 @@ if (!headless) {
   const state = await page.evaluate(() => document.body.dataset.demoState);
   const text = await page.textContent('[data-demo=result]');
   const status = await page.textContent('[data-demo=status]');
-  const metrics = await page.$$eval('[data-demo=metrics] tr', (rows) => rows.map((r) => `  ${r.children[0]!.textContent}: ${r.children[1]!.textContent}`));
+  const metrics = await page.$$eval('[data-demo=metrics] tr', (rows) =>
+    rows.map((r) => `  ${r.children[0]!.textContent}: ${r.children[1]!.textContent}`),
+  );
   mkdirSync('test-output', { recursive: true });
   await page.screenshot({ path: 'test-output/demo.png', fullPage: true });
   console.log(`drawn:      ${await page.inputValue('#text')}`);

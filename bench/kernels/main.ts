@@ -4,14 +4,22 @@
  * throughput. Driven by bench/kernels.mjs through `window.webqBench.run(config)`.
  */
 import * as ort from 'onnxruntime-web/webgpu';
-import { quantize as tsQuantize } from '../../extension/quant/quantize.ts';
-import { uniformFloats } from '../../extension/shared/random.ts';
-import { destroyQuantized, downloadQuantized, gemm, gemv, quantize, readFloats, uploadBytes } from '../../kernels/index.ts';
-import type { GemmOptions, GemvOptions, GpuQuantizedWeight } from '../../kernels/index.ts';
-import type { Bits } from '../../kernels/layout.ts';
-import { buildMatMulNBitsModel } from '../../kernels/testing/matmulnbits-model.ts';
-import { adapterName, openDevice } from '../../kernels/device.ts';
-import { timeIt, type TimingOptions } from './timing.ts';
+import { quantize as tsQuantize } from '../../extension/quant/quantize';
+import { uniformFloats } from '../../extension/shared/random';
+import {
+  destroyQuantized,
+  downloadQuantized,
+  gemm,
+  gemv,
+  quantize,
+  readFloats,
+  uploadBytes,
+} from '../../kernels/index';
+import type { GemmOptions, GemvOptions, GpuQuantizedWeight } from '../../kernels/index';
+import type { Bits } from '../../kernels/layout';
+import { buildMatMulNBitsModel } from '../../kernels/testing/matmulnbits-model';
+import { adapterName, openDevice } from '../../kernels/device';
+import { timeIt, type TimingOptions } from './timing';
 
 export interface BenchConfig {
   shapes: [number, number][];
@@ -30,23 +38,49 @@ export interface BenchConfig {
  */
 function profileFor(adapter: string): { gemv: GemvOptions; gemm: GemmOptions } {
   if (/swiftshader/i.test(adapter)) {
-    return { gemv: { workgroupSize: [4, 16, 1] }, gemm: { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 } };
+    return {
+      gemv: { workgroupSize: [4, 16, 1] },
+      gemm: { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 },
+    };
   }
   return { gemv: {}, gemm: {} };
 }
 
 export interface MatmulRow {
-  kernel: 'gemv' | 'gemm'; bits: Bits; M: number; K: number; N: number;
-  webqMs: number; ortMs: number; ratio: number; adapter: string; maxAbsDiff: number;
+  kernel: 'gemv' | 'gemm';
+  bits: Bits;
+  M: number;
+  K: number;
+  N: number;
+  webqMs: number;
+  ortMs: number;
+  ratio: number;
+  adapter: string;
+  maxAbsDiff: number;
 }
 
 export interface QuantRow {
-  bits: Bits; K: number; N: number; blockSize: number; scaleSearch: boolean; adapter: string;
-  gpuMs: number; gpuWithUploadMs: number; cpuMs: number;
-  gpuParamsPerS: number; gpuWithUploadParamsPerS: number; cpuParamsPerS: number;
+  bits: Bits;
+  K: number;
+  N: number;
+  blockSize: number;
+  scaleSearch: boolean;
+  adapter: string;
+  gpuMs: number;
+  gpuWithUploadMs: number;
+  cpuMs: number;
+  gpuParamsPerS: number;
+  gpuWithUploadParamsPerS: number;
+  cpuParamsPerS: number;
 }
 
-export interface BenchResult { adapter: string; features: string[]; ortSharesDevice: boolean; rows: MatmulRow[]; quant: QuantRow[] }
+export interface BenchResult {
+  adapter: string;
+  features: string[];
+  ortSharesDevice: boolean;
+  rows: MatmulRow[];
+  quant: QuantRow[];
+}
 
 const log = (msg: string): void => {
   console.log(msg);
@@ -60,7 +94,16 @@ async function openBenchDevice(): Promise<{ device: GPUDevice; adapter: string; 
   return { device: opened.device, adapter: adapterName(opened.info), features: opened.features };
 }
 
-async function benchQuantize(device: GPUDevice, b: Float32Array<ArrayBuffer>, K: number, N: number, bits: Bits, blockSize: number, adapter: string, c: BenchConfig): Promise<QuantRow> {
+async function benchQuantize(
+  device: GPUDevice,
+  b: Float32Array<ArrayBuffer>,
+  K: number,
+  N: number,
+  bits: Bits,
+  blockSize: number,
+  adapter: string,
+  c: BenchConfig,
+): Promise<QuantRow> {
   const opts = { bits, scheme: 'asymmetric' as const, groupSize: blockSize }; // search: types.ts default (on at 2 bits)
   const input = { weights: uploadBytes(device, b), K, N };
   const pending: GpuQuantizedWeight[] = [];
@@ -68,39 +111,79 @@ async function benchQuantize(device: GPUDevice, b: Float32Array<ArrayBuffer>, K:
     await device.queue.onSubmittedWorkDone();
     pending.splice(0).forEach(destroyQuantized);
   };
-  const gpuMs = await timeIt(() => { pending.push(quantize(device, input, opts)); }, drain, c.timing);
-  const gpuWithUploadMs = await timeIt(() => {
-    device.queue.writeBuffer(input.weights, 0, b);
-    pending.push(quantize(device, input, opts));
-  }, drain, c.timing);
-  const cpuMs = await timeIt(() => { tsQuantize(b, K, N, opts); }, async () => {}, c.cpuTiming);
+  const gpuMs = await timeIt(
+    () => {
+      pending.push(quantize(device, input, opts));
+    },
+    drain,
+    c.timing,
+  );
+  const gpuWithUploadMs = await timeIt(
+    () => {
+      device.queue.writeBuffer(input.weights, 0, b);
+      pending.push(quantize(device, input, opts));
+    },
+    drain,
+    c.timing,
+  );
+  const cpuMs = await timeIt(
+    () => {
+      tsQuantize(b, K, N, opts);
+    },
+    async () => {},
+    c.cpuTiming,
+  );
   input.weights.destroy();
   const params = K * N;
   return {
-    bits, K, N, blockSize, scaleSearch: bits === 2, adapter, gpuMs, gpuWithUploadMs, cpuMs,
-    gpuParamsPerS: params / (gpuMs / 1000), gpuWithUploadParamsPerS: params / (gpuWithUploadMs / 1000), cpuParamsPerS: params / (cpuMs / 1000),
+    bits,
+    K,
+    N,
+    blockSize,
+    scaleSearch: bits === 2,
+    adapter,
+    gpuMs,
+    gpuWithUploadMs,
+    cpuMs,
+    gpuParamsPerS: params / (gpuMs / 1000),
+    gpuWithUploadParamsPerS: params / (gpuWithUploadMs / 1000),
+    cpuParamsPerS: params / (cpuMs / 1000),
   };
 }
 
 async function benchMatmul(
-  device: GPUDevice, w: GpuQuantizedWeight, session: ort.InferenceSession, kernel: 'gemv' | 'gemm', M: number, adapter: string, c: BenchConfig,
+  device: GPUDevice,
+  w: GpuQuantizedWeight,
+  session: ort.InferenceSession,
+  kernel: 'gemv' | 'gemm',
+  M: number,
+  adapter: string,
+  c: BenchConfig,
 ): Promise<MatmulRow> {
   const { K, N, bits } = w;
   const aBuf = uploadBytes(device, uniformFloats(M * K, M + K, 1));
   const y = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const profile = profileFor(adapter);
   const drain = (): Promise<void> => device.queue.onSubmittedWorkDone();
-  const webqMs = await timeIt(() => {
-    const e = device.createCommandEncoder();
-    if (kernel === 'gemv') gemv(device, { a: aBuf, M, w, y }, profile.gemv, e);
-    else gemm(device, { a: aBuf, M, w, y }, profile.gemm, e);
-    device.queue.submit([e.finish()]);
-  }, drain, c.timing);
+  const webqMs = await timeIt(
+    () => {
+      const e = device.createCommandEncoder();
+      if (kernel === 'gemv') gemv(device, { a: aBuf, M, w, y }, profile.gemv, e);
+      else gemm(device, { a: aBuf, M, w, y }, profile.gemm, e);
+      device.queue.submit([e.finish()]);
+    },
+    drain,
+    c.timing,
+  );
   const feeds = { A: ort.Tensor.fromGpuBuffer(aBuf, { dataType: 'float32', dims: [M, K] }) };
-  const ortMs = await timeIt(async () => {
-    const out = await session.run(feeds);
-    out.Y!.dispose();
-  }, drain, c.timing);
+  const ortMs = await timeIt(
+    async () => {
+      const out = await session.run(feeds);
+      out.Y!.dispose();
+    },
+    drain,
+    c.timing,
+  );
   // Same weights, same A: the two outputs must agree (this is what makes the timing comparison fair).
   const out = await session.run(feeds);
   const ortY = (await out.Y!.getData(true)) as Float32Array;
@@ -142,14 +225,22 @@ async function run(c: BenchConfig): Promise<BenchResult> {
     for (const bits of c.bits) {
       quant.push(await benchQuantize(device, b, K, N, bits, c.blockSize, adapter, c));
       log(`quantize ${bits}-bit ${K}x${N}: ${JSON.stringify(quant[quant.length - 1])}`);
-      const w = quantize(device, { weights: uploadBytes(device, b), K, N }, { bits, scheme: 'asymmetric', groupSize: c.blockSize });
+      const w = quantize(
+        device,
+        { weights: uploadBytes(device, b), K, N },
+        { bits, scheme: 'asymmetric', groupSize: c.blockSize },
+      );
       const model = buildMatMulNBitsModel(await downloadQuantized(device, w));
       // onnxruntime-web 1.30's native WebGPU EP takes the device as an EP option (not in its .d.ts yet);
       // env.webgpu.device only reports its default device, so sharing is checked by using ORT's output buffer.
       const ep = { name: 'webgpu', device } as unknown as ort.InferenceSession.WebGpuExecutionProviderOption;
-      const session = await ort.InferenceSession.create(model, { executionProviders: [ep], preferredOutputLocation: 'gpu-buffer' });
+      const session = await ort.InferenceSession.create(model, {
+        executionProviders: [ep],
+        preferredOutputLocation: 'gpu-buffer',
+      });
       ortSharesDevice = await sessionUsesDevice(device, session, K);
-      if (!ortSharesDevice) throw new Error('onnxruntime-web did not take the benchmark GPUDevice: results would not be side by side');
+      if (!ortSharesDevice)
+        throw new Error('onnxruntime-web did not take the benchmark GPUDevice: results would not be side by side');
       for (const { kernel, M } of c.kernels) {
         rows.push(await benchMatmul(device, w, session, kernel, M, adapter, c));
         log(`${kernel} ${bits}-bit M=${M} ${K}x${N}: ${JSON.stringify(rows[rows.length - 1])}`);
@@ -162,7 +253,9 @@ async function run(c: BenchConfig): Promise<BenchResult> {
 }
 
 declare global {
-  interface Window { webqBench: { run: (c: BenchConfig) => Promise<BenchResult>; ready: boolean } }
+  interface Window {
+    webqBench: { run: (c: BenchConfig) => Promise<BenchResult>; ready: boolean };
+  }
 }
 window.webqBench = { run, ready: true };
 log('ready');

@@ -18,7 +18,11 @@ export interface TimingOptions {
 }
 
 /** Median milliseconds per iteration of `iteration` (awaited in sequence), each sample ended by `drain`. */
-export async function timeIt(iteration: () => Promise<void> | void, drain: () => Promise<void>, o: TimingOptions): Promise<number> {
+export async function timeIt(
+  iteration: () => Promise<void> | void,
+  drain: () => Promise<void>,
+  o: TimingOptions,
+): Promise<number> {
   for (let i = 0; i < o.warmup; i++) await iteration();
   await drain();
   let t = performance.now();

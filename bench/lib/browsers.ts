@@ -12,19 +12,35 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHROMIUM_GPU_ARGS, CHROMIUM_PATH, DIST_CHROME, findFirefoxPage, launchFirefox, openWithConsent, openWithConsentFirefox, requireBuild } from '../../tests/support/browsers.ts';
-import { launchSparticuz } from '../../tests/support/harness.ts';
-import type { BenchDriver } from '../page/driver.ts';
-import type { BrowserName } from './schema.ts';
+import {
+  CHROMIUM_GPU_ARGS,
+  CHROMIUM_PATH,
+  DIST_CHROME,
+  findFirefoxPage,
+  launchFirefox,
+  openWithConsent,
+  openWithConsentFirefox,
+  requireBuild,
+} from '../../tests/support/browsers';
+import { launchSparticuz } from '../../tests/support/harness';
+import type { BenchDriver } from '../page/driver';
+import type { BrowserName } from './schema';
 
 /**
  * Chromium on a real GPU (an NVIDIA machine): Vulkan, no SwiftShader. `--ignore-gpu-blocklist` because headless
  * Linux Chromium blocklists many drivers for WebGPU.
  */
-export const REAL_GPU_ARGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=vulkan', '--ignore-gpu-blocklist'];
+export const REAL_GPU_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-angle=vulkan',
+  '--ignore-gpu-blocklist',
+];
 
 type Method = Exclude<keyof BenchDriver, 'ready'>;
-type Fn<M extends Method> = BenchDriver[M] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never;
+type Fn<M extends Method> = BenchDriver[M] extends (...a: infer A) => infer R
+  ? (...a: A) => Promise<Awaited<R>>
+  : never;
 
 export interface BenchPage {
   name: BrowserName;
@@ -36,14 +52,18 @@ export interface BenchPage {
   close(): Promise<void>;
 }
 
-interface Evaluator { evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R> }
+interface Evaluator {
+  evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
+}
 
 function caller(page: Evaluator) {
   // An anonymous arrow: tsx's name-keeping helpers never appear in what Playwright/Puppeteer send to the page.
-  return ((method: string, ...args: unknown[]) => page.evaluate(
-    ([m, a]) => (window as unknown as { benchDriver: Record<string, (...x: unknown[]) => unknown> }).benchDriver[m]!(...a),
-    [method, args] as [string, unknown[]],
-  )) as BenchPage['call'];
+  return ((method: string, ...args: unknown[]) =>
+    page.evaluate(
+      ([m, a]) =>
+        (window as unknown as { benchDriver: Record<string, (...x: unknown[]) => unknown> }).benchDriver[m]!(...a),
+      [method, args] as [string, unknown[]],
+    )) as BenchPage['call'];
 }
 
 /**
@@ -55,7 +75,11 @@ export async function saveModelHost(options: Evaluator, url: string): Promise<vo
   const status = await options.evaluate(async (host) => {
     // The page fills its fields from storage after it appears: wait until it has, or saving would send blanks.
     for (let i = 0; i < 100; i++) {
-      if ((document.querySelector('[data-webq=model-host]') as HTMLInputElement | null)?.value && (document.querySelector('[data-webq=cache-budget]') as HTMLInputElement | null)?.value) break;
+      if (
+        (document.querySelector('[data-webq=model-host]') as HTMLInputElement | null)?.value &&
+        (document.querySelector('[data-webq=cache-budget]') as HTMLInputElement | null)?.value
+      )
+        break;
       await new Promise((r) => setTimeout(r, 100));
     }
     const field = document.querySelector('[data-webq=model-host]') as HTMLInputElement;
@@ -76,19 +100,32 @@ export async function openChromium(pageUrl: string, realGpu: boolean): Promise<B
   requireBuild(DIST_CHROME);
   const profile = mkdtempSync(join(tmpdir(), 'webq-bench-chromium-'));
   const context: BrowserContext = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM_PATH, headless: true,
+    executablePath: CHROMIUM_PATH,
+    headless: true,
     args: [
-      '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-      `--disable-extensions-except=${DIST_CHROME}`, `--load-extension=${DIST_CHROME}`,
+      '--no-sandbox',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      `--disable-extensions-except=${DIST_CHROME}`,
+      `--load-extension=${DIST_CHROME}`,
       ...(realGpu ? REAL_GPU_ARGS : CHROMIUM_GPU_ARGS),
     ],
   });
-  const close = async () => { await context.close(); rmSync(profile, { recursive: true, force: true }); };
+  const close = async () => {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  };
   try {
     const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 30_000 }));
     const extensionId = new URL(worker.url()).host;
     const page = await openWithConsent(context, pageUrl);
-    await page.waitForFunction(() => (window as unknown as { benchDriver?: { ready: boolean } }).benchDriver?.ready === true, null, { timeout: 30_000 });
+    await page.waitForFunction(
+      () => (window as unknown as { benchDriver?: { ready: boolean } }).benchDriver?.ready === true,
+      null,
+      { timeout: 30_000 },
+    );
     const version = context.browser()?.version() ?? (await page.evaluate(() => navigator.userAgent, null));
     const setModelHost = async (url: string) => {
       const options = await context.newPage();
@@ -99,7 +136,14 @@ export async function openChromium(pageUrl: string, realGpu: boolean): Promise<B
         await options.close();
       }
     };
-    return { name: 'chromium', version, how: `${CHROMIUM_PATH} + dist/chrome, ${realGpu ? 'real GPU (Vulkan)' : 'WebGPU on SwiftShader'}`, call: caller(page), setModelHost, close };
+    return {
+      name: 'chromium',
+      version,
+      how: `${CHROMIUM_PATH} + dist/chrome, ${realGpu ? 'real GPU (Vulkan)' : 'WebGPU on SwiftShader'}`,
+      call: caller(page),
+      setModelHost,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;
@@ -111,9 +155,20 @@ export async function openFirefox(pageUrl: string): Promise<BenchPage> {
   try {
     // The options page is opened by the prompt (BiDi may not navigate to moz-extension URLs), kept for the model host.
     const page = await openWithConsentFirefox(ff.browser, pageUrl, 'allow', ['/options/options.html']);
-    await page.waitForFunction(() => (window as unknown as { benchDriver?: { ready: boolean } }).benchDriver?.ready === true, { timeout: 30_000 });
-    const setModelHost = async (url: string) => saveModelHost(await findFirefoxPage(ff.browser, '/options/options.html') as unknown as Evaluator, url);
-    return { name: 'firefox', version: await ff.browser.version(), how: 'Firefox ESR + dist/firefox over WebDriver BiDi, WebGPU on lavapipe', call: caller(page as unknown as Evaluator), setModelHost, close: ff.close };
+    await page.waitForFunction(
+      () => (window as unknown as { benchDriver?: { ready: boolean } }).benchDriver?.ready === true,
+      { timeout: 30_000 },
+    );
+    const setModelHost = async (url: string) =>
+      saveModelHost((await findFirefoxPage(ff.browser, '/options/options.html')) as unknown as Evaluator, url);
+    return {
+      name: 'firefox',
+      version: await ff.browser.version(),
+      how: 'Firefox ESR + dist/firefox over WebDriver BiDi, WebGPU on lavapipe',
+      call: caller(page as unknown as Evaluator),
+      setModelHost,
+      close: ff.close,
+    };
   } catch (err) {
     await ff.close();
     throw err;
@@ -129,11 +184,19 @@ export async function openWebnnHarness(harnessUrl: string, driverUrl: string): P
     await page.goto(harnessUrl);
     await page.waitForFunction(() => 'webq' in window, null, { timeout: 30_000 });
     await page.addScriptTag({ url: driverUrl, type: 'module' });
-    await page.waitForFunction(() => (window as unknown as { benchDriver?: { ready: boolean } }).benchDriver?.ready === true, null, { timeout: 30_000 });
+    await page.waitForFunction(
+      () => (window as unknown as { benchDriver?: { ready: boolean } }).benchDriver?.ready === true,
+      null,
+      { timeout: 30_000 },
+    );
     const call = caller(page);
     return {
-      name: 'chromium-webnn', version: browser.version(), how: '@sparticuz/chromium, engine harness page (no extension), WebNN (TFLite/XNNPACK)',
-      call, setModelHost: (url) => call('setModelHost', url), close: () => browser.close(),
+      name: 'chromium-webnn',
+      version: browser.version(),
+      how: '@sparticuz/chromium, engine harness page (no extension), WebNN (TFLite/XNNPACK)',
+      call,
+      setModelHost: (url) => call('setModelHost', url),
+      close: () => browser.close(),
     };
   } catch (err) {
     await browser.close();

@@ -4,22 +4,28 @@
  * `full` runs everything (tens of minutes here, far less on a real GPU). The registry ids run in `quick` as their
  * test builds (tiny); `seed` runs them at the seed table's sizes (BERT-base, ViT-base, Whisper-tiny shapes).
  */
-import { SEED_BUILDS, TEST_BUILDS, type WorkloadId } from '../models/workloads.ts';
-import type { Backend, Bits, BrowserName, MatrixName } from './schema.ts';
+import { SEED_BUILDS, TEST_BUILDS, type WorkloadId } from '../models/workloads';
+import type { Backend, Bits, BrowserName, MatrixName } from './schema';
 
 /**
  * One measurement. `embeddings: 32` keeps embedding tables (Gather) at fp32 under an otherwise `bits` policy (mixed
  * precision: attention at max(bits, 4), the output head at 8): onnxruntime-web's wasm EP has no GatherBlockQuantized,
  * so a model whose tables webq quantizes (BERT-base's 768-wide vocab, Whisper's decoder) cannot run `{ bits }` there.
  */
-export interface Cell { model: WorkloadId; backend: Backend; bits: Bits; embeddings?: 32 }
+export interface Cell {
+  model: WorkloadId;
+  backend: Backend;
+  bits: Bits;
+  embeddings?: 32;
+}
 
 /** How a cell is named in the log and in `skipped` (the report finds a failed cell's reason by this name). */
 export const cellName = (c: Cell) => `${c.model} ${c.backend} ${c.bits}-bit${c.embeddings ? ' (embeddings fp32)' : ''}`;
 
 export interface Matrix {
   name: MatrixName;
-  runs: number; warmup: number;
+  runs: number;
+  warmup: number;
   /** end-to-end cells per browser; fp32 of each (model, backend) is always measured first as the reference */
   cells: Record<BrowserName, Cell[]>;
   /** webq vs onnxruntime-web directly, interleaved in one tab (Chromium, and Firefox when it runs) */
@@ -41,18 +47,27 @@ const cross = (models: readonly WorkloadId[], backends: Backend[], bits: Bits[])
 export function matrix(name: Matrix['name'], runs?: number): Matrix {
   if (name === 'smoke') {
     return {
-      name, runs: runs ?? 2, warmup: 1,
-      cells: { chromium: cross(['ppocr', 'bert-mini', ...TEST_BUILDS], ['wasm'], [32, 4]), firefox: [], 'chromium-webnn': [] },
+      name,
+      runs: runs ?? 2,
+      warmup: 1,
+      cells: {
+        chromium: cross(['ppocr', 'bert-mini', ...TEST_BUILDS], ['wasm'], [32, 4]),
+        firefox: [],
+        'chromium-webnn': [],
+      },
       hops: [{ model: 'ppocr', backend: 'wasm', bits: 32 }],
       loads: [{ model: 'ppocr', backend: 'wasm', bits: 32 }],
-      loadSamples: 2, cellTimeoutS: 120,
+      loadSamples: 2,
+      cellTimeoutS: 120,
     };
   }
   if (name === 'quick') {
     // Measured here: one PP-OCR WebGPU cell on SwiftShader takes ~50-70 s (7 calls plus compile), so WebGPU gets
     // fp32 and 4-bit only, and the BERT-sized encoder runs on wasm only (on SwiftShader it is minutes per call).
     return {
-      name, runs: runs ?? 5, warmup: 2,
+      name,
+      runs: runs ?? 5,
+      warmup: 2,
       cells: {
         chromium: [
           ...cross(['ppocr', 'silero'], ['wasm'], ALL_BITS),
@@ -65,12 +80,24 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
         firefox: cross(['ppocr', 'silero', ...TEST_BUILDS], ['wasm'], [32, 4]),
         // fp32 first: an 8-bit (DequantizeLinear/MatMulNBits) PP-OCR on WebNN ended the single-process browser in a
         // probe, so the quantized cells come last and a crash costs only them.
-        'chromium-webnn': [...cross(['ppocr', 'silero'], ['webnn', 'wasm'], [32]), ...cross(['ppocr', 'silero'], ['webnn'], [8])],
+        'chromium-webnn': [
+          ...cross(['ppocr', 'silero'], ['webnn', 'wasm'], [32]),
+          ...cross(['ppocr', 'silero'], ['webnn'], [8]),
+        ],
       },
-      hops: [...cross(['ppocr', 'silero'], ['wasm'], [32, 4]), { model: 'ppocr', backend: 'webgpu', bits: 32 }, { model: 'bert', backend: 'wasm', bits: 32 }],
-      loads: [{ model: 'ppocr', backend: 'wasm', bits: 32 }, { model: 'ppocr', backend: 'wasm', bits: 4 }, { model: 'bert', backend: 'wasm', bits: 4 }],
+      hops: [
+        ...cross(['ppocr', 'silero'], ['wasm'], [32, 4]),
+        { model: 'ppocr', backend: 'webgpu', bits: 32 },
+        { model: 'bert', backend: 'wasm', bits: 32 },
+      ],
+      loads: [
+        { model: 'ppocr', backend: 'wasm', bits: 32 },
+        { model: 'ppocr', backend: 'wasm', bits: 4 },
+        { model: 'bert', backend: 'wasm', bits: 4 },
+      ],
       // The slowest quick cell seen here: PP-OCR 4-bit on SwiftShader, 171 s with the machine shared.
-      loadSamples: 3, cellTimeoutS: 360,
+      loadSamples: 3,
+      cellTimeoutS: 360,
     };
   }
   if (name === 'seed') {
@@ -79,18 +106,28 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
     // WebGPU and WebNN in `full`. BERT and Whisper also with their embedding tables at fp32 (Cell.embeddings), since
     // `{ bits }` alone cannot run on wasm. ~20 minutes here.
     return {
-      name, runs: runs ?? 5, warmup: 2,
+      name,
+      runs: runs ?? 5,
+      warmup: 2,
       cells: {
-        chromium: [...cross(SEED_BUILDS, ['wasm'], ALL_BITS), ...fp32Embeddings(cross(WITH_TABLES, ['wasm'], [8, 4, 2]))],
+        chromium: [
+          ...cross(SEED_BUILDS, ['wasm'], ALL_BITS),
+          ...fp32Embeddings(cross(WITH_TABLES, ['wasm'], [8, 4, 2])),
+        ],
         firefox: [...cross(SEED_BUILDS, ['wasm'], [32, 4]), ...fp32Embeddings(cross(WITH_TABLES, ['wasm'], [4]))],
         'chromium-webnn': [],
       },
-      hops: [], loads: [], loadSamples: 0, cellTimeoutS: 600,
+      hops: [],
+      loads: [],
+      loadSamples: 0,
+      cellTimeoutS: 600,
     };
   }
   const all: WorkloadId[] = ['ppocr', 'silero', 'bert', ...TEST_BUILDS, ...SEED_BUILDS];
   return {
-    name, runs: runs ?? 7, warmup: 2,
+    name,
+    runs: runs ?? 7,
+    warmup: 2,
     cells: {
       chromium: cross(all, ['wasm', 'webgpu'], ALL_BITS),
       firefox: cross(all, ['wasm', 'webgpu'], ALL_BITS),
@@ -98,15 +135,23 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
     },
     hops: cross(['ppocr', 'silero', 'bert'], ['wasm', 'webgpu'], [32, 8, 4]),
     loads: cross(['ppocr', 'bert'], ['wasm', 'webgpu'], [32, 4]),
-    loadSamples: 5, cellTimeoutS: 3600,
+    loadSamples: 5,
+    cellTimeoutS: 3600,
   };
 }
 
 /** Only the cells of the given models, backends and precisions (each list: all when absent), hops and loads too. */
-export interface CellFilter { models?: readonly string[]; backends?: readonly string[]; bits?: readonly number[] }
+export interface CellFilter {
+  models?: readonly string[];
+  backends?: readonly string[];
+  bits?: readonly number[];
+}
 
 export function filterMatrix(m: Matrix, f: CellFilter): Matrix {
-  const keep = (c: Cell) => (!f.models || f.models.includes(c.model)) && (!f.backends || f.backends.includes(c.backend)) && (!f.bits || f.bits.includes(c.bits));
+  const keep = (c: Cell) =>
+    (!f.models || f.models.includes(c.model)) &&
+    (!f.backends || f.backends.includes(c.backend)) &&
+    (!f.bits || f.bits.includes(c.bits));
   const cells = Object.fromEntries(Object.entries(m.cells).map(([b, cs]) => [b, cs.filter(keep)])) as Matrix['cells'];
   return { ...m, cells, hops: m.hops.filter(keep), loads: m.loads.filter(keep) };
 }

@@ -3,12 +3,12 @@
  * onnxruntime-web page (hops), and cold / warm / in-memory loads. Node only orchestrates and compares; the
  * times come from the page.
  */
-import type { RawWorkload, TaskWorkload, Workload } from '../models/workloads.ts';
-import type { BaselinePolicy, TaskOutput } from '../page/wire.ts';
-import type { BenchPage } from './browsers.ts';
-import type { Cell } from './matrix.ts';
-import type { EndToEndRow, HopRow, LoadKind, LoadRow, QuantRow } from './schema.ts';
-import { cosine, maxAbsDiff, median } from './stats.ts';
+import type { RawWorkload, TaskWorkload, Workload } from '../models/workloads';
+import type { BaselinePolicy, TaskOutput } from '../page/wire';
+import type { BenchPage } from './browsers';
+import type { Cell } from './matrix';
+import type { EndToEndRow, HopRow, LoadKind, LoadRow, QuantRow } from './schema';
+import { cosine, maxAbsDiff, median } from './stats';
 
 export interface Context {
   page: BenchPage;
@@ -33,7 +33,9 @@ export interface Context {
 const optionsFor = (cell: Cell, w?: Workload) => ({
   backend: cell.backend,
   ...(cell.bits !== 32 ? { bits: cell.bits } : w?.kind === 'task' ? { useQuantization: false } : {}),
-  ...(cell.embeddings === 32 ? { mixedPrecision: true, attentionPrecision: Math.max(cell.bits, 4), embeddingPrecision: 32 } : {}),
+  ...(cell.embeddings === 32
+    ? { mixedPrecision: true, attentionPrecision: Math.max(cell.bits, 4), embeddingPrecision: 32 }
+    : {}),
 });
 const phaseMs = (p: { firstMs: number; lastMs: number } | undefined) => (p ? p.lastMs - p.firstMs : undefined);
 
@@ -71,33 +73,71 @@ export async function useMirror(ctx: Context, w: TaskWorkload): Promise<void> {
   ctx.modelHost = host;
 }
 
-type Metrics = { modelBytes: number; originalBytes: number; memoryReductionPercent: number; quantizationBits: number; fallbacks: string[] };
-type LoadResult = { wallMs: number; phases: Record<string, { firstMs: number; lastMs: number; busyMs?: number }>; info: Record<string, unknown> };
+type Metrics = {
+  modelBytes: number;
+  originalBytes: number;
+  memoryReductionPercent: number;
+  quantizationBits: number;
+  fallbacks: string[];
+};
+type LoadResult = {
+  wallMs: number;
+  phases: Record<string, { firstMs: number; lastMs: number; busyMs?: number }>;
+  info: Record<string, unknown>;
+};
 type Measured = { series: { wallMs: number[]; inferenceMs: number[] }; metrics: Record<string, unknown> };
 
 /** The row's figures every workload shares, and the quantization time of the first load of a quantized variant. */
-function rowOf(ctx: Context, w: Workload, cell: Cell, load: LoadResult, result: Measured, agreement: Pick<EndToEndRow, 'cosine' | 'maxAbsDiff'> & Partial<EndToEndRow>): { row: EndToEndRow; quant?: QuantRow } {
+function rowOf(
+  ctx: Context,
+  w: Workload,
+  cell: Cell,
+  load: LoadResult,
+  result: Measured,
+  agreement: Pick<EndToEndRow, 'cosine' | 'maxAbsDiff'> & Partial<EndToEndRow>,
+): { row: EndToEndRow; quant?: QuantRow } {
   const m = result.metrics as Metrics;
   const info = load.info as unknown as { scheme: string | null; groupSize: number | null };
   const wall = result.series.wallMs;
   const row: EndToEndRow = {
-    browser: ctx.page.name, device: device(ctx, cell.backend), model: w.id, backend: cell.backend, bits: cell.bits,
+    browser: ctx.page.name,
+    device: device(ctx, cell.backend),
+    model: w.id,
+    backend: cell.backend,
+    bits: cell.bits,
     ...(cell.embeddings ? { embeddings: cell.embeddings } : {}),
-    gotBits: m.quantizationBits, scheme: info.scheme, groupSize: info.groupSize,
-    runs: wall.length, warmup: ctx.warmup,
-    medianMs: median(wall), medianInferenceMs: median(result.series.inferenceMs), minMs: Math.min(...wall), maxMs: Math.max(...wall),
+    gotBits: m.quantizationBits,
+    scheme: info.scheme,
+    groupSize: info.groupSize,
+    runs: wall.length,
+    warmup: ctx.warmup,
+    medianMs: median(wall),
+    medianInferenceMs: median(result.series.inferenceMs),
+    minMs: Math.min(...wall),
+    maxMs: Math.max(...wall),
     loadMs: load.wallMs,
-    modelBytes: m.modelBytes, originalBytes: m.originalBytes, memoryReductionPercent: m.memoryReductionPercent,
+    modelBytes: m.modelBytes,
+    originalBytes: m.originalBytes,
+    memoryReductionPercent: m.memoryReductionPercent,
     ...agreement,
     ...(w.kind === 'task' ? { registryId: w.model } : {}),
     fallbacks: summarize(m.fallbacks),
   };
   // busyMs leaves out what happens between a task model's graphs (the next graph's download); one graph: last − first.
   const q = load.phases.quantize;
-  const prepareMs = q ? q.busyMs ?? phaseMs(q)! : undefined;
-  const quant: QuantRow | undefined = prepareMs !== undefined && prepareMs > 0 && cell.bits !== 32
-    ? { browser: ctx.page.name, model: w.id, bits: cell.bits, ...(cell.embeddings ? { embeddings: cell.embeddings } : {}), params: m.originalBytes / 4, prepareMs, msPerMParam: prepareMs / (m.originalBytes / 4 / 1e6) }
-    : undefined;
+  const prepareMs = q ? (q.busyMs ?? phaseMs(q)!) : undefined;
+  const quant: QuantRow | undefined =
+    prepareMs !== undefined && prepareMs > 0 && cell.bits !== 32
+      ? {
+          browser: ctx.page.name,
+          model: w.id,
+          bits: cell.bits,
+          ...(cell.embeddings ? { embeddings: cell.embeddings } : {}),
+          params: m.originalBytes / 4,
+          prepareMs,
+          msPerMParam: prepareMs / (m.originalBytes / 4 / 1e6),
+        }
+      : undefined;
   return { row, quant };
 }
 
@@ -124,7 +164,8 @@ async function rawEndToEnd(ctx: Context, w: RawWorkload, cell: Cell): Promise<{ 
     const reference = referenceFor(ctx, w, cell, result.output);
     const text = w.decode?.(result.output.data, result.output.dims);
     return rowOf(ctx, w, cell, load, result, {
-      cosine: cosine(result.output.data, reference.data), maxAbsDiff: maxAbsDiff(result.output.data, reference.data),
+      cosine: cosine(result.output.data, reference.data),
+      maxAbsDiff: maxAbsDiff(result.output.data, reference.data),
       ...(text !== undefined ? { text, textMatches: text === w.expectedText, textReference: 'truth' as const } : {}),
     });
   } finally {
@@ -133,12 +174,23 @@ async function rawEndToEnd(ctx: Context, w: RawWorkload, cell: Cell): Promise<{ 
 }
 
 /** A registry id through the model host's mirror: `webq.load(id)`, then `webq.run(id, input)` with the page's input. */
-async function taskEndToEnd(ctx: Context, w: TaskWorkload, cell: Cell): Promise<{ row: EndToEndRow; quant?: QuantRow }> {
+async function taskEndToEnd(
+  ctx: Context,
+  w: TaskWorkload,
+  cell: Cell,
+): Promise<{ row: EndToEndRow; quant?: QuantRow }> {
   await useMirror(ctx, w);
   const options = optionsFor(cell, w);
   const load = await ctx.page.call('webqLoad', w.model, options);
   try {
-    const result = await ctx.page.call('webqTask', w.model, w.id, { ...options, ...w.runOptions }, ctx.runs, ctx.warmup);
+    const result = await ctx.page.call(
+      'webqTask',
+      w.model,
+      w.id,
+      { ...options, ...w.runOptions },
+      ctx.runs,
+      ctx.warmup,
+    );
     const reference = referenceFor(ctx, w, cell, result.output);
     return rowOf(ctx, w, cell, load, result, agreementOf(result.output, reference));
   } finally {
@@ -146,19 +198,34 @@ async function taskEndToEnd(ctx: Context, w: TaskWorkload, cell: Cell): Promise<
   }
 }
 
-/** A task output against the fp32 run's: embeddings by cosine; labels by their probabilities and the top one; text as text. */
-export function agreementOf(out: TaskOutput, ref: TaskOutput): Pick<EndToEndRow, 'cosine' | 'maxAbsDiff'> & Partial<EndToEndRow> {
-  if (out.kind === 'embedding' && ref.kind === 'embedding') return { cosine: cosine(out.data, ref.data), maxAbsDiff: maxAbsDiff(out.data, ref.data) };
+/** A task output against the fp32 run's: embeddings by cosine; labels by their probabilities and the top one; text as
+ * text. */
+export function agreementOf(
+  out: TaskOutput,
+  ref: TaskOutput,
+): Pick<EndToEndRow, 'cosine' | 'maxAbsDiff'> & Partial<EndToEndRow> {
+  if (out.kind === 'embedding' && ref.kind === 'embedding')
+    return { cosine: cosine(out.data, ref.data), maxAbsDiff: maxAbsDiff(out.data, ref.data) };
   if (out.kind === 'labels' && ref.kind === 'labels') {
     const scores = new Map(out.labels.map((l) => [l.label, l.score]));
     const mine = ref.labels.map((l) => scores.get(l.label) ?? 0);
     const theirs = ref.labels.map((l) => l.score);
     return {
-      cosine: cosine(mine, theirs), maxAbsDiff: maxAbsDiff(mine, theirs),
-      label: out.labels[0]!.label, labelMatches: out.labels[0]!.label === ref.labels[0]!.label, scoreDelta: mine[0]! - theirs[0]!,
+      cosine: cosine(mine, theirs),
+      maxAbsDiff: maxAbsDiff(mine, theirs),
+      label: out.labels[0]!.label,
+      labelMatches: out.labels[0]!.label === ref.labels[0]!.label,
+      scoreDelta: mine[0]! - theirs[0]!,
     };
   }
-  if (out.kind === 'text' && ref.kind === 'text') return { cosine: null, maxAbsDiff: null, text: out.text, textMatches: out.text === ref.text, textReference: 'fp32' };
+  if (out.kind === 'text' && ref.kind === 'text')
+    return {
+      cosine: null,
+      maxAbsDiff: null,
+      text: out.text,
+      textMatches: out.text === ref.text,
+      textReference: 'fp32',
+    };
   throw new Error(`outputs of different kinds: ${out.kind} vs the reference's ${ref.kind}`);
 }
 
@@ -169,7 +236,10 @@ export async function hops(ctx: Context, w: Workload, cell: Cell): Promise<HopRo
   const options = optionsFor(cell);
   const load = await ctx.page.call('webqLoad', url, options);
   const info = load.info as unknown as { scheme: BaselinePolicy['scheme']; groupSize: number };
-  const policy: BaselinePolicy | null = cell.bits === 32 ? null : { bits: cell.bits as BaselinePolicy['bits'], scheme: info.scheme, groupSize: info.groupSize };
+  const policy: BaselinePolicy | null =
+    cell.bits === 32
+      ? null
+      : { bits: cell.bits as BaselinePolicy['bits'], scheme: info.scheme, groupSize: info.groupSize };
   if (cell.backend === 'webnn') throw new Error('the baseline page runs wasm and webgpu only');
   // The baseline fetches the same file under another query, so webq's cache and the page's fetch never meet.
   const baselineUrl = `${url}?baseline`;
@@ -182,10 +252,19 @@ export async function hops(ctx: Context, w: Workload, cell: Cell): Promise<HopRo
     const ortMs = median(r.ort.wallMs);
     const goalMs = Math.max(1, 0.05 * ortMs);
     return {
-      browser: ctx.page.name, model: w.id, backend: cell.backend, bits: cell.bits, rounds: r.webq.wallMs.length,
-      webqMedianMs: webqMs, ortMedianMs: ortMs, overheadMs: webqMs - ortMs, ratio: webqMs / ortMs,
-      webqInferenceMedianMs: median(r.webq.inferenceMs), ortInferenceMedianMs: median(r.ort.inferenceMs),
-      goalMs, withinGoal: webqMs - ortMs <= goalMs,
+      browser: ctx.page.name,
+      model: w.id,
+      backend: cell.backend,
+      bits: cell.bits,
+      rounds: r.webq.wallMs.length,
+      webqMedianMs: webqMs,
+      ortMedianMs: ortMs,
+      overheadMs: webqMs - ortMs,
+      ratio: webqMs / ortMs,
+      webqInferenceMedianMs: median(r.webq.inferenceMs),
+      ortInferenceMedianMs: median(r.ort.inferenceMs),
+      goalMs,
+      withinGoal: webqMs - ortMs <= goalMs,
     };
   } finally {
     await ctx.page.call('baselineRelease', baselineUrl);
@@ -201,7 +280,11 @@ export async function loads(ctx: Context, w: Workload, cell: Cell, samples: numb
   if (w.kind === 'task') throw new Error('cold loads need a fresh URL each time; a registry id has one');
   const base = `${ctx.origin}${w.path}`;
   const options = optionsFor(cell);
-  const series: Record<LoadKind, { wallMs: number; phases: Record<string, { firstMs: number; lastMs: number }> }[]> = { cold: [], warm: [], memory: [] };
+  const series: Record<LoadKind, { wallMs: number; phases: Record<string, { firstMs: number; lastMs: number }> }[]> = {
+    cold: [],
+    warm: [],
+    memory: [],
+  };
   for (let i = 0; i < samples; i++) {
     const url = `${base}?cold=${ctx.runId}-${cell.backend}-${cell.bits}-${i}`;
     series.cold.push(await ctx.page.call('webqLoad', url, options));
@@ -216,7 +299,12 @@ export async function loads(ctx: Context, w: Workload, cell: Cell, samples: numb
   return (Object.keys(series) as LoadKind[]).map((kind) => {
     const names = [...new Set(series[kind].flatMap((s) => Object.keys(s.phases)))];
     return {
-      browser: ctx.page.name, model: w.id, backend: cell.backend, bits: cell.bits, kind, samples,
+      browser: ctx.page.name,
+      model: w.id,
+      backend: cell.backend,
+      bits: cell.bits,
+      kind,
+      samples,
       medianMs: median(series[kind].map((s) => s.wallMs)),
       phases: Object.fromEntries(names.map((n) => [n, median(series[kind].map((s) => phaseMs(s.phases[n]) ?? 0))])),
     };

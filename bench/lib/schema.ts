@@ -2,7 +2,7 @@
  * The shape of bench/results/bench-*.json, and a checker the smoke test (and bench/run.ts itself) use: every
  * figure must be finite and positive where a time or a size is meant. It never judges speed.
  */
-import type { WorkloadId } from '../models/workloads.ts';
+import type { WorkloadId } from '../models/workloads';
 
 export type BrowserName = 'chromium' | 'firefox' | 'chromium-webnn';
 export type Backend = 'wasm' | 'webgpu' | 'webnn';
@@ -22,60 +22,104 @@ export interface BrowserEntry {
 }
 
 export interface EndToEndRow {
-  browser: BrowserName; device: string; model: WorkloadId; backend: Backend; bits: Bits;
+  browser: BrowserName;
+  device: string;
+  model: WorkloadId;
+  backend: Backend;
+  bits: Bits;
   /** 32: embedding tables kept at fp32 under mixed precision (see Cell in matrix.ts) */
   embeddings?: 32;
   /** what the engine gave (WebNN raises 2/4 to 8), with scheme and group size */
-  gotBits: number; scheme: string | null; groupSize: number | null;
-  runs: number; warmup: number;
+  gotBits: number;
+  scheme: string | null;
+  groupSize: number | null;
+  runs: number;
+  warmup: number;
   /** page wall clock per call (the number a site sees), and the runtime's own session.run */
-  medianMs: number; medianInferenceMs: number; minMs: number; maxMs: number;
+  medianMs: number;
+  medianInferenceMs: number;
+  minMs: number;
+  maxMs: number;
   loadMs: number;
-  modelBytes: number; originalBytes: number; memoryReductionPercent: number;
+  modelBytes: number;
+  originalBytes: number;
+  memoryReductionPercent: number;
   /**
    * Against fp32 on the same browser and backend: the output tensor (raw models), the embeddings (text), the label
    * probabilities lined up by label (images); null for speech, whose output is text.
    */
-  cosine: number | null; maxAbsDiff: number | null;
-  /** decoded text (OCR, speech); `textMatches` against `textReference`: the known text (OCR) or the fp32 run's (speech) */
-  text?: string; textMatches?: boolean; textReference?: 'truth' | 'fp32';
-  /** image classification: the top label, whether fp32's top label is the same, and the fp32 top label's score here − at fp32 */
-  label?: string; labelMatches?: boolean; scoreDelta?: number;
+  cosine: number | null;
+  maxAbsDiff: number | null;
+  /** decoded text (OCR, speech); `textMatches` against `textReference`: the known text (OCR) or the fp32 run's (speech)
+   * */
+  text?: string;
+  textMatches?: boolean;
+  textReference?: 'truth' | 'fp32';
+  /** image classification: the top label, whether fp32's top label is the same, and the fp32 top label's score here −
+   * at fp32 */
+  label?: string;
+  labelMatches?: boolean;
+  scoreDelta?: number;
   /** task models: the registry id passed to webq.run */
   registryId?: string;
   fallbacks: string[];
 }
 
 export interface HopRow {
-  browser: BrowserName; model: WorkloadId; backend: Backend; bits: Bits; rounds: number;
-  webqMedianMs: number; ortMedianMs: number; overheadMs: number; ratio: number;
-  webqInferenceMedianMs: number; ortInferenceMedianMs: number;
+  browser: BrowserName;
+  model: WorkloadId;
+  backend: Backend;
+  bits: Bits;
+  rounds: number;
+  webqMedianMs: number;
+  ortMedianMs: number;
+  overheadMs: number;
+  ratio: number;
+  webqInferenceMedianMs: number;
+  ortInferenceMedianMs: number;
   /** the goal: overhead under max(1 ms, 5 % of the baseline) */
-  goalMs: number; withinGoal: boolean;
+  goalMs: number;
+  withinGoal: boolean;
 }
 
 export type LoadKind = 'cold' | 'warm' | 'memory';
 export interface LoadRow {
-  browser: BrowserName; model: WorkloadId; backend: Backend; bits: Bits; kind: LoadKind; samples: number;
+  browser: BrowserName;
+  model: WorkloadId;
+  backend: Backend;
+  bits: Bits;
+  kind: LoadKind;
+  samples: number;
   medianMs: number;
   /** median ms spent in each progress phase (download, cache, quantize, compile) as the page saw it */
   phases: Record<string, number>;
 }
 
 export interface QuantRow {
-  browser: BrowserName; model: WorkloadId; bits: Bits; embeddings?: 32;
+  browser: BrowserName;
+  model: WorkloadId;
+  bits: Bits;
+  embeddings?: 32;
   /** all weights of the model (originalBytes / 4), the figure the time is divided by */
-  params: number; prepareMs: number; msPerMParam: number;
+  params: number;
+  prepareMs: number;
+  msPerMParam: number;
 }
 
 export interface BenchResults {
   schema: 'webq-bench/1';
   matrix: MatrixName;
   command: string;
-  startedAt: string; seconds: number;
-  runs: number; warmup: number;
+  startedAt: string;
+  seconds: number;
+  runs: number;
+  warmup: number;
   machine: {
-    cpus: number; cpuModel: string; memoryGiB: number; os: string; node: string;
+    cpus: number;
+    cpuModel: string;
+    memoryGiB: number;
+    os: string;
+    node: string;
     /**
      * 1-minute load average at the start and the end, and the lowest and highest seen before each cell: above the
      * core count, other jobs shared the CPUs
@@ -100,7 +144,9 @@ const nonNegative = (x: unknown) => typeof x === 'number' && Number.isFinite(x) 
 /** Every problem found, as "where: what"; empty when the results are well formed. */
 export function checkResults(r: BenchResults): string[] {
   const problems: string[] = [];
-  const need = (ok: boolean, where: string) => { if (!ok) problems.push(where); };
+  const need = (ok: boolean, where: string) => {
+    if (!ok) problems.push(where);
+  };
   need(r.schema === 'webq-bench/1', 'schema');
   need(['smoke', 'quick', 'seed', 'full'].includes(r.matrix), 'matrix');
   need(positive(r.seconds) && r.runs >= 1 && r.warmup >= 0, 'seconds/runs/warmup');
@@ -108,22 +154,43 @@ export function checkResults(r: BenchResults): string[] {
   need(r.endToEnd.length > 0, 'endToEnd: empty');
   r.endToEnd.forEach((e, i) => {
     const at = `endToEnd[${i}] ${e.browser}/${e.model}/${e.backend}/${e.bits}`;
-    for (const k of ['medianMs', 'minMs', 'maxMs', 'loadMs', 'modelBytes', 'originalBytes'] as const) need(positive(e[k]), `${at}: ${k} = ${e[k]}`);
+    for (const k of ['medianMs', 'minMs', 'maxMs', 'loadMs', 'modelBytes', 'originalBytes'] as const)
+      need(positive(e[k]), `${at}: ${k} = ${e[k]}`);
     need(nonNegative(e.medianInferenceMs), `${at}: medianInferenceMs`);
     need(Number.isFinite(e.memoryReductionPercent) && e.memoryReductionPercent < 100, `${at}: memoryReductionPercent`);
     // Only a text output has no cosine; everything else is compared number by number with fp32.
-    if (e.cosine === null) need(e.text !== undefined && e.maxAbsDiff === null, `${at}: cosine is null without a text output`);
-    else need(Number.isFinite(e.cosine) && e.cosine <= 1 + 1e-9 && e.cosine >= -1 - 1e-9 && nonNegative(e.maxAbsDiff), `${at}: cosine = ${e.cosine}, maxAbsDiff = ${e.maxAbsDiff}`);
-    if (e.label !== undefined) need(typeof e.labelMatches === 'boolean' && Number.isFinite(e.scoreDelta), `${at}: label without labelMatches/scoreDelta`);
+    if (e.cosine === null)
+      need(e.text !== undefined && e.maxAbsDiff === null, `${at}: cosine is null without a text output`);
+    else
+      need(
+        Number.isFinite(e.cosine) && e.cosine <= 1 + 1e-9 && e.cosine >= -1 - 1e-9 && nonNegative(e.maxAbsDiff),
+        `${at}: cosine = ${e.cosine}, maxAbsDiff = ${e.maxAbsDiff}`,
+      );
+    if (e.label !== undefined)
+      need(
+        typeof e.labelMatches === 'boolean' && Number.isFinite(e.scoreDelta),
+        `${at}: label without labelMatches/scoreDelta`,
+      );
     if (e.text !== undefined) need(typeof e.textMatches === 'boolean', `${at}: text without textMatches`);
     need(e.runs >= 1 && e.minMs <= e.medianMs && e.medianMs <= e.maxMs, `${at}: runs/min/median/max`);
   });
   r.hops.forEach((h, i) => {
     const at = `hops[${i}] ${h.browser}/${h.model}/${h.backend}`;
-    for (const k of ['webqMedianMs', 'ortMedianMs', 'ratio', 'goalMs'] as const) need(positive(h[k]), `${at}: ${k} = ${h[k]}`);
+    for (const k of ['webqMedianMs', 'ortMedianMs', 'ratio', 'goalMs'] as const)
+      need(positive(h[k]), `${at}: ${k} = ${h[k]}`);
     need(Number.isFinite(h.overheadMs) && h.rounds >= 1, `${at}: overheadMs/rounds`);
   });
-  r.loads.forEach((l, i) => need(positive(l.medianMs) && l.samples >= 1 && Object.values(l.phases).every(nonNegative), `loads[${i}] ${l.model}/${l.kind}`));
-  r.quantization.forEach((q, i) => need(positive(q.params) && positive(q.prepareMs) && positive(q.msPerMParam), `quantization[${i}] ${q.model}/${q.bits}`));
+  r.loads.forEach((l, i) =>
+    need(
+      positive(l.medianMs) && l.samples >= 1 && Object.values(l.phases).every(nonNegative),
+      `loads[${i}] ${l.model}/${l.kind}`,
+    ),
+  );
+  r.quantization.forEach((q, i) =>
+    need(
+      positive(q.params) && positive(q.prepareMs) && positive(q.msPerMParam),
+      `quantization[${i}] ${q.model}/${q.bits}`,
+    ),
+  );
   return problems;
 }

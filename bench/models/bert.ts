@@ -19,9 +19,21 @@ type Tensor = OnnxProto.onnx.ITensorProto;
 type Node = OnnxProto.onnx.INodeProto;
 type Attribute = OnnxProto.onnx.IAttributeProto;
 
-export interface EncoderShape { layers: number; hidden: number; heads: number; ffn: number; seq: number }
+export interface EncoderShape {
+  layers: number;
+  hidden: number;
+  heads: number;
+  ffn: number;
+  seq: number;
+}
 
-export const BERT_BASE: Readonly<EncoderShape> = Object.freeze({ layers: 12, hidden: 768, heads: 12, ffn: 3072, seq: 128 });
+export const BERT_BASE: Readonly<EncoderShape> = Object.freeze({
+  layers: 12,
+  hidden: 768,
+  heads: 12,
+  ffn: 3072,
+  seq: 128,
+});
 
 /** Weights the MatMuls read (the parameters quantization acts on), per the shape. */
 export function matmulParams(s: EncoderShape): number {
@@ -54,11 +66,21 @@ export function bertEncoderModel(shape: EncoderShape = BERT_BASE): Uint8Array {
   let seed = 1;
 
   const floats = (name: string, dims: number[], data: Float32Array) => {
-    initializer.push({ name, dataType: FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    initializer.push({
+      name,
+      dataType: FLOAT,
+      dims,
+      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    });
     return name;
   };
   const ints = (name: string, values: number[]) => {
-    initializer.push({ name, dataType: INT64, dims: [values.length], rawData: new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer) });
+    initializer.push({
+      name,
+      dataType: INT64,
+      dims: [values.length],
+      rawData: new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer),
+    });
     return name;
   };
   const scalar = (name: string, value: number) => {
@@ -77,9 +99,21 @@ export function bertEncoderModel(shape: EncoderShape = BERT_BASE): Uint8Array {
   const layerNorm = (p: string, input: string) => {
     const gamma = floats(`${p}.gamma`, [hidden], new Float32Array(hidden).fill(1));
     const beta = floats(`${p}.beta`, [hidden], new Float32Array(hidden));
-    return op('LayerNormalization', `${p}.out`, [input, gamma, beta], [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }, { name: 'epsilon', type: onnx.AttributeProto.AttributeType.FLOAT, f: 1e-12 }]);
+    return op(
+      'LayerNormalization',
+      `${p}.out`,
+      [input, gamma, beta],
+      [
+        { name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 },
+        { name: 'epsilon', type: onnx.AttributeProto.AttributeType.FLOAT, f: 1e-12 },
+      ],
+    );
   };
-  const perm = (values: number[]): Attribute => ({ name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: values });
+  const perm = (values: number[]): Attribute => ({
+    name: 'perm',
+    type: onnx.AttributeProto.AttributeType.INTS,
+    ints: values,
+  });
 
   const splitHeads = ints('shape.heads', [1, seq, heads, headDim]);
   const mergeHeads = ints('shape.hidden', [1, seq, hidden]);
@@ -92,24 +126,53 @@ export function bertEncoderModel(shape: EncoderShape = BERT_BASE): Uint8Array {
   for (let l = 0; l < layers; l++) {
     const p = `layer${l}`;
     const heads4 = (name: string, order: number[]) =>
-      op('Transpose', `${p}.${name}.t`, [op('Reshape', `${p}.${name}.r`, [linear(`${p}.attention.${name}`, x, hidden, hidden), splitHeads])], [perm(order)]);
+      op(
+        'Transpose',
+        `${p}.${name}.t`,
+        [op('Reshape', `${p}.${name}.r`, [linear(`${p}.attention.${name}`, x, hidden, hidden), splitHeads])],
+        [perm(order)],
+      );
     const q = heads4('query', [0, 2, 1, 3]);
     const k = heads4('key', [0, 2, 3, 1]); // pre-transposed for q·kᵀ
     const v = heads4('value', [0, 2, 1, 3]);
     const scores = op('Mul', `${p}.scores`, [op('MatMul', `${p}.qk`, [q, k]), attnScale]);
-    const probs = op('Softmax', `${p}.probs`, [scores], [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }]);
-    const context = op('Reshape', `${p}.context`, [op('Transpose', `${p}.context.t`, [op('MatMul', `${p}.pv`, [probs, v])], [perm([0, 2, 1, 3])]), mergeHeads]);
-    const attended = layerNorm(`${p}.attention.norm`, op('Add', `${p}.attention.residual`, [x, linear(`${p}.attention.output`, context, hidden, hidden)]));
+    const probs = op(
+      'Softmax',
+      `${p}.probs`,
+      [scores],
+      [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }],
+    );
+    const context = op('Reshape', `${p}.context`, [
+      op('Transpose', `${p}.context.t`, [op('MatMul', `${p}.pv`, [probs, v])], [perm([0, 2, 1, 3])]),
+      mergeHeads,
+    ]);
+    const attended = layerNorm(
+      `${p}.attention.norm`,
+      op('Add', `${p}.attention.residual`, [x, linear(`${p}.attention.output`, context, hidden, hidden)]),
+    );
     const up = linear(`${p}.ffn.up`, attended, hidden, ffn);
     const erf = op('Erf', `${p}.ffn.erf`, [op('Mul', `${p}.ffn.scaled`, [up, invSqrt2])]);
-    const gelu = op('Mul', `${p}.ffn.gelu`, [op('Mul', `${p}.ffn.halfx`, [up, half]), op('Add', `${p}.ffn.erf1`, [erf, one])]);
-    x = layerNorm(`${p}.ffn.norm`, op('Add', `${p}.ffn.residual`, [attended, linear(`${p}.ffn.down`, gelu, ffn, hidden)]));
+    const gelu = op('Mul', `${p}.ffn.gelu`, [
+      op('Mul', `${p}.ffn.halfx`, [up, half]),
+      op('Add', `${p}.ffn.erf1`, [erf, one]),
+    ]);
+    x = layerNorm(
+      `${p}.ffn.norm`,
+      op('Add', `${p}.ffn.residual`, [attended, linear(`${p}.ffn.down`, gelu, ffn, hidden)]),
+    );
   }
   node.push({ opType: 'Identity', name: 'y', input: [x], output: ['y'] });
 
-  const io = (name: string) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 1 }, { dimValue: seq }, { dimValue: hidden }] } } } });
+  const io = (name: string) => ({
+    name,
+    type: {
+      tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 1 }, { dimValue: seq }, { dimValue: hidden }] } },
+    },
+  });
   const model = onnx.ModelProto.create({
-    irVersion: 8, producerName: 'webq-bench', opsetImport: [{ domain: '', version: 17 }],
+    irVersion: 8,
+    producerName: 'webq-bench',
+    opsetImport: [{ domain: '', version: 17 }],
     graph: { name: `bert_encoder_${layers}x${hidden}`, initializer, node, input: [io('x')], output: [io('y')] },
   });
   return onnx.ModelProto.encode(model).finish();

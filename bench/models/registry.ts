@@ -9,12 +9,13 @@
  * Latency and memory depend on shapes, not on what the weights learned; the agreement with fp32 (cosine, top label,
  * text) shows what quantization does to these weights, not to the pretrained ones.
  */
-import { speech16k } from '../../tests/support/fixtures.ts';
-import type { HubFiles } from '../../tests/support/node-pipeline.ts';
-import type { TaskInputSpec } from '../page/wire.ts';
+import { speech16k } from '../../tests/support/fixtures';
+import type { HubFiles } from '../../tests/support/node-pipeline';
+import type { TaskInputSpec } from '../page/wire';
 
 export type RegistryId = 'bert-base-uncased' | 'vit-base-patch16-224' | 'whisper-tiny';
-export type TaskWorkloadId = 'bert-id-test' | 'vit-id-test' | 'whisper-id-test' | 'bert-id-base' | 'vit-id-base' | 'whisper-id-tiny';
+export type TaskWorkloadId =
+  'bert-id-test' | 'vit-id-test' | 'whisper-id-test' | 'bert-id-base' | 'vit-id-base' | 'whisper-id-tiny';
 
 export const TEST_BUILDS: readonly TaskWorkloadId[] = ['bert-id-test', 'vit-id-test', 'whisper-id-test'];
 export const SEED_BUILDS: readonly TaskWorkloadId[] = ['bert-id-base', 'vit-id-base', 'whisper-id-tiny'];
@@ -39,7 +40,9 @@ export interface TaskWorkload {
 
 const MIRRORS = { test: '/hub/test', seed: '/hub/seed' } as const;
 const REPOS: Record<RegistryId, string> = {
-  'bert-base-uncased': 'Xenova/bert-base-uncased', 'vit-base-patch16-224': 'Xenova/vit-base-patch16-224', 'whisper-tiny': 'Xenova/whisper-tiny',
+  'bert-base-uncased': 'Xenova/bert-base-uncased',
+  'vit-base-patch16-224': 'Xenova/vit-base-patch16-224',
+  'whisper-tiny': 'Xenova/whisper-tiny',
 };
 
 /**
@@ -47,7 +50,7 @@ const REPOS: Record<RegistryId, string> = {
  * sequence length of the raw BERT-base-sized encoder. The test build's 64 positions cut it to 64 tokens.
  */
 async function benchText(): Promise<string> {
-  const { BERT_VOCAB } = await import('../../tests/support/hub-models/bert.ts');
+  const { BERT_VOCAB } = await import('../../tests/support/hub-models/bert');
   const words = BERT_VOCAB.filter((w) => /^[a-z]+$/.test(w));
   return Array.from({ length: 126 }, (_, i) => words[i % words.length]).join(' ');
 }
@@ -55,8 +58,15 @@ let text: string | null = null;
 
 /** A 640×480 scene: a red ground with a yellow, a blue and a white block (resized to 224×224 by the pipeline). */
 const IMAGE: TaskInputSpec = {
-  kind: 'image', width: 640, height: 480, fill: '#d01818',
-  rects: [{ x: 40, y: 40, w: 120, h: 90, color: '#ffd000' }, { x: 400, y: 260, w: 160, h: 140, color: '#2040c0' }, { x: 250, y: 100, w: 60, h: 300, color: '#ffffff' }],
+  kind: 'image',
+  width: 640,
+  height: 480,
+  fill: '#d01818',
+  rects: [
+    { x: 40, y: 40, w: 120, h: 90, color: '#ffd000' },
+    { x: 400, y: 260, w: 160, h: 140, color: '#2040c0' },
+    { x: 250, y: 100, w: 60, h: 300, color: '#ffffff' },
+  ],
 };
 
 function memo<T>(make: () => Promise<T>): () => Promise<T> {
@@ -73,25 +83,71 @@ const inputs: Record<RegistryId, () => Promise<TaskInputSpec>> = {
 // The generators are imported when first needed: they pull in onnx-proto, which plain Node ESM (tsx) only loads
 // through bench/lib/esm-hooks.mjs, registered by bench/run.ts before any workload is built.
 export function taskWorkload(id: TaskWorkloadId): TaskWorkload {
-  const base = (model: RegistryId, build: 'test' | 'seed') => ({ kind: 'task' as const, id, model, repo: REPOS[model], mirror: MIRRORS[build], build, input: inputs[model] });
+  const base = (model: RegistryId, build: 'test' | 'seed') => ({
+    kind: 'task' as const,
+    id,
+    model,
+    repo: REPOS[model],
+    mirror: MIRRORS[build],
+    build,
+    input: inputs[model],
+  });
   switch (id) {
-    case 'bert-id-test': return { ...base('bert-base-uncased', 'test'), runOptions: {},
-      label: 'bert-base-uncased by id, test build (2 layers × 64, 73-token vocab; the 126-word text cut to its 64 positions)',
-      files: memo(async () => (await import('../../tests/support/hub-models/bert.ts')).bertHubFiles()) };
-    case 'bert-id-base': return { ...base('bert-base-uncased', 'seed'), runOptions: {},
-      label: 'bert-base-uncased by id at BERT-base size (12 layers × 768, 12 heads, FFN 3072, 30,522-token vocab; 128 tokens)',
-      files: memo(async () => { const m = await import('../../tests/support/hub-models/bert.ts'); return m.bertHubFiles(1234, m.BERT_BASE_SIZE); }) };
-    case 'vit-id-test': return { ...base('vit-base-patch16-224', 'test'), runOptions: { topK: 1000 },
-      label: 'vit-base-patch16-224 by id, test build (1 layer × 64, 10 labels; a 640×480 canvas)',
-      files: memo(async () => (await import('../../tests/support/hub-models/vit.ts')).vitHubFiles()) };
-    case 'vit-id-base': return { ...base('vit-base-patch16-224', 'seed'), runOptions: { topK: 1000 },
-      label: 'vit-base-patch16-224 by id at ViT-base size (12 layers × 768, 12 heads, MLP 3072, 224×224, 1000 labels; a 640×480 canvas)',
-      files: memo(async () => { const m = await import('../../tests/support/hub-models/vit.ts'); return m.vitHubFiles(m.VIT_BASE_SIZE); }) };
-    case 'whisper-id-test': return { ...base('whisper-tiny', 'test'), runOptions: {},
-      label: 'whisper-tiny by id, test build (64 wide, projection encoder, 2 decoder layers; 5.4 s of espeak-ng speech at 16 kHz)',
-      files: memo(async () => (await import('../../tests/support/hub-models/whisper.ts')).whisperHubFiles()) };
-    case 'whisper-id-tiny': return { ...base('whisper-tiny', 'seed'), runOptions: {},
-      label: 'whisper-tiny by id at Whisper-tiny size (d_model 384, 6 heads, 4 + 4 layers, 51,865-token vocab, 80 mels × 3000 frames; the same speech)',
-      files: memo(async () => { const m = await import('../../tests/support/hub-models/whisper.ts'); return m.whisperHubFiles(1234, m.WHISPER_TINY_SIZE); }) };
+    case 'bert-id-test':
+      return {
+        ...base('bert-base-uncased', 'test'),
+        runOptions: {},
+        label:
+          'bert-base-uncased by id, test build (2 layers × 64, 73-token vocab; the 126-word text cut to its 64 positions)',
+        files: memo(async () => (await import('../../tests/support/hub-models/bert')).bertHubFiles()),
+      };
+    case 'bert-id-base':
+      return {
+        ...base('bert-base-uncased', 'seed'),
+        runOptions: {},
+        label:
+          'bert-base-uncased by id at BERT-base size (12 layers × 768, 12 heads, FFN 3072, 30,522-token vocab; 128 tokens)',
+        files: memo(async () => {
+          const m = await import('../../tests/support/hub-models/bert');
+          return m.bertHubFiles(1234, m.BERT_BASE_SIZE);
+        }),
+      };
+    case 'vit-id-test':
+      return {
+        ...base('vit-base-patch16-224', 'test'),
+        runOptions: { topK: 1000 },
+        label: 'vit-base-patch16-224 by id, test build (1 layer × 64, 10 labels; a 640×480 canvas)',
+        files: memo(async () => (await import('../../tests/support/hub-models/vit')).vitHubFiles()),
+      };
+    case 'vit-id-base':
+      return {
+        ...base('vit-base-patch16-224', 'seed'),
+        runOptions: { topK: 1000 },
+        label:
+          'vit-base-patch16-224 by id at ViT-base size (12 layers × 768, 12 heads, MLP 3072, 224×224, 1000 labels; a 640×480 canvas)',
+        files: memo(async () => {
+          const m = await import('../../tests/support/hub-models/vit');
+          return m.vitHubFiles(m.VIT_BASE_SIZE);
+        }),
+      };
+    case 'whisper-id-test':
+      return {
+        ...base('whisper-tiny', 'test'),
+        runOptions: {},
+        label:
+          'whisper-tiny by id, test build (64 wide, projection encoder, 2 decoder layers; 5.4 s of espeak-ng speech at 16 kHz)',
+        files: memo(async () => (await import('../../tests/support/hub-models/whisper')).whisperHubFiles()),
+      };
+    case 'whisper-id-tiny':
+      return {
+        ...base('whisper-tiny', 'seed'),
+        runOptions: {},
+        label:
+          'whisper-tiny by id at Whisper-tiny size (d_model 384, 6 heads, 4 + 4 layers, 51,865-token vocab, 80 mels × 3000 frames; the same speech)',
+        files: memo(async () => {
+          const m = await import('../../tests/support/hub-models/whisper');
+          return m.whisperHubFiles(1234, m.WHISPER_TINY_SIZE);
+        }),
+      };
   }
 }

@@ -4,10 +4,10 @@
  * of frames with state carried (Silero VAD, timed per frame); and the registry models by id (bench/models/registry.ts).
  */
 import { readFileSync } from 'node:fs';
-import { ctcDecode, MODELS, ocrInput, speech16k } from '../../tests/support/fixtures.ts';
-import type { PlainFeeds, StreamSpec } from '../page/wire.ts';
-import { BERT_BASE, bertEncoderModel, bertInput, matmulParams, type EncoderShape } from './bert.ts';
-import { SEED_BUILDS, TEST_BUILDS, taskWorkload, type TaskWorkload, type TaskWorkloadId } from './registry.ts';
+import { ctcDecode, MODELS, ocrInput, speech16k } from '../../tests/support/fixtures';
+import type { PlainFeeds, StreamSpec } from '../page/wire';
+import { BERT_BASE, bertEncoderModel, bertInput, matmulParams, type EncoderShape } from './bert';
+import { SEED_BUILDS, TEST_BUILDS, taskWorkload, type TaskWorkload, type TaskWorkloadId } from './registry';
 
 export type RawWorkloadId = 'ppocr' | 'silero' | 'bert' | 'bert-mini';
 export type WorkloadId = RawWorkloadId | TaskWorkloadId;
@@ -35,7 +35,12 @@ const VAD_FRAMES = 40; // 1.3 s around speech onset: silence, then voice
 
 function ppocr(): RawWorkload {
   return {
-    kind: 'raw', id: 'ppocr', expectedText: OCR_TEXT, label: 'PP-OCRv4 rec', path: '/models/ppocr_rec.onnx', outputName: 'softmax_11.tmp_0',
+    kind: 'raw',
+    id: 'ppocr',
+    expectedText: OCR_TEXT,
+    label: 'PP-OCRv4 rec',
+    path: '/models/ppocr_rec.onnx',
+    outputName: 'softmax_11.tmp_0',
     bytes: () => readFileSync(MODELS.ppocrRec),
     single: () => {
       const { data, dims } = ocrInput(OCR_TEXT);
@@ -47,16 +52,25 @@ function ppocr(): RawWorkload {
 
 function silero(): RawWorkload {
   return {
-    kind: 'raw', id: 'silero', label: 'Silero VAD v5 (per 32 ms frame)', path: '/models/silero_vad.onnx', outputName: 'output',
+    kind: 'raw',
+    id: 'silero',
+    label: 'Silero VAD v5 (per 32 ms frame)',
+    path: '/models/silero_vad.onnx',
+    outputName: 'output',
     bytes: () => readFileSync(MODELS.sileroVad),
     stream: () => {
       const all = speech16k();
       const start = 16000 * 0.5 - 512 * 10; // ten frames of silence before the voice starts
       return {
-        audio: Array.from(all.subarray(start, start + 512 * VAD_FRAMES)), frame: 512, frames: VAD_FRAMES,
-        input: 'input', state: 'state', stateDims: [2, 1, 128],
+        audio: Array.from(all.subarray(start, start + 512 * VAD_FRAMES)),
+        frame: 512,
+        frames: VAD_FRAMES,
+        input: 'input',
+        state: 'state',
+        stateDims: [2, 1, 128],
         extra: { sr: { type: 'int64', dims: [], data: ['16000'] } },
-        score: 'output', stateOut: 'stateN',
+        score: 'output',
+        stateOut: 'stateN',
       };
     },
   };
@@ -65,7 +79,10 @@ function silero(): RawWorkload {
 function encoder(id: 'bert' | 'bert-mini', shape: EncoderShape): RawWorkload {
   let cached: Uint8Array | null = null; // ~340 MB for BERT-base: generated once per process
   return {
-    kind: 'raw', id, path: `/models/${id}.onnx`, outputName: 'y',
+    kind: 'raw',
+    id,
+    path: `/models/${id}.onnx`,
+    outputName: 'y',
     label: `BERT-${id === 'bert' ? 'base' : 'mini'}-sized encoder (${shape.layers}×${shape.hidden}, seq ${shape.seq}, ${(matmulParams(shape) / 1e6).toFixed(1)} M MatMul params)`,
     bytes: () => (cached ??= bertEncoderModel(shape)),
     single: () => ({ x: { type: 'float32', dims: [1, shape.seq, shape.hidden], data: Array.from(bertInput(shape)) } }),
@@ -77,11 +94,16 @@ export const BERT_MINI: Readonly<EncoderShape> = Object.freeze({ ...BERT_BASE, l
 
 export function workload(id: WorkloadId): Workload {
   switch (id) {
-    case 'ppocr': return ppocr();
-    case 'silero': return silero();
-    case 'bert': return encoder('bert', BERT_BASE);
-    case 'bert-mini': return encoder('bert-mini', BERT_MINI);
-    default: return taskWorkload(id);
+    case 'ppocr':
+      return ppocr();
+    case 'silero':
+      return silero();
+    case 'bert':
+      return encoder('bert', BERT_BASE);
+    case 'bert-mini':
+      return encoder('bert-mini', BERT_MINI);
+    default:
+      return taskWorkload(id);
   }
 }
 

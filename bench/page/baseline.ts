@@ -9,9 +9,9 @@
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
-import { prepareModel } from '../../extension/host/prepare.ts';
-import type { BaselinePolicy, PageTensor } from './wire.ts';
-import { openDevice } from '../../kernels/device.ts';
+import { prepareModel } from '../../extension/host/prepare';
+import type { BaselinePolicy, PageTensor } from './wire';
+import { openDevice } from '../../kernels/device';
 
 ort.env.wasm.wasmPaths = { wasm: new URL(wasmUrl, location.href).href };
 ort.env.wasm.numThreads = 1;
@@ -29,28 +29,56 @@ async function gpuDevice(): Promise<GPUDevice> {
 
 const sessions = new Map<string, ort.InferenceSession>();
 
-export interface BaselineLoad { createMs: number; fetchMs: number; prepareMs: number; bytes: number }
+export interface BaselineLoad {
+  createMs: number;
+  fetchMs: number;
+  prepareMs: number;
+  bytes: number;
+}
 
-export async function load(url: string, backend: 'wasm' | 'webgpu', policy: BaselinePolicy | null): Promise<BaselineLoad> {
+export async function load(
+  url: string,
+  backend: 'wasm' | 'webgpu',
+  policy: BaselinePolicy | null,
+): Promise<BaselineLoad> {
   await release(url);
   let t = performance.now();
   const source = new Uint8Array(await (await fetch(url)).arrayBuffer());
   const fetchMs = performance.now() - t;
   t = performance.now();
   const bytes = policy
-    ? prepareModel(source, { ...policy, mixedPrecision: false, attentionPrecision: 8, embeddingPrecision: 8, skipLayerNorm: true }).bytes
+    ? prepareModel(source, {
+        ...policy,
+        mixedPrecision: false,
+        attentionPrecision: 8,
+        embeddingPrecision: 8,
+        skipLayerNorm: true,
+      }).bytes
     : source;
   const prepareMs = performance.now() - t;
-  const providers: ort.InferenceSession.ExecutionProviderConfig[] = backend === 'webgpu'
-    ? [{ name: 'webgpu', device: await gpuDevice(), preferredLayout: 'NCHW' } as ort.InferenceSession.WebGpuExecutionProviderOption]
-    : ['wasm'];
+  const providers: ort.InferenceSession.ExecutionProviderConfig[] =
+    backend === 'webgpu'
+      ? [
+          {
+            name: 'webgpu',
+            device: await gpuDevice(),
+            preferredLayout: 'NCHW',
+          } as ort.InferenceSession.WebGpuExecutionProviderOption,
+        ]
+      : ['wasm'];
   t = performance.now();
-  sessions.set(url, await ort.InferenceSession.create(bytes, { executionProviders: providers, graphOptimizationLevel: 'all' }));
+  sessions.set(
+    url,
+    await ort.InferenceSession.create(bytes, { executionProviders: providers, graphOptimizationLevel: 'all' }),
+  );
   return { createMs: performance.now() - t, fetchMs, prepareMs, bytes: bytes.byteLength };
 }
 
 /** One run as a page would do it: tensors made from the page's arrays, outputs read back to the CPU. */
-export async function run(url: string, feeds: Record<string, PageTensor>): Promise<{ outputs: Record<string, PageTensor>; ms: number }> {
+export async function run(
+  url: string,
+  feeds: Record<string, PageTensor>,
+): Promise<{ outputs: Record<string, PageTensor>; ms: number }> {
   const session = sessions.get(url);
   if (!session) throw new Error(`baseline: ${url} is not loaded`);
   const ortFeeds: Record<string, ort.Tensor> = {};

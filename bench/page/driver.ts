@@ -7,23 +7,51 @@
  * Kept in a Vite-built module rather than in `page.evaluate` closures: tsx (which runs bench/run.ts) would wrap
  * named inner functions in helpers the page does not have.
  */
-import { toPage, type BaselinePolicy, type PageTensor, type PlainFeeds, type Series, type StreamSpec, type TaskInputSpec, type TaskOutput } from './wire.ts';
+import {
+  toPage,
+  type BaselinePolicy,
+  type PageTensor,
+  type PlainFeeds,
+  type Series,
+  type StreamSpec,
+  type TaskInputSpec,
+  type TaskOutput,
+} from './wire';
 
 type Tensor = { type: string; dims: number[]; data: ArrayLike<number | bigint> };
 interface Webq {
   capabilities(): Promise<unknown>;
   /** `model`: a URL (raw models) or a registry id (task models) */
-  load(model: string, options: Record<string, unknown>): Promise<{ modelBytes: number; originalBytes: number; bits: number; weights: { precision: number }[] } & Record<string, unknown>>;
-  run(model: string, input: unknown, options: Record<string, unknown>): Promise<{ output: any; performanceMetrics: Record<string, unknown> & { inferenceTimeMs: number } }>;
+  load(
+    model: string,
+    options: Record<string, unknown>,
+  ): Promise<
+    { modelBytes: number; originalBytes: number; bits: number; weights: { precision: number }[] } & Record<
+      string,
+      unknown
+    >
+  >;
+  run(
+    model: string,
+    input: unknown,
+    options: Record<string, unknown>,
+  ): Promise<{ output: any; performanceMetrics: Record<string, unknown> & { inferenceTimeMs: number } }>;
   unload(model: string): Promise<void>;
 }
 const webq = () => (window as unknown as { webq: Webq }).webq;
-const baseline = () => import('./baseline.ts');
+const baseline = () => import('./baseline');
 
 type RunResult = Awaited<ReturnType<Webq['run']>>;
 
-/** `warmup` untimed calls, then `runs` timed ones (page wall clock and the engine's inference time); the last result. */
-async function timedRuns(model: string, input: unknown, options: Record<string, unknown>, runs: number, warmup: number): Promise<{ series: Series; last: RunResult }> {
+/** `warmup` untimed calls, then `runs` timed ones (page wall clock and the engine's inference time); the last result.
+ * */
+async function timedRuns(
+  model: string,
+  input: unknown,
+  options: Record<string, unknown>,
+  runs: number,
+  warmup: number,
+): Promise<{ series: Series; last: RunResult }> {
   for (let i = 0; i < warmup; i++) await webq().run(model, input, options);
   const series: Series = { wallMs: [], inferenceMs: [] };
   let last: RunResult | undefined;
@@ -59,8 +87,13 @@ function buildTaskInput(spec: TaskInputSpec): unknown {
 
 /** A task's output reduced to what the agreement check needs (typed arrays as plain numbers). */
 function reduceTaskOutput(output: any): TaskOutput {
-  if (output && 'embeddings' in output) return { kind: 'embedding', dims: [...output.dims], data: Array.from(output.embeddings as Float32Array) };
-  if (output && 'labels' in output) return { kind: 'labels', labels: output.labels.map((l: { label: string; score: number }) => ({ label: l.label, score: l.score })) };
+  if (output && 'embeddings' in output)
+    return { kind: 'embedding', dims: [...output.dims], data: Array.from(output.embeddings as Float32Array) };
+  if (output && 'labels' in output)
+    return {
+      kind: 'labels',
+      labels: output.labels.map((l: { label: string; score: number }) => ({ label: l.label, score: l.score })),
+    };
   if (output && typeof output.text === 'string') return { kind: 'text', text: output.text, tokens: [...output.tokens] };
   throw new Error(`unexpected task output: ${JSON.stringify(output).slice(0, 200)}`);
 }
@@ -86,7 +119,11 @@ function phaseClock(started: number) {
   return { phases, onProgress };
 }
 
-function streamFeeds(s: StreamSpec & { samples: Float32Array }, i: number, state: Float32Array): Record<string, PageTensor> {
+function streamFeeds(
+  s: StreamSpec & { samples: Float32Array },
+  i: number,
+  state: Float32Array,
+): Record<string, PageTensor> {
   const feeds: Record<string, PageTensor> = {};
   for (const [name, t] of Object.entries(s.extra)) feeds[name] = toPage(t);
   feeds[s.input] = { type: 'float32', dims: [1, s.frame], data: s.samples.slice(i * s.frame, (i + 1) * s.frame) };
@@ -114,7 +151,7 @@ const driver = {
    * writes, in this origin's database, which the in-page engine reads.
    */
   async setModelHost(url: string): Promise<void> {
-    const { setModelHost } = await import('../../extension/models/model-host.ts');
+    const { setModelHost } = await import('../../extension/models/model-host');
     await setModelHost(url);
   },
 
@@ -130,7 +167,14 @@ const driver = {
   unload: (url: string) => webq().unload(url),
 
   /** `warmup` untimed runs, then `runs` timed ones; the last output comes back for the agreement check. */
-  async webqRun(url: string, inputName: string, options: Record<string, unknown>, runs: number, warmup: number, outputName: string) {
+  async webqRun(
+    url: string,
+    inputName: string,
+    options: Record<string, unknown>,
+    runs: number,
+    warmup: number,
+    outputName: string,
+  ) {
     const { series, last } = await timedRuns(url, inputs.get(inputName)!, options, runs, warmup);
     return { series, metrics: last.performanceMetrics, output: plain(last.output[outputName]!) };
   },
@@ -176,7 +220,14 @@ const driver = {
    * Side by side in this one tab: each round runs webq then the baseline on the same feeds, so drift (thermal,
    * other jobs on the machine) hits both alike. Both must be loaded; `warmup` rounds are untimed.
    */
-  async interleaved(url: string, baselineUrl: string, inputName: string, options: Record<string, unknown>, rounds: number, warmup: number) {
+  async interleaved(
+    url: string,
+    baselineUrl: string,
+    inputName: string,
+    options: Record<string, unknown>,
+    rounds: number,
+    warmup: number,
+  ) {
     const b = await baseline();
     const feeds = inputs.get(inputName)!;
     const webqSeries: Series = { wallMs: [], inferenceMs: [] };
@@ -198,7 +249,13 @@ const driver = {
   },
 
   /** Same as `interleaved`, for a stream: frame by frame, webq and the baseline each carrying their own state. */
-  async interleavedStream(url: string, baselineUrl: string, streamName: string, options: Record<string, unknown>, warmup: number) {
+  async interleavedStream(
+    url: string,
+    baselineUrl: string,
+    streamName: string,
+    options: Record<string, unknown>,
+    warmup: number,
+  ) {
     const b = await baseline();
     const s = streams.get(streamName)!;
     const size = s.stateDims.reduce((a, c) => a * c, 1);
@@ -208,7 +265,10 @@ const driver = {
     const ortSeries: Series = { wallMs: [], inferenceMs: [] };
     for (let i = 0; i < warmup + s.frames; i++) {
       const frame = i < warmup ? i % s.frames : i - warmup;
-      if (i === warmup) { webqState = new Float32Array(size); ortState = new Float32Array(size); }
+      if (i === warmup) {
+        webqState = new Float32Array(size);
+        ortState = new Float32Array(size);
+      }
       let t = performance.now();
       const r = await webq().run(url, streamFeeds(s, frame, webqState), options);
       const webqWall = performance.now() - t;

@@ -8,5 +8,12 @@ export default defineConfig({
   base: './',
   logLevel: 'warn',
   define: { __WEBQ_VERSION__: JSON.stringify('bench') },
-  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', minify: false, sourcemap: false, chunkSizeWarningLimit: 30_000 },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    minify: false,
+    sourcemap: false,
+    chunkSizeWarningLimit: 30_000,
+  },
 });

@@ -3,7 +3,15 @@
 // functions in `__name(...)` helpers that do not exist in the page. Tensors cross to and from Node as base64
 // of their raw little-endian bytes: a 1 MB Float32Array is 1.3 MB of text instead of ~10 MB of JSON numbers.
 (() => {
-  const ARRAYS = { float32: Float32Array, float16: Uint16Array, int64: BigInt64Array, int32: Int32Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array };
+  const ARRAYS = {
+    float32: Float32Array,
+    float16: Uint16Array,
+    int64: BigInt64Array,
+    int32: Int32Array,
+    int8: Int8Array,
+    uint8: Uint8Array,
+    bool: Uint8Array,
+  };
 
   const fromWire = (t) => {
     const bin = atob(t.b64);
@@ -15,14 +23,20 @@
   const toBase64 = (view) => {
     const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
     let bin = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    for (let i = 0; i < bytes.length; i += 0x8000)
+      bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
     return btoa(bin);
   };
 
   // Errors are returned, not thrown: page.evaluate would keep only the message, and the CLI needs the name.
-  const settle = (promise) => promise.then((value) => ({ ok: true, value }), (e) => ({ ok: false, error: { name: String(e && e.name), message: String(e && e.message) } }));
+  const settle = (promise) =>
+    promise.then(
+      (value) => ({ ok: true, value }),
+      (e) => ({ ok: false, error: { name: String(e && e.name), message: String(e && e.message) } }),
+    );
 
-  const progress = (p) => console.log(`[webq-check] ${JSON.stringify({ phase: p.phase, loaded: p.loaded, total: p.total })}`);
+  const progress = (p) =>
+    console.log(`[webq-check] ${JSON.stringify({ phase: p.phase, loaded: p.loaded, total: p.total })}`);
 
   const taskInput = (input) => {
     if ('text' in input) return input.text;
@@ -50,11 +64,14 @@
   window.webqCheck = {
     capabilities: () => settle(window.webq.capabilities()),
 
-    load: (url, options) => settle((async () => {
-      const started = performance.now();
-      const info = await window.webq.load(url, { ...options, onProgress: progress });
-      return { info, loadMs: performance.now() - started };
-    })()),
+    load: (url, options) =>
+      settle(
+        (async () => {
+          const started = performance.now();
+          const info = await window.webq.load(url, { ...options, onProgress: progress });
+          return { info, loadMs: performance.now() - started };
+        })(),
+      ),
 
     unload: (url) => settle(window.webq.unload(url)),
 
@@ -63,37 +80,47 @@
     // Raw tensors (plan.kind 'tensors'): one pass = every step in order, outputs named in `carry` fed to the next
     // step (recurrent state). The outputs of the last pass are returned, concatenated step after step.
     // Times are per pass, as the engine measured them (performanceMetrics.inferenceTimeMs).
-    run: (url, options, plan) => settle(plan.kind === 'task' ? runTask(url, options, plan) : (async () => {
-      const steps = plan.steps.map((s) => Object.fromEntries(Object.entries(s).map(([k, t]) => [k, fromWire(t)])));
-      const times = [];
-      let collected = {};
-      let metrics = null;
-      for (let pass = 0; pass < plan.passes; pass++) {
-        let carried = {};
-        let total = 0;
-        collected = {};
-        for (const feeds of steps) {
-          const res = await window.webq.run(url, { ...feeds, ...carried }, options);
-          total += res.performanceMetrics.inferenceTimeMs;
-          metrics = res.performanceMetrics;
-          carried = {};
-          for (const [from, to] of Object.entries(plan.carry)) carried[to] = res.output[from];
-          for (const [name, t] of Object.entries(res.output)) {
-            if (plan.collect && !plan.collect.includes(name)) continue;
-            (collected[name] ??= { type: t.type, dims: t.dims, parts: [] }).parts.push(t.data);
-          }
-        }
-        times.push(total);
-      }
-      const outputs = {};
-      for (const [name, c] of Object.entries(collected)) {
-        const length = c.parts.reduce((n, p) => n + p.length, 0);
-        const all = new c.parts[0].constructor(length);
-        let at = 0;
-        for (const p of c.parts) { all.set(p, at); at += p.length; }
-        outputs[name] = { type: c.type, dims: c.dims, b64: toBase64(all) };
-      }
-      return { times, outputs, metrics };
-    })()),
+    run: (url, options, plan) =>
+      settle(
+        plan.kind === 'task'
+          ? runTask(url, options, plan)
+          : (async () => {
+              const steps = plan.steps.map((s) =>
+                Object.fromEntries(Object.entries(s).map(([k, t]) => [k, fromWire(t)])),
+              );
+              const times = [];
+              let collected = {};
+              let metrics = null;
+              for (let pass = 0; pass < plan.passes; pass++) {
+                let carried = {};
+                let total = 0;
+                collected = {};
+                for (const feeds of steps) {
+                  const res = await window.webq.run(url, { ...feeds, ...carried }, options);
+                  total += res.performanceMetrics.inferenceTimeMs;
+                  metrics = res.performanceMetrics;
+                  carried = {};
+                  for (const [from, to] of Object.entries(plan.carry)) carried[to] = res.output[from];
+                  for (const [name, t] of Object.entries(res.output)) {
+                    if (plan.collect && !plan.collect.includes(name)) continue;
+                    (collected[name] ??= { type: t.type, dims: t.dims, parts: [] }).parts.push(t.data);
+                  }
+                }
+                times.push(total);
+              }
+              const outputs = {};
+              for (const [name, c] of Object.entries(collected)) {
+                const length = c.parts.reduce((n, p) => n + p.length, 0);
+                const all = new c.parts[0].constructor(length);
+                let at = 0;
+                for (const p of c.parts) {
+                  all.set(p, at);
+                  at += p.length;
+                }
+                outputs[name] = { type: c.type, dims: c.dims, b64: toBase64(all) };
+              }
+              return { times, outputs, metrics };
+            })(),
+      ),
   };
 })();

@@ -21,14 +21,19 @@ export const CONSENT_STORAGE_KEYS: readonly string[] = [KEY, DISMISSALS];
 export const DISMISSALS_BEFORE_POPUP = 2;
 
 /** What the router knows about a page's call, from the bridge's stamp and the port's sender. */
-export interface ConsentContext { gesture: boolean; tabId?: number }
+export interface ConsentContext {
+  gesture: boolean;
+  tabId?: number;
+}
 
 /**
  * Decisions are checked on every request, so the background keeps them in memory, re-read when storage changes
  * (the options page revoking one, or another context answering).
  */
 let cached: Promise<Record<string, Decision>> | null = null;
-browser.storage.onChanged.addListener((changes, area) => { if (area === 'local' && KEY in changes) cached = null; });
+browser.storage.onChanged.addListener((changes, area) => {
+  if (area === 'local' && KEY in changes) cached = null;
+});
 
 export async function readConsent(): Promise<Record<string, Decision>> {
   cached ??= browser.storage.local.get(KEY).then((items) => {
@@ -46,7 +51,9 @@ async function readDismissals(): Promise<Record<string, number>> {
 /** Origins that were dismissed too often to be prompted by window: they wait for a decision in the popup. */
 export async function readPending(): Promise<string[]> {
   const counts = await readDismissals();
-  return Object.keys(counts).filter((origin) => counts[origin]! >= DISMISSALS_BEFORE_POPUP).sort();
+  return Object.keys(counts)
+    .filter((origin) => counts[origin]! >= DISMISSALS_BEFORE_POPUP)
+    .sort();
 }
 
 async function resetDismissals(origin: string): Promise<void> {
@@ -96,20 +103,35 @@ export async function refreshBadge(): Promise<void> {
 /** How a prompt ended: a decision, or closed without one (with the origin's dismissal count, counted once). */
 type Outcome = Decision | { dismissals: number };
 
-interface OpenPrompt { windowId?: number; tabId?: number; settle(decision: Decision | null): void }
+interface OpenPrompt {
+  windowId?: number;
+  tabId?: number;
+  settle(decision: Decision | null): void;
+}
 const prompts = new Map<string, { promise: Promise<Outcome>; open: OpenPrompt }>();
 
 function openPrompt(origin: string): Promise<Outcome> {
   let settle!: (d: Decision | null) => void;
   let fail!: (err: Error) => void;
-  const answered = new Promise<Decision | null>((resolve, reject) => { settle = resolve; fail = reject; });
-  const promise = answered.then(async (d): Promise<Outcome> => d ?? { dismissals: await dismissed(origin) });
-  const open: OpenPrompt = { settle: (d) => { prompts.delete(origin); settle(d); } };
-  prompts.set(origin, { promise, open });
-  showPrompt(origin).then((where) => Object.assign(open, where), (err: Error) => {
-    prompts.delete(origin);
-    fail(new WebqError('OperationError', `webq could not open its permission prompt: ${err.message}`));
+  const answered = new Promise<Decision | null>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
   });
+  const promise = answered.then(async (d): Promise<Outcome> => d ?? { dismissals: await dismissed(origin) });
+  const open: OpenPrompt = {
+    settle: (d) => {
+      prompts.delete(origin);
+      settle(d);
+    },
+  };
+  prompts.set(origin, { promise, open });
+  showPrompt(origin).then(
+    (where) => Object.assign(open, where),
+    (err: Error) => {
+      prompts.delete(origin);
+      fail(new WebqError('OperationError', `webq could not open its permission prompt: ${err.message}`));
+    },
+  );
   return promise;
 }
 
@@ -133,25 +155,38 @@ async function dismissed(origin: string): Promise<number> {
 /** Whether the call's tab is the one in front of its window (a background tab may not raise a prompt). */
 async function inFront(tabId: number | undefined): Promise<boolean> {
   if (tabId === undefined) return false;
-  try { return (await browser.tabs.get(tabId)).active === true; } catch { return false; }
+  try {
+    return (await browser.tabs.get(tabId)).active === true;
+  } catch {
+    return false;
+  }
 }
 
 /** Refuses, with the reason, a call that may not open a new prompt; resolves when it may. */
 async function checkMayPrompt(origin: string, context: ConsentContext): Promise<void> {
   if ((await readPending()).includes(origin)) {
     await refreshBadge();
-    throw new WebqError('NotAllowedError', `${origin} is waiting for your decision: its webq permission prompt `
-      + 'was closed twice without an answer, so webq does not open it again; allow or deny the site from webq\'s '
-      + 'toolbar popup');
+    throw new WebqError(
+      'NotAllowedError',
+      `${origin} is waiting for your decision: its webq permission prompt ` +
+        "was closed twice without an answer, so webq does not open it again; allow or deny the site from webq's " +
+        'toolbar popup',
+    );
   }
   if (!context.gesture) {
-    throw new WebqError('NotAllowedError', `${origin} has not been allowed to use webq yet, and webq asks for `
-      + 'permission only after a user gesture (click or keypress) on the page: make the first call from a click or '
-      + 'key handler');
+    throw new WebqError(
+      'NotAllowedError',
+      `${origin} has not been allowed to use webq yet, and webq asks for ` +
+        'permission only after a user gesture (click or keypress) on the page: make the first call from a click or ' +
+        'key handler',
+    );
   }
   if (!(await inFront(context.tabId))) {
-    throw new WebqError('NotAllowedError', `webq asks ${origin} for permission only from the tab in front: `
-      + 'the tab must be in front (the active tab of its window) when it calls webq for the first time');
+    throw new WebqError(
+      'NotAllowedError',
+      `webq asks ${origin} for permission only from the tab in front: ` +
+        'the tab must be in front (the active tab of its window) when it calls webq for the first time',
+    );
   }
 }
 
@@ -159,8 +194,11 @@ function closedError(origin: string, dismissals: number): WebqError {
   if (dismissals < DISMISSALS_BEFORE_POPUP) {
     return new WebqError('NotAllowedError', `the webq permission prompt for ${origin} was closed without an answer`);
   }
-  return new WebqError('NotAllowedError', `the webq permission prompt for ${origin} was closed without an answer `
-    + `${dismissals} times; webq will not open it again: decide from webq's toolbar popup`);
+  return new WebqError(
+    'NotAllowedError',
+    `the webq permission prompt for ${origin} was closed without an answer ` +
+      `${dismissals} times; webq will not open it again: decide from webq's toolbar popup`,
+  );
 }
 
 /**
@@ -171,8 +209,10 @@ export async function requireConsent(origin: string, context: ConsentContext): P
   const known = (await readConsent())[origin];
   if (known === 'allow') return;
   if (known === 'deny') {
-    throw new WebqError('NotAllowedError',
-      `${origin} is not allowed to use webq (denied by the user; change it in the webq options page)`);
+    throw new WebqError(
+      'NotAllowedError',
+      `${origin} is not allowed to use webq (denied by the user; change it in the webq options page)`,
+    );
   }
   let open = prompts.get(origin)?.promise;
   if (!open) {

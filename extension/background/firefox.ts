@@ -10,7 +10,9 @@ const engine = new Engine({ browser: browserInfo(), extensionOrigin: new URL(bro
 let receive: (m: HostMessage) => void = () => {};
 const local: EngineLink = {
   send: (message, caller) => engine.receive(message, caller, (m) => receive(m)),
-  listen: (r) => { receive = r; },
+  listen: (r) => {
+    receive = r;
+  },
 };
 listenForAnswers();
 startRouter(local);
@@ -18,5 +20,7 @@ startRouter(local);
 // off mid-way. Say so, rather than the NetworkError a cut-off download would report, so the page knows to call again.
 // Firefox stops the page's network loads soon after beforeunload, well before pagehide.
 for (const event of ['beforeunload', 'pagehide']) {
-  addEventListener(event, () => engine.close('the webq background page restarted while this request was running; call again'));
+  addEventListener(event, () =>
+    engine.close('the webq background page restarted while this request was running; call again'),
+  );
 }

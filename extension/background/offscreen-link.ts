@@ -20,7 +20,10 @@ const CONNECT_TIMEOUT_MS = 20_000;
 const PING_MS = 5_000;
 const WATCHDOG_MS = 30_000;
 
-export interface EngineEnvelope { message: ClientMessage; caller: Caller }
+export interface EngineEnvelope {
+  message: ClientMessage;
+  caller: Caller;
+}
 
 export class OffscreenLink implements EngineLink {
   private port: chrome.runtime.Port | null = null;
@@ -36,7 +39,10 @@ export class OffscreenLink implements EngineLink {
   constructor() {
     chrome.runtime.onConnect.addListener((port) => {
       if (port.name !== ENGINE_PORT) return;
-      if (port.sender?.url !== chrome.runtime.getURL(OFFSCREEN_PATH)) { port.disconnect(); return; }
+      if (port.sender?.url !== chrome.runtime.getURL(OFFSCREEN_PATH)) {
+        port.disconnect();
+        return;
+      }
       this.port = port;
       listen(port, RESULT_PIECES_LIMIT, (raw) => {
         this.lastHeard = Date.now();
@@ -58,7 +64,10 @@ export class OffscreenLink implements EngineLink {
   }
 
   send(message: ClientMessage, caller: Caller): void {
-    if (message.type === 'request') { this.inFlight.add(message.id); this.startWatchdog(); }
+    if (message.type === 'request') {
+      this.inFlight.add(message.id);
+      this.startWatchdog();
+    }
     this.connected().then(
       (port) => post(port, { message, caller } satisfies EngineEnvelope),
       (err) => {
@@ -74,26 +83,48 @@ export class OffscreenLink implements EngineLink {
     if (this.watchdog) return;
     this.lastHeard = Date.now();
     this.watchdog = setInterval(() => {
-      if (this.inFlight.size === 0) { clearInterval(this.watchdog!); this.watchdog = null; return; }
-      if (Date.now() - this.lastHeard > WATCHDOG_MS) {
-        this.restartHost(`the webq engine host stopped answering for ${WATCHDOG_MS / 1000} s (a lost GPU device does this); it was restarted; call again`);
+      if (this.inFlight.size === 0) {
+        clearInterval(this.watchdog!);
+        this.watchdog = null;
         return;
       }
-      try { this.port?.postMessage({ type: 'ping' }); } catch { /* disconnected: onDisconnect fails the requests */ }
+      if (Date.now() - this.lastHeard > WATCHDOG_MS) {
+        this.restartHost(
+          `the webq engine host stopped answering for ${WATCHDOG_MS / 1000} s (a lost GPU device does this); it was restarted; call again`,
+        );
+        return;
+      }
+      try {
+        this.port?.postMessage({ type: 'ping' });
+      } catch {
+        /* disconnected: onDisconnect fails the requests */
+      }
     }, PING_MS);
   }
 
   private restartHost(reason: string): void {
-    if (this.watchdog) { clearInterval(this.watchdog); this.watchdog = null; } // the next request starts a fresh one
+    if (this.watchdog) {
+      clearInterval(this.watchdog);
+      this.watchdog = null;
+    } // the next request starts a fresh one
     this.failInFlight(reason);
     const port = this.port;
     this.port = null;
-    try { port?.disconnect(); } catch { /* already gone */ }
+    try {
+      port?.disconnect();
+    } catch {
+      /* already gone */
+    }
     this.closeDocument();
   }
 
   private closeDocument(): void {
-    this.closing ??= chrome.offscreen.closeDocument().catch(() => undefined).finally(() => { this.closing = null; });
+    this.closing ??= chrome.offscreen
+      .closeDocument()
+      .catch(() => undefined)
+      .finally(() => {
+        this.closing = null;
+      });
   }
 
   private failInFlight(reason: string): void {
@@ -107,7 +138,12 @@ export class OffscreenLink implements EngineLink {
     const arrived = new Promise<chrome.runtime.Port>((resolve, reject) => {
       this.waiters.push(resolve);
       setTimeout(() => {
-        reject(new WebqError('OperationError', 'the webq engine host did not answer in time; it is being restarted; call again'));
+        reject(
+          new WebqError(
+            'OperationError',
+            'the webq engine host did not answer in time; it is being restarted; call again',
+          ),
+        );
         // A document that exists but never connects is stuck: close it so the next request creates a new one.
         if (!this.port) this.closeDocument();
       }, CONNECT_TIMEOUT_MS);
@@ -119,18 +155,24 @@ export class OffscreenLink implements EngineLink {
   private async ensureDocument(): Promise<void> {
     if (this.closing) await this.closing;
     const url = chrome.runtime.getURL(OFFSCREEN_PATH);
-    const existing = await chrome.runtime.getContexts({ contextTypes: ['OFFSCREEN_DOCUMENT' as chrome.runtime.ContextType], documentUrls: [url] });
-    if (existing.length > 0) return; // alive: it reconnects on its own
-    const create = () => chrome.offscreen.createDocument({
-      url: OFFSCREEN_PATH,
-      reasons: ['WORKERS' as chrome.offscreen.Reason],
-      justification: 'webq runs ML models with WebGPU, WebNN and WebAssembly for web pages',
+    const existing = await chrome.runtime.getContexts({
+      contextTypes: ['OFFSCREEN_DOCUMENT' as chrome.runtime.ContextType],
+      documentUrls: [url],
     });
+    if (existing.length > 0) return; // alive: it reconnects on its own
+    const create = () =>
+      chrome.offscreen.createDocument({
+        url: OFFSCREEN_PATH,
+        reasons: ['WORKERS' as chrome.offscreen.Reason],
+        justification: 'webq runs ML models with WebGPU, WebNN and WebAssembly for web pages',
+      });
     // Right after a stuck document was closed, Chrome may still be tearing it down and close the new one while it
     // loads ("closed before fully loading"): one retry, a moment later, gets a clean start.
     this.creating ??= create()
       .catch(() => new Promise((resolve) => setTimeout(resolve, 1000)).then(create))
-      .finally(() => { this.creating = null; });
+      .finally(() => {
+        this.creating = null;
+      });
     await this.creating;
   }
 }

@@ -16,7 +16,10 @@ export interface EngineLink {
   listen(receive: (message: HostMessage) => void): void;
 }
 
-interface Route { port: browser.Runtime.Port; clientId: string }
+interface Route {
+  port: browser.Runtime.Port;
+  clientId: string;
+}
 
 /**
  * Rate limits per origin (issue 8), counted here because the router is the only hop that sees every tab of an
@@ -34,11 +37,16 @@ export function requestBytes(message: ClientMessage): number {
   if (message.type !== 'request' || message.method !== 'run') return 0;
   const input = message.params.input;
   switch (input.kind) {
-    case 'tensors': return Object.values(input.tensors).reduce((n, t) => n + t.data.byteLength, 0);
-    case 'audio': return input.audio.byteLength;
-    case 'image': return input.images.reduce((n, im) => n + im.data.byteLength, 0);
-    case 'text': return input.text.reduce((n, s) => n + 2 * s.length, 0);
-    case 'messages': return input.messages.reduce((n, m) => n + 2 * m.content.length, 0);
+    case 'tensors':
+      return Object.values(input.tensors).reduce((n, t) => n + t.data.byteLength, 0);
+    case 'audio':
+      return input.audio.byteLength;
+    case 'image':
+      return input.images.reduce((n, im) => n + im.data.byteLength, 0);
+    case 'text':
+      return input.text.reduce((n, s) => n + 2 * s.length, 0);
+    case 'messages':
+      return input.messages.reduce((n, m) => n + 2 * m.content.length, 0);
   }
 }
 
@@ -54,7 +62,11 @@ function callerOf(port: browser.Runtime.Port): Caller | null {
   if (origin === 'null' || origin === extensionOrigin) return null;
   // The tab's top-level origin partitions the models this caller names (SPEC §3); a frame without one is its own top.
   let topOrigin = origin;
-  try { if (sender.tab.url) topOrigin = new URL(sender.tab.url).origin; } catch { /* keep the caller's own */ }
+  try {
+    if (sender.tab.url) topOrigin = new URL(sender.tab.url).origin;
+  } catch {
+    /* keep the caller's own */
+  }
   return { origin, tabId: sender.tab.id, topOrigin: topOrigin === 'null' ? origin : topOrigin };
 }
 
@@ -69,10 +81,16 @@ export function startRouter(engine: EngineLink): void {
   const reserve = (engineId: string, origin: string, bytes: number): WebqError | null => {
     const u = usage.get(origin) ?? { requests: 0, bytes: 0 };
     if (u.requests + 1 > ROUTER_LIMITS.requestsInFlightPerOrigin) {
-      return new WebqError('QuotaExceededError', `${origin} already has ${u.requests} webq requests in flight; at most ${ROUTER_LIMITS.requestsInFlightPerOrigin} per site`);
+      return new WebqError(
+        'QuotaExceededError',
+        `${origin} already has ${u.requests} webq requests in flight; at most ${ROUTER_LIMITS.requestsInFlightPerOrigin} per site`,
+      );
     }
     if (u.bytes + bytes > ROUTER_LIMITS.bytesInFlightPerOrigin) {
-      return new WebqError('QuotaExceededError', `${origin} already has ${u.bytes} bytes of webq requests in flight; this one adds ${bytes}, at most ${ROUTER_LIMITS.bytesInFlightPerOrigin} per site`);
+      return new WebqError(
+        'QuotaExceededError',
+        `${origin} already has ${u.bytes} bytes of webq requests in flight; this one adds ${bytes}, at most ${ROUTER_LIMITS.bytesInFlightPerOrigin} per site`,
+      );
     }
     usage.set(origin, { requests: u.requests + 1, bytes: u.bytes + bytes });
     held.set(engineId, { origin, bytes });
@@ -97,17 +115,28 @@ export function startRouter(engine: EngineLink): void {
       routes.delete(message.id);
       byClient.get(route.port)?.delete(route.clientId);
     }
-    try { post(route.port, { ...message, id: route.clientId }); } catch { /* the tab went away */ }
+    try {
+      post(route.port, { ...message, id: route.clientId });
+    } catch {
+      /* the tab went away */
+    }
   });
 
   browser.runtime.onConnect.addListener((port) => {
     if (port.name !== PAGE_PORT && port.name !== UI_PORT) return;
     const caller = callerOf(port);
-    if (!caller) { port.disconnect(); return; }
+    if (!caller) {
+      port.disconnect();
+      return;
+    }
     const ids = new Map<string, string>();
     byClient.set(port, ids);
     const fail = (clientId: string, err: unknown) => {
-      try { port.postMessage({ type: 'error', id: clientId, error: toWireError(err) } satisfies HostMessage); } catch { /* gone */ }
+      try {
+        port.postMessage({ type: 'error', id: clientId, error: toWireError(err) } satisfies HostMessage);
+      } catch {
+        /* gone */
+      }
     };
 
     listen(port, REQUEST_PIECES_LIMIT, async (raw: unknown) => {
@@ -121,13 +150,24 @@ export function startRouter(engine: EngineLink): void {
       }
       if (message.type === 'abort') {
         const engineId = ids.get(message.id);
-        if (engineId) { ids.delete(message.id); routes.delete(engineId); release(engineId); engine.send({ type: 'abort', id: engineId }, caller); }
+        if (engineId) {
+          ids.delete(message.id);
+          routes.delete(engineId);
+          release(engineId);
+          engine.send({ type: 'abort', id: engineId }, caller);
+        }
         return;
       }
-      if (ids.has(message.id)) { fail(message.id, new WebqError('DataError', `request id ${message.id} is already in flight`)); return; }
+      if (ids.has(message.id)) {
+        fail(message.id, new WebqError('DataError', `request id ${message.id} is already in flight`));
+        return;
+      }
       const engineId = `r${++next}`;
       const refused = reserve(engineId, caller.origin, requestBytes(message));
-      if (refused) { fail(message.id, refused); return; }
+      if (refused) {
+        fail(message.id, refused);
+        return;
+      }
       ids.set(message.id, engineId);
       try {
         // The bridge stamped `gesture`; the tab is the port's own (SPEC §3: who may open a prompt).

@@ -32,7 +32,9 @@ function connect(): browser.Runtime.Port {
   });
   p.onDisconnect.addListener(() => {
     port = null;
-    const error = toWireError(new WebqError('OperationError', 'the webq extension restarted while this request was running; call again'));
+    const error = toWireError(
+      new WebqError('OperationError', 'the webq extension restarted while this request was running; call again'),
+    );
     for (const id of inFlight) toPage({ tag: BRIDGE_TAG, message: { type: 'error', id, error } });
     inFlight.clear();
   });
@@ -47,7 +49,11 @@ function connect(): browser.Runtime.Port {
 function ownCopy(value: unknown): unknown {
   const waived = (value as { wrappedJSObject?: unknown } | null)?.wrappedJSObject;
   if (waived === undefined) return value;
-  try { return structuredClone(waived); } catch { return null; }
+  try {
+    return structuredClone(waived);
+  } catch {
+    return null;
+  }
 }
 
 function reply(message: HostMessage): void {
@@ -66,8 +72,10 @@ const opaque = targetOrigin === '*';
 function refuseOpaque(raw: unknown): void {
   const id = idOf(raw);
   if (!id || (raw as { type?: unknown }).type !== 'request') return;
-  const error = new WebqError('NotAllowedError',
-    'webq is not available to documents with an opaque origin (sandboxed or data: documents)');
+  const error = new WebqError(
+    'NotAllowedError',
+    'webq is not available to documents with an opaque origin (sandboxed or data: documents)',
+  );
   reply({ type: 'error', id, error: toWireError(error) });
 }
 
@@ -78,9 +86,15 @@ window.addEventListener('message', (event: MessageEvent) => {
   if (event.source !== window) return;
   const data = ownCopy(event.data) as Partial<WindowEnvelope> | null;
   if (!data || typeof data !== 'object' || data.tag !== PAGE_TAG) return;
-  if ((data as { hello?: unknown }).hello === true) { toPage({ tag: BRIDGE_TAG, ready: true }); return; }
+  if ((data as { hello?: unknown }).hello === true) {
+    toPage({ tag: BRIDGE_TAG, ready: true });
+    return;
+  }
   const raw = (data as { message?: unknown }).message;
-  if (opaque) { refuseOpaque(raw); return; }
+  if (opaque) {
+    refuseOpaque(raw);
+    return;
+  }
   let message;
   try {
     message = validateClientMessage(raw);
@@ -92,7 +106,14 @@ window.addEventListener('message', (event: MessageEvent) => {
   if (message.type === 'request') {
     delete message.gesture;
     if (gesture()) message.gesture = true;
-    if (inFlight.has(message.id)) { reply({ type: 'error', id: message.id, error: { name: 'DataError', message: `request id ${message.id} is already in flight` } }); return; }
+    if (inFlight.has(message.id)) {
+      reply({
+        type: 'error',
+        id: message.id,
+        error: { name: 'DataError', message: `request id ${message.id} is already in flight` },
+      });
+      return;
+    }
     inFlight.add(message.id);
   } else {
     inFlight.delete(message.id);
@@ -102,7 +123,13 @@ window.addEventListener('message', (event: MessageEvent) => {
     post(port, message);
   } catch (err) {
     inFlight.delete(message.id);
-    reply({ type: 'error', id: message.id, error: toWireError(new WebqError('OperationError', `webq could not reach its background: ${(err as Error).message}`)) });
+    reply({
+      type: 'error',
+      id: message.id,
+      error: toWireError(
+        new WebqError('OperationError', `webq could not reach its background: ${(err as Error).message}`),
+      ),
+    });
   }
 });
 

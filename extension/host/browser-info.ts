@@ -1,5 +1,8 @@
 /** Which browser the engine host runs in, from the user agent (brands first where the browser has them). */
-export interface BrowserInfo { name: 'chrome' | 'edge' | 'firefox' | 'safari' | 'unknown'; version: string }
+export interface BrowserInfo {
+  name: 'chrome' | 'edge' | 'firefox' | 'safari' | 'unknown';
+  version: string;
+}
 
 export function browserInfo(ua = globalThis.navigator?.userAgent ?? ''): BrowserInfo {
   const match = (re: RegExp) => ua.match(re)?.[1];

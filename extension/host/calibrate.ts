@@ -13,8 +13,15 @@ import { uniformFloats } from '../shared/random';
 import { readSetting, writeSetting } from '../storage/settings';
 import type { GpuInfo } from './gpu';
 
-interface Candidate<O> { options: O; ms: number }
-interface KernelCalibration<O> { best: O; ms: number; candidates: Candidate<O>[] }
+interface Candidate<O> {
+  options: O;
+  ms: number;
+}
+interface KernelCalibration<O> {
+  best: O;
+  ms: number;
+  candidates: Candidate<O>[];
+}
 
 const SETTING = 'calibration';
 /**
@@ -24,7 +31,14 @@ const SETTING = 'calibration';
  */
 const SHAPES = { gpu: { K: 768, N: 768, gemmRows: 16 }, emulated: { K: 256, N: 256, gemmRows: 8 } } as const;
 
-const GEMV_SIZES: [number, number, number][] = [[64, 4, 1], [32, 8, 1], [128, 2, 1], [256, 1, 1], [16, 16, 1], [8, 32, 1]];
+const GEMV_SIZES: [number, number, number][] = [
+  [64, 4, 1],
+  [32, 8, 1],
+  [128, 2, 1],
+  [256, 1, 1],
+  [16, 16, 1],
+  [8, 32, 1],
+];
 const GEMM_TILES: GemmTile[] = [
   { workgroupSize: [16, 8, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 },
   { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 },
@@ -68,15 +82,23 @@ async function time(device: GPUDevice, record: () => void, signal: AbortSignal, 
 
 function fitsDevice(device: GPUDevice, [x, y, z]: readonly number[]): boolean {
   const l = device.limits;
-  return x! <= l.maxComputeWorkgroupSizeX && y! <= l.maxComputeWorkgroupSizeY && z! <= l.maxComputeWorkgroupSizeZ
-    && x! * y! * z! <= l.maxComputeInvocationsPerWorkgroup;
+  return (
+    x! <= l.maxComputeWorkgroupSizeX &&
+    y! <= l.maxComputeWorkgroupSizeY &&
+    z! <= l.maxComputeWorkgroupSizeZ &&
+    x! * y! * z! <= l.maxComputeInvocationsPerWorkgroup
+  );
 }
 
 /**
  * Measures every candidate that fits the device, stores the result for this adapter and returns it.
  * `progress(done, total)` after each candidate.
  */
-export async function calibrate(gpu: GpuInfo, signal: AbortSignal, progress: (done: number, total: number) => void = () => undefined): Promise<Calibration> {
+export async function calibrate(
+  gpu: GpuInfo,
+  signal: AbortSignal,
+  progress: (done: number, total: number) => void = () => undefined,
+): Promise<Calibration> {
   const { device } = gpu;
   const { K, N, gemmRows: GEMM_ROWS } = gpu.emulated ? SHAPES.emulated : SHAPES.gpu;
   const weights = uploadBytes(device, uniformFloats(K * N, 7, 0.5));
@@ -88,22 +110,37 @@ export async function calibrate(gpu: GpuInfo, signal: AbortSignal, progress: (do
   // On an emulated adapter each candidate costs a shader compile of about a second on the CPU and the ranking says
   // little about any GPU: the first few of each list are measured there (subgroups as the device has them).
   const few = <T>(list: readonly T[], n: number): readonly T[] => (gpu.emulated ? list.slice(0, n) : list);
-  const gemvCandidates = few(GEMV_SIZES, 4).filter((s) => fitsDevice(device, s)).flatMap((workgroupSize) =>
-    (subgroups ? (gpu.emulated ? [true] : [true, false]) : [false]).map((sg) => ({ workgroupSize: [...workgroupSize] as [number, number, number], subgroups: sg })));
+  const gemvCandidates = few(GEMV_SIZES, 4)
+    .filter((s) => fitsDevice(device, s))
+    .flatMap((workgroupSize) =>
+      (subgroups ? (gpu.emulated ? [true] : [true, false]) : [false]).map((sg) => ({
+        workgroupSize: [...workgroupSize] as [number, number, number],
+        subgroups: sg,
+      })),
+    );
   const gemmCandidates = few(GEMM_TILES, 3).filter((t) => fitsDevice(device, t.workgroupSize));
   const total = gemvCandidates.length + gemmCandidates.length;
   let done = 0;
   const outputs: GPUBuffer[] = [];
-  const keep = (b: GPUBuffer) => { outputs.push(b); if (outputs.length > 8) outputs.shift()!.destroy(); };
+  const keep = (b: GPUBuffer) => {
+    outputs.push(b);
+    if (outputs.length > 8) outputs.shift()!.destroy();
+  };
   try {
     const gemvTimes: Candidate<Calibration['gemv']['best']>[] = [];
     for (const options of gemvCandidates) {
-      gemvTimes.push({ options, ms: await time(device, () => keep(gemv(device, { a: a1, M: 1, w }, options)), signal) });
+      gemvTimes.push({
+        options,
+        ms: await time(device, () => keep(gemv(device, { a: a1, M: 1, w }, options)), signal),
+      });
       progress(++done, total);
     }
     const gemmTimes: Candidate<Calibration['gemm']['best']>[] = [];
     for (const options of gemmCandidates) {
-      gemmTimes.push({ options, ms: await time(device, () => keep(gemm(device, { a: aM, M: GEMM_ROWS, w }, options)), signal) });
+      gemmTimes.push({
+        options,
+        ms: await time(device, () => keep(gemm(device, { a: aM, M: GEMM_ROWS, w }, options)), signal),
+      });
       progress(++done, total);
     }
     const fastest = <O>(c: Candidate<O>[]): KernelCalibration<O> => {

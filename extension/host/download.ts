@@ -17,7 +17,10 @@ const MAX_MODEL_BYTES = 2 * 1024 ** 3; // wasm32 heap: larger models need extern
  */
 export const DOWNLOAD_LIMITS = { concurrent: 4, bytesInFlight: 4 * 1024 ** 3, idleMs: 30_000, totalMs: 20 * 60_000 };
 
-export interface Downloaded { bytes: Uint8Array; sha256: string }
+export interface Downloaded {
+  bytes: Uint8Array;
+  sha256: string;
+}
 
 export interface DownloadOptions {
   signal: AbortSignal;
@@ -41,11 +44,18 @@ export async function download(url: URL, options: DownloadOptions): Promise<Down
 async function downloadNow(url: URL, options: DownloadOptions): Promise<Downloaded> {
   const { requester } = options;
   const max = options.maxBytes ?? MAX_MODEL_BYTES;
-  const tooBig = () => new WebqError('QuotaExceededError', `model file ${url.href} is larger than webq reads (${max === MAX_MODEL_BYTES ? '2 GiB for a model' : `${Math.round(max / 2 ** 20)} MiB for this file`})`);
+  const tooBig = () =>
+    new WebqError(
+      'QuotaExceededError',
+      `model file ${url.href} is larger than webq reads (${max === MAX_MODEL_BYTES ? '2 GiB for a model' : `${Math.round(max / 2 ** 20)} MiB for this file`})`,
+    );
   // One controller ends the fetch on the caller's abort, on the total time limit, and on a stalled body.
   const controller = new AbortController();
   let timedOut: string | null = null;
-  const stop = (reason: string) => { timedOut = reason; controller.abort(); };
+  const stop = (reason: string) => {
+    timedOut = reason;
+    controller.abort();
+  };
   const onAbort = () => controller.abort();
   options.signal.addEventListener('abort', onAbort, { once: true });
   const total = setTimeout(() => stop(`took longer than ${DOWNLOAD_LIMITS.totalMs / 1000} s`), DOWNLOAD_LIMITS.totalMs);
@@ -63,7 +73,13 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
   try {
     let response: Response;
     try {
-      response = await fetch(url, { credentials: 'omit', signal: controller.signal, cache: 'no-store', redirect: 'follow', referrerPolicy: 'no-referrer' });
+      response = await fetch(url, {
+        credentials: 'omit',
+        signal: controller.signal,
+        cache: 'no-store',
+        redirect: 'follow',
+        referrerPolicy: 'no-referrer',
+      });
     } catch {
       throw failure(new WebqError('NetworkError', `could not download ${url.href}`));
     }
@@ -80,7 +96,10 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
     }
     if (requester.page && !corsAllows(response, requester.origin)) {
       void response.body?.cancel().catch(() => undefined);
-      throw new WebqError('NotAllowedError', `model URL ${url.href} is not readable by ${requester.origin}: webq reads for a page only what the page could read itself (same origin, or Access-Control-Allow-Origin: * or the page's origin)`);
+      throw new WebqError(
+        'NotAllowedError',
+        `model URL ${url.href} is not readable by ${requester.origin}: webq reads for a page only what the page could read itself (same origin, or Access-Control-Allow-Origin: * or the page's origin)`,
+      );
     }
     if (response.status === 404 || response.status === 410) {
       void response.body?.cancel().catch(() => undefined);
@@ -92,7 +111,10 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
     }
     const header = Number(response.headers.get('content-length'));
     const expected = Number.isFinite(header) && header > 0 ? header : 0;
-    if (expected > max) { void response.body?.cancel().catch(() => undefined); throw tooBig(); }
+    if (expected > max) {
+      void response.body?.cancel().catch(() => undefined);
+      throw tooBig();
+    }
     const reader = response.body?.getReader();
     if (!reader) throw new WebqError('NetworkError', `model download from ${url.href} has no body`);
     const chunks: Uint8Array[] = [];
@@ -103,10 +125,16 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
         if (done) break;
         heard();
         loaded += value.byteLength;
-        if (loaded > max) { void reader.cancel().catch(() => undefined); throw tooBig(); }
+        if (loaded > max) {
+          void reader.cancel().catch(() => undefined);
+          throw tooBig();
+        }
         if (!bytesInFlight.add(value.byteLength)) {
           void reader.cancel().catch(() => undefined);
-          throw new WebqError('QuotaExceededError', 'webq is downloading too much at once; try again when other models have loaded');
+          throw new WebqError(
+            'QuotaExceededError',
+            'webq is downloading too much at once; try again when other models have loaded',
+          );
         }
         held += value.byteLength;
         chunks.push(value);
@@ -116,7 +144,8 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
       if (err instanceof WebqError) throw err;
       throw failure(new WebqError('NetworkError', `model download from ${url.href} broke off after ${loaded} bytes`));
     }
-    if (expected && loaded !== expected) throw new WebqError('NetworkError', `model download from ${url.href} ended at ${loaded} of ${expected} bytes`);
+    if (expected && loaded !== expected)
+      throw new WebqError('NetworkError', `model download from ${url.href} ended at ${loaded} of ${expected} bytes`);
     const bytes = join(chunks, loaded);
     const sha256 = await sha256Hex(bytes);
     if (options.sha256 && options.sha256 !== sha256) {
@@ -134,7 +163,10 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
 function join(chunks: Uint8Array[], length: number): Uint8Array {
   const bytes = new Uint8Array(length);
   let offset = 0;
-  for (const c of chunks) { bytes.set(c, offset); offset += c.byteLength; }
+  for (const c of chunks) {
+    bytes.set(c, offset);
+    offset += c.byteLength;
+  }
   return bytes;
 }
 
@@ -146,7 +178,9 @@ const bytesInFlight = {
     this.used += n;
     return true;
   },
-  remove(n: number): void { this.used = Math.max(0, this.used - n); },
+  remove(n: number): void {
+    this.used = Math.max(0, this.used - n);
+  },
 };
 
 /** A counting semaphore for downloads; waiting is abortable. A released slot passes straight to the next waiter. */
@@ -159,7 +193,10 @@ const slots = {
       this.running++;
     } else {
       await new Promise<void>((resolve, reject) => {
-        const go = () => { signal.removeEventListener('abort', onAbort); resolve(); };
+        const go = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
         const onAbort = () => {
           this.waiting = this.waiting.filter((w) => w !== go);
           reject(new WebqError('AbortError', 'the download was aborted'));

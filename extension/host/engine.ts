@@ -11,7 +11,17 @@
  */
 import { toWireError, WebqError } from '../shared/errors';
 import type { NormalizedOptions } from '../shared/options';
-import { SESSION_DEFAULTS, type Caller, type ClientMessage, type HostMessage, type Methods, type RequestMessage, type SessionParams, type SessionReply, type WireInput } from '../shared/protocol';
+import {
+  SESSION_DEFAULTS,
+  type Caller,
+  type ClientMessage,
+  type HostMessage,
+  type Methods,
+  type RequestMessage,
+  type SessionParams,
+  type SessionReply,
+  type WireInput,
+} from '../shared/protocol';
 import type { Capabilities, ModelRef, PerformanceMetrics, Profile, RunResult } from '../shared/types';
 import type { GraphRunner } from '../tasks/types';
 import type { BrowserInfo } from './browser-info';
@@ -40,7 +50,7 @@ const deviceProbe: DeviceProbe = {
     if (backend === 'wasm') return null;
     if (backend === 'webgpu') return (await getGpu()) ? null : gpuUnavailableReason;
     const status = await webnnStatus(webnnDevice);
-    return status.available ? null : status.reason ?? 'WebNN is unavailable';
+    return status.available ? null : (status.reason ?? 'WebNN is unavailable');
   },
   webnnMinBits,
 };
@@ -83,34 +93,59 @@ export class Engine {
     this.jobs.set(message.id, controller);
     const job: Job = {
       signal: controller.signal,
-      progress: (phase, loaded, total) => { if (message.progress) emit({ type: 'progress', id: message.id, progress: { phase, loaded, total } }); },
-      delta: (text) => { if (message.stream && text && !controller.signal.aborted) emit({ type: 'delta', id: message.id, text }); },
-    };
-    this.handle(message, caller, job).then(
-      (result) => { if (!controller.signal.aborted) emit({ type: 'result', id: message.id, result }); },
-      (err) => {
-        const error = this.closing ? { name: 'OperationError' as const, message: this.closing }
-          : controller.signal.aborted ? { name: 'AbortError' as const, message: 'the request was aborted' } : toWireError(err);
-        emit({ type: 'error', id: message.id, error });
+      progress: (phase, loaded, total) => {
+        if (message.progress) emit({ type: 'progress', id: message.id, progress: { phase, loaded, total } });
       },
-    ).finally(() => this.jobs.delete(message.id));
+      delta: (text) => {
+        if (message.stream && text && !controller.signal.aborted) emit({ type: 'delta', id: message.id, text });
+      },
+    };
+    this.handle(message, caller, job)
+      .then(
+        (result) => {
+          if (!controller.signal.aborted) emit({ type: 'result', id: message.id, result });
+        },
+        (err) => {
+          const error = this.closing
+            ? { name: 'OperationError' as const, message: this.closing }
+            : controller.signal.aborted
+              ? { name: 'AbortError' as const, message: 'the request was aborted' }
+              : toWireError(err);
+          emit({ type: 'error', id: message.id, error });
+        },
+      )
+      .finally(() => this.jobs.delete(message.id));
   }
 
-  private async handle(message: RequestMessage, caller: Caller, job: Job): Promise<Methods[typeof message.method]['result']> {
+  private async handle(
+    message: RequestMessage,
+    caller: Caller,
+    job: Job,
+  ): Promise<Methods[typeof message.method]['result']> {
     switch (message.method) {
-      case 'capabilities': return this.capabilities(caller);
+      case 'capabilities':
+        return this.capabilities(caller);
       case 'load': {
         const { info, fallbacks } = await this.load(message.params.model, message.params.options, caller, job);
         return { ...info, fallbacks };
       }
-      case 'run': return this.run(message.params.model, message.params.input, message.params.options, caller, job);
-      case 'unload': await this.unload(message.params.model, caller); return null;
-      case 'session': return this.session(message.params, caller, job);
+      case 'run':
+        return this.run(message.params.model, message.params.input, message.params.options, caller, job);
+      case 'unload':
+        await this.unload(message.params.model, caller);
+        return null;
+      case 'session':
+        return this.session(message.params, caller, job);
       case 'calibrate': {
         // A calibration is global and timed: exposed to pages it would be a cross-site identifier (SPEC §3).
-        if (this.isPage(caller)) throw new WebqError('NotAllowedError', 'calibration is run from webq\'s options page, not by web pages');
+        if (this.isPage(caller))
+          throw new WebqError('NotAllowedError', "calibration is run from webq's options page, not by web pages");
         const gpu = await getGpu();
-        if (!gpu) throw new WebqError('NotSupportedError', `calibrate measures webq's WebGPU kernels, and WebGPU is not available: ${gpuUnavailableReason}`);
+        if (!gpu)
+          throw new WebqError(
+            'NotSupportedError',
+            `calibrate measures webq's WebGPU kernels, and WebGPU is not available: ${gpuUnavailableReason}`,
+          );
         return calibrate(gpu, job.signal, (done, total) => job.progress('calibrate', done, total));
       }
     }
@@ -123,20 +158,32 @@ export class Engine {
 
   /** Who a caller's model URLs are fetched for, and the partition they are kept in (its top-level origin). */
   private fetcherFor(caller: Caller): Fetcher {
-    return { requester: { origin: caller.origin, page: this.isPage(caller) }, partition: caller.topOrigin ?? caller.origin };
+    return {
+      requester: { origin: caller.origin, page: this.isPage(caller) },
+      partition: caller.topOrigin ?? caller.origin,
+    };
   }
 
   async capabilities(caller: Caller): Promise<Capabilities> {
-    const [gpu, webnn, { profile }] = await Promise.all([getGpu(), webnnStatus('gpu'), this.profile(this.isPage(caller))]);
+    const [gpu, webnn, { profile }] = await Promise.all([
+      getGpu(),
+      webnnStatus('gpu'),
+      this.profile(this.isPage(caller)),
+    ]);
     return {
       browser: { name: this.env.browser.name, version: this.env.browser.version },
       webgpu: gpu
         ? {
-          available: true,
-          adapter: { vendor: gpu.info.vendor, architecture: gpu.info.architecture, description: gpu.info.description || gpu.info.device, emulated: gpu.emulated },
-          features: [...gpu.adapter.features].sort(),
-          limits: adapterLimits(gpu.adapter),
-        }
+            available: true,
+            adapter: {
+              vendor: gpu.info.vendor,
+              architecture: gpu.info.architecture,
+              description: gpu.info.description || gpu.info.device,
+              emulated: gpu.emulated,
+            },
+            features: [...gpu.adapter.features].sort(),
+            limits: adapterLimits(gpu.adapter),
+          }
         : { available: false, reason: gpuUnavailableReason, features: [], limits: {} },
       webnn,
       wasm: { threads: 1, simd: wasmSimd() },
@@ -153,7 +200,9 @@ export class Engine {
    * unreadable setting means no override.
    */
   private async profile(forPage: boolean): Promise<{ profile: Profile; emulated: boolean }> {
-    this.gpuFacts ??= getGpu().then((gpu) => (gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features], gpu } : null));
+    this.gpuFacts ??= getGpu().then((gpu) =>
+      gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features], gpu } : null,
+    );
     const facts = await this.gpuFacts;
     const override = await readSetting(PROFILE_OVERRIDE_SETTING).catch(() => undefined);
     const calibration = facts && !forPage ? await storedCalibration(facts.gpu).catch(() => undefined) : undefined;
@@ -162,17 +211,33 @@ export class Engine {
   }
 
   /** Resolves, plans and loads a model for a caller; the load time is reported when this call did the loading. */
-  private async load(ref: ModelRef, options: NormalizedOptions, caller: Caller, job: Job): Promise<Loaded & { resolved: Resolved; loadTimeMs?: number; profile: string }> {
+  private async load(
+    ref: ModelRef,
+    options: NormalizedOptions,
+    caller: Caller,
+    job: Job,
+  ): Promise<Loaded & { resolved: Resolved; loadTimeMs?: number; profile: string }> {
     const started = performance.now();
     const resolved = await resolveModel(ref, this.fetcherFor(caller));
     const { profile, emulated } = await this.profile(this.isPage(caller));
     const fallbacks: string[] = [];
     const plan = await planLoad(resolved, options, profile, emulated, deviceProbe, fallbacks);
     const loaded = await this.store.load(resolved, plan, caller, job, fallbacks);
-    return { ...loaded, resolved, loadTimeMs: loaded.firstUse ? performance.now() - started : undefined, profile: profile.name };
+    return {
+      ...loaded,
+      resolved,
+      loadTimeMs: loaded.firstUse ? performance.now() - started : undefined,
+      profile: profile.name,
+    };
   }
 
-  private async run(ref: ModelRef, input: WireInput, options: NormalizedOptions, caller: Caller, job: Job): Promise<RunResult> {
+  private async run(
+    ref: ModelRef,
+    input: WireInput,
+    options: NormalizedOptions,
+    caller: Caller,
+    job: Job,
+  ): Promise<RunResult> {
     const loaded = await this.load(ref, options, caller, job);
     const { resolved, main } = loaded;
     const started = performance.now();
@@ -180,13 +245,19 @@ export class Engine {
     let ms: number | undefined;
     let generation: Partial<PerformanceMetrics> = {};
     if (resolved.kind === 'raw') {
-      if (input.kind !== 'tensors') throw new WebqError('DataError', `this model is a raw ONNX model: pass tensors { ${main.io.inputs.map((i) => i.name).join(', ')} }, not ${input.kind}`);
+      if (input.kind !== 'tensors')
+        throw new WebqError(
+          'DataError',
+          `this model is a raw ONNX model: pass tensors { ${main.io.inputs.map((i) => i.name).join(', ')} }, not ${input.kind}`,
+        );
       checkFeeds(main.io, input.tensors);
       ({ outputs: output, ms } = await runGraph(main, input.tensors, job.signal));
     } else {
       output = await resolved.pipeline.run(loaded.assets, input, options, this.graphRunner(loaded, job), {
         onDelta: (text) => job.delta(text),
-        report: (figures) => { generation = figures; },
+        report: (figures) => {
+          generation = figures;
+        },
       });
     }
     // A task's inference is the whole pipeline: tokenising, the graphs (a decoder's every step), post-processing.
@@ -211,7 +282,11 @@ export class Engine {
     };
   }
 
-  private metrics(loaded: Awaited<ReturnType<Engine['load']>>, ms: number, extra: Partial<PerformanceMetrics>): PerformanceMetrics {
+  private metrics(
+    loaded: Awaited<ReturnType<Engine['load']>>,
+    ms: number,
+    extra: Partial<PerformanceMetrics>,
+  ): PerformanceMetrics {
     const { info } = loaded;
     return {
       inferenceTimeMs: ms,
@@ -237,7 +312,8 @@ export class Engine {
     switch (p.op) {
       case 'availability': {
         const resolved = await resolveModel(p.model, this.fetcherFor(caller)).catch(() => null);
-        if (!resolved || resolved.kind !== 'task' || resolved.pipeline.task !== 'text-generation') return { availability: 'unavailable' };
+        if (!resolved || resolved.kind !== 'task' || resolved.pipeline.task !== 'text-generation')
+          return { availability: 'unavailable' };
         const { profile, emulated } = await this.profile(this.isPage(caller));
         const plan = await planLoad(resolved, p.options, profile, emulated, deviceProbe, []).catch(() => null);
         return { availability: plan ? await this.store.availability(resolved, plan) : 'unavailable' };
@@ -264,10 +340,16 @@ export class Engine {
           return figures(session, assets);
         }
         const started = performance.now();
-        const r = await promptSession(session, assets, this.graphRunner(loaded, job), p.messages, p.options, (text) => job.delta(text));
+        const r = await promptSession(session, assets, this.graphRunner(loaded, job), p.messages, p.options, (text) =>
+          job.delta(text),
+        );
         const { timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond } = r.timings;
         const output = { text: r.text, tokens: r.tokens, finishReason: r.finishReason, usage: r.usage };
-        const performanceMetrics = this.metrics(loaded, performance.now() - started, { timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond });
+        const performanceMetrics = this.metrics(loaded, performance.now() - started, {
+          timeToFirstTokenMs,
+          prefillTokensPerSecond,
+          decodeTokensPerSecond,
+        });
         return { result: { output, performanceMetrics }, ...(await figures(session, assets)) };
       }
     }
@@ -275,10 +357,15 @@ export class Engine {
 
   /** A text-generation model loaded for a session (its load options: the session's, less its sampling defaults). */
   private async languageModel(ref: ModelRef, options: NormalizedOptions, caller: Caller, job: Job) {
-    const load = Object.fromEntries(Object.entries(options).filter(([k]) => !(SESSION_DEFAULTS as readonly string[]).includes(k)));
+    const load = Object.fromEntries(
+      Object.entries(options).filter(([k]) => !(SESSION_DEFAULTS as readonly string[]).includes(k)),
+    );
     const loaded = await this.load(ref, load, caller, job);
     if (loaded.resolved.kind !== 'task' || loaded.resolved.pipeline.task !== 'text-generation') {
-      throw new WebqError('DataError', 'LanguageModel needs a text-generation model: a registry LLM id or { url, task: \'text-generation\' }');
+      throw new WebqError(
+        'DataError',
+        "LanguageModel needs a text-generation model: a registry LLM id or { url, task: 'text-generation' }",
+      );
     }
     return { loaded, assets: loaded.assets as TextGenerationAssets };
   }
@@ -286,12 +373,20 @@ export class Engine {
   /** Drops the caller's hold on the model's graphs; a graph no caller holds is released. */
   private async unload(ref: ModelRef, caller: Caller): Promise<void> {
     let resolved: Resolved;
-    try { resolved = await resolveModel(ref, this.fetcherFor(caller)); } catch { return; }
+    try {
+      resolved = await resolveModel(ref, this.fetcherFor(caller));
+    } catch {
+      return;
+    }
     this.store.release(resolved, caller.origin);
   }
 }
 
 function wasmSimd(): boolean {
   // The smallest module using a v128 instruction; validate() says whether this engine has SIMD.
-  return WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]));
+  return WebAssembly.validate(
+    new Uint8Array([
+      0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+    ]),
+  );
 }

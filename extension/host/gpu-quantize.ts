@@ -24,10 +24,16 @@ import { mulberry32 } from '../shared/random';
 export type Workgroup = [number, number, number];
 
 /** A GPU to quantize on: its device and the key of its adapter (calibrate.ts `adapterKey`). */
-export interface QuantizerGpu { device: GPUDevice; adapter: string }
+export interface QuantizerGpu {
+  device: GPUDevice;
+  adapter: string;
+}
 
 /** Where the settings live (extension/storage/settings.ts readSetting/writeSetting; absent in tests: memory only). */
-export interface SettingsStore { read(key: string): Promise<unknown>; write(key: string, value: unknown): Promise<void> }
+export interface SettingsStore {
+  read(key: string): Promise<unknown>;
+  write(key: string, value: unknown): Promise<void>;
+}
 
 export interface QuantizerEnv {
   /** The GPU to use, or why there is none. Called at most once per load, and only when a weight is to quantize. */
@@ -39,7 +45,11 @@ export interface QuantizerEnv {
 }
 
 /** Measured rates of one kind of weight on one adapter, in millions of parameters per second. */
-export interface QuantizerRates { gpu: number; cpu: number; measuredAt: string }
+export interface QuantizerRates {
+  gpu: number;
+  cpu: number;
+  measuredAt: string;
+}
 
 export const SETTING = 'gpuQuantizer';
 /** The representative weight of the measurement: BERT-base's hidden size. */
@@ -52,21 +62,29 @@ const remembered = new Map<string, Promise<QuantizerRates>>();
 
 const searchOf = (o: QuantizeOptions): boolean => o.scaleSearch ?? o.bits === 2;
 /** The kind of weight a measurement stands for: what changes the kernels' work, not the shape. */
-export const kindOf = (o: QuantizeOptions): string => `${o.bits}-bit ${o.scheme}${searchOf(o) ? ' with scale search' : ''}`;
+export const kindOf = (o: QuantizeOptions): string =>
+  `${o.bits}-bit ${o.scheme}${searchOf(o) ? ' with scale search' : ''}`;
 
 /**
  * Quantizes the requests: on the GPU where chosen (per kind of weight, or all of them under `workgroupSize`),
  * else not at all (the rewrite then uses the TypeScript quantizer). Returns the GPU-quantized weights by request key
  * and the notes for the load's report.
  */
-export async function quantizeRequests(requests: readonly QuantizationRequest[], env: QuantizerEnv): Promise<{ quantized: Map<string, QuantizedWeight>; notes: string[] }> {
+export async function quantizeRequests(
+  requests: readonly QuantizationRequest[],
+  env: QuantizerEnv,
+): Promise<{ quantized: Map<string, QuantizedWeight>; notes: string[] }> {
   const quantized = new Map<string, QuantizedWeight>();
   const notes: string[] = [];
   if (requests.length === 0) return { quantized, notes };
   const wg = env.workgroupSize;
   const gpu = await env.gpu();
   if ('unavailable' in gpu) {
-    if (wg) throw new WebqError('NotSupportedError', `option workgroupSize sets the workgroup of webq's GPU quantize kernels, and WebGPU is not available here: ${gpu.unavailable}`);
+    if (wg)
+      throw new WebqError(
+        'NotSupportedError',
+        `option workgroupSize sets the workgroup of webq's GPU quantize kernels, and WebGPU is not available here: ${gpu.unavailable}`,
+      );
     notes.push(`quantizer: CPU (${gpu.unavailable})`);
     return { quantized, notes };
   }
@@ -79,7 +97,9 @@ export async function quantizeRequests(requests: readonly QuantizationRequest[],
       throw new WebqError('DataError', `option workgroupSize: ${(err as Error).message}`);
     }
     onGpu = [...requests];
-    notes.push(`quantizer: GPU kernels with workgroupSize [${wg.join(', ')}] (the workgroupSize option; not measured against the CPU quantizer)`);
+    notes.push(
+      `quantizer: GPU kernels with workgroupSize [${wg.join(', ')}] (the workgroupSize option; not measured against the CPU quantizer)`,
+    );
   } else {
     onGpu = [];
     const byKind = new Map<string, QuantizationRequest[]>();
@@ -90,7 +110,9 @@ export async function quantizeRequests(requests: readonly QuantizationRequest[],
         rates = await measuredRates(gpu, group[0]!.options, env);
       } catch (err) {
         if (err instanceof WebqError && err.name === 'AbortError') throw err;
-        notes.push(`quantizer: CPU${byKind.size > 1 ? ` for ${kind} weights` : ''} (the GPU kernels failed when measured here: ${String((err as Error).message ?? err).slice(0, 200)})`);
+        notes.push(
+          `quantizer: CPU${byKind.size > 1 ? ` for ${kind} weights` : ''} (the GPU kernels failed when measured here: ${String((err as Error).message ?? err).slice(0, 200)})`,
+        );
         continue;
       }
       const ratio = rates.gpu / rates.cpu;
@@ -98,9 +120,13 @@ export async function quantizeRequests(requests: readonly QuantizationRequest[],
       const several = byKind.size > 1 ? ` for ${kind} weights` : '';
       if (ratio > 1) {
         onGpu.push(...group);
-        notes.push(`quantizer: GPU kernels${several} (measured ${ratio.toPrecision(2)}× the CPU quantizer's rate on this adapter: ${figures})`);
+        notes.push(
+          `quantizer: GPU kernels${several} (measured ${ratio.toPrecision(2)}× the CPU quantizer's rate on this adapter: ${figures})`,
+        );
       } else {
-        notes.push(`quantizer: CPU${several} (the GPU kernels measured ${ratio.toPrecision(2)}× its rate here: ${figures})`);
+        notes.push(
+          `quantizer: CPU${several} (the GPU kernels measured ${ratio.toPrecision(2)}× its rate here: ${figures})`,
+        );
       }
     }
   }
@@ -109,7 +135,9 @@ export async function quantizeRequests(requests: readonly QuantizationRequest[],
   const { done, fallbacks } = await quantizeAll(device, onGpu, wg ?? DEFAULT_QUANTIZE_WORKGROUP, env.signal);
   for (const [key, q] of done) quantized.set(key, q);
   const params = onGpu.filter((r) => done.has(r.key)).reduce((n, r) => n + r.K * r.N, 0);
-  notes.push(`quantizer: ${done.size} of ${requests.length} weights (${fmt(params / 1e6)} M parameters) quantized on the GPU in ${Math.round(performance.now() - started)} ms`);
+  notes.push(
+    `quantizer: ${done.size} of ${requests.length} weights (${fmt(params / 1e6)} M parameters) quantized on the GPU in ${Math.round(performance.now() - started)} ms`,
+  );
   notes.push(...fallbacks);
   return { quantized, notes };
 }
@@ -120,7 +148,10 @@ export async function quantizeRequests(requests: readonly QuantizationRequest[],
  * is left to the CPU quantizer, with a note; once a batch fails on the GPU, it and every later weight are, with one.
  */
 export async function quantizeAll(
-  device: GPUDevice, requests: readonly QuantizationRequest[], wg: readonly [number, number, number], signal?: AbortSignal,
+  device: GPUDevice,
+  requests: readonly QuantizationRequest[],
+  wg: readonly [number, number, number],
+  signal?: AbortSignal,
 ): Promise<{ done: Map<string, QuantizedWeight>; fallbacks: string[]; failure?: string }> {
   const done = new Map<string, QuantizedWeight>();
   const fallbacks: string[] = [];
@@ -148,7 +179,9 @@ export async function quantizeAll(
   for (const r of requests) {
     const size = r.K * r.N * 4;
     if (size > limit) {
-      fallbacks.push(`${r.name} (${r.op}): quantized on the CPU, B[${r.K}, ${r.N}] is ${mb(size)} of fp32, more than this GPU's largest storage binding (${mb(limit)})`);
+      fallbacks.push(
+        `${r.name} (${r.op}): quantized on the CPU, B[${r.K}, ${r.N}] is ${mb(size)} of fp32, more than this GPU's largest storage binding (${mb(limit)})`,
+      );
       continue;
     }
     if (bytes + size > BATCH_BYTES) await flush();
@@ -157,24 +190,38 @@ export async function quantizeAll(
   }
   await flush();
   if (!failed) return { done, fallbacks };
-  fallbacks.push(`quantizer: the GPU kernels failed (${failed.message}); ${failed.weights} weights were quantized on the CPU instead`);
+  fallbacks.push(
+    `quantizer: the GPU kernels failed (${failed.message}); ${failed.weights} weights were quantized on the CPU instead`,
+  );
   return { done, fallbacks, failure: failed.message };
 }
 
 /** One submit: upload every weight of the batch, quantize each, copy all outputs into one staging buffer, read it. */
-async function quantizeBatch(device: GPUDevice, batch: readonly QuantizationRequest[], wg: readonly [number, number, number]): Promise<QuantizedWeight[]> {
+async function quantizeBatch(
+  device: GPUDevice,
+  batch: readonly QuantizationRequest[],
+  wg: readonly [number, number, number],
+): Promise<QuantizedWeight[]> {
   const scratch: GPUBuffer[] = [];
   let staging: GPUBuffer | undefined;
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
   let open = 2;
-  const pop = () => { open--; return device.popErrorScope(); };
+  const pop = () => {
+    open--;
+    return device.popErrorScope();
+  };
   try {
     const encoder = device.createCommandEncoder({ label: 'webq.quantize' });
     const made = batch.map((r) => {
       const input = uploadBytes(device, r.values(), 'webq.q.weights');
       scratch.push(input);
-      const w = quantizeOnGpu(device, { weights: input, K: r.K, N: r.N }, { ...r.options, workgroupSize: wg, scratch }, encoder);
+      const w = quantizeOnGpu(
+        device,
+        { weights: input, K: r.K, N: r.N },
+        { ...r.options, workgroupSize: wg, scratch },
+        encoder,
+      );
       scratch.push(w.data, w.scales, ...(w.zeroPoints ? [w.zeroPoints] : []));
       return w;
     });
@@ -186,7 +233,11 @@ async function quantizeBatch(device: GPUDevice, batch: readonly QuantizationRequ
       size = at.zp + (w.zeroPoints ? align4(s.zpBytes) : 0);
       return at;
     });
-    staging = device.createBuffer({ label: 'webq.q.readback', size: Math.max(4, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    staging = device.createBuffer({
+      label: 'webq.q.readback',
+      size: Math.max(4, size),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     made.forEach((w, i) => {
       const { s, data, scales, zp } = layout[i]!;
       encoder.copyBufferToBuffer(w.data, 0, staging!, data, s.dataBytes);
@@ -202,7 +253,13 @@ async function quantizeBatch(device: GPUDevice, batch: readonly QuantizationRequ
     const out = made.map((w, i): QuantizedWeight => {
       const { s, data, scales, zp } = layout[i]!;
       return {
-        bits: w.bits, scheme: w.scheme, K: w.K, N: w.N, blockSize: w.blockSize, groupSize: w.groupSize, kBlocks: s.kBlocks,
+        bits: w.bits,
+        scheme: w.scheme,
+        K: w.K,
+        N: w.N,
+        blockSize: w.blockSize,
+        groupSize: w.groupSize,
+        kBlocks: s.kBlocks,
         data: new Uint8Array(mapped.slice(data, data + s.dataBytes)),
         scales: new Float32Array(mapped.slice(scales, scales + w.N * s.kBlocks * 4)),
         zeroPoints: w.zeroPoints ? new Uint8Array(mapped.slice(zp, zp + s.zpBytes)) : undefined,
@@ -226,13 +283,17 @@ async function measuredRates(gpu: QuantizerGpu, options: QuantizeOptions, env: Q
   if (!rates) {
     rates = (async () => {
       const stored = await env.settings?.read(SETTING).catch(() => undefined);
-      const all = typeof stored === 'object' && stored !== null ? (stored as Record<string, Record<string, QuantizerRates>>) : {};
+      const all =
+        typeof stored === 'object' && stored !== null ? (stored as Record<string, Record<string, QuantizerRates>>) : {};
       const hit = all[gpu.adapter]?.[kind];
       if (hit && hit.gpu > 0 && hit.cpu > 0) return hit;
       const measured = await measureQuantizers(gpu.device, options);
       const latest = await env.settings?.read(SETTING).catch(() => undefined);
-      const base = typeof latest === 'object' && latest !== null ? (latest as Record<string, Record<string, QuantizerRates>>) : {};
-      await env.settings?.write(SETTING, { ...base, [gpu.adapter]: { ...base[gpu.adapter], [kind]: measured } }).catch(() => undefined);
+      const base =
+        typeof latest === 'object' && latest !== null ? (latest as Record<string, Record<string, QuantizerRates>>) : {};
+      await env.settings
+        ?.write(SETTING, { ...base, [gpu.adapter]: { ...base[gpu.adapter], [kind]: measured } })
+        .catch(() => undefined);
       return measured;
     })();
     remembered.set(key, rates);
@@ -247,11 +308,26 @@ async function measuredRates(gpu: QuantizerGpu, options: QuantizeOptions, env: Q
  * work on the machine only ever adds time, to either side). The
  * GPU's run is the load's own path (quantizeAll: upload, kernels, readback into a QuantizedWeight).
  */
-export async function measureQuantizers(device: GPUDevice, options: QuantizeOptions, wg: readonly [number, number, number] = DEFAULT_QUANTIZE_WORKGROUP): Promise<QuantizerRates> {
+export async function measureQuantizers(
+  device: GPUDevice,
+  options: QuantizeOptions,
+  wg: readonly [number, number, number] = DEFAULT_QUANTIZE_WORKGROUP,
+): Promise<QuantizerRates> {
   const random = mulberry32(20260);
   // Roughly normal weights (sum of three uniforms), the shape real weight distributions have.
-  const values = Float32Array.from({ length: MEASURE_K * MEASURE_N }, () => (random() + random() + random() - 1.5) * 0.05);
-  const request: QuantizationRequest = { key: 'measure', name: 'measure', op: 'MatMul', K: MEASURE_K, N: MEASURE_N, options, values: () => values };
+  const values = Float32Array.from(
+    { length: MEASURE_K * MEASURE_N },
+    () => (random() + random() + random() - 1.5) * 0.05,
+  );
+  const request: QuantizationRequest = {
+    key: 'measure',
+    name: 'measure',
+    op: 'MatMul',
+    K: MEASURE_K,
+    N: MEASURE_N,
+    options,
+    values: () => values,
+  };
   const gpuOnce = async () => {
     const started = performance.now();
     const { done, failure } = await quantizeAll(device, [request], wg);
@@ -280,7 +356,9 @@ export async function measureQuantizers(device: GPUDevice, options: QuantizeOpti
  * like the host's (kernels/device.ts: the adapter's limits, so large weights fit in one binding and `workgroupSize`
  * is checked against what the adapter can do).
  */
-export async function openQuantizerGpu(adapterKey: (info: AdapterFacts) => string): Promise<QuantizerGpu | { unavailable: string }> {
+export async function openQuantizerGpu(
+  adapterKey: (info: AdapterFacts) => string,
+): Promise<QuantizerGpu | { unavailable: string }> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) return { unavailable: 'navigator.gpu is absent in this context' };
   try {

@@ -52,8 +52,9 @@ async function open(): Promise<GpuInfo | null> {
   }
   const { adapter, device, info } = opened;
   const raw = adapter.info ?? ({} as GPUAdapterInfo);
-  const fallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true
-    || (raw as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  const fallback =
+    (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
+    (raw as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   const emulated = fallback || SOFTWARE.test(`${info.vendor} ${info.architecture} ${info.description} ${info.device}`);
   void device.lost.then((lost) => {
     pending = null;
@@ -72,21 +73,26 @@ async function open(): Promise<GpuInfo | null> {
 const TEST_LOSE_DEVICE = 'webq-test:lose-gpu-device';
 const runtime = (globalThis as { chrome?: typeof chrome }).chrome?.runtime;
 if (runtime?.onMessage && typeof runtime.getURL === 'function') {
-  runtime.onMessage.addListener((message: unknown, sender: chrome.runtime.MessageSender, sendResponse: (r: unknown) => void) => {
-    if ((message as { type?: unknown } | null)?.type !== TEST_LOSE_DEVICE) return undefined;
-    if (sender.id !== runtime.id || sender.tab || !sender.url?.startsWith(runtime.getURL(''))) return undefined;
-    void (pending ?? Promise.resolve(null)).then((gpu) => {
-      gpu?.device.destroy();
-      sendResponse({ destroyed: Boolean(gpu) });
-    });
-    return true;
-  });
+  runtime.onMessage.addListener(
+    (message: unknown, sender: chrome.runtime.MessageSender, sendResponse: (r: unknown) => void) => {
+      if ((message as { type?: unknown } | null)?.type !== TEST_LOSE_DEVICE) return undefined;
+      if (sender.id !== runtime.id || sender.tab || !sender.url?.startsWith(runtime.getURL(''))) return undefined;
+      void (pending ?? Promise.resolve(null)).then((gpu) => {
+        gpu?.device.destroy();
+        sendResponse({ destroyed: Boolean(gpu) });
+      });
+      return true;
+    },
+  );
 }
 
 /** A promise that rejects with OperationError once `device` is lost (or destroyed); never resolves. */
 export function lostSignal(device: GPUDevice): Promise<never> {
   const signal = device.lost.then((info) => {
-    throw new WebqError('OperationError', `the GPU device was lost (${info.message || info.reason || 'no reason given'}); call again: the next request uses a new device`);
+    throw new WebqError(
+      'OperationError',
+      `the GPU device was lost (${info.message || info.reason || 'no reason given'}); call again: the next request uses a new device`,
+    );
   });
   signal.catch(() => undefined); // observed by whoever races it; never an unhandled rejection on its own
   return signal;

@@ -42,7 +42,11 @@ const MAX_WEBNN_SHAPES = 4;
 const MAX_WARM_UP_ELEMENTS = 16 * 2 ** 20;
 
 /** Creates the graph's session (all but WebNN, which waits for the first feeds' shapes) and warms it up if asked. */
-export async function openGraph(graph: LoadedGraph, shaderPrecompilation: boolean, onCompile: (done: number) => void): Promise<void> {
+export async function openGraph(
+  graph: LoadedGraph,
+  shaderPrecompilation: boolean,
+  onCompile: (done: number) => void,
+): Promise<void> {
   if (graph.target.backend !== 'webnn') {
     onCompile(0);
     const session = newSession(graph, undefined);
@@ -57,7 +61,11 @@ export async function openGraph(graph: LoadedGraph, shaderPrecompilation: boolea
 }
 
 /** One inference of one graph, queued behind the graph's other runs. */
-export function runGraph(graph: LoadedGraph, feeds: Record<string, WireTensor>, signal: AbortSignal): Promise<{ outputs: Record<string, WireTensor>; ms: number }> {
+export function runGraph(
+  graph: LoadedGraph,
+  feeds: Record<string, WireTensor>,
+  signal: AbortSignal,
+): Promise<{ outputs: Record<string, WireTensor>; ms: number }> {
   const result = graph.queue.then(async () => {
     if (signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
     if (graph.broken) throw new WebqError('OperationError', `${graph.broken}; call again: the model is loaded anew`);
@@ -65,7 +73,8 @@ export function runGraph(graph: LoadedGraph, feeds: Record<string, WireTensor>, 
     try {
       return await runSession(session, feeds, graph.lost);
     } catch (err) {
-      const failure = err instanceof WebqError ? err : new WebqError('OperationError', `inference failed: ${(err as Error).message}`);
+      const failure =
+        err instanceof WebqError ? err : new WebqError('OperationError', `inference failed: ${(err as Error).message}`);
       if (graph.target.backend === 'webgpu') {
         // A failed WebGPU run usually means the device is gone. Running the queued requests into the same session
         // can leave onnxruntime-web stuck for good (seen after device.destroy()), so they fail here instead and
@@ -85,7 +94,10 @@ export function releaseGraph(graph: LoadedGraph): void {
   for (const s of graph.sessions.values()) void s.then((x) => x.release()).catch(() => undefined);
 }
 
-async function newSession(graph: LoadedGraph, freeDimensionOverrides: Record<string, number> | undefined): Promise<Session> {
+async function newSession(
+  graph: LoadedGraph,
+  freeDimensionOverrides: Record<string, number> | undefined,
+): Promise<Session> {
   const { backend, webnnDevice } = graph.target;
   try {
     if (backend === 'webgpu') {
@@ -101,7 +113,10 @@ async function newSession(graph: LoadedGraph, freeDimensionOverrides: Record<str
     return await createSession(graph.bytes!, { backend });
   } catch (err) {
     if (err instanceof WebqError) throw err;
-    throw new WebqError('OperationError', `onnxruntime-web could not create a ${backend} session for this model: ${(err as Error).message}`);
+    throw new WebqError(
+      'OperationError',
+      `onnxruntime-web could not create a ${backend} session for this model: ${(err as Error).message}`,
+    );
   }
 }
 
@@ -133,7 +148,9 @@ async function warmUp(graph: LoadedGraph, session: Session): Promise<void> {
     const count = dims.reduce((a, b) => a * b, 1);
     elements += count;
     if (elements > MAX_WARM_UP_ELEMENTS) {
-      graph.fallbacks.push(`shaderPrecompilation: the inputs hold more than ${MAX_WARM_UP_ELEMENTS} elements; shaders compile on the first run`);
+      graph.fallbacks.push(
+        `shaderPrecompilation: the inputs hold more than ${MAX_WARM_UP_ELEMENTS} elements; shaders compile on the first run`,
+      );
       return;
     }
     feeds[input.name] = { type: input.type as WireTensor['type'], dims, data: zeros(input.type, count) };
@@ -141,17 +158,26 @@ async function warmUp(graph: LoadedGraph, session: Session): Promise<void> {
   try {
     await runSession(session, feeds);
   } catch (err) {
-    graph.fallbacks.push(`shaderPrecompilation: warm-up run failed (${(err as Error).message.slice(0, 120)}); shaders compile on the first run`);
+    graph.fallbacks.push(
+      `shaderPrecompilation: warm-up run failed (${(err as Error).message.slice(0, 120)}); shaders compile on the first run`,
+    );
   }
 }
 
 function zeros(type: string, count: number): WireTensor['data'] {
   switch (type) {
-    case 'int64': return new BigInt64Array(count);
-    case 'int32': return new Int32Array(count);
-    case 'float16': return new Uint16Array(count);
-    case 'int8': return new Int8Array(count);
-    case 'uint8': case 'bool': return new Uint8Array(count);
-    default: return new Float32Array(count);
+    case 'int64':
+      return new BigInt64Array(count);
+    case 'int32':
+      return new Int32Array(count);
+    case 'float16':
+      return new Uint16Array(count);
+    case 'int8':
+      return new Int8Array(count);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(count);
+    default:
+      return new Float32Array(count);
   }
 }

@@ -7,11 +7,28 @@ import type { onnx } from 'onnx-proto';
 import { WebqError } from '../shared/errors';
 import type { TensorType } from '../shared/tensor';
 
-export interface ValueInfo { name: string; type: TensorType | string; dims: (number | string)[] }
-export interface GraphIo { inputs: ValueInfo[]; outputs: ValueInfo[] }
+export interface ValueInfo {
+  name: string;
+  type: TensorType | string;
+  dims: (number | string)[];
+}
+export interface GraphIo {
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+}
 
 const ELEMENT: Readonly<Record<number, TensorType | string>> = Object.freeze({
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool', 10: 'float16', 11: 'float64',
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
 });
 
 export function graphIo(model: onnx.IModelProto): GraphIo {
@@ -23,7 +40,9 @@ export function graphIo(model: onnx.IModelProto): GraphIo {
     return {
       name: v.name ?? '',
       type: ELEMENT[tensor?.elemType ?? 0] ?? `type${tensor?.elemType ?? 0}`,
-      dims: (tensor?.shape?.dim ?? []).map((d) => (d.dimValue != null && Number(d.dimValue) > 0 ? Number(d.dimValue) : d.dimParam || '?')),
+      dims: (tensor?.shape?.dim ?? []).map((d) =>
+        d.dimValue != null && Number(d.dimValue) > 0 ? Number(d.dimValue) : d.dimParam || '?',
+      ),
     };
   };
   return {
@@ -45,7 +64,11 @@ export function freeDimensionsFrom(io: GraphIo, feeds: Record<string, { dims: nu
     input.dims.forEach((d, i) => {
       if (typeof d !== 'string' || d === '?') return;
       const value = feed.dims[i]!;
-      if (out[d] !== undefined && out[d] !== value) throw new WebqError('DataError', `dimension ${d} is ${out[d]} in one input and ${value} in input ${input.name}`);
+      if (out[d] !== undefined && out[d] !== value)
+        throw new WebqError(
+          'DataError',
+          `dimension ${d} is ${out[d]} in one input and ${value} in input ${input.name}`,
+        );
       out[d] = value;
     });
   }
@@ -56,18 +79,33 @@ export function freeDimensionsFrom(io: GraphIo, feeds: Record<string, { dims: nu
 export function checkFeeds(io: GraphIo, feeds: Record<string, { type: string; dims: number[] }>): void {
   const known = new Map(io.inputs.map((i) => [i.name, i]));
   for (const name of Object.keys(feeds)) {
-    if (!known.has(name)) throw new WebqError('DataError', `input ${JSON.stringify(name)} is not an input of this model; its inputs are ${[...known.keys()].join(', ')}`);
+    if (!known.has(name))
+      throw new WebqError(
+        'DataError',
+        `input ${JSON.stringify(name)} is not an input of this model; its inputs are ${[...known.keys()].join(', ')}`,
+      );
   }
   for (const input of io.inputs) {
     const feed = feeds[input.name];
-    if (!feed) throw new WebqError('DataError', `input ${JSON.stringify(input.name)} is missing (${input.type} [${input.dims.join(', ')}])`);
-    if (feed.type !== input.type) throw new WebqError('DataError', `input ${JSON.stringify(input.name)} must be ${input.type}, got ${feed.type}`);
+    if (!feed)
+      throw new WebqError(
+        'DataError',
+        `input ${JSON.stringify(input.name)} is missing (${input.type} [${input.dims.join(', ')}])`,
+      );
+    if (feed.type !== input.type)
+      throw new WebqError('DataError', `input ${JSON.stringify(input.name)} must be ${input.type}, got ${feed.type}`);
     if (input.dims.length > 0 && feed.dims.length !== input.dims.length) {
-      throw new WebqError('DataError', `input ${JSON.stringify(input.name)} must have rank ${input.dims.length} ([${input.dims.join(', ')}]), got [${feed.dims.join(', ')}]`);
+      throw new WebqError(
+        'DataError',
+        `input ${JSON.stringify(input.name)} must have rank ${input.dims.length} ([${input.dims.join(', ')}]), got [${feed.dims.join(', ')}]`,
+      );
     }
     input.dims.forEach((d, i) => {
       if (typeof d === 'number' && feed.dims[i] !== d) {
-        throw new WebqError('DataError', `input ${JSON.stringify(input.name)} dimension ${i} must be ${d}, got ${feed.dims[i]} ([${feed.dims.join(', ')}])`);
+        throw new WebqError(
+          'DataError',
+          `input ${JSON.stringify(input.name)} dimension ${i} must be ${d}, got ${feed.dims[i]} ([${feed.dims.join(', ')}])`,
+        );
       }
     });
   }

@@ -39,7 +39,10 @@ export interface LanguageSession {
   busy: boolean;
 }
 
-export interface SessionFigures { contextUsage: number; contextWindow: number }
+export interface SessionFigures {
+  contextUsage: number;
+  contextWindow: number;
+}
 
 export class LanguageSessions {
   private readonly sessions = new Map<string, LanguageSession>();
@@ -47,10 +50,19 @@ export class LanguageSessions {
   create(origin: string, model: ModelRef, options: NormalizedOptions, initialPrompts: ChatMessage[]): LanguageSession {
     const held = [...this.sessions.values()].filter((s) => s.origin === origin).length;
     if (held >= MAX_SESSIONS_PER_ORIGIN) {
-      throw new WebqError('QuotaExceededError', `this site already holds ${held} language model sessions; destroy() some first`);
+      throw new WebqError(
+        'QuotaExceededError',
+        `this site already holds ${held} language model sessions; destroy() some first`,
+      );
     }
     const session: LanguageSession = {
-      id: crypto.randomUUID(), origin, model, options, history: [...initialPrompts], cache: createCache(), busy: false,
+      id: crypto.randomUUID(),
+      origin,
+      model,
+      options,
+      history: [...initialPrompts],
+      cache: createCache(),
+      busy: false,
     };
     this.sessions.set(session.id, session);
     return session;
@@ -59,7 +71,8 @@ export class LanguageSessions {
   /** The caller's own session; NotFoundError for an unknown, destroyed or another origin's id. */
   get(origin: string, id: string): LanguageSession {
     const session = this.sessions.get(id);
-    if (!session || session.origin !== origin) throw new WebqError('NotFoundError', 'no such language model session (destroyed?)');
+    if (!session || session.origin !== origin)
+      throw new WebqError('NotFoundError', 'no such language model session (destroyed?)');
     return session;
   }
 
@@ -78,12 +91,18 @@ export class LanguageSessions {
 
 /** The session's prompt options: its own generation defaults, then the prompt's. */
 function turnOptions(session: LanguageSession, options: NormalizedOptions) {
-  const defaults = Object.fromEntries(SESSION_DEFAULTS.map((k) => [k, session.options[k]]).filter(([, v]) => v !== undefined));
+  const defaults = Object.fromEntries(
+    SESSION_DEFAULTS.map((k) => [k, session.options[k]]).filter(([, v]) => v !== undefined),
+  );
   return checkGenerationOptions({ ...defaults, ...options });
 }
 
 /** The ids of the conversation with `added`, and how many of them the cache already holds. */
-async function feedFor(session: LanguageSession, assets: TextGenerationAssets, added: ChatMessage[]): Promise<number[]> {
+async function feedFor(
+  session: LanguageSession,
+  assets: TextGenerationAssets,
+  added: ChatMessage[],
+): Promise<number[]> {
   const ids = await promptIds(assets, { kind: 'messages', messages: [...session.history, ...added] });
   const held = [...session.cache.tokens, ...session.cache.pending];
   const prefix = held.length <= ids.length && held.every((t, i) => t === ids[i]);
@@ -92,12 +111,26 @@ async function feedFor(session: LanguageSession, assets: TextGenerationAssets, a
 }
 
 /** One prompt: the new messages after the history, generated into the session's cache and kept in its history. */
-export async function promptSession(session: LanguageSession, assets: TextGenerationAssets, graphs: GraphRunner, added: ChatMessage[], options: NormalizedOptions, onDelta: (text: string) => void): Promise<GenerationResult> {
-  if (session.busy) throw new WebqError('OperationError', 'this session is answering another prompt; wait for it, or clone() the session');
+export async function promptSession(
+  session: LanguageSession,
+  assets: TextGenerationAssets,
+  graphs: GraphRunner,
+  added: ChatMessage[],
+  options: NormalizedOptions,
+  onDelta: (text: string) => void,
+): Promise<GenerationResult> {
+  if (session.busy)
+    throw new WebqError(
+      'OperationError',
+      'this session is answering another prompt; wait for it, or clone() the session',
+    );
   session.busy = true;
   try {
     const feed = await feedFor(session, assets, added);
-    const result = await continueGeneration(assets, session.cache, feed, turnOptions(session, options), graphs, { onDelta, signal: graphs.signal });
+    const result = await continueGeneration(assets, session.cache, feed, turnOptions(session, options), graphs, {
+      onDelta,
+      signal: graphs.signal,
+    });
     session.history.push(...added, { role: 'assistant', content: result.text });
     return result;
   } finally {
@@ -106,14 +139,22 @@ export async function promptSession(session: LanguageSession, assets: TextGenera
 }
 
 /** How many tokens `added` would take after the conversation so far. */
-export async function measureSession(session: LanguageSession, assets: TextGenerationAssets, added: ChatMessage[]): Promise<number> {
+export async function measureSession(
+  session: LanguageSession,
+  assets: TextGenerationAssets,
+  added: ChatMessage[],
+): Promise<number> {
   const all = await promptIds(assets, { kind: 'messages', messages: [...session.history, ...added] });
-  const before = session.history.length ? (await promptIds(assets, { kind: 'messages', messages: session.history })).length : 0;
+  const before = session.history.length
+    ? (await promptIds(assets, { kind: 'messages', messages: session.history })).length
+    : 0;
   return Math.max(0, all.length - before);
 }
 
 /** The conversation's size in tokens (appended messages included, prefilled or not) and the model's window. */
 export async function figures(session: LanguageSession, assets: TextGenerationAssets): Promise<SessionFigures> {
-  const rendered = session.history.length ? (await promptIds(assets, { kind: 'messages', messages: session.history })).length : 0;
+  const rendered = session.history.length
+    ? (await promptIds(assets, { kind: 'messages', messages: session.history })).length
+    : 0;
   return { contextUsage: Math.max(rendered, contextUsage(session.cache)), contextWindow: assets.config.contextWindow };
 }

@@ -38,14 +38,18 @@ export interface Loaded {
 /** Creates a graph's session(s) once its bytes are ready; onnxruntime-web in the engine, a stand-in in unit tests. */
 export type GraphOpener = (graph: LoadedGraph, plan: Plan, job: Job) => Promise<void>;
 
-const openWithOrt: GraphOpener = (graph, plan, job) => openGraph(graph, plan.shaderPrecompilation, (done) => job.progress('compile', done, 1));
+const openWithOrt: GraphOpener = (graph, plan, job) =>
+  openGraph(graph, plan.shaderPrecompilation, (done) => job.progress('compile', done, 1));
 
 /** A task's JSON files (tokenizer.json of a 250k-token vocabulary is ≈ 20 MB) are read whole and parsed: capped. */
 const COMPANION_MAX_BYTES = 64 * 2 ** 20;
 
 export class ModelStore {
   private readonly graphs = new Map<string, LoadedGraph>();
-  private readonly loading = new Map<string, { promise: Promise<LoadedGraph>; waiters: number; controller: AbortController }>();
+  private readonly loading = new Map<
+    string,
+    { promise: Promise<LoadedGraph>; waiters: number; controller: AbortController }
+  >();
   /** Task assets (tokenizers, labels, preprocessing configs) by partition and model, read once per engine. */
   private readonly assets = new Map<string, Promise<unknown>>();
 
@@ -62,13 +66,28 @@ export class ModelStore {
     let firstUse = false;
     // One graph at a time: sessions are created one at a time anyway (ort.ts), and a failure stops the rest.
     for (const [index, [role, url]] of urls.entries()) {
-      const { graph, first } = await this.acquire(url, resolved, index === 0 ? resolved.sha256 : undefined, plan, caller, job, fallbacks);
+      const { graph, first } = await this.acquire(
+        url,
+        resolved,
+        index === 0 ? resolved.sha256 : undefined,
+        plan,
+        caller,
+        job,
+        fallbacks,
+      );
       graphs.set(role, graph);
       firstUse ||= first;
     }
     const assets = resolved.kind === 'task' ? await this.taskAssets(resolved, job, fallbacks) : null;
     const merged = [...new Set([...[...graphs.values()].flatMap((g) => g.fallbacks), ...fallbacks])];
-    return { graphs, main: graphs.values().next().value!, assets, info: describe(resolved, graphs, merged), fallbacks: merged, firstUse };
+    return {
+      graphs,
+      main: graphs.values().next().value!,
+      assets,
+      info: describe(resolved, graphs, merged),
+      fallbacks: merged,
+      firstUse,
+    };
   }
 
   /**
@@ -81,9 +100,13 @@ export class ModelStore {
     for (const url of urls) {
       const key = graphKey(resolved.partition, url, plan);
       if (this.graphs.has(key)) continue;
-      if (this.loading.has(key)) { state = 'downloading'; continue; }
-      const stored = (await hasEntry(cacheKey(url.href, plan.variant, resolved.partition)))
-        || (await hasEntry(cacheKey(url.href, 'src', resolved.partition)));
+      if (this.loading.has(key)) {
+        state = 'downloading';
+        continue;
+      }
+      const stored =
+        (await hasEntry(cacheKey(url.href, plan.variant, resolved.partition))) ||
+        (await hasEntry(cacheKey(url.href, 'src', resolved.partition)));
       if (!stored) return 'downloadable';
     }
     return state;
@@ -107,7 +130,15 @@ export class ModelStore {
   }
 
   /** One graph for a load: in memory already, being loaded by another call (then shared), or loaded now. */
-  private async acquire(url: URL, from: Fetcher, sha256: string | undefined, plan: Plan, caller: Caller, job: Job, fallbacks: string[]): Promise<{ graph: LoadedGraph; first: boolean }> {
+  private async acquire(
+    url: URL,
+    from: Fetcher,
+    sha256: string | undefined,
+    plan: Plan,
+    caller: Caller,
+    job: Job,
+    fallbacks: string[],
+  ): Promise<{ graph: LoadedGraph; first: boolean }> {
     const key = graphKey(from.partition, url, plan);
     const existing = this.graphs.get(key);
     if (existing) {
@@ -120,15 +151,18 @@ export class ModelStore {
     if (!entry) {
       const controller = new AbortController();
       // The graph keeps its own copy of the notes so far: later calls add theirs to their own list.
-      const promise = this.loadGraph(key, url, from, sha256, plan, [...fallbacks], controller.signal, job)
-        .finally(() => this.loading.delete(key));
+      const promise = this.loadGraph(key, url, from, sha256, plan, [...fallbacks], controller.signal, job).finally(() =>
+        this.loading.delete(key),
+      );
       entry = { promise, waiters: 0, controller };
       this.loading.set(key, entry);
     }
     // The shared load is aborted only when every caller waiting for it has aborted.
     const shared = entry;
     shared.waiters++;
-    const onAbort = () => { if (--shared.waiters === 0) shared.controller.abort(); };
+    const onAbort = () => {
+      if (--shared.waiters === 0) shared.controller.abort();
+    };
     job.signal.addEventListener('abort', onAbort, { once: true });
     try {
       const graph = await shared.promise;
@@ -166,10 +200,11 @@ export class ModelStore {
       };
       const files: ModelFiles = {
         json: read,
-        optionalJson: (name) => read(name).catch((err) => {
-          if (err instanceof WebqError && err.name === 'NotFoundError') return undefined;
-          throw err;
-        }),
+        optionalJson: (name) =>
+          read(name).catch((err) => {
+            if (err instanceof WebqError && err.name === 'NotFoundError') return undefined;
+            throw err;
+          }),
       };
       assets = pipeline.prepare(files);
       this.assets.set(key, assets);
@@ -184,25 +219,62 @@ export class ModelStore {
    * caller calls only once they have proved to be what was asked for (a model that parses, JSON that parses), so
    * no site can plant other bytes in the cache. Cache trouble never fails a load; it is reported in `fallbacks`.
    */
-  private async sourceBytes(url: URL, from: Fetcher, sha256: string | undefined, job: Job, fallbacks: string[], maxBytes?: number, signal = job.signal): Promise<{ bytes: Uint8Array; sha256: string; store(): Promise<void> }> {
-    const hit = await readEntry(cacheKey(url.href, 'src', from.partition), (loaded, total) => job.progress('cache', loaded, total))
-      .catch((err) => { fallbacks.push(`cache: could not read (${(err as Error).message})`); return { miss: 'absent' as const }; });
-    if ('entry' in hit && (!sha256 || hit.entry.sha256 === sha256)) return { bytes: hit.bytes, sha256: hit.entry.sha256, store: async () => undefined };
-    if ('miss' in hit && hit.miss !== 'absent') fallbacks.push(`cache: the cached copy of ${url.href} was ${hit.miss}; downloaded it again`);
-    const downloaded = await download(url, { signal, sha256, maxBytes, requester: from.requester, onProgress: (loaded, total) => job.progress('download', loaded, total) });
-    const store = () => writeEntry({ source: url.href, variant: 'src', site: from.partition, sourceSha256: downloaded.sha256, meta: null }, downloaded.bytes)
-      .then(() => undefined, (err) => { fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`); });
+  private async sourceBytes(
+    url: URL,
+    from: Fetcher,
+    sha256: string | undefined,
+    job: Job,
+    fallbacks: string[],
+    maxBytes?: number,
+    signal = job.signal,
+  ): Promise<{ bytes: Uint8Array; sha256: string; store(): Promise<void> }> {
+    const hit = await readEntry(cacheKey(url.href, 'src', from.partition), (loaded, total) =>
+      job.progress('cache', loaded, total),
+    ).catch((err) => {
+      fallbacks.push(`cache: could not read (${(err as Error).message})`);
+      return { miss: 'absent' as const };
+    });
+    if ('entry' in hit && (!sha256 || hit.entry.sha256 === sha256))
+      return { bytes: hit.bytes, sha256: hit.entry.sha256, store: async () => undefined };
+    if ('miss' in hit && hit.miss !== 'absent')
+      fallbacks.push(`cache: the cached copy of ${url.href} was ${hit.miss}; downloaded it again`);
+    const downloaded = await download(url, {
+      signal,
+      sha256,
+      maxBytes,
+      requester: from.requester,
+      onProgress: (loaded, total) => job.progress('download', loaded, total),
+    });
+    const store = () =>
+      writeEntry(
+        { source: url.href, variant: 'src', site: from.partition, sourceSha256: downloaded.sha256, meta: null },
+        downloaded.bytes,
+      ).then(
+        () => undefined,
+        (err) => {
+          fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`);
+        },
+      );
     return { ...downloaded, store };
   }
 
   /** A quantized variant: from the cache (no download, no quantization) or prepared from the source and cached. */
-  private async preparedBytes(url: URL, from: Fetcher, sha256: string | undefined, plan: Plan, signal: AbortSignal, job: Job, fallbacks: string[]): Promise<{ prepared: Prepared; sourceSha256: string }> {
+  private async preparedBytes(
+    url: URL,
+    from: Fetcher,
+    sha256: string | undefined,
+    plan: Plan,
+    signal: AbortSignal,
+    job: Job,
+    fallbacks: string[],
+  ): Promise<{ prepared: Prepared; sourceSha256: string }> {
     // A workgroupSize load asks for webq's kernels to quantize, so it neither reads nor writes the quantized variant.
     const cached = plan.policy !== null && !plan.workgroupSize;
     const key = cacheKey(url.href, plan.variant, from.partition);
     if (cached) {
-      const hit = await readEntry<Omit<Prepared, 'bytes'>>(key, (loaded, total) => job.progress('cache', loaded, total))
-        .catch(() => ({ miss: 'absent' as const }));
+      const hit = await readEntry<Omit<Prepared, 'bytes'>>(key, (loaded, total) =>
+        job.progress('cache', loaded, total),
+      ).catch(() => ({ miss: 'absent' as const }));
       if ('entry' in hit && (!sha256 || hit.entry.sourceSha256 === sha256)) {
         return { prepared: { ...hit.entry.meta, bytes: hit.bytes }, sourceSha256: hit.entry.sourceSha256 };
       }
@@ -215,13 +287,26 @@ export class ModelStore {
     await source.store();
     if (cached) {
       const { bytes, ...meta } = prepared;
-      await writeEntry({ source: url.href, variant: plan.variant, site: from.partition, sourceSha256: source.sha256, meta }, bytes)
-        .catch((err) => fallbacks.push(`cache: quantized variant not cached (${(err as Error).name}: ${(err as Error).message})`));
+      await writeEntry(
+        { source: url.href, variant: plan.variant, site: from.partition, sourceSha256: source.sha256, meta },
+        bytes,
+      ).catch((err) =>
+        fallbacks.push(`cache: quantized variant not cached (${(err as Error).name}: ${(err as Error).message})`),
+      );
     }
     return { prepared, sourceSha256: source.sha256 };
   }
 
-  private async loadGraph(key: string, url: URL, from: Fetcher, sha256: string | undefined, plan: Plan, fallbacks: string[], signal: AbortSignal, job: Job): Promise<LoadedGraph> {
+  private async loadGraph(
+    key: string,
+    url: URL,
+    from: Fetcher,
+    sha256: string | undefined,
+    plan: Plan,
+    fallbacks: string[],
+    signal: AbortSignal,
+    job: Job,
+  ): Promise<LoadedGraph> {
     const { policy, target } = plan;
     const { prepared, sourceSha256 } = await this.preparedBytes(url, from, sha256, plan, signal, job, fallbacks);
     fallbacks.push(...prepared.notes);
@@ -231,22 +316,45 @@ export class ModelStore {
       // onnxruntime constant-folds fp16 weights behind a Cast back to fp32 at session creation: count what is held.
       const expanded = report.weights.filter((w) => report.mayExpandAtRuntime.includes(w.name));
       modelBytes += expanded.reduce((n, w) => n + w.originalBytes - w.bytes, 0);
-      fallbacks.push(`16-bit: onnxruntime folds fp16 weights back to fp32 when it optimises the graph; ${expanded.length} weights are held at fp32`);
+      fallbacks.push(
+        `16-bit: onnxruntime folds fp16 weights back to fp32 when it optimises the graph; ${expanded.length} weights are held at fp32`,
+      );
     }
     const detectedBits = report.preQuantized.detected ? Math.max(...report.preQuantized.bits) : 32;
     const graph: LoadedGraph = {
-      key, source: url.href, partition: from.partition, sha256: sourceSha256, bytes: prepared.bytes, io, target, fallbacks,
-      sessions: new Map(), users: new Set(), queue: Promise.resolve(),
-      evict: () => { if (this.graphs.get(key) === graph) this.graphs.delete(key); },
+      key,
+      source: url.href,
+      partition: from.partition,
+      sha256: sourceSha256,
+      bytes: prepared.bytes,
+      io,
+      target,
+      fallbacks,
+      sessions: new Map(),
+      users: new Set(),
+      queue: Promise.resolve(),
+      evict: () => {
+        if (this.graphs.get(key) === graph) this.graphs.delete(key);
+      },
       info: {
-        id: url.href, source: url.href, task: null, backend: target.backend,
+        id: url.href,
+        source: url.href,
+        task: null,
+        backend: target.backend,
         bits: (policy?.bits ?? detectedBits) as ModelInfo['bits'],
         scheme: policy?.scheme ?? null,
         groupSize: policy?.groupSize ?? null,
         mixedPrecision: policy?.mixedPrecision ?? false,
-        modelBytes, originalBytes: report.originalBytes,
-        weights: report.weights.map((w) => ({ name: w.name, op: w.op, precision: report.mayExpandAtRuntime.includes(w.name) ? 32 : w.precision })),
-        inputs: io.inputs, outputs: io.outputs, fallbacks,
+        modelBytes,
+        originalBytes: report.originalBytes,
+        weights: report.weights.map((w) => ({
+          name: w.name,
+          op: w.op,
+          precision: report.mayExpandAtRuntime.includes(w.name) ? 32 : w.precision,
+        })),
+        inputs: io.inputs,
+        outputs: io.outputs,
+        fallbacks,
       },
     };
     await this.open(graph, plan, job);
@@ -258,7 +366,8 @@ export class ModelStore {
 
 /** A call that names a sha256 gets those bytes or a DataError that does not say what the bytes are. */
 function checkSha256(graph: LoadedGraph, sha256: string | undefined): void {
-  if (sha256 && graph.sha256 !== sha256) throw new WebqError('DataError', `model ${graph.source} does not match the sha256 the page gave`);
+  if (sha256 && graph.sha256 !== sha256)
+    throw new WebqError('DataError', `model ${graph.source} does not match the sha256 the page gave`);
 }
 
 /** The load's report: one graph's own, or for a task model the main graph's precision and every graph's bytes. */

@@ -19,12 +19,21 @@ function connect(): void {
   const port = chrome.runtime.connect({ name: ENGINE_PORT });
   const emit = (m: HostMessage) => {
     if (isFinal(m)) inFlight.delete(m.id);
-    try { post(port, m); } catch { /* the worker went away; it fails its requests itself */ }
+    try {
+      post(port, m);
+    } catch {
+      /* the worker went away; it fails its requests itself */
+    }
   };
-  const timer = setInterval(() => { if (inFlight.size > 0) port.postMessage({ type: 'keepalive' }); }, KEEPALIVE_MS);
+  const timer = setInterval(() => {
+    if (inFlight.size > 0) port.postMessage({ type: 'keepalive' });
+  }, KEEPALIVE_MS);
   listen(port, REQUEST_PIECES_LIMIT, (raw) => {
     // The service worker's watchdog: an answer shows this document's thread is alive (offscreen-link.ts).
-    if ((raw as { type?: unknown } | null)?.type === 'ping') { port.postMessage({ type: 'pong' }); return; }
+    if ((raw as { type?: unknown } | null)?.type === 'ping') {
+      port.postMessage({ type: 'pong' });
+      return;
+    }
     const envelope = raw as EngineEnvelope | null;
     let message;
     try {
@@ -37,7 +46,15 @@ function connect(): void {
     const caller = envelope?.caller;
     if (!caller || typeof caller.origin !== 'string') return;
     if (message.type === 'request') inFlight.add(message.id);
-    engine.receive(message, { origin: caller.origin, tabId: caller.tabId, topOrigin: typeof caller.topOrigin === 'string' ? caller.topOrigin : undefined }, emit);
+    engine.receive(
+      message,
+      {
+        origin: caller.origin,
+        tabId: caller.tabId,
+        topOrigin: typeof caller.topOrigin === 'string' ? caller.topOrigin : undefined,
+      },
+      emit,
+    );
   });
   port.onDisconnect.addListener(() => {
     clearInterval(timer);

@@ -26,7 +26,11 @@ function configure(): void {
  * ORT's own logging, for tests that must see where ORT placed each node (the WebNN harness turns it on):
  * session severity 0 (verbose) makes ORT print its node placements to the console.
  */
-export interface OrtDiagnostics { logSeverityLevel?: 0 | 1 | 2 | 3 | 4; logVerbosityLevel?: number; logLevel?: typeof ort.env.logLevel }
+export interface OrtDiagnostics {
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  logVerbosityLevel?: number;
+  logLevel?: typeof ort.env.logLevel;
+}
 let diagnostics: OrtDiagnostics = {};
 export function setOrtDiagnostics(d: OrtDiagnostics): void {
   diagnostics = { ...d };
@@ -55,9 +59,23 @@ export function createSession(model: Uint8Array, target: SessionTarget): Promise
     // NCHW: with the NHWC layout transform, ORT 1.30's WebGPU EP computes Silero VAD's 1-D Conv
     // (encoder/0, kernel 3, pad 1) wrongly — speech probabilities off by 0.99 against the CPU EP, in Chromium,
     // Firefox and ORT's own Node WebGPU EP alike; NCHW matches the CPU EP (see docs/engine.md).
-    target.backend === 'webgpu' ? [{ name: 'webgpu', device: target.device, preferredLayout: 'NCHW' } as ort.InferenceSession.WebGpuExecutionProviderOption]
-    : target.backend === 'webnn' ? [{ name: 'webnn', context: target.webnn!.context, deviceType: target.webnn!.deviceType } as ort.InferenceSession.ExecutionProviderConfig]
-    : ['wasm'];
+    target.backend === 'webgpu'
+      ? [
+          {
+            name: 'webgpu',
+            device: target.device,
+            preferredLayout: 'NCHW',
+          } as ort.InferenceSession.WebGpuExecutionProviderOption,
+        ]
+      : target.backend === 'webnn'
+        ? [
+            {
+              name: 'webnn',
+              context: target.webnn!.context,
+              deviceType: target.webnn!.deviceType,
+            } as ort.InferenceSession.ExecutionProviderConfig,
+          ]
+        : ['wasm'];
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: providers,
     graphOptimizationLevel: 'all',
@@ -72,7 +90,13 @@ export function createSession(model: Uint8Array, target: SessionTarget): Promise
 }
 
 const ORT_TYPE: Readonly<Record<TensorType, ort.Tensor.Type>> = Object.freeze({
-  float32: 'float32', float16: 'float16', int64: 'int64', int32: 'int32', int8: 'int8', uint8: 'uint8', bool: 'bool',
+  float32: 'float32',
+  float16: 'float16',
+  int64: 'int64',
+  int32: 'int32',
+  int8: 'int8',
+  uint8: 'uint8',
+  bool: 'bool',
 });
 
 export function toOrtTensor(t: WireTensor): ort.Tensor {
@@ -91,7 +115,11 @@ export function fromOrtTensor(t: ort.Tensor): WireTensor {
   return { type, dims: [...t.dims], data: data as TensorData };
 }
 
-export async function run(session: Session, feeds: Record<string, WireTensor>, lost?: Promise<never>): Promise<{ outputs: Record<string, WireTensor>; ms: number }> {
+export async function run(
+  session: Session,
+  feeds: Record<string, WireTensor>,
+  lost?: Promise<never>,
+): Promise<{ outputs: Record<string, WireTensor>; ms: number }> {
   const ortFeeds: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
   const started = performance.now();

@@ -11,7 +11,10 @@ import type { TaskPipeline } from '../tasks/types';
 import type { Resolved } from './resolve';
 import type { WebnnDevice } from './webnn';
 
-export interface Target { backend: ConcreteBackend; webnnDevice?: WebnnDevice }
+export interface Target {
+  backend: ConcreteBackend;
+  webnnDevice?: WebnnDevice;
+}
 
 /** How every graph of one load is placed and quantized. */
 export interface Plan {
@@ -33,7 +36,15 @@ export interface DeviceProbe {
 }
 
 /** Options that only mean something when weights are quantized (workgroupSize: of webq's GPU quantize kernels). */
-const QUANTIZATION_OPTIONS: readonly OptionName[] = ['scheme', 'groupSize', 'mixedPrecision', 'attentionPrecision', 'embeddingPrecision', 'skipLayerNorm', 'workgroupSize'];
+const QUANTIZATION_OPTIONS: readonly OptionName[] = [
+  'scheme',
+  'groupSize',
+  'mixedPrecision',
+  'attentionPrecision',
+  'embeddingPrecision',
+  'skipLayerNorm',
+  'workgroupSize',
+];
 
 /** SPEC §2: no option is accepted and ignored. Throws DataError naming an option that would have no effect. */
 export function checkOptions(options: NormalizedOptions, pipeline: TaskPipeline | null, builtIn: boolean): void {
@@ -42,7 +53,10 @@ export function checkOptions(options: NormalizedOptions, pipeline: TaskPipeline 
   const profileQuantizes = builtIn && options.useQuantization !== false && options.bits === undefined;
   for (const key of QUANTIZATION_OPTIONS) {
     if (options[key] !== undefined && !quantizing && !profileQuantizes) {
-      throw new WebqError('DataError', `option ${key} applies when weights are quantized: add bits (2, 4, 8 or 16) or useQuantization: true`);
+      throw new WebqError(
+        'DataError',
+        `option ${key} applies when weights are quantized: add bits (2, 4, 8 or 16) or useQuantization: true`,
+      );
     }
   }
   for (const key of ['attentionPrecision', 'embeddingPrecision'] as const) {
@@ -52,7 +66,8 @@ export function checkOptions(options: NormalizedOptions, pipeline: TaskPipeline 
   }
   for (const key of RUN_ONLY_OPTIONS) {
     if (options[key] === undefined) continue;
-    if (!pipeline) throw new WebqError('DataError', `option ${key} applies to task models only; this model is a raw ONNX model`);
+    if (!pipeline)
+      throw new WebqError('DataError', `option ${key} applies to task models only; this model is a raw ONNX model`);
     if (!(pipeline.runOptions as readonly string[]).includes(key)) {
       const takes = pipeline.runOptions.length ? `; it takes ${pipeline.runOptions.join(', ')}` : '';
       throw new WebqError('DataError', `option ${key} does not apply to task "${pipeline.task}"${takes}`);
@@ -61,11 +76,20 @@ export function checkOptions(options: NormalizedOptions, pipeline: TaskPipeline 
 }
 
 /** The backend asked for (NotSupportedError if absent), or the first of the profile's order that is here. */
-export async function chooseBackend(options: NormalizedOptions, profile: Profile, emulated: boolean, probe: DeviceProbe, fallbacks: string[]): Promise<Target> {
+export async function chooseBackend(
+  options: NormalizedOptions,
+  profile: Profile,
+  emulated: boolean,
+  probe: DeviceProbe,
+  fallbacks: string[],
+): Promise<Target> {
   const asked = options.backend ?? 'auto';
   const webnnDevice: WebnnDevice = options.devicePreference ?? 'gpu';
   if (options.devicePreference && asked !== 'auto' && asked !== 'webnn') {
-    throw new WebqError('DataError', `option devicePreference selects a WebNN device; it does not apply to backend "${asked}"`);
+    throw new WebqError(
+      'DataError',
+      `option devicePreference selects a WebNN device; it does not apply to backend "${asked}"`,
+    );
   }
   const target = (backend: ConcreteBackend): Target => (backend === 'webnn' ? { backend, webnnDevice } : { backend });
   if (asked !== 'auto') {
@@ -76,7 +100,8 @@ export async function chooseBackend(options: NormalizedOptions, profile: Profile
   for (const backend of profile.backendOrder) {
     const reason = await probe.unavailable(backend, webnnDevice);
     if (!reason) {
-      if (emulated && backend !== 'webgpu') fallbacks.push(`webgpu: the adapter is emulated on the CPU, auto chose ${backend}`);
+      if (emulated && backend !== 'webgpu')
+        fallbacks.push(`webgpu: the adapter is emulated on the CPU, auto chose ${backend}`);
       return target(backend);
     }
     fallbacks.push(`${backend}: ${reason}`);
@@ -90,7 +115,14 @@ export async function chooseBackend(options: NormalizedOptions, profile: Profile
  * profile's precision unless the options say otherwise. Unspecified fields come from the profile. Backends that
  * cannot run a bit width get the nearest they can, recorded in `fallbacks`.
  */
-export async function precisionPolicy(options: NormalizedOptions, target: Target, defaults: ModalityDefaults | null, profile: Profile, probe: DeviceProbe, fallbacks: string[]): Promise<PrecisionPolicy | null> {
+export async function precisionPolicy(
+  options: NormalizedOptions,
+  target: Target,
+  defaults: ModalityDefaults | null,
+  profile: Profile,
+  probe: DeviceProbe,
+  fallbacks: string[],
+): Promise<PrecisionPolicy | null> {
   if (options.useQuantization === false) return null;
   const base = defaults ?? { bits: profile.bits, mixedPrecision: profile.mixedPrecision };
   let bits = options.bits ?? (options.useQuantization || defaults ? base.bits : 32);
@@ -134,7 +166,14 @@ export function graphKey(partition: string, url: URL, plan: Plan): string {
  * The whole plan of a load: options checked, backend chosen, precision from the options or the profile. Every
  * choice the profile made for a built-in model is written to `fallbacks` (SPEC §6: the report shows it).
  */
-export async function planLoad(resolved: Resolved, options: NormalizedOptions, profile: Profile, emulated: boolean, probe: DeviceProbe, fallbacks: string[]): Promise<Plan> {
+export async function planLoad(
+  resolved: Resolved,
+  options: NormalizedOptions,
+  profile: Profile,
+  emulated: boolean,
+  probe: DeviceProbe,
+  fallbacks: string[],
+): Promise<Plan> {
   const builtIn = resolved.kind === 'task' && resolved.builtIn;
   checkOptions(options, resolved.kind === 'task' ? resolved.pipeline : null, builtIn);
   const target = await chooseBackend(options, profile, emulated, probe, fallbacks);

@@ -11,7 +11,11 @@ import { readSetting, writeSetting } from '../storage/settings';
 import { getGpu, gpuUnavailableReason } from './gpu';
 import type { Workgroup } from './gpu-quantize';
 
-export interface PrepareRequest { source: Uint8Array; policy: PrecisionPolicy | null; workgroupSize?: Workgroup }
+export interface PrepareRequest {
+  source: Uint8Array;
+  policy: PrecisionPolicy | null;
+  workgroupSize?: Workgroup;
+}
 export type PrepareReply = { ok: Prepared } | { error: WireError } | { noGpu: string };
 
 export interface PrepareOptions {
@@ -19,7 +23,12 @@ export interface PrepareOptions {
   workgroupSize?: Workgroup;
 }
 
-export async function prepareOffThread(source: Uint8Array, policy: PrecisionPolicy | null, signal: AbortSignal, options: PrepareOptions = {}): Promise<Prepared> {
+export async function prepareOffThread(
+  source: Uint8Array,
+  policy: PrecisionPolicy | null,
+  signal: AbortSignal,
+  options: PrepareOptions = {},
+): Promise<Prepared> {
   let worker: Worker;
   try {
     worker = new Worker(new URL('./prepare-worker.ts', import.meta.url), { type: 'module' });
@@ -48,11 +57,19 @@ export async function prepareOffThread(source: Uint8Array, policy: PrecisionPoli
   }
   if ('ok' in reply) return reply.ok;
   if ('error' in reply) throw fromWireError(reply.error);
-  return prepareHere(source, policy, signal, options, [`preparation: on the engine host's thread (workgroupSize needs WebGPU, and the worker has none: ${reply.noGpu})`]);
+  return prepareHere(source, policy, signal, options, [
+    `preparation: on the engine host's thread (workgroupSize needs WebGPU, and the worker has none: ${reply.noGpu})`,
+  ]);
 }
 
 /** Preparation on this thread, with the host's own GPU device for the kernels. */
-async function prepareHere(source: Uint8Array, policy: PrecisionPolicy | null, signal: AbortSignal, options: PrepareOptions, notes: string[]): Promise<Prepared> {
+async function prepareHere(
+  source: Uint8Array,
+  policy: PrecisionPolicy | null,
+  signal: AbortSignal,
+  options: PrepareOptions,
+  notes: string[],
+): Promise<Prepared> {
   const prepared = await prepareModelWith(source, policy, {
     workgroupSize: options.workgroupSize,
     signal,

@@ -11,7 +11,8 @@ import { readSetting, writeSetting } from '../storage/settings';
 import { openQuantizerGpu, type QuantizerGpu } from './gpu-quantize';
 import type { PrepareReply, PrepareRequest } from './prepare-off-thread';
 
-const post = (reply: PrepareReply, transfer: Transferable[] = []) => (self as unknown as Worker).postMessage(reply, transfer);
+const post = (reply: PrepareReply, transfer: Transferable[] = []) =>
+  (self as unknown as Worker).postMessage(reply, transfer);
 
 class NoGpuInWorker extends Error {}
 

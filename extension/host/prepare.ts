@@ -28,9 +28,17 @@ export function prepareModel(source: Uint8Array, policy: PrecisionPolicy | null)
   return { bytes: serializeModel(model), io, report, notes: notes.map((n) => `${n.name} (${n.op}): ${n.message}`) };
 }
 
-export async function prepareModelWith(source: Uint8Array, policy: PrecisionPolicy | null, env: QuantizerEnv): Promise<Prepared> {
+export async function prepareModelWith(
+  source: Uint8Array,
+  policy: PrecisionPolicy | null,
+  env: QuantizerEnv,
+): Promise<Prepared> {
   if (!policy) {
-    if (env.workgroupSize) throw new WebqError('DataError', 'option workgroupSize applies when weights are quantized: add bits (2, 4 or 8) or useQuantization: true');
+    if (env.workgroupSize)
+      throw new WebqError(
+        'DataError',
+        'option workgroupSize applies when weights are quantized: add bits (2, 4 or 8) or useQuantization: true',
+      );
     return prepareModel(source, policy);
   }
   const model = parseModel(source);
@@ -38,9 +46,17 @@ export async function prepareModelWith(source: Uint8Array, policy: PrecisionPoli
   const checked = makePolicy(policy);
   const requests = quantizationRequests(model, checked);
   if (env.workgroupSize && requests.length === 0) {
-    throw new WebqError('DataError', `option workgroupSize applies to MatMul/Gemm weights quantized to 2, 4 or 8 bits on webq's GPU kernels; at ${checked.bits} bits this model has none`);
+    throw new WebqError(
+      'DataError',
+      `option workgroupSize applies to MatMul/Gemm weights quantized to 2, 4 or 8 bits on webq's GPU kernels; at ${checked.bits} bits this model has none`,
+    );
   }
   const { quantized, notes: quantizer } = await quantizeRequests(requests, env);
   const { report, notes } = rewriteModel(model, checked, { quantized });
-  return { bytes: serializeModel(model), io, report, notes: [...quantizer, ...notes.map((n) => `${n.name} (${n.op}): ${n.message}`)] };
+  return {
+    bytes: serializeModel(model),
+    io,
+    report,
+    notes: [...quantizer, ...notes.map((n) => `${n.name} (${n.op}): ${n.message}`)],
+  };
 }

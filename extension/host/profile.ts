@@ -24,20 +24,81 @@ const EIGHT_BIT = (workgroupSize: [number, number, number]): Profile['modalities
 };
 
 export const PROFILES: Readonly<Record<string, BuiltIn>> = Object.freeze({
-  chrome: { name: 'chrome-webgpu', backendOrder: ['webgpu', 'webnn', 'wasm'], bits: 4, scheme: 'symmetric', groupSize: 128, mixedPrecision: true, workgroupSize: [128, 1, 1], useShaderF16: true, useSubgroups: true, modalities: SEED_MODALITIES([128, 1, 1]) },
-  edge: { name: 'edge-webnn', backendOrder: ['webnn', 'webgpu', 'wasm'], bits: 8, scheme: 'symmetric', groupSize: 128, mixedPrecision: true, workgroupSize: [128, 1, 1], useShaderF16: true, useSubgroups: true, modalities: EIGHT_BIT([128, 1, 1]) },
-  firefox: {
-    name: 'firefox-webgpu', backendOrder: ['webgpu', 'wasm'], bits: 4, scheme: 'symmetric', groupSize: 128, mixedPrecision: true, workgroupSize: [64, 1, 1], useShaderF16: false, useSubgroups: false,
-    // The seed's Firefox advice for audio: compute workgroups of 256.
-    modalities: { ...SEED_MODALITIES([64, 1, 1]), audio: { bits: 4, mixedPrecision: false, shaderPrecompilation: false, workgroupSize: [256, 1, 1] } },
+  chrome: {
+    name: 'chrome-webgpu',
+    backendOrder: ['webgpu', 'webnn', 'wasm'],
+    bits: 4,
+    scheme: 'symmetric',
+    groupSize: 128,
+    mixedPrecision: true,
+    workgroupSize: [128, 1, 1],
+    useShaderF16: true,
+    useSubgroups: true,
+    modalities: SEED_MODALITIES([128, 1, 1]),
   },
-  safari: { name: 'safari-8bit', backendOrder: ['webgpu', 'wasm'], bits: 8, scheme: 'symmetric', groupSize: 128, mixedPrecision: true, workgroupSize: [64, 1, 1], useShaderF16: false, useSubgroups: false, modalities: EIGHT_BIT([64, 1, 1]) },
-  unknown: { name: 'generic', backendOrder: ['webgpu', 'wasm'], bits: 8, scheme: 'symmetric', groupSize: 128, mixedPrecision: true, workgroupSize: [64, 1, 1], useShaderF16: false, useSubgroups: false, modalities: EIGHT_BIT([64, 1, 1]) },
+  edge: {
+    name: 'edge-webnn',
+    backendOrder: ['webnn', 'webgpu', 'wasm'],
+    bits: 8,
+    scheme: 'symmetric',
+    groupSize: 128,
+    mixedPrecision: true,
+    workgroupSize: [128, 1, 1],
+    useShaderF16: true,
+    useSubgroups: true,
+    modalities: EIGHT_BIT([128, 1, 1]),
+  },
+  firefox: {
+    name: 'firefox-webgpu',
+    backendOrder: ['webgpu', 'wasm'],
+    bits: 4,
+    scheme: 'symmetric',
+    groupSize: 128,
+    mixedPrecision: true,
+    workgroupSize: [64, 1, 1],
+    useShaderF16: false,
+    useSubgroups: false,
+    // The seed's Firefox advice for audio: compute workgroups of 256.
+    modalities: {
+      ...SEED_MODALITIES([64, 1, 1]),
+      audio: { bits: 4, mixedPrecision: false, shaderPrecompilation: false, workgroupSize: [256, 1, 1] },
+    },
+  },
+  safari: {
+    name: 'safari-8bit',
+    backendOrder: ['webgpu', 'wasm'],
+    bits: 8,
+    scheme: 'symmetric',
+    groupSize: 128,
+    mixedPrecision: true,
+    workgroupSize: [64, 1, 1],
+    useShaderF16: false,
+    useSubgroups: false,
+    modalities: EIGHT_BIT([64, 1, 1]),
+  },
+  unknown: {
+    name: 'generic',
+    backendOrder: ['webgpu', 'wasm'],
+    bits: 8,
+    scheme: 'symmetric',
+    groupSize: 128,
+    mixedPrecision: true,
+    workgroupSize: [64, 1, 1],
+    useShaderF16: false,
+    useSubgroups: false,
+    modalities: EIGHT_BIT([64, 1, 1]),
+  },
 });
 
-export function chooseProfile(browser: BrowserInfo, gpu: { emulated: boolean; features: readonly string[] } | null, calibration?: Calibration): Profile {
+export function chooseProfile(
+  browser: BrowserInfo,
+  gpu: { emulated: boolean; features: readonly string[] } | null,
+  calibration?: Calibration,
+): Profile {
   const base = PROFILES[browser.name] ?? PROFILES.unknown!;
-  const order = gpu?.emulated ? [...base.backendOrder.filter((b) => b !== 'webgpu'), 'webgpu' as const] : base.backendOrder;
+  const order = gpu?.emulated
+    ? [...base.backendOrder.filter((b) => b !== 'webgpu'), 'webgpu' as const]
+    : base.backendOrder;
   const profile: Profile = {
     ...base,
     name: `${base.name}${gpu?.emulated ? '+emulated-gpu' : ''}${calibration ? '+calibrated' : ''}`,
@@ -54,10 +115,18 @@ function withCalibration(profile: Profile, c: Calibration): Profile {
   // Fresh arrays for each field: a result with shared references reads back wrong through some serialisers
   // (WebDriver BiDi's, seen in Firefox), and nothing here needs them shared.
   const size = (): [number, number, number] => [...c.gemv.best.workgroupSize];
-  const modalities = Object.fromEntries(Object.entries(profile.modalities).map(([m, d]) => [m, { ...d, workgroupSize: size() }])) as Profile['modalities'];
+  const modalities = Object.fromEntries(
+    Object.entries(profile.modalities).map(([m, d]) => [m, { ...d, workgroupSize: size() }]),
+  ) as Profile['modalities'];
   return {
-    ...profile, workgroupSize: size(), modalities,
-    calibration: { measuredAt: c.measuredAt, gemv: { ...c.gemv.best, workgroupSize: size() }, gemm: { ...c.gemm.best, workgroupSize: [...c.gemm.best.workgroupSize] } },
+    ...profile,
+    workgroupSize: size(),
+    modalities,
+    calibration: {
+      measuredAt: c.measuredAt,
+      gemv: { ...c.gemv.best, workgroupSize: size() },
+      gemm: { ...c.gemm.best, workgroupSize: [...c.gemm.best.workgroupSize] },
+    },
   };
 }
 

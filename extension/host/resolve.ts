@@ -26,37 +26,63 @@ export interface Fetcher {
 export const SHARED_PARTITION = '';
 
 /** What a reference names, with who its files are fetched for and where they are kept. */
-export type Resolved = Fetcher & (
-  | { kind: 'raw'; id: string; url: URL; sha256?: string }
-  | {
-    kind: 'task'; id: string; pipeline: TaskPipeline;
-    /** Graph URLs by role, main graph first. */
-    graphs: [string, URL][];
-    /** The URL of a companion file (tokenizer.json, config.json, …). */
-    file(name: string): URL;
-    /** Checks the main graph. */
-    sha256?: string;
-    /** Built-in models run at their profile's precision unless the options say otherwise (SPEC §2). */
-    builtIn: boolean;
-  });
+export type Resolved = Fetcher &
+  (
+    | { kind: 'raw'; id: string; url: URL; sha256?: string }
+    | {
+        kind: 'task';
+        id: string;
+        pipeline: TaskPipeline;
+        /** Graph URLs by role, main graph first. */
+        graphs: [string, URL][];
+        /** The URL of a companion file (tokenizer.json, config.json, …). */
+        file(name: string): URL;
+        /** Checks the main graph. */
+        sha256?: string;
+        /** Built-in models run at their profile's precision unless the options say otherwise (SPEC §2). */
+        builtIn: boolean;
+      }
+  );
 
 export async function resolveModel(ref: ModelRef, fetcher: Fetcher): Promise<Resolved> {
   const { requester, partition } = fetcher;
   const allowed = (url: string | URL) => checkModelUrl(String(url), requester);
   if (typeof ref === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(ref)) {
     const entry = registryEntry(ref);
-    if (!entry) throw new WebqError('NotFoundError', `unknown model id "${ref.slice(0, 80)}": built-in ids are ${[...REGISTRY.keys()].join(', ')}; or pass an ONNX model URL`);
+    if (!entry)
+      throw new WebqError(
+        'NotFoundError',
+        `unknown model id "${ref.slice(0, 80)}": built-in ids are ${[...REGISTRY.keys()].join(', ')}; or pass an ONNX model URL`,
+      );
     const pipeline = pipelineFor(entry.task);
     const host = await modelHost();
     // The user chose the model host, so its files are fetched for the user, whichever page asked for the id.
     const user: Requester = { origin: new URL(host).origin, page: false };
     const file = (name: string) => checkModelUrl(hubFileUrl(host, entry.repo, name).href, user);
-    const graphs = Object.entries({ ...pipeline.graphs, ...entry.graphs }).map(([role, name]) => [role, file(name)] as [string, URL]);
-    return { kind: 'task', id: entry.id, pipeline, graphs, file, builtIn: true, requester: user, partition: SHARED_PARTITION };
+    const graphs = Object.entries({ ...pipeline.graphs, ...entry.graphs }).map(
+      ([role, name]) => [role, file(name)] as [string, URL],
+    );
+    return {
+      kind: 'task',
+      id: entry.id,
+      pipeline,
+      graphs,
+      file,
+      builtIn: true,
+      requester: user,
+      partition: SHARED_PARTITION,
+    };
   }
   if (typeof ref === 'string' || !ref.task) {
     const url = allowed(typeof ref === 'string' ? ref : ref.url);
-    return { kind: 'raw', id: typeof ref === 'string' ? url.href : ref.id ?? url.href, url, sha256: typeof ref === 'string' ? undefined : ref.sha256, requester, partition };
+    return {
+      kind: 'raw',
+      id: typeof ref === 'string' ? url.href : (ref.id ?? url.href),
+      url,
+      sha256: typeof ref === 'string' ? undefined : ref.sha256,
+      requester,
+      partition,
+    };
   }
   const pipeline = pipelineFor(ref.task);
   const main = allowed(ref.url);
@@ -65,6 +91,19 @@ export async function resolveModel(ref: ModelRef, fetcher: Fetcher): Promise<Res
   const tokenizer = ref.tokenizer === undefined ? undefined : allowed(ref.tokenizer);
   const file = (name: string) => (name === 'tokenizer.json' && tokenizer ? tokenizer : allowed(new URL(name, root)));
   const [mainRole, ...others] = Object.entries(pipeline.graphs);
-  const graphs: [string, URL][] = [[mainRole![0], main], ...others.map(([role, name]) => [role, file(name)] as [string, URL])];
-  return { kind: 'task', id: ref.id ?? main.href, pipeline, graphs, file, sha256: ref.sha256, builtIn: false, requester, partition };
+  const graphs: [string, URL][] = [
+    [mainRole![0], main],
+    ...others.map(([role, name]) => [role, file(name)] as [string, URL]),
+  ];
+  return {
+    kind: 'task',
+    id: ref.id ?? main.href,
+    pipeline,
+    graphs,
+    file,
+    sha256: ref.sha256,
+    builtIn: false,
+    requester,
+    partition,
+  };
 }

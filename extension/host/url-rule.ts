@@ -9,7 +9,10 @@
 import { WebqError } from '../shared/errors';
 
 /** Who a download is for: a web page (CORS and the host rule apply) or the user (the extension's own pages). */
-export interface Requester { origin: string; page: boolean }
+export interface Requester {
+  origin: string;
+  page: boolean;
+}
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
 /** Name suffixes that only resolve inside a network (RFC 6761/6762/8375, and the ones intranets use). */
@@ -44,8 +47,16 @@ function ipv4(host: string): number[] | null {
 }
 
 function isLocalIpv4([a, b]: number[]): boolean {
-  return a === 0 || a === 10 || a === 127 || (a === 169 && b === 254) || (a === 172 && b! >= 16 && b! <= 31)
-    || (a === 192 && b === 168) || (a === 100 && b! >= 64 && b! <= 127) || a! >= 224;
+  return (
+    a === 0 ||
+    a === 10 ||
+    a === 127 ||
+    (a === 169 && b === 254) ||
+    (a === 172 && b! >= 16 && b! <= 31) ||
+    (a === 192 && b === 168) ||
+    (a === 100 && b! >= 64 && b! <= 127) ||
+    a! >= 224
+  );
 }
 
 function isLocalIpv6(host: string): boolean {
@@ -67,7 +78,10 @@ export function checkModelUrl(raw: string, requester: Requester): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new WebqError('DataError', `model ${JSON.stringify(raw.slice(0, 80))} is neither a registry id nor an absolute URL`);
+    throw new WebqError(
+      'DataError',
+      `model ${JSON.stringify(raw.slice(0, 80))} is neither a registry id nor an absolute URL`,
+    );
   }
   if (url.username || url.password) throw new WebqError('NotAllowedError', 'model URLs must not carry credentials');
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refused(url);
@@ -81,14 +95,20 @@ export function checkModelUrl(raw: string, requester: Requester): URL {
   const callerOnLoopback = isLoopbackName(new URL(requester.origin).hostname);
   if (isLocalHost(url.hostname)) {
     if (callerOnLoopback && (url.protocol === 'https:' || loopbackHttp)) return url;
-    throw new WebqError('NotAllowedError', `model URL ${url.origin} is on a local or private network: only pages on localhost may load from there`);
+    throw new WebqError(
+      'NotAllowedError',
+      `model URL ${url.origin} is on a local or private network: only pages on localhost may load from there`,
+    );
   }
   if (url.protocol === 'https:') return url;
   throw refused(url);
 }
 
 function refused(url: URL): WebqError {
-  return new WebqError('NotAllowedError', `model URL ${url.protocol}//${url.host} is not allowed: use https, the page's own origin, or localhost from a localhost page`);
+  return new WebqError(
+    'NotAllowedError',
+    `model URL ${url.protocol}//${url.host} is not allowed: use https, the page's own origin, or localhost from a localhost page`,
+  );
 }
 
 /**

@@ -3,9 +3,14 @@
  * but refuses createContext ("not supported on this platform"): that refusal is reported, not hidden.
  */
 export type WebnnDevice = 'cpu' | 'gpu' | 'npu';
-export interface WebnnContext { context: unknown; deviceType: WebnnDevice }
+export interface WebnnContext {
+  context: unknown;
+  deviceType: WebnnDevice;
+}
 
-interface ML { createContext(options?: { deviceType?: WebnnDevice }): Promise<unknown> }
+interface ML {
+  createContext(options?: { deviceType?: WebnnDevice }): Promise<unknown>;
+}
 
 const contexts = new Map<WebnnDevice, Promise<WebnnContext>>();
 
@@ -42,7 +47,9 @@ export async function webnnStatus(deviceType: WebnnDevice = 'gpu'): Promise<{ av
  */
 export async function webnnMinBits(deviceType: WebnnDevice): Promise<4 | 8> {
   const { context } = await getWebnn(deviceType);
-  const limits = (context as { opSupportLimits?: () => Record<string, { input?: { dataTypes?: string[] } } | undefined> }).opSupportLimits?.();
+  const limits = (
+    context as { opSupportLimits?: () => Record<string, { input?: { dataTypes?: string[] } } | undefined> }
+  ).opSupportLimits?.();
   const types = limits?.dequantizeLinear?.input?.dataTypes ?? [];
   return types.includes('int4') || types.includes('uint4') ? 4 : 8;
 }

@@ -16,7 +16,11 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 export function checkModelHost(raw: string): { ok: true; url: string } | { ok: false; reason: string } {
   const text = raw.trim();
   let url: URL;
-  try { url = new URL(text); } catch { return { ok: false, reason: 'Enter an absolute URL, such as https://huggingface.co.' }; }
+  try {
+    url = new URL(text);
+  } catch {
+    return { ok: false, reason: 'Enter an absolute URL, such as https://huggingface.co.' };
+  }
   if (url.username || url.password) return { ok: false, reason: 'The URL must not contain a user name or password.' };
   if (url.search || url.hash) return { ok: false, reason: 'The URL must not have a query (?…) or fragment (#…).' };
   const loopback = LOOPBACK.has(url.hostname);

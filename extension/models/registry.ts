@@ -20,23 +20,35 @@ export interface RegistryEntry {
 
 const entries: RegistryEntry[] = [
   {
-    id: 'bert-base-uncased', repo: 'Xenova/bert-base-uncased', task: 'feature-extraction',
-    description: 'BERT base (uncased), 110M parameters: English text → token embeddings and a mean-pooled sentence embedding',
+    id: 'bert-base-uncased',
+    repo: 'Xenova/bert-base-uncased',
+    task: 'feature-extraction',
+    description:
+      'BERT base (uncased), 110M parameters: English text → token embeddings and a mean-pooled sentence embedding',
   },
   {
-    id: 'vit-base-patch16-224', repo: 'Xenova/vit-base-patch16-224', task: 'image-classification',
+    id: 'vit-base-patch16-224',
+    repo: 'Xenova/vit-base-patch16-224',
+    task: 'image-classification',
     description: 'ViT base, 16×16 patches at 224×224, ImageNet-1k: image → top-k of 1,000 labels',
   },
   {
-    id: 'whisper-tiny', repo: 'Xenova/whisper-tiny', task: 'automatic-speech-recognition',
-    description: 'Whisper tiny, 39M parameters, multilingual: up to 30 s of audio → text (greedy decoding with a KV cache)',
+    id: 'whisper-tiny',
+    repo: 'Xenova/whisper-tiny',
+    task: 'automatic-speech-recognition',
+    description:
+      'Whisper tiny, 39M parameters, multilingual: up to 30 s of audio → text (greedy decoding with a KV cache)',
   },
   {
-    id: 'qwen2.5-0.5b-instruct', repo: 'onnx-community/Qwen2.5-0.5B-Instruct', task: 'text-generation',
+    id: 'qwen2.5-0.5b-instruct',
+    repo: 'onnx-community/Qwen2.5-0.5B-Instruct',
+    task: 'text-generation',
     description: 'Qwen2.5 0.5B Instruct: chat messages or a prompt → generated text (GQA, KV cache), streamed',
   },
   {
-    id: 'llama-3.2-1b-instruct', repo: 'onnx-community/Llama-3.2-1B-Instruct', task: 'text-generation',
+    id: 'llama-3.2-1b-instruct',
+    repo: 'onnx-community/Llama-3.2-1B-Instruct',
+    task: 'text-generation',
     description: 'Llama 3.2 1B Instruct: chat messages or a prompt → generated text (GQA, KV cache), streamed',
   },
 ];

@@ -3,7 +3,7 @@
  * helpers the weight finder and the rewriter share. Browser-safe: bytes in, bytes out.
  */
 import { onnx } from 'onnx-proto';
-import { dataError } from '../quant/errors.ts';
+import { dataError } from '../quant/errors';
 
 export { onnx };
 export type ModelProto = onnx.ModelProto;
@@ -37,7 +37,9 @@ export function toNumber(value: number | { toNumber(): number } | null | undefin
 
 /** The opset version the model imports for `domain` ('' = ai.onnx), or 0 when it imports none. */
 export function opsetVersion(model: onnx.IModelProto, domain = ''): number {
-  const entry = (model.opsetImport ?? []).find((o) => (o.domain ?? '') === domain || (domain === '' && o.domain === 'ai.onnx'));
+  const entry = (model.opsetImport ?? []).find(
+    (o) => (o.domain ?? '') === domain || (domain === '' && o.domain === 'ai.onnx'),
+  );
   return entry ? toNumber(entry.version) : 0;
 }
 
@@ -47,7 +49,11 @@ export function ensureOpset(model: onnx.IModelProto, domain: string, version: nu
 }
 
 /** Visits `graph` and every subgraph (If/Loop/Scan bodies), outer graphs first. */
-export function forEachGraph(graph: GraphProto, visit: (g: GraphProto, parent?: GraphProto) => void, parent?: GraphProto): void {
+export function forEachGraph(
+  graph: GraphProto,
+  visit: (g: GraphProto, parent?: GraphProto) => void,
+  parent?: GraphProto,
+): void {
   visit(graph, parent);
   for (const node of graph.node ?? []) {
     for (const attr of node.attribute ?? []) {
@@ -76,7 +82,12 @@ export function intAttr(name: string, value: number): onnx.AttributeProto {
 }
 
 export function makeNode(
-  opType: string, inputs: string[], outputs: string[], name: string, attrs: onnx.AttributeProto[] = [], domain = '',
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  name: string,
+  attrs: onnx.AttributeProto[] = [],
+  domain = '',
 ): onnx.NodeProto {
   return onnx.NodeProto.create({ opType, input: inputs, output: outputs, name, attribute: attrs, domain });
 }

@@ -3,10 +3,10 @@
  * ai.onnx DequantizeLinear and Cast. Each returns the node plus the tensors it needs, named from
  * the weight they replace so a report can point at them.
  */
-import type { QuantizedWeight } from '../quant/types.ts';
-import { intAttr, makeNode, MS_DOMAIN, onnx } from './model.ts';
-import { DataType, floatTensor, float16Tensor, rawTensor } from './tensor.ts';
-import { toFloat16 } from '../quant/fp16.ts';
+import type { QuantizedWeight } from '../quant/types';
+import { intAttr, makeNode, MS_DOMAIN, onnx } from './model';
+import { DataType, floatTensor, float16Tensor, rawTensor } from './tensor';
+import { toFloat16 } from '../quant/fp16';
 
 export interface QuantizedNode {
   node: onnx.NodeProto;
@@ -15,7 +15,9 @@ export interface QuantizedNode {
 
 /** Scales are stored in the activation's float type (MatMulNBits requires T1 for A and scales). */
 function scaleTensor(name: string, dims: number[], scales: Float32Array, floatType: number): onnx.TensorProto {
-  return floatType === DataType.FLOAT16 ? float16Tensor(name, dims, toFloat16(scales)) : floatTensor(name, dims, scales);
+  return floatType === DataType.FLOAT16
+    ? float16Tensor(name, dims, toFloat16(scales))
+    : floatTensor(name, dims, scales);
 }
 
 /**
@@ -23,7 +25,11 @@ function scaleTensor(name: string, dims: number[], scales: Float32Array, floatTy
  * zero_points uint8 [N, ceil(kBlocks·bits/8)] when asymmetric (absent = 2^(bits-1)).
  */
 export function matMulNBits(
-  q: QuantizedWeight, input: string, output: string, weightName: string, floatType: number = DataType.FLOAT,
+  q: QuantizedWeight,
+  input: string,
+  output: string,
+  weightName: string,
+  floatType: number = DataType.FLOAT,
 ): QuantizedNode {
   const blockBytes = (q.blockSize * q.bits) / 8;
   const names = { data: `${weightName}_Q${q.bits}`, scales: `${weightName}_scales`, zeroPoints: `${weightName}_zp` };
@@ -36,9 +42,14 @@ export function matMulNBits(
     tensors.push(rawTensor(names.zeroPoints, DataType.UINT8, [q.N, Math.ceil((q.kBlocks * q.bits) / 8)], q.zeroPoints));
     inputs.push(names.zeroPoints);
   }
-  const node = makeNode('MatMulNBits', inputs, [output], `${weightName}_MatMulNBits`, [
-    intAttr('K', q.K), intAttr('N', q.N), intAttr('bits', q.bits), intAttr('block_size', q.blockSize),
-  ], MS_DOMAIN);
+  const node = makeNode(
+    'MatMulNBits',
+    inputs,
+    [output],
+    `${weightName}_MatMulNBits`,
+    [intAttr('K', q.K), intAttr('N', q.N), intAttr('bits', q.bits), intAttr('block_size', q.blockSize)],
+    MS_DOMAIN,
+  );
   return { node, tensors };
 }
 
@@ -48,7 +59,11 @@ export function matMulNBits(
  * quantizeRows(table, D, V, ..., blockSize) with blockSize dividing D, so its blocks carry no padding.
  */
 export function gatherBlockQuantized(
-  q: QuantizedWeight, indices: string, output: string, weightName: string, floatType: number = DataType.FLOAT,
+  q: QuantizedWeight,
+  indices: string,
+  output: string,
+  weightName: string,
+  floatType: number = DataType.FLOAT,
 ): QuantizedNode {
   const names = { data: `${weightName}_Q${q.bits}`, scales: `${weightName}_scales`, zeroPoints: `${weightName}_zp` };
   const rowBytes = (q.K * q.bits) / 8;
@@ -61,9 +76,19 @@ export function gatherBlockQuantized(
     tensors.push(rawTensor(names.zeroPoints, DataType.UINT8, [q.N, Math.ceil((q.kBlocks * q.bits) / 8)], q.zeroPoints));
     inputs.push(names.zeroPoints);
   }
-  const node = makeNode('GatherBlockQuantized', inputs, [output], `${weightName}_GatherBlockQuantized`, [
-    intAttr('gather_axis', 0), intAttr('quantize_axis', 1), intAttr('block_size', q.blockSize), intAttr('bits', q.bits),
-  ], MS_DOMAIN);
+  const node = makeNode(
+    'GatherBlockQuantized',
+    inputs,
+    [output],
+    `${weightName}_GatherBlockQuantized`,
+    [
+      intAttr('gather_axis', 0),
+      intAttr('quantize_axis', 1),
+      intAttr('block_size', q.blockSize),
+      intAttr('bits', q.bits),
+    ],
+    MS_DOMAIN,
+  );
   return { node, tensors };
 }
 

@@ -9,10 +9,10 @@
  * Conv and norms only have an 8-bit form (DequantizeLinear), Gather has 4/8 (GatherBlockQuantized);
  * the report gives the precision actually stored, not the one asked for.
  */
-import { dataError } from '../quant/errors.ts';
-import type { Scheme } from '../quant/types.ts';
-import { validateGroupSize } from '../quant/validate.ts';
-import type { WeightRole } from './roles.ts';
+import { dataError } from '../quant/errors';
+import type { Scheme } from '../quant/types';
+import { validateGroupSize } from '../quant/validate';
+import type { WeightRole } from './roles';
 
 export type Precision = 2 | 4 | 8 | 16 | 32;
 
@@ -35,17 +35,25 @@ export interface PrecisionPolicy {
 }
 
 export const DEFAULT_POLICY: Readonly<PrecisionPolicy> = Object.freeze({
-  bits: 4, scheme: 'symmetric', groupSize: 128, mixedPrecision: false,
-  attentionPrecision: 8, embeddingPrecision: 8, skipLayerNorm: true,
+  bits: 4,
+  scheme: 'symmetric',
+  groupSize: 128,
+  mixedPrecision: false,
+  attentionPrecision: 8,
+  embeddingPrecision: 8,
+  skipLayerNorm: true,
 });
 
 export function makePolicy(overrides: Partial<PrecisionPolicy>): PrecisionPolicy {
   const policy = { ...DEFAULT_POLICY, ...overrides };
-  if (![2, 4, 8, 16, 32].includes(policy.bits)) throw dataError('bits', `must be 2, 4, 8, 16 or 32, got ${String(policy.bits)}`);
-  if (policy.scheme !== 'symmetric' && policy.scheme !== 'asymmetric') throw dataError('scheme', `must be 'symmetric' or 'asymmetric', got ${String(policy.scheme)}`);
+  if (![2, 4, 8, 16, 32].includes(policy.bits))
+    throw dataError('bits', `must be 2, 4, 8, 16 or 32, got ${String(policy.bits)}`);
+  if (policy.scheme !== 'symmetric' && policy.scheme !== 'asymmetric')
+    throw dataError('scheme', `must be 'symmetric' or 'asymmetric', got ${String(policy.scheme)}`);
   validateGroupSize(policy.groupSize);
   for (const field of ['attentionPrecision', 'embeddingPrecision'] as const) {
-    if (![4, 8, 16, 32].includes(policy[field])) throw dataError(field, `must be 4, 8, 16 or 32, got ${String(policy[field])}`);
+    if (![4, 8, 16, 32].includes(policy[field]))
+      throw dataError(field, `must be 4, 8, 16 or 32, got ${String(policy[field])}`);
   }
   for (const field of ['mixedPrecision', 'skipLayerNorm'] as const) {
     if (typeof policy[field] !== 'boolean') throw dataError(field, `must be a boolean, got ${String(policy[field])}`);

@@ -8,13 +8,13 @@
  * DequantizeLinear on integer constants (QDQ), MatMulInteger/ConvInteger (with DynamicQuantizeLinear),
  * QLinearMatMul/QLinearConv; their bits come from the tensors and attributes.
  */
-import { forEachGraph, intAttribute, type NodeProto, onnx, type TensorProto } from './model.ts';
-import type { WeightRole } from './roles.ts';
-import { DataType, elementBits, elementCount, INT4, isFloatType, storedByteCount, UINT4 } from './tensor.ts';
-import { indexModel, type ModelIndex } from './weights.ts';
+import { forEachGraph, intAttribute, type NodeProto, onnx, type TensorProto } from './model';
+import type { WeightRole } from './roles';
+import { DataType, elementBits, elementCount, INT4, isFloatType, storedByteCount, UINT4 } from './tensor';
+import { indexModel, type ModelIndex } from './weights';
 
 export type WeightFormat =
-  | 'float' | 'fp16-cast' | 'MatMulNBits' | 'GatherBlockQuantized' | 'DequantizeLinear' | 'MatMulInteger' | 'QLinear';
+  'float' | 'fp16-cast' | 'MatMulNBits' | 'GatherBlockQuantized' | 'DequantizeLinear' | 'MatMulInteger' | 'QLinear';
 
 export interface WeightReport {
   name: string;
@@ -51,7 +51,13 @@ export function reportWeights(model: onnx.IModelProto, roles?: Map<string, Weigh
   const preFormats = new Set<WeightFormat>();
   const preBits = new Set<number>();
 
-  const add = (format: WeightFormat, op: string, precision: number, inputs: (string | undefined)[], logicalElements: number) => {
+  const add = (
+    format: WeightFormat,
+    op: string,
+    precision: number,
+    inputs: (string | undefined)[],
+    logicalElements: number,
+  ) => {
     const tensors = inputs.filter((n): n is string => !!n && ix.constants.has(n) && !claimed.has(n));
     if (tensors.length === 0) return;
     tensors.forEach((n) => claimed.add(n));
@@ -62,7 +68,12 @@ export function reportWeights(model: onnx.IModelProto, roles?: Map<string, Weigh
       preBits.add(precision);
     }
     const entry: WeightReport = {
-      name, op, precision, format, tensors, originalBytes: logicalElements * 4,
+      name,
+      op,
+      precision,
+      format,
+      tensors,
+      originalBytes: logicalElements * 4,
       bytes: tensors.reduce((sum, n) => sum + storedByteCount(ix.constants.get(n)!.tensor), 0),
     };
     const role = roles?.get(name);
@@ -77,7 +88,8 @@ export function reportWeights(model: onnx.IModelProto, roles?: Map<string, Weigh
       switch (node.opType) {
         case 'MatMulNBits':
           if (constant(1)) {
-            const K = intAttribute(node, 'K', 0), N = intAttribute(node, 'N', 0);
+            const K = intAttribute(node, 'K', 0),
+              N = intAttribute(node, 'N', 0);
             add('MatMulNBits', 'MatMulNBits', intAttribute(node, 'bits', 4), [inputs[1], inputs[2], inputs[3]], K * N);
           }
           break;
@@ -86,32 +98,53 @@ export function reportWeights(model: onnx.IModelProto, roles?: Map<string, Weigh
           if (data) {
             const bits = data.dataType === INT4 || data.dataType === UINT4 ? 4 : intAttribute(node, 'bits', 4);
             const packed = data.dataType === DataType.UINT8 ? 8 / bits : 1;
-            add('GatherBlockQuantized', 'GatherBlockQuantized', bits, [inputs[0], inputs[2], inputs[3]], elementCount(data) * packed);
+            add(
+              'GatherBlockQuantized',
+              'GatherBlockQuantized',
+              bits,
+              [inputs[0], inputs[2], inputs[3]],
+              elementCount(data) * packed,
+            );
           }
           break;
         }
         case 'DequantizeLinear': {
           const x = constant(0);
           if (x && !isFloatType(x.dataType ?? 0)) {
-            add('DequantizeLinear', consumerOp(ix, node), elementBits(x.dataType ?? 0), [inputs[0], inputs[1], inputs[2]], elementCount(x));
+            add(
+              'DequantizeLinear',
+              consumerOp(ix, node),
+              elementBits(x.dataType ?? 0),
+              [inputs[0], inputs[1], inputs[2]],
+              elementCount(x),
+            );
           }
           break;
         }
         case 'MatMulInteger':
         case 'ConvInteger': {
           const b = constant(1);
-          if (b) add('MatMulInteger', node.opType, elementBits(b.dataType ?? 0), [inputs[1], inputs[3]], elementCount(b));
+          if (b)
+            add('MatMulInteger', node.opType, elementBits(b.dataType ?? 0), [inputs[1], inputs[3]], elementCount(b));
           break;
         }
         case 'QLinearMatMul':
         case 'QLinearConv': {
           const b = constant(3);
-          if (b) add('QLinear', node.opType, elementBits(b.dataType ?? 0), [inputs[3], inputs[4], inputs[5]], elementCount(b));
+          if (b)
+            add(
+              'QLinear',
+              node.opType,
+              elementBits(b.dataType ?? 0),
+              [inputs[3], inputs[4], inputs[5]],
+              elementCount(b),
+            );
           break;
         }
         case 'Cast': {
           const x = constant(0);
-          if (x?.dataType === DataType.FLOAT16 && elementCount(x) > 1) add('fp16-cast', consumerOp(ix, node), 16, [inputs[0]], elementCount(x));
+          if (x?.dataType === DataType.FLOAT16 && elementCount(x) > 1)
+            add('fp16-cast', consumerOp(ix, node), 16, [inputs[0]], elementCount(x));
           break;
         }
       }

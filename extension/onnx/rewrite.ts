@@ -16,20 +16,38 @@
  * the same visit, so the list and the rewrite agree), and `rewriteModel(model, policy, { quantized })` uses a
  * precomputed weight wherever one is given under a request's key; everything else is quantized here as before.
  */
-import { notSupportedError } from '../quant/errors.ts';
-import { toFloat16 } from '../quant/fp16.ts';
-import { quantize, quantizeRows, zeroPointOf } from '../quant/quantize.ts';
-import type { Bits, QuantizedWeight, QuantizeOptions } from '../quant/types.ts';
+import { notSupportedError } from '../quant/errors';
+import { toFloat16 } from '../quant/fp16';
+import { quantize, quantizeRows, zeroPointOf } from '../quant/quantize';
+import type { Bits, QuantizedWeight, QuantizeOptions } from '../quant/types';
 import {
-  ensureOpset, floatAttribute, forEachGraph, type GraphProto, intAttr, intAttribute, makeNode, MS_DOMAIN, type NodeProto,
-  onnx, opsetVersion,
-} from './model.ts';
-import { castNode, gatherBlockQuantized, matMulNBits } from './nodes.ts';
-import { type Precision, type PrecisionPolicy, requestedPrecision } from './policy.ts';
-import { type ModelReport, reportWeights } from './report.ts';
-import { attentionProjections, isEmbeddingGather, outputHeads, roleOf, type WeightRole } from './roles.ts';
-import { DataType, dimsOf, elementCount, floatTensor, float16Tensor, isExternal, rawTensor, readFloats } from './tensor.ts';
-import { type ConstantWeight, indexModel, isConstant, type ModelIndex } from './weights.ts';
+  ensureOpset,
+  floatAttribute,
+  forEachGraph,
+  type GraphProto,
+  intAttr,
+  intAttribute,
+  makeNode,
+  MS_DOMAIN,
+  type NodeProto,
+  onnx,
+  opsetVersion,
+} from './model';
+import { castNode, gatherBlockQuantized, matMulNBits } from './nodes';
+import { type Precision, type PrecisionPolicy, requestedPrecision } from './policy';
+import { type ModelReport, reportWeights } from './report';
+import { attentionProjections, isEmbeddingGather, outputHeads, roleOf, type WeightRole } from './roles';
+import {
+  DataType,
+  dimsOf,
+  elementCount,
+  floatTensor,
+  float16Tensor,
+  isExternal,
+  rawTensor,
+  readFloats,
+} from './tensor';
+import { type ConstantWeight, indexModel, isConstant, type ModelIndex } from './weights';
 
 export interface RewriteNote {
   name: string;
@@ -42,11 +60,6 @@ export interface RewriteResult {
   /** Weights left as they were or stored at another precision than asked, and why. */
   notes: RewriteNote[];
 }
-
-const NORM_CONSUMERS = new Set([
-  'Mul', 'Add', 'LayerNormalization', 'SimplifiedLayerNormalization', 'SkipLayerNormalization',
-  'SkipSimplifiedLayerNormalization', 'BatchNormalization', 'InstanceNormalization', 'GroupNormalization', 'RMSNormalization',
-]);
 
 /** One MatMul/Gemm weight the policy quantizes to MatMulNBits: B[K, N] with these options. */
 export interface QuantizationRequest {
@@ -67,7 +80,11 @@ export interface RewriteInputs {
   quantized?: ReadonlyMap<string, QuantizedWeight>;
 }
 
-export function rewriteModel(model: onnx.ModelProto, policy: PrecisionPolicy, inputs: RewriteInputs = {}): RewriteResult {
+export function rewriteModel(
+  model: onnx.ModelProto,
+  policy: PrecisionPolicy,
+  inputs: RewriteInputs = {},
+): RewriteResult {
   const rewriter = new Rewriter(model, policy, inputs.quantized ?? null, null);
   rewriter.run();
   return { report: reportWeights(model, rewriter.roles), notes: rewriter.notes };
@@ -109,10 +126,14 @@ class Rewriter {
     this.root = model.graph!;
     this.ix = indexModel(model);
     this.attention = attentionProjections(this.ix);
-    this.heads = outputHeads(this.ix, (this.root.output ?? []).map((o) => o.name ?? ''));
+    this.heads = outputHeads(
+      this.ix,
+      (this.root.output ?? []).map((o) => o.name ?? ''),
+    );
     forEachGraph(this.root, (g) => {
       for (const t of g.initializer ?? []) if (t.name) this.names.add(t.name);
-      for (const v of [...(g.input ?? []), ...(g.output ?? []), ...(g.valueInfo ?? [])]) if (v.name) this.names.add(v.name);
+      for (const v of [...(g.input ?? []), ...(g.output ?? []), ...(g.valueInfo ?? [])])
+        if (v.name) this.names.add(v.name);
       for (const n of g.node ?? []) {
         for (const o of n.output ?? []) this.names.add(o);
         if (n.name) this.names.add(n.name);
@@ -144,13 +165,17 @@ class Rewriter {
       }
     });
     switch (node.opType) {
-      case 'MatMul': return this.matMul(node);
-      case 'Gemm': return this.gemm(node);
+      case 'MatMul':
+        return this.matMul(node);
+      case 'Gemm':
+        return this.gemm(node);
     }
     if (this.requests) return; // a dry run lists MatMul/Gemm weights only
     switch (node.opType) {
-      case 'Conv': return this.conv(node);
-      case 'Gather': if (isEmbeddingGather(this.ix, node)) return this.gather(node);
+      case 'Conv':
+        return this.conv(node);
+      case 'Gather':
+        if (isEmbeddingGather(this.ix, node)) return this.gather(node);
     }
     (node.input ?? []).forEach((name, i) => {
       const w = this.ix.constants.get(name);
@@ -198,7 +223,13 @@ class Rewriter {
       return;
     }
     const q = this.precomputedFor(key, K, N, options) ?? quantize(readFloats(w.tensor), K, N, options);
-    const { node: replacement, tensors } = matMulNBits(q, node.input![0]!, node.output![0]!, this.unique(w.name), w.tensor.dataType!);
+    const { node: replacement, tensors } = matMulNBits(
+      q,
+      node.input![0]!,
+      node.output![0]!,
+      this.unique(w.name),
+      w.tensor.dataType!,
+    );
     this.addTensors(tensors, w.name);
     this.replace(node, [replacement], w.name);
   }
@@ -210,8 +241,10 @@ class Rewriter {
     if (precision === 32) return;
     if (precision === 16) return this.toFloat16(node, 1, w);
     if (!this.matMulNBitsType(w, node)) return;
-    const transA = intAttribute(node, 'transA', 0), transB = intAttribute(node, 'transB', 0);
-    const alpha = floatAttribute(node, 'alpha', 1), beta = floatAttribute(node, 'beta', 1);
+    const transA = intAttribute(node, 'transA', 0),
+      transB = intAttribute(node, 'transB', 0);
+    const alpha = floatAttribute(node, 'alpha', 1),
+      beta = floatAttribute(node, 'beta', 1);
     const [d0, d1] = dimsOf(w.tensor) as [number, number];
     const options = this.quantizeOptions(precision);
     const [K, N] = transB ? [d1, d0] : [d0, d1];
@@ -221,20 +254,31 @@ class Rewriter {
       return alpha !== 1 ? values.map((v) => v * alpha) : values;
     };
     if (this.requests) {
-      this.request({ key, name: w.name, op: 'Gemm', K, N, options, values: () => (transB ? transpose(scaled(), N, K) : scaled()) });
+      this.request({
+        key,
+        name: w.name,
+        op: 'Gemm',
+        K,
+        N,
+        options,
+        values: () => (transB ? transpose(scaled(), N, K) : scaled()),
+      });
       return;
     }
     // transB = 1 stores B as [N, K], which is already one output channel per row.
-    const q = this.precomputedFor(key, K, N, options)
-      ?? (transB ? quantizeRows(scaled(), K, N, options) : quantize(scaled(), K, N, options));
+    const q =
+      this.precomputedFor(key, K, N, options) ??
+      (transB ? quantizeRows(scaled(), K, N, options) : quantize(scaled(), K, N, options));
     const base = this.unique(w.name);
     const nodes: NodeProto[] = [];
     let a = node.input![0]!;
     if (transA) {
       const transposed = `${base}_At`;
-      nodes.push(makeNode('Transpose', [a], [transposed], `${transposed}_Transpose`, [
-        onnx.AttributeProto.create({ name: 'perm', ints: [1, 0], type: onnx.AttributeProto.AttributeType.INTS }),
-      ]));
+      nodes.push(
+        makeNode('Transpose', [a], [transposed], `${transposed}_Transpose`, [
+          onnx.AttributeProto.create({ name: 'perm', ints: [1, 0], type: onnx.AttributeProto.AttributeType.INTS }),
+        ]),
+      );
       a = transposed;
     }
     const c = node.input?.[2];
@@ -262,7 +306,12 @@ class Rewriter {
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
     if (precision === 16) return this.toFloat16(node, 1, w);
-    if (precision < 8) this.note(w.name, node, `Conv weights have an 8-bit form only (DequantizeLinear int8/uint8); stored at 8, not ${precision}`);
+    if (precision < 8)
+      this.note(
+        w.name,
+        node,
+        `Conv weights have an 8-bit form only (DequantizeLinear int8/uint8); stored at 8, not ${precision}`,
+      );
     this.dequantizeLinear(node, 1, w, 'channel');
   }
 
@@ -273,19 +322,34 @@ class Rewriter {
     if (precision === 32) return;
     if (precision === 16) return this.toFloat16(node, 0, w);
     if (this.policy.quantizeEmbeddingTables === false) {
-      this.note(w.name, node, `embedding table kept at fp32: this backend's onnxruntime has no GatherBlockQuantized kernel (WebGPU has)`);
+      this.note(
+        w.name,
+        node,
+        `embedding table kept at fp32: this backend's onnxruntime has no GatherBlockQuantized kernel (WebGPU has)`,
+      );
       return;
     }
     const [V, D] = dimsOf(w.tensor) as [number, number];
     const bits: Bits = precision === 8 ? 8 : 4;
     if (precision === 2) this.note(w.name, node, 'GatherBlockQuantized has no 2-bit form; embedding stored at 4');
     const blockSize = this.policy.groupSize > 0 ? this.policy.groupSize : largestPowerOfTwoDividing(D);
-    if (blockSize < 16 || D % blockSize !== 0 || w.tensor.dataType === DataType.DOUBLE || w.tensor.dataType === DataType.BFLOAT16) {
+    if (
+      blockSize < 16 ||
+      D % blockSize !== 0 ||
+      w.tensor.dataType === DataType.DOUBLE ||
+      w.tensor.dataType === DataType.BFLOAT16
+    ) {
       this.note(w.name, node, `embedding width ${D} has no block of 16 or more that divides it; kept as is`);
       return;
     }
     const q = quantizeRows(readFloats(w.tensor), D, V, { ...this.quantizeOptions(bits), bits });
-    const { node: replacement, tensors } = gatherBlockQuantized(q, node.input![1]!, node.output![0]!, this.unique(w.name), w.tensor.dataType!);
+    const { node: replacement, tensors } = gatherBlockQuantized(
+      q,
+      node.input![1]!,
+      node.output![0]!,
+      this.unique(w.name),
+      w.tensor.dataType!,
+    );
     this.addTensors(tensors, w.name);
     this.replace(node, [replacement], w.name);
   }
@@ -294,7 +358,8 @@ class Rewriter {
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
     if (precision === 16) return this.toFloat16(node, index, w);
-    if (precision < 8) this.note(w.name, node, `normalisation weights have an 8-bit form only; stored at 8, not ${precision}`);
+    if (precision < 8)
+      this.note(w.name, node, `normalisation weights have an 8-bit form only; stored at 8, not ${precision}`);
     this.dequantizeLinear(node, index, w, 'tensor');
   }
 
@@ -302,7 +367,8 @@ class Rewriter {
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
     if (precision === 16) return this.toFloat16(node, index, w);
-    if (precision < 8) this.note(w.name, node, `no ${precision}-bit op reads this weight; stored at 8 through DequantizeLinear`);
+    if (precision < 8)
+      this.note(w.name, node, `no ${precision}-bit op reads this weight; stored at 8 through DequantizeLinear`);
     this.dequantizeLinear(node, index, w, 'channel');
   }
 
@@ -316,7 +382,11 @@ class Rewriter {
       const dims = dimsOf(w.tensor);
       const rows = granularity === 'channel' ? dims[0]! : 1;
       const K = dims.reduce((a, b) => a * b, 1) / rows;
-      const q = quantizeRows(readFloats(w.tensor), K, rows, { ...this.quantizeOptions(8), bits: 8, groupSize: granularity === 'channel' ? 0 : -1 });
+      const q = quantizeRows(readFloats(w.tensor), K, rows, {
+        ...this.quantizeOptions(8),
+        bits: 8,
+        groupSize: granularity === 'channel' ? 0 : -1,
+      });
       const symmetric = q.scheme === 'symmetric';
       const codes = new Uint8Array(K * rows);
       for (let r = 0; r < rows; r++) {
@@ -326,7 +396,8 @@ class Rewriter {
       }
       const base = this.unique(w.name);
       const names = { x: `${base}_Q8`, scale: `${base}_scale`, zp: `${base}_zp`, out: `${base}_dq` };
-      const scales = granularity === 'channel' ? q.scales.filter((_, i) => i % q.kBlocks === 0) : q.scales.subarray(0, 1);
+      const scales =
+        granularity === 'channel' ? q.scales.filter((_, i) => i % q.kBlocks === 0) : q.scales.subarray(0, 1);
       const scaleDims = granularity === 'channel' ? [rows] : [];
       const tensors = [
         rawTensor(names.x, symmetric ? DataType.INT8 : DataType.UINT8, dims, codes),
@@ -336,7 +407,14 @@ class Rewriter {
       ];
       const inputs = [names.x, names.scale];
       if (!symmetric) {
-        tensors.push(rawTensor(names.zp, DataType.UINT8, scaleDims, Uint8Array.from({ length: rows }, (_, r) => zeroPointOf(q, r, 0))));
+        tensors.push(
+          rawTensor(
+            names.zp,
+            DataType.UINT8,
+            scaleDims,
+            Uint8Array.from({ length: rows }, (_, r) => zeroPointOf(q, r, 0)),
+          ),
+        );
         inputs.push(names.zp);
       }
       this.addTensors(tensors, w.name);
@@ -345,12 +423,16 @@ class Rewriter {
       const domain = opset >= 13 || (granularity === 'tensor' && opset >= 10) ? '' : MS_DOMAIN;
       if (domain === MS_DOMAIN) ensureOpset(this.model, MS_DOMAIN, 1);
       const attrs = granularity === 'channel' ? [intAttr('axis', 0)] : [];
-      return { nodes: [makeNode('DequantizeLinear', inputs, [names.out], `${base}_DequantizeLinear`, attrs, domain)], output: names.out };
+      return {
+        nodes: [makeNode('DequantizeLinear', inputs, [names.out], `${base}_DequantizeLinear`, attrs, domain)],
+        output: names.out,
+      };
     });
     this.redirect(node, index, w.name, output);
   }
 
-  /** fp16 weight + Cast to the original type. onnxruntime may fold the Cast at load and hold fp32: the host measures. */
+  /** fp16 weight + Cast to the original type. onnxruntime may fold the Cast at load and hold fp32: the host measures.
+   * */
   private toFloat16(node: NodeProto, index: number, w: ConstantWeight): void {
     if (w.tensor.dataType === DataType.FLOAT16) return;
     const output = this.expandOnce(w, 'fp16', () => {
@@ -397,15 +479,27 @@ class Rewriter {
   private precomputedFor(key: string, K: number, N: number, options: QuantizeOptions): QuantizedWeight | undefined {
     const q = this.precomputed?.get(key);
     if (!q) return undefined;
-    if (q.K !== K || q.N !== N || q.bits !== options.bits || q.scheme !== options.scheme || q.groupSize !== options.groupSize) {
-      throw new Error(`precomputed weight ${key} is ${q.bits}-bit ${q.scheme} group ${q.groupSize} [${q.K}, ${q.N}], not what the policy asks for`);
+    if (
+      q.K !== K ||
+      q.N !== N ||
+      q.bits !== options.bits ||
+      q.scheme !== options.scheme ||
+      q.groupSize !== options.groupSize
+    ) {
+      throw new Error(
+        `precomputed weight ${key} is ${q.bits}-bit ${q.scheme} group ${q.groupSize} [${q.K}, ${q.N}], not what the policy asks for`,
+      );
     }
     return q;
   }
 
   private matMulNBitsType(w: ConstantWeight, node: NodeProto): boolean {
     if (w.tensor.dataType === DataType.FLOAT || w.tensor.dataType === DataType.FLOAT16) return true;
-    this.note(w.name, node, `MatMulNBits takes float or float16 activations, not type ${String(w.tensor.dataType)}; kept as is`);
+    this.note(
+      w.name,
+      node,
+      `MatMulNBits takes float or float16 activations, not type ${String(w.tensor.dataType)}; kept as is`,
+    );
     return false;
   }
 
@@ -463,7 +557,15 @@ function isFloat(w: ConstantWeight): boolean {
 }
 
 /** A request's key: everything that decides the quantized bytes of one use of a weight. */
-function requestKey(name: string, op: string, K: number, N: number, o: QuantizeOptions, alpha: number, transB: number): string {
+function requestKey(
+  name: string,
+  op: string,
+  K: number,
+  N: number,
+  o: QuantizeOptions,
+  alpha: number,
+  transB: number,
+): string {
   return `${op}|${name}|${K}x${N}|alpha=${alpha}|transB=${transB}|b${o.bits}/${o.scheme}/g${o.groupSize}/search=${o.scaleSearch ?? o.bits === 2}`;
 }
 

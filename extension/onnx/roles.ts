@@ -12,23 +12,56 @@
  *   linear / conv   every other MatMul/Gemm B, Conv W
  *   other      remaining float tensors (LSTM weights, constants of elementwise ops)
  */
-import type { NodeProto } from './model.ts';
-import { isConstant, type ModelIndex } from './weights.ts';
+import type { NodeProto } from './model';
+import { isConstant, type ModelIndex } from './weights';
 
 export type WeightRole = 'attention' | 'embedding' | 'head' | 'norm' | 'bias' | 'linear' | 'conv' | 'other';
 
 /** Ops that move or rescale an activation without mixing it with another activation. */
 const PASS_THROUGH = new Set([
-  'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Slice', 'Split', 'Gather', 'Cast', 'Identity', 'Flatten',
-  'Add', 'Sub', 'Mul', 'Div', 'Dropout', 'Where',
+  'Reshape',
+  'Transpose',
+  'Squeeze',
+  'Unsqueeze',
+  'Slice',
+  'Split',
+  'Gather',
+  'Cast',
+  'Identity',
+  'Flatten',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Dropout',
+  'Where',
 ]);
 const OUTPUT_TAIL = new Set([
-  'Add', 'Sub', 'Mul', 'Div', 'Softmax', 'LogSoftmax', 'Sigmoid', 'Tanh', 'Reshape', 'Transpose', 'Squeeze',
-  'Unsqueeze', 'Cast', 'Identity', 'Flatten',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Softmax',
+  'LogSoftmax',
+  'Sigmoid',
+  'Tanh',
+  'Reshape',
+  'Transpose',
+  'Squeeze',
+  'Unsqueeze',
+  'Cast',
+  'Identity',
+  'Flatten',
 ]);
 const NORM_OPS = new Set([
-  'LayerNormalization', 'SimplifiedLayerNormalization', 'SkipLayerNormalization', 'SkipSimplifiedLayerNormalization',
-  'BatchNormalization', 'InstanceNormalization', 'GroupNormalization', 'RMSNormalization',
+  'LayerNormalization',
+  'SimplifiedLayerNormalization',
+  'SkipLayerNormalization',
+  'SkipSimplifiedLayerNormalization',
+  'BatchNormalization',
+  'InstanceNormalization',
+  'GroupNormalization',
+  'RMSNormalization',
 ]);
 const LINEAR_OPS = new Set(['MatMul', 'Gemm']);
 
@@ -41,7 +74,13 @@ function activations(ix: ModelIndex, n: NodeProto): string[] {
 }
 
 /** Walks producers back from `value` through pass-through ops; returns the first node `stop` accepts. */
-function traceBack(ix: ModelIndex, value: string, stop: (n: NodeProto) => boolean, through: Set<string>, depth = 12): NodeProto | undefined {
+function traceBack(
+  ix: ModelIndex,
+  value: string,
+  stop: (n: NodeProto) => boolean,
+  through: Set<string>,
+  depth = 12,
+): NodeProto | undefined {
   const node = ix.producers.get(value);
   if (!node || depth === 0) return undefined;
   if (stop(node)) return node;
@@ -53,7 +92,13 @@ function traceBack(ix: ModelIndex, value: string, stop: (n: NodeProto) => boolea
 }
 
 /** Walks consumers forward from `value` through pass-through ops; returns every node `stop` accepts. */
-function traceForward(ix: ModelIndex, value: string, stop: (n: NodeProto, input: number) => boolean, through: Set<string>, depth = 8): NodeProto[] {
+function traceForward(
+  ix: ModelIndex,
+  value: string,
+  stop: (n: NodeProto, input: number) => boolean,
+  through: Set<string>,
+  depth = 8,
+): NodeProto[] {
   if (depth === 0) return [];
   const found: NodeProto[] = [];
   for (const use of ix.uses.get(value) ?? []) {
@@ -80,7 +125,8 @@ export function attentionProjections(ix: ModelIndex): Set<NodeProto> {
     }
     for (const c of context) {
       const shapeOnly = new Set(['Reshape', 'Transpose', 'Cast', 'Identity', 'Squeeze', 'Unsqueeze', 'Flatten']);
-      for (const o of traceForward(ix, c.output![0]!, (n, i) => isLinearWithWeight(ix, n) && i === 0, shapeOnly)) projections.add(o);
+      for (const o of traceForward(ix, c.output![0]!, (n, i) => isLinearWithWeight(ix, n) && i === 0, shapeOnly))
+        projections.add(o);
     }
   }
   return projections;
@@ -100,7 +146,8 @@ export function outputHeads(ix: ModelIndex, outputs: string[]): Set<NodeProto> {
 function isNormalized(ix: ModelIndex, value: string | undefined): boolean {
   const node = value ? ix.producers.get(value) : undefined;
   if (!node || (node.opType !== 'Div' && node.opType !== 'Mul')) return false;
-  const divisor = node.opType === 'Div' ? node.input?.[1] : node.input?.find((i) => ix.producers.get(i)?.opType === 'Reciprocal');
+  const divisor =
+    node.opType === 'Div' ? node.input?.[1] : node.input?.find((i) => ix.producers.get(i)?.opType === 'Reciprocal');
   const through = new Set(['Add', 'Reciprocal', 'Cast', 'Identity']);
   return !!divisor && !!traceBack(ix, divisor, (n) => n.opType === 'Sqrt', through, 4);
 }
@@ -113,10 +160,15 @@ export function isEmbeddingGather(ix: ModelIndex, n: NodeProto): boolean {
 
 /** The role of the constant `name` as consumed by input `inputIndex` of `node`. */
 export function roleOf(
-  ix: ModelIndex, node: NodeProto, inputIndex: number, attention: Set<NodeProto>, heads: Set<NodeProto>,
+  ix: ModelIndex,
+  node: NodeProto,
+  inputIndex: number,
+  attention: Set<NodeProto>,
+  heads: Set<NodeProto>,
 ): WeightRole {
   const op = node.opType ?? '';
-  if (LINEAR_OPS.has(op) && inputIndex === 1) return attention.has(node) ? 'attention' : heads.has(node) ? 'head' : 'linear';
+  if (LINEAR_OPS.has(op) && inputIndex === 1)
+    return attention.has(node) ? 'attention' : heads.has(node) ? 'head' : 'linear';
   if (op === 'Gemm' && inputIndex === 2) return 'bias';
   if (op === 'Conv' && inputIndex === 1) return 'conv';
   if (op === 'Conv' && inputIndex === 2) return 'bias';
@@ -126,7 +178,14 @@ export function roleOf(
   if (op === 'Mul' && isNormalized(ix, other)) return 'norm';
   if (op === 'Add' && other) {
     const producer = ix.producers.get(other);
-    if (producer?.opType === 'Mul' && isNormalized(ix, producer.input?.find((i) => !isConstant(ix, i)))) return 'norm';
+    if (
+      producer?.opType === 'Mul' &&
+      isNormalized(
+        ix,
+        producer.input?.find((i) => !isConstant(ix, i)),
+      )
+    )
+      return 'norm';
     if (producer && ['MatMul', 'Gemm', 'Conv', 'MatMulNBits'].includes(producer.opType ?? '')) return 'bias';
   }
   return 'other';

@@ -4,8 +4,8 @@
  * typed repeated fields (float_data, int32_data for fp16, ...). Typed arrays are host-endian; every
  * browser and Node target is little-endian, like ONNX raw_data.
  */
-import { float16BitsToFloat32 } from '../quant/fp16.ts';
-import { onnx, toNumber, type TensorProto } from './model.ts';
+import { float16BitsToFloat32 } from '../quant/fp16';
+import { onnx, toNumber, type TensorProto } from './model';
 
 export const DataType = onnx.TensorProto.DataType;
 /** ONNX 1.15+ element types that onnx-proto 8 (ONNX 1.10) does not name. */
@@ -13,13 +13,30 @@ export const UINT4 = 21;
 export const INT4 = 22;
 
 const ELEMENT_BITS: Record<number, number> = {
-  [DataType.FLOAT]: 32, [DataType.UINT8]: 8, [DataType.INT8]: 8, [DataType.UINT16]: 16, [DataType.INT16]: 16,
-  [DataType.INT32]: 32, [DataType.INT64]: 64, [DataType.BOOL]: 8, [DataType.FLOAT16]: 16, [DataType.DOUBLE]: 64,
-  [DataType.UINT32]: 32, [DataType.UINT64]: 64, [DataType.BFLOAT16]: 16, [UINT4]: 4, [INT4]: 4,
+  [DataType.FLOAT]: 32,
+  [DataType.UINT8]: 8,
+  [DataType.INT8]: 8,
+  [DataType.UINT16]: 16,
+  [DataType.INT16]: 16,
+  [DataType.INT32]: 32,
+  [DataType.INT64]: 64,
+  [DataType.BOOL]: 8,
+  [DataType.FLOAT16]: 16,
+  [DataType.DOUBLE]: 64,
+  [DataType.UINT32]: 32,
+  [DataType.UINT64]: 64,
+  [DataType.BFLOAT16]: 16,
+  [UINT4]: 4,
+  [INT4]: 4,
 };
 
 export function isFloatType(dataType: number): boolean {
-  return dataType === DataType.FLOAT || dataType === DataType.FLOAT16 || dataType === DataType.DOUBLE || dataType === DataType.BFLOAT16;
+  return (
+    dataType === DataType.FLOAT ||
+    dataType === DataType.FLOAT16 ||
+    dataType === DataType.DOUBLE ||
+    dataType === DataType.BFLOAT16
+  );
 }
 
 export function dimsOf(t: TensorProto): number[] {
@@ -81,7 +98,8 @@ export function readFloats(t: TensorProto): Float32Array {
     default:
       throw new Error(`readFloats: tensor ${t.name ?? ''} has non-float type ${String(t.dataType)}`);
   }
-  if (out.length !== count) throw new Error(`tensor ${t.name ?? ''}: ${out.length} values for dims [${dimsOf(t).join(', ')}]`);
+  if (out.length !== count)
+    throw new Error(`tensor ${t.name ?? ''}: ${out.length} values for dims [${dimsOf(t).join(', ')}]`);
   return out;
 }
 
@@ -91,7 +109,12 @@ export function rawTensor(name: string, dataType: number, dims: number[], bytes:
 }
 
 export function floatTensor(name: string, dims: number[], values: Float32Array): onnx.TensorProto {
-  return rawTensor(name, DataType.FLOAT, dims, new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice());
+  return rawTensor(
+    name,
+    DataType.FLOAT,
+    dims,
+    new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice(),
+  );
 }
 
 export function float16Tensor(name: string, dims: number[], bits: Uint16Array): onnx.TensorProto {

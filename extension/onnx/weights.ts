@@ -4,8 +4,8 @@
  * Silero keeps its weights in Constant nodes inside If branches). Subgraphs are searched too; ONNX
  * forbids a subgraph from reusing an outer name, so one map by name covers the whole model.
  */
-import { attribute, forEachGraph, type GraphProto, type NodeProto, onnx, type TensorProto } from './model.ts';
-import { DataType } from './tensor.ts';
+import { attribute, forEachGraph, type GraphProto, type NodeProto, onnx, type TensorProto } from './model';
+import { DataType } from './tensor';
 
 export interface ConstantWeight {
   name: string;
@@ -37,7 +37,11 @@ export function constantNodeTensor(node: NodeProto): TensorProto | undefined {
   if (value?.t) return value.t;
   const floats = attribute(node, 'value_floats');
   if (floats?.floats?.length) {
-    return onnx.TensorProto.create({ dataType: DataType.FLOAT, dims: [floats.floats.length], floatData: floats.floats });
+    return onnx.TensorProto.create({
+      dataType: DataType.FLOAT,
+      dims: [floats.floats.length],
+      floatData: floats.floats,
+    });
   }
   const float = attribute(node, 'value_float');
   if (float) return onnx.TensorProto.create({ dataType: DataType.FLOAT, dims: [], floatData: [float.f ?? 0] });

@@ -5,7 +5,14 @@
  */
 import { fromWireError, WebqError, dataError } from '../shared/errors';
 import { checkCallOnlyOptions, normalizeOptions } from '../shared/options';
-import { checkModelRef, validateClientMessage, validateHostMessage, type ClientMessage, type HostMessage, type Method } from '../shared/protocol';
+import {
+  checkModelRef,
+  validateClientMessage,
+  validateHostMessage,
+  type ClientMessage,
+  type HostMessage,
+  type Method,
+} from '../shared/protocol';
 import type { Calibration, Capabilities, ModelInfo, ModelRef, Progress, RunResult } from '../shared/types';
 import { toWireInput } from './inputs';
 import { createLanguageModel, type LanguageModelFactory } from './language-model';
@@ -17,9 +24,17 @@ export interface Transport {
   listen(receive: (message: HostMessage) => void): void;
 }
 
-interface CallOptions { signal?: AbortSignal; onProgress?: (p: Progress) => void }
+interface CallOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+}
 
-interface Pending { resolve(v: unknown): void; reject(e: Error): void; onProgress?: (p: Progress) => void; onDelta?: (text: string) => void }
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+  onProgress?: (p: Progress) => void;
+  onDelta?: (text: string) => void;
+}
 
 /** `webq.stream()`'s result: text deltas as they are decoded, and the whole run's result when it ends (SPEC §8). */
 export type TextStream = ReadableStream<string> & { readonly result: Promise<RunResult> };
@@ -52,7 +67,8 @@ function callOptions(options: unknown): CallOptions {
   if (typeof options !== 'object') throw dataError('options must be an object');
   const { signal, onProgress } = options as Record<string, unknown>;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw dataError('option signal must be an AbortSignal');
-  if (onProgress !== undefined && typeof onProgress !== 'function') throw dataError('option onProgress must be a function');
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw dataError('option onProgress must be a function');
   return { signal: signal as AbortSignal | undefined, onProgress: onProgress as CallOptions['onProgress'] };
 }
 
@@ -78,7 +94,11 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
     const p = pending.get(checked.id);
     if (!p) return; // aborted or unknown: a cancelled call never resolves later
     if (checked.type === 'progress') {
-      try { p.onProgress?.(checked.progress); } catch (err) { console.error('webq: onProgress threw', err); }
+      try {
+        p.onProgress?.(checked.progress);
+      } catch (err) {
+        console.error('webq: onProgress threw', err);
+      }
       return;
     }
     if (checked.type === 'delta') {
@@ -90,16 +110,32 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
     else p.reject(fromWireError(checked.error));
   });
 
-  async function call<M extends Method>(method: M, build: () => Promise<Record<string, unknown>>, rawOptions: unknown, onDelta?: (text: string) => void, streamSignal?: AbortSignal): Promise<unknown> {
+  async function call<M extends Method>(
+    method: M,
+    build: () => Promise<Record<string, unknown>>,
+    rawOptions: unknown,
+    onDelta?: (text: string) => void,
+    streamSignal?: AbortSignal,
+  ): Promise<unknown> {
     const options = callOptions(rawOptions);
     const { onProgress } = options;
-    const signal = streamSignal && options.signal ? AbortSignal.any([options.signal, streamSignal]) : streamSignal ?? options.signal;
+    const signal =
+      streamSignal && options.signal
+        ? AbortSignal.any([options.signal, streamSignal])
+        : (streamSignal ?? options.signal);
     if (signal?.aborted) throw abortError();
     const params = await build();
     if (signal?.aborted) throw abortError();
     const id = `${prefix}-${++counter}`;
     // Same validation as every later hop: a bad call fails here, with the field named, before any messaging.
-    const message = validateClientMessage({ type: 'request', id, method, params, progress: Boolean(onProgress), stream: Boolean(onDelta) });
+    const message = validateClientMessage({
+      type: 'request',
+      id,
+      method,
+      params,
+      progress: Boolean(onProgress),
+      stream: Boolean(onDelta),
+    });
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         if (!pending.delete(id)) return;
@@ -107,8 +143,14 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
         reject(abortError());
       };
       pending.set(id, {
-        resolve: (v) => { signal?.removeEventListener('abort', onAbort); resolve(v); },
-        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+        resolve: (v) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
         onProgress,
         onDelta,
       });
@@ -123,48 +165,109 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
     return rest;
   };
 
-  async function runWith(model: ModelRef, input: unknown, options: unknown, onDelta?: (text: string) => void, signal?: AbortSignal): Promise<RunResult> {
+  async function runWith(
+    model: ModelRef,
+    input: unknown,
+    options: unknown,
+    onDelta?: (text: string) => void,
+    signal?: AbortSignal,
+  ): Promise<RunResult> {
     const started = performance.now();
-    const result = (await call('run', async () => ({
-      model: checkModelRef(model),
-      options: normalizeOptions(withoutCallOptions(options), 'run'),
-      input: await toWireInput(input),
-    }), options, onDelta, signal)) as RunResult;
+    const result = (await call(
+      'run',
+      async () => ({
+        model: checkModelRef(model),
+        options: normalizeOptions(withoutCallOptions(options), 'run'),
+        input: await toWireInput(input),
+      }),
+      options,
+      onDelta,
+      signal,
+    )) as RunResult;
     result.performanceMetrics.totalTimeMs = performance.now() - started;
     return result;
   }
 
-  const LanguageModel = createLanguageModel((params, extras = {}) => call('session', async () => params,
-    { signal: extras.signal, onProgress: extras.onProgress }, extras.onDelta) as Promise<SessionReply>);
+  const LanguageModel = createLanguageModel(
+    (params, extras = {}) =>
+      call(
+        'session',
+        async () => params,
+        { signal: extras.signal, onProgress: extras.onProgress },
+        extras.onDelta,
+      ) as Promise<SessionReply>,
+  );
 
   return {
     version,
     LanguageModel,
-    capabilities: (options) => call('capabilities', async () => {
-      checkCallOnlyOptions(options, 'capabilities');
-      return {};
-    }, options) as Promise<Capabilities>,
+    capabilities: (options) =>
+      call(
+        'capabilities',
+        async () => {
+          checkCallOnlyOptions(options, 'capabilities');
+          return {};
+        },
+        options,
+      ) as Promise<Capabilities>,
     load: (model, options) =>
-      call('load', async () => ({ model: checkModelRef(model), options: normalizeOptions(withoutCallOptions(options), 'load') }), options) as Promise<ModelInfo>,
+      call(
+        'load',
+        async () => ({ model: checkModelRef(model), options: normalizeOptions(withoutCallOptions(options), 'load') }),
+        options,
+      ) as Promise<ModelInfo>,
     run: (model, input, options) => runWith(model, input, options),
     stream(model, input, options) {
       // The stream's own signal: cancel() aborts the run, as the page's signal does.
       const cancel = new AbortController();
       let push!: ReadableStreamDefaultController<string>;
       const readable = new ReadableStream<string>({
-        start: (c) => { push = c; },
+        start: (c) => {
+          push = c;
+        },
         cancel: () => cancel.abort(),
       });
-      const result = runWith(model, input, options, (text) => { try { push.enqueue(text); } catch { /* cancelled */ } }, cancel.signal);
-      result.then(() => { try { push.close(); } catch { /* cancelled */ } }, (err) => { try { push.error(err); } catch { /* cancelled */ } });
+      const result = runWith(
+        model,
+        input,
+        options,
+        (text) => {
+          try {
+            push.enqueue(text);
+          } catch {
+            /* cancelled */
+          }
+        },
+        cancel.signal,
+      );
+      result.then(
+        () => {
+          try {
+            push.close();
+          } catch {
+            /* cancelled */
+          }
+        },
+        (err) => {
+          try {
+            push.error(err);
+          } catch {
+            /* cancelled */
+          }
+        },
+      );
       result.catch(() => undefined); // a page that only reads the stream still hears of the failure through it
       return Object.assign(readable, { result });
     },
     unload: async (model, options) => {
-      await call('unload', async () => {
-        checkCallOnlyOptions(options, 'unload');
-        return { model: checkModelRef(model) };
-      }, options);
+      await call(
+        'unload',
+        async () => {
+          checkCallOnlyOptions(options, 'unload');
+          return { model: checkModelRef(model) };
+        },
+        options,
+      );
     },
     calibrate: (options) => call('calibrate', async () => ({}), options) as Promise<Calibration>,
   };

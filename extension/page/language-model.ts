@@ -11,7 +11,11 @@ import type { Progress, RunResult } from '../shared/types';
 /** The default model when `create()` names none. */
 export const DEFAULT_LANGUAGE_MODEL = 'qwen2.5-0.5b-instruct';
 
-interface CallExtras { signal?: AbortSignal; onProgress?: (p: Progress) => void; onDelta?: (text: string) => void }
+interface CallExtras {
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  onDelta?: (text: string) => void;
+}
 /** Sends one `session` request (the client's validated, abortable call). */
 export type SessionCall = (params: Record<string, unknown>, extras?: CallExtras) => Promise<SessionReply>;
 
@@ -38,7 +42,8 @@ function callOptions(options: unknown): { signal?: AbortSignal } {
   if (typeof options !== 'object') throw dataError('options must be an object');
   const { signal, ...rest } = options as Record<string, unknown>;
   const unknown = Object.keys(rest)[0];
-  if (unknown !== undefined) throw dataError(`option ${JSON.stringify(unknown.slice(0, 60))} does not apply here; it takes signal`);
+  if (unknown !== undefined)
+    throw dataError(`option ${JSON.stringify(unknown.slice(0, 60))} does not apply here; it takes signal`);
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw dataError('option signal must be an AbortSignal');
   return { signal: signal as AbortSignal | undefined };
 }
@@ -56,8 +61,12 @@ export function createLanguageModel(call: SessionCall) {
       this.#window = reply.contextWindow ?? 0;
     }
 
-    get contextUsage(): number { return this.#usage; }
-    get contextWindow(): number { return this.#window; }
+    get contextUsage(): number {
+      return this.#usage;
+    }
+    get contextWindow(): number {
+      return this.#window;
+    }
 
     #live(): string {
       if (this.#destroyed) throw new WebqError('OperationError', 'this session was destroyed; create() another');
@@ -70,11 +79,20 @@ export function createLanguageModel(call: SessionCall) {
       return reply;
     }
 
-    async #prompt(input: unknown, options: unknown, onDelta?: (text: string) => void, signal?: AbortSignal): Promise<RunResult> {
+    async #prompt(
+      input: unknown,
+      options: unknown,
+      onDelta?: (text: string) => void,
+      signal?: AbortSignal,
+    ): Promise<RunResult> {
       const own = callOptions(options);
-      const reply = await call({ op: 'prompt', session: this.#live(), messages: toMessages(input), options: {} }, {
-        signal: own.signal && signal ? AbortSignal.any([own.signal, signal]) : own.signal ?? signal, onDelta,
-      });
+      const reply = await call(
+        { op: 'prompt', session: this.#live(), messages: toMessages(input), options: {} },
+        {
+          signal: own.signal && signal ? AbortSignal.any([own.signal, signal]) : (own.signal ?? signal),
+          onDelta,
+        },
+      );
       return this.#update(reply).result!;
     }
 
@@ -87,22 +105,55 @@ export function createLanguageModel(call: SessionCall) {
     promptStreaming(input: PromptInput, options?: { signal?: AbortSignal }): ReadableStream<string> {
       const cancel = new AbortController();
       let push!: ReadableStreamDefaultController<string>;
-      const readable = new ReadableStream<string>({ start: (c) => { push = c; }, cancel: () => cancel.abort() });
-      this.#prompt(input, options, (text) => { try { push.enqueue(text); } catch { /* cancelled */ } }, cancel.signal).then(
-        () => { try { push.close(); } catch { /* cancelled */ } },
-        (err) => { try { push.error(err); } catch { /* cancelled */ } },
+      const readable = new ReadableStream<string>({
+        start: (c) => {
+          push = c;
+        },
+        cancel: () => cancel.abort(),
+      });
+      this.#prompt(
+        input,
+        options,
+        (text) => {
+          try {
+            push.enqueue(text);
+          } catch {
+            /* cancelled */
+          }
+        },
+        cancel.signal,
+      ).then(
+        () => {
+          try {
+            push.close();
+          } catch {
+            /* cancelled */
+          }
+        },
+        (err) => {
+          try {
+            push.error(err);
+          } catch {
+            /* cancelled */
+          }
+        },
       );
       return readable;
     }
 
     /** Adds messages to the conversation without an answer (they are run with the next prompt). */
     async append(input: PromptInput, options?: { signal?: AbortSignal }): Promise<void> {
-      this.#update(await call({ op: 'append', session: this.#live(), messages: toMessages(input) }, callOptions(options)));
+      this.#update(
+        await call({ op: 'append', session: this.#live(), messages: toMessages(input) }, callOptions(options)),
+      );
     }
 
     /** How many tokens `input` would add to the conversation. */
     async measureContextUsage(input: PromptInput, options?: { signal?: AbortSignal }): Promise<number> {
-      return (await call({ op: 'measure', session: this.#live(), messages: toMessages(input) }, callOptions(options))).tokens ?? 0;
+      return (
+        (await call({ op: 'measure', session: this.#live(), messages: toMessages(input) }, callOptions(options)))
+          .tokens ?? 0
+      );
     }
 
     /** A new session with this one's conversation and KV cache, continuing independently. */
@@ -126,10 +177,13 @@ export function createLanguageModel(call: SessionCall) {
   };
 
   return Object.freeze({
-    /** 'available' (no download needed), 'downloadable', 'downloading', or 'unavailable' (not a text-generation model). */
+    /** 'available' (no download needed), 'downloadable', 'downloading', or 'unavailable' (not a text-generation model).
+     * */
     async availability(options: CreateOptions = {}): Promise<Availability> {
       const { model, signal, rest } = split(options);
-      const load = Object.fromEntries(Object.entries(rest).filter(([k]) => !(SESSION_DEFAULTS as readonly string[]).includes(k)));
+      const load = Object.fromEntries(
+        Object.entries(rest).filter(([k]) => !(SESSION_DEFAULTS as readonly string[]).includes(k)),
+      );
       return (await call({ op: 'availability', model, options: load }, { signal })).availability ?? 'unavailable';
     },
 
@@ -138,12 +192,20 @@ export function createLanguageModel(call: SessionCall) {
       const { model, initialPrompts, signal, monitor, rest } = split(options);
       const target = new EventTarget();
       monitor?.(target);
-      const progress = (loaded: number) => target.dispatchEvent(Object.assign(new Event('downloadprogress'), { loaded }));
+      const progress = (loaded: number) =>
+        target.dispatchEvent(Object.assign(new Event('downloadprogress'), { loaded }));
       if (monitor) progress(0);
-      const reply = await call({ op: 'create', model, options: rest, messages: initialPrompts ?? [] }, {
-        signal,
-        onProgress: monitor ? (p) => { if (p.phase === 'download' && p.total > 0) progress(Math.min(1, p.loaded / p.total)); } : undefined,
-      });
+      const reply = await call(
+        { op: 'create', model, options: rest, messages: initialPrompts ?? [] },
+        {
+          signal,
+          onProgress: monitor
+            ? (p) => {
+                if (p.phase === 'download' && p.total > 0) progress(Math.min(1, p.loaded / p.total));
+              }
+            : undefined,
+        },
+      );
       if (monitor) progress(1);
       return new LanguageModelSession(reply);
     },

@@ -25,7 +25,10 @@ function windowTransport(): Transport {
         const data = event.data as Partial<WindowEnvelope> | null;
         if (!data || data.tag !== BRIDGE_TAG) return;
         if (data.ready) {
-          if (!ready) { ready = true; for (const m of queue.splice(0)) post({ tag: PAGE_TAG, message: m }); }
+          if (!ready) {
+            ready = true;
+            for (const m of queue.splice(0)) post({ tag: PAGE_TAG, message: m });
+          }
           return;
         }
         if (data.message) receive(data.message as never);
@@ -37,5 +40,10 @@ function windowTransport(): Transport {
 }
 
 if (!('webq' in window)) {
-  Object.defineProperty(window, 'webq', { value: createWebq(windowTransport(), __WEBQ_VERSION__), enumerable: false, configurable: false, writable: false });
+  Object.defineProperty(window, 'webq', {
+    value: createWebq(windowTransport(), __WEBQ_VERSION__),
+    enumerable: false,
+    configurable: false,
+    writable: false,
+  });
 }

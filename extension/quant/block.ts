@@ -14,7 +14,7 @@
  *   value w' = (q - zp) * scale
  * roundHalfEven is WGSL's round(): ties go to the even integer.
  */
-import type { Bits, Scheme } from './types.ts';
+import type { Bits, Scheme } from './types';
 
 export interface BlockParams {
   scale: number;

@@ -1,10 +1,19 @@
 import { describe, expect, test } from 'vitest';
-import { float16BitsToFloat32, float32ToFloat16Bits, fromFloat16, toFloat16 } from './fp16.ts';
+import { float16BitsToFloat32, float32ToFloat16Bits, fromFloat16, toFloat16 } from './fp16';
 
 describe('fp16 conversion', () => {
   test.each([
-    [1, 0x3c00], [-2, 0xc000], [0.5, 0x3800], [65504, 0x7bff], [-0, 0x8000], [0, 0x0000],
-    [2 ** -14, 0x0400], [2 ** -24, 0x0001], [1023 * 2 ** -24, 0x03ff], [Infinity, 0x7c00], [-Infinity, 0xfc00],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [0.5, 0x3800],
+    [65504, 0x7bff],
+    [-0, 0x8000],
+    [0, 0x0000],
+    [2 ** -14, 0x0400],
+    [2 ** -24, 0x0001],
+    [1023 * 2 ** -24, 0x03ff],
+    [Infinity, 0x7c00],
+    [-Infinity, 0xfc00],
   ])('%f → 0x%s', (value, bits) => {
     expect(float32ToFloat16Bits(value)).toBe(bits);
   });
@@ -54,10 +63,16 @@ describe('fp16 conversion', () => {
     for (let t = 0; t < 5000; t++) {
       x = (x * 1103515245 + 12345) % 2 ** 31;
       const v = Math.fround((x / 2 ** 31) * 2 ** ((t % 40) - 26));
-      let lo = 0, hi = 0x7bff;
-      while (hi - lo > 1) { const mid = (lo + hi) >> 1; if (finite[mid]! <= v) lo = mid; else hi = mid; }
-      const dLo = v - finite[lo]!, dHi = finite[hi]! - v;
-      const expected = dLo < dHi ? lo : dHi < dLo ? hi : (lo % 2 === 0 ? lo : hi);
+      let lo = 0,
+        hi = 0x7bff;
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >> 1;
+        if (finite[mid]! <= v) lo = mid;
+        else hi = mid;
+      }
+      const dLo = v - finite[lo]!,
+        dHi = finite[hi]! - v;
+      const expected = dLo < dHi ? lo : dHi < dLo ? hi : lo % 2 === 0 ? lo : hi;
       expect(float32ToFloat16Bits(v)).toBe(expected);
     }
   });

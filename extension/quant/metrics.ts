@@ -1,12 +1,17 @@
 /** Error of a reconstruction and the exact storage of a quantized weight. */
-import { dataError } from './errors.ts';
-import type { QuantizationError, QuantizedWeight } from './types.ts';
+import { dataError } from './errors';
+import type { QuantizationError, QuantizedWeight } from './types';
 
 export function quantizationError(original: Float32Array, dequantized: Float32Array): QuantizationError {
   if (original.length !== dequantized.length) {
     throw dataError('dequantized', `length ${dequantized.length} differs from original length ${original.length}`);
   }
-  let sumAbs = 0, maxAbs = 0, signal = 0, noise = 0, dot = 0, norm2 = 0;
+  let sumAbs = 0,
+    maxAbs = 0,
+    signal = 0,
+    noise = 0,
+    dot = 0,
+    norm2 = 0;
   for (let i = 0; i < original.length; i++) {
     const w = original[i]!;
     const v = dequantized[i]!;

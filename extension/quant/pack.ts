@@ -3,7 +3,7 @@
  * at 4 bits element 0 is byte & 0x0f and element 1 is byte >> 4; at 2 bits element j of a byte
  * sits at bits 2j..2j+1. 2, 4 and 8 divide 8, so no code straddles two bytes.
  */
-import type { Bits } from './types.ts';
+import type { Bits } from './types';
 
 /** Writes code `q` as element `index` of the packed run starting at byte `offset`. */
 export function writeCode(out: Uint8Array, offset: number, index: number, q: number, bits: Bits): void {

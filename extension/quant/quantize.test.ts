@@ -1,13 +1,17 @@
 import { describe, expect, test } from 'vitest';
-import { roundHalfEven } from './block.ts';
-import { quantizationError, quantizedByteCount } from './metrics.ts';
-import { unpackCodes } from './pack.ts';
-import { dequantize, quantize, zeroPointOf } from './quantize.ts';
-import type { Bits, QuantizeOptions, Scheme } from './types.ts';
-import { gaussian } from '../../tests/unit/quant/random.ts';
+import { roundHalfEven } from './block';
+import { quantizationError, quantizedByteCount } from './metrics';
+import { unpackCodes } from './pack';
+import { dequantize, quantize, zeroPointOf } from './quantize';
+import type { Bits, QuantizeOptions, Scheme } from './types';
+import { gaussian } from '../../tests/unit/quant/random';
 
-const opts = (bits: Bits, scheme: Scheme, groupSize: number, scaleSearch = false): QuantizeOptions =>
-  ({ bits, scheme, groupSize, scaleSearch });
+const opts = (bits: Bits, scheme: Scheme, groupSize: number, scaleSearch = false): QuantizeOptions => ({
+  bits,
+  scheme,
+  groupSize,
+  scaleSearch,
+});
 
 describe('exact codes on hand-made cases', () => {
   test('asymmetric 4-bit: 0..15 × 0.1 maps to codes 0..15, packed low nibble first', () => {
@@ -63,7 +67,8 @@ describe('exact codes on hand-made cases', () => {
 
 describe('layout', () => {
   test('K tail is padded with the zero point and dropped by dequantize', () => {
-    const K = 20, N = 3;
+    const K = 20,
+      N = 3;
     const w = gaussian(K * N, 7);
     const q = quantize(w, K, N, opts(4, 'asymmetric', 16));
     expect(q.kBlocks).toBe(2);
@@ -76,7 +81,8 @@ describe('layout', () => {
   });
 
   test('data is [N, kBlocks, blockBytes]: column n of B lives in row n', () => {
-    const K = 32, N = 2;
+    const K = 32,
+      N = 2;
     const w = new Float32Array(K * N);
     for (let k = 0; k < K; k++) w[k * N + 1] = k === 5 ? 1 : 0; // only B[5, 1] is non-zero
     const q = quantize(w, K, N, opts(8, 'symmetric', 16));
@@ -106,20 +112,29 @@ describe('layout', () => {
   });
 
   test.each([
-    [2, 'symmetric', 16], [2, 'asymmetric', 32], [4, 'asymmetric', 128], [4, 'symmetric', 0], [8, 'asymmetric', -1], [8, 'asymmetric', 64],
+    [2, 'symmetric', 16],
+    [2, 'asymmetric', 32],
+    [4, 'asymmetric', 128],
+    [4, 'symmetric', 0],
+    [8, 'asymmetric', -1],
+    [8, 'asymmetric', 64],
   ] as const)('byte count %i-bit %s group %i = data + scales + zero points', (bits, scheme, group) => {
-    const K = 200, N = 7;
+    const K = 200,
+      N = 7;
     const q = quantize(gaussian(K * N, bits), K, N, opts(bits, scheme, group));
     const blockSize = group > 0 ? group : 256;
     const kBlocks = Math.ceil(K / blockSize);
-    const expected = N * kBlocks * blockSize * bits / 8 + N * kBlocks * 4 +
-      (scheme === 'asymmetric' ? N * Math.ceil(kBlocks * bits / 8) : 0);
+    const expected =
+      (N * kBlocks * blockSize * bits) / 8 +
+      N * kBlocks * 4 +
+      (scheme === 'asymmetric' ? N * Math.ceil((kBlocks * bits) / 8) : 0);
     expect(quantizedByteCount(q)).toBe(expected);
   });
 });
 
 describe('round-trip error', () => {
-  const K = 256, N = 64;
+  const K = 256,
+    N = 64;
   const w = gaussian(K * N, 11);
   // Per-element bound of round-to-nearest: half a step, plus (symmetric) the one code lost at the top.
   test.each([2, 4, 8] as const)('%i-bit RTN error within the per-block step', (bits) => {
@@ -136,7 +151,11 @@ describe('round-trip error', () => {
     }
   });
 
-  test.each([[2, 8, 0.75], [4, 19, 0.99], [8, 42, 0.9999]] as const)('%i-bit group 32: SNR > %i dB, cosine > %f', (bits, snr, cos) => {
+  test.each([
+    [2, 8, 0.75],
+    [4, 19, 0.99],
+    [8, 42, 0.9999],
+  ] as const)('%i-bit group 32: SNR > %i dB, cosine > %f', (bits, snr, cos) => {
     for (const scheme of ['symmetric', 'asymmetric'] as const) {
       const e = quantizationError(w, dequantize(quantize(w, K, N, opts(bits, scheme, 32, bits === 2))));
       expect(e.snrDb).toBeGreaterThan(snr);
@@ -163,8 +182,12 @@ describe('round-trip error', () => {
   test('the search is on by default at 2 bits only', () => {
     const heavy = gaussian(K * N, 5).map((v, i) => (i % 97 === 0 ? v * 8 : v));
     const base = { scheme: 'asymmetric', groupSize: 32 } as const;
-    expect(quantize(heavy, K, N, { ...base, bits: 2 })).toEqual(quantize(heavy, K, N, { ...base, bits: 2, scaleSearch: true }));
-    expect(quantize(heavy, K, N, { ...base, bits: 4 })).toEqual(quantize(heavy, K, N, { ...base, bits: 4, scaleSearch: false }));
+    expect(quantize(heavy, K, N, { ...base, bits: 2 })).toEqual(
+      quantize(heavy, K, N, { ...base, bits: 2, scaleSearch: true }),
+    );
+    expect(quantize(heavy, K, N, { ...base, bits: 4 })).toEqual(
+      quantize(heavy, K, N, { ...base, bits: 4, scaleSearch: false }),
+    );
   });
 });
 
@@ -188,6 +211,8 @@ describe('metrics and validation', () => {
     ['K', () => quantize(new Float32Array(0), 0, 1, opts(4, 'symmetric', 16))],
     ['N', () => quantize(new Float32Array(16), 16, 1.5, opts(4, 'symmetric', 16))],
   ])('bad %s is a DataError naming it', (field, call) => {
-    expect(call).toThrowError(expect.objectContaining({ name: 'DataError', message: expect.stringMatching(new RegExp(`^${field}:`)) }));
+    expect(call).toThrowError(
+      expect.objectContaining({ name: 'DataError', message: expect.stringMatching(new RegExp(`^${field}:`)) }),
+    );
   });
 });

@@ -11,12 +11,12 @@
  * use one block per column (block_size = K rounded up to a power of two >= 16, since MatMulNBits
  * needs a power of two); per-tensor repeats the one scale/zero point in every block.
  */
-import { type BlockParams, levelsOf, quantizeValue } from './block.ts';
-import { dataError } from './errors.ts';
-import { readCode, writeCode } from './pack.ts';
-import { rtnParams, searchParams } from './search.ts';
-import type { QuantizedWeight, QuantizeOptions } from './types.ts';
-import { validateGroupSize, validateMatrix, validateOptions } from './validate.ts';
+import { type BlockParams, levelsOf, quantizeValue } from './block';
+import { dataError } from './errors';
+import { readCode, writeCode } from './pack';
+import { rtnParams, searchParams } from './search';
+import type { QuantizedWeight, QuantizeOptions } from './types';
+import { validateGroupSize, validateMatrix, validateOptions } from './validate';
 
 export function quantize(weights: Float32Array, K: number, N: number, opts: QuantizeOptions): QuantizedWeight {
   validateOptions(opts);
@@ -31,7 +31,11 @@ export function quantize(weights: Float32Array, K: number, N: number, opts: Quan
  * that divides K); with groupSize 0 or -1 the parameters are still shared per row / per tensor.
  */
 export function quantizeRows(
-  rows: Float32Array, K: number, N: number, opts: QuantizeOptions, blockSize = layoutBlockSize(K, opts.groupSize),
+  rows: Float32Array,
+  K: number,
+  N: number,
+  opts: QuantizeOptions,
+  blockSize = layoutBlockSize(K, opts.groupSize),
 ): QuantizedWeight {
   validateOptions(opts);
   validateMatrix(rows, K, N);
@@ -54,7 +58,11 @@ export function layoutBlockSize(K: number, groupSize: number): number {
 }
 
 function quantizeRowsUnchecked(
-  rows: Float32Array, K: number, N: number, opts: QuantizeOptions, blockSize: number,
+  rows: Float32Array,
+  K: number,
+  N: number,
+  opts: QuantizeOptions,
+  blockSize: number,
 ): QuantizedWeight {
   const { bits, scheme, groupSize } = opts;
   const search = opts.scaleSearch ?? bits === 2;
@@ -121,10 +129,12 @@ export function validateQuantized(q: QuantizedWeight): void {
   if (!Number.isInteger(q.blockSize) || q.blockSize < 16 || (q.blockSize & (q.blockSize - 1)) !== 0) {
     throw dataError('blockSize', `must be a power of two >= 16, got ${q.blockSize}`);
   }
-  if (q.kBlocks !== Math.ceil(q.K / q.blockSize)) throw dataError('kBlocks', `must be ceil(K / blockSize) = ${Math.ceil(q.K / q.blockSize)}`);
+  if (q.kBlocks !== Math.ceil(q.K / q.blockSize))
+    throw dataError('kBlocks', `must be ceil(K / blockSize) = ${Math.ceil(q.K / q.blockSize)}`);
   const dataBytes = (q.N * q.kBlocks * q.blockSize * q.bits) / 8;
   if (q.data.length !== dataBytes) throw dataError('data', `has ${q.data.length} bytes, layout needs ${dataBytes}`);
-  if (q.scales.length !== q.N * q.kBlocks) throw dataError('scales', `has ${q.scales.length} entries, layout needs ${q.N * q.kBlocks}`);
+  if (q.scales.length !== q.N * q.kBlocks)
+    throw dataError('scales', `has ${q.scales.length} entries, layout needs ${q.N * q.kBlocks}`);
   const zpBytes = q.N * Math.ceil((q.kBlocks * q.bits) / 8);
   if (q.scheme === 'asymmetric' && q.zeroPoints?.length !== zpBytes) {
     throw dataError('zeroPoints', `asymmetric needs ${zpBytes} bytes, got ${q.zeroPoints?.length ?? 'none'}`);

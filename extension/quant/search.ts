@@ -6,8 +6,8 @@
  * i = 0 is plain round-to-nearest, so the search is never worse than RTN. Only the parameters
  * change; codes still come from quantizeValue, so the GPU's search lands on the same formulas.
  */
-import { type BlockParams, groupRange, groupSquaredError, levelsOf, paramsFor } from './block.ts';
-import type { Bits, Scheme } from './types.ts';
+import { type BlockParams, groupRange, groupSquaredError, levelsOf, paramsFor } from './block';
+import type { Bits, Scheme } from './types';
 
 export const CLIP_RATIOS: readonly number[] = Array.from({ length: 10 }, (_, i) => Math.fround(1 - i / 20));
 

@@ -1,6 +1,6 @@
 /** Validation of quantizer inputs; every failure is a DataError naming the field. */
-import { dataError } from './errors.ts';
-import type { QuantizeOptions } from './types.ts';
+import { dataError } from './errors';
+import type { QuantizeOptions } from './types';
 
 export function validateOptions(opts: QuantizeOptions): void {
   if (opts === null || typeof opts !== 'object') throw dataError('options', 'expected an object');
@@ -17,17 +17,29 @@ export function validateOptions(opts: QuantizeOptions): void {
 }
 
 export function validateGroupSize(groupSize: unknown): void {
-  const ok = groupSize === 0 || groupSize === -1 ||
-    (typeof groupSize === 'number' && Number.isInteger(groupSize) && groupSize >= 16 && (groupSize & (groupSize - 1)) === 0);
+  const ok =
+    groupSize === 0 ||
+    groupSize === -1 ||
+    (typeof groupSize === 'number' &&
+      Number.isInteger(groupSize) &&
+      groupSize >= 16 &&
+      (groupSize & (groupSize - 1)) === 0);
   if (!ok) {
-    throw dataError('groupSize', `must be a power of two >= 16, 0 (per-channel) or -1 (per-tensor), got ${String(groupSize)}`);
+    throw dataError(
+      'groupSize',
+      `must be a power of two >= 16, 0 (per-channel) or -1 (per-tensor), got ${String(groupSize)}`,
+    );
   }
 }
 
 export function validateMatrix(weights: Float32Array, K: number, N: number): void {
   if (!(weights instanceof Float32Array)) throw dataError('weights', 'expected a Float32Array');
-  for (const [field, value] of [['K', K], ['N', N]] as const) {
-    if (!Number.isSafeInteger(value) || value <= 0) throw dataError(field, `must be a positive integer, got ${String(value)}`);
+  for (const [field, value] of [
+    ['K', K],
+    ['N', N],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value <= 0)
+      throw dataError(field, `must be a positive integer, got ${String(value)}`);
   }
   if (weights.length !== K * N) {
     throw dataError('weights', `length ${weights.length} does not match K * N = ${K} * ${N} = ${K * N}`);

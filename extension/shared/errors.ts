@@ -3,12 +3,22 @@
  * `Error` with that name again on the page, so `err.name === 'DataError'` works wherever it was thrown.
  */
 export const ERROR_NAMES = Object.freeze([
-  'NotAllowedError', 'NotSupportedError', 'AbortError', 'DataError', 'NotFoundError',
-  'NetworkError', 'QuotaExceededError', 'TimeoutError', 'OperationError',
+  'NotAllowedError',
+  'NotSupportedError',
+  'AbortError',
+  'DataError',
+  'NotFoundError',
+  'NetworkError',
+  'QuotaExceededError',
+  'TimeoutError',
+  'OperationError',
 ] as const);
 export type ErrorName = (typeof ERROR_NAMES)[number];
 
-export interface WireError { name: ErrorName; message: string }
+export interface WireError {
+  name: ErrorName;
+  message: string;
+}
 
 export class WebqError extends Error {
   override readonly name: ErrorName;

@@ -33,4 +33,3 @@ export function checkMessages(v: unknown): ChatMessage[] {
     return { role: o.role as ChatRole, content: o.content };
   });
 }
-

@@ -40,7 +40,15 @@ export type OptionName = keyof NormalizedOptions;
 
 /** Options that only make sense per run; `load` rejects them. */
 export const RUN_ONLY_OPTIONS = Object.freeze([
-  'normalize', 'topK', 'maxNewTokens', 'language', 'temperature', 'topP', 'repetitionPenalty', 'seed', 'stop',
+  'normalize',
+  'topK',
+  'maxNewTokens',
+  'language',
+  'temperature',
+  'topP',
+  'repetitionPenalty',
+  'seed',
+  'stop',
 ] as const) satisfies readonly OptionName[];
 export type RunOnlyOption = (typeof RUN_ONLY_OPTIONS)[number];
 const isRunOnly = (name: OptionName): boolean => (RUN_ONLY_OPTIONS as readonly OptionName[]).includes(name);
@@ -63,18 +71,26 @@ const ALIASES: Readonly<Record<string, OptionName>> = Object.freeze({
   stop_strings: 'stop',
 });
 
-const oneOf = <T>(values: readonly T[]) => (v: unknown, name: string): T => {
-  if (!values.includes(v as T)) throw dataError(`option ${name} must be one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${describe(v)}`);
-  return v as T;
-};
+const oneOf =
+  <T>(values: readonly T[]) =>
+  (v: unknown, name: string): T => {
+    if (!values.includes(v as T))
+      throw dataError(
+        `option ${name} must be one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${describe(v)}`,
+      );
+    return v as T;
+  };
 const bool = (v: unknown, name: string): boolean => {
   if (typeof v !== 'boolean') throw dataError(`option ${name} must be true or false, got ${describe(v)}`);
   return v;
 };
-const intIn = (min: number, max: number) => (v: unknown, name: string): number => {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw dataError(`option ${name} must be an integer from ${min} to ${max}, got ${describe(v)}`);
-  return v;
-};
+const intIn =
+  (min: number, max: number) =>
+  (v: unknown, name: string): number => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+      throw dataError(`option ${name} must be an integer from ${min} to ${max}, got ${describe(v)}`);
+    return v;
+  };
 
 function groupSize(v: unknown, name: string): number {
   if (v === 0 || v === -1) return v;
@@ -92,7 +108,8 @@ function workgroupSize(v: unknown, name: string): [number, number, number] {
 }
 
 function language(v: unknown, name: string): string {
-  if (typeof v !== 'string' || !/^[a-z]{2,3}(-[A-Za-z]{2,4})?$/.test(v)) throw dataError(`option ${name} must be a language code such as "en", got ${describe(v)}`);
+  if (typeof v !== 'string' || !/^[a-z]{2,3}(-[A-Za-z]{2,4})?$/.test(v))
+    throw dataError(`option ${name} must be a language code such as "en", got ${describe(v)}`);
   return v;
 }
 
@@ -138,7 +155,9 @@ function describe(v: unknown): string {
  */
 export function isPlainObject(v: object): boolean {
   const proto = Object.getPrototypeOf(v);
-  return proto === null || (Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(v) === '[object Object]');
+  return (
+    proto === null || (Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(v) === '[object Object]')
+  );
 }
 
 /** Fields the page API itself consumes before anything is sent (they are functions, never cloned). */
@@ -168,14 +187,21 @@ export function normalizeOptions(raw: unknown, kind: 'load' | 'run'): Normalized
   if (typeof raw !== 'object' || Array.isArray(raw)) throw dataError(`options must be an object, got ${describe(raw)}`);
   if (!isPlainObject(raw)) throw dataError('options must be a plain object');
   const keys = Object.keys(raw);
-  if (keys.length > MAX_OPTION_KEYS) throw dataError(`options has ${keys.length} keys; webq knows ${Object.keys(CHECKS).length}`);
+  if (keys.length > MAX_OPTION_KEYS)
+    throw dataError(`options has ${keys.length} keys; webq knows ${Object.keys(CHECKS).length}`);
   const out: Record<string, unknown> = {};
   for (const key of keys) {
     if (PAGE_ONLY_OPTIONS.includes(key)) continue;
-    const name: OptionName | undefined = Object.hasOwn(CHECKS, key) ? (key as OptionName) : ALIASES[key] && Object.hasOwn(ALIASES, key) ? ALIASES[key] : undefined;
-    if (!name) throw dataError(`unknown option ${JSON.stringify(key.slice(0, 60))}; see the options table in the webq docs`);
+    const name: OptionName | undefined = Object.hasOwn(CHECKS, key)
+      ? (key as OptionName)
+      : ALIASES[key] && Object.hasOwn(ALIASES, key)
+        ? ALIASES[key]
+        : undefined;
+    if (!name)
+      throw dataError(`unknown option ${JSON.stringify(key.slice(0, 60))}; see the options table in the webq docs`);
     if (Object.hasOwn(out, name)) throw dataError(`option ${name} is given twice (as ${key} and its other spelling)`);
-    if (kind === 'load' && isRunOnly(name)) throw dataError(`option ${name} is a run option; pass it to run(), not load()`);
+    if (kind === 'load' && isRunOnly(name))
+      throw dataError(`option ${name} is a run option; pass it to run(), not load()`);
     const value = (raw as Record<string, unknown>)[key];
     if (value === undefined) continue;
     out[name] = CHECKS[name](value, key);

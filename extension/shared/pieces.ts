@@ -8,12 +8,31 @@ const PIECE_BYTES = 16 * 1024 * 1024;
 const SPLIT_ABOVE = 48 * 1024 * 1024;
 
 const ARRAYS = {
-  Float32Array, Float64Array, Uint16Array, BigInt64Array, Int32Array, Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint32Array,
+  Float32Array,
+  Float64Array,
+  Uint16Array,
+  BigInt64Array,
+  Int32Array,
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint32Array,
 } as const;
 type ArrayKind = keyof typeof ARRAYS;
 
-interface Head { type: 'webq-pieces'; cid: string; skeleton: unknown; arrays: { kind: ArrayKind; bytes: number }[]; pieces: number }
-interface Piece { type: 'webq-piece'; cid: string; data: Uint8Array }
+interface Head {
+  type: 'webq-pieces';
+  cid: string;
+  skeleton: unknown;
+  arrays: { kind: ArrayKind; bytes: number }[];
+  pieces: number;
+}
+interface Piece {
+  type: 'webq-piece';
+  cid: string;
+  data: Uint8Array;
+}
 
 const tagOf = (v: unknown) => Object.prototype.toString.call(v).slice(8, -1);
 
@@ -32,7 +51,10 @@ export function toPieces(message: unknown): unknown[] {
   if (binaryBytes(message) <= SPLIT_ABOVE) return [message];
   const arrays: ArrayBufferView[] = [];
   const strip = (value: unknown, depth: number): unknown => {
-    if (ArrayBuffer.isView(value) && tagOf(value) in ARRAYS) { arrays.push(value); return { $piece: arrays.length - 1 }; }
+    if (ArrayBuffer.isView(value) && tagOf(value) in ARRAYS) {
+      arrays.push(value);
+      return { $piece: arrays.length - 1 };
+    }
     if (typeof value !== 'object' || value === null || depth > 8) return value;
     if (Array.isArray(value)) return value.map((v) => strip(v, depth + 1));
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, strip(v, depth + 1)]));
@@ -40,7 +62,13 @@ export function toPieces(message: unknown): unknown[] {
   const skeleton = strip(message, 0);
   const total = arrays.reduce((n, a) => n + a.byteLength, 0);
   const cid = `p${Date.now().toString(36)}${(++counter).toString(36)}`;
-  const head: Head = { type: 'webq-pieces', cid, skeleton, arrays: arrays.map((a) => ({ kind: tagOf(a) as ArrayKind, bytes: a.byteLength })), pieces: Math.ceil(total / PIECE_BYTES) };
+  const head: Head = {
+    type: 'webq-pieces',
+    cid,
+    skeleton,
+    arrays: arrays.map((a) => ({ kind: tagOf(a) as ArrayKind, bytes: a.byteLength })),
+    pieces: Math.ceil(total / PIECE_BYTES),
+  };
   const out: unknown[] = [head];
   // Cut the concatenated bytes of all arrays into pieces; an array may span pieces.
   let piece = new Uint8Array(Math.min(PIECE_BYTES, total));
@@ -69,32 +97,63 @@ export function toPieces(message: unknown): unknown[] {
  * message is incomplete or was malformed (then it is dropped; `limitBytes` bounds what one message may hold).
  */
 export class Joiner {
-  private current: { head: Head; buffers: Uint8Array[]; arrayIndex: number; offset: number; piecesLeft: number } | null = null;
+  private current: {
+    head: Head;
+    buffers: Uint8Array[];
+    arrayIndex: number;
+    offset: number;
+    piecesLeft: number;
+  } | null = null;
 
   constructor(private readonly limitBytes: number) {}
 
   accept(raw: unknown): { message: unknown } | null {
-    const m = raw as { type?: unknown; cid?: unknown; arrays?: Head['arrays']; pieces?: unknown; data?: unknown } | null;
+    const m = raw as {
+      type?: unknown;
+      cid?: unknown;
+      arrays?: Head['arrays'];
+      pieces?: unknown;
+      data?: unknown;
+    } | null;
     if (m?.type === 'webq-pieces') {
       this.current = null;
       const arrays = Array.isArray(m.arrays) ? m.arrays : [];
-      const total = arrays.reduce((n, a) => n + (Number.isSafeInteger(a?.bytes) && a.bytes >= 0 ? a.bytes : Infinity), 0);
-      if (!(total <= this.limitBytes) || !arrays.every((a) => a.kind in ARRAYS) || typeof m.cid !== 'string') return null;
-      this.current = { head: m as unknown as Head, buffers: arrays.map((a) => new Uint8Array(a.bytes)), arrayIndex: 0, offset: 0, piecesLeft: Number(m.pieces) };
+      const total = arrays.reduce(
+        (n, a) => n + (Number.isSafeInteger(a?.bytes) && a.bytes >= 0 ? a.bytes : Infinity),
+        0,
+      );
+      if (!(total <= this.limitBytes) || !arrays.every((a) => a.kind in ARRAYS) || typeof m.cid !== 'string')
+        return null;
+      this.current = {
+        head: m as unknown as Head,
+        buffers: arrays.map((a) => new Uint8Array(a.bytes)),
+        arrayIndex: 0,
+        offset: 0,
+        piecesLeft: Number(m.pieces),
+      };
       return this.finishIfDone();
     }
     if (m?.type === 'webq-piece') {
       const c = this.current;
-      if (!c || m.cid !== c.head.cid || !ArrayBuffer.isView(m.data)) { this.current = null; return null; }
+      if (!c || m.cid !== c.head.cid || !ArrayBuffer.isView(m.data)) {
+        this.current = null;
+        return null;
+      }
       let bytes = new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength);
       while (bytes.byteLength > 0) {
         const target = c.buffers[c.arrayIndex];
-        if (!target) { this.current = null; return null; } // more bytes than the head declared
+        if (!target) {
+          this.current = null;
+          return null;
+        } // more bytes than the head declared
         const n = Math.min(bytes.byteLength, target.byteLength - c.offset);
         target.set(bytes.subarray(0, n), c.offset);
         c.offset += n;
         bytes = bytes.subarray(n);
-        if (c.offset === target.byteLength) { c.arrayIndex++; c.offset = 0; }
+        if (c.offset === target.byteLength) {
+          c.arrayIndex++;
+          c.offset = 0;
+        }
       }
       c.piecesLeft--;
       return this.finishIfDone();

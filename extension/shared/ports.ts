@@ -1,4 +1,4 @@
 /** runtime.Port names: who is on the other end decides what the background allows. */
-export const PAGE_PORT = 'webq-page';     // content-script bridge of a web page: consent applies
-export const UI_PORT = 'webq-ui';         // the extension's own popup and options pages
+export const PAGE_PORT = 'webq-page'; // content-script bridge of a web page: consent applies
+export const UI_PORT = 'webq-ui'; // the extension's own popup and options pages
 export const ENGINE_PORT = 'webq-engine'; // Chrome's offscreen document (the engine host) to the service worker

@@ -10,7 +10,17 @@ import { dataError, isErrorName, WebqError, type WireError } from './errors';
 import { checkMessages, type ChatMessage } from './messages';
 import { isPlainObject, normalizeOptions, type NormalizedOptions } from './options';
 import { checkWireTensor, isTypedArrayOf, LIMITS, type WireTensor } from './tensor';
-import { TASKS, type Calibration, type Capabilities, type ModelInfo, type ModelRef, type ModelSource, type Progress, type RunResult, type Task } from './types';
+import {
+  TASKS,
+  type Calibration,
+  type Capabilities,
+  type ModelInfo,
+  type ModelRef,
+  type ModelSource,
+  type Progress,
+  type RunResult,
+  type Task,
+} from './types';
 
 export interface Methods {
   capabilities: { params: Record<string, never>; result: Capabilities };
@@ -56,7 +66,12 @@ export type WireInput =
  */
 export type RequestMessage = {
   [M in Method]: {
-    type: 'request'; id: string; method: M; params: Methods[M]['params']; progress?: boolean; gesture?: boolean;
+    type: 'request';
+    id: string;
+    method: M;
+    params: Methods[M]['params'];
+    progress?: boolean;
+    gesture?: boolean;
     /** Text generation: send the text as it is decoded (`delta` messages) before the result. */
     stream?: boolean;
   };
@@ -74,7 +89,11 @@ export type HostMessage =
  * `topOrigin` is the origin of the tab's top-level document (the partition of a page's models, SPEC §3); absent for
  * the extension's own pages.
  */
-export interface Caller { origin: string; tabId?: number; topOrigin?: string }
+export interface Caller {
+  origin: string;
+  tabId?: number;
+  topOrigin?: string;
+}
 
 export { TASKS };
 
@@ -85,7 +104,15 @@ export function isFinal(message: HostMessage): boolean {
 const METHODS: readonly Method[] = Object.freeze(['capabilities', 'load', 'run', 'unload', 'calibrate', 'session']);
 const SESSION_ID = /^[0-9a-f-]{36}$/;
 /** Generation options a LanguageModel session keeps for all its prompts. */
-export const SESSION_DEFAULTS = Object.freeze(['temperature', 'topK', 'topP', 'repetitionPenalty', 'seed', 'stop', 'maxNewTokens'] as const);
+export const SESSION_DEFAULTS = Object.freeze([
+  'temperature',
+  'topK',
+  'topP',
+  'repetitionPenalty',
+  'seed',
+  'stop',
+  'maxNewTokens',
+] as const);
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_URL = 2048;
 
@@ -96,20 +123,24 @@ export function plainObject(v: unknown, where: string): Record<string, unknown> 
 }
 
 function onlyKeys(o: Record<string, unknown>, allowed: readonly string[], where: string): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw dataError(`${where} has an unknown field ${JSON.stringify(k.slice(0, 60))}`);
+  for (const k of Object.keys(o))
+    if (!allowed.includes(k)) throw dataError(`${where} has an unknown field ${JSON.stringify(k.slice(0, 60))}`);
 }
 
 export function checkModelRef(v: unknown, where = 'model'): ModelRef {
   if (typeof v === 'string') {
-    if (v.length === 0 || v.length > MAX_URL) throw dataError(`${where} must be a registry id or a URL of at most ${MAX_URL} characters`);
+    if (v.length === 0 || v.length > MAX_URL)
+      throw dataError(`${where} must be a registry id or a URL of at most ${MAX_URL} characters`);
     return v;
   }
   const o = plainObject(v, where);
   onlyKeys(o, ['url', 'sha256', 'task', 'tokenizer', 'id'], where);
-  if (typeof o.url !== 'string' || o.url.length === 0 || o.url.length > MAX_URL) throw dataError(`${where}.url must be a URL string`);
+  if (typeof o.url !== 'string' || o.url.length === 0 || o.url.length > MAX_URL)
+    throw dataError(`${where}.url must be a URL string`);
   const out: ModelSource = { url: o.url };
   if (o.sha256 !== undefined) {
-    if (typeof o.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(o.sha256)) throw dataError(`${where}.sha256 must be 64 hex digits`);
+    if (typeof o.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(o.sha256))
+      throw dataError(`${where}.sha256 must be 64 hex digits`);
     out.sha256 = o.sha256.toLowerCase();
   }
   if (o.task !== undefined) {
@@ -117,11 +148,13 @@ export function checkModelRef(v: unknown, where = 'model'): ModelRef {
     out.task = o.task as Task;
   }
   if (o.tokenizer !== undefined) {
-    if (typeof o.tokenizer !== 'string' || o.tokenizer.length > MAX_URL) throw dataError(`${where}.tokenizer must be a URL string`);
+    if (typeof o.tokenizer !== 'string' || o.tokenizer.length > MAX_URL)
+      throw dataError(`${where}.tokenizer must be a URL string`);
     out.tokenizer = o.tokenizer;
   }
   if (o.id !== undefined) {
-    if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > 200) throw dataError(`${where}.id must be a non-empty string`);
+    if (typeof o.id !== 'string' || o.id.length === 0 || o.id.length > 200)
+      throw dataError(`${where}.id must be a non-empty string`);
     out.id = o.id;
   }
   return out;
@@ -134,20 +167,31 @@ export function checkWireInput(v: unknown): WireInput {
       const tensors = plainObject(o.tensors, 'input');
       const names = Object.keys(tensors);
       if (names.length === 0) throw dataError('input has no tensors; pass { inputName: { type, data, dims } }');
-      if (names.length > LIMITS.tensorsPerRequest) throw dataError(`input has ${names.length} tensors; at most ${LIMITS.tensorsPerRequest}`);
+      if (names.length > LIMITS.tensorsPerRequest)
+        throw dataError(`input has ${names.length} tensors; at most ${LIMITS.tensorsPerRequest}`);
       const out: Record<string, WireTensor> = Object.create(null);
       let bytes = 0;
       for (const name of names) {
-        if (name.length === 0 || name.length > LIMITS.nameLength) throw dataError(`input name ${JSON.stringify(name.slice(0, 60))} is empty or too long`);
+        if (name.length === 0 || name.length > LIMITS.nameLength)
+          throw dataError(`input name ${JSON.stringify(name.slice(0, 60))} is empty or too long`);
         const t = checkWireTensor(tensors[name], `input[${JSON.stringify(name)}]`);
         bytes += t.data.byteLength;
         out[name] = t;
       }
-      if (bytes > LIMITS.requestBytes) throw new WebqError('QuotaExceededError', `input holds ${bytes} bytes; at most ${LIMITS.requestBytes} (64 MiB) per request`);
+      if (bytes > LIMITS.requestBytes)
+        throw new WebqError(
+          'QuotaExceededError',
+          `input holds ${bytes} bytes; at most ${LIMITS.requestBytes} (64 MiB) per request`,
+        );
       return { kind: 'tensors', tensors: out };
     }
     case 'text': {
-      if (!Array.isArray(o.text) || o.text.length === 0 || o.text.length > 256 || !o.text.every((s) => typeof s === 'string')) {
+      if (
+        !Array.isArray(o.text) ||
+        o.text.length === 0 ||
+        o.text.length > 256 ||
+        !o.text.every((s) => typeof s === 'string')
+      ) {
         throw dataError('input text must be a string or a non-empty array of at most 256 strings');
       }
       const total = (o.text as string[]).reduce((n, s) => n + s.length, 0);
@@ -155,14 +199,24 @@ export function checkWireInput(v: unknown): WireInput {
       return { kind: 'text', text: o.text as string[], batched: o.batched === true };
     }
     case 'image': {
-      if (!Array.isArray(o.images) || o.images.length === 0 || o.images.length > 64) throw dataError('input images must be 1 to 64 images');
+      if (!Array.isArray(o.images) || o.images.length === 0 || o.images.length > 64)
+        throw dataError('input images must be 1 to 64 images');
       const images = o.images.map((img, i) => {
         const im = plainObject(img, `input.images[${i}]`);
         const { width, height, data } = im;
-        if (!Number.isInteger(width) || !Number.isInteger(height) || (width as number) < 1 || (height as number) < 1 || (width as number) * (height as number) > 64e6) {
+        if (
+          !Number.isInteger(width) ||
+          !Number.isInteger(height) ||
+          (width as number) < 1 ||
+          (height as number) < 1 ||
+          (width as number) * (height as number) > 64e6
+        ) {
           throw dataError(`input.images[${i}] has invalid width/height`);
         }
-        if (!isTypedArrayOf(data, 'Uint8ClampedArray') || (data as Uint8ClampedArray).length !== (width as number) * (height as number) * 4) {
+        if (
+          !isTypedArrayOf(data, 'Uint8ClampedArray') ||
+          (data as Uint8ClampedArray).length !== (width as number) * (height as number) * 4
+        ) {
           throw dataError(`input.images[${i}].data must be RGBA Uint8ClampedArray of width·height·4 bytes`);
         }
         return { width: width as number, height: height as number, data: data as Uint8ClampedArray };
@@ -170,9 +224,16 @@ export function checkWireInput(v: unknown): WireInput {
       return { kind: 'image', images, batched: o.batched === true };
     }
     case 'audio': {
-      if (!isTypedArrayOf(o.audio, 'Float32Array') || (o.audio as Float32Array).length === 0) throw dataError('input.audio must be a non-empty Float32Array');
-      if ((o.audio as Float32Array).byteLength > LIMITS.requestBytes) throw new WebqError('QuotaExceededError', 'input.audio is larger than 64 MiB');
-      if (typeof o.sampleRate !== 'number' || !Number.isInteger(o.sampleRate) || o.sampleRate < 8000 || o.sampleRate > 192000) {
+      if (!isTypedArrayOf(o.audio, 'Float32Array') || (o.audio as Float32Array).length === 0)
+        throw dataError('input.audio must be a non-empty Float32Array');
+      if ((o.audio as Float32Array).byteLength > LIMITS.requestBytes)
+        throw new WebqError('QuotaExceededError', 'input.audio is larger than 64 MiB');
+      if (
+        typeof o.sampleRate !== 'number' ||
+        !Number.isInteger(o.sampleRate) ||
+        o.sampleRate < 8000 ||
+        o.sampleRate > 192000
+      ) {
         throw dataError('input.sampleRate must be an integer from 8000 to 192000');
       }
       return { kind: 'audio', audio: o.audio as Float32Array, sampleRate: o.sampleRate };
@@ -187,10 +248,12 @@ export function checkWireInput(v: unknown): WireInput {
 /** Validates a message from a client; returns it rebuilt from checked fields only (no extra keys survive). */
 export function validateClientMessage(raw: unknown): ClientMessage {
   const o = plainObject(raw, 'message');
-  if (typeof o.id !== 'string' || !ID.test(o.id)) throw dataError('message id must be 1–64 characters of [A-Za-z0-9_-]');
+  if (typeof o.id !== 'string' || !ID.test(o.id))
+    throw dataError('message id must be 1–64 characters of [A-Za-z0-9_-]');
   if (o.type === 'abort') return { type: 'abort', id: o.id };
   if (o.type !== 'request') throw dataError('message type must be "request" or "abort"');
-  if (!METHODS.includes(o.method as Method)) throw dataError(`unknown method ${JSON.stringify(String(o.method).slice(0, 40))}`);
+  if (!METHODS.includes(o.method as Method))
+    throw dataError(`unknown method ${JSON.stringify(String(o.method).slice(0, 40))}`);
   const message = checkRequest(o, o.id);
   if (o.gesture === true) message.gesture = true;
   if (o.stream === true && (message.method === 'run' || message.method === 'session')) message.stream = true;
@@ -204,11 +267,24 @@ function checkRequest(o: Record<string, unknown>, id: string): RequestMessage {
     case 'capabilities':
       return { type: 'request', id, method: 'capabilities', params: {}, progress };
     case 'load':
-      return { type: 'request', id, method: 'load', progress, params: { model: checkModelRef(params.model), options: normalizeOptions(params.options, 'load') } };
+      return {
+        type: 'request',
+        id,
+        method: 'load',
+        progress,
+        params: { model: checkModelRef(params.model), options: normalizeOptions(params.options, 'load') },
+      };
     case 'run':
       return {
-        type: 'request', id, method: 'run', progress,
-        params: { model: checkModelRef(params.model), input: checkWireInput(params.input), options: normalizeOptions(params.options, 'run') },
+        type: 'request',
+        id,
+        method: 'run',
+        progress,
+        params: {
+          model: checkModelRef(params.model),
+          input: checkWireInput(params.input),
+          options: normalizeOptions(params.options, 'run'),
+        },
       };
     case 'unload':
       return { type: 'request', id, method: 'unload', params: { model: checkModelRef(params.model) }, progress };
@@ -221,7 +297,8 @@ function checkRequest(o: Record<string, unknown>, id: string): RequestMessage {
 
 function checkSessionParams(p: Record<string, unknown>): SessionParams {
   const session = (): string => {
-    if (typeof p.session !== 'string' || !SESSION_ID.test(p.session)) throw dataError('params.session must be a session id');
+    if (typeof p.session !== 'string' || !SESSION_ID.test(p.session))
+      throw dataError('params.session must be a session id');
     return p.session;
   };
   switch (p.op) {
@@ -234,10 +311,20 @@ function checkSessionParams(p: Record<string, unknown>): SessionParams {
         if ((SESSION_DEFAULTS as readonly string[]).includes(key)) continue;
         normalizeOptions({ [key]: (options as Record<string, unknown>)[key] }, 'load');
       }
-      return { op: 'create', model: checkModelRef(p.model), options, messages: p.messages === undefined ? [] : checkMessagesOrNone(p.messages) };
+      return {
+        op: 'create',
+        model: checkModelRef(p.model),
+        options,
+        messages: p.messages === undefined ? [] : checkMessagesOrNone(p.messages),
+      };
     }
     case 'prompt':
-      return { op: 'prompt', session: session(), messages: checkMessages(p.messages), options: normalizeOptions(p.options, 'run') };
+      return {
+        op: 'prompt',
+        session: session(),
+        messages: checkMessages(p.messages),
+        options: normalizeOptions(p.options, 'run'),
+      };
     case 'append':
     case 'measure':
       return { op: p.op, session: session(), messages: checkMessages(p.messages) };
@@ -262,8 +349,18 @@ export function validateHostMessage(raw: unknown): HostMessage | null {
   switch (o.type) {
     case 'progress': {
       const p = o.progress as Record<string, unknown> | undefined;
-      if (!p || !['download', 'cache', 'quantize', 'compile', 'calibrate'].includes(p.phase as string) || typeof p.loaded !== 'number' || typeof p.total !== 'number') return null;
-      return { type: 'progress', id: o.id, progress: { phase: p.phase as Progress['phase'], loaded: p.loaded, total: p.total } };
+      if (
+        !p ||
+        !['download', 'cache', 'quantize', 'compile', 'calibrate'].includes(p.phase as string) ||
+        typeof p.loaded !== 'number' ||
+        typeof p.total !== 'number'
+      )
+        return null;
+      return {
+        type: 'progress',
+        id: o.id,
+        progress: { phase: p.phase as Progress['phase'], loaded: p.loaded, total: p.total },
+      };
     }
     case 'delta':
       return typeof o.text === 'string' ? { type: 'delta', id: o.id, text: o.text } : null;

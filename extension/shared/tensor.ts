@@ -16,10 +16,13 @@ export const TENSOR_TYPES = Object.freeze({
   bool: { bytes: 1, array: Uint8Array },
 } as const);
 export type TensorType = keyof typeof TENSOR_TYPES;
-export type TensorData =
-  | Float32Array | Uint16Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
+export type TensorData = Float32Array | Uint16Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
 
-export interface WireTensor { type: TensorType; dims: number[]; data: TensorData }
+export interface WireTensor {
+  type: TensorType;
+  dims: number[];
+  data: TensorData;
+}
 
 /** Limits of one request (SPEC §3, issue 2: up to 64 MiB of tensors per request). */
 export const LIMITS = Object.freeze({
@@ -47,7 +50,8 @@ const isFloat16Array = (value: unknown) => isTypedArrayOf(value, 'Float16Array')
 function elementCount(dims: readonly number[], where: string): number {
   let count = 1;
   dims.forEach((d, i) => {
-    if (!Number.isSafeInteger(d) || d < 0) throw dataError(`${where}.dims[${i}] must be a non-negative integer, got ${String(d)}`);
+    if (!Number.isSafeInteger(d) || d < 0)
+      throw dataError(`${where}.dims[${i}] must be a non-negative integer, got ${String(d)}`);
     count *= d;
   });
   if (!Number.isSafeInteger(count)) throw dataError(`${where}.dims describe too many elements`);
@@ -56,10 +60,13 @@ function elementCount(dims: readonly number[], where: string): number {
 
 function checkDims(value: unknown, where: string): number[] {
   if (!Array.isArray(value)) throw dataError(`${where}.dims must be an array of integers`);
-  if (value.length > LIMITS.rank) throw dataError(`${where}.dims has rank ${value.length}; at most ${LIMITS.rank} is supported`);
+  if (value.length > LIMITS.rank)
+    throw dataError(`${where}.dims has rank ${value.length}; at most ${LIMITS.rank} is supported`);
   return value.map((d, i) => {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0 || d > 2 ** 31) {
-      throw dataError(`${where}.dims[${i}] must be an integer between 0 and 2^31, got ${typeof d === 'number' ? d : typeof d}`);
+      throw dataError(
+        `${where}.dims[${i}] must be an integer between 0 and 2^31, got ${typeof d === 'number' ? d : typeof d}`,
+      );
     }
     return d;
   });
@@ -72,13 +79,17 @@ function checkDims(value: unknown, where: string): number[] {
 export function toWireTensor(value: unknown, where: string): WireTensor {
   if (typeof value !== 'object' || value === null) throw dataError(`${where} must be a tensor { type, data, dims }`);
   const v = value as Record<string, unknown>;
-  if (!isTensorType(v.type)) throw dataError(`${where}.type must be one of ${Object.keys(TENSOR_TYPES).join(', ')}, got ${JSON.stringify(v.type)}`);
+  if (!isTensorType(v.type))
+    throw dataError(
+      `${where}.type must be one of ${Object.keys(TENSOR_TYPES).join(', ')}, got ${JSON.stringify(v.type)}`,
+    );
   const type = v.type;
   const dims = checkDims(v.dims, where);
   const count = elementCount(dims, where);
   let data: unknown = v.data;
   if (Array.isArray(data)) {
-    if (data.length !== count) throw dataError(`${where}.data has ${data.length} elements but dims [${dims}] need ${count}`);
+    if (data.length !== count)
+      throw dataError(`${where}.data has ${data.length} elements but dims [${dims}] need ${count}`);
     data = fromNumbers(type, data, where);
   } else if (type === 'float16' && isFloat16Array(data)) {
     const f16 = data as unknown as { buffer: ArrayBuffer; byteOffset: number; length: number };
@@ -92,16 +103,23 @@ function fromNumbers(type: TensorType, values: unknown[], where: string): Tensor
     // int64 from a number needs an integer: BigInt(NaN), BigInt(Infinity) and BigInt(1.5) throw RangeError, which
     // would reach the page as an unnamed error (found by the fuzz test, tests/e2e/security.test.ts); a bigint
     // outside int64 would wrap around silently.
-    const ok = type === 'int64' ? Number.isSafeInteger(x) || (typeof x === 'bigint' && x >= -(2n ** 63n) && x < 2n ** 63n)
-      : type === 'bool' ? typeof x === 'boolean' || x === 0 || x === 1
-      : typeof x === 'number';
+    const ok =
+      type === 'int64'
+        ? Number.isSafeInteger(x) || (typeof x === 'bigint' && x >= -(2n ** 63n) && x < 2n ** 63n)
+        : type === 'bool'
+          ? typeof x === 'boolean' || x === 0 || x === 1
+          : typeof x === 'number';
     if (!ok) throw dataError(`${where}.data[${i}] is not a valid ${type} value`);
   });
   switch (type) {
-    case 'int64': return BigInt64Array.from(values as (number | bigint)[], (x) => BigInt(x));
-    case 'bool': return Uint8Array.from(values as (number | boolean)[], (x) => (x ? 1 : 0));
-    case 'float16': return Uint16Array.from(values as number[], toHalfBits);
-    default: return (TENSOR_TYPES[type].array as unknown as { from(v: number[]): TensorData }).from(values as number[]);
+    case 'int64':
+      return BigInt64Array.from(values as (number | bigint)[], (x) => BigInt(x));
+    case 'bool':
+      return Uint8Array.from(values as (number | boolean)[], (x) => (x ? 1 : 0));
+    case 'float16':
+      return Uint16Array.from(values as number[], toHalfBits);
+    default:
+      return (TENSOR_TYPES[type].array as unknown as { from(v: number[]): TensorData }).from(values as number[]);
   }
 }
 
@@ -119,7 +137,9 @@ export function checkWireTensor(value: unknown, where: string): WireTensor {
   }
   const data = v.data as TensorData;
   if (data.byteLength !== count * spec.bytes) {
-    throw dataError(`${where}: dims [${dims}] × ${spec.bytes} bytes = ${count * spec.bytes} bytes, but data holds ${data.byteLength}`);
+    throw dataError(
+      `${where}: dims [${dims}] × ${spec.bytes} bytes = ${count * spec.bytes} bytes, but data holds ${data.byteLength}`,
+    );
   }
   return { type: v.type, dims, data };
 }

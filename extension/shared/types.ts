@@ -3,16 +3,35 @@ import type { Backend } from './options';
 import type { TensorType, TensorData } from './tensor';
 
 /** The tasks webq runs (SPEC §5, §8): the one list the Task type, the protocol and the pipeline table derive from. */
-export const TASKS = Object.freeze(['feature-extraction', 'image-classification', 'automatic-speech-recognition', 'text-generation'] as const);
+export const TASKS = Object.freeze([
+  'feature-extraction',
+  'image-classification',
+  'automatic-speech-recognition',
+  'text-generation',
+] as const);
 export type Task = (typeof TASKS)[number];
 export type ConcreteBackend = Exclude<Backend, 'auto'>;
 
-export interface ModelSource { url: string; sha256?: string; task?: Task; tokenizer?: string; id?: string }
+export interface ModelSource {
+  url: string;
+  sha256?: string;
+  task?: Task;
+  tokenizer?: string;
+  id?: string;
+}
 export type ModelRef = string | ModelSource;
 
-export interface Tensor { type: TensorType; data: TensorData; dims: number[] }
+export interface Tensor {
+  type: TensorType;
+  data: TensorData;
+  dims: number[];
+}
 
-export interface WeightReport { name: string; op: string; precision: number }
+export interface WeightReport {
+  name: string;
+  op: string;
+  precision: number;
+}
 
 export interface ModelInfo {
   id: string;
@@ -51,7 +70,10 @@ export interface PerformanceMetrics {
   decodeTokensPerSecond?: number;
 }
 
-export interface RunResult { output: unknown; performanceMetrics: PerformanceMetrics }
+export interface RunResult {
+  output: unknown;
+  performanceMetrics: PerformanceMetrics;
+}
 
 /** A task's input modality: it picks the profile's defaults for built-in models (SPEC §6). */
 export type Modality = 'text' | 'vision' | 'audio';
@@ -78,17 +100,30 @@ export interface Profile {
   /** Defaults for built-in (registry) models by modality; raw model URLs use the fields above when quantized. */
   modalities: Record<Modality, ModalityDefaults>;
   /** The kernel shapes measured on this adapter by `calibrate()`, when it has been run; else null. */
-  calibration: { measuredAt: string; gemv: { workgroupSize: [number, number, number]; subgroups: boolean }; gemm: GemmTile } | null;
+  calibration: {
+    measuredAt: string;
+    gemv: { workgroupSize: [number, number, number]; subgroups: boolean };
+    gemm: GemmTile;
+  } | null;
 }
 
-export interface GemmTile { workgroupSize: [number, number, number]; rowsPerThread?: number; colsPerThread?: number; kTile?: number }
+export interface GemmTile {
+  workgroupSize: [number, number, number];
+  rowsPerThread?: number;
+  colsPerThread?: number;
+  kTile?: number;
+}
 
 /** What `calibrate()` measured (ms per call, median) and chose, for one adapter. */
 export interface Calibration {
   adapter: string;
   measuredAt: string;
   shape: { bits: 4; K: number; N: number; gemmRows: number };
-  gemv: { best: { workgroupSize: [number, number, number]; subgroups: boolean }; ms: number; candidates: { options: { workgroupSize: [number, number, number]; subgroups: boolean }; ms: number }[] };
+  gemv: {
+    best: { workgroupSize: [number, number, number]; subgroups: boolean };
+    ms: number;
+    candidates: { options: { workgroupSize: [number, number, number]; subgroups: boolean }; ms: number }[];
+  };
   gemm: { best: GemmTile; ms: number; candidates: { options: GemmTile; ms: number }[] };
 }
 
@@ -107,4 +142,8 @@ export interface Capabilities {
 }
 
 export type ProgressPhase = 'download' | 'cache' | 'quantize' | 'compile' | 'calibrate';
-export interface Progress { phase: ProgressPhase; loaded: number; total: number }
+export interface Progress {
+  phase: ProgressPhase;
+  loaded: number;
+  total: number;
+}

@@ -44,6 +44,9 @@ export function db(): Promise<IDBPDatabase<Schema>> {
       database.createObjectStore('chunks');
       database.createObjectStore('settings');
     },
-  }).catch((err) => { dbPromise = null; throw err; });
+  }).catch((err) => {
+    dbPromise = null;
+    throw err;
+  });
   return dbPromise;
 }

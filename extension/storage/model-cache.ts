@@ -21,7 +21,8 @@ export type { CacheEntry } from './database';
 export const CHUNK_BYTES = 32 * 1024 * 1024;
 
 /** Registry files (site '') keep the key they have always had; a site's copy of a URL is a key of its own. */
-export const cacheKey = (source: string, variant: string, site = '') => (site ? `${variant}|${site}|${source}` : `${variant}|${source}`);
+export const cacheKey = (source: string, variant: string, site = '') =>
+  site ? `${variant}|${site}|${source}` : `${variant}|${source}`;
 
 /** The share of the budget one site's entries may hold (the shared registry files may use all of it). */
 export const SITE_SHARE = 0.5;
@@ -31,27 +32,44 @@ let persistAsked = false;
 async function askPersist(): Promise<void> {
   if (persistAsked) return;
   persistAsked = true;
-  try { await navigator.storage?.persist?.(); } catch { /* not granted: unlimitedStorage still exempts the extension */ }
+  try {
+    await navigator.storage?.persist?.();
+  } catch {
+    /* not granted: unlimitedStorage still exempts the extension */
+  }
 }
 
-export type CacheRead<Meta> = { entry: CacheEntry<Meta>; bytes: Uint8Array } | { miss: 'absent' | 'corrupt' | 'partial' };
+export type CacheRead<Meta> =
+  { entry: CacheEntry<Meta>; bytes: Uint8Array } | { miss: 'absent' | 'corrupt' | 'partial' };
 
 /** Reads and verifies an entry. A corrupt or partial entry is deleted; the caller gets it as a miss with the reason. */
-export async function readEntry<Meta>(key: string, onProgress?: (loaded: number, total: number) => void): Promise<CacheRead<Meta>> {
+export async function readEntry<Meta>(
+  key: string,
+  onProgress?: (loaded: number, total: number) => void,
+): Promise<CacheRead<Meta>> {
   const database = await db();
   const entry = (await database.get('entries', key)) as CacheEntry<Meta> | undefined;
   if (!entry) return { miss: 'absent' };
-  if (!entry.complete) { await deleteEntry(key); return { miss: 'partial' }; }
+  if (!entry.complete) {
+    await deleteEntry(key);
+    return { miss: 'partial' };
+  }
   const bytes = new Uint8Array(entry.size);
   let offset = 0;
   for (let i = 0; i < entry.chunks; i++) {
     const chunk = await database.get('chunks', [key, i]);
-    if (!chunk || offset + chunk.byteLength > entry.size) { await deleteEntry(key); return { miss: 'partial' }; }
+    if (!chunk || offset + chunk.byteLength > entry.size) {
+      await deleteEntry(key);
+      return { miss: 'partial' };
+    }
     bytes.set(new Uint8Array(chunk), offset);
     offset += chunk.byteLength;
     onProgress?.(offset, entry.size);
   }
-  if (offset !== entry.size || (await sha256Hex(bytes)) !== entry.sha256) { await deleteEntry(key); return { miss: offset !== entry.size ? 'partial' : 'corrupt' }; }
+  if (offset !== entry.size || (await sha256Hex(bytes)) !== entry.sha256) {
+    await deleteEntry(key);
+    return { miss: offset !== entry.size ? 'partial' : 'corrupt' };
+  }
   entry.lastUsed = Date.now();
   await database.put('entries', entry);
   return { entry, bytes };
@@ -61,7 +79,10 @@ export async function readEntry<Meta>(key: string, onProgress?: (loaded: number,
  * Stores bytes under the entry's key (replacing what was there), evicting the same site's least-recently-used
  * entries to fit its quota and the budget; QuotaExceededError when that cannot make room.
  */
-export async function writeEntry<Meta>(fields: { source: string; variant: string; site?: string; sourceSha256: string; meta: Meta }, bytes: Uint8Array): Promise<CacheEntry<Meta>> {
+export async function writeEntry<Meta>(
+  fields: { source: string; variant: string; site?: string; sourceSha256: string; meta: Meta },
+  bytes: Uint8Array,
+): Promise<CacheEntry<Meta>> {
   void askPersist();
   const site = fields.site ?? '';
   const key = cacheKey(fields.source, fields.variant, site);
@@ -69,13 +90,22 @@ export async function writeEntry<Meta>(fields: { source: string; variant: string
   const budget = await budgetBytes();
   const quota = site ? Math.floor(budget * SITE_SHARE) : budget;
   if (bytes.byteLength > quota) {
-    throw quotaError(`the model variant is ${bytes.byteLength} bytes, more than the ${site ? "site's share of the " : ''}cache budget (${quota} bytes)`);
+    throw quotaError(
+      `the model variant is ${bytes.byteLength} bytes, more than the ${site ? "site's share of the " : ''}cache budget (${quota} bytes)`,
+    );
   }
   await evictFor(bytes.byteLength, site, quota, budget);
   const now = Date.now();
   const entry: CacheEntry<Meta> = {
-    key, ...fields, site, sha256: await sha256Hex(bytes), size: bytes.byteLength,
-    chunks: Math.ceil(bytes.byteLength / CHUNK_BYTES), complete: false, createdAt: now, lastUsed: now,
+    key,
+    ...fields,
+    site,
+    sha256: await sha256Hex(bytes),
+    size: bytes.byteLength,
+    chunks: Math.ceil(bytes.byteLength / CHUNK_BYTES),
+    complete: false,
+    createdAt: now,
+    lastUsed: now,
   };
   const database = await db();
   // The entry is written first as incomplete and flipped to complete in the same transaction as its chunks:

@@ -62,8 +62,16 @@ export const featureExtraction: TaskPipeline<FeatureExtractionAssets> = {
     const io = graphs.io('model');
     const { feeds, padded } = batchFeeds(sequences, assets.padId, io.inputs);
     const outputs = await graphs.run('model', feeds);
-    const hidden = hiddenStateOf(outputs, io.outputs.map((o) => o.name), sequences.length, padded);
-    const embeddings = meanPool(hidden, sequences.map((s) => s.ids.length));
+    const hidden = hiddenStateOf(
+      outputs,
+      io.outputs.map((o) => o.name),
+      sequences.length,
+      padded,
+    );
+    const embeddings = meanPool(
+      hidden,
+      sequences.map((s) => s.ids.length),
+    );
     if (options.normalize) normalizeRows(embeddings, hidden.dims[2]);
     const output: FeatureExtractionOutput = {
       embeddings,
@@ -86,14 +94,18 @@ async function makeTokenizer(json: Record<string, unknown>, config: Record<strin
     checkIds(probe!.ids, 'a');
   } catch (err) {
     if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'DataError')) throw err;
-    throw new WebqError('DataError', `the model's tokenizer.json cannot be used: ${String((err as Error)?.message ?? err).slice(0, 300)}`);
+    throw new WebqError(
+      'DataError',
+      `the model's tokenizer.json cannot be used: ${String((err as Error)?.message ?? err).slice(0, 300)}`,
+    );
   }
   return tokenizer;
 }
 
 function maxLengthOf(tokenizerConfig: Record<string, unknown>, modelConfig: Record<string, unknown>): number {
-  const limits = [tokenizerConfig.model_max_length, modelConfig.max_position_embeddings]
-    .filter((v): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0);
+  const limits = [tokenizerConfig.model_max_length, modelConfig.max_position_embeddings].filter(
+    (v): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0,
+  );
   return Math.min(MAX_SEQUENCE, ...limits);
 }
 
@@ -107,19 +119,33 @@ async function padIdOf(tokenizer: TextTokenizer, config: Record<string, unknown>
 
 function textsOf(input: WireInput): string[] {
   if (input.kind !== 'text') {
-    throw new WebqError('DataError', `feature-extraction takes text (a string or an array of strings), got ${input.kind} input`);
+    throw new WebqError(
+      'DataError',
+      `feature-extraction takes text (a string or an array of strings), got ${input.kind} input`,
+    );
   }
   const texts = input.text;
-  if (texts.length === 0) throw new WebqError('DataError', 'input text is an empty array; pass a string or at least one string');
-  if (texts.length > MAX_BATCH) throw new WebqError('DataError', `input text has ${texts.length} strings; feature-extraction takes at most ${MAX_BATCH} per run`);
+  if (texts.length === 0)
+    throw new WebqError('DataError', 'input text is an empty array; pass a string or at least one string');
+  if (texts.length > MAX_BATCH)
+    throw new WebqError(
+      'DataError',
+      `input text has ${texts.length} strings; feature-extraction takes at most ${MAX_BATCH} per run`,
+    );
   const characters = texts.reduce((n, t) => n + t.length, 0);
   if (characters > MAX_CHARACTERS) {
-    throw new WebqError('DataError', `input text has ${characters} characters in all; feature-extraction takes at most ${MAX_CHARACTERS} per run`);
+    throw new WebqError(
+      'DataError',
+      `input text has ${characters} characters in all; feature-extraction takes at most ${MAX_CHARACTERS} per run`,
+    );
   }
   return texts;
 }
 
-interface Sequence { ids: number[]; typeIds: number[] }
+interface Sequence {
+  ids: number[];
+  typeIds: number[];
+}
 
 /**
  * Token ids with the tokenizer's special tokens, cut to maxLength with the special tokens kept (as HF truncates).
@@ -149,10 +175,12 @@ async function encode(assets: FeatureExtractionAssets, texts: string[]): Promise
  */
 function truncate(ids: number[], typeIds: number[], content: number[], maxLength: number): Sequence {
   const added = ids.length - content.length;
-  const start = Array.from({ length: added + 1 }, (_, s) => s)
-    .find((s) => content.every((id, i) => ids[s + i] === id));
+  const start = Array.from({ length: added + 1 }, (_, s) => s).find((s) => content.every((id, i) => ids[s + i] === id));
   if (start === undefined || added > maxLength) {
-    throw new WebqError('DataError', `the tokenizer's special tokens do not leave room for text within ${maxLength} tokens`);
+    throw new WebqError(
+      'DataError',
+      `the tokenizer's special tokens do not leave room for text within ${maxLength} tokens`,
+    );
   }
   const keep = (xs: number[]) => [...xs.slice(0, start + maxLength - added), ...xs.slice(start + content.length)];
   return { ids: keep(ids), typeIds: keep(typeIds) };
@@ -161,14 +189,22 @@ function truncate(ids: number[], typeIds: number[], content: number[], maxLength
 function checkIds(ids: (number | undefined)[], text: string): asserts ids is number[] {
   const bad = ids.findIndex((id) => !Number.isInteger(id));
   if (bad >= 0) {
-    throw new WebqError('DataError', `the model's tokenizer.json has no id for token ${bad} of ${JSON.stringify(text.slice(0, 40))} (no unknown token in its vocab?)`);
+    throw new WebqError(
+      'DataError',
+      `the model's tokenizer.json has no id for token ${bad} of ${JSON.stringify(text.slice(0, 40))} (no unknown token in its vocab?)`,
+    );
   }
 }
 
 // ---- run: ids → graph feeds ----
 
-/** Right-padded [batch, longest] tensors for exactly the inputs the graph declares (an extra feed fails the session). */
-function batchFeeds(sequences: Sequence[], padId: number, inputs: { name: string; type: string }[]): { feeds: Record<string, WireTensor>; padded: number } {
+/** Right-padded [batch, longest] tensors for exactly the inputs the graph declares (an extra feed fails the session).
+ * */
+function batchFeeds(
+  sequences: Sequence[],
+  padId: number,
+  inputs: { name: string; type: string }[],
+): { feeds: Record<string, WireTensor>; padded: number } {
   const padded = Math.max(...sequences.map((s) => s.ids.length));
   const columns: Record<Feedable, (s: Sequence, t: number) => number> = {
     input_ids: (s, t) => s.ids[t] ?? padId,
@@ -176,30 +212,48 @@ function batchFeeds(sequences: Sequence[], padId: number, inputs: { name: string
     token_type_ids: (s, t) => s.typeIds[t] ?? 0,
   };
   if (!inputs.some((i) => i.name === 'input_ids')) {
-    throw new WebqError('DataError', `the model's graph has no input_ids input (its inputs: ${inputs.map((i) => i.name).join(', ')}); it is not a text encoder feature-extraction can feed`);
+    throw new WebqError(
+      'DataError',
+      `the model's graph has no input_ids input (its inputs: ${inputs.map((i) => i.name).join(', ')}); it is not a text encoder feature-extraction can feed`,
+    );
   }
   const feeds: Record<string, WireTensor> = {};
   for (const input of inputs) {
     if (!(FEEDABLE as readonly string[]).includes(input.name)) {
-      throw new WebqError('DataError', `the model's graph takes an input ${JSON.stringify(input.name)} that feature-extraction cannot feed; it feeds ${FEEDABLE.join(', ')}`);
+      throw new WebqError(
+        'DataError',
+        `the model's graph takes an input ${JSON.stringify(input.name)} that feature-extraction cannot feed; it feeds ${FEEDABLE.join(', ')}`,
+      );
     }
     feeds[input.name] = intTensor(input, sequences, padded, columns[input.name as Feedable]);
   }
   return { feeds, padded };
 }
 
-function intTensor(input: { name: string; type: string }, sequences: Sequence[], padded: number, value: (s: Sequence, t: number) => number): WireTensor {
+function intTensor(
+  input: { name: string; type: string },
+  sequences: Sequence[],
+  padded: number,
+  value: (s: Sequence, t: number) => number,
+): WireTensor {
   const count = sequences.length * padded;
   const dims = [sequences.length, padded];
   const at = (i: number) => value(sequences[Math.floor(i / padded)]!, i % padded);
-  if (input.type === 'int64') return { type: 'int64', dims, data: BigInt64Array.from({ length: count }, (_, i) => BigInt(at(i))) };
+  if (input.type === 'int64')
+    return { type: 'int64', dims, data: BigInt64Array.from({ length: count }, (_, i) => BigInt(at(i))) };
   if (input.type === 'int32') return { type: 'int32', dims, data: Int32Array.from({ length: count }, (_, i) => at(i)) };
-  throw new WebqError('DataError', `the model's input ${input.name} is ${input.type}; feature-extraction feeds int64 or int32 ids`);
+  throw new WebqError(
+    'DataError',
+    `the model's input ${input.name} is ${input.type}; feature-extraction feeds int64 or int32 ids`,
+  );
 }
 
 // ---- run: hidden state → embeddings ----
 
-interface Hidden { data: Float32Array; dims: [number, number, number] }
+interface Hidden {
+  data: Float32Array;
+  dims: [number, number, number];
+}
 
 /** `last_hidden_state` by name (the Optimum export), else the first output shaped like one. */
 function hiddenStateOf(outputs: Record<string, WireTensor>, order: string[], batch: number, tokens: number): Hidden {
@@ -209,12 +263,18 @@ function hiddenStateOf(outputs: Record<string, WireTensor>, order: string[], bat
     if (!t || t.dims.length !== 3 || (t.type !== 'float32' && t.type !== 'float16')) continue;
     const [b, s, h] = t.dims as [number, number, number];
     if (b !== batch || s !== tokens) {
-      throw new WebqError('OperationError', `the model's output ${name} has dims [${t.dims.join(', ')}]; expected [${batch}, ${tokens}, hidden]`);
+      throw new WebqError(
+        'OperationError',
+        `the model's output ${name} has dims [${t.dims.join(', ')}]; expected [${batch}, ${tokens}, hidden]`,
+      );
     }
     const data = t.type === 'float16' ? fromFloat16(t.data as Uint16Array) : (t.data as Float32Array);
     return { data, dims: [b, s, h] };
   }
-  throw new WebqError('OperationError', `the model has no last_hidden_state output (a float tensor [batch, tokens, hidden]); its outputs: ${Object.keys(outputs).join(', ')}`);
+  throw new WebqError(
+    'OperationError',
+    `the model has no last_hidden_state output (a float tensor [batch, tokens, hidden]); its outputs: ${Object.keys(outputs).join(', ')}`,
+  );
 }
 
 /** Mean over each row's real tokens: padding is right-aligned, so row b's tokens are its first lengths[b]. */

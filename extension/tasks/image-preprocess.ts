@@ -15,8 +15,15 @@
  */
 import { dataError, WebqError } from '../shared/errors';
 
-export interface RgbaImage { width: number; height: number; data: Uint8ClampedArray | Uint8Array }
-export interface Size { height: number; width: number }
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8ClampedArray | Uint8Array;
+}
+export interface Size {
+  height: number;
+  width: number;
+}
 
 /** PIL's resample codes, as stored in `preprocessor_config.json`. */
 export const RESAMPLE = Object.freeze({ nearest: 0, lanczos: 1, bilinear: 2, bicubic: 3, box: 4, hamming: 5 } as const);
@@ -66,43 +73,63 @@ function size(v: unknown, field: string, allowShortestEdge: boolean): Size | { s
   if (typeof v === 'number') return { height: side(v, field), width: side(v, field) };
   if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
-    if (o.longest_edge !== undefined) throw dataError(`${FILE} ${field}.longest_edge is not supported (only { "height", "width" } or { "shortest_edge" })`);
-    if (o.height !== undefined || o.width !== undefined) return { height: side(o.height, `${field}.height`), width: side(o.width, `${field}.width`) };
-    if (allowShortestEdge && o.shortest_edge !== undefined) return { shortestEdge: side(o.shortest_edge, `${field}.shortest_edge`) };
+    if (o.longest_edge !== undefined)
+      throw dataError(
+        `${FILE} ${field}.longest_edge is not supported (only { "height", "width" } or { "shortest_edge" })`,
+      );
+    if (o.height !== undefined || o.width !== undefined)
+      return { height: side(o.height, `${field}.height`), width: side(o.width, `${field}.width`) };
+    if (allowShortestEdge && o.shortest_edge !== undefined)
+      return { shortestEdge: side(o.shortest_edge, `${field}.shortest_edge`) };
   }
-  const forms = allowShortestEdge ? '{ "height", "width" }, { "shortest_edge" } or a number' : '{ "height", "width" } or a number';
+  const forms = allowShortestEdge
+    ? '{ "height", "width" }, { "shortest_edge" } or a number'
+    : '{ "height", "width" } or a number';
   throw dataError(`${FILE} ${field} must be ${forms}, got ${JSON.stringify(v)?.slice(0, 80)}`);
 }
 
 function triple(v: unknown, field: string, fallback: number, positive: boolean): [number, number, number] {
   const values = v === undefined || v === null ? [fallback, fallback, fallback] : typeof v === 'number' ? [v, v, v] : v;
-  if (!Array.isArray(values) || values.length !== 3 || !values.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0))) {
-    throw dataError(`${FILE} ${field} must be three ${positive ? 'positive ' : ''}numbers (R, G, B), got ${JSON.stringify(v)?.slice(0, 80)}`);
+  if (
+    !Array.isArray(values) ||
+    values.length !== 3 ||
+    !values.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0))
+  ) {
+    throw dataError(
+      `${FILE} ${field} must be three ${positive ? 'positive ' : ''}numbers (R, G, B), got ${JSON.stringify(v)?.slice(0, 80)}`,
+    );
   }
   return values as [number, number, number];
 }
 
 /** Reads the fields of a Hugging Face image processor config that decide the pixels; others are not used. */
 export function parsePreprocessorConfig(json: unknown): ImagePreprocessing {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw dataError(`${FILE} must be a JSON object`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw dataError(`${FILE} must be a JSON object`);
   const o = json as Record<string, unknown>;
   const out: ImagePreprocessing = { doResize: flag(o, 'do_resize', true), resample: DEFAULTS.resample };
   if (o.size !== undefined && o.size !== null) out.size = size(o.size, 'size', true);
   if (o.resample !== undefined && o.resample !== null) {
-    if (!(Object.values(RESAMPLE) as unknown[]).includes(o.resample)) throw dataError(`${FILE} resample must be a PIL filter code 0 to 5, got ${JSON.stringify(o.resample)}`);
+    if (!(Object.values(RESAMPLE) as unknown[]).includes(o.resample))
+      throw dataError(`${FILE} resample must be a PIL filter code 0 to 5, got ${JSON.stringify(o.resample)}`);
     out.resample = o.resample as Resample;
   }
   if (flag(o, 'do_center_crop', false)) {
-    if (o.crop_size === undefined || o.crop_size === null) throw dataError(`${FILE} do_center_crop is true but crop_size is missing`);
+    if (o.crop_size === undefined || o.crop_size === null)
+      throw dataError(`${FILE} do_center_crop is true but crop_size is missing`);
     out.crop = size(o.crop_size, 'crop_size', false) as Size;
   }
   if (flag(o, 'do_rescale', true)) {
     const f = o.rescale_factor ?? DEFAULTS.rescaleFactor;
-    if (typeof f !== 'number' || !Number.isFinite(f) || f <= 0) throw dataError(`${FILE} rescale_factor must be a positive number, got ${JSON.stringify(f)}`);
+    if (typeof f !== 'number' || !Number.isFinite(f) || f <= 0)
+      throw dataError(`${FILE} rescale_factor must be a positive number, got ${JSON.stringify(f)}`);
     out.rescaleFactor = f;
   }
   if (flag(o, 'do_normalize', true)) {
-    out.normalize = { mean: triple(o.image_mean, 'image_mean', DEFAULTS.mean, false), std: triple(o.image_std, 'image_std', DEFAULTS.std, true) };
+    out.normalize = {
+      mean: triple(o.image_mean, 'image_mean', DEFAULTS.mean, false),
+      std: triple(o.image_std, 'image_std', DEFAULTS.std, true),
+    };
   }
   // A fixed output size too big for even one image is refused now, not at the first run.
   const fixed = out.crop ?? (out.doResize && out.size && !('shortestEdge' in out.size) ? out.size : undefined);
@@ -118,7 +145,7 @@ function sizeField(pre: ImagePreprocessing): string {
 /** The config field that decides the size images are resized to. */
 function resizeField(pre: ImagePreprocessing): string {
   if (!pre.doResize) return 'do_resize (false: each image keeps its own size)';
-  if (!pre.size) return 'size (absent: the model\'s own input size)';
+  if (!pre.size) return "size (absent: the model's own input size)";
   return 'shortestEdge' in pre.size ? 'size.shortest_edge' : 'size';
 }
 
@@ -126,8 +153,10 @@ function checkBatchValues(images: number, size: Size, pre: ImagePreprocessing): 
   const perImage = 3 * size.height * size.width;
   if (images * perImage <= MAX_BATCH_VALUES) return;
   const what = images === 1 ? 'one image' : `${images} images`;
-  throw dataError(`${FILE} ${sizeField(pre)} gives ${size.width}×${size.height} pixels, ${images * perImage} values`
-    + ` for ${what}; webq preprocesses at most ${MAX_BATCH_VALUES} per call${images > 1 ? ' (pass fewer images)' : ''}`);
+  throw dataError(
+    `${FILE} ${sizeField(pre)} gives ${size.width}×${size.height} pixels, ${images * perImage} values` +
+      ` for ${what}; webq preprocesses at most ${MAX_BATCH_VALUES} per call${images > 1 ? ' (pass fewer images)' : ''}`,
+  );
 }
 
 /** Checks every size a batch reaches before any of it is allocated: sides, the resize's intermediate, the total. */
@@ -137,22 +166,30 @@ function checkSizes(images: readonly RgbaImage[], pre: ImagePreprocessing, fallb
     const resized = resizedSize(pre, image, fallback);
     const field = resizeField(pre);
     if (pre.doResize && (resized.width > MAX_SIDE || resized.height > MAX_SIDE)) {
-      throw dataError(`image ${n} (${image.width}×${image.height}) becomes ${resized.width}×${resized.height}`
-        + ` by ${FILE} ${field}; webq resizes to at most ${MAX_SIDE} pixels a side`);
+      throw dataError(
+        `image ${n} (${image.width}×${image.height}) becomes ${resized.width}×${resized.height}` +
+          ` by ${FILE} ${field}; webq resizes to at most ${MAX_SIDE} pixels a side`,
+      );
     }
     if (resized.width !== image.width && image.height * resized.width > MAX_RESIZE_PIXELS) {
-      throw dataError(`image ${n} (${image.width}×${image.height}) is too tall to resize to ${resized.width} wide`
-        + ` (${FILE} ${field}): the resize would hold ${image.height * resized.width} pixels,`
-        + ` at most ${MAX_RESIZE_PIXELS}; scale it down first`);
+      throw dataError(
+        `image ${n} (${image.width}×${image.height}) is too tall to resize to ${resized.width} wide` +
+          ` (${FILE} ${field}): the resize would hold ${image.height * resized.width} pixels,` +
+          ` at most ${MAX_RESIZE_PIXELS}; scale it down first`,
+      );
     }
     const size = outputSize(pre, image, fallback);
     if (size.height !== first.height || size.width !== first.width) {
-      throw dataError(`image ${n} becomes ${size.width}×${size.height} after preprocessing but image 0 becomes ${first.width}×${first.height}; a batch needs one size (pass images of one size, or one at a time)`);
+      throw dataError(
+        `image ${n} becomes ${size.width}×${size.height} after preprocessing but image 0 becomes ${first.width}×${first.height}; a batch needs one size (pass images of one size, or one at a time)`,
+      );
     }
   });
   if (first.width > MAX_SIDE || first.height > MAX_SIDE) {
-    throw dataError(`the images reach ${first.width}×${first.height} by ${FILE} ${sizeField(pre)};`
-      + ` webq takes at most ${MAX_SIDE} pixels a side`);
+    throw dataError(
+      `the images reach ${first.width}×${first.height} by ${FILE} ${sizeField(pre)};` +
+        ` webq takes at most ${MAX_SIDE} pixels a side`,
+    );
   }
   checkBatchValues(images.length, first, pre);
   return first;
@@ -179,7 +216,12 @@ function resizedSize(pre: ImagePreprocessing, image: Size, fallback: Size): Size
  * Preprocesses every image into one NCHW float32 batch [images.length, 3, H, W]. All images must reach the same
  * size (always true when the config resizes to a fixed size or crops).
  */
-export function pixelValues(images: readonly RgbaImage[], pre: ImagePreprocessing, fallback: Size, signal?: AbortSignal): { data: Float32Array; dims: [number, number, number, number] } {
+export function pixelValues(
+  images: readonly RgbaImage[],
+  pre: ImagePreprocessing,
+  fallback: Size,
+  signal?: AbortSignal,
+): { data: Float32Array; dims: [number, number, number, number] } {
   const { height, width } = checkSizes(images, pre, fallback);
   const plane = height * width;
   const data = new Float32Array(images.length * 3 * plane);
@@ -199,7 +241,8 @@ export function pixelValues(images: readonly RgbaImage[], pre: ImagePreprocessin
     const std = pre.normalize?.std ?? [1, 1, 1];
     for (let c = 0; c < 3; c++) {
       // Folded into one multiply-add per pixel: ((p · factor) − mean) / std.
-      const scale = factor / std[c]!, shift = -mean[c]! / std[c]!;
+      const scale = factor / std[c]!,
+        shift = -mean[c]! / std[c]!;
       const base = (n * 3 + c) * plane;
       for (let i = 0; i < plane; i++) data[base + i] = rgb[i * 3 + c]! * scale + shift;
     }
@@ -222,7 +265,8 @@ function dropAlpha(image: RgbaImage): Uint8Array {
 /** transformers' center_crop: the window starts at ⌊(size − crop) / 2⌋; where it leaves the image, zeros. */
 function centerCrop(rgb: Uint8Array, from: Size, crop: Size): Uint8Array {
   const out = new Uint8Array(crop.height * crop.width * 3);
-  const top = Math.floor((from.height - crop.height) / 2), left = Math.floor((from.width - crop.width) / 2);
+  const top = Math.floor((from.height - crop.height) / 2),
+    left = Math.floor((from.width - crop.width) / 2);
   for (let y = 0; y < crop.height; y++) {
     const sy = y + top;
     if (sy < 0 || sy >= from.height) continue;
@@ -237,7 +281,10 @@ function centerCrop(rgb: Uint8Array, from: Size, crop: Size): Uint8Array {
 
 // ---- PIL's resampling (libImaging/Resample.c), 8 bits per channel ----
 
-interface Filter { support: number; at(x: number): number }
+interface Filter {
+  support: number;
+  at(x: number): number;
+}
 const sinc = (x: number) => (x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x));
 const FILTERS: Readonly<Record<Exclude<Resample, 0>, Filter>> = Object.freeze({
   [RESAMPLE.box]: { support: 0.5, at: (x: number) => (x > -0.5 && x <= 0.5 ? 1 : 0) },
@@ -254,7 +301,8 @@ const FILTERS: Readonly<Record<Exclude<Resample, 0>, Filter>> = Object.freeze({
   [RESAMPLE.bicubic]: {
     support: 2,
     at: (x: number) => {
-      const a = -0.5, t = Math.abs(x);
+      const a = -0.5,
+        t = Math.abs(x);
       if (t < 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
       if (t < 2) return (((t - 5) * t + 8) * t - 4) * a;
       return 0;
@@ -268,14 +316,21 @@ const PRECISION_BITS = 22;
 const ONE = 2 ** PRECISION_BITS;
 
 /** Per output pixel: the first source pixel and the fixed-point weights of the source pixels it reads. */
-interface Taps { first: Int32Array; count: Int32Array; weights: Float64Array; stride: number }
+interface Taps {
+  first: Int32Array;
+  count: Int32Array;
+  weights: Float64Array;
+  stride: number;
+}
 
 function taps(inSize: number, outSize: number, filter: Filter): Taps {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
   const support = filter.support * filterScale;
   const stride = Math.ceil(support) * 2 + 1;
-  const first = new Int32Array(outSize), count = new Int32Array(outSize), weights = new Float64Array(outSize * stride);
+  const first = new Int32Array(outSize),
+    count = new Int32Array(outSize),
+    weights = new Float64Array(outSize * stride);
   const k = new Float64Array(stride);
   for (let o = 0; o < outSize; o++) {
     const center = (o + 0.5) * scale;
@@ -313,14 +368,23 @@ export function resizeRgb(rgb: Uint8Array, from: Size, to: Size, resample: Resam
     rows = new Uint8Array(from.height * to.width * 3);
     for (let y = 0; y < from.height; y++) {
       for (let x = 0; x < to.width; x++) {
-        const lo = t.first[x]!, n = t.count[x]!, w = x * t.stride;
-        let r = ONE / 2, g = ONE / 2, b = ONE / 2;
+        const lo = t.first[x]!,
+          n = t.count[x]!,
+          w = x * t.stride;
+        let r = ONE / 2,
+          g = ONE / 2,
+          b = ONE / 2;
         for (let i = 0; i < n; i++) {
-          const s = (y * from.width + lo + i) * 3, k = t.weights[w + i]!;
-          r += rgb[s]! * k; g += rgb[s + 1]! * k; b += rgb[s + 2]! * k;
+          const s = (y * from.width + lo + i) * 3,
+            k = t.weights[w + i]!;
+          r += rgb[s]! * k;
+          g += rgb[s + 1]! * k;
+          b += rgb[s + 2]! * k;
         }
         const d = (y * to.width + x) * 3;
-        rows[d] = clip8(r); rows[d + 1] = clip8(g); rows[d + 2] = clip8(b);
+        rows[d] = clip8(r);
+        rows[d + 1] = clip8(g);
+        rows[d + 2] = clip8(b);
       }
     }
   }
@@ -329,7 +393,9 @@ export function resizeRgb(rgb: Uint8Array, from: Size, to: Size, resample: Resam
   const out = new Uint8Array(to.height * to.width * 3);
   const rowLength = to.width * 3;
   for (let y = 0; y < to.height; y++) {
-    const lo = t.first[y]!, n = t.count[y]!, w = y * t.stride;
+    const lo = t.first[y]!,
+      n = t.count[y]!,
+      w = y * t.stride;
     for (let j = 0; j < rowLength; j++) {
       let v = ONE / 2;
       for (let i = 0; i < n; i++) v += rows[(lo + i) * rowLength + j]! * t.weights[w + i]!;
@@ -342,7 +408,8 @@ export function resizeRgb(rgb: Uint8Array, from: Size, to: Size, resample: Resam
 /** PIL's NEAREST: the source pixel under each output pixel's centre (up to PIL's 16.16 fixed-point rounding). */
 function nearest(rgb: Uint8Array, from: Size, to: Size): Uint8Array {
   const out = new Uint8Array(to.height * to.width * 3);
-  const sx = from.width / to.width, sy = from.height / to.height;
+  const sx = from.width / to.width,
+    sy = from.height / to.height;
   for (let y = 0; y < to.height; y++) {
     const y0 = Math.min(from.height - 1, Math.floor((y + 0.5) * sy));
     for (let x = 0; x < to.width; x++) {

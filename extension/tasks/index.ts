@@ -16,6 +16,10 @@ const PIPELINES: Readonly<Record<Task, TaskPipeline>> = Object.freeze({
 
 export function pipelineFor(task: Task): TaskPipeline {
   const pipeline = Object.hasOwn(PIPELINES, task) ? PIPELINES[task] : undefined;
-  if (!pipeline) throw new WebqError('NotSupportedError', `task "${String(task).slice(0, 60)}" is not one webq runs; tasks: ${Object.keys(PIPELINES).join(', ')}`);
+  if (!pipeline)
+    throw new WebqError(
+      'NotSupportedError',
+      `task "${String(task).slice(0, 60)}" is not one webq runs; tasks: ${Object.keys(PIPELINES).join(', ')}`,
+    );
   return pipeline;
 }

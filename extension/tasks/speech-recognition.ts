@@ -22,7 +22,8 @@ import type { GraphRunner, TaskPipeline } from './types';
 export interface WhisperGeneration {
   decoderStartId: number;
   eosIds: number[];
-  /** Language code ("en") → its token id; empty for English-only models (whisper-tiny.en), which take no language token. */
+  /** Language code ("en") → its token id; empty for English-only models (whisper-tiny.en), which take no language
+   * token. */
   languages: Map<string, number>;
   transcribeId: number | undefined;
   noTimestampsId: number;
@@ -108,14 +109,16 @@ const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInte
 
 function idField(config: Record<string, unknown>, file: string, field: string): number {
   const v = config[field];
-  if (!isId(v)) throw dataError(`the model's ${file} has no token id ${field} (got ${JSON.stringify(v)?.slice(0, 40)})`);
+  if (!isId(v))
+    throw dataError(`the model's ${file} has no token id ${field} (got ${JSON.stringify(v)?.slice(0, 40)})`);
   return v;
 }
 
 function idList(config: Record<string, unknown>, file: string, field: string): number[] {
   const v = config[field];
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v) || !v.every(isId)) throw dataError(`the model's ${file} ${field} must be an array of token ids`);
+  if (!Array.isArray(v) || !v.every(isId))
+    throw dataError(`the model's ${file} ${field} must be an array of token ids`);
   return v;
 }
 
@@ -127,10 +130,13 @@ function parseGeneration(config: Record<string, unknown>, modelConfig: Record<st
   const languages = new Map<string, number>();
   const langToId = config.lang_to_id;
   if (langToId !== undefined && langToId !== null) {
-    if (typeof langToId !== 'object' || Array.isArray(langToId)) throw dataError(`the model's ${file} lang_to_id must map "<|en|>" to a token id`);
+    if (typeof langToId !== 'object' || Array.isArray(langToId))
+      throw dataError(`the model's ${file} lang_to_id must map "<|en|>" to a token id`);
     for (const [key, id] of Object.entries(langToId)) {
-      const code = /^<\|([a-z]{2,3}(?:-[A-Za-z]{2,4})?)\|>$/.exec(key)?.[1] ?? (/^[a-z]{2,3}$/.test(key) ? key : undefined);
-      if (!code || !isId(id)) throw dataError(`the model's ${file} lang_to_id has a bad entry ${JSON.stringify(key).slice(0, 40)}`);
+      const code =
+        /^<\|([a-z]{2,3}(?:-[A-Za-z]{2,4})?)\|>$/.exec(key)?.[1] ?? (/^[a-z]{2,3}$/.test(key) ? key : undefined);
+      if (!code || !isId(id))
+        throw dataError(`the model's ${file} lang_to_id has a bad entry ${JSON.stringify(key).slice(0, 40)}`);
       languages.set(code, id);
     }
   }
@@ -142,8 +148,9 @@ function parseGeneration(config: Record<string, unknown>, modelConfig: Record<st
     }
     transcribeId = (taskToId as Record<string, number>).transcribe;
   }
-  const limits = [config.max_length, modelConfig.max_target_positions, MAX_TARGET_POSITIONS]
-    .filter((v): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0);
+  const limits = [config.max_length, modelConfig.max_target_positions, MAX_TARGET_POSITIONS].filter(
+    (v): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0,
+  );
   return {
     decoderStartId: idField(config, file, 'decoder_start_token_id'),
     eosIds,
@@ -160,7 +167,8 @@ function parsePreprocessor(config: Record<string, unknown>): SpeechRecognitionAs
   const file = 'preprocessor_config.json';
   const int = (field: string, fallback: number | undefined, max: number): number => {
     const v = config[field] ?? fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw dataError(`the model's ${file} ${field} must be an integer from 1 to ${max}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max)
+      throw dataError(`the model's ${file} ${field} must be an integer from 1 to ${max}, got ${JSON.stringify(v)}`);
     return v;
   };
   const nMels = int('feature_size', undefined, 512);
@@ -169,38 +177,62 @@ function parsePreprocessor(config: Record<string, unknown>): SpeechRecognitionAs
   const nFft = int('n_fft', 400, MAX_N_FFT);
   const chunkLength = int('chunk_length', 30, 600);
   if (chunkLength * sampleRate > MAX_WINDOW_SAMPLES) {
-    throw dataError(`the model's ${file} chunk_length × sampling_rate is ${chunkLength * sampleRate} samples;`
-      + ` webq takes windows of at most ${MAX_WINDOW_SAMPLES}`);
+    throw dataError(
+      `the model's ${file} chunk_length × sampling_rate is ${chunkLength * sampleRate} samples;` +
+        ` webq takes windows of at most ${MAX_WINDOW_SAMPLES}`,
+    );
   }
   const nSamples = int('n_samples', chunkLength * sampleRate, MAX_WINDOW_SAMPLES);
-  if (nSamples !== chunkLength * sampleRate) throw dataError(`the model's ${file} n_samples ${nSamples} is not chunk_length × sampling_rate (${chunkLength * sampleRate})`);
+  if (nSamples !== chunkLength * sampleRate)
+    throw dataError(
+      `the model's ${file} n_samples ${nSamples} is not chunk_length × sampling_rate (${chunkLength * sampleRate})`,
+    );
   const nFrames = int('nb_max_frames', Math.floor(nSamples / hop), nSamples);
-  if (nFrames > Math.floor(nSamples / hop) + 1) throw dataError(`the model's ${file} nb_max_frames ${nFrames} is more than the ${Math.floor(nSamples / hop) + 1} frames of n_samples`);
+  if (nFrames > Math.floor(nSamples / hop) + 1)
+    throw dataError(
+      `the model's ${file} nb_max_frames ${nFrames} is more than the ${Math.floor(nSamples / hop) + 1} frames of n_samples`,
+    );
   if (nFft > nSamples) throw dataError(`the model's ${file} n_fft ${nFft} is longer than n_samples`);
   if (nMels * nFrames > MAX_FEATURE_VALUES) {
-    throw dataError(`the model's ${file} feature_size × nb_max_frames is ${nMels} × ${nFrames} = ${nMels * nFrames}`
-      + ` features; webq computes at most ${MAX_FEATURE_VALUES}`);
+    throw dataError(
+      `the model's ${file} feature_size × nb_max_frames is ${nMels} × ${nFrames} = ${nMels * nFrames}` +
+        ` features; webq computes at most ${MAX_FEATURE_VALUES}`,
+    );
   }
   if (nFrames * nFft > MAX_FFT_SAMPLES) {
-    throw dataError(`the model's ${file} nb_max_frames × n_fft is ${nFrames} × ${nFft} = ${nFrames * nFft} windowed`
-      + ` samples; webq transforms at most ${MAX_FFT_SAMPLES} per run (a larger hop_length gives fewer frames)`);
+    throw dataError(
+      `the model's ${file} nb_max_frames × n_fft is ${nFrames} × ${nFft} = ${nFrames * nFft} windowed` +
+        ` samples; webq transforms at most ${MAX_FFT_SAMPLES} per run (a larger hop_length gives fewer frames)`,
+    );
   }
-  const melFilters = config.mel_filters === undefined || config.mel_filters === null
-    ? slaneyMelFilters(nMels, nFft, sampleRate)
-    : melFiltersOf(config.mel_filters, nMels, (nFft >> 1) + 1);
+  const melFilters =
+    config.mel_filters === undefined || config.mel_filters === null
+      ? slaneyMelFilters(nMels, nFft, sampleRate)
+      : melFiltersOf(config.mel_filters, nMels, (nFft >> 1) + 1);
   return { sampleRate, nFft, hop, nSamples, nFrames, nMels, melFilters };
 }
 
 /** The file's bank as [nMels, nFreqs]; transformers writes [nFreqs][nMels], older exports [nMels][nFreqs]. */
 function melFiltersOf(value: unknown, nMels: number, nFreqs: number): Float32Array {
-  const bad = () => dataError(`the model's preprocessor_config.json mel_filters must be ${nMels} × ${nFreqs} (or ${nFreqs} × ${nMels}) finite numbers`);
-  if (!Array.isArray(value) || !value.every((row) => Array.isArray(row) && row.every((v) => typeof v === 'number' && Number.isFinite(v)))) throw bad();
+  const bad = () =>
+    dataError(
+      `the model's preprocessor_config.json mel_filters must be ${nMels} × ${nFreqs} (or ${nFreqs} × ${nMels}) finite numbers`,
+    );
+  if (
+    !Array.isArray(value) ||
+    !value.every((row) => Array.isArray(row) && row.every((v) => typeof v === 'number' && Number.isFinite(v)))
+  )
+    throw bad();
   const rows = value as number[][];
   const out = new Float32Array(nMels * nFreqs);
   if (rows.length === nMels && rows.every((r) => r.length === nFreqs)) {
     rows.forEach((r, m) => out.set(r, m * nFreqs));
   } else if (rows.length === nFreqs && rows.every((r) => r.length === nMels)) {
-    rows.forEach((r, f) => r.forEach((v, m) => { out[m * nFreqs + f] = v; }));
+    rows.forEach((r, f) =>
+      r.forEach((v, m) => {
+        out[m * nFreqs + f] = v;
+      }),
+    );
   } else {
     throw bad();
   }
@@ -211,19 +243,32 @@ function melFiltersOf(value: unknown, nMels: number, nFreqs: number): Float32Arr
 
 function audioOf(input: WireInput, features: SpeechRecognitionAssets['features']): Float32Array {
   if (input.kind !== 'audio') {
-    throw dataError(`automatic-speech-recognition takes audio ({ audio: Float32Array, sampleRate }), got ${input.kind} input`);
+    throw dataError(
+      `automatic-speech-recognition takes audio ({ audio: Float32Array, sampleRate }), got ${input.kind} input`,
+    );
   }
   const { audio, sampleRate } = input;
-  if (typeof sampleRate !== 'number' || !Number.isInteger(sampleRate) || sampleRate < MIN_SAMPLE_RATE || sampleRate > MAX_SAMPLE_RATE) {
-    throw dataError(`input sampleRate must be an integer number of Hz from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}, got ${String(sampleRate)}`);
+  if (
+    typeof sampleRate !== 'number' ||
+    !Number.isInteger(sampleRate) ||
+    sampleRate < MIN_SAMPLE_RATE ||
+    sampleRate > MAX_SAMPLE_RATE
+  ) {
+    throw dataError(
+      `input sampleRate must be an integer number of Hz from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}, got ${String(sampleRate)}`,
+    );
   }
-  if (!(audio instanceof Float32Array) || audio.length === 0) throw dataError('input audio must be a non-empty Float32Array');
+  if (!(audio instanceof Float32Array) || audio.length === 0)
+    throw dataError('input audio must be a non-empty Float32Array');
   const bad = audio.findIndex((v) => !Number.isFinite(v));
-  if (bad >= 0) throw dataError(`input audio[${bad}] is ${audio[bad]}; samples must be finite numbers (usually −1 … 1)`);
+  if (bad >= 0)
+    throw dataError(`input audio[${bad}] is ${audio[bad]}; samples must be finite numbers (usually −1 … 1)`);
   // One window per run; the check is on the duration itself (integers, no rounding), which is also the resampled one.
   const chunkSeconds = features.nSamples / features.sampleRate;
   if (audio.length * features.sampleRate > features.nSamples * sampleRate) {
-    throw dataError(`input audio is ${(audio.length / sampleRate).toFixed(2)} s long; automatic-speech-recognition takes at most ${chunkSeconds} s per run (split longer audio)`);
+    throw dataError(
+      `input audio is ${(audio.length / sampleRate).toFixed(2)} s long; automatic-speech-recognition takes at most ${chunkSeconds} s per run (split longer audio)`,
+    );
   }
   // At most nSamples after resampling (the check above); the log-mel pads the rest with silence.
   return sampleRate === features.sampleRate ? audio : resample(audio, sampleRate, features.sampleRate);
@@ -234,13 +279,16 @@ function promptOf(generation: WhisperGeneration, options: NormalizedOptions): nu
   const { languages } = generation;
   if (languages.size === 0) {
     // An English-only checkpoint (whisper-*.en): no language or task token in its prompt.
-    if (language !== 'en') throw dataError(`option language: this model transcribes English only, got ${JSON.stringify(language)}`);
+    if (language !== 'en')
+      throw dataError(`option language: this model transcribes English only, got ${JSON.stringify(language)}`);
     return [generation.decoderStartId, generation.noTimestampsId];
   }
   const id = languages.get(language);
   if (id === undefined) {
     const known = [...languages.keys()];
-    throw dataError(`option language ${JSON.stringify(language)} is not one this model knows; it knows ${known.slice(0, 12).join(', ')}${known.length > 12 ? ` and ${known.length - 12} more` : ''}`);
+    throw dataError(
+      `option language ${JSON.stringify(language)} is not one this model knows; it knows ${known.slice(0, 12).join(', ')}${known.length > 12 ? ` and ${known.length - 12} more` : ''}`,
+    );
   }
   return [generation.decoderStartId, id, generation.transcribeId!, generation.noTimestampsId];
 }
@@ -249,7 +297,9 @@ function maxNewTokensOf(generation: WhisperGeneration, promptLength: number, opt
   const room = generation.maxLength - promptLength;
   if (options.maxNewTokens === undefined) return room;
   if (options.maxNewTokens > room) {
-    throw dataError(`option maxNewTokens ${options.maxNewTokens} and the ${promptLength}-token prompt exceed the decoder's ${generation.maxLength} positions; at most ${room}`);
+    throw dataError(
+      `option maxNewTokens ${options.maxNewTokens} and the ${promptLength}-token prompt exceed the decoder's ${generation.maxLength} positions; at most ${room}`,
+    );
   }
   return options.maxNewTokens;
 }
@@ -263,15 +313,27 @@ function checkAborted(graphs: GraphRunner): void {
 async function encode(graphs: GraphRunner, features: Float32Array, config: LogMelConfig): Promise<WireTensor> {
   const io = graphs.io(ROLES.encoder);
   const declared = io.inputs.find((i) => i.name === 'input_features');
-  if (!declared) throw dataError(`the model's encoder has no input_features input (its inputs: ${io.inputs.map((i) => i.name).join(', ')})`);
+  if (!declared)
+    throw dataError(
+      `the model's encoder has no input_features input (its inputs: ${io.inputs.map((i) => i.name).join(', ')})`,
+    );
   const [, mels, frames] = declared.dims;
-  if ((typeof mels === 'number' && mels !== config.nMels) || (typeof frames === 'number' && frames !== config.nFrames)) {
-    throw dataError(`the model's encoder takes input_features [batch, ${mels}, ${frames}], but preprocessor_config.json gives ${config.nMels} × ${config.nFrames}`);
+  if (
+    (typeof mels === 'number' && mels !== config.nMels) ||
+    (typeof frames === 'number' && frames !== config.nFrames)
+  ) {
+    throw dataError(
+      `the model's encoder takes input_features [batch, ${mels}, ${frames}], but preprocessor_config.json gives ${config.nMels} × ${config.nFrames}`,
+    );
   }
   const tensor = floatTensor(features, [1, config.nMels, config.nFrames], declared.type);
   const outputs = await graphs.run(ROLES.encoder, feedsFor(graphs, ROLES.encoder, { input_features: tensor }));
   const hidden = outputs.last_hidden_state ?? outputs[io.outputs[0]?.name ?? ''];
-  if (!hidden) throw new WebqError('OperationError', `the model's encoder gave no last_hidden_state (its outputs: ${Object.keys(outputs).join(', ')})`);
+  if (!hidden)
+    throw new WebqError(
+      'OperationError',
+      `the model's encoder gave no last_hidden_state (its outputs: ${Object.keys(outputs).join(', ')})`,
+    );
   return hidden;
 }
 
@@ -280,7 +342,13 @@ async function encode(graphs: GraphRunner, features: Float32Array, config: LogMe
  * last step gave as `present.…` of the same name; the with-past graph of the Optimum export returns only the
  * growing decoder halves, so the cross-attention halves stay those of the first step.
  */
-async function generate(graphs: GraphRunner, generation: WhisperGeneration, prompt: number[], encoderHidden: WireTensor, maxNew: number): Promise<number[]> {
+async function generate(
+  graphs: GraphRunner,
+  generation: WhisperGeneration,
+  prompt: number[],
+  encoderHidden: WireTensor,
+  maxNew: number,
+): Promise<number[]> {
   const tokens: number[] = [];
   const cache = new Map<string, WireTensor>();
   const idsType = graphs.io(ROLES.decoder).inputs.find((i) => i.name === 'input_ids')?.type ?? 'int64';
@@ -307,13 +375,22 @@ async function generate(graphs: GraphRunner, generation: WhisperGeneration, prom
 }
 
 /** Exactly the inputs the graph declares, from what this pipeline has; anything else it declares is an error. */
-function feedsFor(graphs: GraphRunner, role: string, available: Record<string, WireTensor>): Record<string, WireTensor> {
+function feedsFor(
+  graphs: GraphRunner,
+  role: string,
+  available: Record<string, WireTensor>,
+): Record<string, WireTensor> {
   const feeds: Record<string, WireTensor> = {};
   for (const input of graphs.io(role).inputs) {
     const tensor = available[input.name];
     if (!tensor) {
-      const hint = input.name.startsWith('past_key_values.') ? ` (the previous step gave no ${input.name.replace('past_key_values.', 'present.')})` : '';
-      throw new WebqError('DataError', `the model's ${role} graph takes an input ${JSON.stringify(input.name)} that automatic-speech-recognition cannot feed${hint}`);
+      const hint = input.name.startsWith('past_key_values.')
+        ? ` (the previous step gave no ${input.name.replace('past_key_values.', 'present.')})`
+        : '';
+      throw new WebqError(
+        'DataError',
+        `the model's ${role} graph takes an input ${JSON.stringify(input.name)} that automatic-speech-recognition cannot feed${hint}`,
+      );
     }
     feeds[input.name] = tensor;
   }
@@ -330,7 +407,10 @@ function keepPresent(outputs: Record<string, WireTensor>, cache: Map<string, Wir
 function lastLogits(outputs: Record<string, WireTensor>): Float32Array {
   const logits = outputs.logits;
   if (!logits || logits.dims.length !== 3 || (logits.type !== 'float32' && logits.type !== 'float16')) {
-    throw new WebqError('OperationError', `the model's decoder gave no logits [batch, tokens, vocabulary] (its outputs: ${Object.keys(outputs).join(', ')})`);
+    throw new WebqError(
+      'OperationError',
+      `the model's decoder gave no logits [batch, tokens, vocabulary] (its outputs: ${Object.keys(outputs).join(', ')})`,
+    );
   }
   const [, positions, vocabulary] = logits.dims as [number, number, number];
   const start = (positions - 1) * vocabulary;

@@ -26,7 +26,9 @@ export interface TokenizerBudget {
 }
 
 export const TOKENIZER_BUDGET: Readonly<TokenizerBudget> = Object.freeze({
-  buildMs: 10_000, stepMs: 5_000, idleMs: 60_000,
+  buildMs: 10_000,
+  stepMs: 5_000,
+  idleMs: 60_000,
 });
 
 const STEP: Readonly<Record<TokenizerRequest['op'], string>> = Object.freeze({
@@ -51,7 +53,9 @@ export class WorkerTokenizer {
 
   /** Starts the worker and builds the tokenizer (the load's check that tokenizer.json works). */
   build(): Promise<void> {
-    return this.serial(async () => { await this.ready(); });
+    return this.serial(async () => {
+      await this.ready();
+    });
   }
 
   ask(request: TokenizerRequest): Promise<TokenizerResult> {
@@ -113,9 +117,14 @@ export class WorkerTokenizer {
       const timer = setTimeout(() => {
         done();
         this.stop();
-        reject(new WebqError('TimeoutError', `the model's tokenizer took longer than ${ms / 1000} s ${STEP[request.op]}`
-          + ' and was stopped; its tokenizer.json may hold a regular expression that backtracks without end'
-          + ' (shorter input may help)'));
+        reject(
+          new WebqError(
+            'TimeoutError',
+            `the model's tokenizer took longer than ${ms / 1000} s ${STEP[request.op]}` +
+              ' and was stopped; its tokenizer.json may hold a regular expression that backtracks without end' +
+              ' (shorter input may help)',
+          ),
+        );
       }, ms);
       worker.onmessage = ({ data }) => {
         done();

@@ -24,7 +24,10 @@ export interface ModelFiles {
 export interface GraphRunner {
   run(role: string, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>>;
   /** The graph's declared inputs and outputs (names, types, dims), as parsed from its bytes. */
-  io(role: string): { inputs: { name: string; type: string; dims: (number | string)[] }[]; outputs: { name: string; type: string; dims: (number | string)[] }[] };
+  io(role: string): {
+    inputs: { name: string; type: string; dims: (number | string)[] }[];
+    outputs: { name: string; type: string; dims: (number | string)[] }[];
+  };
   /** Aborted when the request is: loops (a decoder) check it between steps. */
   readonly signal: AbortSignal;
 }
@@ -39,13 +42,20 @@ export interface TaskPipeline<Assets = unknown> {
   readonly graphs: Readonly<Record<string, string>>;
   /** Which run options (SPEC §5, §8) the task takes; others are refused. */
   readonly runOptions: readonly RunOnlyOption[];
-  /** Reads the companion files once per model (tokenizer, labels, preprocessing config). Throws DataError on bad files. */
+  /** Reads the companion files once per model (tokenizer, labels, preprocessing config). Throws DataError on bad files.
+   * */
   prepare(files: ModelFiles): Promise<Assets>;
   /**
    * Turns the input into the task's output (SPEC §5 "Task outputs"). `input.kind` must match `modality`
    * (text / image / audio); anything else is a DataError naming what the task takes.
    */
-  run(assets: Assets, input: WireInput, options: NormalizedOptions, graphs: GraphRunner, hooks?: RunHooks): Promise<unknown>;
+  run(
+    assets: Assets,
+    input: WireInput,
+    options: NormalizedOptions,
+    graphs: GraphRunner,
+    hooks?: RunHooks,
+  ): Promise<unknown>;
 }
 
 /** What a run may report besides its output: streamed text (text generation) and measured figures for the metrics. */
@@ -53,5 +63,9 @@ export interface RunHooks {
   /** Text decoded since the last call (valid UTF-8), when the caller streams. */
   onDelta?(text: string): void;
   /** Measured figures of this run (SPEC §8: time to first token, prefill and decode rates). */
-  report?(metrics: { timeToFirstTokenMs?: number; prefillTokensPerSecond?: number; decodeTokensPerSecond?: number }): void;
+  report?(metrics: {
+    timeToFirstTokenMs?: number;
+    prefillTokensPerSecond?: number;
+    decodeTokensPerSecond?: number;
+  }): void;
 }

@@ -26,6 +26,7 @@ export const BUDGET_MAX_MIB = 1024 * 1024;
 export const cacheBudgetMiB = async (): Promise<number> => Math.round((await budgetBytes()) / 2 ** 20);
 
 export async function setCacheBudgetMiB(mib: number): Promise<void> {
-  if (!Number.isInteger(mib) || mib < BUDGET_MIN_MIB || mib > BUDGET_MAX_MIB) throw new RangeError(`the budget must be a whole number of MiB from ${BUDGET_MIN_MIB} to ${BUDGET_MAX_MIB}`);
+  if (!Number.isInteger(mib) || mib < BUDGET_MIN_MIB || mib > BUDGET_MAX_MIB)
+    throw new RangeError(`the budget must be a whole number of MiB from ${BUDGET_MIN_MIB} to ${BUDGET_MAX_MIB}`);
   await setBudgetBytes(mib * 2 ** 20);
 }

@@ -16,22 +16,67 @@ describe('task inputs', () => {
 });
 
 describe('task outputs', () => {
-  const emb = (rows: number[][]) => ({ embeddings: Float32Array.from(rows.flat()), dims: [rows.length, rows[0]!.length], tokens: rows.map((_, i) => new Array(i + 3).fill(0)) });
+  const emb = (rows: number[][]) => ({
+    embeddings: Float32Array.from(rows.flat()),
+    dims: [rows.length, rows[0]!.length],
+    tokens: rows.map((_, i) => new Array(i + 3).fill(0)),
+  });
 
   it('embedding rows: tokens per input, L2 norm, first values', () => {
-    const rows = embeddingRows(emb([[3, 4, 0], [0, 0, 1]]), 2);
-    expect(rows).toEqual([{ tokens: 3, norm: 5, first: [3, 4] }, { tokens: 4, norm: 1, first: [0, 0] }]);
+    const rows = embeddingRows(
+      emb([
+        [3, 4, 0],
+        [0, 0, 1],
+      ]),
+      2,
+    );
+    expect(rows).toEqual([
+      { tokens: 3, norm: 5, first: [3, 4] },
+      { tokens: 4, norm: 1, first: [0, 0] },
+    ]);
   });
 
   it('agreement of embeddings: cosine per input', () => {
-    const r = taskAgreement('feature-extraction', emb([[1, 0], [1, 1]]), emb([[1, 0], [1, -1]]));
-    expect(r).toEqual({ kind: 'embeddings', rows: [{ cosine: 1, maxAbsDiff: 0 }, { cosine: 0, maxAbsDiff: 2 }] });
+    const r = taskAgreement(
+      'feature-extraction',
+      emb([
+        [1, 0],
+        [1, 1],
+      ]),
+      emb([
+        [1, 0],
+        [1, -1],
+      ]),
+    );
+    expect(r).toEqual({
+      kind: 'embeddings',
+      rows: [
+        { cosine: 1, maxAbsDiff: 0 },
+        { cosine: 0, maxAbsDiff: 2 },
+      ],
+    });
     expect(() => taskAgreement('feature-extraction', emb([[1, 0]]), emb([[1, 0, 0]]))).toThrow(/differ in shape/);
   });
 
-  it('agreement of labels: same top label and |Δscore| of the first side\'s top label, per image', () => {
-    const a = [{ labels: [{ label: 'red', score: 0.9 }, { label: 'blue', score: 0.1 }] }, { labels: [{ label: 'green', score: 0.6 }] }];
-    const b = [{ labels: [{ label: 'red', score: 0.85 }, { label: 'blue', score: 0.15 }] }, { labels: [{ label: 'cyan', score: 0.7 }] }];
+  it("agreement of labels: same top label and |Δscore| of the first side's top label, per image", () => {
+    const a = [
+      {
+        labels: [
+          { label: 'red', score: 0.9 },
+          { label: 'blue', score: 0.1 },
+        ],
+      },
+      { labels: [{ label: 'green', score: 0.6 }] },
+    ];
+    const b = [
+      {
+        labels: [
+          { label: 'red', score: 0.85 },
+          { label: 'blue', score: 0.15 },
+        ],
+      },
+      { labels: [{ label: 'cyan', score: 0.7 }] },
+    ];
     const r = taskAgreement('image-classification', a, b);
     if (r.kind !== 'labels') throw new Error(r.kind);
     expect(r.rows.map((x) => x.same)).toEqual([true, false]);
@@ -41,7 +86,15 @@ describe('task outputs', () => {
   });
 
   it('agreement of transcripts: the same text', () => {
-    expect(taskAgreement('automatic-speech-recognition', { text: ' A low hum.', tokens: [] }, { text: 'A low hum.', tokens: [] })).toMatchObject({ same: true });
-    expect(taskAgreement('automatic-speech-recognition', { text: 'a', tokens: [] }, { text: 'b', tokens: [] })).toMatchObject({ same: false });
+    expect(
+      taskAgreement(
+        'automatic-speech-recognition',
+        { text: ' A low hum.', tokens: [] },
+        { text: 'A low hum.', tokens: [] },
+      ),
+    ).toMatchObject({ same: true });
+    expect(
+      taskAgreement('automatic-speech-recognition', { text: 'a', tokens: [] }, { text: 'b', tokens: [] }),
+    ).toMatchObject({ same: false });
   });
 });

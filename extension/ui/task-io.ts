@@ -6,7 +6,10 @@ import type { Task } from '../shared/types';
 
 /** The page API's input for text: one string per non-blank line; one line is a string, several are a batch. */
 export function textInput(text: string): string | string[] {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
   if (lines.length === 0) throw new RangeError('type some text: one input per line');
   return lines.length === 1 ? lines[0]! : lines;
 }
@@ -23,12 +26,29 @@ export function mixToMono(channels: readonly Float32Array[]): Float32Array {
 
 // ---- outputs ----
 
-export interface EmbeddingOutput { embeddings: ArrayLike<number>; dims: number[]; lastHiddenState?: { dims: number[] }; tokens: number[][] }
-export interface Label { label: string; score: number }
-export interface LabelsOutput { labels: Label[] }
-export interface TextOutput { text: string; tokens: number[] }
+export interface EmbeddingOutput {
+  embeddings: ArrayLike<number>;
+  dims: number[];
+  lastHiddenState?: { dims: number[] };
+  tokens: number[][];
+}
+export interface Label {
+  label: string;
+  score: number;
+}
+export interface LabelsOutput {
+  labels: Label[];
+}
+export interface TextOutput {
+  text: string;
+  tokens: number[];
+}
 
-export interface EmbeddingRow { tokens: number; norm: number; first: number[] }
+export interface EmbeddingRow {
+  tokens: number;
+  norm: number;
+  first: number[];
+}
 
 /** One row per input: its token count, the L2 norm of its embedding, and the embedding's first values. */
 export function embeddingRows(out: EmbeddingOutput, firstCount = 6): EmbeddingRow[] {
@@ -40,13 +60,18 @@ export function embeddingRows(out: EmbeddingOutput, firstCount = 6): EmbeddingRo
 }
 
 /** A classifier's output as one list of labels per image (a single image gives `{ labels }`, a batch an array). */
-export const labelSets = (out: LabelsOutput | LabelsOutput[]): Label[][] => (Array.isArray(out) ? out.map((o) => o.labels) : [out.labels]);
+export const labelSets = (out: LabelsOutput | LabelsOutput[]): Label[][] =>
+  Array.isArray(out) ? out.map((o) => o.labels) : [out.labels];
 
 const cosine = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   let dot = 0;
   let na = 0;
   let nb = 0;
-  for (let i = 0; i < a.length; i++) { dot += a[i]! * b[i]!; na += a[i]! * a[i]!; nb += b[i]! * b[i]!; }
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
   return na === 0 && nb === 0 ? 1 : na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 };
 
@@ -67,7 +92,8 @@ export function taskAgreement(task: Task, a: unknown, b: unknown): TaskAgreement
       const x = a as EmbeddingOutput;
       const y = b as EmbeddingOutput;
       const [batch = 0, hidden = 0] = x.dims;
-      if (y.dims[0] !== batch || y.dims[1] !== hidden) throw new RangeError(`embeddings differ in shape (${x.dims.join('×')} vs ${y.dims.join('×')})`);
+      if (y.dims[0] !== batch || y.dims[1] !== hidden)
+        throw new RangeError(`embeddings differ in shape (${x.dims.join('×')} vs ${y.dims.join('×')})`);
       const rows = Array.from({ length: batch }, (_, i) => {
         const ra = Array.from({ length: hidden }, (_, j) => x.embeddings[i * hidden + j]!);
         const rb = Array.from({ length: hidden }, (_, j) => y.embeddings[i * hidden + j]!);
@@ -83,7 +109,12 @@ export function taskAgreement(task: Task, a: unknown, b: unknown): TaskAgreement
         const top = la[0];
         const other = y[i]![0];
         const match = top && y[i]!.find((l) => l.label === top.label);
-        return { a: top, b: other, same: top !== undefined && other?.label === top.label, deltaScore: match ? Math.abs(match.score - top.score) : null };
+        return {
+          a: top,
+          b: other,
+          same: top !== undefined && other?.label === top.label,
+          deltaScore: match ? Math.abs(match.score - top.score) : null,
+        };
       });
       return { kind: 'labels', rows };
     }

@@ -16,7 +16,9 @@ describe('popup tensors', () => {
   it('fills every type with its own array kind', () => {
     expect(makeTensor('float32', [2, 2], { kind: 'zeros' }).data).toEqual(new Float32Array(4));
     expect(makeTensor('int64', [3], { kind: 'constant', value: 7 }).data).toEqual(new BigInt64Array([7n, 7n, 7n]));
-    expect(makeTensor('float16', [1], { kind: 'constant', value: 0.5 }).data).toEqual(new Uint16Array([float32ToFloat16Bits(0.5)]));
+    expect(makeTensor('float16', [1], { kind: 'constant', value: 0.5 }).data).toEqual(
+      new Uint16Array([float32ToFloat16Bits(0.5)]),
+    );
     expect(makeTensor('bool', [2], { kind: 'json', text: '[true, 0]' }).data).toEqual(new Uint8Array([1, 0]));
     expect(makeTensor('int8', [2, 1], { kind: 'json', text: '[[-3], [4]]' }).data).toEqual(new Int8Array([-3, 4]));
   });
@@ -45,7 +47,9 @@ describe('popup tensors', () => {
     const s = summarize({ type: 'float32', dims: [4], data: new Float32Array([1, -2, NaN, 4]) }, 2);
     expect(s).toMatchObject({ count: 4, min: -2, max: 4, mean: 1, first: [1, -2], nonFinite: 1 });
     expect(summarize({ type: 'int64', dims: [2], data: new BigInt64Array([5n, -5n]) }).mean).toBe(0);
-    expect(summarize({ type: 'float16', dims: [1], data: new Uint16Array([float32ToFloat16Bits(0.25)]) }).max).toBe(0.25);
+    expect(summarize({ type: 'float16', dims: [1], data: new Uint16Array([float32ToFloat16Bits(0.25)]) }).max).toBe(
+      0.25,
+    );
   });
 
   it('agreement: cosine and max abs diff', () => {
@@ -69,7 +73,16 @@ describe('model host setting', () => {
   });
 
   it('refuses other schemes, remote http, credentials, queries and non-URLs', () => {
-    for (const bad of ['http://example.com', 'ftp://127.0.0.1/', 'file:///models', 'https://u:p@example.com', 'https://example.com/?q=1', 'https://example.com/#x', 'huggingface.co', '']) {
+    for (const bad of [
+      'http://example.com',
+      'ftp://127.0.0.1/',
+      'file:///models',
+      'https://u:p@example.com',
+      'https://example.com/?q=1',
+      'https://example.com/#x',
+      'huggingface.co',
+      '',
+    ]) {
       expect(checkModelHost(bad).ok, bad).toBe(false);
     }
   });

@@ -30,7 +30,9 @@ export function uiTransport(): Transport {
     });
     p.onDisconnect.addListener(() => {
       if (port === p) port = null;
-      const error = toWireError(new WebqError('OperationError', 'the webq background restarted while this request was running; try again'));
+      const error = toWireError(
+        new WebqError('OperationError', 'the webq background restarted while this request was running; try again'),
+      );
       for (const id of [...inFlight]) receive({ type: 'error', id, error });
       inFlight.clear();
     });
@@ -44,7 +46,9 @@ export function uiTransport(): Transport {
       else inFlight.delete(message.id); // an abort: the client has already rejected the call
       post(port, message);
     },
-    listen(r) { receive = r; },
+    listen(r) {
+      receive = r;
+    },
   };
 }
 

@@ -4,7 +4,7 @@
  * wrote. Agreement between ORT's output and webq's kernels is the proof that webq's layout is ORT's.
  */
 import { onnx } from 'onnx-proto';
-import type { QuantizedWeight } from '../layout.ts';
+import type { QuantizedWeight } from '../layout';
 
 export interface MatMulNBitsModelOptions {
   /** Fixed row count of A; symbolic ('M') when absent. */
@@ -15,7 +15,12 @@ export interface MatMulNBitsModelOptions {
 
 const bytesOf = (v: ArrayBufferView): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 
-function initializer(name: string, dataType: onnx.TensorProto.DataType, dims: number[], data: ArrayBufferView): onnx.ITensorProto {
+function initializer(
+  name: string,
+  dataType: onnx.TensorProto.DataType,
+  dims: number[],
+  data: ArrayBufferView,
+): onnx.ITensorProto {
   return { name, dataType, dims, rawData: bytesOf(data) };
 }
 
@@ -31,7 +36,11 @@ function valueInfo(name: string, dims: (number | string)[]): onnx.IValueInfoProt
   };
 }
 
-const intAttr = (name: string, i: number): onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+const intAttr = (name: string, i: number): onnx.IAttributeProto => ({
+  name,
+  type: onnx.AttributeProto.AttributeType.INT,
+  i,
+});
 
 /** The serialized model: input A [M, K] float, output Y [M, N] float. */
 export function buildMatMulNBitsModel(q: QuantizedWeight, options: MatMulNBitsModelOptions = {}): Uint8Array {
@@ -56,13 +65,22 @@ export function buildMatMulNBitsModel(q: QuantizedWeight, options: MatMulNBitsMo
   const model: onnx.IModelProto = {
     irVersion: 8,
     producerName: 'webq-kernels-test',
-    opsetImport: [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }],
+    opsetImport: [
+      { domain: '', version: 17 },
+      { domain: 'com.microsoft', version: 1 },
+    ],
     graph: {
       name: 'matmulnbits',
-      node: [{
-        opType: 'MatMulNBits', domain: 'com.microsoft', name: 'mm', input: inputs, output: ['Y'],
-        attribute: [intAttr('K', K), intAttr('N', N), intAttr('bits', bits), intAttr('block_size', blockSize)],
-      }],
+      node: [
+        {
+          opType: 'MatMulNBits',
+          domain: 'com.microsoft',
+          name: 'mm',
+          input: inputs,
+          output: ['Y'],
+          attribute: [intAttr('K', K), intAttr('N', N), intAttr('bits', bits), intAttr('block_size', blockSize)],
+        },
+      ],
       initializer: inits,
       input: [valueInfo('A', [M, K])],
       output: [valueInfo('Y', [M, N])],

@@ -26,19 +26,25 @@ const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes
 
 /** Calls webq in the page, collecting progress; returns the outcome as plain data. */
 function attempt(page: PageLike, method: 'run' | 'load', model: unknown, options: Record<string, unknown> = {}) {
-  return page.evaluate(async ({ method, model, options }) => {
-    const progress: { phase: string; loaded: number; total: number }[] = [];
-    const input = { x: { type: 'float32', data: new Float32Array([1, 2, 3]), dims: [3] } };
-    const onProgress = (p: { phase: string; loaded: number; total: number }) => progress.push(p);
-    const webq = (window as any).webq;
-    const call = method === 'run' ? webq.run(model, input, { ...options, onProgress }) : webq.load(model, { ...options, onProgress });
-    try {
-      const r = await call;
-      return { ok: true, progress, output: method === 'run' ? Array.from(r.output.y.data as Float32Array) : null };
-    } catch (e) {
-      return { ok: false, name: (e as Error).name, message: (e as Error).message, progress };
-    }
-  }, { method, model, options });
+  return page.evaluate(
+    async ({ method, model, options }) => {
+      const progress: { phase: string; loaded: number; total: number }[] = [];
+      const input = { x: { type: 'float32', data: new Float32Array([1, 2, 3]), dims: [3] } };
+      const onProgress = (p: { phase: string; loaded: number; total: number }) => progress.push(p);
+      const webq = (window as any).webq;
+      const call =
+        method === 'run'
+          ? webq.run(model, input, { ...options, onProgress })
+          : webq.load(model, { ...options, onProgress });
+      try {
+        const r = await call;
+        return { ok: true, progress, output: method === 'run' ? Array.from(r.output.y.data as Float32Array) : null };
+      } catch (e) {
+        return { ok: false, name: (e as Error).name, message: (e as Error).message, progress };
+      }
+    },
+    { method, model, options },
+  );
 }
 
 export function attackSuite(ctx: () => AttackContext): void {
@@ -49,23 +55,38 @@ export function attackSuite(ctx: () => AttackContext): void {
   const onnx = identityModel('float32');
 
   beforeAll(async () => {
-    victim = await startServer({
-      '/secret.txt': new TextEncoder().encode(SECRET_TEXT),
-      '/secret.json': new TextEncoder().encode(SECRET_JSON),
-      '/internal.onnx': onnx,
-      // Control: the same model from the same server, readable by any origin.
-      '/public.onnx': () => ({ status: 200, body: onnx, headers: { 'access-control-allow-origin': '*' } }),
-    }, 0, { cors: false });
+    victim = await startServer(
+      {
+        '/secret.txt': new TextEncoder().encode(SECRET_TEXT),
+        '/secret.json': new TextEncoder().encode(SECRET_JSON),
+        '/internal.onnx': onnx,
+        // Control: the same model from the same server, readable by any origin.
+        '/public.onnx': () => ({ status: 200, body: onnx, headers: { 'access-control-allow-origin': '*' } }),
+      },
+      0,
+      { cors: false },
+    );
     shared = await startServer({ '/probe.onnx': identityModel('float32') });
     const { server } = ctx();
     // The page's own (CORS-open) server redirects into the victim: the final response is what counts.
-    server.routes.set('/attack/redirect.onnx', () => ({ status: 302, body: '', headers: { location: `${victim.origin}/internal.onnx` } }));
-    server.routes.set('/attack/redirect-public.onnx', () => ({ status: 302, body: '', headers: { location: `${victim.origin}/public.onnx` } }));
+    server.routes.set('/attack/redirect.onnx', () => ({
+      status: 302,
+      body: '',
+      headers: { location: `${victim.origin}/internal.onnx` },
+    }));
+    server.routes.set('/attack/redirect-public.onnx', () => ({
+      status: 302,
+      body: '',
+      headers: { location: `${victim.origin}/public.onnx` },
+    }));
     server.routes.set('/attack/identity.onnx', onnx);
     server.routes.set('/attack/not-json/tokenizer.json', new TextEncoder().encode(SECRET_TEXT));
     server.routes.set('/attack/slow-identity.onnx', slowRoute(onnx, 16, 100));
   });
-  afterAll(async () => { await victim?.close(); await shared?.close(); });
+  afterAll(async () => {
+    await victim?.close();
+    await shared?.close();
+  });
 
   /** Nothing of the victim's body, size, hash or status is in what the page got. */
   function expectNothingLeaked(result: Json, body: Uint8Array | string): void {
@@ -81,7 +102,11 @@ export function attackSuite(ctx: () => AttackContext): void {
   describe('webq reads for a page only what the page could read itself', () => {
     it('a non-CORS file on another loopback port (text, JSON, ONNX) is refused before any byte is reported', async () => {
       const { page } = ctx();
-      for (const [path, body] of [['/secret.txt', SECRET_TEXT], ['/secret.json', SECRET_JSON], ['/internal.onnx', onnx]] as const) {
+      for (const [path, body] of [
+        ['/secret.txt', SECRET_TEXT],
+        ['/secret.json', SECRET_JSON],
+        ['/internal.onnx', onnx],
+      ] as const) {
         const result = await attempt(page, 'run', `${victim.origin}${path}`);
         expect(result, path).toMatchObject({ ok: false, name: 'NotAllowedError' });
         expectNothingLeaked(result, body);
@@ -93,11 +118,15 @@ export function attackSuite(ctx: () => AttackContext): void {
       expect(await attempt(page, 'run', `${victim.origin}/public.onnx`)).toMatchObject({ ok: true, output: [1, 2, 3] });
     });
 
-    it('a non-CORS file as a task model\'s tokenizer is refused and its body never shows', async () => {
+    it("a non-CORS file as a task model's tokenizer is refused and its body never shows", async () => {
       const { page, server } = ctx();
       // The graph is loaded first, so the only download the task load tries is the tokenizer's.
       expect(await attempt(page, 'load', `${server.origin}/attack/identity.onnx`)).toMatchObject({ ok: true });
-      const result = await attempt(page, 'load', { url: `${server.origin}/attack/identity.onnx`, task: 'feature-extraction', tokenizer: `${victim.origin}/secret.json` });
+      const result = await attempt(page, 'load', {
+        url: `${server.origin}/attack/identity.onnx`,
+        task: 'feature-extraction',
+        tokenizer: `${victim.origin}/secret.json`,
+      });
       expect(result).toMatchObject({ ok: false, name: 'NotAllowedError' });
       expectNothingLeaked(result, SECRET_JSON);
     });
@@ -107,15 +136,25 @@ export function attackSuite(ctx: () => AttackContext): void {
       const result = await attempt(page, 'run', `${server.origin}/attack/redirect.onnx`);
       expect(result).toMatchObject({ ok: false, name: 'NotAllowedError' });
       expectNothingLeaked(result, onnx);
-      expect(await attempt(page, 'run', `${server.origin}/attack/redirect-public.onnx`)).toMatchObject({ ok: true, output: [1, 2, 3] });
+      expect(await attempt(page, 'run', `${server.origin}/attack/redirect-public.onnx`)).toMatchObject({
+        ok: true,
+        output: [1, 2, 3],
+      });
     });
 
     it('errors carry no parser text and no hash of what was received', async () => {
       const { page, server } = ctx();
-      const notJson = await attempt(page, 'load', { url: `${server.origin}/attack/identity.onnx`, task: 'feature-extraction', tokenizer: `${server.origin}/attack/not-json/tokenizer.json` });
+      const notJson = await attempt(page, 'load', {
+        url: `${server.origin}/attack/identity.onnx`,
+        task: 'feature-extraction',
+        tokenizer: `${server.origin}/attack/not-json/tokenizer.json`,
+      });
       expect(notJson).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/not valid JSON/) });
       expect(JSON.stringify(notJson)).not.toContain('SECRET');
-      const wrongHash = await attempt(page, 'load', { url: `${server.origin}/attack/identity.onnx`, sha256: '0'.repeat(64) });
+      const wrongHash = await attempt(page, 'load', {
+        url: `${server.origin}/attack/identity.onnx`,
+        sha256: '0'.repeat(64),
+      });
       expect(wrongHash).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/sha256/) });
       expect(JSON.stringify(wrongHash)).not.toContain(sha256(onnx));
       expect(JSON.stringify(wrongHash)).not.toMatch(/[0-9a-f]{64}/);
@@ -126,14 +165,26 @@ export function attackSuite(ctx: () => AttackContext): void {
     it('a call that joins a load in progress still gets its sha256 checked', async () => {
       const { page, server } = ctx();
       const url = `${server.origin}/attack/slow-identity.onnx`;
-      const outcomes = await page.evaluate(async ({ url, good }) => {
-        const webq = (window as any).webq;
-        const first = webq.load(url).then(() => 'ok', (e: Error) => e.name);
-        await new Promise((r) => setTimeout(r, 100)); // the first load is downloading now
-        const wrong = webq.load({ url, sha256: '0'.repeat(64) }).then(() => 'ok', (e: Error) => e.name);
-        const right = webq.load({ url, sha256: good }).then(() => 'ok', (e: Error) => e.name);
-        return Promise.all([first, wrong, right]);
-      }, { url, good: sha256(onnx) });
+      const outcomes = await page.evaluate(
+        async ({ url, good }) => {
+          const webq = (window as any).webq;
+          const first = webq.load(url).then(
+            () => 'ok',
+            (e: Error) => e.name,
+          );
+          await new Promise((r) => setTimeout(r, 100)); // the first load is downloading now
+          const wrong = webq.load({ url, sha256: '0'.repeat(64) }).then(
+            () => 'ok',
+            (e: Error) => e.name,
+          );
+          const right = webq.load({ url, sha256: good }).then(
+            () => 'ok',
+            (e: Error) => e.name,
+          );
+          return Promise.all([first, wrong, right]);
+        },
+        { url, good: sha256(onnx) },
+      );
       expect(outcomes).toEqual(['ok', 'DataError', 'ok']);
     });
   });
@@ -150,7 +201,9 @@ export function attackSuite(ctx: () => AttackContext): void {
       const second = await attempt(other, 'run', url);
       expect(second).toMatchObject({ ok: true, output: [1, 2, 3] });
       // Exactly what a first load shows: a download with its progress, and a request the server saw.
-      expect(second.progress.some((p: Json) => p.phase === 'download' && p.loaded === p.total && p.total > 0)).toBe(true);
+      expect(second.progress.some((p: Json) => p.phase === 'download' && p.loaded === p.total && p.total > 0)).toBe(
+        true,
+      );
       expect(shared.hits.get('/probe.onnx')).toBe(hits! + 1);
       // Within one origin the model is kept: no new request.
       expect(await attempt(other, 'run', url)).toMatchObject({ ok: true });

@@ -26,7 +26,8 @@ afterAll(async () => {
 });
 
 attackSuite(() => ({
-  page, server,
+  page,
+  server,
   otherOrigin: () => openWithConsent(chromium.context, `${server.origin.replace('127.0.0.1', 'localhost')}/page.html`),
 }));
 
@@ -34,16 +35,26 @@ describe('a page that is not on loopback (Chromium: a public name mapped to this
   it('cannot reach loopback through webq, even a CORS-open file; its own origin works', async () => {
     const publicOrigin = server.origin.replace('127.0.0.1', PUBLIC_NAME);
     const attacker = await openWithConsent(chromium.context, `${publicOrigin}/page.html`);
-    const run = (url: string) => attacker.evaluate(async (u) => {
-      const input = { x: { type: 'float32', data: new Float32Array([4, 5]), dims: [2] } };
-      try {
-        const r = await (window as any).webq.run(u, input);
-        return { ok: true, y: Array.from(r.output.y.data as Float32Array) };
-      } catch (e) { return { ok: false, name: (e as Error).name, message: (e as Error).message }; }
-    }, url);
+    const run = (url: string) =>
+      attacker.evaluate(async (u) => {
+        const input = { x: { type: 'float32', data: new Float32Array([4, 5]), dims: [2] } };
+        try {
+          const r = await (window as any).webq.run(u, input);
+          return { ok: true, y: Array.from(r.output.y.data as Float32Array) };
+        } catch (e) {
+          return { ok: false, name: (e as Error).name, message: (e as Error).message };
+        }
+      }, url);
     // The test server answers every origin with Access-Control-Allow-Origin: *, so only the host rule refuses these.
-    for (const url of [`${server.origin}/public/identity.onnx`, `${server.origin.replace('127.0.0.1', 'localhost')}/public/identity.onnx`]) {
-      expect(await run(url), url).toMatchObject({ ok: false, name: 'NotAllowedError', message: expect.stringMatching(/local or private network/) });
+    for (const url of [
+      `${server.origin}/public/identity.onnx`,
+      `${server.origin.replace('127.0.0.1', 'localhost')}/public/identity.onnx`,
+    ]) {
+      expect(await run(url), url).toMatchObject({
+        ok: false,
+        name: 'NotAllowedError',
+        message: expect.stringMatching(/local or private network/),
+      });
     }
     expect(await run(`${publicOrigin}/public/identity.onnx`)).toEqual({ ok: true, y: [4, 5] });
     await attacker.close();

@@ -22,6 +22,11 @@ afterAll(async () => {
 });
 
 attackSuite(() => ({
-  page: page as unknown as PageLike, server,
-  otherOrigin: async () => (await openWithConsentFirefox(firefox.browser, `${server.origin.replace('127.0.0.1', 'localhost')}/page.html`)) as unknown as PageLike,
+  page: page as unknown as PageLike,
+  server,
+  otherOrigin: async () =>
+    (await openWithConsentFirefox(
+      firefox.browser,
+      `${server.origin.replace('127.0.0.1', 'localhost')}/page.html`,
+    )) as unknown as PageLike,
 }));

@@ -2,7 +2,8 @@
  * A smoke run of the benchmark harness (bench/run.ts): the tiny matrix (PP-OCRv4 rec, a 2-layer encoder with
  * BERT-base widths, and the three registry ids by name — their e2e test builds, from the bench's mirror of the model
  * host, set on the options page — fp32 and 4-bit on wasm; webq vs the plain onnxruntime-web page; cold/warm/in-memory
- * loads), 2 runs each, in Chromium with the built extension. It checks that the harness works and its JSON is well formed,
+ * loads), 2 runs each, in Chromium with the built extension. It checks that the harness works and its JSON is well
+ * formed,
  * every figure finite and positive; it never asserts a speed (benchmarks are tools, CI runs no benchmark).
  * Results go to a temporary folder: the committed bench/results and docs/benchmarks.md are left alone.
  */
@@ -21,7 +22,14 @@ describe('benchmark harness (smoke)', () => {
   it('runs the tiny matrix in Chromium and writes well-formed results', async () => {
     requireBuild(DIST_CHROME);
     const lines: string[] = [];
-    const returned = await runBench({ matrix: 'smoke', runs: 2, browsers: ['chromium'], docs: false, outDir: out, log: (l) => lines.push(l) });
+    const returned = await runBench({
+      matrix: 'smoke',
+      runs: 2,
+      browsers: ['chromium'],
+      docs: false,
+      outDir: out,
+      log: (l) => lines.push(l),
+    });
     const r = JSON.parse(readFileSync(join(out, 'bench-smoke.json'), 'utf8')) as BenchResults;
     expect(r).toEqual(JSON.parse(JSON.stringify(returned)));
     expect(r.skipped, lines.join('\n')).toEqual([]);
@@ -32,22 +40,40 @@ describe('benchmark harness (smoke)', () => {
     expect(r.browsers[0]!.adapter).toMatch(/\S/); // the device is named
     // The matrix as asked: 5 models × {fp32, 4-bit} on wasm, each a median over 2 runs.
     const models = ['bert-id-test', 'bert-mini', 'ppocr', 'vit-id-test', 'whisper-id-test'];
-    expect(r.endToEnd.map((e) => `${e.model}/${e.backend}/${e.bits}`).sort()).toEqual(models.flatMap((m) => [`${m}/wasm/32`, `${m}/wasm/4`]));
+    expect(r.endToEnd.map((e) => `${e.model}/${e.backend}/${e.bits}`).sort()).toEqual(
+      models.flatMap((m) => [`${m}/wasm/32`, `${m}/wasm/4`]),
+    );
     for (const e of r.endToEnd) {
       expect(e.runs).toBe(2);
       expect(e.device).toMatch(/\S/);
       if (e.bits !== 32) expect(e.modelBytes).toBeLessThan(e.originalBytes);
-      else if (e.cosine !== null) expect(e.cosine).toBeCloseTo(1, 12); // the reference compared with itself (speech: its text)
+      // the reference compared with itself (speech: its text)
+      else if (e.cosine !== null) expect(e.cosine).toBeCloseTo(1, 12);
     }
     expect(r.endToEnd.filter((e) => e.model === 'ppocr').every((e) => e.text !== undefined)).toBe(true);
     // The registry ids ran by id, and each kind of output was compared with fp32 its own way.
     const byId = (m: string) => r.endToEnd.filter((e) => e.model === m);
     expect(byId('bert-id-test').map((e) => e.registryId)).toEqual(['bert-base-uncased', 'bert-base-uncased']);
-    expect(byId('vit-id-test').every((e) => e.registryId === 'vit-base-patch16-224' && typeof e.label === 'string' && typeof e.labelMatches === 'boolean')).toBe(true);
-    expect(byId('whisper-id-test').every((e) => e.registryId === 'whisper-tiny' && e.textReference === 'fp32' && e.cosine === null)).toBe(true);
+    expect(
+      byId('vit-id-test').every(
+        (e) =>
+          e.registryId === 'vit-base-patch16-224' && typeof e.label === 'string' && typeof e.labelMatches === 'boolean',
+      ),
+    ).toBe(true);
+    expect(
+      byId('whisper-id-test').every(
+        (e) => e.registryId === 'whisper-tiny' && e.textReference === 'fp32' && e.cosine === null,
+      ),
+    ).toBe(true);
     expect(byId('whisper-id-test').find((e) => e.bits === 32)).toMatchObject({ textMatches: true });
     expect(r.hops).toHaveLength(1);
     expect(r.loads.map((l) => l.kind).sort()).toEqual(['cold', 'memory', 'warm']);
-    expect(r.quantization.map((q) => q.model).sort()).toEqual(['bert-id-test', 'bert-mini', 'ppocr', 'vit-id-test', 'whisper-id-test']);
+    expect(r.quantization.map((q) => q.model).sort()).toEqual([
+      'bert-id-test',
+      'bert-mini',
+      'ppocr',
+      'vit-id-test',
+      'whisper-id-test',
+    ]);
   });
 });

@@ -4,7 +4,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { launchChromium, openWithConsent, saveModelHost, userGesture, type ChromiumWithExtension } from '../support/browsers';
+import {
+  launchChromium,
+  openWithConsent,
+  saveModelHost,
+  userGesture,
+  type ChromiumWithExtension,
+} from '../support/browsers';
 import { registrySuite, type RegistryContext } from './registry-suite';
 import { generationSuite } from './generation-suite';
 import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
@@ -29,7 +35,9 @@ afterAll(async () => {
 
 webqSuite((): SuiteContext => ({ page, server, browser: 'chrome' }));
 const registryContext = (): RegistryContext => ({
-  page, server, browser: 'chrome',
+  page,
+  server,
+  browser: 'chrome',
   async setModelHost(url) {
     const options = await chromium.context.newPage();
     await options.goto(`chrome-extension://${chromium.extensionId}/options/options.html`);
@@ -58,16 +66,35 @@ describe('consent (Chromium)', () => {
     await p.goto(`${localhost()}/other.html`);
     const prompt = chromium.context.waitForEvent('page', { predicate: (x) => x.url().includes('/prompt.html') });
     await userGesture(p); // a prompt opens only after a user gesture, from the tab in front (it is: just opened)
-    const call = p.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
+    const call = p.evaluate(() =>
+      (window as any).webq.capabilities().then(
+        () => 'ok',
+        (e: Error) => e.name,
+      ),
+    );
     const promptPage = await prompt;
     // The prompt's module script fills the origin in after the page appears: wait for it.
     await expect.poll(() => promptPage.textContent('[data-webq=origin]')).toBe(localhost());
     await promptPage.click('[data-webq=deny]');
     expect(await call).toBe('NotAllowedError');
     // Remembered: no second prompt, same answer.
-    expect(await p.evaluate(() => (window as any).webq.load('https://example.com/m.onnx').then(() => 'ok', (e: Error) => e.name))).toBe('NotAllowedError');
+    expect(
+      await p.evaluate(() =>
+        (window as any).webq.load('https://example.com/m.onnx').then(
+          () => 'ok',
+          (e: Error) => e.name,
+        ),
+      ),
+    ).toBe('NotAllowedError');
     // The allowed origin is unaffected.
-    expect(await page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name))).toBe('ok');
+    expect(
+      await page.evaluate(() =>
+        (window as any).webq.capabilities().then(
+          () => 'ok',
+          (e: Error) => e.name,
+        ),
+      ),
+    ).toBe('ok');
 
     const options = await chromium.context.newPage();
     await options.goto(`chrome-extension://${chromium.extensionId}/options/options.html`);
@@ -79,7 +106,12 @@ describe('consent (Chromium)', () => {
     const again = chromium.context.waitForEvent('page', { predicate: (x) => x.url().includes('/prompt.html') });
     await p.bringToFront(); // the options tab is in front now; a prompt opens only for the tab in front
     await userGesture(p);
-    const retry = p.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
+    const retry = p.evaluate(() =>
+      (window as any).webq.capabilities().then(
+        () => 'ok',
+        (e: Error) => e.name,
+      ),
+    );
     await (await again).click('[data-webq=allow]');
     expect(await retry).toBe('ok');
     await Promise.all([p.close(), options.close()]);
@@ -88,11 +120,22 @@ describe('consent (Chromium)', () => {
   it('closing the prompt without answering rejects that call only', async () => {
     const other = server.origin.replace('127.0.0.1', '[::1]');
     const p = await chromium.context.newPage();
-    const reachable = await p.goto(`${other}/page.html`).then(() => true, () => false);
-    if (!reachable) { await p.close(); return expect(reachable).toBe(false); } // no IPv6 loopback on this host
+    const reachable = await p.goto(`${other}/page.html`).then(
+      () => true,
+      () => false,
+    );
+    if (!reachable) {
+      await p.close();
+      return expect(reachable).toBe(false);
+    } // no IPv6 loopback on this host
     const prompt = chromium.context.waitForEvent('page', { predicate: (x) => x.url().includes('/prompt.html') });
     await userGesture(p);
-    const call = p.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
+    const call = p.evaluate(() =>
+      (window as any).webq.capabilities().then(
+        () => 'ok',
+        (e: Error) => e.name,
+      ),
+    );
     await (await prompt).close();
     expect(await call).toBe('NotAllowedError');
     await p.close();
@@ -102,7 +145,9 @@ describe('consent (Chromium)', () => {
 describe('engine host (Chromium)', () => {
   it('runs in one offscreen document, created on demand', async () => {
     const worker = chromium.context.serviceWorkers()[0]!;
-    const contexts = await worker.evaluate(() => chrome.runtime.getContexts({ contextTypes: ['OFFSCREEN_DOCUMENT' as chrome.runtime.ContextType] }));
+    const contexts = await worker.evaluate(() =>
+      chrome.runtime.getContexts({ contextTypes: ['OFFSCREEN_DOCUMENT' as chrome.runtime.ContextType] }),
+    );
     expect(contexts).toHaveLength(1);
     expect(contexts[0]!.documentUrl).toMatch(/\/extension\/host\/offscreen\.html$/);
   });
@@ -110,7 +155,12 @@ describe('engine host (Chromium)', () => {
   it('recovers when the offscreen document is closed: the next request gets a new one', async () => {
     const worker = chromium.context.serviceWorkers()[0]!;
     await worker.evaluate(() => chrome.offscreen.closeDocument());
-    const r = await page.evaluate(() => (window as any).webq.capabilities().then((c: any) => c.browser.name, (e: Error) => e.name));
+    const r = await page.evaluate(() =>
+      (window as any).webq.capabilities().then(
+        (c: any) => c.browser.name,
+        (e: Error) => e.name,
+      ),
+    );
     expect(r).toBe('chrome');
   });
 });
@@ -119,12 +169,13 @@ describe('model cache integrity (Chromium: the service worker shares the cache o
   it('detects a corrupted chunk, says so, and downloads the model again', async () => {
     const path = '/models/corruptible.onnx';
     server.routes.set(path, MODELS.sileroVad);
-    const load = () => page.evaluate(async (u) => {
-      const webq = (window as any).webq;
-      const info = await webq.load(u, { backend: 'wasm' });
-      await webq.unload(u);
-      return info.fallbacks as string[];
-    }, `${server.origin}${path}`);
+    const load = () =>
+      page.evaluate(async (u) => {
+        const webq = (window as any).webq;
+        const info = await webq.load(u, { backend: 'wasm' });
+        await webq.unload(u);
+        return info.fallbacks as string[];
+      }, `${server.origin}${path}`);
     await load();
     expect(server.hits.get(path)).toBe(1);
     const worker = chromium.context.serviceWorkers()[0]!;
@@ -137,11 +188,16 @@ describe('model cache integrity (Chromium: the service worker shares the cache o
       const key = `src|${new URL(source).origin}|${source}`; // the page's partition (its own origin here)
       const tx = db.transaction('chunks', 'readwrite');
       const store = tx.objectStore('chunks');
-      const chunk: ArrayBuffer = await new Promise((resolve) => { const g = store.get([key, 0]); g.onsuccess = () => resolve(g.result); });
+      const chunk: ArrayBuffer = await new Promise((resolve) => {
+        const g = store.get([key, 0]);
+        g.onsuccess = () => resolve(g.result);
+      });
       const bytes = new Uint8Array(chunk);
       bytes[1000] = bytes[1000]! ^ 0xff;
       store.put(bytes.buffer, [key, 0]);
-      await new Promise((resolve) => { tx.oncomplete = resolve; });
+      await new Promise((resolve) => {
+        tx.oncomplete = resolve;
+      });
       return chunk.byteLength;
     }, `${server.origin}${path}`);
     expect(flipped).toBeGreaterThan(1000);
@@ -158,12 +214,19 @@ describe('shaderPrecompilation (fresh browsers, so no pipeline is cached yet)', 
     const fresh = await launchChromium();
     try {
       const p = await openWithConsent(fresh.context, `${server.origin}/page.html`);
-      return await p.evaluate(async ({ u, options }) => {
-        const webq = (window as any).webq;
-        const info = await webq.load(u, options);
-        const res = await webq.run(u, { x: { type: 'float32', data: new Float32Array(8 * 32 * 32).fill(0.5), dims: [1, 8, 32, 32] } }, options);
-        return { ms: res.performanceMetrics.inferenceTimeMs as number, fallbacks: info.fallbacks as string[] };
-      }, { u: `${server.origin}/models/static_conv.onnx`, options });
+      return await p.evaluate(
+        async ({ u, options }) => {
+          const webq = (window as any).webq;
+          const info = await webq.load(u, options);
+          const res = await webq.run(
+            u,
+            { x: { type: 'float32', data: new Float32Array(8 * 32 * 32).fill(0.5), dims: [1, 8, 32, 32] } },
+            options,
+          );
+          return { ms: res.performanceMetrics.inferenceTimeMs as number, fallbacks: info.fallbacks as string[] };
+        },
+        { u: `${server.origin}/models/static_conv.onnx`, options },
+      );
     } finally {
       await fresh.close();
     }
@@ -172,13 +235,18 @@ describe('shaderPrecompilation (fresh browsers, so no pipeline is cached yet)', 
   it('compiles at load time (static shapes), so the first run is at least twice as fast', async () => {
     const cold = await firstRunMs({ backend: 'webgpu' });
     const warm = await firstRunMs({ backend: 'webgpu', shaderPrecompilation: true });
-    console.log(`[chrome] first WebGPU run of a small CNN: ${cold.ms.toFixed(0)} ms without, ${warm.ms.toFixed(0)} ms with shaderPrecompilation`);
+    console.log(
+      `[chrome] first WebGPU run of a small CNN: ${cold.ms.toFixed(0)} ms without, ${warm.ms.toFixed(0)} ms with shaderPrecompilation`,
+    );
     expect(warm.fallbacks).toEqual([]);
     expect(warm.ms).toBeLessThan(cold.ms / 2);
   });
 
   it('reports a warm-up that cannot run (free dimensions guessed as 1) in fallbacks', async () => {
-    const info = await page.evaluate((u) => (window as any).webq.load(u, { backend: 'webgpu', shaderPrecompilation: true }), `${server.origin}/models/silero_vad.onnx?warm`);
+    const info = await page.evaluate(
+      (u) => (window as any).webq.load(u, { backend: 'webgpu', shaderPrecompilation: true }),
+      `${server.origin}/models/silero_vad.onnx?warm`,
+    );
     expect(info.fallbacks.join(' ')).toMatch(/shaderPrecompilation: warm-up run failed/);
   });
 });

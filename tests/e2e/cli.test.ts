@@ -15,14 +15,23 @@ import { BERT_EXAMPLES, bertHubFiles } from '../support/hub-models/bert';
 import { runPipeline } from '../support/node-pipeline';
 import { startServer, type TestServer } from '../support/server';
 
-interface Cli { code: number; stdout: string; stderr: string }
+interface Cli {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function webq(...args: string[]): Promise<Cli> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['cli/webq.mjs', ...args], { maxBuffer: 64 * 1024 * 1024, timeout: 240_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['cli/webq.mjs', ...args],
+      { maxBuffer: 64 * 1024 * 1024, timeout: 240_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -30,7 +39,22 @@ const TEXT = 'Hi 42';
 
 describe('webq check', () => {
   it('chrome × wasm, webgpu, webnn × 32 and 8 bits, as JSON: runs what the browser has, reports webnn unsupported, exit 0', async () => {
-    const r = await webq('check', '--browser', 'chrome', '--platform', 'all', '--bits', '32', '--bits', '8', '--runs', '2', '--input', TEXT, '--json');
+    const r = await webq(
+      'check',
+      '--browser',
+      'chrome',
+      '--platform',
+      'all',
+      '--bits',
+      '32',
+      '--bits',
+      '8',
+      '--runs',
+      '2',
+      '--input',
+      TEXT,
+      '--json',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/chrome wasm fp32: download 10\.8\/10\.8 MB/); // progress on stderr
     expect(r.stderr).toMatch(/8-bit: quantize/);
@@ -38,7 +62,12 @@ describe('webq check', () => {
     expect(report.exitCode).toBe(0);
     expect(report.browsers[0]).toMatchObject({ name: 'chrome', version: expect.stringMatching(/^chrome \d+/) });
     expect(report.rows.map((x: any) => `${x.platform}/${x.bits}/${x.status}`)).toEqual([
-      'wasm/32/ok', 'wasm/8/ok', 'webgpu/32/ok', 'webgpu/8/ok', 'webnn/32/unsupported', 'webnn/8/unsupported',
+      'wasm/32/ok',
+      'wasm/8/ok',
+      'webgpu/32/ok',
+      'webgpu/8/ok',
+      'webnn/32/unsupported',
+      'webnn/8/unsupported',
     ]);
     for (const row of report.rows.filter((x: any) => x.status === 'ok')) {
       expect(row.backend).toBe(row.platform);
@@ -75,13 +104,15 @@ describe('webq check', () => {
     expect(strict.stdout).toMatch(/exit code 1/);
   });
 
-  it('a real failure (a file that is not ONNX) fails with the engine\'s error and exit 1', async () => {
+  it("a real failure (a file that is not ONNX) fails with the engine's error and exit 1", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'webq-cli-'));
     writeFileSync(join(dir, 'broken.onnx'), 'this is not an ONNX model');
     const r = await webq('check', '--platform', 'wasm', '--bits', '32', '--model', join(dir, 'broken.onnx'), '--json');
     expect(r.code).toBe(1);
     const report = JSON.parse(r.stdout);
-    expect(report.rows).toEqual([expect.objectContaining({ status: 'failed', error: expect.objectContaining({ name: 'DataError' }) })]);
+    expect(report.rows).toEqual([
+      expect.objectContaining({ status: 'failed', error: expect.objectContaining({ name: 'DataError' }) }),
+    ]);
   });
 
   describe('a registry id', () => {
@@ -96,16 +127,38 @@ describe('webq check', () => {
 
     it('bert-base-uncased from a mirror set with --model-host: text → embedding at 32 and 4 bits on wasm and webgpu, compared by cosine', async () => {
       const text = BERT_EXAMPLES.example.text;
-      const r = await webq('check', '--model', 'bert-base-uncased', '--model-host', `${hub.origin}/hub`, '--platform', 'wasm,webgpu',
-        '--bits', '32', '--bits', '4', '--runs', '2', '--input', text, '--json');
+      const r = await webq(
+        'check',
+        '--model',
+        'bert-base-uncased',
+        '--model-host',
+        `${hub.origin}/hub`,
+        '--platform',
+        'wasm,webgpu',
+        '--bits',
+        '32',
+        '--bits',
+        '4',
+        '--runs',
+        '2',
+        '--input',
+        text,
+        '--json',
+      );
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/chrome: model host http:\/\/127\.0\.0\.1:\d+\/hub saved on the options page/);
       const report = JSON.parse(r.stdout);
       expect(report.model).toBe(`bert-base-uncased (feature-extraction, ${BERT_REPO}) on "${text}"`);
       expect(report.modelHost).toBe(`${hub.origin}/hub`);
-      expect(report.rows.map((x: any) => `${x.platform}/${x.bits}/${x.status}/${x.backend}`)).toEqual(['wasm/32/ok/wasm', 'wasm/4/ok/wasm', 'webgpu/32/ok/webgpu', 'webgpu/4/ok/webgpu']);
+      expect(report.rows.map((x: any) => `${x.platform}/${x.bits}/${x.status}/${x.backend}`)).toEqual([
+        'wasm/32/ok/wasm',
+        'wasm/4/ok/wasm',
+        'webgpu/32/ok/webgpu',
+        'webgpu/4/ok/webgpu',
+      ]);
       // The fp32 embedding is the model's: the same pipeline in Node on the mirror's bytes gives the same norm.
-      const reference = (await runPipeline(featureExtraction, bert, { kind: 'text', text: [text], batched: false })).output as { embeddings: Float32Array };
+      const reference = (await runPipeline(featureExtraction, bert, { kind: 'text', text: [text], batched: false }))
+        .output as { embeddings: Float32Array };
       const norm = Math.hypot(...reference.embeddings);
       for (const row of report.rows) {
         expect(row.output.dims).toEqual([1, 64]);
@@ -131,11 +184,25 @@ describe('webq check', () => {
     it('a model host that cannot be reached: a NetworkError row naming the file, a hint about --model-host, exit 1', async () => {
       const closed = await startServer();
       await closed.close(); // a port nothing listens on
-      const r = await webq('check', '--model', 'bert-base-uncased', '--model-host', `${closed.origin}/hub`, '--platform', 'wasm', '--bits', '32');
+      const r = await webq(
+        'check',
+        '--model',
+        'bert-base-uncased',
+        '--model-host',
+        `${closed.origin}/hub`,
+        '--platform',
+        'wasm',
+        '--bits',
+        '32',
+      );
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/^chrome\s+wasm\s+32\s+—.*FAILED \[1\]$/m);
-      expect(r.stdout).toContain(`[1] NetworkError: could not download ${closed.origin}/hub/${BERT_REPO}/resolve/main/onnx/model.onnx`);
-      expect(r.stdout).toContain(`→ --model-host ${closed.origin}/hub was set on the options page: it must serve ${BERT_REPO}'s files`);
+      expect(r.stdout).toContain(
+        `[1] NetworkError: could not download ${closed.origin}/hub/${BERT_REPO}/resolve/main/onnx/model.onnx`,
+      );
+      expect(r.stdout).toContain(
+        `→ --model-host ${closed.origin}/hub was set on the options page: it must serve ${BERT_REPO}'s files`,
+      );
       expect(r.stdout).toMatch(/0 ran, 0 unsupported, 1 failed; exit code 1/);
     });
   });
@@ -163,6 +230,8 @@ describe('webq check', () => {
     const help = await webq('check', '--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/whisper-tiny\s+speech → text/);
-    expect(help.stdout).toMatch(/--model-host URL\s+registry ids: the model host to set on the extension's options page/);
+    expect(help.stdout).toMatch(
+      /--model-host URL\s+registry ids: the model host to set on the extension's options page/,
+    );
   });
 });

@@ -8,8 +8,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import {
-  clickPromptFirefox, findFirefoxPage, launchChromium, launchFirefox, openWithConsent, userGesture,
-  type ChromiumWithExtension, type FirefoxWithExtension,
+  clickPromptFirefox,
+  findFirefoxPage,
+  launchChromium,
+  launchFirefox,
+  openWithConsent,
+  userGesture,
+  type ChromiumWithExtension,
+  type FirefoxWithExtension,
 } from '../support/browsers';
 import { BLANK_PAGE, startServer, type Route, type TestServer } from '../support/server';
 
@@ -27,28 +33,37 @@ const AUTO_PAGE = `<!doctype html><meta charset="utf-8"><title>calls webq on loa
   postMessage({ tag: 'webq:page', message: forged }, '*');
 </script></body>`;
 
-const html = (body: string): Route => () => ({ status: 200, type: 'text/html; charset=utf-8', body });
+const html =
+  (body: string): Route =>
+  () => ({ status: 200, type: 'text/html; charset=utf-8', body });
 const ROUTES: Record<string, Route> = {
   '/page.html': BLANK_PAGE(),
   '/auto.html': html(AUTO_PAGE),
   // A top-level sandboxed document: its origin is opaque ("null").
   '/sandboxed.html': () => ({
-    status: 200, type: 'text/html; charset=utf-8', headers: { 'content-security-policy': 'sandbox allow-scripts' },
+    status: 200,
+    type: 'text/html; charset=utf-8',
+    headers: { 'content-security-policy': 'sandbox allow-scripts' },
     body: '<!doctype html><meta charset="utf-8"><title>sandboxed</title><h1>sandboxed</h1>',
   }),
 };
 
-const CALL = () => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => `${e.name}: ${e.message}`);
+const CALL = () =>
+  (window as any).webq.capabilities().then(
+    () => 'ok',
+    (e: Error) => `${e.name}: ${e.message}`,
+  );
 /** In a prompt page: whether its Allow button is disabled. */
 const ALLOW_DISABLED = () => document.querySelector<HTMLButtonElement>('[data-webq=allow]')!.disabled;
 /** In a prompt page: resolves with performance.now() once its Allow button is enabled. */
-const ENABLED_AT = () => new Promise<number>((resolve) => {
-  const check = () => {
-    if (document.querySelector<HTMLButtonElement>('[data-webq=allow]')!.disabled) setTimeout(check, 5);
-    else resolve(performance.now());
-  };
-  check();
-});
+const ENABLED_AT = () =>
+  new Promise<number>((resolve) => {
+    const check = () => {
+      if (document.querySelector<HTMLButtonElement>('[data-webq=allow]')!.disabled) setTimeout(check, 5);
+      else resolve(performance.now());
+    };
+    check();
+  });
 const NO_GESTURE = /^NotAllowedError: .*user gesture \(click or keypress/;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** 'pending' if `p` has not settled within `ms`. */
@@ -127,7 +142,7 @@ describe('consent abuse (Chromium)', () => {
     await Promise.all([back.close(), front.close()]);
   });
 
-  it('(c) the prompt\'s buttons are disabled as it opens: an early click does nothing; later, it answers', async () => {
+  it("(c) the prompt's buttons are disabled as it opens: an early click does nothing; later, it answers", async () => {
     const p = await openPage(`${origin(3)}/page.html`);
     const prompt = nextPrompt();
     await userGesture(p);
@@ -147,10 +162,12 @@ describe('consent abuse (Chromium)', () => {
     expect(enabledAt).toBeGreaterThanOrEqual(750);
     // A visibility change re-arms the delay. Headless Chromium never hides a window, so the event is dispatched
     // by hand here (the prompt reads visibilityState, still "visible", and restarts its timer).
-    expect(await promptPage.evaluate(() => {
-      document.dispatchEvent(new Event('visibilitychange'));
-      return document.querySelector<HTMLButtonElement>('[data-webq=allow]')!.disabled;
-    })).toBe(true);
+    expect(
+      await promptPage.evaluate(() => {
+        document.dispatchEvent(new Event('visibilitychange'));
+        return document.querySelector<HTMLButtonElement>('[data-webq=allow]')!.disabled;
+      }),
+    ).toBe(true);
     await allow.click(); // playwright waits for the button to be enabled again
     expect(await call).toBe('ok');
     await p.close();
@@ -208,8 +225,9 @@ describe('consent abuse (Chromium)', () => {
     expect(await p.evaluate(() => (window as any).__forged)).toBe('result');
     const front = await openPage(`${origin(0)}/page.html`);
     await p.evaluate(() => new Promise((r) => setTimeout(r, 5500))); // any activation from the evaluations has lapsed
-    expect(await p.evaluate(() => (window as any).__late ??= (window as any).webq.capabilities().then(() => 'ok')))
-      .toBe('ok');
+    expect(
+      await p.evaluate(() => ((window as any).__late ??= (window as any).webq.capabilities().then(() => 'ok'))),
+    ).toBe('ok');
     await Promise.all([p.close(), front.close()]);
   });
 });
@@ -217,7 +235,11 @@ describe('consent abuse (Chromium)', () => {
 describe('consent abuse (Firefox)', () => {
   let firefox: FirefoxWithExtension;
   type FxPage = import('puppeteer-core').Page;
-  const noPrompt = () => findFirefoxPage(firefox.browser, '/prompt.html', 1500).then(() => 'prompt', () => 'none');
+  const noPrompt = () =>
+    findFirefoxPage(firefox.browser, '/prompt.html', 1500).then(
+      () => 'prompt',
+      () => 'none',
+    );
 
   async function openPage(url: string): Promise<FxPage> {
     const p = await firefox.browser.newPage();
@@ -242,7 +264,7 @@ describe('consent abuse (Firefox)', () => {
     await p.close();
   });
 
-  it('(c) the prompt\'s buttons are disabled on reload: an early click does nothing, a later one answers', async () => {
+  it("(c) the prompt's buttons are disabled on reload: an early click does nothing, a later one answers", async () => {
     const p = await openPage(`${origin(6)}/page.html`);
     await p.bringToFront();
     await userGesture(p);
@@ -250,16 +272,21 @@ describe('consent abuse (Firefox)', () => {
     const prompt = await findFirefoxPage(firefox.browser, '/prompt.html');
     // Finding the prompt over BiDi takes a while: reload it (BiDi's own reload waits for a load event it is not told
     // about on moz-extension pages) and look at the new document as soon as it answers.
-    await prompt.evaluate(() => { (window as any).__old = true; setTimeout(() => location.reload(), 0); });
+    await prompt.evaluate(() => {
+      (window as any).__old = true;
+      setTimeout(() => location.reload(), 0);
+    });
     let early: { disabled: boolean } | null = null;
     for (let i = 0; i < 200 && !early; i++) {
-      early = await prompt.evaluate(() => {
-        const button = document.querySelector<HTMLButtonElement>('[data-webq=allow]');
-        if ((window as any).__old || !button) return null;
-        const disabled = button.disabled;
-        button.click();
-        return { disabled };
-      }).catch(() => null);
+      early = await prompt
+        .evaluate(() => {
+          const button = document.querySelector<HTMLButtonElement>('[data-webq=allow]');
+          if ((window as any).__old || !button) return null;
+          const disabled = button.disabled;
+          button.click();
+          return { disabled };
+        })
+        .catch(() => null);
     }
     expect(early?.disabled).toBe(true);
     expect(await settledWithin(call, 300)).toBe('pending');

@@ -4,7 +4,13 @@
  */
 import { afterAll, beforeAll } from 'vitest';
 import type { Page } from 'puppeteer-core';
-import { findFirefoxPage, launchFirefox, openWithConsentFirefox, saveModelHost, type FirefoxWithExtension } from '../support/browsers';
+import {
+  findFirefoxPage,
+  launchFirefox,
+  openWithConsentFirefox,
+  saveModelHost,
+  type FirefoxWithExtension,
+} from '../support/browsers';
 import { registrySuite, type RegistryContext } from './registry-suite';
 import { generationSuite } from './generation-suite';
 import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
@@ -18,7 +24,9 @@ beforeAll(async () => {
   server = await startServer({ '/page.html': BLANK_PAGE() });
   addModelRoutes(server);
   firefox = await launchFirefox();
-  page = await openWithConsentFirefox(firefox.browser, `${server.origin}/page.html`, 'allow', ['/options/options.html']);
+  page = await openWithConsentFirefox(firefox.browser, `${server.origin}/page.html`, 'allow', [
+    '/options/options.html',
+  ]);
 });
 
 afterAll(async () => {
@@ -28,8 +36,11 @@ afterAll(async () => {
 
 webqSuite((): SuiteContext => ({ page: page as unknown as PageLike, server, browser: 'firefox' }));
 const registryContext = (): RegistryContext => ({
-  page: page as unknown as PageLike, server, browser: 'firefox',
-  setModelHost: async (url) => saveModelHost(await findFirefoxPage(firefox.browser, '/options/options.html') as unknown as PageLike, url),
+  page: page as unknown as PageLike,
+  server,
+  browser: 'firefox',
+  setModelHost: async (url) =>
+    saveModelHost((await findFirefoxPage(firefox.browser, '/options/options.html')) as unknown as PageLike, url),
 });
 registrySuite(registryContext);
 generationSuite(registryContext);

@@ -20,8 +20,19 @@ const PREFIX = '/hub';
 const QWEN_REPO = 'onnx-community/Qwen2.5-0.5B-Instruct';
 const LLAMA_REPO = 'onnx-community/Llama-3.2-1B-Instruct';
 /** The text profile's default for built-in models (extension/host/profile.ts): 4-bit, mixed precision. */
-const TEXT_POLICY: PrecisionPolicy = { bits: 4, scheme: 'symmetric', groupSize: 128, mixedPrecision: true, attentionPrecision: 8, embeddingPrecision: 8, skipLayerNorm: true };
-const MESSAGES = [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Name a colour.' }];
+const TEXT_POLICY: PrecisionPolicy = {
+  bits: 4,
+  scheme: 'symmetric',
+  groupSize: 128,
+  mixedPrecision: true,
+  attentionPrecision: 8,
+  embeddingPrecision: 8,
+  skipLayerNorm: true,
+};
+const MESSAGES = [
+  { role: 'system', content: 'You are terse.' },
+  { role: 'user', content: 'Name a colour.' },
+];
 
 type Json = any; // what page.evaluate hands back
 
@@ -29,30 +40,40 @@ export function generationSuite(ctx: () => RegistryContext): void {
   const qwen = qwen2HubFiles();
   const llama = llamaHubFiles();
 
-  const run = (model: unknown, input: unknown, options: Record<string, unknown> = {}) => ctx().page.evaluate(
-    ({ model, input, options }) => (window as any).webq.run(model, input, options).then(
-      (r: any) => ({ ok: true, output: r.output, metrics: r.performanceMetrics }),
-      (e: Error) => ({ ok: false, name: e.name, message: e.message })),
-    { model, input, options },
-  ) as Promise<Json>;
+  const run = (model: unknown, input: unknown, options: Record<string, unknown> = {}) =>
+    ctx().page.evaluate(
+      ({ model, input, options }) =>
+        (window as any).webq.run(model, input, options).then(
+          (r: any) => ({ ok: true, output: r.output, metrics: r.performanceMetrics }),
+          (e: Error) => ({ ok: false, name: e.name, message: e.message }),
+        ),
+      { model, input, options },
+    ) as Promise<Json>;
 
   /** Reads a stream in the page; `cancelAfter` chunks, then cancels it. */
-  const stream = (model: unknown, input: unknown, options: Record<string, unknown>, cancelAfter = Infinity) => ctx().page.evaluate(
-    async ({ model, input, options, cancelAfter }) => {
-      const s = (window as any).webq.stream(model, input, options);
-      const reader = s.getReader();
-      const chunks: string[] = [];
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        chunks.push(value);
-        if (chunks.length >= cancelAfter) { await reader.cancel(); break; }
-      }
-      const result = await s.result.then((r: any) => ({ ok: true, output: r.output, metrics: r.performanceMetrics }), (e: Error) => ({ ok: false, name: e.name }));
-      return { chunks, result };
-    },
-    { model, input, options, cancelAfter: Number.isFinite(cancelAfter) ? cancelAfter : 1e9 },
-  ) as Promise<Json>;
+  const stream = (model: unknown, input: unknown, options: Record<string, unknown>, cancelAfter = Infinity) =>
+    ctx().page.evaluate(
+      async ({ model, input, options, cancelAfter }) => {
+        const s = (window as any).webq.stream(model, input, options);
+        const reader = s.getReader();
+        const chunks: string[] = [];
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          chunks.push(value);
+          if (chunks.length >= cancelAfter) {
+            await reader.cancel();
+            break;
+          }
+        }
+        const result = await s.result.then(
+          (r: any) => ({ ok: true, output: r.output, metrics: r.performanceMetrics }),
+          (e: Error) => ({ ok: false, name: e.name }),
+        );
+        return { chunks, result };
+      },
+      { model, input, options, cancelAfter: Number.isFinite(cancelAfter) ? cancelAfter : 1e9 },
+    ) as Promise<Json>;
 
   beforeAll(async () => {
     mirrorRepo(ctx().server, PREFIX, QWEN_REPO, qwen);
@@ -61,21 +82,28 @@ export function generationSuite(ctx: () => RegistryContext): void {
   });
 
   describe('text generation (SPEC §8)', () => {
-    it('qwen2.5-0.5b-instruct: chat messages → greedy text at the profile\'s 4 bits, the same tokens as onnxruntime-node', async () => {
+    it("qwen2.5-0.5b-instruct: chat messages → greedy text at the profile's 4 bits, the same tokens as onnxruntime-node", async () => {
       const r = await run('qwen2.5-0.5b-instruct', { messages: MESSAGES }, { maxNewTokens: 6 });
       expect(r.ok, r.message).toBe(true);
       expect(r.output.tokens).toHaveLength(6);
       expect(r.output).toMatchObject({ finishReason: 'length', usage: { completionTokens: 6 } });
       expect(r.output.usage.promptTokens).toBeGreaterThan(5);
       expect(r.metrics).toMatchObject({ quantizationBits: 4, mixedPrecision: true });
-      for (const k of ['timeToFirstTokenMs', 'prefillTokensPerSecond', 'decodeTokensPerSecond']) expect(r.metrics[k], k).toBeGreaterThan(0);
+      for (const k of ['timeToFirstTokenMs', 'prefillTokensPerSecond', 'decodeTokensPerSecond'])
+        expect(r.metrics[k], k).toBeGreaterThan(0);
       const quantized = prepareModel(qwen['onnx/model.onnx'] as Uint8Array, TEXT_POLICY).bytes;
-      const reference = await runPipeline(textGeneration as unknown as TaskPipeline, qwen, { kind: 'messages', messages: MESSAGES as never }, { maxNewTokens: 6 }, { model: quantized });
+      const reference = await runPipeline(
+        textGeneration as unknown as TaskPipeline,
+        qwen,
+        { kind: 'messages', messages: MESSAGES as never },
+        { maxNewTokens: 6 },
+        { model: quantized },
+      );
       expect(r.output.tokens).toEqual((reference.output as Json).tokens);
       expect(r.output.text).toBe((reference.output as Json).text);
     });
 
-    it('llama-3.2-1b-instruct: stream() sends the text in deltas that add up to the result\'s text', async () => {
+    it("llama-3.2-1b-instruct: stream() sends the text in deltas that add up to the result's text", async () => {
       const { chunks, result } = await stream('llama-3.2-1b-instruct', 'Once upon a time', { maxNewTokens: 8 });
       expect(result.ok).toBe(true);
       expect(chunks.length).toBeGreaterThan(1);
@@ -98,11 +126,28 @@ export function generationSuite(ctx: () => RegistryContext): void {
       const b = await run('qwen2.5-0.5b-instruct', { messages: MESSAGES }, options);
       expect(a.ok, a.message).toBe(true);
       expect(b.output.tokens).toEqual(a.output.tokens);
-      for (const [bad, name] of [[{ temperature: -1 }, 'temperature'], [{ topP: 2 }, 'topP'], [{ stop: [''] }, 'stop'], [{ maxNewTokens: 0 }, 'maxNewTokens']] as const) {
-        expect(await run('qwen2.5-0.5b-instruct', 'hi', bad)).toMatchObject({ ok: false, name: 'DataError', message: expect.stringContaining(name) });
+      for (const [bad, name] of [
+        [{ temperature: -1 }, 'temperature'],
+        [{ topP: 2 }, 'topP'],
+        [{ stop: [''] }, 'stop'],
+        [{ maxNewTokens: 0 }, 'maxNewTokens'],
+      ] as const) {
+        expect(await run('qwen2.5-0.5b-instruct', 'hi', bad)).toMatchObject({
+          ok: false,
+          name: 'DataError',
+          message: expect.stringContaining(name),
+        });
       }
-      expect(await run('qwen2.5-0.5b-instruct', { messages: [{ role: 'robot', content: 'x' }] })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/role/) });
-      expect(await run('bert-base-uncased', 'hi', { temperature: 1 })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/temperature/) });
+      expect(await run('qwen2.5-0.5b-instruct', { messages: [{ role: 'robot', content: 'x' }] })).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/role/),
+      });
+      expect(await run('bert-base-uncased', 'hi', { temperature: 1 })).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/temperature/),
+      });
     });
 
     it('LanguageModel: availability, create with a monitor, prompts that continue the conversation as one-shot runs would', async () => {
@@ -111,22 +156,47 @@ export function generationSuite(ctx: () => RegistryContext): void {
         const before = await LM.availability({ model: 'qwen2.5-0.5b-instruct' });
         const events: number[] = [];
         const session = await LM.create({
-          model: 'qwen2.5-0.5b-instruct', initialPrompts: [{ role: 'system', content: 'You are terse.' }], maxNewTokens: 6,
+          model: 'qwen2.5-0.5b-instruct',
+          initialPrompts: [{ role: 'system', content: 'You are terse.' }],
+          maxNewTokens: 6,
           monitor: (m: EventTarget) => m.addEventListener('downloadprogress', (e: any) => events.push(e.loaded)),
         });
-        const availability = [before, await LM.availability({ model: 'qwen2.5-0.5b-instruct' }), await LM.availability({ model: 'bert-base-uncased' })];
+        const availability = [
+          before,
+          await LM.availability({ model: 'qwen2.5-0.5b-instruct' }),
+          await LM.availability({ model: 'bert-base-uncased' }),
+        ];
         const window0 = session.contextWindow;
         const first = await session.prompt('Name a colour.', {});
         const usage1 = session.contextUsage;
         const copy = await session.clone();
         const chunks: string[] = [];
         const reader = session.promptStreaming('And another?').getReader();
-        for (;;) { const { done, value } = await reader.read(); if (done) break; chunks.push(value); }
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          chunks.push(value);
+        }
         const fromCopy = await copy.prompt('And another?');
         const measured = await session.measureContextUsage('One more.');
         session.destroy();
-        const afterDestroy = await session.prompt('x').then(() => 'ok', (e: Error) => e.name);
-        return { availability, events, window0, first, usage1, usage2: session.contextUsage, second: chunks.join(''), chunks: chunks.length, fromCopy, measured, afterDestroy };
+        const afterDestroy = await session.prompt('x').then(
+          () => 'ok',
+          (e: Error) => e.name,
+        );
+        return {
+          availability,
+          events,
+          window0,
+          first,
+          usage1,
+          usage2: session.contextUsage,
+          second: chunks.join(''),
+          chunks: chunks.length,
+          fromCopy,
+          measured,
+          afterDestroy,
+        };
       }, null);
       expect(['downloadable', 'available']).toContain(r.availability[0]); // other tests may have loaded it already
       expect(r.availability.slice(1)).toEqual(['available', 'unavailable']);
@@ -139,8 +209,12 @@ export function generationSuite(ctx: () => RegistryContext): void {
       expect(r.measured).toBeGreaterThan(0); // the rendered conversation grows by it (template-dependent)
       expect(r.afterDestroy).toBe('OperationError');
       // The session's second answer is what a one-shot run of the whole conversation gives (greedy, 6 tokens).
-      const messages = [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Name a colour.' },
-        { role: 'assistant', content: r.first }, { role: 'user', content: 'And another?' }];
+      const messages = [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: 'Name a colour.' },
+        { role: 'assistant', content: r.first },
+        { role: 'user', content: 'And another?' },
+      ];
       const oneShot = await run('qwen2.5-0.5b-instruct', { messages }, { maxNewTokens: 6 });
       expect(oneShot.ok, oneShot.message).toBe(true);
       expect(r.second).toBe(oneShot.output.text);

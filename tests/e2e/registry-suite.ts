@@ -25,7 +25,15 @@ const BERT_REPO = 'Xenova/bert-base-uncased';
 const VIT_REPO = 'Xenova/vit-base-patch16-224';
 const WHISPER_REPO = 'Xenova/whisper-tiny';
 /** The Chrome and Firefox profiles' text defaults (extension/host/profile.ts): 4-bit, mixed precision. */
-const TEXT_POLICY: PrecisionPolicy = { bits: 4, scheme: 'symmetric', groupSize: 128, mixedPrecision: true, attentionPrecision: 8, embeddingPrecision: 8, skipLayerNorm: true };
+const TEXT_POLICY: PrecisionPolicy = {
+  bits: 4,
+  scheme: 'symmetric',
+  groupSize: 128,
+  mixedPrecision: true,
+  attentionPrecision: 8,
+  embeddingPrecision: 8,
+  skipLayerNorm: true,
+};
 
 export interface RegistryContext extends SuiteContext {
   /** Sets the options page's model host field and saves it, as a person would. */
@@ -39,35 +47,48 @@ type Json = any; // what page.evaluate hands back: the page API's plain results
  * `{ $audio: number[], sampleRate }` → `{ audio: Float32Array, sampleRate }`; `{ $canvas: { width, height, color } }`
  * → a filled canvas (`$blob: true` → that canvas as a PNG Blob); arrays map element by element. Runs in the page.
  */
-export type PageInput = string | string[] | { $audio: number[]; sampleRate: number } | { $canvas: { width: number; height: number; color: string }; $blob?: boolean } | PageInput[];
+export type PageInput =
+  | string
+  | string[]
+  | { $audio: number[]; sampleRate: number }
+  | { $canvas: { width: number; height: number; color: string }; $blob?: boolean }
+  | PageInput[];
 
 export function registrySuite(ctx: () => RegistryContext): void {
   const bert = bertHubFiles();
   const vit = vitHubFiles();
   const whisper = whisperHubFiles();
-  const run = (model: unknown, input: PageInput, options: Record<string, unknown> = {}) => ctx().page.evaluate(
-    async ({ model, input, options }) => {
-      const build = async (x: any): Promise<unknown> => {
-        if (Array.isArray(x)) return Promise.all(x.map(build));
-        if (x && x.$audio) return { audio: Float32Array.from(x.$audio), sampleRate: x.sampleRate };
-        if (x && x.$canvas) {
-          const canvas = document.createElement('canvas');
-          canvas.width = x.$canvas.width;
-          canvas.height = x.$canvas.height;
-          const g = canvas.getContext('2d')!;
-          g.fillStyle = x.$canvas.color;
-          g.fillRect(0, 0, canvas.width, canvas.height);
-          return x.$blob ? new Promise((resolve) => canvas.toBlob(resolve, 'image/png')) : canvas;
-        }
-        return x;
-      };
-      return (window as any).webq.run(model, await build(input), options).then(
-      // Typed arrays leave the page as plain arrays (Playwright and Puppeteer serialise them differently).
-      (r: any) => ({ ok: true, output: JSON.parse(JSON.stringify(r.output, (_k, v) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v))), metrics: r.performanceMetrics }),
-      (e: Error) => ({ ok: false, name: e.name, message: e.message }));
-    },
-    { model, input, options },
-  ) as Promise<Json>;
+  const run = (model: unknown, input: PageInput, options: Record<string, unknown> = {}) =>
+    ctx().page.evaluate(
+      async ({ model, input, options }) => {
+        const build = async (x: any): Promise<unknown> => {
+          if (Array.isArray(x)) return Promise.all(x.map(build));
+          if (x && x.$audio) return { audio: Float32Array.from(x.$audio), sampleRate: x.sampleRate };
+          if (x && x.$canvas) {
+            const canvas = document.createElement('canvas');
+            canvas.width = x.$canvas.width;
+            canvas.height = x.$canvas.height;
+            const g = canvas.getContext('2d')!;
+            g.fillStyle = x.$canvas.color;
+            g.fillRect(0, 0, canvas.width, canvas.height);
+            return x.$blob ? new Promise((resolve) => canvas.toBlob(resolve, 'image/png')) : canvas;
+          }
+          return x;
+        };
+        return (window as any).webq.run(model, await build(input), options).then(
+          // Typed arrays leave the page as plain arrays (Playwright and Puppeteer serialise them differently).
+          (r: any) => ({
+            ok: true,
+            output: JSON.parse(
+              JSON.stringify(r.output, (_k, v) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v)),
+            ),
+            metrics: r.performanceMetrics,
+          }),
+          (e: Error) => ({ ok: false, name: e.name, message: e.message }),
+        );
+      },
+      { model, input, options },
+    ) as Promise<Json>;
 
   beforeAll(async () => {
     mirrorRepo(ctx().server, PREFIX, BERT_REPO, bert);
@@ -77,26 +98,41 @@ export function registrySuite(ctx: () => RegistryContext): void {
   });
 
   describe('built-in models by id, from a mirror of the model host', () => {
-    it('bert-base-uncased: text → tokens, token embeddings and a mean-pooled embedding, at the profile\'s 4-bit mixed precision', async () => {
+    it("bert-base-uncased: text → tokens, token embeddings and a mean-pooled embedding, at the profile's 4-bit mixed precision", async () => {
       const r = await run('bert-base-uncased', BERT_EXAMPLES.example.text);
       expect(r.ok, r.message).toBe(true);
       expect(r.output.tokens).toEqual([BERT_EXAMPLES.example.ids]);
       expect(r.output.dims).toEqual([1, 64]);
       expect(r.output.lastHiddenState.dims).toEqual([1, BERT_EXAMPLES.example.ids.length, 64]);
-      expect(r.metrics).toMatchObject({ quantizationBits: 4, quantizationScheme: 'symmetric', mixedPrecision: true, backend: 'wasm' });
+      expect(r.metrics).toMatchObject({
+        quantizationBits: 4,
+        quantizationScheme: 'symmetric',
+        mixedPrecision: true,
+        backend: 'wasm',
+      });
       expect(r.metrics.memoryReductionPercent).toBeGreaterThan(40);
       expect(r.metrics.modelBytes).toBeLessThan(r.metrics.originalBytes);
       expect(r.metrics.fallbacks).toContain(`profile ${r.metrics.profile}: text models at 4-bit with mixed precision`);
       // The same pipeline in Node on the same 4-bit bytes: the browser's result is the model's, not an approximation.
       const quantized = prepareModel(bert['onnx/model.onnx'] as Uint8Array, TEXT_POLICY).bytes;
-      const reference = await runPipeline(featureExtraction, bert, { kind: 'text', text: [BERT_EXAMPLES.example.text], batched: false }, {}, { model: quantized });
-      expect(maxAbsDiff(Float32Array.from(r.output.embeddings), (reference.output as Json).embeddings)).toBeLessThan(1e-3);
+      const reference = await runPipeline(
+        featureExtraction,
+        bert,
+        { kind: 'text', text: [BERT_EXAMPLES.example.text], batched: false },
+        {},
+        { model: quantized },
+      );
+      expect(maxAbsDiff(Float32Array.from(r.output.embeddings), (reference.output as Json).embeddings)).toBeLessThan(
+        1e-3,
+      );
       expect(mirrorHits(ctx().server, PREFIX, BERT_REPO)).toBeGreaterThanOrEqual(3); // graph, tokenizer.json, configs
     });
 
     it('bert-base-uncased: a batch with normalize gives unit rows, each the same as alone (padding masked)', async () => {
       const single = await run('bert-base-uncased', BERT_EXAMPLES.example.text, { normalize: true });
-      const batch = await run('bert-base-uncased', [BERT_EXAMPLES.fox.text, BERT_EXAMPLES.example.text], { normalize: true });
+      const batch = await run('bert-base-uncased', [BERT_EXAMPLES.fox.text, BERT_EXAMPLES.example.text], {
+        normalize: true,
+      });
       expect(batch.ok, batch.message).toBe(true);
       expect(batch.output.dims).toEqual([2, 64]);
       expect(batch.output.tokens).toEqual([BERT_EXAMPLES.fox.ids, BERT_EXAMPLES.example.ids]);
@@ -111,7 +147,8 @@ export function registrySuite(ctx: () => RegistryContext): void {
       const full = await run('bert-base-uncased', 'hello world', { useQuantization: false });
       expect(full.metrics).toMatchObject({ quantizationBits: 32, quantizationScheme: null, memoryReductionPercent: 0 });
       expect(full.output.tokens).toEqual(eight.output.tokens);
-      const cosine = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0) / Math.hypot(...a) / Math.hypot(...b);
+      const cosine = (a: number[], b: number[]) =>
+        a.reduce((s, x, i) => s + x * b[i]!, 0) / Math.hypot(...a) / Math.hypot(...b);
       expect(cosine(eight.output.embeddings, full.output.embeddings)).toBeGreaterThan(0.99);
     });
 
@@ -120,24 +157,48 @@ export function registrySuite(ctx: () => RegistryContext): void {
       const gpu = await run('bert-base-uncased', BERT_EXAMPLES.fox.text, { backend: 'webgpu' });
       expect(gpu.ok, gpu.message).toBe(true);
       expect(gpu.metrics).toMatchObject({ backend: 'webgpu', quantizationBits: 4 });
-      expect(maxAbsDiff(Float32Array.from(gpu.output.embeddings), Float32Array.from(wasm.output.embeddings))).toBeLessThan(1e-3);
+      expect(
+        maxAbsDiff(Float32Array.from(gpu.output.embeddings), Float32Array.from(wasm.output.embeddings)),
+      ).toBeLessThan(1e-3);
     });
 
     it('embedding tables: GatherBlockQuantized on WebGPU; kept at fp32 on wasm, which has no kernel for it, and said so', async () => {
       // groupSize 32 divides the test BERT's 64-wide tables, so they are quantizable (128 does not).
-      const wasm = await run('bert-base-uncased', BERT_EXAMPLES.example.text, { bits: 4, groupSize: 32, backend: 'wasm' });
+      const wasm = await run('bert-base-uncased', BERT_EXAMPLES.example.text, {
+        bits: 4,
+        groupSize: 32,
+        backend: 'wasm',
+      });
       expect(wasm.ok, wasm.message).toBe(true);
-      expect(wasm.metrics.fallbacks.filter((f: string) => /embedding table kept at fp32/.test(f)).length).toBeGreaterThanOrEqual(1);
-      const info: Json = await ctx().page.evaluate(() => (window as any).webq.load('bert-base-uncased', { bits: 4, groupSize: 32, backend: 'webgpu' }), null);
-      expect(info.weights.some((w: Json) => w.op === 'GatherBlockQuantized' || (/embeddings/.test(w.name) && w.precision < 32))).toBe(true);
-      const gpu = await run('bert-base-uncased', BERT_EXAMPLES.example.text, { bits: 4, groupSize: 32, backend: 'webgpu' });
+      expect(
+        wasm.metrics.fallbacks.filter((f: string) => /embedding table kept at fp32/.test(f)).length,
+      ).toBeGreaterThanOrEqual(1);
+      const info: Json = await ctx().page.evaluate(
+        () => (window as any).webq.load('bert-base-uncased', { bits: 4, groupSize: 32, backend: 'webgpu' }),
+        null,
+      );
+      expect(
+        info.weights.some(
+          (w: Json) => w.op === 'GatherBlockQuantized' || (/embeddings/.test(w.name) && w.precision < 32),
+        ),
+      ).toBe(true);
+      const gpu = await run('bert-base-uncased', BERT_EXAMPLES.example.text, {
+        bits: 4,
+        groupSize: 32,
+        backend: 'webgpu',
+      });
       expect(gpu.ok, gpu.message).toBe(true);
       expect(gpu.metrics.modelBytes).toBeLessThan(wasm.metrics.modelBytes);
     });
 
     it('the report says what was quantized how: attention and embeddings at 8 bits, the rest at 4', async () => {
       const info: Json = await ctx().page.evaluate(() => (window as any).webq.load('bert-base-uncased'), null);
-      expect(info).toMatchObject({ id: 'bert-base-uncased', task: 'feature-extraction', bits: 4, mixedPrecision: true });
+      expect(info).toMatchObject({
+        id: 'bert-base-uncased',
+        task: 'feature-extraction',
+        bits: 4,
+        mixedPrecision: true,
+      });
       const precisions = new Set(info.weights.map((w: Json) => w.precision));
       expect(precisions.has(4) && precisions.has(8) && precisions.has(32)).toBe(true);
     });
@@ -159,15 +220,33 @@ export function registrySuite(ctx: () => RegistryContext): void {
     });
 
     it('wrong input, options of another task and unknown ids are named errors', async () => {
-      expect(await run('bert-base-uncased', { $audio: new Array(16).fill(0), sampleRate: 16000 })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/text/) });
-      expect(await run('bert-base-uncased', 'hi', { topK: 3 })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/topK/) });
-      expect(await run('bert-large-cased', 'hi')).toMatchObject({ ok: false, name: 'NotFoundError', message: expect.stringMatching(/bert-base-uncased/) });
-      expect(await run({ url: `${ctx().server.origin}/nowhere/model.onnx`, task: 'feature-extraction' }, 'hi')).toMatchObject({ ok: false, name: 'NotFoundError' });
+      expect(await run('bert-base-uncased', { $audio: new Array(16).fill(0), sampleRate: 16000 })).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/text/),
+      });
+      expect(await run('bert-base-uncased', 'hi', { topK: 3 })).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/topK/),
+      });
+      expect(await run('bert-large-cased', 'hi')).toMatchObject({
+        ok: false,
+        name: 'NotFoundError',
+        message: expect.stringMatching(/bert-base-uncased/),
+      });
+      expect(
+        await run({ url: `${ctx().server.origin}/nowhere/model.onnx`, task: 'feature-extraction' }, 'hi'),
+      ).toMatchObject({ ok: false, name: 'NotFoundError' });
       // A page's tokenizer URL is read whole: past 64 MiB it is refused before the body is read.
       ctx().server.routes.set('/huge/tokenizer.json', new Uint8Array(65 * 2 ** 20));
       const graph = `${ctx().server.origin}${PREFIX}/${BERT_REPO}/resolve/main/onnx/model.onnx`;
-      expect(await run({ url: graph, task: 'feature-extraction', tokenizer: `${ctx().server.origin}/huge/tokenizer.json` }, 'hi'))
-        .toMatchObject({ ok: false, name: 'QuotaExceededError', message: expect.stringMatching(/64 MiB/) });
+      expect(
+        await run(
+          { url: graph, task: 'feature-extraction', tokenizer: `${ctx().server.origin}/huge/tokenizer.json` },
+          'hi',
+        ),
+      ).toMatchObject({ ok: false, name: 'QuotaExceededError', message: expect.stringMatching(/64 MiB/) });
       const ok = await run('bert-base-uncased', 'still serving');
       expect(ok.ok, ok.message).toBe(true);
     });
@@ -175,62 +254,94 @@ export function registrySuite(ctx: () => RegistryContext): void {
 
   describe("a page's own tokenizer.json (issue 13: tokenizers off the engine's thread, with a time budget)", () => {
     it('a regex that backtracks without end: TimeoutError naming the step after 5 s, the engine serving meanwhile', async () => {
-      ctx().server.routes.set('/hostile/tokenizer.json', new TextEncoder().encode(JSON.stringify(backtrackingTokenizerJson())));
+      ctx().server.routes.set(
+        '/hostile/tokenizer.json',
+        new TextEncoder().encode(JSON.stringify(backtrackingTokenizerJson())),
+      );
       const model = {
         url: `${ctx().server.origin}${PREFIX}/${BERT_REPO}/resolve/main/onnx/model.onnx`,
         task: 'feature-extraction',
         tokenizer: `${ctx().server.origin}/hostile/tokenizer.json`,
       };
-      const r: Json = await ctx().page.evaluate(async ({ model, text }) => {
-        const webq = (window as any).webq;
-        const outcome = (p: Promise<any>) => p.then((x) => ({ ok: true, x }), (e: Error) => ({ ok: false, name: e.name, message: e.message }));
-        // The file works for ordinary words: the model loads (its tokenizer built in a worker) and runs.
-        const first = await outcome(webq.run(model, 'hello').then((res: any) => res.output.tokens));
-        const started = performance.now();
-        const hostile = outcome(webq.run(model, text)).then((o) => ({ ...o, ms: performance.now() - started }));
-        // While the tokenizer spins, the engine host answers another request at once.
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-        const t0 = performance.now();
-        const caps = await outcome(webq.capabilities().then((c: any) => c.browser.name));
-        const capsMs = performance.now() - t0;
-        const stopped = await hostile;
-        // The next request to the same model is served by a fresh worker.
-        const after = await outcome(webq.run(model, 'world').then((res: any) => res.output.tokens));
-        return { first, caps, capsMs, stopped, after };
-      }, { model, text: BACKTRACKING_TEXT });
+      const r: Json = await ctx().page.evaluate(
+        async ({ model, text }) => {
+          const webq = (window as any).webq;
+          const outcome = (p: Promise<any>) =>
+            p.then(
+              (x) => ({ ok: true, x }),
+              (e: Error) => ({ ok: false, name: e.name, message: e.message }),
+            );
+          // The file works for ordinary words: the model loads (its tokenizer built in a worker) and runs.
+          const first = await outcome(webq.run(model, 'hello').then((res: any) => res.output.tokens));
+          const started = performance.now();
+          const hostile = outcome(webq.run(model, text)).then((o) => ({ ...o, ms: performance.now() - started }));
+          // While the tokenizer spins, the engine host answers another request at once.
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          const t0 = performance.now();
+          const caps = await outcome(webq.capabilities().then((c: any) => c.browser.name));
+          const capsMs = performance.now() - t0;
+          const stopped = await hostile;
+          // The next request to the same model is served by a fresh worker.
+          const after = await outcome(webq.run(model, 'world').then((res: any) => res.output.tokens));
+          return { first, caps, capsMs, stopped, after };
+        },
+        { model, text: BACKTRACKING_TEXT },
+      );
       expect(r.first).toEqual({ ok: true, x: [[6]] });
       expect(r.caps.ok, r.caps.message).toBe(true);
       expect(r.capsMs).toBeLessThan(2000);
-      expect(r.stopped).toMatchObject({ ok: false, name: 'TimeoutError', message: expect.stringMatching(/longer than 5 s encoding the input text/) });
+      expect(r.stopped).toMatchObject({
+        ok: false,
+        name: 'TimeoutError',
+        message: expect.stringMatching(/longer than 5 s encoding the input text/),
+      });
       expect(r.stopped.ms).toBeGreaterThanOrEqual(4900);
       expect(r.stopped.ms).toBeLessThan(15_000);
       expect(r.after).toEqual({ ok: true, x: [[7]] });
-      console.log(`[tokenizer budget] ${ctx().browser}: backtracking run stopped after ${Math.round(r.stopped.ms)} ms; capabilities meanwhile in ${Math.round(r.capsMs)} ms`);
+      console.log(
+        `[tokenizer budget] ${ctx().browser}: backtracking run stopped after ${Math.round(r.stopped.ms)} ms; capabilities meanwhile in ${Math.round(r.capsMs)} ms`,
+      );
     });
   });
 
   describe('vit-base-patch16-224 by id', () => {
     const canvas = (color: string, width = 64, height = 48) => ({ $canvas: { width, height, color } });
 
-    it('an image → top-k labels, at the profile\'s 8-bit for vision, same as Node on the same bytes', async () => {
+    it("an image → top-k labels, at the profile's 8-bit for vision, same as Node on the same bytes", async () => {
       const r = await run('vit-base-patch16-224', canvas('#ff0000'));
       expect(r.ok, r.message).toBe(true);
       expect(r.output.labels).toHaveLength(5);
       expect(r.output.labels[0].label).toBe('red');
-      expect(r.metrics.fallbacks).toContain(`profile ${r.metrics.profile}: vision models at 8-bit with mixed precision, shaders compiled at load`);
+      expect(r.metrics.fallbacks).toContain(
+        `profile ${r.metrics.profile}: vision models at 8-bit with mixed precision, shaders compiled at load`,
+      );
       const scores = r.output.labels.map((l: Json) => l.score);
       expect(scores).toEqual([...scores].sort((a, b) => b - a));
       expect(r.metrics).toMatchObject({ quantizationBits: 8, mixedPrecision: true });
       // Node: the same pipeline on the same 8-bit bytes, fed the same pixels the page sent.
       const pixels = new Uint8ClampedArray(64 * 48 * 4).map((_, i) => (i % 4 === 0 || i % 4 === 3 ? 255 : 0));
       const quantized = prepareModel(vit['onnx/model.onnx'] as Uint8Array, { ...TEXT_POLICY, bits: 8 }).bytes;
-      const reference: Json = (await runPipeline(imageClassification, vit, { kind: 'image', images: [{ width: 64, height: 48, data: pixels }], batched: false }, {}, { model: quantized })).output;
+      const reference: Json = (
+        await runPipeline(
+          imageClassification,
+          vit,
+          { kind: 'image', images: [{ width: 64, height: 48, data: pixels }], batched: false },
+          {},
+          { model: quantized },
+        )
+      ).output;
       expect(r.output.labels.map((l: Json) => l.label)).toEqual(reference.labels.map((l: Json) => l.label));
-      expect(maxAbsDiff(Float32Array.from(scores), Float32Array.from(reference.labels.map((l: Json) => l.score)))).toBeLessThan(1e-4);
+      expect(
+        maxAbsDiff(Float32Array.from(scores), Float32Array.from(reference.labels.map((l: Json) => l.score))),
+      ).toBeLessThan(1e-4);
     });
 
     it('a batch of images (canvas and PNG Blob) gives one result each, in order; topK is honoured', async () => {
-      const r = await run('vit-base-patch16-224', [canvas('#00ff00'), { ...canvas('#0000ff', 30, 70), $blob: true }, canvas('#ffffff')], { topK: 2 });
+      const r = await run(
+        'vit-base-patch16-224',
+        [canvas('#00ff00'), { ...canvas('#0000ff', 30, 70), $blob: true }, canvas('#ffffff')],
+        { topK: 2 },
+      );
       expect(r.ok, r.message).toBe(true);
       expect(r.output.map((x: Json) => x.labels[0].label)).toEqual(['green', 'blue', 'white']);
       for (const x of r.output) expect(x.labels).toHaveLength(2);
@@ -239,22 +350,35 @@ export function registrySuite(ctx: () => RegistryContext): void {
     });
 
     it('text for an image model and normalize for a classifier are named errors', async () => {
-      expect(await run('vit-base-patch16-224', 'a red square')).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/image/) });
-      expect(await run('vit-base-patch16-224', canvas('#ff0000'), { normalize: true })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/normalize/) });
+      expect(await run('vit-base-patch16-224', 'a red square')).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/image/),
+      });
+      expect(await run('vit-base-patch16-224', canvas('#ff0000'), { normalize: true })).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/normalize/),
+      });
     });
   });
 
   describe('whisper-tiny by id', () => {
-    const audio = (sound: 'silence' | 'low' | 'high', sampleRate: number) => ({ $audio: Array.from(whisperTestAudio(sound, sampleRate)), sampleRate });
+    const audio = (sound: 'silence' | 'low' | 'high', sampleRate: number) => ({
+      $audio: Array.from(whisperTestAudio(sound, sampleRate)),
+      sampleRate,
+    });
 
-    it('audio at 44.1 kHz → resampled, log-mel, encoder, greedy decoding with the KV cache → text, at the profile\'s 4-bit for audio', async () => {
+    it("audio at 44.1 kHz → resampled, log-mel, encoder, greedy decoding with the KV cache → text, at the profile's 4-bit for audio", async () => {
       const r = await run('whisper-tiny', audio('low', 44100));
       expect(r.ok, r.message).toBe(true);
       expect(r.output.text).toBe(WHISPER_TEXTS.en.low);
       expect(r.metrics).toMatchObject({ quantizationBits: 4, mixedPrecision: false });
       // Three graphs, all held: the encoder and both decoders count in the bytes.
       const info: Json = await ctx().page.evaluate(() => (window as any).webq.load('whisper-tiny'), null);
-      expect(new Set(info.weights.map((w: Json) => w.name.split(':')[0]))).toEqual(new Set(['encoder', 'decoder', 'decoderWithPast']));
+      expect(new Set(info.weights.map((w: Json) => w.name.split(':')[0]))).toEqual(
+        new Set(['encoder', 'decoder', 'decoderWithPast']),
+      );
       expect(info.modelBytes).toBe(r.metrics.modelBytes);
       // Node: the same pipeline on the same 4-bit graphs gives the same tokens.
       const policy = { ...TEXT_POLICY, mixedPrecision: false };
@@ -263,21 +387,43 @@ export function registrySuite(ctx: () => RegistryContext): void {
         decoder: prepareModel(whisper['onnx/decoder_model.onnx'] as Uint8Array, policy).bytes,
         decoderWithPast: prepareModel(whisper['onnx/decoder_with_past_model.onnx'] as Uint8Array, policy).bytes,
       };
-      const reference: Json = (await runPipeline(speechRecognition, whisper, { kind: 'audio', audio: whisperTestAudio('low', 44100), sampleRate: 44100 }, {}, graphs)).output;
+      const reference: Json = (
+        await runPipeline(
+          speechRecognition,
+          whisper,
+          { kind: 'audio', audio: whisperTestAudio('low', 44100), sampleRate: 44100 },
+          {},
+          graphs,
+        )
+      ).output;
       expect(r.output.tokens).toEqual(reference.tokens);
     });
 
     it('the text follows the audio and the language; maxNewTokens stops early', async () => {
       expect((await run('whisper-tiny', audio('high', 16000))).output.text).toBe(WHISPER_TEXTS.en.high);
-      expect((await run('whisper-tiny', audio('silence', 48000), { language: 'de' })).output.text).toBe(WHISPER_TEXTS.de.silence);
+      expect((await run('whisper-tiny', audio('silence', 48000), { language: 'de' })).output.text).toBe(
+        WHISPER_TEXTS.de.silence,
+      );
       const short = await run('whisper-tiny', audio('low', 16000), { maxNewTokens: 2 });
       expect(short.output.tokens).toEqual(whisperTextIds(WHISPER_TEXTS.en.low).slice(0, 2));
     });
 
     it('bad audio and unknown languages are named errors, and the engine keeps serving', async () => {
-      expect(await run('whisper-tiny', { $audio: [0, 0, 0], sampleRate: 12.5 })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/sampleRate/) });
-      expect(await run('whisper-tiny', audio('low', 16000), { language: 'ja' })).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/en/) });
-      expect(await run('whisper-tiny', 'hello')).toMatchObject({ ok: false, name: 'DataError', message: expect.stringMatching(/audio/) });
+      expect(await run('whisper-tiny', { $audio: [0, 0, 0], sampleRate: 12.5 })).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/sampleRate/),
+      });
+      expect(await run('whisper-tiny', audio('low', 16000), { language: 'ja' })).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/en/),
+      });
+      expect(await run('whisper-tiny', 'hello')).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/audio/),
+      });
       expect((await run('whisper-tiny', audio('silence', 16000))).output.text).toBe(WHISPER_TEXTS.en.silence);
     });
   });
@@ -286,18 +432,28 @@ export function registrySuite(ctx: () => RegistryContext): void {
     it('pages cannot calibrate or see a calibration: no webq.calibrate, a forged request is refused, no flag', async () => {
       // A global, timed calibration would let sites recognise each other (SPEC §3): it is an options-page action.
       expect(await ctx().page.evaluate(() => typeof (window as any).webq.calibrate, null)).toBe('undefined');
-      const forged: Json = await ctx().page.evaluate(() => new Promise((resolve) => {
-        const id = `cal-${Math.random().toString(36).slice(2)}`;
-        const onMessage = (e: MessageEvent) => {
-          const m = e.data?.message;
-          if (e.source !== window || e.data?.tag !== 'webq:bridge' || m?.id !== id || m.type === 'progress') return;
-          window.removeEventListener('message', onMessage);
-          resolve(m);
-        };
-        window.addEventListener('message', onMessage);
-        window.postMessage({ tag: 'webq:page', message: { type: 'request', id, method: 'calibrate', params: {} } }, location.origin);
-      }), null);
-      expect(forged).toMatchObject({ type: 'error', error: { name: 'NotAllowedError', message: expect.stringMatching(/options page/) } });
+      const forged: Json = await ctx().page.evaluate(
+        () =>
+          new Promise((resolve) => {
+            const id = `cal-${Math.random().toString(36).slice(2)}`;
+            const onMessage = (e: MessageEvent) => {
+              const m = e.data?.message;
+              if (e.source !== window || e.data?.tag !== 'webq:bridge' || m?.id !== id || m.type === 'progress') return;
+              window.removeEventListener('message', onMessage);
+              resolve(m);
+            };
+            window.addEventListener('message', onMessage);
+            window.postMessage(
+              { tag: 'webq:page', message: { type: 'request', id, method: 'calibrate', params: {} } },
+              location.origin,
+            );
+          }),
+        null,
+      );
+      expect(forged).toMatchObject({
+        type: 'error',
+        error: { name: 'NotAllowedError', message: expect.stringMatching(/options page/) },
+      });
       const caps: Json = await ctx().page.evaluate(() => (window as any).webq.capabilities(), null);
       expect(caps.profile.calibration).toBeNull();
       expect(caps.profile.name).not.toMatch(/calibrated/);

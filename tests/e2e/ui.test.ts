@@ -12,7 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import {
-  clickPromptFirefox, findFirefoxPage, launchChromium, launchFirefox, openWithConsent, saveModelHost, userGesture,
+  clickPromptFirefox,
+  findFirefoxPage,
+  launchChromium,
+  launchFirefox,
+  openWithConsent,
+  saveModelHost,
+  userGesture,
   type ChromiumWithExtension,
 } from '../support/browsers';
 import { MODELS, referenceRun } from '../support/fixtures';
@@ -25,7 +31,7 @@ import { makeTensor } from '../../extension/ui/tensors';
 
 const SHOTS = 'test-output/ui';
 const SEED = 1234; // popup/popup.ts generates inputs from this seed; the reference below uses the same
-const WIDTH = 80;  // the free width of PP-OCR rec's input [N, 3, 48, W]
+const WIDTH = 80; // the free width of PP-OCR rec's input [N, 3, 48, W]
 
 let server: TestServer;
 let chromium: ChromiumWithExtension;
@@ -42,7 +48,9 @@ beforeAll(async () => {
     '/models/slow.onnx': slowRoute(readFileSync(MODELS.sileroVad), 64 * 1024, 250),
   });
   // A fake microphone (a beeping source) that is allowed without a prompt, for the popup's recording path.
-  chromium = await launchChromium({ extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
+  chromium = await launchChromium({
+    extraArgs: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
+  });
   popup = await chromium.context.newPage();
   await popup.setViewportSize({ width: 800, height: 600 });
   await popup.goto(extensionUrl('popup/popup.html'));
@@ -58,10 +66,13 @@ async function appears(selector: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await popup.locator(selector).count()) return;
-    if ((await popup.getAttribute('[data-webq=status]', 'data-kind')) === 'error') throw new Error(`popup: ${await popup.textContent('[data-webq=status]')}`);
+    if ((await popup.getAttribute('[data-webq=status]', 'data-kind')) === 'error')
+      throw new Error(`popup: ${await popup.textContent('[data-webq=status]')}`);
     await popup.waitForTimeout(200);
   }
-  throw new Error(`${selector} did not appear within ${timeoutMs} ms; status: ${await popup.textContent('[data-webq=status]')}`);
+  throw new Error(
+    `${selector} did not appear within ${timeoutMs} ms; status: ${await popup.textContent('[data-webq=status]')}`,
+  );
 }
 
 /** Loads the PP-OCR model in the popup at `bits` on wasm, setting the free width. */
@@ -105,7 +116,9 @@ describe('popup (Chromium)', () => {
     expect(await metrics.locator('[data-metric=backend]').textContent()).toBe('wasm');
     expect(await metrics.locator('[data-metric=bits]').textContent()).toBe('fp32');
     expect(await metrics.locator('[data-metric=reduction]').textContent()).toBe('0.0%');
-    expect(await metrics.locator('[data-metric=model-bytes]').textContent()).toMatch(/^10\.\d MiB of 10\.\d MiB at fp32$/);
+    expect(await metrics.locator('[data-metric=model-bytes]').textContent()).toMatch(
+      /^10\.\d MiB of 10\.\d MiB at fp32$/,
+    );
     expect(await metrics.locator('[data-metric=inference]').textContent()).toMatch(/^\d+(\.\d+)? (ms|s)$/);
 
     // The same seeded input in onnxruntime-node: the popup's summary must show the same numbers.
@@ -127,7 +140,9 @@ describe('popup (Chromium)', () => {
     await popup.click('[data-webq=compare-run]');
     await appears('[data-webq=agreement]', 60_000);
     const agreement = popup.locator('[data-webq=agreement]');
-    const cosine = Number(await agreement.locator('tr[data-output="softmax_11.tmp_0"] [data-cos]').getAttribute('data-cos'));
+    const cosine = Number(
+      await agreement.locator('tr[data-output="softmax_11.tmp_0"] [data-cos]').getAttribute('data-cos'),
+    );
     expect(cosine).toBeGreaterThan(0.98);
     expect(cosine).toBeLessThan(1); // 8-bit weights do change the numbers: equal outputs would mean no quantization
     const size = await popup.locator('[data-webq=compare-table] tr[data-measure=size] td').allTextContents();
@@ -137,7 +152,9 @@ describe('popup (Chromium)', () => {
     expect(Number(reduction[1]!.replace('%', ''))).toBeGreaterThan(60);
     const chart = popup.locator('[data-webq=compare-result] svg[role=img]');
     expect(await chart.locator('rect').count()).toBe(6); // 2 measures × 2 bars + 2 legend swatches
-    expect(await chart.getAttribute('aria-label')).toMatch(/Inference: fp32 .*, 8-bit .*; Model bytes: fp32 10\.\d MiB, 8-bit/);
+    expect(await chart.getAttribute('aria-label')).toMatch(
+      /Inference: fp32 .*, 8-bit .*; Model bytes: fp32 10\.\d MiB, 8-bit/,
+    );
     await popup.locator('[data-webq=compare-result]').scrollIntoViewIfNeeded();
     await popup.screenshot({ path: `${SHOTS}/popup-compare.png`, fullPage: true });
   });
@@ -148,7 +165,9 @@ describe('popup (Chromium)', () => {
     expect(await popup.isDisabled('[data-webq=run]')).toBe(true); // a new URL forgets the loaded model…
     expect(await popup.locator('[data-webq=metrics], [data-webq=agreement]').count()).toBe(0); // …and its results
     await popup.click('[data-webq=load]');
-    await expect.poll(() => popup.textContent('[data-webq=status]'), { timeout: 20_000 }).toMatch(/Downloading: [\d.]+ KiB of 2\.\d+ MiB/);
+    await expect
+      .poll(() => popup.textContent('[data-webq=status]'), { timeout: 20_000 })
+      .toMatch(/Downloading: [\d.]+ KiB of 2\.\d+ MiB/);
     expect(await popup.isVisible('[data-webq=progress]')).toBe(true);
     await popup.screenshot({ path: `${SHOTS}/popup-progress.png` });
     const started = Date.now();
@@ -177,8 +196,12 @@ describe('options page (Chromium)', () => {
     expect(variants).toEqual(['q8s128e', 'src']); // e: embedding tables as stored, for wasm
     const src = options.locator(`[data-webq=cache] tr[data-source="${model()}"][data-variant=src]`);
     expect(await src.textContent()).toMatch(/as downloaded\s*10\.\d MiB/);
-    expect(await options.textContent(`[data-webq=cache] tr[data-variant=q8s128e]`)).toMatch(/8-bit, symmetric, group 128/);
-    expect(await options.textContent('[data-webq=cache-total]')).toMatch(/2 entries, 1[34]\.\d MiB of the 4\.00 GiB budget\. The browser counts .* used by webq/);
+    expect(await options.textContent(`[data-webq=cache] tr[data-variant=q8s128e]`)).toMatch(
+      /8-bit, symmetric, group 128/,
+    );
+    expect(await options.textContent('[data-webq=cache-total]')).toMatch(
+      /2 entries, 1[34]\.\d MiB of the 4\.00 GiB budget\. The browser counts .* used by webq/,
+    );
     await options.screenshot({ path: `${SHOTS}/options-cache.png`, fullPage: true });
 
     await src.locator('[data-webq=cache-delete]').click();
@@ -200,7 +223,9 @@ describe('options page (Chromium)', () => {
       await options.fill('[data-webq=model-host]', bad);
       await options.fill('[data-webq=cache-budget]', '1024');
       await options.click('[data-webq=settings-save]');
-      await expect.poll(() => options.textContent('[data-webq=settings-status]')).toBe('Not saved: fix the model host.');
+      await expect
+        .poll(() => options.textContent('[data-webq=settings-status]'))
+        .toBe('Not saved: fix the model host.');
       expect(await options.getAttribute('[data-webq=model-host]', 'aria-invalid')).toBe('true');
       expect(await options.isVisible('[data-webq=model-host-error]')).toBe(true);
       expect(await options.evaluate(() => document.activeElement?.getAttribute('data-webq'))).toBe('model-host');
@@ -227,24 +252,34 @@ describe('options page (Chromium)', () => {
 
     // Not accepted and ignored: the engine now reports (and would use) the Edge profile.
     await popup.reload();
-    await expect.poll(() => popup.textContent('[data-webq=device-summary]'), { timeout: 30_000 }).toMatch(/Profile\s*edge-webnn\+emulated-gpu: auto tries webnn → wasm → webgpu; quantizes to 8-bit/);
+    await expect
+      .poll(() => popup.textContent('[data-webq=device-summary]'), { timeout: 30_000 })
+      .toMatch(/Profile\s*edge-webnn\+emulated-gpu: auto tries webnn → wasm → webgpu; quantizes to 8-bit/);
     await options.selectOption('[data-webq=profile]', '');
     await options.click('[data-webq=settings-save]');
     await expect.poll(() => options.textContent('[data-webq=settings-status]')).toBe('Saved.');
     await popup.reload();
-    await expect.poll(() => popup.textContent('[data-webq=device-summary]'), { timeout: 30_000 }).toMatch(/Profile\s*chrome-webgpu\+emulated-gpu/);
+    await expect
+      .poll(() => popup.textContent('[data-webq=device-summary]'), { timeout: 30_000 })
+      .toMatch(/Profile\s*chrome-webgpu\+emulated-gpu/);
   });
 
-  it('calibrates this GPU: every candidate timed, the fastest marked, and the popup\'s profile says calibrated', async () => {
+  it("calibrates this GPU: every candidate timed, the fastest marked, and the popup's profile says calibrated", async () => {
     await options.click('[data-webq=calibrate]');
-    await expect.poll(() => options.textContent('[data-webq=calibrate-status]'), { timeout: 120_000 }).toMatch(/^Calibrated: GEMV workgroup \d+×\d+×1/);
-    const rows = await options.$$eval('[data-webq=calibration] tbody tr', (trs) => trs.map((tr) => ({ chosen: tr.getAttribute('data-chosen'), ms: Number(tr.children[2]!.textContent) })));
+    await expect
+      .poll(() => options.textContent('[data-webq=calibrate-status]'), { timeout: 120_000 })
+      .toMatch(/^Calibrated: GEMV workgroup \d+×\d+×1/);
+    const rows = await options.$$eval('[data-webq=calibration] tbody tr', (trs) =>
+      trs.map((tr) => ({ chosen: tr.getAttribute('data-chosen'), ms: Number(tr.children[2]!.textContent) })),
+    );
     expect(rows.length).toBeGreaterThanOrEqual(7); // the emulated adapter's short list: 4 GEMV + 3 GEMM
     expect(rows.filter((r) => r.chosen === 'true')).toHaveLength(2); // one GEMV, one GEMM
     expect(rows.every((r) => r.ms > 0)).toBe(true);
     await options.screenshot({ path: `${SHOTS}/options-calibrate.png`, fullPage: true });
     await popup.reload();
-    await expect.poll(() => popup.textContent('[data-webq=device-summary]'), { timeout: 30_000 }).toMatch(/Profile\s*chrome-webgpu\+emulated-gpu\+calibrated/);
+    await expect
+      .poll(() => popup.textContent('[data-webq=device-summary]'), { timeout: 30_000 })
+      .toMatch(/Profile\s*chrome-webgpu\+emulated-gpu\+calibrated/);
     // A web page sees none of it: the calibration is global and timed, a cross-site identifier (SPEC §3).
     const page = await openWithConsent(chromium.context, `${server.origin}/page.html`);
     const caps = await page.evaluate(() => (window as any).webq.capabilities());
@@ -265,13 +300,13 @@ function wav(samples: Float32Array, sampleRate: number): Buffer {
   out.write('RIFF', 0, 'ascii');
   out.writeUInt32LE(36 + samples.length * 2, 4);
   out.write('WAVEfmt ', 8, 'ascii');
-  out.writeUInt32LE(16, 16);          // fmt chunk size
-  out.writeUInt16LE(1, 20);           // PCM
-  out.writeUInt16LE(1, 22);           // channels
+  out.writeUInt32LE(16, 16); // fmt chunk size
+  out.writeUInt16LE(1, 20); // PCM
+  out.writeUInt16LE(1, 22); // channels
   out.writeUInt32LE(sampleRate, 24);
   out.writeUInt32LE(sampleRate * 2, 28);
-  out.writeUInt16LE(2, 32);           // block align
-  out.writeUInt16LE(16, 34);          // bits per sample
+  out.writeUInt16LE(2, 32); // block align
+  out.writeUInt16LE(16, 34); // bits per sample
   out.write('data', 36, 'ascii');
   out.writeUInt32LE(samples.length * 2, 40);
   samples.forEach((x, i) => out.writeInt16LE(Math.round(Math.max(-1, Math.min(1, x)) * 32767), 44 + 2 * i));
@@ -301,7 +336,7 @@ describe('popup: task models by registry id (Chromium)', () => {
     await appears('[data-webq=model-summary]', 60_000);
   }
 
-  it('bert-base-uncased on two lines of text: a 2×64 embedding summary, at the profile\'s default precision', async () => {
+  it("bert-base-uncased on two lines of text: a 2×64 embedding summary, at the profile's default precision", async () => {
     await popup.selectOption('[data-webq=registry-model]', 'bert-base-uncased');
     expect(await popup.inputValue('[data-webq=bits]')).toBe(''); // profile default for a registry id…
     expect(await popup.isDisabled('[data-webq=task]')).toBe(true); // …whose task is the registry's
@@ -315,9 +350,13 @@ describe('popup: task models by registry id (Chromium)', () => {
     const summary = popup.locator('[data-webq=embedding-summary]');
     expect(await summary.getAttribute('data-dims')).toBe('2x64');
     expect(await summary.textContent()).toMatch(/Embeddings\s*2 × 64/);
-    const tokens = await summary.locator('[data-tokens]').evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.tokens)));
+    const tokens = await summary
+      .locator('[data-tokens]')
+      .evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.tokens)));
     expect(tokens).toEqual([BERT_EXAMPLES.example.ids.length, BERT_EXAMPLES.fox.ids.length]);
-    const norms = await summary.locator('[data-norm]').evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.norm)));
+    const norms = await summary
+      .locator('[data-norm]')
+      .evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.norm)));
     norms.forEach((n) => expect(n).toBeGreaterThan(0));
     expect(await popup.textContent('[data-webq=metrics] [data-metric=bits]')).toBe('4-bit symmetric, mixed precision');
     await popup.locator('[data-webq=result]').scrollIntoViewIfNeeded();
@@ -326,7 +365,14 @@ describe('popup: task models by registry id (Chromium)', () => {
     // normalize: each embedding has unit length.
     await popup.check('[data-webq=task-normalize]');
     await popup.click('[data-webq=run]');
-    await expect.poll(() => summary.locator('[data-norm]').evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.norm))), { timeout: 30_000 })
+    await expect
+      .poll(
+        () =>
+          summary
+            .locator('[data-norm]')
+            .evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.norm))),
+        { timeout: 30_000 },
+      )
       .toEqual([expect.closeTo(1, 5), expect.closeTo(1, 5)]);
     await popup.uncheck('[data-webq=task-normalize]');
   });
@@ -334,23 +380,31 @@ describe('popup: task models by registry id (Chromium)', () => {
   it('a registry id at fp32 can be chosen; compare fp32 with 4-bit shows a cosine per input and the chart', async () => {
     await popup.selectOption('[data-webq=bits]', '32');
     await popup.click('[data-webq=load]'); // loading the same id again keeps the text typed
-    await expect.poll(() => popup.textContent('[data-webq=model-summary]'), { timeout: 60_000 }).toMatch(/Weights\s*fp32/);
+    await expect
+      .poll(() => popup.textContent('[data-webq=model-summary]'), { timeout: 60_000 })
+      .toMatch(/Weights\s*fp32/);
     expect(await popup.inputValue('[data-webq=task-text]')).toContain(BERT_EXAMPLES.fox.text);
     await popup.click('[data-webq=run]');
-    await expect.poll(() => popup.textContent('[data-webq=metrics] [data-metric=bits]'), { timeout: 60_000 }).toBe('fp32');
+    await expect
+      .poll(() => popup.textContent('[data-webq=metrics] [data-metric=bits]'), { timeout: 60_000 })
+      .toBe('fp32');
     expect(await popup.textContent('[data-webq=metrics] [data-metric=reduction]')).toBe('0.0%');
 
     await popup.selectOption('[data-webq=compare-a]', '32');
     await popup.selectOption('[data-webq=compare-b]', '4');
     await popup.click('[data-webq=compare-run]');
     await appears('[data-webq=agreement]', 120_000);
-    const cosines = await popup.locator('[data-webq=agreement] [data-cos]').evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.cos)));
+    const cosines = await popup
+      .locator('[data-webq=agreement] [data-cos]')
+      .evaluateAll((tds) => tds.map((td) => Number((td as HTMLElement).dataset.cos)));
     expect(cosines).toHaveLength(2);
     for (const c of cosines) {
       expect(c).toBeGreaterThan(0.9);
       expect(c).toBeLessThanOrEqual(1 + 1e-6);
     }
-    expect(await popup.locator('[data-webq=agreement] tbody th').first().textContent()).toBe(BERT_EXAMPLES.example.text);
+    expect(await popup.locator('[data-webq=agreement] tbody th').first().textContent()).toBe(
+      BERT_EXAMPLES.example.text,
+    );
     const size = await popup.locator('[data-webq=compare-table] tr[data-measure=size] td').allTextContents();
     expect(size[0]).not.toBe(size[1]);
     const chart = popup.locator('[data-webq=compare-result] svg[role=img]');
@@ -374,7 +428,9 @@ describe('popup: task models by registry id (Chromium)', () => {
     await popup.click('[data-webq=run]');
     await appears('[data-webq=embedding-summary]', 60_000);
     expect(await popup.getAttribute('[data-webq=embedding-summary]', 'data-dims')).toBe('1x64');
-    expect(await popup.getAttribute('[data-webq=embedding-summary] [data-tokens]', 'data-tokens')).toBe(String(BERT_EXAMPLES.unknown.ids.length));
+    expect(await popup.getAttribute('[data-webq=embedding-summary] [data-tokens]', 'data-tokens')).toBe(
+      String(BERT_EXAMPLES.unknown.ids.length),
+    );
     expect(await popup.textContent('[data-webq=metrics] [data-metric=bits]')).toBe('fp32'); // a URL runs as stored
     // Back to a raw model: no task, so the popup offers tensor editors again.
     await popup.selectOption('[data-webq=task]', '');
@@ -384,15 +440,18 @@ describe('popup: task models by registry id (Chromium)', () => {
 
   it('vit-base-patch16-224, typed as an id, on a red PNG file: the top label is red', async () => {
     // The PNG is drawn in a page canvas and taken as bytes.
-    const png = Buffer.from(await popup.evaluate(() => {
-      const c = document.createElement('canvas');
-      c.width = 40;
-      c.height = 30;
-      const g = c.getContext('2d')!;
-      g.fillStyle = '#ff0000';
-      g.fillRect(0, 0, 40, 30);
-      return c.toDataURL('image/png').split(',')[1]!;
-    }), 'base64');
+    const png = Buffer.from(
+      await popup.evaluate(() => {
+        const c = document.createElement('canvas');
+        c.width = 40;
+        c.height = 30;
+        const g = c.getContext('2d')!;
+        g.fillStyle = '#ff0000';
+        g.fillRect(0, 0, 40, 30);
+        return c.toDataURL('image/png').split(',')[1]!;
+      }),
+      'base64',
+    );
     expect(png.subarray(1, 4).toString('ascii')).toBe('PNG');
     await popup.fill('[data-webq=model-url]', 'vit-base-patch16-224');
     expect(await popup.inputValue('[data-webq=registry-model]')).toBe('vit-base-patch16-224');
@@ -423,34 +482,50 @@ describe('popup: task models by registry id (Chromium)', () => {
     await appears('[data-webq=agreement][data-kind=labels]', 120_000);
     expect(await popup.getAttribute('[data-webq=agreement] [data-same]', 'data-same')).toBe('true');
     expect(Number(await popup.getAttribute('[data-webq=agreement] [data-delta]', 'data-delta'))).toBeLessThan(0.05);
-    expect(await popup.locator('[data-webq=compare-table] thead th').allTextContents()).toEqual(['Measure', 'profile default (8-bit)', 'fp32']);
+    expect(await popup.locator('[data-webq=compare-table] thead th').allTextContents()).toEqual([
+      'Measure',
+      'profile default (8-bit)',
+      'fp32',
+    ]);
   });
 
   it('whisper-tiny on a WAV file (decoded by the browser): the transcript, in the language asked for', async () => {
     await loadId('whisper-tiny');
-    await popup.setInputFiles('[data-webq=task-audio]', { name: 'high.wav', mimeType: 'audio/wav', buffer: wav(whisperTestAudio('high', 22050), 22050) });
-    await expect.poll(() => popup.textContent('[data-webq=task-audio-status]'), { timeout: 10_000 }).toMatch(/^high\.wav: 1\.00 s at \d+ Hz, mono\.$/);
+    await popup.setInputFiles('[data-webq=task-audio]', {
+      name: 'high.wav',
+      mimeType: 'audio/wav',
+      buffer: wav(whisperTestAudio('high', 22050), 22050),
+    });
+    await expect
+      .poll(() => popup.textContent('[data-webq=task-audio-status]'), { timeout: 10_000 })
+      .toMatch(/^high\.wav: 1\.00 s at \d+ Hz, mono\.$/);
     expect(await popup.isVisible('[data-webq=task-audio-preview]')).toBe(true);
     await popup.click('[data-webq=run]');
     await appears('[data-webq=transcript]', 120_000);
     expect(await popup.textContent('[data-webq=transcript]')).toBe(WHISPER_TEXTS.en.high);
     await popup.fill('[data-webq=task-language]', 'de');
     await popup.click('[data-webq=run]');
-    await expect.poll(() => popup.textContent('[data-webq=transcript]'), { timeout: 60_000 }).toBe(WHISPER_TEXTS.de.high);
+    await expect
+      .poll(() => popup.textContent('[data-webq=transcript]'), { timeout: 60_000 })
+      .toBe(WHISPER_TEXTS.de.high);
     await popup.locator('[data-webq=result]').scrollIntoViewIfNeeded();
     await popup.screenshot({ path: `${SHOTS}/popup-whisper.png`, fullPage: true });
   });
 
-  it('the microphone (Chromium\'s fake device): records, stops on request, decodes, and transcribes', async () => {
+  it("the microphone (Chromium's fake device): records, stops on request, decodes, and transcribes", async () => {
     await popup.fill('[data-webq=task-language]', ''); // back to the model's default
     const mic = popup.locator('[data-webq=task-mic]');
     await mic.click();
     await expect.poll(() => mic.getAttribute('aria-pressed'), { timeout: 10_000 }).toBe('true');
     expect(await mic.textContent()).toBe('Stop recording');
-    await expect.poll(() => popup.textContent('[data-webq=task-audio-status]'), { timeout: 10_000 }).toMatch(/^Recording: [1-4]\.\d s of 5 s/);
+    await expect
+      .poll(() => popup.textContent('[data-webq=task-audio-status]'), { timeout: 10_000 })
+      .toMatch(/^Recording: [1-4]\.\d s of 5 s/);
     await popup.screenshot({ path: `${SHOTS}/popup-mic-recording.png` });
     await mic.click(); // stop early
-    await expect.poll(() => popup.textContent('[data-webq=task-audio-status]'), { timeout: 10_000 }).toMatch(/^Microphone recording: \d\.\d\d s at \d+ Hz/);
+    await expect
+      .poll(() => popup.textContent('[data-webq=task-audio-status]'), { timeout: 10_000 })
+      .toMatch(/^Microphone recording: \d\.\d\d s at \d+ Hz/);
     expect(await mic.getAttribute('aria-pressed')).toBe('false');
     const seconds = Number(await popup.getAttribute('[data-webq=task-audio-status]', 'data-seconds'));
     expect(seconds).toBeGreaterThan(0.5);
@@ -474,7 +549,14 @@ describe('Firefox smoke', () => {
       await page.goto(`${server.origin}/page.html`);
       await page.waitForFunction(() => 'webq' in window, { timeout: 30_000 });
       await userGesture(page); // a prompt opens only for a call made with user activation
-      const asked = page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name)).catch(() => 'closed');
+      const asked = page
+        .evaluate(() =>
+          (window as any).webq.capabilities().then(
+            () => 'ok',
+            (e: Error) => e.name,
+          ),
+        )
+        .catch(() => 'closed');
       const prompt = await findFirefoxPage(firefox.browser, '/prompt.html');
       expect(await prompt.evaluate(() => location.origin)).toMatch(/^moz-extension:\/\//);
       // WebDriver BiDi may not navigate to moz-extension URLs, but the extension's own page may open its pages.
@@ -499,7 +581,9 @@ describe('Firefox smoke', () => {
       await p.click('[data-webq=run]');
       await p.waitForSelector('[data-webq=metrics]', { timeout: 60_000 });
       expect(await p.$eval('[data-metric=backend]', (e) => e.textContent)).toBe('wasm');
-      expect(await p.$eval('[data-webq=outputs] tr[data-output="softmax_11.tmp_0"] td', (e) => e.textContent)).toBe('float32 [1×1×6625]');
+      expect(await p.$eval('[data-webq=outputs] tr[data-output="softmax_11.tmp_0"] td', (e) => e.textContent)).toBe(
+        'float32 [1×1×6625]',
+      );
       await p.screenshot({ path: `${SHOTS}/firefox-popup-run.png`, fullPage: true });
 
       const o = await findFirefoxPage(firefox.browser, '/options/options.html');

@@ -20,8 +20,16 @@ import { startServer, type TestServer } from '../support/server';
 const VAD_TOLERANCE = 1e-4; // speech probability per frame
 const OCR_TOLERANCE = 2e-3; // softmax probabilities [1, T, 6625]
 
-interface PageTensor { type: string; dims: number[]; data: (number | string)[] }
-interface PageRun { outputs: Record<string, PageTensor>; metrics: { backend: string; inferenceTimeMs: number; fallbacks: string[]; quantizationBits: number }; times: number[] }
+interface PageTensor {
+  type: string;
+  dims: number[];
+  data: (number | string)[];
+}
+interface PageRun {
+  outputs: Record<string, PageTensor>;
+  metrics: { backend: string; inferenceTimeMs: number; fallbacks: string[]; quantizationBits: number };
+  times: number[];
+}
 
 let server: TestServer;
 let browser: Browser;
@@ -32,7 +40,12 @@ beforeAll(async () => {
   // Always rebuilt (about a second): a stale dist/harness would test yesterday's engine.
   execFileSync('npx', ['vite', 'build', '--mode', 'harness', '--logLevel', 'warn'], { stdio: 'inherit' });
   if (!existsSync(join(DIST_HARNESS, 'index.html'))) throw new Error(`vite did not build ${DIST_HARNESS}`);
-  server = await startServer({ ...harnessRoutes(), '/models/silero_vad_v5.onnx': MODELS.sileroVad, '/models/ppocr_rec.onnx': MODELS.ppocrRec, '/models/mlp.onnx': mlpModel() });
+  server = await startServer({
+    ...harnessRoutes(),
+    '/models/silero_vad_v5.onnx': MODELS.sileroVad,
+    '/models/ppocr_rec.onnx': MODELS.ppocrRec,
+    '/models/mlp.onnx': mlpModel(),
+  });
   // Throws with the reason when the binary cannot be unpacked or started: this test fails, it never skips.
   ({ browser } = await launchSparticuz());
   page = await browser.newPage();
@@ -48,26 +61,55 @@ afterAll(async () => {
 });
 
 /** Runs a model `repeat` times in the page; typed arrays are rebuilt there from plain arrays (BigInt as strings). */
-function runInPage(model: string, feeds: Record<string, PageTensor>, options: Record<string, unknown>, repeat = 1): Promise<PageRun> {
-  return page.evaluate(async ({ url, feeds, options, repeat }) => {
-    const arrays: Record<string, (d: (number | string)[]) => ArrayBufferView> = {
-      float32: (d) => new Float32Array(d as number[]), int64: (d) => new BigInt64Array(d.map((x) => BigInt(x))),
-      int32: (d) => new Int32Array(d as number[]), uint8: (d) => new Uint8Array(d as number[]),
-    };
-    const input: Record<string, unknown> = {};
-    for (const [name, t] of Object.entries(feeds)) input[name] = { type: t.type, dims: t.dims, data: arrays[t.type]!(t.data) };
-    const webq = (window as unknown as { webq: { run(m: string, i: unknown, o: unknown): Promise<{ output: Record<string, { type: string; dims: number[]; data: ArrayLike<number | bigint> }>; performanceMetrics: PageRun['metrics'] }> } }).webq;
-    const times: number[] = [];
-    let last;
-    for (let i = 0; i < repeat; i++) {
-      last = await webq.run(url, input, options);
-      times.push(last.performanceMetrics.inferenceTimeMs);
-    }
-    const outputs: Record<string, PageTensor> = {};
-    for (const [name, t] of Object.entries(last!.output)) outputs[name] = { type: t.type, dims: t.dims, data: Array.from(t.data, (x) => (typeof x === 'bigint' ? String(x) : x)) };
-    const { backend, inferenceTimeMs, fallbacks, quantizationBits } = last!.performanceMetrics;
-    return { outputs, metrics: { backend, inferenceTimeMs, fallbacks, quantizationBits }, times };
-  }, { url: `${server.origin}${model}`, feeds, options, repeat });
+function runInPage(
+  model: string,
+  feeds: Record<string, PageTensor>,
+  options: Record<string, unknown>,
+  repeat = 1,
+): Promise<PageRun> {
+  return page.evaluate(
+    async ({ url, feeds, options, repeat }) => {
+      const arrays: Record<string, (d: (number | string)[]) => ArrayBufferView> = {
+        float32: (d) => new Float32Array(d as number[]),
+        int64: (d) => new BigInt64Array(d.map((x) => BigInt(x))),
+        int32: (d) => new Int32Array(d as number[]),
+        uint8: (d) => new Uint8Array(d as number[]),
+      };
+      const input: Record<string, unknown> = {};
+      for (const [name, t] of Object.entries(feeds))
+        input[name] = { type: t.type, dims: t.dims, data: arrays[t.type]!(t.data) };
+      const webq = (
+        window as unknown as {
+          webq: {
+            run(
+              m: string,
+              i: unknown,
+              o: unknown,
+            ): Promise<{
+              output: Record<string, { type: string; dims: number[]; data: ArrayLike<number | bigint> }>;
+              performanceMetrics: PageRun['metrics'];
+            }>;
+          };
+        }
+      ).webq;
+      const times: number[] = [];
+      let last;
+      for (let i = 0; i < repeat; i++) {
+        last = await webq.run(url, input, options);
+        times.push(last.performanceMetrics.inferenceTimeMs);
+      }
+      const outputs: Record<string, PageTensor> = {};
+      for (const [name, t] of Object.entries(last!.output))
+        outputs[name] = {
+          type: t.type,
+          dims: t.dims,
+          data: Array.from(t.data, (x) => (typeof x === 'bigint' ? String(x) : x)),
+        };
+      const { backend, inferenceTimeMs, fallbacks, quantizationBits } = last!.performanceMetrics;
+      return { outputs, metrics: { backend, inferenceTimeMs, fallbacks, quantizationBits }, times };
+    },
+    { url: `${server.origin}${model}`, feeds, options, repeat },
+  );
 }
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -75,12 +117,33 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return maxAbsDiffOf(a, b);
 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const webnnTrace = () => page.evaluate(() => structuredClone((window as unknown as { webqHarness: { webnn: { ops: Record<string, number>; builds: number; dispatches: number } } }).webqHarness.webnn));
-const summary = (p: Record<string, Placement>) => Object.fromEntries(Object.entries(p).map(([ep, { nodes, ops }]) => [ep, { nodes, ops }]));
+const webnnTrace = () =>
+  page.evaluate(() =>
+    structuredClone(
+      (
+        window as unknown as {
+          webqHarness: { webnn: { ops: Record<string, number>; builds: number; dispatches: number } };
+        }
+      ).webqHarness.webnn,
+    ),
+  );
+const summary = (p: Record<string, Placement>) =>
+  Object.fromEntries(Object.entries(p).map(([ep, { nodes, ops }]) => [ep, { nodes, ops }]));
 
 describe('WebNN in @sparticuz/chromium (engine harness page)', () => {
   it('capabilities() reports WebNN available', async () => {
-    const caps = await page.evaluate(() => (window as unknown as { webq: { capabilities(): Promise<{ browser: { name: string; version: string }; webnn: { available: boolean; reason?: string } }> } }).webq.capabilities());
+    const caps = await page.evaluate(() =>
+      (
+        window as unknown as {
+          webq: {
+            capabilities(): Promise<{
+              browser: { name: string; version: string };
+              webnn: { available: boolean; reason?: string };
+            }>;
+          };
+        }
+      ).webq.capabilities(),
+    );
     expect(caps.webnn, JSON.stringify(caps.webnn)).toEqual({ available: true });
     expect(caps.browser.name).toBe('chrome');
   });
@@ -89,23 +152,43 @@ describe('WebNN in @sparticuz/chromium (engine harness page)', () => {
     const audio = speech16k();
     const reference = await referenceVad(audio);
     logs = [];
-    const run = await page.evaluate(async ({ url, samples }) => {
-      const webq = (window as unknown as { webq: { run(m: string, i: unknown, o: unknown): Promise<{ output: Record<string, { type: string; dims: number[]; data: Float32Array }>; performanceMetrics: { backend: string; inferenceTimeMs: number } }> } }).webq;
-      const audio = new Float32Array(samples);
-      const sr = { type: 'int64', dims: [], data: new BigInt64Array([16000n]) };
-      let state: unknown = { type: 'float32', dims: [2, 1, 128], data: new Float32Array(256) };
-      const probabilities: number[] = [];
-      const times: number[] = [];
-      const backends = new Set<string>();
-      for (let i = 0; i + 512 <= audio.length; i += 512) {
-        const r = await webq.run(url, { input: { type: 'float32', dims: [1, 512], data: audio.slice(i, i + 512) }, state, sr }, { backend: 'webnn' });
-        probabilities.push(r.output.output!.data[0]!);
-        state = r.output.stateN;
-        times.push(r.performanceMetrics.inferenceTimeMs);
-        backends.add(r.performanceMetrics.backend);
-      }
-      return { probabilities, times, backends: [...backends] };
-    }, { url: `${server.origin}/models/silero_vad_v5.onnx`, samples: Array.from(audio) });
+    const run = await page.evaluate(
+      async ({ url, samples }) => {
+        const webq = (
+          window as unknown as {
+            webq: {
+              run(
+                m: string,
+                i: unknown,
+                o: unknown,
+              ): Promise<{
+                output: Record<string, { type: string; dims: number[]; data: Float32Array }>;
+                performanceMetrics: { backend: string; inferenceTimeMs: number };
+              }>;
+            };
+          }
+        ).webq;
+        const audio = new Float32Array(samples);
+        const sr = { type: 'int64', dims: [], data: new BigInt64Array([16000n]) };
+        let state: unknown = { type: 'float32', dims: [2, 1, 128], data: new Float32Array(256) };
+        const probabilities: number[] = [];
+        const times: number[] = [];
+        const backends = new Set<string>();
+        for (let i = 0; i + 512 <= audio.length; i += 512) {
+          const r = await webq.run(
+            url,
+            { input: { type: 'float32', dims: [1, 512], data: audio.slice(i, i + 512) }, state, sr },
+            { backend: 'webnn' },
+          );
+          probabilities.push(r.output.output!.data[0]!);
+          state = r.output.stateN;
+          times.push(r.performanceMetrics.inferenceTimeMs);
+          backends.add(r.performanceMetrics.backend);
+        }
+        return { probabilities, times, backends: [...backends] };
+      },
+      { url: `${server.origin}/models/silero_vad_v5.onnx`, samples: Array.from(audio) },
+    );
 
     expect(run.backends).toEqual(['webnn']);
     expect(run.probabilities.length).toBe(reference.length);
@@ -119,10 +202,22 @@ describe('WebNN in @sparticuz/chromium (engine harness page)', () => {
     // control-flow glue; Conv and LSTM run on ORT's CPU EP (docs/webnn.md). If this changes, update the doc.
     const placements = nodePlacements(logs);
     const trace = await webnnTrace();
-    console.log('silero vad', JSON.stringify({ frames: run.probabilities.length, maxAbsDiff: diff, medianFrameMs: median(run.times.slice(1)), placements: summary(placements), webnn: trace }));
+    console.log(
+      'silero vad',
+      JSON.stringify({
+        frames: run.probabilities.length,
+        maxAbsDiff: diff,
+        medianFrameMs: median(run.times.slice(1)),
+        placements: summary(placements),
+        webnn: trace,
+      }),
+    );
     expect(placements.WebNNExecutionProvider?.nodes ?? 0, 'ORT put no node on WebNN').toBeGreaterThan(0);
     expect(trace.dispatches).toBeGreaterThan(0);
-    expect(placements.CPUExecutionProvider?.ops.LSTM, 'LSTM is expected on the CPU EP (see docs/webnn.md)').toBeGreaterThan(0);
+    expect(
+      placements.CPUExecutionProvider?.ops.LSTM,
+      'LSTM is expected on the CPU EP (see docs/webnn.md)',
+    ).toBeGreaterThan(0);
   });
 
   const ocr = ocrInput('Hello World 2024');
@@ -151,19 +246,33 @@ describe('WebNN in @sparticuz/chromium (engine harness page)', () => {
     console.log('ppocr rec', JSON.stringify({ maxAbsDiff: diff, placements: summary(placements), webnn: after }));
     const webnn = placements.WebNNExecutionProvider;
     expect(webnn, 'ORT put no node on WebNN').toBeDefined();
-    expect(Object.keys(placements.CPUExecutionProvider?.ops ?? {}).filter((op) => op !== 'Slice'), 'only Slice may fall back to CPU').toEqual([]);
+    expect(
+      Object.keys(placements.CPUExecutionProvider?.ops ?? {}).filter((op) => op !== 'Slice'),
+      'only Slice may fall back to CPU',
+    ).toEqual([]);
     expect((after.ops.conv2d ?? 0) - (before.ops.conv2d ?? 0), 'every Conv built as a WebNN conv2d').toBe(38);
     expect(after.dispatches).toBeGreaterThan(before.dispatches);
   });
 
   // Quantized weights on WebNN, on a small MLP. PP-OCRv4 with 8-bit weights did not finish building its WebNN
   // session within minutes here (its Conv weights go through com.microsoft DequantizeLinear); docs/webnn.md.
-  const mlpInput = { x: { type: 'float32', dims: [1, 256], data: Array.from({ length: 256 }, (_, i) => Math.sin(i / 5)) } };
+  const mlpInput = {
+    x: { type: 'float32', dims: [1, 256], data: Array.from({ length: 256 }, (_, i) => Math.sin(i / 5)) },
+  };
 
   it('8-bit weights run their MatMulNBits on WebNN and agree with fp32', async () => {
-    const reference = Object.values(await referenceRun(mlpModel(), { x: { type: 'float32', data: Float32Array.from(mlpInput.x.data as number[]), dims: [1, 256] } }))[0]!;
+    const reference = Object.values(
+      await referenceRun(mlpModel(), {
+        x: { type: 'float32', data: Float32Array.from(mlpInput.x.data as number[]), dims: [1, 256] },
+      }),
+    )[0]!;
     logs = [];
-    const run = await runInPage('/models/mlp.onnx', mlpInput, { backend: 'webnn', bits: 8, scheme: 'symmetric', groupSize: 32 });
+    const run = await runInPage('/models/mlp.onnx', mlpInput, {
+      backend: 'webnn',
+      bits: 8,
+      scheme: 'symmetric',
+      groupSize: 32,
+    });
     const y = run.outputs.y!.data as number[];
     expect(run.metrics).toMatchObject({ backend: 'webnn', quantizationBits: 8 });
     expect(cosine(y, reference.data)).toBeGreaterThan(0.999);
@@ -187,7 +296,11 @@ describe('WebNN in @sparticuz/chromium (engine harness page)', () => {
     await page.waitForFunction(() => 'webq' in window, undefined, { timeout: 30_000 });
     const timings: Record<string, { medianMs: number; maxAbsDiff: number }> = {};
     const outputs: Record<string, number[]> = {};
-    for (const [label, options] of [['webnn:cpu', { backend: 'webnn', devicePreference: 'cpu' }], ['webnn:gpu', { backend: 'webnn', devicePreference: 'gpu' }], ['wasm', { backend: 'wasm' }]] as const) {
+    for (const [label, options] of [
+      ['webnn:cpu', { backend: 'webnn', devicePreference: 'cpu' }],
+      ['webnn:gpu', { backend: 'webnn', devicePreference: 'gpu' }],
+      ['wasm', { backend: 'wasm' }],
+    ] as const) {
       const run = await runInPage('/models/ppocr_rec.onnx', ocrFeeds, options, 6);
       const [out] = Object.values(run.outputs);
       expect(run.metrics.backend).toBe(options.backend);
@@ -197,6 +310,9 @@ describe('WebNN in @sparticuz/chromium (engine harness page)', () => {
       expect(timings[label]!.maxAbsDiff).toBeLessThan(OCR_TOLERANCE);
     }
     const cpuVsGpu = maxAbsDiff(outputs['webnn:cpu']!, outputs['webnn:gpu']!);
-    console.log('ppocr rec (warm runs, median of 5)', JSON.stringify({ ...timings, webnnCpuVsGpuMaxAbsDiff: cpuVsGpu }));
+    console.log(
+      'ppocr rec (warm runs, median of 5)',
+      JSON.stringify({ ...timings, webnnCpuVsGpuMaxAbsDiff: cpuVsGpu }),
+    );
   });
 });

@@ -16,7 +16,11 @@ export interface PageLike {
   evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
 }
 
-export interface SuiteContext { page: PageLike; server: TestServer; browser: 'chrome' | 'firefox' }
+export interface SuiteContext {
+  page: PageLike;
+  server: TestServer;
+  browser: 'chrome' | 'firefox';
+}
 
 const TYPES: TensorType[] = ['float32', 'float16', 'int64', 'int32', 'int8', 'uint8', 'bool'];
 
@@ -31,23 +35,30 @@ export function addModelRoutes(server: TestServer): void {
 
 /** Runs Silero VAD frame by frame in the page (state carried), returning each frame's speech probability. */
 function vadInPage(page: PageLike, url: string, audio: number[], backend: string) {
-  return page.evaluate(async ({ url, audio, backend }) => {
-    const webq = (window as any).webq;
-    let state = new Float32Array(256);
-    const probabilities: number[] = [];
-    let metrics: any;
-    for (let i = 0; i + 512 <= audio.length; i += 512) {
-      const res = await webq.run(url, {
-        input: { type: 'float32', data: Float32Array.from(audio.slice(i, i + 512)), dims: [1, 512] },
-        state: { type: 'float32', data: state, dims: [2, 1, 128] },
-        sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
-      }, { backend });
-      probabilities.push(res.output.output.data[0]);
-      state = res.output.stateN.data;
-      metrics ??= res.performanceMetrics;
-    }
-    return { probabilities, metrics };
-  }, { url, audio, backend });
+  return page.evaluate(
+    async ({ url, audio, backend }) => {
+      const webq = (window as any).webq;
+      let state = new Float32Array(256);
+      const probabilities: number[] = [];
+      let metrics: any;
+      for (let i = 0; i + 512 <= audio.length; i += 512) {
+        const res = await webq.run(
+          url,
+          {
+            input: { type: 'float32', data: Float32Array.from(audio.slice(i, i + 512)), dims: [1, 512] },
+            state: { type: 'float32', data: state, dims: [2, 1, 128] },
+            sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
+          },
+          { backend },
+        );
+        probabilities.push(res.output.output.data[0]);
+        state = res.output.stateN.data;
+        metrics ??= res.performanceMetrics;
+      }
+      return { probabilities, metrics };
+    },
+    { url, audio, backend },
+  );
 }
 
 export function webqSuite(ctx: () => SuiteContext): void {
@@ -78,13 +89,22 @@ export function webqSuite(ctx: () => SuiteContext): void {
       reference = await referenceVad(audio);
     });
 
-    for (const [backend, tolerance] of [['wasm', 1e-4], ['webgpu', 2e-3]] as const) {
+    for (const [backend, tolerance] of [
+      ['wasm', 1e-4],
+      ['webgpu', 2e-3],
+    ] as const) {
       it(`Silero VAD on ${backend} matches onnxruntime-node within ${tolerance} per frame`, async () => {
-        const { probabilities, metrics } = await vadInPage(ctx().page, url('/models/silero_vad.onnx'), Array.from(audio), backend);
+        const { probabilities, metrics } = await vadInPage(
+          ctx().page,
+          url('/models/silero_vad.onnx'),
+          Array.from(audio),
+          backend,
+        );
         expect(probabilities).toHaveLength(reference.length);
         const worst = maxAbsDiff(probabilities, reference);
         expect(worst).toBeLessThan(tolerance);
-        expect(probabilities.some((p) => p > 0.5) && probabilities.some((p) => p < 0.1)).toBe(true); // speech and silence
+        // speech and silence
+        expect(probabilities.some((p) => p > 0.5) && probabilities.some((p) => p < 0.1)).toBe(true);
         expect(metrics.backend).toBe(backend);
         expect(metrics.quantizationBits).toBe(32);
         expect(metrics.modelBytes).toBeGreaterThan(1_000_000);
@@ -94,15 +114,27 @@ export function webqSuite(ctx: () => SuiteContext): void {
       });
     }
 
-    for (const [backend, tolerance] of [['wasm', 1e-4], ['webgpu', 5e-3]] as const) {
+    for (const [backend, tolerance] of [
+      ['wasm', 1e-4],
+      ['webgpu', 5e-3],
+    ] as const) {
       it(`PP-OCRv4 rec on ${backend} reads "Hello World 2024" like onnxruntime-node (logits within ${tolerance})`, async () => {
         const input = ocrInput('Hello World 2024');
-        const ref = (await referenceRun(MODELS.ppocrRec, { x: { type: 'float32', data: input.data, dims: input.dims } }))['softmax_11.tmp_0']!;
-        const out = await ctx().page.evaluate(async ({ url, data, dims, backend }) => {
-          const res = await (window as any).webq.run(url, { x: { type: 'float32', data: Float32Array.from(data), dims } }, { backend });
-          const y = res.output['softmax_11.tmp_0'];
-          return { data: Array.from(y.data as Float32Array), dims: y.dims, backend: res.performanceMetrics.backend };
-        }, { url: url('/models/ppocr_rec.onnx'), data: Array.from(input.data), dims: input.dims, backend });
+        const ref = (
+          await referenceRun(MODELS.ppocrRec, { x: { type: 'float32', data: input.data, dims: input.dims } })
+        )['softmax_11.tmp_0']!;
+        const out = await ctx().page.evaluate(
+          async ({ url, data, dims, backend }) => {
+            const res = await (window as any).webq.run(
+              url,
+              { x: { type: 'float32', data: Float32Array.from(data), dims } },
+              { backend },
+            );
+            const y = res.output['softmax_11.tmp_0'];
+            return { data: Array.from(y.data as Float32Array), dims: y.dims, backend: res.performanceMetrics.backend };
+          },
+          { url: url('/models/ppocr_rec.onnx'), data: Array.from(input.data), dims: input.dims, backend },
+        );
         expect(out.backend).toBe(backend);
         expect(out.dims).toEqual(ref.dims);
         const worst = maxAbsDiff(out.data, ref.data);
@@ -114,15 +146,28 @@ export function webqSuite(ctx: () => SuiteContext): void {
 
   describe('load-time quantization (SPEC §2, §7)', () => {
     const ocr = () => ocrInput('Hello World 2024');
-    const readText = (options: Record<string, unknown>) => ctx().page.evaluate(async ({ u, data, dims, options }) => {
-      const webq = (window as any).webq;
-      const info = await webq.load(u, options);
-      const res = await webq.run(u, { x: { type: 'float32', data: Float32Array.from(data), dims } }, options);
-      const y = res.output['softmax_11.tmp_0'];
-      return { info, metrics: res.performanceMetrics, logits: Array.from(y.data as Float32Array), dims: y.dims as number[] };
-    }, { u: url('/models/ppocr_rec.onnx'), data: Array.from(ocr().data), dims: ocr().dims, options });
+    const readText = (options: Record<string, unknown>) =>
+      ctx().page.evaluate(
+        async ({ u, data, dims, options }) => {
+          const webq = (window as any).webq;
+          const info = await webq.load(u, options);
+          const res = await webq.run(u, { x: { type: 'float32', data: Float32Array.from(data), dims } }, options);
+          const y = res.output['softmax_11.tmp_0'];
+          return {
+            info,
+            metrics: res.performanceMetrics,
+            logits: Array.from(y.data as Float32Array),
+            dims: y.dims as number[],
+          };
+        },
+        { u: url('/models/ppocr_rec.onnx'), data: Array.from(ocr().data), dims: ocr().dims, options },
+      );
 
-    for (const [bits, mixedPrecision, scheme] of [[8, false, 'symmetric'], [4, true, 'symmetric'], [4, false, 'asymmetric']] as const) {
+    for (const [bits, mixedPrecision, scheme] of [
+      [8, false, 'symmetric'],
+      [4, true, 'symmetric'],
+      [4, false, 'asymmetric'],
+    ] as const) {
       it(`PP-OCRv4 at ${bits} bits ${scheme}${mixedPrecision ? ' (mixed precision)' : ''} on wasm still reads "Hello World 2024", with real byte counts`, async () => {
         const r = await readText({ backend: 'wasm', bits, scheme, groupSize: 32, mixedPrecision });
         expect(ctcDecode(Float32Array.from(r.logits), r.dims)).toBe('Hello World 2024');
@@ -130,9 +175,18 @@ export function webqSuite(ctx: () => SuiteContext): void {
         const weightsAt = (p: number) => r.info.weights.filter((w: any) => w.precision === p).length;
         expect(weightsAt(bits)).toBeGreaterThan(0);
         expect(r.info.weights.some((w: any) => w.op === 'MatMulNBits')).toBe(true);
-        expect(r.metrics).toMatchObject({ quantizationBits: bits, quantizationScheme: scheme, mixedPrecision, modelBytes: r.info.modelBytes, originalBytes: r.info.originalBytes });
+        expect(r.metrics).toMatchObject({
+          quantizationBits: bits,
+          quantizationScheme: scheme,
+          mixedPrecision,
+          modelBytes: r.info.modelBytes,
+          originalBytes: r.info.originalBytes,
+        });
         expect(r.metrics.modelBytes).toBeLessThan(r.metrics.originalBytes * 0.3); // Conv weights stay at 8 bits
-        expect(r.metrics.memoryReductionPercent).toBeCloseTo(100 * (1 - r.metrics.modelBytes / r.metrics.originalBytes), 8);
+        expect(r.metrics.memoryReductionPercent).toBeCloseTo(
+          100 * (1 - r.metrics.modelBytes / r.metrics.originalBytes),
+          8,
+        );
       });
     }
 
@@ -141,18 +195,36 @@ export function webqSuite(ctx: () => SuiteContext): void {
       ctx().server.routes.set(path, MODELS.ppocrRec);
       const options = { backend: 'webgpu', bits: 4, scheme: 'symmetric', groupSize: 128, mixedPrecision: true };
       const input = ocr();
-      const runOnce = () => ctx().page.evaluate(async ({ u, data, dims, options }) => {
-        const webq = (window as any).webq;
-        const phases = new Set<string>();
-        const res = await webq.run(u, { x: { type: 'float32', data: Float32Array.from(data), dims } }, { ...options, onProgress: (p: any) => phases.add(p.phase) });
-        await webq.unload(u); // as if the page were reloaded: the next call must load again
-        const y = res.output['softmax_11.tmp_0'];
-        return { phases: [...phases].sort(), metrics: res.performanceMetrics, logits: Array.from(y.data as Float32Array), dims: y.dims as number[] };
-      }, { u: url(path), data: Array.from(input.data), dims: input.dims, options });
+      const runOnce = () =>
+        ctx().page.evaluate(
+          async ({ u, data, dims, options }) => {
+            const webq = (window as any).webq;
+            const phases = new Set<string>();
+            const res = await webq.run(
+              u,
+              { x: { type: 'float32', data: Float32Array.from(data), dims } },
+              { ...options, onProgress: (p: any) => phases.add(p.phase) },
+            );
+            await webq.unload(u); // as if the page were reloaded: the next call must load again
+            const y = res.output['softmax_11.tmp_0'];
+            return {
+              phases: [...phases].sort(),
+              metrics: res.performanceMetrics,
+              logits: Array.from(y.data as Float32Array),
+              dims: y.dims as number[],
+            };
+          },
+          { u: url(path), data: Array.from(input.data), dims: input.dims, options },
+        );
       const first = await runOnce();
       expect(first.phases).toEqual(['compile', 'download', 'quantize']);
       expect(ctcDecode(Float32Array.from(first.logits), first.dims)).toBe('Hello World 2024');
-      expect(first.metrics).toMatchObject({ backend: 'webgpu', quantizationBits: 4, quantizationScheme: 'symmetric', mixedPrecision: true });
+      expect(first.metrics).toMatchObject({
+        backend: 'webgpu',
+        quantizationBits: 4,
+        quantizationScheme: 'symmetric',
+        mixedPrecision: true,
+      });
       expect(first.metrics.memoryReductionPercent).toBeGreaterThan(70);
       const reload = await runOnce();
       expect(reload.phases).toEqual(['cache', 'compile']);
@@ -172,7 +244,11 @@ export function webqSuite(ctx: () => SuiteContext): void {
     it('refuses quantization options that would have no effect', async () => {
       const r = await ctx().page.evaluate(async (u) => {
         const webq = (window as any).webq;
-        const name = (p: Promise<unknown>) => p.then(() => 'resolved', (e: Error) => `${e.name}: ${e.message}`);
+        const name = (p: Promise<unknown>) =>
+          p.then(
+            () => 'resolved',
+            (e: Error) => `${e.name}: ${e.message}`,
+          );
         return [
           await name(webq.load(u, { scheme: 'asymmetric' })),
           await name(webq.load(u, { bits: 4, attentionPrecision: 8 })),
@@ -189,13 +265,17 @@ export function webqSuite(ctx: () => SuiteContext): void {
     it('a second load of a variant never touches the network, even with the file gone', async () => {
       const path = `/models/cached_${ctx().browser}.onnx`;
       ctx().server.routes.set(path, MODELS.ppocrRec);
-      const load = (options: Record<string, unknown>) => ctx().page.evaluate(async ({ u, options }) => {
-        const webq = (window as any).webq;
-        const phases = new Set<string>();
-        const info = await webq.load(u, { ...options, onProgress: (p: any) => phases.add(p.phase) });
-        await webq.unload(u); // drop it from memory: the next load must come from the cache
-        return { phases: [...phases].sort(), bytes: info.modelBytes, bits: info.bits, fallbacks: info.fallbacks };
-      }, { u: url(path), options });
+      const load = (options: Record<string, unknown>) =>
+        ctx().page.evaluate(
+          async ({ u, options }) => {
+            const webq = (window as any).webq;
+            const phases = new Set<string>();
+            const info = await webq.load(u, { ...options, onProgress: (p: any) => phases.add(p.phase) });
+            await webq.unload(u); // drop it from memory: the next load must come from the cache
+            return { phases: [...phases].sort(), bytes: info.modelBytes, bits: info.bits, fallbacks: info.fallbacks };
+          },
+          { u: url(path), options },
+        );
       const first = await load({ backend: 'wasm', bits: 8 });
       expect(first.phases).toEqual(['compile', 'download', 'quantize']);
       expect(ctx().server.hits.get(path)).toBe(1);
@@ -228,25 +308,58 @@ export function webqSuite(ctx: () => SuiteContext): void {
         const out: Record<string, { same: boolean; ctor: string; type: string }> = {};
         for (const [type, make] of Object.entries(samples)) {
           const data = make() as any;
-          const res = await (window as any).webq.run(`${base}/models/identity_${type}.onnx`, { x: { type, data, dims: [data.length] } }, { backend: 'wasm' });
+          const res = await (window as any).webq.run(
+            `${base}/models/identity_${type}.onnx`,
+            { x: { type, data, dims: [data.length] } },
+            { backend: 'wasm' },
+          );
           const y = res.output.y;
           const a = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
           const b = new Uint8Array(y.data.buffer, y.data.byteOffset, y.data.byteLength);
-          out[type] = { same: a.length === b.length && a.every((v, i) => v === b[i]), ctor: y.data.constructor.name, type: y.type };
+          out[type] = {
+            same: a.length === b.length && a.every((v, i) => v === b[i]),
+            ctor: y.data.constructor.name,
+            type: y.type,
+          };
         }
         return out;
       }, ctx().server.origin);
       for (const t of TYPES) {
-        expect(results[t], t).toEqual({ same: true, type: t, ctor: ({ float32: 'Float32Array', float16: 'Uint16Array', int64: 'BigInt64Array', int32: 'Int32Array', int8: 'Int8Array', uint8: 'Uint8Array', bool: 'Uint8Array' } as const)[t] });
+        expect(results[t], t).toEqual({
+          same: true,
+          type: t,
+          ctor: (
+            {
+              float32: 'Float32Array',
+              float16: 'Uint16Array',
+              int64: 'BigInt64Array',
+              int32: 'Int32Array',
+              int8: 'Int8Array',
+              uint8: 'Uint8Array',
+              bool: 'Uint8Array',
+            } as const
+          )[t],
+        });
       }
     });
 
     it('accepts number[] data and converts it page-side (int64 from numbers, float16 from numbers)', async () => {
       const r = await ctx().page.evaluate(async (base) => {
         const webq = (window as any).webq;
-        const a = await webq.run(`${base}/models/identity_int64.onnx`, { x: { type: 'int64', data: [1, -2, 3], dims: [3] } }, { backend: 'wasm' });
-        const h = await webq.run(`${base}/models/identity_float16.onnx`, { x: { type: 'float16', data: [1, -2, 0.5], dims: [3] } }, { backend: 'wasm' });
-        return { ints: Array.from(a.output.y.data as BigInt64Array, String), halves: Array.from(h.output.y.data as Uint16Array) };
+        const a = await webq.run(
+          `${base}/models/identity_int64.onnx`,
+          { x: { type: 'int64', data: [1, -2, 3], dims: [3] } },
+          { backend: 'wasm' },
+        );
+        const h = await webq.run(
+          `${base}/models/identity_float16.onnx`,
+          { x: { type: 'float16', data: [1, -2, 0.5], dims: [3] } },
+          { backend: 'wasm' },
+        );
+        return {
+          ints: Array.from(a.output.y.data as BigInt64Array, String),
+          halves: Array.from(h.output.y.data as Uint16Array),
+        };
       }, ctx().server.origin);
       expect(r).toEqual({ ints: ['1', '-2', '3'], halves: [0x3c00, 0xc000, 0x3800] });
     });
@@ -257,42 +370,82 @@ export function webqSuite(ctx: () => SuiteContext): void {
         const n = 16 * 1024 * 1024; // 64 MiB of float32
         const data = new Float32Array(n);
         for (let i = 0; i < n; i += 4099) data[i] = i;
-        const res = await webq.run(`${base}/models/identity_float32.onnx`, { x: { type: 'float32', data, dims: [n] } }, { backend: 'wasm' });
+        const res = await webq.run(
+          `${base}/models/identity_float32.onnx`,
+          { x: { type: 'float32', data, dims: [n] } },
+          { backend: 'wasm' },
+        );
         const y = res.output.y.data as Float32Array;
         let same = y.length === n;
         for (let i = 0; i < n && same; i += 4099) same = y[i] === i;
-        const over = await webq.run(`${base}/models/identity_uint8.onnx`, { x: { type: 'uint8', data: new Uint8Array(64 * 1024 * 1024 + 1), dims: [64 * 1024 * 1024 + 1] } }, { backend: 'wasm' })
-          .then(() => 'resolved', (e: Error) => e.name);
+        const over = await webq
+          .run(
+            `${base}/models/identity_uint8.onnx`,
+            { x: { type: 'uint8', data: new Uint8Array(64 * 1024 * 1024 + 1), dims: [64 * 1024 * 1024 + 1] } },
+            { backend: 'wasm' },
+          )
+          .then(
+            () => 'resolved',
+            (e: Error) => e.name,
+          );
         return { same, over, hopsMs: res.performanceMetrics.totalTimeMs - res.performanceMetrics.inferenceTimeMs };
       }, ctx().server.origin);
       expect(r.same).toBe(true);
       expect(r.over).toBe('QuotaExceededError');
-      console.log(`[${ctx().browser}] 64 MiB float32 through the hops and back: ${r.hopsMs.toFixed(0)} ms outside inference`);
+      console.log(
+        `[${ctx().browser}] 64 MiB float32 through the hops and back: ${r.hopsMs.toFixed(0)} ms outside inference`,
+      );
     });
   });
 
   describe('abort, progress and errors', () => {
     it('an already-aborted signal rejects with AbortError before any work', async () => {
       const name = await ctx().page.evaluate(async (u) => {
-        const c = new AbortController(); c.abort();
-        return (window as any).webq.load(u, { signal: c.signal }).then(() => 'resolved', (e: Error) => e.name);
+        const c = new AbortController();
+        c.abort();
+        return (window as any).webq.load(u, { signal: c.signal }).then(
+          () => 'resolved',
+          (e: Error) => e.name,
+        );
       }, url('/models/silero_vad.onnx'));
       expect(name).toBe('AbortError');
     });
 
     it('aborting a download rejects at once, never resolves later, and the next request is served', async () => {
-      const r = await ctx().page.evaluate(async ({ slow, good }) => {
-        const webq = (window as any).webq;
-        const c = new AbortController();
-        const events: string[] = [];
-        let settled = 0;
-        const p = webq.load(slow, { signal: c.signal, onProgress: (e: any) => { events.push(e.phase); if (events.length === 2) c.abort(); } })
-          .then(() => { settled++; return 'resolved'; }, (e: Error) => { settled++; return e.name; });
-        const name = await p;
-        await new Promise((res) => setTimeout(res, 3000)); // the download would have finished by now
-        const next = await webq.load(good).then((info: any) => info.backend, (e: Error) => e.name);
-        return { name, settled, events: events.length, next };
-      }, { slow: url('/models/slow_vad.onnx'), good: url('/models/silero_vad.onnx') });
+      const r = await ctx().page.evaluate(
+        async ({ slow, good }) => {
+          const webq = (window as any).webq;
+          const c = new AbortController();
+          const events: string[] = [];
+          let settled = 0;
+          const p = webq
+            .load(slow, {
+              signal: c.signal,
+              onProgress: (e: any) => {
+                events.push(e.phase);
+                if (events.length === 2) c.abort();
+              },
+            })
+            .then(
+              () => {
+                settled++;
+                return 'resolved';
+              },
+              (e: Error) => {
+                settled++;
+                return e.name;
+              },
+            );
+          const name = await p;
+          await new Promise((res) => setTimeout(res, 3000)); // the download would have finished by now
+          const next = await webq.load(good).then(
+            (info: any) => info.backend,
+            (e: Error) => e.name,
+          );
+          return { name, settled, events: events.length, next };
+        },
+        { slow: url('/models/slow_vad.onnx'), good: url('/models/silero_vad.onnx') },
+      );
       expect(r.name).toBe('AbortError');
       expect(r.settled).toBe(1);
       expect(r.events).toBeGreaterThanOrEqual(2);
@@ -300,11 +453,14 @@ export function webqSuite(ctx: () => SuiteContext): void {
     });
 
     it('reports download progress tied to its request, ending at loaded = total', async () => {
-      const events = await ctx().page.evaluate(async (u) => {
-        const seen: { phase: string; loaded: number; total: number }[] = [];
-        await (window as any).webq.load(u, { backend: 'wasm', onProgress: (p: any) => seen.push(p) });
-        return seen;
-      }, `${url('/models/slow_vad.onnx')}?progress`);
+      const events = await ctx().page.evaluate(
+        async (u) => {
+          const seen: { phase: string; loaded: number; total: number }[] = [];
+          await (window as any).webq.load(u, { backend: 'wasm', onProgress: (p: any) => seen.push(p) });
+          return seen;
+        },
+        `${url('/models/slow_vad.onnx')}?progress`,
+      );
       const downloads = events.filter((e) => e.phase === 'download');
       expect(downloads.length).toBeGreaterThan(3);
       const last = downloads.at(-1)!;
@@ -317,7 +473,11 @@ export function webqSuite(ctx: () => SuiteContext): void {
     it('names the error: 404 → NotFoundError, not ONNX → DataError, forbidden URL → NotAllowedError, webnn absent → NotSupportedError', async () => {
       const r = await ctx().page.evaluate(async (base) => {
         const webq = (window as any).webq;
-        const name = (p: Promise<unknown>) => p.then(() => 'resolved', (e: Error) => `${e.name}: ${e.message}`);
+        const name = (p: Promise<unknown>) =>
+          p.then(
+            () => 'resolved',
+            (e: Error) => `${e.name}: ${e.message}`,
+          );
         return {
           missing: await name(webq.load(`${base}/models/missing.onnx`)),
           notOnnx: await name(webq.load(`${base}/models/not_onnx.onnx`)),
@@ -340,20 +500,36 @@ export function webqSuite(ctx: () => SuiteContext): void {
 
   describe('requests in parallel', () => {
     it('eight concurrent runs on one model each get their own result', async () => {
-      const inputs = Array.from({ length: 8 }, (_, k) => Array.from({ length: 512 }, (_, i) => Math.sin((i * (k + 1)) / 7) * 0.5));
-      const refs = await Promise.all(inputs.map((x) => referenceRun(MODELS.sileroVad, {
-        input: { type: 'float32', data: Float32Array.from(x), dims: [1, 512] },
-        state: { type: 'float32', data: new Float32Array(256), dims: [2, 1, 128] },
-        sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
-      })));
-      const got = await ctx().page.evaluate(async ({ u, inputs }) => Promise.all(inputs.map(async (x) => {
-        const res = await (window as any).webq.run(u, {
-          input: { type: 'float32', data: Float32Array.from(x), dims: [1, 512] },
-          state: { type: 'float32', data: new Float32Array(256), dims: [2, 1, 128] },
-          sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
-        }, { backend: 'wasm' });
-        return Array.from(res.output.stateN.data as Float32Array).slice(0, 16);
-      })), { u: url('/models/silero_vad.onnx'), inputs });
+      const inputs = Array.from({ length: 8 }, (_, k) =>
+        Array.from({ length: 512 }, (_, i) => Math.sin((i * (k + 1)) / 7) * 0.5),
+      );
+      const refs = await Promise.all(
+        inputs.map((x) =>
+          referenceRun(MODELS.sileroVad, {
+            input: { type: 'float32', data: Float32Array.from(x), dims: [1, 512] },
+            state: { type: 'float32', data: new Float32Array(256), dims: [2, 1, 128] },
+            sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
+          }),
+        ),
+      );
+      const got = await ctx().page.evaluate(
+        async ({ u, inputs }) =>
+          Promise.all(
+            inputs.map(async (x) => {
+              const res = await (window as any).webq.run(
+                u,
+                {
+                  input: { type: 'float32', data: Float32Array.from(x), dims: [1, 512] },
+                  state: { type: 'float32', data: new Float32Array(256), dims: [2, 1, 128] },
+                  sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
+                },
+                { backend: 'wasm' },
+              );
+              return Array.from(res.output.stateN.data as Float32Array).slice(0, 16);
+            }),
+          ),
+        { u: url('/models/silero_vad.onnx'), inputs },
+      );
       got.forEach((g, k) => {
         const ref = Array.from(refs[k]!.stateN!.data).slice(0, 16);
         g.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThan(1e-4));
@@ -384,29 +560,117 @@ export function webqSuite(ctx: () => SuiteContext): void {
           ['model javascript: url', 'NotAllowedError', () => webq.run('javascript:alert(1)', good())],
           ['model data: url', 'NotAllowedError', () => webq.run('data:application/octet-stream;base64,AAAA', good())],
           ['model http non-local url', 'NotAllowedError', () => webq.run('http://10.0.0.1/m.onnx', good())],
-          ['model url with credentials', 'NotAllowedError', () => webq.run('https://user:pw@example.com/m.onnx', good())],
+          [
+            'model url with credentials',
+            'NotAllowedError',
+            () => webq.run('https://user:pw@example.com/m.onnx', good()),
+          ],
           ['sha256 mismatch', 'DataError', () => webq.run({ url: vad, sha256: '0'.repeat(64) }, good())],
           ['input null', 'DataError', () => webq.run(vad, null)],
           ['input a number', 'DataError', () => webq.run(vad, 7)],
           ['input empty object', 'DataError', () => webq.run(vad, {})],
           ['tensor not an object', 'DataError', () => webq.run(vad, withInput({ input: 5 }))],
-          ['tensor unknown type', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float64', data: new Float64Array(512), dims: [1, 512] } }))],
-          ['dims not an array', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: '1,512' } }))],
-          ['negative dim', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [-1, 512] } }))],
-          ['fractional dim', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [1.5, 512] } }))],
-          ['NaN dim', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [NaN, 512] } }))],
-          ['huge dims', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [2 ** 40, 512] } }))],
-          ['rank 9', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(1), dims: [1, 1, 1, 1, 1, 1, 1, 1, 1] } }))],
-          ['dims × size ≠ bytes', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(500), dims: [1, 512] } }))],
-          ['wrong typed array for type', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: new Int32Array(512), dims: [1, 512] } }))],
-          ['int64 as Float64Array', 'DataError', () => webq.run(vad, withInput({ sr: { type: 'int64', data: new Float64Array([16000]), dims: [] } }))],
-          ['number[] wrong length', 'DataError', () => webq.run(vad, withInput({ input: { type: 'float32', data: [1, 2, 3], dims: [1, 512] } }))],
-          ['number[] with a string', 'DataError', () => webq.run(vad, withInput({ sr: { type: 'int64', data: ['16000'], dims: [1] } }))],
-          ['missing model input', 'DataError', () => { const g: any = good(); delete g.state; return webq.run(vad, g); }],
-          ['unknown model input', 'DataError', () => webq.run(vad, withInput({ bogus: { type: 'float32', data: new Float32Array(1), dims: [1] } }))],
-          ['wrong input type for model', 'DataError', () => webq.run(vad, withInput({ sr: { type: 'int32', data: new Int32Array([16000]), dims: [] } }))],
-          ['wrong rank for model', 'DataError', () => webq.run(vad, withInput({ state: { type: 'float32', data: new Float32Array(256), dims: [256] } }))],
-          ['wrong static dim for model', 'DataError', () => webq.run(vad, withInput({ state: { type: 'float32', data: new Float32Array(256), dims: [1, 2, 128] } }))],
+          [
+            'tensor unknown type',
+            'DataError',
+            () => webq.run(vad, withInput({ input: { type: 'float64', data: new Float64Array(512), dims: [1, 512] } })),
+          ],
+          [
+            'dims not an array',
+            'DataError',
+            () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: '1,512' } })),
+          ],
+          [
+            'negative dim',
+            'DataError',
+            () =>
+              webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [-1, 512] } })),
+          ],
+          [
+            'fractional dim',
+            'DataError',
+            () =>
+              webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [1.5, 512] } })),
+          ],
+          [
+            'NaN dim',
+            'DataError',
+            () =>
+              webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [NaN, 512] } })),
+          ],
+          [
+            'huge dims',
+            'DataError',
+            () =>
+              webq.run(
+                vad,
+                withInput({ input: { type: 'float32', data: new Float32Array(512), dims: [2 ** 40, 512] } }),
+              ),
+          ],
+          [
+            'rank 9',
+            'DataError',
+            () =>
+              webq.run(
+                vad,
+                withInput({ input: { type: 'float32', data: new Float32Array(1), dims: [1, 1, 1, 1, 1, 1, 1, 1, 1] } }),
+              ),
+          ],
+          [
+            'dims × size ≠ bytes',
+            'DataError',
+            () => webq.run(vad, withInput({ input: { type: 'float32', data: new Float32Array(500), dims: [1, 512] } })),
+          ],
+          [
+            'wrong typed array for type',
+            'DataError',
+            () => webq.run(vad, withInput({ input: { type: 'float32', data: new Int32Array(512), dims: [1, 512] } })),
+          ],
+          [
+            'int64 as Float64Array',
+            'DataError',
+            () => webq.run(vad, withInput({ sr: { type: 'int64', data: new Float64Array([16000]), dims: [] } })),
+          ],
+          [
+            'number[] wrong length',
+            'DataError',
+            () => webq.run(vad, withInput({ input: { type: 'float32', data: [1, 2, 3], dims: [1, 512] } })),
+          ],
+          [
+            'number[] with a string',
+            'DataError',
+            () => webq.run(vad, withInput({ sr: { type: 'int64', data: ['16000'], dims: [1] } })),
+          ],
+          [
+            'missing model input',
+            'DataError',
+            () => {
+              const g: any = good();
+              delete g.state;
+              return webq.run(vad, g);
+            },
+          ],
+          [
+            'unknown model input',
+            'DataError',
+            () => webq.run(vad, withInput({ bogus: { type: 'float32', data: new Float32Array(1), dims: [1] } })),
+          ],
+          [
+            'wrong input type for model',
+            'DataError',
+            () => webq.run(vad, withInput({ sr: { type: 'int32', data: new Int32Array([16000]), dims: [] } })),
+          ],
+          [
+            'wrong rank for model',
+            'DataError',
+            () => webq.run(vad, withInput({ state: { type: 'float32', data: new Float32Array(256), dims: [256] } })),
+          ],
+          [
+            'wrong static dim for model',
+            'DataError',
+            () =>
+              webq.run(vad, withInput({ state: { type: 'float32', data: new Float32Array(256), dims: [1, 2, 128] } })),
+          ],
           ['text for a raw model', 'DataError', () => webq.run(vad, 'hello')],
           ['options not an object', 'DataError', () => webq.run(vad, good(), 'fast')],
           ['unknown option', 'DataError', () => webq.run(vad, good(), { turbo: true })],
@@ -414,14 +678,26 @@ export function webqSuite(ctx: () => SuiteContext): void {
           ['scheme misspelt', 'DataError', () => webq.run(vad, good(), { scheme: 'symetric' })],
           ['groupSize not a power of two', 'DataError', () => webq.run(vad, good(), { groupSize: 100 })],
           ['backend unknown', 'DataError', () => webq.run(vad, good(), { backend: 'cuda' })],
-          ['alias and name together', 'DataError', () => webq.run(vad, good(), { mixedPrecision: true, mixed_precision: true })],
+          [
+            'alias and name together',
+            'DataError',
+            () => webq.run(vad, good(), { mixedPrecision: true, mixed_precision: true }),
+          ],
           ['workgroupSize too large', 'DataError', () => webq.run(vad, good(), { workgroupSize: [1024, 2, 1] })],
           ['topK on a raw model', 'DataError', () => webq.run(vad, good(), { topK: 5 })],
           ['run option on load', 'DataError', () => webq.load(vad, { topK: 5 })],
-          ['devicePreference with wasm', 'DataError', () => webq.run(vad, good(), { backend: 'wasm', devicePreference: 'npu' })],
+          [
+            'devicePreference with wasm',
+            'DataError',
+            () => webq.run(vad, good(), { backend: 'wasm', devicePreference: 'npu' }),
+          ],
           ['signal not an AbortSignal', 'DataError', () => webq.run(vad, good(), { signal: {} })],
           ['onProgress not a function', 'DataError', () => webq.run(vad, good(), { onProgress: 'yes' })],
-          ['prototype pollution key', 'DataError', () => webq.run(vad, good(), JSON.parse('{"__proto__": {"polluted": true}}'))],
+          [
+            'prototype pollution key',
+            'DataError',
+            () => webq.run(vad, good(), JSON.parse('{"__proto__": {"polluted": true}}')),
+          ],
           ['contradicting options', 'DataError', () => webq.run(vad, good(), { useQuantization: false, bits: 4 })],
         ];
         const results: { label: string; expected: string; got: string; message: string }[] = [];
@@ -433,7 +709,10 @@ export function webqSuite(ctx: () => SuiteContext): void {
             results.push({ label, expected, got: e?.name, message: e?.message });
           }
         }
-        const after = await webq.run(vad, good(), { backend: 'wasm' }).then((res: any) => res.output.output.dims, (e: Error) => e.name);
+        const after = await webq.run(vad, good(), { backend: 'wasm' }).then(
+          (res: any) => res.output.output.dims,
+          (e: Error) => e.name,
+        );
         return { results, after, polluted: ({} as any).polluted ?? null };
       }, ctx().server.origin);
       expect(r.results.length).toBeGreaterThanOrEqual(30);
@@ -449,7 +728,11 @@ export function webqSuite(ctx: () => SuiteContext): void {
       const r = await ctx().page.evaluate(async (base) => {
         const webq = (window as any).webq;
         const vad = `${base}/models/silero_vad.onnx`;
-        const named = (p: Promise<unknown>) => p.then(() => 'resolved', (e: Error) => `${e.name}: ${e.message}`);
+        const named = (p: Promise<unknown>) =>
+          p.then(
+            () => 'resolved',
+            (e: Error) => `${e.name}: ${e.message}`,
+          );
         return {
           capsUnknown: await named(webq.capabilities({ turbo: true })),
           capsLoadOption: await named(webq.capabilities({ backend: 'wasm' })),
@@ -472,27 +755,74 @@ export function webqSuite(ctx: () => SuiteContext): void {
     it('answers garbage posted straight to the bridge, and keeps serving', async () => {
       const r = await ctx().page.evaluate(async (u) => {
         const replies: any[] = [];
-        const listener = (e: MessageEvent) => { if (e.data?.tag === 'webq:bridge' && e.data.message) replies.push(e.data.message); };
+        const listener = (e: MessageEvent) => {
+          if (e.data?.tag === 'webq:bridge' && e.data.message) replies.push(e.data.message);
+        };
         window.addEventListener('message', listener);
         const junk: unknown[] = [
           { tag: 'webq:page', message: null },
           { tag: 'webq:page', message: { type: 'request', id: 'x1', method: 'eval', params: {} } },
-          { tag: 'webq:page', message: { type: 'request', id: 'x2', method: 'run', params: { model: u, input: { kind: 'tensors', tensors: { a: { type: 'float32', dims: [4], data: new Float32Array(3) } } } } } },
+          {
+            tag: 'webq:page',
+            message: {
+              type: 'request',
+              id: 'x2',
+              method: 'run',
+              params: {
+                model: u,
+                input: { kind: 'tensors', tensors: { a: { type: 'float32', dims: [4], data: new Float32Array(3) } } },
+              },
+            },
+          },
           { tag: 'webq:page', message: { type: 'request', id: 'bad id with spaces', method: 'capabilities' } },
-          { tag: 'webq:page', message: { type: 'request', id: 'x3', method: 'load', params: { model: u, options: { ['__proto__']: 1 } } } },
-          { tag: 'webq:page', message: { type: 'request', id: 'x4', method: 'run', params: { model: u, input: { kind: 'audio', audio: new Float32Array(10), sampleRate: 5 } } } },
-          { tag: 'webq:page', message: { type: 'request', id: 'x5', method: 'run', params: { model: u, input: { kind: 'image', images: [{ width: 2, height: 2, data: new Uint8ClampedArray(3) }] } } } },
+          {
+            tag: 'webq:page',
+            message: { type: 'request', id: 'x3', method: 'load', params: { model: u, options: { ['__proto__']: 1 } } },
+          },
+          {
+            tag: 'webq:page',
+            message: {
+              type: 'request',
+              id: 'x4',
+              method: 'run',
+              params: { model: u, input: { kind: 'audio', audio: new Float32Array(10), sampleRate: 5 } },
+            },
+          },
+          {
+            tag: 'webq:page',
+            message: {
+              type: 'request',
+              id: 'x5',
+              method: 'run',
+              params: {
+                model: u,
+                input: { kind: 'image', images: [{ width: 2, height: 2, data: new Uint8ClampedArray(3) }] },
+              },
+            },
+          },
           { tag: 'webq:page', message: { type: 'nonsense', id: 'x6' } },
           { tag: 'webq:page', message: { type: 'abort', id: 'never-sent' } },
-          'a string', 42, null,
+          'a string',
+          42,
+          null,
         ];
         for (const j of junk) window.postMessage(j, '*');
         await new Promise((res) => setTimeout(res, 1500));
         window.removeEventListener('message', listener);
-        const after = await (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name);
+        const after = await (window as any).webq.capabilities().then(
+          () => 'ok',
+          (e: Error) => e.name,
+        );
         return { replies: replies.map((m) => `${m.id}:${m.type}:${m.error?.name ?? ''}`).sort(), after };
       }, url('/models/silero_vad.onnx'));
-      expect(r.replies).toEqual(['x1:error:DataError', 'x2:error:DataError', 'x3:error:DataError', 'x4:error:DataError', 'x5:error:DataError', 'x6:error:DataError']);
+      expect(r.replies).toEqual([
+        'x1:error:DataError',
+        'x2:error:DataError',
+        'x3:error:DataError',
+        'x4:error:DataError',
+        'x5:error:DataError',
+        'x6:error:DataError',
+      ]);
       expect(r.after).toBe('ok');
     });
   });
@@ -506,9 +836,19 @@ export function webqSuite(ctx: () => SuiteContext): void {
         const first = await webq.run(u, feeds(), { backend: 'wasm' });
         await webq.unload(u);
         const again = await webq.run(u, feeds(), { backend: 'wasm' });
-        return { info, firstLoad: 'loadTimeMs' in first.performanceMetrics, againLoad: typeof again.performanceMetrics.loadTimeMs };
+        return {
+          info,
+          firstLoad: 'loadTimeMs' in first.performanceMetrics,
+          againLoad: typeof again.performanceMetrics.loadTimeMs,
+        };
       }, url('/models/identity_int32.onnx'));
-      expect(r.info).toMatchObject({ backend: 'wasm', bits: 32, task: null, inputs: [{ name: 'x', type: 'int32', dims: ['n'] }], outputs: [{ name: 'y', type: 'int32', dims: ['n'] }] });
+      expect(r.info).toMatchObject({
+        backend: 'wasm',
+        bits: 32,
+        task: null,
+        inputs: [{ name: 'x', type: 'int32', dims: ['n'] }],
+        outputs: [{ name: 'y', type: 'int32', dims: ['n'] }],
+      });
       expect(r.firstLoad).toBe(false);
       expect(r.againLoad).toBe('number');
     });

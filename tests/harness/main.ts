@@ -27,18 +27,30 @@ function traceWebnn(): void {
   const wrap = (proto: Record<string, unknown>, name: string, count: () => void) => {
     const original = proto[name];
     if (typeof original !== 'function') return;
-    proto[name] = function (this: unknown, ...args: unknown[]) { count(); return (original as (...a: unknown[]) => unknown).apply(this, args); };
+    proto[name] = function (this: unknown, ...args: unknown[]) {
+      count();
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    };
   };
   const builder = g.MLGraphBuilder?.prototype;
   if (builder) {
     for (const name of Object.getOwnPropertyNames(builder)) {
       if (name === 'constructor' || Object.getOwnPropertyDescriptor(builder, name)?.get) continue;
-      if (name === 'build') wrap(builder, name, () => { webnn.builds++; });
-      else wrap(builder, name, () => { webnn.ops[name] = (webnn.ops[name] ?? 0) + 1; });
+      if (name === 'build')
+        wrap(builder, name, () => {
+          webnn.builds++;
+        });
+      else
+        wrap(builder, name, () => {
+          webnn.ops[name] = (webnn.ops[name] ?? 0) + 1;
+        });
     }
   }
   const context = g.MLContext?.prototype;
-  if (context) wrap(context, 'dispatch', () => { webnn.dispatches++; });
+  if (context)
+    wrap(context, 'dispatch', () => {
+      webnn.dispatches++;
+    });
 }
 
 const engine = new Engine({ browser: browserInfo() });
@@ -57,7 +69,9 @@ const inPageTransport: Transport = {
       engine.receive(checked, { origin }, (m) => deliver(structuredClone(m)));
     });
   },
-  listen(receive) { receiver = receive; },
+  listen(receive) {
+    receiver = receive;
+  },
 };
 let receiver: ((m: HostMessage) => void) | null = null;
 const deliver = (m: HostMessage) => receiver?.(m);

@@ -16,7 +16,9 @@ export async function getDevice(subgroups = true): Promise<GPUDevice> {
     requiredFeatures,
     requiredLimits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize },
   });
-  device.addEventListener('uncapturederror', (e) => { throw new Error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`); });
+  device.addEventListener('uncapturederror', (e) => {
+    throw new Error(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`);
+  });
   return device;
 }
 

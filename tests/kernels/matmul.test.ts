@@ -4,25 +4,41 @@
  * Both the subgroup and the shared-memory reduction of the GEMV run, and non-default tiles of the GEMM.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { gemm, gemv, matmul, pipelineCount, readFloats, uploadBytes, uploadQuantized } from '../../kernels/index.ts';
-import { isSoftwareAdapter } from '../../kernels/pipelines.ts';
-import type { GemmOptions, GemvOptions } from '../../kernels/index.ts';
-import type { Bits, QuantizeOptions, Scheme } from '../../kernels/layout.ts';
-import { getDevice, noGpuErrors } from './gpu.ts';
-import { dequantizeReference, matmulReference, pack, quantizeReference, randomWeights, rng } from './reference.ts';
+import { gemm, gemv, matmul, pipelineCount, readFloats, uploadBytes, uploadQuantized } from '../../kernels/index';
+import { isSoftwareAdapter } from '../../kernels/pipelines';
+import type { GemmOptions, GemvOptions } from '../../kernels/index';
+import type { Bits, QuantizeOptions, Scheme } from '../../kernels/layout';
+import { getDevice, noGpuErrors } from './gpu';
+import { dequantizeReference, matmulReference, pack, quantizeReference, randomWeights, rng } from './reference';
 
 let device: GPUDevice;
 let plainDevice: GPUDevice; // no `subgroups`: the shared-memory path
-beforeAll(async () => { device = await getDevice(true); plainDevice = await getDevice(false); });
+beforeAll(async () => {
+  device = await getDevice(true);
+  plainDevice = await getDevice(false);
+});
 
-interface Case { M: number; K: number; N: number; groupSize: number; bias?: boolean }
+interface Case {
+  M: number;
+  K: number;
+  N: number;
+  groupSize: number;
+  bias?: boolean;
+}
 
 function activations(count: number, seed: number): Float32Array {
   const r = rng(seed);
   return Float32Array.from({ length: count }, () => r() * 2 - 1);
 }
 
-async function check(dev: GPUDevice, kernel: 'gemv' | 'gemm', c: Case, bits: Bits, scheme: Scheme, opts: GemvOptions | GemmOptions = {}) {
+async function check(
+  dev: GPUDevice,
+  kernel: 'gemv' | 'gemm',
+  c: Case,
+  bits: Bits,
+  scheme: Scheme,
+  opts: GemvOptions | GemmOptions = {},
+) {
   const { M, K, N } = c;
   const o: QuantizeOptions = { bits, scheme, groupSize: c.groupSize, scaleSearch: false };
   const q = pack(quantizeReference(randomWeights(K * N, K + N + bits), K, N, o), bits, K, N, o);
@@ -48,10 +64,10 @@ const SCHEMES: Scheme[] = ['symmetric', 'asymmetric'];
 
 describe('gemv', () => {
   const cases: Case[] = [
-    { M: 1, K: 37, N: 1, groupSize: 16 },          // K not a multiple of the block nor of 4, N = 1
+    { M: 1, K: 37, N: 1, groupSize: 16 }, // K not a multiple of the block nor of 4, N = 1
     { M: 1, K: 4096, N: 24, groupSize: 32, bias: true }, // large K
     { M: 1, K: 258, N: 67, groupSize: 64 },
-    { M: 3, K: 100, N: 50, groupSize: 0, bias: true },   // per channel, several rows
+    { M: 3, K: 100, N: 50, groupSize: 0, bias: true }, // per channel, several rows
   ];
   for (const bits of BITS) {
     for (const scheme of SCHEMES) {
@@ -63,15 +79,25 @@ describe('gemv', () => {
     }
   }
   it('shared-memory reduction (no subgroups) and other workgroup shapes', async () => {
-    for (const wg of [[64, 4, 1], [32, 1, 1], [128, 2, 1], [4, 8, 1]] as const) {
-      await check(plainDevice, 'gemv', { M: 1, K: 333, N: 19, groupSize: 32, bias: true }, 4, 'asymmetric', { workgroupSize: wg });
+    for (const wg of [
+      [64, 4, 1],
+      [32, 1, 1],
+      [128, 2, 1],
+      [4, 8, 1],
+    ] as const) {
+      await check(plainDevice, 'gemv', { M: 1, K: 333, N: 19, groupSize: 32, bias: true }, 4, 'asymmetric', {
+        workgroupSize: wg,
+      });
       await check(device, 'gemv', { M: 2, K: 333, N: 19, groupSize: 32 }, 2, 'symmetric', { workgroupSize: wg });
     }
   });
   it('columns per thread, A staged or read from global memory, block sizes 16…128 (chunks of 1, 2, 4, 8 words)', async () => {
     const variants: GemvOptions[] = [
-      { colsPerThread: 1 }, { colsPerThread: 3, stageA: false }, { colsPerThread: 4, stageA: true },
-      { workgroupSize: [16, 2, 1], colsPerThread: 5 }, { workgroupSize: [128, 1, 1], colsPerThread: 2, stageA: false },
+      { colsPerThread: 1 },
+      { colsPerThread: 3, stageA: false },
+      { colsPerThread: 4, stageA: true },
+      { workgroupSize: [16, 2, 1], colsPerThread: 5 },
+      { workgroupSize: [128, 1, 1], colsPerThread: 2, stageA: false },
       { workgroupSize: [1, 8, 1], colsPerThread: 2 },
     ];
     for (const o of variants) {
@@ -81,16 +107,32 @@ describe('gemv', () => {
         await check(plainDevice, 'gemv', { M: 1, K: 333, N: 19, groupSize: 128 }, bits, 'symmetric', o);
       }
     }
-    await check(device, 'gemv', { M: 1, K: 2048, N: 9, groupSize: 32 }, 8, 'asymmetric', { colsPerThread: 4, workgroupSize: [32, 1, 1] });
+    await check(device, 'gemv', { M: 1, K: 2048, N: 9, groupSize: 32 }, 8, 'asymmetric', {
+      colsPerThread: 4,
+      workgroupSize: [32, 1, 1],
+    });
   });
   it('rejects a workgroup x that is not a power of two, bad colsPerThread, stageA that does not fit', () => {
-    const args = { a: uploadBytes(device, new Float32Array(16)), M: 1, w: uploadQuantized(device,
-      pack(quantizeReference(new Float32Array(16), 16, 1, { bits: 4, scheme: 'symmetric', groupSize: 16 }), 4, 16, 1,
-        { bits: 4, scheme: 'symmetric', groupSize: 16 })) };
+    const args = {
+      a: uploadBytes(device, new Float32Array(16)),
+      M: 1,
+      w: uploadQuantized(
+        device,
+        pack(
+          quantizeReference(new Float32Array(16), 16, 1, { bits: 4, scheme: 'symmetric', groupSize: 16 }),
+          4,
+          16,
+          1,
+          { bits: 4, scheme: 'symmetric', groupSize: 16 },
+        ),
+      ),
+    };
     expect(() => gemv(device, args, { workgroupSize: [48, 1, 1] })).toThrow(RangeError);
     expect(() => gemv(device, args, { colsPerThread: 0 })).toThrow(RangeError);
     // 256 threads x 16 codes x 4 bytes of A + the reduction's 4 KiB: more than the 16 KiB of a default device
-    expect(() => gemv(device, args, { workgroupSize: [256, 1, 1], colsPerThread: 4, stageA: true })).toThrow(RangeError);
+    expect(() => gemv(device, args, { workgroupSize: [256, 1, 1], colsPerThread: 4, stageA: true })).toThrow(
+      RangeError,
+    );
     expect(() => gemv(device, args, { workgroupSize: [256, 1, 1], colsPerThread: 4 })).not.toThrow();
   });
 });
@@ -117,12 +159,15 @@ describe('gemm', () => {
       { workgroupSize: [32, 2, 1], rowsPerThread: 1, colsPerThread: 3, kTile: 32 },
       { workgroupSize: [4, 16, 1], rowsPerThread: 3, colsPerThread: 1, kTile: 64 },
     ];
-    for (const t of tiles) await check(device, 'gemm', { M: 23, K: 150, N: 41, groupSize: 16, bias: true }, 8, 'asymmetric', t);
+    for (const t of tiles)
+      await check(device, 'gemm', { M: 23, K: 150, N: 41, groupSize: 16, bias: true }, 8, 'asymmetric', t);
   });
   it('split-K: explicit slice counts (1 = one pass), more slices than steps, with and without bias', async () => {
     for (const splitK of [1, 2, 3, 7, 100]) {
       for (const bits of BITS) {
-        await check(device, 'gemm', { M: 19, K: 300, N: 45, groupSize: 32, bias: true }, bits, 'asymmetric', { splitK });
+        await check(device, 'gemm', { M: 19, K: 300, N: 45, groupSize: 32, bias: true }, bits, 'asymmetric', {
+          splitK,
+        });
         await check(device, 'gemm', { M: 6, K: 130, N: 70, groupSize: 0 }, bits, 'symmetric', { splitK, kTile: 16 });
       }
     }
@@ -132,19 +177,30 @@ describe('gemm', () => {
   it('automatic split-K: one slice on a software adapter', async () => {
     const fresh = await getDevice(true); // its own pipeline cache: a split would compile the reduction as well
     // a grid of one workgroup and 22 K steps: a GPU would split it into 11 slices
-    await check(fresh, 'gemm', { M: 8, K: 1024, N: 16, groupSize: 32 }, 4, 'symmetric',
-      { workgroupSize: [8, 8, 1], rowsPerThread: 1, colsPerThread: 2, kTile: 48 });
+    await check(fresh, 'gemm', { M: 8, K: 1024, N: 16, groupSize: 32 }, 4, 'symmetric', {
+      workgroupSize: [8, 8, 1],
+      rowsPerThread: 1,
+      colsPerThread: 2,
+      kTile: 48,
+    });
     expect(isSoftwareAdapter(fresh)).toBe(true); // the test GPU is SwiftShader
     expect(pipelineCount(fresh)).toBe(1); // the main pass only
     fresh.destroy();
   });
   it('rejects a bad splitK and a tile beyond the workgroup storage', () => {
-    const K = 32, N = 4;
+    const K = 32,
+      N = 4;
     const o: QuantizeOptions = { bits: 4, scheme: 'symmetric', groupSize: 32 };
-    const args = { a: uploadBytes(device, new Float32Array(2 * K)), M: 2, w: uploadQuantized(device, pack(quantizeReference(randomWeights(K * N, 3), K, N, o), 4, K, N, o)) };
+    const args = {
+      a: uploadBytes(device, new Float32Array(2 * K)),
+      M: 2,
+      w: uploadQuantized(device, pack(quantizeReference(randomWeights(K * N, 3), K, N, o), 4, K, N, o)),
+    };
     expect(() => gemm(device, args, { splitK: 0 })).toThrow(RangeError);
     expect(() => gemm(device, args, { splitK: 1.5 })).toThrow(RangeError);
-    expect(() => gemm(device, args, { workgroupSize: [16, 16, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 })).toThrow(RangeError);
+    expect(() =>
+      gemm(device, args, { workgroupSize: [16, 16, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 64 }),
+    ).toThrow(RangeError);
   });
 });
 
@@ -157,7 +213,8 @@ describe('pipeline cache', () => {
     expect(pipelineCount(device)).toBe(before);
   });
   it('matmul picks gemv for small M and gemm above', async () => {
-    const K = 64, N = 8;
+    const K = 64,
+      N = 8;
     const o: QuantizeOptions = { bits: 4, scheme: 'symmetric', groupSize: 32 };
     const w = uploadQuantized(device, pack(quantizeReference(randomWeights(K * N, 1), K, N, o), 4, K, N, o));
     // Tile options no other test uses, so each call compiles exactly the pipeline of the kernel it picked.

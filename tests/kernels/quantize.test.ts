@@ -4,19 +4,27 @@
  * with the scale search, an error no worse than round-to-nearest and as good as the CPU search.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { quantize, dequantize, downloadQuantized, readFloats, uploadBytes, uploadQuantized } from '../../kernels/index.ts';
-import type { Bits, QuantizeOptions, Scheme } from '../../kernels/layout.ts';
-import { getDevice, noGpuErrors } from './gpu.ts';
-import { dequantizeReference, pack, quantizeReference, randomWeights, unpack } from './reference.ts';
+import { quantize, dequantize, downloadQuantized, readFloats, uploadBytes, uploadQuantized } from '../../kernels/index';
+import type { Bits, QuantizeOptions, Scheme } from '../../kernels/layout';
+import { getDevice, noGpuErrors } from './gpu';
+import { dequantizeReference, pack, quantizeReference, randomWeights, unpack } from './reference';
 
 let device: GPUDevice;
-beforeAll(async () => { device = await getDevice(); });
+beforeAll(async () => {
+  device = await getDevice();
+});
 
 const BITS: Bits[] = [2, 4, 8];
 const SCHEMES: Scheme[] = ['symmetric', 'asymmetric'];
 /** [K, N, groupSize]: K not a multiple of the block, N = 1, K < 16, per channel, per tensor, large K. */
 const SHAPES: [number, number, number][] = [
-  [37, 5, 16], [300, 33, 32], [64, 1, 64], [5, 3, 16], [200, 7, 0], [45, 6, -1], [4096, 3, 128],
+  [37, 5, 16],
+  [300, 33, 32],
+  [64, 1, 64],
+  [5, 3, 16],
+  [200, 7, 0],
+  [45, 6, -1],
+  [4096, 3, 128],
 ];
 
 async function gpuQuantize(b: Float32Array, K: number, N: number, o: QuantizeOptions) {
@@ -66,7 +74,9 @@ describe('quantize: round-to-nearest matches the CPU reference', () => {
           expect(diffs).toBeLessThanOrEqual(Math.max(1, (K * N) / 1000));
           // Padding past K takes the zero point.
           const zps = unpack(gpu).zps;
-          for (let n = 0; n < N; n++) for (let k = K; k < ref.codes[n]!.length; k++) expect(g[n]![k]).toBe(zps[n * ref.kBlocks + ref.kBlocks - 1]);
+          for (let n = 0; n < N; n++)
+            for (let k = K; k < ref.codes[n]!.length; k++)
+              expect(g[n]![k]).toBe(zps[n * ref.kBlocks + ref.kBlocks - 1]);
         });
       }
     }
@@ -74,7 +84,8 @@ describe('quantize: round-to-nearest matches the CPU reference', () => {
 
   it('exact .5 ties: bounded disagreement (GPU division may be a few ULP off)', async () => {
     // Symmetric 4-bit, block max 8 → scale = -1; values k + 0.5 make every w/scale an exact tie.
-    const K = 32, N = 4;
+    const K = 32,
+      N = 4;
     const b = new Float32Array(K * N);
     for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) b[k * N + n] = k % 2 === 0 ? -8 : ((k + n) % 15) - 7 + 0.5;
     const o: QuantizeOptions = { bits: 4, scheme: 'symmetric', groupSize: 16, scaleSearch: false };
@@ -92,10 +103,18 @@ describe('quantize: round-to-nearest matches the CPU reference', () => {
 describe('quantize: scale search', () => {
   for (const bits of BITS) {
     for (const scheme of SCHEMES) {
-      for (const [K, N, groupSize] of [[300, 17, 32], [96, 5, 0], [40, 6, -1]] as const) {
+      for (const [K, N, groupSize] of [
+        [300, 17, 32],
+        [96, 5, 0],
+        [40, 6, -1],
+      ] as const) {
         it(`${bits}-bit ${scheme} K=${K} N=${N} group=${groupSize}`, async () => {
           const b = randomWeights(K * N, 99 + K + bits);
-          const rtn = pack(quantizeReference(b, K, N, { bits, scheme, groupSize, scaleSearch: false }), bits, K, N, { bits, scheme, groupSize });
+          const rtn = pack(quantizeReference(b, K, N, { bits, scheme, groupSize, scaleSearch: false }), bits, K, N, {
+            bits,
+            scheme,
+            groupSize,
+          });
           const o: QuantizeOptions = { bits, scheme, groupSize, scaleSearch: true };
           const cpu = pack(quantizeReference(b, K, N, o), bits, K, N, o);
           const gpu = await gpuQuantize(b, K, N, o);
@@ -116,7 +135,8 @@ describe('dequantize', () => {
     for (const scheme of SCHEMES) {
       it(`${bits}-bit ${scheme}: (q - zp) * scale for K=77 N=9 group=32 and per channel`, async () => {
         for (const groupSize of [32, 0]) {
-          const K = 77, N = 9;
+          const K = 77,
+            N = 9;
           const o: QuantizeOptions = { bits, scheme, groupSize, scaleSearch: false };
           const q = pack(quantizeReference(randomWeights(K * N, bits * 10 + groupSize), K, N, o), bits, K, N, o);
           const w = uploadQuantized(device, q);

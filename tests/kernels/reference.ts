@@ -2,8 +2,8 @@
  * CPU references for the kernel tests, written for clarity rather than speed: one element at a time, the
  * formulas of kernels/README.md spelled out with Math.fround wherever the definition says f32.
  */
-import { blockSizeFor, packedShape, SEARCH_RATIOS } from '../../kernels/layout.ts';
-import type { Bits, QuantizeOptions, QuantizedWeight } from '../../kernels/layout.ts';
+import { blockSizeFor, packedShape, SEARCH_RATIOS } from '../../kernels/layout';
+import type { Bits, QuantizeOptions, QuantizedWeight } from '../../kernels/layout';
 
 const f32 = Math.fround;
 
@@ -12,7 +12,10 @@ export function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-export interface Params { scale: number; zp: number }
+export interface Params {
+  scale: number;
+  zp: number;
+}
 
 export function qparams(bits: Bits, asymmetric: boolean, lo: number, hi: number, ratio: number): Params {
   const qmax = 2 ** bits - 1;
@@ -34,10 +37,24 @@ export function quantCode(bits: Bits, w: number, p: Params): number {
 }
 
 /** Codes [N][kBlocks * blockSize] (padding = zero point), scales and zero points [N][kBlocks]. */
-export interface Unpacked { codes: Uint8Array[]; scales: Float32Array; zps: Uint8Array; blockSize: number; kBlocks: number }
+export interface Unpacked {
+  codes: Uint8Array[];
+  scales: Float32Array;
+  zps: Uint8Array;
+  blockSize: number;
+  kBlocks: number;
+}
 
 /** The elements of group (n, kb), or of the whole tensor per tensor. */
-function groupValues(b: Float32Array, K: number, N: number, n: number, kb: number, blockSize: number, perTensor: boolean): number[] {
+function groupValues(
+  b: Float32Array,
+  K: number,
+  N: number,
+  n: number,
+  kb: number,
+  blockSize: number,
+  perTensor: boolean,
+): number[] {
   if (perTensor) return Array.from(b);
   const out: number[] = [];
   for (let k = kb * blockSize; k < Math.min(K, (kb + 1) * blockSize); k++) out.push(b[k * N + n]!);
@@ -70,7 +87,10 @@ export function quantizeReference(b: Float32Array, K: number, N: number, o: Quan
         for (const r of SEARCH_RATIOS.slice(1)) {
           const p = qparams(o.bits, asym, lo, hi, r);
           const e = squaredError(o.bits, values, p);
-          if (e < bestErr) { best = p; bestErr = e; }
+          if (e < bestErr) {
+            best = p;
+            bestErr = e;
+          }
         }
       }
       scales[n * kBlocks + kb] = best.scale;
@@ -90,9 +110,11 @@ export function pack(u: Unpacked, bits: Bits, K: number, N: number, o: QuantizeO
   const s = packedShape(bits, K, N, u.blockSize);
   const per = 8 / bits;
   const data = new Uint8Array(s.dataBytes);
-  u.codes.forEach((row, n) => row.forEach((c, k) => {
-    data[n * (s.dataBytes / N) + Math.floor(k / per)]! |= c << ((k % per) * bits);
-  }));
+  u.codes.forEach((row, n) =>
+    row.forEach((c, k) => {
+      data[n * (s.dataBytes / N) + Math.floor(k / per)]! |= c << ((k % per) * bits);
+    }),
+  );
   let zeroPoints: Uint8Array | undefined;
   if (o.scheme === 'asymmetric') {
     zeroPoints = new Uint8Array(s.zpBytes);
@@ -103,8 +125,16 @@ export function pack(u: Unpacked, bits: Bits, K: number, N: number, o: QuantizeO
     }
   }
   return {
-    bits, scheme: o.scheme, K, N, blockSize: u.blockSize, groupSize: o.groupSize, kBlocks: u.kBlocks,
-    data, scales: u.scales, zeroPoints,
+    bits,
+    scheme: o.scheme,
+    K,
+    N,
+    blockSize: u.blockSize,
+    groupSize: o.groupSize,
+    kBlocks: u.kBlocks,
+    data,
+    scales: u.scales,
+    zeroPoints,
   };
 }
 
@@ -117,7 +147,8 @@ export function unpack(q: QuantizedWeight): { codes: Uint8Array[]; zps: Uint8Arr
   const zps = new Uint8Array(q.N * s.kBlocks);
   for (let n = 0; n < q.N; n++) {
     const row = new Uint8Array(s.kBlocks * q.blockSize);
-    for (let k = 0; k < row.length; k++) row[k] = (q.data[n * (s.dataBytes / q.N) + Math.floor(k / per)]! >> ((k % per) * q.bits)) & mask;
+    for (let k = 0; k < row.length; k++)
+      row[k] = (q.data[n * (s.dataBytes / q.N) + Math.floor(k / per)]! >> ((k % per) * q.bits)) & mask;
     codes.push(row);
     for (let kb = 0; kb < s.kBlocks; kb++) {
       zps[n * s.kBlocks + kb] = q.zeroPoints
@@ -142,14 +173,25 @@ export function dequantizeReference(q: QuantizedWeight): Float32Array {
 }
 
 /** Y[M, N] = A · B (+ bias) in float64, plus Σ|a·b| per output for an error bound. */
-export function matmulReference(a: Float32Array, b: Float32Array, M: number, K: number, N: number, bias?: Float32Array) {
+export function matmulReference(
+  a: Float32Array,
+  b: Float32Array,
+  M: number,
+  K: number,
+  N: number,
+  bias?: Float32Array,
+) {
   const y = new Float64Array(M * N);
   const mag = new Float64Array(M * N);
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {
       let s = bias ? bias[n]! : 0;
       let g = bias ? Math.abs(bias[n]!) : 0;
-      for (let k = 0; k < K; k++) { const t = a[m * K + k]! * b[k * N + n]!; s += t; g += Math.abs(t); }
+      for (let k = 0; k < K; k++) {
+        const t = a[m * K + k]! * b[k * N + n]!;
+        s += t;
+        g += Math.abs(t);
+      }
       y[m * N + n] = s;
       mag[m * N + n] = g;
     }

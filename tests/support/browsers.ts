@@ -18,33 +18,54 @@ export function requireBuild(dir: string): void {
 }
 
 export const CHROMIUM_GPU_ARGS = [
-  '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader',
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
 ];
 
-export interface ChromiumWithExtension { context: BrowserContext; extensionId: string; close(): Promise<void> }
+export interface ChromiumWithExtension {
+  context: BrowserContext;
+  extensionId: string;
+  close(): Promise<void>;
+}
 
-export async function launchChromium(options: { headless?: boolean; extraArgs?: string[] } = {}): Promise<ChromiumWithExtension> {
+export async function launchChromium(
+  options: { headless?: boolean; extraArgs?: string[] } = {},
+): Promise<ChromiumWithExtension> {
   requireBuild(DIST_CHROME);
   const profile = mkdtempSync(join(tmpdir(), 'webq-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,
     headless: options.headless ?? true,
     args: [
-      '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-      `--disable-extensions-except=${DIST_CHROME}`, `--load-extension=${DIST_CHROME}`,
-      ...CHROMIUM_GPU_ARGS, ...(options.extraArgs ?? []),
+      '--no-sandbox',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      `--disable-extensions-except=${DIST_CHROME}`,
+      `--load-extension=${DIST_CHROME}`,
+      ...CHROMIUM_GPU_ARGS,
+      ...(options.extraArgs ?? []),
     ],
   });
   const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 30_000 }));
   const extensionId = new URL(worker.url()).host;
   return {
-    context, extensionId,
-    close: async () => { await context.close(); rmSync(profile, { recursive: true, force: true }); },
+    context,
+    extensionId,
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
   };
 }
 
 /** Anything with a mouse: a playwright or a puppeteer page. */
-interface Clickable { mouse: { click(x: number, y: number): Promise<unknown> } }
+interface Clickable {
+  mouse: { click(x: number, y: number): Promise<unknown> };
+}
 
 /**
  * A genuine user gesture on `page` (a mouse click in its top-left corner), as a person's click before a call that
@@ -60,14 +81,23 @@ export async function userGesture(page: Clickable): Promise<void> {
  * prompt may be opened (SPEC §3): from the tab in front, right after a click; playwright's click on the prompt waits
  * for its buttons to be enabled (~750 ms after it shows).
  */
-export async function openWithConsent(context: BrowserContext, url: string, answer: 'allow' | 'deny' = 'allow'): Promise<Page> {
+export async function openWithConsent(
+  context: BrowserContext,
+  url: string,
+  answer: 'allow' | 'deny' = 'allow',
+): Promise<Page> {
   const page = await context.newPage();
   await page.goto(url);
   await page.waitForFunction(() => 'webq' in window);
   await page.bringToFront();
   const prompt = context.waitForEvent('page', { predicate: (p) => p.url().includes('/prompt.html'), timeout: 30_000 });
   await userGesture(page);
-  const first = page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
+  const first = page.evaluate(() =>
+    (window as any).webq.capabilities().then(
+      () => 'ok',
+      (e: Error) => e.name,
+    ),
+  );
   const promptPage = await prompt;
   await promptPage.click(`[data-webq=${answer}]`);
   const result = await first;
@@ -75,14 +105,23 @@ export async function openWithConsent(context: BrowserContext, url: string, answ
   return page;
 }
 
-export interface FirefoxWithExtension { browser: import('puppeteer-core').Browser; close(): Promise<void> }
+export interface FirefoxWithExtension {
+  browser: import('puppeteer-core').Browser;
+  close(): Promise<void>;
+}
 
 export async function launchFirefox(options: { headless?: boolean } = {}): Promise<FirefoxWithExtension> {
   requireBuild(DIST_FIREFOX);
   const puppeteer = (await import('puppeteer-core')).default;
   const browser = await puppeteer.launch({
-    browser: 'firefox', executablePath: FIREFOX_PATH, headless: options.headless ?? true,
-    extraPrefsFirefox: { 'dom.webgpu.enabled': true, 'gfx.webgpu.ignore-blocklist': true, 'extensions.webextensions.ExtensionStorageIDB.enabled': true },
+    browser: 'firefox',
+    executablePath: FIREFOX_PATH,
+    headless: options.headless ?? true,
+    extraPrefsFirefox: {
+      'dom.webgpu.enabled': true,
+      'gfx.webgpu.ignore-blocklist': true,
+      'extensions.webextensions.ExtensionStorageIDB.enabled': true,
+    },
   });
   await browser.installExtension(DIST_FIREFOX);
   return { browser, close: () => browser.close() };
@@ -94,16 +133,28 @@ export async function launchFirefox(options: { headless?: boolean } = {}): Promi
  * (e.g. '/options/options.html') are opened by the prompt first: WebDriver BiDi may not navigate to moz-extension
  * URLs, whose origin is random per profile, but the extension's own page may open its pages.
  */
-export async function openWithConsentFirefox(browser: import('puppeteer-core').Browser, url: string, answer: 'allow' | 'deny' = 'allow', extensionPages: string[] = []): Promise<import('puppeteer-core').Page> {
+export async function openWithConsentFirefox(
+  browser: import('puppeteer-core').Browser,
+  url: string,
+  answer: 'allow' | 'deny' = 'allow',
+  extensionPages: string[] = [],
+): Promise<import('puppeteer-core').Page> {
   const page = await browser.newPage();
   await page.goto(url);
   await page.waitForFunction(() => 'webq' in window, { timeout: 30_000 });
   await page.bringToFront();
   await userGesture(page);
-  const first = page.evaluate(() => (window as any).webq.capabilities().then(() => 'ok', (e: Error) => e.name));
+  const first = page.evaluate(() =>
+    (window as any).webq.capabilities().then(
+      () => 'ok',
+      (e: Error) => e.name,
+    ),
+  );
   const prompt = await findFirefoxPage(browser, '/prompt.html');
   if (extensionPages.length > 0) {
-    await prompt.evaluate(async (urls) => { for (const u of urls) await (globalThis as any).browser.tabs.create({ url: u }); }, extensionPages);
+    await prompt.evaluate(async (urls) => {
+      for (const u of urls) await (globalThis as any).browser.tabs.create({ url: u });
+    }, extensionPages);
   }
   await clickPromptFirefox(prompt, answer);
   const result = await first;
@@ -116,7 +167,8 @@ export async function openWithConsentFirefox(browser: import('puppeteer-core').B
  * buttons take clicks only ~750 ms after it shows (SPEC §3).
  */
 export async function clickPromptFirefox(
-  prompt: import('puppeteer-core').Page, answer: 'allow' | 'deny',
+  prompt: import('puppeteer-core').Page,
+  answer: 'allow' | 'deny',
 ): Promise<void> {
   await prompt.waitForSelector(`[data-webq=${answer}]:not([disabled])`, { timeout: 30_000 });
   await prompt.click(`[data-webq=${answer}]`);
@@ -126,11 +178,18 @@ export async function clickPromptFirefox(
  * Firefox over BiDi reports extension pages opened by the extension with a stale URL (about:blank), so pages
  * are found by asking each one where it is.
  */
-export async function findFirefoxPage(browser: import('puppeteer-core').Browser, urlPart: string, timeoutMs = 30_000): Promise<import('puppeteer-core').Page> {
+export async function findFirefoxPage(
+  browser: import('puppeteer-core').Browser,
+  urlPart: string,
+  timeoutMs = 30_000,
+): Promise<import('puppeteer-core').Page> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     for (const p of await browser.pages()) {
-      const href = await Promise.race([p.evaluate(() => location.href).catch(() => ''), new Promise<string>((r) => setTimeout(() => r(''), 2000))]);
+      const href = await Promise.race([
+        p.evaluate(() => location.href).catch(() => ''),
+        new Promise<string>((r) => setTimeout(() => r(''), 2000)),
+      ]);
       if (href.includes(urlPart)) return p;
     }
     await new Promise((r) => setTimeout(r, 250));
@@ -142,11 +201,16 @@ export async function findFirefoxPage(browser: import('puppeteer-core').Browser,
  * Sets the options page's model host and saves it, as a person would (works on a Playwright or Puppeteer page of
  * options.html); resolves once the page says it saved.
  */
-export async function saveModelHost(options: { evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R> }, url: string): Promise<void> {
+export async function saveModelHost(
+  options: { evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R> },
+  url: string,
+): Promise<void> {
   const status = await options.evaluate(async (host) => {
     const $ = (s: string) => document.querySelector(s) as HTMLInputElement | HTMLButtonElement | null;
     // The page fills its fields from storage after it appears: wait until it has, or saving would send blanks.
-    const filled = () => ($('[data-webq=model-host]') as HTMLInputElement | null)?.value && ($('[data-webq=cache-budget]') as HTMLInputElement | null)?.value;
+    const filled = () =>
+      ($('[data-webq=model-host]') as HTMLInputElement | null)?.value &&
+      ($('[data-webq=cache-budget]') as HTMLInputElement | null)?.value;
     for (let i = 0; i < 100 && !filled(); i++) await new Promise((r) => setTimeout(r, 100));
     const field = $('[data-webq=model-host]') as HTMLInputElement;
     field.value = host;

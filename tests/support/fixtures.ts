@@ -61,9 +61,26 @@ export function speech16k(text = 'Hello, this is a test of voice activity detect
 
 /** Text rendered black on white by ImageMagick, as the PP-OCR rec input [1, 3, 48, W] in [-1, 1]. */
 export function ocrInput(text: string): { data: Float32Array; dims: [1, 3, 48, number] } {
-  const ppm = execFileSync('convert', ['-background', 'white', '-fill', 'black', '-font', 'DejaVu-Sans', '-pointsize', '40',
-    `label:${text}`, '-resize', 'x48', '-depth', '8', 'ppm:-']);
-  const header = ppm.subarray(0, 64).toString('latin1').match(/^P6\s+(\d+)\s+(\d+)\s+(\d+)\s/);
+  const ppm = execFileSync('convert', [
+    '-background',
+    'white',
+    '-fill',
+    'black',
+    '-font',
+    'DejaVu-Sans',
+    '-pointsize',
+    '40',
+    `label:${text}`,
+    '-resize',
+    'x48',
+    '-depth',
+    '8',
+    'ppm:-',
+  ]);
+  const header = ppm
+    .subarray(0, 64)
+    .toString('latin1')
+    .match(/^P6\s+(\d+)\s+(\d+)\s+(\d+)\s/);
   if (!header) throw new Error('ImageMagick did not return a P6 image');
   const [all, w, h] = header;
   const width = Number(w);
@@ -79,7 +96,9 @@ export function ocrInput(text: string): { data: Float32Array; dims: [1, 3, 48, n
 
 /** Greedy CTC decoding of PP-OCR rec logits [1, T, C] with its key file (index 0 = blank, last = space). */
 export function ctcDecode(logits: Float32Array, dims: readonly number[]): string {
-  const keys = readFileSync(MODELS.ppocrKeys, 'utf8').split('\n').filter((k, i, all) => i < all.length - 1 || k !== '');
+  const keys = readFileSync(MODELS.ppocrKeys, 'utf8')
+    .split('\n')
+    .filter((k, i, all) => i < all.length - 1 || k !== '');
   const alphabet = ['', ...keys, ' '];
   const [, steps, classes] = dims as [number, number, number];
   let text = '';
@@ -94,23 +113,38 @@ export function ctcDecode(logits: Float32Array, dims: readonly number[]): string
 }
 
 /** onnxruntime-node on the same model and feeds: the reference every browser result is compared with. */
-export async function referenceRun(modelPath: string | Uint8Array, feeds: Record<string, { type: string; data: ArrayLike<number> | BigInt64Array; dims: number[] }>) {
+export async function referenceRun(
+  modelPath: string | Uint8Array,
+  feeds: Record<string, { type: string; data: ArrayLike<number> | BigInt64Array; dims: number[] }>,
+) {
   const ort = await import('onnxruntime-node');
-  const session = typeof modelPath === "string" ? await ort.InferenceSession.create(modelPath) : await ort.InferenceSession.create(modelPath);
+  const session =
+    typeof modelPath === 'string'
+      ? await ort.InferenceSession.create(modelPath)
+      : await ort.InferenceSession.create(modelPath);
   const ortFeeds: Record<string, InstanceType<typeof ort.Tensor>> = {};
-  for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+  for (const [name, t] of Object.entries(feeds))
+    ortFeeds[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
   const out = await session.run(ortFeeds);
   await session.release();
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { dims: [...v.dims], data: v.data as Float32Array }]));
+  return Object.fromEntries(
+    Object.entries(out).map(([k, v]) => [k, { dims: [...v.dims], data: v.data as Float32Array }]),
+  );
 }
 
 /**
  * Silero VAD over 512-sample frames at 16 kHz, state carried: the speech probability of each frame. `model` is the
  * shipped file unless given (a rewritten variant's bytes).
  */
-export async function referenceVad(audio: Float32Array, model: string | Uint8Array = MODELS.sileroVad): Promise<number[]> {
+export async function referenceVad(
+  audio: Float32Array,
+  model: string | Uint8Array = MODELS.sileroVad,
+): Promise<number[]> {
   const ort = await import('onnxruntime-node');
-  const session = typeof model === 'string' ? await ort.InferenceSession.create(model) : await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all' });
+  const session =
+    typeof model === 'string'
+      ? await ort.InferenceSession.create(model)
+      : await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all' });
   let state = new ort.Tensor('float32', new Float32Array(256), [2, 1, 128]);
   const sr = new ort.Tensor('int64', new BigInt64Array([16000n]), []);
   const probabilities: number[] = [];

@@ -12,7 +12,8 @@ export const DIST_HARNESS = resolve('dist/harness');
 
 /** Every file of dist/harness as a route (`/index.html` also at `/`), the .wasm under /assets included. */
 export function harnessRoutes(dir = DIST_HARNESS): Record<string, Route> {
-  if (!existsSync(join(dir, 'index.html'))) throw new Error(`${dir} is missing: run \`npx vite build --mode harness\` first`);
+  if (!existsSync(join(dir, 'index.html')))
+    throw new Error(`${dir} is missing: run \`npx vite build --mode harness\` first`);
   const routes: Record<string, Route> = {};
   const walk = (d: string) => {
     for (const name of readdirSync(d)) {
@@ -27,7 +28,10 @@ export function harnessRoutes(dir = DIST_HARNESS): Record<string, Route> {
 }
 
 /** The package's own args, with WebNN merged into its single --enable-features=… and WebGPU unlocked. */
-export function sparticuzArgs(packageArgs: readonly string[], features = ['WebMachineLearningNeuralNetwork']): string[] {
+export function sparticuzArgs(
+  packageArgs: readonly string[],
+  features = ['WebMachineLearningNeuralNetwork'],
+): string[] {
   const args = packageArgs.filter((a) => !a.startsWith('--headless'));
   const at = args.findIndex((a) => a.startsWith('--enable-features='));
   if (at >= 0) {
@@ -51,25 +55,35 @@ export async function launchSparticuz(): Promise<{ browser: Browser; executableP
     executablePath = await pkg.executablePath();
     packageArgs = pkg.args;
   } catch (err) {
-    throw new Error(`@sparticuz/chromium could not be unpacked (npm install it; it ships the binary): ${(err as Error).message}`);
+    throw new Error(
+      `@sparticuz/chromium could not be unpacked (npm install it; it ships the binary): ${(err as Error).message}`,
+    );
   }
   const args = sparticuzArgs(packageArgs);
   try {
     const browser = await chromium.launch({ executablePath, headless: true, args, timeout: 60_000 });
     return { browser, executablePath, args };
   } catch (err) {
-    throw new Error(`@sparticuz/chromium (${executablePath}) did not start on this machine, so WebNN cannot be tested here: ${(err as Error).message}`);
+    throw new Error(
+      `@sparticuz/chromium (${executablePath}) did not start on this machine, so WebNN cannot be tested here: ${(err as Error).message}`,
+    );
   }
 }
 
 /** Where ORT put each node, parsed from its verbose session log (the harness page with `?log=verbose`). */
-export interface Placement { nodes: number; ops: Record<string, number> }
+export interface Placement {
+  nodes: number;
+  ops: Record<string, number>;
+}
 
 export function nodePlacements(consoleLines: readonly string[]): Record<string, Placement> {
   const out: Record<string, Placement> = {};
   let current: Placement | null = null;
   for (const line of consoleLines) {
-    if (!line.includes('VerifyEachNodeIsAssignedToAnEp]')) { current = null; continue; }
+    if (!line.includes('VerifyEachNodeIsAssignedToAnEp]')) {
+      current = null;
+      continue;
+    }
     const text = line.slice(line.indexOf('VerifyEachNodeIsAssignedToAnEp]') + 'VerifyEachNodeIsAssignedToAnEp]'.length);
     const head = text.match(/placed on \[(\w+)\]\. Number of nodes: (\d+)/);
     if (head) {

@@ -8,7 +8,10 @@ import type { TestServer } from './server';
 
 export function mirrorRepo(server: TestServer, prefix: string, repo: string, files: HubFiles): void {
   for (const [path, contents] of Object.entries(files)) {
-    server.routes.set(`${prefix}/${repo}/resolve/main/${path}`, typeof contents === 'string' ? new TextEncoder().encode(contents) : contents);
+    server.routes.set(
+      `${prefix}/${repo}/resolve/main/${path}`,
+      typeof contents === 'string' ? new TextEncoder().encode(contents) : contents,
+    );
   }
 }
 

@@ -26,15 +26,26 @@ export function filesFrom(hub: HubFiles): ModelFiles {
       if (v === undefined) throw new WebqError('NotFoundError', `the model has no ${name}`);
       return v;
     },
-    async optionalJson(name) { return read(name); },
+    async optionalJson(name) {
+      return read(name);
+    },
   };
 }
 
 const toOrt = (t: WireTensor) => new ort.Tensor(t.type === 'float16' ? 'float16' : t.type, t.data as never, t.dims);
-const fromOrt = (t: ort.Tensor): WireTensor => ({ type: t.type as WireTensor['type'], dims: [...t.dims], data: t.data as WireTensor['data'] });
+const fromOrt = (t: ort.Tensor): WireTensor => ({
+  type: t.type as WireTensor['type'],
+  dims: [...t.dims],
+  data: t.data as WireTensor['data'],
+});
 
 /** Sessions for each of the pipeline's graphs, found in `hub` (or `graphs` overrides, e.g. a quantized rewrite). */
-export async function nodeRunner(pipeline: TaskPipeline, hub: HubFiles, graphs: Record<string, Uint8Array> = {}, signal = new AbortController().signal): Promise<GraphRunner & { release(): Promise<void>; calls: Record<string, number> }> {
+export async function nodeRunner(
+  pipeline: TaskPipeline,
+  hub: HubFiles,
+  graphs: Record<string, Uint8Array> = {},
+  signal = new AbortController().signal,
+): Promise<GraphRunner & { release(): Promise<void>; calls: Record<string, number> }> {
   const sessions = new Map<string, ort.InferenceSession>();
   const ios = new Map<string, ReturnType<typeof graphIo>>();
   const calls: Record<string, number> = {};
@@ -59,12 +70,20 @@ export async function nodeRunner(pipeline: TaskPipeline, hub: HubFiles, graphs: 
       const out = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrt(v)])));
       return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, fromOrt(v)]));
     },
-    async release() { for (const s of sessions.values()) await s.release(); },
+    async release() {
+      for (const s of sessions.values()) await s.release();
+    },
   };
 }
 
 /** prepare + run in one call, with options validated as the engine validates a page's run options. */
-export async function runPipeline<A>(pipeline: TaskPipeline<A>, hub: HubFiles, input: WireInput, rawOptions: Record<string, unknown> = {}, graphs: Record<string, Uint8Array> = {}): Promise<{ output: unknown; calls: Record<string, number> }> {
+export async function runPipeline<A>(
+  pipeline: TaskPipeline<A>,
+  hub: HubFiles,
+  input: WireInput,
+  rawOptions: Record<string, unknown> = {},
+  graphs: Record<string, Uint8Array> = {},
+): Promise<{ output: unknown; calls: Record<string, number> }> {
   const assets = await pipeline.prepare(filesFrom(hub));
   const runner = await nodeRunner(pipeline as TaskPipeline, hub, graphs);
   try {

@@ -27,14 +27,22 @@ export function nodeTokenizerWorkers(): NodeWorkers {
         onmessage: null,
         onerror: null,
         postMessage: (message) => worker.postMessage(message),
-        terminate: () => { void worker.terminate(); },
+        terminate: () => {
+          void worker.terminate();
+        },
       };
       worker.on('message', (data) => like.onmessage?.({ data }));
       worker.on('error', (err) => like.onerror?.({ message: err.message }));
       return like;
     },
-    get started() { return started; },
-    get running() { return live.size; },
-    async terminateAll() { await Promise.all([...live].map((w) => w.terminate())); },
+    get started() {
+      return started;
+    },
+    get running() {
+      return live.size;
+    },
+    async terminateAll() {
+      await Promise.all([...live].map((w) => w.terminate()));
+    },
   };
 }

@@ -12,5 +12,5 @@ const scope = {
 };
 (globalThis as { self?: unknown }).self = scope;
 // Listening only once the module has set its handler (a DOM module worker holds messages until then too).
-await import('../../extension/tasks/tokenizer-worker.ts');
+await import('../../extension/tasks/tokenizer-worker');
 port.on('message', (data: unknown) => scope.onmessage?.({ data }));

@@ -26,14 +26,18 @@ const MEL_FLOOR = 1e-10;
 export function whisperLogMel(audio: Float32Array, config: LogMelConfig): Float32Array {
   const { nFft, hop, nSamples, nFrames, nMels, melFilters } = config;
   const nFreqs = (nFft >> 1) + 1;
-  if (melFilters.length !== nMels * nFreqs) throw new Error(`mel filters have ${melFilters.length} values, not ${nMels} × ${nFreqs}`);
+  if (melFilters.length !== nMels * nFreqs)
+    throw new Error(`mel filters have ${melFilters.length} values, not ${nMels} × ${nFreqs}`);
   const padded = centredSignal(audio, nSamples, nFft);
   const firstNonZero = padded.findIndex((v) => v !== 0);
   const lastNonZero = padded.findLastIndex((v) => v !== 0);
   const bands = filterBands(melFilters, nMels, nFreqs);
   const window = periodicHann(nFft);
   const fft = new Fft(nFft);
-  const re = new Float64Array(nFft), im = new Float64Array(nFft), outRe = new Float64Array(nFft), outIm = new Float64Array(nFft);
+  const re = new Float64Array(nFft),
+    im = new Float64Array(nFft),
+    outRe = new Float64Array(nFft),
+    outIm = new Float64Array(nFft);
   const power = new Float64Array(nFreqs);
   const logSpec = new Float64Array(nMels * nFrames);
   const silentLog = Math.log10(MEL_FLOOR);
@@ -95,7 +99,9 @@ function filterBands(filters: Float32Array, nMels: number, nFreqs: number): { fr
 
 // ---- mel filter bank ----
 
-const MIN_LOG_HERTZ = 1000, MIN_LOG_MEL = 15, LOG_STEP = 27 / Math.log(6.4);
+const MIN_LOG_HERTZ = 1000,
+  MIN_LOG_MEL = 15,
+  LOG_STEP = 27 / Math.log(6.4);
 
 /** Slaney's mel scale (librosa's htk=False): linear below 1 kHz, logarithmic above. */
 export function hertzToMel(hz: number): number {
@@ -111,9 +117,16 @@ export function melToHertz(mel: number): number {
  * unit area in Hz (norm "slaney") — librosa.filters.mel(sr, n_fft, n_mels, htk=False, norm="slaney"), the bank
  * Whisper was trained with and transformers' mel_filter_bank(..., norm="slaney", mel_scale="slaney").
  */
-export function slaneyMelFilters(nMels: number, nFft: number, sampleRate: number, fMin = 0, fMax = sampleRate / 2): Float32Array {
+export function slaneyMelFilters(
+  nMels: number,
+  nFft: number,
+  sampleRate: number,
+  fMin = 0,
+  fMax = sampleRate / 2,
+): Float32Array {
   const nFreqs = (nFft >> 1) + 1;
-  const melMin = hertzToMel(fMin), melMax = hertzToMel(fMax);
+  const melMin = hertzToMel(fMin),
+    melMax = hertzToMel(fMax);
   const edges = Array.from({ length: nMels + 2 }, (_, i) => melToHertz(melMin + ((melMax - melMin) * i) / (nMels + 1)));
   const out = new Float32Array(nMels * nFreqs);
   for (let m = 0; m < nMels; m++) {
@@ -146,7 +159,8 @@ export class Fft {
     if (!Number.isInteger(n) || n < 1) throw new Error(`FFT length must be a positive integer, got ${n}`);
     this.twRe = Float64Array.from({ length: n }, (_, k) => Math.cos((-2 * Math.PI * k) / n));
     this.twIm = Float64Array.from({ length: n }, (_, k) => Math.sin((-2 * Math.PI * k) / n));
-    let rest = n, p = 4;
+    let rest = n,
+      p = 4;
     while (rest > 1) {
       while (rest % p !== 0) p = p === 4 ? 2 : p === 2 ? 3 : p + 2;
       rest /= p;
@@ -163,15 +177,26 @@ export class Fft {
     this.work(outRe, outIm, 0, inRe, inIm, 0, 1, 0);
   }
 
-  private work(outRe: Float64Array, outIm: Float64Array, out: number, inRe: Float64Array, inIm: Float64Array, at: number, stride: number, stage: number): void {
-    const p = this.factors[stage]!, m = this.factors[stage + 1]!;
+  private work(
+    outRe: Float64Array,
+    outIm: Float64Array,
+    out: number,
+    inRe: Float64Array,
+    inIm: Float64Array,
+    at: number,
+    stride: number,
+    stage: number,
+  ): void {
+    const p = this.factors[stage]!,
+      m = this.factors[stage + 1]!;
     if (m === 1) {
       for (let q = 0; q < p; q++) {
         outRe[out + q] = inRe[at + q * stride]!;
         outIm[out + q] = inIm[at + q * stride]!;
       }
     } else {
-      for (let q = 0; q < p; q++) this.work(outRe, outIm, out + q * m, inRe, inIm, at + q * stride, stride * p, stage + 2);
+      for (let q = 0; q < p; q++)
+        this.work(outRe, outIm, out + q * m, inRe, inIm, at + q * stride, stride * p, stage + 2);
     }
     this.butterfly(outRe, outIm, out, stride, p, m);
   }
@@ -185,7 +210,9 @@ export class Fft {
         sIm[q] = im[out + u + q * m]!;
       }
       for (let q1 = 0, k = u; q1 < p; q1++, k += m) {
-        let accRe = sRe[0]!, accIm = sIm[0]!, tw = 0;
+        let accRe = sRe[0]!,
+          accIm = sIm[0]!,
+          tw = 0;
         for (let q = 1; q < p; q++) {
           tw += stride * k;
           if (tw >= n) tw -= n;

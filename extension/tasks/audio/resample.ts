@@ -20,7 +20,8 @@ const TABLE_DENSITY = 512;
 
 let table: Float64Array | undefined;
 
-/** The windowed sinc at u = 0, 1/TABLE_DENSITY, …, ZERO_CROSSINGS (u in zero crossings), then zeros for rounding at the edge. */
+/** The windowed sinc at u = 0, 1/TABLE_DENSITY, …, ZERO_CROSSINGS (u in zero crossings), then zeros for rounding at the
+ * edge. */
 function kernelTable(): Float64Array {
   if (table) return table;
   const n = ZERO_CROSSINGS * TABLE_DENSITY;
@@ -37,7 +38,8 @@ function kernelTable(): Float64Array {
 
 /** Modified Bessel function of the first kind, order 0 (its power series converges fast for the β used here). */
 function besselI0(x: number): number {
-  let sum = 1, term = 1;
+  let sum = 1,
+    term = 1;
   const q = (x * x) / 4;
   for (let k = 1; k < 64 && term > sum * 1e-17; k++) {
     term *= q / (k * k);

@@ -13,7 +13,7 @@ import type { WireInput } from '../../shared/protocol';
 import { readObject } from '../model-files';
 import { tokenizers, type TextTokenizer } from '../tokenizer';
 import type { GraphRunner, ModelFiles, RunHooks } from '../types';
-import { checkMessages, compileChatTemplate, renderChat, type ChatMessage, type ChatTemplate } from './chat-template';
+import { checkMessages, compileChatTemplate, renderChat, type ChatTemplate } from './chat-template';
 import { createCache, DecodeLoop, type GenerationResult, type KvCache } from './decode-loop';
 import { checkStopStrings } from './detokenize';
 import { parseDecoderConfig, type DecoderConfig } from './model-config';
@@ -124,7 +124,10 @@ export const textGeneration: TextGenerationPipeline = {
   },
 
   async run(assets, input, options, graphs, hooks = {}) {
-    const result = await generateText(assets, input, options, graphs, { signal: graphs.signal, onDelta: hooks.onDelta });
+    const result = await generateText(assets, input, options, graphs, {
+      signal: graphs.signal,
+      onDelta: hooks.onDelta,
+    });
     const { timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond } = result.timings;
     hooks.report?.({ timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond });
     const { text, tokens, finishReason, usage } = result;

@@ -17,7 +17,10 @@ export function backtrackingTokenizerJson(): Record<string, unknown> {
     post_processor: null,
     decoder: null,
     model: {
-      type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100,
+      type: 'WordPiece',
+      unk_token: '[UNK]',
+      continuing_subword_prefix: '##',
+      max_input_chars_per_word: 100,
       vocab: Object.fromEntries(vocab.map((token, id) => [token, id])),
     },
   };

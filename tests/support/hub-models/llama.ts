@@ -5,9 +5,9 @@
  * and a 2-layer grouped-query graph (decoder-lm.ts) at hidden size 32 over the full 128,256-token vocabulary
  * (the embedding table, tied to the head, is 16 MB at fp32).
  */
-import { decoderLmModel, type DecoderLmSpec } from './decoder-lm.ts';
-import { hubFilesOf, packageModelFile, type LmHubOptions } from './lm-files.ts';
-import type { HubFiles } from '../node-pipeline.ts';
+import { decoderLmModel, type DecoderLmSpec } from './decoder-lm';
+import { hubFilesOf, packageModelFile, type LmHubOptions } from './lm-files';
+import type { HubFiles } from '../node-pipeline';
 
 export const LLAMA_SPEC: Readonly<DecoderLmSpec> = Object.freeze({
   hidden: 32,

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { DecoderLmSpec } from './decoder-lm.ts';
-import type { HubFiles } from '../node-pipeline.ts';
+import type { DecoderLmSpec } from './decoder-lm';
+import type { HubFiles } from '../node-pipeline';
 
 export interface LmHubOptions {
   seed?: number;

@@ -5,9 +5,9 @@
  * the template is Qwen3's, the one npm ships), Qwen2.5's config fields (vocab_size 151,936 padded past the
  * tokenizer's ids, biases on q/k/v, θ = 10⁶) and a 2-layer grouped-query graph (decoder-lm.ts) at hidden size 32.
  */
-import { decoderLmModel, type DecoderLmSpec } from './decoder-lm.ts';
-import { hubFilesOf, packageModelFile, type LmHubOptions } from './lm-files.ts';
-import type { HubFiles } from '../node-pipeline.ts';
+import { decoderLmModel, type DecoderLmSpec } from './decoder-lm';
+import { hubFilesOf, packageModelFile, type LmHubOptions } from './lm-files';
+import type { HubFiles } from '../node-pipeline';
 
 export const QWEN2_SPEC: Readonly<DecoderLmSpec> = Object.freeze({
   hidden: 32,

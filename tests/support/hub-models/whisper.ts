@@ -10,7 +10,7 @@
  *     high (bins 50–79, from ~2.6 kHz) bands; the decoders read them back from the cross-attention cache (layer 0's
  *     encoder key, layer 1's encoder value) and pick silence / a low sound / a high sound (WHISPER_TEXTS);
  *   - the language: the token after <|startoftranscript|>, read back from layer 0's decoder value at position 1;
- *   - the step: the position of the token, which decoder_with_past reads with Shape from past_key_values.1.decoder.key —
+ * - the step: the position of the token, which decoder_with_past reads with Shape from past_key_values.1.decoder.key —
  *     a cache that does not grow, or a prompt of another length, gives another text;
  *   - the logits processors: at the first step the largest logit is <|endoftext|> (then the space token), both in
  *     begin_suppress_tokens; at the second step it is '#', in suppress_tokens. Only the next-largest is the text.
@@ -18,13 +18,19 @@
  * used, q/k/v/o look like attention to the quantizer), and every projection is a MatMul with K ≥ 64.
  */
 import { onnx } from 'onnx-proto';
-import { intAttr, makeNode } from '../../../extension/onnx/model.ts';
-import { DataType, floatTensor, rawTensor } from '../../../extension/onnx/tensor.ts';
-import { mulberry32 } from '../../../extension/shared/random.ts';
-import type { HubFiles } from '../node-pipeline.ts';
+import { intAttr, makeNode } from '../../../extension/onnx/model';
+import { DataType, floatTensor, rawTensor } from '../../../extension/onnx/tensor';
+import { mulberry32 } from '../../../extension/shared/random';
+import type { HubFiles } from '../node-pipeline';
 
 export const WHISPER_CONFIG = Object.freeze({
-  hidden: 64, heads: 2, layers: 2, mels: 80, frames: 3000, encoderFrames: 1500, maxTargetPositions: 448,
+  hidden: 64,
+  heads: 2,
+  layers: 2,
+  mels: 80,
+  frames: 3000,
+  encoderFrames: 1500,
+  maxTargetPositions: 448,
 });
 
 /**
@@ -39,17 +45,32 @@ export const WHISPER_CONFIG = Object.freeze({
  * and the logits have the real width (Whisper tiny: 51,865). The benchmark builds WHISPER_TINY_SIZE.
  */
 export interface WhisperSize {
-  hidden: number; heads: number; encoderLayers: number; decoderLayers: number;
+  hidden: number;
+  heads: number;
+  encoderLayers: number;
+  decoderLayers: number;
   /** tokens in all, the special tokens included; 0 = as many as the scripted texts need */
   vocabSize: number;
   blocks: boolean;
 }
 
 export const WHISPER_TEST_SIZE: Readonly<WhisperSize> = Object.freeze({
-  hidden: WHISPER_CONFIG.hidden, heads: WHISPER_CONFIG.heads, encoderLayers: WHISPER_CONFIG.layers, decoderLayers: WHISPER_CONFIG.layers, vocabSize: 0, blocks: false,
+  hidden: WHISPER_CONFIG.hidden,
+  heads: WHISPER_CONFIG.heads,
+  encoderLayers: WHISPER_CONFIG.layers,
+  decoderLayers: WHISPER_CONFIG.layers,
+  vocabSize: 0,
+  blocks: false,
 });
 /** openai/whisper-tiny's shapes: d_model 384, 6 heads, 4 + 4 layers, 51,865 tokens. */
-export const WHISPER_TINY_SIZE: Readonly<WhisperSize> = Object.freeze({ hidden: 384, heads: 6, encoderLayers: 4, decoderLayers: 4, vocabSize: 51865, blocks: true });
+export const WHISPER_TINY_SIZE: Readonly<WhisperSize> = Object.freeze({
+  hidden: 384,
+  heads: 6,
+  encoderLayers: 4,
+  decoderLayers: 4,
+  vocabSize: 51865,
+  blocks: true,
+});
 
 function sizeOf(size: Partial<WhisperSize>): WhisperSize {
   const s = { ...WHISPER_TEST_SIZE, ...size };
@@ -94,7 +115,10 @@ export function whisperTestAudio(sound: WhisperSound, sampleRate = 16000, second
 // ---- the tokenizer: byte-level BPE with a merge chain per word of the texts ----
 
 /** GPT-2's bytes_to_unicode: the printable bytes stand for themselves, the others for characters from U+0100 on. */
-interface ByteTable { byId: string[]; byByte: string[] }
+interface ByteTable {
+  byId: string[];
+  byByte: string[];
+}
 let cachedBytes: ByteTable | undefined;
 
 function byteTable(): ByteTable {
@@ -111,7 +135,9 @@ function byteTable(): ByteTable {
   }
   // Ids 0..255 in GPT-2's order (the printable bytes first), as in every GPT-2-derived vocab.json.
   const byByte: string[] = new Array(256);
-  bytes.forEach((b, id) => { byByte[b] = byId[id]!; });
+  bytes.forEach((b, id) => {
+    byByte[b] = byId[id]!;
+  });
   return (cachedBytes = { byId, byByte });
 }
 
@@ -122,8 +148,15 @@ const byteLevel = (text: string): string[] => [...new TextEncoder().encode(text)
 const pieces = (text: string): string[] => text.match(/ ?[\p{L}\p{N}]+| ?[^\s\p{L}\p{N}]+/gu) ?? [];
 
 const SPECIAL_TOKENS = [
-  '<|endoftext|>', '<|startoftranscript|>', ...WHISPER_LANGUAGES.map((l) => `<|${l}|>`),
-  '<|translate|>', '<|transcribe|>', '<|startoflm|>', '<|startofprev|>', '<|nocaptions|>', '<|notimestamps|>',
+  '<|endoftext|>',
+  '<|startoftranscript|>',
+  ...WHISPER_LANGUAGES.map((l) => `<|${l}|>`),
+  '<|translate|>',
+  '<|transcribe|>',
+  '<|startoflm|>',
+  '<|startofprev|>',
+  '<|nocaptions|>',
+  '<|notimestamps|>',
 ] as const;
 
 interface Vocabulary {
@@ -136,7 +169,8 @@ interface Vocabulary {
 
 const cachedVocabularies = new Map<number, Vocabulary>();
 
-/** The scripted texts' vocab; `padTo` (tokens in all, specials included) adds never-produced fillers before the specials. */
+/** The scripted texts' vocab; `padTo` (tokens in all, specials included) adds never-produced fillers before the
+ * specials. */
 function vocabulary(padTo = 0): Vocabulary {
   const cached = cachedVocabularies.get(padTo);
   if (cached) return cached;
@@ -161,11 +195,16 @@ function vocabulary(padTo = 0): Vocabulary {
   }
   if (padTo) {
     const regular = padTo - SPECIAL_TOKENS.length;
-    if (regular < vocab.size) throw new RangeError(`vocabSize ${padTo} is below the ${vocab.size + SPECIAL_TOKENS.length} tokens the texts need`);
+    if (regular < vocab.size)
+      throw new RangeError(
+        `vocabSize ${padTo} is below the ${vocab.size + SPECIAL_TOKENS.length} tokens the texts need`,
+      );
     for (let i = 0; vocab.size < regular; i++) vocab.set(`[filler${i}]`, vocab.size);
   }
   const special: Record<string, number> = {};
-  SPECIAL_TOKENS.forEach((t, i) => { special[t] = vocab.size + i; });
+  SPECIAL_TOKENS.forEach((t, i) => {
+    special[t] = vocab.size + i;
+  });
   const v = { vocab, merges, size: vocab.size + SPECIAL_TOKENS.length, special };
   cachedVocabularies.set(padTo, v);
   return v;
@@ -190,7 +229,11 @@ export function whisperTextIds(text: string): number[] {
 export function whisperTokenizerJson(size: Partial<WhisperSize> = {}): Record<string, unknown> {
   const { vocab, merges, special } = vocabulary(sizeOf(size).vocabSize);
   const byteLevelOptions = { add_prefix_space: false, trim_offsets: true, use_regex: true };
-  const sot = { id: '<|startoftranscript|>', ids: [special['<|startoftranscript|>']], tokens: ['<|startoftranscript|>'] };
+  const sot = {
+    id: '<|startoftranscript|>',
+    ids: [special['<|startoftranscript|>']],
+    tokens: ['<|startoftranscript|>'],
+  };
   const notimestamps = { id: '<|notimestamps|>', ids: [special['<|notimestamps|>']], tokens: ['<|notimestamps|>'] };
   const eot = { id: '<|endoftext|>', ids: [special['<|endoftext|>']], tokens: ['<|endoftext|>'] };
   const token = (id: string) => ({ SpecialToken: { id, type_id: 0 } });
@@ -199,34 +242,86 @@ export function whisperTokenizerJson(size: Partial<WhisperSize> = {}): Record<st
     truncation: null,
     padding: null,
     added_tokens: SPECIAL_TOKENS.map((content) => ({
-      id: special[content], content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
+      id: special[content],
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
     })),
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', ...byteLevelOptions },
     post_processor: {
       type: 'TemplateProcessing',
-      single: [token('<|startoftranscript|>'), token('<|notimestamps|>'), { Sequence: { id: 'A', type_id: 0 } }, token('<|endoftext|>')],
-      pair: [token('<|startoftranscript|>'), token('<|notimestamps|>'), { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }, token('<|endoftext|>')],
+      single: [
+        token('<|startoftranscript|>'),
+        token('<|notimestamps|>'),
+        { Sequence: { id: 'A', type_id: 0 } },
+        token('<|endoftext|>'),
+      ],
+      pair: [
+        token('<|startoftranscript|>'),
+        token('<|notimestamps|>'),
+        { Sequence: { id: 'A', type_id: 0 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+        token('<|endoftext|>'),
+      ],
       special_tokens: { '<|startoftranscript|>': sot, '<|notimestamps|>': notimestamps, '<|endoftext|>': eot },
     },
     decoder: { type: 'ByteLevel', ...byteLevelOptions, add_prefix_space: true },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false,
-      byte_fallback: false, vocab: Object.fromEntries(vocab), merges,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab: Object.fromEntries(vocab),
+      merges,
     },
   };
 }
 
 export function whisperTokenizerConfig(): Record<string, unknown> {
   return {
-    add_prefix_space: false, bos_token: '<|endoftext|>', clean_up_tokenization_spaces: true, eos_token: '<|endoftext|>',
-    errors: 'replace', model_max_length: 1024, pad_token: '<|endoftext|>', processor_class: 'WhisperProcessor',
-    return_attention_mask: false, tokenizer_class: 'WhisperTokenizer', unk_token: '<|endoftext|>',
+    add_prefix_space: false,
+    bos_token: '<|endoftext|>',
+    clean_up_tokenization_spaces: true,
+    eos_token: '<|endoftext|>',
+    errors: 'replace',
+    model_max_length: 1024,
+    pad_token: '<|endoftext|>',
+    processor_class: 'WhisperProcessor',
+    return_attention_mask: false,
+    tokenizer_class: 'WhisperTokenizer',
+    unk_token: '<|endoftext|>',
   };
 }
 
 /** Symbols Whisper never writes; '#' is the one the test model prefers at the second step. */
-const SUPPRESSED_SYMBOLS = ['"', '#', '(', ')', '*', '+', '/', '<', '=', '>', '@', '[', ']', '^', '_', '{', '|', '}', '~'];
+const SUPPRESSED_SYMBOLS = [
+  '"',
+  '#',
+  '(',
+  ')',
+  '*',
+  '+',
+  '/',
+  '<',
+  '=',
+  '>',
+  '@',
+  '[',
+  ']',
+  '^',
+  '_',
+  '{',
+  '|',
+  '}',
+  '~',
+];
 
 export function whisperGenerationConfig(size: Partial<WhisperSize> = {}): Record<string, unknown> {
   const v = vocabulary(sizeOf(size).vocabSize);
@@ -236,7 +331,10 @@ export function whisperGenerationConfig(size: Partial<WhisperSize> = {}): Record
     bos_token_id: id('<|endoftext|>'),
     decoder_start_token_id: id('<|startoftranscript|>'),
     eos_token_id: id('<|endoftext|>'),
-    forced_decoder_ids: [[1, null], [2, id('<|transcribe|>')]],
+    forced_decoder_ids: [
+      [1, null],
+      [2, id('<|transcribe|>')],
+    ],
     is_multilingual: true,
     lang_to_id: Object.fromEntries(WHISPER_LANGUAGES.map((l) => [`<|${l}|>`, id(`<|${l}|>`)])),
     max_initial_timestamp_index: 1,
@@ -246,7 +344,11 @@ export function whisperGenerationConfig(size: Partial<WhisperSize> = {}): Record
     return_timestamps: false,
     suppress_tokens: [
       ...SUPPRESSED_SYMBOLS.map((t) => idIn(v, t)),
-      id('<|translate|>'), id('<|transcribe|>'), id('<|startoflm|>'), id('<|startofprev|>'), id('<|nocaptions|>'),
+      id('<|translate|>'),
+      id('<|transcribe|>'),
+      id('<|startoflm|>'),
+      id('<|startofprev|>'),
+      id('<|nocaptions|>'),
     ],
     task_to_id: { translate: id('<|translate|>'), transcribe: id('<|transcribe|>') },
     transformers_version: '4.31.0.dev0',
@@ -256,9 +358,18 @@ export function whisperGenerationConfig(size: Partial<WhisperSize> = {}): Record
 /** Xenova/whisper-tiny's preprocessor_config.json, without mel_filters (the pipeline computes the Slaney bank). */
 export function whisperPreprocessorConfig(): Record<string, unknown> {
   return {
-    chunk_length: 30, feature_extractor_type: 'WhisperFeatureExtractor', feature_size: WHISPER_CONFIG.mels, hop_length: 160,
-    n_fft: 400, n_samples: 480000, nb_max_frames: WHISPER_CONFIG.frames, padding_side: 'right', padding_value: 0,
-    processor_class: 'WhisperProcessor', return_attention_mask: false, sampling_rate: 16000,
+    chunk_length: 30,
+    feature_extractor_type: 'WhisperFeatureExtractor',
+    feature_size: WHISPER_CONFIG.mels,
+    hop_length: 160,
+    n_fft: 400,
+    n_samples: 480000,
+    nb_max_frames: WHISPER_CONFIG.frames,
+    padding_side: 'right',
+    padding_value: 0,
+    processor_class: 'WhisperProcessor',
+    return_attention_mask: false,
+    sampling_rate: 16000,
   };
 }
 
@@ -267,13 +378,28 @@ export function whisperConfigJson(size: Partial<WhisperSize> = {}): Record<strin
   const s = sizeOf(size);
   const g = whisperGenerationConfig(size);
   return {
-    architectures: ['WhisperForConditionalGeneration'], model_type: 'whisper', activation_function: 'gelu',
-    d_model: s.hidden, encoder_layers: s.encoderLayers, decoder_layers: s.decoderLayers, encoder_attention_heads: s.heads,
-    decoder_attention_heads: s.heads, encoder_ffn_dim: 4 * s.hidden, decoder_ffn_dim: 4 * s.hidden, num_mel_bins: c.mels,
-    max_source_positions: c.encoderFrames, max_target_positions: c.maxTargetPositions, vocab_size: vocabulary(s.vocabSize).size,
-    bos_token_id: g.bos_token_id, decoder_start_token_id: g.decoder_start_token_id, eos_token_id: g.eos_token_id,
-    pad_token_id: g.pad_token_id, begin_suppress_tokens: g.begin_suppress_tokens, suppress_tokens: g.suppress_tokens,
-    use_cache: true, is_encoder_decoder: true,
+    architectures: ['WhisperForConditionalGeneration'],
+    model_type: 'whisper',
+    activation_function: 'gelu',
+    d_model: s.hidden,
+    encoder_layers: s.encoderLayers,
+    decoder_layers: s.decoderLayers,
+    encoder_attention_heads: s.heads,
+    decoder_attention_heads: s.heads,
+    encoder_ffn_dim: 4 * s.hidden,
+    decoder_ffn_dim: 4 * s.hidden,
+    num_mel_bins: c.mels,
+    max_source_positions: c.encoderFrames,
+    max_target_positions: c.maxTargetPositions,
+    vocab_size: vocabulary(s.vocabSize).size,
+    bos_token_id: g.bos_token_id,
+    decoder_start_token_id: g.decoder_start_token_id,
+    eos_token_id: g.eos_token_id,
+    pad_token_id: g.pad_token_id,
+    begin_suppress_tokens: g.begin_suppress_tokens,
+    suppress_tokens: g.suppress_tokens,
+    use_cache: true,
+    is_encoder_decoder: true,
   };
 }
 
@@ -328,7 +454,6 @@ class GraphBuilder {
     this.initializers.push(rawTensor(name, DataType.INT64, dims, new Uint8Array(data.buffer)));
     return name;
   }
-
 }
 
 /** Box–Muller on the shared seeded uniform generator. */
@@ -344,18 +469,31 @@ function hashName(name: string): number {
   return h >>> 0;
 }
 
-const intsAttr = (name: string, ints: number[]) => onnx.AttributeProto.create({ name, ints, type: onnx.AttributeProto.AttributeType.INTS });
+const intsAttr = (name: string, ints: number[]) =>
+  onnx.AttributeProto.create({ name, ints, type: onnx.AttributeProto.AttributeType.INTS });
 
 function valueInfo(name: string, elemType: number, dims: (number | string)[]): onnx.ValueInfoProto {
   return onnx.ValueInfoProto.create({
     name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
   });
 }
 
-function encode(g: GraphBuilder, name: string, inputs: onnx.ValueInfoProto[], outputs: onnx.ValueInfoProto[]): Uint8Array {
+function encode(
+  g: GraphBuilder,
+  name: string,
+  inputs: onnx.ValueInfoProto[],
+  outputs: onnx.ValueInfoProto[],
+): Uint8Array {
   const model = onnx.ModelProto.create({
-    irVersion: 8, producerName: 'webq-tests', opsetImport: [{ domain: '', version: 17 }],
+    irVersion: 8,
+    producerName: 'webq-tests',
+    opsetImport: [{ domain: '', version: 17 }],
     graph: { name, node: g.nodes, initializer: g.initializers, input: inputs, output: outputs },
   });
   return onnx.ModelProto.encode(model).finish();
@@ -373,7 +511,9 @@ const spare = (keep: number, cols: number) => (v: Float32Array) => {
 
 /** LayerNorm over the last axis with seeded gain and bias near 1 and 0. */
 function layerNorm(g: GraphBuilder, x: string, prefix: string, hidden: number): string {
-  const gamma = g.weight(`${prefix}.weight`, [hidden], 0.05, (v) => { for (let i = 0; i < v.length; i++) v[i]! += 1; });
+  const gamma = g.weight(`${prefix}.weight`, [hidden], 0.05, (v) => {
+    for (let i = 0; i < v.length; i++) v[i]! += 1;
+  });
   const beta = g.weight(`${prefix}.bias`, [hidden], 0.02);
   return g.node('LayerNormalization', [x, gamma, beta], `/${prefix}/LayerNormalization`, [intAttr('axis', -1)]);
 }
@@ -388,9 +528,17 @@ function linear(g: GraphBuilder, x: string, prefix: string, inDim: number, outDi
 /** LayerNorm, fc1, GELU as exported (x · ½ · (1 + erf(x / √2))), fc2 (4 × hidden wide), added to x. */
 function mlp(g: GraphBuilder, s: WhisperSize, x: string, p: string, normName: string, keep: number): string {
   const up = linear(g, layerNorm(g, x, `${p}.${normName}`, s.hidden), `${p}.fc1`, s.hidden, 4 * s.hidden);
-  const erf = g.node('Erf', [g.node('Div', [up, g.floats(`/${p}/gelu/sqrt2`, [], Float32Array.of(Math.SQRT2))], `/${p}/gelu/Div`)], `/${p}/gelu/Erf`);
+  const erf = g.node(
+    'Erf',
+    [g.node('Div', [up, g.floats(`/${p}/gelu/sqrt2`, [], Float32Array.of(Math.SQRT2))], `/${p}/gelu/Div`)],
+    `/${p}/gelu/Erf`,
+  );
   const onePlus = g.node('Add', [erf, g.floats(`/${p}/gelu/one`, [], Float32Array.of(1))], `/${p}/gelu/Add`);
-  const gelu = g.node('Mul', [g.node('Mul', [up, onePlus], `/${p}/gelu/Mul`), g.floats(`/${p}/gelu/half`, [], Float32Array.of(0.5))], `/${p}/gelu/Mul_1`);
+  const gelu = g.node(
+    'Mul',
+    [g.node('Mul', [up, onePlus], `/${p}/gelu/Mul`), g.floats(`/${p}/gelu/half`, [], Float32Array.of(0.5))],
+    `/${p}/gelu/Mul_1`,
+  );
   return g.node('Add', [x, linear(g, gelu, `${p}.fc2`, 4 * s.hidden, s.hidden, keep)], `/${p}/mlp/residual`);
 }
 
@@ -402,17 +550,47 @@ function encoderLayer(g: GraphBuilder, s: WhisperSize, x: string, i: number): st
   const h = layerNorm(g, x, `${p}.self_attn_layer_norm`, hidden);
   const split = g.ints(`/${p}/split_heads`, [4], [0, 0, heads, headDim]);
   const heads4 = (name: string, perm: number[]) =>
-    g.node('Transpose', [g.node('Reshape', [linear(g, h, `${p}.self_attn.${name}`, hidden, hidden), split], `/${p}/self_attn/${name}/Reshape`)], `/${p}/self_attn/${name}/Transpose`, [intsAttr('perm', perm)]);
+    g.node(
+      'Transpose',
+      [
+        g.node(
+          'Reshape',
+          [linear(g, h, `${p}.self_attn.${name}`, hidden, hidden), split],
+          `/${p}/self_attn/${name}/Reshape`,
+        ),
+      ],
+      `/${p}/self_attn/${name}/Transpose`,
+      [intsAttr('perm', perm)],
+    );
   const q = heads4('q_proj', [0, 2, 1, 3]);
   const k = heads4('k_proj', [0, 2, 3, 1]);
   const v = heads4('v_proj', [0, 2, 1, 3]);
-  const scores = g.node('Mul', [g.node('MatMul', [q, k], `/${p}/self_attn/scores`), g.floats(`/${p}/self_attn/scale`, [], Float32Array.of(1 / Math.sqrt(headDim)))], `/${p}/self_attn/scaled`);
-  const context = g.node('MatMul', [g.node('Softmax', [scores], `/${p}/self_attn/Softmax`, [intAttr('axis', -1)]), v], `/${p}/self_attn/context`);
-  const merged = g.node('Reshape', [
-    g.node('Transpose', [context], `/${p}/self_attn/context/Transpose`, [intsAttr('perm', [0, 2, 1, 3])]),
-    g.ints(`/${p}/merge_heads`, [3], [0, 0, hidden]),
-  ], `/${p}/self_attn/merged`);
-  const attended = g.node('Add', [x, linear(g, merged, `${p}.self_attn.out_proj`, hidden, hidden, 2)], `/${p}/self_attn/residual`);
+  const scores = g.node(
+    'Mul',
+    [
+      g.node('MatMul', [q, k], `/${p}/self_attn/scores`),
+      g.floats(`/${p}/self_attn/scale`, [], Float32Array.of(1 / Math.sqrt(headDim))),
+    ],
+    `/${p}/self_attn/scaled`,
+  );
+  const context = g.node(
+    'MatMul',
+    [g.node('Softmax', [scores], `/${p}/self_attn/Softmax`, [intAttr('axis', -1)]), v],
+    `/${p}/self_attn/context`,
+  );
+  const merged = g.node(
+    'Reshape',
+    [
+      g.node('Transpose', [context], `/${p}/self_attn/context/Transpose`, [intsAttr('perm', [0, 2, 1, 3])]),
+      g.ints(`/${p}/merge_heads`, [3], [0, 0, hidden]),
+    ],
+    `/${p}/self_attn/merged`,
+  );
+  const attended = g.node(
+    'Add',
+    [x, linear(g, merged, `${p}.self_attn.out_proj`, hidden, hidden, 2)],
+    `/${p}/self_attn/residual`,
+  );
   return mlp(g, s, attended, p, 'final_layer_norm', 2);
 }
 
@@ -433,25 +611,43 @@ export function whisperEncoderModel(seed = 1234, size: Partial<WhisperSize> = {}
       values[row * hidden + column] = bin >= from && bin < to ? 1 / (2 * (to - from)) : 0;
     }
   };
-  const w = g.weight('encoder.proj.weight', [2 * mels, hidden], 0.1, (v) => { band(v, 0, LOW_BINS); band(v, 1, HIGH_BINS); });
-  const b = g.weight('encoder.proj.bias', [hidden], 0.05, (v) => { v[0] = 0; v[1] = 0; });
+  const w = g.weight('encoder.proj.weight', [2 * mels, hidden], 0.1, (v) => {
+    band(v, 0, LOW_BINS);
+    band(v, 1, HIGH_BINS);
+  });
+  const b = g.weight('encoder.proj.bias', [hidden], 0.05, (v) => {
+    v[0] = 0;
+    v[1] = 0;
+  });
   const t = g.node('Transpose', ['input_features'], '/encoder/Transpose', [intsAttr('perm', [0, 2, 1])]);
-  const pairs = g.node('Reshape', [t, g.ints('/encoder/pairs_shape', [3], [0, encoderFrames, 2 * mels])], '/encoder/Reshape');
+  const pairs = g.node(
+    'Reshape',
+    [t, g.ints('/encoder/pairs_shape', [3], [0, encoderFrames, 2 * mels])],
+    '/encoder/Reshape',
+  );
   if (!s.blocks) {
     g.node('Add', [g.node('MatMul', [pairs, w], '/encoder/proj/MatMul'), b], 'last_hidden_state');
   } else {
     let x = g.node('Add', [g.node('MatMul', [pairs, w], '/encoder/proj/MatMul'), b], '/encoder/proj/Add');
     const positions = new Float32Array(encoderFrames * hidden);
     for (let i = 0; i < encoderFrames; i++) {
-      for (let c = 2; c < hidden; c++) positions[i * hidden + c] = Math.sin(i / 10000 ** ((c - 2) / hidden) + (c % 2) * (Math.PI / 2));
+      for (let c = 2; c < hidden; c++)
+        positions[i * hidden + c] = Math.sin(i / 10000 ** ((c - 2) / hidden) + (c % 2) * (Math.PI / 2));
     }
-    x = g.node('Add', [x, g.floats('model.encoder.embed_positions.weight', [encoderFrames, hidden], positions)], '/encoder/embed_positions/Add');
+    x = g.node(
+      'Add',
+      [x, g.floats('model.encoder.embed_positions.weight', [encoderFrames, hidden], positions)],
+      '/encoder/embed_positions/Add',
+    );
     for (let i = 0; i < s.encoderLayers; i++) x = encoderLayer(g, s, x, i);
     g.node('Identity', [x], 'last_hidden_state');
   }
-  return encode(g, 'whisper_encoder',
+  return encode(
+    g,
+    'whisper_encoder',
     [valueInfo('input_features', DataType.FLOAT, ['batch_size', mels, frames])],
-    [valueInfo('last_hidden_state', DataType.FLOAT, ['batch_size', encoderFrames, hidden])]);
+    [valueInfo('last_hidden_state', DataType.FLOAT, ['batch_size', encoderFrames, hidden])],
+  );
 }
 
 /** Steps the script knows; from here on the model says <|endoftext|>. Row 0 of each block is for prompt positions. */
@@ -473,13 +669,19 @@ function scriptTable(v: Vocabulary): Float32Array {
     for (let slot = 0; slot < slots; slot++) {
       const ids = slot === 0 ? [] : whisperTextIds(WHISPER_TEXTS[WHISPER_LANGUAGES[slot - 1]!][sound]);
       for (let r = 0; r < rowsPerBlock; r++) {
-        const row = table.subarray(((s * slots + slot) * rowsPerBlock + r) * size, ((s * slots + slot) * rowsPerBlock + r + 1) * size);
+        const row = table.subarray(
+          ((s * slots + slot) * rowsPerBlock + r) * size,
+          ((s * slots + slot) * rowsPerBlock + r + 1) * size,
+        );
         const step = r - 1;
         const id = step >= 0 && step < ids.length ? ids[step]! : eos;
         row[id] = 8;
         if (id === eos) continue;
         // The largest logits are ones Whisper's logits processors remove.
-        if (step === 0) { row[eos] = 10; row[idIn(v, 'Ġ')] = 9; }
+        if (step === 0) {
+          row[eos] = 10;
+          row[idIn(v, 'Ġ')] = 9;
+        }
         if (step === 1) row[idIn(v, '#')] = 10;
       }
     }
@@ -502,14 +704,28 @@ export function whisperDecoderModel(seed = 1234, withPast = false, size: Partial
   /** Spreads of the test size, narrowed as 1/√hidden at other widths (exactly the test's at 64). */
   const narrow = Math.sqrt(WHISPER_CONFIG.hidden / hidden);
   const g = new GraphBuilder(seed);
-  const inputs: onnx.ValueInfoProto[] = [valueInfo('input_ids', DataType.INT64, ['batch_size', 'decoder_sequence_length'])];
-  const outputs: onnx.ValueInfoProto[] = [valueInfo('logits', DataType.FLOAT, ['batch_size', 'decoder_sequence_length', vocabSize])];
+  const inputs: onnx.ValueInfoProto[] = [
+    valueInfo('input_ids', DataType.INT64, ['batch_size', 'decoder_sequence_length']),
+  ];
+  const outputs: onnx.ValueInfoProto[] = [
+    valueInfo('logits', DataType.FLOAT, ['batch_size', 'decoder_sequence_length', vocabSize]),
+  ];
   const cacheDims = (length: string) => ['batch_size', heads, length, headDim];
-  if (!withPast) inputs.push(valueInfo('encoder_hidden_states', DataType.FLOAT, ['batch_size', 'encoder_sequence_length_out', hidden]));
+  if (!withPast)
+    inputs.push(
+      valueInfo('encoder_hidden_states', DataType.FLOAT, ['batch_size', 'encoder_sequence_length_out', hidden]),
+    );
   for (let i = 0; i < layers && withPast; i++) {
-    for (const kind of ['decoder', 'encoder']) for (const part of ['key', 'value']) {
-      inputs.push(valueInfo(`past_key_values.${i}.${kind}.${part}`, DataType.FLOAT, cacheDims(kind === 'decoder' ? 'past_decoder_sequence_length' : 'encoder_sequence_length_out')));
-    }
+    for (const kind of ['decoder', 'encoder'])
+      for (const part of ['key', 'value']) {
+        inputs.push(
+          valueInfo(
+            `past_key_values.${i}.${kind}.${part}`,
+            DataType.FLOAT,
+            cacheDims(kind === 'decoder' ? 'past_decoder_sequence_length' : 'encoder_sequence_length_out'),
+          ),
+        );
+      }
   }
 
   const zero = g.ints('/const/zero', [], [0]);
@@ -517,7 +733,10 @@ export function whisperDecoderModel(seed = 1234, withPast = false, size: Partial
   const splitShape = g.ints('/const/split_heads', [4], [0, 0, heads, headDim]);
   const mergeShape = g.ints('/const/merge_heads', [3], [0, 0, hidden]);
   const scale = g.floats('/const/scale', [], Float32Array.of(1 / Math.sqrt(headDim)));
-  const heads4 = (x: string, name: string) => g.node('Transpose', [g.node('Reshape', [x, splitShape], `${name}/Reshape`)], name, [intsAttr('perm', [0, 2, 1, 3])]);
+  const heads4 = (x: string, name: string) =>
+    g.node('Transpose', [g.node('Reshape', [x, splitShape], `${name}/Reshape`)], name, [
+      intsAttr('perm', [0, 2, 1, 3]),
+    ]);
   const project = (x: string, name: string, fix?: (v: Float32Array) => void) =>
     g.node('MatMul', [x, g.weight(`${name}.weight`, [hidden, hidden], 0.1 * narrow, fix)], `/${name}/MatMul`);
   /** Column `column` of a [64, 64] weight := unit vector e_row: that output channel copies input channel `row`. */
@@ -528,88 +747,214 @@ export function whisperDecoderModel(seed = 1234, withPast = false, size: Partial
   // Token embeddings: column 0 is the language number (1, 2, 3 for <|en|>, <|de|>, <|fr|>; 0 for every other token).
   const embedTable = g.weight('model.decoder.embed_tokens.weight', [vocabSize, hidden], 0.3, (v) => {
     for (let id = 0; id < vocabSize; id++) v[id * hidden] = 0;
-    WHISPER_LANGUAGES.forEach((l, k) => { v[idIn(vocab, `<|${l}|>`) * hidden] = k + 1; });
+    WHISPER_LANGUAGES.forEach((l, k) => {
+      v[idIn(vocab, `<|${l}|>`) * hidden] = k + 1;
+    });
   });
   let x = g.node('Gather', [embedTable, 'input_ids'], '/embed_tokens/Gather');
 
-  const selfKeys: string[] = [], selfValues: string[] = [], crossKeys: string[] = [], crossValues: string[] = [];
+  const selfKeys: string[] = [],
+    selfValues: string[] = [],
+    crossKeys: string[] = [],
+    crossValues: string[] = [];
   for (let i = 0; i < layers; i++) {
     const p = `model.decoder.layers.${i}`;
     const newKey = heads4(project(x, `${p}.self_attn.k_proj`), `/${p}/self_attn/key`);
     // Layer 0's value keeps the language number in channel 0 of head 0 (the language is read back from the cache).
-    const newValue = heads4(project(x, `${p}.self_attn.v_proj`, i === 0 ? copyChannel(0, 0) : undefined), `/${p}/self_attn/value`);
-    const selfKey = withPast ? g.node('Concat', [`past_key_values.${i}.decoder.key`, newKey], `present.${i}.decoder.key`, [intAttr('axis', 2)]) : g.node('Identity', [newKey], `present.${i}.decoder.key`);
-    const selfValue = withPast ? g.node('Concat', [`past_key_values.${i}.decoder.value`, newValue], `present.${i}.decoder.value`, [intAttr('axis', 2)]) : g.node('Identity', [newValue], `present.${i}.decoder.value`);
+    const newValue = heads4(
+      project(x, `${p}.self_attn.v_proj`, i === 0 ? copyChannel(0, 0) : undefined),
+      `/${p}/self_attn/value`,
+    );
+    const selfKey = withPast
+      ? g.node('Concat', [`past_key_values.${i}.decoder.key`, newKey], `present.${i}.decoder.key`, [intAttr('axis', 2)])
+      : g.node('Identity', [newKey], `present.${i}.decoder.key`);
+    const selfValue = withPast
+      ? g.node('Concat', [`past_key_values.${i}.decoder.value`, newValue], `present.${i}.decoder.value`, [
+          intAttr('axis', 2),
+        ])
+      : g.node('Identity', [newValue], `present.${i}.decoder.value`);
     let crossKey: string, crossValue: string;
     if (withPast) {
       crossKey = `past_key_values.${i}.encoder.key`;
       crossValue = `past_key_values.${i}.encoder.value`;
     } else {
       // Layer 0's encoder key carries the low band, layer 1's encoder value the high band (channel 0 of head 0).
-      crossKey = heads4(project('encoder_hidden_states', `${p}.encoder_attn.k_proj`, i === 0 ? copyChannel(0, 0) : undefined), `present.${i}.encoder.key`);
-      crossValue = heads4(project('encoder_hidden_states', `${p}.encoder_attn.v_proj`, i === 1 ? copyChannel(1, 0) : undefined), `present.${i}.encoder.value`);
+      crossKey = heads4(
+        project('encoder_hidden_states', `${p}.encoder_attn.k_proj`, i === 0 ? copyChannel(0, 0) : undefined),
+        `present.${i}.encoder.key`,
+      );
+      crossValue = heads4(
+        project('encoder_hidden_states', `${p}.encoder_attn.v_proj`, i === 1 ? copyChannel(1, 0) : undefined),
+        `present.${i}.encoder.value`,
+      );
     }
-    selfKeys.push(selfKey); selfValues.push(selfValue); crossKeys.push(crossKey); crossValues.push(crossValue);
+    selfKeys.push(selfKey);
+    selfValues.push(selfValue);
+    crossKeys.push(crossKey);
+    crossValues.push(crossValue);
 
     // Attention over both caches (no causal mask: only the scripted logits below decide the text).
     const attend = (q: string, k: string, v: string, name: string) => {
       const keysT = g.node('Transpose', [k], `${name}/keysT`, [intsAttr('perm', [0, 1, 3, 2])]);
       const scores = g.node('Mul', [g.node('MatMul', [q, keysT], `${name}/scores`), scale], `${name}/scaled`);
-      return g.node('MatMul', [g.node('Softmax', [scores], `${name}/Softmax`, [intAttr('axis', -1)]), v], `${name}/context`);
+      return g.node(
+        'MatMul',
+        [g.node('Softmax', [scores], `${name}/Softmax`, [intAttr('axis', -1)]), v],
+        `${name}/context`,
+      );
     };
     const selfQuery = heads4(project(x, `${p}.self_attn.q_proj`), `/${p}/self_attn/query`);
     const mergeHeads = (context: string, name: string) =>
-      g.node('Reshape', [g.node('Transpose', [context], `${name}/Transpose`, [intsAttr('perm', [0, 2, 1, 3])]), mergeShape], `${name}/merged`);
+      g.node(
+        'Reshape',
+        [g.node('Transpose', [context], `${name}/Transpose`, [intsAttr('perm', [0, 2, 1, 3])]), mergeShape],
+        `${name}/merged`,
+      );
     if (!s.blocks) {
       const crossQuery = heads4(project(x, `${p}.encoder_attn.q_proj`), `/${p}/encoder_attn/query`);
-      const context = g.node('Add', [attend(selfQuery, selfKey, selfValue, `/${p}/self_attn`), attend(crossQuery, crossKey, crossValue, `/${p}/encoder_attn`)], `/${p}/context`);
-      x = g.node('Add', [x, project(mergeHeads(context, `/${p}/context`), `${p}.self_attn.out_proj`)], `/${p}/residual`);
+      const context = g.node(
+        'Add',
+        [
+          attend(selfQuery, selfKey, selfValue, `/${p}/self_attn`),
+          attend(crossQuery, crossKey, crossValue, `/${p}/encoder_attn`),
+        ],
+        `/${p}/context`,
+      );
+      x = g.node(
+        'Add',
+        [x, project(mergeHeads(context, `/${p}/context`), `${p}.self_attn.out_proj`)],
+        `/${p}/residual`,
+      );
     } else {
-      // As Whisper's decoder layer orders it: self-attention, cross-attention (each with its own output projection), MLP.
-      const selfContext = mergeHeads(attend(selfQuery, selfKey, selfValue, `/${p}/self_attn`), `/${p}/self_attn/context`);
+      // As Whisper's decoder layer orders it: self-attention, cross-attention (each with its own output projection),
+      // MLP.
+      const selfContext = mergeHeads(
+        attend(selfQuery, selfKey, selfValue, `/${p}/self_attn`),
+        `/${p}/self_attn/context`,
+      );
       x = g.node('Add', [x, project(selfContext, `${p}.self_attn.out_proj`)], `/${p}/self_attn/residual`);
       const crossQuery = heads4(project(x, `${p}.encoder_attn.q_proj`), `/${p}/encoder_attn/query`);
-      const crossContext = mergeHeads(attend(crossQuery, crossKey, crossValue, `/${p}/encoder_attn`), `/${p}/encoder_attn/context`);
+      const crossContext = mergeHeads(
+        attend(crossQuery, crossKey, crossValue, `/${p}/encoder_attn`),
+        `/${p}/encoder_attn/context`,
+      );
       x = g.node('Add', [x, project(crossContext, `${p}.encoder_attn.out_proj`)], `/${p}/encoder_attn/residual`);
       x = mlp(g, s, x, p, 'final_layer_norm', 0);
     }
   }
   // A small learned-looking term: the attention output through the output head (tied weights are not needed here).
-  const headTerm = g.node('MatMul', [x, g.weight('proj_out.weight', [hidden, vocabSize], 0.02 * narrow)], '/proj_out/MatMul');
+  const headTerm = g.node(
+    'MatMul',
+    [x, g.weight('proj_out.weight', [hidden, vocabSize], 0.02 * narrow)],
+    '/proj_out/MatMul',
+  );
 
   // ---- the script: which row of the table this position reads ----
   const length = g.node('Gather', [g.node('Shape', ['input_ids'], '/script/ids_shape'), one], '/script/new_tokens');
   let positions = g.node('Range', [zero, length, one], '/script/Range');
   if (withPast) {
-    const pastLength = g.node('Gather', [g.node('Shape', ['past_key_values.1.decoder.key'], '/script/past_shape'), g.ints('/script/axis2', [], [2])], '/script/past_length');
+    const pastLength = g.node(
+      'Gather',
+      [g.node('Shape', ['past_key_values.1.decoder.key'], '/script/past_shape'), g.ints('/script/axis2', [], [2])],
+      '/script/past_length',
+    );
     positions = g.node('Add', [positions, pastLength], '/script/positions');
   }
   // Row within a block: 0 for the prompt's first three positions, then step + 1 (step 0 = the last prompt position).
-  const stepRow = g.node('Min', [
-    g.node('Max', [g.node('Sub', [positions, g.ints('/script/offset', [], [PROMPT_LENGTH - 2])], '/script/step_plus_one'), zero], '/script/step_floor'),
-    g.ints('/script/last_row', [], [SCRIPT_STEPS]),
-  ], '/script/step_row');
+  const stepRow = g.node(
+    'Min',
+    [
+      g.node(
+        'Max',
+        [g.node('Sub', [positions, g.ints('/script/offset', [], [PROMPT_LENGTH - 2])], '/script/step_plus_one'), zero],
+        '/script/step_floor',
+      ),
+      g.ints('/script/last_row', [], [SCRIPT_STEPS]),
+    ],
+    '/script/step_row',
+  );
   // The language number: channel 0 of head 0 of layer 0's decoder value at position 1.
-  const pick = (t: string, index: string, axis: number, name: string) => g.node('Gather', [t, index], name, [intAttr('axis', axis)]);
-  const languageValue = pick(pick(pick(selfValues[0]!, one, 2, '/script/lang_position'), zero, 1, '/script/lang_head'), zero, 1, '/script/lang_channel');
-  const language = g.node('Min', [
-    g.node('Max', [g.node('Cast', [g.node('Round', [languageValue], '/script/lang_round')], '/script/lang_int', [intAttr('to', DataType.INT64)]), zero], '/script/lang_floor'),
-    g.ints('/script/lang_last', [], [WHISPER_LANGUAGES.length]),
-  ], '/script/language');
+  const pick = (t: string, index: string, axis: number, name: string) =>
+    g.node('Gather', [t, index], name, [intAttr('axis', axis)]);
+  const languageValue = pick(
+    pick(pick(selfValues[0]!, one, 2, '/script/lang_position'), zero, 1, '/script/lang_head'),
+    zero,
+    1,
+    '/script/lang_channel',
+  );
+  const language = g.node(
+    'Min',
+    [
+      g.node(
+        'Max',
+        [
+          g.node('Cast', [g.node('Round', [languageValue], '/script/lang_round')], '/script/lang_int', [
+            intAttr('to', DataType.INT64),
+          ]),
+          zero,
+        ],
+        '/script/lang_floor',
+      ),
+      g.ints('/script/lang_last', [], [WHISPER_LANGUAGES.length]),
+    ],
+    '/script/language',
+  );
   // The sound: the loudest frame of each band, from the cross-attention caches.
   const bandMax = (cache: string, name: string) =>
-    g.node('ReduceMax', [pick(pick(cache, zero, 1, `${name}/head`), zero, 2, `${name}/channel`)], name, [intsAttr('axes', [1]), intAttr('keepdims', 0)]);
+    g.node('ReduceMax', [pick(pick(cache, zero, 1, `${name}/head`), zero, 2, `${name}/channel`)], name, [
+      intsAttr('axes', [1]),
+      intAttr('keepdims', 0),
+    ]);
   const low = bandMax(crossKeys[0]!, '/script/low_band');
   const high = bandMax(crossValues[1]!, '/script/high_band');
   const toFloat = (v: string, name: string) => g.node('Cast', [v], name, [intAttr('to', DataType.FLOAT)]);
-  const loud = toFloat(g.node('Greater', [g.node('Max', [low, high], '/script/loudest'), g.floats('/script/threshold', [], Float32Array.of(SOUND_THRESHOLD))], '/script/is_sound'), '/script/loud');
+  const loud = toFloat(
+    g.node(
+      'Greater',
+      [
+        g.node('Max', [low, high], '/script/loudest'),
+        g.floats('/script/threshold', [], Float32Array.of(SOUND_THRESHOLD)),
+      ],
+      '/script/is_sound',
+    ),
+    '/script/loud',
+  );
   const highWins = toFloat(g.node('Greater', [high, low], '/script/is_high'), '/script/high_wins');
-  const sound = g.node('Cast', [g.node('Mul', [loud, g.node('Add', [highWins, g.floats('/script/one_f', [], Float32Array.of(1))], '/script/class_plus')], '/script/class_f')], '/script/sound', [intAttr('to', DataType.INT64)]);
-  const block = g.node('Add', [g.node('Mul', [sound, g.ints('/script/slots', [], [WHISPER_LANGUAGES.length + 1])], '/script/sound_block'), language], '/script/block');
-  const base = g.node('Unsqueeze', [g.node('Mul', [block, g.ints('/script/rows_per_block', [], [SCRIPT_STEPS + 1])], '/script/base_flat'), g.ints('/script/axis1', [1], [1])], '/script/base');
+  const sound = g.node(
+    'Cast',
+    [
+      g.node(
+        'Mul',
+        [loud, g.node('Add', [highWins, g.floats('/script/one_f', [], Float32Array.of(1))], '/script/class_plus')],
+        '/script/class_f',
+      ),
+    ],
+    '/script/sound',
+    [intAttr('to', DataType.INT64)],
+  );
+  const block = g.node(
+    'Add',
+    [
+      g.node('Mul', [sound, g.ints('/script/slots', [], [WHISPER_LANGUAGES.length + 1])], '/script/sound_block'),
+      language,
+    ],
+    '/script/block',
+  );
+  const base = g.node(
+    'Unsqueeze',
+    [
+      g.node('Mul', [block, g.ints('/script/rows_per_block', [], [SCRIPT_STEPS + 1])], '/script/base_flat'),
+      g.ints('/script/axis1', [1], [1]),
+    ],
+    '/script/base',
+  );
   const rows = g.node('Add', [base, stepRow], '/script/rows');
   const table = scriptTable(vocab);
-  const scripted = g.node('Gather', [g.floats('script.logits', [table.length / vocabSize, vocabSize], table), rows], '/script/logits');
+  const scripted = g.node(
+    'Gather',
+    [g.floats('script.logits', [table.length / vocabSize, vocabSize], table), rows],
+    '/script/logits',
+  );
   g.node('Add', [scripted, headTerm], 'logits');
 
   for (let i = 0; i < layers; i++) {

@@ -3,8 +3,8 @@
  * emoji, a SentencePiece-style decoder that strips the first space, and stop strings across token boundaries.
  */
 import { describe, expect, test } from 'vitest';
-import { checkStopStrings, Detokenizer, StopFilter } from '../../../extension/tasks/generation/detokenize.ts';
-import { GENERATION_OPTIONS, checkGenerationOptions } from '../../../extension/tasks/generation/index.ts';
+import { checkStopStrings, Detokenizer, StopFilter } from '../../../extension/tasks/generation/detokenize';
+import { GENERATION_OPTIONS, checkGenerationOptions } from '../../../extension/tasks/generation/index';
 
 /** A byte tokenizer: id = byte, decoded as UTF-8 with U+FFFD for incomplete sequences (as real decoders do). */
 const bytes = (ids: number[]) => new TextDecoder().decode(Uint8Array.from(ids));

@@ -4,22 +4,31 @@
  * the whole conversation would; sessions belong to their origin; clones continue on their own.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LanguageSessions, promptSession } from '../../../extension/host/language-sessions.ts';
-import { generateText } from '../../../extension/tasks/generation/index.ts';
-import type { WireTensor } from '../../../extension/shared/tensor.ts';
-import type { GraphRunner } from '../../../extension/tasks/types.ts';
-import { qwen2HubFiles } from '../../support/hub-models/qwen2.ts';
-import { load, type Loaded } from './lm-harness.ts';
+import { LanguageSessions, promptSession } from '../../../extension/host/language-sessions';
+import { generateText } from '../../../extension/tasks/generation/index';
+import type { WireTensor } from '../../../extension/shared/tensor';
+import type { GraphRunner } from '../../../extension/tasks/types';
+import { qwen2HubFiles } from '../../support/hub-models/qwen2';
+import { load, type Loaded } from './lm-harness';
 
 let m: Loaded;
-beforeAll(async () => { m = await load(qwen2HubFiles()); }, 30_000);
-afterAll(async () => { await m?.runner.release(); });
+beforeAll(async () => {
+  m = await load(qwen2HubFiles());
+}, 30_000);
+afterAll(async () => {
+  await m?.runner.release();
+});
 
 /** Counts the input_ids fed to the graph (prefill length plus one per decode step). */
 function counting(inner: GraphRunner): GraphRunner & { fed: number } {
   const r = {
-    fed: 0, signal: inner.signal, io: (role: string) => inner.io(role),
-    run: (role: string, feeds: Record<string, WireTensor>) => { r.fed += feeds.input_ids!.dims[1]!; return inner.run(role, feeds); },
+    fed: 0,
+    signal: inner.signal,
+    io: (role: string) => inner.io(role),
+    run: (role: string, feeds: Record<string, WireTensor>) => {
+      r.fed += feeds.input_ids!.dims[1]!;
+      return inner.run(role, feeds);
+    },
   };
   return r;
 }
@@ -27,13 +36,38 @@ function counting(inner: GraphRunner): GraphRunner & { fed: number } {
 describe('LanguageModel sessions', () => {
   it('a second prompt runs only its new tokens and equals a one-shot run of the conversation', async () => {
     const sessions = new LanguageSessions();
-    const s = sessions.create('https://a.example', 'qwen2.5-0.5b-instruct', { maxNewTokens: 4 }, [{ role: 'system', content: 'Be brief.' }]);
-    const first = await promptSession(s, m.assets, m.runner, [{ role: 'user', content: 'Name a colour.' }], {}, () => undefined);
+    const s = sessions.create('https://a.example', 'qwen2.5-0.5b-instruct', { maxNewTokens: 4 }, [
+      { role: 'system', content: 'Be brief.' },
+    ]);
+    const first = await promptSession(
+      s,
+      m.assets,
+      m.runner,
+      [{ role: 'user', content: 'Name a colour.' }],
+      {},
+      () => undefined,
+    );
     const runner = counting(m.runner);
-    const second = await promptSession(s, m.assets, runner, [{ role: 'user', content: 'Another?' }], {}, () => undefined);
-    const conversation = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Name a colour.' },
-      { role: 'assistant', content: first.text }, { role: 'user', content: 'Another?' }] as const;
-    const oneShot = await generateText(m.assets, { kind: 'messages', messages: [...conversation] }, { maxNewTokens: 4 }, m.runner);
+    const second = await promptSession(
+      s,
+      m.assets,
+      runner,
+      [{ role: 'user', content: 'Another?' }],
+      {},
+      () => undefined,
+    );
+    const conversation = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Name a colour.' },
+      { role: 'assistant', content: first.text },
+      { role: 'user', content: 'Another?' },
+    ] as const;
+    const oneShot = await generateText(
+      m.assets,
+      { kind: 'messages', messages: [...conversation] },
+      { maxNewTokens: 4 },
+      m.runner,
+    );
     expect(second.tokens).toEqual(oneShot.tokens);
     expect(runner.fed).toBeLessThan(oneShot.usage.promptTokens); // the history was not run again
   });

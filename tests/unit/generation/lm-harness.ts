@@ -4,10 +4,10 @@
  * step runs the whole sequence with an empty past and takes the argmax of the last position — so agreeing with it
  * checks the cache path (presents fed back, positions, masks) as well as the prefill.
  */
-import { textGeneration, type TextGenerationAssets } from '../../../extension/tasks/generation/index.ts';
-import type { WireTensor } from '../../../extension/shared/tensor.ts';
-import type { GraphRunner, TaskPipeline } from '../../../extension/tasks/types.ts';
-import { filesFrom, nodeRunner, type HubFiles } from '../../support/node-pipeline.ts';
+import { textGeneration, type TextGenerationAssets } from '../../../extension/tasks/generation/index';
+import type { WireTensor } from '../../../extension/shared/tensor';
+import type { GraphRunner, TaskPipeline } from '../../../extension/tasks/types';
+import { filesFrom, nodeRunner, type HubFiles } from '../../support/node-pipeline';
 
 export interface Loaded {
   assets: TextGenerationAssets;

@@ -13,9 +13,9 @@ import {
   promptIds,
   ROLE,
   type ChatMessage,
-} from '../../../extension/tasks/generation/index.ts';
-import type { HubFiles } from '../../support/node-pipeline.ts';
-import { load, referenceGreedy, watched, type Loaded } from './lm-harness.ts';
+} from '../../../extension/tasks/generation/index';
+import type { HubFiles } from '../../support/node-pipeline';
+import { load, referenceGreedy, watched, type Loaded } from './lm-harness';
 
 const MESSAGES: ChatMessage[] = [
   { role: 'system', content: 'You are terse.' },

@@ -3,10 +3,10 @@
  * the tokenizer), and on a variant of its graph without a position_ids input (positions from the past length).
  */
 import { describe, expect, test } from 'vitest';
-import { generateText, promptIds, type GenerationInput } from '../../../extension/tasks/generation/index.ts';
-import { qwen2HubFiles } from '../../support/hub-models/qwen2.ts';
-import { load, referenceGreedy } from './lm-harness.ts';
-import { decodeLoopSuite } from './lm-suite.ts';
+import { generateText, promptIds, type GenerationInput } from '../../../extension/tasks/generation/index';
+import { qwen2HubFiles } from '../../support/hub-models/qwen2';
+import { load, referenceGreedy } from './lm-harness';
+import { decodeLoopSuite } from './lm-suite';
 
 describe('text generation on a generated Qwen2', () => decodeLoopSuite('qwen2', () => qwen2HubFiles()));
 test('a Qwen2 graph without position_ids: the loop feeds what the graph declares', async () => {

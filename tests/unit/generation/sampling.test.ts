@@ -1,6 +1,6 @@
 /** Next-token choice: greedy, seeded sampling, and what each logits processor does; options validated by name. */
 import { describe, expect, test } from 'vitest';
-import { checkSamplingOptions, nucleus, Sampler, topIndices } from '../../../extension/tasks/generation/sampling.ts';
+import { checkSamplingOptions, nucleus, Sampler, topIndices } from '../../../extension/tasks/generation/sampling';
 
 const logits = Float32Array.from([1, 3, 2, 5, 4, 0]);
 const draws = (options: ConstructorParameters<typeof Sampler>[0], n = 400, history: number[] = []) => {

@@ -11,11 +11,24 @@ let closed: TestServer;
 const defaults = { ...DOWNLOAD_LIMITS };
 
 beforeAll(async () => {
-  closed = await startServer({
-    '/secret.txt': SECRET,
-    '/for-site.txt': () => ({ status: 200, body: SECRET, headers: { 'access-control-allow-origin': 'https://site.example' } }),
-    '/stall': { raw(_req, res) { res.writeHead(200, { 'content-length': '100' }); res.write('x'); } },
-  }, 0, { cors: false });
+  closed = await startServer(
+    {
+      '/secret.txt': SECRET,
+      '/for-site.txt': () => ({
+        status: 200,
+        body: SECRET,
+        headers: { 'access-control-allow-origin': 'https://site.example' },
+      }),
+      '/stall': {
+        raw(_req, res) {
+          res.writeHead(200, { 'content-length': '100' });
+          res.write('x');
+        },
+      },
+    },
+    0,
+    { cors: false },
+  );
   open = await startServer({
     '/model.bin': SECRET,
     '/to-closed': () => ({ status: 302, body: '', headers: { location: `${closed.origin}/secret.txt` } }),
@@ -23,13 +36,25 @@ beforeAll(async () => {
     '/boom': () => ({ status: 500, body: 'internal detail' }),
   });
 });
-afterAll(async () => { await open.close(); await closed.close(); });
+afterAll(async () => {
+  await open.close();
+  await closed.close();
+});
 afterEach(() => Object.assign(DOWNLOAD_LIMITS, defaults));
 
 const forPage = (origin: string) => ({ origin, page: true });
-const get = (url: string, requester = forPage('http://127.0.0.1:1'), extra: { sha256?: string; signal?: AbortSignal } = {}) => {
+const get = (
+  url: string,
+  requester = forPage('http://127.0.0.1:1'),
+  extra: { sha256?: string; signal?: AbortSignal } = {},
+) => {
   const progress: number[] = [];
-  const result = download(new URL(url), { signal: extra.signal ?? new AbortController().signal, requester, sha256: extra.sha256, onProgress: (l) => progress.push(l) });
+  const result = download(new URL(url), {
+    signal: extra.signal ?? new AbortController().signal,
+    requester,
+    sha256: extra.sha256,
+    onProgress: (l) => progress.push(l),
+  });
   return { result, progress };
 };
 
@@ -43,14 +68,16 @@ describe('download for a page', () => {
     expect(progress).toEqual([]);
   });
 
-  it('the page\'s own origin needs no CORS header; an allow-origin for another site is not enough', async () => {
+  it("the page's own origin needs no CORS header; an allow-origin for another site is not enough", async () => {
     expect((await get(`${closed.origin}/secret.txt`, forPage(closed.origin)).result).bytes).toEqual(SECRET);
     await expect(get(`${closed.origin}/for-site.txt`).result).rejects.toMatchObject({ name: 'NotAllowedError' });
     expect((await get(`${closed.origin}/for-site.txt`, forPage('https://site.example')).result).bytes).toEqual(SECRET);
   });
 
   it('the user (extension pages, registry) is not held to CORS', async () => {
-    expect((await get(`${closed.origin}/secret.txt`, { origin: 'chrome-extension://x', page: false }).result).bytes).toEqual(SECRET);
+    expect(
+      (await get(`${closed.origin}/secret.txt`, { origin: 'chrome-extension://x', page: false }).result).bytes,
+    ).toEqual(SECRET);
   });
 
   it('a redirect into a non-CORS server is judged by the final response', async () => {
@@ -61,7 +88,9 @@ describe('download for a page', () => {
     const boom = await get(`${open.origin}/boom`).result.catch((e: Error) => e);
     expect(boom).toMatchObject({ name: 'NetworkError' });
     expect((boom as Error).message).not.toContain('internal detail');
-    const wrong = await get(`${open.origin}/model.bin`, undefined, { sha256: '0'.repeat(64) }).result.catch((e: Error) => e);
+    const wrong = await get(`${open.origin}/model.bin`, undefined, { sha256: '0'.repeat(64) }).result.catch(
+      (e: Error) => e,
+    );
     expect(wrong).toMatchObject({ name: 'DataError' });
     expect((wrong as Error).message).not.toContain(hex(SECRET));
   });
@@ -71,7 +100,9 @@ describe('global limits', () => {
   it('a stalled body fails with TimeoutError after the idle limit', async () => {
     DOWNLOAD_LIMITS.idleMs = 300;
     const started = Date.now();
-    await expect(get(`${closed.origin}/stall`, { origin: 'chrome-extension://x', page: false }).result).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(
+      get(`${closed.origin}/stall`, { origin: 'chrome-extension://x', page: false }).result,
+    ).rejects.toMatchObject({ name: 'TimeoutError' });
     expect(Date.now() - started).toBeLessThan(5000);
   });
 

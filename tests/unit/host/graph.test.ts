@@ -17,19 +17,35 @@ describe('what the engine reads from a model graph', () => {
   });
 
   it('checks feeds: names, types, ranks and static dims, each with a clear message', () => {
-    const ok = { input: { type: 'float32', dims: [1, 512] }, state: { type: 'float32', dims: [2, 1, 128] }, sr: { type: 'int64', dims: [] } };
+    const ok = {
+      input: { type: 'float32', dims: [1, 512] },
+      state: { type: 'float32', dims: [2, 1, 128] },
+      sr: { type: 'int64', dims: [] },
+    };
     expect(() => checkFeeds(io, ok)).not.toThrow();
-    expect(() => checkFeeds(io, { ...ok, extra: { type: 'float32', dims: [1] } })).toThrow(/"extra" is not an input of this model; its inputs are input, state, sr/);
+    expect(() => checkFeeds(io, { ...ok, extra: { type: 'float32', dims: [1] } })).toThrow(
+      /"extra" is not an input of this model; its inputs are input, state, sr/,
+    );
     expect(() => checkFeeds(io, { input: ok.input, state: ok.state })).toThrow(/"sr" is missing \(int64 \[\]\)/);
     expect(() => checkFeeds(io, { ...ok, sr: { type: 'int32', dims: [] } })).toThrow(/"sr" must be int64, got int32/);
-    expect(() => checkFeeds(io, { ...ok, state: { type: 'float32', dims: [2, 1, 64] } })).toThrow(/dimension 2 must be 128/);
+    expect(() => checkFeeds(io, { ...ok, state: { type: 'float32', dims: [2, 1, 64] } })).toThrow(
+      /dimension 2 must be 128/,
+    );
     expect(() => checkFeeds(io, { ...ok, state: { type: 'float32', dims: [256] } })).toThrow(/rank 3/);
   });
 
   it('pins named free dimensions from feeds, and refuses conflicting values', () => {
-    const named = { inputs: [{ name: 'a', type: 'float32', dims: ['batch', 'seq'] }, { name: 'b', type: 'int64', dims: ['batch'] }], outputs: [] };
+    const named = {
+      inputs: [
+        { name: 'a', type: 'float32', dims: ['batch', 'seq'] },
+        { name: 'b', type: 'int64', dims: ['batch'] },
+      ],
+      outputs: [],
+    };
     expect(freeDimensionsFrom(named, { a: { dims: [2, 7] }, b: { dims: [2] } })).toEqual({ batch: 2, seq: 7 });
-    expect(() => freeDimensionsFrom(named, { a: { dims: [2, 7] }, b: { dims: [3] } })).toThrow(/dimension batch is 2 in one input and 3/);
+    expect(() => freeDimensionsFrom(named, { a: { dims: [2, 7] }, b: { dims: [3] } })).toThrow(
+      /dimension batch is 2 in one input and 3/,
+    );
   });
 
   it('counts the weights held in subgraphs (Silero keeps them inside If branches)', () => {

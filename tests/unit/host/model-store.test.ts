@@ -32,12 +32,22 @@ beforeEach(async () => {
   for (const e of await listEntries()) await deleteEntry(e.key);
 });
 
-const store = () => new ModelStore(async (graph) => { opened.push(graph.key); });
+const store = () =>
+  new ModelStore(async (graph) => {
+    opened.push(graph.key);
+  });
 const site = (origin: string) => ({ origin, topOrigin: origin });
 const fetcher = (origin: string) => ({ requester: { origin, page: true }, partition: origin });
 function job(): Job & { phases: ProgressPhase[] } {
   const phases: ProgressPhase[] = [];
-  return { signal: new AbortController().signal, progress: (phase) => { if (!phases.includes(phase)) phases.push(phase); }, delta: () => undefined, phases };
+  return {
+    signal: new AbortController().signal,
+    progress: (phase) => {
+      if (!phases.includes(phase)) phases.push(phase);
+    },
+    delta: () => undefined,
+    phases,
+  };
 }
 async function load(s: ModelStore, path: string, origin: string, j = job(), sha256?: string) {
   const resolved = await resolveModel({ url: `${server.origin}${path}`, sha256 }, fetcher(origin));
@@ -45,7 +55,7 @@ async function load(s: ModelStore, path: string, origin: string, j = job(), sha2
 }
 
 describe('ModelStore', () => {
-  it('calls of one site share a load; another site downloads for itself; a fresh store reads the site\'s cache', async () => {
+  it("calls of one site share a load; another site downloads for itself; a fresh store reads the site's cache", async () => {
     const s = store();
     const before = server.hits.get('/slow.onnx') ?? 0;
     const [a, b] = await Promise.all([load(s, '/slow.onnx', server.origin), load(s, '/slow.onnx', server.origin)]);
@@ -62,19 +72,26 @@ describe('ModelStore', () => {
   });
 
   it('bytes that are not a model fail with DataError and are not cached', async () => {
-    await expect(load(store(), '/not-onnx.onnx', server.origin)).rejects.toMatchObject({ name: 'DataError', message: expect.not.stringContaining('definitely') });
+    await expect(load(store(), '/not-onnx.onnx', server.origin)).rejects.toMatchObject({
+      name: 'DataError',
+      message: expect.not.stringContaining('definitely'),
+    });
     expect((await listEntries()).map((e) => e.source)).toEqual([]);
   });
 
   it('a call joining a load in progress gets its own sha256 checked', async () => {
     const s = store();
     const good = createHash('sha256').update(ONNX).digest('hex');
-    const results = await Promise.allSettled([load(s, '/slow.onnx', server.origin), load(s, '/slow.onnx', server.origin, job(), '0'.repeat(64)), load(s, '/slow.onnx', server.origin, job(), good)]);
+    const results = await Promise.allSettled([
+      load(s, '/slow.onnx', server.origin),
+      load(s, '/slow.onnx', server.origin, job(), '0'.repeat(64)),
+      load(s, '/slow.onnx', server.origin, job(), good),
+    ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ name: 'DataError' });
   });
 
-  it('release drops one origin\'s hold; the graph goes when no origin holds it', async () => {
+  it("release drops one origin's hold; the graph goes when no origin holds it", async () => {
     const s = store();
     const resolved = await resolveModel(`${server.origin}/m.onnx`, fetcher(server.origin));
     const first = await s.load(resolved, PLAN, { origin: server.origin, topOrigin: server.origin }, job(), []);

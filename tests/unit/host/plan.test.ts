@@ -16,44 +16,79 @@ const device = (...present: ConcreteBackend[]): DeviceProbe => ({
   webnnMinBits: async () => 8,
 });
 
-async function plan(ref: string, options: Record<string, unknown> = {}, probe = device('webgpu', 'webnn', 'wasm'), profile = chrome) {
+async function plan(
+  ref: string,
+  options: Record<string, unknown> = {},
+  probe = device('webgpu', 'webnn', 'wasm'),
+  profile = chrome,
+) {
   const fallbacks: string[] = [];
   const resolved = await resolveModel(ref, PAGE);
-  const p = await planLoad(resolved, normalizeOptions(options, 'run'), profile, profile === emulatedChrome, probe, fallbacks);
+  const p = await planLoad(
+    resolved,
+    normalizeOptions(options, 'run'),
+    profile,
+    profile === emulatedChrome,
+    probe,
+    fallbacks,
+  );
   return { plan: p, fallbacks };
 }
 
 describe('planLoad', () => {
-  it('a raw URL runs as stored unless the options quantize; a registry id at its profile\'s precision, said in fallbacks', async () => {
-    expect((await plan('https://cdn.example/m.onnx')).plan).toMatchObject({ policy: null, variant: 'src', target: { backend: 'webgpu' } });
+  it("a raw URL runs as stored unless the options quantize; a registry id at its profile's precision, said in fallbacks", async () => {
+    expect((await plan('https://cdn.example/m.onnx')).plan).toMatchObject({
+      policy: null,
+      variant: 'src',
+      target: { backend: 'webgpu' },
+    });
     const bert = await plan('bert-base-uncased');
     expect(bert.plan.policy).toMatchObject({ bits: 4, mixedPrecision: true, groupSize: 128 });
     expect(bert.fallbacks).toContain('profile chrome-webgpu: text models at 4-bit with mixed precision');
     const vit = await plan('vit-base-patch16-224');
     expect(vit.plan).toMatchObject({ shaderPrecompilation: true, policy: { bits: 8 } });
-    expect((await plan('https://cdn.example/m.onnx', { bits: 4, scheme: 'asymmetric', groupSize: 32 })).plan.variant).toBe('q4a32');
+    expect(
+      (await plan('https://cdn.example/m.onnx', { bits: 4, scheme: 'asymmetric', groupSize: 32 })).plan.variant,
+    ).toBe('q4a32');
   });
 
-  it('auto takes the profile\'s order: an emulated GPU goes after wasm, and every skipped backend is explained', async () => {
-    expect((await plan('https://cdn.example/m.onnx', {}, device('webgpu', 'wasm'), emulatedChrome)).plan.target.backend).toBe('wasm');
+  it("auto takes the profile's order: an emulated GPU goes after wasm, and every skipped backend is explained", async () => {
+    expect(
+      (await plan('https://cdn.example/m.onnx', {}, device('webgpu', 'wasm'), emulatedChrome)).plan.target.backend,
+    ).toBe('wasm');
     const noGpu = await plan('https://cdn.example/m.onnx', {}, device('wasm'));
     expect(noGpu.plan.target).toEqual({ backend: 'wasm' });
     expect(noGpu.fallbacks).toEqual(['webgpu: webgpu is absent here', 'webnn: webnn is absent here']);
   });
 
   it('an asked-for backend that is absent is NotSupportedError; WebNN below its smallest width is raised and said', async () => {
-    await expect(plan('https://cdn.example/m.onnx', { backend: 'webnn' }, device('wasm'))).rejects.toMatchObject({ name: 'NotSupportedError' });
+    await expect(plan('https://cdn.example/m.onnx', { backend: 'webnn' }, device('wasm'))).rejects.toMatchObject({
+      name: 'NotSupportedError',
+    });
     const webnn = await plan('https://cdn.example/m.onnx', { backend: 'webnn', bits: 4 });
-    expect(webnn.plan).toMatchObject({ target: { backend: 'webnn', webnnDevice: 'gpu' }, policy: { bits: 8, quantizeEmbeddingTables: false } });
+    expect(webnn.plan).toMatchObject({
+      target: { backend: 'webnn', webnnDevice: 'gpu' },
+      policy: { bits: 8, quantizeEmbeddingTables: false },
+    });
     expect(webnn.fallbacks).toContain('webnn: 4-bit unsupported, used 8-bit');
   });
 
   it('options that would have no effect are refused, naming the option', async () => {
-    for (const [options, name] of [[{ scheme: 'asymmetric' }, 'scheme'], [{ bits: 4, attentionPrecision: 8 }, 'attentionPrecision'],
-      [{ topK: 3 }, 'topK'], [{ backend: 'wasm', devicePreference: 'npu' }, 'devicePreference']] as const) {
-      await expect(plan('https://cdn.example/m.onnx', options)).rejects.toMatchObject({ name: 'DataError', message: expect.stringContaining(name) });
+    for (const [options, name] of [
+      [{ scheme: 'asymmetric' }, 'scheme'],
+      [{ bits: 4, attentionPrecision: 8 }, 'attentionPrecision'],
+      [{ topK: 3 }, 'topK'],
+      [{ backend: 'wasm', devicePreference: 'npu' }, 'devicePreference'],
+    ] as const) {
+      await expect(plan('https://cdn.example/m.onnx', options)).rejects.toMatchObject({
+        name: 'DataError',
+        message: expect.stringContaining(name),
+      });
     }
-    await expect(plan('bert-base-uncased', { topK: 3 })).rejects.toMatchObject({ name: 'DataError', message: expect.stringMatching(/topK.*normalize/) });
+    await expect(plan('bert-base-uncased', { topK: 3 })).rejects.toMatchObject({
+      name: 'DataError',
+      message: expect.stringMatching(/topK.*normalize/),
+    });
     expect((await plan('bert-base-uncased', { scheme: 'asymmetric' })).plan.variant).toMatch(/^q4a/); // the profile quantizes
   });
 });
@@ -61,7 +96,11 @@ describe('planLoad', () => {
 describe('keys', () => {
   it('variant names spell the policy; graph keys separate partitions, backends and plans', async () => {
     expect(variantOf(null)).toBe('src');
-    const { plan: p } = await plan('https://cdn.example/m.onnx', { bits: 8, mixedPrecision: true, attentionPrecision: 16 });
+    const { plan: p } = await plan('https://cdn.example/m.onnx', {
+      bits: 8,
+      mixedPrecision: true,
+      attentionPrecision: 16,
+    });
     expect(p.variant).toBe('q8s128m16.8');
     const url = new URL('https://cdn.example/m.onnx');
     expect(graphKey('https://a.example', url, p)).not.toBe(graphKey('https://b.example', url, p));

@@ -29,9 +29,15 @@ describe('profiles (SPEC §6)', () => {
 
   it('a calibration replaces the kernel shapes, in fresh arrays, and says so in the name', () => {
     const c: Calibration = {
-      adapter: 'x', measuredAt: '2026-11-26T00:00:00.000Z', shape: { bits: 4, K: 768, N: 768, gemmRows: 16 },
+      adapter: 'x',
+      measuredAt: '2026-11-26T00:00:00.000Z',
+      shape: { bits: 4, K: 768, N: 768, gemmRows: 16 },
       gemv: { best: { workgroupSize: [32, 8, 1], subgroups: true }, ms: 1, candidates: [] },
-      gemm: { best: { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 }, ms: 2, candidates: [] },
+      gemm: {
+        best: { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 },
+        ms: 2,
+        candidates: [],
+      },
     };
     const p = chooseProfile(browser('firefox'), realGpu, c);
     expect(p.name).toBe('firefox-webgpu+calibrated');

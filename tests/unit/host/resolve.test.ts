@@ -13,39 +13,77 @@ describe('resolveModel', () => {
       ['decoder', 'https://huggingface.co/Xenova/whisper-tiny/resolve/main/onnx/decoder_model.onnx'],
       ['decoderWithPast', 'https://huggingface.co/Xenova/whisper-tiny/resolve/main/onnx/decoder_with_past_model.onnx'],
     ]);
-    expect(r.file('generation_config.json').href).toBe('https://huggingface.co/Xenova/whisper-tiny/resolve/main/generation_config.json');
+    expect(r.file('generation_config.json').href).toBe(
+      'https://huggingface.co/Xenova/whisper-tiny/resolve/main/generation_config.json',
+    );
   });
 
   it('a custom model with task: companion files one folder up from onnx/, or beside; tokenizer overrides; not built in', async () => {
-    const hub = await resolveModel({ url: 'https://cdn.example/me/model/resolve/main/onnx/model.onnx', task: 'feature-extraction', sha256: 'ab'.repeat(32) }, PAGE);
+    const hub = await resolveModel(
+      {
+        url: 'https://cdn.example/me/model/resolve/main/onnx/model.onnx',
+        task: 'feature-extraction',
+        sha256: 'ab'.repeat(32),
+      },
+      PAGE,
+    );
     if (hub.kind !== 'task') throw new Error('expected a task model');
     expect(hub.builtIn).toBe(false);
     expect(hub.sha256).toBe('ab'.repeat(32));
     expect(hub.file('tokenizer.json').href).toBe('https://cdn.example/me/model/resolve/main/tokenizer.json');
-    const flat = await resolveModel({ url: 'https://cdn.example/models/bert.onnx', task: 'feature-extraction', tokenizer: 'https://cdn.example/tok/t.json' }, PAGE);
+    const flat = await resolveModel(
+      {
+        url: 'https://cdn.example/models/bert.onnx',
+        task: 'feature-extraction',
+        tokenizer: 'https://cdn.example/tok/t.json',
+      },
+      PAGE,
+    );
     if (flat.kind !== 'task') throw new Error('expected a task model');
     expect(flat.file('config.json').href).toBe('https://cdn.example/models/config.json');
     expect(flat.file('tokenizer.json').href).toBe('https://cdn.example/tok/t.json');
   });
 
   it('a URL or a ModelSource without task is one raw graph', async () => {
-    expect(await resolveModel('https://cdn.example/m.onnx', PAGE)).toMatchObject({ kind: 'raw', id: 'https://cdn.example/m.onnx' });
-    expect(await resolveModel({ url: 'https://cdn.example/m.onnx', id: 'mine' }, PAGE)).toMatchObject({ kind: 'raw', id: 'mine' });
+    expect(await resolveModel('https://cdn.example/m.onnx', PAGE)).toMatchObject({
+      kind: 'raw',
+      id: 'https://cdn.example/m.onnx',
+    });
+    expect(await resolveModel({ url: 'https://cdn.example/m.onnx', id: 'mine' }, PAGE)).toMatchObject({
+      kind: 'raw',
+      id: 'mine',
+    });
   });
 
-  it('every URL passes the download rule, the tokenizer\'s too; unknown ids name the known ones', async () => {
+  it("every URL passes the download rule, the tokenizer's too; unknown ids name the known ones", async () => {
     await expect(resolveModel('http://evil.example/m.onnx', PAGE)).rejects.toMatchObject({ name: 'NotAllowedError' });
-    await expect(resolveModel({ url: 'https://cdn.example/m.onnx', task: 'feature-extraction', tokenizer: 'http://evil.example/t.json' }, PAGE)).rejects.toMatchObject({ name: 'NotAllowedError' });
-    await expect(resolveModel('gpt-99', PAGE)).rejects.toMatchObject({ name: 'NotFoundError', message: expect.stringMatching(/bert-base-uncased, vit-base-patch16-224, whisper-tiny/) });
+    await expect(
+      resolveModel(
+        { url: 'https://cdn.example/m.onnx', task: 'feature-extraction', tokenizer: 'http://evil.example/t.json' },
+        PAGE,
+      ),
+    ).rejects.toMatchObject({ name: 'NotAllowedError' });
+    await expect(resolveModel('gpt-99', PAGE)).rejects.toMatchObject({
+      name: 'NotFoundError',
+      message: expect.stringMatching(/bert-base-uncased, vit-base-patch16-224, whisper-tiny/),
+    });
   });
 
   it('registry ids are fetched for the user and shared by every site; what a page names stays in its partition', async () => {
     const registry = await resolveModel('bert-base-uncased', PAGE);
     expect(registry).toMatchObject({ partition: '', requester: { page: false } });
     const named = await resolveModel({ url: 'https://cdn.example/m.onnx', task: 'feature-extraction' }, PAGE);
-    expect(named).toMatchObject({ partition: 'https://site.example', requester: { origin: 'https://site.example', page: true } });
+    expect(named).toMatchObject({
+      partition: 'https://site.example',
+      requester: { origin: 'https://site.example', page: true },
+    });
     // A public page cannot point webq at the intranet, as a graph or as a companion file.
     await expect(resolveModel('https://intranet/m.onnx', PAGE)).rejects.toMatchObject({ name: 'NotAllowedError' });
-    await expect(resolveModel({ url: 'https://cdn.example/m.onnx', task: 'feature-extraction', tokenizer: 'https://192.168.1.1/t.json' }, PAGE)).rejects.toMatchObject({ name: 'NotAllowedError' });
+    await expect(
+      resolveModel(
+        { url: 'https://cdn.example/m.onnx', task: 'feature-extraction', tokenizer: 'https://192.168.1.1/t.json' },
+        PAGE,
+      ),
+    ).rejects.toMatchObject({ name: 'NotAllowedError' });
   });
 });

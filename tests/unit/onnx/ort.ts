@@ -1,11 +1,13 @@
 /** Test-only helpers around onnxruntime-node (the CPU EP is the reference for every rewritten model). */
 import * as ort from 'onnxruntime-node';
-import { onnx, serializeModel } from '../../../extension/onnx/model.ts';
+import { onnx, serializeModel } from '../../../extension/onnx/model';
 
 export { ort };
 
 export async function runModel(
-  model: Uint8Array | onnx.IModelProto, feeds: Record<string, ort.Tensor>, options: ort.InferenceSession.SessionOptions = {},
+  model: Uint8Array | onnx.IModelProto,
+  feeds: Record<string, ort.Tensor>,
+  options: ort.InferenceSession.SessionOptions = {},
 ): Promise<Record<string, ort.Tensor>> {
   const bytes = model instanceof Uint8Array ? model : serializeModel(model);
   const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled', ...options });
@@ -21,7 +23,10 @@ export function singleGraphModel(graph: onnx.IGraphProto, opset = 17): onnx.Mode
   return onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'webq-test',
-    opsetImport: [{ domain: '', version: opset }, { domain: 'com.microsoft', version: 1 }],
+    opsetImport: [
+      { domain: '', version: opset },
+      { domain: 'com.microsoft', version: 1 },
+    ],
     graph,
   });
 }
@@ -29,6 +34,11 @@ export function singleGraphModel(graph: onnx.IGraphProto, opset = 17): onnx.Mode
 export function valueInfo(name: string, elemType: number, dims: (number | string)[]): onnx.ValueInfoProto {
   return onnx.ValueInfoProto.create({
     name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
   });
 }

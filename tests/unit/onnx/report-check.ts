@@ -1,15 +1,19 @@
 /** Checks a report against the tensors really stored in the written model bytes. */
 import { expect } from 'vitest';
-import { forEachGraph, parseModel, type TensorProto } from '../../../extension/onnx/model.ts';
-import type { ModelReport } from '../../../extension/onnx/report.ts';
-import { elementCount, isFloatType } from '../../../extension/onnx/tensor.ts';
-import { constantNodeTensor } from '../../../extension/onnx/weights.ts';
+import { forEachGraph, parseModel, type TensorProto } from '../../../extension/onnx/model';
+import type { ModelReport } from '../../../extension/onnx/report';
+import { elementCount, isFloatType } from '../../../extension/onnx/tensor';
+import { constantNodeTensor } from '../../../extension/onnx/weights';
 
 /** Bytes of a tensor's payload as encoded: raw_data, or the typed field it uses (fp32 floats, 8-byte doubles). */
 function payloadBytes(t: TensorProto): number {
   if (t.rawData && t.rawData.length > 0) return t.rawData.length;
-  return (t.floatData?.length ?? 0) * 4 + (t.doubleData?.length ?? 0) * 8 + (t.int64Data?.length ?? 0) * 8 +
-    (t.int32Data?.length ?? 0) * (t.dataType === 10 ? 2 : 4);
+  return (
+    (t.floatData?.length ?? 0) * 4 +
+    (t.doubleData?.length ?? 0) * 8 +
+    (t.int64Data?.length ?? 0) * 8 +
+    (t.int32Data?.length ?? 0) * (t.dataType === 10 ? 2 : 4)
+  );
 }
 
 export function expectReportMatchesModel(written: Uint8Array, report: ModelReport): void {

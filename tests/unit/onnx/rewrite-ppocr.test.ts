@@ -4,17 +4,17 @@
  * graph optimisation (what the engine host uses). Text lines drawn with a bitmap font must read the
  * same as fp32 at 8 and 4 bits; 2-bit character accuracy is measured and bounded.
  */
-import { cosine } from '../../../extension/shared/compare.ts';
+import { cosine } from '../../../extension/shared/compare';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { forEachGraph, parseModel, serializeModel } from '../../../extension/onnx/model.ts';
-import { makePolicy, type PrecisionPolicy } from '../../../extension/onnx/policy.ts';
-import { reportWeights } from '../../../extension/onnx/report.ts';
-import { rewriteModel } from '../../../extension/onnx/rewrite.ts';
-import { modelBytes, PPOCR_REC, ppocrKeys } from './models.ts';
-import { ort } from './ort.ts';
-import { expectReportMatchesModel } from './report-check.ts';
-import { ctcDecode, textImage } from './text-image.ts';
-import { ocrInput } from '../../support/fixtures.ts';
+import { forEachGraph, parseModel, serializeModel } from '../../../extension/onnx/model';
+import { makePolicy, type PrecisionPolicy } from '../../../extension/onnx/policy';
+import { reportWeights } from '../../../extension/onnx/report';
+import { rewriteModel } from '../../../extension/onnx/rewrite';
+import { modelBytes, PPOCR_REC, ppocrKeys } from './models';
+import { ort } from './ort';
+import { expectReportMatchesModel } from './report-check';
+import { ctcDecode, textImage } from './text-image';
+import { ocrInput } from '../../support/fixtures';
 
 /** Lines drawn with the bitmap font, then lines rendered by ImageMagick (DejaVu Sans) via tests/support. */
 const BITMAP_TEXTS = ['TELL 147', 'READ A LOT', 'HOLD 1024', 'WELL TOLD'];
@@ -26,7 +26,10 @@ const inputs = () => [
 ];
 const OUTPUT = 'softmax_11.tmp_0';
 
-interface Reading { text: string; probs: Float32Array }
+interface Reading {
+  text: string;
+  probs: Float32Array;
+}
 
 async function read(model: Uint8Array, keys: string[]): Promise<Reading[]> {
   const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all' });
@@ -42,10 +45,17 @@ async function read(model: Uint8Array, keys: string[]): Promise<Reading[]> {
 
 /** 1 - edit distance / length: the character accuracy of `got` against `want`. */
 export function characterAccuracy(want: string, got: string): number {
-  const d = Array.from({ length: want.length + 1 }, (_, i) => Array.from({ length: got.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= want.length; i++) for (let j = 1; j <= got.length; j++) {
-    d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (want[i - 1] === got[j - 1] ? 0 : 1));
-  }
+  const d = Array.from({ length: want.length + 1 }, (_, i) =>
+    Array.from({ length: got.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= want.length; i++)
+    for (let j = 1; j <= got.length; j++) {
+      d[i]![j] = Math.min(
+        d[i - 1]![j]! + 1,
+        d[i]![j - 1]! + 1,
+        d[i - 1]![j - 1]! + (want[i - 1] === got[j - 1] ? 0 : 1),
+      );
+    }
   return Math.max(0, 1 - d[want.length]![got.length]! / want.length);
 }
 
@@ -93,7 +103,9 @@ describe.each<[string, Partial<PrecisionPolicy>, number]>([
 
   test('MatMul weights became MatMulNBits, Conv weights DequantizeLinear, originals are gone', () => {
     const ops: Record<string, number> = {};
-    forEachGraph(parseModel(written).graph!, (g) => { for (const n of g.node ?? []) ops[n.opType!] = (ops[n.opType!] ?? 0) + 1; });
+    forEachGraph(parseModel(written).graph!, (g) => {
+      for (const n of g.node ?? []) ops[n.opType!] = (ops[n.opType!] ?? 0) + 1;
+    });
     expect(ops.MatMulNBits).toBe(9); // 2 × (qkv, proj, fc1, fc2) + head
     expect(ops.MatMul).toBe(4); // the activation × activation products of attention stay
     expect(ops.DequantizeLinear).toBe(38);
@@ -109,7 +121,11 @@ describe.each<[string, Partial<PrecisionPolicy>, number]>([
     expect(report.originalBytes).toBe(reportWeights(parseModel(original)).originalBytes);
     const byRole = (role: string) => report.weights.filter((w) => w.role === role);
     // Attention recognised by structure: PP-OCR names them linear_77.w_0 etc., nothing says "attention".
-    expect(byRole('attention').map((w) => w.name).sort()).toEqual(['linear_77.w_0', 'linear_78.w_0', 'linear_81.w_0', 'linear_82.w_0']);
+    expect(
+      byRole('attention')
+        .map((w) => w.name)
+        .sort(),
+    ).toEqual(['linear_77.w_0', 'linear_78.w_0', 'linear_81.w_0', 'linear_82.w_0']);
     expect(byRole('head').map((w) => w.name)).toEqual(['linear_85.w_0']);
     const mixed = policy.mixedPrecision;
     for (const w of byRole('attention')) expect(w.precision).toBe(mixed ? 8 : policy.bits);
@@ -128,9 +144,11 @@ describe.each<[string, Partial<PrecisionPolicy>, number]>([
     const accuracy = TEXTS.reduce((s, t, i) => s + characterAccuracy(t, readings[i]!.text), 0) / TEXTS.length;
     if (policy.bits >= 4) expect(readings.map((r) => r.text)).toEqual(TEXTS);
     else expect(accuracy).toBeGreaterThanOrEqual(policy.mixedPrecision ? 0.95 : 0.85);
-    console.info(`PP-OCR ${_label}: read ${JSON.stringify(readings.map((r) => r.text))}, character accuracy ${accuracy.toFixed(3)}, ` +
-      `probability cosine mean ${meanCosine.toFixed(4)} [${cosines.map((c) => c.toFixed(4)).join(', ')}], ` +
-      `weights ${result.report.modelBytes} of ${result.report.originalBytes} bytes`);
+    console.info(
+      `PP-OCR ${_label}: read ${JSON.stringify(readings.map((r) => r.text))}, character accuracy ${accuracy.toFixed(3)}, ` +
+        `probability cosine mean ${meanCosine.toFixed(4)} [${cosines.map((c) => c.toFixed(4)).join(', ')}], ` +
+        `weights ${result.report.modelBytes} of ${result.report.originalBytes} bytes`,
+    );
   });
 });
 

@@ -7,20 +7,23 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { forEachGraph, parseModel, serializeModel } from '../../../extension/onnx/model.ts';
-import { makePolicy } from '../../../extension/onnx/policy.ts';
-import { rewriteModel } from '../../../extension/onnx/rewrite.ts';
-import { DataType } from '../../../extension/onnx/tensor.ts';
-import { modelBytes, SILERO_VAD } from './models.ts';
-import { ort } from './ort.ts';
-import { tinyTransformer } from './graphs.ts';
+import { forEachGraph, parseModel, serializeModel } from '../../../extension/onnx/model';
+import { makePolicy } from '../../../extension/onnx/policy';
+import { rewriteModel } from '../../../extension/onnx/rewrite';
+import { DataType } from '../../../extension/onnx/tensor';
+import { modelBytes, SILERO_VAD } from './models';
+import { ort } from './ort';
+import { tinyTransformer } from './graphs';
 
 const dir = mkdtempSync(join(tmpdir(), 'webq-ort-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function optimised(model: Uint8Array, name: string) {
   const path = join(dir, `${name}.onnx`);
-  const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', optimizedModelFilePath: path });
+  const session = await ort.InferenceSession.create(model, {
+    graphOptimizationLevel: 'all',
+    optimizedModelFilePath: path,
+  });
   await session.release();
   const m = parseModel(new Uint8Array(readFileSync(path)));
   const ops: Record<string, number> = {};
@@ -61,7 +64,11 @@ test('only graphOptimizationLevel "disabled" keeps the fp16 weights and their Ca
     const m = tinyTransformer();
     rewriteModel(m, makePolicy({ bits: 16 }));
     const path = join(dir, `${label}.onnx`);
-    const session = await ort.InferenceSession.create(serializeModel(m), { graphOptimizationLevel: 'all', ...options, optimizedModelFilePath: path });
+    const session = await ort.InferenceSession.create(serializeModel(m), {
+      graphOptimizationLevel: 'all',
+      ...options,
+      optimizedModelFilePath: path,
+    });
     const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(4 * 32).fill(0.1), [1, 4, 32]) });
     expect(out.y!.dims).toEqual([1, 4, 48]);
     await session.release();
@@ -71,7 +78,9 @@ test('only graphOptimizationLevel "disabled" keeps the fp16 weights and their Ca
     });
     return fp16;
   };
-  expect(await held('no-fold-config', { extra: { optimization: { disable_specified_optimizers: 'ConstantFolding' } } })).toBe(0);
+  expect(
+    await held('no-fold-config', { extra: { optimization: { disable_specified_optimizers: 'ConstantFolding' } } }),
+  ).toBe(0);
   expect(await held('basic', { graphOptimizationLevel: 'basic' })).toBe(0);
   expect(await held('disabled', { graphOptimizationLevel: 'disabled' })).toBe(6);
 });

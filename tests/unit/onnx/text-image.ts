@@ -32,16 +32,19 @@ export function textImage(text: string, width = 320, scale = 4): { data: Float32
     glyph.forEach((row, gy) => {
       for (let gx = 0; gx < 5; gx++) {
         if (row[gx] !== '1') continue;
-        for (let dy = 0; dy < scale; dy++) for (let dx = 0; dx < scale; dx++) {
-          const x = x0 + gx * scale + dx, y = top + gy * scale + dy;
-          if (x < width) pixels[y * width + x] = 0;
-        }
+        for (let dy = 0; dy < scale; dy++)
+          for (let dx = 0; dx < scale; dx++) {
+            const x = x0 + gx * scale + dx,
+              y = top + gy * scale + dy;
+            if (x < width) pixels[y * width + x] = 0;
+          }
       }
     });
     x0 += 6 * scale;
   }
   const data = new Float32Array(3 * height * width);
-  for (let c = 0; c < 3; c++) for (let i = 0; i < height * width; i++) data[c * height * width + i] = (pixels[i]! / 255 - 0.5) / 0.5;
+  for (let c = 0; c < 3; c++)
+    for (let i = 0; i < height * width; i++) data[c * height * width + i] = (pixels[i]! / 255 - 0.5) / 0.5;
   return { data, dims: [1, 3, height, width] };
 }
 

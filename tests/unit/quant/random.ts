@@ -12,4 +12,3 @@ export function gaussian(count: number, seed = 1): Float32Array {
   for (let i = 0; i < count; i++) out[i] = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
   return out;
 }
-

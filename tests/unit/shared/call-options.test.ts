@@ -8,9 +8,12 @@ import { createWebq, type Transport } from '../../../extension/page/client';
 import type { ClientMessage } from '../../../extension/shared/protocol';
 
 describe('checkCallOnlyOptions', () => {
-  it.each([undefined, null, {}, { signal: new AbortController().signal }, { onProgress: () => undefined }])('accepts %j', (raw) => {
-    expect(() => checkCallOnlyOptions(raw, 'unload')).not.toThrow();
-  });
+  it.each([undefined, null, {}, { signal: new AbortController().signal }, { onProgress: () => undefined }])(
+    'accepts %j',
+    (raw) => {
+      expect(() => checkCallOnlyOptions(raw, 'unload')).not.toThrow();
+    },
+  );
 
   it.each<[unknown, RegExp]>([
     [{ bits: 4 }, /option "bits" does not apply to unload\(\); it takes only signal and onProgress/],
@@ -20,7 +23,11 @@ describe('checkCallOnlyOptions', () => {
     [[1], /options must be an object/],
   ])('rejects %j with DataError naming it', (raw, message) => {
     let error: unknown;
-    try { checkCallOnlyOptions(raw, 'unload'); } catch (e) { error = e; }
+    try {
+      checkCallOnlyOptions(raw, 'unload');
+    } catch (e) {
+      error = e;
+    }
     expect(error).toMatchObject({ name: 'DataError', message: expect.stringMatching(message) });
   });
 });
@@ -28,24 +35,38 @@ describe('checkCallOnlyOptions', () => {
 describe('the page client', () => {
   const client = () => {
     const sent: ClientMessage[] = [];
-    const transport: Transport = { send: (m) => { sent.push(m); }, listen: () => undefined };
+    const transport: Transport = {
+      send: (m) => {
+        sent.push(m);
+      },
+      listen: () => undefined,
+    };
     return { webq: createWebq(transport, '0.0.0-test'), sent };
   };
 
-  it.each(['capabilities', 'unload'] as const)('%s rejects an unknown option with DataError and sends nothing', async (method) => {
-    const { webq, sent } = client();
-    const call = method === 'capabilities'
-      ? webq.capabilities({ backend: 'wasm' } as never)
-      : webq.unload('bert-base-uncased', { backend: 'wasm' } as never);
-    await expect(call).rejects.toMatchObject({ name: 'DataError', message: expect.stringMatching(new RegExp(`"backend" does not apply to ${method}\\(\\)`)) });
-    expect(sent).toEqual([]);
-  });
+  it.each(['capabilities', 'unload'] as const)(
+    '%s rejects an unknown option with DataError and sends nothing',
+    async (method) => {
+      const { webq, sent } = client();
+      const call =
+        method === 'capabilities'
+          ? webq.capabilities({ backend: 'wasm' } as never)
+          : webq.unload('bert-base-uncased', { backend: 'wasm' } as never);
+      await expect(call).rejects.toMatchObject({
+        name: 'DataError',
+        message: expect.stringMatching(new RegExp(`"backend" does not apply to ${method}\\(\\)`)),
+      });
+      expect(sent).toEqual([]);
+    },
+  );
 
   it('capabilities and unload with only signal are sent', async () => {
     const { webq, sent } = client();
     const signal = new AbortController().signal;
     void webq.capabilities({ signal });
     void webq.unload('bert-base-uncased', { signal });
-    await expect.poll(() => sent.map((m) => m.type === 'request' ? m.method : m.type)).toEqual(['capabilities', 'unload']);
+    await expect
+      .poll(() => sent.map((m) => (m.type === 'request' ? m.method : m.type)))
+      .toEqual(['capabilities', 'unload']);
   });
 });

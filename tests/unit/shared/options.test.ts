@@ -1,17 +1,47 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeOptions } from '../../../extension/shared/options';
 
-const name = (f: () => unknown) => { try { f(); return 'ok'; } catch (e) { return `${(e as Error).name}: ${(e as Error).message}`; } };
+const name = (f: () => unknown) => {
+  try {
+    f();
+    return 'ok';
+  } catch (e) {
+    return `${(e as Error).name}: ${(e as Error).message}`;
+  }
+};
 
 describe('option normalisation', () => {
   it('accepts camelCase names and the seed framework snake_case aliases, returning camelCase', () => {
-    expect(normalizeOptions({
-      use_quantization: true, bits: 4, scheme: 'asymmetric', group_size: 128, mixed_precision: true, attention_precision: 8,
-      embedding_precision: 16, skip_layernorm: false, execution_provider: 'webgpu', device_preference: 'gpu', workgroup_size: [256, 1, 1],
-      shader_precompilation: true,
-    }, 'load')).toEqual({
-      useQuantization: true, bits: 4, scheme: 'asymmetric', groupSize: 128, mixedPrecision: true, attentionPrecision: 8,
-      embeddingPrecision: 16, skipLayerNorm: false, backend: 'webgpu', devicePreference: 'gpu', workgroupSize: [256, 1, 1],
+    expect(
+      normalizeOptions(
+        {
+          use_quantization: true,
+          bits: 4,
+          scheme: 'asymmetric',
+          group_size: 128,
+          mixed_precision: true,
+          attention_precision: 8,
+          embedding_precision: 16,
+          skip_layernorm: false,
+          execution_provider: 'webgpu',
+          device_preference: 'gpu',
+          workgroup_size: [256, 1, 1],
+          shader_precompilation: true,
+        },
+        'load',
+      ),
+    ).toEqual({
+      useQuantization: true,
+      bits: 4,
+      scheme: 'asymmetric',
+      groupSize: 128,
+      mixedPrecision: true,
+      attentionPrecision: 8,
+      embeddingPrecision: 16,
+      skipLayerNorm: false,
+      backend: 'webgpu',
+      devicePreference: 'gpu',
+      workgroupSize: [256, 1, 1],
       shaderPrecompilation: true,
     });
   });
@@ -49,7 +79,12 @@ describe('option normalisation', () => {
 
   it('refuses run options on load', () => {
     expect(name(() => normalizeOptions({ topK: 3 }, 'load'))).toMatch(/DataError: option topK is a run option/);
-    expect(normalizeOptions({ topK: 3, normalize: true, max_new_tokens: 20, language: 'en' }, 'run')).toEqual({ topK: 3, normalize: true, maxNewTokens: 20, language: 'en' });
+    expect(normalizeOptions({ topK: 3, normalize: true, max_new_tokens: 20, language: 'en' }, 'run')).toEqual({
+      topK: 3,
+      normalize: true,
+      maxNewTokens: 20,
+      language: 'en',
+    });
   });
 
   it('bounds the size of an options object', () => {

@@ -13,10 +13,18 @@ describe('messages in pieces', () => {
     const big = new Float32Array(16 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 997) big[i] = i * 0.5;
     const ints = new BigInt64Array([1n, -2n, 9223372036854775807n]);
-    const message = { type: 'request', id: 'r1', params: { input: { tensors: { a: { data: big, dims: [big.length] }, b: { data: ints } } }, list: [new Uint8Array([1, 2, 3]), 'x'] } };
+    const message = {
+      type: 'request',
+      id: 'r1',
+      params: {
+        input: { tensors: { a: { data: big, dims: [big.length] }, b: { data: ints } } },
+        list: [new Uint8Array([1, 2, 3]), 'x'],
+      },
+    };
     const pieces = toPieces(message);
     expect(pieces.length).toBe(1 + 5); // 64 MiB + 27 bytes → five pieces
-    for (const p of pieces.slice(1)) expect((p as { data: Uint8Array }).data.byteLength).toBeLessThanOrEqual(16 * 1024 * 1024);
+    for (const p of pieces.slice(1))
+      expect((p as { data: Uint8Array }).data.byteLength).toBeLessThanOrEqual(16 * 1024 * 1024);
     const joiner = new Joiner(65 * 1024 * 1024);
     let whole: { message: unknown } | null = null;
     for (const p of pieces) whole = joiner.accept(p);
@@ -36,7 +44,9 @@ describe('messages in pieces', () => {
     expect(pieces.map((p) => small.accept(p))).toEqual(pieces.map(() => null));
     const j = new Joiner(1e9);
     expect(j.accept({ type: 'webq-piece', cid: 'nope', data: new Uint8Array(4) })).toBeNull();
-    expect(j.accept({ type: 'webq-pieces', cid: 'c', skeleton: {}, arrays: [{ kind: 'Function', bytes: 4 }], pieces: 1 })).toBeNull();
+    expect(
+      j.accept({ type: 'webq-pieces', cid: 'c', skeleton: {}, arrays: [{ kind: 'Function', bytes: 4 }], pieces: 1 }),
+    ).toBeNull();
     // After garbage, an ordinary message still goes through.
     expect(j.accept({ type: 'request', id: 'ok' })).toEqual({ message: { type: 'request', id: 'ok' } });
   });

@@ -4,22 +4,33 @@
  * errors, and the same embeddings (by cosine) after webq rewrites the model's weights to 8 and 4 bits.
  */
 import { beforeAll, describe, expect, test } from 'vitest';
-import { prepareModel } from '../../../extension/host/prepare.ts';
-import { makePolicy, type PrecisionPolicy } from '../../../extension/onnx/index.ts';
-import { parseModel, serializeModel } from '../../../extension/onnx/model.ts';
-import { DataType, rawTensor } from '../../../extension/onnx/tensor.ts';
-import { cosine, maxAbsDiff } from '../../../extension/shared/compare.ts';
-import type { WireInput } from '../../../extension/shared/protocol.ts';
-import { featureExtraction, type FeatureExtractionOutput } from '../../../extension/tasks/feature-extraction.ts';
+import { prepareModel } from '../../../extension/host/prepare';
+import { makePolicy, type PrecisionPolicy } from '../../../extension/onnx/index';
+import { parseModel, serializeModel } from '../../../extension/onnx/model';
+import { DataType, rawTensor } from '../../../extension/onnx/tensor';
+import { cosine, maxAbsDiff } from '../../../extension/shared/compare';
+import type { WireInput } from '../../../extension/shared/protocol';
+import { featureExtraction, type FeatureExtractionOutput } from '../../../extension/tasks/feature-extraction';
 import {
-  BERT_CONFIG, BERT_EXAMPLES, BERT_SPECIAL, BERT_VOCAB, bertHubFiles, bertTokenId, bertTokenizerConfig,
-} from '../../support/hub-models/bert.ts';
-import { type HubFiles, runPipeline } from '../../support/node-pipeline.ts';
+  BERT_CONFIG,
+  BERT_EXAMPLES,
+  BERT_SPECIAL,
+  BERT_VOCAB,
+  bertHubFiles,
+  bertTokenId,
+  bertTokenizerConfig,
+} from '../../support/hub-models/bert';
+import { type HubFiles, runPipeline } from '../../support/node-pipeline';
 
 const HIDDEN = BERT_CONFIG.hidden;
 const text = (...strings: string[]): WireInput => ({ kind: 'text', text: strings, batched: strings.length > 1 });
 
-async function embed(input: WireInput, options: Record<string, unknown> = {}, hub: HubFiles = bertHubFiles(), graphs: Record<string, Uint8Array> = {}) {
+async function embed(
+  input: WireInput,
+  options: Record<string, unknown> = {},
+  hub: HubFiles = bertHubFiles(),
+  graphs: Record<string, Uint8Array> = {},
+) {
   const { output } = await runPipeline(featureExtraction, hub, input, options, graphs);
   return output as FeatureExtractionOutput;
 }
@@ -35,14 +46,18 @@ function meanOverMask(out: FeatureExtractionOutput): Float32Array {
     const mask = Array.from({ length: tokens }, (_, t) => (t < out.tokens[b]!.length ? 1 : 0));
     const count = mask.reduce((s: number, m) => s + m, 0);
     for (let t = 0; t < tokens; t++) {
-      for (let h = 0; h < width; h++) result[b * width + h]! += (mask[t]! * out.lastHiddenState.data[(b * tokens + t) * width + h]!) / count;
+      for (let h = 0; h < width; h++)
+        result[b * width + h]! += (mask[t]! * out.lastHiddenState.data[(b * tokens + t) * width + h]!) / count;
     }
   }
   return result;
 }
 
 async function expectRejection(run: Promise<unknown>, name: string, message: RegExp) {
-  const err = await run.then(() => undefined, (e: unknown) => e as Error);
+  const err = await run.then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
   expect(err, 'the run should have been rejected').toBeInstanceOf(Error);
   expect(err!.name).toBe(name);
   expect(err!.message).toMatch(message);
@@ -71,9 +86,21 @@ describe('tokens', () => {
   test('lower-casing, punctuation split off and ## pieces, as BERT tokenises', async () => {
     const out = await embed(text(BERT_EXAMPLES.fox.text, 'Embeddings!'));
     expect(out.tokens[0]).toEqual(BERT_EXAMPLES.fox.ids);
-    expect(out.tokens[0]!.map((id) => BERT_VOCAB[id])).toEqual(
-      ['[CLS]', 'the', 'quick', 'brown', 'fox', 'jump', '##s', 'over', 'the', 'lazy', 'dog', '.', '[SEP]'],
-    );
+    expect(out.tokens[0]!.map((id) => BERT_VOCAB[id])).toEqual([
+      '[CLS]',
+      'the',
+      'quick',
+      'brown',
+      'fox',
+      'jump',
+      '##s',
+      'over',
+      'the',
+      'lazy',
+      'dog',
+      '.',
+      '[SEP]',
+    ]);
     expect(out.tokens[1]!.map((id) => BERT_VOCAB[id])).toEqual(['[CLS]', 'embed', '##ding', '##s', '!', '[SEP]']);
   });
 
@@ -95,7 +122,10 @@ describe('tokens', () => {
   });
 
   test("tokenizer_config's model_max_length limits the length when it is the smaller", async () => {
-    const hub = { ...bertHubFiles(), 'tokenizer_config.json': JSON.stringify({ ...bertTokenizerConfig(), model_max_length: 8 }) };
+    const hub = {
+      ...bertHubFiles(),
+      'tokenizer_config.json': JSON.stringify({ ...bertTokenizerConfig(), model_max_length: 8 }),
+    };
     const out = await embed(text(BERT_EXAMPLES.fox.text), {}, hub);
     expect(out.tokens[0]).toEqual([...BERT_EXAMPLES.fox.ids.slice(0, 7), BERT_SPECIAL.sep]);
   });
@@ -164,9 +194,16 @@ describe('bad input', () => {
   test.each<[string, WireInput]>([
     ['image', { kind: 'image', images: [{ width: 1, height: 1, data: new Uint8ClampedArray(4) }], batched: false }],
     ['audio', { kind: 'audio', audio: new Float32Array(16), sampleRate: 16000 }],
-    ['tensors', { kind: 'tensors', tensors: { input_ids: { type: 'int64', dims: [1, 1], data: new BigInt64Array(1) } } }],
+    [
+      'tensors',
+      { kind: 'tensors', tensors: { input_ids: { type: 'int64', dims: [1, 1], data: new BigInt64Array(1) } } },
+    ],
   ])('%s input is a DataError saying the task takes text', async (kind, input) => {
-    await expectRejection(embed(input), 'DataError', new RegExp(`takes text \\(a string or an array of strings\\), got ${kind}`));
+    await expectRejection(
+      embed(input),
+      'DataError',
+      new RegExp(`takes text \\(a string or an array of strings\\), got ${kind}`),
+    );
   });
 
   test('an empty batch is a DataError', async () => {
@@ -174,7 +211,11 @@ describe('bad input', () => {
   });
 
   test('more than 64 strings is a DataError naming the limit', async () => {
-    await expectRejection(embed(text(...Array.from({ length: 65 }, () => 'hello'))), 'DataError', /65 strings.*at most 64/);
+    await expectRejection(
+      embed(text(...Array.from({ length: 65 }, () => 'hello'))),
+      'DataError',
+      /65 strings.*at most 64/,
+    );
     const ok = await embed(text(...Array.from({ length: 64 }, () => 'hello')));
     expect(ok.dims).toEqual([64, HIDDEN]);
   });
@@ -198,13 +239,24 @@ describe('bad model files', () => {
   test.each([
     ['not JSON', '{"model": '],
     ['not an object', '[1, 2]'],
-    ['no model', JSON.stringify({ added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null })],
+    [
+      'no model',
+      JSON.stringify({ added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null }),
+    ],
   ])('a tokenizer.json that is %s is a DataError naming it', async (_, contents) => {
-    await expectRejection(embed(text('hello'), {}, { ...bertHubFiles(), 'tokenizer.json': contents }), 'DataError', /tokenizer\.json/);
+    await expectRejection(
+      embed(text('hello'), {}, { ...bertHubFiles(), 'tokenizer.json': contents }),
+      'DataError',
+      /tokenizer\.json/,
+    );
   });
 
   test('a tokenizer_config.json that is not JSON is a DataError naming it', async () => {
-    await expectRejection(embed(text('hello'), {}, { ...bertHubFiles(), 'tokenizer_config.json': 'nope' }), 'DataError', /tokenizer_config\.json/);
+    await expectRejection(
+      embed(text('hello'), {}, { ...bertHubFiles(), 'tokenizer_config.json': 'nope' }),
+      'DataError',
+      /tokenizer_config\.json/,
+    );
   });
 
   test('without tokenizer_config.json and config.json it still runs, up to 512 tokens', async () => {
@@ -217,7 +269,9 @@ describe('bad model files', () => {
 describe('on the weights webq rewrites', () => {
   const inputs = text(BERT_EXAMPLES.example.text, BERT_EXAMPLES.fox.text, BERT_EXAMPLES.unknown.text, 'a good day');
   let fp32: FeatureExtractionOutput;
-  beforeAll(async () => { fp32 = await embed(inputs); });
+  beforeAll(async () => {
+    fp32 = await embed(inputs);
+  });
 
   const rewritten = (policy: PrecisionPolicy) => prepareModel(bertHubFiles()['onnx/model.onnx'] as Uint8Array, policy);
 

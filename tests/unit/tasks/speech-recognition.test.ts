@@ -5,19 +5,29 @@
  * maxNewTokens, language, the logits processors, weights rewritten to 4 bits, abort, and the errors a page can cause.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { prepareModel } from '../../../extension/host/prepare.ts';
-import { makePolicy } from '../../../extension/onnx/index.ts';
-import type { WireInput } from '../../../extension/shared/protocol.ts';
-import type { WireTensor } from '../../../extension/shared/tensor.ts';
-import { normalizeOptions } from '../../../extension/shared/options.ts';
-import { hertzToMel, melToHertz, slaneyMelFilters, whisperLogMel } from '../../../extension/tasks/audio/log-mel.ts';
-import { resample } from '../../../extension/tasks/audio/resample.ts';
-import { speechRecognition, type SpeechRecognitionAssets, type SpeechRecognitionOutput } from '../../../extension/tasks/speech-recognition.ts';
-import type { GraphRunner } from '../../../extension/tasks/types.ts';
+import { prepareModel } from '../../../extension/host/prepare';
+import { makePolicy } from '../../../extension/onnx/index';
+import type { WireInput } from '../../../extension/shared/protocol';
+import type { WireTensor } from '../../../extension/shared/tensor';
+import { normalizeOptions } from '../../../extension/shared/options';
+import { hertzToMel, melToHertz, slaneyMelFilters, whisperLogMel } from '../../../extension/tasks/audio/log-mel';
+import { resample } from '../../../extension/tasks/audio/resample';
 import {
-  WHISPER_TEXTS, whisperGenerationConfig, whisperHubFiles, whisperPreprocessorConfig, whisperTestAudio, whisperTextIds, whisperTokenId,
-} from '../../support/hub-models/whisper.ts';
-import { filesFrom, type HubFiles, nodeRunner, runPipeline } from '../../support/node-pipeline.ts';
+  speechRecognition,
+  type SpeechRecognitionAssets,
+  type SpeechRecognitionOutput,
+} from '../../../extension/tasks/speech-recognition';
+import type { GraphRunner } from '../../../extension/tasks/types';
+import {
+  WHISPER_TEXTS,
+  whisperGenerationConfig,
+  whisperHubFiles,
+  whisperPreprocessorConfig,
+  whisperTestAudio,
+  whisperTextIds,
+  whisperTokenId,
+} from '../../support/hub-models/whisper';
+import { filesFrom, type HubFiles, nodeRunner, runPipeline } from '../../support/node-pipeline';
 
 const sine = (frequency: number, sampleRate: number, n: number, amplitude = 0.5) =>
   Float32Array.from({ length: n }, (_, i) => amplitude * Math.sin((2 * Math.PI * frequency * i) / sampleRate));
@@ -27,22 +37,29 @@ const audio = (samples: Float32Array, sampleRate = 16000): WireInput => ({ kind:
 
 /** librosa.filters.mel(sr, n_fft, n_mels, htk=False, norm='slaney'), as librosa writes it (ramps between mel edges). */
 function referenceMelFilters(nMels: number, nFft: number, sr: number): number[][] {
-  const fSp = 200 / 3, minLogHz = 1000, minLogMel = minLogHz / fSp, logStep = Math.log(6.4) / 27;
+  const fSp = 200 / 3,
+    minLogHz = 1000,
+    minLogMel = minLogHz / fSp,
+    logStep = Math.log(6.4) / 27;
   const hzToMel = (f: number) => (f >= minLogHz ? minLogMel + Math.log(f / minLogHz) / logStep : f / fSp);
   const melToHz = (m: number) => (m >= minLogMel ? minLogHz * Math.exp(logStep * (m - minLogMel)) : fSp * m);
   const fftFreqs = Array.from({ length: nFft / 2 + 1 }, (_, k) => (k * sr) / nFft);
   const [lo, hi] = [hzToMel(0), hzToMel(sr / 2)];
   const melF = Array.from({ length: nMels + 2 }, (_, i) => melToHz(lo + ((hi - lo) * i) / (nMels + 1)));
-  return Array.from({ length: nMels }, (_, i) => fftFreqs.map((f) => {
-    const lower = (f - melF[i]!) / (melF[i + 1]! - melF[i]!);
-    const upper = (melF[i + 2]! - f) / (melF[i + 2]! - melF[i + 1]!);
-    return Math.max(0, Math.min(lower, upper)) * (2 / (melF[i + 2]! - melF[i]!));
-  }));
+  return Array.from({ length: nMels }, (_, i) =>
+    fftFreqs.map((f) => {
+      const lower = (f - melF[i]!) / (melF[i + 1]! - melF[i]!);
+      const upper = (melF[i + 2]! - f) / (melF[i + 2]! - melF[i + 1]!);
+      return Math.max(0, Math.min(lower, upper)) * (2 / (melF[i + 2]! - melF[i]!));
+    }),
+  );
 }
 
 /** Whisper's log-mel with a naive DFT on every frame (no FFT, no skipped frames). */
 function referenceLogMel(x: Float32Array, nSamples: number, filters: number[][]): number[][] {
-  const nFft = 400, hop = 160, half = 200;
+  const nFft = 400,
+    hop = 160,
+    half = 200;
   const signal = Array.from({ length: nSamples }, (_, i) => x[i] ?? 0);
   const at = (i: number) => signal[i < 0 ? -i : i >= nSamples ? 2 * (nSamples - 1) - i : i]!; // numpy "reflect"
   const frames = nSamples / hop; // 1 + nSamples/hop frames, the last dropped
@@ -50,7 +67,8 @@ function referenceLogMel(x: Float32Array, nSamples: number, filters: number[][])
   for (let t = 0; t < frames; t++) {
     const power: number[] = [];
     for (let k = 0; k <= nFft / 2; k++) {
-      let re = 0, im = 0;
+      let re = 0,
+        im = 0;
       for (let n = 0; n < nFft; n++) {
         const v = at(t * hop + n - half) * (0.5 - 0.5 * Math.cos((2 * Math.PI * n) / nFft));
         re += v * Math.cos((2 * Math.PI * k * n) / nFft);
@@ -58,14 +76,21 @@ function referenceLogMel(x: Float32Array, nSamples: number, filters: number[][])
       }
       power.push(re * re + im * im);
     }
-    filters.forEach((w, m) => { logSpec[m]![t] = Math.log10(Math.max(1e-10, w.reduce((s, wk, k) => s + wk * power[k]!, 0))); });
+    filters.forEach((w, m) => {
+      logSpec[m]![t] = Math.log10(
+        Math.max(
+          1e-10,
+          w.reduce((s, wk, k) => s + wk * power[k]!, 0),
+        ),
+      );
+    });
   }
   const max = Math.max(...logSpec.flat());
   return logSpec.map((row) => row.map((v) => (Math.max(v, max - 8) + 4) / 4));
 }
 
 describe('log-mel', () => {
-  test('the Slaney mel scale and filters are librosa\'s', () => {
+  test("the Slaney mel scale and filters are librosa's", () => {
     expect(hertzToMel(1000)).toBeCloseTo(15, 12);
     expect(hertzToMel(6400)).toBeCloseTo(42, 12); // 27 mels per factor 6.4 above 1 kHz
     expect(melToHertz(42)).toBeCloseTo(6400, 8);
@@ -73,7 +98,11 @@ describe('log-mel', () => {
     const ours = slaneyMelFilters(80, 400, 16000);
     const ref = referenceMelFilters(80, 400, 16000);
     let diff = 0;
-    ref.forEach((row, m) => row.forEach((v, k) => { diff = Math.max(diff, Math.abs(v - ours[m * 201 + k]!)); }));
+    ref.forEach((row, m) =>
+      row.forEach((v, k) => {
+        diff = Math.max(diff, Math.abs(v - ours[m * 201 + k]!));
+      }),
+    );
     expect(diff).toBeLessThan(1e-7);
     // Every filter has weight somewhere, up to the top one (a wrong mel→Hz inverse leaves the upper half empty).
     expect(ref.every((row) => row.some((v) => v > 0))).toBe(true);
@@ -85,20 +114,40 @@ describe('log-mel', () => {
   ])('equals a naive-DFT reference: %s', (_, length, nSamples) => {
     let seed = 7;
     const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-    const x = Float32Array.from({ length }, (_, i) => (length < nSamples ? 0.6 * Math.sin(2 * Math.PI * (200 + i) * (i / 16000)) : 0.3 * random()));
+    const x = Float32Array.from({ length }, (_, i) =>
+      length < nSamples ? 0.6 * Math.sin(2 * Math.PI * (200 + i) * (i / 16000)) : 0.3 * random(),
+    );
     const filters = referenceMelFilters(80, 400, 16000);
     const ref = referenceLogMel(x, nSamples, filters);
     const frames = nSamples / 160;
-    const ours = whisperLogMel(x, { nFft: 400, hop: 160, nSamples, nFrames: frames, nMels: 80, melFilters: slaneyMelFilters(80, 400, 16000) });
+    const ours = whisperLogMel(x, {
+      nFft: 400,
+      hop: 160,
+      nSamples,
+      nFrames: frames,
+      nMels: 80,
+      melFilters: slaneyMelFilters(80, 400, 16000),
+    });
     expect(ours.length).toBe(80 * frames);
     let diff = 0;
-    ref.forEach((row, m) => row.forEach((v, t) => { diff = Math.max(diff, Math.abs(v - ours[m * frames + t]!)); }));
+    ref.forEach((row, m) =>
+      row.forEach((v, t) => {
+        diff = Math.max(diff, Math.abs(v - ours[m * frames + t]!));
+      }),
+    );
     expect(diff).toBeLessThan(1e-4);
     if (length < nSamples) expect(ours[frames - 1]).toBe(ours[79 * frames + frames - 1]); // silent tail: the floor
   });
 
   test('silence is −1.5 everywhere and a full 30 s window is [80, 3000]', () => {
-    const config = { nFft: 400, hop: 160, nSamples: 480000, nFrames: 3000, nMels: 80, melFilters: slaneyMelFilters(80, 400, 16000) };
+    const config = {
+      nFft: 400,
+      hop: 160,
+      nSamples: 480000,
+      nFrames: 3000,
+      nMels: 80,
+      melFilters: slaneyMelFilters(80, 400, 16000),
+    };
     expect(new Set(whisperLogMel(new Float32Array(16000), config))).toEqual(new Set([-1.5]));
     const tone = whisperLogMel(sine(440, 16000, 480000), config);
     expect(tone.length).toBe(80 * 3000);
@@ -111,10 +160,12 @@ describe('resample', () => {
   /** Largest difference from the ideal sine at the output rate, away from the edges (where the input stops). */
   const errorFromIdeal = (y: Float32Array, frequency: number, rate: number, amplitude = 0.5) => {
     let e = 0;
-    for (let j = 400; j < y.length - 400; j++) e = Math.max(e, Math.abs(y[j]! - amplitude * Math.sin((2 * Math.PI * frequency * j) / rate)));
+    for (let j = 400; j < y.length - 400; j++)
+      e = Math.max(e, Math.abs(y[j]! - amplitude * Math.sin((2 * Math.PI * frequency * j) / rate)));
     return e;
   };
-  const rms = (y: Float32Array) => Math.sqrt(y.subarray(400, y.length - 400).reduce((s, v) => s + v * v, 0) / (y.length - 800));
+  const rms = (y: Float32Array) =>
+    Math.sqrt(y.subarray(400, y.length - 400).reduce((s, v) => s + v * v, 0) / (y.length - 800));
 
   test('a 440 Hz sine at 44.1 kHz is the same sine at 16 kHz (frequency, amplitude, phase)', () => {
     const y = resample(sine(440, 44100, 44100), 44100, 16000);
@@ -150,7 +201,9 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
     assets = await speechRecognition.prepare(filesFrom(hub));
     runner = await nodeRunner(speechRecognition, hub);
   });
-  afterAll(async () => { await runner.release(); });
+  afterAll(async () => {
+    await runner.release();
+  });
 
   /** Prepared once, sessions once; `graphs` swaps the runner (a wrapped one, to watch or break what it is fed). */
   const transcribe = async (input: WireInput, options: Record<string, unknown> = {}, graphs: GraphRunner = runner) =>
@@ -158,8 +211,14 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
 
   test('declares the hub files and options of Xenova/whisper-tiny', () => {
     expect(speechRecognition).toMatchObject({
-      task: 'automatic-speech-recognition', modality: 'audio', runOptions: ['maxNewTokens', 'language'],
-      graphs: { encoder: 'onnx/encoder_model.onnx', decoder: 'onnx/decoder_model.onnx', decoderWithPast: 'onnx/decoder_with_past_model.onnx' },
+      task: 'automatic-speech-recognition',
+      modality: 'audio',
+      runOptions: ['maxNewTokens', 'language'],
+      graphs: {
+        encoder: 'onnx/encoder_model.onnx',
+        decoder: 'onnx/decoder_model.onnx',
+        decoderWithPast: 'onnx/decoder_with_past_model.onnx',
+      },
     });
   });
 
@@ -188,16 +247,29 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
       io: (role) => runner.io(role),
       run: async (role, feeds) => {
         seen.push({
-          role, names: Object.keys(feeds).sort(), pastLength: feeds['past_key_values.0.decoder.key']?.dims[2],
+          role,
+          names: Object.keys(feeds).sort(),
+          pastLength: feeds['past_key_values.0.decoder.key']?.dims[2],
           ids: feeds.input_ids ? Array.from(feeds.input_ids.data as BigInt64Array, Number) : [],
         });
         return runner.run(role, feeds);
       },
     };
     const out = await transcribe(audio(whisperTestAudio('silence')), {}, watching);
-    for (const step of seen) expect(step.names).toEqual(runner.io(step.role).inputs.map((i) => i.name).sort());
+    for (const step of seen)
+      expect(step.names).toEqual(
+        runner
+          .io(step.role)
+          .inputs.map((i) => i.name)
+          .sort(),
+      );
     const id = (t: string) => whisperTokenId(t);
-    expect(seen[1]!.ids).toEqual([id('<|startoftranscript|>'), id('<|en|>'), id('<|transcribe|>'), id('<|notimestamps|>')]);
+    expect(seen[1]!.ids).toEqual([
+      id('<|startoftranscript|>'),
+      id('<|en|>'),
+      id('<|transcribe|>'),
+      id('<|notimestamps|>'),
+    ]);
     expect(seen.slice(2).map((s) => s.pastLength)).toEqual([4, 5, 6, 7]);
     expect(seen.slice(2).map((s) => s.ids)).toEqual(out.tokens.map((t) => [t]));
   });
@@ -219,57 +291,93 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
   });
 
   test('maxNewTokens stops generation early', async () => {
-    const { output, calls } = await runPipeline(speechRecognition, hub, audio(whisperTestAudio('silence')), { maxNewTokens: 2 });
+    const { output, calls } = await runPipeline(speechRecognition, hub, audio(whisperTestAudio('silence')), {
+      maxNewTokens: 2,
+    });
     expect(output).toEqual({ text: 'Nothing to', tokens: whisperTextIds(WHISPER_TEXTS.en.silence).slice(0, 2) });
     expect(calls.decoderWithPast).toBe(1);
     expect((await transcribe(audio(whisperTestAudio('low')), { max_new_tokens: 1 })).text).toBe('A');
   });
 
-  test('maxNewTokens beyond the decoder\'s 448 positions minus the prompt is refused', async () => {
-    await expect(transcribe(audio(whisperTestAudio('low')), { maxNewTokens: 445 })).rejects.toMatchObject({ name: 'DataError', message: expect.stringMatching(/at most 444/) });
+  test("maxNewTokens beyond the decoder's 448 positions minus the prompt is refused", async () => {
+    await expect(transcribe(audio(whisperTestAudio('low')), { maxNewTokens: 445 })).rejects.toMatchObject({
+      name: 'DataError',
+      message: expect.stringMatching(/at most 444/),
+    });
   });
 
   test('language picks its token: German and French texts', async () => {
     expect((await transcribe(audio(whisperTestAudio('low')), { language: 'de' })).text).toBe(WHISPER_TEXTS.de.low);
     expect((await transcribe(audio(whisperTestAudio('high')), { language: 'fr' })).text).toBe(WHISPER_TEXTS.fr.high);
-    expect((await transcribe(audio(whisperTestAudio('silence')), { language: 'en' })).text).toBe(WHISPER_TEXTS.en.silence);
+    expect((await transcribe(audio(whisperTestAudio('silence')), { language: 'en' })).text).toBe(
+      WHISPER_TEXTS.en.silence,
+    );
   });
 
   test('a language the model has no token for is a DataError listing the ones it has', async () => {
-    await expect(transcribe(audio(whisperTestAudio('low')), { language: 'ja' }))
-      .rejects.toMatchObject({ name: 'DataError', message: expect.stringMatching(/language "ja".*en, de, fr/) });
+    await expect(transcribe(audio(whisperTestAudio('low')), { language: 'ja' })).rejects.toMatchObject({
+      name: 'DataError',
+      message: expect.stringMatching(/language "ja".*en, de, fr/),
+    });
   });
 
-  test('suppress_tokens and begin_suppress_tokens are applied (the model\'s top logits are those tokens)', async () => {
-    const withGeneration = (change: Record<string, unknown>): HubFiles => ({ ...hub, 'generation_config.json': JSON.stringify({ ...whisperGenerationConfig(), ...change }) });
-    const noBegin = (await runPipeline(speechRecognition, withGeneration({ begin_suppress_tokens: [] }), audio(whisperTestAudio('low')))).output;
+  test("suppress_tokens and begin_suppress_tokens are applied (the model's top logits are those tokens)", async () => {
+    const withGeneration = (change: Record<string, unknown>): HubFiles => ({
+      ...hub,
+      'generation_config.json': JSON.stringify({ ...whisperGenerationConfig(), ...change }),
+    });
+    const noBegin = (
+      await runPipeline(
+        speechRecognition,
+        withGeneration({ begin_suppress_tokens: [] }),
+        audio(whisperTestAudio('low')),
+      )
+    ).output;
     expect(noBegin).toEqual({ text: '', tokens: [] }); // <|endoftext|> first
-    const noSuppress = (await runPipeline(speechRecognition, withGeneration({ suppress_tokens: [] }), audio(whisperTestAudio('low')))).output as SpeechRecognitionOutput;
+    const noSuppress = (
+      await runPipeline(speechRecognition, withGeneration({ suppress_tokens: [] }), audio(whisperTestAudio('low')))
+    ).output as SpeechRecognitionOutput;
     expect(noSuppress.text).toMatch(/^A#/);
   });
 
   test('mel_filters from preprocessor_config.json are used when present', async () => {
-    const withFilters = (filters: number[][]): HubFiles => ({ ...hub, 'preprocessor_config.json': JSON.stringify({ ...whisperPreprocessorConfig(), mel_filters: filters }) });
+    const withFilters = (filters: number[][]): HubFiles => ({
+      ...hub,
+      'preprocessor_config.json': JSON.stringify({ ...whisperPreprocessorConfig(), mel_filters: filters }),
+    });
     const bank = slaneyMelFilters(80, 400, 16000);
     // transformers writes the bank as [n_freqs][n_mels].
     const transposed = Array.from({ length: 201 }, (_, k) => Array.from({ length: 80 }, (_, m) => bank[m * 201 + k]!));
     const same = await runPipeline(speechRecognition, withFilters(transposed), audio(whisperTestAudio('high')));
     expect((same.output as SpeechRecognitionOutput).text).toBe(WHISPER_TEXTS.en.high);
     // With an empty bank every frame is the silence floor, so the tone reads as silence.
-    const empty = await runPipeline(speechRecognition, withFilters(Array.from({ length: 80 }, () => new Array(201).fill(0))), audio(whisperTestAudio('high')));
+    const empty = await runPipeline(
+      speechRecognition,
+      withFilters(Array.from({ length: 80 }, () => new Array(201).fill(0))),
+      audio(whisperTestAudio('high')),
+    );
     expect((empty.output as SpeechRecognitionOutput).text).toBe(WHISPER_TEXTS.en.silence);
   });
 
   test('exactly 30 s is one window; 30 s and one sample more is a DataError', async () => {
     expect((await transcribe(audio(whisperTestAudio('low', 16000, 30)))).text).toBe(WHISPER_TEXTS.en.low);
-    await expect(transcribe(audio(new Float32Array(480001)))).rejects.toMatchObject({ name: 'DataError', message: expect.stringMatching(/30\.00 s long.*at most 30 s/) });
-    await expect(transcribe(audio(new Float32Array(44100 * 30 + 1), 44100))).rejects.toMatchObject({ name: 'DataError' });
+    await expect(transcribe(audio(new Float32Array(480001)))).rejects.toMatchObject({
+      name: 'DataError',
+      message: expect.stringMatching(/30\.00 s long.*at most 30 s/),
+    });
+    await expect(transcribe(audio(new Float32Array(44100 * 30 + 1), 44100))).rejects.toMatchObject({
+      name: 'DataError',
+    });
   });
 
   test.each<[string, WireInput, RegExp]>([
     ['text input', { kind: 'text', text: ['hello'], batched: false }, /takes audio.*got text input/],
     ['tensors input', { kind: 'tensors', tensors: {} }, /takes audio.*got tensors input/],
-    ['sampleRate 0', audio(new Float32Array(100), 0), /sampleRate must be an integer number of Hz from 1000 to 384000, got 0/],
+    [
+      'sampleRate 0',
+      audio(new Float32Array(100), 0),
+      /sampleRate must be an integer number of Hz from 1000 to 384000, got 0/,
+    ],
     ['sampleRate 44100.5', audio(new Float32Array(100), 44100.5), /sampleRate.*got 44100.5/],
     ['sampleRate 500', audio(new Float32Array(100), 500), /sampleRate/],
     ['sampleRate 1e6', audio(new Float32Array(100), 1e6), /sampleRate/],
@@ -278,7 +386,10 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
     ['an infinite sample', audio(Float32Array.of(0, -Infinity)), /audio\[1\] is -Infinity/],
     ['no samples', audio(new Float32Array(0)), /non-empty/],
   ])('%s is a DataError', async (_, input, message) => {
-    await expect(transcribe(input)).rejects.toMatchObject({ name: 'DataError', message: expect.stringMatching(message) });
+    await expect(transcribe(input)).rejects.toMatchObject({
+      name: 'DataError',
+      message: expect.stringMatching(message),
+    });
   });
 
   test('an aborted request stops between decoding steps with AbortError', async () => {
@@ -294,7 +405,9 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
         return out;
       },
     };
-    await expect(transcribe(audio(whisperTestAudio('low')), {}, aborting)).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(transcribe(audio(whisperTestAudio('low')), {}, aborting)).rejects.toMatchObject({
+      name: 'AbortError',
+    });
     expect(calls).toEqual(['encoder', 'decoder', 'decoderWithPast']);
   });
 
@@ -306,8 +419,18 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
       expect(prepared.report.weights.filter((w) => w.format === 'MatMulNBits').length).toBeGreaterThan(0);
       graphs[role] = prepared.bytes;
     }
-    for (const [lang, sound] of [['en', 'silence'], ['en', 'low'], ['de', 'high']] as const) {
-      const { output } = await runPipeline(speechRecognition, hub, audio(whisperTestAudio(sound, 44100), 44100), { language: lang }, graphs);
+    for (const [lang, sound] of [
+      ['en', 'silence'],
+      ['en', 'low'],
+      ['de', 'high'],
+    ] as const) {
+      const { output } = await runPipeline(
+        speechRecognition,
+        hub,
+        audio(whisperTestAudio(sound, 44100), 44100),
+        { language: lang },
+        graphs,
+      );
       expect((output as SpeechRecognitionOutput).text).toBe(WHISPER_TEXTS[lang][sound]);
     }
   });
@@ -322,9 +445,15 @@ describe('model files', () => {
     return hub;
   };
 
-  test.each(['tokenizer.json', 'generation_config.json', 'preprocessor_config.json'])('a missing %s is a NotFoundError naming it', async (name) => {
-    await expect(prepare(replace(name, undefined))).rejects.toMatchObject({ name: 'NotFoundError', message: expect.stringContaining(name) });
-  });
+  test.each(['tokenizer.json', 'generation_config.json', 'preprocessor_config.json'])(
+    'a missing %s is a NotFoundError naming it',
+    async (name) => {
+      await expect(prepare(replace(name, undefined))).rejects.toMatchObject({
+        name: 'NotFoundError',
+        message: expect.stringContaining(name),
+      });
+    },
+  );
 
   test('tokenizer_config.json and config.json are optional', async () => {
     const { 'tokenizer_config.json': _a, 'config.json': _b, ...hub } = whisperHubFiles();
@@ -333,24 +462,69 @@ describe('model files', () => {
   });
 
   const generation = (change: Record<string, unknown>) => JSON.stringify({ ...whisperGenerationConfig(), ...change });
-  const preprocessor = (change: Record<string, unknown>) => JSON.stringify({ ...whisperPreprocessorConfig(), ...change });
+  const preprocessor = (change: Record<string, unknown>) =>
+    JSON.stringify({ ...whisperPreprocessorConfig(), ...change });
   test.each<[string, string, string, RegExp]>([
     ['tokenizer.json', 'an unknown model type', '{"model": {"type": "Nonsense"}}', /tokenizer\.json cannot be used/],
     ['tokenizer.json', 'an array', '[1, 2]', /tokenizer\.json must hold a JSON object/],
     ['generation_config.json', 'not JSON', '{not json', /generation_config\.json is not valid JSON/],
-    ['generation_config.json', 'eos_token_id "x"', generation({ eos_token_id: 'x' }), /generation_config\.json has no eos_token_id/],
-    ['generation_config.json', 'no no_timestamps_token_id', generation({ no_timestamps_token_id: undefined }), /no_timestamps_token_id/],
-    ['generation_config.json', 'a string in suppress_tokens', generation({ suppress_tokens: [1, 'a'] }), /suppress_tokens must be an array of token ids/],
-    ['generation_config.json', 'languages without task_to_id', generation({ task_to_id: {} }), /task_to_id\.transcribe/],
-    ['preprocessor_config.json', 'n_fft "x"', preprocessor({ n_fft: 'x' }), /preprocessor_config\.json n_fft must be an integer/],
-    ['preprocessor_config.json', 'n_samples 1000', preprocessor({ n_samples: 1000 }), /n_samples 1000 is not chunk_length × sampling_rate/],
-    ['preprocessor_config.json', 'mel_filters 1 × 2', preprocessor({ mel_filters: [[1, 2]] }), /mel_filters must be 80 × 201/],
+    [
+      'generation_config.json',
+      'eos_token_id "x"',
+      generation({ eos_token_id: 'x' }),
+      /generation_config\.json has no eos_token_id/,
+    ],
+    [
+      'generation_config.json',
+      'no no_timestamps_token_id',
+      generation({ no_timestamps_token_id: undefined }),
+      /no_timestamps_token_id/,
+    ],
+    [
+      'generation_config.json',
+      'a string in suppress_tokens',
+      generation({ suppress_tokens: [1, 'a'] }),
+      /suppress_tokens must be an array of token ids/,
+    ],
+    [
+      'generation_config.json',
+      'languages without task_to_id',
+      generation({ task_to_id: {} }),
+      /task_to_id\.transcribe/,
+    ],
+    [
+      'preprocessor_config.json',
+      'n_fft "x"',
+      preprocessor({ n_fft: 'x' }),
+      /preprocessor_config\.json n_fft must be an integer/,
+    ],
+    [
+      'preprocessor_config.json',
+      'n_samples 1000',
+      preprocessor({ n_samples: 1000 }),
+      /n_samples 1000 is not chunk_length × sampling_rate/,
+    ],
+    [
+      'preprocessor_config.json',
+      'mel_filters 1 × 2',
+      preprocessor({ mel_filters: [[1, 2]] }),
+      /mel_filters must be 80 × 201/,
+    ],
   ])('a bad %s is a DataError naming it: %s', async (name, _, contents, message) => {
-    await expect(prepare(replace(name, contents))).rejects.toMatchObject({ name: 'DataError', message: expect.stringMatching(message) });
+    await expect(prepare(replace(name, contents))).rejects.toMatchObject({
+      name: 'DataError',
+      message: expect.stringMatching(message),
+    });
   });
 
-  test('features that do not match the encoder\'s input are a DataError', async () => {
-    const hub = replace('preprocessor_config.json', JSON.stringify({ ...whisperPreprocessorConfig(), feature_size: 128 }));
-    await expect(runPipeline(speechRecognition, hub, audio(whisperTestAudio('low')))).rejects.toMatchObject({ name: 'DataError', message: expect.stringMatching(/input_features \[batch, 80, 3000\].*128 × 3000/) });
+  test("features that do not match the encoder's input are a DataError", async () => {
+    const hub = replace(
+      'preprocessor_config.json',
+      JSON.stringify({ ...whisperPreprocessorConfig(), feature_size: 128 }),
+    );
+    await expect(runPipeline(speechRecognition, hub, audio(whisperTestAudio('low')))).rejects.toMatchObject({
+      name: 'DataError',
+      message: expect.stringMatching(/input_features \[batch, 80, 3000\].*128 × 3000/),
+    });
   });
 });

@@ -4,14 +4,18 @@
  * it. The pipelines' own tests run the in-thread tokenizer; this one shows the worker gives the same ids.
  */
 import { afterAll, describe, expect, test } from 'vitest';
-import { inThreadTokenizers, TOKENIZER_BUDGET, workerTokenizers } from '../../../extension/tasks/tokenizer.ts';
-import { bertTokenizerConfig, bertTokenizerJson } from '../../support/hub-models/bert.ts';
-import { BACKTRACKING_TEXT, backtrackingTokenizerJson } from '../../support/hub-models/backtracking.ts';
-import { nodeTokenizerWorkers } from '../../support/node-worker.ts';
+import { inThreadTokenizers, TOKENIZER_BUDGET, workerTokenizers } from '../../../extension/tasks/tokenizer';
+import { bertTokenizerConfig, bertTokenizerJson } from '../../support/hub-models/bert';
+import { BACKTRACKING_TEXT, backtrackingTokenizerJson } from '../../support/hub-models/backtracking';
+import { nodeTokenizerWorkers } from '../../support/node-worker';
 
 /** Threads per test, so each test counts its own; all ended after the file. */
 const pools: ReturnType<typeof nodeTokenizerWorkers>[] = [];
-const threads = () => { const w = nodeTokenizerWorkers(); pools.push(w); return w; };
+const threads = () => {
+  const w = nodeTokenizerWorkers();
+  pools.push(w);
+  return w;
+};
 afterAll(() => Promise.all(pools.map((w) => w.terminateAll())));
 const idsOf = (encoded: { ids: unknown[] }[]) => encoded.map((e) => e.ids);
 
@@ -24,7 +28,8 @@ describe('tokenizer in a worker', () => {
   });
 
   test('gives the same ids, type ids, lookups and text as the tokenizer on this thread', async () => {
-    const json = bertTokenizerJson(), config = bertTokenizerConfig();
+    const json = bertTokenizerJson(),
+      config = bertTokenizerConfig();
     const here = await inThreadTokenizers.load(json, config);
     const workers = threads();
     const there = await workerTokenizers(() => workers.spawn()).load(json, config);
@@ -33,23 +38,36 @@ describe('tokenizer in a worker', () => {
     }
     expect(await there.tokenToId(['[PAD]', 'no-such-token'])).toEqual(await here.tokenToId(['[PAD]', 'no-such-token']));
     const ids = (await here.encode(['hello world'], { addSpecialTokens: true }))[0]!.ids as number[];
-    expect(await there.decode(ids, { skipSpecialTokens: true })).toBe(await here.decode(ids, { skipSpecialTokens: true }));
+    expect(await there.decode(ids, { skipSpecialTokens: true })).toBe(
+      await here.decode(ids, { skipSpecialTokens: true }),
+    );
   });
 
   test('a tokenizer.json the library refuses is a DataError naming it, from the worker too', async () => {
     const workers = threads();
     const bad = { ...bertTokenizerJson(), model: { type: 'NoSuchModel' } };
-    await expect(workerTokenizers(() => workers.spawn()).load(bad, {})).rejects.toMatchObject({ name: 'DataError', message: expect.stringMatching(/tokenizer\.json/) });
+    await expect(workerTokenizers(() => workers.spawn()).load(bad, {})).rejects.toMatchObject({
+      name: 'DataError',
+      message: expect.stringMatching(/tokenizer\.json/),
+    });
   });
 
   test('a regex that backtracks without end: TimeoutError naming the step, the worker ended, the next call served', async () => {
     const workers = threads();
-    const tokenizer = await workerTokenizers(() => workers.spawn(), budget({ stepMs: 1000 })).load(backtrackingTokenizerJson(), {});
+    const tokenizer = await workerTokenizers(() => workers.spawn(), budget({ stepMs: 1000 })).load(
+      backtrackingTokenizerJson(),
+      {},
+    );
     expect(idsOf(await tokenizer.encode(['hello'], { addSpecialTokens: false }))).toEqual([[6]]);
     const t0 = performance.now();
-    const err = await tokenizer.encode(['hello', BACKTRACKING_TEXT], { addSpecialTokens: false }).catch((e: Error) => e);
+    const err = await tokenizer
+      .encode(['hello', BACKTRACKING_TEXT], { addSpecialTokens: false })
+      .catch((e: Error) => e);
     const ms = performance.now() - t0;
-    expect(err).toMatchObject({ name: 'TimeoutError', message: expect.stringMatching(/longer than 1 s encoding the input text/) });
+    expect(err).toMatchObject({
+      name: 'TimeoutError',
+      message: expect.stringMatching(/longer than 1 s encoding the input text/),
+    });
     expect(ms).toBeGreaterThanOrEqual(990);
     expect(ms).toBeLessThan(4000);
     // The spinning thread is gone (terminated), and the same tokenizer answers again from a fresh worker.
@@ -61,7 +79,10 @@ describe('tokenizer in a worker', () => {
 
   test('requests queue: a slow one does not eat the budget of the one behind it', async () => {
     const workers = threads();
-    const tokenizer = await workerTokenizers(() => workers.spawn(), budget({ stepMs: 800 })).load(backtrackingTokenizerJson(), {});
+    const tokenizer = await workerTokenizers(() => workers.spawn(), budget({ stepMs: 800 })).load(
+      backtrackingTokenizerJson(),
+      {},
+    );
     const slow = tokenizer.encode([BACKTRACKING_TEXT], { addSpecialTokens: false }).catch((e: Error) => e.name);
     const next = tokenizer.encode(['world'], { addSpecialTokens: false });
     expect(await slow).toBe('TimeoutError');
@@ -72,14 +93,18 @@ describe('tokenizer in a worker', () => {
     const workers = threads();
     const service = workerTokenizers(() => workers.spawn(), budget({ buildMs: 1 }));
     await expect(service.load(bertTokenizerJson(), bertTokenizerConfig())).rejects.toMatchObject({
-      name: 'TimeoutError', message: expect.stringMatching(/building the tokenizer from tokenizer\.json/),
+      name: 'TimeoutError',
+      message: expect.stringMatching(/building the tokenizer from tokenizer\.json/),
     });
     await expect.poll(() => workers.running).toBe(0);
   });
 
   test('an idle worker is ended and the tokenizer built again on the next call', async () => {
     const workers = threads();
-    const tokenizer = await workerTokenizers(() => workers.spawn(), budget({ idleMs: 100 })).load(backtrackingTokenizerJson(), {});
+    const tokenizer = await workerTokenizers(() => workers.spawn(), budget({ idleMs: 100 })).load(
+      backtrackingTokenizerJson(),
+      {},
+    );
     await expect.poll(() => workers.running).toBe(0);
     expect(await tokenizer.tokenToId(['hello'])).toEqual([6]);
     expect(workers.started).toBe(2);

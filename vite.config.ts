@@ -54,7 +54,12 @@ export default defineConfig(({ mode }): UserConfig => {
       outDir: resolve(`dist/${mode}`),
       emptyOutDir: true,
       target: 'es2022',
-      rollupOptions: { input: pages },
+      rollupOptions: {
+        input: pages,
+        // onnxruntime-web in a chunk of its own: its pthread workers re-import the module that holds the wasm glue, and
+        // that module must not also start an engine host.
+        output: { manualChunks: (id: string) => (id.includes('/node_modules/onnxruntime-web/') ? 'ort' : undefined) },
+      },
       chunkSizeWarningLimit: 30_000,
     },
   };

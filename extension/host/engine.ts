@@ -29,6 +29,7 @@ import { calibrate, storedCalibration } from './calibrate';
 import { readSetting } from '../storage/settings';
 import { adapterLimits, getGpu, gpuUnavailableReason, onDeviceLost, type GpuInfo } from './gpu';
 import { checkFeeds } from './graph';
+import { wasmThreads } from './ort';
 import { runGraph } from './graph-session';
 import { ModelStore, type Job, type Loaded } from './model-store';
 import { figures, LanguageSessions, measureSession, promptSession } from './language-sessions';
@@ -186,7 +187,7 @@ export class Engine {
           }
         : { available: false, reason: gpuUnavailableReason, features: [], limits: {} },
       webnn,
-      wasm: { threads: 1, simd: wasmSimd() },
+      wasm: { threads: wasmThreads(), simd: wasmSimd() },
       profile,
     };
   }

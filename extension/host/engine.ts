@@ -71,6 +71,11 @@ export class Engine {
     });
   }
 
+  /** Whether any request is being worked on (the offscreen document keeps the service worker awake while so). */
+  get busy(): boolean {
+    return this.jobs.size > 0;
+  }
+
   /**
    * The host is going away: every request in flight fails with OperationError(`reason`) — whatever its work
    * reports as it is cut off — and so does any that still arrives.

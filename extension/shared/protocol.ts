@@ -97,6 +97,15 @@ export interface Caller {
 
 export { TASKS };
 
+/**
+ * What the router sends the engine host: a checked client message under the router's own id, and the caller the
+ * background stamped from the port's sender. The host trusts it (only the extension's own code is on that hop).
+ */
+export interface EngineEnvelope {
+  message: ClientMessage;
+  caller: Caller;
+}
+
 /** The last message of a request (its result or error): every hop forgets the request after it. */
 export function isFinal(message: HostMessage): boolean {
   return message.type === 'result' || message.type === 'error';
@@ -115,6 +124,12 @@ export const SESSION_DEFAULTS = Object.freeze([
 ] as const);
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_URL = 2048;
+
+/** The id of a message that failed validation, when its id is a well-formed one (so the error can name it). */
+export function replyIdOf(raw: unknown): string | null {
+  const id = (raw as { id?: unknown } | null)?.id;
+  return typeof id === 'string' && ID.test(id) ? id : null;
+}
 
 export function plainObject(v: unknown, where: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw dataError(`${where} must be an object`);

@@ -11,13 +11,20 @@ interface End extends PortLike {
   posted: unknown[];
 }
 
+interface FakeEnd extends End {
+  other: FakeEnd;
+  open: boolean;
+  gone: (() => void)[];
+  message: ((m: unknown) => void)[];
+}
+
 function portPair(): [End, End] {
-  const make = () => {
+  const make = (): FakeEnd => {
     const message: ((m: unknown) => void)[] = [];
     const gone: (() => void)[] = [];
-    const end = {
+    const end: FakeEnd = {
       posted: [] as unknown[],
-      other: null as unknown as ReturnType<typeof make>,
+      other: null as unknown as FakeEnd,
       open: true,
       message,
       gone,

@@ -9,7 +9,7 @@
 import { dataError, isErrorName, WebqError, type WireError } from './errors';
 import { checkMessages, type ChatMessage } from './messages';
 import { isPlainObject, normalizeOptions, type NormalizedOptions } from './options';
-import { checkWireTensor, isTypedArrayOf, LIMITS, type WireTensor } from './tensor';
+import { checkTensor, isTypedArrayOf, LIMITS, type Tensor } from './tensor';
 import {
   TASKS,
   type Calibration,
@@ -54,7 +54,7 @@ export interface SessionReply {
 
 /** Raw tensors by input name, or a task input (text, pixels, audio) already converted page-side. */
 export type WireInput =
-  | { kind: 'tensors'; tensors: Record<string, WireTensor> }
+  | { kind: 'tensors'; tensors: Record<string, Tensor> }
   | { kind: 'text'; text: string[]; batched: boolean }
   | { kind: 'image'; images: { width: number; height: number; data: Uint8ClampedArray }[]; batched: boolean }
   | { kind: 'audio'; audio: Float32Array; sampleRate: number }
@@ -184,12 +184,12 @@ export function checkWireInput(v: unknown): WireInput {
       if (names.length === 0) throw dataError('input has no tensors; pass { inputName: { type, data, dims } }');
       if (names.length > LIMITS.tensorsPerRequest)
         throw dataError(`input has ${names.length} tensors; at most ${LIMITS.tensorsPerRequest}`);
-      const out: Record<string, WireTensor> = Object.create(null);
+      const out: Record<string, Tensor> = Object.create(null);
       let bytes = 0;
       for (const name of names) {
         if (name.length === 0 || name.length > LIMITS.nameLength)
           throw dataError(`input name ${JSON.stringify(name.slice(0, 60))} is empty or too long`);
-        const t = checkWireTensor(tensors[name], `input[${JSON.stringify(name)}]`);
+        const t = checkTensor(tensors[name], `input[${JSON.stringify(name)}]`);
         bytes += t.data.byteLength;
         out[name] = t;
       }

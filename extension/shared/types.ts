@@ -1,6 +1,6 @@
 /** Result and report types of the page API (SPEC §2, §5). */
 import type { Backend } from './options';
-import type { TensorType, TensorData } from './tensor';
+import type { Tensor } from './tensor';
 
 /** The tasks webq runs (SPEC §5, §8): the one list the Task type, the protocol and the pipeline table derive from. */
 export const TASKS = Object.freeze([
@@ -21,11 +21,8 @@ export interface ModelSource {
 }
 export type ModelRef = string | ModelSource;
 
-export interface Tensor {
-  type: TensorType;
-  data: TensorData;
-  dims: number[];
-}
+/** A tensor as the page API gives and takes it: the same type every hop carries (shared/tensor.ts). */
+export type { Tensor };
 
 export interface WeightReport {
   name: string;

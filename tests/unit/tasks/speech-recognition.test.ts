@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { prepareModel } from '../../../extension/host/prepare';
 import { makePolicy } from '../../../extension/onnx/index';
 import type { WireInput } from '../../../extension/shared/protocol';
-import type { WireTensor } from '../../../extension/shared/tensor';
+import type { Tensor } from '../../../extension/shared/tensor';
 import { normalizeOptions } from '../../../extension/shared/options';
 import { hertzToMel, melToHertz, slaneyMelFilters, whisperLogMel } from '../../../extension/tasks/audio/log-mel';
 import { resample } from '../../../extension/tasks/audio/resample';
@@ -275,7 +275,7 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
   });
 
   test('a cache that does not grow gives another text (the test model reads the step from the cache)', async () => {
-    let first: Record<string, WireTensor> | undefined;
+    let first: Record<string, Tensor> | undefined;
     const stale: GraphRunner = {
       signal: runner.signal,
       io: (role) => runner.io(role),

@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Page, Worker } from 'playwright-core';
-import { launchChromium, openWithConsent, type ChromiumWithExtension } from '../support/browsers';
-import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
+import { launchChromium, openWithConsent, type ChromiumWithExtension } from '../../tools/browsers';
+import { BLANK_PAGE, startServer, type TestServer } from '../../tools/server';
 import { identityModel } from '../support/onnx-models';
-import { MODELS } from '../support/fixtures';
+import { MODELS } from '../../tools/fixtures';
 import { decodeInPage, generateFuzzCases, type FuzzCase } from './fuzz';
 
 const FUZZ_SEED = Number(process.env.WEBQ_FUZZ_SEED ?? 20260408);

@@ -20,13 +20,13 @@ import {
   saveModelHost,
   userGesture,
   type ChromiumWithExtension,
-} from '../support/browsers';
-import { MODELS, referenceRun } from '../support/fixtures';
-import { mirrorRepo } from '../support/hub-mirror';
-import { BERT_EXAMPLES, bertHubFiles } from '../support/hub-models/bert';
-import { vitHubFiles } from '../support/hub-models/vit';
-import { WHISPER_TEXTS, whisperHubFiles, whisperTestAudio } from '../support/hub-models/whisper';
-import { BLANK_PAGE, slowRoute, startServer, type TestServer } from '../support/server';
+} from '../../tools/browsers';
+import { MODELS, referenceRun } from '../../tools/fixtures';
+import { mirrorRepo } from '../../tools/hub-mirror';
+import { BERT_EXAMPLES, bertHubFiles } from '../../tools/hub-models/bert';
+import { vitHubFiles } from '../../tools/hub-models/vit';
+import { WHISPER_TEXTS, whisperHubFiles, whisperTestAudio } from '../../tools/hub-models/whisper';
+import { BLANK_PAGE, slowRoute, startServer, type TestServer } from '../../tools/server';
 import { makeTensor } from '../../extension/ui/tensors';
 
 const SHOTS = 'test-output/ui';

@@ -1,6 +1,6 @@
 /**
  * Runs a task pipeline (extension/tasks) in Node: its graphs on onnxruntime-node's CPU EP, its companion files from
- * a hub-layout file map (tests/support/hub-models). The same pipeline code the engine runs; only the runner differs.
+ * a hub-layout file map (tools/hub-models). The same pipeline code the engine runs; only the runner differs.
  */
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
@@ -10,9 +10,10 @@ import { normalizeOptions } from '../../extension/shared/options';
 import type { WireInput } from '../../extension/shared/protocol';
 import type { Tensor } from '../../extension/shared/tensor';
 import type { GraphRunner, ModelFiles, TaskPipeline } from '../../extension/tasks/types';
+import type { HubFiles } from '../../tools/hub-mirror';
 
 /** A model in the hub's layout: repo-relative path → bytes or text (`config.json`, `onnx/model.onnx`, …). */
-export type HubFiles = Record<string, Uint8Array | string>;
+export type { HubFiles };
 
 export function filesFrom(hub: HubFiles): ModelFiles {
   const read = (name: string): unknown | undefined => {

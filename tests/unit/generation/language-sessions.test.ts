@@ -8,7 +8,7 @@ import { LanguageSessions, promptSession } from '../../../extension/host/languag
 import { generateText } from '../../../extension/tasks/generation/index';
 import type { Tensor } from '../../../extension/shared/tensor';
 import type { GraphRunner } from '../../../extension/tasks/types';
-import { qwen2HubFiles } from '../../support/hub-models/qwen2';
+import { qwen2HubFiles } from '../../../tools/hub-models/qwen2';
 import { load, type Loaded } from './lm-harness';
 
 let m: Loaded;

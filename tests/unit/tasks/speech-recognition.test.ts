@@ -1,7 +1,7 @@
 /**
  * The automatic-speech-recognition pipeline: its audio front end against plain references written here (a naive
  * DFT log-mel, librosa's mel filters, ideal sines for resampling), then the whole path on a generated Whisper-shaped
- * model (tests/support/hub-models/whisper.ts) on onnxruntime-node's CPU EP: sounds → texts, the KV-cached decoder,
+ * model (tools/hub-models/whisper.ts) on onnxruntime-node's CPU EP: sounds → texts, the KV-cached decoder,
  * maxNewTokens, language, the logits processors, weights rewritten to 4 bits, abort, and the errors a page can cause.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -26,7 +26,7 @@ import {
   whisperTestAudio,
   whisperTextIds,
   whisperTokenId,
-} from '../../support/hub-models/whisper';
+} from '../../../tools/hub-models/whisper';
 import { filesFrom, type HubFiles, nodeRunner, runPipeline } from '../../support/node-pipeline';
 
 const sine = (frequency: number, sampleRate: number, n: number, amplitude = 0.5) =>

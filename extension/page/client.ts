@@ -45,7 +45,7 @@ export interface Webq {
  * result would be a cross-site identifier, SPEC §3; the engine refuses it from pages too).
  */
 export interface ExtensionWebq extends Webq {
-  /** Measures webq's kernel shapes on this GPU; the profile uses the fastest from then on (SPEC §6). */
+  /** Measures webq's kernel shapes on this GPU: every time, the fastest marked (the options page shows them). */
   calibrate(options?: CallOptions): Promise<Calibration>;
 }
 

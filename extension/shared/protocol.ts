@@ -27,7 +27,7 @@ export interface Methods {
   load: { params: { model: ModelRef; options: NormalizedOptions }; result: ModelInfo };
   run: { params: { model: ModelRef; input: WireInput; options: NormalizedOptions }; result: RunResult };
   unload: { params: { model: ModelRef }; result: null };
-  /** Measures webq's kernel shapes on this GPU and stores the fastest for this adapter (SPEC §6). */
+  /** Measures webq's kernel shapes on this GPU and returns every time, the fastest marked (shown, not used yet). */
   calibrate: { params: Record<string, never>; result: Calibration };
   /** A `LanguageModel` operation (SPEC §8): sessions live in the engine with their KV cache. */
   session: { params: SessionParams; result: SessionReply };

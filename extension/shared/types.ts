@@ -81,6 +81,7 @@ export interface ModalityDefaults {
   mixedPrecision: boolean;
   /** Compile and warm up at load time (the seed's vision advice). */
   shaderPrecompilation: boolean;
+  /** SPEC §6 data (Firefox audio: [256,1,1]), reported only: nothing in this build reads it (see Profile). */
   workgroupSize: [number, number, number];
 }
 
@@ -91,17 +92,17 @@ export interface Profile {
   scheme: 'symmetric' | 'asymmetric';
   groupSize: number;
   mixedPrecision: boolean;
+  /**
+   * SPEC §6 names workgroup size and feature use as profile data; this build reports them and acts on none of them:
+   * onnxruntime-web picks its own workgroups and features, and webq's kernels (the GPU quantizer) take the
+   * `workgroupSize` load option or their default. The two flags say whether the profile would use the feature and
+   * the adapter has it.
+   */
   workgroupSize: [number, number, number];
   useShaderF16: boolean;
   useSubgroups: boolean;
   /** Defaults for built-in (registry) models by modality; raw model URLs use the fields above when quantized. */
   modalities: Record<Modality, ModalityDefaults>;
-  /** The kernel shapes measured on this adapter by `calibrate()`, when it has been run; else null. */
-  calibration: {
-    measuredAt: string;
-    gemv: { workgroupSize: [number, number, number]; subgroups: boolean };
-    gemm: GemmTile;
-  } | null;
 }
 
 export interface GemmTile {

@@ -48,7 +48,7 @@ const GEMM_TILES: GemmTile[] = [
   { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, kTile: 32 },
 ];
 
-/** One adapter's key (the GPU quantizer's measurements are stored under it): the same adapter and driver give the same key. */
+/** One adapter's key (the GPU quantizer's measurements are stored under it): same adapter and driver, same key. */
 export function adapterKey(gpu: Pick<GpuInfo, 'info'>): string {
   const { vendor, architecture, device, description } = gpu.info;
   return [vendor, architecture, device, description].map((s) => s || '-').join('/');

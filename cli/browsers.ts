@@ -1,7 +1,7 @@
 /**
  * One browser session per target, all with the same small surface: call a method of the check page's
  * `window.webqCheck` (page/check.js), hear its progress lines, close. The launch recipes are the tests' own
- * (tests/support/browsers.ts, tests/support/harness.ts), so `webq check` sees what the e2e tests see.
+ * (tools/browsers.ts, tools/harness.ts), so `webq check` sees what the e2e tests see.
  */
 import {
   findFirefoxPage,
@@ -10,8 +10,8 @@ import {
   openWithConsent,
   openWithConsentFirefox,
   saveModelHost,
-} from '../tests/support/browsers';
-import { launchSparticuz } from '../tests/support/harness';
+} from '../tools/browsers';
+import { launchSparticuz } from '../tools/harness';
 
 export type Settled<T> = { ok: true; value: T } | { ok: false; error: { name: string; message: string } };
 export type CheckMethod = 'capabilities' | 'load' | 'run' | 'unload';
@@ -54,7 +54,7 @@ async function guarded<T>(call: () => Promise<Settled<T>>): Promise<Settled<T>> 
 }
 
 /**
- * tsx (esbuild, keepNames) wraps the named functions inside tests/support's page functions in `__name(fn, name)`,
+ * tsx (esbuild, keepNames) wraps the named functions inside tools/'s page functions in `__name(fn, name)`,
  * which pages do not define (page/check.js says more): the options page gets a stand-in before `saveModelHost`.
  */
 const NAME_HELPER = 'globalThis.__name ??= (fn) => fn';

@@ -2,7 +2,7 @@
  * The shape of what `webq check` runs: a model, how the page feeds it (a plan) and how a quantized run is judged
  * against the fp32 one. Types only, shared by the bundled models (models.ts) and the registry tasks (tasks.ts).
  */
-import type { Route } from '../tests/support/server';
+import type { Route } from '../tools/server';
 import type { B64Tensor } from './tensors';
 
 export type Outputs = Record<string, B64Tensor>;

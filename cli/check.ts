@@ -4,7 +4,7 @@
  * compared with), then each quantized variant with one warm-up pass and `runs` timed passes.
  */
 import { resolve } from 'node:path';
-import { startServer, type TestServer } from '../tests/support/server';
+import { startServer, type TestServer } from '../tools/server';
 import type { Bits, CheckConfig, Platform } from './args';
 import { chromeSession, firefoxSession, harnessSession, type CheckSession, type Settled } from './browsers';
 import { hintFor, hintForFailure } from './hints';
@@ -331,7 +331,7 @@ export async function runCheck(config: CheckConfig): Promise<Report> {
       rows.push(...result.rows);
     }
     if (config.webnnHarness) {
-      const { harnessRoutes } = await import('../tests/support/harness');
+      const { harnessRoutes } = await import('../tools/harness');
       for (const [path, route] of Object.entries(harnessRoutes()))
         if (path !== '/check.js') server.routes.set(path, route);
       const result = await checkBrowser(

@@ -5,8 +5,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { ctcDecode, MODELS, ocrInput, readWav, resampleLinear, speech16k } from '../tests/support/fixtures';
-import type { Route } from '../tests/support/server';
+import { ctcDecode, MODELS, ocrInput, readWav, resampleLinear, speech16k } from '../tools/fixtures';
+import type { Route } from '../tools/server';
 import type { ModelSpec } from './args';
 import { taskModel } from './tasks';
 import type { CheckModel, InputInfo, Outputs } from './check-model';

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { readWav } from '../tests/support/fixtures';
+import { readWav } from '../tools/fixtures';
 import { IMAGE_TYPES, type ModelSpec } from './args';
 import type { Agreement, CheckModel, OutputBrief, TaskInput } from './check-model';
 import { COSINE_AGREES, cosine, fromB64, type B64Tensor } from './tensors';

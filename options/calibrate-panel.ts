@@ -1,7 +1,7 @@
 /**
  * Calibrate: asks the engine to measure webq's kernel shapes on this GPU (an action of the extension's own pages:
- * web pages cannot calibrate) and shows what it measured and chose. The engine stores the result per adapter; the
- * profile uses it from then on.
+ * web pages cannot calibrate) and shows what it measured and which was fastest. The result is shown only: nothing in
+ * the engine uses it yet, so it is neither stored nor part of the profile.
  */
 import type { Calibration } from '../extension/shared/types';
 import { $, h } from '../extension/ui/dom';

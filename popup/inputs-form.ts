@@ -3,7 +3,7 @@
  * (default 1), and the contents are zeros, seeded random values, a constant, or pasted JSON.
  */
 import type { ModelInfo } from '../extension/shared/types';
-import type { WireTensor } from '../extension/shared/tensor';
+import type { Tensor } from '../extension/shared/tensor';
 import { $, h } from '../extension/ui/dom';
 import { isFreeDim, makeTensor, resolveDims, type Fill } from '../extension/ui/tensors';
 
@@ -96,8 +96,8 @@ function editor(input: ModelInfo['inputs'][number], id: string): HTMLFieldSetEle
 }
 
 /** The tensors the editors describe; throws with the input's name in the message when one is not valid. */
-export function readInputs(seed: number): Record<string, WireTensor> {
-  const out: Record<string, WireTensor> = {};
+export function readInputs(seed: number): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
   declared.forEach((input, i) => {
     const set = $<HTMLFieldSetElement>(`fieldset[data-input="${CSS.escape(input.name)}"]`);
     try {

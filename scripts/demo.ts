@@ -8,9 +8,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { launchChromium, DIST_CHROME } from '../tests/support/browsers';
-import { startServer } from '../tests/support/server';
-import { MODELS } from '../tests/support/fixtures';
+import { launchChromium, DIST_CHROME } from '../tools/browsers';
+import { startServer } from '../tools/server';
+import { MODELS } from '../tools/fixtures';
 
 const args = new Set(process.argv.slice(2));
 const headless = args.has('--headless') || (!args.has('--headed') && !process.env.DISPLAY);

@@ -4,7 +4,7 @@
  *  - firefox: Firefox ESR with dist/firefox (WebGPU on lavapipe), over WebDriver BiDi;
  *  - chromium-webnn: the engine harness page (dist/harness) in @sparticuz/chromium, whose WebNN works but which
  *    cannot load extensions, with the driver module added to it.
- * The launch recipes are the e2e tests' (tests/support); only the GPU flags differ for --gpu. The model host (where
+ * The launch recipes are the e2e tests' (tools/); only the GPU flags differ for --gpu. The model host (where
  * registry ids download from) is set as a person sets it, on the extension's options page; the harness page has none,
  * so there the driver writes the same setting.
  */
@@ -21,8 +21,8 @@ import {
   openWithConsent,
   openWithConsentFirefox,
   requireBuild,
-} from '../../tests/support/browsers';
-import { launchSparticuz } from '../../tests/support/harness';
+} from '../../tools/browsers';
+import { launchSparticuz } from '../../tools/harness';
 import type { BenchDriver } from '../page/driver';
 import type { BrowserName } from './schema';
 
@@ -68,7 +68,7 @@ function caller(page: Evaluator) {
 
 /**
  * Fills the options page's model host field and saves it, as a person would; resolves once the page says it saved.
- * The e2e tests' saveModelHost (tests/support/browsers.ts) does the same, but its page function names inner helpers,
+ * The e2e tests' saveModelHost (tools/browsers.ts) does the same, but its page function names inner helpers,
  * which tsx (running bench/run.ts) wraps in a `__name` call the page does not have; this one names none.
  */
 export async function saveModelHost(options: Evaluator, url: string): Promise<void> {

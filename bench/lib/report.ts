@@ -314,7 +314,7 @@ function seedSection(
     'The seed guide ("Performance Benchmarks") publishes BERT-base, ViT-base and Whisper-tiny latency and memory by precision.',
     "Those figures were never produced by code; ours are measured by this harness, **by registry id** (`webq.run('vit-base-patch16-224', canvas, { bits })`)",
     'through a local mirror of the model host (set on the options page), with the inputs a site passes. No pretrained BERT, ViT or',
-    "Whisper is reachable offline here, so the repos are generated (tests/support/hub-models) at the seed models' sizes with random",
+    "Whisper is reachable offline here, so the repos are generated (tools/hub-models) at the seed models' sizes with random",
     'weights: real-format tokenizers and configs, the real input and output names and shapes. Latency and memory follow from shapes;',
     'the agreement column says what quantization did to *these* weights (a scripted Whisper and a colour-reading ViT keep their answers),',
     'not to the pretrained ones.',

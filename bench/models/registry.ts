@@ -2,15 +2,15 @@
  * The registry models as the benchmark runs them: by id (`webq.run('bert-base-uncased', text, …)`), from a local
  * mirror of the model host in the Hugging Face layout, with the inputs a site would pass (strings, a canvas drawn in
  * the page, audio samples). No pretrained BERT, ViT or Whisper is reachable offline here, so the repos are the
- * generated hub models of tests/support/hub-models — real-format tokenizers and configs, random weights — in two
+ * generated hub models of tools/hub-models — real-format tokenizers and configs, random weights — in two
  * builds each:
  *  - test: the e2e tests' defaults (tiny; seconds per cell), in the quick matrix;
  *  - seed: the seed table's sizes (BERT-base, ViT-base, Whisper-tiny shapes), in the seed and full matrices.
  * Latency and memory depend on shapes, not on what the weights learned; the agreement with fp32 (cosine, top label,
  * text) shows what quantization does to these weights, not to the pretrained ones.
  */
-import { speech16k } from '../../tests/support/fixtures';
-import type { HubFiles } from '../../tests/support/node-pipeline';
+import { speech16k } from '../../tools/fixtures';
+import type { HubFiles } from '../../tools/hub-mirror';
 import type { TaskInputSpec } from '../page/wire';
 
 export type RegistryId = 'bert-base-uncased' | 'vit-base-patch16-224' | 'whisper-tiny';
@@ -50,7 +50,7 @@ const REPOS: Record<RegistryId, string> = {
  * sequence length of the raw BERT-base-sized encoder. The test build's 64 positions cut it to 64 tokens.
  */
 async function benchText(): Promise<string> {
-  const { BERT_VOCAB } = await import('../../tests/support/hub-models/bert');
+  const { BERT_VOCAB } = await import('../../tools/hub-models/bert');
   const words = BERT_VOCAB.filter((w) => /^[a-z]+$/.test(w));
   return Array.from({ length: 126 }, (_, i) => words[i % words.length]).join(' ');
 }
@@ -99,7 +99,7 @@ export function taskWorkload(id: TaskWorkloadId): TaskWorkload {
         runOptions: {},
         label:
           'bert-base-uncased by id, test build (2 layers × 64, 73-token vocab; the 126-word text cut to its 64 positions)',
-        files: memo(async () => (await import('../../tests/support/hub-models/bert')).bertHubFiles()),
+        files: memo(async () => (await import('../../tools/hub-models/bert')).bertHubFiles()),
       };
     case 'bert-id-base':
       return {
@@ -108,7 +108,7 @@ export function taskWorkload(id: TaskWorkloadId): TaskWorkload {
         label:
           'bert-base-uncased by id at BERT-base size (12 layers × 768, 12 heads, FFN 3072, 30,522-token vocab; 128 tokens)',
         files: memo(async () => {
-          const m = await import('../../tests/support/hub-models/bert');
+          const m = await import('../../tools/hub-models/bert');
           return m.bertHubFiles(1234, m.BERT_BASE_SIZE);
         }),
       };
@@ -117,7 +117,7 @@ export function taskWorkload(id: TaskWorkloadId): TaskWorkload {
         ...base('vit-base-patch16-224', 'test'),
         runOptions: { topK: 1000 },
         label: 'vit-base-patch16-224 by id, test build (1 layer × 64, 10 labels; a 640×480 canvas)',
-        files: memo(async () => (await import('../../tests/support/hub-models/vit')).vitHubFiles()),
+        files: memo(async () => (await import('../../tools/hub-models/vit')).vitHubFiles()),
       };
     case 'vit-id-base':
       return {
@@ -126,7 +126,7 @@ export function taskWorkload(id: TaskWorkloadId): TaskWorkload {
         label:
           'vit-base-patch16-224 by id at ViT-base size (12 layers × 768, 12 heads, MLP 3072, 224×224, 1000 labels; a 640×480 canvas)',
         files: memo(async () => {
-          const m = await import('../../tests/support/hub-models/vit');
+          const m = await import('../../tools/hub-models/vit');
           return m.vitHubFiles(m.VIT_BASE_SIZE);
         }),
       };
@@ -136,7 +136,7 @@ export function taskWorkload(id: TaskWorkloadId): TaskWorkload {
         runOptions: {},
         label:
           'whisper-tiny by id, test build (64 wide, projection encoder, 2 decoder layers; 5.4 s of espeak-ng speech at 16 kHz)',
-        files: memo(async () => (await import('../../tests/support/hub-models/whisper')).whisperHubFiles()),
+        files: memo(async () => (await import('../../tools/hub-models/whisper')).whisperHubFiles()),
       };
     case 'whisper-id-tiny':
       return {
@@ -145,7 +145,7 @@ export function taskWorkload(id: TaskWorkloadId): TaskWorkload {
         label:
           'whisper-tiny by id at Whisper-tiny size (d_model 384, 6 heads, 4 + 4 layers, 51,865-token vocab, 80 mels × 3000 frames; the same speech)',
         files: memo(async () => {
-          const m = await import('../../tests/support/hub-models/whisper');
+          const m = await import('../../tools/hub-models/whisper');
           return m.whisperHubFiles(1234, m.WHISPER_TINY_SIZE);
         }),
       };

@@ -1,10 +1,10 @@
 /**
- * The models the benchmark runs, with real inputs made on this machine (tests/support/fixtures.ts: espeak-ng
+ * The models the benchmark runs, with real inputs made on this machine (tools/fixtures.ts: espeak-ng
  * speech, ImageMagick text) and the way each one is fed: raw ONNX models by URL, one call per inference or a stream
  * of frames with state carried (Silero VAD, timed per frame); and the registry models by id (bench/models/registry.ts).
  */
 import { readFileSync } from 'node:fs';
-import { ctcDecode, MODELS, ocrInput, speech16k } from '../../tests/support/fixtures';
+import { ctcDecode, MODELS, ocrInput, speech16k } from '../../tools/fixtures';
 import type { PlainFeeds, StreamSpec } from '../page/wire';
 import { BERT_BASE, bertEncoderModel, bertInput, matmulParams, type EncoderShape } from './bert';
 import { SEED_BUILDS, TEST_BUILDS, taskWorkload, type TaskWorkload, type TaskWorkloadId } from './registry';

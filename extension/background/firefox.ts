@@ -9,7 +9,7 @@ import type { HostMessage } from '../shared/protocol';
 const engine = new Engine({ browser: browserInfo(), extensionOrigin: new URL(browser.runtime.getURL('')).origin });
 let receive: (m: HostMessage) => void = () => {};
 const local: EngineLink = {
-  send: (message, caller) => engine.receive(message, caller, (m) => receive(m)),
+  send: ({ message, caller }) => engine.receive(message, caller, (m) => receive(m)),
   listen: (r) => {
     receive = r;
   },

@@ -2,80 +2,66 @@
  * Chrome: the engine host is an offscreen document. It is created on demand, race-free (one shared creation
  * promise, checked against runtime.getContexts), and connects back with a port; the port's traffic — requests,
  * progress, keep-alive pings while work is in flight — keeps this service worker awake. If the worker was
- * restarted while the document lived on, the document reconnects and requests wait for it.
+ * restarted while the document lived on, the document reconnects and requests wait for it. The port itself is a
+ * PortLink (shared/link.ts): the in-flight table, failing it when the port closes, and pieces live there.
  *
  * A watchdog replaces a host that stops answering while work is in flight. That is not hypothetical: a GPU device
  * lost while onnxruntime-web has WebGPU work in flight leaves ORT's wasm side spinning, and nothing in the document
  * answers again (not even capabilities()). The cost is that one inference blocking the host's thread for longer than
  * WATCHDOG_MS (possible on the wasm EP with a very large model) is treated the same way.
  */
-import { toWireError, WebqError } from '../shared/errors';
+import { WebqError } from '../shared/errors';
+import { PortLink, type Link, type PortLike } from '../shared/link';
+import { RESULT_PIECES_LIMIT } from '../shared/pieces';
 import { ENGINE_PORT } from '../shared/ports';
-import { isFinal, type Caller, type ClientMessage, type HostMessage } from '../shared/protocol';
-import type { EngineLink } from './router';
-import { listen, post, RESULT_PIECES_LIMIT } from '../shared/pieces';
+import type { EngineEnvelope, HostMessage } from '../shared/protocol';
 
 const OFFSCREEN_PATH = 'extension/host/offscreen.html';
 const CONNECT_TIMEOUT_MS = 20_000;
 const PING_MS = 5_000;
 const WATCHDOG_MS = 30_000;
 
-export interface EngineEnvelope {
-  message: ClientMessage;
-  caller: Caller;
-}
-
-export class OffscreenLink implements EngineLink {
-  private port: chrome.runtime.Port | null = null;
+export class OffscreenLink implements Link<EngineEnvelope, HostMessage> {
+  private readonly link: PortLink<EngineEnvelope>;
   private creating: Promise<void> | null = null;
   /** A replaced document being closed: creating the next one waits for it (Chrome allows one at a time). */
   private closing: Promise<void> | null = null;
-  private waiters: ((port: chrome.runtime.Port) => void)[] = [];
-  private receive: (message: HostMessage) => void = () => {};
-  private inFlight = new Set<string>();
+  private waiters: ((port: PortLike) => void)[] = [];
   private lastHeard = 0;
   private watchdog: ReturnType<typeof setInterval> | null = null;
 
   constructor() {
+    this.link = new PortLink<EngineEnvelope>({
+      connect: () => this.connect(),
+      receiveLimit: RESULT_PIECES_LIMIT,
+      lost: 'the engine host closed while this request was running; call again',
+      unreachable: 'webq could not reach its engine host',
+      messageOf: (envelope) => envelope.message,
+      control: (raw) => {
+        this.lastHeard = Date.now();
+        const type = (raw as { type?: unknown } | null)?.type;
+        return type === 'keepalive' || type === 'pong';
+      },
+    });
     chrome.runtime.onConnect.addListener((port) => {
       if (port.name !== ENGINE_PORT) return;
       if (port.sender?.url !== chrome.runtime.getURL(OFFSCREEN_PATH)) {
         port.disconnect();
         return;
       }
-      this.port = port;
-      listen(port, RESULT_PIECES_LIMIT, (raw) => {
-        this.lastHeard = Date.now();
-        const m = raw as HostMessage | { type: 'keepalive' } | { type: 'pong' };
-        if (m.type === 'keepalive' || m.type === 'pong') return;
-        if (isFinal(m)) this.inFlight.delete(m.id);
-        this.receive(m);
-      });
-      port.onDisconnect.addListener(() => {
-        if (this.port === port) this.port = null;
-        this.failInFlight('the engine host closed while this request was running; call again');
-      });
-      for (const w of this.waiters.splice(0)) w(port);
+      const waiters = this.waiters.splice(0);
+      if (waiters.length > 0) for (const w of waiters) w(port);
+      else this.link.attach(port); // the document reconnected on its own (this worker was restarted)
     });
   }
 
   listen(receive: (message: HostMessage) => void): void {
-    this.receive = receive;
+    this.link.listen(receive);
   }
 
-  send(message: ClientMessage, caller: Caller): void {
-    if (message.type === 'request') {
-      this.inFlight.add(message.id);
-      this.startWatchdog();
-    }
-    this.connected().then(
-      (port) => post(port, { message, caller } satisfies EngineEnvelope),
-      (err) => {
-        if (message.type !== 'request') return;
-        this.inFlight.delete(message.id);
-        this.receive({ type: 'error', id: message.id, error: toWireError(err) });
-      },
-    );
+  send(envelope: EngineEnvelope): void {
+    if (envelope.message.type === 'request') this.startWatchdog();
+    this.link.send(envelope);
   }
 
   /** Pings the host while work is in flight; replaces it when it has said nothing for WATCHDOG_MS. */
@@ -83,7 +69,7 @@ export class OffscreenLink implements EngineLink {
     if (this.watchdog) return;
     this.lastHeard = Date.now();
     this.watchdog = setInterval(() => {
-      if (this.inFlight.size === 0) {
+      if (this.link.pending === 0) {
         clearInterval(this.watchdog!);
         this.watchdog = null;
         return;
@@ -94,11 +80,7 @@ export class OffscreenLink implements EngineLink {
         );
         return;
       }
-      try {
-        this.port?.postMessage({ type: 'ping' });
-      } catch {
-        /* disconnected: onDisconnect fails the requests */
-      }
+      this.link.signal({ type: 'ping' });
     }, PING_MS);
   }
 
@@ -107,14 +89,7 @@ export class OffscreenLink implements EngineLink {
       clearInterval(this.watchdog);
       this.watchdog = null;
     } // the next request starts a fresh one
-    this.failInFlight(reason);
-    const port = this.port;
-    this.port = null;
-    try {
-      port?.disconnect();
-    } catch {
-      /* already gone */
-    }
+    this.link.drop(reason);
     this.closeDocument();
   }
 
@@ -127,17 +102,17 @@ export class OffscreenLink implements EngineLink {
       });
   }
 
-  private failInFlight(reason: string): void {
-    const error = toWireError(new WebqError('OperationError', reason));
-    for (const id of this.inFlight) this.receive({ type: 'error', id, error });
-    this.inFlight.clear();
-  }
-
-  private async connected(): Promise<chrome.runtime.Port> {
-    if (this.port) return this.port;
-    const arrived = new Promise<chrome.runtime.Port>((resolve, reject) => {
-      this.waiters.push(resolve);
-      setTimeout(() => {
+  /** The PortLink's way to open its port: make sure the document exists, then wait for it to connect. */
+  private async connect(): Promise<PortLike> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arrived = new Promise<PortLike>((resolve, reject) => {
+      const waiter = (port: PortLike) => {
+        clearTimeout(timer);
+        resolve(port);
+      };
+      this.waiters.push(waiter);
+      timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(
           new WebqError(
             'OperationError',
@@ -145,10 +120,17 @@ export class OffscreenLink implements EngineLink {
           ),
         );
         // A document that exists but never connects is stuck: close it so the next request creates a new one.
-        if (!this.port) this.closeDocument();
+        this.closeDocument();
       }, CONNECT_TIMEOUT_MS);
     });
-    await this.ensureDocument();
+    try {
+      await this.ensureDocument();
+    } catch (err) {
+      clearTimeout(timer);
+      this.waiters = []; // a document that connects after all is attached as it arrives
+      arrived.catch(() => undefined);
+      throw err;
+    }
     return arrived;
   }
 

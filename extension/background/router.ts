@@ -5,20 +5,33 @@
  */
 import browser from 'webextension-polyfill';
 import { toWireError, WebqError } from '../shared/errors';
-import { isFinal, validateClientMessage, type Caller, type ClientMessage, type HostMessage } from '../shared/protocol';
+import type { Link } from '../shared/link';
+import {
+  isFinal,
+  replyIdOf,
+  validateClientMessage,
+  type Caller,
+  type ClientMessage,
+  type EngineEnvelope,
+  type HostMessage,
+} from '../shared/protocol';
 import { PAGE_PORT, UI_PORT } from '../shared/ports';
 import { requireConsent } from './consent';
 import { listen, post, REQUEST_PIECES_LIMIT } from '../shared/pieces';
 
 /** The way to the engine host: an offscreen document (Chrome) or the engine in this same page (Firefox). */
-export interface EngineLink {
-  send(message: ClientMessage, caller: Caller): void;
-  listen(receive: (message: HostMessage) => void): void;
-}
+export type EngineLink = Link<EngineEnvelope, HostMessage>;
 
-interface Route {
+/** A request the router has accepted, under its engine id: where the reply goes and what it counts against. */
+interface Accepted {
   port: browser.Runtime.Port;
   clientId: string;
+  /** The port's own table (client id → engine id), for aborts and duplicate ids. */
+  ids: Map<string, string>;
+  origin: string;
+  bytes: number;
+  /** Consent given and sent to the engine: its replies go back to the port. */
+  routed: boolean;
 }
 
 /**
@@ -71,14 +84,12 @@ function callerOf(port: browser.Runtime.Port): Caller | null {
 }
 
 export function startRouter(engine: EngineLink): void {
-  const routes = new Map<string, Route>(); // engine id → where the reply goes
-  const byClient = new Map<browser.Runtime.Port, Map<string, string>>(); // port → client id → engine id
+  const requests = new Map<string, Accepted>(); // engine id → the request
   const usage = new Map<string, { requests: number; bytes: number }>(); // origin → what it has in flight
-  const held = new Map<string, { origin: string; bytes: number }>(); // engine id → what it counts against
   let next = 0;
 
   /** Takes a slot for a request, or says why not (QuotaExceededError). */
-  const reserve = (engineId: string, origin: string, bytes: number): WebqError | null => {
+  const reserve = (origin: string, bytes: number): WebqError | null => {
     const u = usage.get(origin) ?? { requests: 0, bytes: 0 };
     if (u.requests + 1 > ROUTER_LIMITS.requestsInFlightPerOrigin) {
       return new WebqError(
@@ -93,30 +104,26 @@ export function startRouter(engine: EngineLink): void {
       );
     }
     usage.set(origin, { requests: u.requests + 1, bytes: u.bytes + bytes });
-    held.set(engineId, { origin, bytes });
     return null;
   };
-  /** Gives the slot back; safe to call more than once. */
-  const release = (engineId: string) => {
-    const h = held.get(engineId);
-    if (!h) return;
-    held.delete(engineId);
-    const u = usage.get(h.origin);
-    if (!u) return;
-    if (u.requests <= 1) usage.delete(h.origin);
-    else usage.set(h.origin, { requests: u.requests - 1, bytes: u.bytes - h.bytes });
+  /** Forgets a request and gives its slot back; safe to call more than once. */
+  const forget = (engineId: string): Accepted | undefined => {
+    const r = requests.get(engineId);
+    if (!r) return undefined;
+    requests.delete(engineId);
+    if (r.ids.get(r.clientId) === engineId) r.ids.delete(r.clientId);
+    const u = usage.get(r.origin);
+    if (u && u.requests <= 1) usage.delete(r.origin);
+    else if (u) usage.set(r.origin, { requests: u.requests - 1, bytes: u.bytes - r.bytes });
+    return r;
   };
 
   engine.listen((message) => {
-    const route = routes.get(message.id);
-    if (!route) return;
-    if (isFinal(message)) {
-      release(message.id);
-      routes.delete(message.id);
-      byClient.get(route.port)?.delete(route.clientId);
-    }
+    const r = requests.get(message.id);
+    if (!r?.routed) return;
+    if (isFinal(message)) forget(message.id);
     try {
-      post(route.port, { ...message, id: route.clientId });
+      post(r.port, { ...message, id: r.clientId });
     } catch {
       /* the tab went away */
     }
@@ -130,7 +137,6 @@ export function startRouter(engine: EngineLink): void {
       return;
     }
     const ids = new Map<string, string>();
-    byClient.set(port, ids);
     const fail = (clientId: string, err: unknown) => {
       try {
         port.postMessage({ type: 'error', id: clientId, error: toWireError(err) } satisfies HostMessage);
@@ -138,24 +144,21 @@ export function startRouter(engine: EngineLink): void {
         /* gone */
       }
     };
+    const toEngine = (message: ClientMessage) => engine.send({ message, caller });
 
     listen(port, REQUEST_PIECES_LIMIT, async (raw: unknown) => {
       let message: ClientMessage;
       try {
         message = validateClientMessage(raw);
       } catch (err) {
-        const id = (raw as { id?: unknown } | null)?.id;
-        if (typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id)) fail(id, err);
+        const id = replyIdOf(raw);
+        if (id) fail(id, err);
         return;
       }
       if (message.type === 'abort') {
         const engineId = ids.get(message.id);
-        if (engineId) {
-          ids.delete(message.id);
-          routes.delete(engineId);
-          release(engineId);
-          engine.send({ type: 'abort', id: engineId }, caller);
-        }
+        // Sent even while consent is pending: the engine ignores an id it never saw.
+        if (engineId && forget(engineId)) toEngine({ type: 'abort', id: engineId });
         return;
       }
       if (ids.has(message.id)) {
@@ -163,35 +166,36 @@ export function startRouter(engine: EngineLink): void {
         return;
       }
       const engineId = `r${++next}`;
-      const refused = reserve(engineId, caller.origin, requestBytes(message));
+      const bytes = requestBytes(message);
+      const refused = reserve(caller.origin, bytes);
       if (refused) {
         fail(message.id, refused);
         return;
       }
       ids.set(message.id, engineId);
+      requests.set(engineId, { port, clientId: message.id, ids, origin: caller.origin, bytes, routed: false });
       try {
         // The bridge stamped `gesture`; the tab is the port's own (SPEC §3: who may open a prompt).
         if (port.name === PAGE_PORT) {
           await requireConsent(caller.origin, { gesture: message.gesture === true, tabId: caller.tabId });
         }
       } catch (err) {
-        ids.delete(message.id);
-        release(engineId);
+        forget(engineId);
         fail(message.id, err);
         return;
       }
-      if (ids.get(message.id) !== engineId) return; // aborted while the prompt was open
-      routes.set(engineId, { port, clientId: message.id });
-      engine.send({ ...message, id: engineId }, caller);
+      const r = requests.get(engineId);
+      if (!r) return; // aborted, or the tab closed, while the prompt was open
+      r.routed = true;
+      toEngine({ ...message, id: engineId });
     });
 
     // A closed tab releases its work: abort what it still has in flight.
     port.onDisconnect.addListener(() => {
-      for (const engineId of ids.values()) {
-        release(engineId);
-        if (routes.delete(engineId)) engine.send({ type: 'abort', id: engineId }, caller);
+      for (const engineId of [...ids.values()]) {
+        const r = forget(engineId);
+        if (r?.routed) toEngine({ type: 'abort', id: engineId });
       }
-      byClient.delete(port);
     });
   });
 }

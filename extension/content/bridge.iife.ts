@@ -8,38 +8,20 @@
  */
 import browser from 'webextension-polyfill';
 import { toWireError, WebqError } from '../shared/errors';
-import { isFinal, validateClientMessage, validateHostMessage, type HostMessage } from '../shared/protocol';
-import { BRIDGE_TAG, PAGE_TAG, type WindowEnvelope } from '../shared/window-envelope';
+import { PortLink } from '../shared/link';
+import { RESULT_PIECES_LIMIT } from '../shared/pieces';
 import { PAGE_PORT } from '../shared/ports';
-import { listen, post, RESULT_PIECES_LIMIT } from '../shared/pieces';
+import { replyIdOf, validateClientMessage, type HostMessage } from '../shared/protocol';
+import { BRIDGE_TAG, PAGE_TAG, postEnvelope, targetOrigin, type WindowEnvelope } from '../shared/window-envelope';
 
-/**
- * The document's origin, not its URL's: a sandboxed document at an http URL has an opaque origin, which no
- * targetOrigin but '*' matches (the message never leaves this window either way).
- */
-const targetOrigin = self.origin === 'null' ? '*' : self.origin;
-const toPage = (envelope: WindowEnvelope) => window.postMessage(envelope, targetOrigin);
-const inFlight = new Set<string>();
-let port: browser.Runtime.Port | null = null;
-
-function connect(): browser.Runtime.Port {
-  const p = browser.runtime.connect({ name: PAGE_PORT });
-  listen(p, RESULT_PIECES_LIMIT, (raw: unknown) => {
-    const message = validateHostMessage(raw);
-    if (!message) return;
-    if (isFinal(message)) inFlight.delete(message.id);
-    toPage({ tag: BRIDGE_TAG, message });
-  });
-  p.onDisconnect.addListener(() => {
-    port = null;
-    const error = toWireError(
-      new WebqError('OperationError', 'the webq extension restarted while this request was running; call again'),
-    );
-    for (const id of inFlight) toPage({ tag: BRIDGE_TAG, message: { type: 'error', id, error } });
-    inFlight.clear();
-  });
-  return p;
-}
+/** The port to the background: opened on the first request, its in-flight requests failed if it closes. */
+const link = new PortLink({
+  connect: () => browser.runtime.connect({ name: PAGE_PORT }),
+  receiveLimit: RESULT_PIECES_LIMIT,
+  lost: 'the webq extension restarted while this request was running; call again',
+  unreachable: 'webq could not reach its background',
+});
+link.listen(reply);
 
 /**
  * Firefox hands content scripts the page's objects through Xray wrappers, which hide some contents (a
@@ -57,20 +39,14 @@ function ownCopy(value: unknown): unknown {
 }
 
 function reply(message: HostMessage): void {
-  toPage({ tag: BRIDGE_TAG, message });
-}
-
-/** The id of a page message, if it is a well-formed one (so an answer can name it). */
-function idOf(raw: unknown): string | null {
-  const id = (raw as { id?: unknown } | null)?.id;
-  return typeof id === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : null;
+  postEnvelope({ tag: BRIDGE_TAG, message });
 }
 
 /** A sandboxed or data: document has no origin to ask consent for, or to partition its models by. */
-const opaque = targetOrigin === '*';
+const opaque = targetOrigin() === '*';
 
 function refuseOpaque(raw: unknown): void {
-  const id = idOf(raw);
+  const id = replyIdOf(raw);
   if (!id || (raw as { type?: unknown }).type !== 'request') return;
   const error = new WebqError(
     'NotAllowedError',
@@ -87,7 +63,7 @@ window.addEventListener('message', (event: MessageEvent) => {
   const data = ownCopy(event.data) as Partial<WindowEnvelope> | null;
   if (!data || typeof data !== 'object' || data.tag !== PAGE_TAG) return;
   if ((data as { hello?: unknown }).hello === true) {
-    toPage({ tag: BRIDGE_TAG, ready: true });
+    postEnvelope({ tag: BRIDGE_TAG, ready: true });
     return;
   }
   const raw = (data as { message?: unknown }).message;
@@ -99,38 +75,15 @@ window.addEventListener('message', (event: MessageEvent) => {
   try {
     message = validateClientMessage(raw);
   } catch (err) {
-    const id = idOf(raw);
+    const id = replyIdOf(raw);
     if (id) reply({ type: 'error', id, error: toWireError(err) });
     return;
   }
   if (message.type === 'request') {
     delete message.gesture;
     if (gesture()) message.gesture = true;
-    if (inFlight.has(message.id)) {
-      reply({
-        type: 'error',
-        id: message.id,
-        error: { name: 'DataError', message: `request id ${message.id} is already in flight` },
-      });
-      return;
-    }
-    inFlight.add(message.id);
-  } else {
-    inFlight.delete(message.id);
   }
-  try {
-    port ??= connect();
-    post(port, message);
-  } catch (err) {
-    inFlight.delete(message.id);
-    reply({
-      type: 'error',
-      id: message.id,
-      error: toWireError(
-        new WebqError('OperationError', `webq could not reach its background: ${(err as Error).message}`),
-      ),
-    });
-  }
+  link.send(message);
 });
 
-toPage({ tag: BRIDGE_TAG, ready: true });
+postEnvelope({ tag: BRIDGE_TAG, ready: true });

@@ -1,7 +1,8 @@
 /**
- * Calibration (SPEC §6, issue 5): measures candidate workgroup sizes and tile shapes of webq's own kernels on this
- * device and keeps the fastest, per adapter, in the settings store. The profile then carries the measured choice
- * instead of the seed's folklore ("Firefox audio: [256,1,1]"), and says so in its name.
+ * Calibration (issue 5): measures candidate workgroup sizes and tile shapes of webq's own kernels on this device and
+ * returns every time with the fastest of each kernel, for the options page to show. Nothing in the engine runs those
+ * kernels at a chosen shape yet (the quantizer takes the `workgroupSize` option), so the result is neither stored nor
+ * put in the profile: a figure that changes nothing would only read as if it did (issue 14).
  *
  * One representative shape per kernel (a 4-bit weight, GEMV at M = 1, GEMM at a few rows; SHAPES below): big enough
  * to rank the candidates, small enough to finish in seconds.
@@ -10,7 +11,6 @@ import { destroyQuantized, gemm, gemv, quantize, uploadBytes } from '../../kerne
 import { WebqError } from '../shared/errors';
 import type { Calibration, GemmTile } from '../shared/types';
 import { uniformFloats } from '../shared/random';
-import { readSetting, writeSetting } from '../storage/settings';
 import type { GpuInfo } from './gpu';
 
 interface Candidate<O> {
@@ -23,7 +23,6 @@ interface KernelCalibration<O> {
   candidates: Candidate<O>[];
 }
 
-const SETTING = 'calibration';
 /**
  * The measured shape: BERT-base's hidden size on a GPU. An emulated adapter (SwiftShader, lavapipe) runs the kernels
  * on the CPU, where 768×768 takes tens of seconds over all candidates and ranks CPU threads, not GPU occupancy: it
@@ -49,17 +48,10 @@ const GEMM_TILES: GemmTile[] = [
   { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, kTile: 32 },
 ];
 
-/** The key calibrations are stored under: the same adapter (and driver description) gives the same key. */
+/** One adapter's key (the GPU quantizer's measurements are stored under it): same adapter and driver, same key. */
 export function adapterKey(gpu: Pick<GpuInfo, 'info'>): string {
   const { vendor, architecture, device, description } = gpu.info;
   return [vendor, architecture, device, description].map((s) => s || '-').join('/');
-}
-
-export async function storedCalibration(gpu: Pick<GpuInfo, 'info'>): Promise<Calibration | undefined> {
-  const all = await readSetting(SETTING).catch(() => undefined);
-  if (typeof all !== 'object' || all === null) return undefined;
-  const entry = (all as Record<string, unknown>)[adapterKey(gpu)];
-  return typeof entry === 'object' && entry !== null ? (entry as Calibration) : undefined;
 }
 
 /** Median of `samples` timings of `record` (each a submit drained with onSubmittedWorkDone), after one warm-up. */
@@ -91,7 +83,7 @@ function fitsDevice(device: GPUDevice, [x, y, z]: readonly number[]): boolean {
 }
 
 /**
- * Measures every candidate that fits the device, stores the result for this adapter and returns it.
+ * Measures every candidate that fits the device and returns the times, the fastest of each kernel marked.
  * `progress(done, total)` after each candidate.
  */
 export async function calibrate(
@@ -154,8 +146,6 @@ export async function calibrate(
       gemv: fastest(gemvTimes),
       gemm: fastest(gemmTimes),
     };
-    const all = await readSetting(SETTING).catch(() => undefined);
-    await writeSetting(SETTING, { ...(typeof all === 'object' && all !== null ? all : {}), [result.adapter]: result });
     return result;
   } finally {
     for (const b of outputs) b.destroy();

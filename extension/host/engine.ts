@@ -25,7 +25,7 @@ import {
 import type { Capabilities, ModelRef, PerformanceMetrics, Profile, RunResult } from '../shared/types';
 import type { GraphRunner } from '../tasks/types';
 import type { BrowserInfo } from './browser-info';
-import { calibrate, storedCalibration } from './calibrate';
+import { calibrate } from './calibrate';
 import { readSetting } from '../storage/settings';
 import { adapterLimits, getGpu, gpuUnavailableReason, onDeviceLost, type GpuInfo } from './gpu';
 import { checkFeeds } from './graph';
@@ -70,6 +70,11 @@ export class Engine {
       this.store.forgetBackend('webgpu');
       this.gpuFacts = null;
     });
+  }
+
+  /** Whether any request is being worked on (the offscreen document keeps the service worker awake while so). */
+  get busy(): boolean {
+    return this.jobs.size > 0;
   }
 
   /**
@@ -125,7 +130,7 @@ export class Engine {
   ): Promise<Methods[typeof message.method]['result']> {
     switch (message.method) {
       case 'capabilities':
-        return this.capabilities(caller);
+        return this.capabilities();
       case 'load': {
         const { info, fallbacks } = await this.load(message.params.model, message.params.options, caller, job);
         return { ...info, fallbacks };
@@ -165,12 +170,8 @@ export class Engine {
     };
   }
 
-  async capabilities(caller: Caller): Promise<Capabilities> {
-    const [gpu, webnn, { profile }] = await Promise.all([
-      getGpu(),
-      webnnStatus('gpu'),
-      this.profile(this.isPage(caller)),
-    ]);
+  async capabilities(): Promise<Capabilities> {
+    const [gpu, webnn, { profile }] = await Promise.all([getGpu(), webnnStatus('gpu'), this.profile()]);
     return {
       browser: { name: this.env.browser.name, version: this.env.browser.version },
       webgpu: gpu
@@ -194,21 +195,20 @@ export class Engine {
 
   /**
    * The profile in use: chosen from the detected browser and GPU, or from the options page's override (which
-   * stands in for the detected browser; the emulated-GPU order and the feature checks still apply), with this
-   * adapter's calibration when it has been run from the options page — for the extension's own pages only: pages
-   * see no calibration result, time or flag (SPEC §3). Settings are read through readSetting, which keeps them in
+   * stands in for the detected browser; the emulated-GPU order and the feature checks still apply). A calibration
+   * is not part of it: nothing reads its result yet, and pages must see none (SPEC §3). Settings are read through
+   * readSetting, which keeps them in
    * memory and hears of changes over a BroadcastChannel, so a change applies without restarting the engine; an
    * unreadable setting means no override.
    */
-  private async profile(forPage: boolean): Promise<{ profile: Profile; emulated: boolean }> {
+  private async profile(): Promise<{ profile: Profile; emulated: boolean }> {
     this.gpuFacts ??= getGpu().then((gpu) =>
       gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features], gpu } : null,
     );
     const facts = await this.gpuFacts;
     const override = await readSetting(PROFILE_OVERRIDE_SETTING).catch(() => undefined);
-    const calibration = facts && !forPage ? await storedCalibration(facts.gpu).catch(() => undefined) : undefined;
     const browser = isProfileKey(override) ? { ...this.env.browser, name: override } : this.env.browser;
-    return { profile: chooseProfile(browser, facts, calibration), emulated: facts?.emulated ?? false };
+    return { profile: chooseProfile(browser, facts), emulated: facts?.emulated ?? false };
   }
 
   /** Resolves, plans and loads a model for a caller; the load time is reported when this call did the loading. */
@@ -220,7 +220,7 @@ export class Engine {
   ): Promise<Loaded & { resolved: Resolved; loadTimeMs?: number; profile: string }> {
     const started = performance.now();
     const resolved = await resolveModel(ref, this.fetcherFor(caller));
-    const { profile, emulated } = await this.profile(this.isPage(caller));
+    const { profile, emulated } = await this.profile();
     const fallbacks: string[] = [];
     const plan = await planLoad(resolved, options, profile, emulated, deviceProbe, fallbacks);
     const loaded = await this.store.load(resolved, plan, caller, job, fallbacks);
@@ -315,7 +315,7 @@ export class Engine {
         const resolved = await resolveModel(p.model, this.fetcherFor(caller)).catch(() => null);
         if (!resolved || resolved.kind !== 'task' || resolved.pipeline.task !== 'text-generation')
           return { availability: 'unavailable' };
-        const { profile, emulated } = await this.profile(this.isPage(caller));
+        const { profile, emulated } = await this.profile();
         const plan = await planLoad(resolved, p.options, profile, emulated, deviceProbe, []).catch(() => null);
         return { availability: plan ? await this.store.availability(resolved, plan) : 'unavailable' };
       }

@@ -4,7 +4,7 @@
  * holds one session per pinned set of free dimensions.
  */
 import { WebqError } from '../shared/errors';
-import type { WireTensor } from '../shared/tensor';
+import type { Tensor } from '../shared/tensor';
 import type { ModelInfo } from '../shared/types';
 import { freeDimensionsFrom, type GraphIo } from './graph';
 import { getGpu, gpuUnavailableReason, lostSignal } from './gpu';
@@ -63,9 +63,9 @@ export async function openGraph(
 /** One inference of one graph, queued behind the graph's other runs. */
 export function runGraph(
   graph: LoadedGraph,
-  feeds: Record<string, WireTensor>,
+  feeds: Record<string, Tensor>,
   signal: AbortSignal,
-): Promise<{ outputs: Record<string, WireTensor>; ms: number }> {
+): Promise<{ outputs: Record<string, Tensor>; ms: number }> {
   const result = graph.queue.then(async () => {
     if (signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
     if (graph.broken) throw new WebqError('OperationError', `${graph.broken}; call again: the model is loaded anew`);
@@ -121,7 +121,7 @@ async function newSession(
 }
 
 /** WebNN compiles for static shapes: one session per pinned set of free dimensions (a few kept). */
-function sessionFor(graph: LoadedGraph, feeds: Record<string, WireTensor>): Promise<Session> {
+function sessionFor(graph: LoadedGraph, feeds: Record<string, Tensor>): Promise<Session> {
   if (graph.target.backend !== 'webnn') return graph.sessions.get('')!;
   const dims = freeDimensionsFrom(graph.io, feeds);
   const shapeKey = JSON.stringify(dims);
@@ -141,7 +141,7 @@ function sessionFor(graph: LoadedGraph, feeds: Record<string, WireTensor>): Prom
 
 /** shaderPrecompilation: one run at load time on zero inputs, so the first real run does not compile. */
 async function warmUp(graph: LoadedGraph, session: Session): Promise<void> {
-  const feeds: Record<string, WireTensor> = {};
+  const feeds: Record<string, Tensor> = {};
   let elements = 0;
   for (const input of graph.io.inputs) {
     const dims = input.dims.map((d) => (typeof d === 'number' ? d : 1));
@@ -153,7 +153,7 @@ async function warmUp(graph: LoadedGraph, session: Session): Promise<void> {
       );
       return;
     }
-    feeds[input.name] = { type: input.type as WireTensor['type'], dims, data: zeros(input.type, count) };
+    feeds[input.name] = { type: input.type as Tensor['type'], dims, data: zeros(input.type, count) };
   }
   try {
     await runSession(session, feeds);
@@ -164,7 +164,7 @@ async function warmUp(graph: LoadedGraph, session: Session): Promise<void> {
   }
 }
 
-function zeros(type: string, count: number): WireTensor['data'] {
+function zeros(type: string, count: number): Tensor['data'] {
   switch (type) {
     case 'int64':
       return new BigInt64Array(count);

@@ -1,24 +1,25 @@
 /**
  * Chrome's engine host: the offscreen document. It connects to the service worker with a port, serves the
- * requests that arrive on it, sends keep-alive pings while work is in flight (so the worker stays awake through
+ * requests that arrive on it, sends keep-alive pings while the engine has work (so the worker stays awake through
  * long loads and runs), and reconnects if the worker was restarted.
+ *
+ * The other end is the worker's OffscreenLink (background/offscreen-link.ts), the one PortLink of that hop: it keeps
+ * the in-flight table and fails it when this port closes. Messages arrive already checked by the router, with the
+ * caller it stamped, so they are not validated again here. Replies go to the port their request came on and nowhere
+ * else: a restarted worker numbers its requests from 1 again, so a late reply on a new port could answer the wrong one.
  */
 import { Engine } from './engine';
 import { browserInfo } from './browser-info';
 import { ENGINE_PORT } from '../shared/ports';
-import type { EngineEnvelope } from '../background/offscreen-link';
-import { isFinal, validateClientMessage, type HostMessage } from '../shared/protocol';
-import { toWireError } from '../shared/errors';
+import type { EngineEnvelope, HostMessage } from '../shared/protocol';
 import { listen, post, REQUEST_PIECES_LIMIT } from '../shared/pieces';
 
 const engine = new Engine({ browser: browserInfo(), extensionOrigin: new URL(chrome.runtime.getURL('')).origin });
-const inFlight = new Set<string>();
 const KEEPALIVE_MS = 20_000;
 
 function connect(): void {
   const port = chrome.runtime.connect({ name: ENGINE_PORT });
   const emit = (m: HostMessage) => {
-    if (isFinal(m)) inFlight.delete(m.id);
     try {
       post(port, m);
     } catch {
@@ -26,7 +27,7 @@ function connect(): void {
     }
   };
   const timer = setInterval(() => {
-    if (inFlight.size > 0) port.postMessage({ type: 'keepalive' });
+    if (engine.busy) port.postMessage({ type: 'keepalive' });
   }, KEEPALIVE_MS);
   listen(port, REQUEST_PIECES_LIMIT, (raw) => {
     // The service worker's watchdog: an answer shows this document's thread is alive (offscreen-link.ts).
@@ -34,31 +35,11 @@ function connect(): void {
       port.postMessage({ type: 'pong' });
       return;
     }
-    const envelope = raw as EngineEnvelope | null;
-    let message;
-    try {
-      message = validateClientMessage(envelope?.message);
-    } catch (err) {
-      const id = envelope?.message?.id;
-      if (typeof id === 'string') emit({ type: 'error', id, error: toWireError(err) });
-      return;
-    }
-    const caller = envelope?.caller;
-    if (!caller || typeof caller.origin !== 'string') return;
-    if (message.type === 'request') inFlight.add(message.id);
-    engine.receive(
-      message,
-      {
-        origin: caller.origin,
-        tabId: caller.tabId,
-        topOrigin: typeof caller.topOrigin === 'string' ? caller.topOrigin : undefined,
-      },
-      emit,
-    );
+    const { message, caller } = raw as EngineEnvelope;
+    engine.receive(message, caller, emit);
   });
   port.onDisconnect.addListener(() => {
     clearInterval(timer);
-    inFlight.clear();
     setTimeout(connect, 100);
   });
 }

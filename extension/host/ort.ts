@@ -8,7 +8,7 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import type { ConcreteBackend } from '../shared/types';
-import type { TensorType, WireTensor, TensorData } from '../shared/tensor';
+import type { TensorType, Tensor, TensorData } from '../shared/tensor';
 
 let configured = false;
 function configure(): void {
@@ -108,11 +108,11 @@ const ORT_TYPE: Readonly<Record<TensorType, ort.Tensor.Type>> = Object.freeze({
   bool: 'bool',
 });
 
-export function toOrtTensor(t: WireTensor): ort.Tensor {
+export function toOrtTensor(t: Tensor): ort.Tensor {
   return new ort.Tensor(ORT_TYPE[t.type], t.data as never, t.dims);
 }
 
-export function fromOrtTensor(t: ort.Tensor): WireTensor {
+export function fromOrtTensor(t: ort.Tensor): Tensor {
   const type = t.type as TensorType;
   if (!Object.hasOwn(ORT_TYPE, type)) throw new Error(`output type ${t.type} is not supported by webq`);
   let data = t.data as unknown;
@@ -126,15 +126,15 @@ export function fromOrtTensor(t: ort.Tensor): WireTensor {
 
 export async function run(
   session: Session,
-  feeds: Record<string, WireTensor>,
+  feeds: Record<string, Tensor>,
   lost?: Promise<never>,
-): Promise<{ outputs: Record<string, WireTensor>; ms: number }> {
+): Promise<{ outputs: Record<string, Tensor>; ms: number }> {
   const ortFeeds: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
   const started = performance.now();
   const results = await (lost ? Promise.race([session.run(ortFeeds), lost]) : session.run(ortFeeds));
   const ms = performance.now() - started;
-  const outputs: Record<string, WireTensor> = {};
+  const outputs: Record<string, Tensor> = {};
   for (const [name, t] of Object.entries(results)) {
     outputs[name] = fromOrtTensor(t);
     t.dispose();

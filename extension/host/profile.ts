@@ -3,15 +3,13 @@
  * its backend order drives `backend: 'auto'`. Emulated GPUs (SwiftShader, lavapipe) run WebGPU on the CPU,
  * slower than wasm, so `auto` puts WebGPU last there and says so in `fallbacks`.
  */
-import type { Calibration, Profile } from '../shared/types';
+import type { Profile } from '../shared/types';
 import type { BrowserInfo } from './browser-info';
 
 /**
  * The seed's per-model-type advice, as data: text 4-bit with mixed precision, vision 8-bit with mixed precision
  * and shaders compiled at load, audio 4-bit. Browsers that differ override a modality below.
  */
-type BuiltIn = Omit<Profile, 'calibration'>;
-
 const SEED_MODALITIES = (workgroupSize: [number, number, number]): Profile['modalities'] => ({
   text: { bits: 4, mixedPrecision: true, shaderPrecompilation: false, workgroupSize: [...workgroupSize] },
   vision: { bits: 8, mixedPrecision: true, shaderPrecompilation: true, workgroupSize: [...workgroupSize] },
@@ -23,7 +21,7 @@ const EIGHT_BIT = (workgroupSize: [number, number, number]): Profile['modalities
   return { text: { ...seed.text, bits: 8 }, vision: seed.vision, audio: { ...seed.audio, bits: 8 } };
 };
 
-export const PROFILES: Readonly<Record<string, BuiltIn>> = Object.freeze({
+export const PROFILES: Readonly<Record<string, Profile>> = Object.freeze({
   chrome: {
     name: 'chrome-webgpu',
     backendOrder: ['webgpu', 'webnn', 'wasm'],
@@ -93,40 +91,17 @@ export const PROFILES: Readonly<Record<string, BuiltIn>> = Object.freeze({
 export function chooseProfile(
   browser: BrowserInfo,
   gpu: { emulated: boolean; features: readonly string[] } | null,
-  calibration?: Calibration,
 ): Profile {
   const base = PROFILES[browser.name] ?? PROFILES.unknown!;
   const order = gpu?.emulated
     ? [...base.backendOrder.filter((b) => b !== 'webgpu'), 'webgpu' as const]
     : base.backendOrder;
-  const profile: Profile = {
+  return {
     ...base,
-    name: `${base.name}${gpu?.emulated ? '+emulated-gpu' : ''}${calibration ? '+calibrated' : ''}`,
+    name: `${base.name}${gpu?.emulated ? '+emulated-gpu' : ''}`,
     backendOrder: order,
     useShaderF16: base.useShaderF16 && Boolean(gpu?.features.includes('shader-f16')),
     useSubgroups: base.useSubgroups && Boolean(gpu?.features.includes('subgroups')),
-    calibration: null,
-  };
-  return calibration ? withCalibration(profile, calibration) : profile;
-}
-
-/** A calibration measured on this adapter replaces the profile's kernel shapes, every modality's too. */
-function withCalibration(profile: Profile, c: Calibration): Profile {
-  // Fresh arrays for each field: a result with shared references reads back wrong through some serialisers
-  // (WebDriver BiDi's, seen in Firefox), and nothing here needs them shared.
-  const size = (): [number, number, number] => [...c.gemv.best.workgroupSize];
-  const modalities = Object.fromEntries(
-    Object.entries(profile.modalities).map(([m, d]) => [m, { ...d, workgroupSize: size() }]),
-  ) as Profile['modalities'];
-  return {
-    ...profile,
-    workgroupSize: size(),
-    modalities,
-    calibration: {
-      measuredAt: c.measuredAt,
-      gemv: { ...c.gemv.best, workgroupSize: size() },
-      gemm: { ...c.gemm.best, workgroupSize: [...c.gemm.best.workgroupSize] },
-    },
   };
 }
 

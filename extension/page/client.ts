@@ -1,28 +1,17 @@
 /**
- * `window.webq` (SPEC §2), over any transport: the extension's bridge (webq.iife.ts) or an engine hosted in the
- * same page (the WebNN test harness). Validates every call before it leaves the page, ties progress events and
- * aborts to their request, and measures `totalTimeMs` from the call to its result.
+ * `window.webq` (SPEC §2), over any Link (shared/link.ts): the window hop to the extension's bridge (webq.iife.ts),
+ * the popup's port (ui/transport.ts) or an engine hosted in the same page (the WebNN test harness). Validates every
+ * call before it leaves the page and every host message that comes back (the one place replies are checked), ties
+ * progress events and aborts to their request, and measures `totalTimeMs` from the call to its result.
  */
 import { fromWireError, WebqError, dataError } from '../shared/errors';
 import { checkCallOnlyOptions, normalizeOptions } from '../shared/options';
-import {
-  checkModelRef,
-  validateClientMessage,
-  validateHostMessage,
-  type ClientMessage,
-  type HostMessage,
-  type Method,
-} from '../shared/protocol';
+import type { Link } from '../shared/link';
+import { checkModelRef, validateClientMessage, validateHostMessage, type Method } from '../shared/protocol';
 import type { Calibration, Capabilities, ModelInfo, ModelRef, Progress, RunResult } from '../shared/types';
 import { toWireInput } from './inputs';
 import { createLanguageModel, type LanguageModelFactory } from './language-model';
 import type { SessionReply } from '../shared/protocol';
-
-export interface Transport {
-  send(message: ClientMessage): void;
-  /** Registers the one receiver of host messages. */
-  listen(receive: (message: HostMessage) => void): void;
-}
 
 interface CallOptions {
   signal?: AbortSignal;
@@ -56,7 +45,7 @@ export interface Webq {
  * result would be a cross-site identifier, SPEC §3; the engine refuses it from pages too).
  */
 export interface ExtensionWebq extends Webq {
-  /** Measures webq's kernel shapes on this GPU; the profile uses the fastest from then on (SPEC §6). */
+  /** Measures webq's kernel shapes on this GPU: every time, the fastest marked (the options page shows them). */
   calibrate(options?: CallOptions): Promise<Calibration>;
 }
 
@@ -73,22 +62,22 @@ function callOptions(options: unknown): CallOptions {
 }
 
 /** `window.webq` for web pages. */
-export function createWebq(transport: Transport, version: string): Webq {
-  const { calibrate: _extensionOnly, ...page } = createClient(transport, version);
+export function createWebq(link: Link, version: string): Webq {
+  const { calibrate: _extensionOnly, ...page } = createClient(link, version);
   return Object.freeze(page);
 }
 
 /** The client of the extension's popup and options page. */
-export function createExtensionWebq(transport: Transport, version: string): ExtensionWebq {
-  return Object.freeze(createClient(transport, version));
+export function createExtensionWebq(link: Link, version: string): ExtensionWebq {
+  return Object.freeze(createClient(link, version));
 }
 
-function createClient(transport: Transport, version: string): ExtensionWebq {
+function createClient(link: Link, version: string): ExtensionWebq {
   const pending = new Map<string, Pending>();
   let counter = 0;
   const prefix = Math.random().toString(36).slice(2, 10);
 
-  transport.listen((message) => {
+  link.listen((message) => {
     const checked = validateHostMessage(message);
     if (!checked) return;
     const p = pending.get(checked.id);
@@ -139,7 +128,7 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         if (!pending.delete(id)) return;
-        transport.send({ type: 'abort', id });
+        link.send({ type: 'abort', id });
         reject(abortError());
       };
       pending.set(id, {
@@ -155,7 +144,7 @@ function createClient(transport: Transport, version: string): ExtensionWebq {
         onDelta,
       });
       signal?.addEventListener('abort', onAbort, { once: true });
-      transport.send(message);
+      link.send(message);
     });
   }
 

@@ -3,7 +3,7 @@
  * raw tensors, text, images (decoded to RGBA pixels here, where the DOM objects live) or audio.
  */
 import { dataError } from '../shared/errors';
-import { toWireTensor, type WireTensor } from '../shared/tensor';
+import { toTensor, type Tensor } from '../shared/tensor';
 import type { WireInput } from '../shared/protocol';
 import { checkMessages } from '../shared/messages';
 
@@ -79,7 +79,7 @@ export async function toWireInput(input: unknown): Promise<WireInput> {
   if (o.audio instanceof Float32Array) {
     return { kind: 'audio', audio: o.audio, sampleRate: o.sampleRate as number };
   }
-  const tensors: Record<string, WireTensor> = Object.create(null);
-  for (const [name, value] of Object.entries(o)) tensors[name] = toWireTensor(value, `input[${JSON.stringify(name)}]`);
+  const tensors: Record<string, Tensor> = Object.create(null);
+  for (const [name, value] of Object.entries(o)) tensors[name] = toTensor(value, `input[${JSON.stringify(name)}]`);
   return { kind: 'tensors', tensors };
 }

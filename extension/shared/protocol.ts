@@ -9,7 +9,7 @@
 import { dataError, isErrorName, WebqError, type WireError } from './errors';
 import { checkMessages, type ChatMessage } from './messages';
 import { isPlainObject, normalizeOptions, type NormalizedOptions } from './options';
-import { checkWireTensor, isTypedArrayOf, LIMITS, type WireTensor } from './tensor';
+import { checkTensor, isTypedArrayOf, LIMITS, type Tensor } from './tensor';
 import {
   TASKS,
   type Calibration,
@@ -27,7 +27,7 @@ export interface Methods {
   load: { params: { model: ModelRef; options: NormalizedOptions }; result: ModelInfo };
   run: { params: { model: ModelRef; input: WireInput; options: NormalizedOptions }; result: RunResult };
   unload: { params: { model: ModelRef }; result: null };
-  /** Measures webq's kernel shapes on this GPU and stores the fastest for this adapter (SPEC §6). */
+  /** Measures webq's kernel shapes on this GPU and returns every time, the fastest marked (shown, not used yet). */
   calibrate: { params: Record<string, never>; result: Calibration };
   /** A `LanguageModel` operation (SPEC §8): sessions live in the engine with their KV cache. */
   session: { params: SessionParams; result: SessionReply };
@@ -54,7 +54,7 @@ export interface SessionReply {
 
 /** Raw tensors by input name, or a task input (text, pixels, audio) already converted page-side. */
 export type WireInput =
-  | { kind: 'tensors'; tensors: Record<string, WireTensor> }
+  | { kind: 'tensors'; tensors: Record<string, Tensor> }
   | { kind: 'text'; text: string[]; batched: boolean }
   | { kind: 'image'; images: { width: number; height: number; data: Uint8ClampedArray }[]; batched: boolean }
   | { kind: 'audio'; audio: Float32Array; sampleRate: number }
@@ -97,6 +97,15 @@ export interface Caller {
 
 export { TASKS };
 
+/**
+ * What the router sends the engine host: a checked client message under the router's own id, and the caller the
+ * background stamped from the port's sender. The host trusts it (only the extension's own code is on that hop).
+ */
+export interface EngineEnvelope {
+  message: ClientMessage;
+  caller: Caller;
+}
+
 /** The last message of a request (its result or error): every hop forgets the request after it. */
 export function isFinal(message: HostMessage): boolean {
   return message.type === 'result' || message.type === 'error';
@@ -115,6 +124,12 @@ export const SESSION_DEFAULTS = Object.freeze([
 ] as const);
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_URL = 2048;
+
+/** The id of a message that failed validation, when its id is a well-formed one (so the error can name it). */
+export function replyIdOf(raw: unknown): string | null {
+  const id = (raw as { id?: unknown } | null)?.id;
+  return typeof id === 'string' && ID.test(id) ? id : null;
+}
 
 export function plainObject(v: unknown, where: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw dataError(`${where} must be an object`);
@@ -169,12 +184,12 @@ export function checkWireInput(v: unknown): WireInput {
       if (names.length === 0) throw dataError('input has no tensors; pass { inputName: { type, data, dims } }');
       if (names.length > LIMITS.tensorsPerRequest)
         throw dataError(`input has ${names.length} tensors; at most ${LIMITS.tensorsPerRequest}`);
-      const out: Record<string, WireTensor> = Object.create(null);
+      const out: Record<string, Tensor> = Object.create(null);
       let bytes = 0;
       for (const name of names) {
         if (name.length === 0 || name.length > LIMITS.nameLength)
           throw dataError(`input name ${JSON.stringify(name.slice(0, 60))} is empty or too long`);
-        const t = checkWireTensor(tensors[name], `input[${JSON.stringify(name)}]`);
+        const t = checkTensor(tensors[name], `input[${JSON.stringify(name)}]`);
         bytes += t.data.byteLength;
         out[name] = t;
       }

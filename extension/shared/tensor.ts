@@ -18,7 +18,8 @@ export const TENSOR_TYPES = Object.freeze({
 export type TensorType = keyof typeof TENSOR_TYPES;
 export type TensorData = Float32Array | Uint16Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
 
-export interface WireTensor {
+/** The one tensor type: a page's input (after toTensor), every hop's message, the engine's feeds and outputs. */
+export interface Tensor {
   type: TensorType;
   dims: number[];
   data: TensorData;
@@ -76,7 +77,7 @@ function checkDims(value: unknown, where: string): number[] {
  * Page side: accepts the SPEC's TensorLike (typed array or number[]) and returns the wire form.
  * number[] is converted here so that every later hop only sees typed arrays of the right kind.
  */
-export function toWireTensor(value: unknown, where: string): WireTensor {
+export function toTensor(value: unknown, where: string): Tensor {
   if (typeof value !== 'object' || value === null) throw dataError(`${where} must be a tensor { type, data, dims }`);
   const v = value as Record<string, unknown>;
   if (!isTensorType(v.type))
@@ -95,7 +96,7 @@ export function toWireTensor(value: unknown, where: string): WireTensor {
     const f16 = data as unknown as { buffer: ArrayBuffer; byteOffset: number; length: number };
     data = new Uint16Array(f16.buffer, f16.byteOffset, f16.length);
   }
-  return checkWireTensor({ type, dims, data }, where);
+  return checkTensor({ type, dims, data }, where);
 }
 
 function fromNumbers(type: TensorType, values: unknown[], where: string): TensorData {
@@ -124,7 +125,7 @@ function fromNumbers(type: TensorType, values: unknown[], where: string): Tensor
 }
 
 /** Every hop: the data is a typed array of the type's own kind, and dims × element size = byte length. */
-export function checkWireTensor(value: unknown, where: string): WireTensor {
+export function checkTensor(value: unknown, where: string): Tensor {
   if (typeof value !== 'object' || value === null) throw dataError(`${where} must be a tensor { type, data, dims }`);
   const v = value as Record<string, unknown>;
   if (!isTensorType(v.type)) throw dataError(`${where}.type must be one of ${Object.keys(TENSOR_TYPES).join(', ')}`);

@@ -1,6 +1,6 @@
 /** Result and report types of the page API (SPEC §2, §5). */
 import type { Backend } from './options';
-import type { TensorType, TensorData } from './tensor';
+import type { Tensor } from './tensor';
 
 /** The tasks webq runs (SPEC §5, §8): the one list the Task type, the protocol and the pipeline table derive from. */
 export const TASKS = Object.freeze([
@@ -21,11 +21,8 @@ export interface ModelSource {
 }
 export type ModelRef = string | ModelSource;
 
-export interface Tensor {
-  type: TensorType;
-  data: TensorData;
-  dims: number[];
-}
+/** A tensor as the page API gives and takes it: the same type every hop carries (shared/tensor.ts). */
+export type { Tensor };
 
 export interface WeightReport {
   name: string;
@@ -84,6 +81,7 @@ export interface ModalityDefaults {
   mixedPrecision: boolean;
   /** Compile and warm up at load time (the seed's vision advice). */
   shaderPrecompilation: boolean;
+  /** SPEC §6 data (Firefox audio: [256,1,1]), reported only: nothing in this build reads it (see Profile). */
   workgroupSize: [number, number, number];
 }
 
@@ -94,17 +92,17 @@ export interface Profile {
   scheme: 'symmetric' | 'asymmetric';
   groupSize: number;
   mixedPrecision: boolean;
+  /**
+   * SPEC §6 names workgroup size and feature use as profile data; this build reports them and acts on none of them:
+   * onnxruntime-web picks its own workgroups and features, and webq's kernels (the GPU quantizer) take the
+   * `workgroupSize` load option or their default. The two flags say whether the profile would use the feature and
+   * the adapter has it.
+   */
   workgroupSize: [number, number, number];
   useShaderF16: boolean;
   useSubgroups: boolean;
   /** Defaults for built-in (registry) models by modality; raw model URLs use the fields above when quantized. */
   modalities: Record<Modality, ModalityDefaults>;
-  /** The kernel shapes measured on this adapter by `calibrate()`, when it has been run; else null. */
-  calibration: {
-    measuredAt: string;
-    gemv: { workgroupSize: [number, number, number]; subgroups: boolean };
-    gemm: GemmTile;
-  } | null;
 }
 
 export interface GemmTile {

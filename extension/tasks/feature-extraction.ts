@@ -7,7 +7,7 @@
  */
 import { WebqError } from '../shared/errors';
 import type { WireInput } from '../shared/protocol';
-import type { WireTensor } from '../shared/tensor';
+import type { Tensor } from '../shared/tensor';
 import { fromFloat16 } from '../quant/fp16';
 import { readObject } from './model-files';
 import { tokenizers, type Encoded, type TextTokenizer } from './tokenizer';
@@ -204,7 +204,7 @@ function batchFeeds(
   sequences: Sequence[],
   padId: number,
   inputs: { name: string; type: string }[],
-): { feeds: Record<string, WireTensor>; padded: number } {
+): { feeds: Record<string, Tensor>; padded: number } {
   const padded = Math.max(...sequences.map((s) => s.ids.length));
   const columns: Record<Feedable, (s: Sequence, t: number) => number> = {
     input_ids: (s, t) => s.ids[t] ?? padId,
@@ -217,7 +217,7 @@ function batchFeeds(
       `the model's graph has no input_ids input (its inputs: ${inputs.map((i) => i.name).join(', ')}); it is not a text encoder feature-extraction can feed`,
     );
   }
-  const feeds: Record<string, WireTensor> = {};
+  const feeds: Record<string, Tensor> = {};
   for (const input of inputs) {
     if (!(FEEDABLE as readonly string[]).includes(input.name)) {
       throw new WebqError(
@@ -235,7 +235,7 @@ function intTensor(
   sequences: Sequence[],
   padded: number,
   value: (s: Sequence, t: number) => number,
-): WireTensor {
+): Tensor {
   const count = sequences.length * padded;
   const dims = [sequences.length, padded];
   const at = (i: number) => value(sequences[Math.floor(i / padded)]!, i % padded);
@@ -256,7 +256,7 @@ interface Hidden {
 }
 
 /** `last_hidden_state` by name (the Optimum export), else the first output shaped like one. */
-function hiddenStateOf(outputs: Record<string, WireTensor>, order: string[], batch: number, tokens: number): Hidden {
+function hiddenStateOf(outputs: Record<string, Tensor>, order: string[], batch: number, tokens: number): Hidden {
   const names = ['last_hidden_state', ...order.filter((n) => n !== 'last_hidden_state')];
   for (const name of names) {
     const t = outputs[name];

@@ -3,7 +3,7 @@
  * the `topK` labels by score. Files in the layout of the hub repo Xenova/vit-base-patch16-224.
  */
 import { dataError, WebqError } from '../shared/errors';
-import { isTypedArrayOf, type WireTensor } from '../shared/tensor';
+import { isTypedArrayOf, type Tensor } from '../shared/tensor';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../quant/fp16';
 import { parsePreprocessorConfig, pixelValues, type ImagePreprocessing, type Size } from './image-preprocess';
 import type { GraphRunner, TaskPipeline } from './types';
@@ -108,7 +108,7 @@ function checkImages(images: readonly { width: number; height: number; data: Arr
   });
 }
 
-function toFloats(t: WireTensor): Float32Array {
+function toFloats(t: Tensor): Float32Array {
   if (t.type === 'float32') return t.data as Float32Array;
   if (t.type === 'float16') return Float32Array.from(t.data as Uint16Array, float16BitsToFloat32);
   throw new WebqError('OperationError', `the model's logits are ${t.type}, not float`);
@@ -181,7 +181,7 @@ export const imageClassification: TaskPipeline<ImageClassificationAssets> = {
       // A copy, not a view, when running part of the batch: a view would carry the whole batch's buffer across a
       // worker hop.
       const slice = perRun === images.length ? pixels.data : pixels.data.slice(start * plane, (start + perRun) * plane);
-      const feed: WireTensor =
+      const feed: Tensor =
         pixelInput.type === 'float16'
           ? { type: 'float16', dims: [perRun, 3, height, width], data: Uint16Array.from(slice, float32ToFloat16Bits) }
           : { type: 'float32', dims: [perRun, 3, height, width], data: slice };

@@ -11,7 +11,7 @@
 import { dataError, WebqError } from '../shared/errors';
 import type { NormalizedOptions } from '../shared/options';
 import type { WireInput } from '../shared/protocol';
-import type { WireTensor } from '../shared/tensor';
+import type { Tensor } from '../shared/tensor';
 import { fromFloat16, toFloat16 } from '../quant/fp16';
 import { whisperLogMel, slaneyMelFilters, type LogMelConfig } from './audio/log-mel';
 import { resample } from './audio/resample';
@@ -310,7 +310,7 @@ function checkAborted(graphs: GraphRunner): void {
 
 // ---- run: graphs ----
 
-async function encode(graphs: GraphRunner, features: Float32Array, config: LogMelConfig): Promise<WireTensor> {
+async function encode(graphs: GraphRunner, features: Float32Array, config: LogMelConfig): Promise<Tensor> {
   const io = graphs.io(ROLES.encoder);
   const declared = io.inputs.find((i) => i.name === 'input_features');
   if (!declared)
@@ -346,13 +346,13 @@ async function generate(
   graphs: GraphRunner,
   generation: WhisperGeneration,
   prompt: number[],
-  encoderHidden: WireTensor,
+  encoderHidden: Tensor,
   maxNew: number,
 ): Promise<number[]> {
   const tokens: number[] = [];
-  const cache = new Map<string, WireTensor>();
+  const cache = new Map<string, Tensor>();
   const idsType = graphs.io(ROLES.decoder).inputs.find((i) => i.name === 'input_ids')?.type ?? 'int64';
-  const pool = (ids: number[]): Record<string, WireTensor> => ({
+  const pool = (ids: number[]): Record<string, Tensor> => ({
     input_ids: idsTensor(ids, idsType),
     encoder_hidden_states: encoderHidden,
     ...Object.fromEntries(cache),
@@ -375,12 +375,8 @@ async function generate(
 }
 
 /** Exactly the inputs the graph declares, from what this pipeline has; anything else it declares is an error. */
-function feedsFor(
-  graphs: GraphRunner,
-  role: string,
-  available: Record<string, WireTensor>,
-): Record<string, WireTensor> {
-  const feeds: Record<string, WireTensor> = {};
+function feedsFor(graphs: GraphRunner, role: string, available: Record<string, Tensor>): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
   for (const input of graphs.io(role).inputs) {
     const tensor = available[input.name];
     if (!tensor) {
@@ -397,14 +393,14 @@ function feedsFor(
   return feeds;
 }
 
-function keepPresent(outputs: Record<string, WireTensor>, cache: Map<string, WireTensor>): void {
+function keepPresent(outputs: Record<string, Tensor>, cache: Map<string, Tensor>): void {
   for (const [name, tensor] of Object.entries(outputs)) {
     if (name.startsWith('present.')) cache.set(`past_key_values.${name.slice('present.'.length)}`, tensor);
   }
 }
 
 /** The logits of the last position, as float32 (a copy: suppression writes into it). */
-function lastLogits(outputs: Record<string, WireTensor>): Float32Array {
+function lastLogits(outputs: Record<string, Tensor>): Float32Array {
   const logits = outputs.logits;
   if (!logits || logits.dims.length !== 3 || (logits.type !== 'float32' && logits.type !== 'float16')) {
     throw new WebqError(
@@ -425,11 +421,11 @@ function argmax(values: Float32Array): number {
   return best;
 }
 
-function idsTensor(ids: number[], type: string): WireTensor {
+function idsTensor(ids: number[], type: string): Tensor {
   if (type === 'int32') return { type: 'int32', dims: [1, ids.length], data: Int32Array.from(ids) };
   return { type: 'int64', dims: [1, ids.length], data: BigInt64Array.from(ids, (id) => BigInt(id)) };
 }
 
-function floatTensor(data: Float32Array, dims: number[], type: string): WireTensor {
+function floatTensor(data: Float32Array, dims: number[], type: string): Tensor {
   return type === 'float16' ? { type: 'float16', dims, data: toFloat16(data) } : { type: 'float32', dims, data };
 }

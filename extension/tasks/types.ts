@@ -7,7 +7,7 @@
  */
 import type { NormalizedOptions, RunOnlyOption } from '../shared/options';
 import type { WireInput } from '../shared/protocol';
-import type { WireTensor } from '../shared/tensor';
+import type { Tensor } from '../shared/tensor';
 import type { Modality, Task } from '../shared/types';
 
 export type { Modality };
@@ -22,7 +22,7 @@ export interface ModelFiles {
 
 /** Runs one of the model's graphs (by role, e.g. 'model', 'encoder', 'decoder', 'decoderWithPast'). */
 export interface GraphRunner {
-  run(role: string, feeds: Record<string, WireTensor>): Promise<Record<string, WireTensor>>;
+  run(role: string, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
   /** The graph's declared inputs and outputs (names, types, dims), as parsed from its bytes. */
   io(role: string): {
     inputs: { name: string; type: string; dims: (number | string)[] }[];

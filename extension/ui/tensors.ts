@@ -5,7 +5,7 @@
  */
 import { mulberry32 } from '../shared/random';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../quant/fp16';
-import { TENSOR_TYPES, isTensorType, type TensorData, type TensorType, type WireTensor } from '../shared/tensor';
+import { TENSOR_TYPES, isTensorType, type TensorData, type TensorType, type Tensor } from '../shared/tensor';
 
 export type Fill =
   | { kind: 'zeros' }
@@ -79,7 +79,7 @@ function values(type: TensorType, n: number, fill: Fill): number[] | null {
   }
 }
 
-export function makeTensor(type: string, dims: number[], fill: Fill): WireTensor {
+export function makeTensor(type: string, dims: number[], fill: Fill): Tensor {
   if (!isTensorType(type)) throw new TypeError(`input type ${type} is not one webq can send`);
   const n = count(dims);
   if (n * TENSOR_TYPES[type].bytes > MAX_INPUT_BYTES)

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { identityModel } from '../support/onnx-models';
-import { slowRoute, startServer, type TestServer } from '../support/server';
+import { slowRoute, startServer, type TestServer } from '../../tools/server';
 import type { PageLike } from './webq-suite';
 
 export interface AttackContext {

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { launchChromium, openWithConsent, type ChromiumWithExtension } from '../support/browsers';
-import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
+import { launchChromium, openWithConsent, type ChromiumWithExtension } from '../../tools/browsers';
+import { BLANK_PAGE, startServer, type TestServer } from '../../tools/server';
 import { identityModel } from '../support/onnx-models';
 import { attackSuite } from './attack-suite';
 

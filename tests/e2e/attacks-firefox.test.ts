@@ -1,8 +1,8 @@
 /** The attack suite (attack-suite.ts) in Firefox with the built extension. */
 import { afterAll, beforeAll } from 'vitest';
 import type { Page } from 'puppeteer-core';
-import { launchFirefox, openWithConsentFirefox, type FirefoxWithExtension } from '../support/browsers';
-import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
+import { launchFirefox, openWithConsentFirefox, type FirefoxWithExtension } from '../../tools/browsers';
+import { BLANK_PAGE, startServer, type TestServer } from '../../tools/server';
 import { attackSuite } from './attack-suite';
 import type { PageLike } from './webq-suite';
 

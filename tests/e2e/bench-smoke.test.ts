@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireBuild, DIST_CHROME } from '../support/browsers';
+import { requireBuild, DIST_CHROME } from '../../tools/browsers';
 import { runBench } from '../../bench/run';
 import { checkResults, type BenchResults } from '../../bench/lib/schema';
 

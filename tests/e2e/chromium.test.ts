@@ -10,12 +10,12 @@ import {
   saveModelHost,
   userGesture,
   type ChromiumWithExtension,
-} from '../support/browsers';
+} from '../../tools/browsers';
 import { registrySuite, type RegistryContext } from './registry-suite';
 import { generationSuite } from './generation-suite';
-import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
+import { BLANK_PAGE, startServer, type TestServer } from '../../tools/server';
 import { addModelRoutes, webqSuite, type SuiteContext } from './webq-suite';
-import { MODELS } from '../support/fixtures';
+import { MODELS } from '../../tools/fixtures';
 
 let chromium: ChromiumWithExtension;
 let server: TestServer;

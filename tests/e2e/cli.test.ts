@@ -10,10 +10,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { featureExtraction } from '../../extension/tasks/feature-extraction';
-import { mirrorHits, mirrorRepo } from '../support/hub-mirror';
-import { BERT_EXAMPLES, bertHubFiles } from '../support/hub-models/bert';
+import { mirrorHits, mirrorRepo } from '../../tools/hub-mirror';
+import { BERT_EXAMPLES, bertHubFiles } from '../../tools/hub-models/bert';
 import { runPipeline } from '../support/node-pipeline';
-import { startServer, type TestServer } from '../support/server';
+import { startServer, type TestServer } from '../../tools/server';
 
 interface Cli {
   code: number;

@@ -16,8 +16,8 @@ import {
   userGesture,
   type ChromiumWithExtension,
   type FirefoxWithExtension,
-} from '../support/browsers';
-import { BLANK_PAGE, startServer, type Route, type TestServer } from '../support/server';
+} from '../../tools/browsers';
+import { BLANK_PAGE, startServer, type Route, type TestServer } from '../../tools/server';
 
 /**
  * Calls webq as the page loads, with no user gesture: once through `window.webq`, once forged straight to the

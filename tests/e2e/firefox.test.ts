@@ -10,10 +10,10 @@ import {
   openWithConsentFirefox,
   saveModelHost,
   type FirefoxWithExtension,
-} from '../support/browsers';
+} from '../../tools/browsers';
 import { registrySuite, type RegistryContext } from './registry-suite';
 import { generationSuite } from './generation-suite';
-import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
+import { BLANK_PAGE, startServer, type TestServer } from '../../tools/server';
 import { addModelRoutes, webqSuite, type PageLike, type SuiteContext } from './webq-suite';
 
 let firefox: FirefoxWithExtension;

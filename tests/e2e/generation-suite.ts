@@ -10,9 +10,9 @@ import { prepareModel } from '../../extension/host/prepare';
 import type { PrecisionPolicy } from '../../extension/onnx';
 import { textGeneration } from '../../extension/tasks/generation';
 import type { TaskPipeline } from '../../extension/tasks/types';
-import { llamaHubFiles } from '../support/hub-models/llama';
-import { qwen2HubFiles } from '../support/hub-models/qwen2';
-import { mirrorRepo } from '../support/hub-mirror';
+import { llamaHubFiles } from '../../tools/hub-models/llama';
+import { qwen2HubFiles } from '../../tools/hub-models/qwen2';
+import { mirrorRepo } from '../../tools/hub-mirror';
 import { runPipeline } from '../support/node-pipeline';
 import type { RegistryContext } from './registry-suite';
 

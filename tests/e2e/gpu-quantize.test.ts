@@ -14,8 +14,8 @@ import {
   openWithConsent,
   openWithConsentFirefox,
   type ChromiumWithExtension,
-} from '../support/browsers';
-import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
+} from '../../tools/browsers';
+import { BLANK_PAGE, startServer, type TestServer } from '../../tools/server';
 import { mlpModel } from '../support/onnx-models';
 
 let chromium: ChromiumWithExtension;

@@ -7,9 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Page } from 'puppeteer-core';
-import { findFirefoxPage, launchFirefox, openWithConsentFirefox, type FirefoxWithExtension } from '../support/browsers';
-import { MODELS } from '../support/fixtures';
-import { BLANK_PAGE, slowRoute, startServer, type TestServer } from '../support/server';
+import {
+  findFirefoxPage,
+  launchFirefox,
+  openWithConsentFirefox,
+  type FirefoxWithExtension,
+} from '../../tools/browsers';
+import { MODELS } from '../../tools/fixtures';
+import { BLANK_PAGE, slowRoute, startServer, type TestServer } from '../../tools/server';
 
 let firefox: FirefoxWithExtension;
 let server: TestServer;

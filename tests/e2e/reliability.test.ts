@@ -10,10 +10,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 import type { Page, Worker } from 'playwright-core';
-import { launchChromium, openWithConsent, type ChromiumWithExtension } from '../support/browsers';
-import { BLANK_PAGE, slowRoute, startServer, type TestServer } from '../support/server';
+import { launchChromium, openWithConsent, type ChromiumWithExtension } from '../../tools/browsers';
+import { BLANK_PAGE, slowRoute, startServer, type TestServer } from '../../tools/server';
 import { identityModel } from '../support/onnx-models';
-import { MODELS, referenceRun } from '../support/fixtures';
+import { MODELS, referenceRun } from '../../tools/fixtures';
 
 let chromium: ChromiumWithExtension;
 let server: TestServer;

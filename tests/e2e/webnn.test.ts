@@ -1,6 +1,6 @@
 /**
  * WebNN for real: the engine host in a plain page (tests/harness) inside @sparticuz/chromium, whose WebNN backend
- * works (shared/TESTING.md). Real models and inputs (tests/support/fixtures.ts), compared with onnxruntime-node.
+ * works (shared/TESTING.md). Real models and inputs (tools/fixtures.ts), compared with onnxruntime-node.
  * ORT's verbose session log tells where each node ran (docs/webnn.md has what was found).
  *
  * Run: npx vitest run --project e2e tests/e2e/webnn.test.ts   (rebuilds dist/harness first)
@@ -10,11 +10,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { ctcDecode, MODELS, ocrInput, referenceRun, referenceVad, speech16k } from '../support/fixtures';
+import { ctcDecode, MODELS, ocrInput, referenceRun, referenceVad, speech16k } from '../../tools/fixtures';
 import { mlpModel } from '../support/onnx-models';
 import { cosine, maxAbsDiff as maxAbsDiffOf } from '../../extension/shared/compare';
-import { DIST_HARNESS, harnessRoutes, launchSparticuz, nodePlacements, type Placement } from '../support/harness';
-import { startServer, type TestServer } from '../support/server';
+import { DIST_HARNESS, harnessRoutes, launchSparticuz, nodePlacements, type Placement } from '../../tools/harness';
+import { startServer, type TestServer } from '../../tools/server';
 
 /** |webnn − onnxruntime-node| bounds (fp32 throughout; measured maxima are in docs/webnn.md). */
 const VAD_TOLERANCE = 1e-4; // speech probability per frame

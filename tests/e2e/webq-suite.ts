@@ -5,9 +5,9 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { ctcDecode, MODELS, ocrInput, referenceRun, referenceVad, speech16k } from '../support/fixtures';
+import { ctcDecode, MODELS, ocrInput, referenceRun, referenceVad, speech16k } from '../../tools/fixtures';
 import { identityModel, staticConvModel } from '../support/onnx-models';
-import { slowRoute, type TestServer } from '../support/server';
+import { slowRoute, type TestServer } from '../../tools/server';
 import type { TensorType } from '../../extension/shared/tensor';
 import { maxAbsDiff } from '../../extension/shared/compare';
 

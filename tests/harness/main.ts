@@ -9,7 +9,8 @@
 import { Engine } from '../../extension/host/engine';
 import { browserInfo } from '../../extension/host/browser-info';
 import { setOrtDiagnostics } from '../../extension/host/ort';
-import { createWebq, type Transport } from '../../extension/page/client';
+import { createWebq } from '../../extension/page/client';
+import type { Link } from '../../extension/shared/link';
 import { toWireError } from '../../extension/shared/errors';
 import { validateClientMessage, type HostMessage } from '../../extension/shared/protocol';
 
@@ -56,7 +57,7 @@ function traceWebnn(): void {
 const engine = new Engine({ browser: browserInfo() });
 const origin = location.origin;
 
-const inPageTransport: Transport = {
+const inPageLink: Link = {
   send(message) {
     queueMicrotask(() => {
       let checked;
@@ -76,6 +77,6 @@ const inPageTransport: Transport = {
 let receiver: ((m: HostMessage) => void) | null = null;
 const deliver = (m: HostMessage) => receiver?.(m);
 
-Object.defineProperty(window, 'webq', { value: createWebq(inPageTransport, __WEBQ_VERSION__), enumerable: false });
+Object.defineProperty(window, 'webq', { value: createWebq(inPageLink, __WEBQ_VERSION__), enumerable: false });
 Object.defineProperty(window, 'webqHarness', { value: Object.freeze({ webnn }), enumerable: false });
 document.title = 'webq engine harness (ready)';

@@ -1,6 +1,6 @@
 /**
  * Runs a task pipeline (extension/tasks) in Node: its graphs on onnxruntime-node's CPU EP, its companion files from
- * a hub-layout file map (tests/support/hub-models). The same pipeline code the engine runs; only the runner differs.
+ * a hub-layout file map (tools/hub-models). The same pipeline code the engine runs; only the runner differs.
  */
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
@@ -8,11 +8,12 @@ import { WebqError } from '../../extension/shared/errors';
 import { graphIo } from '../../extension/host/graph';
 import { normalizeOptions } from '../../extension/shared/options';
 import type { WireInput } from '../../extension/shared/protocol';
-import type { WireTensor } from '../../extension/shared/tensor';
+import type { Tensor } from '../../extension/shared/tensor';
 import type { GraphRunner, ModelFiles, TaskPipeline } from '../../extension/tasks/types';
+import type { HubFiles } from '../../tools/hub-mirror';
 
 /** A model in the hub's layout: repo-relative path → bytes or text (`config.json`, `onnx/model.onnx`, …). */
-export type HubFiles = Record<string, Uint8Array | string>;
+export type { HubFiles };
 
 export function filesFrom(hub: HubFiles): ModelFiles {
   const read = (name: string): unknown | undefined => {
@@ -32,11 +33,11 @@ export function filesFrom(hub: HubFiles): ModelFiles {
   };
 }
 
-const toOrt = (t: WireTensor) => new ort.Tensor(t.type === 'float16' ? 'float16' : t.type, t.data as never, t.dims);
-const fromOrt = (t: ort.Tensor): WireTensor => ({
-  type: t.type as WireTensor['type'],
+const toOrt = (t: Tensor) => new ort.Tensor(t.type === 'float16' ? 'float16' : t.type, t.data as never, t.dims);
+const fromOrt = (t: ort.Tensor): Tensor => ({
+  type: t.type as Tensor['type'],
   dims: [...t.dims],
-  data: t.data as WireTensor['data'],
+  data: t.data as Tensor['data'],
 });
 
 /** Sessions for each of the pipeline's graphs, found in `hub` (or `graphs` overrides, e.g. a quantized rewrite). */

@@ -12,7 +12,7 @@
  * No extension or onnxruntime imports: the loop runs on a `GraphRunner` in the engine and in Node tests alike.
  */
 import { WebqError } from '../../shared/errors';
-import type { WireTensor } from '../../shared/tensor';
+import type { Tensor } from '../../shared/tensor';
 import { fromFloat16 } from '../../quant/fp16';
 import type { GraphRunner } from '../types';
 import { Detokenizer, type Decode } from './detokenize';
@@ -38,7 +38,7 @@ export interface GenerationResult {
 
 export interface KvCache {
   /** `past_key_values.*` input name → the tensor the last step gave as the matching `present.*`. */
-  past: Map<string, WireTensor>;
+  past: Map<string, Tensor>;
   /** Ids already run through the model: the positions the past tensors hold. */
   tokens: number[];
   /** Ids accepted but not yet run (the last sampled token, appended input): run first by the next call. */
@@ -199,7 +199,7 @@ export class DecodeLoop {
   private async step(cache: KvCache, ids: readonly number[]): Promise<Float32Array> {
     const past = cache.tokens.length;
     const outputs = await this.model.graphs.run(this.model.role, this.feeds(cache, ids));
-    const presents = new Map<string, WireTensor>();
+    const presents = new Map<string, Tensor>();
     for (const input of this.inputs) {
       if (!input.name.startsWith('past_key_values.')) continue;
       const present = outputs[`present.${input.name.slice('past_key_values.'.length)}`];
@@ -220,9 +220,9 @@ export class DecodeLoop {
     return logits;
   }
 
-  private feeds(cache: KvCache, ids: readonly number[]): Record<string, WireTensor> {
+  private feeds(cache: KvCache, ids: readonly number[]): Record<string, Tensor> {
     const past = cache.tokens.length;
-    const feeds: Record<string, WireTensor> = {};
+    const feeds: Record<string, Tensor> = {};
     for (const input of this.inputs) {
       const { name, type } = input;
       if (name === 'input_ids') feeds[name] = intTensor(type, [1, ids.length], (i) => ids[i]!);
@@ -239,7 +239,7 @@ export class DecodeLoop {
     return feeds;
   }
 
-  private emptyPast(name: string, type: string, past: number): WireTensor {
+  private emptyPast(name: string, type: string, past: number): Tensor {
     if (past > 0) throw new WebqError('OperationError', `the KV cache has no ${name} after ${past} positions`);
     const { kvHeads, headDim } = this.model.config;
     const dims = [1, kvHeads, 0, headDim];
@@ -288,14 +288,14 @@ export class DecodeLoop {
   }
 }
 
-function intTensor(type: string, dims: number[], value: (i: number) => number): WireTensor {
+function intTensor(type: string, dims: number[], value: (i: number) => number): Tensor {
   const count = dims.reduce((a, b) => a * b, 1);
   if (type === 'int32') return { type: 'int32', dims, data: Int32Array.from({ length: count }, (_, i) => value(i)) };
   return { type: 'int64', dims, data: BigInt64Array.from({ length: count }, (_, i) => BigInt(value(i))) };
 }
 
 /** The logits of the last position, as float32. */
-export function lastLogits(outputs: Record<string, WireTensor>): Float32Array {
+export function lastLogits(outputs: Record<string, Tensor>): Float32Array {
   const logits = outputs.logits;
   if (!logits || logits.dims.length !== 3 || (logits.type !== 'float32' && logits.type !== 'float16')) {
     throw new WebqError(

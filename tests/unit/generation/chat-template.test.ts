@@ -1,7 +1,7 @@
 /** Chat templates of the real Llama 3 and Qwen tokenizer configs (as npm ships them), rendered for generation. */
 import { describe, expect, test } from 'vitest';
 import { checkMessages, compileChatTemplate, renderChat } from '../../../extension/tasks/generation/chat-template';
-import { packageModelFile } from '../../support/hub-models/lm-files';
+import { packageModelFile } from '../../../tools/hub-models/lm-files';
 
 const configOf = (pkg: string) => JSON.parse(packageModelFile(pkg, 'tokenizer_config.json')) as Record<string, unknown>;
 const CHAT = [

@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LanguageSessions, promptSession } from '../../../extension/host/language-sessions';
 import { generateText } from '../../../extension/tasks/generation/index';
-import type { WireTensor } from '../../../extension/shared/tensor';
+import type { Tensor } from '../../../extension/shared/tensor';
 import type { GraphRunner } from '../../../extension/tasks/types';
-import { qwen2HubFiles } from '../../support/hub-models/qwen2';
+import { qwen2HubFiles } from '../../../tools/hub-models/qwen2';
 import { load, type Loaded } from './lm-harness';
 
 let m: Loaded;
@@ -25,7 +25,7 @@ function counting(inner: GraphRunner): GraphRunner & { fed: number } {
     fed: 0,
     signal: inner.signal,
     io: (role: string) => inner.io(role),
-    run: (role: string, feeds: Record<string, WireTensor>) => {
+    run: (role: string, feeds: Record<string, Tensor>) => {
       r.fed += feeds.input_ids!.dims[1]!;
       return inner.run(role, feeds);
     },

@@ -5,7 +5,7 @@
  * checks the cache path (presents fed back, positions, masks) as well as the prefill.
  */
 import { textGeneration, type TextGenerationAssets } from '../../../extension/tasks/generation/index';
-import type { WireTensor } from '../../../extension/shared/tensor';
+import type { Tensor } from '../../../extension/shared/tensor';
 import type { GraphRunner, TaskPipeline } from '../../../extension/tasks/types';
 import { filesFrom, nodeRunner, type HubFiles } from '../../support/node-pipeline';
 
@@ -34,7 +34,7 @@ export function watched(inner: GraphRunner, onRun: (n: number) => void, signal =
 }
 
 const ids64 = (ids: number[]) =>
-  ({ type: 'int64', dims: [1, ids.length], data: BigInt64Array.from(ids, BigInt) }) as WireTensor;
+  ({ type: 'int64', dims: [1, ids.length], data: BigInt64Array.from(ids, BigInt) }) as Tensor;
 
 /** Greedy ids after `prompt` by full recomputation, until one of `eos` (not included) or `count` tokens. */
 export async function referenceGreedy(
@@ -48,7 +48,7 @@ export async function referenceGreedy(
   const sequence = [...prompt];
   const out: number[] = [];
   while (out.length < count) {
-    const feeds: Record<string, WireTensor> = {};
+    const feeds: Record<string, Tensor> = {};
     for (const input of io.inputs) {
       if (input.name === 'input_ids') feeds[input.name] = ids64(sequence);
       else if (input.name === 'attention_mask') feeds[input.name] = ids64(sequence.map(() => 1));

@@ -1,8 +1,8 @@
 /** config.json / generation_config.json of decoder-only models: fields read, hostile values refused by name. */
 import { describe, expect, test } from 'vitest';
 import { MAX_KV_CACHE_BYTES, parseDecoderConfig } from '../../../extension/tasks/generation/model-config';
-import { llamaConfigJson, llamaGenerationConfig } from '../../support/hub-models/llama';
-import { qwen2ConfigJson, qwen2GenerationConfig } from '../../support/hub-models/qwen2';
+import { llamaConfigJson, llamaGenerationConfig } from '../../../tools/hub-models/llama';
+import { qwen2ConfigJson, qwen2GenerationConfig } from '../../../tools/hub-models/qwen2';
 
 const dataError = (field: string) =>
   expect.objectContaining({ name: 'DataError', message: expect.stringContaining(field) });

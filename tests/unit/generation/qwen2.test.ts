@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { generateText, promptIds, type GenerationInput } from '../../../extension/tasks/generation/index';
-import { qwen2HubFiles } from '../../support/hub-models/qwen2';
+import { qwen2HubFiles } from '../../../tools/hub-models/qwen2';
 import { load, referenceGreedy } from './lm-harness';
 import { decodeLoopSuite } from './lm-suite';
 

@@ -2,7 +2,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { DOWNLOAD_LIMITS, download, downloadLoad } from '../../../extension/host/download';
-import { slowRoute, startServer, type TestServer } from '../../support/server';
+import { slowRoute, startServer, type TestServer } from '../../../tools/server';
 
 const SECRET = new TextEncoder().encode('SECRET=hunter2');
 const hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { checkFeeds, freeDimensionsFrom, graphIo } from '../../../extension/host/graph';
 import { parseModel, reportWeights } from '../../../extension/onnx';
-import { MODELS } from '../../support/fixtures';
+import { MODELS } from '../../../tools/fixtures';
 
 describe('what the engine reads from a model graph', () => {
   const vad = parseModel(readFileSync(MODELS.sileroVad));

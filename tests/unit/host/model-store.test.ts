@@ -12,7 +12,7 @@ import type { Plan } from '../../../extension/host/plan';
 import { resolveModel } from '../../../extension/host/resolve';
 import type { ProgressPhase } from '../../../extension/shared/types';
 import { identityModel } from '../../support/onnx-models';
-import { slowRoute, startServer, type TestServer } from '../../support/server';
+import { slowRoute, startServer, type TestServer } from '../../../tools/server';
 
 const ONNX = identityModel('float32');
 const PLAN: Plan = { target: { backend: 'wasm' }, policy: null, variant: 'src', shaderPrecompilation: false };

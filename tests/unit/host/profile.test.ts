@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { chooseProfile, PROFILES } from '../../../extension/host/profile';
-import type { Calibration } from '../../../extension/shared/types';
 
 const browser = (name: 'chrome' | 'edge' | 'firefox' | 'safari' | 'unknown') => ({ name, version: '1' }) as never;
 const realGpu = { emulated: false, features: ['shader-f16', 'subgroups'] };
@@ -27,25 +26,14 @@ describe('profiles (SPEC §6)', () => {
     expect(chooseProfile(browser('chrome'), null).backendOrder[0]).toBe('webgpu'); // no GPU: auto skips it at load time
   });
 
-  it('a calibration replaces the kernel shapes, in fresh arrays, and says so in the name', () => {
-    const c: Calibration = {
-      adapter: 'x',
-      measuredAt: '2026-11-26T00:00:00.000Z',
-      shape: { bits: 4, K: 768, N: 768, gemmRows: 16 },
-      gemv: { best: { workgroupSize: [32, 8, 1], subgroups: true }, ms: 1, candidates: [] },
-      gemm: {
-        best: { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 },
-        ms: 2,
-        candidates: [],
-      },
-    };
-    const p = chooseProfile(browser('firefox'), realGpu, c);
-    expect(p.name).toBe('firefox-webgpu+calibrated');
-    expect(p.workgroupSize).toEqual([32, 8, 1]);
-    expect(p.modalities.audio.workgroupSize).toEqual([32, 8, 1]);
-    expect(p.calibration).toEqual({ measuredAt: c.measuredAt, gemv: c.gemv.best, gemm: c.gemm.best });
-    expect(p.workgroupSize).not.toBe(p.modalities.text.workgroupSize);
-    expect(chooseProfile(browser('firefox'), realGpu).calibration).toBeNull();
+  it('carries workgroup size and feature use as SPEC §6 data, and no calibration', () => {
+    const firefox = chooseProfile(browser('firefox'), realGpu);
+    expect(firefox.workgroupSize).toEqual([64, 1, 1]);
+    expect(firefox.useShaderF16).toBe(false); // the Firefox profile does not ask for it, whatever the adapter has
+    const chrome = chooseProfile(browser('chrome'), realGpu);
+    expect([chrome.useShaderF16, chrome.useSubgroups]).toEqual([true, true]);
+    expect(chrome).not.toHaveProperty('calibration');
+    expect(chrome.name).toBe('chrome-webgpu');
   });
 
   it('built-in profiles are not changed by choosing one', () => {

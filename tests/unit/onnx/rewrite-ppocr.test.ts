@@ -14,9 +14,9 @@ import { modelBytes, PPOCR_REC, ppocrKeys } from './models';
 import { ort } from './ort';
 import { expectReportMatchesModel } from './report-check';
 import { ctcDecode, textImage } from './text-image';
-import { ocrInput } from '../../support/fixtures';
+import { ocrInput } from '../../../tools/fixtures';
 
-/** Lines drawn with the bitmap font, then lines rendered by ImageMagick (DejaVu Sans) via tests/support. */
+/** Lines drawn with the bitmap font, then lines rendered by ImageMagick (DejaVu Sans) via tools/fixtures.ts. */
 const BITMAP_TEXTS = ['TELL 147', 'READ A LOT', 'HOLD 1024', 'WELL TOLD'];
 const RENDERED_TEXTS = ['Hello World 2024', 'Quantized weights, same text.'];
 const TEXTS = [...BITMAP_TEXTS, ...RENDERED_TEXTS];

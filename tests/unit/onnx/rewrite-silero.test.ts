@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { forEachGraph, parseModel, serializeModel } from '../../../extension/onnx/model';
 import { makePolicy } from '../../../extension/onnx/policy';
 import { rewriteModel } from '../../../extension/onnx/rewrite';
-import { readWav, referenceVad } from '../../support/fixtures';
+import { readWav, referenceVad } from '../../../tools/fixtures';
 import { modelBytes, SILERO_VAD } from './models';
 import { expectReportMatchesModel } from './report-check';
 

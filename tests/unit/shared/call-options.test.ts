@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkCallOnlyOptions } from '../../../extension/shared/options';
-import { createWebq, type Transport } from '../../../extension/page/client';
+import { createWebq } from '../../../extension/page/client';
+import type { Link } from '../../../extension/shared/link';
 import type { ClientMessage } from '../../../extension/shared/protocol';
 
 describe('checkCallOnlyOptions', () => {
@@ -35,7 +36,7 @@ describe('checkCallOnlyOptions', () => {
 describe('the page client', () => {
   const client = () => {
     const sent: ClientMessage[] = [];
-    const transport: Transport = {
+    const transport: Link = {
       send: (m) => {
         sent.push(m);
       },

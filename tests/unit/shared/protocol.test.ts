@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validateClientMessage, validateHostMessage } from '../../../extension/shared/protocol';
-import { toHalfBits, toWireTensor } from '../../../extension/shared/tensor';
+import { toHalfBits, toTensor } from '../../../extension/shared/tensor';
 import { fromWireError, toWireError, WebqError } from '../../../extension/shared/errors';
 
 const reject = (raw: unknown) => {
@@ -177,12 +177,12 @@ describe('host messages', () => {
 
 describe('tensors from the page', () => {
   it('converts number[] per type and checks counts', () => {
-    expect(toWireTensor({ type: 'int64', data: [1, -2], dims: [2] }, 'x').data).toEqual(new BigInt64Array([1n, -2n]));
-    expect(toWireTensor({ type: 'bool', data: [true, 0, 1], dims: [3] }, 'x').data).toEqual(new Uint8Array([1, 0, 1]));
-    expect(() => toWireTensor({ type: 'float32', data: [1, 2], dims: [3] }, 'x')).toThrow(
+    expect(toTensor({ type: 'int64', data: [1, -2], dims: [2] }, 'x').data).toEqual(new BigInt64Array([1n, -2n]));
+    expect(toTensor({ type: 'bool', data: [true, 0, 1], dims: [3] }, 'x').data).toEqual(new Uint8Array([1, 0, 1]));
+    expect(() => toTensor({ type: 'float32', data: [1, 2], dims: [3] }, 'x')).toThrow(
       /2 elements but dims \[3\] need 3/,
     );
-    expect(() => toWireTensor({ type: 'float32', data: [1, 'a'], dims: [2] }, 'x')).toThrow(/x.data\[1\]/);
+    expect(() => toTensor({ type: 'float32', data: [1, 'a'], dims: [2] }, 'x')).toThrow(/x.data\[1\]/);
   });
 
   it('rounds float16 to nearest even, with infinities, NaN and subnormals', () => {

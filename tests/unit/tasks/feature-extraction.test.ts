@@ -1,5 +1,5 @@
 /**
- * The feature-extraction pipeline on a generated small BERT (tests/support/hub-models/bert.ts), run on
+ * The feature-extraction pipeline on a generated small BERT (tools/hub-models/bert.ts), run on
  * onnxruntime-node's CPU EP: tokens, mean pooling over the mask, padding that changes nothing, normalize, input
  * errors, and the same embeddings (by cosine) after webq rewrites the model's weights to 8 and 4 bits.
  */
@@ -19,7 +19,7 @@ import {
   bertHubFiles,
   bertTokenId,
   bertTokenizerConfig,
-} from '../../support/hub-models/bert';
+} from '../../../tools/hub-models/bert';
 import { type HubFiles, runPipeline } from '../../support/node-pipeline';
 
 const HIDDEN = BERT_CONFIG.hidden;

@@ -17,7 +17,7 @@ import {
   resizeRgb,
   type Resample,
 } from '../../../extension/tasks/image-preprocess';
-import { VIT_COLOURS, VIT_LABELS, VIT_PREPROCESSOR_CONFIG, vitHubFiles } from '../../support/hub-models/vit';
+import { VIT_COLOURS, VIT_LABELS, VIT_PREPROCESSOR_CONFIG, vitHubFiles } from '../../../tools/hub-models/vit';
 import { filesFrom, nodeRunner, runPipeline, type HubFiles } from '../../support/node-pipeline';
 
 type Rgba = { width: number; height: number; data: Uint8ClampedArray };

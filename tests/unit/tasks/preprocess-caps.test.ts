@@ -19,7 +19,7 @@ import {
   MAX_WINDOW_SAMPLES,
   speechRecognition,
 } from '../../../extension/tasks/speech-recognition';
-import { whisperHubFiles, whisperPreprocessorConfig } from '../../support/hub-models/whisper';
+import { whisperHubFiles, whisperPreprocessorConfig } from '../../../tools/hub-models/whisper';
 import { filesFrom } from '../../support/node-pipeline';
 
 const blank = (width: number, height: number): RgbaImage => ({

@@ -1,14 +1,14 @@
 /**
  * The automatic-speech-recognition pipeline: its audio front end against plain references written here (a naive
  * DFT log-mel, librosa's mel filters, ideal sines for resampling), then the whole path on a generated Whisper-shaped
- * model (tests/support/hub-models/whisper.ts) on onnxruntime-node's CPU EP: sounds → texts, the KV-cached decoder,
+ * model (tools/hub-models/whisper.ts) on onnxruntime-node's CPU EP: sounds → texts, the KV-cached decoder,
  * maxNewTokens, language, the logits processors, weights rewritten to 4 bits, abort, and the errors a page can cause.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { prepareModel } from '../../../extension/host/prepare';
 import { makePolicy } from '../../../extension/onnx/index';
 import type { WireInput } from '../../../extension/shared/protocol';
-import type { WireTensor } from '../../../extension/shared/tensor';
+import type { Tensor } from '../../../extension/shared/tensor';
 import { normalizeOptions } from '../../../extension/shared/options';
 import { hertzToMel, melToHertz, slaneyMelFilters, whisperLogMel } from '../../../extension/tasks/audio/log-mel';
 import { resample } from '../../../extension/tasks/audio/resample';
@@ -26,7 +26,7 @@ import {
   whisperTestAudio,
   whisperTextIds,
   whisperTokenId,
-} from '../../support/hub-models/whisper';
+} from '../../../tools/hub-models/whisper';
 import { filesFrom, type HubFiles, nodeRunner, runPipeline } from '../../support/node-pipeline';
 
 const sine = (frequency: number, sampleRate: number, n: number, amplitude = 0.5) =>
@@ -275,7 +275,7 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
   });
 
   test('a cache that does not grow gives another text (the test model reads the step from the cache)', async () => {
-    let first: Record<string, WireTensor> | undefined;
+    let first: Record<string, Tensor> | undefined;
     const stale: GraphRunner = {
       signal: runner.signal,
       io: (role) => runner.io(role),

@@ -5,8 +5,8 @@
  */
 import { afterAll, describe, expect, test } from 'vitest';
 import { inThreadTokenizers, TOKENIZER_BUDGET, workerTokenizers } from '../../../extension/tasks/tokenizer';
-import { bertTokenizerConfig, bertTokenizerJson } from '../../support/hub-models/bert';
-import { BACKTRACKING_TEXT, backtrackingTokenizerJson } from '../../support/hub-models/backtracking';
+import { bertTokenizerConfig, bertTokenizerJson } from '../../../tools/hub-models/bert';
+import { BACKTRACKING_TEXT, backtrackingTokenizerJson } from '../../../tools/hub-models/backtracking';
 import { nodeTokenizerWorkers } from '../../support/node-worker';
 
 /** Threads per test, so each test counts its own; all ended after the file. */

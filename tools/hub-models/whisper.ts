@@ -18,10 +18,10 @@
  * used, q/k/v/o look like attention to the quantizer), and every projection is a MatMul with K ≥ 64.
  */
 import { onnx } from 'onnx-proto';
-import { intAttr, makeNode } from '../../../extension/onnx/model';
-import { DataType, floatTensor, rawTensor } from '../../../extension/onnx/tensor';
-import { mulberry32 } from '../../../extension/shared/random';
-import type { HubFiles } from '../node-pipeline';
+import { intAttr, makeNode } from '../../extension/onnx/model';
+import { DataType, floatTensor, rawTensor } from '../../extension/onnx/tensor';
+import { mulberry32 } from '../../extension/shared/random';
+import type { HubFiles } from '../hub-mirror';
 
 export const WHISPER_CONFIG = Object.freeze({
   hidden: 64,

@@ -7,7 +7,7 @@
  */
 import { decoderLmModel, type DecoderLmSpec } from './decoder-lm';
 import { hubFilesOf, packageModelFile, type LmHubOptions } from './lm-files';
-import type { HubFiles } from '../node-pipeline';
+import type { HubFiles } from '../hub-mirror';
 
 export const QWEN2_SPEC: Readonly<DecoderLmSpec> = Object.freeze({
   hidden: 32,

@@ -20,10 +20,10 @@
  * 1000 labels, ~86 M weights): deeper layers repeat the first with their own seeds, heads split q/k/v as exporters do.
  * Still no class token and no final LayerNorm: the mean of the tokens is classified.
  */
-import { intAttr, makeNode, onnx, serializeModel } from '../../../extension/onnx/model';
-import { DataType, floatTensor, rawTensor } from '../../../extension/onnx/tensor';
-import { mulberry32 } from '../../../extension/shared/random';
-import type { HubFiles } from '../node-pipeline';
+import { intAttr, makeNode, onnx, serializeModel } from '../../extension/onnx/model';
+import { DataType, floatTensor, rawTensor } from '../../extension/onnx/tensor';
+import { mulberry32 } from '../../extension/shared/random';
+import type { HubFiles } from '../hub-mirror';
 
 /** The model's labels, in logit order. The first eight are the corners of the RGB cube. */
 export const VIT_LABELS = Object.freeze([

@@ -9,10 +9,10 @@
  * scores MatMul and the context MatMul around a Softmax, o consumes the context, tables are Gathers on ids.
  */
 import { onnx } from 'onnx-proto';
-import { makeNode, intAttr } from '../../../extension/onnx/model';
-import { DataType, floatTensor, rawTensor } from '../../../extension/onnx/tensor';
-import { mulberry32 } from '../../../extension/shared/random';
-import type { HubFiles } from '../node-pipeline';
+import { makeNode, intAttr } from '../../extension/onnx/model';
+import { DataType, floatTensor, rawTensor } from '../../extension/onnx/tensor';
+import { mulberry32 } from '../../extension/shared/random';
+import type { HubFiles } from '../hub-mirror';
 
 export const BERT_SPECIAL = Object.freeze({ pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 });
 

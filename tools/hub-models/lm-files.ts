@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { DecoderLmSpec } from './decoder-lm';
-import type { HubFiles } from '../node-pipeline';
+import type { HubFiles } from '../hub-mirror';
 
 export interface LmHubOptions {
   seed?: number;

@@ -11,9 +11,9 @@
  * The final norm's weight is centred at zero (random signs) so the tied head does not just repeat its input token.
  */
 import { onnx } from 'onnx-proto';
-import { intAttr, makeNode } from '../../../extension/onnx/model';
-import { DataType, floatTensor, rawTensor } from '../../../extension/onnx/tensor';
-import { mulberry32 } from '../../../extension/shared/random';
+import { intAttr, makeNode } from '../../extension/onnx/model';
+import { DataType, floatTensor, rawTensor } from '../../extension/onnx/tensor';
+import { mulberry32 } from '../../extension/shared/random';
 
 export interface DecoderLmSpec {
   hidden: number;

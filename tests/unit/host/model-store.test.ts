@@ -6,7 +6,9 @@
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { DOWNLOAD_LIMITS } from '../../../extension/host/download';
 import { deleteEntry, listEntries } from '../../../extension/storage/model-cache';
+import { stagedTotals } from '../../../extension/storage/staging';
 import { ModelStore, type Job } from '../../../extension/host/model-store';
 import type { Plan } from '../../../extension/host/plan';
 import { resolveModel } from '../../../extension/host/resolve';
@@ -77,6 +79,37 @@ describe('ModelStore', () => {
       message: expect.not.stringContaining('definitely'),
     });
     expect((await listEntries()).map((e) => e.source)).toEqual([]);
+    expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
+  });
+
+  it('a download is staged in chunks while it runs and becomes an entry only once it parsed; an abort leaves nothing', async () => {
+    const chunkBytes = DOWNLOAD_LIMITS.chunkBytes;
+    DOWNLOAD_LIMITS.chunkBytes = 32;
+    try {
+      const pending = load(store(), '/slow.onnx', server.origin);
+      let seen = { chunks: 0, bytes: 0 };
+      while (seen.chunks < 2) {
+        await new Promise((r) => setTimeout(r, 5));
+        seen = await stagedTotals();
+      }
+      expect(await listEntries()).toEqual([]);
+      await pending;
+      expect((await listEntries()).map((e) => [e.source, e.size, e.chunks])).toEqual([
+        [`${server.origin}/slow.onnx`, ONNX.byteLength, Math.ceil(ONNX.byteLength / 32)],
+      ]);
+      expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
+
+      const controller = new AbortController();
+      const j = { ...job(), signal: controller.signal };
+      const aborted = load(store(), '/slow.onnx', 'http://localhost:2', j);
+      while ((await stagedTotals()).chunks < 2) await new Promise((r) => setTimeout(r, 5));
+      controller.abort();
+      await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+      expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
+      expect((await listEntries()).map((e) => e.site)).toEqual([server.origin]);
+    } finally {
+      DOWNLOAD_LIMITS.chunkBytes = chunkBytes;
+    }
   });
 
   it('a call joining a load in progress gets its own sha256 checked', async () => {

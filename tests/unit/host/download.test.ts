@@ -1,4 +1,7 @@
-/** Downloads with Node's real fetch against a real local server (staged into fake-indexeddb): the CORS rule, redirects, generic errors, limits, streaming. */
+/**
+ * Downloads with Node's real fetch against a real local server, staged into fake-indexeddb: the CORS rule,
+ * redirects, generic errors, global limits, and streaming (one chunk in memory, nothing staged left on failure).
+ */
 import 'fake-indexeddb/auto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';

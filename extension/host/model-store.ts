@@ -70,7 +70,7 @@ export class ModelStore {
       const { graph, first } = await this.acquire(
         url,
         resolved,
-        index === 0 ? resolved.sha256 : undefined,
+        expectedSha256(resolved, url) ?? (index === 0 ? resolved.sha256 : undefined),
         plan,
         caller,
         job,
@@ -188,7 +188,14 @@ export class ModelStore {
     if (!assets) {
       const read = async (name: string): Promise<unknown> => {
         const url = resolved.file(name);
-        const source = await this.sourceBytes(url, resolved, undefined, job, fallbacks, COMPANION_MAX_BYTES);
+        const source = await this.sourceBytes(
+          url,
+          resolved,
+          expectedSha256(resolved, url),
+          job,
+          fallbacks,
+          COMPANION_MAX_BYTES,
+        );
         let parsed: unknown;
         try {
           parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(source.bytes));
@@ -376,6 +383,17 @@ export class ModelStore {
     this.graphs.set(key, graph);
     return graph;
   }
+}
+
+/**
+ * The sha256 a pinned registry entry lists for this file (checked on download, cache read and join); a file a
+ * pinned entry does not list is not fetched at all (NotFoundError, which an optional companion file reads as absent).
+ */
+function expectedSha256(resolved: Resolved, url: URL): string | undefined {
+  if (resolved.kind !== 'task' || !resolved.pinned) return undefined;
+  const sha256 = resolved.pinned.get(url.href);
+  if (!sha256) throw new WebqError('NotFoundError', `built-in model ${resolved.id} is pinned and lists no ${url.href}`);
+  return sha256;
 }
 
 /** A call that names a sha256 gets those bytes or a DataError that does not say what the bytes are. */

@@ -1,7 +1,8 @@
 /**
  * A local mirror of the model host: repos served under `{prefix}/{repo}/resolve/{revision}/{file}` (`main`, or the
- * commit a pinned registry entry names), the Hugging Face hub's layout, from the generated hub models in tests/support/hub-models. The options page's model host setting
- * pointed at `{origin}{prefix}` makes registry ids download from here.
+ * commit a pinned registry entry names), the Hugging Face hub's layout, from the generated hub models in
+ * tests/support/hub-models. The options page's model host setting pointed at `{origin}{prefix}` makes registry ids
+ * download from here.
  */
 import type { HubFiles } from './node-pipeline';
 import type { TestServer } from './server';

@@ -40,16 +40,18 @@ let dbPromise: Promise<IDBPDatabase<Schema>> | null = null;
 /** The open database (opened once per context; a failed open is retried on the next call). */
 export function db(): Promise<IDBPDatabase<Schema>> {
   dbPromise ??= openDB<Schema>(DB_NAME, 2, {
-    upgrade(database, oldVersion) {
-      if (oldVersion < 1) {
+    upgrade(database) {
+      // Each store is made when it is missing, whatever version the database had (version 2 added `staging`:
+      // downloads are written to disk as they arrive instead of being held in memory).
+      const has = (name: string) => database.objectStoreNames.contains(name as 'entries');
+      if (!has('entries')) {
         const entries = database.createObjectStore('entries', { keyPath: 'key' });
         entries.createIndex('lastUsed', 'lastUsed');
         entries.createIndex('source', 'source');
-        database.createObjectStore('chunks');
-        database.createObjectStore('settings');
       }
-      // Version 2: downloads are written to disk as they arrive instead of being held in memory.
-      if (oldVersion < 2) database.createObjectStore('staging');
+      if (!has('chunks')) database.createObjectStore('chunks');
+      if (!has('settings')) database.createObjectStore('settings');
+      if (!has('staging')) database.createObjectStore('staging');
     },
   }).catch((err) => {
     dbPromise = null;

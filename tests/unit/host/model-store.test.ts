@@ -13,10 +13,12 @@ import { ModelStore, type Job } from '../../../extension/host/model-store';
 import type { Plan } from '../../../extension/host/plan';
 import { resolveModel } from '../../../extension/host/resolve';
 import type { ProgressPhase } from '../../../extension/shared/types';
+import { vitHubFiles } from '../../support/hub-models/vit';
 import { identityModel } from '../../support/onnx-models';
 import { slowRoute, startServer, type TestServer } from '../../support/server';
 
 const ONNX = identityModel('float32');
+const VIT = vitHubFiles();
 const PLAN: Plan = { target: { backend: 'wasm' }, policy: null, variant: 'src', shaderPrecompilation: false };
 let server: TestServer;
 let opened: string[];
@@ -26,6 +28,8 @@ beforeAll(async () => {
     '/m.onnx': ONNX,
     '/slow.onnx': slowRoute(ONNX, 16, 30),
     '/not-onnx.onnx': new TextEncoder().encode('definitely not a protobuf of a model \u0000\u00ff'),
+    '/vision/onnx/model.onnx': VIT['onnx/model.onnx'] as Uint8Array,
+    '/vision/preprocessor_config.json': new TextEncoder().encode('SECRET=hunter2, not JSON'),
   });
 });
 afterAll(() => server.close());
@@ -79,6 +83,20 @@ describe('ModelStore', () => {
       message: expect.not.stringContaining('definitely'),
     });
     expect((await listEntries()).map((e) => e.source)).toEqual([]);
+    expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
+  });
+
+  it('a companion file that is not JSON is a DataError without its text, and leaves nothing cached or staged for it', async () => {
+    const resolved = await resolveModel(
+      { url: `${server.origin}/vision/onnx/model.onnx`, task: 'image-classification' },
+      fetcher(server.origin),
+    );
+    const err = await store()
+      .load(resolved, PLAN, site(server.origin), job(), [])
+      .catch((e: Error) => e);
+    expect(err).toMatchObject({ name: 'DataError', message: expect.stringContaining('preprocessor_config.json') });
+    expect((err as Error).message).not.toContain('hunter2');
+    expect((await listEntries()).map((e) => e.source)).toEqual([`${server.origin}/vision/onnx/model.onnx`]);
     expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
   });
 

@@ -4,22 +4,46 @@
  * response before any byte, size or progress is reported; errors never carry the target's bytes, hash or status
  * text. All downloads share global limits — how many run at once, how many bytes they hold, how long one may stall
  * or last — so no site can exhaust the engine host that serves every site.
+ *
+ * A body is written to IndexedDB as it arrives (storage/staging.ts), in chunks of `DOWNLOAD_LIMITS.chunkBytes`:
+ * the one buffer a download fills is a chunk, and it waits for each chunk's write before it reads on, so a slow or
+ * stalled download holds a chunk of memory, not its file. Once the body is whole it is read back as one buffer
+ * (the caller must parse it, and onnxruntime needs it whole) and handed over with its staged chunks, which the
+ * caller commits to the cache after validating the bytes (model-cache.ts commitStaged) or discards. A download
+ * that fails — refused, broken off, aborted, timed out, too big, wrong sha256 — leaves no staged chunk behind.
  */
 import { WebqError } from '../shared/errors';
 import { sha256Hex } from '../shared/sha256';
+import {
+  discardStaged,
+  putStagedChunk,
+  readStaged,
+  stagingId,
+  sweepStaging,
+  type StagedFile,
+} from '../storage/staging';
 import { checkModelUrl, corsAllows, type Requester } from './url-rule';
 
 const MAX_MODEL_BYTES = 2 * 1024 ** 3; // wasm32 heap: larger models need external data (not supported yet)
 
 /**
  * Global download limits. Mutable so tests in the engine's own context can lower them; pages cannot reach it.
- * `bytesInFlight` counts bytes downloaded and not yet handed to the caller, across every download.
+ * `bytesInFlight` counts bytes downloaded (staged) and not yet handed to the caller, across every download;
+ * `chunkBytes` is the most one download buffers in memory before writing it to IndexedDB.
  */
-export const DOWNLOAD_LIMITS = { concurrent: 4, bytesInFlight: 4 * 1024 ** 3, idleMs: 30_000, totalMs: 20 * 60_000 };
+export const DOWNLOAD_LIMITS = {
+  concurrent: 4,
+  bytesInFlight: 4 * 1024 ** 3,
+  idleMs: 30_000,
+  totalMs: 20 * 60_000,
+  chunkBytes: 8 * 1024 ** 2,
+};
 
 export interface Downloaded {
   bytes: Uint8Array;
   sha256: string;
+  /** The body's chunks in the staging store: commit them (model-cache.ts commitStaged) or discardStaged(id). */
+  staged: StagedFile;
 }
 
 export interface DownloadOptions {
@@ -70,6 +94,9 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
     return generic;
   };
   let held = 0;
+  // The staged chunks are handed to the caller only with a successful result; every other exit drops them.
+  const id = stagingId();
+  let committed = false;
   try {
     let response: Response;
     try {
@@ -117,8 +144,27 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
     }
     const reader = response.body?.getReader();
     if (!reader) throw new WebqError('NetworkError', `model download from ${url.href} has no body`);
-    const chunks: Uint8Array[] = [];
+    await sweepStaging(); // leftovers of a previous engine go before this one writes
+    // The one buffer this download fills: a chunk, or the whole file when it says it is smaller.
+    const buffer = new Uint8Array(Math.min(DOWNLOAD_LIMITS.chunkBytes, expected || DOWNLOAD_LIMITS.chunkBytes));
+    let filled = 0;
+    let chunks = 0;
     let loaded = 0;
+    const flush = async () => {
+      if (filled === 0) return;
+      try {
+        await putStagedChunk(id, chunks, filled === buffer.byteLength ? buffer : buffer.subarray(0, filled));
+      } catch (err) {
+        void reader.cancel().catch(() => undefined);
+        throw new WebqError(
+          'QuotaExceededError',
+          `webq could not write the download of ${url.href} to disk (${(err as Error)?.name ?? 'error'})`,
+        );
+      }
+      chunks++;
+      memory.drain(filled);
+      filled = 0;
+    };
     try {
       for (;;) {
         const { done, value } = await reader.read();
@@ -137,37 +183,46 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
           );
         }
         held += value.byteLength;
-        chunks.push(value);
+        // Copy into the buffer, writing it out each time it is full: the stream is not read while a chunk is written.
+        for (let offset = 0; offset < value.byteLength;) {
+          const n = Math.min(buffer.byteLength - filled, value.byteLength - offset);
+          buffer.set(value.subarray(offset, offset + n), filled);
+          filled += n;
+          memory.fill(n, filled);
+          offset += n;
+          if (filled === buffer.byteLength) await flush();
+        }
         options.onProgress(loaded, expected || loaded);
       }
+      await flush();
     } catch (err) {
-      if (err instanceof WebqError) throw err;
+      if (err instanceof WebqError) throw failure(err);
       throw failure(new WebqError('NetworkError', `model download from ${url.href} broke off after ${loaded} bytes`));
+    } finally {
+      memory.drain(filled);
     }
     if (expected && loaded !== expected)
       throw new WebqError('NetworkError', `model download from ${url.href} ended at ${loaded} of ${expected} bytes`);
-    const bytes = join(chunks, loaded);
+    const bytes = await readStaged(id, chunks, loaded);
+    if (!bytes) throw new WebqError('NetworkError', `the download of ${url.href} was lost from disk; try again`);
     const sha256 = await sha256Hex(bytes);
     if (options.sha256 && options.sha256 !== sha256) {
-      throw new WebqError('DataError', `model ${url.href} does not match the sha256 the page gave`);
+      throw new WebqError(
+        'DataError',
+        requester.page
+          ? `model ${url.href} does not match the sha256 the page gave`
+          : `model file ${url.href} does not match its pinned sha256`,
+      );
     }
-    return { bytes, sha256 };
+    committed = true;
+    return { bytes, sha256, staged: { id, size: loaded, chunks, sha256 } };
   } finally {
     clearTimeout(total);
     clearTimeout(idle);
     options.signal.removeEventListener('abort', onAbort);
     bytesInFlight.remove(held);
+    if (!committed) await discardStaged(id).catch(() => undefined);
   }
-}
-
-function join(chunks: Uint8Array[], length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.byteLength;
-  }
-  return bytes;
 }
 
 /** The bytes all downloads hold, against DOWNLOAD_LIMITS.bytesInFlight. */
@@ -216,7 +271,36 @@ const slots = {
   },
 };
 
-/** For tests: how many downloads run and wait, and the bytes they hold. */
-export function downloadLoad(): { running: number; waiting: number; bytes: number } {
-  return { running: slots.running, waiting: slots.waiting.length, bytes: bytesInFlight.used };
+/**
+ * The bytes downloads hold in memory, counted where they are held: what sits in a download's buffer, not yet
+ * written to IndexedDB (besides it, only the piece the stream has just handed over, whose size the network stack
+ * picks). `peak` is the most one download's buffer has held since the last `downloadMemoryPeak(true)`.
+ */
+const memory = {
+  buffered: 0,
+  peak: 0,
+  fill(n: number, filled: number): void {
+    this.buffered += n;
+    this.peak = Math.max(this.peak, filled);
+  },
+  drain(n: number): void {
+    this.buffered = Math.max(0, this.buffered - n);
+  },
+};
+
+/** For tests: the most bytes one download has buffered in memory; `reset` starts a new measurement. */
+export function downloadMemoryPeak(reset = false): number {
+  const peak = memory.peak;
+  if (reset) memory.peak = 0;
+  return peak;
+}
+
+/** For tests: how many downloads run and wait, the bytes they hold (staged), and what they buffer in memory. */
+export function downloadLoad(): { running: number; waiting: number; bytes: number; buffered: number } {
+  return {
+    running: slots.running,
+    waiting: slots.waiting.length,
+    bytes: bytesInFlight.used,
+    buffered: memory.buffered,
+  };
 }

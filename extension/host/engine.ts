@@ -38,6 +38,7 @@ import { planLoad, type DeviceProbe } from './plan';
 import { chooseProfile, isProfileKey, PROFILE_OVERRIDE_SETTING } from './profile';
 import { resolveModel, type Fetcher, type Resolved } from './resolve';
 import { webnnMinBits, webnnStatus } from './webnn';
+import { sweepStaging } from '../storage/staging';
 
 export interface EngineEnv {
   browser: BrowserInfo;
@@ -65,6 +66,8 @@ export class Engine {
   private gpuFacts: Promise<{ emulated: boolean; features: string[]; gpu: GpuInfo } | null> | null = null;
 
   constructor(private readonly env: EngineEnv) {
+    // Staged chunks still on disk belong to downloads of an engine host that went away: drop them now.
+    void sweepStaging();
     onDeviceLost(() => {
       // Sessions built on the lost device are useless; the next request loads them again on a new device.
       this.store.forgetBackend('webgpu');

@@ -8,7 +8,8 @@ import { WebqError } from '../shared/errors';
 import type { Caller } from '../shared/protocol';
 import type { ModelInfo, ProgressPhase } from '../shared/types';
 import type { ModelFiles } from '../tasks/types';
-import { cacheKey, hasEntry, readEntry, writeEntry } from '../storage/model-cache';
+import { cacheKey, commitStaged, hasEntry, readEntry, writeEntry } from '../storage/model-cache';
+import { discardStaged } from '../storage/staging';
 import { download } from './download';
 import { openGraph, releaseGraph, type LoadedGraph } from './graph-session';
 import { graphKey, type Plan } from './plan';
@@ -69,7 +70,7 @@ export class ModelStore {
       const { graph, first } = await this.acquire(
         url,
         resolved,
-        index === 0 ? resolved.sha256 : undefined,
+        expectedSha256(resolved, url) ?? (index === 0 ? resolved.sha256 : undefined),
         plan,
         caller,
         job,
@@ -187,11 +188,19 @@ export class ModelStore {
     if (!assets) {
       const read = async (name: string): Promise<unknown> => {
         const url = resolved.file(name);
-        const source = await this.sourceBytes(url, resolved, undefined, job, fallbacks, COMPANION_MAX_BYTES);
+        const source = await this.sourceBytes(
+          url,
+          resolved,
+          expectedSha256(resolved, url),
+          job,
+          fallbacks,
+          COMPANION_MAX_BYTES,
+        );
         let parsed: unknown;
         try {
           parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(source.bytes));
         } catch {
+          await source.discard();
           // No parser text: it quotes the body, which must never reach a page that could not read it.
           throw new WebqError('DataError', `${name} of model ${resolved.id} is not valid JSON (${url.href})`);
         }
@@ -217,7 +226,8 @@ export class ModelStore {
    * The source bytes of a file: from the partition's cache when a complete, intact copy is there (and matches the
    * sha256 the page gave), else downloaded for the requester. Downloaded bytes are cached by `store()`, which the
    * caller calls only once they have proved to be what was asked for (a model that parses, JSON that parses), so
-   * no site can plant other bytes in the cache. Cache trouble never fails a load; it is reported in `fallbacks`.
+   * no site can plant other bytes in the cache; on any other path the caller calls `discard()`, which drops the
+   * download's staged chunks. Cache trouble never fails a load; it is reported in `fallbacks`.
    */
   private async sourceBytes(
     url: URL,
@@ -227,7 +237,7 @@ export class ModelStore {
     fallbacks: string[],
     maxBytes?: number,
     signal = job.signal,
-  ): Promise<{ bytes: Uint8Array; sha256: string; store(): Promise<void> }> {
+  ): Promise<{ bytes: Uint8Array; sha256: string; store(): Promise<void>; discard(): Promise<void> }> {
     const hit = await readEntry(cacheKey(url.href, 'src', from.partition), (loaded, total) =>
       job.progress('cache', loaded, total),
     ).catch((err) => {
@@ -235,7 +245,12 @@ export class ModelStore {
       return { miss: 'absent' as const };
     });
     if ('entry' in hit && (!sha256 || hit.entry.sha256 === sha256))
-      return { bytes: hit.bytes, sha256: hit.entry.sha256, store: async () => undefined };
+      return {
+        bytes: hit.bytes,
+        sha256: hit.entry.sha256,
+        store: async () => undefined,
+        discard: async () => undefined,
+      };
     if ('miss' in hit && hit.miss !== 'absent')
       fallbacks.push(`cache: the cached copy of ${url.href} was ${hit.miss}; downloaded it again`);
     const downloaded = await download(url, {
@@ -246,16 +261,17 @@ export class ModelStore {
       onProgress: (loaded, total) => job.progress('download', loaded, total),
     });
     const store = () =>
-      writeEntry(
+      commitStaged(
         { source: url.href, variant: 'src', site: from.partition, sourceSha256: downloaded.sha256, meta: null },
-        downloaded.bytes,
+        downloaded.staged,
       ).then(
         () => undefined,
         (err) => {
           fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`);
         },
       );
-    return { ...downloaded, store };
+    const discard = () => discardStaged(downloaded.staged.id).catch(() => undefined);
+    return { bytes: downloaded.bytes, sha256: downloaded.sha256, store, discard };
   }
 
   /** A quantized variant: from the cache (no download, no quantization) or prepared from the source and cached. */
@@ -282,7 +298,12 @@ export class ModelStore {
     const source = await this.sourceBytes(url, from, sha256, job, fallbacks, undefined, signal);
     if (plan.policy) job.progress('quantize', 0, 1);
     // Preparation parses the graph: the source is cached only once it has proved to be an ONNX model.
-    const prepared = await prepareOffThread(source.bytes, plan.policy, signal, { workgroupSize: plan.workgroupSize });
+    const prepared = await prepareOffThread(source.bytes, plan.policy, signal, {
+      workgroupSize: plan.workgroupSize,
+    }).catch(async (err: unknown) => {
+      await source.discard();
+      throw err;
+    });
     if (plan.policy) job.progress('quantize', 1, 1);
     await source.store();
     if (cached) {
@@ -362,6 +383,17 @@ export class ModelStore {
     this.graphs.set(key, graph);
     return graph;
   }
+}
+
+/**
+ * The sha256 a pinned registry entry lists for this file (checked on download, cache read and join); a file a
+ * pinned entry does not list is not fetched at all (NotFoundError, which an optional companion file reads as absent).
+ */
+function expectedSha256(resolved: Resolved, url: URL): string | undefined {
+  if (resolved.kind !== 'task' || !resolved.pinned) return undefined;
+  const sha256 = resolved.pinned.get(url.href);
+  if (!sha256) throw new WebqError('NotFoundError', `built-in model ${resolved.id} is pinned and lists no ${url.href}`);
+  return sha256;
 }
 
 /** A call that names a sha256 gets those bytes or a DataError that does not say what the bytes are. */

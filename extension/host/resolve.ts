@@ -39,6 +39,8 @@ export type Resolved = Fetcher &
         file(name: string): URL;
         /** Checks the main graph. */
         sha256?: string;
+        /** A pinned registry entry's sha256 of each file, by URL: every file is checked against it before use. */
+        pinned?: ReadonlyMap<string, string>;
         /** Built-in models run at their profile's precision unless the options say otherwise (SPEC §2). */
         builtIn: boolean;
       }
@@ -58,7 +60,10 @@ export async function resolveModel(ref: ModelRef, fetcher: Fetcher): Promise<Res
     const host = await modelHost();
     // The user chose the model host, so its files are fetched for the user, whichever page asked for the id.
     const user: Requester = { origin: new URL(host).origin, page: false };
-    const file = (name: string) => checkModelUrl(hubFileUrl(host, entry.repo, name).href, user);
+    // A pinned entry is fetched at its commit; the model store fetches only the files `pinned` lists and checks
+    // each against its sha256.
+    const file = (name: string) => checkModelUrl(hubFileUrl(host, entry.repo, name, entry.revision).href, user);
+    const pinned = entry.sha256 && new Map(Object.entries(entry.sha256).map(([name, sha]) => [file(name).href, sha]));
     const graphs = Object.entries({ ...pipeline.graphs, ...entry.graphs }).map(
       ([role, name]) => [role, file(name)] as [string, URL],
     );
@@ -69,6 +74,7 @@ export async function resolveModel(ref: ModelRef, fetcher: Fetcher): Promise<Res
       graphs,
       file,
       builtIn: true,
+      ...(entry.revision && pinned && { pinned }),
       requester: user,
       partition: SHARED_PARTITION,
     };

@@ -1,7 +1,8 @@
 /**
  * Where registry ids are fetched from (SPEC §5): a model host with the Hugging Face hub's path layout
- * `/{repo}/resolve/main/{file}`. The host is a setting (options page `[data-webq=model-host]`), stored in the cache
- * database's settings store so the engine host reads it too; a local mirror with the same layout works.
+ * `/{repo}/resolve/{revision}/{file}` — a pinned entry's commit, else `main` (registry.ts). The host is a setting
+ * (options page `[data-webq=model-host]`), stored in the cache database's settings store so the engine host reads
+ * it too; a local mirror with the same layout works.
  */
 import { readSetting, writeSetting } from '../storage/settings';
 
@@ -42,8 +43,11 @@ export async function setModelHost(url: string): Promise<void> {
   await writeSetting(MODEL_HOST_SETTING, checked.url);
 }
 
-/** The URL of `file` in `repo` on `host`, in the hub's layout. Each path segment is encoded; '/' separates them. */
-export function hubFileUrl(host: string, repo: string, file: string): URL {
-  const path = [...repo.split('/'), 'resolve', 'main', ...file.split('/')].map(encodeURIComponent).join('/');
+/**
+ * The URL of `file` in `repo` at `revision` (a commit id for a pinned entry, `main` for an unpinned one) on `host`,
+ * in the hub's layout. Each path segment is encoded; '/' separates them.
+ */
+export function hubFileUrl(host: string, repo: string, file: string, revision = 'main'): URL {
+  const path = [...repo.split('/'), 'resolve', revision, ...file.split('/')].map(encodeURIComponent).join('/');
   return new URL(`${host.replace(/\/+$/, '')}/${path}`);
 }

@@ -1,6 +1,7 @@
 /**
  * webq's one IndexedDB database in the extension's origin (through `idb`): the model cache's entries and chunks
- * (model-cache.ts) and the settings the engine host must read (settings.ts). One module opens it, so the schema and
+ * (model-cache.ts), the chunks of downloads still in flight (staging.ts) and the settings the engine host must read
+ * (settings.ts). One module opens it, so the schema and
  * its upgrades live in one place. IndexedDB, not storage.local, because Chrome's offscreen document (the engine
  * host) has only chrome.runtime: storage.local is out of its reach, IndexedDB in the extension origin is not.
  */
@@ -29,6 +30,8 @@ export interface CacheEntry<Meta = unknown> {
 interface Schema extends DBSchema {
   entries: { key: string; value: CacheEntry; indexes: { lastUsed: number; source: string } };
   chunks: { key: [string, number]; value: ArrayBuffer };
+  /** A download's body as it arrives, by (download id, index): never read as a cache entry (staging.ts). */
+  staging: { key: [string, number]; value: ArrayBuffer };
   settings: { key: string; value: unknown };
 }
 
@@ -36,13 +39,19 @@ let dbPromise: Promise<IDBPDatabase<Schema>> | null = null;
 
 /** The open database (opened once per context; a failed open is retried on the next call). */
 export function db(): Promise<IDBPDatabase<Schema>> {
-  dbPromise ??= openDB<Schema>(DB_NAME, 1, {
+  dbPromise ??= openDB<Schema>(DB_NAME, 2, {
     upgrade(database) {
-      const entries = database.createObjectStore('entries', { keyPath: 'key' });
-      entries.createIndex('lastUsed', 'lastUsed');
-      entries.createIndex('source', 'source');
-      database.createObjectStore('chunks');
-      database.createObjectStore('settings');
+      // Each store is made when it is missing, whatever version the database had (version 2 added `staging`:
+      // downloads are written to disk as they arrive instead of being held in memory).
+      const has = (name: string) => database.objectStoreNames.contains(name as 'entries');
+      if (!has('entries')) {
+        const entries = database.createObjectStore('entries', { keyPath: 'key' });
+        entries.createIndex('lastUsed', 'lastUsed');
+        entries.createIndex('source', 'source');
+      }
+      if (!has('chunks')) database.createObjectStore('chunks');
+      if (!has('settings')) database.createObjectStore('settings');
+      if (!has('staging')) database.createObjectStore('staging');
     },
   }).catch((err) => {
     dbPromise = null;

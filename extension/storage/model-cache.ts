@@ -6,7 +6,10 @@
  *
  * Every read is checked against the stored sha256; a corrupt or partial entry is deleted and reported as a miss,
  * so the caller fetches or quantizes again. Writes mark an entry complete only after its last chunk, in one
- * transaction.
+ * transaction. A download reaches the cache by `commitStaged`: its chunks, written to the staging store as they
+ * arrived (staging.ts), move into the entry in that one transaction, so an entry is visible to lookups and counted
+ * in the budget only once the caller has validated its bytes. Reading an entry assembles its chunks into one buffer:
+ * onnxruntime and the parsers need a model whole.
  *
  * Entries belong to a site (the partition of the page that named the URL, resolve.ts) or to everyone (registry ids,
  * site ''). A site may hold at most half the budget, and to make room it evicts only its own least-recently-used
@@ -15,6 +18,7 @@
 import { sha256Hex } from '../shared/sha256';
 import { db, type CacheEntry } from './database';
 import { budgetBytes } from './settings';
+import { discardStaged, type StagedFile } from './staging';
 
 export type { CacheEntry } from './database';
 
@@ -75,38 +79,15 @@ export async function readEntry<Meta>(
   return { entry, bytes };
 }
 
+type EntryFields<Meta> = { source: string; variant: string; site?: string; sourceSha256: string; meta: Meta };
+
 /**
  * Stores bytes under the entry's key (replacing what was there), evicting the same site's least-recently-used
  * entries to fit its quota and the budget; QuotaExceededError when that cannot make room.
  */
-export async function writeEntry<Meta>(
-  fields: { source: string; variant: string; site?: string; sourceSha256: string; meta: Meta },
-  bytes: Uint8Array,
-): Promise<CacheEntry<Meta>> {
-  void askPersist();
-  const site = fields.site ?? '';
-  const key = cacheKey(fields.source, fields.variant, site);
-  await deleteEntry(key);
-  const budget = await budgetBytes();
-  const quota = site ? Math.floor(budget * SITE_SHARE) : budget;
-  if (bytes.byteLength > quota) {
-    throw quotaError(
-      `the model variant is ${bytes.byteLength} bytes, more than the ${site ? "site's share of the " : ''}cache budget (${quota} bytes)`,
-    );
-  }
-  await evictFor(bytes.byteLength, site, quota, budget);
-  const now = Date.now();
-  const entry: CacheEntry<Meta> = {
-    key,
-    ...fields,
-    site,
-    sha256: await sha256Hex(bytes),
-    size: bytes.byteLength,
-    chunks: Math.ceil(bytes.byteLength / CHUNK_BYTES),
-    complete: false,
-    createdAt: now,
-    lastUsed: now,
-  };
+export async function writeEntry<Meta>(fields: EntryFields<Meta>, bytes: Uint8Array): Promise<CacheEntry<Meta>> {
+  const chunks = Math.ceil(bytes.byteLength / CHUNK_BYTES);
+  const entry = await makeRoom(fields, bytes.byteLength, chunks, await sha256Hex(bytes));
   const database = await db();
   // The entry is written first as incomplete and flipped to complete in the same transaction as its chunks:
   // a crash or quota error part-way leaves either nothing or an entry that reads as "partial".
@@ -114,12 +95,68 @@ export async function writeEntry<Meta>(
   await tx.objectStore('entries').put(entry);
   for (let i = 0; i < entry.chunks; i++) {
     const part = bytes.slice(i * CHUNK_BYTES, Math.min(bytes.byteLength, (i + 1) * CHUNK_BYTES));
-    await tx.objectStore('chunks').put(part.buffer, [key, i]);
+    await tx.objectStore('chunks').put(part.buffer, [entry.key, i]);
   }
   entry.complete = true;
   await tx.objectStore('entries').put(entry);
   await tx.done;
   return entry;
+}
+
+/**
+ * Makes a validated download a cache entry: its staged chunks move into the entry (one chunk in memory at a time)
+ * in the transaction that marks it complete, under the same quota and eviction rules as `writeEntry`. The staged
+ * chunks are gone afterwards whatever happens: moved, or dropped when the entry cannot be stored.
+ */
+export async function commitStaged<Meta>(fields: EntryFields<Meta>, staged: StagedFile): Promise<CacheEntry<Meta>> {
+  try {
+    const entry = await makeRoom(fields, staged.size, staged.chunks, staged.sha256);
+    const database = await db();
+    const tx = database.transaction(['entries', 'chunks', 'staging'], 'readwrite');
+    await tx.objectStore('entries').put(entry);
+    let size = 0;
+    for (let i = 0; i < entry.chunks; i++) {
+      const chunk = await tx.objectStore('staging').get([staged.id, i]);
+      if (!chunk) break;
+      size += chunk.byteLength;
+      await tx.objectStore('chunks').put(chunk, [entry.key, i]);
+      await tx.objectStore('staging').delete([staged.id, i]);
+    }
+    if (size !== staged.size) {
+      tx.abort();
+      await tx.done.catch(() => undefined);
+      throw new Error(`the staged download ${staged.id} is incomplete`);
+    }
+    entry.complete = true;
+    await tx.objectStore('entries').put(entry);
+    await tx.done;
+    return entry;
+  } finally {
+    await discardStaged(staged.id).catch(() => undefined);
+  }
+}
+
+/** Drops what is stored under the entry's key and evicts for `size` bytes; the new entry, not yet complete. */
+async function makeRoom<Meta>(
+  fields: EntryFields<Meta>,
+  size: number,
+  chunks: number,
+  sha256: string,
+): Promise<CacheEntry<Meta>> {
+  void askPersist();
+  const site = fields.site ?? '';
+  const key = cacheKey(fields.source, fields.variant, site);
+  await deleteEntry(key);
+  const budget = await budgetBytes();
+  const quota = site ? Math.floor(budget * SITE_SHARE) : budget;
+  if (size > quota) {
+    throw quotaError(
+      `the model variant is ${size} bytes, more than the ${site ? "site's share of the " : ''}cache budget (${quota} bytes)`,
+    );
+  }
+  await evictFor(size, site, quota, budget);
+  const now = Date.now();
+  return { key, ...fields, site, sha256, size, chunks, complete: false, createdAt: now, lastUsed: now };
 }
 
 /** Whether a complete entry is stored under `key` (its bytes are not read or checked). */

@@ -6,15 +6,19 @@
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { DOWNLOAD_LIMITS } from '../../../extension/host/download';
 import { deleteEntry, listEntries } from '../../../extension/storage/model-cache';
+import { stagedTotals } from '../../../extension/storage/staging';
 import { ModelStore, type Job } from '../../../extension/host/model-store';
 import type { Plan } from '../../../extension/host/plan';
 import { resolveModel } from '../../../extension/host/resolve';
 import type { ProgressPhase } from '../../../extension/shared/types';
+import { vitHubFiles } from '../../../tools/hub-models/vit';
 import { identityModel } from '../../support/onnx-models';
 import { slowRoute, startServer, type TestServer } from '../../../tools/server';
 
 const ONNX = identityModel('float32');
+const VIT = vitHubFiles();
 const PLAN: Plan = { target: { backend: 'wasm' }, policy: null, variant: 'src', shaderPrecompilation: false };
 let server: TestServer;
 let opened: string[];
@@ -24,6 +28,8 @@ beforeAll(async () => {
     '/m.onnx': ONNX,
     '/slow.onnx': slowRoute(ONNX, 16, 30),
     '/not-onnx.onnx': new TextEncoder().encode('definitely not a protobuf of a model \u0000\u00ff'),
+    '/vision/onnx/model.onnx': VIT['onnx/model.onnx'] as Uint8Array,
+    '/vision/preprocessor_config.json': new TextEncoder().encode('SECRET=hunter2, not JSON'),
   });
 });
 afterAll(() => server.close());
@@ -77,6 +83,51 @@ describe('ModelStore', () => {
       message: expect.not.stringContaining('definitely'),
     });
     expect((await listEntries()).map((e) => e.source)).toEqual([]);
+    expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
+  });
+
+  it('a companion file that is not JSON is a DataError without its text, and leaves nothing cached or staged for it', async () => {
+    const resolved = await resolveModel(
+      { url: `${server.origin}/vision/onnx/model.onnx`, task: 'image-classification' },
+      fetcher(server.origin),
+    );
+    const err = await store()
+      .load(resolved, PLAN, site(server.origin), job(), [])
+      .catch((e: Error) => e);
+    expect(err).toMatchObject({ name: 'DataError', message: expect.stringContaining('preprocessor_config.json') });
+    expect((err as Error).message).not.toContain('hunter2');
+    expect((await listEntries()).map((e) => e.source)).toEqual([`${server.origin}/vision/onnx/model.onnx`]);
+    expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
+  });
+
+  it('a download is staged in chunks while it runs and becomes an entry only once it parsed; an abort leaves nothing', async () => {
+    const chunkBytes = DOWNLOAD_LIMITS.chunkBytes;
+    DOWNLOAD_LIMITS.chunkBytes = 32;
+    try {
+      const pending = load(store(), '/slow.onnx', server.origin);
+      let seen = { chunks: 0, bytes: 0 };
+      while (seen.chunks < 2) {
+        await new Promise((r) => setTimeout(r, 5));
+        seen = await stagedTotals();
+      }
+      expect(await listEntries()).toEqual([]);
+      await pending;
+      expect((await listEntries()).map((e) => [e.source, e.size, e.chunks])).toEqual([
+        [`${server.origin}/slow.onnx`, ONNX.byteLength, Math.ceil(ONNX.byteLength / 32)],
+      ]);
+      expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
+
+      const controller = new AbortController();
+      const j = { ...job(), signal: controller.signal };
+      const aborted = load(store(), '/slow.onnx', 'http://localhost:2', j);
+      while ((await stagedTotals()).chunks < 2) await new Promise((r) => setTimeout(r, 5));
+      controller.abort();
+      await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+      expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
+      expect((await listEntries()).map((e) => e.site)).toEqual([server.origin]);
+    } finally {
+      DOWNLOAD_LIMITS.chunkBytes = chunkBytes;
+    }
   });
 
   it('a call joining a load in progress gets its own sha256 checked', async () => {

@@ -4,7 +4,17 @@
  */
 import 'fake-indexeddb/auto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { cacheKey, deleteEntry, listEntries, readEntry, writeEntry } from '../../../extension/storage/model-cache';
+import { createHash } from 'node:crypto';
+import {
+  cacheKey,
+  commitStaged,
+  deleteEntry,
+  hasEntry,
+  listEntries,
+  readEntry,
+  writeEntry,
+} from '../../../extension/storage/model-cache';
+import { putStagedChunk, stagedTotals, type StagedFile } from '../../../extension/storage/staging';
 import { setBudgetBytes } from '../../../extension/storage/settings';
 
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
@@ -57,5 +67,62 @@ describe('model cache partitions', () => {
       'https://b.example https://b.example/1.onnx',
       'https://c.example https://c.example/1.onnx',
     ]);
+  });
+});
+
+/** Stages `bytes` as a download would, in chunks of `chunk` bytes. */
+async function stage(id: string, bytes: Uint8Array, chunk: number): Promise<StagedFile> {
+  let chunks = 0;
+  for (let at = 0; at < bytes.byteLength; at += chunk)
+    await putStagedChunk(id, chunks++, bytes.subarray(at, at + chunk));
+  return { id, size: bytes.byteLength, chunks, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+describe('committing a staged download', () => {
+  const body = Uint8Array.from({ length: 250 }, (_, i) => i);
+  const key = cacheKey('https://a.example/m.onnx', 'src', 'https://a.example');
+  const fields = {
+    source: 'https://a.example/m.onnx',
+    variant: 'src',
+    site: 'https://a.example',
+    sourceSha256: 'x',
+    meta: null,
+  };
+
+  it('staged chunks are no entry: invisible to lookups and the budget until committed, then moved into the entry', async () => {
+    const staged = await stage('d1', body, 64);
+    expect(await hasEntry(key)).toBe(false);
+    expect(await readEntry(key)).toEqual({ miss: 'absent' });
+    expect(await listEntries()).toEqual([]);
+    const entry = await commitStaged(fields, staged);
+    expect(entry).toMatchObject({ complete: true, size: 250, chunks: 4, site: 'https://a.example' });
+    const read = await readEntry(key);
+    expect('entry' in read && read.bytes).toEqual(body);
+    expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
+  });
+
+  it("a commit over the site's quota evicts only that site's entries, or fails and drops the staged chunks", async () => {
+    await write('https://b.example/keep.onnx', 'https://b.example', 400);
+    await write('https://a.example/old.onnx', 'https://a.example', 300);
+    await commitStaged(fields, await stage('d2', body, 100)); // 300 + 250 > A's 500: A's old entry goes
+    expect(await held()).toEqual([
+      'https://a.example https://a.example/m.onnx',
+      'https://b.example https://b.example/keep.onnx',
+    ]);
+    const big = await stage('d3', bytes(600, 1), 100);
+    await expect(commitStaged({ ...fields, source: 'https://a.example/big.onnx' }, big)).rejects.toMatchObject({
+      name: 'QuotaExceededError',
+    });
+    expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
+    expect(await held()).toContain('https://b.example https://b.example/keep.onnx');
+  });
+
+  it('a staged download with a chunk missing is not committed (no entry, nothing staged left)', async () => {
+    const staged = await stage('d4', body, 64);
+    await expect(
+      commitStaged(fields, { ...staged, size: staged.size + 64, chunks: staged.chunks + 1 }),
+    ).rejects.toThrow(/incomplete/);
+    expect(await listEntries()).toEqual([]);
+    expect(await stagedTotals()).toEqual({ chunks: 0, bytes: 0 });
   });
 });

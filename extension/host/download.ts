@@ -24,7 +24,7 @@ import {
 } from '../storage/staging';
 import { checkModelUrl, corsAllows, type Requester } from './url-rule';
 
-const MAX_MODEL_BYTES = 2 * 1024 ** 3; // wasm32 heap: larger models need external data (not supported yet)
+const MAX_MODEL_BYTES = 2 * 1024 ** 3; // protobuf's cap on one graph: larger models keep weights in external data
 
 /**
  * Global download limits. Mutable so tests in the engine's own context can lower them; pages cannot reach it.

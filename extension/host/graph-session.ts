@@ -22,6 +22,8 @@ export interface LoadedGraph {
   info: ModelInfo;
   /** Kept only for WebNN, which compiles one session per pinned shape; other backends drop it after load. */
   bytes: Uint8Array | null;
+  /** The graph's external data files (model.onnx_data) when it runs as stored; dropped with `bytes`. */
+  externalData: { path: string; data: Uint8Array }[] | null;
   /** One session, or for WebNN one per pinned shape (WebNN needs static shapes). */
   sessions: Map<string, Promise<Session>>;
   target: Target;
@@ -53,6 +55,7 @@ export async function openGraph(
     graph.sessions.set('', session);
     await session;
     graph.bytes = null; // ORT holds its own copy now
+    graph.externalData = null;
     if (shaderPrecompilation) await warmUp(graph, await session);
     onCompile(1);
   } else if (shaderPrecompilation && graph.io.inputs.every((i) => i.dims.every((d) => typeof d === 'number'))) {
@@ -99,18 +102,19 @@ async function newSession(
   freeDimensionOverrides: Record<string, number> | undefined,
 ): Promise<Session> {
   const { backend, webnnDevice } = graph.target;
+  const externalData = graph.externalData ?? undefined;
   try {
     if (backend === 'webgpu') {
       const gpu = await getGpu();
       if (!gpu) throw new WebqError('NotSupportedError', `WebGPU is not available: ${gpuUnavailableReason}`);
       graph.lost = lostSignal(gpu.device);
-      return await createSession(graph.bytes!, { backend, device: gpu.device, lost: graph.lost });
+      return await createSession(graph.bytes!, { backend, device: gpu.device, lost: graph.lost, externalData });
     }
     if (backend === 'webnn') {
       const webnn = await getWebnn(webnnDevice ?? 'gpu');
-      return await createSession(graph.bytes!, { backend, webnn, freeDimensionOverrides });
+      return await createSession(graph.bytes!, { backend, webnn, freeDimensionOverrides, externalData });
     }
-    return await createSession(graph.bytes!, { backend });
+    return await createSession(graph.bytes!, { backend, externalData });
   } catch (err) {
     if (err instanceof WebqError) throw err;
     throw new WebqError(

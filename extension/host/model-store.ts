@@ -10,12 +10,15 @@ import type { ModelInfo, ProgressPhase } from '../shared/types';
 import type { ModelFiles } from '../tasks/types';
 import { cacheKey, commitStaged, hasEntry, readEntry, writeEntry } from '../storage/model-cache';
 import { discardStaged } from '../storage/staging';
+import { parseModel } from '../onnx';
+import { checkExternalData, externalDataFiles } from '../onnx/external-data';
 import { download } from './download';
 import { openGraph, releaseGraph, type LoadedGraph } from './graph-session';
 import { graphKey, type Plan } from './plan';
-import type { Prepared } from './prepare';
+import type { ExternalFile, Prepared } from './prepare';
 import { prepareOffThread } from './prepare-off-thread';
 import type { Fetcher, Resolved } from './resolve';
+import { checkModelUrl } from './url-rule';
 
 /** One request's abort signal and progress reporting. */
 export interface Job {
@@ -44,6 +47,8 @@ const openWithOrt: GraphOpener = (graph, plan, job) =>
 
 /** A task's JSON files (tokenizer.json of a 250k-token vocabulary is ≈ 20 MB) are read whole and parsed: capped. */
 const COMPANION_MAX_BYTES = 64 * 2 ** 20;
+/** One external data file (`model.onnx_data`): as much as the downloads may hold at once (download.ts). */
+const EXTERNAL_DATA_MAX_BYTES = 4 * 2 ** 30;
 
 export class ModelStore {
   private readonly graphs = new Map<string, LoadedGraph>();
@@ -296,17 +301,20 @@ export class ModelStore {
       }
     }
     const source = await this.sourceBytes(url, from, sha256, job, fallbacks, undefined, signal);
+    const external = await this.externalData(url, source.bytes, from, job, fallbacks, signal);
     if (plan.policy) job.progress('quantize', 0, 1);
     // Preparation parses the graph: the source is cached only once it has proved to be an ONNX model.
     const prepared = await prepareOffThread(source.bytes, plan.policy, signal, {
       workgroupSize: plan.workgroupSize,
+      external,
     }).catch(async (err: unknown) => {
       await source.discard();
       throw err;
     });
     if (plan.policy) job.progress('quantize', 1, 1);
     await source.store();
-    if (cached) {
+    // A model that came quantized runs as stored: its source in the cache is its variant.
+    if (cached && !prepared.asStored) {
       const { bytes, ...meta } = prepared;
       await writeEntry(
         { source: url.href, variant: plan.variant, site: from.partition, sourceSha256: source.sha256, meta },
@@ -316,6 +324,49 @@ export class ModelStore {
       );
     }
     return { prepared, sourceSha256: source.sha256 };
+  }
+
+  /**
+   * The external data files the graph names (extension/onnx/external-data.ts), fetched from beside the graph for the
+   * same requester under the same URL rule, through the same cache; checked against the graph (names, offsets,
+   * lengths) before any is cached. Progress counts them after the graph's own bytes.
+   */
+  private async externalData(
+    url: URL,
+    graph: Uint8Array,
+    from: Fetcher,
+    job: Job,
+    fallbacks: string[],
+    signal: AbortSignal,
+  ): Promise<ExternalFile[]> {
+    const model = parseModel(graph);
+    const names = externalDataFiles(model);
+    if (names.length === 0) return [];
+    const files: ExternalFile[] = [];
+    const stores: (() => Promise<void>)[] = [];
+    let before = graph.byteLength;
+    for (const name of names) {
+      const fileUrl = checkModelUrl(new URL(name, url).href, from.requester);
+      const counted: Job = {
+        ...job,
+        progress: (phase, loaded, total) => job.progress(phase, before + loaded, before + total),
+      };
+      const source = await this.sourceBytes(
+        fileUrl,
+        from,
+        undefined,
+        counted,
+        fallbacks,
+        EXTERNAL_DATA_MAX_BYTES,
+        signal,
+      );
+      before += source.bytes.byteLength;
+      files.push({ path: name, data: source.bytes });
+      stores.push(source.store);
+    }
+    checkExternalData(model, new Map(files.map((f) => [f.path, f.data.byteLength])));
+    for (const store of stores) await store();
+    return files;
   }
 
   private async loadGraph(
@@ -348,6 +399,7 @@ export class ModelStore {
       partition: from.partition,
       sha256: sourceSha256,
       bytes: prepared.bytes,
+      externalData: prepared.externalData ?? null,
       io,
       target,
       fallbacks,
@@ -362,10 +414,20 @@ export class ModelStore {
         source: url.href,
         task: null,
         backend: target.backend,
-        bits: (policy?.bits ?? detectedBits) as ModelInfo['bits'],
-        scheme: policy?.scheme ?? null,
-        groupSize: policy?.groupSize ?? null,
-        mixedPrecision: policy?.mixedPrecision ?? false,
+        // A model that came quantized reports what it stores, whatever was asked (prepare.ts notes the difference).
+        ...(prepared.asStored
+          ? {
+              bits: detectedBits as ModelInfo['bits'],
+              scheme: null,
+              groupSize: null,
+              mixedPrecision: report.preQuantized.bits.length > 1,
+            }
+          : {
+              bits: (policy?.bits ?? detectedBits) as ModelInfo['bits'],
+              scheme: policy?.scheme ?? null,
+              groupSize: policy?.groupSize ?? null,
+              mixedPrecision: policy?.mixedPrecision ?? false,
+            }),
         modelBytes,
         originalBytes: report.originalBytes,
         weights: report.weights.map((w) => ({

@@ -56,6 +56,8 @@ export interface SessionTarget {
    * creation and runs are raced against it: the caller gets an error and the creation chain moves on.
    */
   lost?: Promise<never>;
+  /** External data files by the names the graph gives them (model.onnx_data beside model.onnx). */
+  externalData?: { path: string; data: Uint8Array }[];
 }
 
 export type Session = ort.InferenceSession;
@@ -89,6 +91,7 @@ export function createSession(model: Uint8Array, target: SessionTarget): Promise
     executionProviders: providers,
     graphOptimizationLevel: 'all',
     freeDimensionOverrides: target.freeDimensionOverrides,
+    ...(target.externalData?.length ? { externalData: target.externalData } : {}),
     ...(diagnostics.logSeverityLevel !== undefined ? { logSeverityLevel: diagnostics.logSeverityLevel } : {}),
     ...(diagnostics.logVerbosityLevel !== undefined ? { logVerbosityLevel: diagnostics.logVerbosityLevel } : {}),
   };

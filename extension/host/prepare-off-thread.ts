@@ -5,7 +5,7 @@
  */
 import { fromWireError, WebqError, type WireError } from '../shared/errors';
 import type { PrecisionPolicy } from '../onnx';
-import { prepareModelWith, type Prepared } from './prepare';
+import { prepareModelWith, type ExternalFile, type Prepared } from './prepare';
 import { adapterKey } from './calibrate';
 import { readSetting, writeSetting } from '../storage/settings';
 import { getGpu, gpuUnavailableReason } from './gpu';
@@ -15,12 +15,19 @@ export interface PrepareRequest {
   source: Uint8Array;
   policy: PrecisionPolicy | null;
   workgroupSize?: Workgroup;
+  /** The graph's external data files, transferred (not copied): they can be as large as the model. */
+  external: ExternalFile[];
 }
 export type PrepareReply = { ok: Prepared } | { error: WireError } | { noGpu: string };
 
 export interface PrepareOptions {
   /** The page's `workgroupSize`: quantize with webq's kernels at this workgroup (gpu-quantize.ts). */
   workgroupSize?: Workgroup;
+  /**
+   * The graph's external data files by name. They are moved to the worker (the caller's arrays are detached) and
+   * come back in `Prepared.externalData` when the graph runs as stored.
+   */
+  external?: ExternalFile[];
 }
 
 export async function prepareOffThread(
@@ -49,8 +56,12 @@ export async function prepareOffThread(
         reject(new WebqError('OperationError', `model preparation worker failed: ${event.message}`));
       };
       // The source is copied, not transferred: the caller may still need it (e.g. to report its size).
-      const request: PrepareRequest = { source, policy, workgroupSize: options.workgroupSize };
-      worker.postMessage(request);
+      const external = (options.external ?? []).map((f) => ({ path: f.path, data: ownBuffer(f.data) }));
+      const request: PrepareRequest = { source, policy, workgroupSize: options.workgroupSize, external };
+      worker.postMessage(
+        request,
+        external.map((f) => f.data.buffer as ArrayBuffer),
+      );
     });
   } finally {
     worker.terminate();
@@ -70,14 +81,24 @@ async function prepareHere(
   options: PrepareOptions,
   notes: string[],
 ): Promise<Prepared> {
-  const prepared = await prepareModelWith(source, policy, {
-    workgroupSize: options.workgroupSize,
-    signal,
-    settings: { read: readSetting, write: writeSetting },
-    gpu: async () => {
-      const gpu = await getGpu();
-      return gpu ? { device: gpu.device, adapter: adapterKey(gpu) } : { unavailable: gpuUnavailableReason };
+  const prepared = await prepareModelWith(
+    source,
+    policy,
+    {
+      workgroupSize: options.workgroupSize,
+      signal,
+      settings: { read: readSetting, write: writeSetting },
+      gpu: async () => {
+        const gpu = await getGpu();
+        return gpu ? { device: gpu.device, adapter: adapterKey(gpu) } : { unavailable: gpuUnavailableReason };
+      },
     },
-  });
+    options.external,
+  );
   return notes.length ? { ...prepared, notes: [...notes, ...prepared.notes] } : prepared;
+}
+
+/** An array that owns its whole buffer, so transferring it moves exactly its bytes (a view would move its parent). */
+function ownBuffer(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }

@@ -17,23 +17,30 @@ const post = (reply: PrepareReply, transfer: Transferable[] = []) =>
 class NoGpuInWorker extends Error {}
 
 self.onmessage = async (event: MessageEvent<PrepareRequest>) => {
-  const { source, policy, workgroupSize } = event.data;
+  const { source, policy, workgroupSize, external } = event.data;
   let opened: QuantizerGpu | undefined;
   try {
-    const prepared = await prepareModelWith(source, policy, {
-      workgroupSize,
-      settings: { read: readSetting, write: writeSetting },
-      gpu: async () => {
-        const gpu = await openQuantizerGpu((info) => adapterKey({ info }));
-        if ('unavailable' in gpu) {
-          if (workgroupSize) throw new NoGpuInWorker(gpu.unavailable);
-          return { unavailable: `WebGPU is not available in the preparation worker: ${gpu.unavailable}` };
-        }
-        opened = gpu;
-        return gpu;
+    const prepared = await prepareModelWith(
+      source,
+      policy,
+      {
+        workgroupSize,
+        settings: { read: readSetting, write: writeSetting },
+        gpu: async () => {
+          const gpu = await openQuantizerGpu((info) => adapterKey({ info }));
+          if ('unavailable' in gpu) {
+            if (workgroupSize) throw new NoGpuInWorker(gpu.unavailable);
+            return { unavailable: `WebGPU is not available in the preparation worker: ${gpu.unavailable}` };
+          }
+          opened = gpu;
+          return gpu;
+        },
       },
-    });
+      external,
+    );
     const transfer = prepared.bytes.buffer === source.buffer ? [] : [prepared.bytes.buffer as ArrayBuffer];
+    // External data goes back moved, like it came (a graph run as stored hands it to its session).
+    for (const f of prepared.externalData ?? []) transfer.push(f.data.buffer as ArrayBuffer);
     post({ ok: prepared }, transfer);
   } catch (err) {
     post(err instanceof NoGpuInWorker ? { noGpu: err.message } : { error: toWireError(err) });

@@ -4,9 +4,17 @@
  * quantizer only); `prepareModelWith` first quantizes the MatMul/Gemm weights on a GPU where gpu-quantize.ts
  * chooses to (measured, or asked for with `workgroupSize`) and rewrites with those. Both run in a worker
  * (prepare-worker.ts) off the host's main thread, or inline where no worker can be started.
+ *
+ * A graph with external data (`model.onnx` + `model.onnx_data`) comes with its files by name: quantizing reads each
+ * weight from them one at a time (external-data.ts); a graph run as stored hands them on to onnxruntime-web.
+ * A graph that came quantized (MatMulNBits, QDQ, ...: q4 and q4f16 exports) is run as stored even when a policy
+ * asks for quantization: quantizing its remaining float weights again would run neither what was published nor
+ * what was asked for; a request for other bits is said in the notes (they become `fallbacks`).
  */
 import { makePolicy, parseModel, reportWeights, rewriteModel, serializeModel, type PrecisionPolicy } from '../onnx';
 import type { ModelReport } from '../onnx';
+import { checkExternalData, inlineExternalData } from '../onnx/external-data';
+import type { onnx } from '../onnx/model';
 import { quantizationRequests } from '../onnx/rewrite';
 import { WebqError } from '../shared/errors';
 import { graphIo, type GraphIo } from './graph';
@@ -18,20 +26,43 @@ export interface Prepared {
   io: GraphIo;
   report: ModelReport;
   notes: string[];
+  /** `bytes` are the source graph itself, not rewritten (no policy, or the model came quantized). */
+  asStored: boolean;
+  /** The graph's external data files, for a graph run as stored (onnxruntime-web's `externalData` option). */
+  externalData?: ExternalFile[];
 }
 
-export function prepareModel(source: Uint8Array, policy: PrecisionPolicy | null): Prepared {
+/** One external data file: `path` as the graph names it (a plain file name), its bytes. */
+export interface ExternalFile {
+  path: string;
+  data: Uint8Array;
+}
+
+export function prepareModel(
+  source: Uint8Array,
+  policy: PrecisionPolicy | null,
+  external: ExternalFile[] = [],
+): Prepared {
   const model = parseModel(source);
   const io = graphIo(model);
-  if (!policy) return { bytes: source, io, report: reportWeights(model), notes: [] };
-  const { report, notes } = rewriteModel(model, makePolicy(policy));
-  return { bytes: serializeModel(model), io, report, notes: notes.map((n) => `${n.name} (${n.op}): ${n.message}`) };
+  const stored = asStored(source, model, io, policy, external);
+  if (stored) return stored;
+  inlineExternalData(model, filesByName(external));
+  const { report, notes } = rewriteModel(model, makePolicy(policy!));
+  return {
+    bytes: serializeModel(model),
+    io,
+    report,
+    notes: notes.map((n) => `${n.name} (${n.op}): ${n.message}`),
+    asStored: false,
+  };
 }
 
 export async function prepareModelWith(
   source: Uint8Array,
   policy: PrecisionPolicy | null,
   env: QuantizerEnv,
+  external: ExternalFile[] = [],
 ): Promise<Prepared> {
   if (!policy) {
     if (env.workgroupSize)
@@ -39,10 +70,20 @@ export async function prepareModelWith(
         'DataError',
         'option workgroupSize applies when weights are quantized: add bits (2, 4 or 8) or useQuantization: true',
       );
-    return prepareModel(source, policy);
+    return prepareModel(source, policy, external);
   }
   const model = parseModel(source);
   const io = graphIo(model);
+  const stored = asStored(source, model, io, policy, external);
+  if (stored) {
+    if (env.workgroupSize)
+      throw new WebqError(
+        'DataError',
+        `option workgroupSize applies when webq quantizes the weights; this model came quantized (${stored.report.preQuantized.formats.join(', ')}) and runs as stored`,
+      );
+    return stored;
+  }
+  inlineExternalData(model, filesByName(external));
   const checked = makePolicy(policy);
   const requests = quantizationRequests(model, checked);
   if (env.workgroupSize && requests.length === 0) {
@@ -58,5 +99,36 @@ export async function prepareModelWith(
     io,
     report,
     notes: [...quantizer, ...notes.map((n) => `${n.name} (${n.op}): ${n.message}`)],
+    asStored: false,
   };
+}
+
+/**
+ * The source as it is, when nothing is to be rewritten: no policy, or a model that came quantized (then a request
+ * for other bits is noted, never silently applied). Its external data goes with it to the session.
+ */
+function asStored(
+  source: Uint8Array,
+  model: onnx.ModelProto,
+  io: GraphIo,
+  policy: PrecisionPolicy | null,
+  external: ExternalFile[],
+): Prepared | undefined {
+  // Checked here too when run as stored: onnxruntime-web must never be handed offsets outside a file.
+  checkExternalData(model, new Map(external.map((f) => [f.path, f.data.byteLength])));
+  const report = reportWeights(model);
+  const pre = report.preQuantized;
+  if (policy && !pre.detected) return undefined;
+  const notes: string[] = [];
+  if (policy && (pre.bits.length !== 1 || pre.bits[0] !== policy.bits))
+    notes.push(
+      `prequantized: the model stores ${pre.bits.join('/')}-bit weights (${pre.formats.join(', ')}); run as stored, not quantized again to ${policy.bits} bits`,
+    );
+  const prepared: Prepared = { bytes: source, io, report, notes, asStored: true };
+  if (external.length > 0) prepared.externalData = external;
+  return prepared;
+}
+
+function filesByName(external: ExternalFile[]): Map<string, Uint8Array> {
+  return new Map(external.map((f) => [f.path, f.data]));
 }

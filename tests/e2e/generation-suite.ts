@@ -19,6 +19,7 @@ import type { RegistryContext } from './registry-suite';
 const PREFIX = '/hub';
 const QWEN_REPO = 'onnx-community/Qwen2.5-0.5B-Instruct';
 const LLAMA_REPO = 'onnx-community/Llama-3.2-1B-Instruct';
+const Q4_REPO = 'test/Qwen2-q4';
 /** The text profile's default for built-in models (extension/host/profile.ts): 4-bit, mixed precision. */
 const TEXT_POLICY: PrecisionPolicy = {
   bits: 4,
@@ -37,8 +38,15 @@ const MESSAGES = [
 type Json = any; // what page.evaluate hands back
 
 export function generationSuite(ctx: () => RegistryContext): void {
+  // The mirror serves the real repos' layout (the graph with its weights in onnx/model.onnx_data); onnxruntime-node
+  // runs the same graph from the single-file form of the same model (tests/unit/onnx/external-data.test.ts shows the
+  // two compute the same).
   const qwen = qwen2HubFiles();
   const llama = llamaHubFiles();
+  const qwenHub = qwen2HubFiles({ layout: 'external-data' });
+  const llamaHub = llamaHubFiles({ layout: 'external-data' });
+  /** A repo with a prequantized `onnx/model_q4.onnx` (MatMulNBits), as the hub's q4 exports. */
+  const qwenQ4 = qwen2HubFiles({ layout: 'q4' });
 
   const run = (model: unknown, input: unknown, options: Record<string, unknown> = {}) =>
     ctx().page.evaluate(
@@ -76,13 +84,14 @@ export function generationSuite(ctx: () => RegistryContext): void {
     ) as Promise<Json>;
 
   beforeAll(async () => {
-    mirrorRepo(ctx().server, PREFIX, QWEN_REPO, qwen);
-    mirrorRepo(ctx().server, PREFIX, LLAMA_REPO, llama);
+    mirrorRepo(ctx().server, PREFIX, QWEN_REPO, qwenHub);
+    mirrorRepo(ctx().server, PREFIX, LLAMA_REPO, llamaHub);
+    mirrorRepo(ctx().server, PREFIX, Q4_REPO, qwenQ4);
     await ctx().setModelHost(`${ctx().server.origin}${PREFIX}`);
   });
 
   describe('text generation (SPEC §8)', () => {
-    it("qwen2.5-0.5b-instruct: chat messages → greedy text at the profile's 4 bits, the same tokens as onnxruntime-node", async () => {
+    it("qwen2.5-0.5b-instruct: chat messages → greedy text at the profile's 4 bits (quantized from its external data), the same tokens as onnxruntime-node", async () => {
       const r = await run('qwen2.5-0.5b-instruct', { messages: MESSAGES }, { maxNewTokens: 6 });
       expect(r.ok, r.message).toBe(true);
       expect(r.output.tokens).toHaveLength(6);
@@ -220,12 +229,38 @@ export function generationSuite(ctx: () => RegistryContext): void {
       expect(r.second).toBe(oneShot.output.text);
     });
 
-    it('a custom model with task text-generation runs from its URL', async () => {
+    it('a custom model with task text-generation runs from its URL: fp32 from its external data, the same tokens as onnxruntime-node', async () => {
       const url = `${ctx().server.origin}${PREFIX}/${LLAMA_REPO}/resolve/main/onnx/model.onnx`;
-      const r = await run({ url, task: 'text-generation' }, { messages: MESSAGES }, { maxNewTokens: 3 });
+      const r = await run({ url, task: 'text-generation' }, { messages: MESSAGES }, { maxNewTokens: 6 });
       expect(r.ok, r.message).toBe(true);
-      expect(r.output.tokens).toHaveLength(3);
+      expect(r.output.tokens).toHaveLength(6);
       expect(r.metrics.quantizationBits).toBe(32); // a URL runs as stored unless the options quantize
+      expect(r.metrics.modelBytes).toBeGreaterThan((llamaHub['onnx/model.onnx_data'] as Uint8Array).byteLength * 0.9);
+      const reference = await runPipeline(
+        textGeneration as unknown as TaskPipeline,
+        llama,
+        { kind: 'messages', messages: MESSAGES as never },
+        { maxNewTokens: 6 },
+      );
+      expect(r.output.tokens).toEqual((reference.output as Json).tokens);
+    });
+
+    it('a prequantized model_q4.onnx runs as stored: its 4 bits reported, 8 asked for is a fallback, the same tokens as onnxruntime-node', async () => {
+      const url = `${ctx().server.origin}${PREFIX}/${Q4_REPO}/resolve/main/onnx/model_q4.onnx`;
+      const r = await run({ url, task: 'text-generation' }, { messages: MESSAGES }, { maxNewTokens: 6, bits: 8 });
+      expect(r.ok, r.message).toBe(true);
+      expect(r.metrics).toMatchObject({ quantizationBits: 4, quantizationScheme: null });
+      expect(r.metrics.fallbacks).toEqual(
+        expect.arrayContaining([expect.stringMatching(/prequantized: .*4-bit.*not quantized again to 8 bits/)]),
+      );
+      const reference = await runPipeline(
+        textGeneration as unknown as TaskPipeline,
+        qwenQ4,
+        { kind: 'messages', messages: MESSAGES as never },
+        { maxNewTokens: 6 },
+        { model: qwenQ4['onnx/model_q4.onnx'] as Uint8Array },
+      );
+      expect(r.output.tokens).toEqual((reference.output as Json).tokens);
     });
   });
 }

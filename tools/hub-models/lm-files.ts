@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { DecoderLmSpec } from './decoder-lm';
 import type { HubFiles } from '../hub-mirror';
+import { prequantizedModel, toExternalData } from '../external-data';
 
 export interface LmHubOptions {
   seed?: number;
@@ -16,6 +17,12 @@ export interface LmHubOptions {
   generation?: Record<string, unknown>;
   /** Another shape of graph (e.g. no position_ids input). */
   spec?: Partial<DecoderLmSpec>;
+  /**
+   * How the graph is stored (tests/support/external-data.ts): 'inline' one `onnx/model.onnx` (the default);
+   * 'external-data' `onnx/model.onnx` + `onnx/model.onnx_data`, as the real hub repos are; 'q4' a prequantized
+   * `onnx/model_q4.onnx` (MatMulNBits) beside the inline `onnx/model.onnx`.
+   */
+  layout?: 'inline' | 'external-data' | 'q4';
 }
 
 const require = createRequire(import.meta.url);
@@ -41,11 +48,19 @@ export function hubFilesOf(parts: {
   generation: Record<string, unknown>;
   tokenizer: string;
   tokenizerConfig: string;
+  layout?: LmHubOptions['layout'];
 }): HubFiles {
   let model = graphs.get(parts.modelKey);
   if (!model) graphs.set(parts.modelKey, (model = parts.model()));
+  let graphFiles: HubFiles = { 'onnx/model.onnx': model };
+  if (parts.layout === 'external-data') {
+    const { graph, data } = toExternalData(model);
+    graphFiles = { 'onnx/model.onnx': graph, 'onnx/model.onnx_data': data };
+  } else if (parts.layout === 'q4') {
+    graphFiles['onnx/model_q4.onnx'] = prequantizedModel(model);
+  }
   return {
-    'onnx/model.onnx': model,
+    ...graphFiles,
     'config.json': JSON.stringify(parts.config),
     'generation_config.json': JSON.stringify(parts.generation),
     'tokenizer.json': parts.tokenizer,

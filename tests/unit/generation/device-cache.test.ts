@@ -144,12 +144,18 @@ describe('a KV cache kept on the device', () => {
     const controller = new AbortController();
     const r = deviceRunner(m.runner, controller.signal);
     let deltas = 0;
-    const out = await generateText(m.assets, { kind: 'text', text: ['Once upon a time'], batched: false }, { maxNewTokens: 50 }, r, {
-      signal: controller.signal,
-      onDelta: () => {
-        if (++deltas === 2) controller.abort();
+    const out = await generateText(
+      m.assets,
+      { kind: 'text', text: ['Once upon a time'], batched: false },
+      { maxNewTokens: 50 },
+      r,
+      {
+        signal: controller.signal,
+        onDelta: () => {
+          if (++deltas === 2) controller.abort();
+        },
       },
-    });
+    );
     expect(out.finishReason).toBe('abort');
     expect(r.made).toBeGreaterThan(0);
     expect(r.live).toBe(0);

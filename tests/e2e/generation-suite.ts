@@ -222,7 +222,7 @@ export function generationSuite(ctx: () => RegistryContext): void {
 
     it('on WebGPU, with the KV cache kept on the GPU between steps, greedy tokens equal the wasm run', async () => {
       // Embedding tables unquantized: the plan quantizes them on WebGPU only (plan.ts), which would change the weights.
-      const options = { maxNewTokens: 6, embeddingPrecision: 32 };
+      const options = { maxNewTokens: 6, mixedPrecision: true, embeddingPrecision: 32 };
       const gpu = await run('llama-3.2-1b-instruct', { messages: MESSAGES }, { ...options, backend: 'webgpu' });
       expect(gpu.ok, gpu.message).toBe(true);
       expect(gpu.metrics.backend).toBe('webgpu');

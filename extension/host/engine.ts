@@ -30,7 +30,7 @@ import { readSetting } from '../storage/settings';
 import { adapterLimits, getGpu, gpuUnavailableReason, onDeviceLost, type GpuInfo } from './gpu';
 import { checkFeeds } from './graph';
 import { wasmThreads } from './ort';
-import { runGraph } from './graph-session';
+import { acceptsGraphFeed, runGraph } from './graph-session';
 import { ModelStore, type Job, type Loaded } from './model-store';
 import { figures, LanguageSessions, measureSession, promptSession } from './language-sessions';
 import type { TextGenerationAssets } from '../tasks/generation';
@@ -283,6 +283,11 @@ export class Engine {
         checkFeeds(graph(role).io, feeds);
         return (await runGraph(graph(role), feeds, job.signal)).outputs;
       },
+      runKeeping: async (role, feeds, keep) => {
+        checkFeeds(graph(role).io, feeds);
+        return (await runGraph(graph(role), feeds, job.signal, keep)).outputs;
+      },
+      accepts: (role, tensor) => acceptsGraphFeed(graph(role), tensor),
     };
   }
 

@@ -8,7 +8,8 @@ import type { Tensor } from '../shared/tensor';
 import type { ModelInfo } from '../shared/types';
 import { freeDimensionsFrom, type GraphIo } from './graph';
 import { getGpu, gpuUnavailableReason, lostSignal } from './gpu';
-import { createSession, run as runSession, type Session } from './ort';
+import type { DeviceTensor, HeldTensor } from '../tasks/types';
+import { acceptsFeed, createSession, run as runSession, type Session } from './ort';
 import type { Target } from './plan';
 import { getWebnn } from './webnn';
 
@@ -31,6 +32,8 @@ export interface LoadedGraph {
   lost?: Promise<never>;
   /** Set when a WebGPU run failed: the session is not used again (see runGraph). */
   broken?: string;
+  /** The WebGPU or wasm session once created: GPU tensors it made are fed back only to it (acceptsGraphFeed). */
+  ready?: Session;
   /** Origins holding it. */
   users: Set<string>;
   queue: Promise<unknown>;
@@ -53,7 +56,7 @@ export async function openGraph(
     onCompile(0);
     const session = newSession(graph, undefined);
     graph.sessions.set('', session);
-    await session;
+    graph.ready = await session;
     graph.bytes = null; // ORT holds its own copy now
     graph.externalData = null;
     if (shaderPrecompilation) await warmUp(graph, await session);
@@ -63,18 +66,33 @@ export async function openGraph(
   }
 }
 
-/** One inference of one graph, queued behind the graph's other runs. */
+/**
+ * One inference of one graph, queued behind the graph's other runs. Outputs named in `keep` stay on the GPU where
+ * the session keeps them (WebGPU: a decoder's present.*); feeds may be such tensors of this graph's session.
+ */
 export function runGraph(
   graph: LoadedGraph,
   feeds: Record<string, Tensor>,
   signal: AbortSignal,
-): Promise<{ outputs: Record<string, Tensor>; ms: number }> {
+): Promise<{ outputs: Record<string, Tensor>; ms: number }>;
+export function runGraph(
+  graph: LoadedGraph,
+  feeds: Record<string, HeldTensor>,
+  signal: AbortSignal,
+  keep: readonly string[],
+): Promise<{ outputs: Record<string, HeldTensor>; ms: number }>;
+export function runGraph(
+  graph: LoadedGraph,
+  feeds: Record<string, HeldTensor>,
+  signal: AbortSignal,
+  keep: readonly string[] = [],
+): Promise<{ outputs: Record<string, HeldTensor>; ms: number }> {
   const result = graph.queue.then(async () => {
     if (signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
     if (graph.broken) throw new WebqError('OperationError', `${graph.broken}; call again: the model is loaded anew`);
     const session = await sessionFor(graph, feeds);
     try {
-      return await runSession(session, feeds, graph.lost);
+      return await runSession(session, feeds, graph.lost, keep);
     } catch (err) {
       const failure =
         err instanceof WebqError ? err : new WebqError('OperationError', `inference failed: ${(err as Error).message}`);
@@ -90,6 +108,11 @@ export function runGraph(
   });
   graph.queue = result.catch(() => undefined);
   return result;
+}
+
+/** Whether a GPU tensor can be fed to the graph: made by its current session, which is not broken. */
+export function acceptsGraphFeed(graph: LoadedGraph, tensor: DeviceTensor): boolean {
+  return !graph.broken && graph.ready !== undefined && acceptsFeed(graph.ready, tensor);
 }
 
 /** Lets go of every session of the graph. */
@@ -108,7 +131,13 @@ async function newSession(
       const gpu = await getGpu();
       if (!gpu) throw new WebqError('NotSupportedError', `WebGPU is not available: ${gpuUnavailableReason}`);
       graph.lost = lostSignal(gpu.device);
-      return await createSession(graph.bytes!, { backend, device: gpu.device, lost: graph.lost, externalData });
+      return await createSession(graph.bytes!, {
+        backend,
+        device: gpu.device,
+        lost: graph.lost,
+        externalData,
+        gpuOutputs: cacheOutputs(graph.io),
+      });
     }
     if (backend === 'webnn') {
       const webnn = await getWebnn(webnnDevice ?? 'gpu');
@@ -124,8 +153,19 @@ async function newSession(
   }
 }
 
+/**
+ * A decoder's KV cache outputs: each `present<suffix>` whose `past_key_values<suffix>` is an input (the Hugging Face
+ * layout). On WebGPU they stay in GPU memory; the graph's other outputs (logits) come back to the CPU.
+ */
+export function cacheOutputs(io: GraphIo): string[] {
+  const inputs = new Set(io.inputs.map((i) => i.name));
+  return io.outputs
+    .map((o) => o.name)
+    .filter((name) => name.startsWith('present') && inputs.has(`past_key_values${name.slice('present'.length)}`));
+}
+
 /** WebNN compiles for static shapes: one session per pinned set of free dimensions (a few kept). */
-function sessionFor(graph: LoadedGraph, feeds: Record<string, Tensor>): Promise<Session> {
+function sessionFor(graph: LoadedGraph, feeds: Record<string, { dims: number[] }>): Promise<Session> {
   if (graph.target.backend !== 'webnn') return graph.sessions.get('')!;
   const dims = freeDimensionsFrom(graph.io, feeds);
   const shapeKey = JSON.stringify(dims);

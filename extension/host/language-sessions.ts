@@ -6,6 +6,9 @@
  * A turn renders the whole conversation with the model's chat template and feeds only what follows the tokens the
  * cache already holds; where the template renders the history differently from what was generated (a template that
  * rewrites earlier turns), the session prefills again from the start — slower, never wrong.
+ *
+ * On WebGPU a session's cache is GPU memory (decode-loop.ts): a clone copies it, and destroy() — or a reset, or the
+ * end of the prompt running when destroy() came — frees it.
  */
 import { WebqError } from '../shared/errors';
 import type { ChatMessage } from '../shared/messages';
@@ -19,6 +22,7 @@ import {
   continueGeneration,
   createCache,
   promptIds,
+  releaseCache,
   type GenerationResult,
   type KvCache,
   type TextGenerationAssets,
@@ -37,6 +41,8 @@ export interface LanguageSession {
   history: ChatMessage[];
   cache: KvCache;
   busy: boolean;
+  /** destroy() came while a prompt ran: the prompt frees the cache when it ends. */
+  destroyed: boolean;
 }
 
 export interface SessionFigures {
@@ -63,6 +69,7 @@ export class LanguageSessions {
       history: [...initialPrompts],
       cache: createCache(),
       busy: false,
+      destroyed: false,
     };
     this.sessions.set(session.id, session);
     return session;
@@ -84,8 +91,15 @@ export class LanguageSessions {
   }
 
   destroy(origin: string, id: string): void {
-    this.get(origin, id);
+    const session = this.get(origin, id);
     this.sessions.delete(id);
+    session.destroyed = true;
+    if (!session.busy) releaseCache(session.cache);
+  }
+
+  /** Sessions held now (all origins). */
+  get size(): number {
+    return this.sessions.size;
   }
 }
 
@@ -106,7 +120,10 @@ async function feedFor(
   const ids = await promptIds(assets, { kind: 'messages', messages: [...session.history, ...added] });
   const held = [...session.cache.tokens, ...session.cache.pending];
   const prefix = held.length <= ids.length && held.every((t, i) => t === ids[i]);
-  if (!prefix) session.cache = createCache();
+  if (!prefix) {
+    releaseCache(session.cache);
+    session.cache = createCache();
+  }
   return prefix ? ids.slice(held.length) : ids;
 }
 
@@ -135,6 +152,7 @@ export async function promptSession(
     return result;
   } finally {
     session.busy = false;
+    if (session.destroyed) releaseCache(session.cache);
   }
 }
 

@@ -8,7 +8,9 @@
 import * as ort from 'onnxruntime-web/webgpu';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import type { ConcreteBackend } from '../shared/types';
+import { WebqError } from '../shared/errors';
 import type { TensorType, Tensor, TensorData } from '../shared/tensor';
+import { isDeviceTensor, type DeviceTensor } from '../tasks/types';
 
 let configured = false;
 function configure(): void {
@@ -58,6 +60,12 @@ export interface SessionTarget {
   lost?: Promise<never>;
   /** External data files by the names the graph gives them (model.onnx_data beside model.onnx). */
   externalData?: { path: string; data: Uint8Array }[];
+  /**
+   * WebGPU: outputs ORT leaves in GPU memory (`preferredOutputLocation: 'gpu-buffer'`): a decoder's present.* (its KV
+   * cache), fed back as the next step's past without a round trip through the CPU. Other outputs come back to the
+   * CPU as before; a kept output a caller did not ask to keep is downloaded (see run()).
+   */
+  gpuOutputs?: readonly string[];
 }
 
 export type Session = ort.InferenceSession;
@@ -92,13 +100,93 @@ export function createSession(model: Uint8Array, target: SessionTarget): Promise
     graphOptimizationLevel: 'all',
     freeDimensionOverrides: target.freeDimensionOverrides,
     ...(target.externalData?.length ? { externalData: target.externalData } : {}),
+    ...(target.backend === 'webgpu' && target.gpuOutputs?.length
+      ? { preferredOutputLocation: Object.fromEntries(target.gpuOutputs.map((n) => [n, 'gpu-buffer' as const])) }
+      : {}),
     ...(diagnostics.logSeverityLevel !== undefined ? { logSeverityLevel: diagnostics.logSeverityLevel } : {}),
     ...(diagnostics.logVerbosityLevel !== undefined ? { logVerbosityLevel: diagnostics.logVerbosityLevel } : {}),
   };
   const create = () => ort.InferenceSession.create(model, options);
   const created = chain.then(() => (target.lost ? Promise.race([create(), target.lost]) : create()));
   chain = created.catch(() => undefined);
-  return created;
+  return created.then((s) => {
+    if (target.backend === 'webgpu' && target.device) sessionDevices.set(s, target.device);
+    return s;
+  });
+}
+
+/** The GPUDevice each WebGPU session runs on (GpuTensor.clone copies with it). */
+const sessionDevices = new WeakMap<Session, GPUDevice>();
+
+/** GpuTensors made and not yet disposed, in this realm: tests check that a decode loop holds a bounded number. */
+let liveGpuTensors = 0;
+export function liveDeviceTensors(): number {
+  return liveGpuTensors;
+}
+
+/**
+ * An ORT tensor in GPU memory, as the pipelines see it (DeviceTensor): its type and dims, copy, dispose. Only the
+ * session that made it (or a copy of it) takes it back as a feed (`acceptsFeed`).
+ */
+class GpuTensor implements DeviceTensor {
+  readonly location = 'gpu-buffer';
+  private disposed = false;
+
+  constructor(
+    readonly tensor: ort.Tensor,
+    readonly session: Session,
+  ) {
+    liveGpuTensors++;
+  }
+
+  get type(): 'float32' | 'float16' {
+    return this.tensor.type as 'float32' | 'float16';
+  }
+
+  get dims(): number[] {
+    return [...this.tensor.dims];
+  }
+
+  get alive(): boolean {
+    return !this.disposed;
+  }
+
+  /** A copy in a new GPU buffer (queued on the device after ORT's own work, so it reads the finished values). */
+  clone(): DeviceTensor {
+    if (this.disposed) throw new WebqError('OperationError', 'the KV cache tensor was already released');
+    const device = sessionDevices.get(this.session);
+    if (!device) throw new WebqError('OperationError', 'the KV cache tensor has no WebGPU device to copy on');
+    const source = this.tensor.gpuBuffer;
+    const buffer = device.createBuffer({
+      size: source.size,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(source, 0, buffer, 0, source.size);
+    device.queue.submit([encoder.finish()]);
+    const copy = ort.Tensor.fromGpuBuffer(buffer, {
+      dataType: this.type,
+      dims: this.tensor.dims,
+      dispose: () => buffer.destroy(),
+    });
+    return new GpuTensor(copy, this.session);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    liveGpuTensors--;
+    try {
+      this.tensor.dispose();
+    } catch {
+      // A lost device or released session frees its memory with it; nothing is left to free here.
+    }
+  }
+}
+
+/** Whether `tensor` can be fed to `session`: a live GpuTensor that session made (a lost device means a new session). */
+export function acceptsFeed(session: Session, tensor: DeviceTensor): boolean {
+  return tensor instanceof GpuTensor && tensor.session === session && tensor.alive;
 }
 
 const ORT_TYPE: Readonly<Record<TensorType, ort.Tensor.Type>> = Object.freeze({
@@ -127,20 +215,49 @@ export function fromOrtTensor(t: ort.Tensor): Tensor {
   return { type, dims: [...t.dims], data: data as TensorData };
 }
 
+/**
+ * One run. Feeds may be GpuTensors of this session (a KV cache kept on the GPU). Outputs ORT left on the GPU
+ * (SessionTarget.gpuOutputs) stay there as DeviceTensors when named in `keep`, and are downloaded otherwise; the
+ * rest arrive as CPU data, as ORT copied them out of its heap (no further copy here).
+ */
 export async function run(
   session: Session,
-  feeds: Record<string, Tensor>,
+  feeds: Record<string, Tensor | DeviceTensor>,
   lost?: Promise<never>,
-): Promise<{ outputs: Record<string, Tensor>; ms: number }> {
+  keep: readonly string[] = [],
+): Promise<{ outputs: Record<string, Tensor | DeviceTensor>; ms: number }> {
   const ortFeeds: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
+  for (const [name, t] of Object.entries(feeds)) {
+    if (isDeviceTensor(t)) {
+      if (!acceptsFeed(session, t))
+        throw new WebqError('OperationError', `input ${name} is a GPU tensor this session did not make`);
+      ortFeeds[name] = (t as GpuTensor).tensor;
+    } else ortFeeds[name] = toOrtTensor(t);
+  }
   const started = performance.now();
   const results = await (lost ? Promise.race([session.run(ortFeeds), lost]) : session.run(ortFeeds));
   const ms = performance.now() - started;
-  const outputs: Record<string, Tensor> = {};
-  for (const [name, t] of Object.entries(results)) {
-    outputs[name] = fromOrtTensor(t);
-    t.dispose();
+  const outputs: Record<string, Tensor | DeviceTensor> = {};
+  const entries = Object.entries(results);
+  try {
+    for (const [name, t] of entries) {
+      if (t.location === 'gpu-buffer') {
+        outputs[name] = keep.includes(name)
+          ? new GpuTensor(t, session)
+          : fromOrtTensor(new ort.Tensor(t.type, (await t.getData(true)) as never, t.dims));
+      } else {
+        outputs[name] = fromOrtTensor(t);
+        t.dispose();
+      }
+    }
+  } catch (err) {
+    // Nothing kept on the GPU outlives a failed run.
+    for (const [name, t] of entries) {
+      const out = outputs[name];
+      if (out && isDeviceTensor(out)) out.dispose();
+      else if (!out) t.dispose();
+    }
+    throw err;
   }
   return { outputs, ms };
 }

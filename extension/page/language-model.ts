@@ -22,7 +22,8 @@ export type SessionCall = (params: Record<string, unknown>, extras?: CallExtras)
 type Availability = NonNullable<SessionReply['availability']>;
 type PromptInput = string | ChatMessage[];
 interface CreateOptions {
-  model?: string;
+  /** A registry id, a URL, or `{ url, task: 'text-generation' }` (checked by the engine like every ModelRef). */
+  model?: string | { url: string; task?: string };
   initialPrompts?: ChatMessage[];
   temperature?: number;
   topK?: number;
@@ -171,7 +172,8 @@ export function createLanguageModel(call: SessionCall) {
   const split = (options: CreateOptions = {}) => {
     if (typeof options !== 'object' || options === null) throw dataError('options must be an object');
     const { model = DEFAULT_LANGUAGE_MODEL, initialPrompts, signal, monitor, ...rest } = options;
-    if (typeof model !== 'string') throw dataError('option model must be a model id or URL string');
+    if (typeof model !== 'string' && (typeof model !== 'object' || model === null))
+      throw dataError("option model must be a model id, a URL, or { url, task: 'text-generation' }");
     if (monitor !== undefined && typeof monitor !== 'function') throw dataError('option monitor must be a function');
     return { model, initialPrompts, signal, monitor, rest };
   };

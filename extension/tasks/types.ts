@@ -20,9 +20,40 @@ export interface ModelFiles {
   optionalJson(name: string): Promise<unknown | undefined>;
 }
 
+/**
+ * A tensor left where the backend made it (GPU memory under WebGPU), not read back: the decoder's KV cache between
+ * steps. It can only be fed back to the runner that made it (`GraphRunner.accepts`), and its memory is held until
+ * `dispose()`: every holder must dispose it exactly once. `clone()` copies it (on the device) for a second holder.
+ */
+export interface DeviceTensor {
+  readonly type: 'float32' | 'float16';
+  readonly dims: number[];
+  readonly location: 'gpu-buffer';
+  clone(): DeviceTensor;
+  dispose(): void;
+}
+
+/** What a cache slot holds: CPU data (wasm, Node) or a tensor kept on the device. */
+export type HeldTensor = Tensor | DeviceTensor;
+
+export function isDeviceTensor(t: HeldTensor): t is DeviceTensor {
+  return (t as DeviceTensor).location === 'gpu-buffer';
+}
+
 /** Runs one of the model's graphs (by role, e.g. 'model', 'encoder', 'decoder', 'decoderWithPast'). */
 export interface GraphRunner {
   run(role: string, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  /**
+   * Like `run`, but the outputs named in `keep` may stay on the device (as DeviceTensors, where the backend can:
+   * WebGPU), and feeds may be DeviceTensors this runner made. Runners without it give CPU tensors only.
+   */
+  runKeeping?(
+    role: string,
+    feeds: Record<string, HeldTensor>,
+    keep: readonly string[],
+  ): Promise<Record<string, HeldTensor>>;
+  /** Whether a DeviceTensor can be fed to `role`'s graph now (same session, device not lost). */
+  accepts?(role: string, tensor: DeviceTensor): boolean;
   /** The graph's declared inputs and outputs (names, types, dims), as parsed from its bytes. */
   io(role: string): {
     inputs: { name: string; type: string; dims: (number | string)[] }[];

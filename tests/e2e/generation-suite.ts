@@ -229,6 +229,18 @@ export function generationSuite(ctx: () => RegistryContext): void {
       expect(r.second).toBe(oneShot.output.text);
     });
 
+    it('on WebGPU, with the KV cache kept on the GPU between steps, greedy tokens equal the wasm run', async () => {
+      // Embedding tables unquantized: the plan quantizes them on WebGPU only (plan.ts), which would change the weights.
+      const options = { maxNewTokens: 6, mixedPrecision: true, embeddingPrecision: 32 };
+      const gpu = await run('llama-3.2-1b-instruct', { messages: MESSAGES }, { ...options, backend: 'webgpu' });
+      expect(gpu.ok, gpu.message).toBe(true);
+      expect(gpu.metrics.backend).toBe('webgpu');
+      const wasm = await run('llama-3.2-1b-instruct', { messages: MESSAGES }, { ...options, backend: 'wasm' });
+      expect(wasm.ok, wasm.message).toBe(true);
+      expect(gpu.output.tokens).toHaveLength(6);
+      expect(gpu.output.tokens).toEqual(wasm.output.tokens);
+    });
+
     it('a custom model with task text-generation runs from its URL: fp32 from its external data, the same tokens as onnxruntime-node', async () => {
       const url = `${ctx().server.origin}${PREFIX}/${LLAMA_REPO}/resolve/main/onnx/model.onnx`;
       const r = await run({ url, task: 'text-generation' }, { messages: MESSAGES }, { maxNewTokens: 6 });

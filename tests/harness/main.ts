@@ -4,11 +4,12 @@
  * to the in-page Engine instead of the bridge. Messages are structured-cloned and validated as on a real hop.
  *
  * `?log=verbose` turns on ORT's verbose session log (node placements); `?trace=webnn` counts the WebNN graph
- * builder calls and dispatches, in `window.webqHarness.webnn`.
+ * builder calls and dispatches, in `window.webqHarness.webnn`. `window.webqHarness.liveDeviceTensors()` counts the
+ * GPU tensors ORT made for the engine and the engine has not disposed yet (a decoder's KV cache on WebGPU).
  */
 import { Engine } from '../../extension/host/engine';
 import { browserInfo } from '../../extension/host/browser-info';
-import { setOrtDiagnostics } from '../../extension/host/ort';
+import { liveDeviceTensors, setOrtDiagnostics } from '../../extension/host/ort';
 import { createWebq } from '../../extension/page/client';
 import type { Link } from '../../extension/shared/link';
 import { toWireError } from '../../extension/shared/errors';
@@ -78,5 +79,5 @@ let receiver: ((m: HostMessage) => void) | null = null;
 const deliver = (m: HostMessage) => receiver?.(m);
 
 Object.defineProperty(window, 'webq', { value: createWebq(inPageLink, __WEBQ_VERSION__), enumerable: false });
-Object.defineProperty(window, 'webqHarness', { value: Object.freeze({ webnn }), enumerable: false });
+Object.defineProperty(window, 'webqHarness', { value: Object.freeze({ webnn, liveDeviceTensors }), enumerable: false });
 document.title = 'webq engine harness (ready)';

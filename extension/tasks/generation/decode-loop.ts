@@ -5,16 +5,19 @@
  * sampled token is run alone with the presents of the step before as its past.
  *
  * The KV cache is an object of the caller's (`KvCache`): a session keeps it between prompts and `continue`s from it,
- * so the history is never prefilled again. Its tensors are treated as opaque values handed back to the runner, so an
- * engine may keep them on the GPU. The last sampled token (eos included) is not yet run when a call ends: it stays
- * `pending` and is run first by the next call, so a continued cache equals one built from the whole text at once.
+ * so the history is never prefilled again. Where the runner can (`runKeeping`: WebGPU), the presents stay on the GPU
+ * as DeviceTensors and go back in as the next step's past; only the logits come to the CPU. A cache owns its
+ * DeviceTensors: each step disposes the past it replaced, `cloneCache` copies them, and whoever drops a cache calls
+ * `releaseCache`, so GPU memory holds one step's cache per live cache, never a growing pile. The last sampled token
+ * (eos included) is not yet run when a call ends: it stays `pending` and is run first by the next call, so a
+ * continued cache equals one built from the whole text at once.
  *
  * No extension or onnxruntime imports: the loop runs on a `GraphRunner` in the engine and in Node tests alike.
  */
 import { WebqError } from '../../shared/errors';
 import type { Tensor } from '../../shared/tensor';
 import { fromFloat16 } from '../../quant/fp16';
-import type { GraphRunner } from '../types';
+import { isDeviceTensor, type GraphRunner, type HeldTensor } from '../types';
 import { Detokenizer, type Decode } from './detokenize';
 import type { DecoderConfig } from './model-config';
 import { Sampler, type SamplingOptions } from './sampling';
@@ -37,8 +40,8 @@ export interface GenerationResult {
 }
 
 export interface KvCache {
-  /** `past_key_values.*` input name → the tensor the last step gave as the matching `present.*`. */
-  past: Map<string, Tensor>;
+  /** `past_key_values.*` input name → the tensor the last step gave as the matching `present.*` (CPU or GPU). */
+  past: Map<string, HeldTensor>;
   /** Ids already run through the model: the positions the past tensors hold. */
   tokens: number[];
   /** Ids accepted but not yet run (the last sampled token, appended input): run first by the next call. */
@@ -73,9 +76,30 @@ export function createCache(): KvCache {
   return { past: new Map(), tokens: [], pending: [] };
 }
 
-/** An independent copy (tensors are never written, so they are shared): the Prompt API's `clone()`. */
+/**
+ * An independent copy, the Prompt API's `clone()`: CPU tensors are never written, so they are shared; GPU tensors
+ * are copied on the device, since each cache disposes its own.
+ */
 export function cloneCache(cache: KvCache): KvCache {
-  return { past: new Map(cache.past), tokens: [...cache.tokens], pending: [...cache.pending] };
+  const past = new Map<string, HeldTensor>();
+  try {
+    for (const [name, t] of cache.past) past.set(name, isDeviceTensor(t) ? t.clone() : t);
+  } catch (err) {
+    for (const t of past.values()) if (isDeviceTensor(t)) t.dispose();
+    throw err;
+  }
+  return { past, tokens: [...cache.tokens], pending: [...cache.pending] };
+}
+
+/**
+ * Frees the cache's GPU tensors. The cache stays usable: what it held becomes pending again, so continuing from it
+ * prefills the history anew (a session whose model was reloaded on a new device goes on this way).
+ */
+export function releaseCache(cache: KvCache): void {
+  for (const t of cache.past.values()) if (isDeviceTensor(t)) t.dispose();
+  cache.past.clear();
+  cache.pending = [...cache.tokens, ...cache.pending];
+  cache.tokens = [];
 }
 
 /** Positions the cache uses once its pending ids are run. */
@@ -103,9 +127,14 @@ const now = () => performance.now();
 
 export class DecodeLoop {
   private readonly inputs: ReturnType<GraphRunner['io']>['inputs'];
+  /** The present.* outputs the runner may keep on the device. */
+  private readonly presentNames: string[];
 
   constructor(private readonly model: DecoderModel) {
     this.inputs = model.graphs.io(model.role).inputs;
+    this.presentNames = this.inputs
+      .filter((i) => i.name.startsWith('past_key_values.'))
+      .map((i) => `present.${i.name.slice('past_key_values.'.length)}`);
     this.checkGraph();
   }
 
@@ -122,6 +151,14 @@ export class DecodeLoop {
   async continue(cache: KvCache, input: readonly number[], params: GenerateParams): Promise<GenerationResult> {
     const start = now();
     const { config } = this.model;
+    // GPU tensors of a session since released (the model unloaded, the device lost): run the history again.
+    const { graphs, role } = this.model;
+    for (const t of cache.past.values()) {
+      if (isDeviceTensor(t) && !graphs.accepts?.(role, t)) {
+        releaseCache(cache);
+        break;
+      }
+    }
     const feed = [...cache.pending, ...input];
     if (feed.length === 0) throw new WebqError('DataError', 'there is no input to generate from');
     const used = cache.tokens.length;
@@ -195,34 +232,51 @@ export class DecodeLoop {
     return Math.min(width, this.model.config.vocabSize, this.model.vocabLimit ?? width);
   }
 
-  /** Runs `ids` after the cache's tokens; the cache takes the presents; returns the last position's logits. */
+  /**
+   * Runs `ids` after the cache's tokens; the cache takes the presents (kept on the GPU where the runner can) and the
+   * past they replace is disposed; returns the last position's logits.
+   */
   private async step(cache: KvCache, ids: readonly number[]): Promise<Float32Array> {
     const past = cache.tokens.length;
-    const outputs = await this.model.graphs.run(this.model.role, this.feeds(cache, ids));
-    const presents = new Map<string, Tensor>();
-    for (const input of this.inputs) {
-      if (!input.name.startsWith('past_key_values.')) continue;
-      const present = outputs[`present.${input.name.slice('past_key_values.'.length)}`];
-      if (!present || present.dims[2] !== past + ids.length) {
-        throw new WebqError(
-          'OperationError',
-          `the model gave no present.* of ${past + ids.length} positions for ${input.name} ` +
-            `(got dims [${present?.dims.join(', ') ?? ''}])`,
-        );
+    const { graphs, role } = this.model;
+    const feeds = this.feeds(cache, ids);
+    const outputs: Record<string, HeldTensor> = graphs.runKeeping
+      ? await graphs.runKeeping(role, feeds, this.presentNames)
+      : await graphs.run(role, feeds as Record<string, Tensor>);
+    const presents = new Map<string, HeldTensor>();
+    let logits: Float32Array;
+    try {
+      for (const input of this.inputs) {
+        if (!input.name.startsWith('past_key_values.')) continue;
+        const present = outputs[`present.${input.name.slice('past_key_values.'.length)}`];
+        if (!present || present.dims[2] !== past + ids.length) {
+          throw new WebqError(
+            'OperationError',
+            `the model gave no present.* of ${past + ids.length} positions for ${input.name} ` +
+              `(got dims [${present?.dims.join(', ') ?? ''}])`,
+          );
+        }
+        presents.set(input.name, present);
       }
-      presents.set(input.name, present);
+      logits = lastLogits(outputs);
+    } catch (err) {
+      for (const t of Object.values(outputs)) if (isDeviceTensor(t)) t.dispose();
+      throw err;
     }
-    const logits = lastLogits(outputs);
-    for (const [name, present] of presents) cache.past.set(name, present);
+    for (const [name, present] of presents) {
+      const before = cache.past.get(name);
+      if (before && before !== present && isDeviceTensor(before)) before.dispose();
+      cache.past.set(name, present);
+    }
     cache.tokens.push(...ids);
     // Only now are they in the cache: a step that fails leaves them pending, and the cache consistent.
     cache.pending = [];
     return logits;
   }
 
-  private feeds(cache: KvCache, ids: readonly number[]): Record<string, Tensor> {
+  private feeds(cache: KvCache, ids: readonly number[]): Record<string, HeldTensor> {
     const past = cache.tokens.length;
-    const feeds: Record<string, Tensor> = {};
+    const feeds: Record<string, HeldTensor> = {};
     for (const input of this.inputs) {
       const { name, type } = input;
       if (name === 'input_ids') feeds[name] = intTensor(type, [1, ids.length], (i) => ids[i]!);
@@ -295,9 +349,14 @@ function intTensor(type: string, dims: number[], value: (i: number) => number): 
 }
 
 /** The logits of the last position, as float32. */
-export function lastLogits(outputs: Record<string, Tensor>): Float32Array {
+export function lastLogits(outputs: Record<string, HeldTensor>): Float32Array {
   const logits = outputs.logits;
-  if (!logits || logits.dims.length !== 3 || (logits.type !== 'float32' && logits.type !== 'float16')) {
+  if (
+    !logits ||
+    isDeviceTensor(logits) ||
+    logits.dims.length !== 3 ||
+    (logits.type !== 'float32' && logits.type !== 'float16')
+  ) {
     throw new WebqError(
       'OperationError',
       `the model gave no logits [batch, tokens, vocabulary] (its outputs: ${Object.keys(outputs).join(', ')})`,

@@ -14,7 +14,7 @@ import { readObject } from '../model-files';
 import { tokenizers, type TextTokenizer } from '../tokenizer';
 import type { GraphRunner, ModelFiles, RunHooks } from '../types';
 import { checkMessages, compileChatTemplate, renderChat, type ChatTemplate } from './chat-template';
-import { createCache, DecodeLoop, type GenerationResult, type KvCache } from './decode-loop';
+import { createCache, DecodeLoop, releaseCache, type GenerationResult, type KvCache } from './decode-loop';
 import { checkStopStrings } from './detokenize';
 import { parseDecoderConfig, type DecoderConfig } from './model-config';
 import { checkSamplingOptions, type SamplingOptions } from './sampling';
@@ -26,6 +26,7 @@ export {
   contextUsage,
   createCache,
   DecodeLoop,
+  releaseCache,
   type GenerationResult,
   type KvCache,
 } from './decode-loop';
@@ -145,7 +146,14 @@ export async function generateText(
 ): Promise<GenerationResult> {
   const checked = checkGenerationOptions(options);
   const prompt = await promptIds(assets, input);
-  return continueGeneration(assets, hooks.cache ?? createCache(), prompt, checked, graphs, hooks);
+  if (hooks.cache) return continueGeneration(assets, hooks.cache, prompt, checked, graphs, hooks);
+  // A one-shot run's cache dies with it: its GPU tensors are freed however the run ends (stop, abort, error).
+  const cache = createCache();
+  try {
+    return await continueGeneration(assets, cache, prompt, checked, graphs, hooks);
+  } finally {
+    releaseCache(cache);
+  }
 }
 
 /**

@@ -4,9 +4,13 @@
  * cached step and a multi-token step after a cache (onnxruntime-node's GroupQueryAttention against MatMul/Softmax).
  */
 import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
 import { describe, expect, test } from 'vitest';
+import { graphIo } from '../../../extension/host/graph';
+import { generateText, promptIds } from '../../../extension/tasks/generation/index';
 import { decoderLmModel } from '../../support/hub-models/decoder-lm';
 import { LLAMA_GQA_SPEC, llamaGqaHubFiles } from '../../support/hub-models/llama-gqa';
+import { load } from './lm-harness';
 import { decodeLoopSuite } from './lm-suite';
 
 describe('text generation on a generated GroupQueryAttention Llama', () => {
@@ -48,5 +52,40 @@ describe('text generation on a generated GroupQueryAttention Llama', () => {
     }
     await gqa.release();
     await plain.release();
+  });
+
+  test("the graph's GroupQueryAttention nodes are read from its bytes (heads, rotary cache rows)", () => {
+    const io = graphIo(onnx.ModelProto.decode(decoderLmModel({ ...LLAMA_GQA_SPEC, vocabSize: 64 }, 1)));
+    expect(io.groupQueryAttention).toEqual({ nodes: 2, numHeads: [2, 2], kvNumHeads: [1, 1], rotaryPositions: 256 });
+    const plain = graphIo(
+      onnx.ModelProto.decode(decoderLmModel({ ...LLAMA_GQA_SPEC, vocabSize: 64, attention: 'plain' }, 1)),
+    );
+    expect(plain.groupQueryAttention).toBeUndefined();
+  });
+
+  test('rotary caches shorter than max_position_embeddings bound the context with a QuotaExceededError', async () => {
+    // Else onnxruntime fails mid-generation: "cos_cache dimension 0 shall not be less than total_sequence_length".
+    const rows = 40;
+    const m = await load(llamaGqaHubFiles({ maxPositions: 256, spec: { rotaryPositions: rows } }));
+    try {
+      expect(m.assets.config.contextWindow).toBe(256);
+      const input = { kind: 'text' as const, text: ['Once upon a time'], batched: false };
+      const prompt = await promptIds(m.assets, input);
+      const r = await generateText(m.assets, input, { maxNewTokens: 200 }, m.runner);
+      expect(r.finishReason).toBe('length');
+      expect(prompt.length + r.tokens.length).toBe(rows);
+      const long = {
+        kind: 'text' as const,
+        text: ['one two three four five six seven eight '.repeat(6)],
+        batched: false,
+      };
+      expect((await promptIds(m.assets, long)).length).toBeGreaterThanOrEqual(rows);
+      await expect(generateText(m.assets, long, {}, m.runner)).rejects.toMatchObject({
+        name: 'QuotaExceededError',
+        message: expect.stringContaining(`${rows}-token context window`),
+      });
+    } finally {
+      await m.runner.release();
+    }
   });
 });

@@ -6,7 +6,7 @@
 import { dataError, WebqError } from '../shared/errors';
 import type { ChatMessage } from '../shared/messages';
 import { SESSION_DEFAULTS, type SessionReply } from '../shared/protocol';
-import type { Progress, RunResult } from '../shared/types';
+import type { ModelRef, Progress, RunResult } from '../shared/types';
 
 /** The default model when `create()` names none. */
 export const DEFAULT_LANGUAGE_MODEL = 'qwen2.5-0.5b-instruct';
@@ -22,7 +22,8 @@ export type SessionCall = (params: Record<string, unknown>, extras?: CallExtras)
 type Availability = NonNullable<SessionReply['availability']>;
 type PromptInput = string | ChatMessage[];
 interface CreateOptions {
-  model?: string;
+  /** A registry LLM id or `{ url, task: 'text-generation' }` (the engine checks it as it checks `run`'s model). */
+  model?: ModelRef;
   initialPrompts?: ChatMessage[];
   temperature?: number;
   topK?: number;
@@ -171,7 +172,8 @@ export function createLanguageModel(call: SessionCall) {
   const split = (options: CreateOptions = {}) => {
     if (typeof options !== 'object' || options === null) throw dataError('options must be an object');
     const { model = DEFAULT_LANGUAGE_MODEL, initialPrompts, signal, monitor, ...rest } = options;
-    if (typeof model !== 'string') throw dataError('option model must be a model id or URL string');
+    if (typeof model !== 'string' && (typeof model !== 'object' || model === null || Array.isArray(model)))
+      throw dataError("option model must be a model id or { url, task: 'text-generation' }");
     if (monitor !== undefined && typeof monitor !== 'function') throw dataError('option monitor must be a function');
     return { model, initialPrompts, signal, monitor, rest };
   };

@@ -12,9 +12,22 @@ export interface ValueInfo {
   type: TensorType | string;
   dims: (number | string)[];
 }
+/**
+ * The graph's com.microsoft GroupQueryAttention nodes, for text generation (tasks/generation/model-config.ts):
+ * their head counts, and the positions their rotary cos/sin caches cover (the fewest rows of any node's constant
+ * cos_cache), past which onnxruntime refuses to run.
+ */
+export interface GroupQueryAttentionInfo {
+  nodes: number;
+  numHeads: number[];
+  kvNumHeads: number[];
+  rotaryPositions?: number;
+}
 export interface GraphIo {
   inputs: ValueInfo[];
   outputs: ValueInfo[];
+  /** Present when the graph's attention is onnxruntime's fused GroupQueryAttention. */
+  groupQueryAttention?: GroupQueryAttentionInfo;
 }
 
 const ELEMENT: Readonly<Record<number, TensorType | string>> = Object.freeze({
@@ -45,10 +58,31 @@ export function graphIo(model: onnx.IModelProto): GraphIo {
       ),
     };
   };
+  const groupQueryAttention = groupQueryAttentionOf(graph);
   return {
     // Older exporters list initializers among the inputs; those are weights, not feeds.
     inputs: (graph.input ?? []).filter((v) => !initializers.has(v.name)).map(describe),
     outputs: (graph.output ?? []).map(describe),
+    ...(groupQueryAttention ? { groupQueryAttention } : {}),
+  };
+}
+
+function groupQueryAttentionOf(graph: onnx.IGraphProto): GroupQueryAttentionInfo | undefined {
+  const nodes = (graph.node ?? []).filter((n) => n.opType === 'GroupQueryAttention' && n.domain === 'com.microsoft');
+  if (nodes.length === 0) return undefined;
+  const cacheRows = new Map((graph.initializer ?? []).map((t) => [t.name, Number(t.dims?.[0] ?? NaN)]));
+  const attr = (n: onnx.INodeProto, name: string) => Number(n.attribute?.find((a) => a.name === name)?.i ?? 0);
+  let rotaryPositions: number | undefined;
+  for (const n of nodes) {
+    const rows = attr(n, 'do_rotary') ? cacheRows.get(n.input?.[7] ?? '') : undefined;
+    if (rows !== undefined && Number.isInteger(rows) && rows >= 0)
+      rotaryPositions = Math.min(rotaryPositions ?? Infinity, rows);
+  }
+  return {
+    nodes: nodes.length,
+    numHeads: nodes.map((n) => attr(n, 'num_heads')),
+    kvNumHeads: nodes.map((n) => attr(n, 'kv_num_heads')),
+    ...(rotaryPositions === undefined ? {} : { rotaryPositions }),
   };
 }
 

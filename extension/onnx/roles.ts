@@ -1,9 +1,14 @@
 /**
  * What each weight is for, read from the graph's structure rather than from names (exporters name
  * things arbitrarily: PP-OCR's attention projections are "linear_77.w_0"):
- *   attention  MatMul/Gemm weights that feed (through reshapes, transposes, slices, bias adds, scaling)
+ *   attention  MatMul/Gemm weights that feed (through reshapes, transposes, slices, bias adds, scaling, a KV
+ *              cache's Concat, the Expand/Tile that repeats grouped kv heads)
  *              either operand of an activation×activation MatMul whose output goes into a Softmax whose
- *              output is multiplied by another activation (q, k, v), or that consume that product (o)
+ *              output is multiplied by another activation (q, k, v), or that consume that product (o);
+ *              and the same around onnxruntime's fused attention ops (com.microsoft GroupQueryAttention,
+ *              MultiHeadAttention, ...): the projections into their query/key/value inputs (packed QKV too) and
+ *              the one that reads their output. The fused node itself is not rewritten (rewrite.ts leaves
+ *              every non-default-domain node alone), its rotary caches stay float
  *   embedding  Gather on a constant rank-2 float table along axis 0 with computed (integer) indices
  *   head       the last MatMul/Gemm before a graph output (only elementwise/shape/softmax ops between)
  *   norm       inputs of normalisation ops, and the scale/shift after a decomposed one
@@ -35,6 +40,10 @@ const PASS_THROUGH = new Set([
   'Div',
   'Dropout',
   'Where',
+  // Grouped-query attention written with standard ops: the cache concatenation and the kv heads repeated.
+  'Concat',
+  'Expand',
+  'Tile',
 ]);
 const OUTPUT_TAIL = new Set([
   'Add',
@@ -84,6 +93,14 @@ function traceBack(
   const node = ix.producers.get(value);
   if (!node || depth === 0) return undefined;
   if (stop(node)) return node;
+  // A KV cache joins the past (a graph input) and the new keys/values: any of the pieces may lead to the projection.
+  if (node.opType === 'Concat' && through.has('Concat')) {
+    for (const input of activations(ix, node)) {
+      const found = traceBack(ix, input, stop, through, depth - 1);
+      if (found) return found;
+    }
+    return undefined;
+  }
   if (!through.has(node.opType ?? '')) return undefined;
   const inputs = activations(ix, node);
   // Shape arithmetic (Reshape's shape, Slice's starts) is an activation too; the data input comes first.
@@ -110,24 +127,48 @@ function traceForward(
   return found;
 }
 
+/**
+ * onnxruntime's fused attention ops (com.microsoft) → how many leading inputs are query/key/value activations.
+ * Their first output is the attention's result, which the output projection reads.
+ */
+const FUSED_ATTENTION: ReadonlyMap<string, number> = new Map([
+  ['GroupQueryAttention', 3],
+  ['MultiHeadAttention', 3],
+  ['PackedMultiHeadAttention', 3],
+  ['SparseAttention', 3],
+  ['PagedAttention', 3],
+  ['DecoderMaskedMultiHeadAttention', 3],
+]);
+const SHAPE_ONLY = new Set(['Reshape', 'Transpose', 'Cast', 'Identity', 'Squeeze', 'Unsqueeze', 'Flatten']);
+
 /** MatMul/Gemm nodes whose weights are attention projections (q, k, v and the output projection). */
 export function attentionProjections(ix: ModelIndex): Set<NodeProto> {
   const projections = new Set<NodeProto>();
   const isActivationMatMul = (n: NodeProto) => n.opType === 'MatMul' && activations(ix, n).length === 2;
+  const isProjection = (n: NodeProto) => isLinearWithWeight(ix, n);
+  const outputProjections = (value: string) => {
+    for (const o of traceForward(ix, value, (n, i) => isProjection(n) && i === 0, SHAPE_ONLY)) projections.add(o);
+  };
+  for (const node of ix.producers.values()) {
+    const qkv = node.domain === 'com.microsoft' ? FUSED_ATTENTION.get(node.opType ?? '') : undefined;
+    if (qkv === undefined) continue;
+    for (const operand of (node.input ?? []).slice(0, qkv)) {
+      if (!operand || isConstant(ix, operand)) continue; // absent key/value when QKV is packed into the query
+      const projection = traceBack(ix, operand, isProjection, PASS_THROUGH);
+      if (projection) projections.add(projection);
+    }
+    if (node.output?.[0]) outputProjections(node.output[0]);
+  }
   for (const softmax of ix.producers.values()) {
     if (softmax.opType !== 'Softmax') continue;
     const scores = traceBack(ix, softmax.input![0]!, isActivationMatMul, PASS_THROUGH);
     const context = traceForward(ix, softmax.output![0]!, (n, i) => isActivationMatMul(n) && i === 0, PASS_THROUGH);
     if (!scores || context.length === 0) continue;
     for (const operand of [scores.input![0]!, scores.input![1]!, ...context.map((c) => c.input![1]!)]) {
-      const projection = traceBack(ix, operand, (n) => isLinearWithWeight(ix, n), PASS_THROUGH);
+      const projection = traceBack(ix, operand, isProjection, PASS_THROUGH);
       if (projection) projections.add(projection);
     }
-    for (const c of context) {
-      const shapeOnly = new Set(['Reshape', 'Transpose', 'Cast', 'Identity', 'Squeeze', 'Unsqueeze', 'Flatten']);
-      for (const o of traceForward(ix, c.output![0]!, (n, i) => isLinearWithWeight(ix, n) && i === 0, shapeOnly))
-        projections.add(o);
-    }
+    for (const c of context) outputProjections(c.output![0]!);
   }
   return projections;
 }

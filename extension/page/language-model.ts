@@ -6,7 +6,7 @@
 import { dataError, WebqError } from '../shared/errors';
 import type { ChatMessage } from '../shared/messages';
 import { SESSION_DEFAULTS, type SessionReply } from '../shared/protocol';
-import type { Progress, RunResult } from '../shared/types';
+import type { ModelRef, Progress, RunResult } from '../shared/types';
 
 /** The default model when `create()` names none. */
 export const DEFAULT_LANGUAGE_MODEL = 'qwen2.5-0.5b-instruct';
@@ -22,8 +22,8 @@ export type SessionCall = (params: Record<string, unknown>, extras?: CallExtras)
 type Availability = NonNullable<SessionReply['availability']>;
 type PromptInput = string | ChatMessage[];
 interface CreateOptions {
-  /** A registry id, a URL, or `{ url, task: 'text-generation' }` (checked by the engine like every ModelRef). */
-  model?: string | { url: string; task?: string };
+  /** A registry LLM id or `{ url, task: 'text-generation' }` (the engine checks it as it checks `run`'s model). */
+  model?: ModelRef;
   initialPrompts?: ChatMessage[];
   temperature?: number;
   topK?: number;
@@ -172,8 +172,8 @@ export function createLanguageModel(call: SessionCall) {
   const split = (options: CreateOptions = {}) => {
     if (typeof options !== 'object' || options === null) throw dataError('options must be an object');
     const { model = DEFAULT_LANGUAGE_MODEL, initialPrompts, signal, monitor, ...rest } = options;
-    if (typeof model !== 'string' && (typeof model !== 'object' || model === null))
-      throw dataError("option model must be a model id, a URL, or { url, task: 'text-generation' }");
+    if (typeof model !== 'string' && (typeof model !== 'object' || model === null || Array.isArray(model)))
+      throw dataError("option model must be a model id or { url, task: 'text-generation' }");
     if (monitor !== undefined && typeof monitor !== 'function') throw dataError('option monitor must be a function');
     return { model, initialPrompts, signal, monitor, rest };
   };

@@ -58,6 +58,8 @@ export interface GraphRunner {
   io(role: string): {
     inputs: { name: string; type: string; dims: (number | string)[] }[];
     outputs: { name: string; type: string; dims: (number | string)[] }[];
+    /** The graph's GroupQueryAttention nodes, when it has some (host/graph.ts). */
+    groupQueryAttention?: { nodes: number; numHeads: number[]; kvNumHeads: number[]; rotaryPositions?: number };
   };
   /** Aborted when the request is: loops (a decoder) check it between steps. */
   readonly signal: AbortSignal;

@@ -11,6 +11,7 @@ import type { PrecisionPolicy } from '../../extension/onnx';
 import { textGeneration } from '../../extension/tasks/generation';
 import type { TaskPipeline } from '../../extension/tasks/types';
 import { llamaHubFiles } from '../../tools/hub-models/llama';
+import { llamaGqaHubFiles } from '../../tools/hub-models/llama-gqa';
 import { qwen2HubFiles } from '../../tools/hub-models/qwen2';
 import { mirrorRepo } from '../../tools/hub-mirror';
 import { runPipeline } from '../support/node-pipeline';
@@ -20,6 +21,9 @@ const PREFIX = '/hub';
 const QWEN_REPO = 'onnx-community/Qwen2.5-0.5B-Instruct';
 const LLAMA_REPO = 'onnx-community/Llama-3.2-1B-Instruct';
 const Q4_REPO = 'test/Qwen2-q4';
+/** A GroupQueryAttention Llama with a 96-token context window (so overflowing it is cheap). */
+const GQA_REPO = 'webq-tests/Llama-GQA-tiny';
+const GQA_WINDOW = 96;
 /** The text profile's default for built-in models (extension/host/profile.ts): 4-bit, mixed precision. */
 const TEXT_POLICY: PrecisionPolicy = {
   bits: 4,
@@ -47,6 +51,24 @@ export function generationSuite(ctx: () => RegistryContext): void {
   const llamaHub = llamaHubFiles({ layout: 'external-data' });
   /** A repo with a prequantized `onnx/model_q4.onnx` (MatMulNBits), as the hub's q4 exports. */
   const qwenQ4 = qwen2HubFiles({ layout: 'q4' });
+  const gqa = llamaGqaHubFiles({ maxPositions: GQA_WINDOW });
+  const gqaModel = () => ({
+    url: `${ctx().server.origin}${PREFIX}/${GQA_REPO}/resolve/main/onnx/model.onnx`,
+    task: 'text-generation',
+  });
+  /** Greedy output of the webq pipeline in Node on onnxruntime-node's CPU EP, on `graph` (the stored one if absent). */
+  const nodeReference = async (input: unknown, options: Record<string, unknown>, graph?: Uint8Array) =>
+    (
+      await runPipeline(
+        textGeneration as unknown as TaskPipeline,
+        gqa,
+        typeof input === 'string'
+          ? { kind: 'text', text: [input], batched: false }
+          : { kind: 'messages', messages: (input as { messages: never }).messages },
+        options,
+        graph ? { model: graph } : {},
+      )
+    ).output as Json;
 
   const run = (model: unknown, input: unknown, options: Record<string, unknown> = {}) =>
     ctx().page.evaluate(
@@ -87,6 +109,7 @@ export function generationSuite(ctx: () => RegistryContext): void {
     mirrorRepo(ctx().server, PREFIX, QWEN_REPO, qwenHub);
     mirrorRepo(ctx().server, PREFIX, LLAMA_REPO, llamaHub);
     mirrorRepo(ctx().server, PREFIX, Q4_REPO, qwenQ4);
+    mirrorRepo(ctx().server, PREFIX, GQA_REPO, gqa);
     await ctx().setModelHost(`${ctx().server.origin}${PREFIX}`);
   });
 
@@ -273,6 +296,90 @@ export function generationSuite(ctx: () => RegistryContext): void {
         { model: qwenQ4['onnx/model_q4.onnx'] as Uint8Array },
       );
       expect(r.output.tokens).toEqual((reference.output as Json).tokens);
+    });
+  });
+
+  describe('GroupQueryAttention graphs (SPEC §8)', () => {
+    for (const backend of ['wasm', 'webgpu'] as const) {
+      it(`${backend}: greedy tokens of a GQA Llama equal onnxruntime-node's, as stored (fp32) and at 4 bits`, async () => {
+        const fp32 = await run(gqaModel(), { messages: MESSAGES }, { maxNewTokens: 8, backend });
+        expect(fp32.ok, fp32.message).toBe(true);
+        expect(fp32.metrics).toMatchObject({ backend, quantizationBits: 32 });
+        const reference = await nodeReference({ messages: MESSAGES }, { maxNewTokens: 8 });
+        expect(reference.tokens).toHaveLength(8);
+        expect(fp32.output.tokens).toEqual(reference.tokens);
+        expect(fp32.output.text).toBe(reference.text);
+
+        // useQuantization on a URL takes the profile's text precision: 4 bits, attention and embeddings at 8.
+        const q4 = await run(gqaModel(), { messages: MESSAGES }, { maxNewTokens: 8, backend, useQuantization: true });
+        expect(q4.ok, q4.message).toBe(true);
+        expect(q4.metrics).toMatchObject({ backend, quantizationBits: 4, mixedPrecision: true });
+        const policy = { ...TEXT_POLICY, quantizeEmbeddingTables: backend === 'webgpu' };
+        const quantized = prepareModel(gqa['onnx/model.onnx'] as Uint8Array, policy).bytes;
+        const reference4 = await nodeReference({ messages: MESSAGES }, { maxNewTokens: 8 }, quantized);
+        expect(q4.output.tokens).toEqual(reference4.tokens);
+        expect(q4.output.text).toBe(reference4.text);
+      });
+    }
+
+    it('webgpu: a LanguageModel session on a GQA graph runs its next prompt after the cache as a one-shot run would', async () => {
+      // The next prompt is several new tokens after a cache: GroupQueryAttention's "subsequent prompt" case.
+      const r: Json = await ctx().page.evaluate(async (model) => {
+        const session = await (window as any).webq.LanguageModel.create({
+          model,
+          backend: 'webgpu',
+          initialPrompts: [{ role: 'system', content: 'You are terse.' }],
+          maxNewTokens: 5,
+        });
+        const first = await session.prompt('Name a colour.');
+        const second = await session.prompt('And another?');
+        session.destroy();
+        return { first, second };
+      }, gqaModel());
+      const messages = [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: 'Name a colour.' },
+        { role: 'assistant', content: r.first },
+        { role: 'user', content: 'And another?' },
+      ];
+      const oneShot = await run(gqaModel(), { messages }, { maxNewTokens: 5, backend: 'webgpu' });
+      expect(oneShot.ok, oneShot.message).toBe(true);
+      expect(r.second).toBe(oneShot.output.text);
+      expect(r.second).toBe((await nodeReference({ messages }, { maxNewTokens: 5 })).text);
+    });
+
+    it('a stop string ends the text before it; seeded sampling repeats itself', async () => {
+      const full = await run(gqaModel(), 'Once upon a time', { maxNewTokens: 8 });
+      expect(full.ok, full.message).toBe(true);
+      const text: string = full.output.text;
+      const stop = text.slice(Math.floor(text.length / 2), Math.floor(text.length / 2) + 2);
+      expect(stop.trim().length).toBeGreaterThan(0);
+      const cut = await run(gqaModel(), 'Once upon a time', { maxNewTokens: 8, stop: [stop] });
+      expect(cut.ok, cut.message).toBe(true);
+      expect(cut.output.finishReason).toBe('stop');
+      expect(cut.output.text).toBe(text.slice(0, text.indexOf(stop)));
+      const { chunks, result } = await stream(gqaModel(), 'Once upon a time', { maxNewTokens: 8, stop: [stop] });
+      expect(chunks.join('')).toBe(cut.output.text); // the stop string's start is never streamed
+      expect(result.output.finishReason).toBe('stop');
+
+      const sampling = { maxNewTokens: 8, temperature: 1.2, topK: 40, seed: 11 };
+      const a = await run(gqaModel(), 'Once upon a time', sampling);
+      const b = await run(gqaModel(), 'Once upon a time', sampling);
+      expect(a.ok, a.message).toBe(true);
+      expect(b.output.tokens).toEqual(a.output.tokens);
+    });
+
+    it('the context window bounds generation; a prompt that overflows it is a QuotaExceededError', async () => {
+      const bounded = await run(gqaModel(), 'Once upon a time', { maxNewTokens: 500 });
+      expect(bounded.ok, bounded.message).toBe(true);
+      const { promptTokens, completionTokens } = bounded.output.usage;
+      if (bounded.output.finishReason === 'length') expect(promptTokens + completionTokens).toBe(GQA_WINDOW);
+      else expect(promptTokens + completionTokens).toBeLessThan(GQA_WINDOW); // an end-of-sequence token came first
+
+      const long = 'one two three four five six seven eight nine ten '.repeat(12); // > 96 tokens
+      const r = await run(gqaModel(), long, { maxNewTokens: 4 });
+      expect(r).toMatchObject({ ok: false, name: 'QuotaExceededError' });
+      expect(r.message).toMatch(/96-token context window/);
     });
   });
 }

@@ -6,12 +6,15 @@
  * projections (Qwen2 has biases on them), rotary position embedding (from primitive ops), attention over the past
  * concatenated with the new keys along the sequence axis, grouped-query (fewer kv heads, repeated), causal and
  * padding masks, output projection, SiLU-gated MLP. Tied input/output embeddings as both real models have.
+ * With `attention: 'group-query'` the attention (rotary, cache concatenation, grouped heads, causal and padding
+ * masks) is one com.microsoft GroupQueryAttention node per layer instead, over the same weights under the same
+ * names: the two graphs of one seed compute the same function, which the tests check.
  *
  * The weights are seeded random: what the model says is checked against a reference loop in the tests, not scripted.
  * The final norm's weight is centred at zero (random signs) so the tied head does not just repeat its input token.
  */
 import { onnx } from 'onnx-proto';
-import { intAttr, makeNode } from '../../extension/onnx/model';
+import { intAttr, makeNode, MS_DOMAIN } from '../../extension/onnx/model';
 import { DataType, floatTensor, rawTensor } from '../../extension/onnx/tensor';
 import { mulberry32 } from '../../extension/shared/random';
 
@@ -28,6 +31,14 @@ export interface DecoderLmSpec {
   qkvBias: boolean;
   /** Declare a position_ids input (the HF exports do); false = positions from the past length. */
   positionIds: boolean;
+  /**
+   * 'plain' (default): MatMul/Softmax attention from standard ops, as optimum exports it. 'group-query': one
+   * com.microsoft GroupQueryAttention node per layer (rotary inside it from cos/sin caches, seqlens_k and
+   * total_sequence_length derived from attention_mask in the graph), as onnxruntime's model builder exports it.
+   */
+  attention?: 'plain' | 'group-query';
+  /** Rows of the GroupQueryAttention cos/sin caches: the most positions the graph can run (default 256). */
+  rotaryPositions?: number;
 }
 
 const ints = (name: string, values: number[]) =>
@@ -108,70 +119,79 @@ export function decoderLmModel(spec: DecoderLmSpec, seed: number): Uint8Array {
       );
     }
 
-  const zero = g.int64('/c/zero', [], [0]);
-  const one = g.int64('/c/one', [], [1]);
-  const axis0 = g.int64('/c/axis0', [1], [0]);
-  const axis1 = g.int64('/c/axis1', [1], [1]);
-  const axisLast = g.int64('/c/axis_last', [1], [-1]);
+  // Plain attention's shared inputs: positions, rotary tables and masks (built once, for every layer).
+  const plainSetup = () => {
+    const zero = g.int64('/c/zero', [], [0]);
+    const one = g.int64('/c/one', [], [1]);
+    const axis0 = g.int64('/c/axis0', [1], [0]);
+    const axis1 = g.int64('/c/axis1', [1], [1]);
+    const axisLast = g.int64('/c/axis_last', [1], [-1]);
 
-  // Lengths: the new tokens and the past (from layer 0's past key).
-  const seqLen = g.op('Gather', [g.op('Shape', ['input_ids']), one], [intAttr('axis', 0)], '/len/sequence');
-  const pastLen = g.op(
-    'Gather',
-    [g.op('Shape', [past(0, 'key')]), g.int64('/c/two', [], [2])],
-    [intAttr('axis', 0)],
-    '/len/past',
-  );
-  const totalLen = g.op('Add', [pastLen, seqLen], [], '/len/total');
-  const queryPos = g.op('Add', [g.op('Range', [zero, seqLen, one]), pastLen], [], '/pos/query'); // [s]
+    // Lengths: the new tokens and the past (from layer 0's past key).
+    const seqLen = g.op('Gather', [g.op('Shape', ['input_ids']), one], [intAttr('axis', 0)], '/len/sequence');
+    const pastLen = g.op(
+      'Gather',
+      [g.op('Shape', [past(0, 'key')]), g.int64('/c/two', [], [2])],
+      [intAttr('axis', 0)],
+      '/len/past',
+    );
+    const totalLen = g.op('Add', [pastLen, seqLen], [], '/len/total');
+    const queryPos = g.op('Add', [g.op('Range', [zero, seqLen, one]), pastLen], [], '/pos/query'); // [s]
 
-  // Rotary tables from positions: angle = position × θ^(−2j/d), cos/sin of [b, 1, s, d] (halves repeated).
-  const positions = spec.positionIds ? 'position_ids' : g.op('Unsqueeze', [queryPos, axis0], [], '/pos/ids');
-  const invFreq = Array.from({ length: half }, (_, j) => spec.ropeTheta ** (-(2 * j) / headDim));
-  const angles = g.op(
-    'Mul',
-    [
-      g.op('Unsqueeze', [g.op('Cast', [positions], [intAttr('to', DataType.FLOAT)]), axisLast]),
-      g.floats('rotary.inv_freq', [half], invFreq),
-    ],
-    [],
-    '/rope/angles',
-  ); // [b, s, half]
-  const table = (fn: 'Cos' | 'Sin') => {
-    const t = g.op(fn, [angles], [], `/rope/${fn}`);
-    return g.op('Unsqueeze', [g.op('Concat', [t, t], [intAttr('axis', -1)]), axis1], [], `/rope/${fn}_table`);
+    // Rotary tables from positions: angle = position × θ^(−2j/d), cos/sin of [b, 1, s, d] (halves repeated).
+    const positions = spec.positionIds ? 'position_ids' : g.op('Unsqueeze', [queryPos, axis0], [], '/pos/ids');
+    const invFreq = Array.from({ length: half }, (_, j) => spec.ropeTheta ** (-(2 * j) / headDim));
+    const angles = g.op(
+      'Mul',
+      [
+        g.op('Unsqueeze', [g.op('Cast', [positions], [intAttr('to', DataType.FLOAT)]), axisLast]),
+        g.floats('rotary.inv_freq', [half], invFreq),
+      ],
+      [],
+      '/rope/angles',
+    ); // [b, s, half]
+    const table = (fn: 'Cos' | 'Sin') => {
+      const t = g.op(fn, [angles], [], `/rope/${fn}`);
+      return g.op('Unsqueeze', [g.op('Concat', [t, t], [intAttr('axis', -1)]), axis1], [], `/rope/${fn}_table`);
+    };
+    const cos = table('Cos');
+    const sin = table('Sin');
+    const splitHalves = g.int64('/c/halves', [2], [half, half]);
+    const rope = (x: string, name: string) => {
+      const a = `${name}/x1`,
+        b = `${name}/x2`;
+      g.nodes.push(makeNode('Split', [x, splitHalves], [a, b], `${name}/Split`, [intAttr('axis', -1)]));
+      const rotated = g.op('Concat', [g.op('Neg', [b]), a], [intAttr('axis', -1)], `${name}/rotate_half`);
+      return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])], [], `${name}/rotated`);
+    };
+
+    // Masks [b, 1, s, total]: −1e9 where the attention_mask is 0 (padding) or the key is after the query (causal).
+    const big = g.floats('/c/neg_big', [], [-1e9]);
+    const padding = g.op(
+      'Mul',
+      [
+        g.op('Sub', [g.floats('/c/one_f', [], [1]), g.op('Cast', ['attention_mask'], [intAttr('to', DataType.FLOAT)])]),
+        big,
+      ],
+      [],
+      '/mask/padding',
+    ); // [b, total]
+    const keyPos = g.op('Range', [zero, totalLen, one], [], '/pos/key');
+    const future = g.op(
+      'Greater',
+      [g.op('Unsqueeze', [keyPos, axis0]), g.op('Unsqueeze', [queryPos, axisLast])],
+      [],
+      '/mask/future',
+    );
+    const causal = g.op('Where', [future, big, g.floats('/c/zero_f', [], [0])], [], '/mask/causal'); // [s, total]
+    const mask = g.op(
+      'Add',
+      [g.op('Unsqueeze', [padding, g.int64('/c/axes12', [2], [1, 2])]), causal],
+      [],
+      '/mask/all',
+    );
+    return { rope, mask };
   };
-  const cos = table('Cos');
-  const sin = table('Sin');
-  const splitHalves = g.int64('/c/halves', [2], [half, half]);
-  const rope = (x: string, name: string) => {
-    const a = `${name}/x1`,
-      b = `${name}/x2`;
-    g.nodes.push(makeNode('Split', [x, splitHalves], [a, b], `${name}/Split`, [intAttr('axis', -1)]));
-    const rotated = g.op('Concat', [g.op('Neg', [b]), a], [intAttr('axis', -1)], `${name}/rotate_half`);
-    return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])], [], `${name}/rotated`);
-  };
-
-  // Masks [b, 1, s, total]: −1e9 where the attention_mask is 0 (padding) or the key is after the query (causal).
-  const big = g.floats('/c/neg_big', [], [-1e9]);
-  const padding = g.op(
-    'Mul',
-    [
-      g.op('Sub', [g.floats('/c/one_f', [], [1]), g.op('Cast', ['attention_mask'], [intAttr('to', DataType.FLOAT)])]),
-      big,
-    ],
-    [],
-    '/mask/padding',
-  ); // [b, total]
-  const keyPos = g.op('Range', [zero, totalLen, one], [], '/pos/key');
-  const future = g.op(
-    'Greater',
-    [g.op('Unsqueeze', [keyPos, axis0]), g.op('Unsqueeze', [queryPos, axisLast])],
-    [],
-    '/mask/future',
-  );
-  const causal = g.op('Where', [future, big, g.floats('/c/zero_f', [], [0])], [], '/mask/causal'); // [s, total]
-  const mask = g.op('Add', [g.op('Unsqueeze', [padding, g.int64('/c/axes12', [2], [1, 2])]), causal], [], '/mask/all');
 
   const rmsNorm = (x: string, name: string, weight: string) => {
     const meanSquare = g.op(
@@ -220,10 +240,9 @@ export function decoderLmModel(spec: DecoderLmSpec, seed: number): Uint8Array {
           name,
         );
 
-  let x = g.op('Gather', [g.weight('model.embed_tokens.weight', [vocabSize, hidden], 1), 'input_ids'], [], '/embed');
-  for (let i = 0; i < layers; i++) {
-    const p = `model.layers.${i}`;
-    const h = rmsNorm(x, `/${p}/input_layernorm`, g.weight(`${p}.input_layernorm.weight`, [hidden], 0.1, 1));
+  /** q/k/v projections, rotary, the past concatenated with the new keys, grouped heads repeated, masked softmax. */
+  const plainAttention = (i: number, p: string, h: string, shared: ReturnType<typeof plainSetup>) => {
+    const { rope, mask } = shared;
     const q = rope(
       toHeads(linear(h, `${p}.self_attn.q_proj`, hidden, heads * headDim, spec.qkvBias), heads, `/${p}/q`),
       `/${p}/q_rope`,
@@ -257,6 +276,85 @@ export function decoderLmModel(spec: DecoderLmSpec, seed: number): Uint8Array {
       [],
       `/${p}/merged`,
     );
+    return merged;
+  };
+
+  // GroupQueryAttention's shared inputs, as onnxruntime's model builder derives them: seqlens_k = the mask's sum − 1
+  // (int32, one per batch row), total_sequence_length = the mask's width (int32 scalar); cos/sin caches of
+  // [positions, headDim / 2] for the rotary it applies to q and k itself.
+  const groupQuerySetup = () => {
+    const toInt32 = [intAttr('to', DataType.INT32)];
+    const maskSum = g.op(
+      'ReduceSum',
+      ['attention_mask', g.int64('/c/axis1', [1], [1])],
+      [intAttr('keepdims', 0)],
+      '/gqa/mask_sum',
+    );
+    const seqlensK = g.op('Cast', [g.op('Sub', [maskSum, g.int64('/c/one', [], [1])])], toInt32, '/gqa/seqlens_k');
+    const width = g.op(
+      'Gather',
+      [g.op('Shape', ['attention_mask']), g.int64('/c/one_index', [], [1])],
+      [intAttr('axis', 0)],
+    );
+    const totalLength = g.op('Cast', [width], toInt32, '/gqa/total_sequence_length');
+    const rows = spec.rotaryPositions ?? 256;
+    const angles = Array.from({ length: rows * half }, (_, n) => {
+      const position = Math.floor(n / half);
+      return position * spec.ropeTheta ** (-(2 * (n % half)) / headDim);
+    });
+    const cosCache = g.floats('cos_cache', [rows, half], angles.map(Math.cos));
+    const sinCache = g.floats('sin_cache', [rows, half], angles.map(Math.sin));
+    return { seqlensK, totalLength, cosCache, sinCache };
+  };
+
+  /** q/k/v projections into one GroupQueryAttention node: [b, s, heads·headDim] out, the presents as graph outputs. */
+  const groupQueryAttention = (i: number, p: string, h: string, shared: ReturnType<typeof groupQuerySetup>) => {
+    const q = linear(h, `${p}.self_attn.q_proj`, hidden, heads * headDim, spec.qkvBias);
+    const k = linear(h, `${p}.self_attn.k_proj`, hidden, kvHeads * headDim, spec.qkvBias);
+    const v = linear(h, `${p}.self_attn.v_proj`, hidden, kvHeads * headDim, spec.qkvBias);
+    const out = `/${p}/attn/GroupQueryAttention/output_0`;
+    g.nodes.push(
+      makeNode(
+        'GroupQueryAttention',
+        [
+          q,
+          k,
+          v,
+          past(i, 'key'),
+          past(i, 'value'),
+          shared.seqlensK,
+          shared.totalLength,
+          shared.cosCache,
+          shared.sinCache,
+        ],
+        [out, `present.${i}.key`, `present.${i}.value`],
+        `/${p}/attn/GroupQueryAttention`,
+        [
+          intAttr('num_heads', heads),
+          intAttr('kv_num_heads', kvHeads),
+          intAttr('do_rotary', 1),
+          intAttr('rotary_interleaved', 0),
+          intAttr('local_window_size', -1),
+        ],
+        MS_DOMAIN,
+      ),
+    );
+    return out;
+  };
+
+  let attend: (i: number, p: string, h: string) => string;
+  if (spec.attention === 'group-query') {
+    const shared = groupQuerySetup();
+    attend = (i, p, h) => groupQueryAttention(i, p, h, shared);
+  } else {
+    const shared = plainSetup();
+    attend = (i, p, h) => plainAttention(i, p, h, shared);
+  }
+  let x = g.op('Gather', [g.weight('model.embed_tokens.weight', [vocabSize, hidden], 1), 'input_ids'], [], '/embed');
+  for (let i = 0; i < layers; i++) {
+    const p = `model.layers.${i}`;
+    const h = rmsNorm(x, `/${p}/input_layernorm`, g.weight(`${p}.input_layernorm.weight`, [hidden], 0.1, 1));
+    const merged = attend(i, p, h);
     x = g.op('Add', [x, linear(merged, `${p}.self_attn.o_proj`, heads * headDim, hidden)], [], `/${p}/attn_residual`);
     const m = rmsNorm(
       x,
@@ -280,7 +378,13 @@ export function decoderLmModel(spec: DecoderLmSpec, seed: number): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'webq-tests',
-    opsetImport: [{ domain: '', version: 17 }],
+    opsetImport:
+      spec.attention === 'group-query'
+        ? [
+            { domain: '', version: 17 },
+            { domain: MS_DOMAIN, version: 1 },
+          ]
+        : [{ domain: '', version: 17 }],
     graph: { name: 'decoder_lm', node: g.nodes, initializer: g.initializers, input: inputs, output: outputs },
   });
   return onnx.ModelProto.encode(model).finish();

@@ -19,7 +19,7 @@ import type { Tensor } from '../../shared/tensor';
 import { fromFloat16 } from '../../quant/fp16';
 import { isDeviceTensor, type GraphRunner, type HeldTensor } from '../types';
 import { Detokenizer, type Decode } from './detokenize';
-import type { DecoderConfig } from './model-config';
+import { graphContextWindow, type DecoderConfig } from './model-config';
 import { Sampler, type SamplingOptions } from './sampling';
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -129,13 +129,17 @@ export class DecodeLoop {
   private readonly inputs: ReturnType<GraphRunner['io']>['inputs'];
   /** The present.* outputs the runner may keep on the device. */
   private readonly presentNames: string[];
+  /** config.contextWindow, or fewer where the graph says so (model-config.ts). */
+  private readonly contextWindow: number;
 
   constructor(private readonly model: DecoderModel) {
-    this.inputs = model.graphs.io(model.role).inputs;
+    const io = model.graphs.io(model.role);
+    this.inputs = io.inputs;
     this.presentNames = this.inputs
       .filter((i) => i.name.startsWith('past_key_values.'))
       .map((i) => `present.${i.name.slice('past_key_values.'.length)}`);
     this.checkGraph();
+    this.contextWindow = graphContextWindow(model.config, io.groupQueryAttention);
   }
 
   /** Generates from a fresh cache; the cache is returned for the caller to continue from. */
@@ -162,8 +166,8 @@ export class DecodeLoop {
     const feed = [...cache.pending, ...input];
     if (feed.length === 0) throw new WebqError('DataError', 'there is no input to generate from');
     const used = cache.tokens.length;
-    const room = config.contextWindow - used - feed.length;
-    if (room < 1) throw quotaError(used, feed.length, config.contextWindow);
+    const room = this.contextWindow - used - feed.length;
+    if (room < 1) throw quotaError(used, feed.length, this.contextWindow);
     const maxNew = Math.min(params.maxNewTokens ?? config.defaultMaxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, room);
     const sampler = new Sampler(params.sampling);
     const detokenizer = new Detokenizer(params.decode, params.stop ?? []);

@@ -4,6 +4,10 @@
  * ids. The files may come from a page's model (untrusted), so every number is bounds-checked with a DataError
  * naming the field, and the context window is capped by the KV cache it would take: a config cannot make the
  * engine allocate more than MAX_KV_CACHE_BYTES.
+ *
+ * `graphContextWindow` holds what the graph itself adds (graph-shape detection lives here, not in the loop): a
+ * com.microsoft GroupQueryAttention graph must agree with the config's head counts, and its rotary cos/sin caches
+ * bound the context (onnxruntime refuses positions past their rows).
  */
 import { dataError } from '../../shared/errors';
 
@@ -119,4 +123,41 @@ export function parseDecoderConfig(config: Json, generation: Json = {}): Decoder
         ? undefined
         : int('generation_config.json', generation, 'max_new_tokens', 1, contextWindow),
   };
+}
+
+/** What the decode loop learns of a graph's fused attention (host/graph.ts reads it from the ONNX nodes). */
+export interface GraphAttention {
+  nodes: number;
+  numHeads: number[];
+  kvNumHeads: number[];
+  /** Rows of the rotary cos/sin caches: positions past them cannot run. */
+  rotaryPositions?: number;
+}
+
+/**
+ * The context window the graph allows: the config's, capped by a GroupQueryAttention graph's rotary caches. A GQA
+ * graph whose head counts are not config.json's, or with fewer GQA nodes than layers, is a DataError (its caches
+ * would not have the dims the config gives them).
+ */
+export function graphContextWindow(config: DecoderConfig, attention: GraphAttention | undefined): number {
+  if (!attention) return config.contextWindow;
+  const file = 'config.json';
+  if (attention.nodes !== config.layers)
+    throw dataError(
+      `the model's graph has ${attention.nodes} GroupQueryAttention nodes; ${file} num_hidden_layers is ${config.layers}`,
+    );
+  const heads = attention.numHeads.find((n) => n !== config.heads);
+  if (heads !== undefined)
+    throw dataError(
+      `the model's graph has GroupQueryAttention num_heads ${heads}; ${file} num_attention_heads is ${config.heads}`,
+    );
+  const kvHeads = attention.kvNumHeads.find((n) => n !== config.kvHeads);
+  if (kvHeads !== undefined)
+    throw dataError(
+      `the model's graph has GroupQueryAttention kv_num_heads ${kvHeads}; ${file} num_key_value_heads is ${config.kvHeads}`,
+    );
+  const rows = attention.rotaryPositions;
+  if (rows !== undefined && rows < 2)
+    throw dataError(`the model's GroupQueryAttention rotary caches have ${rows} positions; text generation needs 2`);
+  return Math.min(config.contextWindow, rows ?? Infinity);
 }

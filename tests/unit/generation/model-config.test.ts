@@ -1,6 +1,10 @@
 /** config.json / generation_config.json of decoder-only models: fields read, hostile values refused by name. */
 import { describe, expect, test } from 'vitest';
-import { MAX_KV_CACHE_BYTES, parseDecoderConfig } from '../../../extension/tasks/generation/model-config';
+import {
+  graphContextWindow,
+  MAX_KV_CACHE_BYTES,
+  parseDecoderConfig,
+} from '../../../extension/tasks/generation/model-config';
 import { llamaConfigJson, llamaGenerationConfig } from '../../../tools/hub-models/llama';
 import { qwen2ConfigJson, qwen2GenerationConfig } from '../../../tools/hub-models/qwen2';
 
@@ -69,5 +73,19 @@ describe('decoder config', () => {
         head_dim: 1024,
       }),
     ).toThrow(dataError('KV cache'));
+  });
+
+  test('a GroupQueryAttention graph: head counts checked against config.json, rotary caches cap the window', () => {
+    const c = parseDecoderConfig({ ...llamaConfigJson(), num_attention_heads: 2, num_key_value_heads: 1 });
+    expect(c.contextWindow).toBe(256);
+    const gqa = { nodes: 2, numHeads: [2, 2], kvNumHeads: [1, 1] };
+    expect(graphContextWindow(c, undefined)).toBe(256); // plain attention: the config's window
+    expect(graphContextWindow(c, gqa)).toBe(256); // no rotary inside the node: nothing more to bound it
+    expect(graphContextWindow(c, { ...gqa, rotaryPositions: 4096 })).toBe(256);
+    expect(graphContextWindow(c, { ...gqa, rotaryPositions: 64 })).toBe(64);
+    expect(() => graphContextWindow(c, { ...gqa, kvNumHeads: [1, 2] })).toThrow(dataError('num_key_value_heads'));
+    expect(() => graphContextWindow(c, { ...gqa, numHeads: [4, 4] })).toThrow(dataError('num_attention_heads'));
+    expect(() => graphContextWindow(c, { ...gqa, nodes: 3 })).toThrow(dataError('num_hidden_layers'));
+    expect(() => graphContextWindow(c, { ...gqa, rotaryPositions: 1 })).toThrow(dataError('rotary'));
   });
 });

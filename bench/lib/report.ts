@@ -193,6 +193,7 @@ function generationSection(
   if (!gen || !rows.length) return [];
   const first = rows[0]!;
   const slower = rows.filter((g) => Math.min(g.speedup.prefill, g.speedup.decode, g.speedup.wall) < 1);
+  const firstSlower = rows.filter((g) => g.speedup.firstToken < 1);
   const models = [...new Set(rows.map((g) => g.model))];
   const lines = [
     '## Text generation: webq vs transformers.js in the page',
@@ -230,7 +231,18 @@ function generationSection(
     slower.length
       ? `webq is slower on prefill, decode or wall time in ${slower.length} of ${rows.length} rows (bold).`
       : `webq is at least as fast on prefill, decode and wall time in all ${rows.length} rows.`,
+    firstSlower.length
+      ? `The first token reaches the page later with webq in ${firstSlower.length} of ${rows.length} rows (by ${firstSlower.map((g) => fmt(g.webq.firstTokenMs - g.transformers.firstTokenMs)).join(', ')} ms): webq's first token also travels the extension's messaging and its tokenizer worker (engine time to first token ${firstSlower.map((g) => fmt(g.webq.engineFirstTokenMs)).join(', ')} ms against the page's ${firstSlower.map((g) => fmt(g.webq.firstTokenMs)).join(', ')}), transformers.js's does not leave the page.`
+      : 'The first token reaches the page at least as soon with webq in every row.',
     '',
+    ...(rows.some((g) => g.backend === 'webgpu')
+      ? []
+      : [
+          'No WebGPU rows: they are in `--full` (8 new tokens). On this machine (no GPU) a Chromium WebGPU cell did not end within 5',
+          'minutes on SwiftShader, and in Firefox (lavapipe) one hit the WebDriver protocol timeout and the next found the extension restarted',
+          '(`--generation --backends webgpu`, 2026-12-05); which runtime stalls was not isolated.',
+          '',
+        ]),
     img(
       'bench-generation',
       barChart({
@@ -652,8 +664,8 @@ export function renderMarkdown(
     '`vit-base-patch16-224`, `whisper-tiny`, their e2e test builds, from a mirror of the model host set on the options page) × all precisions on',
     'wasm and {fp32, 4} on WebGPU; Firefox with the two small models and the three ids at fp32/4 on wasm; WebNN (@sparticuz/chromium,',
     "engine harness page) with the small models at fp32 and 8 bits (and wasm fp32 beside them). `--seed` runs the ids at the seed table's",
-    'sizes (below); `--full` adds the rest. Text generation (quick and full): a Llama- and a Qwen2-shaped model on wasm and WebGPU in',
-    'Chromium and Firefox, webq vs transformers.js (below). The smoke test (`tests/e2e/bench-smoke.test.ts`) runs a tiny matrix (PP-OCR, a',
+    'sizes (below); `--full` adds the rest. Text generation: a Llama- and a Qwen2-shaped model on wasm in Chromium and Firefox (`--full`',
+    'adds WebGPU), webq vs transformers.js (below). The smoke test (`tests/e2e/bench-smoke.test.ts`) runs a tiny matrix (PP-OCR, a',
     "2-layer encoder, the three ids' test builds and the e2e tests' tiny Llama generating 4 tokens against transformers.js) twice-sampled",
     'and checks the JSON, never the speed.',
     '',

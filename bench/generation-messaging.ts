@@ -1,6 +1,6 @@
 /**
  * What streaming costs a page per token (issue 15: "each streamed token costs ≤ 1 ms of messaging on top of
- * decoding"): webq in Chromium with the built extension, the generated Llama (tests/support/hub-models) from a local
+ * decoding"): webq in Chromium with the built extension, the generated Llama (tools/hub-models) from a local
  * URL, greedy. Each round runs the same generation twice in the page, `webq.run` (one reply) and `webq.stream`
  * (deltas over offscreen document → service worker → content script → page), in alternating order; the cost per
  * token is the paired wall-time difference (stream − run) over the generated tokens, and, less noisy, the difference

@@ -5,6 +5,7 @@
  *   npx tsx bench/run.ts              --quick (default): what fits in a few minutes on a 2-core, GPU-less machine
  *   npx tsx bench/run.ts --seed       the registry ids at the seed table's sizes (BERT-base, ViT-base, Whisper-tiny)
  * npx tsx bench/run.ts --full       every model × precision × backend, Firefox and WebNN included (slow on SwiftShader)
+ *   npx tsx bench/run.ts --generation only the quick matrix's text-generation rows (webq vs transformers.js)
  *   npx tsx bench/run.ts --gpu        Chromium on the machine's real GPU (Vulkan) instead of SwiftShader
  *   options: --runs N, --no-firefox, --no-webnn, --browsers chromium,firefox,chromium-webnn, --no-docs, --out DIR,
  *            --models a,b --backends wasm,webgpu --bits 32,4 (a part of the matrix), --cell-timeout S,
@@ -15,17 +16,27 @@
  */
 import { execFileSync } from 'node:child_process';
 import { register } from 'node:module';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { build } from 'vite';
 import { BLANK_PAGE, startServer, type Route, type TestServer } from '../tools/server';
 import { harnessRoutes } from '../tools/harness';
 import { mirrorRepo } from '../tools/hub-mirror';
 import { workload, type Workload, type WorkloadId } from './models/workloads';
+import { genWorkload, type GenWorkload, type GenWorkloadId } from './models/generation';
 import { openChromium, openFirefox, openWebnnHarness, type BenchPage } from './lib/browsers';
-import { cellName, filterMatrix, matrix as makeMatrix, type Cell, type CellFilter, type Matrix } from './lib/matrix';
-import { endToEnd, hops, loads, prepareInputs, type Context } from './lib/measure';
+import {
+  cellName,
+  filterMatrix,
+  genCellName,
+  matrix as makeMatrix,
+  type Cell,
+  type CellFilter,
+  type Matrix,
+} from './lib/matrix';
+import { endToEnd, generation, hops, loads, prepareInputs, TRANSFORMERS_ORT_PATH, type Context } from './lib/measure';
 import { checkResults, type BenchResults, type BrowserEntry, type BrowserName } from './lib/schema';
 import { writeReport } from './lib/report';
 
@@ -56,6 +67,26 @@ function routesOf(dir: string, prefix: string): Record<string, Route> {
   for (const [path, file] of Object.entries(harnessRoutes(dir))) routes[`${prefix}${path}`] = file;
   return routes;
 }
+
+/**
+ * The .wasm/.mjs files of the onnxruntime-web build transformers.js depends on (not the project's own onnxruntime-web:
+ * transformers.js pins another version), served for its `wasmPaths`.
+ */
+function transformersOrtRoutes(): Record<string, Route> {
+  const require = createRequire(import.meta.url);
+  const fromTransformers = createRequire(require.resolve('@huggingface/transformers'));
+  const dist = dirname(fromTransformers.resolve('onnxruntime-web'));
+  const routes: Record<string, Route> = {};
+  for (const file of readdirSync(dist))
+    if (/^ort-wasm.*\.(wasm|mjs)$/.test(file)) routes[`${TRANSFORMERS_ORT_PATH}${file}`] = join(dist, file);
+  return routes;
+}
+
+/** Browsers with something to run in the matrix. */
+const browsersOf = (m: Matrix): BrowserName[] =>
+  (['chromium', 'firefox', 'chromium-webnn'] as BrowserName[]).filter(
+    (b) => m.cells[b].length > 0 || (b !== 'chromium-webnn' && m.generation[b].length > 0),
+  );
 
 /** The driver module's URL inside the built bench page (its file name carries a content hash). */
 function driverPath(): string {
@@ -120,9 +151,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const started = Date.now();
   const log = options.log ?? ((line: string) => console.log(line));
   const m = filterMatrix(makeMatrix(options.matrix, options.runs), options.only ?? {});
-  const browsers =
-    options.browsers ??
-    (['chromium', 'firefox', 'chromium-webnn'] as BrowserName[]).filter((b) => m.cells[b].length > 0);
+  const browsers = options.browsers ?? browsersOf(m);
   await build({ configFile: join(ROOT, 'bench/page/vite.config.ts') });
 
   const models = new Map<WorkloadId, Workload>();
@@ -134,6 +163,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     models.set(id, w);
     if (w.kind === 'raw') routes[w.path] = w.bytes();
   }
+  const genModels = new Map<GenWorkloadId, GenWorkload>();
+  for (const c of [...m.generation.chromium, ...m.generation.firefox]) genModels.set(c.model, genWorkload(c.model));
+  if (genModels.size) Object.assign(routes, transformersOrtRoutes());
   const server = await startServer(routes);
   // Registry ids: their repos on a mirror of the model host, in the hub's layout (the seed builds take seconds each).
   for (const w of models.values()) {
@@ -141,6 +173,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     const t = Date.now();
     mirrorRepo(server, w.mirror, w.repo, await w.files());
     log(`mirrored ${w.repo} (${w.build} build) under ${w.mirror} in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  }
+  for (const w of genModels.values()) {
+    const t = Date.now();
+    mirrorRepo(server, w.mirror, w.repo, await w.files());
+    log(
+      `mirrored ${w.repo} (generation, ${w.build} build) under ${w.mirror} in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+    );
   }
   const results: BenchResults = {
     schema: 'webq-bench/1',
@@ -164,6 +203,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     hops: [],
     loads: [],
     quantization: [],
+    generation: [],
     skipped: [],
   };
   // A cell that never answers (a WebNN 8-bit PP-OCR once left the single-process browser idle and silent) would stall
@@ -258,6 +298,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
             if (row) results.hops.push(row);
           }
         }
+        if (name !== 'chromium-webnn') {
+          for (const cell of m.generation[name]) {
+            const row = await attempt(
+              genCellName(cell),
+              () => generation(ctx, genModels.get(cell.model)!, cell, cell.newTokens ?? m.newTokens),
+              name,
+            );
+            if (row) results.generation!.push(row);
+          }
+        }
         if (name === 'chromium') {
           for (const cell of m.loads) {
             const rows = await attempt(`loads ${cell.model} ${cell.backend} ${cell.bits}-bit`, () =>
@@ -291,7 +341,15 @@ function parseArgs(argv: string[]): BenchOptions {
     const i = argv.indexOf(f);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const matrix: Matrix['name'] = has('--full') ? 'full' : has('--seed') ? 'seed' : has('--smoke') ? 'smoke' : 'quick';
+  const matrix: Matrix['name'] = has('--full')
+    ? 'full'
+    : has('--seed')
+      ? 'seed'
+      : has('--smoke')
+        ? 'smoke'
+        : has('--generation')
+          ? 'generation'
+          : 'quick';
   const list = (f: string) => value(f)?.split(',').filter(Boolean);
   const only: CellFilter = {
     models: list('--models'),
@@ -299,8 +357,7 @@ function parseArgs(argv: string[]): BenchOptions {
     bits: list('--bits')?.map(Number),
   };
   const m = filterMatrix(makeMatrix(matrix), only);
-  const browsers = (['chromium', 'firefox', 'chromium-webnn'] as BrowserName[])
-    .filter((b) => m.cells[b].length > 0)
+  const browsers = browsersOf(m)
     .filter((b) => !(b === 'firefox' && has('--no-firefox')) && !(b === 'chromium-webnn' && has('--no-webnn')))
     .filter((b) => !value('--browsers') || value('--browsers')!.split(',').includes(b));
   const runs = value('--runs');

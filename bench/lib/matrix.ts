@@ -4,6 +4,7 @@
  * `full` runs everything (tens of minutes here, far less on a real GPU). The registry ids run in `quick` as their
  * test builds (tiny); `seed` runs them at the seed table's sizes (BERT-base, ViT-base, Whisper-tiny shapes).
  */
+import { GEN_BENCH_BUILDS, GEN_TEST_BUILDS, type GenWorkloadId } from '../models/generation';
 import { SEED_BUILDS, TEST_BUILDS, type WorkloadId } from '../models/workloads';
 import type { Backend, Bits, BrowserName, MatrixName } from './schema';
 
@@ -19,6 +20,15 @@ export interface Cell {
   embeddings?: 32;
 }
 
+/** A text-generation row: webq and transformers.js on one model and backend (fp32, the repo's file as stored). */
+export interface GenCell {
+  model: GenWorkloadId;
+  backend: 'wasm' | 'webgpu';
+  /** greedy new tokens, when not the matrix's `newTokens` */
+  newTokens?: number;
+}
+export const genCellName = (c: GenCell) => `generation ${c.model} ${c.backend}`;
+
 /** How a cell is named in the log and in `skipped` (the report finds a failed cell's reason by this name). */
 export const cellName = (c: Cell) => `${c.model} ${c.backend} ${c.bits}-bit${c.embeddings ? ' (embeddings fp32)' : ''}`;
 
@@ -30,6 +40,10 @@ export interface Matrix {
   cells: Record<BrowserName, Cell[]>;
   /** webq vs onnxruntime-web directly, interleaved in one tab (Chromium, and Firefox when it runs) */
   hops: Cell[];
+  /** text generation, webq vs transformers.js in the same tab (Chromium and Firefox) */
+  generation: Record<'chromium' | 'firefox', GenCell[]>;
+  /** greedy new tokens per generation */
+  newTokens: number;
   /** cold / warm / in-memory loads */
   loads: Cell[];
   loadSamples: number;
@@ -41,6 +55,26 @@ const ALL_BITS: Bits[] = [32, 16, 8, 4, 2];
 /** Seed-size models with embedding tables wide enough for webq to quantize them (GatherBlockQuantized). */
 const WITH_TABLES: WorkloadId[] = ['bert-id-base', 'whisper-id-tiny'];
 const fp32Embeddings = (cells: Cell[]): Cell[] => cells.map((c) => ({ ...c, embeddings: 32 }));
+const genCross = (models: readonly GenWorkloadId[], backends: GenCell['backend'][]): GenCell[] =>
+  models.flatMap((model) => backends.map((backend) => ({ model, backend })));
+/**
+ * The generation rows: both models on wasm in Chromium and Firefox (a cell — 7 rounds of webq, transformers.js and
+ * the plain loop, 32 new tokens — takes 30–90 s here). WebGPU rows are in `full` only, with 8 new tokens: here (no GPU)
+ * a Chromium WebGPU cell did not end within 5 minutes on SwiftShader, and in Firefox (lavapipe) one hit the driver's
+ * protocol timeout and the next found the extension restarted.
+ */
+const GPU_NEW_TOKENS = 8;
+const GENERATION = {
+  chromium: genCross(GEN_BENCH_BUILDS, ['wasm']),
+  firefox: genCross(GEN_BENCH_BUILDS, ['wasm']),
+};
+const genWithGpu = (): GenCell[] => [
+  ...genCross(GEN_BENCH_BUILDS, ['wasm']),
+  ...genCross(GEN_BENCH_BUILDS, ['webgpu']).map((c) => ({ ...c, newTokens: GPU_NEW_TOKENS })),
+];
+const GENERATION_FULL = { chromium: genWithGpu(), firefox: genWithGpu() };
+const NO_GENERATION = { chromium: [], firefox: [] };
+
 const cross = (models: readonly WorkloadId[], backends: Backend[], bits: Bits[]): Cell[] =>
   models.flatMap((model) => backends.flatMap((backend) => bits.map((b) => ({ model, backend, bits: b }))));
 
@@ -56,6 +90,9 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
         'chromium-webnn': [],
       },
       hops: [{ model: 'ppocr', backend: 'wasm', bits: 32 }],
+      // The e2e tests' tiny Llama (hidden 32): seconds, and the whole generation path of the harness.
+      generation: { chromium: genCross(GEN_TEST_BUILDS.slice(0, 1), ['wasm']), firefox: [] },
+      newTokens: 4,
       loads: [{ model: 'ppocr', backend: 'wasm', bits: 32 }],
       loadSamples: 2,
       cellTimeoutS: 120,
@@ -90,6 +127,8 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
         { model: 'ppocr', backend: 'webgpu', bits: 32 },
         { model: 'bert', backend: 'wasm', bits: 32 },
       ],
+      generation: GENERATION,
+      newTokens: 32,
       loads: [
         { model: 'ppocr', backend: 'wasm', bits: 32 },
         { model: 'ppocr', backend: 'wasm', bits: 4 },
@@ -118,9 +157,24 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
         'chromium-webnn': [],
       },
       hops: [],
+      generation: NO_GENERATION,
+      newTokens: 0,
       loads: [],
       loadSamples: 0,
       cellTimeoutS: 600,
+    };
+  }
+  if (name === 'generation') {
+    // The quick matrix's generation rows alone (bench/results/bench-generation.json; the docs page takes them from
+    // there when the quick run has none).
+    const quick = matrix('quick', runs);
+    return {
+      ...quick,
+      name,
+      cells: { chromium: [], firefox: [], 'chromium-webnn': [] },
+      hops: [],
+      loads: [],
+      loadSamples: 0,
     };
   }
   const all: WorkloadId[] = ['ppocr', 'silero', 'bert', ...TEST_BUILDS, ...SEED_BUILDS];
@@ -134,6 +188,8 @@ export function matrix(name: Matrix['name'], runs?: number): Matrix {
       'chromium-webnn': cross(all, ['webnn', 'wasm'], [32, 16, 8]),
     },
     hops: cross(['ppocr', 'silero', 'bert'], ['wasm', 'webgpu'], [32, 8, 4]),
+    generation: GENERATION_FULL,
+    newTokens: 32,
     loads: cross(['ppocr', 'bert'], ['wasm', 'webgpu'], [32, 4]),
     loadSamples: 5,
     cellTimeoutS: 3600,
@@ -153,5 +209,13 @@ export function filterMatrix(m: Matrix, f: CellFilter): Matrix {
     (!f.backends || f.backends.includes(c.backend)) &&
     (!f.bits || f.bits.includes(c.bits));
   const cells = Object.fromEntries(Object.entries(m.cells).map(([b, cs]) => [b, cs.filter(keep)])) as Matrix['cells'];
-  return { ...m, cells, hops: m.hops.filter(keep), loads: m.loads.filter(keep) };
+  const genKeep = (c: GenCell) =>
+    (!f.models || f.models.includes(c.model)) &&
+    (!f.backends || f.backends.includes(c.backend)) &&
+    (!f.bits || f.bits.includes(32));
+  const generation = {
+    chromium: m.generation.chromium.filter(genKeep),
+    firefox: m.generation.firefox.filter(genKeep),
+  };
+  return { ...m, cells, hops: m.hops.filter(keep), loads: m.loads.filter(keep), generation };
 }

@@ -3,11 +3,12 @@
  * onnxruntime-web page (hops), and cold / warm / in-memory loads. Node only orchestrates and compares; the
  * times come from the page.
  */
+import type { GenWorkload } from '../models/generation';
 import type { RawWorkload, TaskWorkload, Workload } from '../models/workloads';
 import type { BaselinePolicy, TaskOutput } from '../page/wire';
 import type { BenchPage } from './browsers';
-import type { Cell } from './matrix';
-import type { EndToEndRow, HopRow, LoadKind, LoadRow, QuantRow } from './schema';
+import type { Cell, GenCell } from './matrix';
+import type { EndToEndRow, GenerationRow, HopRow, LoadKind, LoadRow, QuantRow } from './schema';
 import { cosine, maxAbsDiff, median } from './stats';
 
 export interface Context {
@@ -66,7 +67,7 @@ export async function prepareInputs(page: BenchPage, w: Workload): Promise<void>
 }
 
 /** Points the browser's model host at the workload's mirror (through the options page), unless it is there already. */
-export async function useMirror(ctx: Context, w: TaskWorkload): Promise<void> {
+export async function useMirror(ctx: Context, w: Pick<TaskWorkload, 'mirror'>): Promise<void> {
   const host = `${ctx.origin}${w.mirror}`;
   if (ctx.modelHost === host) return;
   await ctx.page.setModelHost(host);
@@ -310,3 +311,112 @@ export async function loads(ctx: Context, w: Workload, cell: Cell, samples: numb
     };
   });
 }
+
+/** Where the bench server serves the .wasm files of the onnxruntime-web that transformers.js bundles (bench/run.ts). */
+export const TRANSFORMERS_ORT_PATH = '/transformers-ort/';
+
+/**
+ * Text generation, webq vs transformers.js: both load the mirror's repo (webq by registry id, fp32 as stored;
+ * transformers.js by repo name, dtype fp32), then rounds alternate `webq.stream` and transformers.js's pipeline on the
+ * same chat messages, greedy, `maxNewTokens` new tokens each.
+ */
+export async function generation(
+  ctx: Context,
+  w: GenWorkload,
+  cell: GenCell,
+  maxNewTokens: number,
+): Promise<GenerationRow> {
+  await useMirror(ctx, w);
+  const host = `${ctx.origin}${w.mirror}`;
+  const options = { backend: cell.backend, useQuantization: false };
+  await ctx.page.call('webqLoad', w.model, options);
+  try {
+    const tjs = await ctx.page.call(
+      'transformersLoad',
+      host,
+      w.repo,
+      cell.backend,
+      `${ctx.origin}${TRANSFORMERS_ORT_PATH}`,
+    );
+    // The same file on the page's own onnxruntime-web (webq's version), under another query so no cache is shared.
+    const config = JSON.parse(String((await w.files())['config.json'])) as Record<string, number>;
+    const ortLoop = {
+      url: `${host}/${w.repo}/resolve/main/onnx/model.onnx?baseline`,
+      kvHeads: config.num_key_value_heads!,
+      headDim: config.head_dim ?? config.hidden_size! / config.num_attention_heads!,
+    };
+    await ctx.page.call('baselineLoad', ortLoop.url, cell.backend, null);
+    try {
+      const r = await ctx.page.call(
+        'interleavedGeneration',
+        w.model,
+        host,
+        w.repo,
+        cell.backend,
+        w.messages,
+        options,
+        maxNewTokens,
+        ctx.runs,
+        ctx.warmup,
+        ortLoop,
+      );
+      const first = r.webq[0]!;
+      const same =
+        r.webq.every((x) => x.promptTokens === first.promptTokens && sameIds(x.tokens, first.tokens)) &&
+        r.transformers.every((x) => x.promptTokens === first.promptTokens && sameIds(x.tokens, first.tokens));
+      const rate = (tokens: number, ms: number) => (tokens * 1000) / ms;
+      const webq = {
+        prefillTokensPerSecond: median(r.webq.map((x) => x.prefillTokensPerSecond)),
+        decodeTokensPerSecond: median(r.webq.map((x) => x.decodeTokensPerSecond)),
+        firstTokenMs: median(r.webq.map((x) => x.firstTokenMs)),
+        wallMs: median(r.webq.map((x) => x.wallMs)),
+        engineFirstTokenMs: median(r.webq.map((x) => x.timeToFirstTokenMs)),
+      };
+      const transformers = {
+        prefillTokensPerSecond: median(r.transformers.map((x) => rate(x.promptTokens, x.prefillMs))),
+        decodeTokensPerSecond: median(r.transformers.map((x) => rate(x.tokens.length - 1, x.decodeMs))),
+        firstTokenMs: median(r.transformers.map((x) => x.firstTokenMs)),
+        wallMs: median(r.transformers.map((x) => x.wallMs)),
+      };
+      return {
+        browser: ctx.page.name,
+        device: device(ctx, cell.backend),
+        model: w.id,
+        registryId: w.model,
+        repo: w.repo,
+        backend: cell.backend,
+        bits: 32,
+        rounds: r.webq.length,
+        warmup: ctx.warmup,
+        promptTokens: first.promptTokens,
+        maxNewTokens,
+        newTokens: first.tokens.length,
+        sameTokens: same,
+        webq,
+        transformers,
+        speedup: {
+          prefill: webq.prefillTokensPerSecond / transformers.prefillTokensPerSecond,
+          decode: webq.decodeTokensPerSecond / transformers.decodeTokensPerSecond,
+          firstToken: transformers.firstTokenMs / webq.firstTokenMs,
+          wall: transformers.wallMs / webq.wallMs,
+        },
+        tokens: { webq: first.tokens, transformers: r.transformers[0]!.tokens },
+        ortInPage: {
+          prefillTokensPerSecond: median(r.ort.map((x) => rate(first.promptTokens, x.prefillMs))),
+          decodeTokensPerSecond: median(r.ort.map((x) => rate(x.tokens.length - 1, x.decodeMs))),
+          sameTokens: r.ort.every((x) => sameIds(x.tokens, first.tokens)),
+          version: await ctx.page.call('baselineVersion'),
+        },
+        transformersVersion: tjs.version,
+        transformersOrtVersion: tjs.ortVersion,
+      };
+    } finally {
+      await ctx.page.call('transformersRelease', host, w.repo, cell.backend);
+      await ctx.page.call('baselineRelease', ortLoop.url);
+    }
+  } finally {
+    await ctx.page.call('unload', w.model);
+  }
+}
+
+const sameIds = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);

@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkloadId } from '../models/workloads';
 import { SEED_BUILDS, TEST_BUILDS, workload } from '../models/workloads';
-import type { BenchResults, EndToEndRow } from './schema';
+import { genWorkload } from '../models/generation';
+import type { BenchResults, EndToEndRow, GenerationRow } from './schema';
 import { cellName, type Cell } from './matrix';
 import { fmt } from './stats';
 import { barChart, type BarGroup } from './svg';
@@ -174,6 +175,97 @@ function hopsSection(r: BenchResults, img: (name: string, svg: string) => string
     ),
     '',
   ];
+}
+
+/** `1.23×` in bold when below 1 (webq slower on that figure). */
+const speedup = (x: number) => (x >= 1 ? `${x.toFixed(2)}×` : `**${x.toFixed(2)}×**`);
+
+/**
+ * webq vs transformers.js generating text (`gen`: the run the rows come from, `main`: the page's run; when they differ
+ * the rows' own run is named).
+ */
+function generationSection(
+  gen: BenchResults | undefined,
+  main: BenchResults,
+  img: (name: string, svg: string) => string,
+): string[] {
+  const rows = gen?.generation ?? [];
+  if (!gen || !rows.length) return [];
+  const first = rows[0]!;
+  const slower = rows.filter((g) => Math.min(g.speedup.prefill, g.speedup.decode, g.speedup.wall) < 1);
+  const firstSlower = rows.filter((g) => g.speedup.firstToken < 1);
+  const models = [...new Set(rows.map((g) => g.model))];
+  const lines = [
+    '## Text generation: webq vs transformers.js in the page',
+    '',
+    ...(gen !== main ? [`Measured by ${runLine(gen)}.`, ''] : []),
+    `The same hub files on the bench's mirror of the model host: webq by registry id (\`webq.stream(id, { messages }, { backend,`,
+    `useQuantization: false, maxNewTokens: ${first.maxNewTokens}, temperature: 0 })\`, the repo's \`onnx/model.onnx\` as stored), transformers.js`,
+    `${first.transformersVersion} (its own onnxruntime-web ${first.transformersOrtVersion}) in the same page by repo name (\`pipeline('text-generation', repo,`,
+    `{ device, dtype: 'fp32' })\` with \`env.remoteHost\` at the mirror; \`do_sample: false, repetition_penalty: 1\`), on the same backend, one wasm`,
+    "thread each. Both render the repo's chat template over the same two messages and generate greedily. Each round runs webq, then",
+    `transformers.js; ${first.rounds} rounds after ${first.warmup} warm-up rounds, medians.`,
+    '',
+    "- *prefill tok/s* = prompt tokens ÷ prefill time. webq: the engine's `performanceMetrics.prefillTokensPerSecond` (the prompt's",
+    '  forward pass, timed in the engine); transformers.js: from its streamer, which `generate()` calls with the prompt before the first',
+    '  forward pass and with each new token after it is picked (prompt → first token).',
+    "- *decode tok/s* = (new tokens − 1) ÷ the time from the first to the last new token: webq's `decodeTokensPerSecond`; transformers.js:",
+    '  its streamer, first → last token.',
+    '- *first token ms* and *wall ms*: the page clock, from the call to the first new token in the page (webq: its first text delta, through',
+    "  the extension's messaging; transformers.js: its streamer) and to the whole result. These include tokenizing and the chat template.",
+    '- *×* = webq ÷ transformers.js for rates, transformers.js ÷ webq for times: ≥ 1 means webq is at least as fast (bold: it is not).',
+    "- *same tokens*: webq's greedy ids equal transformers.js's in every round (and the prompts are the same length).",
+    "- *plain loop*: the same file on the onnxruntime-web version webq's engine runs, in the page, in a greedy loop written as",
+    '  plainly as a page would (prefill, then one token at a time, logits read back, argmax), timed as transformers.js is, fed',
+    "  transformers.js's prompt ids: it tells what the runtime's version accounts for, apart from webq's path around it.",
+    '',
+    ...models.map((m) => `- \`${m}\`: ${genWorkload(m).label}.`),
+    '',
+    '| browser | backend | model | prompt → new tokens | same tokens | prefill tok/s webq | transformers.js | × | decode tok/s webq | transformers.js | × | first token ms webq | transformers.js | × | wall ms webq | transformers.js | × | plain loop prefill / decode tok/s |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (g: GenerationRow) =>
+        `| ${g.browser} | ${g.backend} | ${g.model} | ${g.promptTokens} → ${g.newTokens} | ${g.sameTokens ? '✓' : '**✗**'} | ${fmt(g.webq.prefillTokensPerSecond)} | ${fmt(g.transformers.prefillTokensPerSecond)} | ${speedup(g.speedup.prefill)} | ${fmt(g.webq.decodeTokensPerSecond)} | ${fmt(g.transformers.decodeTokensPerSecond)} | ${speedup(g.speedup.decode)} | ${fmt(g.webq.firstTokenMs)} | ${fmt(g.transformers.firstTokenMs)} | ${speedup(g.speedup.firstToken)} | ${fmt(g.webq.wallMs)} | ${fmt(g.transformers.wallMs)} | ${speedup(g.speedup.wall)} | ${g.ortInPage ? `${fmt(g.ortInPage.prefillTokensPerSecond)} / ${fmt(g.ortInPage.decodeTokensPerSecond)}${g.ortInPage.sameTokens ? '' : ' (other tokens)'}` : '—'} |`,
+    ),
+    '',
+    slower.length
+      ? `webq is slower on prefill, decode or wall time in ${slower.length} of ${rows.length} rows (bold).`
+      : `webq is at least as fast on prefill, decode and wall time in all ${rows.length} rows.`,
+    firstSlower.length
+      ? `The first token reaches the page later with webq in ${firstSlower.length} of ${rows.length} rows (by ${firstSlower.map((g) => fmt(g.webq.firstTokenMs - g.transformers.firstTokenMs)).join(', ')} ms): webq's first token also travels the extension's messaging and its tokenizer worker (engine time to first token ${firstSlower.map((g) => fmt(g.webq.engineFirstTokenMs)).join(', ')} ms against the page's ${firstSlower.map((g) => fmt(g.webq.firstTokenMs)).join(', ')}), transformers.js's does not leave the page.`
+      : 'The first token reaches the page at least as soon with webq in every row.',
+    '',
+    ...(rows.some((g) => g.backend === 'webgpu')
+      ? []
+      : [
+          'No WebGPU rows: they are in `--full` (8 new tokens). On this machine (no GPU) a Chromium WebGPU cell did not end within 5',
+          'minutes on SwiftShader, and in Firefox (lavapipe) one hit the WebDriver protocol timeout and the next found the extension restarted',
+          '(`--generation --backends webgpu`, 2026-12-05); which runtime stalls was not isolated.',
+          '',
+        ]),
+    img(
+      'bench-generation',
+      barChart({
+        title: 'Text generation: decode tokens/s, webq vs transformers.js',
+        unit: 'median tokens/s (higher is better)',
+        series: ['webq (extension)', 'transformers.js in page'],
+        groups: rows.map((g) => ({
+          label: `${g.browser} ${g.backend} ${g.model.replace(/-gen-\w+$/, '')}`,
+          values: [g.webq.decodeTokensPerSecond, g.transformers.decodeTokensPerSecond],
+        })),
+      }),
+    ),
+    '',
+  ];
+  const skipped = gen.skipped.filter((k) => k.what.startsWith('generation '));
+  if (skipped.length && gen !== main)
+    lines.push(
+      'Not measured:',
+      '',
+      ...skipped.map((k) => `- ${k.browser ?? ''} ${k.what}: ${k.why.replace(/\|/g, '\\|')}`),
+      '',
+    );
+  return lines;
 }
 
 function loadsSection(r: BenchResults, img: (name: string, svg: string) => string): string[] {
@@ -517,6 +609,7 @@ export function renderMarkdown(
   root: string,
   writeImage: (name: string, svg: string) => string,
   seed?: BenchResults,
+  gen?: BenchResults,
 ): string {
   const chromium = r.browsers.find((b) => b.name === 'chromium');
   const models = [...new Set(r.endToEnd.map((e) => e.model))];
@@ -558,6 +651,7 @@ export function renderMarkdown(
     'npm run build            # dist/chrome, dist/firefox, dist/harness (the bench needs them)',
     'npm run bench            # = npx tsx bench/run.ts --quick: this file + bench/results/bench-quick.json',
     "npm run bench -- --seed  # the registry ids at the seed table's sizes: bench/results/bench-seed.json (~15 min here)",
+    'npm run bench -- --generation  # only the text-generation rows (webq vs transformers.js): bench/results/bench-generation.json',
     'npm run bench -- --full  # every model × precision × backend in Chromium, Firefox and WebNN (long on SwiftShader)',
     'npm run bench -- --gpu   # Chromium on the real GPU (below)',
     "npm run bench:kernels    # webq's WGSL kernels vs onnxruntime-web MatMulNBits (bench/results/kernels.md)",
@@ -570,8 +664,10 @@ export function renderMarkdown(
     '`vit-base-patch16-224`, `whisper-tiny`, their e2e test builds, from a mirror of the model host set on the options page) × all precisions on',
     'wasm and {fp32, 4} on WebGPU; Firefox with the two small models and the three ids at fp32/4 on wasm; WebNN (@sparticuz/chromium,',
     "engine harness page) with the small models at fp32 and 8 bits (and wasm fp32 beside them). `--seed` runs the ids at the seed table's",
-    'sizes (below); `--full` adds the rest. The smoke test (`tests/e2e/bench-smoke.test.ts`) runs a tiny matrix (PP-OCR, a 2-layer encoder',
-    "and the three ids' test builds) twice-sampled and checks the JSON, never the speed.",
+    'sizes (below); `--full` adds the rest. Text generation: a Llama- and a Qwen2-shaped model on wasm in Chromium and Firefox (`--full`',
+    'adds WebGPU), webq vs transformers.js (below). The smoke test (`tests/e2e/bench-smoke.test.ts`) runs a tiny matrix (PP-OCR, a',
+    "2-layer encoder, the three ids' test builds and the e2e tests' tiny Llama generating 4 tokens against transformers.js) twice-sampled",
+    'and checks the JSON, never the speed.',
     '',
     "Columns: *median ms* = page wall clock from `webq.run` to its result (what a site sees); *session.run ms* = the engine's",
     '`inferenceTimeMs` (for a registry id, *pipeline ms*: the whole task in the engine host — tokenising or resizing or log-mel, every graph',
@@ -586,6 +682,7 @@ export function renderMarkdown(
   for (const m of models) lines.push(...endToEndSection(r, m, writeImage));
   lines.push(
     ...hopsSection(r, writeImage),
+    ...generationSection(gen, r, writeImage),
     ...loadsSection(r, writeImage),
     ...quantSection(
       [...r.quantization, ...(seed?.quantization ?? [])],
@@ -622,7 +719,9 @@ export function writeReport(r: BenchResults, root: string): void {
     const path = join(root, 'bench/results', name);
     return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as BenchResults) : undefined;
   };
-  const main = r.matrix === 'seed' ? (read('bench-quick.json') ?? r) : r;
+  const main = r.matrix === 'seed' || r.matrix === 'generation' ? (read('bench-quick.json') ?? r) : r;
+  // Generation rows: this run's, else the page's run's, else the last `--generation` run's.
+  const gen = r.generation?.length ? r : main.generation?.length ? main : read('bench-generation.json');
   const hasSeedSizes = (x: BenchResults) => x.endToEnd.some((e) => SEED_BUILDS.includes(e.model as never));
   const seed =
     r.matrix === 'seed' ? (main === r ? undefined : r) : hasSeedSizes(r) ? undefined : read('bench-seed.json');
@@ -633,7 +732,7 @@ export function writeReport(r: BenchResults, root: string): void {
     return `![${name}](img/${name}.svg)`;
   };
   const page = join(root, 'docs/benchmarks.md');
-  const generated = renderMarkdown(main, root, writeImage, seed);
+  const generated = renderMarkdown(main, root, writeImage, seed, gen);
   writeFileSync(page, keepWrittenSections(generated, existsSync(page) ? readFileSync(page, 'utf8') : ''));
 }
 
@@ -642,6 +741,7 @@ const GENERATED = [
   'How to run',
   'End to end',
   'The cost of the extension',
+  'Text generation',
   'Cold, warm and in-memory loads',
   'Quantization time',
   "The seed's published table",

@@ -2,13 +2,17 @@
  * The shape of bench/results/bench-*.json, and a checker the smoke test (and bench/run.ts itself) use: every
  * figure must be finite and positive where a time or a size is meant. It never judges speed.
  */
+import type { GenWorkloadId } from '../models/generation';
 import type { WorkloadId } from '../models/workloads';
 
 export type BrowserName = 'chromium' | 'firefox' | 'chromium-webnn';
 export type Backend = 'wasm' | 'webgpu' | 'webnn';
 export type Bits = 32 | 16 | 8 | 4 | 2;
-/** smoke: the e2e test's; quick: `npm run bench`; seed: the seed table's model sizes; full: everything */
-export type MatrixName = 'smoke' | 'quick' | 'seed' | 'full';
+/**
+ * smoke: the e2e test's; quick: `npm run bench`; seed: the seed table's model sizes; generation: only the quick
+ * matrix's text-generation rows; full: everything
+ */
+export type MatrixName = 'smoke' | 'quick' | 'seed' | 'generation' | 'full';
 
 export interface BrowserEntry {
   name: BrowserName;
@@ -82,6 +86,54 @@ export interface HopRow {
   withinGoal: boolean;
 }
 
+/** One runtime's side of a generation row: medians over the timed rounds, page clock unless said otherwise. */
+export interface GenerationSide {
+  /** prompt tokens / prefill time (webq: the engine's `prefillTokensPerSecond`; transformers.js: its streamer's) */
+  prefillTokensPerSecond: number;
+  /** (new tokens − 1) / time from the first to the last new token (webq: the engine's `decodeTokensPerSecond`) */
+  decodeTokensPerSecond: number;
+  /** the call → the first new token (webq: its first text delta) in the page */
+  firstTokenMs: number;
+  /** the call → the whole result in the page */
+  wallMs: number;
+}
+
+/** webq vs transformers.js on the same hub files, same backend, same browser, greedy; interleaved round by round. */
+export interface GenerationRow {
+  browser: BrowserName;
+  device: string;
+  model: GenWorkloadId;
+  registryId: string;
+  repo: string;
+  backend: 'wasm' | 'webgpu';
+  /** 32: both run the repo's onnx/model.onnx as stored (webq with useQuantization: false) */
+  bits: 32;
+  rounds: number;
+  warmup: number;
+  promptTokens: number;
+  maxNewTokens: number;
+  newTokens: number;
+  /** webq's and transformers.js's greedy tokens were the same in every round (and the prompts the same length) */
+  sameTokens: boolean;
+  webq: GenerationSide & {
+    /** the engine's `timeToFirstTokenMs` (from the start of its decode loop, no messaging) */
+    engineFirstTokenMs: number;
+  };
+  transformers: GenerationSide;
+  /**
+   * A plain greedy loop over the same file on the onnxruntime-web version webq's engine runs, in the page (prefill and
+   * decode as for transformers.js): how much of a difference is the runtime's version rather than webq's path
+   */
+  ortInPage?: { prefillTokensPerSecond: number; decodeTokensPerSecond: number; sameTokens: boolean; version: string };
+  /** webq ÷ transformers.js for the rates, transformers.js ÷ webq for the times: ≥ 1 = webq at least as fast */
+  speedup: { prefill: number; decode: number; firstToken: number; wall: number };
+  /** the first timed round's new token ids of each (what `sameTokens` compared) */
+  tokens: { webq: number[]; transformers: number[] };
+  transformersVersion: string;
+  /** the onnxruntime-web that transformers.js bundles */
+  transformersOrtVersion: string;
+}
+
 export type LoadKind = 'cold' | 'warm' | 'memory';
 export interface LoadRow {
   browser: BrowserName;
@@ -132,6 +184,8 @@ export interface BenchResults {
   hops: HopRow[];
   loads: LoadRow[];
   quantization: QuantRow[];
+  /** text generation, webq vs transformers.js (absent in results from before these rows existed) */
+  generation?: GenerationRow[];
   /** what could not be measured and why (`browser`: where a matrix cell failed) */
   skipped: { what: string; why: string; browser?: BrowserName }[];
   /** remarks about the run that no figure carries (e.g. the machine was shared), printed in the report */
@@ -148,10 +202,24 @@ export function checkResults(r: BenchResults): string[] {
     if (!ok) problems.push(where);
   };
   need(r.schema === 'webq-bench/1', 'schema');
-  need(['smoke', 'quick', 'seed', 'full'].includes(r.matrix), 'matrix');
+  need(['smoke', 'quick', 'seed', 'generation', 'full'].includes(r.matrix), 'matrix');
   need(positive(r.seconds) && r.runs >= 1 && r.warmup >= 0, 'seconds/runs/warmup');
   need(r.browsers.length > 0 && r.browsers.every((b) => b.version.length > 0 && b.adapter.length > 0), 'browsers');
-  need(r.endToEnd.length > 0, 'endToEnd: empty');
+  need(r.endToEnd.length > 0 || r.matrix === 'generation', 'endToEnd: empty');
+  need(r.matrix !== 'generation' || (r.generation ?? []).length > 0, 'generation: empty');
+  (r.generation ?? []).forEach((g, i) => {
+    const at = `generation[${i}] ${g.browser}/${g.model}/${g.backend}`;
+    for (const side of ['webq', 'transformers'] as const)
+      for (const k of ['prefillTokensPerSecond', 'decodeTokensPerSecond', 'firstTokenMs', 'wallMs'] as const)
+        need(positive(g[side][k]), `${at}: ${side}.${k} = ${g[side][k]}`);
+    for (const k of ['prefill', 'decode', 'firstToken', 'wall'] as const)
+      need(positive(g.speedup[k]), `${at}: speedup.${k} = ${g.speedup[k]}`);
+    need(
+      g.rounds >= 1 && g.promptTokens >= 1 && g.newTokens >= 2 && g.newTokens <= g.maxNewTokens,
+      `${at}: rounds/promptTokens/newTokens`,
+    );
+    need(typeof g.sameTokens === 'boolean', `${at}: sameTokens`);
+  });
   r.endToEnd.forEach((e, i) => {
     const at = `endToEnd[${i}] ${e.browser}/${e.model}/${e.backend}/${e.bits}`;
     for (const k of ['medianMs', 'minMs', 'maxMs', 'loadMs', 'modelBytes', 'originalBytes'] as const)

@@ -101,3 +101,65 @@ export async function release(url: string): Promise<void> {
 }
 
 export const version = ort.env.versions.web ?? 'unknown';
+
+/**
+ * A greedy decode loop on this page's onnxruntime-web (the version webq's engine runs), written as plainly as a page
+ * would: prefill with an empty past, then one token at a time with the presents fed back, logits read to the CPU, an
+ * argmax. It separates what the runtime version costs from what webq's path adds (bench/lib/measure.ts).
+ */
+export async function generateLoop(
+  url: string,
+  prompt: readonly number[],
+  newTokens: number,
+  shape: { kvHeads: number; headDim: number },
+): Promise<{ prefillMs: number; decodeMs: number; tokens: number[] }> {
+  const session = sessions.get(url);
+  if (!session) throw new Error(`baseline: ${url} is not loaded`);
+  const past = new Map<string, ort.Tensor>();
+  for (const name of session.inputNames)
+    if (name.startsWith('past_key_values.'))
+      past.set(name, new ort.Tensor('float32', new Float32Array(0), [1, shape.kvHeads, 0, shape.headDim]));
+  const tokens: number[] = [];
+  let length = 0;
+  const step = async (ids: readonly number[]): Promise<number> => {
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor(
+        'int64',
+        BigInt64Array.from(ids, (x) => BigInt(x)),
+        [1, ids.length],
+      ),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(length + ids.length).fill(1n), [
+        1,
+        length + ids.length,
+      ]),
+    };
+    if (session.inputNames.includes('position_ids'))
+      feeds.position_ids = new ort.Tensor(
+        'int64',
+        BigInt64Array.from(ids, (_, i) => BigInt(length + i)),
+        [1, ids.length],
+      );
+    for (const [name, t] of past) feeds[name] = t;
+    const out = await session.run(feeds);
+    for (const name of past.keys()) {
+      past.get(name)!.dispose();
+      past.set(name, out[`present.${name.slice('past_key_values.'.length)}`]!);
+    }
+    length += ids.length;
+    const logits = out.logits!;
+    const vocab = logits.dims[2]!;
+    const data = logits.data as Float32Array;
+    let best = 0;
+    for (let i = 1, base = (ids.length - 1) * vocab; i < vocab; i++) if (data[base + i]! > data[base + best]!) best = i;
+    logits.dispose();
+    return best;
+  };
+  let t = performance.now();
+  tokens.push(await step(prompt));
+  const prefillMs = performance.now() - t;
+  t = performance.now();
+  while (tokens.length < newTokens) tokens.push(await step([tokens[tokens.length - 1]!]));
+  const decodeMs = performance.now() - t;
+  for (const p of past.values()) p.dispose();
+  return { prefillMs, decodeMs, tokens };
+}

@@ -36,10 +36,60 @@ interface Webq {
     input: unknown,
     options: Record<string, unknown>,
   ): Promise<{ output: any; performanceMetrics: Record<string, unknown> & { inferenceTimeMs: number } }>;
+  /** text generation: text deltas, then `result` (output and metrics) */
+  stream(
+    model: string,
+    input: unknown,
+    options: Record<string, unknown>,
+  ): ReadableStream<string> & { result: Promise<Awaited<ReturnType<Webq['run']>>> };
   unload(model: string): Promise<void>;
 }
 const webq = () => (window as unknown as { webq: Webq }).webq;
 const baseline = () => import('./baseline');
+const transformers = () => import('./transformers-baseline');
+
+/** One webq generation as the page sees it, and the engine's own prefill/decode figures. */
+export interface WebqGeneration {
+  wallMs: number;
+  /** call → first text delta in the page */
+  firstTokenMs: number;
+  promptTokens: number;
+  tokens: number[];
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  timeToFirstTokenMs: number;
+  inferenceTimeMs: number;
+}
+
+/** `webq.stream` read to its end: the page clock at the call, the first delta and the result. */
+async function webqGenerate(
+  model: string,
+  messages: unknown,
+  options: Record<string, unknown>,
+): Promise<WebqGeneration> {
+  const started = performance.now();
+  const stream = webq().stream(model, { messages }, options);
+  const reader = stream.getReader();
+  let first = 0;
+  for (;;) {
+    const { done } = await reader.read();
+    if (done) break;
+    first ||= performance.now();
+  }
+  const r = await stream.result;
+  const wallMs = performance.now() - started;
+  const m = r.performanceMetrics as Record<string, number>;
+  return {
+    wallMs,
+    firstTokenMs: (first || performance.now()) - started,
+    promptTokens: r.output.usage.promptTokens,
+    tokens: [...r.output.tokens],
+    prefillTokensPerSecond: m.prefillTokensPerSecond!,
+    decodeTokensPerSecond: m.decodeTokensPerSecond!,
+    timeToFirstTokenMs: m.timeToFirstTokenMs!,
+    inferenceTimeMs: m.inferenceTimeMs!,
+  };
+}
 
 type RunResult = Awaited<ReturnType<Webq['run']>>;
 
@@ -246,6 +296,48 @@ const driver = {
       ortSeries.inferenceMs.push(o.ms);
     }
     return { webq: webqSeries, ort: ortSeries };
+  },
+
+  async transformersLoad(host: string, repo: string, device: 'wasm' | 'webgpu', ortBase: string) {
+    return (await transformers()).load(host, repo, device, ortBase);
+  },
+
+  transformersRelease: async (host: string, repo: string, device: 'wasm' | 'webgpu') =>
+    (await transformers()).release(host, repo, device),
+
+  /**
+   * Text generation side by side: each round runs `webq.stream(id, { messages })` to its end, then transformers.js's
+   * pipeline on the same messages and the same hub files; both greedy, `maxNewTokens` new tokens. `warmup` rounds are
+   * untimed.
+   */
+  async interleavedGeneration(
+    model: string,
+    host: string,
+    repo: string,
+    device: 'wasm' | 'webgpu',
+    messages: unknown,
+    options: Record<string, unknown>,
+    maxNewTokens: number,
+    rounds: number,
+    warmup: number,
+    ortLoop: { url: string; kvHeads: number; headDim: number } | null,
+  ) {
+    const t = await transformers();
+    const b = ortLoop ? await baseline() : null;
+    const webqRuns: WebqGeneration[] = [];
+    const tjsRuns: Awaited<ReturnType<typeof t.generate>>[] = [];
+    const ortRuns: Awaited<ReturnType<NonNullable<typeof b>['generateLoop']>>[] = [];
+    for (let i = 0; i < warmup + rounds; i++) {
+      const w = await webqGenerate(model, messages, { ...options, maxNewTokens, temperature: 0 });
+      const o = await t.generate(host, repo, device, messages as never, maxNewTokens);
+      // The plain loop on webq's onnxruntime-web version, fed the prompt ids transformers.js made.
+      const p = b && ortLoop ? await b.generateLoop(ortLoop.url, o.prompt, maxNewTokens, ortLoop) : null;
+      if (i < warmup) continue;
+      webqRuns.push(w);
+      tjsRuns.push(o);
+      if (p) ortRuns.push(p);
+    }
+    return { webq: webqRuns, transformers: tjsRuns, ort: ortRuns };
   },
 
   /** Same as `interleaved`, for a stream: frame by frame, webq and the baseline each carrying their own state. */

@@ -1,10 +1,11 @@
 /**
  * A smoke run of the benchmark harness (bench/run.ts): the tiny matrix (PP-OCRv4 rec, a 2-layer encoder with
  * BERT-base widths, and the three registry ids by name — their e2e test builds, from the bench's mirror of the model
- * host, set on the options page — fp32 and 4-bit on wasm; webq vs the plain onnxruntime-web page; cold/warm/in-memory
- * loads), 2 runs each, in Chromium with the built extension. It checks that the harness works and its JSON is well
- * formed,
- * every figure finite and positive; it never asserts a speed (benchmarks are tools, CI runs no benchmark).
+ * host, set on the options page — fp32 and 4-bit on wasm; webq vs the plain onnxruntime-web page; text generation with
+ * the e2e tests' tiny Llama, webq vs transformers.js in the page; cold/warm/in-memory loads), 2 runs each, in Chromium
+ * with the built extension. It checks that the harness works and its JSON is well formed, every figure finite and
+ * positive, and that webq and transformers.js generated the same greedy tokens; it never asserts a speed (benchmarks
+ * are tools, CI runs no benchmark).
  * Results go to a temporary folder: the committed bench/results and docs/benchmarks.md are left alone.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -67,6 +68,22 @@ describe('benchmark harness (smoke)', () => {
     ).toBe(true);
     expect(byId('whisper-id-test').find((e) => e.bits === 32)).toMatchObject({ textMatches: true });
     expect(r.hops).toHaveLength(1);
+    // Text generation: webq and transformers.js on the same files, both greedy, both timed, the same tokens.
+    expect(r.generation).toHaveLength(1);
+    const g = r.generation![0]!;
+    expect(g).toMatchObject({
+      browser: 'chromium',
+      model: 'llama-gen-test',
+      registryId: 'llama-3.2-1b-instruct',
+      backend: 'wasm',
+      rounds: 2,
+      maxNewTokens: 4,
+      newTokens: 4,
+      sameTokens: true,
+    });
+    expect(g.tokens.transformers).toEqual(g.tokens.webq);
+    expect(g.promptTokens).toBeGreaterThan(20);
+    expect(g.transformersVersion).toMatch(/^\d+\.\d+/);
     expect(r.loads.map((l) => l.kind).sort()).toEqual(['cold', 'memory', 'warm']);
     expect(r.quantization.map((q) => q.model).sort()).toEqual([
       'bert-id-test',

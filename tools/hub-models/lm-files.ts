@@ -18,7 +18,7 @@ export interface LmHubOptions {
   /** Another shape of graph (e.g. no position_ids input). */
   spec?: Partial<DecoderLmSpec>;
   /**
-   * How the graph is stored (tests/support/external-data.ts): 'inline' one `onnx/model.onnx` (the default);
+   * How the graph is stored (tools/external-data.ts): 'inline' one `onnx/model.onnx` (the default);
    * 'external-data' `onnx/model.onnx` + `onnx/model.onnx_data`, as the real hub repos are; 'q4' a prequantized
    * `onnx/model_q4.onnx` (MatMulNBits) beside the inline `onnx/model.onnx`.
    */

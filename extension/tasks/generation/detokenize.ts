@@ -98,6 +98,13 @@ export class IncrementalDecoder {
   private prefix = 0;
   private read = 0;
 
+  /**
+   * The text of ids[prefix, read): the next window's left context. It is fixed as soon as a delta is emitted, so it is
+   * asked for then — in the engine the tokenizer is a worker round trip, which now overlaps the model's next step
+   * instead of following it (one round trip per token on the generation's path instead of two).
+   */
+  private context: { prefix: number; read: number; text: Promise<string> } | null = null;
+
   constructor(private readonly decode: Decode) {}
 
   /** Adds one token; the new complete text ('' while a character is incomplete). */
@@ -111,8 +118,22 @@ export class IncrementalDecoder {
     return this.read < this.ids.length ? this.advance(true) : '';
   }
 
+  private contextText(): Promise<string> {
+    const c = this.context;
+    if (c && c.prefix === this.prefix && c.read === this.read) return c.text;
+    const ids = this.ids.slice(this.prefix, this.read);
+    let text: Promise<string>;
+    try {
+      text = Promise.resolve(this.decode(ids));
+    } catch (err) {
+      text = Promise.reject(err);
+    }
+    this.context = { prefix: this.prefix, read: this.read, text };
+    return text;
+  }
+
   private async advance(force: boolean): Promise<string> {
-    const before = this.read > this.prefix ? await this.decode(this.ids.slice(this.prefix, this.read)) : '';
+    const before = this.read > this.prefix ? await this.contextText() : '';
     const after = await this.decode(this.ids.slice(this.prefix));
     if (!force && after.endsWith('\uFFFD') && this.ids.length - this.read < MAX_HELD_TOKENS) return '';
     // `before` was emitted already. A decoder that rewrites its left context (space clean-up) cannot take back
@@ -120,6 +141,8 @@ export class IncrementalDecoder {
     const start = after.startsWith(before) ? before.length : commonPrefix(before, after);
     this.prefix = this.read;
     this.read = this.ids.length;
+    // Asked for now, awaited by the next push (which reports a failure); no unhandled rejection meanwhile.
+    if (this.read > this.prefix) this.contextText().catch(() => undefined);
     return after.slice(start);
   }
 }

@@ -80,9 +80,12 @@ export class Sampler {
   pick(logits: Float32Array, history: Iterable<number> = [], limit = logits.length): number {
     const n = Math.min(limit, logits.length);
     if (n < 1) throw dataError('the model gave no logits to choose a token from');
-    const values = logits.slice(0, n);
     const penalty = this.options.repetitionPenalty;
-    if (penalty !== undefined && penalty !== 1) applyRepetitionPenalty(values, history, penalty);
+    const penalized = penalty !== undefined && penalty !== 1;
+    // Greedy without a penalty reads the logits in place: no copy of a 128k–152k-wide row per token.
+    if (this.greedy && !penalized) return argmax(logits.subarray(0, n));
+    const values = logits.slice(0, n);
+    if (penalized) applyRepetitionPenalty(values, history, penalty!);
     if (this.greedy) return argmax(values);
     const t = this.options.temperature!;
     if (t !== 1) for (let i = 0; i < n; i++) values[i] = values[i]! / t;

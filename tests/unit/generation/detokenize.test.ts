@@ -53,6 +53,34 @@ describe('detokenizer', () => {
     expect(deltas).toEqual(['Hello', ' world', ',', ' again', '!']);
   });
 
+  test("the next window's left context is decoded as soon as it is fixed, before the next token comes", async () => {
+    const calls: number[][] = [];
+    const d = new Detokenizer((ids) => {
+      calls.push([...ids]);
+      return sentencePiece(ids);
+    });
+    expect(await d.push(0)).toBe('Hello');
+    // [0] for the delta, then [0] again: the left context of the next window, asked for before push(1) (in the engine
+    // that worker round trip overlaps the model's next step).
+    expect(calls).toEqual([[0], [0]]);
+    expect(await d.push(1)).toBe(' world');
+    expect(calls).toEqual([[0], [0], [0, 1], [1]]);
+    expect(await d.finish()).toBe('');
+    expect(d.text).toBe('Hello world');
+  });
+
+  test('a failing decode of the left context fails the next push, not the process', async () => {
+    let calls = 0;
+    const d = new Detokenizer(async (ids) => {
+      // The second call is the left context asked for ahead: it fails (and nothing awaits it until push(1)).
+      if (++calls === 2) throw new Error('tokenizer gone');
+      return sentencePiece(ids);
+    });
+    expect(await d.push(0)).toBe('Hello');
+    await new Promise((r) => setTimeout(r, 10)); // an unhandled rejection would surface here
+    await expect(d.push(1)).rejects.toThrow('tokenizer gone');
+  });
+
   test('stop strings across token boundaries: the text stops before them, nothing of them is emitted', async () => {
     const { deltas, text, stopped } = await stream(bytes, utf8('Answer: 42\nUser: more'), ['\nUser:']);
     expect(stopped).toBe(true);

@@ -145,6 +145,17 @@ function probe(page: PageLike): Promise<Json> {
       });
       const prompted = await session.prompt('Name a colour.');
       session.destroy();
+      // Cancelling the package's stream reaches the engine: its result is an AbortError, and the next call is served.
+      const long = client.stream('qwen2.5-0.5b-instruct', chat, { maxNewTokens: 200 });
+      const longReader = long.getReader();
+      const first = await longReader.read();
+      await longReader.cancel();
+      const cancelled = { firstChunk: typeof first.value, result: await settle(long.result) };
+      const phases: string[] = [];
+      const info = await client.load(`${origin}/models/silero_vad.onnx`, {
+        bits: 8,
+        onProgress: (p: { phase: string }) => phases.push(p.phase),
+      });
       const badOption = await settle(client.run(`${origin}/models/identity_float32.onnx`, { x }, { bits: 3 }));
       const aborted = await settle(
         client.run(`${origin}/models/identity_float32.onnx`, { x }, { signal: AbortSignal.abort() }),
@@ -163,6 +174,8 @@ function probe(page: PageLike): Promise<Json> {
           (globalThis as any).LanguageModel === (window as any).siteLanguageModel,
         badOption,
         aborted,
+        cancelled,
+        load: { bits: info.bits, phases: [...new Set(phases)] },
       };
     },
     { origin: server.origin, audio, text: BERT_EXAMPLES.fox.text },
@@ -189,6 +202,9 @@ async function expectOutputs(r: Json, host: 'page' | 'extension'): Promise<void>
   expect(r.badOption).toMatchObject({ ok: false, name: 'DataError' });
   expect(r.badOption.message).toMatch(/bits/);
   expect(r.aborted).toMatchObject({ ok: false, name: 'AbortError' });
+  expect(r.cancelled).toMatchObject({ firstChunk: 'string', result: { ok: false, name: 'AbortError' } });
+  expect(r.load.bits).toBe(8);
+  expect(r.load.phases).toContain('quantize'); // a new 8-bit variant: progress events reach the page's callback
 }
 
 async function referenceVadFrames(): Promise<number[]> {

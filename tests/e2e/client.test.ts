@@ -226,6 +226,30 @@ async function referenceVadFrames(): Promise<number[]> {
 let inPage: Json;
 
 describe('@webq/client from npm pack in a fresh Vite app', () => {
+  it("the package's types serve a TypeScript site (strict, libraries checked too)", () => {
+    writeFileSync(
+      join(work, 'check.ts'),
+      [
+        "import { webq, createWebqClient, type ClientRunResult, type HostKind } from '@webq/client';",
+        "import { polyfillLanguageModel } from '@webq/client/language-model';",
+        "const r: ClientRunResult = await webq.run('bert-base-uncased', 'hi', { normalize: true });",
+        'const host: HostKind = r.performanceMetrics.host;',
+        "const client = createWebqClient({ host: 'page', modelHost: 'https://huggingface.co' });",
+        "const session = await client.LanguageModel.create({ model: 'qwen2.5-0.5b-instruct' });",
+        "const text: string = await session.prompt('Name a colour.');",
+        'polyfillLanguageModel(client.LanguageModel);',
+        'console.log(host, text, r.performanceMetrics.inferenceTimeMs.toFixed(1));',
+        '// @ts-expect-error: host is a HostKind, not any string',
+        "const wrong: 'gpu' = r.performanceMetrics.host;",
+        'console.log(wrong);',
+      ].join('\n'),
+    );
+    const tsc = resolve('node_modules/typescript/bin/tsc');
+    const args = ['--noEmit', '--strict', '--skipLibCheck', 'false', '--target', 'es2022', '--module', 'esnext'];
+    args.push('--moduleResolution', 'bundler', '--lib', 'es2023,dom,dom.iterable', 'check.ts');
+    execFileSync(process.execPath, [tsc, ...args], { cwd: work, stdio: 'pipe' }); // throws with tsc's errors
+  });
+
   it('Chromium without the extension: the in-page engine runs every call (host: page)', async () => {
     const browser: Browser = await chromium.launch({
       executablePath: CHROMIUM_PATH,

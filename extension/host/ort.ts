@@ -13,13 +13,19 @@ import type { TensorType, Tensor, TensorData } from '../shared/tensor';
 import { isDeviceTensor, type DeviceTensor } from '../tasks/types';
 
 let configured = false;
+let wasmOverride: string | undefined;
 function configure(): void {
   if (configured) return;
   configured = true;
-  ort.env.wasm.wasmPaths = { wasm: new URL(wasmUrl, globalThis.location?.href).href };
+  ort.env.wasm.wasmPaths = { wasm: wasmOverride ?? new URL(wasmUrl, globalThis.location?.href).href };
   ort.env.wasm.numThreads = wasmThreads();
   ort.env.wasm.proxy = false;
   ort.env.logLevel = diagnostics.logLevel ?? 'error';
+}
+
+/** Where ORT's .wasm is fetched from instead of beside this module (the npm client's `wasmUrl` option). */
+export function setOrtWasmUrl(url: string): void {
+  wasmOverride = url;
 }
 
 /**

@@ -20,14 +20,14 @@ import {
   launchChromium,
   openWithConsent,
   saveModelHost,
-} from '../support/browsers';
-import { harnessRoutes } from '../support/harness';
-import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
-import { MODELS, referenceRun, speech16k } from '../support/fixtures';
+} from '../../tools/browsers';
+import { harnessRoutes } from '../../tools/harness';
+import { BLANK_PAGE, startServer, type TestServer } from '../../tools/server';
+import { MODELS, referenceRun, speech16k } from '../../tools/fixtures';
 import { identityModel } from '../support/onnx-models';
-import { mirrorRepo } from '../support/hub-mirror';
-import { BERT_EXAMPLES, bertHubFiles } from '../support/hub-models/bert';
-import { qwen2HubFiles } from '../support/hub-models/qwen2';
+import { mirrorRepo } from '../../tools/hub-mirror';
+import { BERT_EXAMPLES, bertHubFiles } from '../../tools/hub-models/bert';
+import { qwen2HubFiles } from '../../tools/hub-models/qwen2';
 import { maxAbsDiff } from '../../extension/shared/compare';
 import type { PageLike } from './webq-suite';
 

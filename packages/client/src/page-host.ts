@@ -12,7 +12,8 @@ import { Engine } from '../../../extension/host/engine';
 import { browserInfo } from '../../../extension/host/browser-info';
 import { setOrtWasmUrl } from '../../../extension/host/ort';
 import { checkModelHost, DEFAULT_MODEL_HOST, setModelHost } from '../../../extension/models/model-host';
-import { createWebq, type Transport, type Webq } from '../../../extension/page/client';
+import { createWebq, type Webq } from '../../../extension/page/client';
+import type { Link } from '../../../extension/shared/link';
 import { dataError, toWireError } from '../../../extension/shared/errors';
 import { validateClientMessage, type HostMessage } from '../../../extension/shared/protocol';
 import type { CheckedOptions } from './options';
@@ -30,7 +31,7 @@ export async function startPageHost(options: CheckedOptions, version: string): P
   const caller = { origin: location.origin };
   let receiver: ((m: HostMessage) => void) | null = null;
   const deliver = (m: HostMessage) => receiver?.(structuredClone(m));
-  const transport: Transport = {
+  const transport: Link = {
     send(message) {
       queueMicrotask(() => {
         let valid;

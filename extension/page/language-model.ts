@@ -102,8 +102,14 @@ export function createLanguageModel(call: SessionCall) {
       return ((await this.#prompt(input, options)).output as { text: string }).text;
     }
 
-    /** The answer as text deltas; cancelling the stream stops decoding. */
-    promptStreaming(input: PromptInput, options?: { signal?: AbortSignal }): ReadableStream<string> {
+    /**
+     * The answer as text deltas; cancelling the stream stops decoding. As with `webq.stream()`, `result` is the
+     * whole turn's RunResult (output and performanceMetrics, decode rate included) once it ends.
+     */
+    promptStreaming(
+      input: PromptInput,
+      options?: { signal?: AbortSignal },
+    ): ReadableStream<string> & { readonly result: Promise<RunResult> } {
       const cancel = new AbortController();
       let push!: ReadableStreamDefaultController<string>;
       const readable = new ReadableStream<string>({
@@ -112,7 +118,7 @@ export function createLanguageModel(call: SessionCall) {
         },
         cancel: () => cancel.abort(),
       });
-      this.#prompt(
+      const result = this.#prompt(
         input,
         options,
         (text) => {
@@ -123,7 +129,8 @@ export function createLanguageModel(call: SessionCall) {
           }
         },
         cancel.signal,
-      ).then(
+      );
+      result.then(
         () => {
           try {
             push.close();
@@ -139,7 +146,7 @@ export function createLanguageModel(call: SessionCall) {
           }
         },
       );
-      return readable;
+      return Object.assign(readable, { result });
     }
 
     /** Adds messages to the conversation without an answer (they are run with the next prompt). */

@@ -2,14 +2,15 @@
  * The popup: manual testing of models through the same `webq` client pages use (over the extension's UI port, so no
  * consent prompt). Device panel; a model by registry id or URL (raw, or with a task) and its options; inputs by the
  * loaded model's task (text, images, audio) or generated tensors for a raw model; run with progress and cancel;
- * and compare mode; on top, sites waiting for a consent decision (pending.ts), when there are any. Opened from the
- * toolbar button, or as a tab at popup/popup.html.
+ * and compare mode; on top, sites waiting for a consent decision (pending.ts), when there are any. A second tab,
+ * Chat (chat.ts), talks to text-generation models. Opened from the toolbar button, or as a tab at popup/popup.html.
  */
 import browser from 'webextension-polyfill';
 import type { ModelInfo, ModelRef, Tensor } from '../extension/shared/types';
 import { $, definitions, h } from '../extension/ui/dom';
 import { bitsLabel, formatBytes } from '../extension/ui/format';
 import { uiWebq } from '../extension/ui/transport';
+import { wireChat } from './chat';
 import { measure, renderCompare } from './compare';
 import { renderDevice, renderDeviceError } from './device';
 import { wirePending } from './pending';
@@ -26,6 +27,7 @@ import {
 import { runWork, setStatus, wireCancel } from './progress';
 import { renderRun } from './results';
 import { inputNames, readTaskInput, renderTaskInputs, resetTaskInputs, shownTask, taskRunOptions } from './task-inputs';
+import { wireTabs } from './tabs';
 import { renderTaskRun } from './task-results';
 
 const webq = uiWebq();
@@ -177,6 +179,8 @@ function fillCompareSelects(registry: boolean): void {
 function start(): void {
   $('[data-webq=version]').textContent = webq.version;
   wirePending();
+  wireTabs();
+  wireChat(webq);
   $('[data-webq=open-options]').addEventListener('click', () => void browser.runtime.openOptionsPage());
   fillCompareSelects(false);
   wireModelForm(() => {

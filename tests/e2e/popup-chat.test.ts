@@ -11,12 +11,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
-import { launchChromium, openWithConsent, saveModelHost, type ChromiumWithExtension } from '../support/browsers';
-import { mirrorRepo } from '../support/hub-mirror';
-import { bertHubFiles } from '../support/hub-models/bert';
-import { llamaHubFiles } from '../support/hub-models/llama';
-import { qwen2HubFiles } from '../support/hub-models/qwen2';
-import { BLANK_PAGE, startServer, type TestServer } from '../support/server';
+import { launchChromium, openWithConsent, saveModelHost, type ChromiumWithExtension } from '../../tools/browsers';
+import { mirrorRepo } from '../../tools/hub-mirror';
+import { bertHubFiles } from '../../tools/hub-models/bert';
+import { llamaHubFiles } from '../../tools/hub-models/llama';
+import { qwen2HubFiles } from '../../tools/hub-models/qwen2';
+import { BLANK_PAGE, startServer, type TestServer } from '../../tools/server';
 
 const SHOTS = 'test-output/ui';
 const PREFIX = '/hub';

@@ -301,16 +301,20 @@ export class ModelStore {
       }
     }
     const source = await this.sourceBytes(url, from, sha256, job, fallbacks, undefined, signal);
-    const external = await this.externalData(url, source.bytes, from, job, fallbacks, signal);
-    if (plan.policy) job.progress('quantize', 0, 1);
-    // Preparation parses the graph: the source is cached only once it has proved to be an ONNX model.
-    const prepared = await prepareOffThread(source.bytes, plan.policy, signal, {
-      workgroupSize: plan.workgroupSize,
-      external,
-    }).catch(async (err: unknown) => {
+    // Reading the external data and preparing parse the graph: the source is cached only once it has proved to be
+    // an ONNX model, and its staged download is dropped on any failure before that.
+    let prepared: Prepared;
+    try {
+      const external = await this.externalData(url, source.bytes, from, job, fallbacks, signal);
+      if (plan.policy) job.progress('quantize', 0, 1);
+      prepared = await prepareOffThread(source.bytes, plan.policy, signal, {
+        workgroupSize: plan.workgroupSize,
+        external,
+      });
+    } catch (err) {
       await source.discard();
       throw err;
-    });
+    }
     if (plan.policy) job.progress('quantize', 1, 1);
     await source.store();
     // A model that came quantized runs as stored: its source in the cache is its variant.

@@ -166,7 +166,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const genModels = new Map<GenWorkloadId, GenWorkload>();
   for (const c of [...m.generation.chromium, ...m.generation.firefox]) genModels.set(c.model, genWorkload(c.model));
   if (genModels.size) Object.assign(routes, transformersOrtRoutes());
-  const server = await startServer(routes);
+  // Cross-origin isolated, so the baseline page runs wasm on as many threads as the (isolated) engine host.
+  const server = await startServer(routes, 0, { isolated: true });
   // Registry ids: their repos on a mirror of the model host, in the hub's layout (the seed builds take seconds each).
   for (const w of models.values()) {
     if (w.kind !== 'task') continue;

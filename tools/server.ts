@@ -34,11 +34,12 @@ export interface TestServer {
 /**
  * `cors: false` serves every response without `Access-Control-Allow-Origin` (a server a page may not read across
  * origins: an intranet host, another developer server); a function route may still add the header itself.
+ * `isolated: true` adds COOP/COEP (and CORP on every response), so its pages are cross-origin isolated.
  */
 export async function startServer(
   routes: Record<string, Route> = {},
   port = 0,
-  options: { cors?: boolean } = {},
+  options: { cors?: boolean; isolated?: boolean } = {},
 ): Promise<TestServer> {
   const table = new Map(Object.entries(routes));
   const hits = new Map<string, number>();
@@ -50,6 +51,11 @@ export async function startServer(
       options.cors === false
         ? { 'cache-control': 'no-store' }
         : { 'access-control-allow-origin': '*', 'cache-control': 'no-store' };
+    if (options.isolated) {
+      headers['cross-origin-opener-policy'] = 'same-origin';
+      headers['cross-origin-embedder-policy'] = 'require-corp';
+      headers['cross-origin-resource-policy'] = 'cross-origin';
+    }
     if (route === undefined) {
       res.writeHead(404, headers).end('not found');
       return;

@@ -1,7 +1,8 @@
 /**
  * The baseline: onnxruntime-web/webgpu used directly in a page, as a site would without webq. Same runtime
  * version and the same session options the engine host uses (extension/host/ort.ts), so the only difference
- * measured is webq's path around it: one wasm thread (no cross-origin isolation), graph optimisation "all",
+ * measured is webq's path around it: as many wasm threads as the engine host (the bench server makes this page
+ * cross-origin isolated, as the manifest makes the engine's), graph optimisation "all",
  * WebGPU in NCHW on a device asked for like the host's (adapter limits, shader-f16/subgroups/timestamp-query).
  *
  * Quantized variants are prepared here with webq's own prepareModel (same code, same policy) before the
@@ -12,9 +13,10 @@ import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import { prepareModel } from '../../extension/host/prepare';
 import type { BaselinePolicy, PageTensor } from './wire';
 import { openDevice } from '../../kernels/device';
+import { wasmThreads } from '../../extension/host/threads';
 
 ort.env.wasm.wasmPaths = { wasm: new URL(wasmUrl, location.href).href };
-ort.env.wasm.numThreads = 1;
+ort.env.wasm.numThreads = wasmThreads();
 ort.env.wasm.proxy = false;
 ort.env.logLevel = 'error';
 

@@ -11,6 +11,9 @@ import type { ConcreteBackend } from '../shared/types';
 import { WebqError } from '../shared/errors';
 import type { TensorType, Tensor, TensorData } from '../shared/tensor';
 import { isDeviceTensor, type DeviceTensor } from '../tasks/types';
+import { wasmThreads } from './threads';
+
+export { wasmThreads };
 
 let configured = false;
 let wasmOverride: string | undefined;
@@ -26,17 +29,6 @@ function configure(): void {
 /** Where ORT's .wasm is fetched from instead of beside this module (the npm client's `wasmUrl` option). */
 export function setOrtWasmUrl(url: string): void {
   wasmOverride = url;
-}
-
-/**
- * Threads for the wasm EP. They need a cross-origin isolated engine host (the manifest's COOP/COEP keys make extension
- * pages isolated where the browser honours them); otherwise ORT silently runs one thread, so report 1. All cores: the
- * engine host is the only heavy user of this process, and ORT's default (half the cores, at most 4) leaves one of two
- * cores idle.
- */
-export function wasmThreads(): number {
-  if (!globalThis.crossOriginIsolated) return 1;
-  return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 16));
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireBuild, DIST_CHROME } from '../../tools/browsers';
 import { runBench } from '../../bench/run';
@@ -37,7 +37,8 @@ describe('benchmark harness (smoke)', () => {
     expect(checkResults(r)).toEqual([]);
 
     expect(r.browsers).toHaveLength(1);
-    expect(r.browsers[0]).toMatchObject({ name: 'chromium', wasmThreads: 1 });
+    // The engine host is cross-origin isolated: wasm on every core (2 here), at most 16.
+    expect(r.browsers[0]).toMatchObject({ name: 'chromium', wasmThreads: Math.min(availableParallelism(), 16) });
     expect(r.browsers[0]!.adapter).toMatch(/\S/); // the device is named
     // The matrix as asked: 5 models × {fp32, 4-bit} on wasm, each a median over 2 runs.
     const models = ['bert-id-test', 'bert-mini', 'ppocr', 'vit-id-test', 'whisper-id-test'];

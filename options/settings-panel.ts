@@ -1,6 +1,6 @@
 /**
  * Settings: model host (where registry ids are fetched from), cache budget (the cache's LRU limit), and the default
- * profile override (the engine reads it when it picks a profile).
+ * profile override (the engine reads it when it picks a profile), and the window.LanguageModel switch.
  */
 import { $, h } from '../extension/ui/dom';
 import {
@@ -8,10 +8,12 @@ import {
   BUDGET_MIN_MIB,
   cacheBudgetMiB,
   checkModelHost,
+  languageModelGlobal,
   modelHost,
   PROFILE_CHOICES,
   profileOverride,
   setCacheBudgetMiB,
+  setLanguageModelGlobal,
   setModelHost,
   setProfileOverride,
 } from '../extension/ui/settings';
@@ -19,6 +21,7 @@ import {
 const hostInput = () => $<HTMLInputElement>('[data-webq=model-host]');
 const budgetInput = () => $<HTMLInputElement>('[data-webq=cache-budget]');
 const profileSelect = () => $<HTMLSelectElement>('[data-webq=profile]');
+const languageModelBox = () => $<HTMLInputElement>('[data-webq=language-model-global]');
 
 function setError(input: HTMLInputElement, errorId: string, message: string | null): void {
   const error = $(`#${errorId}`);
@@ -34,12 +37,18 @@ export async function renderSettings(): Promise<void> {
     h('option', { value: '' }, 'Detect from the browser (recommended)'),
     ...PROFILE_CHOICES.map((p) => h('option', { value: p.key }, `${p.name} (${p.key})`)),
   );
-  const [host, budget, profile] = await Promise.all([modelHost(), cacheBudgetMiB(), profileOverride()]);
+  const [host, budget, profile, globalLm] = await Promise.all([
+    modelHost(),
+    cacheBudgetMiB(),
+    profileOverride(),
+    languageModelGlobal(),
+  ]);
   hostInput().value = host;
   budgetInput().value = String(budget);
   budgetInput().min = String(BUDGET_MIN_MIB);
   budgetInput().max = String(BUDGET_MAX_MIB);
   select.value = profile ?? '';
+  languageModelBox().checked = globalLm;
 }
 
 export function wireSettings(changed: () => void): void {
@@ -71,8 +80,12 @@ export function wireSettings(changed: () => void): void {
     await setModelHost(host.url);
     await setCacheBudgetMiB(mib);
     await setProfileOverride(profileSelect().value || null);
+    const lmError = await setLanguageModelGlobal(languageModelBox().checked).then(
+      () => null,
+      (err: unknown) => (err as Error)?.message ?? String(err),
+    );
     await renderSettings();
-    status.textContent = 'Saved.';
+    status.textContent = lmError ? `Saved, but window.LanguageModel could not be switched: ${lmError}` : 'Saved.';
     changed();
   });
 }

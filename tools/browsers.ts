@@ -198,23 +198,27 @@ export async function findFirefoxPage(
 }
 
 /**
- * Sets the options page's model host and saves it, as a person would (works on a Playwright or Puppeteer page of
- * options.html); resolves once the page says it saved.
+ * Changes fields of the options page's settings form and saves it, as a person would (works on a Playwright or
+ * Puppeteer page of options.html); resolves once the page says it saved.
  */
-export async function saveModelHost(
+export async function saveSettings(
   options: { evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R> },
-  url: string,
+  change: { modelHost?: string; languageModelGlobal?: boolean },
 ): Promise<void> {
-  const status = await options.evaluate(async (host) => {
+  const status = await options.evaluate(async (c) => {
     const $ = (s: string) => document.querySelector(s) as HTMLInputElement | HTMLButtonElement | null;
     // The page fills its fields from storage after it appears: wait until it has, or saving would send blanks.
     const filled = () =>
       ($('[data-webq=model-host]') as HTMLInputElement | null)?.value &&
       ($('[data-webq=cache-budget]') as HTMLInputElement | null)?.value;
     for (let i = 0; i < 100 && !filled(); i++) await new Promise((r) => setTimeout(r, 100));
-    const field = $('[data-webq=model-host]') as HTMLInputElement;
-    field.value = host;
-    field.dispatchEvent(new Event('input', { bubbles: true }));
+    if (c.modelHost !== undefined) {
+      const field = $('[data-webq=model-host]') as HTMLInputElement;
+      field.value = c.modelHost;
+      field.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+    if (c.languageModelGlobal !== undefined)
+      ($('[data-webq=language-model-global]') as HTMLInputElement).checked = c.languageModelGlobal;
     ($('[data-webq=settings-save]') as HTMLButtonElement).click();
     for (let i = 0; i < 100; i++) {
       const text = $('[data-webq=settings-status]')?.textContent ?? '';
@@ -222,6 +226,10 @@ export async function saveModelHost(
       await new Promise((r) => setTimeout(r, 100));
     }
     return 'no answer';
-  }, url);
-  if (status !== 'Saved.') throw new Error(`model host ${url} not saved: ${status}`);
+  }, change);
+  if (status !== 'Saved.') throw new Error(`settings ${JSON.stringify(change)} not saved: ${status}`);
 }
+
+/** Sets the options page's model host and saves it (saveSettings). */
+export const saveModelHost = (options: Parameters<typeof saveSettings>[0], url: string): Promise<void> =>
+  saveSettings(options, { modelHost: url });

@@ -2,6 +2,7 @@
 import browser from 'webextension-polyfill';
 import { Engine } from '../host/engine';
 import { browserInfo } from '../host/browser-info';
+import { syncLanguageModelGlobal } from '../content/language-model-global';
 import { listenForAnswers } from './consent';
 import { startRouter, type EngineLink } from './router';
 import type { HostMessage } from '../shared/protocol';
@@ -16,6 +17,8 @@ const local: EngineLink = {
 };
 listenForAnswers();
 startRouter(local);
+// window.LanguageModel on pages follows the options page's switch (content/language-model-global.ts).
+syncLanguageModelGlobal().catch((err: unknown) => console.warn('webq: window.LanguageModel switch', err));
 // The background page is going away (reloaded, the extension updated or disabled): its downloads and runs are cut
 // off mid-way. Say so, rather than the NetworkError a cut-off download would report, so the page knows to call again.
 // Firefox stops the page's network loads soon after beforeunload, well before pagehide.

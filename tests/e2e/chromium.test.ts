@@ -7,7 +7,7 @@ import type { Page } from 'playwright-core';
 import {
   launchChromium,
   openWithConsent,
-  saveModelHost,
+  saveSettings,
   userGesture,
   type ChromiumWithExtension,
 } from '../../tools/browsers';
@@ -38,13 +38,24 @@ const registryContext = (): RegistryContext => ({
   page,
   server,
   browser: 'chrome',
-  async setModelHost(url) {
-    const options = await chromium.context.newPage();
-    await options.goto(`chrome-extension://${chromium.extensionId}/options/options.html`);
-    await saveModelHost(options, url);
-    await options.close();
+  setModelHost: (modelHost) => withOptionsPage({ modelHost }),
+  setLanguageModelGlobal: (on) => withOptionsPage({ languageModelGlobal: on }),
+  async inNewPage(fn) {
+    const other = await chromium.context.newPage();
+    try {
+      await other.goto(`${server.origin}/page.html`);
+      return await other.evaluate(fn);
+    } finally {
+      await other.close();
+    }
   },
 });
+async function withOptionsPage(change: Parameters<typeof saveSettings>[1]): Promise<void> {
+  const options = await chromium.context.newPage();
+  await options.goto(`chrome-extension://${chromium.extensionId}/options/options.html`);
+  await saveSettings(options, change);
+  await options.close();
+}
 registrySuite(registryContext);
 generationSuite(registryContext);
 

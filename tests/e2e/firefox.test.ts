@@ -8,7 +8,7 @@ import {
   findFirefoxPage,
   launchFirefox,
   openWithConsentFirefox,
-  saveModelHost,
+  saveSettings,
   type FirefoxWithExtension,
 } from '../../tools/browsers';
 import { registrySuite, type RegistryContext } from './registry-suite';
@@ -39,8 +39,19 @@ const registryContext = (): RegistryContext => ({
   page: page as unknown as PageLike,
   server,
   browser: 'firefox',
-  setModelHost: async (url) =>
-    saveModelHost((await findFirefoxPage(firefox.browser, '/options/options.html')) as unknown as PageLike, url),
+  setModelHost: (modelHost) => withOptionsPage({ modelHost }),
+  setLanguageModelGlobal: (on) => withOptionsPage({ languageModelGlobal: on }),
+  async inNewPage(fn) {
+    const other = await firefox.browser.newPage();
+    try {
+      await other.goto(`${server.origin}/page.html`);
+      return await other.evaluate(fn);
+    } finally {
+      await other.close();
+    }
+  },
 });
+const withOptionsPage = async (change: Parameters<typeof saveSettings>[1]) =>
+  saveSettings((await findFirefoxPage(firefox.browser, '/options/options.html')) as unknown as PageLike, change);
 registrySuite(registryContext);
 generationSuite(registryContext);

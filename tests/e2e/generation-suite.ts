@@ -252,6 +252,29 @@ export function generationSuite(ctx: () => RegistryContext): void {
       expect(r.second).toBe(oneShot.output.text);
     });
 
+    it("window.LanguageModel: off by default; the options page's switch offers webq's on pages opened after it", async () => {
+      const probe = async () => {
+        const w = window as any;
+        const offered = 'LanguageModel' in w && w.LanguageModel === w.webq.LanguageModel;
+        return {
+          has: 'LanguageModel' in w,
+          offered,
+          availability: offered ? await w.LanguageModel.availability({ model: 'qwen2.5-0.5b-instruct' }) : null,
+        };
+      };
+      // These browsers have no Prompt API of their own: a page sees a LanguageModel only when webq offers one.
+      expect(await ctx().inNewPage(probe)).toEqual({ has: false, offered: false, availability: null });
+      await ctx().setLanguageModelGlobal(true);
+      try {
+        const on = await ctx().inNewPage(probe);
+        expect(on).toMatchObject({ has: true, offered: true });
+        expect(['downloadable', 'available']).toContain(on.availability);
+      } finally {
+        await ctx().setLanguageModelGlobal(false);
+      }
+      expect(await ctx().inNewPage(probe)).toEqual({ has: false, offered: false, availability: null });
+    });
+
     it('on WebGPU, with the KV cache kept on the GPU between steps, greedy tokens equal the wasm run', async () => {
       // Embedding tables unquantized: the plan quantizes them on WebGPU only (plan.ts), which would change the weights.
       const options = { maxNewTokens: 6, mixedPrecision: true, embeddingPrecision: 32 };

@@ -38,6 +38,10 @@ const TEXT_POLICY: PrecisionPolicy = {
 export interface RegistryContext extends SuiteContext {
   /** Sets the options page's model host field and saves it, as a person would. */
   setModelHost(url: string): Promise<void>;
+  /** Sets the options page's window.LanguageModel switch and saves it. */
+  setLanguageModelGlobal(on: boolean): Promise<void>;
+  /** Opens another tab of the suite's page (same origin, so consent holds), runs `fn` there, closes it. */
+  inNewPage<R>(fn: () => R | Promise<R>): Promise<R>;
 }
 
 type Json = any; // what page.evaluate hands back: the page API's plain results

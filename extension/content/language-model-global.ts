@@ -27,9 +27,10 @@ export async function syncLanguageModelGlobal(): Promise<void> {
   const wanted = await languageModelGlobal();
   const registered = await browser.scripting.getRegisteredContentScripts({ ids: [SCRIPT_ID] });
   if (wanted && registered.length === 0) {
-    // MAIN world: Chrome 111+, Firefox 128+ (the manifest's minimum versions are above both).
+    // MAIN world: Chrome 111+, Firefox 128+ (the manifest's minimum versions are above both). The path from the
+    // extension's root: Firefox resolves a relative one against the calling page (options/…), Chrome against the root.
     await browser.scripting.registerContentScripts([
-      { id: SCRIPT_ID, matches: ['<all_urls>'], js: [scriptFile], runAt: 'document_start', world: 'MAIN' },
+      { id: SCRIPT_ID, matches: ['<all_urls>'], js: [`/${scriptFile}`], runAt: 'document_start', world: 'MAIN' },
     ]);
   } else if (!wanted && registered.length > 0) {
     await browser.scripting.unregisterContentScripts({ ids: [SCRIPT_ID] });

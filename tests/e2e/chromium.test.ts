@@ -24,7 +24,9 @@ let page: Page;
 beforeAll(async () => {
   server = await startServer({ '/page.html': BLANK_PAGE(), '/other.html': BLANK_PAGE('another page') });
   addModelRoutes(server);
-  chromium = await launchChromium();
+  // Without the browser's own Prompt API (Chromium has one, 'unavailable' without its on-device model): the case
+  // the options page's window.LanguageModel switch is for (generation-suite.ts).
+  chromium = await launchChromium({ extraArgs: ['--disable-features=AIPromptAPI'] });
   page = await openWithConsent(chromium.context, `${server.origin}/page.html`);
 });
 

@@ -262,7 +262,8 @@ export function generationSuite(ctx: () => RegistryContext): void {
           availability: offered ? await w.LanguageModel.availability({ model: 'qwen2.5-0.5b-instruct' }) : null,
         };
       };
-      // These browsers have no Prompt API of their own: a page sees a LanguageModel only when webq offers one.
+      // The suite's browsers run without a Prompt API of their own (chromium.test.ts turns Chromium's off): a page
+      // sees a LanguageModel only when webq offers one.
       expect(await ctx().inNewPage(probe)).toEqual({ has: false, offered: false, availability: null });
       await ctx().setLanguageModelGlobal(true);
       try {

@@ -1,10 +1,9 @@
 /**
  * automatic-speech-recognition by CTC (wav2vec2-base-960h): the pipeline on a generated wav2vec2-shaped model
- * (tools/hub-models/wav2vec2.ts) on onnxruntime-node's CPU EP, against a reference written here from the
- * definitions — the feature extractor's normalisation, the graph run directly, greedy CTC decoding — and the errors
- * a page or a model's files can cause.
+ * (tools/hub-models/wav2vec2.ts) on onnxruntime-node's CPU EP, against a reference written from the definitions
+ * (tests/support/ctc-reference.ts: the feature extractor's normalisation, the graph run directly, greedy CTC
+ * decoding), and the errors a page or a model's files can cause.
  */
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { resolveModel } from '../../../extension/host/resolve';
 import { prepareModel } from '../../../extension/host/prepare';
@@ -23,48 +22,11 @@ import {
   wav2vec2TestAudio,
   wav2vec2TextIds,
 } from '../../../tools/hub-models/wav2vec2';
+import { referenceCtcTranscript } from '../../support/ctc-reference';
 import { filesFrom, type HubFiles, nodeRunner, runPipeline } from '../../support/node-pipeline';
 
 const audio = (samples: Float32Array, sampleRate = 16000): WireInput => ({ kind: 'audio', audio: samples, sampleRate });
 const hub = wav2vec2HubFiles();
-
-// ---- the reference, written from the definitions ----
-
-/** Wav2Vec2FeatureExtractor's do_normalize: (x − mean) / sqrt(var + 1e-7), population variance. */
-function referenceNormalize(x: Float32Array): Float32Array {
-  const n = x.length;
-  const mean = x.reduce((s, v) => s + v, 0) / n;
-  const variance = x.reduce((s, v) => s + (v - mean) ** 2, 0) / n;
-  return x.map((v) => (v - mean) / Math.sqrt(variance + 1e-7));
-}
-
-/** The graph on onnxruntime-node, then per frame the best id, repeats merged, blanks (id 0) dropped. */
-async function referenceTranscript(
-  samples16k: Float32Array,
-  graph: Uint8Array,
-): Promise<{ text: string; tokens: number[] }> {
-  const session = await ort.InferenceSession.create(graph);
-  try {
-    const input = referenceNormalize(samples16k);
-    const { logits } = await session.run({ input_values: new ort.Tensor('float32', input, [1, input.length]) });
-    const [, frames, size] = logits!.dims as number[];
-    const data = logits!.data as Float32Array;
-    const best: number[] = [];
-    for (let t = 0; t < frames!; t++) {
-      const row = Array.from(data.subarray(t * size!, (t + 1) * size!));
-      best.push(row.indexOf(Math.max(...row)));
-    }
-    const tokens = best.filter((id, t) => id !== 0 && id !== best[t - 1]);
-    const words = tokens
-      .map((id) => WAV2VEC2_VOCAB[id]!)
-      .join('')
-      .split('|')
-      .filter((w) => w !== '');
-    return { text: words.join(' '), tokens };
-  } finally {
-    await session.release();
-  }
-}
 
 describe('automatic-speech-recognition by CTC on a generated wav2vec2', () => {
   let assets: CtcAssets;
@@ -102,7 +64,8 @@ describe('automatic-speech-recognition by CTC on a generated wav2vec2', () => {
     const out = await transcribe(audio(wav2vec2TestAudio(text, rate), rate));
     expect(out).toEqual({ text, tokens: wav2vec2TextIds(text) });
     if (rate === 16000) {
-      expect(await referenceTranscript(wav2vec2TestAudio(text), hub['onnx/model.onnx'] as Uint8Array)).toEqual(out);
+      const graph = hub['onnx/model.onnx'] as Uint8Array;
+      expect(await referenceCtcTranscript(wav2vec2TestAudio(text), graph, WAV2VEC2_VOCAB)).toEqual(out);
     }
   });
 
@@ -148,6 +111,9 @@ describe('automatic-speech-recognition by CTC on a generated wav2vec2', () => {
       { model: prepared.bytes },
     );
     expect((output as SpeechRecognitionOutput).text).toBe(WAV2VEC2_TEXTS.quote);
+    expect(
+      await referenceCtcTranscript(wav2vec2TestAudio(WAV2VEC2_TEXTS.quote), prepared.bytes, WAV2VEC2_VOCAB),
+    ).toEqual(output);
   });
 
   test('30 s is taken; 30 s and one sample more is a DataError naming the limit', async () => {

@@ -8,6 +8,8 @@ import { speechRecognitionCtc } from './speech-recognition-ctc';
 import { textGeneration } from './generation';
 import type { TaskPipeline } from './types';
 
+export { modelTypeOfGraph } from './model-type';
+
 const PIPELINES: Readonly<Record<Task, TaskPipeline>> = Object.freeze({
   'feature-extraction': featureExtraction as TaskPipeline,
   'image-classification': imageClassification as TaskPipeline,
@@ -20,7 +22,7 @@ const PIPELINES: Readonly<Record<Task, TaskPipeline>> = Object.freeze({
  * two model families with nothing in common past the audio input: Whisper (encoder, decoders, a KV cache; the
  * default) and CTC models (wav2vec2: one graph, a letter per frame). Which one a model is must be known before its
  * files are fetched, since the pipeline names the graphs: a registry entry says it (`modelType`), and for a URL
- * resolve.ts infers it from the graph's file name (modelTypeOfGraph).
+ * resolve.ts infers it from the graph's file name (model-type.ts).
  */
 const BY_MODEL_TYPE: Readonly<Partial<Record<Task, Readonly<Record<string, TaskPipeline>>>>> = Object.freeze({
   'automatic-speech-recognition': Object.freeze({ wav2vec2: speechRecognitionCtc as TaskPipeline }),
@@ -42,17 +44,4 @@ export function pipelineFor(task: Task, modelType?: string): TaskPipeline {
       `model type "${modelType.slice(0, 60)}" is not one webq runs as ${task}${variants ? `; it runs ${Object.keys(variants).join(', ')} and the default` : ''}`,
     );
   return variant;
-}
-
-/**
- * The model type of a page's `{ url, task }` where the task has several pipelines, from the graph's file name (its
- * config.json is only read once the graphs are chosen). Speech recognition: Optimum's Whisper export is entered by
- * its encoder (a file name starting with `encoder`: `encoder_model.onnx`, `encoder_model_quantized.onnx`, …; the
- * decoders are found beside it), as before; any other graph is taken as a one-graph CTC model (wav2vec2's
- * `model.onnx`). The CTC pipeline refuses a config.json that says whisper, pointing at the encoder.
- */
-export function modelTypeOfGraph(task: Task, url: URL): string | undefined {
-  if (task !== 'automatic-speech-recognition') return undefined;
-  const name = url.pathname.split('/').at(-1) ?? '';
-  return /^encoder/i.test(name) ? undefined : 'wav2vec2';
 }

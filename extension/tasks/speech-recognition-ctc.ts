@@ -63,10 +63,15 @@ export const speechRecognitionCtc: TaskPipeline<CtcAssets> = {
       );
     }
     const { sampleRate, normalize } = parsePreprocessor(preprocessor);
+    const minSamples = minSamplesOf(config);
+    if (minSamples > MAX_CTC_AUDIO_SECONDS * sampleRate)
+      throw dataError(
+        `the model's config.json conv_kernel and conv_stride need ${minSamples} samples for one frame, more than ${MAX_CTC_AUDIO_SECONDS} s at ${sampleRate} Hz`,
+      );
     return {
       sampleRate,
       normalize,
-      minSamples: minSamplesOf(config),
+      minSamples,
       ...parseVocabulary(vocab, tokenizerConfig, config),
     };
   },

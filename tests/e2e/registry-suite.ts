@@ -1,5 +1,5 @@
 /**
- * Built-in models by id (SPEC §5, issue 5's done-when): the three registry ids run end to end — id → model host
+ * Built-in models by id (SPEC §5, issue 5's done-when): the registry ids run end to end — id → model host
  * (the options page's setting, pointed at a local mirror in the hub's layout) → download → cache → quantize at the
  * profile's precision → run → post-process — in every browser. The generated hub models stand in for the real
  * weights (none are reachable offline); their tokenizers and configs are in the real hub formats. Each result is

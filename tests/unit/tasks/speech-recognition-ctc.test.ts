@@ -189,6 +189,12 @@ describe('model files', () => {
     ['config.json', 'model_type whisper', { ...json('config.json'), model_type: 'whisper' }, /encoder_model\.onnx/],
     ['config.json', 'conv_stride of another length', { ...json('config.json'), conv_stride: [5, 2] }, /conv_kernel/],
     [
+      'config.json',
+      'a frame longer than 30 s',
+      { ...json('config.json'), conv_kernel: [60000, 10], conv_stride: [60000, 10] },
+      /need 600000 samples for one frame, more than 30 s/,
+    ],
+    [
       'preprocessor_config.json',
       'sampling_rate 0',
       { ...json('preprocessor_config.json'), sampling_rate: 0 },

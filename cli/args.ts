@@ -77,11 +77,12 @@ Options (a list may also be given comma-separated, e.g. --platform wasm,webgpu):
                                        bert-base-uncased     text → embedding (cosine with fp32)
                                        vit-base-patch16-224  image → labels (same top label as fp32)
                                        whisper-tiny          speech → text (same text as fp32)
+                                       wav2vec2-base-960h    speech → text by CTC (same text as fp32)
                                      a path to a .onnx file (served locally); or a URL (https or loopback)
   --input TEXT|FILE                  ppocr: the text to render (default "Hello World 2024");
-                                     silero-vad, whisper-tiny: text spoken by espeak-ng (default a
-                                     sentence), or a .wav file; bert-base-uncased: the text to embed
-                                     (default a sentence);
+                                     silero-vad, whisper-tiny, wav2vec2-base-960h: text spoken by
+                                     espeak-ng (default a sentence), or a .wav file;
+                                     bert-base-uncased: the text to embed (default a sentence);
                                      vit-base-patch16-224: a .png/.jpg/.jpeg/.webp/.gif/.bmp file (default:
                                      ImageMagick's built-in photo of a rose, rendered with \`convert rose:\`)
   --dims NAME=VALUE                  any .onnx: a free dimension (NAME=4) or an input's shape

@@ -94,8 +94,10 @@ function imageClassification(spec: IdSpec, input: string | undefined): CheckMode
   };
 }
 
-/** Speech for Whisper at the rate it was recorded (the engine resamples to 16 kHz): a .wav, or espeak-ng saying the
- * text. */
+/**
+ * Speech for a speech model (Whisper, wav2vec2) at the rate it was recorded (the engine resamples to 16 kHz): a
+ * .wav, or espeak-ng saying the text.
+ */
 function speechInput(input: string | undefined): { name: string; samples: Float32Array; sampleRate: number } {
   if (input?.toLowerCase().endsWith('.wav'))
     return { name: basename(input), ...readWav(new Uint8Array(readFileSync(input))) };

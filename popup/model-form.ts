@@ -7,6 +7,7 @@
  */
 import { listEntries } from '../extension/storage/model-cache';
 import { REGISTRY, registryEntry } from '../extension/models/registry';
+import { modelTypeOfGraph } from '../extension/tasks/model-type';
 import type { ModelRef, Task } from '../extension/shared/types';
 import { $, h } from '../extension/ui/dom';
 import { bitsLabel } from '../extension/ui/format';
@@ -49,6 +50,17 @@ export function modelRef(): { ref: ModelRef; key: string } | null {
   return m.task
     ? { ref: { url: m.url, task: m.task }, key: `url:${m.url}|${m.task}` }
     : { ref: m.url, key: `url:${m.url}` };
+}
+
+/** The model's type where its task has several pipelines (a CTC speech model: 'wav2vec2'), for the task editors. */
+export function modelTypeOf(ref: ModelRef): string | undefined {
+  if (typeof ref === 'string') return registryEntry(ref)?.modelType;
+  if (!ref.task) return undefined;
+  try {
+    return modelTypeOfGraph(ref.task, new URL(ref.url));
+  } catch {
+    return undefined; // not a URL: the load itself says so
+  }
 }
 
 /** Fills the "cached models" list with each source URL the cache holds. */

@@ -20,6 +20,7 @@ import {
   loadOptions,
   modelKind,
   modelRef,
+  modelTypeOf,
   renderCachedModels,
   setModel,
   wireModelForm,
@@ -98,7 +99,7 @@ async function load(): Promise<void> {
   renderModelInfo(info);
   // Loading the same model again (say at other bits) keeps the text, images or audio already given.
   if (info.task) {
-    if (shownTask() !== info.task) renderTaskInputs(info.task);
+    if (shownTask() !== info.task) renderTaskInputs(info.task, modelTypeOf(model.ref));
   } else renderInputs(info.inputs);
   fillCompareSelects(registry);
   updateButtons(); // the work-done event came before `loaded` was set

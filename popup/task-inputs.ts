@@ -1,8 +1,8 @@
 /**
  * Input editors for task models, by the loaded model's task (ModelInfo.task): text lines and `normalize` for
  * feature-extraction; image files (with previews) and `topK` for image-classification; an audio file or a
- * microphone recording, `language` and `maxNewTokens` for automatic-speech-recognition. Each builds what a page
- * would pass to `webq.run`: a string or strings, a Blob or Blobs, `{ audio, sampleRate }`.
+ * microphone recording, and for Whisper `language` and `maxNewTokens`, for automatic-speech-recognition. Each
+ * builds what a page would pass to `webq.run`: a string or strings, a Blob or Blobs, `{ audio, sampleRate }`.
  */
 import type { Task } from '../extension/shared/types';
 import { $, h } from '../extension/ui/dom';
@@ -13,6 +13,8 @@ import { decodeAudio, startRecording, type DecodedAudio, type Recording } from '
 export const MIC_SECONDS = 5;
 
 let current: Task | null = null;
+/** Whether the speech model takes Whisper's `language` and `maxNewTokens` (a CTC model takes neither). */
+let speechOptions = true;
 let images: File[] = [];
 let previews: string[] = [];
 let audio: (DecodedAudio & { label: string }) | null = null;
@@ -42,8 +44,13 @@ function check(id: string, hook: string, label: string): HTMLDivElement {
 /** The task whose editors are shown, if any. */
 export const shownTask = (): Task | null => current;
 
-export function renderTaskInputs(task: Task): void {
+/**
+ * `modelType` is the speech model's type where it is not Whisper (registry entry's `modelType`, or model-type.ts for
+ * a URL): its run options differ.
+ */
+export function renderTaskInputs(task: Task, modelType?: string): void {
   current = task;
+  speechOptions = modelType === undefined;
   clearImages();
   clearAudio();
   const root = $('[data-webq=inputs]');
@@ -138,41 +145,48 @@ export function renderTaskInputs(task: Task): void {
           'No audio yet: choose a file or record.',
         ),
         h('audio', { controls: true, 'data-webq': 'task-audio-preview', hidden: true }),
-        h(
-          'div',
-          { class: 'grid' },
-          field(
-            'task-language',
-            'language',
-            h('input', {
-              id: 'task-language',
-              'data-webq': 'task-language',
-              type: 'text',
-              inputmode: 'text',
-              size: '6',
-              spellcheck: 'false',
-              autocomplete: 'off',
-              placeholder: 'en',
-              'aria-describedby': 'task-language-hint',
-            }),
-            "A language code such as en, de, fr. Empty: the model's default (en).",
-          ),
-          field(
-            'task-max-new-tokens',
-            'maxNewTokens',
-            h('input', {
-              id: 'task-max-new-tokens',
-              'data-webq': 'task-max-new-tokens',
-              type: 'number',
-              min: '1',
-              max: '448',
-              step: '1',
-              placeholder: 'no limit',
-              'aria-describedby': 'task-max-new-tokens-hint',
-            }),
-            'At most this many tokens of text. Empty: until the model ends the text.',
-          ),
-        ),
+        // A CTC model (wav2vec2) reads no language and writes a letter per frame: Whisper's options are not its own.
+        speechOptions
+          ? h(
+              'div',
+              { class: 'grid' },
+              field(
+                'task-language',
+                'language',
+                h('input', {
+                  id: 'task-language',
+                  'data-webq': 'task-language',
+                  type: 'text',
+                  inputmode: 'text',
+                  size: '6',
+                  spellcheck: 'false',
+                  autocomplete: 'off',
+                  placeholder: 'en',
+                  'aria-describedby': 'task-language-hint',
+                }),
+                "A language code such as en, de, fr. Empty: the model's default (en).",
+              ),
+              field(
+                'task-max-new-tokens',
+                'maxNewTokens',
+                h('input', {
+                  id: 'task-max-new-tokens',
+                  'data-webq': 'task-max-new-tokens',
+                  type: 'number',
+                  min: '1',
+                  max: '448',
+                  step: '1',
+                  placeholder: 'no limit',
+                  'aria-describedby': 'task-max-new-tokens-hint',
+                }),
+                'At most this many tokens of text. Empty: until the model ends the text.',
+              ),
+            )
+          : h(
+              'p',
+              { class: 'note', 'data-webq': 'task-ctc-note' },
+              'A CTC model (wav2vec2): it writes the letters it hears, with no language or length options.',
+            ),
       );
       return;
     }
@@ -352,6 +366,7 @@ export function taskRunOptions(): Record<string, unknown> {
     }
     case 'automatic-speech-recognition': {
       const out: Record<string, unknown> = {};
+      if (!speechOptions) return out;
       const language = $<HTMLInputElement>('[data-webq=task-language]').value.trim();
       if (language) out.language = language;
       const max = numberField('task-max-new-tokens');

@@ -10,7 +10,7 @@ import { hubFileUrl, modelHost } from '../models/model-host';
 import { registryEntry, REGISTRY } from '../models/registry';
 import { WebqError } from '../shared/errors';
 import type { ModelRef } from '../shared/types';
-import { pipelineFor } from '../tasks';
+import { modelTypeOfGraph, pipelineFor } from '../tasks';
 import type { TaskPipeline } from '../tasks/types';
 import { checkModelUrl, type Requester } from './url-rule';
 
@@ -56,7 +56,7 @@ export async function resolveModel(ref: ModelRef, fetcher: Fetcher): Promise<Res
         'NotFoundError',
         `unknown model id "${ref.slice(0, 80)}": built-in ids are ${[...REGISTRY.keys()].join(', ')}; or pass an ONNX model URL`,
       );
-    const pipeline = pipelineFor(entry.task);
+    const pipeline = pipelineFor(entry.task, entry.modelType);
     const host = await modelHost();
     // The user chose the model host, so its files are fetched for the user, whichever page asked for the id.
     const user: Requester = { origin: new URL(host).origin, page: false };
@@ -90,8 +90,10 @@ export async function resolveModel(ref: ModelRef, fetcher: Fetcher): Promise<Res
       partition,
     };
   }
-  const pipeline = pipelineFor(ref.task);
+  pipelineFor(ref.task); // an unknown task is refused before the URL is looked at
   const main = allowed(ref.url);
+  // Speech recognition has two pipelines (Whisper, CTC): the graph's file name says which (tasks/index.ts).
+  const pipeline = pipelineFor(ref.task, modelTypeOfGraph(ref.task, main));
   const inOnnxFolder = main.pathname.split('/').at(-2) === 'onnx';
   const root = new URL(inOnnxFolder ? '..' : '.', main);
   const tokenizer = ref.tokenizer === undefined ? undefined : allowed(ref.tokenizer);

@@ -22,6 +22,11 @@ export interface RegistryEntry {
   /** `{owner}/{name}` on the model host. */
   readonly repo: string;
   readonly task: Task;
+  /**
+   * config.json's `model_type`, where the task has more than one pipeline (tasks/index.ts): `wav2vec2` runs
+   * automatic-speech-recognition by CTC. Absent: the task's default pipeline (Whisper for speech).
+   */
+  readonly modelType?: string;
   readonly description: string;
   /** Graph files by role, where they differ from the task's defaults. */
   readonly graphs?: Readonly<Record<string, string>>;
@@ -76,6 +81,14 @@ const entries: RegistryEntry[] = [
     task: 'automatic-speech-recognition',
     description:
       'Whisper tiny, 39M parameters, multilingual: up to 30 s of audio → text (greedy decoding with a KV cache)',
+  },
+  {
+    id: 'wav2vec2-base-960h',
+    repo: 'Xenova/wav2vec2-base-960h',
+    task: 'automatic-speech-recognition',
+    modelType: 'wav2vec2',
+    description:
+      'wav2vec 2.0 base, 95M parameters, fine-tuned on 960 h of LibriSpeech: up to 30 s of English audio → upper-case text (CTC, one pass)',
   },
   {
     id: 'qwen2.5-0.5b-instruct',

@@ -14,7 +14,7 @@ import type { WireInput } from '../shared/protocol';
 import type { Tensor } from '../shared/tensor';
 import { fromFloat16, toFloat16 } from '../quant/fp16';
 import { whisperLogMel, slaneyMelFilters, type LogMelConfig } from './audio/log-mel';
-import { resample } from './audio/resample';
+import { audioAtRate, checkedAudio, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from './audio/input';
 import { readObject } from './model-files';
 import { tokenizers, type TextTokenizer } from './tokenizer';
 import type { GraphRunner, TaskPipeline } from './types';
@@ -46,9 +46,7 @@ export interface SpeechRecognitionOutput {
   tokens: number[];
 }
 
-/** Sample rates a page may send, in Hz (telephone 8 kHz … studio 384 kHz, with room below for odd sources). */
-export const MIN_SAMPLE_RATE = 1000;
-export const MAX_SAMPLE_RATE = 384_000;
+export { MIN_SAMPLE_RATE, MAX_SAMPLE_RATE };
 /** Whisper's decoder has 448 positions; the option's own range (1..448) says the same. */
 export const MAX_TARGET_POSITIONS = 448;
 /**
@@ -242,36 +240,9 @@ function melFiltersOf(value: unknown, nMels: number, nFreqs: number): Float32Arr
 // ---- run: input ----
 
 function audioOf(input: WireInput, features: SpeechRecognitionAssets['features']): Float32Array {
-  if (input.kind !== 'audio') {
-    throw dataError(
-      `automatic-speech-recognition takes audio ({ audio: Float32Array, sampleRate }), got ${input.kind} input`,
-    );
-  }
-  const { audio, sampleRate } = input;
-  if (
-    typeof sampleRate !== 'number' ||
-    !Number.isInteger(sampleRate) ||
-    sampleRate < MIN_SAMPLE_RATE ||
-    sampleRate > MAX_SAMPLE_RATE
-  ) {
-    throw dataError(
-      `input sampleRate must be an integer number of Hz from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE}, got ${String(sampleRate)}`,
-    );
-  }
-  if (!(audio instanceof Float32Array) || audio.length === 0)
-    throw dataError('input audio must be a non-empty Float32Array');
-  const bad = audio.findIndex((v) => !Number.isFinite(v));
-  if (bad >= 0)
-    throw dataError(`input audio[${bad}] is ${audio[bad]}; samples must be finite numbers (usually −1 … 1)`);
-  // One window per run; the check is on the duration itself (integers, no rounding), which is also the resampled one.
-  const chunkSeconds = features.nSamples / features.sampleRate;
-  if (audio.length * features.sampleRate > features.nSamples * sampleRate) {
-    throw dataError(
-      `input audio is ${(audio.length / sampleRate).toFixed(2)} s long; automatic-speech-recognition takes at most ${chunkSeconds} s per run (split longer audio)`,
-    );
-  }
-  // At most nSamples after resampling (the check above); the log-mel pads the rest with silence.
-  return sampleRate === features.sampleRate ? audio : resample(audio, sampleRate, features.sampleRate);
+  const { audio, sampleRate } = checkedAudio(input, 'automatic-speech-recognition');
+  // One window per run: at most nSamples after resampling; the log-mel pads the rest with silence.
+  return audioAtRate(audio, sampleRate, features.sampleRate, features.nSamples, 'automatic-speech-recognition');
 }
 
 function promptOf(generation: WhisperGeneration, options: NormalizedOptions): number[] {

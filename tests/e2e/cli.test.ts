@@ -215,7 +215,9 @@ describe('webq check', () => {
     expect(scheme.code).toBe(2);
     const unknownId = await webq('check', '--model', 'bert-large-cased');
     expect(unknownId.code).toBe(2);
-    expect(unknownId.stderr).toMatch(/a registry id \(bert-base-uncased, vit-base-patch16-224, whisper-tiny\)/);
+    expect(unknownId.stderr).toMatch(
+      /a registry id \(bert-base-uncased, vit-base-patch16-224, whisper-tiny, wav2vec2-base-960h\)/,
+    );
     const llm = await webq('check', '--model', 'qwen2.5-0.5b-instruct');
     expect(llm.code).toBe(2);
     expect(llm.stderr).toMatch(/does not judge text generation yet/);
@@ -230,6 +232,7 @@ describe('webq check', () => {
     const help = await webq('check', '--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/whisper-tiny\s+speech → text/);
+    expect(help.stdout).toMatch(/wav2vec2-base-960h\s+speech → text by CTC/);
     expect(help.stdout).toMatch(
       /--model-host URL\s+registry ids: the model host to set on the extension's options page/,
     );

@@ -1,5 +1,5 @@
 /**
- * Built-in models by id (SPEC §5, issue 5's done-when): the three registry ids run end to end — id → model host
+ * Built-in models by id (SPEC §5, issue 5's done-when): the registry ids run end to end — id → model host
  * (the options page's setting, pointed at a local mirror in the hub's layout) → download → cache → quantize at the
  * profile's precision → run → post-process — in every browser. The generated hub models stand in for the real
  * weights (none are reachable offline); their tokenizers and configs are in the real hub formats. Each result is
@@ -15,8 +15,11 @@ import { VIT_LABELS, vitHubFiles } from '../../tools/hub-models/vit';
 import { imageClassification } from '../../extension/tasks/image-classification';
 import { speechRecognition } from '../../extension/tasks/speech-recognition';
 import { WHISPER_TEXTS, whisperHubFiles, whisperTestAudio, whisperTextIds } from '../../tools/hub-models/whisper';
+import { speechRecognitionCtc } from '../../extension/tasks/speech-recognition-ctc';
+import { WAV2VEC2_TEXTS, WAV2VEC2_VOCAB, wav2vec2HubFiles, wav2vec2TestAudio } from '../../tools/hub-models/wav2vec2';
 import { mirrorHits, mirrorRepo } from '../../tools/hub-mirror';
 import { BACKTRACKING_TEXT, backtrackingTokenizerJson } from '../../tools/hub-models/backtracking';
+import { referenceCtcTranscript } from '../support/ctc-reference';
 import { runPipeline } from '../support/node-pipeline';
 import type { SuiteContext } from './webq-suite';
 
@@ -24,6 +27,7 @@ const PREFIX = '/hub';
 const BERT_REPO = 'Xenova/bert-base-uncased';
 const VIT_REPO = 'Xenova/vit-base-patch16-224';
 const WHISPER_REPO = 'Xenova/whisper-tiny';
+const WAV2VEC2_REPO = 'Xenova/wav2vec2-base-960h';
 /** The Chrome and Firefox profiles' text defaults (extension/host/profile.ts): 4-bit, mixed precision. */
 const TEXT_POLICY: PrecisionPolicy = {
   bits: 4,
@@ -62,6 +66,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
   const bert = bertHubFiles();
   const vit = vitHubFiles();
   const whisper = whisperHubFiles();
+  const wav2vec2 = wav2vec2HubFiles();
   const run = (model: unknown, input: PageInput, options: Record<string, unknown> = {}) =>
     ctx().page.evaluate(
       async ({ model, input, options }) => {
@@ -98,6 +103,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
     mirrorRepo(ctx().server, PREFIX, BERT_REPO, bert);
     mirrorRepo(ctx().server, PREFIX, VIT_REPO, vit);
     mirrorRepo(ctx().server, PREFIX, WHISPER_REPO, whisper);
+    mirrorRepo(ctx().server, PREFIX, WAV2VEC2_REPO, wav2vec2);
     await ctx().setModelHost(`${ctx().server.origin}${PREFIX}`);
   });
 
@@ -429,6 +435,49 @@ export function registrySuite(ctx: () => RegistryContext): void {
         message: expect.stringMatching(/audio/),
       });
       expect((await run('whisper-tiny', audio('silence', 16000))).output.text).toBe(WHISPER_TEXTS.en.silence);
+    });
+  });
+
+  describe('wav2vec2-base-960h by id', () => {
+    it("audio at 44.1 kHz → resampled, normalised, one graph, greedy CTC → text, at the profile's 4-bit for audio; a CTC model takes no Whisper options", async () => {
+      const text = WAV2VEC2_TEXTS.hello;
+      const r = await run('wav2vec2-base-960h', {
+        $audio: Array.from(wav2vec2TestAudio(text, 44100)),
+        sampleRate: 44100,
+      });
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.text).toBe(text);
+      expect(r.metrics).toMatchObject({ quantizationBits: 4, mixedPrecision: false });
+      expect(r.metrics.fallbacks).toContain(`profile ${r.metrics.profile}: audio models at 4-bit`);
+      // Node, on the same 4-bit bytes: webq's pipeline on the same input, and a CTC decoding written in the test
+      // (tests/support/ctc-reference.ts) on the model's own 16 kHz rendering of the text.
+      const quantized = prepareModel(wav2vec2['onnx/model.onnx'] as Uint8Array, {
+        ...TEXT_POLICY,
+        mixedPrecision: false,
+      }).bytes;
+      const pipeline: Json = (
+        await runPipeline(
+          speechRecognitionCtc,
+          wav2vec2,
+          { kind: 'audio', audio: wav2vec2TestAudio(text, 44100), sampleRate: 44100 },
+          {},
+          { model: quantized },
+        )
+      ).output;
+      expect(r.output).toEqual(pipeline);
+      expect(await referenceCtcTranscript(wav2vec2TestAudio(text), quantized, WAV2VEC2_VOCAB)).toEqual(r.output);
+      expect(
+        await run('wav2vec2-base-960h', { $audio: [0, 0, 0], sampleRate: 16000 }, { language: 'en' }),
+      ).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/language/),
+      });
+      expect(await run('wav2vec2-base-960h', 'hello')).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/audio/),
+      });
     });
   });
 

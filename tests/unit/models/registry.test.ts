@@ -4,12 +4,13 @@ import { checkModelHost, hubFileUrl } from '../../../extension/models/model-host
 import { pipelineFor } from '../../../extension/tasks';
 
 describe('registry', () => {
-  it("has the seed's benchmark ids and its two LLMs, each with a task webq runs", () => {
+  it("has the seed's benchmark ids, wav2vec2 and its two LLMs, each with a task webq runs", () => {
     expect([...REGISTRY.keys()].sort()).toEqual([
       'bert-base-uncased',
       'llama-3.2-1b-instruct',
       'qwen2.5-0.5b-instruct',
       'vit-base-patch16-224',
+      'wav2vec2-base-960h',
       'whisper-tiny',
     ]);
     for (const id of ['qwen2.5-0.5b-instruct', 'llama-3.2-1b-instruct'])
@@ -17,6 +18,8 @@ describe('registry', () => {
     expect(pipelineFor(registryEntry('bert-base-uncased')!.task).modality).toBe('text');
     expect(pipelineFor(registryEntry('vit-base-patch16-224')!.task).modality).toBe('vision');
     expect(pipelineFor(registryEntry('whisper-tiny')!.task).modality).toBe('audio');
+    const wav2vec2 = registryEntry('wav2vec2-base-960h')!;
+    expect(pipelineFor(wav2vec2.task, wav2vec2.modelType).graphs).toEqual({ model: 'onnx/model.onnx' });
   });
 
   it('looks ids up exactly, with no prototype keys', () => {
@@ -32,6 +35,7 @@ describe('registry', () => {
   it('refuses tasks it does not know, by name', () => {
     expect(() => pipelineFor('summarization' as never)).toThrow(/not one webq runs/);
     expect(() => pipelineFor('toString' as never)).toThrow(/not one webq runs/);
+    expect(() => pipelineFor('automatic-speech-recognition', 'toString')).toThrow(/model type "toString"/);
   });
 });
 

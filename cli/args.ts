@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { checkModelHost, DEFAULT_MODEL_HOST } from '../extension/models/model-host';
-import { REGISTRY } from '../extension/models/registry';
+import { entryTasks, REGISTRY } from '../extension/models/registry';
 import type { Task } from '../extension/shared/types';
 
 export const BROWSERS = ['chrome', 'firefox'] as const;
@@ -23,9 +23,12 @@ export type ModelSpec =
   | { kind: 'builtin'; name: (typeof BUILTIN_MODELS)[number] }
   | { kind: 'file'; path: string }
   | { kind: 'url'; url: string }
-  | { kind: 'id'; id: string; repo: string; task: Task };
+  | { kind: 'id'; id: string; repo: string; task: Task; labels?: string[] };
 
-/** Image files `--input` may name for an image-classification id, by extension, with the type the page's Blob gets. */
+/**
+ * Image files `--input` may name for an image id (classification, zero-shot, image embeddings), by extension, with
+ * the type the page's Blob gets.
+ */
 export const IMAGE_TYPES: Readonly<Record<string, string>> = Object.freeze({
   '.png': 'image/png',
   '.jpg': 'image/jpeg',
@@ -76,6 +79,9 @@ Options (a list may also be given comma-separated, e.g. --platform wasm,webgpu):
                                      extension from its model host and run as its task:
                                        bert-base-uncased     text → embedding (cosine with fp32)
                                        vit-base-patch16-224  image → labels (same top label as fp32)
+                                       clip-vit-base-patch32 image + --labels → zero-shot labels (same top
+                                                             label as fp32); --task image-feature-extraction:
+                                                             image → embedding (cosine with fp32)
                                        whisper-tiny          speech → text (same text as fp32)
                                        wav2vec2-base-960h    speech → text by CTC (same text as fp32)
                                      a path to a .onnx file (served locally); or a URL (https or loopback)
@@ -83,8 +89,12 @@ Options (a list may also be given comma-separated, e.g. --platform wasm,webgpu):
                                      silero-vad, whisper-tiny, wav2vec2-base-960h: text spoken by
                                      espeak-ng (default a sentence), or a .wav file;
                                      bert-base-uncased: the text to embed (default a sentence);
-                                     vit-base-patch16-224: a .png/.jpg/.jpeg/.webp/.gif/.bmp file (default:
-                                     ImageMagick's built-in photo of a rose, rendered with \`convert rose:\`)
+                                     vit-base-patch16-224, clip-vit-base-patch32: a .png/.jpg/.jpeg/.webp/
+                                     .gif/.bmp file (default: ImageMagick's built-in photo of a rose, rendered
+                                     with \`convert rose:\`)
+  --task TASK                        a registry id serving several tasks: which one (default its first)
+  --labels A,B,...                   zero-shot-image-classification: the candidate labels (default: a rose,
+                                     a cat, a dog, a car)
   --dims NAME=VALUE                  any .onnx: a free dimension (NAME=4) or an input's shape
                                      (input_ids=1x16), repeatable; other free dimensions are 1
   --runs N                           timed runs after one warm-up (default 3); median reported
@@ -145,11 +155,17 @@ export function parseModel(value: string, cwd: string): ModelSpec {
   );
 }
 
+const IMAGE_TASKS: readonly Task[] = [
+  'image-classification',
+  'zero-shot-image-classification',
+  'image-feature-extraction',
+];
+
 /** `--input` for a registry id, checked against what its task takes (files must exist; audio files are .wav). */
 function checkTaskInput(spec: Extract<ModelSpec, { kind: 'id' }>, input: string | undefined, cwd: string): void {
   if (input === undefined) return;
   const path = resolve(cwd, input);
-  if (spec.task === 'image-classification') {
+  if (IMAGE_TASKS.includes(spec.task)) {
     if (!IMAGE_TYPES[extname(path).toLowerCase()])
       throw new UsageError(
         `--input ${input}: ${spec.id} classifies an image: give a ${Object.keys(IMAGE_TYPES).join('/')} file`,
@@ -176,6 +192,8 @@ export function parseCheckArgs(argv: string[], cwd: string): CheckConfig | 'help
         'mixed-precision': { type: 'boolean', default: false },
         model: { type: 'string', default: 'ppocr' },
         input: { type: 'string' },
+        task: { type: 'string' },
+        labels: { type: 'string', multiple: true },
         dims: { type: 'string', multiple: true },
         runs: { type: 'string', default: '3' },
         json: { type: 'boolean', default: false },
@@ -224,6 +242,21 @@ export function parseCheckArgs(argv: string[], cwd: string): CheckConfig | 'help
     throw new UsageError('--headed needs a display (DISPLAY is not set)');
 
   const model = parseModel(v.model!, cwd);
+  if (v.task !== undefined) {
+    if (model.kind !== 'id') throw new UsageError(`--task applies to registry ids; --model ${v.model} is not one`);
+    const tasks = entryTasks(REGISTRY.get(model.id)!);
+    model.task = oneOf(
+      'task',
+      v.task,
+      tasks.filter((t) => t !== 'text-generation'),
+    );
+  }
+  if (v.labels !== undefined) {
+    if (model.kind !== 'id' || model.task !== 'zero-shot-image-classification')
+      throw new UsageError('--labels applies to a zero-shot-image-classification id (clip-vit-base-patch32)');
+    model.labels = list(v.labels).filter((l) => l.trim());
+    if (model.labels.length === 0) throw new UsageError('--labels: give at least one label');
+  }
   let modelHost: string | undefined;
   if (v['model-host'] !== undefined) {
     if (model.kind !== 'id')

@@ -25,6 +25,8 @@ export interface TaskPlan {
   kind: 'task';
   input: TaskInput;
   keep: string[];
+  /** Run options of the task (zero-shot's candidateLabels), added to the load options in each run. */
+  options?: Record<string, unknown>;
 }
 
 export type Plan = TensorPlan | TaskPlan;

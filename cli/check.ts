@@ -114,8 +114,11 @@ function progressPrinter() {
 }
 
 function loadOptions(config: CheckConfig, platform: Platform, bits: Bits): Record<string, unknown> {
-  if (bits === 32) return { backend: platform, bits: 32 };
+  // A registry id's task (one id may serve several: CLIP), so load and run pick the same graphs.
+  const task = config.model.kind === 'id' ? { task: config.model.task } : {};
+  if (bits === 32) return { backend: platform, bits: 32, ...task };
   return {
+    ...task,
     backend: platform,
     bits,
     ...(config.scheme ? { scheme: config.scheme } : {}),

@@ -63,17 +63,25 @@ function imageInput(input: string | undefined): { name: string; bytes: Uint8Arra
   };
 }
 
+/** The candidates zero-shot classification scores the image against when --labels names none (the default image is
+ * a rose). */
+const DEFAULT_LABELS = ['a rose', 'a cat', 'a dog', 'a car'];
+
+/** image-classification, and zero-shot-image-classification with its candidate labels: judged by the top label. */
 function imageClassification(spec: IdSpec, input: string | undefined): CheckModel<Labels> {
   const image = imageInput(input);
   const top = (o: Labels) => o.labels[0]!;
+  const zeroShot = spec.task === 'zero-shot-image-classification';
+  const labels = spec.labels ?? DEFAULT_LABELS;
   return {
-    label: `${spec.id} (${spec.task}, ${spec.repo}) on ${image.name}`,
+    label: `${spec.id} (${spec.task}, ${spec.repo}) on ${image.name}${zeroShot ? `, labels ${labels.map((l) => quote(l)).join(', ')}` : ''}`,
     routes: {},
     ref: () => spec.id,
     plan: () => ({
       kind: 'task',
       input: { image: { b64: Buffer.from(image.bytes).toString('base64'), type: image.type } },
       keep: ['labels'],
+      ...(zeroShot ? { options: { candidateLabels: labels } } : {}),
     }),
     compare(reference, got): Agreement {
       const a = top(reference);
@@ -90,6 +98,30 @@ function imageClassification(spec: IdSpec, input: string | undefined): CheckMode
     brief(got): OutputBrief {
       const { label, score } = top(got);
       return { summary: `${quote(label, 32)} ${score.toFixed(3)}`, label, score };
+    },
+  };
+}
+
+/** image-feature-extraction: the image's embedding, judged by its cosine with the fp32 run's. */
+function imageEmbedding(spec: IdSpec, input: string | undefined): CheckModel<Omit<Embedding, 'tokens'>> {
+  const image = imageInput(input);
+  const vector = (o: Omit<Embedding, 'tokens'>) => fromB64(o.embeddings).values;
+  return {
+    label: `${spec.id} (${spec.task}, ${spec.repo}) on ${image.name}`,
+    routes: {},
+    ref: () => spec.id,
+    plan: () => ({
+      kind: 'task',
+      input: { image: { b64: Buffer.from(image.bytes).toString('base64'), type: image.type } },
+      keep: ['embeddings', 'dims'],
+    }),
+    compare(reference, got): Agreement {
+      const cos = cosine(vector(reference), vector(got));
+      return { agrees: cos >= COSINE_AGREES, cosine: cos, summary: `cos ${cos.toFixed(5)}` };
+    },
+    brief(got): OutputBrief {
+      const norm = Math.hypot(...vector(got));
+      return { summary: `[${got.dims.join(', ')}] embedding, norm ${norm.toFixed(3)}`, dims: got.dims, norm };
     },
   };
 }
@@ -139,7 +171,10 @@ export function taskModel(spec: IdSpec, input: string | undefined): CheckModel {
     case 'feature-extraction':
       return featureExtraction(spec, input) as CheckModel;
     case 'image-classification':
+    case 'zero-shot-image-classification':
       return imageClassification(spec, input) as CheckModel;
+    case 'image-feature-extraction':
+      return imageEmbedding(spec, input) as CheckModel;
     case 'automatic-speech-recognition':
       return speechRecognition(spec, input) as CheckModel;
     case 'text-generation':

@@ -8,15 +8,14 @@ import {
   BUDGET_MIN_MIB,
   cacheBudgetMiB,
   checkModelHost,
-  languageModelGlobal,
   modelHost,
   PROFILE_CHOICES,
   profileOverride,
   setCacheBudgetMiB,
-  setLanguageModelGlobal,
   setModelHost,
   setProfileOverride,
 } from '../extension/ui/settings';
+import { languageModelGlobal, setLanguageModelGlobal } from '../extension/content/language-model-global';
 
 const hostInput = () => $<HTMLInputElement>('[data-webq=model-host]');
 const budgetInput = () => $<HTMLInputElement>('[data-webq=cache-budget]');

@@ -6,7 +6,7 @@
  * default" sends no precision at all, so a registry id gets its profile's advice.
  */
 import { listEntries } from '../extension/storage/model-cache';
-import { REGISTRY, registryEntry } from '../extension/models/registry';
+import { entryTasks, REGISTRY, registryEntry } from '../extension/models/registry';
 import { modelTypeOfGraph } from '../extension/tasks/model-type';
 import type { ModelRef, Task } from '../extension/shared/types';
 import { $, h } from '../extension/ui/dom';
@@ -30,7 +30,7 @@ export function bitsChoiceLabel(value: string, registry: boolean): string {
 
 export type ModelKind =
   | { kind: 'none' }
-  | { kind: 'registry'; id: string; task: Task; description: string }
+  | { kind: 'registry'; id: string; task: Task; tasks: readonly Task[]; description: string }
   | { kind: 'url'; url: string; task: Task | null };
 
 /** What the model field names now. */
@@ -38,7 +38,12 @@ export function modelKind(): ModelKind {
   const value = urlInput().value.trim();
   if (!value) return { kind: 'none' };
   const entry = registryEntry(value);
-  if (entry) return { kind: 'registry', id: entry.id, task: entry.task, description: entry.description };
+  if (entry) {
+    // An id serving several tasks (CLIP) takes the task select's choice among its own; others their one task.
+    const tasks = entryTasks(entry);
+    const chosen = tasks.find((t) => t === taskSelect().value) ?? entry.task;
+    return { kind: 'registry', id: entry.id, task: chosen, tasks, description: entry.description };
+  }
   return { kind: 'url', url: value, task: (taskSelect().value || null) as Task | null };
 }
 
@@ -46,7 +51,7 @@ export function modelKind(): ModelKind {
 export function modelRef(): { ref: ModelRef; key: string } | null {
   const m = modelKind();
   if (m.kind === 'none') return null;
-  if (m.kind === 'registry') return { ref: m.id, key: `id:${m.id}` };
+  if (m.kind === 'registry') return { ref: m.id, key: `id:${m.id}|${m.task}` };
   return m.task
     ? { ref: { url: m.url, task: m.task }, key: `url:${m.url}|${m.task}` }
     : { ref: m.url, key: `url:${m.url}` };
@@ -103,7 +108,10 @@ export function backend(): string {
  * BITS_CHOICES, where '' sends no precision (the profile's advice for a registry id; the stored weights for a URL).
  */
 export function loadOptions(bits: string = bitsSelect().value): Record<string, unknown> {
-  return bits === '' ? { backend: backend() } : { backend: backend(), ...quantOptions(Number(bits)) };
+  const m = modelKind();
+  // The `task` option picks among the tasks of an id that serves several; a URL's task travels in its ref.
+  const task = m.kind === 'registry' && m.tasks.length > 1 ? { task: m.task } : {};
+  return bits === '' ? { backend: backend(), ...task } : { backend: backend(), ...task, ...quantOptions(Number(bits)) };
 }
 
 /** The precision choices, as options of a select; '' is labelled for the kind of model. */
@@ -116,6 +124,8 @@ let urlTask = '';
 /** Whether the person chose the weights: until then a registry id defaults to the profile, a URL to fp32. */
 let bitsChosen = false;
 let lastKind: ModelKind['kind'] = 'none';
+/** Whether the task select shows a registry id's task (else it holds the URL's choice). */
+let showsRegistryTask = false;
 
 function syncKind(): void {
   const m = modelKind();
@@ -123,12 +133,16 @@ function syncKind(): void {
   registrySelect().value = registry ? m.id : '';
   $('[data-webq=registry-description]').textContent = registry ? m.description : '';
   const task = taskSelect();
-  if (registry && !task.disabled) urlTask = task.value;
-  task.disabled = registry;
+  if (registry && !showsRegistryTask) urlTask = task.value;
+  showsRegistryTask = registry;
+  // An id with one task shows it, fixed; an id with several offers just those.
+  task.disabled = registry && m.tasks.length === 1;
+  for (const option of task.options) option.disabled = registry && !m.tasks.includes(option.value as Task);
   task.value = registry ? m.task : urlTask;
+  const others = registry ? m.tasks.filter((t) => t !== m.task) : [];
   $('[data-webq=model-kind]').textContent =
     m.kind === 'registry'
-      ? `Registry id: ${m.task}, files from the model host (options page).`
+      ? `Registry id: ${m.task}${others.length ? ` (the task select also offers ${others.join(', ')})` : ''}, files from the model host (options page).`
       : m.kind === 'url'
         ? m.task
           ? `URL with task ${m.task}: companion files are read beside the graph.`
@@ -174,7 +188,7 @@ export function wireModelForm(onModelChange: () => void): void {
   });
   urlInput().addEventListener('input', changed);
   taskSelect().addEventListener('change', () => {
-    urlTask = taskSelect().value;
+    if (!showsRegistryTask) urlTask = taskSelect().value;
     changed();
   });
   bitsSelect().addEventListener('change', () => {

@@ -1,8 +1,9 @@
 /**
  * Input editors for task models, by the loaded model's task (ModelInfo.task): text lines and `normalize` for
- * feature-extraction; image files (with previews) and `topK` for image-classification; an audio file or a
- * microphone recording, and for Whisper `language` and `maxNewTokens`, for automatic-speech-recognition. Each
- * builds what a page would pass to `webq.run`: a string or strings, a Blob or Blobs, `{ audio, sampleRate }`.
+ * feature-extraction; image files (with previews) and `topK` for image-classification, candidate labels and a
+ * hypothesis template for zero-shot-image-classification, `normalize` for image-feature-extraction; an audio file or a
+ * microphone recording, and for Whisper `language` and `maxNewTokens`, for automatic-speech-recognition. Each builds
+ * what a page would pass to `webq.run`: a string or strings, a Blob or Blobs, `{ audio, sampleRate }`.
  */
 import type { Task } from '../extension/shared/types';
 import { $, h } from '../extension/ui/dom';
@@ -41,6 +42,56 @@ function check(id: string, hook: string, label: string): HTMLDivElement {
   );
 }
 
+/** The run options' fields of each image task, under the image picker. */
+function imageTaskFields(task: Task): HTMLElement[] {
+  if (task === 'image-feature-extraction')
+    return [check('task-normalize', 'task-normalize', 'normalize: scale each embedding to unit length')];
+  if (task === 'zero-shot-image-classification')
+    return [
+      field(
+        'task-labels',
+        'Candidate labels (comma-separated)',
+        h('input', {
+          id: 'task-labels',
+          'data-webq': 'task-labels',
+          type: 'text',
+          spellcheck: 'true',
+          'aria-describedby': 'task-labels-hint',
+          value: 'a cat, a dog, a car',
+        }),
+        'candidateLabels: each image is scored against these texts (up to 64); the scores sum to 1.',
+      ),
+      field(
+        'task-template',
+        'Hypothesis template',
+        h('input', {
+          id: 'task-template',
+          'data-webq': 'task-template',
+          type: 'text',
+          'aria-describedby': 'task-template-hint',
+          placeholder: 'This is a photo of {}.',
+        }),
+        'hypothesisTemplate: {} is replaced by each label; empty for the default shown.',
+      ),
+    ];
+  return [
+    h(
+      'div',
+      { class: 'field narrow' },
+      h('label', { for: 'task-topk' }, 'topK: labels per image'),
+      h('input', {
+        id: 'task-topk',
+        'data-webq': 'task-topk',
+        type: 'number',
+        min: '1',
+        max: '1000',
+        step: '1',
+        value: '5',
+      }),
+    ),
+  ];
+}
+
 /** The task whose editors are shown, if any. */
 export const shownTask = (): Task | null => current;
 
@@ -73,7 +124,9 @@ export function renderTaskInputs(task: Task, modelType?: string): void {
         check('task-normalize', 'task-normalize', 'normalize: scale each embedding to unit length'),
       );
       return;
-    case 'image-classification': {
+    case 'image-classification':
+    case 'zero-shot-image-classification':
+    case 'image-feature-extraction': {
       const file = h('input', {
         id: 'task-image',
         'data-webq': 'task-image',
@@ -91,20 +144,7 @@ export function renderTaskInputs(task: Task, modelType?: string): void {
           'One image, or several for a batch (up to 32). The file goes to webq as it is (a Blob).',
         ),
         h('div', { class: 'previews', 'data-webq': 'task-image-preview' }),
-        h(
-          'div',
-          { class: 'field narrow' },
-          h('label', { for: 'task-topk' }, 'topK: labels per image'),
-          h('input', {
-            id: 'task-topk',
-            'data-webq': 'task-topk',
-            type: 'number',
-            min: '1',
-            max: '1000',
-            step: '1',
-            value: '5',
-          }),
-        ),
+        ...imageTaskFields(task),
       );
       return;
     }
@@ -322,6 +362,8 @@ export function readTaskInput(): unknown {
     case 'feature-extraction':
       return textInput($<HTMLTextAreaElement>('[data-webq=task-text]').value);
     case 'image-classification':
+    case 'zero-shot-image-classification':
+    case 'image-feature-extraction':
       if (images.length === 0) throw new Error('choose an image file first');
       return images.length === 1 ? images[0] : [...images];
     case 'automatic-speech-recognition':
@@ -342,6 +384,8 @@ export function inputNames(): string[] {
       return Array.isArray(t) ? t : [t];
     }
     case 'image-classification':
+    case 'zero-shot-image-classification':
+    case 'image-feature-extraction':
       return images.map((f) => f.name);
     case 'automatic-speech-recognition':
       return audio ? [audio.label] : [];
@@ -364,6 +408,19 @@ export function taskRunOptions(): Record<string, unknown> {
       const topK = numberField('task-topk');
       return topK === undefined ? {} : { topK };
     }
+    case 'zero-shot-image-classification': {
+      // Sent as typed (an empty list too): the engine names what is wrong with candidateLabels.
+      const labels = $<HTMLInputElement>('[data-webq=task-labels]')
+        .value.split(',')
+        .map((l) => l.trim());
+      const template = $<HTMLInputElement>('[data-webq=task-template]').value;
+      return {
+        candidateLabels: labels.filter(Boolean),
+        ...(template.trim() ? { hypothesisTemplate: template } : {}),
+      };
+    }
+    case 'image-feature-extraction':
+      return { normalize: $<HTMLInputElement>('[data-webq=task-normalize]').checked };
     case 'automatic-speech-recognition': {
       const out: Record<string, unknown> = {};
       if (!speechOptions) return out;

@@ -45,7 +45,7 @@ function embeddingSummary(out: EmbeddingOutput, names: string[]): HTMLElement {
           'tr',
           {},
           h('th', { scope: 'row' }, names[i] !== undefined ? shorten(names[i]!) : `input ${i + 1}`),
-          h('td', { class: 'num', 'data-tokens': String(r.tokens) }, String(r.tokens)),
+          h('td', { class: 'num', 'data-tokens': String(r.tokens ?? '') }, r.tokens === null ? '—' : String(r.tokens)),
           h('td', { class: 'num', 'data-norm': String(r.norm) }, formatNumber(r.norm)),
           h('td', { class: 'mono first' }, `${r.first.map(formatNumber).join(', ')}, …`),
         );
@@ -125,8 +125,10 @@ function transcript(out: TextOutput): HTMLElement {
 export function taskOutputView(task: Task, output: unknown, names: string[]): HTMLElement {
   switch (task) {
     case 'feature-extraction':
+    case 'image-feature-extraction':
       return embeddingSummary(output as EmbeddingOutput, names);
-    case 'image-classification': {
+    case 'image-classification':
+    case 'zero-shot-image-classification': {
       const sets = labelSets(output as LabelsOutput | LabelsOutput[]);
       return h(
         'div',

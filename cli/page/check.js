@@ -50,7 +50,7 @@
     const times = [];
     let last = null;
     for (let pass = 0; pass < plan.passes; pass++) {
-      last = await window.webq.run(id, input, options);
+      last = await window.webq.run(id, input, { ...options, ...plan.options });
       times.push(last.performanceMetrics.inferenceTimeMs);
     }
     const outputs = {};

@@ -36,7 +36,7 @@ import { figures, LanguageSessions, measureSession, promptSession } from './lang
 import type { TextGenerationAssets } from '../tasks/generation';
 import { planLoad, type DeviceProbe } from './plan';
 import { chooseProfile, isProfileKey, PROFILE_OVERRIDE_SETTING } from './profile';
-import { resolveModel, type Fetcher, type Resolved } from './resolve';
+import { resolveAll, resolveModel, type Fetcher, type Resolved } from './resolve';
 import { webnnMinBits, webnnStatus } from './webnn';
 import { sweepStaging } from '../storage/staging';
 
@@ -222,7 +222,7 @@ export class Engine {
     job: Job,
   ): Promise<Loaded & { resolved: Resolved; loadTimeMs?: number; profile: string }> {
     const started = performance.now();
-    const resolved = await resolveModel(ref, this.fetcherFor(caller));
+    const resolved = await resolveModel(ref, this.fetcherFor(caller), options.task);
     const { profile, emulated } = await this.profile();
     const fallbacks: string[] = [];
     const plan = await planLoad(resolved, options, profile, emulated, deviceProbe, fallbacks);
@@ -381,13 +381,13 @@ export class Engine {
 
   /** Drops the caller's hold on the model's graphs; a graph no caller holds is released. */
   private async unload(ref: ModelRef, caller: Caller): Promise<void> {
-    let resolved: Resolved;
+    let resolved: Resolved[];
     try {
-      resolved = await resolveModel(ref, this.fetcherFor(caller));
+      resolved = await resolveAll(ref, this.fetcherFor(caller));
     } catch {
       return;
     }
-    this.store.release(resolved, caller.origin);
+    for (const r of resolved) this.store.release(r, caller.origin);
   }
 }
 

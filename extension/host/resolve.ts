@@ -7,9 +7,9 @@
  * that page. What a page names is stored in the page's own partition; only registry ids are shared by all sites.
  */
 import { hubFileUrl, modelHost } from '../models/model-host';
-import { registryEntry, REGISTRY } from '../models/registry';
+import { entryTasks, registryEntry, REGISTRY } from '../models/registry';
 import { WebqError } from '../shared/errors';
-import type { ModelRef } from '../shared/types';
+import type { ModelRef, Task } from '../shared/types';
 import { modelTypeOfGraph, pipelineFor } from '../tasks';
 import type { TaskPipeline } from '../tasks/types';
 import { checkModelUrl, type Requester } from './url-rule';
@@ -46,17 +46,30 @@ export type Resolved = Fetcher &
       }
   );
 
-export async function resolveModel(ref: ModelRef, fetcher: Fetcher): Promise<Resolved> {
+const isRegistryId = (ref: ModelRef): ref is string => typeof ref === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(ref);
+
+/**
+ * `task` is the page's `task` option: for a registry id, which of the entry's tasks to load (default its first; a
+ * task it does not serve is a NotSupportedError); for a model URL, the task of `{ url, task }` (it must agree with
+ * a task the ModelSource names).
+ */
+export async function resolveModel(ref: ModelRef, fetcher: Fetcher, task?: Task): Promise<Resolved> {
   const { requester, partition } = fetcher;
   const allowed = (url: string | URL) => checkModelUrl(String(url), requester);
-  if (typeof ref === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(ref)) {
+  if (isRegistryId(ref)) {
     const entry = registryEntry(ref);
     if (!entry)
       throw new WebqError(
         'NotFoundError',
         `unknown model id "${ref.slice(0, 80)}": built-in ids are ${[...REGISTRY.keys()].join(', ')}; or pass an ONNX model URL`,
       );
-    const pipeline = pipelineFor(entry.task, entry.modelType);
+    const tasks = entryTasks(entry);
+    if (task !== undefined && !tasks.includes(task))
+      throw new WebqError(
+        'NotSupportedError',
+        `model ${entry.id} does not do ${task}; its tasks: ${tasks.join(', ')} (option task picks one)`,
+      );
+    const pipeline = pipelineFor(task ?? entry.task, entry.modelType);
     const host = await modelHost();
     // The user chose the model host, so its files are fetched for the user, whichever page asked for the id.
     const user: Requester = { origin: new URL(host).origin, page: false };
@@ -78,6 +91,12 @@ export async function resolveModel(ref: ModelRef, fetcher: Fetcher): Promise<Res
       requester: user,
       partition: SHARED_PARTITION,
     };
+  }
+  if (task !== undefined) {
+    if (typeof ref === 'string') ref = { url: ref, task };
+    else if (ref.task !== undefined && ref.task !== task)
+      throw new WebqError('DataError', `option task "${task}" contradicts the model's task "${ref.task}"`);
+    else ref = { ...ref, task };
   }
   if (typeof ref === 'string' || !ref.task) {
     const url = allowed(typeof ref === 'string' ? ref : ref.url);
@@ -114,4 +133,14 @@ export async function resolveModel(ref: ModelRef, fetcher: Fetcher): Promise<Res
     requester,
     partition,
   };
+}
+
+/**
+ * Everything a reference may have loaded, for unload: each task of a registry id that serves several (their graphs
+ * differ), else what `resolveModel` gives.
+ */
+export async function resolveAll(ref: ModelRef, fetcher: Fetcher): Promise<Resolved[]> {
+  const entry = isRegistryId(ref) ? registryEntry(ref) : undefined;
+  if (!entry) return [await resolveModel(ref, fetcher)];
+  return Promise.all(entryTasks(entry).map((task) => resolveModel(ref, fetcher, task)));
 }

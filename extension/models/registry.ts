@@ -21,12 +21,18 @@ export interface RegistryEntry {
   readonly id: string;
   /** `{owner}/{name}` on the model host. */
   readonly repo: string;
+  /** The task a page gets when it names none: the first of `tasks`. */
   readonly task: Task;
   /**
    * config.json's `model_type`, where the task has more than one pipeline (tasks/index.ts): `wav2vec2` runs
    * automatic-speech-recognition by CTC. Absent: the task's default pipeline (Whisper for speech).
    */
   readonly modelType?: string;
+  /**
+   * Every task the entry serves, its default first, where it serves more than one (CLIP: zero-shot labels and image
+   * embeddings from one repo); the page's `task` option picks one. Absent: `task` alone.
+   */
+  readonly tasks?: readonly Task[];
   readonly description: string;
   /** Graph files by role, where they differ from the task's defaults. */
   readonly graphs?: Readonly<Record<string, string>>;
@@ -46,6 +52,8 @@ const SHA256 = /^[0-9a-f]{64}$/;
 export function checkRegistryEntry(entry: RegistryEntry): RegistryEntry {
   const bad = (field: string, why: string) =>
     new WebqError('DataError', `registry entry ${JSON.stringify(entry.id)}: ${field} ${why}`);
+  if (entry.tasks !== undefined && (entry.tasks[0] !== entry.task || new Set(entry.tasks).size !== entry.tasks.length))
+    throw bad('tasks', 'must list distinct tasks, the default `task` first');
   if (entry.revision === undefined && entry.sha256 === undefined) return entry;
   if (typeof entry.revision !== 'string' || !COMMIT.test(entry.revision))
     throw bad('revision', 'must be a commit id of 40 lowercase hex digits');
@@ -74,6 +82,14 @@ const entries: RegistryEntry[] = [
     repo: 'Xenova/vit-base-patch16-224',
     task: 'image-classification',
     description: 'ViT base, 16×16 patches at 224×224, ImageNet-1k: image → top-k of 1,000 labels',
+  },
+  {
+    id: 'clip-vit-base-patch32',
+    repo: 'Xenova/clip-vit-base-patch32',
+    task: 'zero-shot-image-classification',
+    tasks: ['zero-shot-image-classification', 'image-feature-extraction'],
+    description:
+      'CLIP ViT-B/32, image and text towers: image + candidate texts → zero-shot labels, or image → a 512-wide embedding',
   },
   {
     id: 'whisper-tiny',
@@ -105,7 +121,11 @@ const entries: RegistryEntry[] = [
 ];
 
 const frozen = (e: RegistryEntry): RegistryEntry =>
-  Object.freeze({ ...checkRegistryEntry(e), ...(e.sha256 && { sha256: Object.freeze({ ...e.sha256 }) }) });
+  Object.freeze({
+    ...checkRegistryEntry(e),
+    ...(e.sha256 && { sha256: Object.freeze({ ...e.sha256 }) }),
+    ...(e.tasks && { tasks: Object.freeze([...e.tasks]) }),
+  });
 
 const registry = new Map(entries.map((e) => [e.id, frozen(e)]));
 export const REGISTRY: ReadonlyMap<string, RegistryEntry> = registry;
@@ -113,6 +133,11 @@ export const REGISTRY: ReadonlyMap<string, RegistryEntry> = registry;
 /** Ids are looked up exactly: 'BERT-base-uncased' is not an id (the hub's repo names are case-sensitive too). */
 export function registryEntry(id: string): RegistryEntry | undefined {
   return REGISTRY.get(id);
+}
+
+/** The tasks an entry serves, its default first. */
+export function entryTasks(entry: RegistryEntry): readonly Task[] {
+  return entry.tasks ?? [entry.task];
 }
 
 /**

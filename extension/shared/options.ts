@@ -7,6 +7,7 @@ import { dataError } from './errors';
 // The generation options' rules live with the sampler and detokenizer that apply them (one definition).
 import { checkSamplingOptions } from '../tasks/generation/sampling';
 import { checkStopStrings } from '../tasks/generation/detokenize';
+import { TASKS, type Task } from './types';
 
 export type Backend = 'auto' | 'webgpu' | 'webnn' | 'wasm';
 export type DevicePreference = 'gpu' | 'cpu' | 'npu';
@@ -24,11 +25,16 @@ export interface NormalizedOptions {
   devicePreference?: DevicePreference;
   workgroupSize?: [number, number, number];
   shaderPrecompilation?: boolean;
+  /** Which of a registry id's tasks to load (an id may serve several, e.g. CLIP); for a model URL, its task. */
+  task?: Task;
   // Task run options (SPEC §5).
   normalize?: boolean;
   topK?: number;
   maxNewTokens?: number;
   language?: string;
+  /** Zero-shot image classification: the candidate texts, and the sentence each is put in ('{}' marks where). */
+  candidateLabels?: string[];
+  hypothesisTemplate?: string;
   // Text generation (SPEC §8).
   temperature?: number;
   topP?: number;
@@ -44,6 +50,8 @@ export const RUN_ONLY_OPTIONS = Object.freeze([
   'topK',
   'maxNewTokens',
   'language',
+  'candidateLabels',
+  'hypothesisTemplate',
   'temperature',
   'topP',
   'repetitionPenalty',
@@ -69,6 +77,8 @@ const ALIASES: Readonly<Record<string, OptionName>> = Object.freeze({
   top_p: 'topP',
   repetition_penalty: 'repetitionPenalty',
   stop_strings: 'stop',
+  candidate_labels: 'candidateLabels',
+  hypothesis_template: 'hypothesisTemplate',
 });
 
 const oneOf =
@@ -113,6 +123,31 @@ function language(v: unknown, name: string): string {
   return v;
 }
 
+/** Zero-shot candidates: each one becomes a row of the text tower's batch, so their count and length are capped. */
+export const MAX_CANDIDATE_LABELS = 64;
+export const MAX_CANDIDATE_CHARACTERS = 200;
+
+function candidateLabels(v: unknown, name: string): string[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_CANDIDATE_LABELS)
+    throw dataError(`option ${name} must be an array of 1 to ${MAX_CANDIDATE_LABELS} strings, got ${describe(v)}`);
+  v.forEach((label, i) => {
+    if (typeof label !== 'string' || label.trim().length === 0 || label.length > MAX_CANDIDATE_CHARACTERS)
+      throw dataError(
+        `option ${name}[${i}] must be a non-empty string of at most ${MAX_CANDIDATE_CHARACTERS} characters, got ${describe(label)}`,
+      );
+  });
+  if (new Set(v).size !== v.length) throw dataError(`option ${name} names a label twice`);
+  return [...(v as string[])];
+}
+
+function hypothesisTemplate(v: unknown, name: string): string {
+  if (typeof v !== 'string' || !v.includes('{}') || v.length > MAX_CANDIDATE_CHARACTERS)
+    throw dataError(
+      `option ${name} must be a string of at most ${MAX_CANDIDATE_CHARACTERS} characters with {} where the label goes, got ${describe(v)}`,
+    );
+  return v;
+}
+
 const CHECKS: { readonly [K in OptionName]-?: (v: unknown, name: string) => NonNullable<NormalizedOptions[K]> } = {
   useQuantization: bool,
   bits: oneOf([2, 4, 8, 16, 32] as const),
@@ -126,10 +161,13 @@ const CHECKS: { readonly [K in OptionName]-?: (v: unknown, name: string) => NonN
   devicePreference: oneOf(['gpu', 'cpu', 'npu'] as const),
   workgroupSize,
   shaderPrecompilation: bool,
+  task: oneOf(TASKS),
   normalize: bool,
   topK: intIn(1, 1000),
   maxNewTokens: intIn(1, 32_768), // a task may allow fewer (Whisper: its decoder's room)
   language,
+  candidateLabels,
+  hypothesisTemplate,
   temperature: sampling('temperature'),
   topP: sampling('topP'),
   repetitionPenalty: sampling('repetitionPenalty'),

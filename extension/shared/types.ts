@@ -6,6 +6,8 @@ import type { Tensor } from './tensor';
 export const TASKS = Object.freeze([
   'feature-extraction',
   'image-classification',
+  'zero-shot-image-classification',
+  'image-feature-extraction',
   'automatic-speech-recognition',
   'text-generation',
 ] as const);

@@ -85,7 +85,10 @@ export const featureExtraction: TaskPipeline<FeatureExtractionAssets> = {
 
 // ---- prepare ----
 
-async function makeTokenizer(json: Record<string, unknown>, config: Record<string, unknown>): Promise<TextTokenizer> {
+export async function makeTokenizer(
+  json: Record<string, unknown>,
+  config: Record<string, unknown>,
+): Promise<TextTokenizer> {
   // A file the library refuses is a DataError naming tokenizer.json already (tokenizer-core.ts).
   const tokenizer = await tokenizers().load(json, config);
   try {
@@ -102,7 +105,7 @@ async function makeTokenizer(json: Record<string, unknown>, config: Record<strin
   return tokenizer;
 }
 
-function maxLengthOf(tokenizerConfig: Record<string, unknown>, modelConfig: Record<string, unknown>): number {
+export function maxLengthOf(tokenizerConfig: Record<string, unknown>, modelConfig: Record<string, unknown>): number {
   const limits = [tokenizerConfig.model_max_length, modelConfig.max_position_embeddings].filter(
     (v): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0,
   );
@@ -142,7 +145,7 @@ function textsOf(input: WireInput): string[] {
   return texts;
 }
 
-interface Sequence {
+export interface Sequence {
   ids: number[];
   typeIds: number[];
 }
@@ -151,7 +154,7 @@ interface Sequence {
  * Token ids with the tokenizer's special tokens, cut to maxLength with the special tokens kept (as HF truncates).
  * The whole batch is one step of the tokenizer (one time budget), and the texts too long one more.
  */
-async function encode(assets: FeatureExtractionAssets, texts: string[]): Promise<Sequence[]> {
+export async function encode(assets: FeatureExtractionAssets, texts: string[]): Promise<Sequence[]> {
   const { tokenizer, maxLength } = assets;
   const encoded = await tokenizer.encode(texts, { addSpecialTokens: true });
   const long = texts.filter((_, i) => encoded[i]!.ids.length > maxLength);
@@ -200,7 +203,7 @@ function checkIds(ids: (number | undefined)[], text: string): asserts ids is num
 
 /** Right-padded [batch, longest] tensors for exactly the inputs the graph declares (an extra feed fails the session).
  * */
-function batchFeeds(
+export function batchFeeds(
   sequences: Sequence[],
   padId: number,
   inputs: { name: string; type: string }[],
@@ -292,7 +295,7 @@ function meanPool(hidden: Hidden, lengths: number[]): Float32Array {
   return out;
 }
 
-function normalizeRows(rows: Float32Array, width: number): void {
+export function normalizeRows(rows: Float32Array, width: number): void {
   for (let start = 0; start < rows.length; start += width) {
     const row = rows.subarray(start, start + width);
     const norm = Math.sqrt(row.reduce((s, v) => s + v * v, 0));

@@ -81,7 +81,7 @@ function graphSignature(graphs: GraphRunner) {
   return { input, output, staticBatch: typeof batch === 'number' ? batch : undefined, staticSize };
 }
 
-function checkImages(images: readonly { width: number; height: number; data: ArrayBufferView }[]): void {
+export function checkImages(images: readonly { width: number; height: number; data: ArrayBufferView }[]): void {
   if (images.length === 0) throw dataError('input has no image');
   if (images.length > MAX_BATCH)
     throw dataError(`input has ${images.length} images; image classification takes at most ${MAX_BATCH} per call`);
@@ -108,7 +108,7 @@ function checkImages(images: readonly { width: number; height: number; data: Arr
   });
 }
 
-function toFloats(t: Tensor): Float32Array {
+export function toFloats(t: Tensor): Float32Array {
   if (t.type === 'float32') return t.data as Float32Array;
   if (t.type === 'float16') return Float32Array.from(t.data as Uint16Array, float16BitsToFloat32);
   throw new WebqError('OperationError', `the model's logits are ${t.type}, not float`);

@@ -3,6 +3,8 @@ import { WebqError } from '../shared/errors';
 import type { Task } from '../shared/types';
 import { featureExtraction } from './feature-extraction';
 import { imageClassification } from './image-classification';
+import { imageFeatureExtraction } from './image-feature-extraction';
+import { zeroShotImageClassification } from './zero-shot-image-classification';
 import { speechRecognition } from './speech-recognition';
 import { speechRecognitionCtc } from './speech-recognition-ctc';
 import { textGeneration } from './generation';
@@ -13,6 +15,8 @@ export { modelTypeOfGraph } from './model-type';
 const PIPELINES: Readonly<Record<Task, TaskPipeline>> = Object.freeze({
   'feature-extraction': featureExtraction as TaskPipeline,
   'image-classification': imageClassification as TaskPipeline,
+  'zero-shot-image-classification': zeroShotImageClassification as TaskPipeline,
+  'image-feature-extraction': imageFeatureExtraction as TaskPipeline,
   'automatic-speech-recognition': speechRecognition as TaskPipeline,
   'text-generation': textGeneration as TaskPipeline,
 });

@@ -6,7 +6,6 @@ import { budgetBytes, readSetting, setBudgetBytes, writeSetting } from '../stora
 import { isProfileKey, PROFILES, PROFILE_OVERRIDE_SETTING } from '../host/profile';
 
 export { checkModelHost, DEFAULT_MODEL_HOST, modelHost, setModelHost } from '../models/model-host';
-export { languageModelGlobal, setLanguageModelGlobal } from '../content/language-model-global';
 
 /** The profiles a user may force, by key, with the name the engine reports for each. */
 export const PROFILE_CHOICES = Object.entries(PROFILES).map(([key, p]) => ({ key, name: p.name }));

@@ -30,7 +30,8 @@ export interface EmbeddingOutput {
   embeddings: ArrayLike<number>;
   dims: number[];
   lastHiddenState?: { dims: number[] };
-  tokens: number[][];
+  /** Text embeddings only (image embeddings have no tokens). */
+  tokens?: number[][];
 }
 export interface Label {
   label: string;
@@ -45,7 +46,8 @@ export interface TextOutput {
 }
 
 export interface EmbeddingRow {
-  tokens: number;
+  /** null for an image's embedding. */
+  tokens: number | null;
   norm: number;
   first: number[];
 }
@@ -55,7 +57,11 @@ export function embeddingRows(out: EmbeddingOutput, firstCount = 6): EmbeddingRo
   const [batch = 0, hidden = 0] = out.dims;
   return Array.from({ length: batch }, (_, i) => {
     const row = Array.from({ length: hidden }, (_, j) => out.embeddings[i * hidden + j]!);
-    return { tokens: out.tokens[i]?.length ?? 0, norm: Math.hypot(...row), first: row.slice(0, firstCount) };
+    return {
+      tokens: out.tokens ? (out.tokens[i]?.length ?? 0) : null,
+      norm: Math.hypot(...row),
+      first: row.slice(0, firstCount),
+    };
   });
 }
 
@@ -88,7 +94,8 @@ export type TaskAgreement =
  */
 export function taskAgreement(task: Task, a: unknown, b: unknown): TaskAgreement {
   switch (task) {
-    case 'feature-extraction': {
+    case 'feature-extraction':
+    case 'image-feature-extraction': {
       const x = a as EmbeddingOutput;
       const y = b as EmbeddingOutput;
       const [batch = 0, hidden = 0] = x.dims;
@@ -101,7 +108,8 @@ export function taskAgreement(task: Task, a: unknown, b: unknown): TaskAgreement
       });
       return { kind: 'embeddings', rows };
     }
-    case 'image-classification': {
+    case 'image-classification':
+    case 'zero-shot-image-classification': {
       const x = labelSets(a as LabelsOutput | LabelsOutput[]);
       const y = labelSets(b as LabelsOutput | LabelsOutput[]);
       if (x.length !== y.length) throw new RangeError(`results differ in count (${x.length} vs ${y.length} images)`);

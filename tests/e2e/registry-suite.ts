@@ -13,6 +13,9 @@ import type { PrecisionPolicy } from '../../extension/onnx';
 import { BERT_EXAMPLES, bertHubFiles } from '../../tools/hub-models/bert';
 import { VIT_LABELS, vitHubFiles } from '../../tools/hub-models/vit';
 import { imageClassification } from '../../extension/tasks/image-classification';
+import { imageFeatureExtraction } from '../../extension/tasks/image-feature-extraction';
+import { zeroShotImageClassification } from '../../extension/tasks/zero-shot-image-classification';
+import { CLIP_COLOURS, clipHubFiles } from '../../tools/hub-models/clip';
 import { speechRecognition } from '../../extension/tasks/speech-recognition';
 import { WHISPER_TEXTS, whisperHubFiles, whisperTestAudio, whisperTextIds } from '../../tools/hub-models/whisper';
 import { speechRecognitionCtc } from '../../extension/tasks/speech-recognition-ctc';
@@ -28,6 +31,7 @@ const BERT_REPO = 'Xenova/bert-base-uncased';
 const VIT_REPO = 'Xenova/vit-base-patch16-224';
 const WHISPER_REPO = 'Xenova/whisper-tiny';
 const WAV2VEC2_REPO = 'Xenova/wav2vec2-base-960h';
+const CLIP_REPO = 'Xenova/clip-vit-base-patch32';
 /** The Chrome and Firefox profiles' text defaults (extension/host/profile.ts): 4-bit, mixed precision. */
 const TEXT_POLICY: PrecisionPolicy = {
   bits: 4,
@@ -67,6 +71,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
   const vit = vitHubFiles();
   const whisper = whisperHubFiles();
   const wav2vec2 = wav2vec2HubFiles();
+  const clip = clipHubFiles();
   const run = (model: unknown, input: PageInput, options: Record<string, unknown> = {}) =>
     ctx().page.evaluate(
       async ({ model, input, options }) => {
@@ -104,6 +109,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
     mirrorRepo(ctx().server, PREFIX, VIT_REPO, vit);
     mirrorRepo(ctx().server, PREFIX, WHISPER_REPO, whisper);
     mirrorRepo(ctx().server, PREFIX, WAV2VEC2_REPO, wav2vec2);
+    mirrorRepo(ctx().server, PREFIX, CLIP_REPO, clip);
     await ctx().setModelHost(`${ctx().server.origin}${PREFIX}`);
   });
 
@@ -370,6 +376,101 @@ export function registrySuite(ctx: () => RegistryContext): void {
         name: 'DataError',
         message: expect.stringMatching(/normalize/),
       });
+    });
+  });
+
+  describe('clip-vit-base-patch32 by id (two tasks, one repo)', () => {
+    const canvas = (color: string, width = 64, height = 48) => ({ $canvas: { width, height, color } });
+    /** The pixels a filled canvas gives the engine, for the Node reference. */
+    const filled = (rgb: readonly number[], width = 64, height = 48) => ({
+      width,
+      height,
+      data: new Uint8ClampedArray(width * height * 4).map((_, i) => (i % 4 === 3 ? 255 : rgb[i % 4]!)),
+    });
+    const fetched = (file: string) => ctx().server.hits.get(`${PREFIX}/${CLIP_REPO}/resolve/main/${file}`) ?? 0;
+    const VISION_POLICY: PrecisionPolicy = { ...TEXT_POLICY, bits: 8 };
+    const candidateLabels = [...Object.keys(CLIP_COLOURS), 'cat'];
+
+    it("zero-shot: image + candidate texts → scores, at the profile's 8-bit for vision, same as Node on the same bytes; only the joint graph fetched", async () => {
+      // Purple: between magenta and blue for this model, so the scores are not all 0 or 1.
+      const r = await run('clip-vit-base-patch32', canvas('#800080'), { candidateLabels });
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.labels.map((l: Json) => l.label).slice(0, 2)).toEqual(['magenta', 'blue']);
+      expect(r.output.labels).toHaveLength(candidateLabels.length);
+      expect(r.metrics).toMatchObject({ quantizationBits: 8, mixedPrecision: true });
+      expect(r.metrics.fallbacks).toContain(
+        `profile ${r.metrics.profile}: vision models at 8-bit with mixed precision, shaders compiled at load`,
+      );
+      const quantized = prepareModel(clip['onnx/model.onnx'] as Uint8Array, VISION_POLICY).bytes;
+      const reference: Json = (
+        await runPipeline(
+          zeroShotImageClassification,
+          clip,
+          { kind: 'image', images: [filled([128, 0, 128])], batched: false },
+          { candidateLabels },
+          { model: quantized },
+        )
+      ).output;
+      expect(r.output.labels.map((l: Json) => l.label)).toEqual(reference.labels.map((l: Json) => l.label));
+      expect(
+        maxAbsDiff(
+          Float32Array.from(r.output.labels.map((l: Json) => l.score)),
+          Float32Array.from(reference.labels.map((l: Json) => l.score)),
+        ),
+      ).toBeLessThan(1e-3);
+      expect(fetched('onnx/model.onnx')).toBeGreaterThanOrEqual(1);
+      expect(fetched('onnx/vision_model.onnx') + fetched('onnx/text_model.onnx')).toBe(0);
+    });
+
+    it('task image-feature-extraction: a batch → embeddings [2, 32], normalize; named errors for the rest', async () => {
+      const r = await run('clip-vit-base-patch32', [canvas('#ff0000'), canvas('#0000ff', 30, 70)], {
+        task: 'image-feature-extraction',
+        normalize: true,
+      });
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.dims).toEqual([2, 32]);
+      const rows = Float32Array.from(r.output.embeddings);
+      for (const row of [rows.subarray(0, 32), rows.subarray(32)]) expect(Math.hypot(...row)).toBeCloseTo(1, 4);
+      const quantized = prepareModel(clip['onnx/vision_model.onnx'] as Uint8Array, VISION_POLICY).bytes;
+      const reference: Json = (
+        await runPipeline(
+          imageFeatureExtraction,
+          clip,
+          { kind: 'image', images: [filled([255, 0, 0]), filled([0, 0, 255], 30, 70)], batched: true },
+          { normalize: true },
+          { model: quantized },
+        )
+      ).output;
+      expect(maxAbsDiff(rows, reference.embeddings)).toBeLessThan(1e-3);
+      expect(fetched('onnx/vision_model.onnx')).toBeGreaterThanOrEqual(1);
+      expect(fetched('onnx/text_model.onnx')).toBe(0);
+
+      expect(await run('clip-vit-base-patch32', canvas('#ff0000'))).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/candidateLabels/),
+      });
+      expect(await run('clip-vit-base-patch32', canvas('#ff0000'), { candidateLabels: ['red', 3] })).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/candidateLabels\[1\]/),
+      });
+      expect(await run('clip-vit-base-patch32', canvas('#ff0000'), { task: 'feature-extraction' })).toMatchObject({
+        ok: false,
+        name: 'NotSupportedError',
+        message: expect.stringMatching(/zero-shot-image-classification, image-feature-extraction/),
+      });
+      expect(
+        await run('clip-vit-base-patch32', canvas('#ff0000'), {
+          task: 'image-feature-extraction',
+          candidateLabels: ['red'],
+        }),
+      ).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/candidateLabels does not apply/),
+      });
+      await ctx().page.evaluate(() => (window as any).webq.unload('clip-vit-base-patch32'), null);
     });
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveModel } from '../../../extension/host/resolve';
+import { resolveAll, resolveModel } from '../../../extension/host/resolve';
 
 const PAGE = { requester: { origin: 'https://site.example', page: true }, partition: 'https://site.example' };
 
@@ -44,6 +44,55 @@ describe('resolveModel', () => {
     expect(flat.file('tokenizer.json').href).toBe('https://cdn.example/tok/t.json');
   });
 
+  it('an id serving several tasks: option task picks one (default the first), each task fetching only its graphs', async () => {
+    const graphsOf = async (task?: Parameters<typeof resolveModel>[2]) => {
+      const r = await resolveModel('clip-vit-base-patch32', PAGE, task);
+      if (r.kind !== 'task') throw new Error('expected a task model');
+      return [r.pipeline.task, r.graphs.map(([role, url]) => [role, url.pathname])];
+    };
+    const zeroShot = [
+      'zero-shot-image-classification',
+      [['model', '/Xenova/clip-vit-base-patch32/resolve/main/onnx/model.onnx']],
+    ];
+    expect(await graphsOf()).toEqual(zeroShot);
+    expect(await graphsOf('zero-shot-image-classification')).toEqual(zeroShot);
+    expect(await graphsOf('image-feature-extraction')).toEqual([
+      'image-feature-extraction',
+      [['model', '/Xenova/clip-vit-base-patch32/resolve/main/onnx/vision_model.onnx']],
+    ]);
+    await expect(resolveModel('clip-vit-base-patch32', PAGE, 'feature-extraction')).rejects.toMatchObject({
+      name: 'NotSupportedError',
+      message: expect.stringMatching(
+        /does not do feature-extraction; its tasks: zero-shot-image-classification, image-feature-extraction/,
+      ),
+    });
+    await expect(resolveModel('bert-base-uncased', PAGE, 'image-classification')).rejects.toMatchObject({
+      name: 'NotSupportedError',
+    });
+    expect(await resolveModel('bert-base-uncased', PAGE, 'feature-extraction')).toMatchObject({
+      id: 'bert-base-uncased',
+    });
+    // unload releases what every task of the id may have loaded.
+    const all = await resolveAll('clip-vit-base-patch32', PAGE);
+    expect(all.map((r) => (r.kind === 'task' ? r.pipeline.task : r.kind))).toEqual([
+      'zero-shot-image-classification',
+      'image-feature-extraction',
+    ]);
+    expect(await resolveAll('bert-base-uncased', PAGE)).toHaveLength(1);
+  });
+
+  it('option task with a model URL: the same as { url, task }; contradicting the ModelSource is a DataError', async () => {
+    const url = 'https://cdn.example/me/clip/resolve/main/onnx/vision_model.onnx';
+    expect(await resolveModel(url, PAGE, 'image-feature-extraction')).toMatchObject({
+      kind: 'task',
+      builtIn: false,
+      pipeline: { task: 'image-feature-extraction' },
+    });
+    await expect(
+      resolveModel({ url, task: 'image-classification' }, PAGE, 'image-feature-extraction'),
+    ).rejects.toMatchObject({ name: 'DataError', message: expect.stringMatching(/contradicts/) });
+  });
+
   it('a URL or a ModelSource without task is one raw graph', async () => {
     expect(await resolveModel('https://cdn.example/m.onnx', PAGE)).toMatchObject({
       kind: 'raw',
@@ -65,7 +114,7 @@ describe('resolveModel', () => {
     ).rejects.toMatchObject({ name: 'NotAllowedError' });
     await expect(resolveModel('gpt-99', PAGE)).rejects.toMatchObject({
       name: 'NotFoundError',
-      message: expect.stringMatching(/bert-base-uncased, vit-base-patch16-224, whisper-tiny/),
+      message: expect.stringMatching(/bert-base-uncased, vit-base-patch16-224, .*whisper-tiny/),
     });
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REGISTRY, registryEntry } from '../../../extension/models/registry';
+import { checkRegistryEntry, entryTasks, REGISTRY, registryEntry } from '../../../extension/models/registry';
 import { checkModelHost, hubFileUrl } from '../../../extension/models/model-host';
 import { pipelineFor } from '../../../extension/tasks';
 
@@ -7,6 +7,7 @@ describe('registry', () => {
   it("has the seed's benchmark ids, wav2vec2 and its two LLMs, each with a task webq runs", () => {
     expect([...REGISTRY.keys()].sort()).toEqual([
       'bert-base-uncased',
+      'clip-vit-base-patch32',
       'llama-3.2-1b-instruct',
       'qwen2.5-0.5b-instruct',
       'vit-base-patch16-224',
@@ -20,6 +21,22 @@ describe('registry', () => {
     expect(pipelineFor(registryEntry('whisper-tiny')!.task).modality).toBe('audio');
     const wav2vec2 = registryEntry('wav2vec2-base-960h')!;
     expect(pipelineFor(wav2vec2.task, wav2vec2.modelType).graphs).toEqual({ model: 'onnx/model.onnx' });
+  });
+
+  it('an entry may serve several tasks, its default first (CLIP: zero-shot labels and image embeddings)', () => {
+    const clip = registryEntry('clip-vit-base-patch32')!;
+    expect(entryTasks(clip)).toEqual(['zero-shot-image-classification', 'image-feature-extraction']);
+    expect(clip.task).toBe('zero-shot-image-classification');
+    expect(Object.isFrozen(clip.tasks)).toBe(true);
+    for (const task of entryTasks(clip)) expect(pipelineFor(task).modality).toBe('vision');
+    expect(entryTasks(registryEntry('bert-base-uncased')!)).toEqual(['feature-extraction']);
+    const entry = { id: 'x', repo: 'a/b', description: '' };
+    expect(() =>
+      checkRegistryEntry({ ...entry, task: 'feature-extraction', tasks: ['image-feature-extraction'] }),
+    ).toThrow(/tasks must list distinct tasks, the default `task` first/);
+    expect(() =>
+      checkRegistryEntry({ ...entry, task: 'feature-extraction', tasks: ['feature-extraction', 'feature-extraction'] }),
+    ).toThrow(/tasks/);
   });
 
   it('looks ids up exactly, with no prototype keys', () => {

@@ -1,0 +1,48 @@
+/** `webq check` for an id that serves several tasks (CLIP): --task picks one, --labels feeds zero-shot. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseCheckArgs, UsageError, type CheckConfig } from '../../../cli/args';
+import { taskModel } from '../../../cli/tasks';
+
+const parse = (...argv: string[]) => parseCheckArgs(argv, process.cwd()) as CheckConfig;
+
+describe('webq check --model clip-vit-base-patch32', () => {
+  it('runs its default task, zero-shot, with default or given candidate labels passed as a run option', () => {
+    const config = parse('--model', 'clip-vit-base-patch32', '--labels', 'red,blue', '--labels', 'a cat');
+    expect(config.model).toEqual({
+      kind: 'id',
+      id: 'clip-vit-base-patch32',
+      repo: 'Xenova/clip-vit-base-patch32',
+      task: 'zero-shot-image-classification',
+      labels: ['red', 'blue', 'a cat'],
+    });
+    const spec = config.model as Extract<CheckConfig['model'], { kind: 'id' }>;
+    // An image file the page turns into a Blob; the plan carries the labels.
+    const file = join(mkdtempSync(join(tmpdir(), 'webq-cli-')), 'image.png');
+    writeFileSync(file, new Uint8Array([137, 80, 78, 71]));
+    const plan = taskModel(spec, file).plan([]);
+    expect(plan).toMatchObject({
+      kind: 'task',
+      keep: ['labels'],
+      options: { candidateLabels: ['red', 'blue', 'a cat'] },
+    });
+  });
+
+  it('--task image-feature-extraction: the image embedding, judged by cosine; other tasks and misplaced flags refused', () => {
+    const config = parse('--model', 'clip-vit-base-patch32', '--task', 'image-feature-extraction');
+    expect(config.model).toMatchObject({ kind: 'id', task: 'image-feature-extraction' });
+    expect(() => parse('--model', 'clip-vit-base-patch32', '--task', 'feature-extraction')).toThrow(UsageError);
+    expect(() => parse('--model', 'clip-vit-base-patch32', '--task', 'feature-extraction')).toThrow(
+      /expected one of zero-shot-image-classification, image-feature-extraction/,
+    );
+    expect(() => parse('--model', 'ppocr', '--task', 'image-feature-extraction')).toThrow(
+      /--task applies to registry ids/,
+    );
+    expect(() =>
+      parse('--model', 'clip-vit-base-patch32', '--task', 'image-feature-extraction', '--labels', 'a'),
+    ).toThrow(/--labels applies/);
+    expect(() => parse('--model', 'clip-vit-base-patch32', '--input', 'notes.txt')).toThrow(/a \.png/);
+  });
+});

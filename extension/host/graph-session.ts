@@ -12,6 +12,7 @@ import type { DeviceTensor, HeldTensor } from '../tasks/types';
 import { acceptsFeed, createSession, run as runSession, type Session } from './ort';
 import type { Target } from './plan';
 import { getWebnn } from './webnn';
+import { hasNextToken } from '../shared/next-token';
 
 export interface LoadedGraph {
   key: string;
@@ -154,14 +155,17 @@ async function newSession(
 }
 
 /**
- * A decoder's KV cache outputs: each `present<suffix>` whose `past_key_values<suffix>` is an input (the Hugging Face
- * layout). On WebGPU they stay in GPU memory; the graph's other outputs (logits) come back to the CPU.
+ * Outputs a session leaves on the GPU (WebGPU): a decoder's KV cache, each `present<suffix>` whose
+ * `past_key_values<suffix>` is an input (the Hugging Face layout), and its `logits` where the graph has webq's
+ * next-token head (onnx/next-token.ts), so a greedy step reads back only the token id. A caller that does not keep
+ * one of them gets it downloaded (ort.ts `run`); the graph's other outputs come back to the CPU.
  */
 export function cacheOutputs(io: GraphIo): string[] {
   const inputs = new Set(io.inputs.map((i) => i.name));
-  return io.outputs
+  const presents = io.outputs
     .map((o) => o.name)
     .filter((name) => name.startsWith('present') && inputs.has(`past_key_values${name.slice('present'.length)}`));
+  return hasNextToken(io) && io.outputs.some((o) => o.name === 'logits') ? [...presents, 'logits'] : presents;
 }
 
 /** WebNN compiles for static shapes: one session per pinned set of free dimensions (a few kept). */

@@ -14,7 +14,7 @@ import { parseModel } from '../onnx';
 import { checkExternalData, externalDataFiles } from '../onnx/external-data';
 import { download } from './download';
 import { openGraph, releaseGraph, type LoadedGraph } from './graph-session';
-import { graphKey, type Plan } from './plan';
+import { graphKey, graphPlan, type Plan } from './plan';
 import type { ExternalFile, Prepared } from './prepare';
 import { prepareOffThread } from './prepare-off-thread';
 import type { Fetcher, Resolved } from './resolve';
@@ -76,7 +76,7 @@ export class ModelStore {
         url,
         resolved,
         expectedSha256(resolved, url) ?? (index === 0 ? resolved.sha256 : undefined),
-        plan,
+        graphPlan(plan, resolved.kind === 'task' ? resolved.pipeline : null, role),
         caller,
         job,
         fallbacks,
@@ -100,10 +100,11 @@ export class ModelStore {
    * Whether the model could run without a download (SPEC §8 `availability`): every graph in memory, being loaded, or
    * its planned variant (or its source) in the partition's cache. Companion files are small and not counted.
    */
-  async availability(resolved: Resolved, plan: Plan): Promise<'downloadable' | 'downloading' | 'available'> {
-    const urls = resolved.kind === 'raw' ? [resolved.url] : resolved.graphs.map(([, url]) => url);
+  async availability(resolved: Resolved, loadPlan: Plan): Promise<'downloadable' | 'downloading' | 'available'> {
+    const urls: [string, URL][] = resolved.kind === 'raw' ? [['model', resolved.url]] : resolved.graphs;
     let state: 'downloading' | 'available' = 'available';
-    for (const url of urls) {
+    for (const [role, url] of urls) {
+      const plan = graphPlan(loadPlan, resolved.kind === 'task' ? resolved.pipeline : null, role);
       const key = graphKey(resolved.partition, url, plan);
       if (this.graphs.has(key)) continue;
       if (this.loading.has(key)) {
@@ -310,6 +311,7 @@ export class ModelStore {
       prepared = await prepareOffThread(source.bytes, plan.policy, signal, {
         workgroupSize: plan.workgroupSize,
         external,
+        nextToken: plan.nextToken,
       });
     } catch (err) {
       await source.discard();

@@ -121,6 +121,14 @@ let liveGpuTensors = 0;
 export function liveDeviceTensors(): number {
   return liveGpuTensors;
 }
+/**
+ * Bytes of GPU-resident outputs read back to the CPU because the caller did not keep them, in this realm: tests check
+ * that a greedy decode step with the next-token head reads back no logits.
+ */
+let gpuBytesRead = 0;
+export function gpuOutputBytesRead(): number {
+  return gpuBytesRead;
+}
 
 /**
  * An ORT tensor in GPU memory, as the pipelines see it (DeviceTensor): its type and dims, copy, dispose. Only the
@@ -242,7 +250,7 @@ export async function run(
       if (t.location === 'gpu-buffer') {
         outputs[name] = keep.includes(name)
           ? new GpuTensor(t, session)
-          : fromOrtTensor(new ort.Tensor(t.type, (await t.getData(true)) as never, t.dims));
+          : fromOrtTensor(new ort.Tensor(t.type, (await downloaded(t)) as never, t.dims));
       } else {
         outputs[name] = fromOrtTensor(t);
         t.dispose();
@@ -258,6 +266,13 @@ export async function run(
     throw err;
   }
   return { outputs, ms };
+}
+
+/** A GPU-resident output's data on the CPU (its GPU buffer released), counted in `gpuOutputBytesRead`. */
+async function downloaded(t: ort.Tensor): Promise<unknown> {
+  const data = (await t.getData(true)) as { byteLength: number };
+  gpuBytesRead += data.byteLength;
+  return data;
 }
 
 export const ORT_VERSION = ort.env.versions.web ?? 'unknown';

@@ -25,6 +25,8 @@ export interface Plan {
   shaderPrecompilation: boolean;
   /** Quantize with webq's GPU kernels at this workgroup; such a load bypasses the quantized-variant cache. */
   workgroupSize?: [number, number, number];
+  /** Add the greedy next-token head (onnx/next-token.ts); set per graph by `graphPlan`. */
+  nextToken?: boolean;
 }
 
 /** What planning asks of the device. */
@@ -152,6 +154,15 @@ export function variantOf(policy: PrecisionPolicy | null): string {
   if (!policy) return 'src';
   const mixed = policy.mixedPrecision ? `m${policy.attentionPrecision}.${policy.embeddingPrecision}` : '';
   return `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${mixed}${policy.skipLayerNorm ? '' : 'n'}${policy.quantizeEmbeddingTables ? '' : 'e'}`;
+}
+
+/**
+ * The plan of one graph of a task model: the pipeline's `nextTokenGraphs` get the greedy next-token head, and so
+ * another variant name, so that a raw load of the same file (whose outputs a page sees) never shares their bytes.
+ */
+export function graphPlan(plan: Plan, pipeline: Pick<TaskPipeline, 'nextTokenGraphs'> | null, role: string): Plan {
+  if (!pipeline?.nextTokenGraphs?.includes(role)) return plan;
+  return { ...plan, nextToken: true, variant: `${plan.variant}+next` };
 }
 
 /** The key a loaded graph is kept under in memory: its partition, URL, and everything the plan changes about it. */

@@ -17,6 +17,8 @@ export interface PrepareRequest {
   workgroupSize?: Workgroup;
   /** The graph's external data files, transferred (not copied): they can be as large as the model. */
   external: ExternalFile[];
+  /** Add the greedy next-token head (prepare.ts `PrepareFor`). */
+  nextToken?: boolean;
 }
 export type PrepareReply = { ok: Prepared } | { error: WireError } | { noGpu: string };
 
@@ -28,6 +30,8 @@ export interface PrepareOptions {
    * come back in `Prepared.externalData` when the graph runs as stored.
    */
   external?: ExternalFile[];
+  /** Add the greedy next-token head (text-generation's main graph; prepare.ts `PrepareFor`). */
+  nextToken?: boolean;
 }
 
 export async function prepareOffThread(
@@ -57,7 +61,13 @@ export async function prepareOffThread(
       };
       // The source is copied, not transferred: the caller may still need it (e.g. to report its size).
       const external = (options.external ?? []).map((f) => ({ path: f.path, data: ownBuffer(f.data) }));
-      const request: PrepareRequest = { source, policy, workgroupSize: options.workgroupSize, external };
+      const request: PrepareRequest = {
+        source,
+        policy,
+        workgroupSize: options.workgroupSize,
+        external,
+        nextToken: options.nextToken,
+      };
       worker.postMessage(
         request,
         external.map((f) => f.data.buffer as ArrayBuffer),
@@ -94,6 +104,7 @@ async function prepareHere(
       },
     },
     options.external,
+    { nextToken: options.nextToken },
   );
   return notes.length ? { ...prepared, notes: [...notes, ...prepared.notes] } : prepared;
 }

@@ -10,11 +10,15 @@
  * A graph that came quantized (MatMulNBits, QDQ, ...: q4 and q4f16 exports) is run as stored even when a policy
  * asks for quantization: quantizing its remaining float weights again would run neither what was published nor
  * what was asked for; a request for other bits is said in the notes (they become `fallbacks`).
+ *
+ * A text-generation graph (`nextToken`) gets webq's greedy next-token head (onnx/next-token.ts), quantized or run as
+ * stored: its weights are untouched, only three small nodes, one input and one output are added.
  */
 import { makePolicy, parseModel, reportWeights, rewriteModel, serializeModel, type PrecisionPolicy } from '../onnx';
 import type { ModelReport } from '../onnx';
 import { checkExternalData, inlineExternalData } from '../onnx/external-data';
 import type { onnx } from '../onnx/model';
+import { appendNextToken } from '../onnx/next-token';
 import { quantizationRequests } from '../onnx/rewrite';
 import { WebqError } from '../shared/errors';
 import { graphIo, type GraphIo } from './graph';
@@ -26,7 +30,10 @@ export interface Prepared {
   io: GraphIo;
   report: ModelReport;
   notes: string[];
-  /** `bytes` are the source graph itself, not rewritten (no policy, or the model came quantized). */
+  /**
+   * The weights are the source's, not rewritten (no policy, or the model came quantized); `bytes` are the source
+   * itself unless the next-token head was added.
+   */
   asStored: boolean;
   /** The graph's external data files, for a graph run as stored (onnxruntime-web's `externalData` option). */
   externalData?: ExternalFile[];
@@ -38,20 +45,27 @@ export interface ExternalFile {
   data: Uint8Array;
 }
 
+/** What a graph is prepared for besides its precision. */
+export interface PrepareFor {
+  /** Add the greedy next-token head (text-generation's main graph). */
+  nextToken?: boolean;
+}
+
 export function prepareModel(
   source: Uint8Array,
   policy: PrecisionPolicy | null,
   external: ExternalFile[] = [],
+  purpose: PrepareFor = {},
 ): Prepared {
   const model = parseModel(source);
-  const io = graphIo(model);
-  const stored = asStored(source, model, io, policy, external);
-  if (stored) return stored;
+  const stored = asStored(source, model, graphIo(model), policy, external);
+  if (stored) return withHead(stored, model, purpose);
   inlineExternalData(model, filesByName(external));
   const { report, notes } = rewriteModel(model, makePolicy(policy!));
+  if (purpose.nextToken) appendNextToken(model);
   return {
     bytes: serializeModel(model),
-    io,
+    io: graphIo(model),
     report,
     notes: notes.map((n) => `${n.name} (${n.op}): ${n.message}`),
     asStored: false,
@@ -63,6 +77,7 @@ export async function prepareModelWith(
   policy: PrecisionPolicy | null,
   env: QuantizerEnv,
   external: ExternalFile[] = [],
+  purpose: PrepareFor = {},
 ): Promise<Prepared> {
   if (!policy) {
     if (env.workgroupSize)
@@ -70,18 +85,17 @@ export async function prepareModelWith(
         'DataError',
         'option workgroupSize applies when weights are quantized: add bits (2, 4 or 8) or useQuantization: true',
       );
-    return prepareModel(source, policy, external);
+    return prepareModel(source, policy, external, purpose);
   }
   const model = parseModel(source);
-  const io = graphIo(model);
-  const stored = asStored(source, model, io, policy, external);
+  const stored = asStored(source, model, graphIo(model), policy, external);
   if (stored) {
     if (env.workgroupSize)
       throw new WebqError(
         'DataError',
         `option workgroupSize applies when webq quantizes the weights; this model came quantized (${stored.report.preQuantized.formats.join(', ')}) and runs as stored`,
       );
-    return stored;
+    return withHead(stored, model, purpose);
   }
   inlineExternalData(model, filesByName(external));
   const checked = makePolicy(policy);
@@ -94,9 +108,10 @@ export async function prepareModelWith(
   }
   const { quantized, notes: quantizer } = await quantizeRequests(requests, env);
   const { report, notes } = rewriteModel(model, checked, { quantized });
+  if (purpose.nextToken) appendNextToken(model);
   return {
     bytes: serializeModel(model),
-    io,
+    io: graphIo(model),
     report,
     notes: [...quantizer, ...notes.map((n) => `${n.name} (${n.op}): ${n.message}`)],
     asStored: false,
@@ -127,6 +142,15 @@ function asStored(
   const prepared: Prepared = { bytes: source, io, report, notes, asStored: true };
   if (external.length > 0) prepared.externalData = external;
   return prepared;
+}
+
+/**
+ * A graph run as stored, with the next-token head when asked for and the graph takes it: serialized again (external
+ * tensors stay references to their files; a graph holding its weights inline is copied once here).
+ */
+function withHead(stored: Prepared, model: onnx.ModelProto, purpose: PrepareFor): Prepared {
+  if (!purpose.nextToken || !appendNextToken(model)) return stored;
+  return { ...stored, bytes: serializeModel(model), io: graphIo(model) };
 }
 
 function filesByName(external: ExternalFile[]): Map<string, Uint8Array> {

@@ -73,6 +73,11 @@ export interface TaskPipeline<Assets = unknown> {
    * `{ model: 'onnx/model.onnx' }`). The first role is the main graph (its precision is the one reported).
    */
   readonly graphs: Readonly<Record<string, string>>;
+  /**
+   * Roles whose graph gets webq's greedy next-token head at preparation (onnx/next-token.ts): text generation's
+   * model, so a greedy step reads back one token id instead of the logits.
+   */
+  readonly nextTokenGraphs?: readonly string[];
   /** Which run options (SPEC §5, §8) the task takes; others are refused. */
   readonly runOptions: readonly RunOnlyOption[];
   /** Reads the companion files once per model (tokenizer, labels, preprocessing config). Throws DataError on bad files.

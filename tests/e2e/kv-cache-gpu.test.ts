@@ -3,7 +3,8 @@
  * WebGPU on SwiftShader, running the generated Llama and Qwen2 from their URLs with onnxruntime-web's WebGPU EP.
  * The harness counts the GPU tensors ORT handed the engine and the engine has not disposed
  * (`webqHarness.liveDeviceTensors()`), so these tests see what GPU memory the decode loop holds: one cache per live
- * cache, not one per step. Greedy tokens on WebGPU are checked against wasm and onnxruntime-node.
+ * cache, not one per step. Greedy tokens on WebGPU are checked against wasm and onnxruntime-node, and the bytes of
+ * GPU outputs read back (`webqHarness.gpuOutputBytesRead()`) show that a greedy step reads no logits.
  *
  * Run: npx vitest run --project e2e tests/e2e/kv-cache-gpu.test.ts   (rebuilds dist/harness first)
  */
@@ -40,6 +41,8 @@ const modelUrl = (name: string) => `${server.origin}/hub/${MODELS[name]!.repo}/r
 const cacheSet = (name: string) =>
   2 * Number(JSON.parse(MODELS[name]!.files['config.json'] as string).num_hidden_layers);
 const live = () => page.evaluate(() => (window as any).webqHarness.liveDeviceTensors() as number);
+/** Bytes of GPU-resident outputs ORT read back for the engine (logits where the loop did not keep them). */
+const bytesRead = () => page.evaluate(() => (window as any).webqHarness.gpuOutputBytesRead() as number);
 
 beforeAll(async () => {
   execFileSync('npx', ['vite', 'build', '--mode', 'harness', '--logLevel', 'warn'], { stdio: 'inherit' });
@@ -99,9 +102,22 @@ describe('KV cache on the GPU (onnxruntime-web WebGPU EP, SwiftShader)', () => {
   for (const name of Object.keys(MODELS)) {
     it(`${name}: greedy tokens with the cache on the GPU equal wasm's and onnxruntime-node's; nothing is left held`, async () => {
       const url = modelUrl(name);
+      const before = await bytesRead();
       const gpu = await run(url, { messages: MESSAGES }, { backend: 'webgpu', maxNewTokens: 12 });
       expect(gpu.ok, gpu.message).toBe(true);
       expect(gpu.backend).toBe('webgpu');
+      expect(await live()).toBe(0);
+      // Greedy: the graph's next-token head gives the token; no logits row came back (ArgMax ran in the graph).
+      expect(await bytesRead()).toBe(before);
+      // Sampling reads the logits: one row per step comes back (the prompt's logits at the prefill).
+      const sampled = await run(
+        url,
+        { messages: MESSAGES },
+        { backend: 'webgpu', maxNewTokens: 3, temperature: 0.7, seed: 1 },
+      );
+      expect(sampled.ok, sampled.message).toBe(true);
+      const vocab = Number(JSON.parse(MODELS[name]!.files['config.json'] as string).vocab_size);
+      expect(await bytesRead()).toBeGreaterThanOrEqual(before + 3 * 4 * vocab);
       expect(await live()).toBe(0);
       const wasm = await run(url, { messages: MESSAGES }, { backend: 'wasm', maxNewTokens: 12 });
       expect(wasm.ok, wasm.message).toBe(true);

@@ -9,7 +9,7 @@
  */
 import { Engine } from '../../extension/host/engine';
 import { browserInfo } from '../../extension/host/browser-info';
-import { liveDeviceTensors, setOrtDiagnostics } from '../../extension/host/ort';
+import { gpuOutputBytesRead, liveDeviceTensors, setOrtDiagnostics } from '../../extension/host/ort';
 import { createWebq } from '../../extension/page/client';
 import type { Link } from '../../extension/shared/link';
 import { toWireError } from '../../extension/shared/errors';
@@ -79,5 +79,8 @@ let receiver: ((m: HostMessage) => void) | null = null;
 const deliver = (m: HostMessage) => receiver?.(m);
 
 Object.defineProperty(window, 'webq', { value: createWebq(inPageLink, __WEBQ_VERSION__), enumerable: false });
-Object.defineProperty(window, 'webqHarness', { value: Object.freeze({ webnn, liveDeviceTensors }), enumerable: false });
+Object.defineProperty(window, 'webqHarness', {
+  value: Object.freeze({ webnn, liveDeviceTensors, gpuOutputBytesRead }),
+  enumerable: false,
+});
 document.title = 'webq engine harness (ready)';

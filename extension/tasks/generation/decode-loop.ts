@@ -12,11 +12,19 @@
  * (eos included) is not yet run when a call ends: it stays `pending` and is run first by the next call, so a
  * continued cache equals one built from the whole text at once.
  *
+ * A graph prepared with webq's next-token head (onnx/next-token.ts: the last position's logits, limited to the
+ * tokenizer's vocabulary, ArgMax in the graph) gives the greedy token as `webq_next_token`. When the pick needs
+ * nothing but that argmax (`Sampler.argmaxOnly`), the loop reads only the token: on WebGPU the logits stay on the
+ * device (kept, then disposed at once), so a step reads back 8 bytes instead of the vocabulary-wide row. Runners
+ * without `runKeeping` (wasm, Node) still get the logits (ORT copies every output out of its heap), but the argmax
+ * is the graph's, not a JavaScript loop over 128k–152k floats. Sampling and penalties read the logits as before.
+ *
  * No extension or onnxruntime imports: the loop runs on a `GraphRunner` in the engine and in Node tests alike.
  */
 import { WebqError } from '../../shared/errors';
 import type { Tensor } from '../../shared/tensor';
 import { fromFloat16 } from '../../quant/fp16';
+import { hasNextToken, NEXT_TOKEN_OUTPUT, VOCAB_LIMIT_INPUT } from '../../shared/next-token';
 import { isDeviceTensor, type GraphRunner, type HeldTensor } from '../types';
 import { Detokenizer, type Decode } from './detokenize';
 import { graphContextWindow, type DecoderConfig } from './model-config';
@@ -131,6 +139,8 @@ export class DecodeLoop {
   private readonly presentNames: string[];
   /** config.contextWindow, or fewer where the graph says so (model-config.ts). */
   private readonly contextWindow: number;
+  /** The graph has webq's next-token head: it takes `webq_vocab_limit` and gives `webq_next_token`. */
+  private readonly nextToken: boolean;
 
   constructor(private readonly model: DecoderModel) {
     const io = model.graphs.io(model.role);
@@ -138,6 +148,7 @@ export class DecodeLoop {
     this.presentNames = this.inputs
       .filter((i) => i.name.startsWith('past_key_values.'))
       .map((i) => `present.${i.name.slice('past_key_values.'.length)}`);
+    this.nextToken = hasNextToken(io);
     this.checkGraph();
     this.contextWindow = graphContextWindow(model.config, io.groupQueryAttention);
   }
@@ -200,12 +211,13 @@ export class DecodeLoop {
       return result('abort', 0, 0);
     }
     cache.pending = feed;
-    let logits = await this.step(cache, feed);
+    const inGraph = this.nextToken && sampler.argmaxOnly;
+    let out = await this.step(cache, feed, inGraph);
     const prefillMs = now() - start;
     let firstTokenAt = 0;
     let reason: FinishReason;
     for (;;) {
-      const next = sampler.pick(logits, cache.tokens, this.vocabLimit(logits.length));
+      const next = out.token ?? sampler.pick(out.logits!, cache.tokens, this.vocabLimit(out.logits!.length));
       firstTokenAt ||= now();
       cache.pending = [next];
       if (config.eosIds.includes(next)) {
@@ -226,7 +238,7 @@ export class DecodeLoop {
         reason = 'abort';
         break;
       }
-      logits = await this.step(cache, [next]);
+      out = await this.step(cache, [next], inGraph);
     }
     emit(await detokenizer.finish());
     return result(reason, prefillMs, firstTokenAt);
@@ -238,17 +250,24 @@ export class DecodeLoop {
 
   /**
    * Runs `ids` after the cache's tokens; the cache takes the presents (kept on the GPU where the runner can) and the
-   * past they replace is disposed; returns the last position's logits.
+   * past they replace is disposed. Returns the greedy token from the graph's next-token head when `token` is asked
+   * for (the logits then stay on the device where the runner can keep them, and are disposed here), else the last
+   * position's logits.
    */
-  private async step(cache: KvCache, ids: readonly number[]): Promise<Float32Array> {
+  private async step(
+    cache: KvCache,
+    ids: readonly number[],
+    token: boolean,
+  ): Promise<{ token: number; logits?: undefined } | { token?: undefined; logits: Float32Array }> {
     const past = cache.tokens.length;
     const { graphs, role } = this.model;
     const feeds = this.feeds(cache, ids);
+    const keep = token ? [...this.presentNames, 'logits'] : this.presentNames;
     const outputs: Record<string, HeldTensor> = graphs.runKeeping
-      ? await graphs.runKeeping(role, feeds, this.presentNames)
+      ? await graphs.runKeeping(role, feeds, keep)
       : await graphs.run(role, feeds as Record<string, Tensor>);
     const presents = new Map<string, HeldTensor>();
-    let logits: Float32Array;
+    let result: { token: number } | { logits: Float32Array };
     try {
       for (const input of this.inputs) {
         if (!input.name.startsWith('past_key_values.')) continue;
@@ -262,11 +281,14 @@ export class DecodeLoop {
         }
         presents.set(input.name, present);
       }
-      logits = lastLogits(outputs);
+      result = token ? { token: this.tokenOf(outputs) } : { logits: lastLogits(outputs) };
     } catch (err) {
       for (const t of Object.values(outputs)) if (isDeviceTensor(t)) t.dispose();
       throw err;
     }
+    // Read on the device by the head; never fed anywhere.
+    const logits = outputs.logits;
+    if (logits && isDeviceTensor(logits)) logits.dispose();
     for (const [name, present] of presents) {
       const before = cache.past.get(name);
       if (before && before !== present && isDeviceTensor(before)) before.dispose();
@@ -275,7 +297,27 @@ export class DecodeLoop {
     cache.tokens.push(...ids);
     // Only now are they in the cache: a step that fails leaves them pending, and the cache consistent.
     cache.pending = [];
-    return logits;
+    return result;
+  }
+
+  /** The head's token, checked to lie in the vocabulary it was limited to. */
+  private tokenOf(outputs: Record<string, HeldTensor>): number {
+    const t = outputs[NEXT_TOKEN_OUTPUT];
+    const data = t && !isDeviceTensor(t) && (t.type === 'int64' || t.type === 'int32') ? t.data : undefined;
+    const id = data && data.length > 0 ? Number(data[data.length - 1]) : NaN;
+    if (!Number.isInteger(id) || id < 0 || id >= this.graphVocabLimit()) {
+      throw new WebqError(
+        'OperationError',
+        `the model gave no ${NEXT_TOKEN_OUTPUT} in its vocabulary (its outputs: ${Object.keys(outputs).join(', ')})`,
+      );
+    }
+    return id;
+  }
+
+  /** The head's limit: the vocabulary the tokenizer and config know (the graph's Slice clamps it to the logits). */
+  private graphVocabLimit(): number {
+    const { config, vocabLimit } = this.model;
+    return Math.min(config.vocabSize, vocabLimit ?? config.vocabSize);
   }
 
   private feeds(cache: KvCache, ids: readonly number[]): Record<string, HeldTensor> {
@@ -286,6 +328,8 @@ export class DecodeLoop {
       if (name === 'input_ids') feeds[name] = intTensor(type, [1, ids.length], (i) => ids[i]!);
       else if (name === 'attention_mask') feeds[name] = intTensor(type, [1, past + ids.length], () => 1);
       else if (name === 'position_ids') feeds[name] = intTensor(type, [1, ids.length], (i) => past + i);
+      else if (name === VOCAB_LIMIT_INPUT && this.nextToken)
+        feeds[name] = intTensor(type, [1], () => this.graphVocabLimit());
       else if (name.startsWith('past_key_values.'))
         feeds[name] = cache.past.get(name) ?? this.emptyPast(name, type, past);
       else

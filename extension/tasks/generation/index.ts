@@ -95,6 +95,7 @@ export interface TextGenerationPipeline {
   readonly task: 'text-generation';
   readonly modality: 'text';
   readonly graphs: Readonly<Record<string, string>>;
+  readonly nextTokenGraphs: readonly string[];
   readonly runOptions: typeof GENERATION_OPTIONS;
   prepare(files: ModelFiles): Promise<TextGenerationAssets>;
   run(
@@ -110,6 +111,7 @@ export const textGeneration: TextGenerationPipeline = {
   task: 'text-generation',
   modality: 'text',
   graphs: { [ROLE]: 'onnx/model.onnx' },
+  nextTokenGraphs: [ROLE],
   runOptions: GENERATION_OPTIONS,
 
   async prepare(files) {

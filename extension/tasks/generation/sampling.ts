@@ -67,9 +67,16 @@ function randomSeed(): number {
 export class Sampler {
   private readonly random: () => number;
   readonly greedy: boolean;
+  /**
+   * The pick is the argmax of the logits and nothing else (greedy, no repetition penalty): a graph that reduces the
+   * logits itself (webq's next-token head) can give the token instead.
+   */
+  readonly argmaxOnly: boolean;
 
   constructor(private readonly options: SamplingOptions = {}) {
     this.greedy = !options.temperature;
+    const penalty = options.repetitionPenalty;
+    this.argmaxOnly = this.greedy && (penalty === undefined || penalty === 1);
     this.random = mulberry32(options.seed ?? randomSeed());
   }
 
@@ -83,7 +90,7 @@ export class Sampler {
     const penalty = this.options.repetitionPenalty;
     const penalized = penalty !== undefined && penalty !== 1;
     // Greedy without a penalty reads the logits in place: no copy of a 128k–152k-wide row per token.
-    if (this.greedy && !penalized) return argmax(logits.subarray(0, n));
+    if (this.argmaxOnly) return argmax(logits.subarray(0, n));
     const values = logits.slice(0, n);
     if (penalized) applyRepetitionPenalty(values, history, penalty!);
     if (this.greedy) return argmax(values);

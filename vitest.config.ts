@@ -4,7 +4,15 @@ import { defineConfig } from 'vitest/config';
 //  unit    — pure logic in Node (protocol validation, options, quantizer).
 //  kernels — webq's WGSL kernels on Dawn (npm `webgpu`) with SwiftShader, in Node.
 //  e2e     — the built extension in real Chromium and Firefox; needs `npm run build` first.
-//  bench   — the benchmark harness's smoke run (`npm run test:bench`), outside `npm test` for CI's time.
+//  slow    — e2e files run by `npm run test:slow`, outside `npm test` to keep it inside CI's 20 minutes: the bench
+//            harness's smoke run, and the GPU-memory and placement checks whose token checks the browser suites repeat.
+const SLOW_E2E = [
+  'tests/e2e/bench-smoke.test.ts',
+  'tests/e2e/kv-cache-gpu.test.ts',
+  'tests/e2e/gqa-placement.test.ts',
+  'tests/e2e/kernels-browser.test.ts',
+];
+
 export default defineConfig({
   test: {
     projects: [
@@ -30,9 +38,9 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
-          // The benchmark harness's smoke run (a minute or more of timed runs) is its own project, `npm run
-          // test:bench`, so the test command stays inside CI's time.
-          exclude: ['tests/e2e/bench-smoke.test.ts'],
+          // The slowest checks that go deeper than the suites (see `slow`) are their own project, so the test
+          // command stays inside CI's time.
+          exclude: SLOW_E2E,
           environment: 'node',
           testTimeout: 300_000,
           hookTimeout: 300_000,
@@ -41,11 +49,12 @@ export default defineConfig({
       },
       {
         test: {
-          name: 'bench',
-          include: ['tests/e2e/bench-smoke.test.ts'],
+          name: 'slow',
+          include: SLOW_E2E,
           environment: 'node',
           testTimeout: 300_000,
           hookTimeout: 300_000,
+          fileParallelism: false,
         },
       },
     ],

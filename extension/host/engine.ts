@@ -34,7 +34,7 @@ import { acceptsGraphFeed, runGraph } from './graph-session';
 import { ModelStore, type Job, type Loaded } from './model-store';
 import { figures, LanguageSessions, measureSession, promptSession } from './language-sessions';
 import type { TextGenerationAssets } from '../tasks/generation';
-import { planLoad, type DeviceProbe } from './plan';
+import { planLoad, type DeviceProbe, type Plan } from './plan';
 import { chooseProfile, isProfileKey, PROFILE_OVERRIDE_SETTING } from './profile';
 import { resolveAll, resolveModel, type Fetcher, type Resolved } from './resolve';
 import { webnnMinBits, webnnStatus } from './webnn';
@@ -204,6 +204,18 @@ export class Engine {
    * memory and hears of changes over a BroadcastChannel, so a change applies without restarting the engine; an
    * unreadable setting means no override.
    */
+  /**
+   * planLoad for this browser. Firefox's WebGPU (lavapipe here) gives wrong tokens after the first one with the
+   * greedy next-token head (tests/e2e/generation-suite.ts, GQA and plain Llama), so text generation there reads the
+   * logits row as before; every other backend and browser gets the head.
+   */
+  private async plan(resolved: Resolved, options: NormalizedOptions, fallbacks: string[]): Promise<Plan> {
+    const { profile, emulated } = await this.profile();
+    const plan = await planLoad(resolved, options, profile, emulated, deviceProbe, fallbacks);
+    if (plan.target.backend === 'webgpu' && this.env.browser.name === 'firefox') plan.nextToken = false;
+    return plan;
+  }
+
   private async profile(): Promise<{ profile: Profile; emulated: boolean }> {
     this.gpuFacts ??= getGpu().then((gpu) =>
       gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features], gpu } : null,
@@ -223,15 +235,14 @@ export class Engine {
   ): Promise<Loaded & { resolved: Resolved; loadTimeMs?: number; profile: string }> {
     const started = performance.now();
     const resolved = await resolveModel(ref, this.fetcherFor(caller), options.task);
-    const { profile, emulated } = await this.profile();
     const fallbacks: string[] = [];
-    const plan = await planLoad(resolved, options, profile, emulated, deviceProbe, fallbacks);
+    const plan = await this.plan(resolved, options, fallbacks);
     const loaded = await this.store.load(resolved, plan, caller, job, fallbacks);
     return {
       ...loaded,
       resolved,
       loadTimeMs: loaded.firstUse ? performance.now() - started : undefined,
-      profile: profile.name,
+      profile: (await this.profile()).profile.name,
     };
   }
 
@@ -323,8 +334,7 @@ export class Engine {
         const resolved = await resolveModel(p.model, this.fetcherFor(caller)).catch(() => null);
         if (!resolved || resolved.kind !== 'task' || resolved.pipeline.task !== 'text-generation')
           return { availability: 'unavailable' };
-        const { profile, emulated } = await this.profile();
-        const plan = await planLoad(resolved, p.options, profile, emulated, deviceProbe, []).catch(() => null);
+        const plan = await this.plan(resolved, p.options, []).catch(() => null);
         return { availability: plan ? await this.store.availability(resolved, plan) : 'unavailable' };
       }
       case 'create': {

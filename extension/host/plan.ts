@@ -25,7 +25,8 @@ export interface Plan {
   shaderPrecompilation: boolean;
   /** Quantize with webq's GPU kernels at this workgroup; such a load bypasses the quantized-variant cache. */
   workgroupSize?: [number, number, number];
-  /** Add the greedy next-token head (onnx/next-token.ts); set per graph by `graphPlan`. */
+  /** Add the greedy next-token head (onnx/next-token.ts); set per graph by `graphPlan`. `false`: never (the engine
+   * rules it out where it is known to be wrong). */
   nextToken?: boolean;
 }
 
@@ -161,7 +162,7 @@ export function variantOf(policy: PrecisionPolicy | null): string {
  * another variant name, so that a raw load of the same file (whose outputs a page sees) never shares their bytes.
  */
 export function graphPlan(plan: Plan, pipeline: Pick<TaskPipeline, 'nextTokenGraphs'> | null, role: string): Plan {
-  if (!pipeline?.nextTokenGraphs?.includes(role)) return plan;
+  if (plan.nextToken === false || !pipeline?.nextTokenGraphs?.includes(role)) return plan;
   return { ...plan, nextToken: true, variant: `${plan.variant}+next` };
 }
 

@@ -4,13 +4,16 @@ import { defineConfig } from 'vitest/config';
 //  unit    — pure logic in Node (protocol validation, options, quantizer).
 //  kernels — webq's WGSL kernels on Dawn (npm `webgpu`) with SwiftShader, in Node.
 //  e2e     — the built extension in real Chromium and Firefox; needs `npm run build` first.
-//  slow    — e2e files run by `npm run test:slow`, outside `npm test` to keep it inside CI's 20 minutes: the bench
-//            harness's smoke run, and the GPU-memory and placement checks whose token checks the browser suites repeat.
+//  slow    — e2e files run by `npm run test:slow`, outside `npm test` to keep it inside CI's 20 minutes (docs/testing.md).
 const SLOW_E2E = [
   'tests/e2e/bench-smoke.test.ts',
   'tests/e2e/kv-cache-gpu.test.ts',
   'tests/e2e/gqa-placement.test.ts',
   'tests/e2e/kernels-browser.test.ts',
+  'tests/e2e/cli.test.ts',
+  'tests/e2e/webnn.test.ts',
+  'tests/e2e/gpu-quantize.test.ts',
+  'tests/e2e/reliability-firefox.test.ts',
 ];
 
 export default defineConfig({

@@ -204,18 +204,6 @@ export class Engine {
    * memory and hears of changes over a BroadcastChannel, so a change applies without restarting the engine; an
    * unreadable setting means no override.
    */
-  /**
-   * planLoad for this browser. Firefox's WebGPU (lavapipe here) gives wrong tokens after the first one with the
-   * greedy next-token head (tests/e2e/generation-suite.ts, GQA and plain Llama), so text generation there reads the
-   * logits row as before; every other backend and browser gets the head.
-   */
-  private async plan(resolved: Resolved, options: NormalizedOptions, fallbacks: string[]): Promise<Plan> {
-    const { profile, emulated } = await this.profile();
-    const plan = await planLoad(resolved, options, profile, emulated, deviceProbe, fallbacks);
-    if (plan.target.backend === 'webgpu' && this.env.browser.name === 'firefox') plan.nextToken = false;
-    return plan;
-  }
-
   private async profile(): Promise<{ profile: Profile; emulated: boolean }> {
     this.gpuFacts ??= getGpu().then((gpu) =>
       gpu ? { emulated: gpu.emulated, features: [...gpu.adapter.features], gpu } : null,
@@ -224,6 +212,22 @@ export class Engine {
     const override = await readSetting(PROFILE_OVERRIDE_SETTING).catch(() => undefined);
     const browser = isProfileKey(override) ? { ...this.env.browser, name: override } : this.env.browser;
     return { profile: chooseProfile(browser, facts), emulated: facts?.emulated ?? false };
+  }
+
+  /**
+   * planLoad for this browser. Firefox's WebGPU (lavapipe here) gives wrong tokens after the first one with the
+   * greedy next-token head (tests/e2e/generation-suite.ts, GQA and plain Llama), so text generation there reads the
+   * logits row as before; every other backend and browser gets the head.
+   */
+  private async plan(
+    resolved: Resolved,
+    options: NormalizedOptions,
+    fallbacks: string[],
+  ): Promise<{ plan: Plan; profile: Profile }> {
+    const { profile, emulated } = await this.profile();
+    const plan = await planLoad(resolved, options, profile, emulated, deviceProbe, fallbacks);
+    if (plan.target.backend === 'webgpu' && this.env.browser.name === 'firefox') plan.nextToken = false;
+    return { plan, profile };
   }
 
   /** Resolves, plans and loads a model for a caller; the load time is reported when this call did the loading. */
@@ -236,13 +240,13 @@ export class Engine {
     const started = performance.now();
     const resolved = await resolveModel(ref, this.fetcherFor(caller), options.task);
     const fallbacks: string[] = [];
-    const plan = await this.plan(resolved, options, fallbacks);
+    const { plan, profile } = await this.plan(resolved, options, fallbacks);
     const loaded = await this.store.load(resolved, plan, caller, job, fallbacks);
     return {
       ...loaded,
       resolved,
       loadTimeMs: loaded.firstUse ? performance.now() - started : undefined,
-      profile: (await this.profile()).profile.name,
+      profile: profile.name,
     };
   }
 
@@ -334,8 +338,8 @@ export class Engine {
         const resolved = await resolveModel(p.model, this.fetcherFor(caller)).catch(() => null);
         if (!resolved || resolved.kind !== 'task' || resolved.pipeline.task !== 'text-generation')
           return { availability: 'unavailable' };
-        const plan = await this.plan(resolved, p.options, []).catch(() => null);
-        return { availability: plan ? await this.store.availability(resolved, plan) : 'unavailable' };
+        const planned = await this.plan(resolved, p.options, []).catch(() => null);
+        return { availability: planned ? await this.store.availability(resolved, planned.plan) : 'unavailable' };
       }
       case 'create': {
         const { assets } = await this.languageModel(p.model, p.options, caller, job);

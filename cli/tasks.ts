@@ -33,14 +33,10 @@ interface Transcript {
 
 const quote = (text: string, max = 60) => JSON.stringify(text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
-function featureExtraction(spec: IdSpec, input: string | undefined): CheckModel<Embedding> {
-  const text = input ?? DEFAULT_TEXT;
-  const vector = (o: Embedding) => fromB64(o.embeddings).values;
+/** How an embedding is judged and summed up, text or image: its cosine with the fp32 run's, and its norm. */
+function embeddingJudge(): Pick<CheckModel<Omit<Embedding, 'tokens'>>, 'compare' | 'brief'> {
+  const vector = (o: Omit<Embedding, 'tokens'>) => fromB64(o.embeddings).values;
   return {
-    label: `${spec.id} (${spec.task}, ${spec.repo}) on ${quote(text)}`,
-    routes: {},
-    ref: () => spec.id,
-    plan: () => ({ kind: 'task', input: { text }, keep: ['embeddings', 'dims', 'tokens'] }),
     compare(reference, got): Agreement {
       const cos = cosine(vector(reference), vector(got));
       return { agrees: cos >= COSINE_AGREES, cosine: cos, summary: `cos ${cos.toFixed(5)}` };
@@ -49,6 +45,17 @@ function featureExtraction(spec: IdSpec, input: string | undefined): CheckModel<
       const norm = Math.hypot(...vector(got));
       return { summary: `[${got.dims.join(', ')}] embedding, norm ${norm.toFixed(3)}`, dims: got.dims, norm };
     },
+  };
+}
+
+function featureExtraction(spec: IdSpec, input: string | undefined): CheckModel<Embedding> {
+  const text = input ?? DEFAULT_TEXT;
+  return {
+    label: `${spec.id} (${spec.task}, ${spec.repo}) on ${quote(text)}`,
+    routes: {},
+    ref: () => spec.id,
+    plan: () => ({ kind: 'task', input: { text }, keep: ['embeddings', 'dims', 'tokens'] }),
+    ...embeddingJudge(),
   };
 }
 
@@ -105,7 +112,6 @@ function imageClassification(spec: IdSpec, input: string | undefined): CheckMode
 /** image-feature-extraction: the image's embedding, judged by its cosine with the fp32 run's. */
 function imageEmbedding(spec: IdSpec, input: string | undefined): CheckModel<Omit<Embedding, 'tokens'>> {
   const image = imageInput(input);
-  const vector = (o: Omit<Embedding, 'tokens'>) => fromB64(o.embeddings).values;
   return {
     label: `${spec.id} (${spec.task}, ${spec.repo}) on ${image.name}`,
     routes: {},
@@ -115,14 +121,7 @@ function imageEmbedding(spec: IdSpec, input: string | undefined): CheckModel<Omi
       input: { image: { b64: Buffer.from(image.bytes).toString('base64'), type: image.type } },
       keep: ['embeddings', 'dims'],
     }),
-    compare(reference, got): Agreement {
-      const cos = cosine(vector(reference), vector(got));
-      return { agrees: cos >= COSINE_AGREES, cosine: cos, summary: `cos ${cos.toFixed(5)}` };
-    },
-    brief(got): OutputBrief {
-      const norm = Math.hypot(...vector(got));
-      return { summary: `[${got.dims.join(', ')}] embedding, norm ${norm.toFixed(3)}`, dims: got.dims, norm };
-    },
+    ...embeddingJudge(),
   };
 }
 

@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { describe, expect, test } from 'vitest';
 import { checkOptions } from '../../../extension/host/plan';
+import { cosine } from '../../../extension/shared/compare';
 import { normalizeOptions } from '../../../extension/shared/options';
 import type { WireInput } from '../../../extension/shared/protocol';
 import { pipelineFor } from '../../../extension/tasks';
@@ -94,17 +95,6 @@ const softmax = (row: number[]) => {
   const e = row.map((v) => Math.exp(v - max));
   const sum = e.reduce((a, b) => a + b, 0);
   return e.map((v) => v / sum);
-};
-const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let dot = 0,
-    na = 0,
-    nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return dot / Math.sqrt(na * nb);
 };
 
 /** The reference scores of each image for each label: the joint graph's logits_per_image, softmaxed here. */

@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
 //  unit    — pure logic in Node (protocol validation, options, quantizer).
 //  kernels — webq's WGSL kernels on Dawn (npm `webgpu`) with SwiftShader, in Node.
 //  e2e     — the built extension in real Chromium and Firefox; needs `npm run build` first.
-//  slow    — e2e files run by `npm run test:slow`, outside `npm test` to keep it inside CI's 20 minutes (docs/testing.md).
+//  slow    — e2e files run by `npm run test:slow`, outside `npm test` to keep it inside CI's
+//            20 minutes (docs/testing.md).
 const SLOW_E2E = [
   'tests/e2e/bench-smoke.test.ts',
   'tests/e2e/kv-cache-gpu.test.ts',

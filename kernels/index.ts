@@ -1,7 +1,9 @@
 /**
- * webq's WebGPU kernels: quantize/dequantize in the MatMulNBits layout and quantized matmul.
+ * webq's WebGPU kernels: quantize/dequantize in the MatMulNBits layout, quantized matmul and decoder attention over
+ * a GPU KV cache.
  * Every function takes the GPUDevice it runs on (no extension or DOM dependency), records into an optional
- * GPUCommandEncoder (else submits at once) and returns GPU buffers; nothing reads back unless asked to.
+ * GPUCommandEncoder (else submits at once) and returns GPU buffers or writes into the caller's (attention, kvWrite);
+ * nothing reads back unless asked to.
  */
 import { gemm, type GemmOptions } from './gemm';
 import { gemv, type GemvOptions, type MatmulArgs } from './gemv';
@@ -10,6 +12,7 @@ export { quantize, type QuantizeInput } from './quantize';
 export { dequantize } from './dequantize';
 export { gemv, type GemvOptions, type MatmulArgs } from './gemv';
 export { gemm, type GemmOptions } from './gemm';
+export { attention, kvWrite, type AttentionArgs, type KvWriteArgs } from './attention';
 export {
   uploadQuantized,
   downloadQuantized,

@@ -1,5 +1,6 @@
 /**
- * webq's WebGPU kernels: quantize/dequantize in the MatMulNBits layout and quantized matmul.
+ * webq's WebGPU kernels: quantize/dequantize in the MatMulNBits layout, quantized matmul, and the elementwise and
+ * reduction kernels of a Llama/Qwen2 decoder (which write into caller-given buffers and return nothing).
  * Every function takes the GPUDevice it runs on (no extension or DOM dependency), records into an optional
  * GPUCommandEncoder (else submits at once) and returns GPU buffers; nothing reads back unless asked to.
  */
@@ -22,6 +23,13 @@ export {
 } from './weights';
 export { blockSizeFor, packedShape, SEARCH_RATIOS, type PackedShape } from './layout';
 export { pipelineCount } from './pipelines';
+export { rmsNorm, type RmsNormArgs } from './rms-norm';
+export { addInPlace, type AddArgs } from './add';
+export { siluMul, type SiluMulArgs } from './silu-mul';
+export { rope, type RopeArgs } from './rope';
+export { gatherRows, type GatherRowsArgs } from './embedding';
+export { argmax, type ArgmaxArgs } from './argmax';
+export { matvecRows, type MatvecRowsArgs } from './head-rows';
 
 export interface MatmulOptions {
   gemv?: GemvOptions;

@@ -1,9 +1,12 @@
 /**
  * The decoder's elementwise and reduction kernels (rms-norm, add, silu-mul, rope, embedding, argmax, head-rows)
  * against float64 CPU references on random data of odd sizes (dims not multiples of 4 or 64, a single row and
- * several), with relative bounds a wrong formula would exceed; the RangeError of a bad argument of each; and one
- * pipeline per kernel across shapes.
+ * several), with relative bounds a wrong formula would exceed; the RangeError of a bad argument of each; one
+ * pipeline per kernel across shapes; and rmsNorm, siluMul and argmax against onnxruntime-node's CPU evaluation of
+ * the ONNX ops a model exports (SimplifiedLayerNormalization, Sigmoid·Mul·Mul, ArgMax).
  */
+import { onnx } from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   addInPlace,
@@ -331,5 +334,100 @@ describe('pipeline cache', () => {
       expect(pipelineCount(device)).toBe(before);
       await device.queue.onSubmittedWorkDone();
     });
+  });
+});
+
+/**
+ * One ONNX graph with the ops as a model exports them — SimplifiedLayerNormalization (ORT's RMSNorm), Sigmoid·Mul·Mul
+ * and ArgMax — so the kernels are compared with onnxruntime-node's CPU evaluation itself, not only with a formula.
+ */
+function decoderOpsModel(rows: number, dim: number, count: number, eps: number): Uint8Array {
+  const info = (name: string, dims: number[], elemType = onnx.TensorProto.DataType.FLOAT): onnx.IValueInfoProto => ({
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
+  });
+  const { FLOAT, INT } = onnx.AttributeProto.AttributeType;
+  const model: onnx.IModelProto = {
+    irVersion: 8,
+    producerName: 'webq-kernels-test',
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'decoder-ops',
+      node: [
+        {
+          opType: 'SimplifiedLayerNormalization',
+          input: ['X', 'W'],
+          output: ['Y'],
+          attribute: [
+            { name: 'axis', type: INT, i: -1 },
+            { name: 'epsilon', type: FLOAT, f: eps },
+          ],
+        },
+        { opType: 'Sigmoid', input: ['G'], output: ['sig'] },
+        { opType: 'Mul', input: ['G', 'sig'], output: ['silu'] },
+        { opType: 'Mul', input: ['silu', 'U'], output: ['S'] },
+        {
+          opType: 'ArgMax',
+          input: ['A'],
+          output: ['I'],
+          attribute: [
+            { name: 'axis', type: INT, i: 0 },
+            { name: 'keepdims', type: INT, i: 0 },
+          ],
+        },
+      ],
+      input: [info('X', [rows, dim]), info('W', [dim]), info('G', [count]), info('U', [count]), info('A', [count])],
+      output: [info('Y', [rows, dim]), info('S', [count]), info('I', [], onnx.TensorProto.DataType.INT64)],
+    },
+  };
+  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+}
+
+describe('agreement with onnxruntime-node (CPU EP)', () => {
+  it('rmsNorm, siluMul and argmax', async () => {
+    const rows = 3,
+      dim = 131,
+      count = 20_011,
+      eps = 1e-6;
+    const x = randoms(rows * dim, 101, 3);
+    const w = randoms(dim, 102, 2);
+    const gate = randoms(count, 103, 12);
+    gate.set([-20, -87, -88, -88.5, -100, -1000, -1e38, 20, 100, 1e38, 0]);
+    const up = randoms(count, 104, 3);
+    const a = randoms(count, 105);
+    a[7] = a[19_000] = a[12_345] = 1.5; // tie: the first wins
+    const session = await ort.InferenceSession.create(decoderOpsModel(rows, dim, count, eps));
+    const t = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
+    const res = await session.run({
+      X: t(x, [rows, dim]),
+      W: t(w, [dim]),
+      G: t(gate, [count]),
+      U: t(up, [count]),
+      A: t(a, [count]),
+    });
+    const ortY = res.Y!.data as Float32Array;
+    const ortS = res.S!.data as Float32Array;
+    const ortI = Number((res.I!.data as BigInt64Array)[0]);
+    expect(ortI).toBe(7);
+    const got = await noGpuErrors(device, async () => {
+      const y = createStorage(device, rows * dim * 4);
+      const s = createStorage(device, count * 4);
+      const i = createStorage(device, 4);
+      rmsNorm(device, { x: upload(x), weight: upload(w), y, rows, dim, eps });
+      siluMul(device, { gate: upload(gate), up: upload(up), out: s, count });
+      argmax(device, { x: upload(a), count, out: i });
+      return {
+        y: await readFloats(device, y, rows * dim),
+        s: await readFloats(device, s, count),
+        i: await readU32(i, 1),
+      };
+    });
+    expect(got.i[0]).toBe(ortI);
+    expect(worstRatio(got.y, ortY, (i) => 1e-5 * Math.abs(ortY[i]!) + 1e-6)).toBeLessThanOrEqual(1);
+    // ORT's Sigmoid (MLAS) is an approximation with an absolute error of a few 1e-7 (measured ≤ 2.8e-7 here), and 0
+    // already at gate −20, where the kernel still gives g·e^g ≈ −4e−8: bound 5e-7·|gate·up| on top of 1e-5 relative.
+    expect(
+      worstRatio(got.s, ortS, (i) => 1e-5 * Math.abs(ortS[i]!) + 5e-7 * Math.abs(gate[i]! * up[i]!)),
+    ).toBeLessThanOrEqual(1);
   });
 });

@@ -22,11 +22,12 @@ export function checkNonNegative(field: string, value: number): void {
 }
 
 /**
- * `buffer` holds at least `elements` 4-byte elements (f32 or u32), and `elements` is indexable with u32
- * arithmetic.
+ * `buffer` is a storage buffer of at least `elements` 4-byte elements (f32 or u32), and `elements` is indexable
+ * with u32 arithmetic.
  */
 export function checkBuffer(field: string, buffer: GPUBuffer | undefined, elements: number): void {
   if (!buffer) throw new RangeError(`${field} is missing`);
+  if (!(buffer.usage & GPUBufferUsage.STORAGE)) throw new RangeError(`${field} is not a STORAGE buffer`);
   if (elements > U32_MAX) throw new RangeError(`${field} would need ${elements} elements, more than a u32 index`);
   if (buffer.size < elements * 4) {
     throw new RangeError(`${field} has ${buffer.size} bytes, needs at least ${elements * 4}`);

@@ -112,6 +112,8 @@ describe('addInPlace', () => {
     expect(() => addInPlace(device, { x, y: upload(randoms(4, 2)), count: 1.5 })).toThrow(/count/);
     expect(() => addInPlace(device, { x, y: upload(randoms(3, 2)), count: 4 })).toThrow(/y has/);
     expect(() => addInPlace(device, { x, y: x, count: 4 })).toThrow(RangeError);
+    const uniform = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM });
+    expect(() => addInPlace(device, { x, y: uniform, count: 4 })).toThrow(/y is not a STORAGE buffer/);
   });
 });
 

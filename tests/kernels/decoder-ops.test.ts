@@ -313,6 +313,42 @@ describe('matvecRows', () => {
   });
 });
 
+describe('one encoder', () => {
+  it('gather → rmsNorm → matvecRows → argmax recorded into a caller encoder, submitted once', async () => {
+    const rows = 301,
+      dim = 45,
+      id = 123;
+    const table = randoms(rows * dim, 201);
+    const w = randoms(dim, 202, 2);
+    // CPU: the row, its RMS norm, the logits and their argmax
+    const h = table.subarray(id * dim, (id + 1) * dim);
+    const rms = Math.sqrt(h.reduce((acc, v) => acc + v * v, 0) / dim + Math.fround(1e-6));
+    const n = Array.from(h, (v, d) => (v / rms) * w[d]!);
+    const logits = Array.from({ length: rows }, (_, v) => n.reduce((acc, nd, d) => acc + table[v * dim + d]! * nd, 0));
+    const mag = Array.from({ length: rows }, (_, v) =>
+      n.reduce((acc, nd, d) => acc + Math.abs(table[v * dim + d]! * nd), 0),
+    );
+    const best = logits.indexOf(Math.max(...logits));
+    const got = await noGpuErrors(device, async () => {
+      const tb = upload(table);
+      const hidden = createStorage(device, dim * 4);
+      const normed = createStorage(device, dim * 4);
+      const y = createStorage(device, rows * 4);
+      const token = createStorage(device, 4);
+      const encoder = device.createCommandEncoder();
+      gatherRows(device, { table: tb, ids: upload(Uint32Array.of(id)), out: hidden, count: 1, dim, rows }, encoder);
+      rmsNorm(device, { x: hidden, weight: upload(w), y: normed, rows: 1, dim, eps: 1e-6 }, encoder);
+      matvecRows(device, { table: tb, x: normed, y, rows, dim }, encoder);
+      argmax(device, { x: y, count: rows, out: token }, encoder);
+      expect(await readU32(token, 1)).toEqual(Uint32Array.of(0)); // nothing ran before the submit
+      device.queue.submit([encoder.finish()]);
+      return { y: await readFloats(device, y, rows), token: (await readU32(token, 1))[0] };
+    });
+    expect(worstRatio(got.y, logits, (i) => 2e-5 * mag[i]! + 1e-6)).toBeLessThanOrEqual(1);
+    expect(got.token).toBe(best);
+  });
+});
+
 describe('pipeline cache', () => {
   it('one pipeline per kernel across shapes', async () => {
     const runAll = (n: number, dim: number) => {

@@ -1,6 +1,6 @@
 /**
- * webq's WebGPU kernels: quantize/dequantize in the MatMulNBits layout, quantized matmul and decoder attention over
- * a GPU KV cache.
+ * webq's WebGPU kernels: quantize/dequantize in the MatMulNBits layout, quantized matmul, decoder attention over
+ * a GPU KV cache, and the elementwise and reduction kernels of a Llama/Qwen2 decoder.
  * Every function takes the GPUDevice it runs on (no extension or DOM dependency), records into an optional
  * GPUCommandEncoder (else submits at once) and returns GPU buffers or writes into the caller's (attention, kvWrite);
  * nothing reads back unless asked to.
@@ -25,6 +25,13 @@ export {
 } from './weights';
 export { blockSizeFor, packedShape, SEARCH_RATIOS, type PackedShape } from './layout';
 export { pipelineCount } from './pipelines';
+export { rmsNorm, type RmsNormArgs } from './rms-norm';
+export { addInPlace, type AddArgs } from './add';
+export { siluMul, type SiluMulArgs } from './silu-mul';
+export { rope, type RopeArgs } from './rope';
+export { gatherRows, type GatherRowsArgs } from './embedding';
+export { argmax, type ArgmaxArgs } from './argmax';
+export { matvecRows, type MatvecRowsArgs } from './head-rows';
 
 export interface MatmulOptions {
   gemv?: GemvOptions;

@@ -31,6 +31,8 @@ import { adapterLimits, getGpu, gpuUnavailableReason, onDeviceLost, type GpuInfo
 import { checkFeeds } from './graph';
 import { wasmThreads } from './ort';
 import { acceptsGraphFeed, runGraph } from './graph-session';
+import { nativeDecoderFor } from './native-engine';
+import type { NativeDecoder } from '../native/decoder';
 import { ModelStore, type Job, type Loaded } from './model-store';
 import { figures, LanguageSessions, measureSession, promptSession } from './language-sessions';
 import type { TextGenerationAssets } from '../tasks/generation';
@@ -272,7 +274,11 @@ export class Engine {
       checkFeeds(main.io, input.tensors);
       ({ outputs: output, ms } = await runGraph(main, input.tensors, job.signal));
     } else {
-      output = await resolved.pipeline.run(loaded.assets, input, options, this.graphRunner(loaded, job), {
+      const native =
+        resolved.pipeline.task === 'text-generation'
+          ? await this.nativeFor(loaded, loaded.assets as TextGenerationAssets, options)
+          : undefined;
+      output = await resolved.pipeline.run(loaded.assets, input, options, this.graphRunner(loaded, job, native), {
         onDelta: (text) => job.delta(text),
         report: (figures) => {
           generation = figures;
@@ -284,7 +290,7 @@ export class Engine {
   }
 
   /** The graphs of a loaded task model, for its pipeline: each run checked against its inputs and queued. */
-  private graphRunner(loaded: Awaited<ReturnType<Engine['load']>>, job: Job): GraphRunner {
+  private graphRunner(loaded: Awaited<ReturnType<Engine['load']>>, job: Job, native?: NativeDecoder): GraphRunner {
     const task = loaded.resolved.kind === 'task' ? loaded.resolved.pipeline.task : 'raw';
     const graph = (role: string) => {
       const g = loaded.graphs.get(role);
@@ -303,7 +309,19 @@ export class Engine {
         return (await runGraph(graph(role), feeds, job.signal, keep)).outputs;
       },
       accepts: (role, tensor) => acceptsGraphFeed(graph(role), tensor),
+      native: (role) => (graph(role) === loaded.main ? native : undefined),
     };
+  }
+
+  /** webq's own decode engine for a text-generation request, where `engine` and the graph allow it. */
+  private async nativeFor(
+    loaded: Awaited<ReturnType<Engine['load']>>,
+    assets: TextGenerationAssets,
+    options: NormalizedOptions,
+  ): Promise<NativeDecoder | undefined> {
+    if (options.engine === 'ort' || loaded.main.target.backend !== 'webgpu') return undefined;
+    const gpu = loaded.main.native ? null : await getGpu();
+    return nativeDecoderFor(loaded.main, assets, options, gpu, loaded.fallbacks);
   }
 
   private metrics(
@@ -363,9 +381,9 @@ export class Engine {
           return figures(session, assets);
         }
         const started = performance.now();
-        const r = await promptSession(session, assets, this.graphRunner(loaded, job), p.messages, p.options, (text) =>
-          job.delta(text),
-        );
+        const native = await this.nativeFor(loaded, assets, session.options);
+        const runner = this.graphRunner(loaded, job, native);
+        const r = await promptSession(session, assets, runner, p.messages, p.options, (text) => job.delta(text));
         const { timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond } = r.timings;
         const output = { text: r.text, tokens: r.tokens, finishReason: r.finishReason, usage: r.usage };
         const performanceMetrics = this.metrics(loaded, performance.now() - started, {

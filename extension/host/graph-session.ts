@@ -9,6 +9,8 @@ import type { ModelInfo } from '../shared/types';
 import { freeDimensionsFrom, type GraphIo } from './graph';
 import { getGpu, gpuUnavailableReason, lostSignal } from './gpu';
 import type { DeviceTensor, HeldTensor } from '../tasks/types';
+import type { NativeDecoder } from '../native/decoder';
+import type { NotNative } from '../native/decoder-weights';
 import { acceptsFeed, createSession, run as runSession, type Session } from './ort';
 import type { Target } from './plan';
 import { getWebnn } from './webnn';
@@ -22,7 +24,10 @@ export interface LoadedGraph {
   sha256: string;
   io: GraphIo;
   info: ModelInfo;
-  /** Kept only for WebNN, which compiles one session per pinned shape; other backends drop it after load. */
+  /**
+   * Kept for WebNN, which compiles one session per pinned shape, and for webq's own decode engine until it has read
+   * its weights (engine.ts); other backends drop it after load.
+   */
   bytes: Uint8Array | null;
   /** The graph's external data files (model.onnx_data) when it runs as stored; dropped with `bytes`. */
   externalData: { path: string; data: Uint8Array }[] | null;
@@ -39,6 +44,8 @@ export interface LoadedGraph {
   users: Set<string>;
   queue: Promise<unknown>;
   fallbacks: string[];
+  /** webq's own decode engine on this graph once built, or why it cannot run it (engine.ts `nativeFor`). */
+  native?: NativeDecoder | NotNative;
   /** Takes it out of the store (set by the store), so the next request loads it anew. */
   evict(): void;
 }
@@ -52,14 +59,17 @@ export async function openGraph(
   graph: LoadedGraph,
   shaderPrecompilation: boolean,
   onCompile: (done: number) => void,
+  keepBytes = false,
 ): Promise<void> {
   if (graph.target.backend !== 'webnn') {
     onCompile(0);
     const session = newSession(graph, undefined);
     graph.sessions.set('', session);
     graph.ready = await session;
-    graph.bytes = null; // ORT holds its own copy now
-    graph.externalData = null;
+    if (!keepBytes) {
+      graph.bytes = null; // ORT holds its own copy now
+      graph.externalData = null;
+    }
     if (shaderPrecompilation) await warmUp(graph, await session);
     onCompile(1);
   } else if (shaderPrecompilation && graph.io.inputs.every((i) => i.dims.every((d) => typeof d === 'number'))) {
@@ -119,6 +129,7 @@ export function acceptsGraphFeed(graph: LoadedGraph, tensor: DeviceTensor): bool
 /** Lets go of every session of the graph. */
 export function releaseGraph(graph: LoadedGraph): void {
   for (const s of graph.sessions.values()) void s.then((x) => x.release()).catch(() => undefined);
+  if (graph.native && 'destroy' in graph.native) graph.native.destroy();
 }
 
 async function newSession(

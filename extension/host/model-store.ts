@@ -43,7 +43,7 @@ export interface Loaded {
 export type GraphOpener = (graph: LoadedGraph, plan: Plan, job: Job) => Promise<void>;
 
 const openWithOrt: GraphOpener = (graph, plan, job) =>
-  openGraph(graph, plan.shaderPrecompilation, (done) => job.progress('compile', done, 1));
+  openGraph(graph, plan.shaderPrecompilation, (done) => job.progress('compile', done, 1), plan.native === true);
 
 /** A task's JSON files (tokenizer.json of a 250k-token vocabulary is ≈ 20 MB) are read whole and parsed: capped. */
 const COMPANION_MAX_BYTES = 64 * 2 ** 20;

@@ -28,6 +28,11 @@ export interface Plan {
   /** Add the greedy next-token head (onnx/next-token.ts); set per graph by `graphPlan`. `false`: never (the engine
    * rules it out where it is known to be wrong). */
   nextToken?: boolean;
+  /**
+   * Text generation on WebGPU may run on webq's own decode engine (native/): the graph's prepared bytes are kept
+   * after its session is made, for the engine to read its weights from on first use.
+   */
+  native?: boolean;
 }
 
 /** What planning asks of the device. */
@@ -66,6 +71,9 @@ export function checkOptions(options: NormalizedOptions, pipeline: TaskPipeline 
     if (options[key] !== undefined && options.mixedPrecision !== true) {
       throw new WebqError('DataError', `option ${key} applies under mixed precision: add mixedPrecision: true`);
     }
+  }
+  if (options.engine !== undefined && pipeline?.task !== 'text-generation') {
+    throw new WebqError('DataError', 'option engine applies to text-generation models');
   }
   for (const key of RUN_ONLY_OPTIONS) {
     if (options[key] === undefined) continue;
@@ -161,16 +169,26 @@ export function variantOf(policy: PrecisionPolicy | null): string {
  * The plan of one graph of a task model: the pipeline's `nextTokenGraphs` get the greedy next-token head, and so
  * another variant name, so that a raw load of the same file (whose outputs a page sees) never shares their bytes.
  */
-export function graphPlan(plan: Plan, pipeline: Pick<TaskPipeline, 'nextTokenGraphs'> | null, role: string): Plan {
-  if (plan.nextToken === false || !pipeline?.nextTokenGraphs?.includes(role)) return plan;
-  return { ...plan, nextToken: true, variant: `${plan.variant}+next` };
+export function graphPlan(
+  plan: Plan,
+  pipeline: (Pick<TaskPipeline, 'nextTokenGraphs'> & { task?: string }) | null,
+  role: string,
+): Plan {
+  const { native, ...rest } = plan;
+  // Only the decoder graph of text generation can run on the native engine.
+  const decoder = pipeline?.nextTokenGraphs?.includes(role) && pipeline.task === 'text-generation';
+  const base = native && decoder ? plan : rest;
+  if (plan.nextToken === false || !pipeline?.nextTokenGraphs?.includes(role)) return base;
+  return { ...base, nextToken: true, variant: `${plan.variant}+next` };
 }
 
 /** The key a loaded graph is kept under in memory: its partition, URL, and everything the plan changes about it. */
 export function graphKey(partition: string, url: URL, plan: Plan): string {
   const { target } = plan;
   const device = target.webnnDevice ? `:${target.webnnDevice}` : '';
-  const extras = `${plan.shaderPrecompilation ? '+warm' : ''}${plan.workgroupSize ? `+wg${plan.workgroupSize.join('x')}` : ''}`;
+  const extras =
+    `${plan.shaderPrecompilation ? '+warm' : ''}${plan.workgroupSize ? `+wg${plan.workgroupSize.join('x')}` : ''}` +
+    (plan.native ? '+native' : '');
   return `${partition}|${url.href}#${target.backend}${device}#${plan.variant}${extras}`;
 }
 
@@ -197,5 +215,19 @@ export async function planLoad(
     const warm = shaderPrecompilation && options.shaderPrecompilation === undefined ? ', shaders compiled at load' : '';
     fallbacks.push(`profile ${profile.name}: ${resolved.pipeline.modality} models at ${precision}${warm}`);
   }
-  return { target, policy, variant: variantOf(policy), shaderPrecompilation, workgroupSize: options.workgroupSize };
+  const engine = options.engine ?? 'auto';
+  if (engine === 'webq' && target.backend !== 'webgpu')
+    throw new WebqError(
+      'NotSupportedError',
+      `option engine 'webq' runs on WebGPU; this load runs on ${target.backend} (use backend 'webgpu' or engine 'ort')`,
+    );
+  const native = engine !== 'ort' && target.backend === 'webgpu' && resolved.kind === 'task';
+  return {
+    target,
+    policy,
+    variant: variantOf(policy),
+    shaderPrecompilation,
+    workgroupSize: options.workgroupSize,
+    ...(native ? { native } : {}),
+  };
 }

@@ -25,6 +25,8 @@ export interface NormalizedOptions {
   devicePreference?: DevicePreference;
   workgroupSize?: [number, number, number];
   shaderPrecompilation?: boolean;
+  /** Text generation on WebGPU: webq's own decode engine, onnxruntime-web, or webq's where the model maps onto it. */
+  engine?: 'auto' | 'webq' | 'ort';
   /** Which of a registry id's tasks to load (an id may serve several, e.g. CLIP); for a model URL, its task. */
   task?: Task;
   // Task run options (SPEC §5).
@@ -161,6 +163,7 @@ const CHECKS: { readonly [K in OptionName]-?: (v: unknown, name: string) => NonN
   devicePreference: oneOf(['gpu', 'cpu', 'npu'] as const),
   workgroupSize,
   shaderPrecompilation: bool,
+  engine: oneOf(['auto', 'webq', 'ort'] as const),
   task: oneOf(TASKS),
   normalize: bool,
   topK: intIn(1, 1000),

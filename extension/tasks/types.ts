@@ -63,6 +63,25 @@ export interface GraphRunner {
   };
   /** Aborted when the request is: loops (a decoder) check it between steps. */
   readonly signal: AbortSignal;
+  /**
+   * webq's own decode engine for `role`'s graph, when the request runs on it (engine 'webq', or 'auto' where the
+   * graph maps onto it): the decode loop then steps it instead of the graph.
+   */
+  native?(role: string): NativeStepper | undefined;
+}
+
+/** A decoder that keeps its own KV cache on the GPU (native/decoder.ts), as the decode loop sees it. */
+export interface NativeStepper {
+  /** Positions its cache holds, and whose sequence they are (the loop's KvCache object). */
+  readonly length: number;
+  owner: object | undefined;
+  reset(): void;
+  /** Runs `ids` after the cached positions: the greedy id among the first `vocabLimit`, or the last logits row. */
+  step(
+    ids: readonly number[],
+    want: 'token' | 'logits',
+    vocabLimit: number,
+  ): Promise<{ token: number; logits?: undefined } | { token?: undefined; logits: Float32Array }>;
 }
 
 export interface TaskPipeline<Assets = unknown> {

@@ -25,7 +25,7 @@ import { WebqError } from '../../shared/errors';
 import type { Tensor } from '../../shared/tensor';
 import { fromFloat16 } from '../../quant/fp16';
 import { hasNextToken, NEXT_TOKEN_OUTPUT, VOCAB_LIMIT_INPUT } from '../../shared/next-token';
-import { isDeviceTensor, type GraphRunner, type HeldTensor } from '../types';
+import { isDeviceTensor, type GraphRunner, type HeldTensor, type NativeStepper } from '../types';
 import { Detokenizer, type Decode } from './detokenize';
 import { graphContextWindow, type DecoderConfig } from './model-config';
 import { Sampler, type SamplingOptions } from './sampling';
@@ -141,6 +141,8 @@ export class DecodeLoop {
   private readonly contextWindow: number;
   /** The graph has webq's next-token head: it takes `webq_vocab_limit` and gives `webq_next_token`. */
   private readonly nextToken: boolean;
+  /** webq's own decode engine, when the request runs on it instead of the graph. */
+  private readonly native: NativeStepper | undefined;
 
   constructor(private readonly model: DecoderModel) {
     const io = model.graphs.io(model.role);
@@ -149,6 +151,7 @@ export class DecodeLoop {
       .filter((i) => i.name.startsWith('past_key_values.'))
       .map((i) => `present.${i.name.slice('past_key_values.'.length)}`);
     this.nextToken = hasNextToken(io);
+    this.native = model.graphs.native?.(model.role);
     this.checkGraph();
     this.contextWindow = graphContextWindow(model.config, io.groupQueryAttention);
   }
@@ -211,7 +214,7 @@ export class DecodeLoop {
       return result('abort', 0, 0);
     }
     cache.pending = feed;
-    const inGraph = this.nextToken && sampler.argmaxOnly;
+    const inGraph = (this.nextToken || this.native !== undefined) && sampler.argmaxOnly;
     let out = await this.step(cache, feed, inGraph);
     const prefillMs = now() - start;
     let firstTokenAt = 0;
@@ -259,6 +262,7 @@ export class DecodeLoop {
     ids: readonly number[],
     token: boolean,
   ): Promise<{ token: number; logits?: undefined } | { token?: undefined; logits: Float32Array }> {
+    if (this.native) return this.nativeStep(this.native, cache, ids, token);
     const past = cache.tokens.length;
     const { graphs, role } = this.model;
     const feeds = this.feeds(cache, ids);
@@ -298,6 +302,29 @@ export class DecodeLoop {
     // Only now are they in the cache: a step that fails leaves them pending, and the cache consistent.
     cache.pending = [];
     return result;
+  }
+
+  /**
+   * A step on webq's own decode engine. Its GPU cache holds one sequence: when that is not this cache's (another
+   * session, a clone, a released cache), it is rebuilt from the cache's history in the same step.
+   */
+  private async nativeStep(
+    native: NativeStepper,
+    cache: KvCache,
+    ids: readonly number[],
+    token: boolean,
+  ): Promise<{ token: number; logits?: undefined } | { token?: undefined; logits: Float32Array }> {
+    let feed = ids;
+    if (native.owner !== cache || native.length !== cache.tokens.length) {
+      native.reset();
+      feed = [...cache.tokens, ...ids];
+    }
+    native.owner = undefined; // until the step has succeeded
+    const out = await native.step(feed, token ? 'token' : 'logits', this.graphVocabLimit());
+    native.owner = cache;
+    cache.tokens.push(...ids);
+    cache.pending = [];
+    return out;
   }
 
   /** The head's token, checked to lie in the vocabulary it was limited to. */

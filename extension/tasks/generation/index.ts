@@ -8,6 +8,7 @@
  * Registered as the 'text-generation' TaskPipeline (tasks/index.ts); `generateText` also serves callers that keep a
  * session's KV cache between runs.
  */
+import { nativeConfig, type NativeConfig, type NotNative } from '../../native/decoder-weights';
 import { dataError } from '../../shared/errors';
 import type { WireInput } from '../../shared/protocol';
 import { readObject } from '../model-files';
@@ -45,6 +46,8 @@ export interface TextGenerationAssets {
   chat: ChatTemplate | undefined;
   /** Ids the tokenizer can decode (config vocab_size may be padded past them). */
   vocabLimit: number;
+  /** config.json's fields for webq's own decode engine (native/), or why they are missing or bad. */
+  native: NativeConfig | NotNative;
 }
 
 export interface TextGenerationOutput {
@@ -123,7 +126,14 @@ export const textGeneration: TextGenerationPipeline = {
     const config = parseDecoderConfig(configJson, generationJson);
     const chat = compileChatTemplate(tokenizerConfig);
     const tokenizer = await tokenizers().load(tokenizerJson, tokenizerConfig);
-    return { tokenizer, config, chat, vocabLimit: Math.min(config.vocabSize, tokenizerVocabSize(tokenizerJson)) };
+    let native: NativeConfig | NotNative;
+    try {
+      native = nativeConfig(configJson);
+    } catch (err) {
+      native = { notNative: (err as Error).message };
+    }
+    const vocabLimit = Math.min(config.vocabSize, tokenizerVocabSize(tokenizerJson));
+    return { tokenizer, config, chat, vocabLimit, native };
   },
 
   async run(assets, input, options, graphs, hooks = {}) {

@@ -1,7 +1,7 @@
 /** Planning a load (extension/host/plan.ts) with a device probe written here: every rule without a browser. */
 import { describe, expect, it } from 'vitest';
 import { chooseProfile } from '../../../extension/host/profile';
-import { planLoad, variantOf, graphKey, type DeviceProbe } from '../../../extension/host/plan';
+import { planLoad, variantOf, graphKey, graphPlan, type DeviceProbe } from '../../../extension/host/plan';
 import { resolveModel } from '../../../extension/host/resolve';
 import { normalizeOptions } from '../../../extension/shared/options';
 import type { ConcreteBackend } from '../../../extension/shared/types';
@@ -90,6 +90,37 @@ describe('planLoad', () => {
       message: expect.stringMatching(/topK.*normalize/),
     });
     expect((await plan('bert-base-uncased', { scheme: 'asymmetric' })).plan.variant).toMatch(/^q4a/); // the profile quantizes
+  });
+});
+
+describe('engine (text generation on webq’s own decode engine or onnxruntime)', () => {
+  it('a decoder graph on WebGPU is planned for the native engine unless engine is ort, under its own key', async () => {
+    const resolved = await resolveModel('qwen2.5-0.5b-instruct', PAGE);
+    if (resolved.kind !== 'task') throw new Error('a registry id resolves to a task');
+    const url = new URL('https://cdn.example/model.onnx');
+    const auto = graphPlan((await plan('qwen2.5-0.5b-instruct')).plan, resolved.pipeline, 'model');
+    expect(auto).toMatchObject({ native: true, nextToken: true });
+    const ort = graphPlan((await plan('qwen2.5-0.5b-instruct', { engine: 'ort' })).plan, resolved.pipeline, 'model');
+    expect(ort.native).toBeUndefined();
+    expect(graphKey('', url, auto)).not.toBe(graphKey('', url, ort));
+    // A graph of another task never is, nor a decoder on wasm.
+    const bert = await resolveModel('bert-base-uncased', PAGE);
+    if (bert.kind !== 'task') throw new Error('a registry id resolves to a task');
+    expect(graphPlan((await plan('bert-base-uncased')).plan, bert.pipeline, 'model').native).toBeUndefined();
+    const wasm = await plan('qwen2.5-0.5b-instruct', { backend: 'wasm' });
+    expect(graphPlan(wasm.plan, resolved.pipeline, 'model').native).toBeUndefined();
+  });
+
+  it("engine 'webq' off WebGPU is NotSupportedError; engine on another task or a bad value is a DataError", async () => {
+    await expect(plan('qwen2.5-0.5b-instruct', { engine: 'webq', backend: 'wasm' })).rejects.toMatchObject({
+      name: 'NotSupportedError',
+      message: expect.stringContaining("engine 'webq'"),
+    });
+    await expect(plan('bert-base-uncased', { engine: 'webq' })).rejects.toMatchObject({
+      name: 'DataError',
+      message: expect.stringContaining('option engine applies to text-generation'),
+    });
+    expect(() => normalizeOptions({ engine: 'fast' }, 'load')).toThrow(/engine/);
   });
 });
 

@@ -1,0 +1,358 @@
+/**
+ * webq's own decode engine: a Llama/Qwen2 decoder run on webq's WGSL kernels (kernels/), from the weights a prepared
+ * graph holds (native/decoder-weights.ts). The KV cache lives on the GPU ([kvHeads, capacity, headDim] per layer,
+ * grown by doubling); a step records every layer of every token of a chunk into one command buffer, and only the
+ * token id (4 bytes) comes back for a greedy step, or the last logits row when sampling needs it.
+ *
+ * Per layer: RMSNorm → q/k/v (quantized GEMV, or GEMM for a prefill chunk of more than 4 tokens; biases in the
+ * kernel) → rotary on q and k → k/v written into the cache → causal grouped-query attention over the cache → o →
+ * residual add → RMSNorm → gate and up → SiLU·mul → down → residual add. Then the final norm of the last row, the head
+ * and an argmax over the tokenizer's vocabulary on the GPU.
+ *
+ * Embeddings are looked up on the CPU (one row of `hidden` floats per new token, written with the step's
+ * submission): the ids are known there anyway, and a GatherBlockQuantized table is dequantized exactly as
+ * onnxruntime does it.
+ *
+ * No extension imports beyond pure modules: it runs in the engine host and in Node on Dawn alike.
+ */
+import {
+  addInPlace,
+  argmax,
+  attention,
+  destroyQuantized,
+  kvWrite,
+  matmul,
+  matvecRows,
+  rmsNorm,
+  rope,
+  siluMul,
+  uploadBytes,
+  uploadQuantized,
+  type GemvOptions,
+  type GpuQuantizedWeight,
+  type GemmOptions,
+} from '../../kernels/index';
+import { isSoftwareAdapter } from '../../kernels/pipelines';
+import { createStorage } from '../../kernels/weights';
+import type { NativeStepper } from '../tasks/types';
+import type { DecoderWeights, NativeLinear } from './decoder-weights';
+
+/**
+ * Tiles of the quantized GEMV/GEMM on a CPU-emulated adapter (SwiftShader, lavapipe): the kernel bench's SwiftShader
+ * profile (kernels/README.md "Benchmark"). GPUs keep the kernels' defaults until calibration feeds them.
+ */
+const EMULATED_TILES: Pick<NativeDecoderOptions, 'gemv' | 'gemm'> = {
+  gemv: { workgroupSize: [4, 16, 1], colsPerThread: 2 },
+  gemm: { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 },
+};
+
+export interface NativeDecoderOptions {
+  /** Tiles of the quantized GEMV/GEMM (default: the kernels' own, or EMULATED_TILES on a CPU-emulated adapter). */
+  gemv?: GemvOptions;
+  gemm?: GemmOptions;
+  /** Tokens recorded per prefill chunk (default 32). */
+  chunk?: number;
+  /** Positions the KV cache is allocated for at first (grown by doubling up to `maxPositions`). */
+  initialCapacity?: number;
+  /** The most positions a sequence may reach (the context window). */
+  maxPositions: number;
+}
+
+interface GpuLinear {
+  w: GpuQuantizedWeight;
+  bias?: GPUBuffer;
+}
+
+interface GpuLayer {
+  inputNorm: GPUBuffer;
+  postNorm: GPUBuffer;
+  q: GpuLinear;
+  k: GpuLinear;
+  v: GpuLinear;
+  o: GpuLinear;
+  gate: GpuLinear;
+  up: GpuLinear;
+  down: GpuLinear;
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+}
+
+/** Activations of one chunk of `tokens` rows. */
+interface Scratch {
+  tokens: number;
+  x: GPUBuffer;
+  h: GPUBuffer;
+  q: GPUBuffer;
+  k: GPUBuffer;
+  v: GPUBuffer;
+  attn: GPUBuffer;
+  proj: GPUBuffer;
+  gate: GPUBuffer;
+  up: GPUBuffer;
+  act: GPUBuffer;
+}
+
+export type StepResult = { token: number; logits?: undefined } | { token?: undefined; logits: Float32Array };
+
+export class NativeDecoder implements NativeStepper {
+  private readonly layers: GpuLayer[];
+  private readonly finalNorm: GPUBuffer;
+  private readonly head: { rows: GPUBuffer } | { linear: GpuLinear };
+  private readonly cos: GPUBuffer;
+  private readonly sin: GPUBuffer;
+  private readonly last: GPUBuffer;
+  private readonly lastNorm: GPUBuffer;
+  private readonly logits: GPUBuffer;
+  private readonly token: GPUBuffer;
+  private readonly scratch = new Map<number, Scratch>();
+  private readonly options: NativeDecoderOptions;
+  private capacity: number;
+  private destroyed = false;
+  /** Positions the cache holds. */
+  length = 0;
+  /** The sequence the cache holds (the decode loop's KvCache): another one is prefilled anew. */
+  owner: object | undefined;
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly weights: DecoderWeights,
+    options: NativeDecoderOptions,
+  ) {
+    this.options = isSoftwareAdapter(device) ? { ...EMULATED_TILES, ...options } : options;
+    const w = weights;
+    const limit = device.limits.maxStorageBufferBindingSize;
+    const largest = Math.max(
+      w.head.kind === 'rows' ? w.head.rows.byteLength : w.head.linear.w.data.byteLength,
+      ...w.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map((x) => x.w.data.byteLength)),
+    );
+    if (largest > limit)
+      throw new RangeError(`a weight of ${largest} bytes exceeds the device's ${limit}-byte storage binding limit`);
+    const up = (data: Float32Array, label: string) => uploadBytes(device, data, label);
+    const linear = (l: NativeLinear): GpuLinear => ({
+      w: uploadQuantized(device, l.w),
+      ...(l.bias ? { bias: up(l.bias, 'webq.native.bias') } : {}),
+    });
+    this.capacity = Math.min(options.initialCapacity ?? 256, this.maxPositions);
+    this.layers = w.layers.map((l) => ({
+      inputNorm: up(l.inputNorm, 'webq.native.norm'),
+      postNorm: up(l.postNorm, 'webq.native.norm'),
+      q: linear(l.q),
+      k: linear(l.k),
+      v: linear(l.v),
+      o: linear(l.o),
+      gate: linear(l.gate),
+      up: linear(l.up),
+      down: linear(l.down),
+      kCache: this.cacheBuffer(this.capacity),
+      vCache: this.cacheBuffer(this.capacity),
+    }));
+    this.finalNorm = up(w.finalNorm, 'webq.native.norm');
+    this.head =
+      w.head.kind === 'rows' ? { rows: up(w.head.rows, 'webq.native.head') } : { linear: linear(w.head.linear) };
+    this.cos = up(w.rotary.cos, 'webq.native.cos');
+    this.sin = up(w.rotary.sin, 'webq.native.sin');
+    this.last = createStorage(device, w.hidden * 4, 'webq.native.last');
+    this.lastNorm = createStorage(device, w.hidden * 4, 'webq.native.lastNorm');
+    this.logits = createStorage(device, w.vocab * 4, 'webq.native.logits');
+    this.token = createStorage(device, 4, 'webq.native.token');
+  }
+
+  /** The most positions a sequence can reach: the context window, and the rotary tables' rows. */
+  get maxPositions(): number {
+    return Math.min(this.options.maxPositions, this.weights.rotary.positions);
+  }
+
+  /** Forgets the cached positions (their memory is kept for the next sequence). */
+  reset(): void {
+    this.length = 0;
+    this.owner = undefined;
+  }
+
+  /**
+   * Runs `ids` after the cached positions and gives the greedy token among the first `vocabLimit` logits, or (when
+   * `want` is 'logits') the last position's logits row.
+   */
+  async step(ids: readonly number[], want: 'token' | 'logits', vocabLimit: number): Promise<StepResult> {
+    if (this.destroyed) throw new Error('the native decoder was destroyed');
+    if (ids.length === 0) throw new RangeError('step: no ids');
+    const { hidden, vocab } = this.weights;
+    if (this.length + ids.length > this.maxPositions)
+      throw new RangeError(`step: ${this.length + ids.length} positions exceed the ${this.maxPositions} allowed`);
+    for (const id of ids)
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new RangeError(`step: id ${id} outside the vocabulary`);
+    this.ensureCapacity(this.length + ids.length);
+    const chunk = Math.max(1, this.options.chunk ?? 32);
+    const start = this.length;
+    const bytes = want === 'token' ? 4 : vocab * 4;
+    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    for (let from = 0; from < ids.length; from += chunk) {
+      const part = ids.slice(from, from + chunk);
+      const s = this.scratchFor(part.length);
+      const rows = new Float32Array(part.length * hidden);
+      part.forEach((id, t) => rows.set(this.weights.embed(id), t * hidden));
+      this.device.queue.writeBuffer(s.x, 0, rows);
+      const encoder = this.device.createCommandEncoder({ label: 'webq.native.step' });
+      for (const layer of this.layers) this.recordLayer(encoder, layer, s, start + from);
+      const lastChunk = from + chunk >= ids.length;
+      if (lastChunk) {
+        this.recordHead(encoder, s, want === 'token' ? Math.min(vocabLimit, vocab) : 0);
+        encoder.copyBufferToBuffer(want === 'token' ? this.token : this.logits, 0, staging, 0, bytes);
+      }
+      this.device.queue.submit([encoder.finish()]);
+    }
+    this.length = start + ids.length;
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      const out = staging.getMappedRange().slice(0);
+      staging.unmap();
+      return want === 'token' ? { token: new Uint32Array(out)[0]! } : { logits: new Float32Array(out) };
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const l of this.layers) {
+      for (const b of [l.inputNorm, l.postNorm, l.kCache, l.vCache]) b.destroy();
+      for (const lin of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) {
+        destroyQuantized(lin.w);
+        lin.bias?.destroy();
+      }
+    }
+    if ('rows' in this.head) this.head.rows.destroy();
+    else {
+      destroyQuantized(this.head.linear.w);
+      this.head.linear.bias?.destroy();
+    }
+    for (const b of [this.finalNorm, this.cos, this.sin, this.last, this.lastNorm, this.logits, this.token])
+      b.destroy();
+    for (const s of this.scratch.values()) for (const b of Object.values(s)) if (typeof b !== 'number') b.destroy();
+    this.scratch.clear();
+  }
+
+  private recordLayer(encoder: GPUCommandEncoder, l: GpuLayer, s: Scratch, position0: number): void {
+    const { device } = this;
+    const { hidden, heads, kvHeads, headDim, intermediate, eps } = this.weights;
+    const T = s.tokens;
+    const mm = (a: GPUBuffer, lin: GpuLinear, y: GPUBuffer) =>
+      matmul(
+        device,
+        { a, M: T, w: lin.w, y, ...(lin.bias ? { bias: lin.bias } : {}) },
+        { gemv: this.options.gemv, gemm: this.options.gemm },
+        encoder,
+      );
+    const tables = { cos: this.cos, sin: this.sin, positions: this.weights.rotary.positions };
+    rmsNorm(device, { x: s.x, weight: l.inputNorm, y: s.h, rows: T, dim: hidden, eps }, encoder);
+    mm(s.h, l.q, s.q);
+    mm(s.h, l.k, s.k);
+    mm(s.h, l.v, s.v);
+    rope(device, { x: s.q, ...tables, tokens: T, heads, headDim, position0 }, encoder);
+    rope(device, { x: s.k, ...tables, tokens: T, heads: kvHeads, headDim, position0 }, encoder);
+    const cache = { kCache: l.kCache, vCache: l.vCache, kvHeads, headDim, capacity: this.capacity };
+    kvWrite(device, { k: s.k, v: s.v, ...cache, tokens: T, position0 }, encoder);
+    attention(
+      device,
+      { q: s.q, ...cache, out: s.attn, tokens: T, heads, position0, scale: Math.fround(1 / Math.sqrt(headDim)) },
+      encoder,
+    );
+    mm(s.attn, l.o, s.proj);
+    addInPlace(device, { x: s.x, y: s.proj, count: T * hidden }, encoder);
+    rmsNorm(device, { x: s.x, weight: l.postNorm, y: s.h, rows: T, dim: hidden, eps }, encoder);
+    mm(s.h, l.gate, s.gate);
+    mm(s.h, l.up, s.up);
+    siluMul(device, { gate: s.gate, up: s.up, out: s.act, count: T * intermediate }, encoder);
+    mm(s.act, l.down, s.proj);
+    addInPlace(device, { x: s.x, y: s.proj, count: T * hidden }, encoder);
+  }
+
+  /** Final norm of the last row, the head, and (vocabLimit > 0) the argmax into `token`. */
+  private recordHead(encoder: GPUCommandEncoder, s: Scratch, vocabLimit: number): void {
+    const { device } = this;
+    const { hidden, vocab, eps } = this.weights;
+    encoder.copyBufferToBuffer(s.x, (s.tokens - 1) * hidden * 4, this.last, 0, hidden * 4);
+    rmsNorm(device, { x: this.last, weight: this.finalNorm, y: this.lastNorm, rows: 1, dim: hidden, eps }, encoder);
+    if ('rows' in this.head)
+      matvecRows(
+        device,
+        { table: this.head.rows, x: this.lastNorm, y: this.logits, rows: vocab, dim: hidden },
+        encoder,
+      );
+    else
+      matmul(
+        device,
+        { a: this.lastNorm, M: 1, w: this.head.linear.w, y: this.logits },
+        { gemv: this.options.gemv },
+        encoder,
+      );
+    if (vocabLimit > 0) argmax(device, { x: this.logits, count: vocabLimit, out: this.token }, encoder);
+  }
+
+  private scratchFor(tokens: number): Scratch {
+    let s = this.scratch.get(tokens);
+    if (!s) {
+      const { hidden, heads, kvHeads, headDim, intermediate } = this.weights;
+      const make = (floats: number, label: string) => createStorage(this.device, tokens * floats * 4, label);
+      s = {
+        tokens,
+        x: make(hidden, 'webq.native.x'),
+        h: make(hidden, 'webq.native.h'),
+        q: make(heads * headDim, 'webq.native.q'),
+        k: make(kvHeads * headDim, 'webq.native.k'),
+        v: make(kvHeads * headDim, 'webq.native.v'),
+        attn: make(heads * headDim, 'webq.native.attn'),
+        proj: make(hidden, 'webq.native.proj'),
+        gate: make(intermediate, 'webq.native.gate'),
+        up: make(intermediate, 'webq.native.up'),
+        act: make(intermediate, 'webq.native.act'),
+      };
+      // Decode steps (1 token) and full prefill chunks recur; a last partial chunk is freed after use.
+      if (this.scratch.size > 4) {
+        const [key, old] = this.scratch.entries().next().value as [number, Scratch];
+        this.scratch.delete(key);
+        void this.device.queue.onSubmittedWorkDone().then(() => {
+          for (const b of Object.values(old)) if (typeof b !== 'number') b.destroy();
+        });
+      }
+      this.scratch.set(tokens, s);
+    }
+    return s;
+  }
+
+  private cacheBuffer(capacity: number): GPUBuffer {
+    const { kvHeads, headDim } = this.weights;
+    return createStorage(this.device, kvHeads * capacity * headDim * 4, 'webq.native.kv');
+  }
+
+  /** Grows every layer's cache to hold `positions` (doubling), copying each head's rows to its new stride. */
+  private ensureCapacity(positions: number): void {
+    if (positions <= this.capacity) return;
+    let capacity = this.capacity;
+    while (capacity < positions) capacity *= 2;
+    capacity = Math.min(capacity, this.maxPositions);
+    const { kvHeads, headDim } = this.weights;
+    const encoder = this.device.createCommandEncoder({ label: 'webq.native.grow' });
+    const old: GPUBuffer[] = [];
+    for (const l of this.layers) {
+      for (const key of ['kCache', 'vCache'] as const) {
+        const bigger = this.cacheBuffer(capacity);
+        const rowBytes = headDim * 4;
+        for (let h = 0; h < kvHeads; h++)
+          if (this.length > 0)
+            encoder.copyBufferToBuffer(
+              l[key],
+              h * this.capacity * rowBytes,
+              bigger,
+              h * capacity * rowBytes,
+              this.length * rowBytes,
+            );
+        old.push(l[key]);
+        l[key] = bigger;
+      }
+    }
+    this.device.queue.submit([encoder.finish()]);
+    void this.device.queue.onSubmittedWorkDone().then(() => old.forEach((b) => b.destroy()));
+    this.capacity = capacity;
+  }
+}

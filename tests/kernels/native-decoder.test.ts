@@ -1,0 +1,192 @@
+/**
+ * webq's own decode engine (extension/native/) against onnxruntime-node (CPU EP) on the same prepared graphs: the
+ * generated Qwen2 (q/k/v biases, 151,936-wide logits past its tokenizer), Llama (tied head over 128,256 rows) and
+ * Llama with GroupQueryAttention (the graph's own rotary caches), each quantized by the engine's rewrite at 2, 4 and
+ * 8 bits. Greedy tokens must be identical to onnxruntime's, through a prefill in several chunks and single-token
+ * decode steps with the cache growing past its first allocation; the prefill's last logits agree within float
+ * tolerance. Graphs the engine cannot run natively say why.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareModel } from '../../extension/host/prepare';
+import { parseModel } from '../../extension/onnx/model';
+import { makePolicy } from '../../extension/onnx/policy';
+import { NativeDecoder } from '../../extension/native/decoder';
+import {
+  isNotNative,
+  nativeConfig,
+  readDecoderWeights,
+  type DecoderWeights,
+} from '../../extension/native/decoder-weights';
+import {
+  generateText,
+  promptIds,
+  textGeneration,
+  type GenerationInput,
+  type TextGenerationAssets,
+} from '../../extension/tasks/generation/index';
+import type { TaskPipeline } from '../../extension/tasks/types';
+import type { HubFiles } from '../../tools/hub-mirror';
+import { llamaHubFiles } from '../../tools/hub-models/llama';
+import { llamaGqaHubFiles } from '../../tools/hub-models/llama-gqa';
+import { qwen2HubFiles } from '../../tools/hub-models/qwen2';
+import { filesFrom, nodeRunner } from '../support/node-pipeline';
+import { getDevice, noGpuErrors } from './gpu';
+
+const INPUT: GenerationInput = {
+  kind: 'messages',
+  messages: [{ role: 'user', content: 'Name three colours of the rainbow, please.' }],
+};
+const STEPS = 10;
+const pipeline = textGeneration as unknown as TaskPipeline;
+
+let device: GPUDevice;
+beforeAll(async () => {
+  device = await getDevice(true);
+});
+const decoders: NativeDecoder[] = [];
+afterAll(() => decoders.forEach((d) => d.destroy()));
+
+const json = (hub: HubFiles, name: string) => {
+  const f = hub[name]!;
+  return JSON.parse(typeof f === 'string' ? f : new TextDecoder().decode(f)) as Record<string, unknown>;
+};
+
+async function setUp(hub: HubFiles, bits: 2 | 4 | 8, scheme: 'symmetric' | 'asymmetric') {
+  const assets: TextGenerationAssets = await textGeneration.prepare(filesFrom(hub));
+  const policy = makePolicy({ bits, scheme, groupSize: 32, skipLayerNorm: true });
+  const bytes = prepareModel(hub['onnx/model.onnx'] as Uint8Array, policy).bytes;
+  const weights = readDecoderWeights(parseModel(bytes), assets.config, nativeConfig(json(hub, 'config.json')));
+  if (isNotNative(weights)) throw new Error(weights.notNative);
+  return { assets, bytes, weights };
+}
+
+/** Greedy ids from the native decoder: the prompt in chunks of `chunk`, then one token per step. */
+async function nativeGreedy(
+  weights: DecoderWeights,
+  assets: TextGenerationAssets,
+  prompt: number[],
+  chunk: number,
+): Promise<number[]> {
+  const decoder = new NativeDecoder(device, weights, {
+    maxPositions: assets.config.contextWindow,
+    chunk,
+    initialCapacity: 16,
+  });
+  decoders.push(decoder);
+  const out: number[] = [];
+  let ids = prompt;
+  let fed = 0;
+  for (;;) {
+    const { token } = await decoder.step(ids, 'token', assets.vocabLimit);
+    fed += ids.length;
+    if (assets.config.eosIds.includes(token!)) break;
+    out.push(token!);
+    if (out.length === STEPS) break;
+    ids = [token!];
+  }
+  expect(decoder.length).toBe(fed);
+  return out;
+}
+
+const MODELS: [string, () => HubFiles][] = [
+  ['Qwen2', () => qwen2HubFiles()],
+  ['Llama', () => llamaHubFiles()],
+  ['Llama with GroupQueryAttention', () => llamaGqaHubFiles()],
+];
+
+describe.each(MODELS)('%s on the native decoder', (_name, hubOf) => {
+  const hub = hubOf();
+  it.each([
+    [2, 'asymmetric'],
+    [4, 'symmetric'],
+    [8, 'asymmetric'],
+  ] as const)(
+    'at %i bits (%s): greedy tokens identical to onnxruntime’s',
+    async (bits, scheme) => {
+      const { assets, bytes, weights } = await setUp(hub, bits, scheme);
+      const prompt = await promptIds(assets, INPUT);
+      expect(prompt.length).toBeGreaterThan(16); // several chunks, and the cache grows past 16 positions
+      const runner = await nodeRunner(pipeline, hub, { model: bytes });
+      try {
+        const ort = await generateText(assets, INPUT, { maxNewTokens: STEPS }, runner);
+        expect(ort.tokens.length).toBeGreaterThan(2);
+        const native = await noGpuErrors(device, () => nativeGreedy(weights, assets, prompt, 7));
+        expect(native).toEqual(ort.tokens);
+      } finally {
+        await runner.release();
+      }
+    },
+    120_000,
+  );
+});
+
+describe('native decoder logits', () => {
+  it('equal onnxruntime’s last prefill row within float tolerance (Qwen2, 4 bits)', async () => {
+    const hub = qwen2HubFiles();
+    const { assets, bytes, weights } = await setUp(hub, 4, 'symmetric');
+    const prompt = await promptIds(assets, INPUT);
+    const runner = await nodeRunner(pipeline, hub, { model: bytes });
+    let expected: Float32Array;
+    try {
+      const feeds: Record<string, import('../../extension/shared/tensor').Tensor> = {};
+      const ids = (f: (i: number) => number) => ({
+        type: 'int64' as const,
+        dims: [1, prompt.length],
+        data: BigInt64Array.from(prompt, (_, i) => BigInt(f(i))),
+      });
+      for (const input of runner.io('model').inputs) {
+        if (input.name === 'input_ids') feeds[input.name] = ids((i) => prompt[i]!);
+        else if (input.name === 'attention_mask') feeds[input.name] = ids(() => 1);
+        else if (input.name === 'position_ids') feeds[input.name] = ids((i) => i);
+        else
+          feeds[input.name] = {
+            type: 'float32',
+            dims: [1, assets.config.kvHeads, 0, assets.config.headDim],
+            data: new Float32Array(0),
+          };
+      }
+      const logits = (await runner.run('model', feeds)).logits!;
+      const width = logits.dims[2]!;
+      expected = (logits.data as Float32Array).slice((prompt.length - 1) * width);
+    } finally {
+      await runner.release();
+    }
+    const decoder = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow });
+    decoders.push(decoder);
+    const { logits } = await decoder.step(prompt, 'logits', assets.vocabLimit);
+    expect(logits!.length).toBe(expected.length);
+    let worst = 0,
+      scale = 0;
+    for (let i = 0; i < expected.length; i++) {
+      worst = Math.max(worst, Math.abs(logits![i]! - expected[i]!));
+      scale = Math.max(scale, Math.abs(expected[i]!));
+    }
+    expect(scale).toBeGreaterThan(0.1);
+    expect(worst).toBeLessThan(1e-4 * scale + 1e-5);
+  }, 60_000);
+});
+
+describe('graphs the native decoder does not run', () => {
+  it('say why: fp32 projections (a policy at 32 bits)', async () => {
+    const hub = qwen2HubFiles();
+    const assets = await textGeneration.prepare(filesFrom(hub));
+    const model = parseModel(hub['onnx/model.onnx'] as Uint8Array);
+    const got = readDecoderWeights(model, assets.config, nativeConfig(json(hub, 'config.json')));
+    expect(isNotNative(got) && got.notNative).toMatch(/MatMulNBits/);
+  });
+
+  it('refuse ids outside the vocabulary and sequences past the context', async () => {
+    const { assets, weights } = await setUp(qwen2HubFiles(), 4, 'symmetric');
+    const decoder = new NativeDecoder(device, weights, { maxPositions: 8 });
+    decoders.push(decoder);
+    await expect(decoder.step([weights.vocab], 'token', assets.vocabLimit)).rejects.toThrow(/outside the vocabulary/);
+    await expect(
+      decoder.step(
+        Array.from({ length: 9 }, () => 1),
+        'token',
+        10,
+      ),
+    ).rejects.toThrow(/exceed the 8/);
+    expect(decoder.length).toBe(0);
+  });
+});

@@ -288,6 +288,30 @@ export function generationSuite(ctx: () => RegistryContext): void {
       expect(gpu.output.tokens).toEqual(wasm.output.tokens);
     });
 
+    it("engine: webq's own decode engine gives onnxruntime-web's greedy tokens on WebGPU; fallbacks say which ran", async () => {
+      const options = { maxNewTokens: 8, backend: 'webgpu', bits: 4 };
+      const runs: Record<string, Json> = {};
+      for (const engine of ['webq', 'ort', 'auto'] as const) {
+        const r = await run('qwen2.5-0.5b-instruct', { messages: MESSAGES }, { ...options, engine });
+        expect(r.ok, r.message).toBe(true);
+        runs[engine] = r;
+      }
+      expect(runs.webq!.output.tokens).toHaveLength(8);
+      expect(runs.webq!.output.tokens).toEqual(runs.ort!.output.tokens);
+      expect(runs.auto!.output.tokens).toEqual(runs.ort!.output.tokens);
+      expect(runs.auto!.metrics.fallbacks).toContain("engine auto: webq's decode engine");
+      expect(runs.ort!.metrics.fallbacks.join()).not.toMatch(/engine/);
+      // A graph it cannot map (fp32 projections, as stored): 'webq' says why, 'auto' runs onnxruntime and says so.
+      const url = `${ctx().server.origin}${PREFIX}/${LLAMA_REPO}/resolve/main/onnx/model.onnx`;
+      const model = { url, task: 'text-generation' };
+      const forced = await run(model, { messages: MESSAGES }, { maxNewTokens: 2, backend: 'webgpu', engine: 'webq' });
+      expect(forced).toMatchObject({ ok: false, name: 'NotSupportedError' });
+      expect(forced.message).toMatch(/engine 'webq'.*(MatMulNBits|external data)/);
+      const auto = await run(model, { messages: MESSAGES }, { maxNewTokens: 2, backend: 'webgpu' });
+      expect(auto.ok, auto.message).toBe(true);
+      expect(auto.metrics.fallbacks.join('\n')).toMatch(/engine auto: onnxruntime-web \(webq's decode engine/);
+    });
+
     it('a custom model with task text-generation runs from its URL: fp32 from its external data, the same tokens as onnxruntime-node', async () => {
       const url = `${ctx().server.origin}${PREFIX}/${LLAMA_REPO}/resolve/main/onnx/model.onnx`;
       const r = await run({ url, task: 'text-generation' }, { messages: MESSAGES }, { maxNewTokens: 6 });

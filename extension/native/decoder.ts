@@ -110,8 +110,10 @@ export class NativeDecoder implements NativeStepper {
   private destroyed = false;
   /** Positions the cache holds. */
   length = 0;
-  /** The sequence the cache holds (the decode loop's KvCache): another one is prefilled anew. */
-  owner: object | undefined;
+  /** The sequence the cache holds (the decode loop's KvCache), once its last step succeeded. */
+  private owner: object | undefined;
+  /** Steps run one at a time: two requests on one model must not interleave their writes to the cache. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly device: GPUDevice,
@@ -169,10 +171,37 @@ export class NativeDecoder implements NativeStepper {
   }
 
   /**
+   * Runs `ids` after `history`, what `sequence` already holds: when the cache holds another sequence (or a step of
+   * this one failed), it is rebuilt from `history` in the same step. One step at a time (queued).
+   */
+  step(
+    sequence: object,
+    history: readonly number[],
+    ids: readonly number[],
+    want: 'token' | 'logits',
+    vocabLimit: number,
+  ): Promise<StepResult> {
+    const run = async () => {
+      let feed = ids;
+      if (this.owner !== sequence || this.length !== history.length) {
+        this.reset();
+        feed = [...history, ...ids];
+      }
+      this.owner = undefined; // until the step has succeeded
+      const out = await this.run(feed, want, vocabLimit);
+      this.owner = sequence;
+      return out;
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /**
    * Runs `ids` after the cached positions and gives the greedy token among the first `vocabLimit` logits, or (when
    * `want` is 'logits') the last position's logits row.
    */
-  async step(ids: readonly number[], want: 'token' | 'logits', vocabLimit: number): Promise<StepResult> {
+  async run(ids: readonly number[], want: 'token' | 'logits', vocabLimit: number): Promise<StepResult> {
     if (this.destroyed) throw new Error('the native decoder was destroyed');
     if (ids.length === 0) throw new RangeError('step: no ids');
     const { hidden, vocab } = this.weights;

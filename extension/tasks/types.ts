@@ -72,12 +72,14 @@ export interface GraphRunner {
 
 /** A decoder that keeps its own KV cache on the GPU (native/decoder.ts), as the decode loop sees it. */
 export interface NativeStepper {
-  /** Positions its cache holds, and whose sequence they are (the loop's KvCache object). */
-  readonly length: number;
-  owner: object | undefined;
-  reset(): void;
-  /** Runs `ids` after the cached positions: the greedy id among the first `vocabLimit`, or the last logits row. */
+  /**
+   * Runs `ids` after `history`, the ids `sequence` (the loop's KvCache) already holds, and gives the greedy id among
+   * the first `vocabLimit` or the last logits row. Steps run one at a time; the GPU cache holds the last sequence
+   * stepped, and another one is prefilled from its history in the same step.
+   */
   step(
+    sequence: object,
+    history: readonly number[],
     ids: readonly number[],
     want: 'token' | 'logits',
     vocabLimit: number,

@@ -1,8 +1,8 @@
 /**
  * webq's own decode engine (extension/native/) against onnxruntime-node (CPU EP) on the same prepared graphs: the
  * generated Qwen2 (q/k/v biases, 151,936-wide logits past its tokenizer), Llama (tied head over 128,256 rows) and
- * Llama with GroupQueryAttention (the graph's own rotary caches), each quantized by the engine's rewrite at 2, 4 and
- * 8 bits. Greedy tokens must be identical to onnxruntime's, through a prefill in several chunks and single-token
+ * Llama with GroupQueryAttention (the graph's own rotary caches), quantized by the engine's rewrite at 2, 4 and
+ * 8 bits (each model at one width by default, all nine pairs with WEBQ_NATIVE_MATRIX=full). Greedy tokens must be identical to onnxruntime's, through a prefill in several chunks and single-token
  * decode steps with the cache growing past its first allocation; the prefill's last logits agree within float
  * tolerance. Graphs the engine cannot run natively say why.
  */
@@ -77,7 +77,7 @@ async function nativeGreedy(
   let ids = prompt;
   let fed = 0;
   for (;;) {
-    const { token } = await decoder.step(ids, 'token', assets.vocabLimit);
+    const { token } = await decoder.run(ids, 'token', assets.vocabLimit);
     fed += ids.length;
     if (assets.config.eosIds.includes(token!)) break;
     out.push(token!);
@@ -88,21 +88,30 @@ async function nativeGreedy(
   return out;
 }
 
-const MODELS: [string, () => HubFiles][] = [
-  ['Qwen2', () => qwen2HubFiles()],
-  ['Llama', () => llamaHubFiles()],
-  ['Llama with GroupQueryAttention', () => llamaGqaHubFiles()],
-];
+const MODELS: Record<string, () => HubFiles> = {
+  Qwen2: () => qwen2HubFiles(),
+  Llama: () => llamaHubFiles(),
+  'Llama with GroupQueryAttention': () => llamaGqaHubFiles(),
+};
+const WIDTHS = [
+  [2, 'asymmetric'],
+  [4, 'symmetric'],
+  [8, 'asymmetric'],
+] as const;
+/**
+ * Each model at one width and each width on one model (about 20 s here); WEBQ_NATIVE_MATRIX=full runs all nine
+ * (about a minute), as before a change to the native engine or its kernels lands.
+ */
+const CASES =
+  process.env.WEBQ_NATIVE_MATRIX === 'full'
+    ? Object.keys(MODELS).flatMap((m) => WIDTHS.map(([bits, scheme]) => [m, bits, scheme] as const))
+    : Object.keys(MODELS).map((m, i) => [m, ...WIDTHS[i]!] as const);
 
-describe.each(MODELS)('%s on the native decoder', (_name, hubOf) => {
-  const hub = hubOf();
-  it.each([
-    [2, 'asymmetric'],
-    [4, 'symmetric'],
-    [8, 'asymmetric'],
-  ] as const)(
-    'at %i bits (%s): greedy tokens identical to onnxruntime’s',
-    async (bits, scheme) => {
+describe('the native decoder', () => {
+  it.each(CASES)(
+    '%s at %i bits (%s): greedy tokens identical to onnxruntime’s',
+    async (name, bits, scheme) => {
+      const hub = MODELS[name]!();
       const { assets, bytes, weights } = await setUp(hub, bits, scheme);
       const prompt = await promptIds(assets, INPUT);
       expect(prompt.length).toBeGreaterThan(16); // several chunks, and the cache grows past 16 positions
@@ -153,7 +162,7 @@ describe('native decoder logits', () => {
     }
     const decoder = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow });
     decoders.push(decoder);
-    const { logits } = await decoder.step(prompt, 'logits', assets.vocabLimit);
+    const { logits } = await decoder.run(prompt, 'logits', assets.vocabLimit);
     expect(logits!.length).toBe(expected.length);
     let worst = 0,
       scale = 0;
@@ -179,9 +188,9 @@ describe('graphs the native decoder does not run', () => {
     const { assets, weights } = await setUp(qwen2HubFiles(), 4, 'symmetric');
     const decoder = new NativeDecoder(device, weights, { maxPositions: 8 });
     decoders.push(decoder);
-    await expect(decoder.step([weights.vocab], 'token', assets.vocabLimit)).rejects.toThrow(/outside the vocabulary/);
+    await expect(decoder.run([weights.vocab], 'token', assets.vocabLimit)).rejects.toThrow(/outside the vocabulary/);
     await expect(
-      decoder.step(
+      decoder.run(
         Array.from({ length: 9 }, () => 1),
         'token',
         10,
@@ -189,4 +198,48 @@ describe('graphs the native decoder does not run', () => {
     ).rejects.toThrow(/exceed the 8/);
     expect(decoder.length).toBe(0);
   });
+});
+
+describe('native decoder sequences', () => {
+  it('two sequences stepped in turn (and at once) give the tokens each gives alone: the cache is rebuilt', async () => {
+    const { assets, weights } = await setUp(qwen2HubFiles(), 4, 'symmetric');
+    const decoder = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow });
+    decoders.push(decoder);
+    const prompts = [
+      await promptIds(assets, INPUT),
+      await promptIds(assets, { kind: 'messages', messages: [{ role: 'user', content: 'Count to five.' }] }),
+    ];
+    const greedy = async (step: (seq: object, history: number[], ids: number[]) => Promise<number>) => {
+      const seqs = prompts.map(() => ({}));
+      const histories = prompts.map(() => [] as number[]);
+      let next = prompts.map((p) => [...p]);
+      const out: number[][] = prompts.map(() => []);
+      for (let i = 0; i < 3; i++) {
+        const tokens = await Promise.all(prompts.map((_, s) => step(seqs[s]!, histories[s]!, next[s]!)));
+        tokens.forEach((t, s) => {
+          histories[s]!.push(...next[s]!);
+          out[s]!.push(t);
+        });
+        next = tokens.map((t) => [t]);
+      }
+      return out;
+    };
+    const stepped = (seq: object, history: number[], ids: number[]) =>
+      decoder.step(seq, [...history], ids, 'token', assets.vocabLimit).then((r) => r.token!);
+    const alone = await Promise.all(
+      prompts.map(async (p) => {
+        const own = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow });
+        decoders.push(own);
+        const out: number[] = [];
+        let ids = p;
+        for (let i = 0; i < 3; i++) {
+          out.push((await own.run(ids, 'token', assets.vocabLimit)).token!);
+          ids = [out[i]!];
+        }
+        return out;
+      }),
+    );
+    expect(alone[0]).not.toEqual(alone[1]);
+    expect(await greedy(stepped)).toEqual(alone); // both sequences' steps are issued together each round
+  }, 60_000);
 });

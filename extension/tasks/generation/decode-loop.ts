@@ -304,24 +304,14 @@ export class DecodeLoop {
     return result;
   }
 
-  /**
-   * A step on webq's own decode engine. Its GPU cache holds one sequence: when that is not this cache's (another
-   * session, a clone, a released cache), it is rebuilt from the cache's history in the same step.
-   */
+  /** A step on webq's own decode engine, which keeps the cache's positions on the GPU itself. */
   private async nativeStep(
     native: NativeStepper,
     cache: KvCache,
     ids: readonly number[],
     token: boolean,
   ): Promise<{ token: number; logits?: undefined } | { token?: undefined; logits: Float32Array }> {
-    let feed = ids;
-    if (native.owner !== cache || native.length !== cache.tokens.length) {
-      native.reset();
-      feed = [...cache.tokens, ...ids];
-    }
-    native.owner = undefined; // until the step has succeeded
-    const out = await native.step(feed, token ? 'token' : 'logits', this.graphVocabLimit());
-    native.owner = cache;
+    const out = await native.step(cache, cache.tokens, ids, token ? 'token' : 'logits', this.graphVocabLimit());
     cache.tokens.push(...ids);
     cache.pending = [];
     return out;

@@ -39,7 +39,7 @@ export default tseslint.config(
   { files: ['**/*.ts'], rules: { 'no-restricted-syntax': ['error', ...importExtension] } },
   {
     // Tests read values back from browser pages (page.evaluate), whose shapes TypeScript cannot see.
-    files: ['tests/**', 'tools/**', 'cli/browsers.ts', 'bench/page/driver.ts'],
+    files: ['tests/**', 'tools/**', 'cli/browsers.ts', 'bench/page/driver.ts', 'bench/decode-engines.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );

@@ -2,9 +2,10 @@
  * webq's own decode engine (extension/native/) against onnxruntime-node (CPU EP) on the same prepared graphs: the
  * generated Qwen2 (q/k/v biases, 151,936-wide logits past its tokenizer), Llama (tied head over 128,256 rows) and
  * Llama with GroupQueryAttention (the graph's own rotary caches), quantized by the engine's rewrite at 2, 4 and
- * 8 bits (each model at one width by default, all nine pairs with WEBQ_NATIVE_MATRIX=full). Greedy tokens must be identical to onnxruntime's, through a prefill in several chunks and single-token
- * decode steps with the cache growing past its first allocation; the prefill's last logits agree within float
- * tolerance. Graphs the engine cannot run natively say why.
+ * 8 bits (each model at one width by default, all nine pairs with WEBQ_NATIVE_MATRIX=full). Greedy tokens must be
+ * identical to onnxruntime's, through a prefill in several chunks and single-token decode steps with the cache
+ * growing past its first allocation; the prefill's last logits agree within float tolerance; two sequences stepped
+ * at once each give their own tokens. Graphs the engine cannot run natively say why.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareModel } from '../../extension/host/prepare';

@@ -1,8 +1,8 @@
 /**
  * Calibration (issue 5): measures candidate workgroup sizes and tile shapes of webq's own kernels on this device and
- * returns every time with the fastest of each kernel, for the options page to show. Nothing in the engine runs those
- * kernels at a chosen shape yet (the quantizer takes the `workgroupSize` option), so the result is neither stored nor
- * put in the profile: a figure that changes nothing would only read as if it did (issue 14).
+ * returns every time with the fastest of each kernel, for the options page to show. The engine stores the result
+ * (settings, `CALIBRATION_SETTING`) and webq's own decode engine runs its GEMV/GEMM at the tiles it chose on that
+ * adapter (`calibratedTiles`, host/native-engine.ts); no profile carries it and pages never see it (SPEC §3).
  *
  * One representative shape per kernel (a 4-bit weight, GEMV at M = 1, GEMM at a few rows; SHAPES below): big enough
  * to rank the candidates, small enough to finish in seconds.
@@ -47,6 +47,26 @@ const GEMM_TILES: GemmTile[] = [
   // The fastest on an NVIDIA H200 in 35 of 36 shapes (bench/results/kernels-nvidia.md).
   { workgroupSize: [32, 8, 1], rowsPerThread: 2, colsPerThread: 2, kTile: 32 },
 ];
+
+/** The settings key of the last calibration (one per browser profile; it names its adapter). */
+export const CALIBRATION_SETTING = 'kernelCalibration';
+
+/**
+ * The GEMV/GEMM tiles a stored calibration chose, when it was measured on this adapter (`adapter` = adapterKey) and
+ * reads as one (the settings store is the extension's own, but a value of an older build may lack fields).
+ */
+export function calibratedTiles(
+  stored: unknown,
+  adapter: string,
+): { gemv: { workgroupSize: [number, number, number]; subgroups: boolean }; gemm: GemmTile } | undefined {
+  const c = stored as Partial<Calibration> | undefined;
+  if (!c || c.adapter !== adapter) return undefined;
+  const gemv = c.gemv?.best;
+  const gemm = c.gemm?.best;
+  const size = (w: unknown) => Array.isArray(w) && w.length === 3 && w.every((x) => Number.isInteger(x) && x > 0);
+  if (!gemv || !gemm || !size(gemv.workgroupSize) || !size(gemm.workgroupSize)) return undefined;
+  return { gemv: { workgroupSize: gemv.workgroupSize, subgroups: gemv.subgroups === true }, gemm };
+}
 
 /** One adapter's key (the GPU quantizer's measurements are stored under it): same adapter and driver, same key. */
 export function adapterKey(gpu: Pick<GpuInfo, 'info'>): string {

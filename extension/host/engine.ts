@@ -25,8 +25,8 @@ import {
 import type { Capabilities, ModelRef, PerformanceMetrics, Profile, RunResult } from '../shared/types';
 import type { GraphRunner } from '../tasks/types';
 import type { BrowserInfo } from './browser-info';
-import { calibrate } from './calibrate';
-import { readSetting } from '../storage/settings';
+import { calibrate, calibratedTiles, CALIBRATION_SETTING, adapterKey } from './calibrate';
+import { readSetting, writeSetting } from '../storage/settings';
 import { adapterLimits, getGpu, gpuUnavailableReason, onDeviceLost, type GpuInfo } from './gpu';
 import { checkFeeds } from './graph';
 import { wasmThreads } from './ort';
@@ -157,7 +157,10 @@ export class Engine {
             'NotSupportedError',
             `calibrate measures webq's WebGPU kernels, and WebGPU is not available: ${gpuUnavailableReason}`,
           );
-        return calibrate(gpu, job.signal, (done, total) => job.progress('calibrate', done, total));
+        const result = await calibrate(gpu, job.signal, (done, total) => job.progress('calibrate', done, total));
+        // webq's decode engine runs at these tiles on this adapter from its next model load (host/native-engine.ts).
+        await writeSetting(CALIBRATION_SETTING, result);
+        return result;
       }
     }
   }
@@ -321,7 +324,8 @@ export class Engine {
   ): Promise<NativeDecoder | undefined> {
     if (options.engine === 'ort' || loaded.main.target.backend !== 'webgpu') return undefined;
     const gpu = loaded.main.native ? null : await getGpu();
-    return nativeDecoderFor(loaded.main, assets, options, gpu, loaded.fallbacks);
+    const tiles = gpu ? calibratedTiles(await readSetting(CALIBRATION_SETTING), adapterKey(gpu)) : undefined;
+    return nativeDecoderFor(loaded.main, assets, options, gpu, loaded.fallbacks, tiles);
   }
 
   private metrics(

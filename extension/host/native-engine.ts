@@ -8,7 +8,7 @@
  *   'webq'  webq's engine, or NotSupportedError saying why it cannot run this model.
  *   'auto'  webq's engine where the graph maps onto it, else onnxruntime-web; `fallbacks` says which ran and why.
  */
-import { NativeDecoder } from '../native/decoder';
+import { NativeDecoder, type NativeDecoderOptions } from '../native/decoder';
 import { isNotNative, readDecoderWeights } from '../native/decoder-weights';
 import { parseModel } from '../onnx/model';
 import { WebqError } from '../shared/errors';
@@ -25,10 +25,11 @@ export function nativeDecoderFor(
   options: NormalizedOptions,
   gpu: GpuInfo | null,
   fallbacks: string[],
+  tiles?: Pick<NativeDecoderOptions, 'gemv' | 'gemm'>,
 ): NativeDecoder | undefined {
   const engine = options.engine ?? 'auto';
   if (engine === 'ort') return undefined;
-  if (!graph.native) graph.native = build(graph, assets, gpu);
+  if (!graph.native) graph.native = build(graph, assets, gpu, tiles);
   const native = graph.native!;
   if (!isNotNative(native)) {
     if (engine === 'auto') fallbacks.push("engine auto: webq's decode engine");
@@ -40,7 +41,12 @@ export function nativeDecoderFor(
   return undefined;
 }
 
-function build(graph: LoadedGraph, assets: TextGenerationAssets, gpu: GpuInfo | null): LoadedGraph['native'] {
+function build(
+  graph: LoadedGraph,
+  assets: TextGenerationAssets,
+  gpu: GpuInfo | null,
+  tiles: Pick<NativeDecoderOptions, 'gemv' | 'gemm'> | undefined,
+): LoadedGraph['native'] {
   if (graph.target.backend !== 'webgpu') return { notNative: `runs on WebGPU, not ${graph.target.backend}` };
   if (!gpu) return { notNative: 'needs WebGPU, which is not available' };
   if (isNotNative(assets.native)) return { notNative: `cannot read config.json: ${assets.native.notNative}` };
@@ -52,6 +58,7 @@ function build(graph: LoadedGraph, assets: TextGenerationAssets, gpu: GpuInfo | 
     if (isNotNative(weights)) return { notNative: `cannot run this graph: ${weights.notNative}` };
     return new NativeDecoder(gpu.device, weights, {
       maxPositions: graphContextWindow(assets.config, graph.io.groupQueryAttention),
+      ...tiles, // the options page's calibration on this adapter, when there is one
     });
   } catch (err) {
     if (err instanceof RangeError) return { notNative: `cannot run this graph here: ${err.message}` };

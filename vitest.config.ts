@@ -15,6 +15,7 @@ const SLOW_E2E = [
   'tests/e2e/webnn.test.ts',
   'tests/e2e/gpu-quantize.test.ts',
   'tests/e2e/reliability-firefox.test.ts',
+  'tests/e2e/reliability.test.ts',
 ];
 
 export default defineConfig({

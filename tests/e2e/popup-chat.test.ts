@@ -19,6 +19,8 @@ import { qwen2HubFiles } from '../../tools/hub-models/qwen2';
 import { BLANK_PAGE, startServer, type TestServer } from '../../tools/server';
 
 const SHOTS = 'test-output/ui';
+const LONG_CONTEXT = 2048;
+const LONG_REPLY = 800;
 const PREFIX = '/hub';
 
 let server: TestServer;
@@ -31,7 +33,8 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   server = await startServer({ '/page.html': BLANK_PAGE() });
   mirrorRepo(server, PREFIX, 'onnx-community/Qwen2.5-0.5B-Instruct', qwen2HubFiles());
-  mirrorRepo(server, PREFIX, 'onnx-community/Llama-3.2-1B-Instruct', llamaHubFiles());
+  // A long context, so that the Stop test's reply lasts seconds (240 tokens of this model took under one).
+  mirrorRepo(server, PREFIX, 'onnx-community/Llama-3.2-1B-Instruct', llamaHubFiles({ maxPositions: LONG_CONTEXT }));
   mirrorRepo(server, PREFIX, 'Xenova/bert-base-uncased', bertHubFiles());
   chromium = await launchChromium();
   const options = await chromium.context.newPage();
@@ -137,19 +140,22 @@ describe('popup chat tab (Chromium)', () => {
     await popup.click('[data-webq=chat-reset]');
     expect(await replies().count()).toBe(0);
     await popup.fill('[data-webq=chat-model]', 'llama-3.2-1b-instruct');
-    await popup.fill('[data-webq=chat-max-tokens]', '240');
+    await popup.fill('[data-webq=chat-max-tokens]', String(LONG_REPLY));
     await popup.fill('[data-webq=chat-input]', 'Tell me a long story.');
     await popup.click('[data-webq=chat-send]');
     const text = replies().nth(0).locator('[data-webq=chat-text]');
-    // Stop at once: the generated model decodes 240 tokens in well under a second once loaded, so waiting for the
-    // first text raced the end of the reply (it finished with 'length' before the click landed).
-    await popup.click('[data-webq=chat-stop]');
+    await expect.poll(async () => ((await text.textContent()) ?? '').length, { timeout: 120_000 }).toBeGreaterThan(0);
+    await popup.click('[data-webq=chat-stop]', { timeout: 5_000 });
     await expect.poll(() => replies().nth(0).getAttribute('data-finish'), { timeout: 10_000 }).toBe('abort');
     expect(await popup.textContent('[data-webq=chat-status]')).toBe('Stopped.');
     expect(await popup.isDisabled('[data-webq=chat-stop]')).toBe(true);
     expect(await popup.isEnabled('[data-webq=chat-send]')).toBe(true);
     const partial = (await text.textContent()) ?? '';
-    const full = await runText('llama-3.2-1b-instruct', [{ role: 'user', content: 'Tell me a long story.' }], 240);
+    const full = await runText(
+      'llama-3.2-1b-instruct',
+      [{ role: 'user', content: 'Tell me a long story.' }],
+      LONG_REPLY,
+    );
     expect(full.startsWith(partial)).toBe(true);
     expect(partial.length).toBeLessThan(full.length);
     await popup.screenshot({ path: `${SHOTS}/popup-chat-stopped.png`, fullPage: true });

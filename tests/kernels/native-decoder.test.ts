@@ -18,6 +18,7 @@ import {
   readDecoderWeights,
   type DecoderWeights,
 } from '../../extension/native/decoder-weights';
+import { createCache } from '../../extension/tasks/generation/decode-loop';
 import {
   generateText,
   promptIds,
@@ -25,7 +26,7 @@ import {
   type GenerationInput,
   type TextGenerationAssets,
 } from '../../extension/tasks/generation/index';
-import type { TaskPipeline } from '../../extension/tasks/types';
+import type { GraphRunner, TaskPipeline } from '../../extension/tasks/types';
 import type { HubFiles } from '../../tools/hub-mirror';
 import { llamaHubFiles } from '../../tools/hub-models/llama';
 import { llamaGqaHubFiles } from '../../tools/hub-models/llama-gqa';
@@ -38,6 +39,7 @@ const INPUT: GenerationInput = {
   messages: [{ role: 'user', content: 'Name three colours of the rainbow, please.' }],
 };
 const STEPS = 10;
+const MORE: GenerationInput = { kind: 'text', text: ['And then?'], batched: false };
 const pipeline = textGeneration as unknown as TaskPipeline;
 
 let device: GPUDevice;
@@ -243,4 +245,34 @@ describe('native decoder sequences', () => {
     expect(alone[0]).not.toEqual(alone[1]);
     expect(await greedy(stepped)).toEqual(alone); // both sequences' steps are issued together each round
   }, 60_000);
+});
+
+describe('the decode loop on the native decoder', () => {
+  it('gives onnxruntime’s tokens greedily and with seeded sampling (logits read back), and continues a cache', async () => {
+    const hub = llamaHubFiles();
+    const { assets, bytes, weights } = await setUp(hub, 4, 'symmetric');
+    const runner = await nodeRunner(pipeline, hub, { model: bytes });
+    const decoder = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow });
+    decoders.push(decoder);
+    const native: GraphRunner = { ...runner, native: () => decoder };
+    try {
+      for (const options of [{ maxNewTokens: 6 }, { maxNewTokens: 6, temperature: 0.8, topK: 40, seed: 7 }]) {
+        const ort = await generateText(assets, INPUT, options, runner);
+        expect((await generateText(assets, INPUT, options, native)).tokens).toEqual(ort.tokens);
+      }
+      // A cache continued with a second prompt: the same as one run over both.
+      const cache = createCache();
+      const first = await generateText(assets, INPUT, { maxNewTokens: 3 }, native, { cache });
+      const again = await generateText(assets, MORE, { maxNewTokens: 3 }, native, { cache });
+      const ortCache = createCache();
+      expect((await generateText(assets, INPUT, { maxNewTokens: 3 }, runner, { cache: ortCache })).tokens).toEqual(
+        first.tokens,
+      );
+      expect((await generateText(assets, MORE, { maxNewTokens: 3 }, runner, { cache: ortCache })).tokens).toEqual(
+        again.tokens,
+      );
+    } finally {
+      await runner.release();
+    }
+  }, 90_000);
 });

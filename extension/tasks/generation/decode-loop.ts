@@ -19,6 +19,9 @@
  * without `runKeeping` (wasm, Node) still get the logits (ORT copies every output out of its heap), but the argmax
  * is the graph's, not a JavaScript loop over 128k–152k floats. Sampling and penalties read the logits as before.
  *
+ * When the runner offers webq's own decode engine for the graph (`GraphRunner.native`, engine 'webq' or 'auto'), each
+ * step runs there instead: it keeps the cache's positions on the GPU itself, and `past` stays empty.
+ *
  * No extension or onnxruntime imports: the loop runs on a `GraphRunner` in the engine and in Node tests alike.
  */
 import { WebqError } from '../../shared/errors';

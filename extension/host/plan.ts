@@ -175,10 +175,10 @@ export function graphPlan(
   role: string,
 ): Plan {
   const { native, ...rest } = plan;
+  const nextTokenGraph = pipeline?.nextTokenGraphs?.includes(role) === true;
   // Only the decoder graph of text generation can run on the native engine.
-  const decoder = pipeline?.nextTokenGraphs?.includes(role) && pipeline.task === 'text-generation';
-  const base = native && decoder ? plan : rest;
-  if (plan.nextToken === false || !pipeline?.nextTokenGraphs?.includes(role)) return base;
+  const base = native && nextTokenGraph && pipeline?.task === 'text-generation' ? plan : rest;
+  if (plan.nextToken === false || !nextTokenGraph) return base;
   return { ...base, nextToken: true, variant: `${plan.variant}+next` };
 }
 

@@ -10,7 +10,7 @@
  * interleaved rotary, ...) gives a `NotNative` with the reason, and the engine runs it on onnxruntime instead.
  */
 import type { QuantizedWeight } from '../../kernels/layout';
-import { fromFloat16 } from '../quant/fp16';
+import { readCode } from '../quant/pack';
 import { dataError } from '../shared/errors';
 import { attribute, intAttribute, type ModelProto, type NodeProto } from '../onnx/model';
 import { DataType, dimsOf, isExternal, readFloats } from '../onnx/tensor';
@@ -53,8 +53,6 @@ export interface DecoderWeights {
   head: NativeHead;
   /** Rotary tables [positions, headDim / 2]. */
   rotary: { cos: Float32Array; sin: Float32Array; positions: number };
-  /** Bytes of the weights as stored (for the report). */
-  bytes: number;
 }
 
 export interface NotNative {
@@ -139,19 +137,15 @@ function read(model: ModelProto, config: DecoderConfig, extra: NativeConfig): De
   const { layers: count, heads, kvHeads, headDim } = config;
   const hidden = extra.hiddenSize;
   const intermediate = extra.intermediateSize;
-  let bytes = 0;
   const floats = (name: string): Float32Array => {
     const w = ix.constants.get(name);
     if (!w) return unsupported(`${name} is not a constant`);
     if (isExternal(w.tensor)) return unsupported(`${name} is in external data the native engine does not read`);
-    const values = readFloats(w.tensor);
-    bytes += values.length * (w.tensor.dataType === DataType.FLOAT16 ? 2 : 4);
-    return values;
+    return readFloats(w.tensor);
   };
   const raw = (name: string): Uint8Array => {
     const w = ix.constants.get(name)?.tensor;
     if (!w || w.dataType !== DataType.UINT8 || !w.rawData) return unsupported(`${name} is not a uint8 constant`);
-    bytes += w.rawData.length;
     return Uint8Array.from(w.rawData);
   };
 
@@ -235,7 +229,6 @@ function read(model: ModelProto, config: DecoderConfig, extra: NativeConfig): De
     embed,
     head,
     rotary: rotaryTables(ix, graph.node ?? [], graph.initializer ?? [], headDim, config, extra),
-    bytes,
   };
 }
 
@@ -311,15 +304,12 @@ function embedding(
   const blocks = hidden / blockSize;
   const zpRow = Math.ceil((blocks * bits) / 8);
   const mid = 1 << (bits - 1);
-  const mask = (1 << bits) - 1;
-  const code = (bytes: Uint8Array, base: number, i: number) =>
-    bits === 8 ? bytes[base + i]! : (bytes[base + (i >> 1)]! >> ((i & 1) * 4)) & mask;
   return (id) => {
     const row = new Float32Array(hidden);
     for (let d = 0; d < hidden; d++) {
       const b = Math.floor(d / blockSize);
-      const z = zp ? code(zp, id * zpRow, b) : mid;
-      row[d] = (code(data, id * rowBytes, d) - z) * scales[id * blocks + b]!;
+      const z = zp ? readCode(zp, id * zpRow, b, bits) : mid;
+      row[d] = (readCode(data, id * rowBytes, d, bits) - z) * scales[id * blocks + b]!;
     }
     return row;
   };
@@ -374,8 +364,8 @@ function rotaryTables(
   if (gqa) {
     if (intAttribute(gqa, 'do_rotary', 0) !== 1 || intAttribute(gqa, 'rotary_interleaved', 0) !== 0)
       return unsupported('GroupQueryAttention without (non-interleaved) rotary');
-    const cos = floats16(ix, gqa.input?.[7]);
-    const sin = floats16(ix, gqa.input?.[8]);
+    const cos = table(ix, gqa.input?.[7]);
+    const sin = table(ix, gqa.input?.[8]);
     if (!cos || !sin || cos.length !== sin.length || cos.length % half !== 0)
       return unsupported('GroupQueryAttention rotary caches are not constants of [positions, headDim/2]');
     return { cos, sin, positions: cos.length / half };
@@ -402,12 +392,10 @@ function rotaryTables(
   return { cos, sin, positions };
 }
 
-function floats16(ix: ModelIndex, name: string | null | undefined): Float32Array | undefined {
+/** A constant [rows, columns] float table (readFloats reads fp16 and fp32 alike), or undefined. */
+function table(ix: ModelIndex, name: string | null | undefined): Float32Array | undefined {
   const t = name ? ix.constants.get(name)?.tensor : undefined;
-  if (!t) return undefined;
-  if (t.dataType === DataType.FLOAT16 && t.rawData)
-    return fromFloat16(new Uint16Array(Uint8Array.from(t.rawData).buffer));
-  return dimsOf(t).length === 2 ? readFloats(t) : undefined;
+  return t && dimsOf(t).length === 2 ? readFloats(t) : undefined;
 }
 
 /** θ^(−2j/d), with Llama 3's frequency-dependent scaling when rope_scaling says 'llama3'. */

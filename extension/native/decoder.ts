@@ -34,7 +34,7 @@ import {
 } from '../../kernels/index';
 import { isSoftwareAdapter } from '../../kernels/pipelines';
 import { createStorage } from '../../kernels/weights';
-import type { NativeStepper } from '../tasks/types';
+import type { NativeStepper, StepResult } from '../tasks/types';
 import type { DecoderWeights, NativeLinear } from './decoder-weights';
 
 /**
@@ -91,8 +91,6 @@ interface Scratch {
   up: GPUBuffer;
   act: GPUBuffer;
 }
-
-export type StepResult = { token: number; logits?: undefined } | { token?: undefined; logits: Float32Array };
 
 export class NativeDecoder implements NativeStepper {
   private readonly layers: GpuLayer[];

@@ -70,6 +70,9 @@ export interface GraphRunner {
   native?(role: string): NativeStepper | undefined;
 }
 
+/** What one decoder step gives: the greedy id, or the last position's logits row. */
+export type StepResult = { token: number; logits?: undefined } | { token?: undefined; logits: Float32Array };
+
 /** A decoder that keeps its own KV cache on the GPU (native/decoder.ts), as the decode loop sees it. */
 export interface NativeStepper {
   /**
@@ -83,7 +86,7 @@ export interface NativeStepper {
     ids: readonly number[],
     want: 'token' | 'logits',
     vocabLimit: number,
-  ): Promise<{ token: number; logits?: undefined } | { token?: undefined; logits: Float32Array }>;
+  ): Promise<StepResult>;
 }
 
 export interface TaskPipeline<Assets = unknown> {

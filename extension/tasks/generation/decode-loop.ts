@@ -28,7 +28,7 @@ import { WebqError } from '../../shared/errors';
 import type { Tensor } from '../../shared/tensor';
 import { fromFloat16 } from '../../quant/fp16';
 import { hasNextToken, NEXT_TOKEN_OUTPUT, VOCAB_LIMIT_INPUT } from '../../shared/next-token';
-import { isDeviceTensor, type GraphRunner, type HeldTensor, type NativeStepper } from '../types';
+import { isDeviceTensor, type GraphRunner, type HeldTensor, type NativeStepper, type StepResult } from '../types';
 import { Detokenizer, type Decode } from './detokenize';
 import { graphContextWindow, type DecoderConfig } from './model-config';
 import { Sampler, type SamplingOptions } from './sampling';
@@ -260,11 +260,7 @@ export class DecodeLoop {
    * for (the logits then stay on the device where the runner can keep them, and are disposed here), else the last
    * position's logits.
    */
-  private async step(
-    cache: KvCache,
-    ids: readonly number[],
-    token: boolean,
-  ): Promise<{ token: number; logits?: undefined } | { token?: undefined; logits: Float32Array }> {
+  private async step(cache: KvCache, ids: readonly number[], token: boolean): Promise<StepResult> {
     if (this.native) return this.nativeStep(this.native, cache, ids, token);
     const past = cache.tokens.length;
     const { graphs, role } = this.model;
@@ -313,7 +309,7 @@ export class DecodeLoop {
     cache: KvCache,
     ids: readonly number[],
     token: boolean,
-  ): Promise<{ token: number; logits?: undefined } | { token?: undefined; logits: Float32Array }> {
+  ): Promise<StepResult> {
     const out = await native.step(cache, cache.tokens, ids, token ? 'token' : 'logits', this.graphVocabLimit());
     cache.tokens.push(...ids);
     cache.pending = [];

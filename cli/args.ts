@@ -84,11 +84,13 @@ Options (a list may also be given comma-separated, e.g. --platform wasm,webgpu):
                                                              image → embedding (cosine with fp32)
                                        whisper-tiny          speech → text (same text as fp32)
                                        wav2vec2-base-960h    speech → text by CTC (same text as fp32)
+                                       t5-small              prompt → text, greedy (same text as fp32)
                                      a path to a .onnx file (served locally); or a URL (https or loopback)
   --input TEXT|FILE                  ppocr: the text to render (default "Hello World 2024");
                                      silero-vad, whisper-tiny, wav2vec2-base-960h: text spoken by
                                      espeak-ng (default a sentence), or a .wav file;
                                      bert-base-uncased: the text to embed (default a sentence);
+                                     t5-small: the prompt (default "translate English to German: …");
                                      vit-base-patch16-224, clip-vit-base-patch32: a .png/.jpg/.jpeg/.webp/
                                      .gif/.bmp file (default: ImageMagick's built-in photo of a rose, rendered
                                      with \`convert rose:\`)

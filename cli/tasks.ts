@@ -1,8 +1,8 @@
 /**
  * Registry ids in `webq check`: a real input for the id's task (text; an image file, or ImageMagick's built-in
- * photo of a rose; speech by espeak-ng, or a .wav), handed to `window.webq.run(id, input)` as a page would, and how
- * a quantized run's task output is judged against the fp32 run's: embeddings by cosine, labels by the top label,
- * transcripts by the text.
+ * photo of a rose; speech by espeak-ng, or a .wav; a prompt for text2text), handed to `window.webq.run(id, input)`
+ * as a page would, and how a quantized run's task output is judged against the fp32 run's: embeddings by cosine,
+ * labels by the top label, transcripts and text2text answers (greedy) by the text.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -16,6 +16,9 @@ type IdSpec = Extract<ModelSpec, { kind: 'id' }>;
 
 const DEFAULT_TEXT = 'webq runs BERT in the browser, on the GPU or in WebAssembly.';
 const DEFAULT_SPEECH = 'Hello, this is a test of speech recognition in the browser.';
+const DEFAULT_TEXT2TEXT = 'translate English to German: The house is wonderful.';
+/** Enough for a sentence; a limit keeps a model that never says end-of-sequence from running for minutes. */
+const TEXT2TEXT_MAX_NEW_TOKENS = 48;
 
 /** What the page sends back of each task's output (page/check.js keeps these fields; typed arrays as base64). */
 interface Embedding {
@@ -165,6 +168,34 @@ function speechRecognition(spec: IdSpec, input: string | undefined): CheckModel<
   };
 }
 
+/**
+ * text2text-generation (t5-small): greedy, so the quantized run and the fp32 run are comparable token by token; judged
+ * by the text, as transcripts are.
+ */
+function text2text(spec: IdSpec, input: string | undefined): CheckModel<Transcript> {
+  const text = input ?? DEFAULT_TEXT2TEXT;
+  return {
+    label: `${spec.id} (${spec.task}, ${spec.repo}) on ${quote(text)}`,
+    routes: {},
+    ref: () => spec.id,
+    plan: () => ({
+      kind: 'task',
+      input: { text },
+      keep: ['text', 'tokens'],
+      options: { maxNewTokens: TEXT2TEXT_MAX_NEW_TOKENS },
+    }),
+    compare(reference, got): Agreement {
+      const agrees = reference.text === got.text;
+      return {
+        agrees,
+        text: got.text,
+        summary: agrees ? 'same text' : `text ${quote(got.text, 40)} ≠ ${quote(reference.text, 40)}`,
+      };
+    },
+    brief: (got): OutputBrief => ({ summary: quote(got.text.trim(), 48), text: got.text }),
+  };
+}
+
 export function taskModel(spec: IdSpec, input: string | undefined): CheckModel {
   switch (spec.task) {
     case 'feature-extraction':
@@ -176,6 +207,8 @@ export function taskModel(spec: IdSpec, input: string | undefined): CheckModel {
       return imageEmbedding(spec, input) as CheckModel;
     case 'automatic-speech-recognition':
       return speechRecognition(spec, input) as CheckModel;
+    case 'text2text-generation':
+      return text2text(spec, input) as CheckModel;
     case 'text-generation':
       throw new Error(`webq check does not judge text generation yet (${spec.id})`); // refused by args.ts
   }

@@ -144,6 +144,7 @@ export function taskOutputView(task: Task, output: unknown, names: string[]): HT
     }
     case 'automatic-speech-recognition':
     case 'text-generation':
+    case 'text2text-generation':
       return transcript(output as TextOutput);
   }
 }

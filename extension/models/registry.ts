@@ -118,6 +118,13 @@ const entries: RegistryEntry[] = [
     task: 'text-generation',
     description: 'Llama 3.2 1B Instruct: chat messages or a prompt → generated text (GQA, KV cache), streamed',
   },
+  {
+    id: 't5-small',
+    repo: 'Xenova/t5-small',
+    task: 'text2text-generation',
+    description:
+      'T5 small, 60M parameters, encoder-decoder: a prompt naming its task ("translate English to German: …") → text (KV cache), streamed',
+  },
 ];
 
 const frozen = (e: RegistryEntry): RegistryEntry =>

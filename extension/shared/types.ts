@@ -10,6 +10,7 @@ export const TASKS = Object.freeze([
   'image-feature-extraction',
   'automatic-speech-recognition',
   'text-generation',
+  'text2text-generation',
 ] as const);
 export type Task = (typeof TASKS)[number];
 export type ConcreteBackend = Exclude<Backend, 'auto'>;

@@ -8,6 +8,7 @@ import { zeroShotImageClassification } from './zero-shot-image-classification';
 import { speechRecognition } from './speech-recognition';
 import { speechRecognitionCtc } from './speech-recognition-ctc';
 import { textGeneration } from './generation';
+import { text2textGeneration } from './text2text-generation';
 import type { TaskPipeline } from './types';
 
 export { modelTypeOfGraph } from './model-type';
@@ -19,6 +20,7 @@ const PIPELINES: Readonly<Record<Task, TaskPipeline>> = Object.freeze({
   'image-feature-extraction': imageFeatureExtraction as TaskPipeline,
   'automatic-speech-recognition': speechRecognition as TaskPipeline,
   'text-generation': textGeneration as TaskPipeline,
+  'text2text-generation': text2textGeneration as TaskPipeline,
 });
 
 /**

@@ -127,7 +127,8 @@ export function taskAgreement(task: Task, a: unknown, b: unknown): TaskAgreement
       return { kind: 'labels', rows };
     }
     case 'automatic-speech-recognition':
-    case 'text-generation': {
+    case 'text-generation':
+    case 'text2text-generation': {
       const x = (a as TextOutput).text;
       const y = (b as TextOutput).text;
       return { kind: 'text', a: x, b: y, same: x.trim() === y.trim() };

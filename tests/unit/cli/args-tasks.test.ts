@@ -46,3 +46,24 @@ describe('webq check --model clip-vit-base-patch32', () => {
     expect(() => parse('--model', 'clip-vit-base-patch32', '--input', 'notes.txt')).toThrow(/a \.png/);
   });
 });
+
+describe('webq check --model t5-small', () => {
+  it('runs text2text-generation on a prompt (the default or --input), greedy with a token limit, judged by the text', () => {
+    const config = parse('--model', 't5-small', '--input', 'translate English to German: red cat');
+    expect(config.model).toEqual({ kind: 'id', id: 't5-small', repo: 'Xenova/t5-small', task: 'text2text-generation' });
+    const spec = config.model as Extract<CheckConfig['model'], { kind: 'id' }>;
+    const check = taskModel(spec, config.input);
+    expect(check.plan([])).toEqual({
+      kind: 'task',
+      input: { text: 'translate English to German: red cat' },
+      keep: ['text', 'tokens'],
+      options: { maxNewTokens: 48 },
+    });
+    expect(taskModel(spec, undefined).plan([])).toMatchObject({ input: { text: expect.stringMatching(/^translate/) } });
+    expect(check.compare({ text: 'rot Katze', tokens: [1] }, { text: 'rot Katze', tokens: [1] }).agrees).toBe(true);
+    expect(check.compare({ text: 'rot Katze', tokens: [1] }, { text: 'rot Hund', tokens: [2] })).toMatchObject({
+      agrees: false,
+      summary: expect.stringMatching(/Hund/),
+    });
+  });
+});

@@ -4,12 +4,13 @@ import { checkModelHost, hubFileUrl } from '../../../extension/models/model-host
 import { pipelineFor } from '../../../extension/tasks';
 
 describe('registry', () => {
-  it("has the seed's benchmark ids, wav2vec2 and its two LLMs, each with a task webq runs", () => {
+  it("has the seed's benchmark ids, wav2vec2, its two LLMs and T5, each with a task webq runs", () => {
     expect([...REGISTRY.keys()].sort()).toEqual([
       'bert-base-uncased',
       'clip-vit-base-patch32',
       'llama-3.2-1b-instruct',
       'qwen2.5-0.5b-instruct',
+      't5-small',
       'vit-base-patch16-224',
       'wav2vec2-base-960h',
       'whisper-tiny',
@@ -19,6 +20,12 @@ describe('registry', () => {
     expect(pipelineFor(registryEntry('bert-base-uncased')!.task).modality).toBe('text');
     expect(pipelineFor(registryEntry('vit-base-patch16-224')!.task).modality).toBe('vision');
     expect(pipelineFor(registryEntry('whisper-tiny')!.task).modality).toBe('audio');
+    const t5 = pipelineFor(registryEntry('t5-small')!.task);
+    expect([t5.task, t5.modality, Object.keys(t5.graphs)]).toEqual([
+      'text2text-generation',
+      'text',
+      ['encoder', 'decoder', 'decoderWithPast'],
+    ]);
     const wav2vec2 = registryEntry('wav2vec2-base-960h')!;
     expect(pipelineFor(wav2vec2.task, wav2vec2.modelType).graphs).toEqual({ model: 'onnx/model.onnx' });
   });

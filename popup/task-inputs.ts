@@ -2,8 +2,9 @@
  * Input editors for task models, by the loaded model's task (ModelInfo.task): text lines and `normalize` for
  * feature-extraction; image files (with previews) and `topK` for image-classification, candidate labels and a
  * hypothesis template for zero-shot-image-classification, `normalize` for image-feature-extraction; an audio file or a
- * microphone recording, and for Whisper `language` and `maxNewTokens`, for automatic-speech-recognition. Each builds
- * what a page would pass to `webq.run`: a string or strings, a Blob or Blobs, `{ audio, sampleRate }`.
+ * microphone recording, and for Whisper `language` and `maxNewTokens`, for automatic-speech-recognition; a prompt and
+ * `maxNewTokens` for text2text-generation. Each builds what a page would pass to `webq.run`: a string or strings, a
+ * Blob or Blobs, `{ audio, sampleRate }`.
  */
 import type { Task } from '../extension/shared/types';
 import { $, h } from '../extension/ui/dom';
@@ -230,6 +231,38 @@ export function renderTaskInputs(task: Task, modelType?: string): void {
       );
       return;
     }
+    case 'text2text-generation':
+      root.replaceChildren(
+        field(
+          'task-prompt',
+          'Prompt',
+          h('textarea', {
+            id: 'task-prompt',
+            'data-webq': 'task-prompt',
+            rows: '3',
+            spellcheck: 'true',
+            'aria-describedby': 'task-prompt-hint',
+            placeholder: 'translate English to German: The house is wonderful.',
+          }),
+          'One prompt; T5 reads its task from the text (translate English to German: …, summarize: …).',
+        ),
+        field(
+          'task-max-new-tokens',
+          'maxNewTokens',
+          h('input', {
+            id: 'task-max-new-tokens',
+            'data-webq': 'task-max-new-tokens',
+            type: 'number',
+            min: '1',
+            max: '32768',
+            step: '1',
+            placeholder: "model's default",
+            'aria-describedby': 'task-max-new-tokens-hint',
+          }),
+          "At most this many tokens of text. Empty: generation_config.json's max_length.",
+        ),
+      );
+      return;
   }
 }
 
@@ -371,6 +404,11 @@ export function readTaskInput(): unknown {
       if (!audio) throw new Error('choose an audio file or record from the microphone first');
       // A copy per call: the page API may hand the array on, and compare mode sends it several times.
       return { audio: audio.audio.slice(), sampleRate: audio.sampleRate };
+    case 'text2text-generation': {
+      const prompt = $<HTMLTextAreaElement>('[data-webq=task-prompt]').value.trim();
+      if (!prompt) throw new Error('type a prompt first');
+      return prompt;
+    }
     default:
       throw new Error('load a task model first');
   }
@@ -389,6 +427,8 @@ export function inputNames(): string[] {
       return images.map((f) => f.name);
     case 'automatic-speech-recognition':
       return audio ? [audio.label] : [];
+    case 'text2text-generation':
+      return ['prompt'];
     default:
       return [];
   }
@@ -429,6 +469,10 @@ export function taskRunOptions(): Record<string, unknown> {
       const max = numberField('task-max-new-tokens');
       if (max !== undefined) out.maxNewTokens = max;
       return out;
+    }
+    case 'text2text-generation': {
+      const max = numberField('task-max-new-tokens');
+      return max === undefined ? {} : { maxNewTokens: max };
     }
     default:
       return {};

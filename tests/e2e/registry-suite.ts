@@ -25,6 +25,8 @@ import { BACKTRACKING_TEXT, backtrackingTokenizerJson } from '../../tools/hub-mo
 import { referenceCtcTranscript } from '../support/ctc-reference';
 import { runPipeline } from '../support/node-pipeline';
 import type { SuiteContext } from './webq-suite';
+import { T5_EXAMPLES, t5HubFiles } from '../../tools/hub-models/t5';
+import { t5ReferenceGreedy } from '../support/t5-reference';
 
 const PREFIX = '/hub';
 const BERT_REPO = 'Xenova/bert-base-uncased';
@@ -578,6 +580,54 @@ export function registrySuite(ctx: () => RegistryContext): void {
         ok: false,
         name: 'DataError',
         message: expect.stringMatching(/audio/),
+      });
+    });
+  });
+
+  describe('t5-small by id (text2text-generation)', () => {
+    const T5_REPO = 'Xenova/t5-small';
+    const t5 = t5HubFiles();
+    const { input, text } = T5_EXAMPLES.animals;
+    beforeAll(() => mirrorRepo(ctx().server, PREFIX, T5_REPO, t5));
+
+    it("a prompt → encoder, decoder with the KV cache → the known text at the profile's 4-bit, the tokens of a greedy reference in Node on the same bytes; streamed; bad options named", async () => {
+      const r = await run('t5-small', input);
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output).toMatchObject({ text, finishReason: 'stop' });
+      expect(r.metrics).toMatchObject({ quantizationBits: 4, mixedPrecision: true });
+      expect(r.metrics.timeToFirstTokenMs).toBeGreaterThan(0);
+      // Greedy decoding written in the test support, no cache, on onnxruntime-node and the profile's 4-bit bytes.
+      const quantized: Record<string, Uint8Array | string> = { ...t5 };
+      for (const file of ['onnx/encoder_model.onnx', 'onnx/decoder_model.onnx'])
+        quantized[file] = prepareModel(t5[file] as Uint8Array, TEXT_POLICY).bytes;
+      expect(r.output.tokens).toEqual(await t5ReferenceGreedy(quantized, input));
+
+      const streamed: Json = await ctx().page.evaluate(
+        async ({ input }) => {
+          const s = (window as any).webq.stream('t5-small', input, { stop: ['Haus'] });
+          const chunks: string[] = [];
+          for (const reader = s.getReader(); ;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            chunks.push(value);
+          }
+          return { chunks, result: (await s.result).output };
+        },
+        { input },
+      );
+      expect(streamed.chunks.length).toBeGreaterThan(1);
+      expect(streamed.chunks.join('')).toBe(streamed.result.text);
+      expect(streamed.result.text).toBe(text.slice(0, text.indexOf('Haus')));
+
+      expect(await run('t5-small', input, { topP: 2 })).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/topP/),
+      });
+      expect(await run('t5-small', input, { language: 'de' })).toMatchObject({
+        ok: false,
+        name: 'DataError',
+        message: expect.stringMatching(/language/),
       });
     });
   });

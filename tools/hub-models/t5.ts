@@ -12,8 +12,8 @@
  * beyond ±8 share one bucket (T5's buckets are exact up to 8 and logarithmic after: the tables below are flat there).
  *
  * Its weights are set so that it translates a few English words to German word by word and copies any other piece
- * ("translate English to German: red cat big house" → "rot Katze groß Haus"), and the answer comes from what a
- * pipeline must get right:
+ * (lower-case letters spell out other words: "translate English to German: red cat zebra" → "rot Katze zebra"), and the
+ * answer comes from what a pipeline must get right:
  *   - the encoder's relative bias makes head 0 read the token one back and head 1 the token two back, so each
  *     position's state holds its own piece, the one before and the one before that (in three blocks of channels);
  *   - the decoder's self-attention does the same over its own sequence (head 0: the token before; head 1: itself,
@@ -24,8 +24,8 @@
  *     come from the cross-attention cache of the first step), and the lm_head writes the translation of its piece,
  *     `</s>` after the last word.
  * Every projection is a MatMul with K ≥ 128 and seeded small noise around the scripted entries, so the quantizer has
- * real work and the text survives 4 bits. A word repeated in the input (or a German word) is not what it is built
- * for: tests use distinct known words.
+ * real work and the text survives 4 bits. It is not built for inputs that repeat a piece (a word twice, "zoo") or
+ * hold German words: the tests use distinct pieces.
  */
 import { onnx } from 'onnx-proto';
 import { intAttr, makeNode } from '../../extension/onnx/model';
@@ -61,7 +61,7 @@ export const T5_EXAMPLES = Object.freeze({
 });
 
 const SPECIALS = ['<pad>', '</s>', '<unk>'] as const;
-const LETTERS = [...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'];
+const LETTERS = [...'abcdefghijklmnopqrstuvwxyz'];
 
 interface Vocabulary {
   pieces: string[];
@@ -98,7 +98,7 @@ export function t5TextIds(text: string): number[] {
   return text.split(' ').map((w) => t5TokenId(`▁${w}`));
 }
 
-export const T5_CONFIG = Object.freeze({ layers: 2, heads: 2, ff: 256, spare: 32, maxDistance: 8 });
+export const T5_CONFIG = Object.freeze({ layers: 2, heads: 2, ff: 128, spare: 32, maxDistance: 8 });
 
 /** Channel layout: three identity blocks (own piece, one back, two back) and spare channels for the noise. */
 function dims() {

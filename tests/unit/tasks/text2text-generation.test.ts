@@ -1,12 +1,11 @@
 /**
  * The text2text-generation pipeline (t5-small) on a generated T5-shaped model (tools/hub-models/t5.ts) on
- * onnxruntime-node's CPU EP, against a reference written here apart from the pipeline: the input's ids from
- * @huggingface/tokenizers, the encoder run directly, and greedy decoding on decoder_model.onnx over the whole
- * sequence at every step (no cache). Then what the pipeline shares with text-generation (seeded sampling, stop
- * strings, maxNewTokens, streamed deltas), 4-bit weights, a broken cache, and the errors a model's files can cause.
+ * onnxruntime-node's CPU EP, against a reference written apart from the pipeline (tests/support/t5-reference.ts: the
+ * input's ids from @huggingface/tokenizers, the encoder run directly, and greedy decoding on decoder_model.onnx over
+ * the whole sequence at every step, no cache). Then what the pipeline shares with text-generation (seeded sampling,
+ * stop strings, maxNewTokens, streamed deltas), 4-bit weights, a broken cache, and the errors a model's files cause.
  */
 import { Tokenizer } from '@huggingface/tokenizers';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { prepareModel } from '../../../extension/host/prepare';
 import { makePolicy } from '../../../extension/onnx/index';
@@ -20,35 +19,10 @@ import {
 import type { GraphRunner, RunHooks } from '../../../extension/tasks/types';
 import { T5_EXAMPLES, t5HubFiles, t5TextIds } from '../../../tools/hub-models/t5';
 import { filesFrom, type HubFiles, nodeRunner } from '../../support/node-pipeline';
+import { t5ReferenceGreedy } from '../../support/t5-reference';
 
 const hub = t5HubFiles();
 const json = (name: string) => JSON.parse(hub[name] as string) as Record<string, unknown>;
-
-/** Greedy decoding with no cache: decoder_model.onnx on [start, …generated] at every step, argmax of the last row. */
-async function referenceGreedy(files: HubFiles, input: string, maxNew = 32): Promise<number[]> {
-  const tokenizer = new Tokenizer(json('tokenizer.json'), json('tokenizer_config.json'));
-  const ids = tokenizer.encode(input).ids;
-  const int64 = (values: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [1, values.length]);
-  const encoder = await ort.InferenceSession.create(files['onnx/encoder_model.onnx'] as Uint8Array);
-  const decoder = await ort.InferenceSession.create(files['onnx/decoder_model.onnx'] as Uint8Array);
-  const mask = int64(ids.map(() => 1));
-  const hidden = (await encoder.run({ input_ids: int64(ids), attention_mask: mask })).last_hidden_state!;
-  const sequence = [0]; // config.json decoder_start_token_id
-  for (let step = 0; step < maxNew; step++) {
-    const logits = (
-      await decoder.run({ input_ids: int64(sequence), encoder_attention_mask: mask, encoder_hidden_states: hidden })
-    ).logits!;
-    const width = logits.dims[2]!;
-    const row = (logits.data as Float32Array).subarray((sequence.length - 1) * width, sequence.length * width);
-    let best = 0;
-    for (let i = 1; i < width; i++) if (row[i]! > row[best]!) best = i;
-    if (best === 1) break; // eos_token_id
-    sequence.push(best);
-  }
-  await encoder.release();
-  await decoder.release();
-  return sequence.slice(1);
-}
 
 let assets: Text2TextAssets;
 let runner: Awaited<ReturnType<typeof nodeRunner>>;
@@ -80,7 +54,7 @@ async function generate(
 describe('text2text-generation on a generated T5', () => {
   test('greedy decoding with the KV cache gives the independent no-cache reference, which is the known answer', async () => {
     for (const { input, text } of Object.values(T5_EXAMPLES)) {
-      const reference = await referenceGreedy(hub, input);
+      const reference = await t5ReferenceGreedy(hub, input);
       expect(reference).toEqual(t5TextIds(text));
       const before = { ...runner.calls };
       const out = await generate(input);
@@ -96,6 +70,13 @@ describe('text2text-generation on a generated T5', () => {
       const calls = (role: string) => (runner.calls[role] ?? 0) - (before[role] ?? 0);
       expect([calls('encoder'), calls('decoder'), calls('decoderWithPast')]).toEqual([1, 1, reference.length]);
     }
+  });
+
+  test('a word the model does not know is copied piece by piece, as the reference does', async () => {
+    const input = `${T5_EXAMPLES.colours.input.split(':')[0]}: red cat zebra`;
+    const out = await generate(input);
+    expect(out.text).toBe('rot Katze zebra');
+    expect(out.tokens).toEqual(await t5ReferenceGreedy(hub, input));
   });
 
   test('a cache that is not grown changes the text (the model reads its past, so this test can fail)', async () => {

@@ -26,6 +26,7 @@ const GENERATED: Record<string, () => Promise<HubFiles>> = {
   'vit-base-patch16-224': async () => (await import('../tools/hub-models/vit')).vitHubFiles(),
   'whisper-tiny': async () => (await import('../tools/hub-models/whisper')).whisperHubFiles(),
   'wav2vec2-base-960h': async () => (await import('../tools/hub-models/wav2vec2')).wav2vec2HubFiles(),
+  't5-small': async () => (await import('../tools/hub-models/t5')).t5HubFiles(),
 };
 
 const [id, folder] = process.argv.slice(2);

@@ -27,6 +27,7 @@ import { BERT_EXAMPLES, bertHubFiles } from '../../tools/hub-models/bert';
 import { vitHubFiles } from '../../tools/hub-models/vit';
 import { WHISPER_TEXTS, whisperHubFiles, whisperTestAudio } from '../../tools/hub-models/whisper';
 import { BLANK_PAGE, slowRoute, startServer, type TestServer } from '../../tools/server';
+import { T5_EXAMPLES, t5HubFiles } from '../../tools/hub-models/t5';
 import { makeTensor } from '../../extension/ui/tensors';
 
 const SHOTS = 'test-output/ui';
@@ -321,6 +322,7 @@ describe('popup: task models by registry id (Chromium)', () => {
     mirrorRepo(server, PREFIX, 'Xenova/bert-base-uncased', bertHubFiles());
     mirrorRepo(server, PREFIX, 'Xenova/vit-base-patch16-224', vitHubFiles());
     mirrorRepo(server, PREFIX, 'Xenova/whisper-tiny', whisperHubFiles());
+    mirrorRepo(server, PREFIX, 'Xenova/t5-small', t5HubFiles());
     const options = await chromium.context.newPage();
     await options.goto(extensionUrl('options/options.html'));
     await saveModelHost(options, `${server.origin}${PREFIX}`);
@@ -538,6 +540,19 @@ describe('popup: task models by registry id (Chromium)', () => {
     expect(Object.values(WHISPER_TEXTS.en)).toContain(await popup.textContent('[data-webq=transcript]'));
     await popup.locator('[data-webq=result]').scrollIntoViewIfNeeded();
     await popup.screenshot({ path: `${SHOTS}/popup-mic.png`, fullPage: true });
+  });
+
+  it('t5-small on a typed prompt: its text, and maxNewTokens honoured', async () => {
+    const { input, text } = T5_EXAMPLES.colours;
+    await loadId('t5-small');
+    expect(await popup.inputValue('[data-webq=task]')).toBe('text2text-generation');
+    await popup.fill('[data-webq=task-prompt]', input);
+    await popup.click('[data-webq=run]');
+    await appears('[data-webq=transcript]', 60_000);
+    expect(await popup.textContent('[data-webq=transcript]')).toBe(text);
+    await popup.fill('[data-webq=task-max-new-tokens]', '1');
+    await popup.click('[data-webq=run]');
+    await expect.poll(() => popup.textContent('[data-webq=transcript]'), { timeout: 60_000 }).toBe(text.split(' ')[0]);
   });
 });
 

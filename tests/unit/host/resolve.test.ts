@@ -44,6 +44,30 @@ describe('resolveModel', () => {
     expect(flat.file('tokenizer.json').href).toBe('https://cdn.example/tok/t.json');
   });
 
+  it('t5-small and a custom text2text-generation model: the encoder, then both decoders beside it', async () => {
+    const t5 = await resolveModel('t5-small', PAGE);
+    if (t5.kind !== 'task') throw new Error('expected a task model');
+    expect([t5.pipeline.task, t5.graphs.map(([role, url]) => [role, url.pathname])]).toEqual([
+      'text2text-generation',
+      [
+        ['encoder', '/Xenova/t5-small/resolve/main/onnx/encoder_model.onnx'],
+        ['decoder', '/Xenova/t5-small/resolve/main/onnx/decoder_model.onnx'],
+        ['decoderWithPast', '/Xenova/t5-small/resolve/main/onnx/decoder_with_past_model.onnx'],
+      ],
+    ]);
+    const custom = await resolveModel(
+      { url: 'https://cdn.example/me/t5/onnx/encoder_model.onnx', task: 'text2text-generation' },
+      PAGE,
+    );
+    if (custom.kind !== 'task') throw new Error('expected a task model');
+    expect(custom.graphs.map(([role, url]) => [role, url.href])).toEqual([
+      ['encoder', 'https://cdn.example/me/t5/onnx/encoder_model.onnx'],
+      ['decoder', 'https://cdn.example/me/t5/onnx/decoder_model.onnx'],
+      ['decoderWithPast', 'https://cdn.example/me/t5/onnx/decoder_with_past_model.onnx'],
+    ]);
+    expect(custom.file('config.json').href).toBe('https://cdn.example/me/t5/config.json');
+  });
+
   it('an id serving several tasks: option task picks one (default the first), each task fetching only its graphs', async () => {
     const graphsOf = async (task?: Parameters<typeof resolveModel>[2]) => {
       const r = await resolveModel('clip-vit-base-patch32', PAGE, task);

@@ -96,7 +96,10 @@ export function t5TextIds(text: string): number[] {
 
 export const T5_CONFIG = Object.freeze({ layers: 2, heads: 2, ff: 128, spare: 32, maxDistance: 8 });
 
-/** Channel layout: three identity blocks (own piece, one back, two back) and spare channels for the noise. */
+/**
+ * Channel layout: three identity blocks (own piece, one back, two back) and spare channels for the noise. A head is
+ * two blocks wide because cross-attention must match two pieces in one softmax (heads each take their own).
+ */
 function dims() {
   const { block } = vocabulary();
   const headDim = 2 * block;
@@ -503,8 +506,8 @@ function sourceOf(id: number): number {
 /** What the model writes for an encoder piece: its German word, or the piece itself (`</s>` ends the text). */
 function targetOf(id: number): number {
   const piece = vocabulary().pieces[id]!;
-  const de = T5_WORDS[piece.slice(1)];
-  return piece.startsWith('▁') && de ? t5TokenId(`▁${de}`) : id;
+  const english = piece.slice(1);
+  return piece.startsWith('▁') && Object.hasOwn(T5_WORDS, english) ? t5TokenId(`▁${T5_WORDS[english]}`) : id;
 }
 
 /**

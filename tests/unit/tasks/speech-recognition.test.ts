@@ -13,6 +13,7 @@ import { normalizeOptions } from '../../../extension/shared/options';
 import { hertzToMel, melToHertz, slaneyMelFilters, whisperLogMel } from '../../../extension/tasks/audio/log-mel';
 import { resample } from '../../../extension/tasks/audio/resample';
 import {
+  MAX_AUDIO_SECONDS,
   speechRecognition,
   type SpeechRecognitionAssets,
   type SpeechRecognitionOutput,
@@ -213,7 +214,8 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
     expect(speechRecognition).toMatchObject({
       task: 'automatic-speech-recognition',
       modality: 'audio',
-      runOptions: ['maxNewTokens', 'language'],
+      runOptions: ['maxNewTokens', 'language', 'returnTimestamps'],
+      decodingTasks: ['transcribe', 'translate'],
       graphs: {
         encoder: 'onnx/encoder_model.onnx',
         decoder: 'onnx/decoder_model.onnx',
@@ -359,13 +361,21 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
     expect((empty.output as SpeechRecognitionOutput).text).toBe(WHISPER_TEXTS.en.silence);
   });
 
-  test('exactly 30 s is one window; 30 s and one sample more is a DataError', async () => {
-    expect((await transcribe(audio(whisperTestAudio('low', 16000, 30)))).text).toBe(WHISPER_TEXTS.en.low);
-    await expect(transcribe(audio(new Float32Array(480001)))).rejects.toMatchObject({
+  test('exactly 30 s is one window; MAX_AUDIO_SECONDS and one sample more is a DataError, at any rate', async () => {
+    const counting = await nodeRunner(speechRecognition, hub);
+    try {
+      expect((await transcribe(audio(whisperTestAudio('low', 16000, 30)), {}, counting)).text).toBe(
+        WHISPER_TEXTS.en.low,
+      );
+      expect(counting.calls.encoder).toBe(1);
+    } finally {
+      await counting.release();
+    }
+    await expect(transcribe(audio(new Float32Array(16000 * MAX_AUDIO_SECONDS + 1)))).rejects.toMatchObject({
       name: 'DataError',
-      message: expect.stringMatching(/30\.00 s long.*at most 30 s/),
+      message: expect.stringMatching(/300\.00 s long.*at most 300 s/),
     });
-    await expect(transcribe(audio(new Float32Array(44100 * 30 + 1), 44100))).rejects.toMatchObject({
+    await expect(transcribe(audio(new Float32Array(44100 * MAX_AUDIO_SECONDS + 1), 44100))).rejects.toMatchObject({
       name: 'DataError',
     });
   });

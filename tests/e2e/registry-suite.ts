@@ -56,13 +56,15 @@ type Json = any; // what page.evaluate hands back: the page API's plain results
 
 /**
  * Inputs the page builds itself, since typed arrays and DOM objects do not cross page.evaluate in every driver:
- * `{ $audio: number[], sampleRate }` → `{ audio: Float32Array, sampleRate }`; `{ $canvas: { width, height, color } }`
+ * `{ $audio: number[], sampleRate }` → `{ audio: Float32Array, sampleRate }` (or `$audio64`, the samples' bytes in
+ * base64, for long audio); `{ $canvas: { width, height, color } }`
  * → a filled canvas (`$blob: true` → that canvas as a PNG Blob); arrays map element by element. Runs in the page.
  */
 export type PageInput =
   | string
   | string[]
   | { $audio: number[]; sampleRate: number }
+  | { $audio64: string; sampleRate: number }
   | { $canvas: { width: number; height: number; color: string }; $blob?: boolean }
   | PageInput[];
 
@@ -78,6 +80,10 @@ export function registrySuite(ctx: () => RegistryContext): void {
         const build = async (x: any): Promise<unknown> => {
           if (Array.isArray(x)) return Promise.all(x.map(build));
           if (x && x.$audio) return { audio: Float32Array.from(x.$audio), sampleRate: x.sampleRate };
+          if (x && x.$audio64) {
+            const bytes = Uint8Array.from(atob(x.$audio64), (c) => c.charCodeAt(0));
+            return { audio: new Float32Array(bytes.buffer), sampleRate: x.sampleRate };
+          }
           if (x && x.$canvas) {
             const canvas = document.createElement('canvas');
             canvas.width = x.$canvas.width;
@@ -517,6 +523,45 @@ export function registrySuite(ctx: () => RegistryContext): void {
       );
       const short = await run('whisper-tiny', audio('low', 16000), { maxNewTokens: 2 });
       expect(short.output.tokens).toEqual(whisperTextIds(WHISPER_TEXTS.en.low).slice(0, 2));
+    });
+
+    it("35 s in two windows with returnTimestamps, and task: 'translate': the model's answers, as in onnxruntime-node", async () => {
+      // 0–18 s a 440 Hz hum, silence, 30–35 s a 5 kHz whistle, at 12 kHz: windows 0–30 s and 20–35 s.
+      const rate = 12000;
+      const long = new Float32Array(35 * rate);
+      long.set(whisperTestAudio('low', rate, 18));
+      long.set(whisperTestAudio('high', rate, 5), 30 * rate);
+      const stamped = await run(
+        'whisper-tiny',
+        { $audio64: Buffer.from(long.buffer).toString('base64'), sampleRate: rate },
+        { returnTimestamps: true },
+      );
+      expect(stamped.ok, stamped.message).toBe(true);
+      expect(stamped.output).toEqual({
+        text: `${WHISPER_TEXTS.en.low} ${WHISPER_TEXTS.en.high}`,
+        tokens: [...whisperTextIds(WHISPER_TEXTS.en.low), ...whisperTextIds(WHISPER_TEXTS.en.high)],
+        chunks: [
+          { text: WHISPER_TEXTS.en.low, timestamp: [0, expect.closeTo(18, 1)] },
+          { text: WHISPER_TEXTS.en.high, timestamp: [20, 35] },
+        ],
+      });
+      const translated = await run('whisper-tiny', audio('high', 16000), { task: 'translate', language: 'fr' });
+      expect(translated.ok, translated.message).toBe(true);
+      expect(translated.output.text).toBe(WHISPER_TEXTS.en.high);
+      // Node: the same pipeline on the same 4-bit graphs.
+      const policy = { ...TEXT_POLICY, mixedPrecision: false };
+      const graphs = Object.fromEntries(
+        Object.entries(speechRecognition.graphs).map(([role, file]) => [
+          role,
+          prepareModel(whisper[file] as Uint8Array, policy).bytes,
+        ]),
+      );
+      const node = async (audio: Float32Array, sampleRate: number, options: Record<string, unknown>) =>
+        (await runPipeline(speechRecognition, whisper, { kind: 'audio', audio, sampleRate }, options, graphs)).output;
+      expect(stamped.output).toEqual(await node(long, rate, { returnTimestamps: true }));
+      expect(translated.output).toEqual(
+        await node(whisperTestAudio('high', 16000), 16000, { task: 'translate', language: 'fr' }),
+      );
     });
 
     it('bad audio and unknown languages are named errors, and the engine keeps serving', async () => {

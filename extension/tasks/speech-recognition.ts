@@ -81,6 +81,8 @@ export const MAX_FEATURE_VALUES = 4 * 2 ** 20;
 export const MAX_FFT_SAMPLES = 64 * 2 ** 20;
 
 const ROLES = { encoder: 'encoder', decoder: 'decoder', withPast: 'decoderWithPast' } as const;
+/** The bool [1] input of Optimum's merged decoder: true takes the with-past branch. */
+const USE_CACHE_BRANCH = 'use_cache_branch';
 
 export const speechRecognition: TaskPipeline<SpeechRecognitionAssets> = {
   task: 'automatic-speech-recognition',
@@ -144,6 +146,16 @@ async function decodeText(tokenizer: TextTokenizer, ids: number[]): Promise<stri
   // The library refuses an empty list; a model that ends at once said nothing.
   return ids.length === 0 ? '' : (await tokenizer.decode(ids, { skipSpecialTokens: true })).trim();
 }
+
+/**
+ * The same pipeline on an export with the merged decoder only (Optimum's `onnx/decoder_model_merged.onnx`, an If on
+ * use_cache_branch between the two decoders): model type 'whisper-merged' (tasks/index.ts). Its main graph is the
+ * merged decoder, so a page's `{ url, task }` names that file (model-type.ts) and the encoder is found beside it.
+ */
+export const speechRecognitionMerged: TaskPipeline<SpeechRecognitionAssets> = {
+  ...speechRecognition,
+  graphs: { decoder: 'onnx/decoder_model_merged.onnx', encoder: 'onnx/encoder_model.onnx' },
+};
 
 // ---- prepare ----
 
@@ -404,14 +416,21 @@ async function generate(
 ): Promise<number[]> {
   const tokens: number[] = [];
   const cache = new Map<string, Tensor>();
-  const idsType = graphs.io(ROLES.decoder).inputs.find((i) => i.name === 'input_ids')?.type ?? 'int64';
+  const decoderIo = graphs.io(ROLES.decoder);
+  const idsType = decoderIo.inputs.find((i) => i.name === 'input_ids')?.type ?? 'int64';
+  // A merged decoder (decoder_model_merged.onnx) takes both steps: its use_cache_branch picks the branch.
+  const merged = decoderIo.inputs.some((i) => i.name === USE_CACHE_BRANCH);
+  const stepRole = merged ? ROLES.decoder : ROLES.withPast;
+  const branch = (useCache: boolean): Record<string, Tensor> =>
+    merged ? { [USE_CACHE_BRANCH]: { type: 'bool', dims: [1], data: Uint8Array.of(useCache ? 1 : 0) } } : {};
   const pool = (ids: number[]): Record<string, Tensor> => ({
     input_ids: idsTensor(ids, idsType),
     encoder_hidden_states: encoderHidden,
     ...Object.fromEntries(cache),
   });
   checkAborted(graphs);
-  let outputs = await graphs.run(ROLES.decoder, feedsFor(graphs, ROLES.decoder, pool(prompt)));
+  const first = { ...pool(prompt), ...branch(false), ...(merged ? emptyPast(decoderIo) : {}) };
+  let outputs = await graphs.run(ROLES.decoder, feedsFor(graphs, ROLES.decoder, first));
   for (let step = 0; ; step++) {
     keepPresent(outputs, cache);
     const logits = lastLogits(outputs);
@@ -430,9 +449,32 @@ async function generate(
     tokens.push(next);
     if (tokens.length >= maxNew) break;
     checkAborted(graphs);
-    outputs = await graphs.run(ROLES.withPast, feedsFor(graphs, ROLES.withPast, pool([next])));
+    outputs = await graphs.run(stepRole, feedsFor(graphs, stepRole, { ...pool([next]), ...branch(true) }));
   }
   return tokens;
+}
+
+/**
+ * The past a merged decoder's first step is fed, whose no-cache branch reads none of it: each past_key_values.*
+ * input with no positions ([batch 1, heads, 0, head size], as transformers.js feeds it). Heads and head size come
+ * from the declared dims, which Optimum's exports fix.
+ */
+function emptyPast(io: ReturnType<GraphRunner['io']>): Record<string, Tensor> {
+  const past: Record<string, Tensor> = {};
+  for (const input of io.inputs) {
+    if (!input.name.startsWith('past_key_values.')) continue;
+    const [, heads, , size] = input.dims;
+    if (input.dims.length !== 4 || typeof heads !== 'number' || typeof size !== 'number')
+      throw dataError(
+        `the model's merged decoder declares ${input.name} as [${input.dims.join(', ')}]; webq needs [batch, heads, positions, head size] with fixed heads and head size`,
+      );
+    const dims = [1, heads, 0, size];
+    past[input.name] =
+      input.type === 'float16'
+        ? { type: 'float16', dims, data: new Uint16Array(0) }
+        : { type: 'float32', dims, data: new Float32Array(0) };
+  }
+  return past;
 }
 
 /** Exactly the inputs the graph declares, from what this pipeline has; anything else it declares is an error. */

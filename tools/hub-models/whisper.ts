@@ -1162,3 +1162,83 @@ export function whisperDecoderModel(seed = 1234, withPast = false, size: Partial
   }
   return encode(g, withPast ? 'whisper_decoder_with_past' : 'whisper_decoder', inputs, outputs);
 }
+
+/**
+ * onnx/decoder_model_merged.onnx, as Optimum merges Whisper's two decoders: one graph whose inputs are those of both
+ * (input_ids, encoder_hidden_states, every past_key_values.*) and a bool `use_cache_branch` [1], and one If node on
+ * it: the then-branch is decoder_with_past (its encoder presents passed through, so both branches give the same
+ * outputs), the else-branch decoder_model (the past inputs unused; a pipeline feeds them empty). The weights sit in
+ * the outer graph, shared by the branches; values made inside a branch carry the branch's prefix (ONNX wants every
+ * name once in a model).
+ */
+export function whisperMergedDecoderModel(seed = 1234, size: Partial<WhisperSize> = {}): Uint8Array {
+  const noPast = onnx.ModelProto.decode(whisperDecoderModel(seed, false, size)).graph!;
+  const withPast = onnx.ModelProto.decode(whisperDecoderModel(seed, true, size)).graph!;
+  const weights = new Map<string, onnx.ITensorProto>();
+  const encoded = (t: onnx.ITensorProto) => onnx.TensorProto.encode(t).finish().join(',');
+  for (const t of [...noPast.initializer!, ...withPast.initializer!]) {
+    const held = weights.get(t.name!);
+    if (held && encoded(held) !== encoded(t)) throw new Error(`the decoders differ in initializer ${t.name}`);
+    weights.set(t.name!, t);
+  }
+  const branch = (graph: onnx.IGraphProto, prefix: string): onnx.GraphProto => {
+    const made = new Set(graph.node!.flatMap((n) => n.output!));
+    const local = (name: string) => (made.has(name) ? `${prefix}${name}` : name);
+    const node = graph.node!.map((n) =>
+      makeNode(n.opType!, n.input!.map(local), n.output!.map(local), `${prefix}${n.name}`, [
+        ...(n.attribute as onnx.AttributeProto[]),
+      ]),
+    );
+    const output = noPast.output!.map((o) => {
+      const cross = /^present\.(\d+)\.encoder\.(key|value)$/.exec(o.name!);
+      if (cross && !made.has(o.name!)) {
+        // decoder_with_past gives no cross-attention presents: the branch passes the past ones on.
+        node.push(
+          makeNode(
+            'Identity',
+            [`past_key_values.${cross[1]}.encoder.${cross[2]}`],
+            [`${prefix}${o.name}`],
+            `${prefix}${o.name}/Identity`,
+          ),
+        );
+      }
+      return onnx.ValueInfoProto.create({ ...o, name: `${prefix}${o.name}` });
+    });
+    return onnx.GraphProto.create({ name: `${prefix}branch`, node, output });
+  };
+  const graphAttr = (name: string, g: onnx.GraphProto) =>
+    onnx.AttributeProto.create({ name, g, type: onnx.AttributeProto.AttributeType.GRAPH });
+  const ifNode = makeNode(
+    'If',
+    ['use_cache_branch'],
+    noPast.output!.map((o) => o.name!),
+    'optimum::if',
+    [graphAttr('then_branch', branch(withPast, 'with_past/')), graphAttr('else_branch', branch(noPast, 'no_past/'))],
+  );
+  const inputs = [
+    ...noPast.input!,
+    ...withPast.input!.filter((i) => i.name !== 'input_ids'),
+    valueInfo('use_cache_branch', DataType.BOOL, [1]),
+  ] as onnx.ValueInfoProto[];
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'webq-tests',
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'whisper_decoder_merged',
+      node: [ifNode],
+      initializer: [...weights.values()],
+      input: inputs,
+      output: noPast.output,
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** The hub files of a repo exported with the merged decoder only (no decoder_model / decoder_with_past_model). */
+export function whisperMergedHubFiles(seed = 1234, size: Partial<WhisperSize> = {}): HubFiles {
+  const files = whisperHubFiles(seed, size);
+  delete files['onnx/decoder_model.onnx'];
+  delete files['onnx/decoder_with_past_model.onnx'];
+  return { ...files, 'onnx/decoder_model_merged.onnx': whisperMergedDecoderModel(seed, size) };
+}

@@ -9,16 +9,19 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkOptions } from '../../../extension/host/plan';
 import { prepareModel } from '../../../extension/host/prepare';
 import { makePolicy } from '../../../extension/onnx/index';
+import { forEachGraph, onnx } from '../../../extension/onnx/model';
 import type { WireInput } from '../../../extension/shared/protocol';
 import type { Tensor } from '../../../extension/shared/tensor';
 import { modelTask, normalizeOptions } from '../../../extension/shared/options';
 import { featureExtraction } from '../../../extension/tasks/feature-extraction';
+import { modelTypeOfGraph, pipelineFor } from '../../../extension/tasks';
 import { speechRecognitionCtc } from '../../../extension/tasks/speech-recognition-ctc';
 import { hertzToMel, melToHertz, slaneyMelFilters, whisperLogMel } from '../../../extension/tasks/audio/log-mel';
 import { resample } from '../../../extension/tasks/audio/resample';
 import {
   MAX_AUDIO_SECONDS,
   speechRecognition,
+  speechRecognitionMerged,
   type SpeechRecognitionAssets,
   type SpeechRecognitionOutput,
 } from '../../../extension/tasks/speech-recognition';
@@ -27,6 +30,7 @@ import {
   WHISPER_TEXTS,
   whisperGenerationConfig,
   whisperHubFiles,
+  whisperMergedHubFiles,
   whisperPreprocessorConfig,
   whisperTestAudio,
   whisperTextIds,
@@ -818,5 +822,94 @@ describe('Whisper beyond one window: long audio, timestamps, translate', () => {
     } finally {
       await runner.release();
     }
+  });
+});
+
+describe('Whisper with the merged decoder only (decoder_model_merged.onnx)', () => {
+  const split = whisperHubFiles();
+  const merged = whisperMergedHubFiles();
+
+  test('the repo has the merged graph and not the two decoders; it is one If on use_cache_branch', () => {
+    expect(Object.keys(merged).filter((f) => f.startsWith('onnx/'))).toEqual([
+      'onnx/encoder_model.onnx',
+      'onnx/decoder_model_merged.onnx',
+    ]);
+    const graph = onnx.ModelProto.decode(merged['onnx/decoder_model_merged.onnx'] as Uint8Array).graph!;
+    expect(graph.node!.map((n) => n.opType)).toEqual(['If']);
+    expect(graph.input!.map((i) => i.name)).toContain('use_cache_branch');
+    // A registry entry says modelType 'whisper-merged'; a page's URL names the merged file.
+    expect(pipelineFor('automatic-speech-recognition', 'whisper-merged')).toBe(speechRecognitionMerged);
+    const url = new URL('https://cdn.example/w/onnx/decoder_model_merged_quantized.onnx');
+    expect(modelTypeOfGraph('automatic-speech-recognition', url)).toBe('whisper-merged');
+  });
+
+  test.each<[string, Float32Array, Record<string, unknown>]>([
+    ['45 s with timestamps, in German', whisperTestAudio('low', 16000, 45), { returnTimestamps: true, language: 'de' }],
+    ['1 s translated from French', whisperTestAudio('high'), { task: 'translate', language: 'fr' }],
+    ['silence, 2 new tokens at most', whisperTestAudio('silence'), { maxNewTokens: 2 }],
+  ])('%s: what the two decoders give, every step on the merged graph', async (_, samples, options) => {
+    const expected = await runPipeline(speechRecognition, split, audio(samples), options);
+    const got = await runPipeline(speechRecognitionMerged, merged, audio(samples), options);
+    expect(got.output).toEqual(expected.output);
+    expect(got.calls.decoder).toBe(expected.calls.decoder! + expected.calls.decoderWithPast!);
+    expect(got.calls.decoderWithPast).toBeUndefined();
+  });
+
+  test('the first step takes the no-cache branch with an empty past, the next ones the cache branch', async () => {
+    const assets = await speechRecognitionMerged.prepare(filesFrom(merged));
+    const runner = await nodeRunner(speechRecognitionMerged, merged);
+    const seen: { branch: number; past: number | undefined }[] = [];
+    const watching: GraphRunner = {
+      signal: runner.signal,
+      io: (role) => runner.io(role),
+      run: async (role, feeds) => {
+        if (role === 'decoder')
+          seen.push({
+            branch: (feeds.use_cache_branch!.data as Uint8Array)[0]!,
+            past: feeds['past_key_values.1.decoder.value']!.dims[2],
+          });
+        return runner.run(role, feeds);
+      },
+    };
+    try {
+      await speechRecognitionMerged.run(assets, audio(whisperTestAudio('low')), {}, watching);
+    } finally {
+      await runner.release();
+    }
+    expect(seen).toEqual([
+      { branch: 0, past: 0 },
+      { branch: 1, past: 4 },
+      { branch: 1, past: 5 },
+      { branch: 1, past: 6 },
+      { branch: 1, past: 7 },
+    ]);
+  });
+
+  test("webq's quantizer rewrites the MatMuls inside the If branches; the 4-bit merged graph says the same", async () => {
+    const policy = makePolicy({ bits: 4, groupSize: 32 });
+    const prepared = prepareModel(merged['onnx/decoder_model_merged.onnx'] as Uint8Array, policy);
+    const perGraph: Record<string, number> = {};
+    forEachGraph(onnx.ModelProto.decode(prepared.bytes).graph!, (g) => {
+      perGraph[g.name!] = (g.node ?? []).filter((n) => n.opType === 'MatMulNBits').length;
+    });
+    // Each branch as many as its decoder gets quantized on its own.
+    const alone = (file: string) =>
+      onnx.ModelProto.decode(prepareModel(split[file] as Uint8Array, policy).bytes).graph!.node!.filter(
+        (n) => n.opType === 'MatMulNBits',
+      ).length;
+    expect(perGraph).toEqual({
+      whisper_decoder_merged: 0,
+      'with_past/branch': alone('onnx/decoder_with_past_model.onnx'),
+      'no_past/branch': alone('onnx/decoder_model.onnx'),
+    });
+    expect(perGraph['no_past/branch']).toBeGreaterThan(0);
+    const { output } = await runPipeline(
+      speechRecognitionMerged,
+      merged,
+      audio(whisperTestAudio('high', 44100), 44100),
+      { language: 'fr' },
+      { decoder: prepared.bytes },
+    );
+    expect((output as SpeechRecognitionOutput).text).toBe(WHISPER_TEXTS.fr.high);
   });
 });

@@ -16,8 +16,14 @@ import { imageClassification } from '../../extension/tasks/image-classification'
 import { imageFeatureExtraction } from '../../extension/tasks/image-feature-extraction';
 import { zeroShotImageClassification } from '../../extension/tasks/zero-shot-image-classification';
 import { CLIP_COLOURS, clipHubFiles } from '../../tools/hub-models/clip';
-import { speechRecognition } from '../../extension/tasks/speech-recognition';
-import { WHISPER_TEXTS, whisperHubFiles, whisperTestAudio, whisperTextIds } from '../../tools/hub-models/whisper';
+import { speechRecognition, speechRecognitionMerged } from '../../extension/tasks/speech-recognition';
+import {
+  WHISPER_TEXTS,
+  whisperHubFiles,
+  whisperMergedHubFiles,
+  whisperTestAudio,
+  whisperTextIds,
+} from '../../tools/hub-models/whisper';
 import { speechRecognitionCtc } from '../../extension/tasks/speech-recognition-ctc';
 import { WAV2VEC2_TEXTS, WAV2VEC2_VOCAB, wav2vec2HubFiles, wav2vec2TestAudio } from '../../tools/hub-models/wav2vec2';
 import { mirrorHits, mirrorRepo } from '../../tools/hub-mirror';
@@ -30,6 +36,8 @@ const PREFIX = '/hub';
 const BERT_REPO = 'Xenova/bert-base-uncased';
 const VIT_REPO = 'Xenova/vit-base-patch16-224';
 const WHISPER_REPO = 'Xenova/whisper-tiny';
+/** A Whisper exported with decoder_model_merged.onnx only. */
+const WHISPER_MERGED_REPO = 'webq-test/whisper-merged';
 const WAV2VEC2_REPO = 'Xenova/wav2vec2-base-960h';
 const CLIP_REPO = 'Xenova/clip-vit-base-patch32';
 /** The Chrome and Firefox profiles' text defaults (extension/host/profile.ts): 4-bit, mixed precision. */
@@ -72,6 +80,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
   const bert = bertHubFiles();
   const vit = vitHubFiles();
   const whisper = whisperHubFiles();
+  const whisperMerged = whisperMergedHubFiles();
   const wav2vec2 = wav2vec2HubFiles();
   const clip = clipHubFiles();
   const run = (model: unknown, input: PageInput, options: Record<string, unknown> = {}) =>
@@ -114,6 +123,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
     mirrorRepo(ctx().server, PREFIX, BERT_REPO, bert);
     mirrorRepo(ctx().server, PREFIX, VIT_REPO, vit);
     mirrorRepo(ctx().server, PREFIX, WHISPER_REPO, whisper);
+    mirrorRepo(ctx().server, PREFIX, WHISPER_MERGED_REPO, whisperMerged);
     mirrorRepo(ctx().server, PREFIX, WAV2VEC2_REPO, wav2vec2);
     mirrorRepo(ctx().server, PREFIX, CLIP_REPO, clip);
     await ctx().setModelHost(`${ctx().server.origin}${PREFIX}`);
@@ -562,6 +572,23 @@ export function registrySuite(ctx: () => RegistryContext): void {
       expect(translated.output).toEqual(
         await node(whisperTestAudio('high', 16000), 16000, { task: 'translate', language: 'fr' }),
       );
+    });
+
+    it('a repo with the merged decoder only, by its URL: the same text, as in onnxruntime-node', async () => {
+      const url = `${ctx().server.origin}${PREFIX}/${WHISPER_MERGED_REPO}/resolve/main/onnx/decoder_model_merged.onnx`;
+      const model = { url, task: 'automatic-speech-recognition' };
+      const r = await run(model, audio('low', 16000), { language: 'de' });
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.text).toBe(WHISPER_TEXTS.de.low);
+      // A page's model runs its weights as stored: the Node reference runs the files themselves.
+      const node = await runPipeline(
+        speechRecognitionMerged,
+        whisperMerged,
+        { kind: 'audio', audio: whisperTestAudio('low', 16000), sampleRate: 16000 },
+        { language: 'de' },
+      );
+      expect(r.output).toEqual(node.output);
+      await ctx().page.evaluate((m) => (window as any).webq.unload(m), model);
     });
 
     it('bad audio and unknown languages are named errors, and the engine keeps serving', async () => {

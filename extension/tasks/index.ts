@@ -10,6 +10,8 @@ import { speechRecognitionCtc } from './speech-recognition-ctc';
 import { textGeneration } from './generation';
 import type { TaskPipeline } from './types';
 
+import { WHISPER_MERGED } from './model-type';
+
 export { modelTypeOfGraph } from './model-type';
 
 const PIPELINES: Readonly<Record<Task, TaskPipeline>> = Object.freeze({
@@ -33,7 +35,7 @@ const BY_MODEL_TYPE: Readonly<Partial<Record<Task, Readonly<Record<string, TaskP
   'automatic-speech-recognition': Object.freeze({
     wav2vec2: speechRecognitionCtc as TaskPipeline,
     // Whisper exported with the merged decoder only (speech-recognition.ts).
-    'whisper-merged': speechRecognitionMerged as TaskPipeline,
+    [WHISPER_MERGED]: speechRecognitionMerged as TaskPipeline,
   }),
 });
 

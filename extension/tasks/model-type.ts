@@ -4,6 +4,12 @@
  */
 import type { Task } from '../shared/types';
 
+/** The model type of a Whisper exported with the merged decoder only (decoder_model_merged.onnx). */
+export const WHISPER_MERGED = 'whisper-merged';
+/** Whether a speech model of this type is a Whisper (the default pipeline, or its merged export): Whisper's options. */
+export const isWhisperType = (modelType: string | undefined): boolean =>
+  modelType === undefined || modelType === WHISPER_MERGED;
+
 /**
  * The model type of a page's `{ url, task }` from the graph's file name (its config.json is only read once the
  * graphs are chosen). Speech recognition: Optimum's Whisper export is entered by its encoder (a file name starting
@@ -17,5 +23,5 @@ export function modelTypeOfGraph(task: Task, url: URL): string | undefined {
   if (task !== 'automatic-speech-recognition') return undefined;
   const name = url.pathname.split('/').at(-1) ?? '';
   if (/^encoder/i.test(name)) return undefined;
-  return /^decoder_model_merged/i.test(name) ? 'whisper-merged' : 'wav2vec2';
+  return /^decoder_model_merged/i.test(name) ? WHISPER_MERGED : 'wav2vec2';
 }

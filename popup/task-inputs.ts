@@ -2,16 +2,17 @@
  * Input editors for task models, by the loaded model's task (ModelInfo.task): text lines and `normalize` for
  * feature-extraction; image files (with previews) and `topK` for image-classification, candidate labels and a
  * hypothesis template for zero-shot-image-classification, `normalize` for image-feature-extraction; an audio file or a
- * microphone recording, and for Whisper `language` and `maxNewTokens`, for automatic-speech-recognition; a prompt and
- * `maxNewTokens` for text2text-generation. Each builds what a page would pass to `webq.run`: a string or strings, a
- * Blob or Blobs, `{ audio, sampleRate }`.
+ * microphone recording, and for Whisper `language`, `maxNewTokens` and `returnTimestamps`, for
+ * automatic-speech-recognition; a prompt and `maxNewTokens` for text2text-generation. Each builds what a page would
+ * pass to `webq.run`: a string or strings, a Blob or Blobs, `{ audio, sampleRate }`.
  */
 import type { Task } from '../extension/shared/types';
 import { $, h } from '../extension/ui/dom';
 import { textInput } from '../extension/ui/task-io';
+import { isWhisperType } from '../extension/tasks/model-type';
 import { decodeAudio, startRecording, type DecodedAudio, type Recording } from './audio-input';
 
-/** How long a microphone recording may run, in seconds (Whisper hears at most 30 s per run). */
+/** How long a microphone recording may run, in seconds (a short clip; Whisper itself takes up to 300 s per run). */
 export const MIC_SECONDS = 5;
 
 let current: Task | null = null;
@@ -102,7 +103,7 @@ export const shownTask = (): Task | null => current;
  */
 export function renderTaskInputs(task: Task, modelType?: string): void {
   current = task;
-  speechOptions = modelType === undefined;
+  speechOptions = isWhisperType(modelType);
   clearImages();
   clearAudio();
   const root = $('[data-webq=inputs]');
@@ -177,7 +178,7 @@ export function renderTaskInputs(task: Task, modelType?: string): void {
           'task-audio',
           'Audio file',
           file,
-          'Any format the browser decodes (WAV, MP3, Ogg, WebM…), mixed to mono. Up to 30 s is heard.',
+          `Any format the browser decodes (WAV, MP3, Ogg, WebM…), mixed to mono. ${speechOptions ? 'Up to 300 s (Whisper: in 30 s windows).' : 'Up to 30 s.'}`,
         ),
         h('div', { class: 'buttons' }, mic, clear),
         h(
@@ -220,8 +221,9 @@ export function renderTaskInputs(task: Task, modelType?: string): void {
                   placeholder: 'no limit',
                   'aria-describedby': 'task-max-new-tokens-hint',
                 }),
-                'At most this many tokens of text. Empty: until the model ends the text.',
+                'At most this many tokens per 30 s window. Empty: until the model ends the text.',
               ),
+              check('task-timestamps', 'task-timestamps', 'timestamps: the segments with their times'),
             )
           : h(
               'p',
@@ -468,6 +470,7 @@ export function taskRunOptions(): Record<string, unknown> {
       if (language) out.language = language;
       const max = numberField('task-max-new-tokens');
       if (max !== undefined) out.maxNewTokens = max;
+      if ($<HTMLInputElement>('[data-webq=task-timestamps]').checked) out.returnTimestamps = true;
       return out;
     }
     case 'text2text-generation': {

@@ -113,10 +113,26 @@ export function labelsTable(labels: Label[], caption: string, index: number): HT
 }
 
 function transcript(out: TextOutput): HTMLElement {
+  const seconds = (t: number) => `${t.toFixed(2)} s`;
   return h(
     'div',
     {},
     h('p', { class: 'transcript', 'data-webq': 'transcript' }, out.text.trim() || '(no text)'),
+    // Whisper with returnTimestamps: each segment with its time.
+    out.chunks
+      ? h(
+          'ol',
+          { class: 'chunks', 'data-webq': 'transcript-chunks' },
+          ...out.chunks.map((c) =>
+            h(
+              'li',
+              {},
+              h('span', { class: 'chunk-time' }, `${seconds(c.timestamp[0])} – ${seconds(c.timestamp[1])}`),
+              ` ${c.text}`,
+            ),
+          ),
+        )
+      : null,
     h('p', { class: 'hint' }, `${out.tokens.length} token${out.tokens.length === 1 ? '' : 's'} generated.`),
   );
 }

@@ -10,7 +10,7 @@
  * are queued; sessions are created one at a time (ort.ts).
  */
 import { toWireError, WebqError } from '../shared/errors';
-import type { NormalizedOptions } from '../shared/options';
+import { modelTask, type NormalizedOptions } from '../shared/options';
 import {
   SESSION_DEFAULTS,
   type Caller,
@@ -243,7 +243,7 @@ export class Engine {
     job: Job,
   ): Promise<Loaded & { resolved: Resolved; loadTimeMs?: number; profile: string }> {
     const started = performance.now();
-    const resolved = await resolveModel(ref, this.fetcherFor(caller), options.task);
+    const resolved = await resolveModel(ref, this.fetcherFor(caller), modelTask(options.task));
     const fallbacks: string[] = [];
     const { plan, profile } = await this.plan(resolved, options, fallbacks);
     const loaded = await this.store.load(resolved, plan, caller, job, fallbacks);

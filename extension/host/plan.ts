@@ -5,7 +5,7 @@
  */
 import type { PrecisionPolicy } from '../onnx';
 import { WebqError } from '../shared/errors';
-import { RUN_ONLY_OPTIONS, type NormalizedOptions, type OptionName } from '../shared/options';
+import { isWhisperTask, RUN_ONLY_OPTIONS, type NormalizedOptions, type OptionName } from '../shared/options';
 import type { ConcreteBackend, ModalityDefaults, Profile } from '../shared/types';
 import type { TaskPipeline } from '../tasks/types';
 import type { Resolved } from './resolve';
@@ -74,6 +74,16 @@ export function checkOptions(options: NormalizedOptions, pipeline: TaskPipeline 
   }
   if (options.engine !== undefined && pipeline?.task !== 'text-generation') {
     throw new WebqError('DataError', 'option engine applies to text-generation models');
+  }
+  // task: 'translate' | 'transcribe' picks a decoder's task token, which only a Whisper pipeline has.
+  if (isWhisperTask(options.task) && !pipeline?.decodingTasks?.includes(options.task)) {
+    const what = pipeline
+      ? `task "${pipeline.task}"${pipeline.task === 'automatic-speech-recognition' ? ' (CTC)' : ''}`
+      : 'a raw ONNX model';
+    throw new WebqError(
+      'DataError',
+      `option task "${options.task}" applies to Whisper speech recognition only; this model is ${what}`,
+    );
   }
   for (const key of RUN_ONLY_OPTIONS) {
     if (options[key] === undefined) continue;

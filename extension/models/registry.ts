@@ -96,7 +96,7 @@ const entries: RegistryEntry[] = [
     repo: 'Xenova/whisper-tiny',
     task: 'automatic-speech-recognition',
     description:
-      'Whisper tiny, 39M parameters, multilingual: up to 30 s of audio → text (greedy decoding with a KV cache)',
+      'Whisper tiny, 39M parameters, multilingual: up to 300 s of audio in 30 s windows → text, optionally timestamps or an English translation (greedy decoding with a KV cache)',
   },
   {
     id: 'wav2vec2-base-960h',

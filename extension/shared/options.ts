@@ -9,6 +9,19 @@ import { checkSamplingOptions } from '../tasks/generation/sampling';
 import { checkStopStrings } from '../tasks/generation/detokenize';
 import { TASKS, type Task } from './types';
 
+/**
+ * Whisper's decoding tasks (issue 18): `task: 'translate'` as a page writes it for transformers.js. They share the
+ * `task` option with the pipeline tasks (TASKS) but pick the decoder's task token, not a model: a run option, and
+ * `modelTask` leaves them out of what is loaded.
+ */
+export const WHISPER_TASKS = Object.freeze(['transcribe', 'translate'] as const);
+export type WhisperTask = (typeof WHISPER_TASKS)[number];
+export const isWhisperTask = (task: unknown): task is WhisperTask =>
+  (WHISPER_TASKS as readonly unknown[]).includes(task);
+/** The pipeline task the `task` option names, if it names one (a Whisper decoding task names none). */
+export const modelTask = (task: NormalizedOptions['task']): Task | undefined =>
+  task === undefined || isWhisperTask(task) ? undefined : task;
+
 export type Backend = 'auto' | 'webgpu' | 'webnn' | 'wasm';
 export type DevicePreference = 'gpu' | 'cpu' | 'npu';
 
@@ -27,13 +40,18 @@ export interface NormalizedOptions {
   shaderPrecompilation?: boolean;
   /** Text generation on WebGPU: webq's own decode engine, onnxruntime-web, or webq's where the model maps onto it. */
   engine?: 'auto' | 'webq' | 'ort';
-  /** Which of a registry id's tasks to load (an id may serve several, e.g. CLIP); for a model URL, its task. */
-  task?: Task;
+  /**
+   * Which of a registry id's tasks to load (an id may serve several, e.g. CLIP); for a model URL, its task. Or, in
+   * run() on Whisper, its decoding task ('transcribe', the default, or 'translate': WHISPER_TASKS).
+   */
+  task?: Task | WhisperTask;
   // Task run options (SPEC §5).
   normalize?: boolean;
   topK?: number;
   maxNewTokens?: number;
   language?: string;
+  /** Whisper: segment timestamps as `chunks` in the output. */
+  returnTimestamps?: boolean;
   /** Zero-shot image classification: the candidate texts, and the sentence each is put in ('{}' marks where). */
   candidateLabels?: string[];
   hypothesisTemplate?: string;
@@ -52,6 +70,7 @@ export const RUN_ONLY_OPTIONS = Object.freeze([
   'topK',
   'maxNewTokens',
   'language',
+  'returnTimestamps',
   'candidateLabels',
   'hypothesisTemplate',
   'temperature',
@@ -76,6 +95,7 @@ const ALIASES: Readonly<Record<string, OptionName>> = Object.freeze({
   device_preference: 'devicePreference',
   top_k: 'topK',
   max_new_tokens: 'maxNewTokens',
+  return_timestamps: 'returnTimestamps',
   top_p: 'topP',
   repetition_penalty: 'repetitionPenalty',
   stop_strings: 'stop',
@@ -117,6 +137,14 @@ function workgroupSize(v: unknown, name: string): [number, number, number] {
   const [x, y, z] = v as number[];
   if (x! * y! * z! > 1024) throw dataError(`option ${name}: x·y·z = ${x! * y! * z!} exceeds 1024 invocations`);
   return [x!, y!, z!];
+}
+
+function task(v: unknown, name: string): Task | WhisperTask {
+  if (isWhisperTask(v)) return v;
+  if (TASKS.includes(v as Task)) return v as Task;
+  throw dataError(
+    `option ${name} must be one of ${[...TASKS, ...WHISPER_TASKS].map((x) => JSON.stringify(x)).join(', ')}, got ${describe(v)}`,
+  );
 }
 
 function language(v: unknown, name: string): string {
@@ -164,11 +192,12 @@ const CHECKS: { readonly [K in OptionName]-?: (v: unknown, name: string) => NonN
   workgroupSize,
   shaderPrecompilation: bool,
   engine: oneOf(['auto', 'webq', 'ort'] as const),
-  task: oneOf(TASKS),
+  task,
   normalize: bool,
   topK: intIn(1, 1000),
   maxNewTokens: intIn(1, 32_768), // a task may allow fewer (Whisper: its decoder's room)
   language,
+  returnTimestamps: bool,
   candidateLabels,
   hypothesisTemplate,
   temperature: sampling('temperature'),
@@ -247,6 +276,10 @@ export function normalizeOptions(raw: unknown, kind: 'load' | 'run'): Normalized
     if (value === undefined) continue;
     out[name] = CHECKS[name](value, key);
   }
+  if (kind === 'load' && isWhisperTask(out.task))
+    throw dataError(
+      `option task ${JSON.stringify(out.task)} is a Whisper decoding choice: pass it to run(); load() takes a model's task`,
+    );
   if (out.useQuantization === false && out.bits !== undefined && out.bits !== 32) {
     throw dataError(`options useQuantization: false and bits: ${String(out.bits)} contradict each other`);
   }

@@ -5,11 +5,13 @@ import { featureExtraction } from './feature-extraction';
 import { imageClassification } from './image-classification';
 import { imageFeatureExtraction } from './image-feature-extraction';
 import { zeroShotImageClassification } from './zero-shot-image-classification';
-import { speechRecognition } from './speech-recognition';
+import { speechRecognition, speechRecognitionMerged } from './speech-recognition';
 import { speechRecognitionCtc } from './speech-recognition-ctc';
 import { textGeneration } from './generation';
 import { text2textGeneration } from './text2text-generation';
 import type { TaskPipeline } from './types';
+
+import { WHISPER_MERGED } from './model-type';
 
 export { modelTypeOfGraph } from './model-type';
 
@@ -26,12 +28,17 @@ const PIPELINES: Readonly<Record<Task, TaskPipeline>> = Object.freeze({
 /**
  * Pipelines other than the task's default, by the `model_type` of the model's config.json. Speech recognition has
  * two model families with nothing in common past the audio input: Whisper (encoder, decoders, a KV cache; the
- * default) and CTC models (wav2vec2: one graph, a letter per frame). Which one a model is must be known before its
+ * default, and 'whisper-merged' for an export with decoder_model_merged.onnx only) and CTC models (wav2vec2: one
+ * graph, a letter per frame). Which one a model is must be known before its
  * files are fetched, since the pipeline names the graphs: a registry entry says it (`modelType`), and for a URL
  * resolve.ts infers it from the graph's file name (model-type.ts).
  */
 const BY_MODEL_TYPE: Readonly<Partial<Record<Task, Readonly<Record<string, TaskPipeline>>>>> = Object.freeze({
-  'automatic-speech-recognition': Object.freeze({ wav2vec2: speechRecognitionCtc as TaskPipeline }),
+  'automatic-speech-recognition': Object.freeze({
+    wav2vec2: speechRecognitionCtc as TaskPipeline,
+    // Whisper exported with the merged decoder only (speech-recognition.ts).
+    [WHISPER_MERGED]: speechRecognitionMerged as TaskPipeline,
+  }),
 });
 
 export function pipelineFor(task: Task, modelType?: string): TaskPipeline {

@@ -6,7 +6,12 @@
  *
  * Decoding: the prompt <|startoftranscript|> <|lang|> <|transcribe|> <|notimestamps|> goes through `decoder` once
  * (it returns the self-attention cache of the prompt and the cross-attention cache of the audio); every later token
- * goes alone through `decoderWithPast` with the cache. One window of audio (30 s) per run.
+ * goes alone through `decoderWithPast` with the cache. `task: 'translate'` puts <|translate|> in the prompt;
+ * `returnTimestamps` leaves <|notimestamps|> out and constrains the timestamps (whisper-timestamps.ts).
+ *
+ * Audio longer than one window (30 s) runs as overlapping windows, each encoded and decoded on its own (so
+ * `maxNewTokens` counts per window), their tokens joined at the overlaps (whisper-long-form.ts); at most
+ * MAX_AUDIO_SECONDS per run.
  */
 import { dataError, WebqError } from '../shared/errors';
 import type { NormalizedOptions } from '../shared/options';
@@ -16,6 +21,8 @@ import { fromFloat16, toFloat16 } from '../quant/fp16';
 import { whisperLogMel, slaneyMelFilters, type LogMelConfig } from './audio/log-mel';
 import { audioAtRate, checkedAudio, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from './audio/input';
 import { readObject } from './model-files';
+import { audioWindows, groupBySegment, joinWindows, type TimedToken } from './whisper-long-form';
+import { segmentsOf, timestampRules, type TimestampConfig } from './whisper-timestamps';
 import { tokenizers, type TextTokenizer } from './tokenizer';
 import type { GraphRunner, TaskPipeline } from './types';
 
@@ -26,7 +33,11 @@ export interface WhisperGeneration {
    * token. */
   languages: Map<string, number>;
   transcribeId: number | undefined;
+  /** task_to_id.translate, when the model can translate (multilingual checkpoints). */
+  translateId: number | undefined;
   noTimestampsId: number;
+  /** max_initial_timestamp_index: how late (in timestamp steps) a window's first timestamp may be. */
+  maxInitialTimestampIndex: number | undefined;
   suppress: number[];
   beginSuppress: number[];
   /** Prompt plus generated tokens, at most (generation_config max_length and config max_target_positions). */
@@ -42,13 +53,22 @@ export interface SpeechRecognitionAssets {
 
 export interface SpeechRecognitionOutput {
   text: string;
-  /** Generated token ids: neither the prompt nor the end-of-text token. */
+  /** Generated text token ids, the windows' joined: neither the prompt, the timestamps nor the end-of-text token. */
   tokens: number[];
+  /** With `returnTimestamps`: the segments, each's time in seconds from the audio's start (transformers.js' shape). */
+  chunks?: { text: string; timestamp: [number, number] }[];
 }
 
 export { MIN_SAMPLE_RATE, MAX_SAMPLE_RATE };
 /** Whisper's decoder has 448 positions; the option's own range (1..448) says the same. */
 export const MAX_TARGET_POSITIONS = 448;
+/**
+ * Longest audio per run: 10 windows' worth of new audio at the default 20 s step, a run of a few seconds on a GPU
+ * (each window is an encoder pass and up to 448 decoder steps), and at most 115 MB of float samples at 48 kHz.
+ */
+export const MAX_AUDIO_SECONDS = 300;
+/** Overlap on each side of a window, as a fraction of it: transformers.js' default stride_length_s (window / 6). */
+export const STRIDE_FRACTION = 1 / 6;
 /**
  * Caps on what preprocessor_config.json may size (issue 13: the file may come from a page's model), each far above
  * Whisper's own (480 000 samples, n_fft 400, 80 or 128 × 3000 features, 3000 × 400 windowed samples): the window
@@ -61,6 +81,8 @@ export const MAX_FEATURE_VALUES = 4 * 2 ** 20;
 export const MAX_FFT_SAMPLES = 64 * 2 ** 20;
 
 const ROLES = { encoder: 'encoder', decoder: 'decoder', withPast: 'decoderWithPast' } as const;
+/** The bool [1] input of Optimum's merged decoder: true takes the with-past branch. */
+const USE_CACHE_BRANCH = 'use_cache_branch';
 
 export const speechRecognition: TaskPipeline<SpeechRecognitionAssets> = {
   task: 'automatic-speech-recognition',
@@ -70,7 +92,8 @@ export const speechRecognition: TaskPipeline<SpeechRecognitionAssets> = {
     decoder: 'onnx/decoder_model.onnx',
     decoderWithPast: 'onnx/decoder_with_past_model.onnx',
   },
-  runOptions: ['maxNewTokens', 'language'],
+  runOptions: ['maxNewTokens', 'language', 'returnTimestamps'],
+  decodingTasks: ['transcribe', 'translate'],
 
   async prepare(files) {
     const tokenizerJson = await readObject(files, 'tokenizer.json', true);
@@ -86,19 +109,52 @@ export const speechRecognition: TaskPipeline<SpeechRecognitionAssets> = {
   },
 
   async run(assets, input, options, graphs) {
-    const audio = audioOf(input, assets.features);
-    const prompt = promptOf(assets.generation, options);
-    const maxNew = maxNewTokensOf(assets.generation, prompt.length, options);
-    checkAborted(graphs);
-    const features = whisperLogMel(audio, assets.features);
-    checkAborted(graphs);
-    const encoderHidden = await encode(graphs, features, assets.features);
-    const tokens = await generate(graphs, assets.generation, prompt, encoderHidden, maxNew);
-    // The library refuses an empty list; a model that ends at once said nothing.
-    const text = tokens.length === 0 ? '' : (await assets.tokenizer.decode(tokens, { skipSpecialTokens: true })).trim();
-    const output: SpeechRecognitionOutput = { text, tokens };
+    const { generation, features: config } = assets;
+    const audio = audioOf(input, config);
+    const timestamps = options.returnTimestamps === true ? timestampConfigOf(generation) : undefined;
+    const prompt = promptOf(generation, options, timestamps !== undefined);
+    const maxNew = maxNewTokensOf(generation, prompt.length, options);
+    const windows = audioWindows(audio.length, config.nSamples, Math.round(config.nSamples * STRIDE_FRACTION));
+    const heard: TimedToken[][] = [];
+    for (const window of windows) {
+      checkAborted(graphs);
+      const features = whisperLogMel(audio.subarray(window.start, window.start + window.length), config);
+      checkAborted(graphs);
+      const encoderHidden = await encode(graphs, features, config);
+      const ids = await generate(graphs, generation, prompt, encoderHidden, maxNew, timestamps);
+      const [start, end] = [window.start / config.sampleRate, (window.start + window.length) / config.sampleRate];
+      if (timestamps) {
+        heard.push(segmentsOf(ids, timestamps.timestampBegin, start, end));
+      } else {
+        const segment = { start, end };
+        heard.push(ids.map((id) => ({ id, segment })));
+      }
+    }
+    const joined = joinWindows(heard);
+    const tokens = joined.map((t) => t.id);
+    const output: SpeechRecognitionOutput = { text: await decodeText(assets.tokenizer, tokens), tokens };
+    if (timestamps) {
+      output.chunks = [];
+      for (const { segment, ids } of groupBySegment(joined))
+        output.chunks.push({ text: await decodeText(assets.tokenizer, ids), timestamp: [segment.start, segment.end] });
+    }
     return output;
   },
+};
+
+async function decodeText(tokenizer: TextTokenizer, ids: number[]): Promise<string> {
+  // The library refuses an empty list; a model that ends at once said nothing.
+  return ids.length === 0 ? '' : (await tokenizer.decode(ids, { skipSpecialTokens: true })).trim();
+}
+
+/**
+ * The same pipeline on an export with the merged decoder only (Optimum's `onnx/decoder_model_merged.onnx`, an If on
+ * use_cache_branch between the two decoders): model type 'whisper-merged' (tasks/index.ts). Its main graph is the
+ * merged decoder, so a page's `{ url, task }` names that file (model-type.ts) and the encoder is found beside it.
+ */
+export const speechRecognitionMerged: TaskPipeline<SpeechRecognitionAssets> = {
+  ...speechRecognition,
+  graphs: { decoder: 'onnx/decoder_model_merged.onnx', encoder: 'onnx/encoder_model.onnx' },
 };
 
 // ---- prepare ----
@@ -140,12 +196,20 @@ function parseGeneration(config: Record<string, unknown>, modelConfig: Record<st
   }
   const taskToId = config.task_to_id;
   let transcribeId: number | undefined;
+  let translateId: number | undefined;
   if (languages.size > 0) {
     if (typeof taskToId !== 'object' || taskToId === null || !isId((taskToId as Record<string, unknown>).transcribe)) {
       throw dataError(`the model's ${file} has languages but no task_to_id.transcribe`);
     }
     transcribeId = (taskToId as Record<string, number>).transcribe;
+    const translate = (taskToId as Record<string, unknown>).translate;
+    if (translate !== undefined && translate !== null && !isId(translate))
+      throw dataError(`the model's ${file} task_to_id.translate must be a token id`);
+    translateId = isId(translate) ? translate : undefined;
   }
+  const maxInitial = config.max_initial_timestamp_index;
+  if (maxInitial !== undefined && maxInitial !== null && !isId(maxInitial))
+    throw dataError(`the model's ${file} max_initial_timestamp_index must be an integer ≥ 0`);
   const limits = [config.max_length, modelConfig.max_target_positions, MAX_TARGET_POSITIONS].filter(
     (v): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0,
   );
@@ -154,7 +218,9 @@ function parseGeneration(config: Record<string, unknown>, modelConfig: Record<st
     eosIds,
     languages,
     transcribeId,
+    translateId,
     noTimestampsId: idField(config, file, 'no_timestamps_token_id'),
+    maxInitialTimestampIndex: isId(maxInitial) ? maxInitial : undefined,
     suppress: idList(config, file, 'suppress_tokens'),
     beginSuppress: idList(config, file, 'begin_suppress_tokens'),
     maxLength: Math.min(...limits),
@@ -241,18 +307,36 @@ function melFiltersOf(value: unknown, nMels: number, nFreqs: number): Float32Arr
 
 function audioOf(input: WireInput, features: SpeechRecognitionAssets['features']): Float32Array {
   const { audio, sampleRate } = checkedAudio(input, 'automatic-speech-recognition');
-  // One window per run: at most nSamples after resampling; the log-mel pads the rest with silence.
-  return audioAtRate(audio, sampleRate, features.sampleRate, features.nSamples, 'automatic-speech-recognition');
+  // Checked before resampling: the cap is on the duration, whatever the rate.
+  const maxSamples = MAX_AUDIO_SECONDS * features.sampleRate;
+  return audioAtRate(audio, sampleRate, features.sampleRate, maxSamples, 'automatic-speech-recognition');
 }
 
-function promptOf(generation: WhisperGeneration, options: NormalizedOptions): number[] {
+/** The timestamp tokens' place, from the config: they follow <|notimestamps|> as in every Whisper vocab. */
+function timestampConfigOf(generation: WhisperGeneration): TimestampConfig {
+  return {
+    timestampBegin: generation.noTimestampsId + 1,
+    noTimestampsId: generation.noTimestampsId,
+    eosIds: generation.eosIds,
+    maxInitialIndex: generation.maxInitialTimestampIndex,
+  };
+}
+
+function promptOf(generation: WhisperGeneration, options: NormalizedOptions, timestamps: boolean): number[] {
   const language = options.language ?? 'en';
   const { languages } = generation;
+  // Without <|notimestamps|> Whisper writes timestamps.
+  const tail = timestamps ? [] : [generation.noTimestampsId];
   if (languages.size === 0) {
     // An English-only checkpoint (whisper-*.en): no language or task token in its prompt.
+    if (options.task === 'translate')
+      throw new WebqError(
+        'NotSupportedError',
+        'option task "translate": this model is English-only and cannot translate',
+      );
     if (language !== 'en')
       throw dataError(`option language: this model transcribes English only, got ${JSON.stringify(language)}`);
-    return [generation.decoderStartId, generation.noTimestampsId];
+    return [generation.decoderStartId, ...tail];
   }
   const id = languages.get(language);
   if (id === undefined) {
@@ -261,7 +345,16 @@ function promptOf(generation: WhisperGeneration, options: NormalizedOptions): nu
       `option language ${JSON.stringify(language)} is not one this model knows; it knows ${known.slice(0, 12).join(', ')}${known.length > 12 ? ` and ${known.length - 12} more` : ''}`,
     );
   }
-  return [generation.decoderStartId, id, generation.transcribeId!, generation.noTimestampsId];
+  let task = generation.transcribeId!;
+  if (options.task === 'translate') {
+    if (generation.translateId === undefined)
+      throw new WebqError(
+        'NotSupportedError',
+        'option task "translate": the model\'s generation_config.json has no task_to_id.translate',
+      );
+    task = generation.translateId;
+  }
+  return [generation.decoderStartId, id, task, ...tail];
 }
 
 function maxNewTokensOf(generation: WhisperGeneration, promptLength: number, options: NormalizedOptions): number {
@@ -319,30 +412,69 @@ async function generate(
   prompt: number[],
   encoderHidden: Tensor,
   maxNew: number,
+  timestamps: TimestampConfig | undefined,
 ): Promise<number[]> {
   const tokens: number[] = [];
   const cache = new Map<string, Tensor>();
-  const idsType = graphs.io(ROLES.decoder).inputs.find((i) => i.name === 'input_ids')?.type ?? 'int64';
+  const decoderIo = graphs.io(ROLES.decoder);
+  const idsType = decoderIo.inputs.find((i) => i.name === 'input_ids')?.type ?? 'int64';
+  // A merged decoder (decoder_model_merged.onnx) takes both steps: its use_cache_branch picks the branch.
+  const merged = decoderIo.inputs.some((i) => i.name === USE_CACHE_BRANCH);
+  const stepRole = merged ? ROLES.decoder : ROLES.withPast;
+  const branch = (useCache: boolean): Record<string, Tensor> =>
+    merged ? { [USE_CACHE_BRANCH]: { type: 'bool', dims: [1], data: Uint8Array.of(useCache ? 1 : 0) } } : {};
   const pool = (ids: number[]): Record<string, Tensor> => ({
     input_ids: idsTensor(ids, idsType),
     encoder_hidden_states: encoderHidden,
     ...Object.fromEntries(cache),
   });
   checkAborted(graphs);
-  let outputs = await graphs.run(ROLES.decoder, feedsFor(graphs, ROLES.decoder, pool(prompt)));
+  const first = { ...pool(prompt), ...branch(false), ...(merged ? emptyPast(decoderIo) : {}) };
+  let outputs = await graphs.run(ROLES.decoder, feedsFor(graphs, ROLES.decoder, first));
   for (let step = 0; ; step++) {
     keepPresent(outputs, cache);
     const logits = lastLogits(outputs);
     for (const id of generation.suppress) if (id < logits.length) logits[id] = -Infinity;
     if (step === 0) for (const id of generation.beginSuppress) if (id < logits.length) logits[id] = -Infinity;
+    if (timestamps) {
+      if (logits.length <= timestamps.timestampBegin)
+        throw new WebqError(
+          'NotSupportedError',
+          `option returnTimestamps: the model's ${logits.length} tokens have no timestamp tokens after <|notimestamps|>`,
+        );
+      timestampRules(logits, tokens, timestamps);
+    }
     const next = argmax(logits);
     if (generation.eosIds.includes(next)) break;
     tokens.push(next);
     if (tokens.length >= maxNew) break;
     checkAborted(graphs);
-    outputs = await graphs.run(ROLES.withPast, feedsFor(graphs, ROLES.withPast, pool([next])));
+    outputs = await graphs.run(stepRole, feedsFor(graphs, stepRole, { ...pool([next]), ...branch(true) }));
   }
   return tokens;
+}
+
+/**
+ * The past a merged decoder's first step is fed, whose no-cache branch reads none of it: each past_key_values.*
+ * input with no positions ([batch 1, heads, 0, head size], as transformers.js feeds it). Heads and head size come
+ * from the declared dims, which Optimum's exports fix.
+ */
+function emptyPast(io: ReturnType<GraphRunner['io']>): Record<string, Tensor> {
+  const past: Record<string, Tensor> = {};
+  for (const input of io.inputs) {
+    if (!input.name.startsWith('past_key_values.')) continue;
+    const [, heads, , size] = input.dims;
+    if (input.dims.length !== 4 || typeof heads !== 'number' || typeof size !== 'number')
+      throw dataError(
+        `the model's merged decoder declares ${input.name} as [${input.dims.join(', ')}]; webq needs [batch, heads, positions, head size] with fixed heads and head size`,
+      );
+    const dims = [1, heads, 0, size];
+    past[input.name] =
+      input.type === 'float16'
+        ? { type: 'float16', dims, data: new Uint16Array(0) }
+        : { type: 'float32', dims, data: new Float32Array(0) };
+  }
+  return past;
 }
 
 /** Exactly the inputs the graph declares, from what this pipeline has; anything else it declares is an error. */

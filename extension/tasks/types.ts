@@ -5,7 +5,7 @@
  * Pipelines are pure host-side code: no extension API, no onnxruntime import. The engine (or a unit test, with
  * onnxruntime-node) hands them a `GraphRunner`, so the same pipeline runs in every engine host and in Node.
  */
-import type { NormalizedOptions, RunOnlyOption } from '../shared/options';
+import type { NormalizedOptions, RunOnlyOption, WhisperTask } from '../shared/options';
 import type { WireInput } from '../shared/protocol';
 import type { Tensor } from '../shared/tensor';
 import type { Modality, Task } from '../shared/types';
@@ -104,6 +104,8 @@ export interface TaskPipeline<Assets = unknown> {
   readonly nextTokenGraphs?: readonly string[];
   /** Which run options (SPEC §5, §8) the task takes; others are refused. */
   readonly runOptions: readonly RunOnlyOption[];
+  /** The `task` values the pipeline takes in run() as a decoding choice (Whisper: transcribe, translate). */
+  readonly decodingTasks?: readonly WhisperTask[];
   /** Reads the companion files once per model (tokenizer, labels, preprocessing config). Throws DataError on bad files.
    * */
   prepare(files: ModelFiles): Promise<Assets>;

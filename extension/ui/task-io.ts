@@ -43,6 +43,8 @@ export interface LabelsOutput {
 export interface TextOutput {
   text: string;
   tokens: number[];
+  /** Whisper with `returnTimestamps`: the segments, in seconds from the audio's start. */
+  chunks?: { text: string; timestamp: [number, number] }[];
 }
 
 export interface EmbeddingRow {

@@ -16,8 +16,14 @@ import { imageClassification } from '../../extension/tasks/image-classification'
 import { imageFeatureExtraction } from '../../extension/tasks/image-feature-extraction';
 import { zeroShotImageClassification } from '../../extension/tasks/zero-shot-image-classification';
 import { CLIP_COLOURS, clipHubFiles } from '../../tools/hub-models/clip';
-import { speechRecognition } from '../../extension/tasks/speech-recognition';
-import { WHISPER_TEXTS, whisperHubFiles, whisperTestAudio, whisperTextIds } from '../../tools/hub-models/whisper';
+import { speechRecognition, speechRecognitionMerged } from '../../extension/tasks/speech-recognition';
+import {
+  WHISPER_TEXTS,
+  whisperHubFiles,
+  whisperMergedHubFiles,
+  whisperTestAudio,
+  whisperTextIds,
+} from '../../tools/hub-models/whisper';
 import { speechRecognitionCtc } from '../../extension/tasks/speech-recognition-ctc';
 import { WAV2VEC2_TEXTS, WAV2VEC2_VOCAB, wav2vec2HubFiles, wav2vec2TestAudio } from '../../tools/hub-models/wav2vec2';
 import { mirrorHits, mirrorRepo } from '../../tools/hub-mirror';
@@ -32,6 +38,8 @@ const PREFIX = '/hub';
 const BERT_REPO = 'Xenova/bert-base-uncased';
 const VIT_REPO = 'Xenova/vit-base-patch16-224';
 const WHISPER_REPO = 'Xenova/whisper-tiny';
+/** A Whisper exported with decoder_model_merged.onnx only. */
+const WHISPER_MERGED_REPO = 'webq-test/whisper-merged';
 const WAV2VEC2_REPO = 'Xenova/wav2vec2-base-960h';
 const CLIP_REPO = 'Xenova/clip-vit-base-patch32';
 /** The Chrome and Firefox profiles' text defaults (extension/host/profile.ts): 4-bit, mixed precision. */
@@ -58,13 +66,15 @@ type Json = any; // what page.evaluate hands back: the page API's plain results
 
 /**
  * Inputs the page builds itself, since typed arrays and DOM objects do not cross page.evaluate in every driver:
- * `{ $audio: number[], sampleRate }` → `{ audio: Float32Array, sampleRate }`; `{ $canvas: { width, height, color } }`
+ * `{ $audio: number[], sampleRate }` → `{ audio: Float32Array, sampleRate }` (or `$audio64`, the samples' bytes in
+ * base64, for long audio); `{ $canvas: { width, height, color } }`
  * → a filled canvas (`$blob: true` → that canvas as a PNG Blob); arrays map element by element. Runs in the page.
  */
 export type PageInput =
   | string
   | string[]
   | { $audio: number[]; sampleRate: number }
+  | { $audio64: string; sampleRate: number }
   | { $canvas: { width: number; height: number; color: string }; $blob?: boolean }
   | PageInput[];
 
@@ -72,6 +82,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
   const bert = bertHubFiles();
   const vit = vitHubFiles();
   const whisper = whisperHubFiles();
+  const whisperMerged = whisperMergedHubFiles();
   const wav2vec2 = wav2vec2HubFiles();
   const clip = clipHubFiles();
   const run = (model: unknown, input: PageInput, options: Record<string, unknown> = {}) =>
@@ -80,6 +91,10 @@ export function registrySuite(ctx: () => RegistryContext): void {
         const build = async (x: any): Promise<unknown> => {
           if (Array.isArray(x)) return Promise.all(x.map(build));
           if (x && x.$audio) return { audio: Float32Array.from(x.$audio), sampleRate: x.sampleRate };
+          if (x && x.$audio64) {
+            const bytes = Uint8Array.from(atob(x.$audio64), (c) => c.charCodeAt(0));
+            return { audio: new Float32Array(bytes.buffer), sampleRate: x.sampleRate };
+          }
           if (x && x.$canvas) {
             const canvas = document.createElement('canvas');
             canvas.width = x.$canvas.width;
@@ -110,6 +125,7 @@ export function registrySuite(ctx: () => RegistryContext): void {
     mirrorRepo(ctx().server, PREFIX, BERT_REPO, bert);
     mirrorRepo(ctx().server, PREFIX, VIT_REPO, vit);
     mirrorRepo(ctx().server, PREFIX, WHISPER_REPO, whisper);
+    mirrorRepo(ctx().server, PREFIX, WHISPER_MERGED_REPO, whisperMerged);
     mirrorRepo(ctx().server, PREFIX, WAV2VEC2_REPO, wav2vec2);
     mirrorRepo(ctx().server, PREFIX, CLIP_REPO, clip);
     await ctx().setModelHost(`${ctx().server.origin}${PREFIX}`);
@@ -519,6 +535,64 @@ export function registrySuite(ctx: () => RegistryContext): void {
       );
       const short = await run('whisper-tiny', audio('low', 16000), { maxNewTokens: 2 });
       expect(short.output.tokens).toEqual(whisperTextIds(WHISPER_TEXTS.en.low).slice(0, 2));
+    });
+
+    it("35 s in two windows with returnTimestamps, and task: 'translate': the model's answers, as in onnxruntime-node", async () => {
+      // 0–18 s a 440 Hz hum, silence, 30–35 s a 5 kHz whistle, at 12 kHz: windows 0–30 s and 20–35 s.
+      const rate = 12000;
+      const long = new Float32Array(35 * rate);
+      long.set(whisperTestAudio('low', rate, 18));
+      long.set(whisperTestAudio('high', rate, 5), 30 * rate);
+      const stamped = await run(
+        'whisper-tiny',
+        { $audio64: Buffer.from(long.buffer).toString('base64'), sampleRate: rate },
+        { returnTimestamps: true },
+      );
+      expect(stamped.ok, stamped.message).toBe(true);
+      expect(stamped.output).toEqual({
+        text: `${WHISPER_TEXTS.en.low} ${WHISPER_TEXTS.en.high}`,
+        tokens: [...whisperTextIds(WHISPER_TEXTS.en.low), ...whisperTextIds(WHISPER_TEXTS.en.high)],
+        chunks: [
+          { text: WHISPER_TEXTS.en.low, timestamp: [0, expect.closeTo(18, 1)] },
+          { text: WHISPER_TEXTS.en.high, timestamp: [20, 35] },
+        ],
+      });
+      const translated = await run('whisper-tiny', audio('high', 16000), { task: 'translate', language: 'fr' });
+      expect(translated.ok, translated.message).toBe(true);
+      expect(translated.output.text).toBe(WHISPER_TEXTS.en.high);
+      // A decoding choice: the model loaded for the first call serves it.
+      expect(translated.metrics.loadTimeMs).toBeUndefined();
+      // Node: the same pipeline on the same 4-bit graphs.
+      const policy = { ...TEXT_POLICY, mixedPrecision: false };
+      const graphs = Object.fromEntries(
+        Object.entries(speechRecognition.graphs).map(([role, file]) => [
+          role,
+          prepareModel(whisper[file] as Uint8Array, policy).bytes,
+        ]),
+      );
+      const node = async (audio: Float32Array, sampleRate: number, options: Record<string, unknown>) =>
+        (await runPipeline(speechRecognition, whisper, { kind: 'audio', audio, sampleRate }, options, graphs)).output;
+      expect(stamped.output).toEqual(await node(long, rate, { returnTimestamps: true }));
+      expect(translated.output).toEqual(
+        await node(whisperTestAudio('high', 16000), 16000, { task: 'translate', language: 'fr' }),
+      );
+    });
+
+    it('a repo with the merged decoder only, by its URL: the same text, as in onnxruntime-node', async () => {
+      const url = `${ctx().server.origin}${PREFIX}/${WHISPER_MERGED_REPO}/resolve/main/onnx/decoder_model_merged.onnx`;
+      const model = { url, task: 'automatic-speech-recognition' };
+      const r = await run(model, audio('low', 16000), { language: 'de' });
+      expect(r.ok, r.message).toBe(true);
+      expect(r.output.text).toBe(WHISPER_TEXTS.de.low);
+      // A page's model runs its weights as stored: the Node reference runs the files themselves.
+      const node = await runPipeline(
+        speechRecognitionMerged,
+        whisperMerged,
+        { kind: 'audio', audio: whisperTestAudio('low', 16000), sampleRate: 16000 },
+        { language: 'de' },
+      );
+      expect(r.output).toEqual(node.output);
+      await ctx().page.evaluate((m) => (window as any).webq.unload(m), model);
     });
 
     it('bad audio and unknown languages are named errors, and the engine keeps serving', async () => {

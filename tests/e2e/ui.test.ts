@@ -511,6 +511,13 @@ describe('popup: task models by registry id (Chromium)', () => {
     await expect
       .poll(() => popup.textContent('[data-webq=transcript]'), { timeout: 60_000 })
       .toBe(WHISPER_TEXTS.de.high);
+    // timestamps: the segment with its time (the 1 s whistle ends with the audio).
+    await popup.check('[data-webq=task-timestamps]');
+    await popup.click('[data-webq=run]');
+    await appears('[data-webq=transcript-chunks]', 60_000);
+    expect(await popup.textContent('[data-webq=transcript-chunks]')).toMatch(
+      new RegExp(`^0\\.00 s – (0\\.9[6-9]|1\\.00) s ${WHISPER_TEXTS.de.high.replace('.', '\\.')}$`),
+    );
     await popup.locator('[data-webq=result]').scrollIntoViewIfNeeded();
     await popup.screenshot({ path: `${SHOTS}/popup-whisper.png`, fullPage: true });
   });

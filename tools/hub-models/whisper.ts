@@ -13,7 +13,14 @@
  * - the step: the position of the token, which decoder_with_past reads with Shape from past_key_values.1.decoder.key —
  *     a cache that does not grow, or a prompt of another length, gives another text;
  *   - the logits processors: at the first step the largest logit is <|endoftext|> (then the space token), both in
- *     begin_suppress_tokens; at the second step it is '#', in suppress_tokens. Only the next-largest is the text.
+ *     begin_suppress_tokens; at the second step it is '#', in suppress_tokens. Only the next-largest is the text;
+ *   - the task: with <|translate|> in the prompt it says the English text of the sound, whatever the language
+ *     (Whisper translates into English);
+ *   - timestamps: without <|notimestamps|> in the prompt it writes `<|0.00|> text <|end|>`, `end` being where the
+ *     sound stops in the window (WHISPER_TIMESTAMPS), read from the cross-attention caches frame by frame (one
+ *     encoder frame is one 0.02 s timestamp step). The tokens <|0.00|> … <|30.00|> follow <|notimestamps|> in the
+ *     vocab, as in Whisper's; the flags are read from layer 0's decoder value over all positions (channel 0: 4 for
+ *     <|translate|>, 5 for <|notimestamps|>).
  * Real attention over the self- and cross-attention caches adds a small term to the logits (every cache input is
  * used, q/k/v/o look like attention to the quantizer), and every projection is a MatMul with K ≥ 64.
  */
@@ -157,7 +164,9 @@ const SPECIAL_TOKENS = [
   '<|startofprev|>',
   '<|nocaptions|>',
   '<|notimestamps|>',
-] as const;
+  // Whisper's timestamp tokens, one per 0.02 s of a 30 s window.
+  ...Array.from({ length: 1501 }, (_, i) => `<|${(i * 0.02).toFixed(2)}|>`),
+];
 
 interface Vocabulary {
   vocab: Map<string, number>;
@@ -248,7 +257,8 @@ export function whisperTokenizerJson(size: Partial<WhisperSize> = {}): Record<st
       lstrip: false,
       rstrip: false,
       normalized: false,
-      special: true,
+      // As in openai/whisper-*'s tokenizer.json: the timestamps are added tokens but not special ones.
+      special: !/^<\|\d+\.\d\d\|>$/.test(content),
     })),
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', ...byteLevelOptions },
@@ -650,6 +660,20 @@ export function whisperEncoderModel(seed = 1234, size: Partial<WhisperSize> = {}
   );
 }
 
+/** Channel 0 of the embeddings of <|translate|> and <|notimestamps|> (the languages take 1 … 3). */
+const TRANSLATE_MARK = 4;
+const NO_TIMESTAMPS_MARK = 5;
+/** The logit of a scripted timestamp, above the text's 8 and the <|endoftext|> after it; other timestamps get −10. */
+const TIMESTAMP_LOGIT = 12;
+const OTHER_TIMESTAMPS = -10;
+/**
+ * Where the sound stops in a window, in encoder frames: the last frame louder than the window's quietest by this
+ * much (the log-mel is normalised per window, so silence after a sound is not at a fixed level, but it is the
+ * quietest); when none is, the window is all one sound (or all silence) and it ends at the window's end. The last
+ * frame, not the loudest: a window cut out of a longer sound starts with a click.
+ */
+const ABOVE_QUIETEST = 0.1;
+
 /** Steps the script knows; from here on the model says <|endoftext|>. Row 0 of each block is for prompt positions. */
 const SCRIPT_STEPS = 6;
 /** Where the text starts: <|startoftranscript|> <|lang|> <|transcribe|> <|notimestamps|>. */
@@ -675,6 +699,7 @@ function scriptTable(v: Vocabulary): Float32Array {
         );
         const step = r - 1;
         const id = step >= 0 && step < ids.length ? ids[step]! : eos;
+        row.fill(OTHER_TIMESTAMPS, idIn(v, '<|0.00|>'));
         row[id] = 8;
         if (id === eos) continue;
         // The largest logits are ones Whisper's logits processors remove.
@@ -687,6 +712,116 @@ function scriptTable(v: Vocabulary): Float32Array {
     }
   });
   return table;
+}
+
+/**
+ * The timestamp part of the logits [b, s, V], zero without timestamps. With them: <|0.00|> at position 2 (the last
+ * of the 3-token prompt), the end timestamp right after the block's text (position 3 + its length), and at position
+ * 3 the first step's distractors (<|endoftext|>, the space) pushed below the text, since the timestamp before it
+ * takes Whisper's first step.
+ */
+function timestampTerm(
+  g: GraphBuilder,
+  vocab: Vocabulary,
+  s: { positions: string; block: string; withTimestamps: string; loudness: string },
+): string {
+  const { encoderFrames } = WHISPER_CONFIG;
+  const begin = idIn(vocab, '<|0.00|>');
+  const lengths = SOUNDS.flatMap((sound) => [
+    0,
+    ...WHISPER_LANGUAGES.map((l) => whisperTextIds(WHISPER_TEXTS[l][sound]).length),
+  ]);
+  const textLength = g.node(
+    'Gather',
+    [g.ints('/ts/text_lengths', [lengths.length], lengths), s.block],
+    '/ts/text_length',
+  );
+  const axis = (a: number, name: string) => g.ints(name, [1], [a]);
+  // The end: the last frame above the window's quietest, counted from 1, or the window's end.
+  const reduce = (op: string, x: string, name: string) =>
+    g.node(op, [x], name, [intsAttr('axes', [1]), intAttr('keepdims', 1)]);
+  const quietest = reduce('ReduceMin', s.loudness, '/ts/quietest');
+  const floor = g.node('Add', [quietest, g.floats('/ts/margin', [], Float32Array.of(ABOVE_QUIETEST))], '/ts/floor');
+  const above = g.node('Cast', [g.node('Greater', [s.loudness, floor], '/ts/above_floor')], '/ts/above', [
+    intAttr('to', DataType.FLOAT),
+  ]);
+  const ramp = g.floats(
+    '/ts/frame_numbers',
+    [encoderFrames],
+    Float32Array.from({ length: encoderFrames }, (_, i) => i + 1),
+  );
+  const lastAbove = g.node('ReduceMax', [g.node('Mul', [above, ramp], '/ts/numbered')], '/ts/last_above', [
+    intsAttr('axes', [1]),
+    intAttr('keepdims', 1),
+  ]);
+  const varied = g.node('Greater', [lastAbove, g.floats('/ts/zero_f', [], Float32Array.of(0))], '/ts/varied');
+  const endFrame = g.node(
+    'Cast',
+    [g.node('Where', [varied, lastAbove, g.floats('/ts/window_end', [], Float32Array.of(encoderFrames))], '/ts/end_f')],
+    '/ts/end_frame',
+    [intAttr('to', DataType.INT64)],
+  );
+  // Which timestamp each position says ([b, s]; −1: none).
+  const at = (k: string | number, name: string) =>
+    g.node('Equal', [s.positions, typeof k === 'number' ? g.ints(`${name}/position`, [], [k]) : k], name);
+  const endPosition = g.node(
+    'Unsqueeze',
+    [g.node('Add', [textLength, g.ints('/ts/three', [], [3])], '/ts/end_position_flat'), axis(1, '/ts/axis1')],
+    '/ts/end_position',
+  );
+  const target = g.node(
+    'Where',
+    [
+      at(2, '/ts/at_start'),
+      g.ints('/ts/begin', [], [begin]),
+      g.node(
+        'Where',
+        [
+          at(endPosition, '/ts/at_end'),
+          g.node('Add', [endFrame, g.ints('/ts/begin_end', [], [begin])], '/ts/end_id'),
+          g.ints('/ts/none', [], [-1]),
+        ],
+        '/ts/end_target',
+      ),
+    ],
+    '/ts/target',
+  );
+  const columns = g.ints(
+    '/ts/columns',
+    [vocab.size],
+    Array.from({ length: vocab.size }, (_, i) => i),
+  );
+  const said = g.node(
+    'Cast',
+    [g.node('Equal', [g.node('Unsqueeze', [target, axis(2, '/ts/axis2')], '/ts/target3'), columns], '/ts/onehot')],
+    '/ts/said',
+    [intAttr('to', DataType.FLOAT)],
+  );
+  const lift = g.floats('/ts/lift', [], Float32Array.of(TIMESTAMP_LOGIT - OTHER_TIMESTAMPS));
+  const distractors = new Float32Array(vocab.size);
+  distractors[idIn(vocab, '<|endoftext|>')] = -5;
+  distractors[idIn(vocab, 'Ġ')] = -5;
+  const firstText = g.node(
+    'Mul',
+    [
+      g.node(
+        'Unsqueeze',
+        [
+          g.node('Cast', [at(3, '/ts/at_first_text')], '/ts/first_text_f', [intAttr('to', DataType.FLOAT)]),
+          axis(1, '/ts/axis1b'),
+        ],
+        '/ts/first_text',
+      ),
+      g.floats('/ts/distractors', [vocab.size], distractors),
+    ],
+    '/ts/first_text_term',
+  );
+  const mode = g.node('Unsqueeze', [s.withTimestamps, g.ints('/ts/axes12', [2], [1, 2])], '/ts/mode');
+  return g.node(
+    'Mul',
+    [g.node('Add', [g.node('Mul', [said, lift], '/ts/lifted'), firstText], '/ts/term'), mode],
+    '/ts/logits',
+  );
 }
 
 /**
@@ -744,12 +879,15 @@ export function whisperDecoderModel(seed = 1234, withPast = false, size: Partial
     for (let r = 0; r < hidden; r++) v[r * hidden + column] = r === row ? 1 : 0;
   };
 
-  // Token embeddings: column 0 is the language number (1, 2, 3 for <|en|>, <|de|>, <|fr|>; 0 for every other token).
+  // Token embeddings: column 0 is the language number (1, 2, 3 for <|en|>, <|de|>, <|fr|>), the translate flag (4) or
+  // the no-timestamps flag (5); 0 for every other token.
   const embedTable = g.weight('model.decoder.embed_tokens.weight', [vocabSize, hidden], 0.3, (v) => {
     for (let id = 0; id < vocabSize; id++) v[id * hidden] = 0;
     WHISPER_LANGUAGES.forEach((l, k) => {
       v[idIn(vocab, `<|${l}|>`) * hidden] = k + 1;
     });
+    v[idIn(vocab, '<|translate|>') * hidden] = TRANSLATE_MARK;
+    v[idIn(vocab, '<|notimestamps|>') * hidden] = NO_TIMESTAMPS_MARK;
   });
   let x = g.node('Gather', [embedTable, 'input_ids'], '/embed_tokens/Gather');
 
@@ -899,14 +1037,65 @@ export function whisperDecoderModel(seed = 1234, withPast = false, size: Partial
     ],
     '/script/language',
   );
-  // The sound: the loudest frame of each band, from the cross-attention caches.
-  const bandMax = (cache: string, name: string) =>
-    g.node('ReduceMax', [pick(pick(cache, zero, 1, `${name}/head`), zero, 2, `${name}/channel`)], name, [
-      intsAttr('axes', [1]),
-      intAttr('keepdims', 0),
-    ]);
-  const low = bandMax(crossKeys[0]!, '/script/low_band');
-  const high = bandMax(crossValues[1]!, '/script/high_band');
+  // The flags: channel 0 of head 0 of layer 0's decoder value, at any position ([b, positions]).
+  const marks = g.node(
+    'Cast',
+    [
+      g.node(
+        'Round',
+        [pick(pick(selfValues[0]!, zero, 1, '/script/marks_head'), zero, 2, '/script/marks_channel')],
+        '/script/marks_round',
+      ),
+    ],
+    '/script/marks',
+    [intAttr('to', DataType.INT64)],
+  );
+  const flag = (mark: number, name: string) =>
+    g.node(
+      'ReduceMax',
+      [
+        g.node(
+          'Cast',
+          [g.node('Equal', [marks, g.ints(`${name}/mark`, [], [mark])], `${name}/equal`)],
+          `${name}/float`,
+          [intAttr('to', DataType.FLOAT)],
+        ),
+      ],
+      name,
+      [intsAttr('axes', [1]), intAttr('keepdims', 0)],
+    );
+  const translating = flag(TRANSLATE_MARK, '/script/translate');
+  const withTimestamps = g.node(
+    'Sub',
+    [g.floats('/script/one_ts', [], Float32Array.of(1)), flag(NO_TIMESTAMPS_MARK, '/script/no_timestamps')],
+    '/script/timestamps',
+  );
+  // Translating, a multilingual prompt reads the English block (slot 1).
+  const spoken = g.node(
+    'Where',
+    [
+      g.node(
+        'And',
+        [
+          g.node('Greater', [translating, g.floats('/script/half', [], Float32Array.of(0.5))], '/script/is_translate'),
+          g.node('Greater', [language, zero], '/script/has_language'),
+        ],
+        '/script/translates',
+      ),
+      one,
+      language,
+    ],
+    '/script/spoken',
+  );
+  // The sound: the loudest frame of each band, from the cross-attention caches ([b, frames] per band).
+  const bandFrames = (cache: string, name: string) =>
+    pick(pick(cache, zero, 1, `${name}/head`), zero, 2, `${name}/channel`);
+  const bandMax = (frames: string, name: string) =>
+    g.node('ReduceMax', [frames], name, [intsAttr('axes', [1]), intAttr('keepdims', 0)]);
+  const lowFrames = bandFrames(crossKeys[0]!, '/script/low_frames');
+  const highFrames = bandFrames(crossValues[1]!, '/script/high_frames');
+  const low = bandMax(lowFrames, '/script/low_band');
+  const high = bandMax(highFrames, '/script/high_band');
   const toFloat = (v: string, name: string) => g.node('Cast', [v], name, [intAttr('to', DataType.FLOAT)]);
   const loud = toFloat(
     g.node(
@@ -936,7 +1125,7 @@ export function whisperDecoderModel(seed = 1234, withPast = false, size: Partial
     'Add',
     [
       g.node('Mul', [sound, g.ints('/script/slots', [], [WHISPER_LANGUAGES.length + 1])], '/script/sound_block'),
-      language,
+      spoken,
     ],
     '/script/block',
   );
@@ -955,7 +1144,13 @@ export function whisperDecoderModel(seed = 1234, withPast = false, size: Partial
     [g.floats('script.logits', [table.length / vocabSize, vocabSize], table), rows],
     '/script/logits',
   );
-  g.node('Add', [scripted, headTerm], 'logits');
+  const timestamps = timestampTerm(g, vocab, {
+    positions,
+    block,
+    withTimestamps,
+    loudness: g.node('Max', [lowFrames, highFrames], '/script/loudness'),
+  });
+  g.node('Add', [g.node('Add', [scripted, headTerm], '/script/text_logits'), timestamps], 'logits');
 
   for (let i = 0; i < layers; i++) {
     outputs.push(valueInfo(`present.${i}.decoder.key`, DataType.FLOAT, cacheDims('present_decoder_sequence_length')));
@@ -966,4 +1161,84 @@ export function whisperDecoderModel(seed = 1234, withPast = false, size: Partial
     }
   }
   return encode(g, withPast ? 'whisper_decoder_with_past' : 'whisper_decoder', inputs, outputs);
+}
+
+/**
+ * onnx/decoder_model_merged.onnx, as Optimum merges Whisper's two decoders: one graph whose inputs are those of both
+ * (input_ids, encoder_hidden_states, every past_key_values.*) and a bool `use_cache_branch` [1], and one If node on
+ * it: the then-branch is decoder_with_past (its encoder presents passed through, so both branches give the same
+ * outputs), the else-branch decoder_model (the past inputs unused; a pipeline feeds them empty). The weights sit in
+ * the outer graph, shared by the branches; values made inside a branch carry the branch's prefix (ONNX wants every
+ * name once in a model).
+ */
+export function whisperMergedDecoderModel(seed = 1234, size: Partial<WhisperSize> = {}): Uint8Array {
+  const noPast = onnx.ModelProto.decode(whisperDecoderModel(seed, false, size)).graph!;
+  const withPast = onnx.ModelProto.decode(whisperDecoderModel(seed, true, size)).graph!;
+  const weights = new Map<string, onnx.ITensorProto>();
+  const encoded = (t: onnx.ITensorProto) => onnx.TensorProto.encode(t).finish().join(',');
+  for (const t of [...noPast.initializer!, ...withPast.initializer!]) {
+    const held = weights.get(t.name!);
+    if (held && encoded(held) !== encoded(t)) throw new Error(`the decoders differ in initializer ${t.name}`);
+    weights.set(t.name!, t);
+  }
+  const branch = (graph: onnx.IGraphProto, prefix: string): onnx.GraphProto => {
+    const made = new Set(graph.node!.flatMap((n) => n.output!));
+    const local = (name: string) => (made.has(name) ? `${prefix}${name}` : name);
+    const node = graph.node!.map((n) =>
+      makeNode(n.opType!, n.input!.map(local), n.output!.map(local), `${prefix}${n.name}`, [
+        ...(n.attribute as onnx.AttributeProto[]),
+      ]),
+    );
+    const output = noPast.output!.map((o) => {
+      const cross = /^present\.(\d+)\.encoder\.(key|value)$/.exec(o.name!);
+      if (cross && !made.has(o.name!)) {
+        // decoder_with_past gives no cross-attention presents: the branch passes the past ones on.
+        node.push(
+          makeNode(
+            'Identity',
+            [`past_key_values.${cross[1]}.encoder.${cross[2]}`],
+            [`${prefix}${o.name}`],
+            `${prefix}${o.name}/Identity`,
+          ),
+        );
+      }
+      return onnx.ValueInfoProto.create({ ...o, name: `${prefix}${o.name}` });
+    });
+    return onnx.GraphProto.create({ name: `${prefix}branch`, node, output });
+  };
+  const graphAttr = (name: string, g: onnx.GraphProto) =>
+    onnx.AttributeProto.create({ name, g, type: onnx.AttributeProto.AttributeType.GRAPH });
+  const ifNode = makeNode(
+    'If',
+    ['use_cache_branch'],
+    noPast.output!.map((o) => o.name!),
+    'optimum::if',
+    [graphAttr('then_branch', branch(withPast, 'with_past/')), graphAttr('else_branch', branch(noPast, 'no_past/'))],
+  );
+  const inputs = [
+    ...noPast.input!,
+    ...withPast.input!.filter((i) => i.name !== 'input_ids'),
+    valueInfo('use_cache_branch', DataType.BOOL, [1]),
+  ] as onnx.ValueInfoProto[];
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'webq-tests',
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'whisper_decoder_merged',
+      node: [ifNode],
+      initializer: [...weights.values()],
+      input: inputs,
+      output: noPast.output,
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** The hub files of a repo exported with the merged decoder only (no decoder_model / decoder_with_past_model). */
+export function whisperMergedHubFiles(seed = 1234, size: Partial<WhisperSize> = {}): HubFiles {
+  const files = whisperHubFiles(seed, size);
+  delete files['onnx/decoder_model.onnx'];
+  delete files['onnx/decoder_with_past_model.onnx'];
+  return { ...files, 'onnx/decoder_model_merged.onnx': whisperMergedDecoderModel(seed, size) };
 }

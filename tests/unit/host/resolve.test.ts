@@ -117,6 +117,25 @@ describe('resolveModel', () => {
     ).rejects.toMatchObject({ name: 'DataError', message: expect.stringMatching(/contradicts/) });
   });
 
+  it("Whisper by its merged decoder: the 'whisper-merged' pipeline, main graph that file, the encoder beside it", async () => {
+    const r = await resolveModel(
+      {
+        url: 'https://cdn.example/me/whisper/resolve/main/onnx/decoder_model_merged.onnx',
+        task: 'automatic-speech-recognition',
+      },
+      PAGE,
+    );
+    if (r.kind !== 'task') throw new Error('expected a task model');
+    expect(r.pipeline.graphs).toEqual({
+      decoder: 'onnx/decoder_model_merged.onnx',
+      encoder: 'onnx/encoder_model.onnx',
+    });
+    expect(r.graphs.map(([role, url]) => [role, url.href])).toEqual([
+      ['decoder', 'https://cdn.example/me/whisper/resolve/main/onnx/decoder_model_merged.onnx'],
+      ['encoder', 'https://cdn.example/me/whisper/resolve/main/onnx/encoder_model.onnx'],
+    ]);
+  });
+
   it('a URL or a ModelSource without task is one raw graph', async () => {
     expect(await resolveModel('https://cdn.example/m.onnx', PAGE)).toMatchObject({
       kind: 'raw',

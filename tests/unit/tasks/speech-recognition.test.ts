@@ -4,16 +4,24 @@
  * model (tools/hub-models/whisper.ts) on onnxruntime-node's CPU EP: sounds → texts, the KV-cached decoder,
  * maxNewTokens, language, the logits processors, weights rewritten to 4 bits, abort, and the errors a page can cause.
  */
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { checkOptions } from '../../../extension/host/plan';
 import { prepareModel } from '../../../extension/host/prepare';
 import { makePolicy } from '../../../extension/onnx/index';
+import { forEachGraph, onnx } from '../../../extension/onnx/model';
 import type { WireInput } from '../../../extension/shared/protocol';
 import type { Tensor } from '../../../extension/shared/tensor';
-import { normalizeOptions } from '../../../extension/shared/options';
+import { modelTask, normalizeOptions } from '../../../extension/shared/options';
+import { featureExtraction } from '../../../extension/tasks/feature-extraction';
+import { modelTypeOfGraph, pipelineFor } from '../../../extension/tasks';
+import { speechRecognitionCtc } from '../../../extension/tasks/speech-recognition-ctc';
 import { hertzToMel, melToHertz, slaneyMelFilters, whisperLogMel } from '../../../extension/tasks/audio/log-mel';
 import { resample } from '../../../extension/tasks/audio/resample';
 import {
+  MAX_AUDIO_SECONDS,
   speechRecognition,
+  speechRecognitionMerged,
   type SpeechRecognitionAssets,
   type SpeechRecognitionOutput,
 } from '../../../extension/tasks/speech-recognition';
@@ -22,6 +30,7 @@ import {
   WHISPER_TEXTS,
   whisperGenerationConfig,
   whisperHubFiles,
+  whisperMergedHubFiles,
   whisperPreprocessorConfig,
   whisperTestAudio,
   whisperTextIds,
@@ -213,7 +222,8 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
     expect(speechRecognition).toMatchObject({
       task: 'automatic-speech-recognition',
       modality: 'audio',
-      runOptions: ['maxNewTokens', 'language'],
+      runOptions: ['maxNewTokens', 'language', 'returnTimestamps'],
+      decodingTasks: ['transcribe', 'translate'],
       graphs: {
         encoder: 'onnx/encoder_model.onnx',
         decoder: 'onnx/decoder_model.onnx',
@@ -359,13 +369,21 @@ describe('automatic-speech-recognition on a generated Whisper', () => {
     expect((empty.output as SpeechRecognitionOutput).text).toBe(WHISPER_TEXTS.en.silence);
   });
 
-  test('exactly 30 s is one window; 30 s and one sample more is a DataError', async () => {
-    expect((await transcribe(audio(whisperTestAudio('low', 16000, 30)))).text).toBe(WHISPER_TEXTS.en.low);
-    await expect(transcribe(audio(new Float32Array(480001)))).rejects.toMatchObject({
+  test('exactly 30 s is one window; MAX_AUDIO_SECONDS and one sample more is a DataError, at any rate', async () => {
+    const counting = await nodeRunner(speechRecognition, hub);
+    try {
+      expect((await transcribe(audio(whisperTestAudio('low', 16000, 30)), {}, counting)).text).toBe(
+        WHISPER_TEXTS.en.low,
+      );
+      expect(counting.calls.encoder).toBe(1);
+    } finally {
+      await counting.release();
+    }
+    await expect(transcribe(audio(new Float32Array(16000 * MAX_AUDIO_SECONDS + 1)))).rejects.toMatchObject({
       name: 'DataError',
-      message: expect.stringMatching(/30\.00 s long.*at most 30 s/),
+      message: expect.stringMatching(/300\.00 s long.*at most 300 s/),
     });
-    await expect(transcribe(audio(new Float32Array(44100 * 30 + 1), 44100))).rejects.toMatchObject({
+    await expect(transcribe(audio(new Float32Array(44100 * MAX_AUDIO_SECONDS + 1), 44100))).rejects.toMatchObject({
       name: 'DataError',
     });
   });
@@ -526,5 +544,372 @@ describe('model files', () => {
       name: 'DataError',
       message: expect.stringMatching(/input_features \[batch, 80, 3000\].*128 × 3000/),
     });
+  });
+});
+
+// ---- beyond one window, timestamps, translate (issue 18) ----
+
+/**
+ * Greedy decoding of one window written from Whisper's definition, apart from the pipeline: the whole prefix through
+ * decoder_model at every step (no cache), the config's suppressions, and — with timestamps — openai/whisper's rules
+ * as written here. Gives the generated ids, timestamps included.
+ */
+async function referenceWindow(
+  { encoder, decoder }: Record<'encoder' | 'decoder', ort.InferenceSession>,
+  assets: SpeechRecognitionAssets,
+  samples: Float32Array,
+  prompt: number[],
+  timestamps: boolean,
+): Promise<number[]> {
+  const config = whisperGenerationConfig();
+  const begin = (config.no_timestamps_token_id as number) + 1;
+  const eos = config.eos_token_id as number;
+  const { nMels, nFrames } = assets.features;
+  const features = new ort.Tensor('float32', whisperLogMel(samples, assets.features), [1, nMels, nFrames]);
+  const hidden = (await encoder.run({ input_features: features })).last_hidden_state!;
+  const generated: number[] = [];
+  for (let step = 0; step < 64; step++) {
+    const ids = [...prompt, ...generated];
+    const input = new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, ids.length]);
+    const out = (await decoder.run({ input_ids: input, encoder_hidden_states: hidden })).logits!;
+    const v = out.dims[2]!;
+    const row = Array.from((out.data as Float32Array).slice((ids.length - 1) * v, ids.length * v));
+    const banned = new Set<number>(config.suppress_tokens as number[]);
+    if (step === 0) for (const id of config.begin_suppress_tokens as number[]) banned.add(id);
+    if (timestamps) {
+      banned.add(config.no_timestamps_token_id as number);
+      const isTs = (id?: number) => id !== undefined && id >= begin;
+      const text = (id: number) => id < begin;
+      const stamps = generated.filter(isTs);
+      for (let id = 0; id < v; id++) {
+        if (step === 0 && text(id)) banned.add(id);
+        if (step === 0 && id > begin + (config.max_initial_timestamp_index as number)) banned.add(id);
+        const [last, penultimate] = [generated.at(-1), generated.at(-2)];
+        if (isTs(last) && (generated.length < 2 || isTs(penultimate)) && isTs(id)) banned.add(id);
+        if (isTs(last) && generated.length >= 2 && !isTs(penultimate) && text(id) && id !== eos) banned.add(id);
+        const floor =
+          stamps.length === 0 ? begin : isTs(last) && !isTs(penultimate) ? stamps.at(-1)! : stamps.at(-1)! + 1;
+        if (isTs(id) && id < floor) banned.add(id);
+      }
+      const open = row.map((x, id) => (banned.has(id) ? -Infinity : x));
+      const stampMass = Math.log(open.slice(begin).reduce((s, x) => s + Math.exp(x), 0));
+      if (stampMass > Math.max(...open.slice(0, begin))) for (let id = 0; id < begin; id++) banned.add(id);
+    }
+    let best = -1;
+    for (let id = 0; id < v; id++) if (!banned.has(id) && (best < 0 || row[id]! > row[best]!)) best = id;
+    if (best === eos) break;
+    generated.push(best);
+  }
+  return generated;
+}
+
+/** `<|t0|> text <|t1|>` … as chunks, by hand: times from the ids, `offset` added, text through the tokenizer. */
+async function referenceChunks(assets: SpeechRecognitionAssets, ids: number[], offset: number, windowEnd: number) {
+  const begin = whisperTokenId('<|0.00|>');
+  const chunks: { text: string; timestamp: [number, number] }[] = [];
+  let start = offset;
+  let text: number[] = [];
+  const time = (id: number) => Math.min(windowEnd, Math.round((offset + (id - begin) * 0.02) * 100) / 100);
+  for (const id of ids) {
+    if (id < begin) text.push(id);
+    else if (text.length === 0) start = time(id);
+    else {
+      chunks.push({
+        text: (await assets.tokenizer.decode(text, { skipSpecialTokens: true })).trim(),
+        timestamp: [start, time(id)],
+      });
+      text = [];
+    }
+  }
+  if (text.length)
+    chunks.push({
+      text: (await assets.tokenizer.decode(text, { skipSpecialTokens: true })).trim(),
+      timestamp: [start, windowEnd],
+    });
+  return chunks;
+}
+
+const concat = (...parts: Float32Array[]) => {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+};
+const seconds = (s: number) => new Float32Array(Math.round(16000 * s));
+
+describe('Whisper beyond one window: long audio, timestamps, translate', () => {
+  const hub = whisperHubFiles();
+  let assets: SpeechRecognitionAssets;
+  let sessions: Record<'encoder' | 'decoder', ort.InferenceSession>;
+  beforeAll(async () => {
+    assets = await speechRecognition.prepare(filesFrom(hub));
+    sessions = {
+      encoder: await ort.InferenceSession.create(hub['onnx/encoder_model.onnx'] as Uint8Array),
+      decoder: await ort.InferenceSession.create(hub['onnx/decoder_model.onnx'] as Uint8Array),
+    };
+  });
+  afterAll(async () => {
+    await sessions.encoder.release();
+    await sessions.decoder.release();
+  });
+  const id = (t: string) => whisperTokenId(t);
+  const prompt = (language: 'en' | 'de' | 'fr', task = '<|transcribe|>', timestamps = false) => [
+    id('<|startoftranscript|>'),
+    id(`<|${language}|>`),
+    id(task),
+    ...(timestamps ? [] : [id('<|notimestamps|>')]),
+  ];
+  const run = (samples: Float32Array, options: Record<string, unknown> = {}, h: HubFiles = hub) =>
+    runPipeline(speechRecognition, h, audio(samples), options) as Promise<{
+      output: SpeechRecognitionOutput;
+      calls: Record<string, number>;
+    }>;
+
+  test('70 s in three windows (low, silence, high): each window as decoded alone, joined with nothing repeated', async () => {
+    const samples = concat(whisperTestAudio('low', 16000, 18), seconds(34), whisperTestAudio('high', 16000, 18));
+    const windows = [0, 20, 40].map((s) => samples.subarray(16000 * s, 16000 * (s + 30)));
+    const alone = await Promise.all(windows.map((w) => referenceWindow(sessions, assets, w, prompt('en'), false)));
+    expect(alone).toEqual([WHISPER_TEXTS.en.low, WHISPER_TEXTS.en.silence, WHISPER_TEXTS.en.high].map(whisperTextIds));
+    const { output, calls } = await run(samples);
+    expect(calls.encoder).toBe(3);
+    expect(output).toEqual({
+      text: `${WHISPER_TEXTS.en.low} ${WHISPER_TEXTS.en.silence} ${WHISPER_TEXTS.en.high}`,
+      tokens: alone.flat(),
+    });
+    // With timestamps: each window's chunks as decoded alone, offset by the window's start.
+    const stamped = await run(samples, { returnTimestamps: true });
+    const expected = [];
+    for (const [k, w] of windows.entries()) {
+      const ids = await referenceWindow(sessions, assets, w, prompt('en', '<|transcribe|>', true), true);
+      expected.push(...(await referenceChunks(assets, ids, 20 * k, 20 * k + w.length / 16000)));
+    }
+    expect(stamped.output.chunks).toEqual(expected);
+    expect(stamped.output.text).toBe(output.text);
+    // The low tone stops at 18 s, the high one at the audio's end.
+    expect(stamped.output.chunks![0]!.timestamp[1]).toBeCloseTo(18, 1);
+    expect(stamped.output.chunks![2]!.timestamp[1]).toBe(70);
+  }, 30_000);
+
+  test('45 s of one tone: both windows say it, the join says it once, in one chunk from 0 to 45 s', async () => {
+    const { output, calls } = await run(whisperTestAudio('low', 16000, 45), { returnTimestamps: true });
+    expect(calls.encoder).toBe(2);
+    expect(output).toEqual({
+      text: WHISPER_TEXTS.en.low,
+      tokens: whisperTextIds(WHISPER_TEXTS.en.low),
+      chunks: [{ text: WHISPER_TEXTS.en.low, timestamp: [0, expect.closeTo(45, 1)] }],
+    });
+  }, 15_000);
+
+  test.each<[string, Float32Array, 'en' | 'de' | 'fr', string, number]>([
+    ['a 5 kHz tone of 12.34 s', whisperTestAudio('high', 16000, 12.34), 'en', '<|transcribe|>', 12.34],
+    [
+      '5 s of 440 Hz, then 5 s of silence',
+      concat(whisperTestAudio('low', 16000, 5), seconds(5)),
+      'de',
+      '<|transcribe|>',
+      5,
+    ],
+    ['3 s of silence', seconds(3), 'fr', '<|transcribe|>', 3],
+    ['7 s of 440 Hz, translated from French', whisperTestAudio('low', 16000, 7), 'fr', '<|translate|>', 7],
+  ])(
+    'timestamps, %s: the chunks of an independent decoding, ending where the sound does',
+    async (_, samples, language, task, end) => {
+      const ids = await referenceWindow(sessions, assets, samples, prompt(language, task, true), true);
+      const expected = await referenceChunks(assets, ids, 0, samples.length / 16000);
+      const options = { returnTimestamps: true, language, ...(task === '<|translate|>' && { task: 'translate' }) };
+      const { output } = await run(samples, options);
+      expect(output.chunks).toEqual(expected);
+      expect(output.chunks).toHaveLength(1);
+      expect(output.chunks![0]!.timestamp[0]).toBe(0);
+      expect(Math.abs(output.chunks![0]!.timestamp[1] - end)).toBeLessThanOrEqual(0.06);
+      expect(output.text).toBe(output.chunks![0]!.text);
+    },
+  );
+
+  test("task: 'translate' decodes with <|translate|>: English whatever the language; 'transcribe' is the default", async () => {
+    const fr = await run(whisperTestAudio('high'), { task: 'translate', language: 'fr' });
+    expect(fr.output).toEqual({ text: WHISPER_TEXTS.en.high, tokens: whisperTextIds(WHISPER_TEXTS.en.high) });
+    const ids = await referenceWindow(sessions, assets, whisperTestAudio('high'), prompt('fr', '<|translate|>'), false);
+    expect(fr.output.tokens).toEqual(ids);
+    expect((await run(whisperTestAudio('low'), { task: 'translate', language: 'de' })).output.text).toBe(
+      WHISPER_TEXTS.en.low,
+    );
+    expect((await run(whisperTestAudio('low'), { task: 'transcribe', language: 'de' })).output.text).toBe(
+      WHISPER_TEXTS.de.low,
+    );
+    expect((await run(whisperTestAudio('low'), { language: 'de' })).output.text).toBe(WHISPER_TEXTS.de.low);
+  });
+
+  test('translate without task_to_id.translate, or on an English-only model, is a NotSupportedError', async () => {
+    const generation = whisperGenerationConfig();
+    const noTranslate: HubFiles = {
+      ...hub,
+      'generation_config.json': JSON.stringify({ ...generation, task_to_id: { transcribe: id('<|transcribe|>') } }),
+    };
+    await expect(run(whisperTestAudio('low'), { task: 'translate' }, noTranslate)).rejects.toMatchObject({
+      name: 'NotSupportedError',
+      message: expect.stringMatching(/task_to_id\.translate/),
+    });
+    expect((await run(whisperTestAudio('low'), {}, noTranslate)).output.text).toBe(WHISPER_TEXTS.en.low);
+    const englishOnly: HubFiles = {
+      ...hub,
+      'generation_config.json': JSON.stringify({ ...generation, lang_to_id: undefined, task_to_id: undefined }),
+    };
+    await expect(run(whisperTestAudio('low'), { task: 'translate' }, englishOnly)).rejects.toMatchObject({
+      name: 'NotSupportedError',
+      message: expect.stringMatching(/task "translate".*English-only/),
+    });
+  });
+
+  test('returnTimestamps on a vocab with no timestamp tokens is a NotSupportedError', async () => {
+    const last = JSON.parse(hub['config.json'] as string).vocab_size - 1;
+    const noStamps: HubFiles = {
+      ...hub,
+      'generation_config.json': JSON.stringify({ ...whisperGenerationConfig(), no_timestamps_token_id: last }),
+    };
+    await expect(run(whisperTestAudio('low'), { returnTimestamps: true }, noStamps)).rejects.toMatchObject({
+      name: 'NotSupportedError',
+      message: expect.stringMatching(/returnTimestamps/),
+    });
+  });
+
+  test('option errors name the option', () => {
+    expect(() => normalizeOptions({ returnTimestamps: 'yes' }, 'run')).toThrow(
+      /option returnTimestamps must be true or false/,
+    );
+    expect(normalizeOptions({ return_timestamps: true }, 'run')).toEqual({ returnTimestamps: true });
+    expect(() => normalizeOptions({ returnTimestamps: true }, 'load')).toThrow(/returnTimestamps is a run option/);
+    expect(() => normalizeOptions({ task: 'translation' }, 'run')).toThrow(/option task must be one of .*"translate"/);
+    expect(() => normalizeOptions({ task: 'translate' }, 'load')).toThrow(
+      /option task "translate".*pass it to run\(\)/,
+    );
+    expect(normalizeOptions({ task: 'translate' }, 'run')).toEqual({ task: 'translate' });
+    expect(modelTask('translate')).toBeUndefined();
+    expect(modelTask('automatic-speech-recognition')).toBe('automatic-speech-recognition');
+    // task: 'translate' belongs to Whisper only: CTC speech recognition, other tasks and raw models refuse it.
+    const options = normalizeOptions({ task: 'translate' }, 'run');
+    expect(() => checkOptions(options, speechRecognition, true)).not.toThrow();
+    expect(() => checkOptions(options, speechRecognitionCtc, true)).toThrow(
+      /option task "translate" applies to Whisper.*CTC/,
+    );
+    expect(() => checkOptions(options, featureExtraction, true)).toThrow(/option task "translate".*feature-extraction/);
+    expect(() => checkOptions(options, null, false)).toThrow(/option task "translate".*raw ONNX model/);
+    expect(() => checkOptions({ returnTimestamps: true }, speechRecognitionCtc, true)).toThrow(
+      /option returnTimestamps does not apply/,
+    );
+  });
+
+  test('an aborted request stops between windows', async () => {
+    const runner = await nodeRunner(speechRecognition, hub);
+    const controller = new AbortController();
+    const encoded: number[] = [];
+    let steps = 0;
+    const aborting: GraphRunner = {
+      signal: controller.signal,
+      io: (role) => runner.io(role),
+      run: async (role, feeds) => {
+        if (role === 'encoder') encoded.push(encoded.length);
+        const out = await runner.run(role, feeds);
+        // The first window's last step (3 more words, then the end of text): its decoding is done when it aborts.
+        if (role === 'decoderWithPast' && ++steps === whisperTextIds(WHISPER_TEXTS.en.low).length) controller.abort();
+        return out;
+      },
+    };
+    try {
+      await expect(
+        speechRecognition.run(assets, audio(whisperTestAudio('low', 16000, 45)), {}, aborting),
+      ).rejects.toMatchObject({ name: 'AbortError' });
+      expect(encoded).toEqual([0]);
+    } finally {
+      await runner.release();
+    }
+  });
+});
+
+describe('Whisper with the merged decoder only (decoder_model_merged.onnx)', () => {
+  const split = whisperHubFiles();
+  const merged = whisperMergedHubFiles();
+
+  test('the repo has the merged graph and not the two decoders; it is one If on use_cache_branch', () => {
+    expect(Object.keys(merged).filter((f) => f.startsWith('onnx/'))).toEqual([
+      'onnx/encoder_model.onnx',
+      'onnx/decoder_model_merged.onnx',
+    ]);
+    const graph = onnx.ModelProto.decode(merged['onnx/decoder_model_merged.onnx'] as Uint8Array).graph!;
+    expect(graph.node!.map((n) => n.opType)).toEqual(['If']);
+    expect(graph.input!.map((i) => i.name)).toContain('use_cache_branch');
+    // A registry entry says modelType 'whisper-merged'; a page's URL names the merged file.
+    expect(pipelineFor('automatic-speech-recognition', 'whisper-merged')).toBe(speechRecognitionMerged);
+    const url = new URL('https://cdn.example/w/onnx/decoder_model_merged_quantized.onnx');
+    expect(modelTypeOfGraph('automatic-speech-recognition', url)).toBe('whisper-merged');
+  });
+
+  test.each<[string, Float32Array, Record<string, unknown>]>([
+    ['45 s with timestamps, in German', whisperTestAudio('low', 16000, 45), { returnTimestamps: true, language: 'de' }],
+    ['1 s translated from French', whisperTestAudio('high'), { task: 'translate', language: 'fr' }],
+    ['silence, 2 new tokens at most', whisperTestAudio('silence'), { maxNewTokens: 2 }],
+  ])('%s: what the two decoders give, every step on the merged graph', async (_, samples, options) => {
+    const expected = await runPipeline(speechRecognition, split, audio(samples), options);
+    const got = await runPipeline(speechRecognitionMerged, merged, audio(samples), options);
+    expect(got.output).toEqual(expected.output);
+    expect(got.calls.decoder).toBe(expected.calls.decoder! + expected.calls.decoderWithPast!);
+    expect(got.calls.decoderWithPast).toBeUndefined();
+  });
+
+  test('the first step takes the no-cache branch with an empty past, the next ones the cache branch', async () => {
+    const assets = await speechRecognitionMerged.prepare(filesFrom(merged));
+    const runner = await nodeRunner(speechRecognitionMerged, merged);
+    const seen: { branch: number; past: number | undefined }[] = [];
+    const watching: GraphRunner = {
+      signal: runner.signal,
+      io: (role) => runner.io(role),
+      run: async (role, feeds) => {
+        if (role === 'decoder')
+          seen.push({
+            branch: (feeds.use_cache_branch!.data as Uint8Array)[0]!,
+            past: feeds['past_key_values.1.decoder.value']!.dims[2],
+          });
+        return runner.run(role, feeds);
+      },
+    };
+    try {
+      await speechRecognitionMerged.run(assets, audio(whisperTestAudio('low')), {}, watching);
+    } finally {
+      await runner.release();
+    }
+    expect(seen).toEqual([
+      { branch: 0, past: 0 },
+      { branch: 1, past: 4 },
+      { branch: 1, past: 5 },
+      { branch: 1, past: 6 },
+      { branch: 1, past: 7 },
+    ]);
+  });
+
+  test("webq's quantizer rewrites the MatMuls inside the If branches; the 4-bit merged graph says the same", async () => {
+    const policy = makePolicy({ bits: 4, groupSize: 32 });
+    const prepared = prepareModel(merged['onnx/decoder_model_merged.onnx'] as Uint8Array, policy);
+    const perGraph: Record<string, number> = {};
+    forEachGraph(onnx.ModelProto.decode(prepared.bytes).graph!, (g) => {
+      perGraph[g.name!] = (g.node ?? []).filter((n) => n.opType === 'MatMulNBits').length;
+    });
+    // Each branch as many as its decoder gets quantized on its own.
+    const alone = (file: string) =>
+      onnx.ModelProto.decode(prepareModel(split[file] as Uint8Array, policy).bytes).graph!.node!.filter(
+        (n) => n.opType === 'MatMulNBits',
+      ).length;
+    expect(perGraph).toEqual({
+      whisper_decoder_merged: 0,
+      'with_past/branch': alone('onnx/decoder_with_past_model.onnx'),
+      'no_past/branch': alone('onnx/decoder_model.onnx'),
+    });
+    expect(perGraph['no_past/branch']).toBeGreaterThan(0);
+    const { output } = await runPipeline(
+      speechRecognitionMerged,
+      merged,
+      audio(whisperTestAudio('high', 44100), 44100),
+      { language: 'fr' },
+      { decoder: prepared.bytes },
+    );
+    expect((output as SpeechRecognitionOutput).text).toBe(WHISPER_TEXTS.fr.high);
   });
 });

@@ -9,7 +9,15 @@ import { isSoftwareAdapter } from '../../kernels/pipelines';
 import type { GemmOptions, GemvOptions } from '../../kernels/index';
 import type { Bits, QuantizeOptions, Scheme } from '../../kernels/layout';
 import { getDevice, noGpuErrors } from './gpu';
-import { dequantizeReference, matmulReference, pack, quantizeReference, randomWeights, rng } from './reference';
+import {
+  dequantizeReference,
+  matmulReference,
+  pack,
+  quantizeReference,
+  randomWeights,
+  rng,
+  widthMatrix,
+} from './reference';
 
 let device: GPUDevice;
 let plainDevice: GPUDevice; // no `subgroups`: the shared-memory path
@@ -60,7 +68,6 @@ async function check(
 }
 
 const BITS: Bits[] = [2, 4, 8];
-const SCHEMES: Scheme[] = ['symmetric', 'asymmetric'];
 
 describe('gemv', () => {
   const cases: Case[] = [
@@ -69,14 +76,10 @@ describe('gemv', () => {
     { M: 1, K: 258, N: 67, groupSize: 64 },
     { M: 3, K: 100, N: 50, groupSize: 0, bias: true }, // per channel, several rows
   ];
-  for (const bits of BITS) {
-    for (const scheme of SCHEMES) {
-      for (const c of cases) {
-        it(`${bits}-bit ${scheme} M=${c.M} K=${c.K} N=${c.N} group=${c.groupSize}${c.bias ? ' +bias' : ''}`, async () => {
-          await check(device, 'gemv', c, bits, scheme);
-        });
-      }
-    }
+  for (const { bits, scheme, c } of widthMatrix(cases)) {
+    it(`${bits}-bit ${scheme} M=${c.M} K=${c.K} N=${c.N} group=${c.groupSize}${c.bias ? ' +bias' : ''}`, async () => {
+      await check(device, 'gemv', c, bits, scheme);
+    });
   }
   it('shared-memory reduction (no subgroups) and other workgroup shapes', async () => {
     for (const wg of [
@@ -144,14 +147,10 @@ describe('gemm', () => {
     { M: 64, K: 512, N: 96, groupSize: 128 },
     { M: 9, K: 130, N: 33, groupSize: -1 },
   ];
-  for (const bits of BITS) {
-    for (const scheme of SCHEMES) {
-      for (const c of cases) {
-        it(`${bits}-bit ${scheme} M=${c.M} K=${c.K} N=${c.N} group=${c.groupSize}${c.bias ? ' +bias' : ''}`, async () => {
-          await check(device, 'gemm', c, bits, scheme);
-        });
-      }
-    }
+  for (const { bits, scheme, c } of widthMatrix(cases)) {
+    it(`${bits}-bit ${scheme} M=${c.M} K=${c.K} N=${c.N} group=${c.groupSize}${c.bias ? ' +bias' : ''}`, async () => {
+      await check(device, 'gemm', c, bits, scheme);
+    });
   }
   it('other tile shapes', async () => {
     const tiles: GemmOptions[] = [

@@ -3,7 +3,7 @@
  * formulas of kernels/README.md spelled out with Math.fround wherever the definition says f32.
  */
 import { blockSizeFor, packedShape, SEARCH_RATIOS } from '../../kernels/layout';
-import type { Bits, QuantizeOptions, QuantizedWeight } from '../../kernels/layout';
+import type { Bits, QuantizeOptions, QuantizedWeight, Scheme } from '../../kernels/layout';
 
 const f32 = Math.fround;
 
@@ -218,4 +218,23 @@ export function randomWeights(count: number, seed: number): Float32Array {
     out[i] = r() < 0.01 ? normal * 8 : normal; // outliers make blocks differ in range
   }
   return out;
+}
+
+const WIDTHS: readonly Bits[] = [2, 4, 8];
+const SCHEMES: readonly Scheme[] = ['symmetric', 'asymmetric'];
+
+/**
+ * The (bits, scheme, case) triples a kernel test runs. On SwiftShader each triple costs about a second, nearly all
+ * of it compiling its shader variant, so by default every pair is covered rather than every triple: each case at
+ * every width, each case in both schemes, each width in both schemes (the scheme alternates with case and width),
+ * half the product. `WEBQ_KERNELS_MATRIX=full` runs the whole product, as before a kernel change lands.
+ */
+export function widthMatrix<C>(cases: readonly C[]): { bits: Bits; scheme: Scheme; c: C }[] {
+  if (cases.length < 2) throw new Error('widthMatrix needs two cases or more to cover both schemes at each width');
+  const full = process.env.WEBQ_KERNELS_MATRIX === 'full';
+  return WIDTHS.flatMap((bits, b) =>
+    SCHEMES.flatMap((scheme, s) =>
+      cases.filter((_c, i) => full || (i + b) % 2 === s).map((c) => ({ bits, scheme, c })),
+    ),
+  );
 }

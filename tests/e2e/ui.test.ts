@@ -28,6 +28,8 @@ import { vitHubFiles } from '../../tools/hub-models/vit';
 import { WHISPER_TEXTS, whisperHubFiles, whisperTestAudio } from '../../tools/hub-models/whisper';
 import { BLANK_PAGE, slowRoute, startServer, type TestServer } from '../../tools/server';
 import { T5_EXAMPLES, t5HubFiles } from '../../tools/hub-models/t5';
+import { CLIP_PROJECTION, clipHubFiles } from '../../tools/hub-models/clip';
+import { WAV2VEC2_TEXTS, wav2vec2HubFiles, wav2vec2TestAudio } from '../../tools/hub-models/wav2vec2';
 import { makeTensor } from '../../extension/ui/tensors';
 
 const SHOTS = 'test-output/ui';
@@ -323,6 +325,8 @@ describe('popup: task models by registry id (Chromium)', () => {
     mirrorRepo(server, PREFIX, 'Xenova/vit-base-patch16-224', vitHubFiles());
     mirrorRepo(server, PREFIX, 'Xenova/whisper-tiny', whisperHubFiles());
     mirrorRepo(server, PREFIX, 'Xenova/t5-small', t5HubFiles());
+    mirrorRepo(server, PREFIX, 'Xenova/clip-vit-base-patch32', clipHubFiles());
+    mirrorRepo(server, PREFIX, 'Xenova/wav2vec2-base-960h', wav2vec2HubFiles());
     const options = await chromium.context.newPage();
     await options.goto(extensionUrl('options/options.html'));
     await saveModelHost(options, `${server.origin}${PREFIX}`);
@@ -560,6 +564,58 @@ describe('popup: task models by registry id (Chromium)', () => {
     await popup.fill('[data-webq=task-max-new-tokens]', '1');
     await popup.click('[data-webq=run]');
     await expect.poll(() => popup.textContent('[data-webq=transcript]'), { timeout: 60_000 }).toBe(text.split(' ')[0]);
+  });
+
+  it('clip-vit-base-patch32: zero-shot labels from typed candidates on a PNG, then its second task, an embedding', async () => {
+    const png = Buffer.from(
+      await popup.evaluate(() => {
+        const c = document.createElement('canvas');
+        c.width = c.height = 32;
+        const g = c.getContext('2d')!;
+        g.fillStyle = '#800080'; // purple: magenta, then blue, for the generated CLIP (registry-suite.ts)
+        g.fillRect(0, 0, 32, 32);
+        return c.toDataURL('image/png').split(',')[1]!;
+      }),
+      'base64',
+    );
+    await loadId('clip-vit-base-patch32');
+    expect(await popup.inputValue('[data-webq=task]')).toBe('zero-shot-image-classification');
+    expect(await popup.isDisabled('[data-webq=task]')).toBe(false); // the entry serves two tasks
+    await popup.setInputFiles('[data-webq=task-image]', { name: 'purple.png', mimeType: 'image/png', buffer: png });
+    await popup.fill('[data-webq=task-labels]', 'red, blue, magenta, cat');
+    await popup.click('[data-webq=run]');
+    await appears('[data-webq=labels]', 60_000);
+    const rows = popup.locator('[data-webq=labels] tbody tr');
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-label')))).toEqual([
+      'magenta',
+      'blue',
+      expect.any(String),
+      expect.any(String),
+    ]);
+    await popup.selectOption('[data-webq=task]', 'image-feature-extraction');
+    await popup.click('[data-webq=load]');
+    await expect
+      .poll(() => popup.textContent('[data-webq=model-summary]'), { timeout: 60_000 })
+      .toMatch(/Task\s*image-feature-extraction/);
+    await popup.setInputFiles('[data-webq=task-image]', { name: 'purple.png', mimeType: 'image/png', buffer: png });
+    await popup.click('[data-webq=run]');
+    await appears('[data-webq=embedding-summary]', 60_000);
+    expect(await popup.getAttribute('[data-webq=embedding-summary]', 'data-dims')).toBe(`1x${CLIP_PROJECTION}`);
+  });
+
+  it("wav2vec2-base-960h on a WAV file: the CTC transcript, without Whisper's options", async () => {
+    await loadId('wav2vec2-base-960h');
+    expect(await popup.inputValue('[data-webq=task]')).toBe('automatic-speech-recognition');
+    expect(await popup.isVisible('[data-webq=task-language]')).toBe(false); // CTC takes no language
+    await popup.setInputFiles('[data-webq=task-audio]', {
+      name: 'hello.wav',
+      mimeType: 'audio/wav',
+      buffer: wav(wav2vec2TestAudio(WAV2VEC2_TEXTS.hello, 22050), 22050),
+    });
+    await popup.click('[data-webq=run]');
+    await expect
+      .poll(() => popup.textContent('[data-webq=transcript]'), { timeout: 60_000 })
+      .toBe(WAV2VEC2_TEXTS.hello);
   });
 });
 

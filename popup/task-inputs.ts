@@ -2,7 +2,7 @@
  * Input editors for task models, by the loaded model's task (ModelInfo.task): text lines and `normalize` for
  * feature-extraction; image files (with previews) and `topK` for image-classification, candidate labels and a
  * hypothesis template for zero-shot-image-classification, `normalize` for image-feature-extraction; an audio file or a
- * microphone recording, and for Whisper `language`, `maxNewTokens` and `returnTimestamps`, for
+ * microphone recording, and for Whisper `language`, `maxNewTokens`, `returnTimestamps` and `task: 'translate'`, for
  * automatic-speech-recognition; a prompt and `maxNewTokens` for text2text-generation. Each builds what a page would
  * pass to `webq.run`: a string or strings, a Blob or Blobs, `{ audio, sampleRate }`.
  */
@@ -224,6 +224,7 @@ export function renderTaskInputs(task: Task, modelType?: string): void {
                 'At most this many tokens per 30 s window. Empty: until the model ends the text.',
               ),
               check('task-timestamps', 'task-timestamps', 'timestamps: the segments with their times'),
+              check('task-translate', 'task-translate', 'translate into English (task: translate)'),
             )
           : h(
               'p',
@@ -471,6 +472,7 @@ export function taskRunOptions(): Record<string, unknown> {
       const max = numberField('task-max-new-tokens');
       if (max !== undefined) out.maxNewTokens = max;
       if ($<HTMLInputElement>('[data-webq=task-timestamps]').checked) out.returnTimestamps = true;
+      if ($<HTMLInputElement>('[data-webq=task-translate]').checked) out.task = 'translate';
       return out;
     }
     case 'text2text-generation': {

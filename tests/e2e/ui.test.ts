@@ -522,8 +522,16 @@ describe('popup: task models by registry id (Chromium)', () => {
     expect(await popup.textContent('[data-webq=transcript-chunks]')).toMatch(
       new RegExp(`^0\\.00 s – (0\\.9[6-9]|1\\.00) s ${WHISPER_TEXTS.de.high.replace('.', '\\.')}$`),
     );
+    // translate: German asked for, Whisper says the English text.
+    await popup.uncheck('[data-webq=task-timestamps]');
+    await popup.check('[data-webq=task-translate]');
+    await popup.click('[data-webq=run]');
+    await expect
+      .poll(() => popup.textContent('[data-webq=transcript]'), { timeout: 60_000 })
+      .toBe(WHISPER_TEXTS.en.high);
     await popup.locator('[data-webq=result]').scrollIntoViewIfNeeded();
     await popup.screenshot({ path: `${SHOTS}/popup-whisper.png`, fullPage: true });
+    await popup.uncheck('[data-webq=task-translate]');
   });
 
   it("the microphone (Chromium's fake device): records, stops on request, decodes, and transcribes", async () => {

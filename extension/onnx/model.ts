@@ -81,6 +81,27 @@ export function intAttr(name: string, value: number): onnx.AttributeProto {
   return onnx.AttributeProto.create({ name, i: value, type: onnx.AttributeProto.AttributeType.INT });
 }
 
+export function intsAttr(name: string, ints: number[]): onnx.AttributeProto {
+  return onnx.AttributeProto.create({ name, ints, type: onnx.AttributeProto.AttributeType.INTS });
+}
+
+export function floatAttr(name: string, f: number): onnx.AttributeProto {
+  return onnx.AttributeProto.create({ name, f, type: onnx.AttributeProto.AttributeType.FLOAT });
+}
+
+/** A graph input or output of a tensor type: a number is a fixed dimension, a string a named free one. */
+export function valueInfo(name: string, elemType: number, dims: readonly (number | string)[]): onnx.ValueInfoProto {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  });
+}
+
 export function makeNode(
   opType: string,
   inputs: string[],

@@ -21,3 +21,10 @@ export function uniformFloats(count: number, seed: number, halfWidth: number): F
   for (let i = 0; i < count; i++) out[i] = (random() * 2 - 1) * halfWidth;
   return out;
 }
+
+/** FNV-1a of a string (a weight's name): generated weights seeded by the model's seed and their name only. */
+export function hashName(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}

@@ -9,7 +9,7 @@
  * scores MatMul and the context MatMul around a Softmax, o consumes the context, tables are Gathers on ids.
  */
 import { onnx } from 'onnx-proto';
-import { makeNode, intAttr } from '../../extension/onnx/model';
+import { floatAttr, intAttr, intsAttr, makeNode, valueInfo } from '../../extension/onnx/model';
 import { DataType, floatTensor, rawTensor } from '../../extension/onnx/tensor';
 import { mulberry32 } from '../../extension/shared/random';
 import type { HubFiles } from '../hub-mirror';
@@ -308,11 +308,6 @@ class GraphBuilder {
   }
 }
 
-const intsAttr = (name: string, ints: number[]) =>
-  onnx.AttributeProto.create({ name, ints, type: onnx.AttributeProto.AttributeType.INTS });
-const floatAttr = (name: string, f: number) =>
-  onnx.AttributeProto.create({ name, f, type: onnx.AttributeProto.AttributeType.FLOAT });
-
 function layerNorm(g: GraphBuilder, c: Config, x: string, prefix: string): string {
   const { hidden, layerNormEps } = c;
   const gamma = g.constant(
@@ -468,16 +463,4 @@ export function bertModel(seed = 1234, size: Partial<BertSize> = {}): Uint8Array
     },
   });
   return onnx.ModelProto.encode(model).finish();
-}
-
-function valueInfo(name: string, elemType: number, dims: (number | string)[]): onnx.ValueInfoProto {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  });
 }

@@ -14,9 +14,9 @@
  * The final norm's weight is centred at zero (random signs) so the tied head does not just repeat its input token.
  */
 import { onnx } from 'onnx-proto';
-import { intAttr, makeNode, MS_DOMAIN } from '../../extension/onnx/model';
+import { intAttr, makeNode, MS_DOMAIN, valueInfo } from '../../extension/onnx/model';
 import { DataType, floatTensor, rawTensor } from '../../extension/onnx/tensor';
-import { mulberry32 } from '../../extension/shared/random';
+import { hashName, mulberry32 } from '../../extension/shared/random';
 
 export interface DecoderLmSpec {
   hidden: number;
@@ -43,25 +43,6 @@ export interface DecoderLmSpec {
 
 const ints = (name: string, values: number[]) =>
   onnx.AttributeProto.create({ name, ints: values, type: onnx.AttributeProto.AttributeType.INTS });
-
-function valueInfo(name: string, elemType: number, dims: (number | string)[]): onnx.ValueInfoProto {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  });
-}
-
-/** FNV-1a of a weight's name: each weight has its own stream, whatever order the graph is built in. */
-function hashName(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
 
 class Graph {
   readonly nodes: onnx.NodeProto[] = [];

@@ -28,9 +28,9 @@
  * hold German words: the tests use distinct pieces.
  */
 import { onnx } from 'onnx-proto';
-import { intAttr, makeNode } from '../../extension/onnx/model';
+import { intAttr, intsAttr, makeNode, valueInfo } from '../../extension/onnx/model';
 import { DataType, floatTensor, rawTensor } from '../../extension/onnx/tensor';
-import { mulberry32 } from '../../extension/shared/random';
+import { hashName, mulberry32 } from '../../extension/shared/random';
 import type { HubFiles } from '../hub-mirror';
 
 /** English → German, one piece each: what the model translates (other pieces it copies). */
@@ -198,28 +198,6 @@ export function t5HubFiles(seed = 4321): HubFiles {
 }
 
 // ---- graphs ----
-
-/** FNV-1a of a weight's name: each weight's noise depends on the seed and its name only. */
-function hashName(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-const intsAttr = (name: string, ints: number[]) =>
-  onnx.AttributeProto.create({ name, ints, type: onnx.AttributeProto.AttributeType.INTS });
-
-function valueInfo(name: string, elemType: number, shape: (number | string)[]): onnx.ValueInfoProto {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  });
-}
 
 /** Large negative score: a position attention must not read (masked, or a distance the head ignores). */
 const NEVER = -30;

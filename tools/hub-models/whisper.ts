@@ -25,9 +25,9 @@
  * used, q/k/v/o look like attention to the quantizer), and every projection is a MatMul with K ≥ 64.
  */
 import { onnx } from 'onnx-proto';
-import { intAttr, makeNode } from '../../extension/onnx/model';
+import { intAttr, intsAttr, makeNode, valueInfo } from '../../extension/onnx/model';
 import { DataType, floatTensor, rawTensor } from '../../extension/onnx/tensor';
-import { mulberry32 } from '../../extension/shared/random';
+import { hashName, mulberry32 } from '../../extension/shared/random';
 import type { HubFiles } from '../hub-mirror';
 
 export const WHISPER_CONFIG = Object.freeze({
@@ -470,28 +470,6 @@ class GraphBuilder {
 function normal(random: () => number): number {
   const u = Math.max(random(), 1e-12);
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-}
-
-/** FNV-1a of a weight's name. */
-function hashName(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-const intsAttr = (name: string, ints: number[]) =>
-  onnx.AttributeProto.create({ name, ints, type: onnx.AttributeProto.AttributeType.INTS });
-
-function valueInfo(name: string, elemType: number, dims: (number | string)[]): onnx.ValueInfoProto {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  });
 }
 
 function encode(

@@ -31,14 +31,4 @@ export function singleGraphModel(graph: onnx.IGraphProto, opset = 17): onnx.Mode
   });
 }
 
-export function valueInfo(name: string, elemType: number, dims: (number | string)[]): onnx.ValueInfoProto {
-  return onnx.ValueInfoProto.create({
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  });
-}
+export { valueInfo } from '../../../extension/onnx/model';

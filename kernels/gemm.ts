@@ -37,6 +37,9 @@ import {
 import type { Bits } from './layout';
 import type { MatmulArgs } from './gemv';
 
+/** The tiles a GEMM runs at where its options leave them out. */
+export const GEMM_DEFAULTS = { workgroupSize: [16, 8, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 } as const;
+
 export interface GemmOptions {
   /** Threads [x along N, y along M, 1]. Default [16, 8, 1]. */
   workgroupSize?: readonly [number, number, number];
@@ -239,10 +242,10 @@ interface Resolved {
 }
 
 function resolve(device: GPUDevice, args: MatmulArgs, options: GemmOptions): Resolved {
-  const [tx, ty, tz] = options.workgroupSize ?? [16, 8, 1];
-  const rm = options.rowsPerThread ?? 4;
-  const rn = options.colsPerThread ?? 4;
-  const kt = options.kTile ?? 32;
+  const [tx, ty, tz] = options.workgroupSize ?? GEMM_DEFAULTS.workgroupSize;
+  const rm = options.rowsPerThread ?? GEMM_DEFAULTS.rowsPerThread;
+  const rn = options.colsPerThread ?? GEMM_DEFAULTS.colsPerThread;
+  const kt = options.kTile ?? GEMM_DEFAULTS.kTile;
   const ok = (x: number): boolean => Number.isInteger(x) && x >= 1;
   if (!(ok(tx) && ok(ty) && tz === 1 && ok(rm) && ok(rn) && ok(kt) && kt % 16 === 0)) {
     throw new RangeError(

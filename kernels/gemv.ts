@@ -29,6 +29,9 @@ import { createStorage, shapeOf, type GpuQuantizedWeight } from './weights';
 import { activationReadFn, bitsConstants, magicCodesFns, storage, uniforms, zeroPointFn } from './wgsl';
 import type { Bits } from './layout';
 
+/** The tiles a GEMV runs at where its options leave them out. */
+export const GEMV_DEFAULTS = { workgroupSize: [64, 4, 1], colsPerThread: 2 } as const;
+
 export interface GemvOptions {
   /** [threads along K per column, rows of threads, 1]; x a power of two. Default [64, 4, 1]. */
   workgroupSize?: readonly [number, number, number];
@@ -214,8 +217,8 @@ ${reduceWgsl(v)}
 }
 
 function resolveVariant(device: GPUDevice, args: MatmulArgs, options: GemvOptions): GemvVariant {
-  const [tx, ty, tz] = options.workgroupSize ?? [64, 4, 1];
-  const rn = options.colsPerThread ?? 2;
+  const [tx, ty, tz] = options.workgroupSize ?? GEMV_DEFAULTS.workgroupSize;
+  const rn = options.colsPerThread ?? GEMV_DEFAULTS.colsPerThread;
   if (tz !== 1 || tx < 1 || ty < 1 || (tx & (tx - 1)) !== 0 || !Number.isInteger(ty)) {
     throw new RangeError(`gemv workgroupSize must be [2^i, y, 1]; got ${tx},${ty},${tz}`);
   }

@@ -10,8 +10,8 @@ import { gemv, type GemvOptions, type MatmulArgs } from './gemv';
 
 export { quantize, type QuantizeInput } from './quantize';
 export { dequantize } from './dequantize';
-export { gemv, type GemvOptions, type MatmulArgs } from './gemv';
-export { gemm, type GemmOptions } from './gemm';
+export { gemv, GEMV_DEFAULTS, type GemvOptions, type MatmulArgs } from './gemv';
+export { gemm, GEMM_DEFAULTS, type GemmOptions } from './gemm';
 export { attention, kvWrite, type AttentionArgs, type KvWriteArgs } from './attention';
 export {
   uploadQuantized,

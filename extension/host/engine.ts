@@ -32,10 +32,11 @@ import { checkFeeds } from './graph';
 import { wasmThreads } from './ort';
 import { acceptsGraphFeed, runGraph } from './graph-session';
 import { nativeDecoderFor } from './native-engine';
+import { choiceNote, EngineChooser, fasterEngine, type DecodeEngine } from './engine-choice';
 import type { NativeDecoder } from '../native/decoder';
 import { ModelStore, type Job, type Loaded } from './model-store';
 import { figures, LanguageSessions, measureSession, promptSession } from './language-sessions';
-import type { TextGenerationAssets } from '../tasks/generation';
+import { decodeSpeed, type TextGenerationAssets } from '../tasks/generation';
 import { planLoad, type DeviceProbe, type Plan } from './plan';
 import { chooseProfile, isProfileKey, PROFILE_OVERRIDE_SETTING } from './profile';
 import { resolveAll, resolveModel, type Fetcher, type Resolved } from './resolve';
@@ -61,6 +62,8 @@ const deviceProbe: DeviceProbe = {
 
 export class Engine {
   private readonly store = new ModelStore();
+  /** `engine: 'auto'`'s measurements of the two decode engines (engine-choice.ts). */
+  private readonly engineChooser = new EngineChooser({ read: readSetting, write: writeSetting });
   private readonly sessions = new LanguageSessions();
   private readonly jobs = new Map<string, AbortController>();
   /** Set when the host is going away: requests still running then are answered with this OperationError. */
@@ -279,7 +282,7 @@ export class Engine {
     } else {
       const native =
         resolved.pipeline.task === 'text-generation'
-          ? await this.nativeFor(loaded, loaded.assets as TextGenerationAssets, options)
+          ? await this.nativeFor(loaded, loaded.assets as TextGenerationAssets, options, job)
           : undefined;
       output = await resolved.pipeline.run(loaded.assets, input, options, this.graphRunner(loaded, job, native), {
         onDelta: (text) => job.delta(text),
@@ -316,16 +319,43 @@ export class Engine {
     };
   }
 
-  /** webq's own decode engine for a text-generation request, where `engine` and the graph allow it. */
+  /**
+   * webq's own decode engine for a text-generation request, where `engine` and the graph allow it and, under 'auto',
+   * where it measured faster than onnxruntime-web on this adapter (engine-choice.ts). The report says which engine
+   * ran, and at which tiles.
+   */
   private async nativeFor(
     loaded: Awaited<ReturnType<Engine['load']>>,
     assets: TextGenerationAssets,
     options: NormalizedOptions,
+    job: Job,
   ): Promise<NativeDecoder | undefined> {
     if (options.engine === 'ort' || loaded.main.target.backend !== 'webgpu') return undefined;
-    const gpu = loaded.main.native ? null : await getGpu();
-    const tiles = gpu ? calibratedTiles(await readSetting(CALIBRATION_SETTING), adapterKey(gpu)) : undefined;
-    return nativeDecoderFor(loaded.main, assets, options, gpu, loaded.fallbacks, tiles);
+    const gpu = await getGpu();
+    const tiles =
+      gpu && !loaded.main.native ? calibratedTiles(await readSetting(CALIBRATION_SETTING), adapterKey(gpu)) : undefined;
+    const native = nativeDecoderFor(loaded.main, assets, options, gpu, loaded.fallbacks, tiles);
+    if (!native || !gpu) return undefined;
+    if (options.engine !== 'webq') {
+      const key = {
+        partition: loaded.main.partition,
+        sha256: loaded.main.sha256,
+        adapter: adapterKey(gpu),
+        tiles: native.tiles,
+      };
+      const decode = (engine: DecodeEngine) =>
+        decodeSpeed(assets, this.graphRunner(loaded, job, engine === 'webq' ? native : undefined));
+      try {
+        const speeds = await this.engineChooser.speeds(key, decode);
+        loaded.fallbacks.push(choiceNote(speeds));
+        if (fasterEngine(speeds) === 'ort') return undefined;
+      } catch (err) {
+        if ((err as Error).name === 'AbortError') throw err;
+        loaded.fallbacks.push(`engine auto: webq's decode engine (not measured: ${(err as Error).message})`);
+      }
+    }
+    loaded.fallbacks.push(`webq's decode engine: ${native.tiles} (${native.tilesFrom})`);
+    return native;
   }
 
   private metrics(
@@ -385,7 +415,7 @@ export class Engine {
           return figures(session, assets);
         }
         const started = performance.now();
-        const native = await this.nativeFor(loaded, assets, session.options);
+        const native = await this.nativeFor(loaded, assets, session.options, job);
         const runner = this.graphRunner(loaded, job, native);
         const r = await promptSession(session, assets, runner, p.messages, p.options, (text) => job.delta(text));
         const { timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond } = r.timings;

@@ -6,7 +6,8 @@
  *
  *   'ort'   onnxruntime-web.
  *   'webq'  webq's engine, or NotSupportedError saying why it cannot run this model.
- *   'auto'  webq's engine where the graph maps onto it, else onnxruntime-web; `fallbacks` says which ran and why.
+ *   'auto'  onnxruntime-web where the graph does not map onto webq's engine (`fallbacks` says why), else the faster
+ *           of the two as measured on this adapter (engine-choice.ts; the engine asks).
  */
 import { NativeDecoder, type NativeDecoderOptions } from '../native/decoder';
 import { isNotNative, readDecoderWeights } from '../native/decoder-weights';
@@ -18,7 +19,10 @@ import { graphContextWindow } from '../tasks/generation/model-config';
 import type { GpuInfo } from './gpu';
 import type { LoadedGraph } from './graph-session';
 
-/** The native decoder for this request, or undefined for onnxruntime; notes the choice in `fallbacks`. */
+/**
+ * The native decoder for this request where the engine option and the graph allow it, or undefined for onnxruntime
+ * (under 'auto', noting why in `fallbacks`).
+ */
 export function nativeDecoderFor(
   graph: LoadedGraph,
   assets: TextGenerationAssets,
@@ -31,10 +35,7 @@ export function nativeDecoderFor(
   if (engine === 'ort') return undefined;
   if (!graph.native) graph.native = build(graph, assets, gpu, tiles);
   const native = graph.native!;
-  if (!isNotNative(native)) {
-    if (engine === 'auto') fallbacks.push("engine auto: webq's decode engine");
-    return native;
-  }
+  if (!isNotNative(native)) return native;
   if (engine === 'webq')
     throw new WebqError('NotSupportedError', `option engine 'webq': webq's decode engine ${native.notNative}`);
   fallbacks.push(`engine auto: onnxruntime-web (webq's decode engine ${native.notNative})`);
@@ -58,7 +59,8 @@ function build(
     if (isNotNative(weights)) return { notNative: `cannot run this graph: ${weights.notNative}` };
     return new NativeDecoder(gpu.device, weights, {
       maxPositions: graphContextWindow(assets.config, graph.io.groupQueryAttention),
-      ...tiles, // the options page's calibration on this adapter, when there is one
+      // The options page's calibration on this adapter, when there is one.
+      ...(tiles ? { ...tiles, tilesFrom: "the options page's calibration on this adapter" } : {}),
     });
   } catch (err) {
     if (err instanceof RangeError) return { notNative: `cannot run this graph here: ${err.message}` };

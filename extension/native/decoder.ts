@@ -28,6 +28,8 @@ import {
   siluMul,
   uploadBytes,
   uploadQuantized,
+  GEMM_DEFAULTS,
+  GEMV_DEFAULTS,
   type GemvOptions,
   type GpuQuantizedWeight,
   type GemmOptions,
@@ -50,6 +52,8 @@ export interface NativeDecoderOptions {
   /** Tiles of the quantized GEMV/GEMM (default: the kernels' own, or EMULATED_TILES on a CPU-emulated adapter). */
   gemv?: GemvOptions;
   gemm?: GemmOptions;
+  /** Where `gemv`/`gemm` came from, for the report (e.g. the options page's calibration on this adapter). */
+  tilesFrom?: string;
   /** Tokens recorded per prefill chunk (default 32). */
   chunk?: number;
   /** Positions the KV cache is allocated for at first (grown by doubling up to `maxPositions`). */
@@ -106,6 +110,8 @@ export class NativeDecoder implements NativeStepper {
   private readonly options: NativeDecoderOptions;
   private capacity: number;
   private destroyed = false;
+  /** Where the GEMV/GEMM tiles came from (`tiles` says what they are). */
+  readonly tilesFrom: string;
   /** Positions the cache holds. */
   length = 0;
   /** The sequence the cache holds (the decode loop's KvCache), once its last step succeeded. */
@@ -118,7 +124,11 @@ export class NativeDecoder implements NativeStepper {
     private readonly weights: DecoderWeights,
     options: NativeDecoderOptions,
   ) {
-    this.options = isSoftwareAdapter(device) ? { ...EMULATED_TILES, ...options } : options;
+    const emulated = isSoftwareAdapter(device);
+    this.options = emulated ? { ...EMULATED_TILES, ...options } : options;
+    this.tilesFrom =
+      options.tilesFrom ??
+      (emulated ? "the kernel bench's SwiftShader profile (a CPU-emulated adapter)" : "the kernels' defaults");
     const w = weights;
     const limit = device.limits.maxStorageBufferBindingSize;
     const largest = Math.max(
@@ -155,6 +165,19 @@ export class NativeDecoder implements NativeStepper {
     this.lastNorm = createStorage(device, w.hidden * 4, 'webq.native.lastNorm');
     this.logits = createStorage(device, w.vocab * 4, 'webq.native.logits');
     this.token = createStorage(device, 4, 'webq.native.token');
+  }
+
+  /** The GEMV and GEMM tiles this engine runs at, the kernels' defaults filled in (for the report). */
+  get tiles(): string {
+    const v = this.options.gemv ?? {};
+    const m = this.options.gemm ?? {};
+    const gemvSize = v.workgroupSize ?? GEMV_DEFAULTS.workgroupSize;
+    const gemmSize = m.workgroupSize ?? GEMM_DEFAULTS.workgroupSize;
+    return (
+      `GEMV workgroup [${gemvSize.join(', ')}], ${v.colsPerThread ?? GEMV_DEFAULTS.colsPerThread} columns per thread; ` +
+      `GEMM workgroup [${gemmSize.join(', ')}], ${m.rowsPerThread ?? GEMM_DEFAULTS.rowsPerThread}×` +
+      `${m.colsPerThread ?? GEMM_DEFAULTS.colsPerThread} per thread, K tile ${m.kTile ?? GEMM_DEFAULTS.kTile}`
+    );
   }
 
   /** The most positions a sequence can reach: the context window, and the rotary tables' rows. */

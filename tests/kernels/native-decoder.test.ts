@@ -20,6 +20,7 @@ import {
 } from '../../extension/native/decoder-weights';
 import { createCache } from '../../extension/tasks/generation/decode-loop';
 import {
+  decodeSpeed,
   generateText,
   promptIds,
   textGeneration,
@@ -271,8 +272,46 @@ describe('the decode loop on the native decoder', () => {
       expect((await generateText(assets, MORE, { maxNewTokens: 3 }, runner, { cache: ortCache })).tokens).toEqual(
         again.tokens,
       );
+      // A cache begun on one engine and continued on the other (an 'auto' choice made anew mid-session): the
+      // history runs again on the second, and the tokens are those of either engine alone.
+      for (const [one, other] of [
+        [native, runner],
+        [runner, native],
+      ] as const) {
+        const switched = createCache();
+        expect((await generateText(assets, INPUT, { maxNewTokens: 3 }, one, { cache: switched })).tokens).toEqual(
+          first.tokens,
+        );
+        expect((await generateText(assets, MORE, { maxNewTokens: 3 }, other, { cache: switched })).tokens).toEqual(
+          again.tokens,
+        );
+      }
     } finally {
       await runner.release();
     }
   }, 90_000);
+
+  it("times both engines' greedy decode for engine 'auto' (decodeSpeed): every probe step runs, eos or not", async () => {
+    const hub = qwen2HubFiles();
+    const { assets, bytes, weights } = await setUp(hub, 4, 'symmetric');
+    const runner = await nodeRunner(pipeline, hub, { model: bytes });
+    const decoder = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow });
+    decoders.push(decoder);
+    try {
+      const before = runner.calls.model ?? 0;
+      const ort = await decodeSpeed(assets, runner);
+      // One prefill, then 1 to 4 timed steps (a 300 ms budget): eos (whatever these weights pick) never ends it.
+      expect((runner.calls.model ?? 0) - before).toBeGreaterThanOrEqual(2);
+      expect((runner.calls.model ?? 0) - before).toBeLessThanOrEqual(5);
+      expect(ort).toBeGreaterThan(0);
+      expect(await decodeSpeed(assets, { ...runner, native: () => decoder })).toBeGreaterThan(0);
+      const aborted = new AbortController();
+      aborted.abort();
+      await expect(decodeSpeed(assets, { ...runner, signal: aborted.signal })).rejects.toMatchObject({
+        name: 'AbortError',
+      });
+    } finally {
+      await runner.release();
+    }
+  }, 60_000);
 });

@@ -180,6 +180,12 @@ export class DecodeLoop {
         break;
       }
     }
+    // A cache the other engine built (a session begun before `engine: 'auto'` chose anew): webq's engine keeps its
+    // positions on the GPU itself, and onnxruntime's past is of no use to it. This one runs the history again.
+    const otherEngine = this.native
+      ? cache.past.size > 0
+      : this.presentNames.length > 0 && cache.past.size === 0 && cache.tokens.length > 0;
+    if (otherEngine) releaseCache(cache);
     const feed = [...cache.pending, ...input];
     if (feed.length === 0) throw new WebqError('DataError', 'there is no input to generate from');
     const used = cache.tokens.length;

@@ -9,7 +9,7 @@
  * session's KV cache between runs.
  */
 import { nativeConfig, type NativeConfig, type NotNative } from '../../native/decoder-weights';
-import { dataError } from '../../shared/errors';
+import { dataError, WebqError } from '../../shared/errors';
 import type { WireInput } from '../../shared/protocol';
 import { readObject } from '../model-files';
 import { tokenizers, type TextTokenizer } from '../tokenizer';
@@ -190,6 +190,41 @@ export function continueGeneration(
     ...(maxNewTokens === undefined ? {} : { maxNewTokens }),
     decode: (ids: number[]) => (ids.length ? assets.tokenizer.decode(ids, { skipSpecialTokens: true }) : ''),
   });
+}
+
+/** The engine-speed probe's prompt (host/engine-choice.ts): any short text. */
+const PROBE_TEXT = 'The quick brown fox';
+/** Decode steps the probe times at most, and the time after which it stops (at least one step is timed). */
+const PROBE_STEPS = 4;
+const PROBE_BUDGET_MS = 300;
+
+/**
+ * Greedy decode speed on `graphs` in tokens per second, for `engine: 'auto'` to choose by (host/engine-choice.ts):
+ * a short prompt, then single steps timed one by one (end-of-sequence or not) until PROBE_STEPS or PROBE_BUDGET_MS,
+ * so that a slow engine (onnxruntime's WebGPU EP compiles shaders per step on a CPU-emulated adapter) costs about
+ * one step. The median step gives the rate. AbortError when aborted.
+ */
+export async function decodeSpeed(assets: TextGenerationAssets, graphs: GraphRunner): Promise<number> {
+  const prompt = await promptIds(assets, { kind: 'text', text: [PROBE_TEXT], batched: false });
+  const loop = new DecodeLoop({ graphs, role: ROLE, config: assets.config, vocabLimit: assets.vocabLimit });
+  // One token per call: the sampled token stays pending, and the next call's step runs it.
+  const params = { maxNewTokens: 1, decode: () => '' };
+  const cache = createCache();
+  try {
+    const steps: number[] = [];
+    let result = await loop.continue(cache, prompt, params); // the prefill
+    while (result.finishReason !== 'abort' && steps.length < PROBE_STEPS) {
+      const started = performance.now();
+      result = await loop.continue(cache, [], params);
+      steps.push(performance.now() - started);
+      if (steps.reduce((a, b) => a + b) > PROBE_BUDGET_MS) break;
+    }
+    if (result.finishReason === 'abort') throw new WebqError('AbortError', 'the request was aborted');
+    steps.sort((a, b) => a - b);
+    return 1000 / Math.max(steps[steps.length >> 1]!, 1e-3);
+  } finally {
+    releaseCache(cache);
+  }
 }
 
 /**

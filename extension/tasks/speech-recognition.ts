@@ -24,7 +24,7 @@ import { readObject } from './model-files';
 import { audioWindows, groupBySegment, joinWindows, type TimedToken } from './whisper-long-form';
 import { segmentsOf, timestampRules, type TimestampConfig } from './whisper-timestamps';
 import { tokenizers, type TextTokenizer } from './tokenizer';
-import type { GraphRunner, TaskPipeline } from './types';
+import { isDeviceTensor, type GraphRunner, type HeldTensor, type TaskPipeline } from './types';
 
 export interface WhisperGeneration {
   decoderStartId: number;
@@ -403,8 +403,16 @@ async function encode(graphs: GraphRunner, features: Float32Array, config: LogMe
 
 /**
  * Greedy decoding. The cache maps each `past_key_values.{i}.{decoder|encoder}.{key|value}` input to the tensor the
- * last step gave as `present.…` of the same name; the with-past graph of the Optimum export returns only the
- * growing decoder halves, so the cross-attention halves stay those of the first step.
+ * first step gave as `present.…` of the same name, the decoder (self-attention) halves replaced by each later step's.
+ * The cross-attention (encoder) halves are the first step's for good: the with-past graph of the Optimum export
+ * gives none, and a merged decoder's with-past branch gives placeholders there (Optimum's merge pads that branch's
+ * outputs with constants), or at best the same values again.
+ *
+ * Where the runner keeps outputs on the GPU (`runKeeping`: WebGPU), the cache stays there between steps, so a step
+ * uploads one token id instead of the whole cache (the cross-attention halves alone are ~18 MB for whisper-base's
+ * 1500 audio positions). A GPU tensor goes back only to the session that made it: a merged decoder's cache stays
+ * whole; with two graphs, the with-past graph's own decoder halves stay, and the first step's (another session's)
+ * come back to the CPU once. Every GPU tensor is disposed when decoding ends, however it ends.
  */
 async function generate(
   graphs: GraphRunner,
@@ -415,7 +423,7 @@ async function generate(
   timestamps: TimestampConfig | undefined,
 ): Promise<number[]> {
   const tokens: number[] = [];
-  const cache = new Map<string, Tensor>();
+  const cache = new Map<string, HeldTensor>();
   const decoderIo = graphs.io(ROLES.decoder);
   const idsType = decoderIo.inputs.find((i) => i.name === 'input_ids')?.type ?? 'int64';
   // A merged decoder (decoder_model_merged.onnx) takes both steps: its use_cache_branch picks the branch.
@@ -423,33 +431,51 @@ async function generate(
   const stepRole = merged ? ROLES.decoder : ROLES.withPast;
   const branch = (useCache: boolean): Record<string, Tensor> =>
     merged ? { [USE_CACHE_BRANCH]: { type: 'bool', dims: [1], data: Uint8Array.of(useCache ? 1 : 0) } } : {};
-  const pool = (ids: number[]): Record<string, Tensor> => ({
+  const pool = (ids: number[]): Record<string, HeldTensor> => ({
     input_ids: idsTensor(ids, idsType),
     encoder_hidden_states: encoderHidden,
     ...Object.fromEntries(cache),
   });
-  checkAborted(graphs);
-  const first = { ...pool(prompt), ...branch(false), ...(merged ? emptyPast(decoderIo) : {}) };
-  let outputs = await graphs.run(ROLES.decoder, feedsFor(graphs, ROLES.decoder, first));
-  for (let step = 0; ; step++) {
-    keepPresent(outputs, cache);
-    const logits = lastLogits(outputs);
-    for (const id of generation.suppress) if (id < logits.length) logits[id] = -Infinity;
-    if (step === 0) for (const id of generation.beginSuppress) if (id < logits.length) logits[id] = -Infinity;
-    if (timestamps) {
-      if (logits.length <= timestamps.timestampBegin)
-        throw new WebqError(
-          'NotSupportedError',
-          `option returnTimestamps: the model's ${logits.length} tokens have no timestamp tokens after <|notimestamps|>`,
-        );
-      timestampRules(logits, tokens, timestamps);
-    }
-    const next = argmax(logits);
-    if (generation.eosIds.includes(next)) break;
-    tokens.push(next);
-    if (tokens.length >= maxNew) break;
+  const presents = (role: string, which: (name: string) => boolean) =>
+    graphs
+      .io(role)
+      .outputs.map((o) => o.name)
+      .filter((name) => name.startsWith('present.') && which(name));
+  const crossAttention = (name: string) => name.includes('.encoder.');
+  // The first step's presents stay on the GPU only where the same session takes them back (a merged decoder). A
+  // later step's cross-attention outputs are kept too, only to be disposed unread (keepPresent): not downloaded.
+  const keepFirst = merged ? presents(ROLES.decoder, () => true) : [];
+  const keepStep = presents(stepRole, () => true);
+  const run = (role: string, feeds: Record<string, HeldTensor>, keep: string[]) =>
+    graphs.runKeeping
+      ? graphs.runKeeping(role, feedsFor(graphs, role, feeds), keep)
+      : graphs.run(role, feedsFor(graphs, role, feeds) as Record<string, Tensor>);
+  try {
     checkAborted(graphs);
-    outputs = await graphs.run(stepRole, feedsFor(graphs, stepRole, { ...pool([next]), ...branch(true) }));
+    const first = { ...pool(prompt), ...branch(false), ...(merged ? emptyPast(decoderIo) : {}) };
+    let outputs = await run(ROLES.decoder, first, keepFirst);
+    for (let step = 0; ; step++) {
+      keepPresent(outputs, cache, step === 0 ? () => true : (name) => !crossAttention(name));
+      const logits = lastLogits(outputs);
+      for (const id of generation.suppress) if (id < logits.length) logits[id] = -Infinity;
+      if (step === 0) for (const id of generation.beginSuppress) if (id < logits.length) logits[id] = -Infinity;
+      if (timestamps) {
+        if (logits.length <= timestamps.timestampBegin)
+          throw new WebqError(
+            'NotSupportedError',
+            `option returnTimestamps: the model's ${logits.length} tokens have no timestamp tokens after <|notimestamps|>`,
+          );
+        timestampRules(logits, tokens, timestamps);
+      }
+      const next = argmax(logits);
+      if (generation.eosIds.includes(next)) break;
+      tokens.push(next);
+      if (tokens.length >= maxNew) break;
+      checkAborted(graphs);
+      outputs = await run(stepRole, { ...pool([next]), ...branch(true) }, keepStep);
+    }
+  } finally {
+    for (const t of cache.values()) if (isDeviceTensor(t)) t.dispose();
   }
   return tokens;
 }
@@ -478,8 +504,12 @@ function emptyPast(io: ReturnType<GraphRunner['io']>): Record<string, Tensor> {
 }
 
 /** Exactly the inputs the graph declares, from what this pipeline has; anything else it declares is an error. */
-function feedsFor(graphs: GraphRunner, role: string, available: Record<string, Tensor>): Record<string, Tensor> {
-  const feeds: Record<string, Tensor> = {};
+function feedsFor<T extends HeldTensor>(
+  graphs: GraphRunner,
+  role: string,
+  available: Record<string, T>,
+): Record<string, T> {
+  const feeds: Record<string, T> = {};
   for (const input of graphs.io(role).inputs) {
     const tensor = available[input.name];
     if (!tensor) {
@@ -496,16 +526,36 @@ function feedsFor(graphs: GraphRunner, role: string, available: Record<string, T
   return feeds;
 }
 
-function keepPresent(outputs: Record<string, Tensor>, cache: Map<string, Tensor>): void {
+/**
+ * Takes the step's presents that `take` names into the cache as the next step's past; a GPU tensor they replace is
+ * disposed, and one not taken (a with-past step's cross-attention placeholder) is disposed at once.
+ */
+function keepPresent(
+  outputs: Record<string, HeldTensor>,
+  cache: Map<string, HeldTensor>,
+  take: (name: string) => boolean,
+): void {
   for (const [name, tensor] of Object.entries(outputs)) {
-    if (name.startsWith('present.')) cache.set(`past_key_values.${name.slice('present.'.length)}`, tensor);
+    if (!name.startsWith('present.') || !take(name)) {
+      if (isDeviceTensor(tensor)) tensor.dispose();
+      continue;
+    }
+    const past = `past_key_values.${name.slice('present.'.length)}`;
+    const before = cache.get(past);
+    if (before && before !== tensor && isDeviceTensor(before)) before.dispose();
+    cache.set(past, tensor);
   }
 }
 
 /** The logits of the last position, as float32 (a copy: suppression writes into it). */
-function lastLogits(outputs: Record<string, Tensor>): Float32Array {
+function lastLogits(outputs: Record<string, HeldTensor>): Float32Array {
   const logits = outputs.logits;
-  if (!logits || logits.dims.length !== 3 || (logits.type !== 'float32' && logits.type !== 'float16')) {
+  if (
+    !logits ||
+    isDeviceTensor(logits) ||
+    logits.dims.length !== 3 ||
+    (logits.type !== 'float32' && logits.type !== 'float16')
+  ) {
     throw new WebqError(
       'OperationError',
       `the model's decoder gave no logits [batch, tokens, vocabulary] (its outputs: ${Object.keys(outputs).join(', ')})`,

@@ -4,7 +4,8 @@
  * The harness counts the GPU tensors ORT handed the engine and the engine has not disposed
  * (`webqHarness.liveDeviceTensors()`), so these tests see what GPU memory the decode loop holds: one cache per live
  * cache, not one per step. Greedy tokens on WebGPU are checked against wasm and onnxruntime-node, and the bytes of
- * GPU outputs read back (`webqHarness.gpuOutputBytesRead()`) show that a greedy step reads no logits.
+ * GPU outputs read back (`webqHarness.gpuOutputBytesRead()`) show that a greedy step reads no logits, and that a
+ * Whisper decoder step reads back none of its cache (two decoders, and the merged decoder).
  *
  * Run: npx vitest run --project e2e tests/e2e/kv-cache-gpu.test.ts   (rebuilds dist/harness first)
  */
@@ -18,6 +19,12 @@ import { harnessRoutes } from '../../tools/harness';
 import { mirrorRepo } from '../../tools/hub-mirror';
 import { llamaHubFiles } from '../../tools/hub-models/llama';
 import { qwen2HubFiles } from '../../tools/hub-models/qwen2';
+import {
+  WHISPER_TEXTS,
+  whisperHubFiles,
+  whisperMergedHubFiles,
+  whisperTestAudio,
+} from '../../tools/hub-models/whisper';
 import { runPipeline, type HubFiles } from '../support/node-pipeline';
 import { startServer, type TestServer } from '../../tools/server';
 
@@ -209,4 +216,56 @@ describe('KV cache on the GPU (onnxruntime-web WebGPU EP, SwiftShader)', () => {
     const set = cacheSet('qwen2');
     expect(r.counts).toEqual({ afterA1: set, twoSessions: 2 * set, withClone: 3 * set, cloneOnly: set, none: 0 });
   }, 240_000);
+});
+
+describe("Whisper's decoder cache on the GPU", () => {
+  const WHISPER: Record<string, { repo: string; graph: string }> = {
+    'two decoders': { repo: 'Xenova/whisper-tiny', graph: 'encoder_model.onnx' },
+    'the merged decoder (Optimum placeholders in its with-past branch)': {
+      repo: 'webq-test/whisper-merged',
+      graph: 'decoder_model_merged.onnx',
+    },
+  };
+  beforeAll(() => {
+    mirrorRepo(server, '/hub', WHISPER['two decoders']!.repo, whisperHubFiles());
+    mirrorRepo(
+      server,
+      '/hub',
+      WHISPER['the merged decoder (Optimum placeholders in its with-past branch)']!.repo,
+      whisperMergedHubFiles(),
+    );
+  });
+
+  const transcribe = (url: string, backend: string) =>
+    page.evaluate(
+      ({ url, samples, backend }) =>
+        (window as any).webq
+          .run(
+            { url, task: 'automatic-speech-recognition' },
+            { audio: Float32Array.from(samples), sampleRate: 16000 },
+            { backend, language: 'de' },
+          )
+          .then(
+            (r: any) => ({ ok: true, text: r.output.text, backend: r.performanceMetrics.backend }),
+            (e: Error) => ({ ok: false, name: e.name, message: e.message }),
+          ),
+      { url, samples: Array.from(whisperTestAudio('low', 16000)), backend },
+    ) as Promise<Json>;
+
+  for (const [name, { repo, graph }] of Object.entries(WHISPER)) {
+    it(`${name}: wasm's text; a step reads back no cache (it stays on the GPU), and nothing is left held`, async () => {
+      const url = `${server.origin}/hub/${repo}/resolve/main/onnx/${graph}`;
+      const before = await bytesRead();
+      const gpu = await transcribe(url, 'webgpu');
+      expect(gpu.ok, gpu.message).toBe(true);
+      expect(gpu.backend).toBe('webgpu');
+      // Each step's presents stay on the GPU and go back in as the next past: none is downloaded.
+      expect(await bytesRead()).toBe(before);
+      expect(await live()).toBe(0);
+      const wasm = await transcribe(url, 'wasm');
+      expect(wasm.ok, wasm.message).toBe(true);
+      expect(gpu.text).toBe(WHISPER_TEXTS.de.low);
+      expect(wasm.text).toBe(gpu.text);
+    }, 180_000);
+  }
 });

@@ -1144,8 +1144,10 @@ export function whisperDecoderModel(seed = 1234, withPast = false, size: Partial
 /**
  * onnx/decoder_model_merged.onnx, as Optimum merges Whisper's two decoders: one graph whose inputs are those of both
  * (input_ids, encoder_hidden_states, every past_key_values.*) and a bool `use_cache_branch` [1], and one If node on
- * it: the then-branch is decoder_with_past (its encoder presents passed through, so both branches give the same
- * outputs), the else-branch decoder_model (the past inputs unused; a pipeline feeds them empty). The weights sit in
+ * it: the then-branch is decoder_with_past, the else-branch decoder_model (the past inputs unused; a pipeline feeds
+ * them empty). decoder_with_past gives no cross-attention presents, so, as Optimum's merge does (`_unify_onnx_outputs`
+ * with strict=False), its branch outputs empty placeholders there: a Constant of the output's dims with its first
+ * free dimension 0 and the others 1 ([0, heads, 1, head size]). A pipeline keeps the first step's. The weights sit in
  * the outer graph, shared by the branches; values made inside a branch carry the branch's prefix (ONNX wants every
  * name once in a model).
  */
@@ -1168,17 +1170,18 @@ export function whisperMergedDecoderModel(seed = 1234, size: Partial<WhisperSize
       ]),
     );
     const output = noPast.output!.map((o) => {
-      const cross = /^present\.(\d+)\.encoder\.(key|value)$/.exec(o.name!);
-      if (cross && !made.has(o.name!)) {
-        // decoder_with_past gives no cross-attention presents: the branch passes the past ones on.
-        node.push(
-          makeNode(
-            'Identity',
-            [`past_key_values.${cross[1]}.encoder.${cross[2]}`],
-            [`${prefix}${o.name}`],
-            `${prefix}${o.name}/Identity`,
-          ),
-        );
+      if (!made.has(o.name!)) {
+        // An output this branch does not make (decoder_with_past's cross-attention presents): Optimum's placeholder.
+        const free = o.type!.tensorType!.shape!.dim!.map((d) => (d.dimParam ? undefined : Number(d.dimValue)));
+        const first = free.indexOf(undefined);
+        const dims = free.map((d, i) => d ?? (i === first ? 0 : 1));
+        const value = onnx.TensorProto.create({ name: 'const_tensor', dataType: DataType.FLOAT, dims });
+        const attr = onnx.AttributeProto.create({
+          name: 'value',
+          t: value,
+          type: onnx.AttributeProto.AttributeType.TENSOR,
+        });
+        node.push(makeNode('Constant', [], [`${prefix}${o.name}`], `${prefix}${o.name}/Constant`, [attr]));
       }
       return onnx.ValueInfoProto.create({ ...o, name: `${prefix}${o.name}` });
     });

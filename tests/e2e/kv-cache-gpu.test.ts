@@ -5,7 +5,7 @@
  * (`webqHarness.liveDeviceTensors()`), so these tests see what GPU memory the decode loop holds: one cache per live
  * cache, not one per step. Greedy tokens on WebGPU are checked against wasm and onnxruntime-node, and the bytes of
  * GPU outputs read back (`webqHarness.gpuOutputBytesRead()`) show that a greedy step reads no logits, and that a
- * Whisper decoder step reads back none of its cache (two decoders, and the merged decoder).
+ * Whisper or T5 decoder step reads back none of its cache (Whisper's two decoders and its merged decoder, T5's two).
  *
  * Run: npx vitest run --project e2e tests/e2e/kv-cache-gpu.test.ts   (rebuilds dist/harness first)
  */
@@ -19,6 +19,7 @@ import { harnessRoutes } from '../../tools/harness';
 import { mirrorRepo } from '../../tools/hub-mirror';
 import { llamaHubFiles } from '../../tools/hub-models/llama';
 import { qwen2HubFiles } from '../../tools/hub-models/qwen2';
+import { T5_EXAMPLES, t5HubFiles } from '../../tools/hub-models/t5';
 import {
   WHISPER_TEXTS,
   whisperHubFiles,
@@ -218,53 +219,65 @@ describe('KV cache on the GPU (onnxruntime-web WebGPU EP, SwiftShader)', () => {
   }, 240_000);
 });
 
-describe("Whisper's decoder cache on the GPU", () => {
-  const WHISPER: Record<string, { repo: string; graph: string }> = {
-    'two decoders': { repo: 'Xenova/whisper-tiny', graph: 'encoder_model.onnx' },
-    'the merged decoder (Optimum placeholders in its with-past branch)': {
+describe("encoder-decoder caches on the GPU (Whisper's two and merged decoders, T5)", () => {
+  type Case = { repo: string; graph: string; files: () => HubFiles; task: string; input: unknown; text: string };
+  const speech = { $audio: Array.from(whisperTestAudio('low', 16000)), sampleRate: 16000 };
+  const CASES: Record<string, Case> = {
+    'Whisper, two decoders': {
+      repo: 'Xenova/whisper-tiny',
+      graph: 'encoder_model.onnx',
+      files: () => whisperHubFiles(),
+      task: 'automatic-speech-recognition',
+      input: speech,
+      text: WHISPER_TEXTS.de.low,
+    },
+    'Whisper, the merged decoder (Optimum placeholders in its with-past branch)': {
       repo: 'webq-test/whisper-merged',
       graph: 'decoder_model_merged.onnx',
+      files: () => whisperMergedHubFiles(),
+      task: 'automatic-speech-recognition',
+      input: speech,
+      text: WHISPER_TEXTS.de.low,
+    },
+    'T5 (text2text-generation)': {
+      repo: 'Xenova/t5-small',
+      graph: 'encoder_model.onnx',
+      files: () => t5HubFiles(),
+      task: 'text2text-generation',
+      input: T5_EXAMPLES.animals.input,
+      text: T5_EXAMPLES.animals.text,
     },
   };
   beforeAll(() => {
-    mirrorRepo(server, '/hub', WHISPER['two decoders']!.repo, whisperHubFiles());
-    mirrorRepo(
-      server,
-      '/hub',
-      WHISPER['the merged decoder (Optimum placeholders in its with-past branch)']!.repo,
-      whisperMergedHubFiles(),
-    );
+    for (const c of Object.values(CASES)) mirrorRepo(server, '/hub', c.repo, c.files());
   });
 
-  const transcribe = (url: string, backend: string) =>
+  const runModel = (c: Case, backend: string) =>
     page.evaluate(
-      ({ url, samples, backend }) =>
-        (window as any).webq
-          .run(
-            { url, task: 'automatic-speech-recognition' },
-            { audio: Float32Array.from(samples), sampleRate: 16000 },
-            { backend, language: 'de' },
-          )
-          .then(
-            (r: any) => ({ ok: true, text: r.output.text, backend: r.performanceMetrics.backend }),
-            (e: Error) => ({ ok: false, name: e.name, message: e.message }),
-          ),
-      { url, samples: Array.from(whisperTestAudio('low', 16000)), backend },
+      ({ url, task, input, backend }) => {
+        const x = input as any;
+        const decoded = x?.$audio ? { audio: Float32Array.from(x.$audio), sampleRate: x.sampleRate } : x;
+        const language = task === 'automatic-speech-recognition' ? { language: 'de' } : {};
+        return (window as any).webq.run({ url, task }, decoded, { backend, ...language }).then(
+          (r: any) => ({ ok: true, text: r.output.text, backend: r.performanceMetrics.backend }),
+          (e: Error) => ({ ok: false, name: e.name, message: e.message }),
+        );
+      },
+      { url: `${server.origin}/hub/${c.repo}/resolve/main/onnx/${c.graph}`, task: c.task, input: c.input, backend },
     ) as Promise<Json>;
 
-  for (const [name, { repo, graph }] of Object.entries(WHISPER)) {
+  for (const [name, c] of Object.entries(CASES)) {
     it(`${name}: wasm's text; a step reads back no cache (it stays on the GPU), and nothing is left held`, async () => {
-      const url = `${server.origin}/hub/${repo}/resolve/main/onnx/${graph}`;
       const before = await bytesRead();
-      const gpu = await transcribe(url, 'webgpu');
+      const gpu = await runModel(c, 'webgpu');
       expect(gpu.ok, gpu.message).toBe(true);
       expect(gpu.backend).toBe('webgpu');
       // Each step's presents stay on the GPU and go back in as the next past: none is downloaded.
       expect(await bytesRead()).toBe(before);
       expect(await live()).toBe(0);
-      const wasm = await transcribe(url, 'wasm');
+      const wasm = await runModel(c, 'wasm');
       expect(wasm.ok, wasm.message).toBe(true);
-      expect(gpu.text).toBe(WHISPER_TEXTS.de.low);
+      expect(gpu.text).toBe(c.text);
       expect(wasm.text).toBe(gpu.text);
     }, 180_000);
   }

@@ -10,11 +10,13 @@
  * finish reasons, usage and timings. What differs is the cache and the graphs, which is why it is its own loop: the
  * decoder-only loop's prefill, position ids, next-token head and native engine have no counterpart here.
  *
- * The cache stays on the CPU (graphs.run): a T5 decoder step is small, and whisper's loop does the same.
+ * Where the runner keeps outputs on the GPU (`runKeeping`: WebGPU), the with-past graph's presents stay there and go
+ * back in as its next past, as in Whisper's loop; the first step's (made by the other session, which cannot take a
+ * GPU tensor back from it) come to the CPU once. Every GPU tensor is disposed when decoding ends.
  */
 import { WebqError } from '../../shared/errors';
 import type { Tensor } from '../../shared/tensor';
-import type { GraphRunner } from '../types';
+import { isDeviceTensor, type GraphRunner, type HeldTensor } from '../types';
 import { lastLogits, type FinishReason, type GenerationResult } from './decode-loop';
 import { Detokenizer, type Decode } from './detokenize';
 import { Sampler, type SamplingOptions } from './sampling';
@@ -48,21 +50,33 @@ export interface Seq2SeqParams {
 const now = () => performance.now();
 
 export async function generateSeq2Seq(model: Seq2SeqModel, params: Seq2SeqParams): Promise<GenerationResult> {
+  const cache = new Map<string, HeldTensor>();
+  try {
+    return await generateWith(model, params, cache);
+  } finally {
+    for (const t of cache.values()) if (isDeviceTensor(t)) t.dispose();
+  }
+}
+
+async function generateWith(
+  model: Seq2SeqModel,
+  params: Seq2SeqParams,
+  cache: Map<string, HeldTensor>,
+): Promise<GenerationResult> {
   const { graphs } = model;
   const sampler = new Sampler(params.sampling);
   const detokenizer = new Detokenizer(params.decode, params.stop ?? []);
-  const cache = new Map<string, Tensor>();
   const tokens: number[] = [];
   // The repetition penalty sees the decoder's own sequence, start token included, as Hugging Face's does.
   const history = [model.decoderStartId];
   const idsType = graphs.io(model.decoder).inputs.find((i) => i.name === 'input_ids')?.type ?? 'int64';
-  const feeds = (role: string, id: number): Record<string, Tensor> => {
-    const available: Record<string, Tensor> = {
+  const feeds = (role: string, id: number): Record<string, HeldTensor> => {
+    const available: Record<string, HeldTensor> = {
       input_ids: idsTensor([id], idsType),
       encoder_attention_mask: params.encoderAttentionMask,
       encoder_hidden_states: params.encoderHiddenStates,
     };
-    const out: Record<string, Tensor> = {};
+    const out: Record<string, HeldTensor> = {};
     for (const input of graphs.io(role).inputs) {
       const tensor = available[input.name] ?? cache.get(input.name);
       if (!tensor) {
@@ -74,16 +88,30 @@ export async function generateSeq2Seq(model: Seq2SeqModel, params: Seq2SeqParams
           `the model's ${role} graph takes an input ${JSON.stringify(input.name)} that text2text-generation cannot feed${hint}`,
         );
       }
-      out[input.name] = input.name === 'encoder_attention_mask' ? asIdsType(tensor, input.type) : tensor;
+      out[input.name] =
+        input.name === 'encoder_attention_mask' && !isDeviceTensor(tensor) ? asIdsType(tensor, input.type) : tensor;
     }
     return out;
   };
+  // Only the with-past graph's presents return to the session that made them.
+  const keep = graphs
+    .io(model.decoderWithPast)
+    .outputs.map((o) => o.name)
+    .filter((name) => name.startsWith('present.'));
   const step = async (role: string, id: number): Promise<Float32Array> => {
     if (graphs.signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
-    const outputs = await graphs.run(role, feeds(role, id));
-    for (const [name, tensor] of Object.entries(outputs))
-      if (name.startsWith('present.')) cache.set(`past_key_values.${name.slice('present.'.length)}`, tensor);
-    return lastLogits(outputs);
+    const outputs: Record<string, HeldTensor> = graphs.runKeeping
+      ? await graphs.runKeeping(role, feeds(role, id), role === model.decoderWithPast ? keep : [])
+      : await graphs.run(role, feeds(role, id) as Record<string, Tensor>);
+    for (const [name, tensor] of Object.entries(outputs)) {
+      if (!name.startsWith('present.')) continue;
+      const past = `past_key_values.${name.slice('present.'.length)}`;
+      const before = cache.get(past);
+      if (before && before !== tensor && isDeviceTensor(before)) before.dispose();
+      cache.set(past, tensor);
+    }
+    // `logits` is never kept: it arrives on the CPU.
+    return lastLogits(outputs as Record<string, Tensor>);
   };
 
   let logits = await step(model.decoder, model.decoderStartId);

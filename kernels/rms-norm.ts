@@ -1,6 +1,7 @@
 /**
- * RMS normalization of a Llama/Qwen2 decoder (ONNX SimplifiedLayerNormalization / RMSNormalization over the last
- * axis): for each row r of x [rows, dim], ms = mean(x[r, :]²) and y[r, d] = (x[r, d] / sqrt(ms + eps)) · weight[d].
+ * RMS normalization of a Llama/Qwen2/Qwen3 decoder (ONNX SimplifiedLayerNormalization / RMSNormalization over the
+ * last axis): for each row r of x [rows, dim], ms = mean(x[r, :]²) and y[r, d] = (x[r, d] / sqrt(ms + eps)) ·
+ * weight[d]. Qwen3's q/k norms are the same over rows = tokens × heads of dim = headDim.
  *
  * One workgroup of 64 threads per row: a row is a few thousand floats at most, which one workgroup reads with
  * coalesced strided loads; each thread sums the squares of its stride into a register, and a shared-memory tree

@@ -1,13 +1,15 @@
 /**
  * What webq's own decode engine (native/decoder.ts) needs from a prepared text-generation graph: the quantized
  * projections of every layer as MatMulNBits bytes (the same bytes onnxruntime runs: nothing is quantized twice),
- * their biases, the RMSNorm weights, the embedding table (fp32/fp16 Gather or GatherBlockQuantized), the output head
- * and the rotary tables. Read from the graph's structure and from the names every exporter keeps (the projections'
- * node or output names carry `layers.N.self_attn.q_proj`, the norms' initializers `layers.N.input_layernorm.weight`),
- * never from a table of known models.
+ * their biases, the RMSNorm weights (Qwen3's per-head q/k norms too), the embedding table (fp32/fp16 Gather or
+ * GatherBlockQuantized), the output head and the rotary tables. Read from the graph's structure and from the names
+ * every exporter keeps (the projections' node or output names carry `layers.N.self_attn.q_proj`, the norms'
+ * initializers `layers.N.input_layernorm.weight`, `layers.N.self_attn.q_norm.weight`), never from a table of known
+ * models.
  *
- * A graph this reader cannot map onto the Llama/Qwen2 decoder (fused QKV, fp32 projections, Qwen3's q/k norms,
- * interleaved rotary, ...) gives a `NotNative` with the reason, and the engine runs it on onnxruntime instead.
+ * A graph this reader cannot map onto the Llama/Qwen2/Qwen3 decoder (fused QKV, fp32 projections, q/k norms on some
+ * layers only, interleaved rotary, ...) gives a `NotNative` with the reason, and the engine runs it on onnxruntime
+ * instead.
  */
 import type { QuantizedWeight } from '../../kernels/layout';
 import { readCode } from '../quant/pack';
@@ -32,6 +34,9 @@ export interface NativeLayer {
   gate: NativeLinear;
   up: NativeLinear;
   down: NativeLinear;
+  /** Qwen3: RMSNorm weights [headDim] for each head of q and of k, after the projection and before rotary. */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
 }
 
 /** The output head: a quantized projection, or fp32 rows [vocab, hidden] (a tied or float head). */
@@ -99,6 +104,12 @@ export function nativeConfig(config: Readonly<Record<string, unknown>>): NativeC
 const PROJECTION =
   /layers[._/](\d+)[./](?:self_attn|attn)[./](q_proj|k_proj|v_proj|o_proj)|layers[._/](\d+)[./]mlp[./](gate_proj|up_proj|down_proj)/;
 const LAYER_NORM = /layers[._](\d+)[._](input_layernorm|post_attention_layernorm)[._]weight$/;
+const QK_NORM = /layers[._](\d+)[._](?:self_attn|attn)[._](q_norm|k_norm)[._]weight$/;
+/**
+ * Any weight named for a q/k norm (not the norm's other constants, e.g. its eps): one QK_NORM does not place must
+ * not be dropped silently, which would run the model without it.
+ */
+const QK_NORM_ANY = /(^|[^a-z])[qk]_norm[^a-z].*weight$/;
 const FINAL_NORM = /(^|[./])norm[._]weight$/;
 type ProjectionName = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
 const FIELD: Record<ProjectionName, keyof NativeLayer> = {
@@ -176,10 +187,25 @@ function read(model: ModelProto, config: DecoderConfig, extra: NativeConfig): De
     const field = m[2] === 'input_layernorm' ? 'inputNorm' : 'postNorm';
     (partial[layer] as Record<string, Float32Array>)[field] = floats(t.name!);
   }
-  if ((graph.initializer ?? []).some((t) => /[._](q_norm|k_norm)[._]weight$/.test(t.name ?? '')))
-    unsupported('q/k norms (Qwen3) are not in the native engine yet');
+  for (const t of graph.initializer ?? []) {
+    const name = t.name ?? '';
+    const m = QK_NORM.exec(name);
+    if (!m) {
+      if (QK_NORM_ANY.test(name)) unsupported(`${name}: a q/k norm weight the native engine cannot place`);
+      continue;
+    }
+    const layer = Number(m[1]);
+    if (!(layer < count)) unsupported(`${name}: layer ${layer} past num_hidden_layers ${count}`);
+    const field = m[2] === 'q_norm' ? 'qNorm' : 'kNorm';
+    if (partial[layer]![field]) unsupported(`two ${m[2]} weights in layer ${layer}`);
+    partial[layer]![field] = floats(name);
+  }
+  // Qwen3 normalizes q and k in every layer; a graph with some of them is not a model this engine knows.
+  const withQkNorm = partial.filter((p) => p.qNorm || p.kNorm).length;
+  if (withQkNorm > 0 && (withQkNorm < count || partial.some((p) => !p.qNorm || !p.kNorm)))
+    unsupported('q/k norm weights on some layers or of q or k only');
 
-  const shapes: Record<keyof NativeLayer, [number, number] | number> = {
+  const shapes: Record<Exclude<keyof NativeLayer, 'qNorm' | 'kNorm'>, [number, number] | number> = {
     q: [hidden, heads * headDim],
     k: [hidden, kvHeads * headDim],
     v: [hidden, kvHeads * headDim],
@@ -191,7 +217,10 @@ function read(model: ModelProto, config: DecoderConfig, extra: NativeConfig): De
     postNorm: hidden,
   };
   const layers = partial.map((p, i) => {
-    for (const [field, shape] of Object.entries(shapes) as [keyof NativeLayer, [number, number] | number][]) {
+    for (const field of ['qNorm', 'kNorm'] as const)
+      if (p[field] && p[field].length !== headDim)
+        unsupported(`layer ${i} ${field} has ${p[field].length} values, not head_dim ${headDim}`);
+    for (const [field, shape] of Object.entries(shapes) as [keyof typeof shapes, [number, number] | number][]) {
       const got = p[field];
       if (!got) return unsupported(`layer ${i} has no ${field} weight the native engine recognises`);
       if (typeof shape === 'number') {

@@ -1,13 +1,13 @@
 /**
- * webq's own decode engine: a Llama/Qwen2 decoder run on webq's WGSL kernels (kernels/), from the weights a prepared
- * graph holds (native/decoder-weights.ts). The KV cache lives on the GPU ([kvHeads, capacity, headDim] per layer,
- * grown by doubling); a step records every layer of every token of a chunk into one command buffer, and only the
- * token id (4 bytes) comes back for a greedy step, or the last logits row when sampling needs it.
+ * webq's own decode engine: a Llama/Qwen2/Qwen3 decoder run on webq's WGSL kernels (kernels/), from the weights a
+ * prepared graph holds (native/decoder-weights.ts). The KV cache lives on the GPU ([kvHeads, capacity, headDim] per
+ * layer, grown by doubling); a step records every layer of every token of a chunk into one command buffer, and only
+ * the token id (4 bytes) comes back for a greedy step, or the last logits row when sampling needs it.
  *
  * Per layer: RMSNorm → q/k/v (quantized GEMV, or GEMM for a prefill chunk of more than 4 tokens; biases in the
- * kernel) → rotary on q and k → k/v written into the cache → causal grouped-query attention over the cache → o →
- * residual add → RMSNorm → gate and up → SiLU·mul → down → residual add. Then the final norm of the last row, the head
- * and an argmax over the tokenizer's vocabulary on the GPU.
+ * kernel) → (Qwen3) RMSNorm of each head's q and k → rotary on q and k → k/v written into the cache → causal
+ * grouped-query attention over the cache → o → residual add → RMSNorm → gate and up → SiLU·mul → down → residual
+ * add. Then the final norm of the last row, the head and an argmax over the tokenizer's vocabulary on the GPU.
  *
  * Embeddings are looked up on the CPU (one row of `hidden` floats per new token, written with the step's
  * submission): the ids are known there anyway, and a GatherBlockQuantized table is dequantized exactly as
@@ -77,6 +77,9 @@ interface GpuLayer {
   gate: GpuLinear;
   up: GpuLinear;
   down: GpuLinear;
+  /** Qwen3's per-head norms of q and k ([headDim] each). */
+  qNorm?: GPUBuffer;
+  kNorm?: GPUBuffer;
   kCache: GPUBuffer;
   vCache: GPUBuffer;
 }
@@ -89,6 +92,9 @@ interface Scratch {
   q: GPUBuffer;
   k: GPUBuffer;
   v: GPUBuffer;
+  /** With q/k norms: the projections before the norm (the norm kernel cannot write over its own input). */
+  qRaw?: GPUBuffer;
+  kRaw?: GPUBuffer;
   attn: GPUBuffer;
   proj: GPUBuffer;
   gate: GPUBuffer;
@@ -153,6 +159,9 @@ export class NativeDecoder implements NativeStepper {
       gate: linear(l.gate),
       up: linear(l.up),
       down: linear(l.down),
+      ...(l.qNorm && l.kNorm
+        ? { qNorm: up(l.qNorm, 'webq.native.qNorm'), kNorm: up(l.kNorm, 'webq.native.kNorm') }
+        : {}),
       kCache: this.cacheBuffer(this.capacity),
       vCache: this.cacheBuffer(this.capacity),
     }));
@@ -265,7 +274,7 @@ export class NativeDecoder implements NativeStepper {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const l of this.layers) {
-      for (const b of [l.inputNorm, l.postNorm, l.kCache, l.vCache]) b.destroy();
+      for (const b of [l.inputNorm, l.postNorm, l.kCache, l.vCache, l.qNorm, l.kNorm]) b?.destroy();
       for (const lin of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) {
         destroyQuantized(lin.w);
         lin.bias?.destroy();
@@ -278,7 +287,7 @@ export class NativeDecoder implements NativeStepper {
     }
     for (const b of [this.finalNorm, this.cos, this.sin, this.last, this.lastNorm, this.logits, this.token])
       b.destroy();
-    for (const s of this.scratch.values()) for (const b of Object.values(s)) if (typeof b !== 'number') b.destroy();
+    for (const s of this.scratch.values()) for (const b of Object.values(s)) if (typeof b !== 'number') b?.destroy();
     this.scratch.clear();
   }
 
@@ -295,8 +304,16 @@ export class NativeDecoder implements NativeStepper {
       );
     const tables = { cos: this.cos, sin: this.sin, positions: this.weights.rotary.positions };
     rmsNorm(device, { x: s.x, weight: l.inputNorm, y: s.h, rows: T, dim: hidden, eps }, encoder);
-    mm(s.h, l.q, s.q);
-    mm(s.h, l.k, s.k);
+    if (l.qNorm && l.kNorm) {
+      // Qwen3: q [T, heads·headDim] is T·heads rows of one head each, and each row gets its own RMSNorm.
+      mm(s.h, l.q, s.qRaw!);
+      mm(s.h, l.k, s.kRaw!);
+      rmsNorm(device, { x: s.qRaw!, weight: l.qNorm, y: s.q, rows: T * heads, dim: headDim, eps }, encoder);
+      rmsNorm(device, { x: s.kRaw!, weight: l.kNorm, y: s.k, rows: T * kvHeads, dim: headDim, eps }, encoder);
+    } else {
+      mm(s.h, l.q, s.q);
+      mm(s.h, l.k, s.k);
+    }
     mm(s.h, l.v, s.v);
     rope(device, { x: s.q, ...tables, tokens: T, heads, headDim, position0 }, encoder);
     rope(device, { x: s.k, ...tables, tokens: T, heads: kvHeads, headDim, position0 }, encoder);
@@ -351,6 +368,9 @@ export class NativeDecoder implements NativeStepper {
         q: make(heads * headDim, 'webq.native.q'),
         k: make(kvHeads * headDim, 'webq.native.k'),
         v: make(kvHeads * headDim, 'webq.native.v'),
+        ...(this.layers[0]?.qNorm
+          ? { qRaw: make(heads * headDim, 'webq.native.qRaw'), kRaw: make(kvHeads * headDim, 'webq.native.kRaw') }
+          : {}),
         attn: make(heads * headDim, 'webq.native.attn'),
         proj: make(hidden, 'webq.native.proj'),
         gate: make(intermediate, 'webq.native.gate'),
@@ -362,7 +382,7 @@ export class NativeDecoder implements NativeStepper {
         const [key, old] = this.scratch.entries().next().value as [number, Scratch];
         this.scratch.delete(key);
         void this.device.queue.onSubmittedWorkDone().then(() => {
-          for (const b of Object.values(old)) if (typeof b !== 'number') b.destroy();
+          for (const b of Object.values(old)) if (typeof b !== 'number') b?.destroy();
         });
       }
       this.scratch.set(tokens, s);

@@ -1,8 +1,9 @@
 /**
  * webq's own decode engine (extension/native/) against onnxruntime-node (CPU EP) on the same prepared graphs: the
- * generated Qwen2 (q/k/v biases, 151,936-wide logits past its tokenizer), Llama (tied head over 128,256 rows) and
- * Llama with GroupQueryAttention (the graph's own rotary caches), quantized by the engine's rewrite at 2, 4 and
- * 8 bits (each model at one width by default, all nine pairs with WEBQ_NATIVE_MATRIX=full). Greedy tokens must be
+ * generated Qwen2 (q/k/v biases, 151,936-wide logits past its tokenizer), Llama (tied head over 128,256 rows),
+ * Llama with GroupQueryAttention (the graph's own rotary caches) and Qwen3 (per-head q/k norms, head_dim apart from
+ * hidden / heads), quantized by the engine's rewrite at 2, 4 and 8 bits (each model at one width by default, all
+ * twelve pairs with WEBQ_NATIVE_MATRIX=full). Greedy tokens must be
  * identical to onnxruntime's, through a prefill in several chunks and single-token decode steps with the cache
  * growing past its first allocation; the prefill's last logits agree within float tolerance; two sequences stepped
  * at once each give their own tokens. Graphs the engine cannot run natively say why.
@@ -32,6 +33,7 @@ import type { HubFiles } from '../../tools/hub-mirror';
 import { llamaHubFiles } from '../../tools/hub-models/llama';
 import { llamaGqaHubFiles } from '../../tools/hub-models/llama-gqa';
 import { qwen2HubFiles } from '../../tools/hub-models/qwen2';
+import { qwen3HubFiles } from '../../tools/hub-models/qwen3';
 import { filesFrom, nodeRunner } from '../support/node-pipeline';
 import { getDevice, noGpuErrors } from './gpu';
 
@@ -96,6 +98,7 @@ const MODELS: Record<string, () => HubFiles> = {
   Qwen2: () => qwen2HubFiles(),
   Llama: () => llamaHubFiles(),
   'Llama with GroupQueryAttention': () => llamaGqaHubFiles(),
+  Qwen3: () => qwen3HubFiles(),
 };
 const WIDTHS = [
   [2, 'asymmetric'],
@@ -103,13 +106,13 @@ const WIDTHS = [
   [8, 'asymmetric'],
 ] as const;
 /**
- * Each model at one width and each width on one model (about 20 s here); WEBQ_NATIVE_MATRIX=full runs all nine
- * (about a minute), as before a change to the native engine or its kernels lands.
+ * Each model at one width and each width on at least one model (about 25 s here); WEBQ_NATIVE_MATRIX=full runs all
+ * twelve (about a minute), as before a change to the native engine or its kernels lands.
  */
 const CASES =
   process.env.WEBQ_NATIVE_MATRIX === 'full'
     ? Object.keys(MODELS).flatMap((m) => WIDTHS.map(([bits, scheme]) => [m, bits, scheme] as const))
-    : Object.keys(MODELS).map((m, i) => [m, ...WIDTHS[i]!] as const);
+    : Object.keys(MODELS).map((m, i) => [m, ...WIDTHS[i % WIDTHS.length]!] as const);
 
 describe('the native decoder', () => {
   it.each(CASES)(
@@ -186,6 +189,15 @@ describe('graphs the native decoder does not run', () => {
     const model = parseModel(hub['onnx/model.onnx'] as Uint8Array);
     const got = readDecoderWeights(model, assets.config, nativeConfig(json(hub, 'config.json')));
     expect(isNotNative(got) && got.notNative).toMatch(/MatMulNBits/);
+  });
+
+  it('say why: q norms without k norms (a Qwen3 graph with its k_norm weights taken out)', async () => {
+    const hub = qwen3HubFiles();
+    const { assets, bytes } = await setUp(hub, 4, 'symmetric');
+    const model = parseModel(bytes);
+    model.graph!.initializer = model.graph!.initializer!.filter((t) => !/k_norm/.test(t.name ?? ''));
+    const got = readDecoderWeights(model, assets.config, nativeConfig(json(hub, 'config.json')));
+    expect(isNotNative(got) && got.notNative).toMatch(/q\/k norm weights on some layers or of q or k only/);
   });
 
   it('refuse ids outside the vocabulary and sequences past the context', async () => {

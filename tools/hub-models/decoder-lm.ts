@@ -3,7 +3,8 @@
  * for Llama and Qwen2), generated with onnx-proto from standard ops so onnxruntime-node runs it: input_ids,
  * attention_mask, position_ids (optional: without it the graph counts positions from the past length), and
  * past_key_values.N.key|value → logits, present.N.key|value. Per layer: RMSNorm (from primitive ops), q/k/v
- * projections (Qwen2 has biases on them), rotary position embedding (from primitive ops), attention over the past
+ * projections (Qwen2 has biases on them), Qwen3's per-head RMSNorm on q and k (`qkNorm`), rotary position embedding
+ * (from primitive ops), attention over the past
  * concatenated with the new keys along the sequence axis, grouped-query (fewer kv heads, repeated), causal and
  * padding masks, output projection, SiLU-gated MLP. Tied input/output embeddings as both real models have.
  * With `attention: 'group-query'` the attention (rotary, cache concatenation, grouped heads, causal and padding
@@ -29,6 +30,13 @@ export interface DecoderLmSpec {
   rmsEps: number;
   /** Qwen2: biases on q, k, v. */
   qkvBias: boolean;
+  /**
+   * Qwen3: RMSNorm over each head's vector of q and k (`self_attn.q_norm.weight`, `self_attn.k_norm.weight`, headDim
+   * each), after the projection and before rotary, as transformers' Qwen3Attention does. Plain attention only.
+   */
+  qkNorm?: boolean;
+  /** Width of one head (config.json head_dim); default hidden / heads. Qwen3 sets it apart from that quotient. */
+  headDim?: number;
   /** Declare a position_ids input (the HF exports do); false = positions from the past length. */
   positionIds: boolean;
   /**
@@ -81,7 +89,9 @@ class Graph {
 /** The model.onnx bytes of `spec` with weights from `seed`. */
 export function decoderLmModel(spec: DecoderLmSpec, seed: number): Uint8Array {
   const { hidden, heads, kvHeads, layers, intermediate, vocabSize } = spec;
-  const headDim = hidden / heads;
+  const headDim = spec.headDim ?? hidden / heads;
+  if (spec.qkNorm && spec.attention === 'group-query')
+    throw new Error('decoderLmModel: q/k norms are generated for plain attention only');
   const half = headDim / 2;
   const g = new Graph(seed);
   const past = (i: number, part: string) => `past_key_values.${i}.${part}`;
@@ -198,13 +208,12 @@ export function decoderLmModel(spec: DecoderLmSpec, seed: number): Uint8Array {
     );
     return bias ? g.op('Add', [y, g.weight(`${name}.bias`, [outDim], 0.1)], [], `/${name}/Add`) : y;
   };
-  const toHeads = (x: string, n: number, name: string) =>
-    g.op(
-      'Transpose',
-      [g.op('Reshape', [x, g.int64(`${name}/shape`, [4], [0, 0, n, headDim])])],
-      [ints('perm', [0, 2, 1, 3])],
-      name,
-    ); // [b, n, s, d]
+  /** [b, s, n·d] → [b, n, s, d]; with `norm`, RMSNorm over each head's d values on the way (Qwen3's q/k norms). */
+  const toHeads = (x: string, n: number, name: string, norm?: string) => {
+    const split = g.op('Reshape', [x, g.int64(`${name}/shape`, [4], [0, 0, n, headDim])]);
+    const normed = norm ? rmsNorm(split, `${name}_norm`, norm) : split;
+    return g.op('Transpose', [normed], [ints('perm', [0, 2, 1, 3])], name);
+  };
   const repeatKv = (x: string, name: string) =>
     kvHeads === heads
       ? x
@@ -224,12 +233,17 @@ export function decoderLmModel(spec: DecoderLmSpec, seed: number): Uint8Array {
   /** q/k/v projections, rotary, the past concatenated with the new keys, grouped heads repeated, masked softmax. */
   const plainAttention = (i: number, p: string, h: string, shared: ReturnType<typeof plainSetup>) => {
     const { rope, mask } = shared;
+    // Qwen3's norm weights: centred at 1 like the layer norms, spread so each head's scale matters.
+    const norm = (which: string) =>
+      spec.qkNorm ? g.weight(`${p}.self_attn.${which}.weight`, [headDim], 0.3, 1) : undefined;
+    const qNorm = norm('q_norm');
+    const kNorm = norm('k_norm');
     const q = rope(
-      toHeads(linear(h, `${p}.self_attn.q_proj`, hidden, heads * headDim, spec.qkvBias), heads, `/${p}/q`),
+      toHeads(linear(h, `${p}.self_attn.q_proj`, hidden, heads * headDim, spec.qkvBias), heads, `/${p}/q`, qNorm),
       `/${p}/q_rope`,
     );
     const k = rope(
-      toHeads(linear(h, `${p}.self_attn.k_proj`, hidden, kvHeads * headDim, spec.qkvBias), kvHeads, `/${p}/k`),
+      toHeads(linear(h, `${p}.self_attn.k_proj`, hidden, kvHeads * headDim, spec.qkvBias), kvHeads, `/${p}/k`, kNorm),
       `/${p}/k_rope`,
     );
     const v = toHeads(linear(h, `${p}.self_attn.v_proj`, hidden, kvHeads * headDim, spec.qkvBias), kvHeads, `/${p}/v`);

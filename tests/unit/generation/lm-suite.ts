@@ -1,8 +1,8 @@
 /**
- * The decode-loop checks every generated LLM must pass (run by llama.test.ts and qwen2.test.ts on their model):
- * greedy tokens identical to the reference, streamed deltas that add up to the tokenizer's text, eos, stop strings,
- * maxNewTokens, abort, continuing a cache equal to one-shot generation, interleaved sessions, the context window,
- * and seeded sampling.
+ * The decode-loop checks every generated LLM must pass (run by llama.test.ts, qwen2.test.ts and qwen3.test.ts on
+ * their model): greedy tokens identical to the reference, streamed deltas that add up to the tokenizer's text, eos,
+ * stop strings, maxNewTokens, abort, continuing a cache equal to one-shot generation, interleaved sessions, the
+ * context window, and seeded sampling.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import {

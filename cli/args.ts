@@ -37,9 +37,7 @@ export const IMAGE_TYPES: Readonly<Record<string, string>> = Object.freeze({
   '.gif': 'image/gif',
   '.bmp': 'image/bmp',
 });
-/** The ids `webq check` can judge (text generation is checked by the e2e suites, not by this command yet). */
-const CHECKABLE = [...REGISTRY.values()].filter((e) => e.task !== 'text-generation');
-const REGISTRY_IDS = CHECKABLE.map((e) => e.id).join(', ');
+const REGISTRY_IDS = [...REGISTRY.values()].map((e) => e.id).join(', ');
 
 export interface CheckConfig {
   browsers: Browser[];
@@ -85,12 +83,15 @@ Options (a list may also be given comma-separated, e.g. --platform wasm,webgpu):
                                        whisper-tiny          speech → text (same text as fp32)
                                        wav2vec2-base-960h    speech → text by CTC (same text as fp32)
                                        t5-small              prompt → text, greedy (same text as fp32)
+                                       qwen2.5-0.5b-instruct, llama-3.2-1b-instruct
+                                                             chat → answer, greedy (first 8 tokens as fp32)
                                      a path to a .onnx file (served locally); or a URL (https or loopback)
   --input TEXT|FILE                  ppocr: the text to render (default "Hello World 2024");
                                      silero-vad, whisper-tiny, wav2vec2-base-960h: text spoken by
                                      espeak-ng (default a sentence), or a .wav file;
                                      bert-base-uncased: the text to embed (default a sentence);
                                      t5-small: the prompt (default "translate English to German: …");
+                                     chat models: the user's message (default "Name three colours …");
                                      vit-base-patch16-224, clip-vit-base-patch32: a .png/.jpg/.jpeg/.webp/
                                      .gif/.bmp file (default: ImageMagick's built-in photo of a rose, rendered
                                      with \`convert rose:\`)
@@ -143,10 +144,6 @@ export function parseModel(value: string, cwd: string): ModelSpec {
   if ((BUILTIN_MODELS as readonly string[]).includes(value))
     return { kind: 'builtin', name: value as (typeof BUILTIN_MODELS)[number] };
   const entry = REGISTRY.get(value);
-  if (entry?.task === 'text-generation')
-    throw new UsageError(
-      `--model ${value}: webq check does not judge text generation yet; the e2e suites do (docs/generation.md)`,
-    );
   if (entry) return { kind: 'id', id: entry.id, repo: entry.repo, task: entry.task };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return { kind: 'url', url: value };
   const path = resolve(cwd, value);
@@ -247,11 +244,7 @@ export function parseCheckArgs(argv: string[], cwd: string): CheckConfig | 'help
   if (v.task !== undefined) {
     if (model.kind !== 'id') throw new UsageError(`--task applies to registry ids; --model ${v.model} is not one`);
     const tasks = entryTasks(REGISTRY.get(model.id)!);
-    model.task = oneOf(
-      'task',
-      v.task,
-      tasks.filter((t) => t !== 'text-generation'),
-    );
+    model.task = oneOf('task', v.task, tasks);
   }
   if (v.labels !== undefined) {
     if (model.kind !== 'id' || model.task !== 'zero-shot-image-classification')

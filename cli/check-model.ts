@@ -16,9 +16,15 @@ export interface TensorPlan {
   collect: string[] | null;
 }
 
-/** A task model's input as the page rebuilds it (page/check.js): a string, a Blob of the file, or audio samples. */
+/**
+ * A task model's input as the page rebuilds it (page/check.js): a string, chat messages, a Blob of the file, or
+ * audio samples.
+ */
 export type TaskInput =
-  { text: string } | { image: { b64: string; type: string } } | { audio: { b64: string; sampleRate: number } };
+  | { text: string }
+  | { messages: { role: 'system' | 'user' | 'assistant'; content: string }[] }
+  | { image: { b64: string; type: string } }
+  | { audio: { b64: string; sampleRate: number } };
 
 /** A registry id: one `webq.run(id, input)` per pass; `keep` names the output fields the page sends back. */
 export interface TaskPlan {

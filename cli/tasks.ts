@@ -2,7 +2,8 @@
  * Registry ids in `webq check`: a real input for the id's task (text; an image file, or ImageMagick's built-in
  * photo of a rose; speech by espeak-ng, or a .wav; a prompt for text2text), handed to `window.webq.run(id, input)`
  * as a page would, and how a quantized run's task output is judged against the fp32 run's: embeddings by cosine,
- * labels by the top label, transcripts and text2text answers (greedy) by the text.
+ * labels by the top label, transcripts and text2text answers (greedy) by the text, a chat model's greedy answer by
+ * its first tokens.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -19,6 +20,14 @@ const DEFAULT_SPEECH = 'Hello, this is a test of speech recognition in the brows
 const DEFAULT_TEXT2TEXT = 'translate English to German: The house is wonderful.';
 /** Enough for a sentence; a limit keeps a model that never says end-of-sequence from running for minutes. */
 const TEXT2TEXT_MAX_NEW_TOKENS = 48;
+const DEFAULT_PROMPT = 'Name three colours of the rainbow.';
+const GENERATION_MAX_NEW_TOKENS = 32;
+/**
+ * A chat model's greedy answer agrees with fp32's when its first tokens are fp32's: a 4-bit model's answer drifts
+ * from the fp32 one somewhere in a long greedy run (one near-tie flips the rest), but a quantization that went wrong
+ * changes the first words.
+ */
+const GENERATION_AGREES_TOKENS = 8;
 
 /** What the page sends back of each task's output (page/check.js keeps these fields; typed arrays as base64). */
 interface Embedding {
@@ -196,6 +205,41 @@ function text2text(spec: IdSpec, input: string | undefined): CheckModel<Transcri
   };
 }
 
+/**
+ * text-generation (the registry's chat models): the prompt as one user message through the model's chat template,
+ * greedy, at most GENERATION_MAX_NEW_TOKENS; judged by the first GENERATION_AGREES_TOKENS tokens (all of them when
+ * fp32 stops sooner), the length of the common start reported.
+ */
+function textGeneration(spec: IdSpec, input: string | undefined): CheckModel<Transcript> {
+  const prompt = input ?? DEFAULT_PROMPT;
+  return {
+    label: `${spec.id} (${spec.task}, ${spec.repo}) on ${quote(prompt)}`,
+    routes: {},
+    ref: () => spec.id,
+    plan: () => ({
+      kind: 'task',
+      input: { messages: [{ role: 'user', content: prompt }] },
+      keep: ['text', 'tokens'],
+      options: { maxNewTokens: GENERATION_MAX_NEW_TOKENS },
+    }),
+    compare(reference, got): Agreement {
+      let same = 0;
+      while (same < reference.tokens.length && reference.tokens[same] === got.tokens[same]) same++;
+      const needed = Math.min(GENERATION_AGREES_TOKENS, reference.tokens.length);
+      const agrees = same >= needed && (needed > 0 || got.tokens.length === 0);
+      return {
+        agrees,
+        text: got.text,
+        summary:
+          same === reference.tokens.length && same === got.tokens.length
+            ? `same ${same} tokens`
+            : `first ${same} of ${reference.tokens.length} tokens as fp32's${agrees ? '' : ` (${needed} needed)`}`,
+      };
+    },
+    brief: (got): OutputBrief => ({ summary: quote(got.text.trim(), 48), text: got.text }),
+  };
+}
+
 export function taskModel(spec: IdSpec, input: string | undefined): CheckModel {
   switch (spec.task) {
     case 'feature-extraction':
@@ -210,6 +254,6 @@ export function taskModel(spec: IdSpec, input: string | undefined): CheckModel {
     case 'text2text-generation':
       return text2text(spec, input) as CheckModel;
     case 'text-generation':
-      throw new Error(`webq check does not judge text generation yet (${spec.id})`); // refused by args.ts
+      return textGeneration(spec, input) as CheckModel;
   }
 }

@@ -40,6 +40,7 @@
 
   const taskInput = (input) => {
     if ('text' in input) return input.text;
+    if ('messages' in input) return { messages: input.messages };
     const bytes = Uint8Array.from(atob((input.image ?? input.audio).b64), (c) => c.charCodeAt(0));
     if (input.image) return new Blob([bytes], { type: input.image.type });
     return { audio: new Float32Array(bytes.buffer), sampleRate: input.audio.sampleRate };

@@ -1,7 +1,7 @@
 /**
  * `webq check` end to end: the bin (cli/webq.mjs) as a user runs it, on the built extension in Debian's Chromium,
  * with PP-OCRv4 rec on a short rendered text (a narrow image keeps WebGPU on SwiftShader to seconds per run), and
- * with a registry id fetched from a local mirror of the model host (the generated BERT in the hub's layout).
+ * with registry ids fetched from a local mirror of the model host (the generated BERT and Qwen2 in the hub's layout).
  * Needs `npm run build` (dist/chrome).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { featureExtraction } from '../../extension/tasks/feature-extraction';
 import { mirrorHits, mirrorRepo } from '../../tools/hub-mirror';
 import { BERT_EXAMPLES, bertHubFiles } from '../../tools/hub-models/bert';
+import { qwen2HubFiles } from '../../tools/hub-models/qwen2';
+import { textGeneration } from '../../extension/tasks/generation';
+import type { TaskPipeline } from '../../extension/tasks/types';
 import { runPipeline } from '../support/node-pipeline';
 import { startServer, type TestServer } from '../../tools/server';
 
@@ -118,6 +121,8 @@ describe('webq check', () => {
   describe('a registry id', () => {
     const BERT_REPO = 'Xenova/bert-base-uncased';
     const bert = bertHubFiles();
+    const QWEN_REPO = 'onnx-community/Qwen2.5-0.5B-Instruct';
+    const qwen = qwen2HubFiles();
     let hub: TestServer;
     beforeAll(async () => {
       hub = await startServer();
@@ -179,6 +184,48 @@ describe('webq check', () => {
       }
       // Every file came from the mirror: the graph, tokenizer.json and the configs.
       expect(mirrorHits(hub, '/hub', BERT_REPO)).toBeGreaterThanOrEqual(4);
+    });
+
+    it("qwen2.5-0.5b-instruct: a chat message → greedy answer at 32 and 4 bits on wasm, judged by the first tokens; fp32's are onnxruntime-node's", async () => {
+      mirrorRepo(hub, '/hub', QWEN_REPO, qwen);
+      const prompt = 'Name a colour.';
+      const r = await webq(
+        'check',
+        '--model',
+        'qwen2.5-0.5b-instruct',
+        '--model-host',
+        `${hub.origin}/hub`,
+        '--platform',
+        'wasm',
+        '--bits',
+        '32',
+        '--bits',
+        '4',
+        '--runs',
+        '1',
+        '--input',
+        prompt,
+        '--json',
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout);
+      expect(report.model).toBe(`qwen2.5-0.5b-instruct (text-generation, ${QWEN_REPO}) on "${prompt}"`);
+      expect(report.rows.map((x: any) => `${x.platform}/${x.bits}/${x.status}`)).toEqual(['wasm/32/ok', 'wasm/4/ok']);
+      const [fp32, q4] = report.rows;
+      const reference = await runPipeline(
+        textGeneration as unknown as TaskPipeline,
+        qwen,
+        { kind: 'messages', messages: [{ role: 'user', content: prompt }] },
+        { maxNewTokens: 32 },
+      );
+      expect(fp32.output.text).toBe((reference.output as { text: string }).text);
+      expect(fp32.agreement).toMatchObject({ agrees: true, reference: true });
+      // The 4-bit row says how many of fp32's first tokens it kept, and agrees only with 8 of them (or all).
+      const kept = /^(same (\d+) tokens|first (\d+) of (\d+) tokens as fp32's)/.exec(q4.agreement.summary);
+      expect(kept, q4.agreement.summary).not.toBeNull();
+      const same = Number(kept![2] ?? kept![3]);
+      const total = Number(kept![2] ?? kept![4]);
+      expect(q4.agreement.agrees).toBe(same >= Math.min(8, total));
     });
 
     it('a model host that cannot be reached: a NetworkError row naming the file, a hint about --model-host, exit 1', async () => {

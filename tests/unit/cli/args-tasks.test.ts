@@ -67,3 +67,41 @@ describe('webq check --model t5-small', () => {
     });
   });
 });
+
+describe('webq check --model qwen2.5-0.5b-instruct (text generation)', () => {
+  it('sends the prompt as one user message, greedy with a token limit, judged by the first 8 tokens', () => {
+    const config = parse('--model', 'qwen2.5-0.5b-instruct', '--input', 'Say hello.');
+    expect(config.model).toEqual({
+      kind: 'id',
+      id: 'qwen2.5-0.5b-instruct',
+      repo: 'onnx-community/Qwen2.5-0.5B-Instruct',
+      task: 'text-generation',
+    });
+    const spec = config.model as Extract<CheckConfig['model'], { kind: 'id' }>;
+    const check = taskModel(spec, config.input);
+    expect(check.plan([])).toEqual({
+      kind: 'task',
+      input: { messages: [{ role: 'user', content: 'Say hello.' }] },
+      keep: ['text', 'tokens'],
+      options: { maxNewTokens: 32 },
+    });
+    const fp32 = { text: 'a b c d e f g h i j', tokens: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] };
+    expect(check.compare(fp32, fp32)).toMatchObject({ agrees: true, summary: 'same 10 tokens' });
+    // Drifting after the first 8 tokens agrees; before them it does not.
+    expect(check.compare(fp32, { text: '…', tokens: [1, 2, 3, 4, 5, 6, 7, 8, 42] })).toMatchObject({
+      agrees: true,
+      summary: "first 8 of 10 tokens as fp32's",
+    });
+    expect(check.compare(fp32, { text: '…', tokens: [1, 2, 3, 9] })).toMatchObject({
+      agrees: false,
+      summary: "first 3 of 10 tokens as fp32's (8 needed)",
+    });
+    // fp32 stopping sooner: all of its tokens are needed.
+    const short = { text: 'Hi', tokens: [5, 6] };
+    expect(check.compare(short, { text: 'Hi', tokens: [5, 6] }).agrees).toBe(true);
+    expect(check.compare(short, { text: 'Ho', tokens: [5, 7] }).agrees).toBe(false);
+    expect(taskModel(spec, undefined).plan([])).toMatchObject({
+      input: { messages: [{ role: 'user', content: expect.stringMatching(/colours/) }] },
+    });
+  });
+});

@@ -16,6 +16,7 @@ const SLOW_E2E = [
   'tests/e2e/gpu-quantize.test.ts',
   'tests/e2e/reliability-firefox.test.ts',
   'tests/e2e/reliability.test.ts',
+  'tests/e2e/page-host-suites.test.ts',
 ];
 
 export default defineConfig({

@@ -35,11 +35,12 @@ afterAll(async () => {
   await server?.close();
 });
 
-webqSuite((): SuiteContext => ({ page, server, browser: 'chrome' }));
+webqSuite((): SuiteContext => ({ page, server, browser: 'chrome', host: 'extension' }));
 const registryContext = (): RegistryContext => ({
   page,
   server,
   browser: 'chrome',
+  host: 'extension',
   setModelHost: (modelHost) => withOptionsPage({ modelHost }),
   setLanguageModelGlobal: (on) => withOptionsPage({ languageModelGlobal: on }),
   async inNewPage(fn) {

@@ -8,11 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { build } from 'vite';
 import {
   CHROMIUM_GPU_ARGS,
   CHROMIUM_PATH,
@@ -29,61 +27,21 @@ import { mirrorRepo } from '../../tools/hub-mirror';
 import { BERT_EXAMPLES, bertHubFiles } from '../../tools/hub-models/bert';
 import { qwen2HubFiles } from '../../tools/hub-models/qwen2';
 import { maxAbsDiff } from '../../extension/shared/compare';
+import { buildClientApp, CLIENT_PACKAGE_DIR, type ClientApp } from '../../tools/client-app';
 import type { PageLike } from './webq-suite';
 
-const PACKAGE_DIR = resolve('packages/client');
 const PREFIX = '/hub';
 
 type Json = any; // what page.evaluate hands back
 
 let server: TestServer;
-let work: string;
+let app: ClientApp;
 let audio: number[];
 
-/** The packed tarball installed into a new app, the app built by Vite: the path of its dist. */
-async function buildFreshApp(): Promise<string> {
-  if (!existsSync(join(PACKAGE_DIR, 'dist/index.js')) || !existsSync(join(PACKAGE_DIR, 'dist/types')))
-    throw new Error('packages/client/dist is missing: run `npm run build` (or `npm run build:client`) first');
-  work = mkdtempSync(join(tmpdir(), 'webq-client-app-'));
-  const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: PACKAGE_DIR })
-    .toString()
-    .trim()
-    .split('\n')
-    .pop()!;
-  writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'site', private: true, type: 'module' }));
-  // No network here (nor in CI): the package has no dependencies, so npm installs it from the tarball alone.
-  execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', `./${packed}`], { cwd: work, stdio: 'pipe' });
-  writeFileSync(
-    join(work, 'index.html'),
-    '<!doctype html><html><head><meta charset="utf-8"><title>site</title></head>' +
-      '<body><script type="module" src="./main.js"></script></body></html>',
-  );
-  // The README's example, as an author writes it.
-  writeFileSync(
-    join(work, 'main.js'),
-    [
-      "import { createWebqClient } from '@webq/client';",
-      "import { polyfillLanguageModel } from '@webq/client/language-model';",
-      "const hub = new URLSearchParams(location.search).get('hub');",
-      'const client = createWebqClient(hub ? { modelHost: hub } : {});',
-      'window.client = client;',
-      // A browser's own Prompt API (Chromium has one) is left in place; webq's is installed where there is none.
-      'window.nativeLanguageModel = globalThis.LanguageModel ?? null;',
-      'window.siteLanguageModel = polyfillLanguageModel(client.LanguageModel);',
-      "document.title = 'site ready';",
-    ].join('\n'),
-  );
-  // Vite from this repo's node_modules, run on the app's own root: '@webq/client' resolves from the app's node_modules.
-  await build({ root: work, configFile: false, logLevel: 'warn', build: { outDir: join(work, 'dist') } });
-  const installed = JSON.parse(readFileSync(join(work, 'node_modules/@webq/client/package.json'), 'utf8'));
-  expect(installed.name).toBe('@webq/client');
-  return join(work, 'dist');
-}
-
 beforeAll(async () => {
-  const dist = await buildFreshApp();
+  app = await buildClientApp();
   server = await startServer({ '/blank.html': BLANK_PAGE() });
-  for (const [path, file] of Object.entries(harnessRoutes(dist))) server.routes.set(path, file); // the site at /
+  for (const [path, file] of Object.entries(harnessRoutes(app.dist))) server.routes.set(path, file); // the site at /
   server.routes.set('/models/identity_float32.onnx', identityModel('float32'));
   server.routes.set('/models/silero_vad.onnx', MODELS.sileroVad);
   mirrorRepo(server, PREFIX, 'Xenova/bert-base-uncased', bertHubFiles());
@@ -93,7 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.close();
-  if (work) rmSync(work, { recursive: true, force: true });
+  app?.cleanup();
 });
 
 const siteUrl = () => `${server.origin}/index.html?hub=${encodeURIComponent(`${server.origin}${PREFIX}`)}`;
@@ -185,7 +143,7 @@ function probe(page: PageLike): Promise<Json> {
 /** What every host must give; `host` is the one expected. */
 async function expectOutputs(r: Json, host: 'page' | 'extension'): Promise<void> {
   expect(r.host).toBe(host);
-  expect(r.version).toBe(JSON.parse(readFileSync(join(PACKAGE_DIR, 'package.json'), 'utf8')).version);
+  expect(r.version).toBe(JSON.parse(readFileSync(join(CLIENT_PACKAGE_DIR, 'package.json'), 'utf8')).version);
   expect(r.identity, r.identity.message).toMatchObject({ ok: true, host, output: { y: { data: [1.5, -2, 3.25] } } });
   const reference = await referenceVadFrames();
   expect(maxAbsDiff(Float32Array.from(r.vad), Float32Array.from(reference))).toBeLessThan(1e-3);
@@ -228,7 +186,7 @@ let inPage: Json;
 describe('@webq/client from npm pack in a fresh Vite app', () => {
   it("the package's types serve a TypeScript site (strict, libraries checked too)", () => {
     writeFileSync(
-      join(work, 'check.ts'),
+      join(app.dir, 'check.ts'),
       [
         "import { webq, createWebqClient, type ClientRunResult, type HostKind } from '@webq/client';",
         "import { polyfillLanguageModel } from '@webq/client/language-model';",
@@ -247,7 +205,7 @@ describe('@webq/client from npm pack in a fresh Vite app', () => {
     const tsc = resolve('node_modules/typescript/bin/tsc');
     const args = ['--noEmit', '--strict', '--skipLibCheck', 'false', '--target', 'es2022', '--module', 'esnext'];
     args.push('--moduleResolution', 'bundler', '--lib', 'es2023,dom,dom.iterable', 'check.ts');
-    execFileSync(process.execPath, [tsc, ...args], { cwd: work, stdio: 'pipe' }); // throws with tsc's errors
+    execFileSync(process.execPath, [tsc, ...args], { cwd: app.dir, stdio: 'pipe' }); // throws with tsc's errors
   });
 
   it('Chromium without the extension: the in-page engine runs every call (host: page)', async () => {

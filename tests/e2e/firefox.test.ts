@@ -34,11 +34,12 @@ afterAll(async () => {
   await server?.close();
 });
 
-webqSuite((): SuiteContext => ({ page: page as unknown as PageLike, server, browser: 'firefox' }));
+webqSuite((): SuiteContext => ({ page: page as unknown as PageLike, server, browser: 'firefox', host: 'extension' }));
 const registryContext = (): RegistryContext => ({
   page: page as unknown as PageLike,
   server,
   browser: 'firefox',
+  host: 'extension',
   setModelHost: (modelHost) => withOptionsPage({ modelHost }),
   setLanguageModelGlobal: (on) => withOptionsPage({ languageModelGlobal: on }),
   async inNewPage(fn) {

@@ -253,6 +253,20 @@ export function generationSuite(ctx: () => RegistryContext): void {
     });
 
     it("window.LanguageModel: off by default; the options page's switch offers webq's on pages opened after it", async () => {
+      if (ctx().host === 'page') {
+        // No options page and no content script for the page host: the site's own polyfillLanguageModel() offers
+        // webq's on every page it runs on (the browsers here have no Prompt API of their own).
+        const offered = await ctx().inNewPage(async () => {
+          const w = window as any;
+          return {
+            offered: 'LanguageModel' in w && w.LanguageModel === w.webq.LanguageModel,
+            availability: await w.LanguageModel?.availability({ model: 'qwen2.5-0.5b-instruct' }),
+          };
+        });
+        expect(offered.offered).toBe(true);
+        expect(['downloadable', 'available']).toContain(offered.availability);
+        return;
+      }
       const probe = async () => {
         const w = window as any;
         const offered = 'LanguageModel' in w && w.LanguageModel === w.webq.LanguageModel;

@@ -9,6 +9,13 @@ export type Detection = { webq: Webq; reason?: undefined } | { webq: null; reaso
 
 const VERSION = /^(\d+)\.(\d+)\.(\d+)/;
 
+/**
+ * Marks every @webq/client client (a registered symbol, so a second copy of the package in the same page knows it
+ * too). A page may set `window.webq = client` for code written against the extension's global; a client that took
+ * such a `window.webq` for the extension would forward every call to itself, without end.
+ */
+export const CLIENT_BRAND: unique symbol = Symbol.for('@webq/client') as never;
+
 /** Whether an extension of version `theirs` serves a client of version `ours`. */
 export function compatibleVersions(ours: string, theirs: string): boolean {
   const a = VERSION.exec(ours);
@@ -25,6 +32,8 @@ export function detectExtension(version: string, scope: unknown = globalThis): D
     return { webq: null, reason: 'the webq extension is not installed' };
   if (typeof candidate !== 'object' || typeof candidate.run !== 'function' || typeof candidate.version !== 'string')
     return { webq: null, reason: 'window.webq is not the webq extension' };
+  if (CLIENT_BRAND in candidate)
+    return { webq: null, reason: 'window.webq is a @webq/client client, not the webq extension' };
   if (!compatibleVersions(version, candidate.version))
     return {
       webq: null,

@@ -17,7 +17,7 @@ import type {
   Progress,
   RunResult,
 } from '../../../extension/shared/types';
-import { detectExtension } from './detect';
+import { CLIENT_BRAND, detectExtension } from './detect';
 import { checkClientOptions, type CheckedOptions, type HostKind, type WebqClientOptions } from './options';
 
 declare const __WEBQ_VERSION__: string;
@@ -109,6 +109,7 @@ export function createWebqClient(options?: WebqClientOptions): WebqClient {
     stream: (model: ModelRef, input: unknown, o?: Record<string, unknown> & CallOptions) =>
       relayStream(backend(), model, input, o),
     LanguageModel,
+    [CLIENT_BRAND]: true, // so that a client never takes a client (itself, set as window.webq) for the extension
   });
 }
 

@@ -1,7 +1,7 @@
 /** The client's choice of host: the extension's `window.webq` only when it is real and speaks a compatible version. */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { compatibleVersions, detectExtension } from '../../../packages/client/src/detect';
+import { CLIENT_BRAND, compatibleVersions, detectExtension } from '../../../packages/client/src/detect';
 import { checkClientOptions } from '../../../packages/client/src/options';
 
 const fakeWebq = (version: unknown) => ({ webq: { version, run: () => undefined } });
@@ -25,6 +25,14 @@ describe('detectExtension', () => {
     expect(detectExtension('0.1.0', { webq: 'x' }).reason).toMatch(/not the webq extension/);
     expect(detectExtension('0.1.0', fakeWebq(3)).reason).toMatch(/not the webq extension/);
     expect(detectExtension('0.1.0', fakeWebq('0.2.0')).reason).toMatch(/version 0\.2\.0/);
+  });
+  it('never takes a client set as window.webq for the extension (it would forward calls to itself)', () => {
+    const client = { ...fakeWebq('0.1.0').webq, [Symbol.for('@webq/client')]: true };
+    expect(CLIENT_BRAND).toBe(Symbol.for('@webq/client')); // shared by every copy of the package in a page
+    expect(detectExtension('0.1.0', { webq: client })).toEqual({
+      webq: null,
+      reason: 'window.webq is a @webq/client client, not the webq extension',
+    });
   });
 });
 

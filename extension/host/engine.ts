@@ -350,7 +350,8 @@ export class Engine {
         loaded.fallbacks.push(choiceNote(speeds));
         if (fasterEngine(speeds) === 'ort') return undefined;
       } catch (err) {
-        if ((err as Error).name === 'AbortError') throw err;
+        // This request's abort ends it; another request's, whose measurement this one was waiting on, does not.
+        if (job.signal.aborted) throw err;
         loaded.fallbacks.push(`engine auto: webq's decode engine (not measured: ${(err as Error).message})`);
       }
     }

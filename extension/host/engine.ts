@@ -282,7 +282,7 @@ export class Engine {
     } else {
       const native =
         resolved.pipeline.task === 'text-generation'
-          ? await this.nativeFor(loaded, loaded.assets as TextGenerationAssets, options, job)
+          ? await this.nativeFor(loaded, loaded.assets as TextGenerationAssets, options, job, caller)
           : undefined;
       output = await resolved.pipeline.run(loaded.assets, input, options, this.graphRunner(loaded, job, native), {
         onDelta: (text) => job.delta(text),
@@ -322,13 +322,15 @@ export class Engine {
   /**
    * webq's own decode engine for a text-generation request, where `engine` and the graph allow it and, under 'auto',
    * where it measured faster than onnxruntime-web on this adapter (engine-choice.ts). The report says which engine
-   * ran, and at which tiles.
+   * ran; to the extension's own pages also at which tiles and from where. Never to web pages: the tiles of a
+   * calibration are its result, and SPEC §3 keeps calibration from pages (no results, times or flags).
    */
   private async nativeFor(
     loaded: Awaited<ReturnType<Engine['load']>>,
     assets: TextGenerationAssets,
     options: NormalizedOptions,
     job: Job,
+    caller: Caller,
   ): Promise<NativeDecoder | undefined> {
     if (options.engine === 'ort' || loaded.main.target.backend !== 'webgpu') return undefined;
     const gpu = await getGpu();
@@ -355,7 +357,7 @@ export class Engine {
         loaded.fallbacks.push(`engine auto: webq's decode engine (not measured: ${(err as Error).message})`);
       }
     }
-    loaded.fallbacks.push(`webq's decode engine: ${native.tiles} (${native.tilesFrom})`);
+    if (!this.isPage(caller)) loaded.fallbacks.push(`webq's decode engine: ${native.tiles} (${native.tilesFrom})`);
     return native;
   }
 
@@ -416,7 +418,7 @@ export class Engine {
           return figures(session, assets);
         }
         const started = performance.now();
-        const native = await this.nativeFor(loaded, assets, session.options, job);
+        const native = await this.nativeFor(loaded, assets, session.options, job, caller);
         const runner = this.graphRunner(loaded, job, native);
         const r = await promptSession(session, assets, runner, p.messages, p.options, (text) => job.delta(text));
         const { timeToFirstTokenMs, prefillTokensPerSecond, decodeTokensPerSecond } = r.timings;

@@ -313,15 +313,14 @@ export function generationSuite(ctx: () => RegistryContext): void {
       expect(runs.webq!.output.tokens).toHaveLength(8);
       expect(runs.webq!.output.tokens).toEqual(runs.ort!.output.tokens);
       expect(runs.auto!.output.tokens).toEqual(runs.ort!.output.tokens);
-      // 'auto' measured both engines on this adapter and says which ran by what figures; 'webq' says its tiles.
+      // 'auto' measured both engines on this adapter and says which ran by what figures.
       const choice = (r: Json) =>
         (r.metrics.fallbacks as string[]).find((f) => f.startsWith('engine auto:')) ?? 'no engine auto note';
       expect(choice(runs.auto)).toMatch(
         /^engine auto: (webq's decode engine|onnxruntime-web) \(measured on this adapter: webq [\d.]+ tokens\/s, onnxruntime-web [\d.]+ tokens\/s\)$/,
       );
-      expect(runs.webq!.metrics.fallbacks.join('\n')).toMatch(
-        /webq's decode engine: GEMV workgroup \[\d+, \d+, 1\], \d+ columns per thread; GEMM workgroup .*K tile \d+ \((the kernel bench's SwiftShader profile|the options page's calibration)/,
-      );
+      // The tiles it ran at are the extension's pages' to see, not a web page's: a calibration's result (SPEC §3).
+      for (const r of Object.values(runs)) expect(r.metrics.fallbacks.join('\n')).not.toMatch(/GEMV|GEMM|calibrat/);
       expect(runs.ort!.metrics.fallbacks.join()).not.toMatch(/engine/);
       // Stored: the next 'auto' request chooses by the same figures, without measuring again.
       const again = await run('qwen2.5-0.5b-instruct', { messages: MESSAGES }, { ...options, maxNewTokens: 2 });

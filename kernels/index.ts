@@ -15,6 +15,7 @@ export { gemm, GEMM_DEFAULTS, type GemmOptions } from './gemm';
 export { attention, kvWrite, type AttentionArgs, type KvWriteArgs } from './attention';
 export {
   uploadQuantized,
+  concatColumns,
   downloadQuantized,
   destroyQuantized,
   uploadBytes,
@@ -27,7 +28,7 @@ export { blockSizeFor, packedShape, SEARCH_RATIOS, type PackedShape } from './la
 export { pipelineCount } from './pipelines';
 export { rmsNorm, type RmsNormArgs } from './rms-norm';
 export { addInPlace, type AddArgs } from './add';
-export { siluMul, type SiluMulArgs } from './silu-mul';
+export { siluMul, siluMulRows, type SiluMulArgs, type SiluMulRowsArgs } from './silu-mul';
 export { rope, type RopeArgs } from './rope';
 export { gatherRows, type GatherRowsArgs } from './embedding';
 export { argmax, type ArgmaxArgs } from './argmax';

@@ -81,6 +81,31 @@ export function uploadQuantized(device: GPUDevice, q: QuantizedWeight): GpuQuant
   };
 }
 
+/**
+ * Two weights over the same input side by side, [K, a.N + b.N]: the MatMulNBits layout keeps each output column's
+ * codes, scales and zero points in rows of their own, so the columns of `b` follow those of `a` byte for byte. Both
+ * must share bits, scheme, K and block size; a per-tensor weight (one shared scale) is refused, since two of them have
+ * two scales. Returns undefined when they do not fit together.
+ */
+export function concatColumns(a: QuantizedWeight, b: QuantizedWeight): QuantizedWeight | undefined {
+  if (a.bits !== b.bits || a.scheme !== b.scheme || a.K !== b.K || a.blockSize !== b.blockSize) return undefined;
+  if (a.groupSize !== b.groupSize || a.groupSize === -1) return undefined;
+  if ((a.zeroPoints === undefined) !== (b.zeroPoints === undefined)) return undefined;
+  const join = <T extends Uint8Array | Float32Array>(x: T, y: T, make: (n: number) => T): T => {
+    const out = make(x.length + y.length);
+    out.set(x);
+    out.set(y, x.length);
+    return out;
+  };
+  return {
+    ...a,
+    N: a.N + b.N,
+    data: join(a.data, b.data, (n) => new Uint8Array(n)),
+    scales: join(a.scales, b.scales, (n) => new Float32Array(n)),
+    ...(a.zeroPoints && b.zeroPoints ? { zeroPoints: join(a.zeroPoints, b.zeroPoints, (n) => new Uint8Array(n)) } : {}),
+  };
+}
+
 export async function downloadQuantized(device: GPUDevice, w: GpuQuantizedWeight): Promise<QuantizedWeight> {
   const s = shapeOf(w);
   const scaleBytes = await readBytes(device, w.scales, w.N * s.kBlocks * 4);

@@ -6,8 +6,9 @@
  *
  * Per layer: RMSNorm → q/k/v (quantized GEMV, or GEMM for a prefill chunk of more than 4 tokens; biases in the
  * kernel) → (Qwen3) RMSNorm of each head's q and k → rotary on q and k → k/v written into the cache → causal
- * grouped-query attention over the cache → o → residual add → RMSNorm → gate and up → SiLU·mul → down → residual
- * add. Then the final norm of the last row, the head and an argmax over the tokenizer's vocabulary on the GPU.
+ * grouped-query attention over the cache → o → residual add → RMSNorm → gate and up (one GEMV/GEMM over both
+ * weights side by side, where they fit together) → SiLU·mul → down → residual add. Then the final norm of the last
+ * row, the head and an argmax over the tokenizer's vocabulary on the GPU.
  *
  * Embeddings are looked up on the CPU (one row of `hidden` floats per new token, written with the step's
  * submission): the ids are known there anyway, and a GatherBlockQuantized table is dequantized exactly as
@@ -26,6 +27,8 @@ import {
   rmsNorm,
   rope,
   siluMul,
+  siluMulRows,
+  concatColumns,
   uploadBytes,
   uploadQuantized,
   GEMM_DEFAULTS,
@@ -54,6 +57,11 @@ export interface NativeDecoderOptions {
   gemm?: GemmOptions;
   /** Where `gemv`/`gemm` came from, for the report (e.g. the options page's calibration on this adapter). */
   tilesFrom?: string;
+  /**
+   * Gate and up as one weight [K, 2·intermediate] and one matmul per layer (default true; false keeps two, for
+   * comparison).
+   */
+  fuseGateUp?: boolean;
   /** Tokens recorded per prefill chunk (default 32). */
   chunk?: number;
   /** Positions the KV cache is allocated for at first (grown by doubling up to `maxPositions`). */
@@ -74,8 +82,8 @@ interface GpuLayer {
   k: GpuLinear;
   v: GpuLinear;
   o: GpuLinear;
-  gate: GpuLinear;
-  up: GpuLinear;
+  /** Gate and up, or both side by side as `gateUp` (its output rows [gate | up], 2·intermediate wide). */
+  mlpIn: { gate: GpuLinear; up: GpuLinear } | { gateUp: GpuLinear };
   down: GpuLinear;
   /** Qwen3's per-head norms of q and k ([headDim] each). */
   qNorm?: GPUBuffer;
@@ -156,8 +164,7 @@ export class NativeDecoder implements NativeStepper {
       k: linear(l.k),
       v: linear(l.v),
       o: linear(l.o),
-      gate: linear(l.gate),
-      up: linear(l.up),
+      mlpIn: this.mlpIn(l.gate, l.up, options.fuseGateUp !== false, linear),
       down: linear(l.down),
       ...(l.qNorm && l.kNorm
         ? { qNorm: up(l.qNorm, 'webq.native.qNorm'), kNorm: up(l.kNorm, 'webq.native.kNorm') }
@@ -174,6 +181,27 @@ export class NativeDecoder implements NativeStepper {
     this.lastNorm = createStorage(device, w.hidden * 4, 'webq.native.lastNorm');
     this.logits = createStorage(device, w.vocab * 4, 'webq.native.logits');
     this.token = createStorage(device, 4, 'webq.native.token');
+  }
+
+  /** Whether every layer runs its gate and up projections as one matmul. */
+  get fusedGateUp(): boolean {
+    return this.layers.every((l) => 'gateUp' in l.mlpIn);
+  }
+
+  /**
+   * Gate and up of one layer as GPU weights: side by side in one weight where asked and where they fit together
+   * (the same width, scheme and blocks, no biases, within the device's storage binding size), else apart.
+   */
+  private mlpIn(
+    gate: NativeLinear,
+    up: NativeLinear,
+    fuse: boolean,
+    linear: (l: NativeLinear) => GpuLinear,
+  ): GpuLayer['mlpIn'] {
+    const both = fuse && !gate.bias && !up.bias ? concatColumns(gate.w, up.w) : undefined;
+    if (both && both.data.byteLength <= this.device.limits.maxStorageBufferBindingSize)
+      return { gateUp: linear({ w: both }) };
+    return { gate: linear(gate), up: linear(up) };
   }
 
   /** The GEMV and GEMM tiles this engine runs at, the kernels' defaults filled in (for the report). */
@@ -275,7 +303,7 @@ export class NativeDecoder implements NativeStepper {
     this.destroyed = true;
     for (const l of this.layers) {
       for (const b of [l.inputNorm, l.postNorm, l.kCache, l.vCache, l.qNorm, l.kNorm]) b?.destroy();
-      for (const lin of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) {
+      for (const lin of [l.q, l.k, l.v, l.o, ...Object.values(l.mlpIn), l.down]) {
         destroyQuantized(lin.w);
         lin.bias?.destroy();
       }
@@ -327,9 +355,14 @@ export class NativeDecoder implements NativeStepper {
     mm(s.attn, l.o, s.proj);
     addInPlace(device, { x: s.x, y: s.proj, count: T * hidden }, encoder);
     rmsNorm(device, { x: s.x, weight: l.postNorm, y: s.h, rows: T, dim: hidden, eps }, encoder);
-    mm(s.h, l.gate, s.gate);
-    mm(s.h, l.up, s.up);
-    siluMul(device, { gate: s.gate, up: s.up, out: s.act, count: T * intermediate }, encoder);
+    if ('gateUp' in l.mlpIn) {
+      mm(s.h, l.mlpIn.gateUp, s.gate);
+      siluMulRows(device, { gateUp: s.gate, out: s.act, rows: T, width: intermediate }, encoder);
+    } else {
+      mm(s.h, l.mlpIn.gate, s.gate);
+      mm(s.h, l.mlpIn.up, s.up);
+      siluMul(device, { gate: s.gate, up: s.up, out: s.act, count: T * intermediate }, encoder);
+    }
     mm(s.act, l.down, s.proj);
     addInPlace(device, { x: s.x, y: s.proj, count: T * hidden }, encoder);
   }
@@ -373,7 +406,7 @@ export class NativeDecoder implements NativeStepper {
           : {}),
         attn: make(heads * headDim, 'webq.native.attn'),
         proj: make(hidden, 'webq.native.proj'),
-        gate: make(intermediate, 'webq.native.gate'),
+        gate: make(2 * intermediate, 'webq.native.gate'), // [gate | up] rows when they are one matmul
         up: make(intermediate, 'webq.native.up'),
         act: make(intermediate, 'webq.native.act'),
       };

@@ -20,6 +20,7 @@ import {
   rmsNorm,
   rope,
   siluMul,
+  siluMulRows,
   uploadBytes,
 } from '../../kernels/index';
 import { getDevice, noGpuErrors } from './gpu';
@@ -138,6 +139,40 @@ describe('siluMul', () => {
     const b = () => upload(randoms(4, 3));
     expect(() => siluMul(device, { gate: b(), up: b(), out: b(), count: 0 })).toThrow(/count/);
     expect(() => siluMul(device, { gate: b(), up: b(), out: createStorage(device, 8), count: 4 })).toThrow(/out/);
+  });
+});
+
+describe('siluMulRows (gate and up as one matmul: rows of [gate | up])', () => {
+  it.each([
+    [1, 1],
+    [1, 4864],
+    [7, 67],
+  ])('%i rows of width %i: what siluMul gives on the halves, bit for bit', async (rows, width) => {
+    const gateUp = randoms(rows * 2 * width, 21, 8);
+    const gate = new Float32Array(rows * width);
+    const up = new Float32Array(rows * width);
+    for (let r = 0; r < rows; r++) {
+      gate.set(gateUp.subarray(r * 2 * width, r * 2 * width + width), r * width);
+      up.set(gateUp.subarray(r * 2 * width + width, (r + 1) * 2 * width), r * width);
+    }
+    const [fused, apart] = await noGpuErrors(device, async () => {
+      const a = createStorage(device, rows * width * 4);
+      const b = createStorage(device, rows * width * 4);
+      siluMulRows(device, { gateUp: upload(gateUp), out: a, rows, width });
+      siluMul(device, { gate: upload(gate), up: upload(up), out: b, count: rows * width });
+      return [await readFloats(device, a, rows * width), await readFloats(device, b, rows * width)];
+    });
+    expect(Array.from(fused)).toEqual(Array.from(apart));
+    const ref = Array.from(gate, (g, i) => (g / (1 + Math.exp(-g))) * up[i]!);
+    expect(worstRatio(fused, ref, (i) => 1e-5 * Math.abs(ref[i]!) + 1e-30)).toBeLessThanOrEqual(1);
+  });
+  it('rejects a bad argument', () => {
+    const b = upload(randoms(8, 3));
+    expect(() => siluMulRows(device, { gateUp: b, out: createStorage(device, 16), rows: 0, width: 4 })).toThrow(/rows/);
+    expect(() => siluMulRows(device, { gateUp: b, out: createStorage(device, 16), rows: 2, width: 4 })).toThrow(
+      /gateUp/,
+    );
+    expect(() => siluMulRows(device, { gateUp: b, out: b, rows: 1, width: 4 })).toThrow(RangeError);
   });
 });
 

@@ -13,6 +13,8 @@ import { prepareModel } from '../../extension/host/prepare';
 import { parseModel } from '../../extension/onnx/model';
 import { makePolicy } from '../../extension/onnx/policy';
 import { NativeDecoder } from '../../extension/native/decoder';
+import { concatColumns } from '../../kernels/index';
+import type { QuantizedWeight } from '../../kernels/layout';
 import {
   isNotNative,
   nativeConfig,
@@ -134,6 +136,58 @@ describe('the native decoder', () => {
     },
     120_000,
   );
+});
+
+describe('gate and up as one matmul', () => {
+  it('the prefill logits and greedy tokens of two separate gate/up matmuls (Llama, 4 bits)', async () => {
+    const { assets, weights } = await setUp(llamaHubFiles(), 4, 'symmetric');
+    const prompt = await promptIds(assets, INPUT);
+    const run = async (fuseGateUp: boolean) => {
+      const d = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow, fuseGateUp });
+      decoders.push(d);
+      expect(d.fusedGateUp).toBe(fuseGateUp);
+      const { logits } = await d.run(prompt, 'logits', assets.vocabLimit);
+      const tokens = [];
+      let ids = [(await d.run([1], 'token', assets.vocabLimit)).token!];
+      for (let i = 0; i < 4; i++) {
+        tokens.push(ids[0]!);
+        ids = [(await d.run(ids, 'token', assets.vocabLimit)).token!];
+      }
+      return { logits: logits!, tokens };
+    };
+    const fused = await noGpuErrors(device, () => run(true));
+    const apart = await noGpuErrors(device, () => run(false));
+    expect(fused.tokens).toEqual(apart.tokens);
+    let worst = 0;
+    for (let i = 0; i < fused.logits.length; i++)
+      worst = Math.max(
+        worst,
+        Math.abs(fused.logits[i]! - apart.logits[i]!) / (1e-5 * Math.abs(apart.logits[i]!) + 1e-6),
+      );
+    expect(worst).toBeLessThanOrEqual(1);
+  }, 60_000);
+
+  it('concatColumns puts weights side by side only where they fit together', () => {
+    const w = (over: Partial<QuantizedWeight> = {}): QuantizedWeight => ({
+      bits: 4,
+      scheme: 'symmetric',
+      K: 32,
+      N: 2,
+      blockSize: 32,
+      groupSize: 32,
+      kBlocks: 1,
+      data: new Uint8Array(32).fill(1),
+      scales: Float32Array.of(1, 2),
+      ...over,
+    });
+    const both = concatColumns(w(), w({ N: 1, data: new Uint8Array(16).fill(2), scales: Float32Array.of(3) }))!;
+    expect(both.N).toBe(3);
+    expect(Array.from(both.scales)).toEqual([1, 2, 3]);
+    expect(Array.from(both.data.subarray(30, 34))).toEqual([1, 1, 2, 2]);
+    expect(concatColumns(w(), w({ bits: 8 }))).toBeUndefined();
+    expect(concatColumns(w(), w({ K: 64 }))).toBeUndefined();
+    expect(concatColumns(w({ groupSize: -1 }), w({ groupSize: -1 }))).toBeUndefined();
+  });
 });
 
 describe('native decoder logits', () => {

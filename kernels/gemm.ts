@@ -62,6 +62,8 @@ interface GemmVariant {
   asymmetric: boolean;
   /** Bias added by this pass (not when split: the reduction adds it). */
   bias: boolean;
+  /** Added into Y by this pass (not when split: the reduction adds into Y). */
+  accumulate: boolean;
   vec4A: boolean;
   tx: number;
   ty: number;
@@ -208,7 +210,8 @@ ${range(v.rm)
     let m = m0 + lid.y * ${v.rm}u + ${r}u;
     let n = n0 + lid.x + ${c}u * TX;
     let s = ${acc(r, c)};
-    if (m < u.M && n < u.N) { out[(out_base + m) * u.N + n] = (s.x + s.y) + (s.z + s.w)${v.bias ? ' + bias[n]' : ''}; }
+    let i = (out_base + m) * u.N + n;
+    if (m < u.M && n < u.N) { out[i] = ${v.accumulate ? 'out[i] + (' : '('}(s.x + s.y) + (s.z + s.w)${v.bias ? ' + bias[n]' : ''}); }
   }`,
       )
       .join('\n'),
@@ -217,8 +220,8 @@ ${range(v.rm)
 }`;
 }
 
-/** Second pass of split-K: Y[i] = Σ_s partial[s][i] (+ bias). */
-function reduceWgsl(bias: boolean): string {
+/** Second pass of split-K: Y[i] = Σ_s partial[s][i] (+ bias), or Y[i] + that under accumulate. */
+function reduceWgsl(bias: boolean, accumulate: boolean): string {
   return `${uniforms(0, ['count', 'N', 'slices'])}
 ${linearIndexFn(64)}
 ${storage(1, 'partial', 'array<f32>')}
@@ -230,7 +233,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= u.count) { return; }
   var s = 0.0;
   for (var j = 0u; j < u.slices; j++) { s += partial[j * u.count + i]; }
-  y[i] = s${bias ? ' + bias[i % u.N]' : ''};
+  y[i] = ${accumulate ? 'y[i] + (' : '('}s${bias ? ' + bias[i % u.N]' : ''});
 }`;
 }
 
@@ -281,6 +284,7 @@ function resolve(device: GPUDevice, args: MatmulArgs, options: GemmOptions): Res
     bits: w.bits,
     asymmetric: w.zeroPoints !== undefined,
     bias: args.bias !== undefined && slices === 1,
+    accumulate: args.accumulate === true && slices === 1,
     vec4A: w.K % 4 === 0,
     tx,
     ty,
@@ -299,6 +303,7 @@ export function gemm(
   encoder?: GPUCommandEncoder,
 ): GPUBuffer {
   const { w, M } = args;
+  if (args.accumulate && !args.y) throw new RangeError('gemm accumulate adds into y: pass y');
   const { v, slices, sliceLen, groups } = resolve(device, args, options);
   const s = shapeOf(w);
   const pipeline = getPipeline(device, 'gemm', { ...v }, gemmWgsl);
@@ -317,7 +322,8 @@ export function gemm(
   const steps = [{ pipeline, bindGroup: bindBuffers(device, pipeline, buffers), groups }];
   if (slices > 1) {
     const bias = args.bias !== undefined;
-    const reduce = getPipeline(device, 'gemm-reduce', { bias }, (r) => reduceWgsl(r.bias));
+    const accumulate = args.accumulate === true;
+    const reduce = getPipeline(device, 'gemm-reduce', { bias, accumulate }, (r) => reduceWgsl(r.bias, r.accumulate));
     const count = M * w.N;
     const ru = uniformBuffer(device, [count, w.N, slices]);
     const rb = bindBuffers(device, reduce, [ru, out, y, ...(bias ? [args.bias!] : [])]);

@@ -55,12 +55,18 @@ export interface MatmulArgs {
   bias?: GPUBuffer;
   /** fp32 Y[M, N]; allocated when absent. */
   y?: GPUBuffer;
+  /**
+   * Add into `y` (Y = Y + (A · dequant(B) + bias), rounded as a separate add would) instead of overwriting it: a
+   * residual add recorded in the matmul's own dispatch. Needs `y`.
+   */
+  accumulate?: boolean;
 }
 
 interface GemvVariant {
   bits: Bits;
   asymmetric: boolean;
   bias: boolean;
+  accumulate: boolean;
   /** A bound as vec4s (K % 4 == 0: every row starts 16-byte aligned). */
   vec4A: boolean;
   tx: number;
@@ -186,7 +192,8 @@ fn swz(i: u32) -> u32 { return i ^ ((i >> 3u) & 7u); }`
 var<private> col0: u32;
 fn write_column(m: u32, r: u32, total: f32) {
   let n = col0 + r * TY + local_y;
-  if (n < u.N) { y[m * u.N + n] = total${v.bias ? ' + bias[n]' : ''}; }
+  let i = m * u.N + n;
+  if (n < u.N) { y[i] = ${v.accumulate ? 'y[i] + (' : '('}total${v.bias ? ' + bias[n]' : ''}); }
 }
 var<private> local_y: u32;
 
@@ -249,6 +256,7 @@ function resolveVariant(device: GPUDevice, args: MatmulArgs, options: GemvOption
     bits,
     asymmetric: args.w.zeroPoints !== undefined,
     bias: args.bias !== undefined,
+    accumulate: args.accumulate === true,
     vec4A: args.w.K % 4 === 0,
     tx,
     ty,
@@ -268,6 +276,7 @@ export function gemv(
 ): GPUBuffer {
   const { w, M } = args;
   if (!(M >= 1 && M <= 65535)) throw new RangeError(`gemv M must be 1..65535; got ${M}`);
+  if (args.accumulate && !args.y) throw new RangeError('gemv accumulate adds into y: pass y');
   const v = resolveVariant(device, args, options);
   const s = shapeOf(w);
   const pipeline = getPipeline(device, 'gemv', { ...v }, gemvWgsl);

@@ -7,8 +7,9 @@
  * Per layer: RMSNorm → q/k/v (quantized GEMV, or GEMM for a prefill chunk of more than 4 tokens; biases in the
  * kernel) → (Qwen3) RMSNorm of each head's q and k → rotary on q and k → k/v written into the cache → causal
  * grouped-query attention over the cache → o → residual add → RMSNorm → gate and up (one GEMV/GEMM over both
- * weights side by side, where they fit together) → SiLU·mul → down → residual add. Then the final norm of the last
- * row, the head and an argmax over the tokenizer's vocabulary on the GPU.
+ * weights side by side, where they fit together) → SiLU·mul → down → residual add (o and down add into the residual
+ * stream in their own dispatch). Then the final norm of the last row, the head and an argmax over the tokenizer's
+ * vocabulary on the GPU.
  *
  * Embeddings are looked up on the CPU (one row of `hidden` floats per new token, written with the step's
  * submission): the ids are known there anyway, and a GatherBlockQuantized table is dequantized exactly as
@@ -17,7 +18,6 @@
  * No extension imports beyond pure modules: it runs in the engine host and in Node on Dawn alike.
  */
 import {
-  addInPlace,
   argmax,
   attention,
   destroyQuantized,
@@ -104,7 +104,6 @@ interface Scratch {
   qRaw?: GPUBuffer;
   kRaw?: GPUBuffer;
   attn: GPUBuffer;
-  proj: GPUBuffer;
   gate: GPUBuffer;
   up: GPUBuffer;
   act: GPUBuffer;
@@ -323,10 +322,11 @@ export class NativeDecoder implements NativeStepper {
     const { device } = this;
     const { hidden, heads, kvHeads, headDim, intermediate, eps } = this.weights;
     const T = s.tokens;
-    const mm = (a: GPUBuffer, lin: GpuLinear, y: GPUBuffer) =>
+    // `accumulate`: y += the product, the residual add in the projection's own dispatch (rounded as addInPlace does).
+    const mm = (a: GPUBuffer, lin: GpuLinear, y: GPUBuffer, accumulate = false) =>
       matmul(
         device,
-        { a, M: T, w: lin.w, y, ...(lin.bias ? { bias: lin.bias } : {}) },
+        { a, M: T, w: lin.w, y, ...(lin.bias ? { bias: lin.bias } : {}), ...(accumulate ? { accumulate } : {}) },
         { gemv: this.options.gemv, gemm: this.options.gemm },
         encoder,
       );
@@ -352,8 +352,7 @@ export class NativeDecoder implements NativeStepper {
       { q: s.q, ...cache, out: s.attn, tokens: T, heads, position0, scale: Math.fround(1 / Math.sqrt(headDim)) },
       encoder,
     );
-    mm(s.attn, l.o, s.proj);
-    addInPlace(device, { x: s.x, y: s.proj, count: T * hidden }, encoder);
+    mm(s.attn, l.o, s.x, true); // x += o(attn)
     rmsNorm(device, { x: s.x, weight: l.postNorm, y: s.h, rows: T, dim: hidden, eps }, encoder);
     if ('gateUp' in l.mlpIn) {
       mm(s.h, l.mlpIn.gateUp, s.gate);
@@ -363,8 +362,7 @@ export class NativeDecoder implements NativeStepper {
       mm(s.h, l.mlpIn.up, s.up);
       siluMul(device, { gate: s.gate, up: s.up, out: s.act, count: T * intermediate }, encoder);
     }
-    mm(s.act, l.down, s.proj);
-    addInPlace(device, { x: s.x, y: s.proj, count: T * hidden }, encoder);
+    mm(s.act, l.down, s.x, true); // x += down(act)
   }
 
   /** Final norm of the last row, the head, and (vocabLimit > 0) the argmax into `token`. */
@@ -405,7 +403,6 @@ export class NativeDecoder implements NativeStepper {
           ? { qRaw: make(heads * headDim, 'webq.native.qRaw'), kRaw: make(kvHeads * headDim, 'webq.native.kRaw') }
           : {}),
         attn: make(heads * headDim, 'webq.native.attn'),
-        proj: make(hidden, 'webq.native.proj'),
         gate: make(2 * intermediate, 'webq.native.gate'), // [gate | up] rows when they are one matmul
         up: make(intermediate, 'webq.native.up'),
         act: make(intermediate, 'webq.native.act'),

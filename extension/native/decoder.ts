@@ -104,8 +104,9 @@ interface Scratch {
   qRaw?: GPUBuffer;
   kRaw?: GPUBuffer;
   attn: GPUBuffer;
+  /** gate rows, or [gate | up] rows when they are one matmul (`up` only where some layer runs two). */
   gate: GPUBuffer;
-  up: GPUBuffer;
+  up?: GPUBuffer;
   act: GPUBuffer;
 }
 
@@ -359,8 +360,8 @@ export class NativeDecoder implements NativeStepper {
       siluMulRows(device, { gateUp: s.gate, out: s.act, rows: T, width: intermediate }, encoder);
     } else {
       mm(s.h, l.mlpIn.gate, s.gate);
-      mm(s.h, l.mlpIn.up, s.up);
-      siluMul(device, { gate: s.gate, up: s.up, out: s.act, count: T * intermediate }, encoder);
+      mm(s.h, l.mlpIn.up, s.up!);
+      siluMul(device, { gate: s.gate, up: s.up!, out: s.act, count: T * intermediate }, encoder);
     }
     mm(s.act, l.down, s.x, true); // x += down(act)
   }
@@ -403,8 +404,9 @@ export class NativeDecoder implements NativeStepper {
           ? { qRaw: make(heads * headDim, 'webq.native.qRaw'), kRaw: make(kvHeads * headDim, 'webq.native.kRaw') }
           : {}),
         attn: make(heads * headDim, 'webq.native.attn'),
-        gate: make(2 * intermediate, 'webq.native.gate'), // [gate | up] rows when they are one matmul
-        up: make(intermediate, 'webq.native.up'),
+        // [gate | up] rows where some layer runs them as one matmul; `up` where some layer runs two.
+        gate: make((this.layers.some((l) => 'gateUp' in l.mlpIn) ? 2 : 1) * intermediate, 'webq.native.gate'),
+        ...(this.fusedGateUp ? {} : { up: make(intermediate, 'webq.native.up') }),
         act: make(intermediate, 'webq.native.act'),
       };
       // Decode steps (1 token) and full prefill chunks recur; a last partial chunk is freed after use.

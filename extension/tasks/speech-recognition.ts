@@ -20,6 +20,7 @@ import type { Tensor } from '../shared/tensor';
 import { fromFloat16, toFloat16 } from '../quant/fp16';
 import { whisperLogMel, slaneyMelFilters, type LogMelConfig } from './audio/log-mel';
 import { audioAtRate, checkedAudio, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from './audio/input';
+import { disposeDevice, keepPresents, presentOutputs } from './held-tensors';
 import { readObject } from './model-files';
 import { audioWindows, groupBySegment, joinWindows, type TimedToken } from './whisper-long-form';
 import { segmentsOf, timestampRules, type TimestampConfig } from './whisper-timestamps';
@@ -436,16 +437,11 @@ async function generate(
     encoder_hidden_states: encoderHidden,
     ...Object.fromEntries(cache),
   });
-  const presents = (role: string, which: (name: string) => boolean) =>
-    graphs
-      .io(role)
-      .outputs.map((o) => o.name)
-      .filter((name) => name.startsWith('present.') && which(name));
   const crossAttention = (name: string) => name.includes('.encoder.');
   // The first step's presents stay on the GPU only where the same session takes them back (a merged decoder). A
-  // later step's cross-attention outputs are kept too, only to be disposed unread (keepPresent): not downloaded.
-  const keepFirst = merged ? presents(ROLES.decoder, () => true) : [];
-  const keepStep = presents(stepRole, () => true);
+  // later step's cross-attention outputs are kept too, only to be disposed unread (keepPresents): not downloaded.
+  const keepFirst = merged ? presentOutputs(graphs, ROLES.decoder) : [];
+  const keepStep = presentOutputs(graphs, stepRole);
   const run = (role: string, feeds: Record<string, HeldTensor>, keep: string[]) =>
     graphs.runKeeping
       ? graphs.runKeeping(role, feedsFor(graphs, role, feeds), keep)
@@ -455,7 +451,7 @@ async function generate(
     const first = { ...pool(prompt), ...branch(false), ...(merged ? emptyPast(decoderIo) : {}) };
     let outputs = await run(ROLES.decoder, first, keepFirst);
     for (let step = 0; ; step++) {
-      keepPresent(outputs, cache, step === 0 ? () => true : (name) => !crossAttention(name));
+      keepPresents(outputs, cache, step === 0 ? () => true : (name) => !crossAttention(name));
       const logits = lastLogits(outputs);
       for (const id of generation.suppress) if (id < logits.length) logits[id] = -Infinity;
       if (step === 0) for (const id of generation.beginSuppress) if (id < logits.length) logits[id] = -Infinity;
@@ -475,7 +471,7 @@ async function generate(
       outputs = await run(stepRole, { ...pool([next]), ...branch(true) }, keepStep);
     }
   } finally {
-    for (const t of cache.values()) if (isDeviceTensor(t)) t.dispose();
+    disposeDevice(cache.values());
   }
   return tokens;
 }
@@ -524,27 +520,6 @@ function feedsFor<T extends HeldTensor>(
     feeds[input.name] = tensor;
   }
   return feeds;
-}
-
-/**
- * Takes the step's presents that `take` names into the cache as the next step's past; a GPU tensor they replace is
- * disposed, and one not taken (a with-past step's cross-attention placeholder) is disposed at once.
- */
-function keepPresent(
-  outputs: Record<string, HeldTensor>,
-  cache: Map<string, HeldTensor>,
-  take: (name: string) => boolean,
-): void {
-  for (const [name, tensor] of Object.entries(outputs)) {
-    if (!name.startsWith('present.') || !take(name)) {
-      if (isDeviceTensor(tensor)) tensor.dispose();
-      continue;
-    }
-    const past = `past_key_values.${name.slice('present.'.length)}`;
-    const before = cache.get(past);
-    if (before && before !== tensor && isDeviceTensor(before)) before.dispose();
-    cache.set(past, tensor);
-  }
 }
 
 /** The logits of the last position, as float32 (a copy: suppression writes into it). */

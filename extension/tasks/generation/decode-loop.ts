@@ -29,6 +29,7 @@ import type { Tensor } from '../../shared/tensor';
 import { fromFloat16 } from '../../quant/fp16';
 import { hasNextToken, NEXT_TOKEN_OUTPUT, VOCAB_LIMIT_INPUT } from '../../shared/next-token';
 import { isDeviceTensor, type GraphRunner, type HeldTensor, type NativeStepper, type StepResult } from '../types';
+import { disposeDevice, replaceHeld } from '../held-tensors';
 import { Detokenizer, type Decode } from './detokenize';
 import { graphContextWindow, type DecoderConfig } from './model-config';
 import { Sampler, type SamplingOptions } from './sampling';
@@ -96,7 +97,7 @@ export function cloneCache(cache: KvCache): KvCache {
   try {
     for (const [name, t] of cache.past) past.set(name, isDeviceTensor(t) ? t.clone() : t);
   } catch (err) {
-    for (const t of past.values()) if (isDeviceTensor(t)) t.dispose();
+    disposeDevice(past.values());
     throw err;
   }
   return { past, tokens: [...cache.tokens], pending: [...cache.pending] };
@@ -107,7 +108,7 @@ export function cloneCache(cache: KvCache): KvCache {
  * prefills the history anew (a session whose model was reloaded on a new device goes on this way).
  */
 export function releaseCache(cache: KvCache): void {
-  for (const t of cache.past.values()) if (isDeviceTensor(t)) t.dispose();
+  disposeDevice(cache.past.values());
   cache.past.clear();
   cache.pending = [...cache.tokens, ...cache.pending];
   cache.tokens = [];
@@ -292,17 +293,13 @@ export class DecodeLoop {
       }
       result = token ? { token: this.tokenOf(outputs) } : { logits: lastLogits(outputs) };
     } catch (err) {
-      for (const t of Object.values(outputs)) if (isDeviceTensor(t)) t.dispose();
+      disposeDevice(Object.values(outputs));
       throw err;
     }
     // Read on the device by the head; never fed anywhere.
     const logits = outputs.logits;
     if (logits && isDeviceTensor(logits)) logits.dispose();
-    for (const [name, present] of presents) {
-      const before = cache.past.get(name);
-      if (before && before !== present && isDeviceTensor(before)) before.dispose();
-      cache.past.set(name, present);
-    }
+    for (const [name, present] of presents) replaceHeld(cache.past, name, present);
     cache.tokens.push(...ids);
     // Only now are they in the cache: a step that fails leaves them pending, and the cache consistent.
     cache.pending = [];

@@ -17,6 +17,7 @@
 import { WebqError } from '../../shared/errors';
 import type { Tensor } from '../../shared/tensor';
 import { isDeviceTensor, type GraphRunner, type HeldTensor } from '../types';
+import { disposeDevice, keepPresents, presentOutputs } from '../held-tensors';
 import { lastLogits, type FinishReason, type GenerationResult } from './decode-loop';
 import { Detokenizer, type Decode } from './detokenize';
 import { Sampler, type SamplingOptions } from './sampling';
@@ -54,7 +55,7 @@ export async function generateSeq2Seq(model: Seq2SeqModel, params: Seq2SeqParams
   try {
     return await generateWith(model, params, cache);
   } finally {
-    for (const t of cache.values()) if (isDeviceTensor(t)) t.dispose();
+    disposeDevice(cache.values());
   }
 }
 
@@ -94,22 +95,13 @@ async function generateWith(
     return out;
   };
   // Only the with-past graph's presents return to the session that made them.
-  const keep = graphs
-    .io(model.decoderWithPast)
-    .outputs.map((o) => o.name)
-    .filter((name) => name.startsWith('present.'));
+  const keep = presentOutputs(graphs, model.decoderWithPast);
   const step = async (role: string, id: number): Promise<Float32Array> => {
     if (graphs.signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
     const outputs: Record<string, HeldTensor> = graphs.runKeeping
       ? await graphs.runKeeping(role, feeds(role, id), role === model.decoderWithPast ? keep : [])
       : await graphs.run(role, feeds(role, id) as Record<string, Tensor>);
-    for (const [name, tensor] of Object.entries(outputs)) {
-      if (!name.startsWith('present.')) continue;
-      const past = `past_key_values.${name.slice('present.'.length)}`;
-      const before = cache.get(past);
-      if (before && before !== tensor && isDeviceTensor(before)) before.dispose();
-      cache.set(past, tensor);
-    }
+    keepPresents(outputs, cache);
     // `logits` is never kept: it arrives on the CPU.
     return lastLogits(outputs as Record<string, Tensor>);
   };

@@ -322,6 +322,7 @@ export function generationSuite(ctx: () => RegistryContext): void {
       // The tiles it ran at are the extension's pages' to see, not a web page's: a calibration's result (SPEC §3).
       for (const r of Object.values(runs)) expect(r.metrics.fallbacks.join('\n')).not.toMatch(/GEMV|GEMM|calibrat/);
       expect(runs.ort!.metrics.fallbacks.join()).not.toMatch(/engine/);
+      console.log(`[engine auto] ${ctx().browser}: ${choice(runs.auto)}`); // the figures docs/generation.md quotes
       // Stored: the next 'auto' request chooses by the same figures, without measuring again.
       const again = await run('qwen2.5-0.5b-instruct', { messages: MESSAGES }, { ...options, maxNewTokens: 2 });
       expect(choice(again)).toBe(choice(runs.auto));

@@ -7,17 +7,18 @@ import { budgetBytes } from '../extension/storage/settings';
 import { $, h } from '../extension/ui/dom';
 import { formatBytes, formatDate } from '../extension/ui/format';
 
-/** Human form of a variant key written by the engine (`q4s128m8.8`, `q8s128e`, `src`, …). */
+/** Human form of a variant key written by the engine (`q4s128m8.8`, `q8s128ei`, `src`, …). */
 export function describeVariant(variant: string): string {
   if (variant === 'src') return 'as downloaded';
-  const m = /^q(\d+)([sa])(-?\d+)(?:m(\d+)\.(\d+))?(n?)(e?)$/.exec(variant);
+  const m = /^q(\d+)([sa])(-?\d+)(?:m(\d+)\.(\d+))?(n?)(e?)(i?)$/.exec(variant);
   if (!m) return variant;
-  const [, bits, scheme, group, attention, embedding, noSkip, tablesKept] = m;
+  const [, bits, scheme, group, attention, embedding, noSkip, tablesKept, integer] = m;
   const groupText = group === '0' ? 'per channel' : group === '-1' ? 'per tensor' : `group ${group}`;
   const parts = [`${bits}-bit`, scheme === 's' ? 'symmetric' : 'asymmetric', groupText];
   if (attention) parts.push(`mixed (attention ${attention}-bit, embeddings ${embedding}-bit)`);
   if (noSkip) parts.push('LayerNorm quantized');
   if (tablesKept) parts.push('embedding tables as stored (for wasm/WebNN)');
+  if (integer) parts.push('int8 MatMuls (for wasm)');
   return parts.join(', ');
 }
 

@@ -311,7 +311,7 @@ export class ModelStore {
       prepared = await prepareOffThread(source.bytes, plan.policy, signal, {
         workgroupSize: plan.workgroupSize,
         external,
-        nextToken: plan.nextToken,
+        purpose: { nextToken: plan.nextToken, integerMatMul: plan.integerMatMul },
       });
     } catch (err) {
       await source.discard();
@@ -398,6 +398,8 @@ export class ModelStore {
         `16-bit: onnxruntime folds fp16 weights back to fp32 when it optimises the graph; ${expanded.length} weights are held at fp32`,
       );
     }
+    // The integer form holds its MatMul weights as int8 (prepare.ts notes it): count what is held.
+    if (prepared.integerForm) modelBytes += prepared.integerForm.bytesAfter - prepared.integerForm.bytesBefore;
     const detectedBits = report.preQuantized.detected ? Math.max(...report.preQuantized.bits) : 32;
     const graph: LoadedGraph = {
       key,

@@ -33,6 +33,11 @@ export interface Plan {
    * after its session is made, for the engine to read its weights from on first use.
    */
   native?: boolean;
+  /**
+   * wasm: the quantized MatMuls run in onnxruntime's integer form (onnx/integer-matmul.ts), where onnxruntime-web's
+   * wasm computes MatMulNBits in fp32 and so runs quantized models slower than fp32. Single-pass models only.
+   */
+  integerMatMul?: boolean;
 }
 
 /** What planning asks of the device. */
@@ -168,11 +173,31 @@ export async function precisionPolicy(
   };
 }
 
-/** The cache's name for a precision policy's variant of a model, e.g. `q4s128m8.8` ('src': as stored). */
-export function variantOf(policy: PrecisionPolicy | null): string {
+/**
+ * The cache's name for a precision policy's variant of a model, e.g. `q4s128m8.8` ('src': as stored); `i` at the
+ * end: the MatMuls in the integer form (`Plan.integerMatMul`).
+ */
+export function variantOf(policy: PrecisionPolicy | null, integerMatMul = false): string {
   if (!policy) return 'src';
   const mixed = policy.mixedPrecision ? `m${policy.attentionPrecision}.${policy.embeddingPrecision}` : '';
-  return `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${mixed}${policy.skipLayerNorm ? '' : 'n'}${policy.quantizeEmbeddingTables ? '' : 'e'}`;
+  return `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${mixed}${policy.skipLayerNorm ? '' : 'n'}${policy.quantizeEmbeddingTables ? '' : 'e'}${integerMatMul ? 'i' : ''}`;
+}
+
+/** Tasks that decode step by step: their graphs keep MatMulNBits (their outputs are checked token for token). */
+const DECODING_TASKS: readonly string[] = ['text-generation', 'text2text-generation'];
+
+/**
+ * Whether a load on wasm runs its quantized MatMuls in the integer form: measured 1.9–2.4× faster than fp32 and
+ * 2.5–2.6× faster than MatMulNBits for BERT- and ViT-base-sized encoders on onnxruntime-web's wasm
+ * (bench/wasm-int8.ts, docs/benchmarks.md). Single-pass models only: a raw model, or a task of one graph that does
+ * not decode (Whisper's and T5's decoders, and text generation, keep MatMulNBits, so their tokens stay those of
+ * onnxruntime on the graph as quantized).
+ */
+function runsIntegerMatMul(resolved: Resolved, target: Target, policy: PrecisionPolicy | null): boolean {
+  if (target.backend !== 'wasm' || !policy) return false;
+  if (resolved.kind === 'raw') return true;
+  const { pipeline } = resolved;
+  return !DECODING_TASKS.includes(pipeline.task) && Object.keys(pipeline.graphs).length === 1;
 }
 
 /**
@@ -232,12 +257,14 @@ export async function planLoad(
       `option engine 'webq' runs on WebGPU; this load runs on ${target.backend} (use backend 'webgpu' or engine 'ort')`,
     );
   const native = engine !== 'ort' && target.backend === 'webgpu' && resolved.kind === 'task';
+  const integerMatMul = runsIntegerMatMul(resolved, target, policy);
   return {
     target,
     policy,
-    variant: variantOf(policy),
+    variant: variantOf(policy, integerMatMul),
     shaderPrecompilation,
     workgroupSize: options.workgroupSize,
     ...(native ? { native } : {}),
+    ...(integerMatMul ? { integerMatMul } : {}),
   };
 }

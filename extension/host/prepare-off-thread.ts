@@ -5,7 +5,7 @@
  */
 import { fromWireError, WebqError, type WireError } from '../shared/errors';
 import type { PrecisionPolicy } from '../onnx';
-import { prepareModelWith, type ExternalFile, type Prepared } from './prepare';
+import { prepareModelWith, type ExternalFile, type PrepareFor, type Prepared } from './prepare';
 import { adapterKey } from './calibrate';
 import { readSetting, writeSetting } from '../storage/settings';
 import { getGpu, gpuUnavailableReason } from './gpu';
@@ -17,8 +17,8 @@ export interface PrepareRequest {
   workgroupSize?: Workgroup;
   /** The graph's external data files, transferred (not copied): they can be as large as the model. */
   external: ExternalFile[];
-  /** Add the greedy next-token head (prepare.ts `PrepareFor`). */
-  nextToken?: boolean;
+  /** What the graph is prepared for besides its precision (prepare.ts). */
+  purpose: PrepareFor;
 }
 export type PrepareReply = { ok: Prepared } | { error: WireError } | { noGpu: string };
 
@@ -30,8 +30,8 @@ export interface PrepareOptions {
    * come back in `Prepared.externalData` when the graph runs as stored.
    */
   external?: ExternalFile[];
-  /** Add the greedy next-token head (text-generation's main graph; prepare.ts `PrepareFor`). */
-  nextToken?: boolean;
+  /** The next-token head, the integer form (prepare.ts `PrepareFor`). */
+  purpose?: PrepareFor;
 }
 
 export async function prepareOffThread(
@@ -66,7 +66,7 @@ export async function prepareOffThread(
         policy,
         workgroupSize: options.workgroupSize,
         external,
-        nextToken: options.nextToken,
+        purpose: options.purpose ?? {},
       };
       worker.postMessage(
         request,
@@ -104,7 +104,7 @@ async function prepareHere(
       },
     },
     options.external,
-    { nextToken: options.nextToken },
+    options.purpose,
   );
   return notes.length ? { ...prepared, notes: [...notes, ...prepared.notes] } : prepared;
 }

@@ -17,7 +17,7 @@ const post = (reply: PrepareReply, transfer: Transferable[] = []) =>
 class NoGpuInWorker extends Error {}
 
 self.onmessage = async (event: MessageEvent<PrepareRequest>) => {
-  const { source, policy, workgroupSize, external, nextToken } = event.data;
+  const { source, policy, workgroupSize, external, purpose } = event.data;
   let opened: QuantizerGpu | undefined;
   try {
     const prepared = await prepareModelWith(
@@ -37,7 +37,7 @@ self.onmessage = async (event: MessageEvent<PrepareRequest>) => {
         },
       },
       external,
-      { nextToken },
+      purpose,
     );
     const transfer = prepared.bytes.buffer === source.buffer ? [] : [prepared.bytes.buffer as ArrayBuffer];
     // External data goes back moved, like it came (a graph run as stored hands it to its session).

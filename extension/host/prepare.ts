@@ -19,6 +19,7 @@ import type { ModelReport } from '../onnx';
 import { checkExternalData, inlineExternalData } from '../onnx/external-data';
 import type { onnx } from '../onnx/model';
 import { appendNextToken } from '../onnx/next-token';
+import { toIntegerMatMuls, type IntegerForm } from '../onnx/integer-matmul';
 import { quantizationRequests } from '../onnx/rewrite';
 import { WebqError } from '../shared/errors';
 import { graphIo, type GraphIo } from './graph';
@@ -37,6 +38,8 @@ export interface Prepared {
   asStored: boolean;
   /** The graph's external data files, for a graph run as stored (onnxruntime-web's `externalData` option). */
   externalData?: ExternalFile[];
+  /** Present when quantized MatMuls were put in the integer form (`PrepareFor.integerMatMul`): what it holds. */
+  integerForm?: IntegerForm;
 }
 
 /** One external data file: `path` as the graph names it (a plain file name), its bytes. */
@@ -49,7 +52,15 @@ export interface ExternalFile {
 export interface PrepareFor {
   /** Add the greedy next-token head (text-generation's main graph). */
   nextToken?: boolean;
+  /** Put the quantized MatMuls in the integer form for wasm (plan.ts `Plan.integerMatMul`). */
+  integerMatMul?: boolean;
 }
+
+/**
+ * MatMuls with fewer weights keep MatMulNBits in the integer form: they cost little time, and the int8 activations
+ * would round their outputs for a small gain (bench/wasm-int8.ts; a 256×256 layer is where the form starts).
+ */
+export const INTEGER_MATMUL_MIN_WEIGHTS = 256 * 256;
 
 export function prepareModel(
   source: Uint8Array,
@@ -62,14 +73,7 @@ export function prepareModel(
   if (stored) return withHead(stored, model, purpose);
   inlineExternalData(model, filesByName(external));
   const { report, notes } = rewriteModel(model, makePolicy(policy!));
-  if (purpose.nextToken) appendNextToken(model);
-  return {
-    bytes: serializeModel(model),
-    io: graphIo(model),
-    report,
-    notes: notes.map((n) => `${n.name} (${n.op}): ${n.message}`),
-    asStored: false,
-  };
+  return finish(model, report, [], notes, purpose);
 }
 
 export async function prepareModelWith(
@@ -108,13 +112,33 @@ export async function prepareModelWith(
   }
   const { quantized, notes: quantizer } = await quantizeRequests(requests, env);
   const { report, notes } = rewriteModel(model, checked, { quantized });
+  return finish(model, report, quantizer, notes, purpose);
+}
+
+/** A rewritten graph: the next-token head and the integer form where asked for, serialized with its notes. */
+function finish(
+  model: onnx.ModelProto,
+  report: ModelReport,
+  quantizerNotes: string[],
+  rewriteNotes: ReturnType<typeof rewriteModel>['notes'],
+  purpose: PrepareFor,
+): Prepared {
   if (purpose.nextToken) appendNextToken(model);
+  const notes = [...quantizerNotes, ...rewriteNotes.map((n) => `${n.name} (${n.op}): ${n.message}`)];
+  const integerForm = purpose.integerMatMul ? toIntegerMatMuls(model, INTEGER_MATMUL_MIN_WEIGHTS) : undefined;
+  if (integerForm && integerForm.rewritten > 0)
+    notes.push(
+      `wasm: ${integerForm.rewritten} quantized MatMuls run with int8 weights and activations (DynamicQuantizeMatMul, activations quantized per call) ` +
+        `(onnxruntime-web's wasm computes MatMulNBits in fp32); their weights hold one byte each ` +
+        `(${integerForm.bytesAfter} bytes, ${integerForm.bytesBefore} as stored blocks)`,
+    );
   return {
     bytes: serializeModel(model),
     io: graphIo(model),
     report,
-    notes: [...quantizer, ...notes.map((n) => `${n.name} (${n.op}): ${n.message}`)],
+    notes,
     asStored: false,
+    ...(integerForm && integerForm.rewritten > 0 ? { integerForm } : {}),
   };
 }
 

@@ -196,11 +196,11 @@ describe('options page (Chromium)', () => {
     const rows = options.locator(`[data-webq=cache] tr[data-source="${model()}"]`);
     await expect.poll(() => rows.count()).toBe(2);
     const variants = (await rows.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.variant))).sort();
-    expect(variants).toEqual(['q8s128e', 'src']); // e: embedding tables as stored, for wasm
+    expect(variants).toEqual(['q8s128ei', 'src']); // e: embedding tables as stored, i: int8 MatMuls, for wasm
     const src = options.locator(`[data-webq=cache] tr[data-source="${model()}"][data-variant=src]`);
     expect(await src.textContent()).toMatch(/as downloaded\s*10\.\d MiB/);
-    expect(await options.textContent(`[data-webq=cache] tr[data-variant=q8s128e]`)).toMatch(
-      /8-bit, symmetric, group 128/,
+    expect(await options.textContent(`[data-webq=cache] tr[data-variant=q8s128ei]`)).toMatch(
+      /8-bit, symmetric, group 128, embedding tables as stored \(for wasm\/WebNN\), int8 MatMuls \(for wasm\)/,
     );
     expect(await options.textContent('[data-webq=cache-total]')).toMatch(
       /2 entries, 1[34]\.\d MiB of the 4\.00 GiB budget\. The browser counts .* used by webq/,
@@ -212,7 +212,7 @@ describe('options page (Chromium)', () => {
     expect(await options.textContent('[data-webq=cache-status]')).toMatch(/^Deleted .*as downloaded/);
     await options.reload(); // really gone from IndexedDB, not just from the table
     await expect.poll(() => rows.count()).toBe(1);
-    expect(await rows.getAttribute('data-variant')).toBe('q8s128e');
+    expect(await rows.getAttribute('data-variant')).toBe('q8s128ei');
 
     options.once('dialog', (d) => void d.accept());
     await options.click('[data-webq=cache-clear]');

@@ -200,6 +200,10 @@ export function webqSuite(ctx: () => SuiteContext): void {
           originalBytes: r.info.originalBytes,
         });
         expect(r.metrics.modelBytes).toBeLessThan(r.metrics.originalBytes * 0.3); // Conv weights stay at 8 bits
+        // Its large MatMuls (the 120 × 6625 CTC head) run in wasm's integer form, named in fallbacks.
+        expect(r.metrics.fallbacks.join('\n')).toMatch(
+          /^wasm: [1-9]\d* quantized MatMuls run with int8 weights and activations/m,
+        );
         expect(r.metrics.memoryReductionPercent).toBeCloseTo(
           100 * (1 - r.metrics.modelBytes / r.metrics.originalBytes),
           8,

@@ -14,7 +14,7 @@ import type { Plan } from '../../../extension/host/plan';
 import { resolveModel } from '../../../extension/host/resolve';
 import type { ProgressPhase } from '../../../extension/shared/types';
 import { vitHubFiles } from '../../../tools/hub-models/vit';
-import { identityModel } from '../../support/onnx-models';
+import { identityModel, mlpModel } from '../../support/onnx-models';
 import { slowRoute, startServer, type TestServer } from '../../../tools/server';
 
 const ONNX = identityModel('float32');
@@ -26,6 +26,7 @@ let opened: string[];
 beforeAll(async () => {
   server = await startServer({
     '/m.onnx': ONNX,
+    '/mlp.onnx': mlpModel(),
     '/slow.onnx': slowRoute(ONNX, 16, 30),
     '/not-onnx.onnx': new TextEncoder().encode('definitely not a protobuf of a model \u0000\u00ff'),
     '/vision/onnx/model.onnx': VIT['onnx/model.onnx'] as Uint8Array,
@@ -61,6 +62,42 @@ async function load(s: ModelStore, path: string, origin: string, j = job(), sha2
 }
 
 describe('ModelStore', () => {
+  it('a wasm load in the integer form reports the int8 bytes it holds and says so, from the cache too', async () => {
+    const plan: Plan = {
+      target: { backend: 'wasm' },
+      policy: {
+        bits: 4,
+        scheme: 'symmetric',
+        groupSize: 32,
+        mixedPrecision: false,
+        attentionPrecision: 8,
+        embeddingPrecision: 8,
+        skipLayerNorm: true,
+        quantizeEmbeddingTables: false,
+      },
+      variant: 'q4s32ei',
+      shaderPrecompilation: false,
+      integerMatMul: true,
+    };
+    const resolved = await resolveModel({ url: `${server.origin}/mlp.onnx` }, fetcher(server.origin));
+    const first = await store().load(resolved, plan, site(server.origin), job(), []);
+    // w1 (256 × 256) takes the form: int8 values and a scale per column; w2 (256 × 64) is below the minimum.
+    const w2 = first.info.weights.find((w) => w.name === 'w2');
+    expect(w2).toMatchObject({ op: 'MatMulNBits', precision: 4 });
+    const w2Bytes = 64 * (256 / 2 + (256 / 32) * 4); // 4-bit codes and a float scale per block of 32
+    const b1Bytes = 256 * 4; // the bias, at fp32
+    expect(first.info.modelBytes).toBe(256 * 256 + 256 * 4 + w2Bytes + b1Bytes);
+    // The report still says what was quantized how: both MatMul weights at 4 bits.
+    expect(first.info.weights.filter((w) => w.op === 'MatMulNBits').map((w) => [w.name, w.precision])).toEqual([
+      ['w1', 4],
+      ['w2', 4],
+    ]);
+    expect(first.fallbacks).toContainEqual(expect.stringMatching(/^wasm: 1 quantized MatMuls run with int8 weights/));
+    const again = await store().load(resolved, plan, site(server.origin), job(), []);
+    expect(again.info.modelBytes).toBe(first.info.modelBytes);
+    expect(again.fallbacks).toEqual(first.fallbacks);
+  });
+
   it("calls of one site share a load; another site downloads for itself; a fresh store reads the site's cache", async () => {
     const s = store();
     const before = server.hits.get('/slow.onnx') ?? 0;

@@ -124,6 +124,25 @@ describe('engine (text generation on webq’s own decode engine or onnxruntime)'
   });
 });
 
+describe('the integer form on wasm', () => {
+  it('quantized single-pass models on wasm take it (variant `…i`); fp32, other backends and decoding tasks do not', async () => {
+    const raw = await plan('https://cdn.example/m.onnx', { bits: 4, backend: 'wasm' });
+    expect(raw.plan).toMatchObject({ integerMatMul: true, variant: 'q4s128ei' });
+    for (const id of ['bert-base-uncased', 'vit-base-patch16-224'])
+      expect((await plan(id, { backend: 'wasm' })).plan.integerMatMul).toBe(true);
+    expect((await plan('https://cdn.example/m.onnx', { backend: 'wasm' })).plan).toMatchObject({ variant: 'src' });
+    expect((await plan('https://cdn.example/m.onnx', { backend: 'wasm' })).plan.integerMatMul).toBeUndefined();
+    for (const backend of ['webgpu', 'webnn']) {
+      const other = await plan('https://cdn.example/m.onnx', { bits: 8, backend });
+      expect(other.plan.integerMatMul).toBeUndefined();
+      expect(other.plan.variant).not.toMatch(/i$/);
+    }
+    // Decoders keep MatMulNBits: their tokens are checked against onnxruntime on the graph as quantized.
+    for (const id of ['qwen2.5-0.5b-instruct', 'whisper-tiny', 't5-small'])
+      expect((await plan(id, { backend: 'wasm' })).plan.integerMatMul).toBeUndefined();
+  });
+});
+
 describe('keys', () => {
   it('variant names spell the policy; graph keys separate partitions, backends and plans', async () => {
     expect(variantOf(null)).toBe('src');

@@ -5,8 +5,9 @@
  * cross-origin isolated, as the manifest makes the engine's), graph optimisation "all",
  * WebGPU in NCHW on a device asked for like the host's (adapter limits, shader-f16/subgroups/timestamp-query).
  *
- * Quantized variants are prepared here with webq's own prepareModel (same code, same policy) before the
- * session is created, untimed, so both sides run identical bytes.
+ * Quantized variants are prepared here with webq's own prepareModel (same code, same policy, and on wasm the same
+ * integer form of the MatMuls: plan.ts `integerMatMul`) before the session is created, untimed, so both sides run
+ * identical bytes.
  */
 import * as ort from 'onnxruntime-web/webgpu';
 import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
@@ -49,13 +50,18 @@ export async function load(
   const fetchMs = performance.now() - t;
   t = performance.now();
   const bytes = policy
-    ? prepareModel(source, {
-        ...policy,
-        mixedPrecision: false,
-        attentionPrecision: 8,
-        embeddingPrecision: 8,
-        skipLayerNorm: true,
-      }).bytes
+    ? prepareModel(
+        source,
+        {
+          ...policy,
+          mixedPrecision: false,
+          attentionPrecision: 8,
+          embeddingPrecision: 8,
+          skipLayerNorm: true,
+        },
+        [],
+        { integerMatMul: backend === 'wasm' },
+      ).bytes
     : source;
   const prepareMs = performance.now() - t;
   const providers: ort.InferenceSession.ExecutionProviderConfig[] =

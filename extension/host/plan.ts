@@ -187,8 +187,8 @@ export function variantOf(policy: PrecisionPolicy | null, integerMatMul = false)
 const DECODING_TASKS: readonly string[] = ['text-generation', 'text2text-generation'];
 
 /**
- * Whether a load on wasm runs its quantized MatMuls in the integer form: measured 1.9–2.4× faster than fp32 and
- * 2.5–2.6× faster than MatMulNBits for BERT- and ViT-base-sized encoders on onnxruntime-web's wasm
+ * Whether a load on wasm runs its quantized MatMuls in the integer form: measured 1.7–2.3× faster than fp32 and
+ * 2.4–3.0× faster than MatMulNBits for BERT- and ViT-base-sized encoders on onnxruntime-web's wasm
  * (bench/wasm-int8.ts, docs/benchmarks.md). Single-pass models only: a raw model, or a task of one graph that does
  * not decode (Whisper's and T5's decoders, and text generation, keep MatMulNBits, so their tokens stay those of
  * onnxruntime on the graph as quantized).

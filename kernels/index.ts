@@ -32,6 +32,7 @@ export { siluMul, siluMulRows, type SiluMulArgs, type SiluMulRowsArgs } from './
 export { rope, type RopeArgs } from './rope';
 export { gatherRows, type GatherRowsArgs } from './embedding';
 export { argmax, type ArgmaxArgs } from './argmax';
+export { topK, MAX_TOP_K, type TopKArgs } from './top-k';
 export { matvecRows, type MatvecRowsArgs } from './head-rows';
 
 export interface MatmulOptions {

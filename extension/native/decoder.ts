@@ -9,7 +9,8 @@
  * grouped-query attention over the cache → o → residual add → RMSNorm → gate and up (one GEMV/GEMM over both
  * weights side by side, where they fit together) → SiLU·mul → down → residual add (o and down add into the residual
  * stream in their own dispatch). Then the final norm of the last row, the head and an argmax over the tokenizer's
- * vocabulary on the GPU.
+ * vocabulary on the GPU; or, for sampling with top-k, the k best (id, logit) pairs (k × 8 bytes read back, not the
+ * row).
  *
  * Embeddings are looked up on the CPU (one row of `hidden` floats per new token, written with the step's
  * submission): the ids are known there anyway, and a GatherBlockQuantized table is dequantized exactly as
@@ -19,6 +20,8 @@
  */
 import {
   argmax,
+  MAX_TOP_K,
+  topK,
   attention,
   destroyQuantized,
   kvWrite,
@@ -39,7 +42,7 @@ import {
 } from '../../kernels/index';
 import { isSoftwareAdapter } from '../../kernels/pipelines';
 import { createStorage } from '../../kernels/weights';
-import type { NativeStepper, StepResult } from '../tasks/types';
+import type { NativeStepper, StepResult, StepWant } from '../tasks/types';
 import type { DecoderWeights, NativeLinear } from './decoder-weights';
 
 /**
@@ -120,6 +123,8 @@ export class NativeDecoder implements NativeStepper {
   private readonly lastNorm: GPUBuffer;
   private readonly logits: GPUBuffer;
   private readonly token: GPUBuffer;
+  /** The top-k pairs of a sampled step: (logit bits, id) × MAX_TOP_K. */
+  private readonly candidates: GPUBuffer;
   private readonly scratch = new Map<number, Scratch>();
   private readonly options: NativeDecoderOptions;
   private capacity: number;
@@ -181,6 +186,7 @@ export class NativeDecoder implements NativeStepper {
     this.lastNorm = createStorage(device, w.hidden * 4, 'webq.native.lastNorm');
     this.logits = createStorage(device, w.vocab * 4, 'webq.native.logits');
     this.token = createStorage(device, 4, 'webq.native.token');
+    this.candidates = createStorage(device, MAX_TOP_K * 8, 'webq.native.candidates');
   }
 
   /** Whether every layer runs its gate and up projections as one matmul. */
@@ -236,7 +242,7 @@ export class NativeDecoder implements NativeStepper {
     sequence: object,
     history: readonly number[],
     ids: readonly number[],
-    want: 'token' | 'logits',
+    want: StepWant,
     vocabLimit: number,
   ): Promise<StepResult> {
     const run = async () => {
@@ -256,10 +262,11 @@ export class NativeDecoder implements NativeStepper {
   }
 
   /**
-   * Runs `ids` after the cached positions and gives the greedy token among the first `vocabLimit` logits, or (when
-   * `want` is 'logits') the last position's logits row.
+   * Runs `ids` after the cached positions and gives the greedy token among the first `vocabLimit` logits, the last
+   * position's logits row (`want` 'logits'), or the `topK` best of the first `vocabLimit` logits, best first (ties to
+   * the smaller id, as sampling.ts orders them).
    */
-  async run(ids: readonly number[], want: 'token' | 'logits', vocabLimit: number): Promise<StepResult> {
+  async run(ids: readonly number[], want: StepWant, vocabLimit: number): Promise<StepResult> {
     if (this.destroyed) throw new Error('the native decoder was destroyed');
     if (ids.length === 0) throw new RangeError('step: no ids');
     const { hidden, vocab } = this.weights;
@@ -270,7 +277,10 @@ export class NativeDecoder implements NativeStepper {
     this.ensureCapacity(this.length + ids.length);
     const chunk = Math.max(1, this.options.chunk ?? 32);
     const start = this.length;
-    const bytes = want === 'token' ? 4 : vocab * 4;
+    const k = typeof want === 'object' ? want.topK : 0;
+    if (typeof want === 'object' && !(Number.isInteger(k) && k >= 1 && k <= MAX_TOP_K))
+      throw new RangeError(`step: topK must be an integer from 1 to ${MAX_TOP_K}, got ${k}`);
+    const bytes = want === 'token' ? 4 : k > 0 ? k * 8 : vocab * 4;
     const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     for (let from = 0; from < ids.length; from += chunk) {
       const part = ids.slice(from, from + chunk);
@@ -282,8 +292,11 @@ export class NativeDecoder implements NativeStepper {
       for (const layer of this.layers) this.recordLayer(encoder, layer, s, start + from);
       const lastChunk = from + chunk >= ids.length;
       if (lastChunk) {
-        this.recordHead(encoder, s, want === 'token' ? Math.min(vocabLimit, vocab) : 0);
-        encoder.copyBufferToBuffer(want === 'token' ? this.token : this.logits, 0, staging, 0, bytes);
+        const limit = Math.min(vocabLimit, vocab);
+        this.recordHead(encoder, s, want === 'token' ? limit : 0);
+        if (k > 0) topK(this.device, { x: this.logits, count: limit, k, out: this.candidates }, encoder);
+        const result = want === 'token' ? this.token : k > 0 ? this.candidates : this.logits;
+        encoder.copyBufferToBuffer(result, 0, staging, 0, bytes);
       }
       this.device.queue.submit([encoder.finish()]);
     }
@@ -292,7 +305,19 @@ export class NativeDecoder implements NativeStepper {
       await staging.mapAsync(GPUMapMode.READ);
       const out = staging.getMappedRange().slice(0);
       staging.unmap();
-      return want === 'token' ? { token: new Uint32Array(out)[0]! } : { logits: new Float32Array(out) };
+      if (want === 'token') return { token: new Uint32Array(out)[0]! };
+      if (k === 0) return { logits: new Float32Array(out) };
+      // (logit bits, id) pairs; pairs past the candidates there are have the id 0xffffffff.
+      const pairs = new Uint32Array(out);
+      let n = 0;
+      while (n < k && pairs[2 * n + 1] !== 0xffffffff) n++;
+      const candidates = { ids: new Uint32Array(n), logits: new Float32Array(n) };
+      const bits = new Uint32Array(candidates.logits.buffer);
+      for (let j = 0; j < n; j++) {
+        candidates.ids[j] = pairs[2 * j + 1]!;
+        bits[j] = pairs[2 * j]!;
+      }
+      return { candidates };
     } finally {
       staging.destroy();
     }
@@ -313,7 +338,16 @@ export class NativeDecoder implements NativeStepper {
       destroyQuantized(this.head.linear.w);
       this.head.linear.bias?.destroy();
     }
-    for (const b of [this.finalNorm, this.cos, this.sin, this.last, this.lastNorm, this.logits, this.token])
+    for (const b of [
+      this.finalNorm,
+      this.cos,
+      this.sin,
+      this.last,
+      this.lastNorm,
+      this.logits,
+      this.token,
+      this.candidates,
+    ])
       b.destroy();
     for (const s of this.scratch.values()) for (const b of Object.values(s)) if (typeof b !== 'number') b?.destroy();
     this.scratch.clear();

@@ -70,21 +70,31 @@ export interface GraphRunner {
   native?(role: string): NativeStepper | undefined;
 }
 
-/** What one decoder step gives: the greedy id, or the last position's logits row. */
-export type StepResult = { token: number; logits?: undefined } | { token?: undefined; logits: Float32Array };
+/**
+ * What one decoder step gives: the greedy id, the last position's logits row, or (webq's engine, sampling with top-k)
+ * the k best of that row as ids and logits, best first.
+ */
+export type StepResult =
+  | { token: number; logits?: undefined; candidates?: undefined }
+  | { token?: undefined; logits: Float32Array; candidates?: undefined }
+  | { token?: undefined; logits?: undefined; candidates: { ids: Uint32Array; logits: Float32Array } };
+
+/** What a step reads back: the greedy id, the logits row, or its `topK` best (ids and logits). */
+export type StepWant = 'token' | 'logits' | { topK: number };
 
 /** A decoder that keeps its own KV cache on the GPU (native/decoder.ts), as the decode loop sees it. */
 export interface NativeStepper {
   /**
    * Runs `ids` after `history`, the ids `sequence` (the loop's KvCache) already holds, and gives the greedy id among
-   * the first `vocabLimit` or the last logits row. Steps run one at a time; the GPU cache holds the last sequence
-   * stepped, and another one is prefilled from its history in the same step.
+   * the first `vocabLimit`, the last logits row, or the `topK` best of the first `vocabLimit` logits. Steps run one at
+   * a time; the GPU cache holds the last sequence stepped, and another one is prefilled from its history in the same
+   * step.
    */
   step(
     sequence: object,
     history: readonly number[],
     ids: readonly number[],
-    want: 'token' | 'logits',
+    want: StepWant,
     vocabLimit: number,
   ): Promise<StepResult>;
 }

@@ -30,7 +30,7 @@ import {
   type GenerationInput,
   type TextGenerationAssets,
 } from '../../extension/tasks/generation/index';
-import type { GraphRunner, TaskPipeline } from '../../extension/tasks/types';
+import type { GraphRunner, NativeStepper, TaskPipeline } from '../../extension/tasks/types';
 import type { HubFiles } from '../../tools/hub-mirror';
 import { llamaHubFiles } from '../../tools/hub-models/llama';
 import { llamaGqaHubFiles } from '../../tools/hub-models/llama-gqa';
@@ -315,17 +315,33 @@ describe('native decoder sequences', () => {
 });
 
 describe('the decode loop on the native decoder', () => {
-  it('gives onnxruntime’s tokens greedily and with seeded sampling (logits read back), and continues a cache', async () => {
+  it('gives onnxruntime’s tokens greedily and with seeded sampling (the top-k or the logits read back), and continues a cache', async () => {
     const hub = llamaHubFiles();
     const { assets, bytes, weights } = await setUp(hub, 4, 'symmetric');
     const runner = await nodeRunner(pipeline, hub, { model: bytes });
     const decoder = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow });
     decoders.push(decoder);
-    const native: GraphRunner = { ...runner, native: () => decoder };
+    const wants: unknown[] = [];
+    const stepper: NativeStepper = {
+      step: (...args) => {
+        wants.push(args[3]);
+        return decoder.step(...args);
+      },
+    };
+    const native: GraphRunner = { ...runner, native: () => stepper };
     try {
-      for (const options of [{ maxNewTokens: 6 }, { maxNewTokens: 6, temperature: 0.8, topK: 40, seed: 7 }]) {
+      for (const [options, want] of [
+        [{ maxNewTokens: 6 }, 'token'],
+        [{ maxNewTokens: 6, temperature: 0.8, topK: 40, seed: 7 }, { topK: 40 }],
+        [{ maxNewTokens: 6, temperature: 1.5, topK: 50, topP: 0.9, seed: 3 }, { topK: 50 }],
+        [{ maxNewTokens: 6, temperature: 0.8, topK: 40, repetitionPenalty: 1.3, seed: 7 }, 'logits'],
+      ] as const) {
         const ort = await generateText(assets, INPUT, options, runner);
-        expect((await generateText(assets, INPUT, options, native)).tokens).toEqual(ort.tokens);
+        wants.length = 0;
+        expect((await generateText(assets, INPUT, options, native)).tokens, JSON.stringify(options)).toEqual(
+          ort.tokens,
+        );
+        expect(wants[0]).toEqual(want);
       }
       // A cache continued with a second prompt: the same as one run over both.
       const cache = createCache();

@@ -28,7 +28,15 @@ import { WebqError } from '../../shared/errors';
 import type { Tensor } from '../../shared/tensor';
 import { fromFloat16 } from '../../quant/fp16';
 import { hasNextToken, NEXT_TOKEN_OUTPUT, VOCAB_LIMIT_INPUT } from '../../shared/next-token';
-import { isDeviceTensor, type GraphRunner, type HeldTensor, type NativeStepper, type StepResult } from '../types';
+import {
+  isDeviceTensor,
+  type GraphRunner,
+  type HeldTensor,
+  type NativeStepper,
+  type StepResult,
+  type StepWant,
+} from '../types';
+import { MAX_TOP_K } from '../../../kernels/top-k';
 import { disposeDevice, replaceHeld } from '../held-tensors';
 import { Detokenizer, type Decode } from './detokenize';
 import { graphContextWindow, type DecoderConfig } from './model-config';
@@ -224,13 +232,21 @@ export class DecodeLoop {
       return result('abort', 0, 0);
     }
     cache.pending = feed;
+    // What a step reads back: the greedy id where the graph or webq's engine picks it; on webq's engine the top-k
+    // best logits when they decide the draw (kernels/top-k.ts); else the logits row.
     const inGraph = (this.nextToken || this.native !== undefined) && sampler.argmaxOnly;
-    let out = await this.step(cache, feed, inGraph);
+    const best = this.native ? sampler.bestNeeded(this.graphVocabLimit(), MAX_TOP_K) : undefined;
+    const want: StepWant = inGraph ? 'token' : best !== undefined ? { topK: best } : 'logits';
+    let out = await this.step(cache, feed, want);
     const prefillMs = now() - start;
     let firstTokenAt = 0;
     let reason: FinishReason;
     for (;;) {
-      const next = out.token ?? sampler.pick(out.logits!, cache.tokens, this.vocabLimit(out.logits!.length));
+      const next =
+        out.token ??
+        (out.candidates
+          ? sampler.pickAmong(out.candidates)
+          : sampler.pick(out.logits, cache.tokens, this.vocabLimit(out.logits.length)));
       firstTokenAt ||= now();
       cache.pending = [next];
       if (config.eosIds.includes(next)) {
@@ -251,7 +267,7 @@ export class DecodeLoop {
         reason = 'abort';
         break;
       }
-      out = await this.step(cache, [next], inGraph);
+      out = await this.step(cache, [next], want);
     }
     emit(await detokenizer.finish());
     return result(reason, prefillMs, firstTokenAt);
@@ -267,8 +283,9 @@ export class DecodeLoop {
    * for (the logits then stay on the device where the runner can keep them, and are disposed here), else the last
    * position's logits.
    */
-  private async step(cache: KvCache, ids: readonly number[], token: boolean): Promise<StepResult> {
-    if (this.native) return this.nativeStep(this.native, cache, ids, token);
+  private async step(cache: KvCache, ids: readonly number[], want: StepWant): Promise<StepResult> {
+    if (this.native) return this.nativeStep(this.native, cache, ids, want);
+    const token = want === 'token';
     const past = cache.tokens.length;
     const { graphs, role } = this.model;
     const feeds = this.feeds(cache, ids);
@@ -311,9 +328,9 @@ export class DecodeLoop {
     native: NativeStepper,
     cache: KvCache,
     ids: readonly number[],
-    token: boolean,
+    want: StepWant,
   ): Promise<StepResult> {
-    const out = await native.step(cache, cache.tokens, ids, token ? 'token' : 'logits', this.graphVocabLimit());
+    const out = await native.step(cache, cache.tokens, ids, want, this.graphVocabLimit());
     cache.tokens.push(...ids);
     cache.pending = [];
     return out;

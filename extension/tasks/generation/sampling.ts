@@ -81,6 +81,32 @@ export class Sampler {
   }
 
   /**
+   * How many of the best logits decide the pick when that is fewer than `limit` ids and at most `max`: sampling with
+   * top-k and no repetition penalty (the penalty could lift a token from below the k best). Then the k best ids and
+   * logits (`pickAmong`) give the token `pick` would give from the whole row, for the same draw.
+   */
+  bestNeeded(limit: number, max: number): number | undefined {
+    const { topK, repetitionPenalty } = this.options;
+    if (this.greedy || topK === undefined || topK > max || topK >= limit) return undefined;
+    return repetitionPenalty === undefined || repetitionPenalty === 1 ? topK : undefined;
+  }
+
+  /**
+   * The next token from the `bestNeeded` best of the row, best first (ties to the smaller id): temperature, top-p and
+   * the draw as `pick` does them over the row's top-k.
+   */
+  pickAmong(best: { ids: Uint32Array; logits: Float32Array }): number {
+    const n = best.ids.length;
+    if (n < 1) throw dataError('the model gave no logits to choose a token from');
+    const t = this.options.temperature!;
+    const values = t === 1 ? best.logits.slice() : best.logits.map((v) => v / t);
+    let candidates = [...values.keys()];
+    if (this.options.topP !== undefined && this.options.topP < 1)
+      candidates = nucleus(values, this.options.topP, candidates);
+    return best.ids[drawFrom(values, candidates, this.random())]!;
+  }
+
+  /**
    * The next token id. `logits` is the last position's row (not modified); `history` the ids the penalty applies
    * to; only ids below `limit` can be chosen (a model's logits may be wider than its tokenizer's vocabulary).
    */

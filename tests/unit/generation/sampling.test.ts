@@ -9,6 +9,34 @@ const draws = (options: ConstructorParameters<typeof Sampler>[0], n = 400, histo
 };
 
 describe('sampling', () => {
+  test('the top-k best of a row (what webq’s engine reads back) give the tokens the whole row gives, draw for draw', () => {
+    let state = 5;
+    const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 16 - 8;
+    const row = Float32Array.from({ length: 5000 }, random);
+    for (const options of [
+      { temperature: 0.7, topK: 40, seed: 1 },
+      { temperature: 1.5, topK: 50, topP: 0.9, seed: 2 },
+      { temperature: 1, topK: 3, seed: 3 },
+    ]) {
+      const whole = new Sampler(options);
+      const best = new Sampler(options);
+      const k = best.bestNeeded(row.length, 256)!;
+      expect(k).toBe(options.topK);
+      const ids = topIndices(row, k);
+      const top = { ids: Uint32Array.from(ids), logits: Float32Array.from(ids, (i) => row[i]!) };
+      const picks = Array.from({ length: 200 }, () => [best.pickAmong(top), whole.pick(row)]);
+      for (const [a, b] of picks) expect(a).toBe(b);
+      expect(new Set(picks.map(([a]) => a)).size).toBeGreaterThan(1);
+    }
+    // Not where the k best cannot decide: greedy, no topK, k past the limit or the kernel's, a repetition penalty.
+    expect(new Sampler({ topK: 5 }).bestNeeded(100, 256)).toBeUndefined();
+    expect(new Sampler({ temperature: 1 }).bestNeeded(100, 256)).toBeUndefined();
+    expect(new Sampler({ temperature: 1, topK: 100 }).bestNeeded(100, 256)).toBeUndefined();
+    expect(new Sampler({ temperature: 1, topK: 300 }).bestNeeded(1000, 256)).toBeUndefined();
+    expect(new Sampler({ temperature: 1, topK: 5, repetitionPenalty: 1.2 }).bestNeeded(100, 256)).toBeUndefined();
+    expect(new Sampler({ temperature: 1, topK: 5, repetitionPenalty: 1 }).bestNeeded(100, 256)).toBe(5);
+  });
+
   test('greedy when temperature is 0 or absent; lowest id wins a tie; limit excludes padded ids', () => {
     expect(new Sampler().pick(logits)).toBe(3);
     expect(new Sampler({ temperature: 0, topK: 2, seed: 1 }).pick(logits)).toBe(3);

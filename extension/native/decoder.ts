@@ -42,6 +42,7 @@ import {
 } from '../../kernels/index';
 import { isSoftwareAdapter } from '../../kernels/pipelines';
 import { createStorage } from '../../kernels/weights';
+import { topIndices } from '../tasks/generation/sampling';
 import type { NativeStepper, StepResult, StepWant } from '../tasks/types';
 import type { DecoderWeights, NativeLinear } from './decoder-weights';
 
@@ -49,7 +50,10 @@ import type { DecoderWeights, NativeLinear } from './decoder-weights';
  * Tiles of the quantized GEMV/GEMM on a CPU-emulated adapter (SwiftShader, lavapipe): the kernel bench's SwiftShader
  * profile (kernels/README.md "Benchmark"). GPUs keep the kernels' defaults until calibration feeds them.
  */
-const EMULATED_TILES: Pick<NativeDecoderOptions, 'gemv' | 'gemm'> = {
+const EMULATED_TILES: Pick<NativeDecoderOptions, 'gemv' | 'gemm' | 'topKOnGpu'> = {
+  // SwiftShader pays for every workgroup barrier: the top-k kernel took 0.65–0.93 s where reading the row back and
+  // picking on the CPU took 2–3 ms (bench/top-k.ts, Qwen2's vocabulary, k 50).
+  topKOnGpu: false,
   gemv: { workgroupSize: [4, 16, 1], colsPerThread: 2 },
   gemm: { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 },
 };
@@ -65,6 +69,11 @@ export interface NativeDecoderOptions {
    * comparison).
    */
   fuseGateUp?: boolean;
+  /**
+   * A sampled step's top-k is picked on the GPU and only k (logit, id) pairs come back (kernels/top-k.ts); false reads
+   * the logits row back and picks them on the CPU (the same ids). Default true, false on a CPU-emulated adapter.
+   */
+  topKOnGpu?: boolean;
   /** Tokens recorded per prefill chunk (default 32). */
   chunk?: number;
   /** Positions the KV cache is allocated for at first (grown by doubling up to `maxPositions`). */
@@ -280,7 +289,8 @@ export class NativeDecoder implements NativeStepper {
     const k = typeof want === 'object' ? want.topK : 0;
     if (typeof want === 'object' && !(Number.isInteger(k) && k >= 1 && k <= MAX_TOP_K))
       throw new RangeError(`step: topK must be an integer from 1 to ${MAX_TOP_K}, got ${k}`);
-    const bytes = want === 'token' ? 4 : k > 0 ? k * 8 : vocab * 4;
+    const gpuTopK = k > 0 && this.options.topKOnGpu !== false;
+    const bytes = want === 'token' ? 4 : gpuTopK ? k * 8 : vocab * 4;
     const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     for (let from = 0; from < ids.length; from += chunk) {
       const part = ids.slice(from, from + chunk);
@@ -294,8 +304,8 @@ export class NativeDecoder implements NativeStepper {
       if (lastChunk) {
         const limit = Math.min(vocabLimit, vocab);
         this.recordHead(encoder, s, want === 'token' ? limit : 0);
-        if (k > 0) topK(this.device, { x: this.logits, count: limit, k, out: this.candidates }, encoder);
-        const result = want === 'token' ? this.token : k > 0 ? this.candidates : this.logits;
+        if (gpuTopK) topK(this.device, { x: this.logits, count: limit, k, out: this.candidates }, encoder);
+        const result = want === 'token' ? this.token : gpuTopK ? this.candidates : this.logits;
         encoder.copyBufferToBuffer(result, 0, staging, 0, bytes);
       }
       this.device.queue.submit([encoder.finish()]);
@@ -307,6 +317,11 @@ export class NativeDecoder implements NativeStepper {
       staging.unmap();
       if (want === 'token') return { token: new Uint32Array(out)[0]! };
       if (k === 0) return { logits: new Float32Array(out) };
+      if (!gpuTopK) {
+        const row = new Float32Array(out).subarray(0, Math.min(vocabLimit, vocab));
+        const ids = topIndices(row, k);
+        return { candidates: { ids: Uint32Array.from(ids), logits: Float32Array.from(ids, (i) => row[i]!) } };
+      }
       // (logit bits, id) pairs; pairs past the candidates there are have the id 0xffffffff.
       const pairs = new Uint32Array(out);
       let n = 0;

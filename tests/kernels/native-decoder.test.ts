@@ -343,6 +343,13 @@ describe('the decode loop on the native decoder', () => {
         );
         expect(wants[0]).toEqual(want);
       }
+      // The top-k picked on the GPU (the default off CPU-emulated adapters like this one) gives the same tokens.
+      const onGpu = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow, topKOnGpu: true });
+      decoders.push(onGpu);
+      const sampled = { maxNewTokens: 4, temperature: 1.5, topK: 50, topP: 0.9, seed: 3 };
+      expect((await generateText(assets, INPUT, sampled, { ...runner, native: () => onGpu })).tokens).toEqual(
+        (await generateText(assets, INPUT, sampled, runner)).tokens,
+      );
       // A cache continued with a second prompt: the same as one run over both.
       const cache = createCache();
       const first = await generateText(assets, INPUT, { maxNewTokens: 3 }, native, { cache });

@@ -1,8 +1,9 @@
 /**
  * What a sampled step of webq's decode engine reads back: the logits row (Qwen2's 151,936 floats, 593 KiB) and its
  * top-k picked on the CPU (sampling.ts `topIndices`: what the engine does on a CPU-emulated adapter), or the top-k
- * picked on the GPU (kernels/top-k.ts) and k (logit, id) pairs read back (what it does on other adapters). In Node on Dawn (npm `webgpu`), from a logits buffer already
- * on the GPU; each round runs both arms in turn (the order alternating), ids checked equal; medians of the rounds.
+ * picked on the GPU (kernels/top-k.ts) and k (logit, id) pairs read back (what it does on other adapters). In Node
+ * on Dawn (npm `webgpu`), from a logits buffer already on the GPU; each round runs both arms in turn (the order
+ * alternating), ids checked equal; medians of the rounds.
  *
  *   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json npx tsx bench/top-k.ts [--rounds 30] [--k 50]
  *

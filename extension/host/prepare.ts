@@ -128,9 +128,10 @@ function finish(
   const integerForm = purpose.integerMatMul ? toIntegerMatMuls(model, INTEGER_MATMUL_MIN_WEIGHTS) : undefined;
   if (integerForm && integerForm.rewritten > 0)
     notes.push(
-      `wasm: ${integerForm.rewritten} quantized MatMuls run with int8 weights and activations (DynamicQuantizeMatMul, activations quantized per call) ` +
-        `(onnxruntime-web's wasm computes MatMulNBits in fp32); their weights hold one byte each ` +
-        `(${integerForm.bytesAfter} bytes, ${integerForm.bytesBefore} as stored blocks)`,
+      `wasm: int8 weights and activations for ${integerForm.rewritten} of ${integerForm.matMulNBits} quantized MatMuls ` +
+        `(DynamicQuantizeMatMul, activations quantized per call: onnxruntime-web's wasm computes MatMulNBits in ` +
+        `fp32); their weights hold one byte each, ${integerForm.bytesAfter} bytes (${integerForm.bytesBefore} as ` +
+        `stored blocks)`,
     );
   return {
     bytes: serializeModel(model),

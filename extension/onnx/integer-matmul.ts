@@ -18,8 +18,9 @@ import { DataType, floatTensor, isExternal, rawTensor, readFloats, storedByteCou
 import { indexModel, type ModelIndex } from './weights';
 
 export interface IntegerForm {
-  /** MatMulNBits nodes rewritten. */
+  /** MatMulNBits nodes rewritten, of `matMulNBits` in the graph. */
   rewritten: number;
+  matMulNBits: number;
   /** Bytes their weights (data, scales, zero points) held before, and hold as int8 weights and column scales. */
   bytesBefore: number;
   bytesAfter: number;
@@ -31,13 +32,15 @@ export interface IntegerForm {
  * left as they are.
  */
 export function toIntegerMatMuls(model: onnx.ModelProto, minWeights = 0): IntegerForm {
-  const form: IntegerForm = { rewritten: 0, bytesBefore: 0, bytesAfter: 0 };
+  const form: IntegerForm = { rewritten: 0, matMulNBits: 0, bytesBefore: 0, bytesAfter: 0 };
   const ix = indexModel(model);
   const dropped = new Set<string>();
   forEachGraph(model.graph!, (graph) => {
     const nodes: NodeProto[] = [];
     for (const node of graph.node ?? []) {
-      const weight = node.opType === 'MatMulNBits' && node.domain === MS_DOMAIN ? readWeight(ix, node) : undefined;
+      const isMatMulNBits = node.opType === 'MatMulNBits' && node.domain === MS_DOMAIN;
+      if (isMatMulNBits) form.matMulNBits++;
+      const weight = isMatMulNBits ? readWeight(ix, node) : undefined;
       if (!weight || weight.K * weight.N < minWeights) {
         nodes.push(node);
         continue;

@@ -92,7 +92,11 @@ describe('ModelStore', () => {
       ['w1', 4],
       ['w2', 4],
     ]);
-    expect(first.fallbacks).toContainEqual(expect.stringMatching(/^wasm: 1 quantized MatMuls run with int8 weights/));
+    expect(first.fallbacks).toContainEqual(
+      expect.stringMatching(
+        /^wasm: int8 weights and activations for 1 of 2 quantized MatMuls .*, 66560 bytes \(\d+ as stored blocks\)$/,
+      ),
+    );
     const again = await store().load(resolved, plan, site(server.origin), job(), []);
     expect(again.info.modelBytes).toBe(first.info.modelBytes);
     expect(again.fallbacks).toEqual(first.fallbacks);

@@ -88,7 +88,7 @@ describe('toIntegerMatMuls', () => {
       const before = storedBytes(bigInputs);
 
       const form = toIntegerMatMuls(model, K * 16 + 1);
-      expect(form).toEqual({ rewritten: 1, bytesBefore: before, bytesAfter: K * N + 4 * N });
+      expect(form).toEqual({ rewritten: 1, matMulNBits: 2, bytesBefore: before, bytesAfter: K * N + 4 * N });
       // The small weight keeps MatMulNBits; the big one's blocks are gone from the graph.
       expect(opsOf(model).sort()).toEqual(['DynamicQuantizeMatMul', 'MatMulNBits']);
       const names = new Set(model.graph!.initializer!.map((t) => t.name));

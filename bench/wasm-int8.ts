@@ -29,6 +29,7 @@ const { toIntegerMatMuls } = await import('../extension/onnx/integer-matmul');
 const { prepareModel } = await import('../extension/host/prepare');
 const { makePolicy } = await import('../extension/onnx/policy');
 const { intAttr, makeNode, parseModel, serializeModel } = await import('../extension/onnx/model');
+const { timeArms, withAccuracyLevel } = await import('./lib/arms');
 const { DataType, floatTensor, rawTensor, readFloats } = await import('../extension/onnx/tensor');
 const { cosine, median } = await import('./lib/stats');
 
@@ -36,19 +37,6 @@ const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '5' }, threads: { type: 'string', default: '1,2' } },
 });
 const rounds = Number(values.rounds);
-
-/** The graph with every MatMulNBits at this accuracy_level. */
-function withAccuracyLevel(bytes: Uint8Array, level: number): Uint8Array {
-  const model = onnx.ModelProto.decode(bytes);
-  let n = 0;
-  for (const node of model.graph!.node!) {
-    if (node.opType !== 'MatMulNBits') continue;
-    node.attribute = [...node.attribute!.filter((a) => a.name !== 'accuracy_level'), intAttr('accuracy_level', level)];
-    n++;
-  }
-  if (n === 0) throw new Error('no MatMulNBits to set');
-  return onnx.ModelProto.encode(model).finish();
-}
 
 /**
  * The fp32 graph with every MatMul on a [K, N] weight as onnxruntime's dynamic quantization writes it: the weight int8
@@ -129,19 +117,13 @@ for (const [shapeName, shape] of Object.entries(SHAPES)) {
     const sessions: Record<string, import('onnxruntime-web').InferenceSession> = {};
     for (const [name, bytes] of Object.entries(arms))
       sessions[name] = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
-    const outputs: Record<string, Float32Array> = {};
-    const times: Record<string, number[]> = Object.fromEntries(Object.keys(arms).map((k) => [k, []]));
-    // One warm-up run each, whose output is the one compared.
-    for (const name of Object.keys(arms)) outputs[name] = (await sessions[name]!.run(feeds)).y!.data as Float32Array;
+    const { outputs, times } = await timeArms(
+      Object.fromEntries(
+        Object.keys(arms).map((name) => [name, async () => (await sessions[name]!.run(feeds)).y!.data as Float32Array]),
+      ),
+      rounds,
+    );
     const names = Object.keys(arms);
-    for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < names.length; i++) {
-        const name = names[(i + r) % names.length]!;
-        const started = performance.now();
-        await sessions[name]!.run(feeds);
-        times[name]!.push(performance.now() - started);
-      }
-    }
     const base = median(times.fp32!);
     for (const name of names) {
       let diff = 0;

@@ -21,7 +21,7 @@ const ort = await import('onnxruntime-node');
 const { BERT_BASE, bertEncoderModel, bertInput } = await import('./models/bert');
 const { prepareModel } = await import('../extension/host/prepare');
 const { makePolicy } = await import('../extension/onnx/policy');
-const { intAttr, parseModel, serializeModel } = await import('../extension/onnx/model');
+const { timeArms, withAccuracyLevel } = await import('./lib/arms');
 const { cosine, median } = await import('./lib/stats');
 
 const { values } = parseArgs({
@@ -29,16 +29,6 @@ const { values } = parseArgs({
 });
 const rounds = Number(values.rounds);
 const shape = { ...BERT_BASE, layers: Number(values.layers) };
-
-/** The graph with every MatMulNBits at this accuracy_level. */
-function withAccuracyLevel(bytes: Uint8Array, level: number): Uint8Array {
-  const model = parseModel(bytes);
-  for (const node of model.graph!.node!) {
-    if (node.opType !== 'MatMulNBits') continue;
-    node.attribute = [...node.attribute!.filter((a) => a.name !== 'accuracy_level'), intAttr('accuracy_level', level)];
-  }
-  return serializeModel(model);
-}
 
 const fp32 = bertEncoderModel(shape);
 const quantized = (bits: 4 | 8) =>
@@ -53,19 +43,13 @@ const feeds = { x: new ort.Tensor('float32', bertInput(shape), [1, shape.seq, sh
 const sessions: Record<string, import('onnxruntime-node').InferenceSession> = {};
 for (const [name, bytes] of Object.entries(arms))
   sessions[name] = await ort.InferenceSession.create(bytes, { executionProviders: ['webgpu'] });
-const outputs: Record<string, Float32Array> = {};
-const times: Record<string, number[]> = Object.fromEntries(Object.keys(arms).map((k) => [k, []]));
-// One warm-up run each (shader compilation), whose output is the one compared.
-for (const name of Object.keys(arms)) outputs[name] = (await sessions[name]!.run(feeds)).y!.data as Float32Array;
+const { outputs, times } = await timeArms(
+  Object.fromEntries(
+    Object.keys(arms).map((name) => [name, async () => (await sessions[name]!.run(feeds)).y!.data as Float32Array]),
+  ),
+  rounds,
+);
 const names = Object.keys(arms);
-for (let r = 0; r < rounds; r++) {
-  for (let i = 0; i < names.length; i++) {
-    const name = names[(i + r) % names.length]!;
-    const started = performance.now();
-    await sessions[name]!.run(feeds);
-    times[name]!.push(performance.now() - started);
-  }
-}
 const base = median(times.fp32!);
 const results = names.map((name) => {
   const level0 = name.replace('accuracy_level 4', 'accuracy_level 0');

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { attention, kvWrite, pipelineCount, readFloats, uploadBytes } from '../../kernels/index';
 import { attentionSplits } from '../../kernels/attention';
 import { getDevice, noGpuErrors } from './gpu';
-import { rng } from './reference';
+import { uniformRandoms as randoms } from './reference';
 
 let device: GPUDevice;
 beforeAll(async () => {
@@ -27,11 +27,6 @@ interface Case {
   splits?: number;
   /** Record every write and the attention into one encoder (else each call submits). */
   oneEncoder?: boolean;
-}
-
-function randoms(count: number, seed: number, amplitude: number): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: count }, () => (r() * 2 - 1) * amplitude);
 }
 
 interface Reference {

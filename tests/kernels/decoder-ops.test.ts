@@ -24,17 +24,12 @@ import {
   uploadBytes,
 } from '../../kernels/index';
 import { getDevice, noGpuErrors } from './gpu';
-import { rng } from './reference';
+import { uniformRandoms as randoms } from './reference';
 
 let device: GPUDevice;
 beforeAll(async () => {
   device = await getDevice(false);
 });
-
-function randoms(count: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: count }, () => (r() * 2 - 1) * scale);
-}
 
 const upload = (data: Float32Array | Uint32Array): GPUBuffer => uploadBytes(device, data);
 

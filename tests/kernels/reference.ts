@@ -210,6 +210,12 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** Uniform values in (−scale, scale), seeded. */
+export function uniformRandoms(count: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: count }, () => (r() * 2 - 1) * scale);
+}
+
 export function randomWeights(count: number, seed: number): Float32Array {
   const r = rng(seed);
   const out = new Float32Array(count);

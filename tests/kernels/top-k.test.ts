@@ -7,17 +7,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createStorage, MAX_TOP_K, readBytes, topK, uploadBytes } from '../../kernels/index';
 import { topIndices } from '../../extension/tasks/generation/sampling';
 import { getDevice, noGpuErrors } from './gpu';
-import { rng } from './reference';
+import { uniformRandoms as randoms } from './reference';
 
 let device: GPUDevice;
 beforeAll(async () => {
   device = await getDevice(false);
 });
-
-function randoms(count: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: count }, () => (r() * 2 - 1) * scale);
-}
 
 async function run(x: Float32Array, k: number, count = x.length): Promise<{ ids: number[]; values: number[] }> {
   return noGpuErrors(device, async () => {

@@ -8,6 +8,7 @@
 import * as ortWeb from 'onnxruntime-web';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { prepareModel } from '../../../extension/host/prepare';
+import { cosine } from '../../../extension/shared/compare';
 import { toIntegerMatMuls } from '../../../extension/onnx/integer-matmul';
 import { forEachGraph, makeNode, onnx, parseModel, serializeModel } from '../../../extension/onnx/model';
 import { makePolicy } from '../../../extension/onnx/policy';
@@ -51,18 +52,6 @@ const opsOf = (m: onnx.IModelProto) => {
   forEachGraph(m.graph!, (g) => ops.push(...(g.node ?? []).map((n) => n.opType!)));
   return ops;
 };
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0,
-    aa = 0,
-    bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 describe('toIntegerMatMuls', () => {
   const K = 256;

@@ -29,7 +29,7 @@ const { toIntegerMatMuls } = await import('../extension/onnx/integer-matmul');
 const { prepareModel } = await import('../extension/host/prepare');
 const { makePolicy } = await import('../extension/onnx/policy');
 const { intAttr, makeNode, parseModel, serializeModel } = await import('../extension/onnx/model');
-const { timeArms, withAccuracyLevel } = await import('./lib/arms');
+const { timeGraphs, withAccuracyLevel } = await import('./lib/arms');
 const { DataType, floatTensor, rawTensor, readFloats } = await import('../extension/onnx/tensor');
 const { cosine, median } = await import('./lib/stats');
 
@@ -114,15 +114,8 @@ for (const [shapeName, shape] of Object.entries(SHAPES)) {
   const feeds = { x: new ort.Tensor('float32', bertInput(shape), [1, shape.seq, shape.hidden]) };
   for (const threads of values.threads!.split(',').map(Number)) {
     ort.env.wasm.numThreads = threads;
-    const sessions: Record<string, import('onnxruntime-web').InferenceSession> = {};
-    for (const [name, bytes] of Object.entries(arms))
-      sessions[name] = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
-    const { outputs, times } = await timeArms(
-      Object.fromEntries(
-        Object.keys(arms).map((name) => [name, async () => (await sessions[name]!.run(feeds)).y!.data as Float32Array]),
-      ),
-      rounds,
-    );
+    const create = (bytes: Uint8Array) => ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
+    const { outputs, times } = await timeGraphs(arms, create, feeds, 'y', rounds);
     const names = Object.keys(arms);
     const base = median(times.fp32!);
     for (const name of names) {
@@ -147,7 +140,6 @@ for (const [shapeName, shape] of Object.entries(SHAPES)) {
           `  cosine ${cos.toFixed(5)} (vs MatMulNBits ${cosToday.toFixed(5)})  max |Δ| ${diff.toExponential(1)}`,
       );
     }
-    for (const s of Object.values(sessions)) await s.release();
   }
 }
 const device = `${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores; onnxruntime-web ${ort.env.versions.web} wasm in Node ${process.version}`;

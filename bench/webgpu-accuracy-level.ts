@@ -21,7 +21,7 @@ const ort = await import('onnxruntime-node');
 const { BERT_BASE, bertEncoderModel, bertInput } = await import('./models/bert');
 const { prepareModel } = await import('../extension/host/prepare');
 const { makePolicy } = await import('../extension/onnx/policy');
-const { timeArms, withAccuracyLevel } = await import('./lib/arms');
+const { timeGraphs, withAccuracyLevel } = await import('./lib/arms');
 const { cosine, median } = await import('./lib/stats');
 
 const { values } = parseArgs({
@@ -40,15 +40,8 @@ for (const bits of [4, 8] as const) {
   arms[`${bits}-bit, accuracy_level 4`] = withAccuracyLevel(q, 4);
 }
 const feeds = { x: new ort.Tensor('float32', bertInput(shape), [1, shape.seq, shape.hidden]) };
-const sessions: Record<string, import('onnxruntime-node').InferenceSession> = {};
-for (const [name, bytes] of Object.entries(arms))
-  sessions[name] = await ort.InferenceSession.create(bytes, { executionProviders: ['webgpu'] });
-const { outputs, times } = await timeArms(
-  Object.fromEntries(
-    Object.keys(arms).map((name) => [name, async () => (await sessions[name]!.run(feeds)).y!.data as Float32Array]),
-  ),
-  rounds,
-);
+const create = (bytes: Uint8Array) => ort.InferenceSession.create(bytes, { executionProviders: ['webgpu'] });
+const { outputs, times } = await timeGraphs(arms, create, feeds, 'y', rounds);
 const names = Object.keys(arms);
 const base = median(times.fp32!);
 const results = names.map((name) => {
@@ -68,7 +61,6 @@ const results = names.map((name) => {
   );
   return row;
 });
-for (const s of Object.values(sessions)) await s.release();
 const device = `onnxruntime-node ${ort.env.versions.node ?? ''} WebGPU EP, Vulkan ICD ${process.env.VK_ICD_FILENAMES ?? '(default)'}`;
 writeFileSync(
   new URL('./results/webgpu-accuracy-level.json', import.meta.url),

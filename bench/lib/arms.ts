@@ -27,6 +27,33 @@ export async function timeArms(
   return { outputs, times };
 }
 
+/** What timeGraphs needs of an onnxruntime session (onnxruntime-web's and onnxruntime-node's alike). */
+export interface GraphSession {
+  run(feeds: never): Promise<Record<string, { data: unknown }>>;
+  release(): Promise<void>;
+}
+
+/**
+ * timeArms over graphs: a session per graph from `create`, each run on `feeds`, its `output` compared; the sessions
+ * are released after.
+ */
+export async function timeGraphs<S extends GraphSession>(
+  graphs: Record<string, Uint8Array>,
+  create: (bytes: Uint8Array) => Promise<S>,
+  feeds: Parameters<S['run']>[0],
+  output: string,
+  rounds: number,
+): Promise<{ outputs: Record<string, Float32Array>; times: Record<string, number[]> }> {
+  const sessions: Record<string, S> = {};
+  for (const [name, bytes] of Object.entries(graphs)) sessions[name] = await create(bytes);
+  try {
+    const run = (name: string) => async () => (await sessions[name]!.run(feeds))[output]!.data as Float32Array;
+    return await timeArms(Object.fromEntries(Object.keys(graphs).map((name) => [name, run(name)])), rounds);
+  } finally {
+    for (const s of Object.values(sessions)) await s.release();
+  }
+}
+
 /** The graph with every MatMulNBits at this accuracy_level. */
 export function withAccuracyLevel(bytes: Uint8Array, level: number): Uint8Array {
   const model = parseModel(bytes);

@@ -279,9 +279,9 @@ export class DecodeLoop {
 
   /**
    * Runs `ids` after the cache's tokens; the cache takes the presents (kept on the GPU where the runner can) and the
-   * past they replace is disposed. Returns the greedy token from the graph's next-token head when `token` is asked
-   * for (the logits then stay on the device where the runner can keep them, and are disposed here), else the last
-   * position's logits.
+   * past they replace is disposed. Returns the greedy token from the graph's next-token head when `want` is 'token'
+   * (the logits then stay on the device where the runner can keep them, and are disposed here), else the last
+   * position's logits; webq's engine also gives the top-k alone (`{ topK }`).
    */
   private async step(cache: KvCache, ids: readonly number[], want: StepWant): Promise<StepResult> {
     if (this.native) return this.nativeStep(this.native, cache, ids, want);

@@ -263,7 +263,7 @@ describe('webq check', () => {
     const unknownId = await webq('check', '--model', 'bert-large-cased');
     expect(unknownId.code).toBe(2);
     expect(unknownId.stderr).toMatch(
-      /a registry id \(bert-base-uncased, vit-base-patch16-224, clip-vit-base-patch32, whisper-tiny, wav2vec2-base-960h\)/,
+      /a registry id \(bert-base-uncased, vit-base-patch16-224, clip-vit-base-patch32, whisper-tiny, wav2vec2-base-960h, qwen2\.5-0\.5b-instruct, llama-3\.2-1b-instruct, t5-small\)/,
     );
     const llm = await webq('check', '--model', 'qwen2.5-0.5b-instruct');
     expect(llm.code).toBe(2);

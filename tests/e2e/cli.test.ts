@@ -265,9 +265,6 @@ describe('webq check', () => {
     expect(unknownId.stderr).toMatch(
       /a registry id \(bert-base-uncased, vit-base-patch16-224, clip-vit-base-patch32, whisper-tiny, wav2vec2-base-960h, qwen2\.5-0\.5b-instruct, llama-3\.2-1b-instruct, t5-small\)/,
     );
-    const llm = await webq('check', '--model', 'qwen2.5-0.5b-instruct');
-    expect(llm.code).toBe(2);
-    expect(llm.stderr).toMatch(/does not judge text generation yet/);
     const hostWithoutId = await webq('check', '--model-host', 'http://127.0.0.1:9/hub');
     expect(hostWithoutId.code).toBe(2);
     expect(hostWithoutId.stderr).toMatch(/--model-host applies to registry ids/);

@@ -42,7 +42,6 @@ import {
 } from '../../kernels/index';
 import { isSoftwareAdapter } from '../../kernels/pipelines';
 import { createStorage } from '../../kernels/weights';
-import { topIndices } from '../tasks/generation/sampling';
 import type { NativeStepper, StepResult, StepWant } from '../tasks/types';
 import type { DecoderWeights, NativeLinear } from './decoder-weights';
 
@@ -70,8 +69,9 @@ export interface NativeDecoderOptions {
    */
   fuseGateUp?: boolean;
   /**
-   * A sampled step's top-k is picked on the GPU and only k (logit, id) pairs come back (kernels/top-k.ts); false reads
-   * the logits row back and picks them on the CPU (the same ids). Default true, false on a CPU-emulated adapter.
+   * A sampled step's top-k is picked on the GPU and only k (logit, id) pairs come back (kernels/top-k.ts); false
+   * gives the logits row instead, which the sampler reduces itself (the same token). Default true, false on a
+   * CPU-emulated adapter.
    */
   topKOnGpu?: boolean;
   /** Tokens recorded per prefill chunk (default 32). */
@@ -272,8 +272,8 @@ export class NativeDecoder implements NativeStepper {
 
   /**
    * Runs `ids` after the cached positions and gives the greedy token among the first `vocabLimit` logits, the last
-   * position's logits row (`want` 'logits'), or the `topK` best of the first `vocabLimit` logits, best first (ties to
-   * the smaller id, as sampling.ts orders them).
+   * position's logits row (`want` 'logits', and `{ topK }` where `topKOnGpu` is off), or the `topK` best of the first
+   * `vocabLimit` logits, best first (ties to the smaller id, as sampling.ts orders them).
    */
   async run(ids: readonly number[], want: StepWant, vocabLimit: number): Promise<StepResult> {
     if (this.destroyed) throw new Error('the native decoder was destroyed');
@@ -316,12 +316,7 @@ export class NativeDecoder implements NativeStepper {
       const out = staging.getMappedRange().slice(0);
       staging.unmap();
       if (want === 'token') return { token: new Uint32Array(out)[0]! };
-      if (k === 0) return { logits: new Float32Array(out) };
-      if (!gpuTopK) {
-        const row = new Float32Array(out).subarray(0, Math.min(vocabLimit, vocab));
-        const ids = topIndices(row, k);
-        return { candidates: { ids: Uint32Array.from(ids), logits: Float32Array.from(ids, (i) => row[i]!) } };
-      }
+      if (!gpuTopK) return { logits: new Float32Array(out) };
       // (logit bits, id) pairs; pairs past the candidates there are have the id 0xffffffff.
       const pairs = new Uint32Array(out);
       let n = 0;

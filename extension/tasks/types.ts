@@ -86,9 +86,9 @@ export type StepWant = 'token' | 'logits' | { topK: number };
 export interface NativeStepper {
   /**
    * Runs `ids` after `history`, the ids `sequence` (the loop's KvCache) already holds, and gives the greedy id among
-   * the first `vocabLimit`, the last logits row, or the `topK` best of the first `vocabLimit` logits. Steps run one at
-   * a time; the GPU cache holds the last sequence stepped, and another one is prefilled from its history in the same
-   * step.
+   * the first `vocabLimit`, the last logits row, or the `topK` best of the first `vocabLimit` logits (or, where the
+   * engine picks them on the CPU anyway, the row). Steps run one at a time; the GPU cache holds the last sequence
+   * stepped, and another one is prefilled from its history in the same step.
    */
   step(
     sequence: object,

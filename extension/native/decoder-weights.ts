@@ -16,6 +16,7 @@ import { readCode } from '../quant/pack';
 import { dataError } from '../shared/errors';
 import { attribute, intAttribute, type ModelProto, type NodeProto } from '../onnx/model';
 import { DataType, dimsOf, isExternal, readFloats } from '../onnx/tensor';
+import { matMulNBitsShape, matMulNBitsWeight } from '../onnx/nodes';
 import { indexModel, type ModelIndex } from '../onnx/weights';
 import type { DecoderConfig } from '../tasks/generation/model-config';
 
@@ -266,34 +267,16 @@ function matMulNBits(
   raw: (name: string) => Uint8Array,
   floats: (name: string) => Float32Array,
 ): QuantizedWeight {
-  const K = intAttribute(node, 'K', 0);
-  const N = intAttribute(node, 'N', 0);
-  const bits = intAttribute(node, 'bits', 4);
-  const blockSize = intAttribute(node, 'block_size', 0);
-  if (bits !== 2 && bits !== 4 && bits !== 8) return unsupported(`${node.name}: ${bits}-bit MatMulNBits`);
-  if (!(blockSize >= 16) || (blockSize & (blockSize - 1)) !== 0)
-    return unsupported(`${node.name}: block_size ${blockSize}`);
+  const shape = matMulNBitsShape(node);
+  if (typeof shape === 'string') return unsupported(`${node.name}: ${shape}`);
   if ((node.input ?? []).slice(4).some((i) => i)) return unsupported(`${node.name}: g_idx or bias inputs`);
   if (attribute(node, 'accuracy_level') && intAttribute(node, 'accuracy_level', 0) === 4)
     return unsupported(`${node.name}: accuracy_level 4 computes in int8, which the native engine does not`);
-  const kBlocks = Math.ceil(K / blockSize);
   const data = raw(node.input![1]!);
   const scales = floats(node.input![2]!);
   const zp = node.input?.[3] ? raw(node.input[3]) : undefined;
-  if (data.length !== (N * kBlocks * blockSize * bits) / 8 || scales.length !== N * kBlocks)
-    return unsupported(`${node.name}: tensors do not match K ${K}, N ${N}, block_size ${blockSize}`);
-  return {
-    bits,
-    scheme: zp ? 'asymmetric' : 'symmetric',
-    K,
-    N,
-    blockSize,
-    groupSize: blockSize,
-    kBlocks,
-    data,
-    scales,
-    ...(zp ? { zeroPoints: zp } : {}),
-  };
+  const weight = matMulNBitsWeight(shape, data, scales, zp);
+  return typeof weight === 'string' ? unsupported(`${node.name}: ${weight}`) : weight;
 }
 
 /** A constant added right after the projection (Qwen2's q/k/v biases). */

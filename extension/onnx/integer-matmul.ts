@@ -13,7 +13,8 @@
  */
 import { dequantize } from '../quant/quantize';
 import type { QuantizedWeight } from '../quant/types';
-import { forEachGraph, intAttribute, makeNode, MS_DOMAIN, type NodeProto, onnx } from './model';
+import { forEachGraph, makeNode, MS_DOMAIN, type NodeProto, onnx } from './model';
+import { matMulNBitsShape, matMulNBitsWeight } from './nodes';
 import { DataType, floatTensor, isExternal, rawTensor, readFloats, storedByteCount } from './tensor';
 import { indexModel, type ModelIndex } from './weights';
 
@@ -84,12 +85,8 @@ export function toIntegerMatMuls(model: onnx.ModelProto, minWeights = 0): Intege
 function readWeight(ix: ModelIndex, node: NodeProto): QuantizedWeight | undefined {
   const inputs = node.input ?? [];
   if (inputs[4]) return undefined; // g_idx: blocks in another order
-  const K = intAttribute(node, 'K', 0);
-  const N = intAttribute(node, 'N', 0);
-  const bits = intAttribute(node, 'bits', 4);
-  const blockSize = intAttribute(node, 'block_size', 0);
-  if ((bits !== 2 && bits !== 4 && bits !== 8) || !(blockSize >= 16) || (blockSize & (blockSize - 1)) !== 0)
-    return undefined;
+  const shape = matMulNBitsShape(node);
+  if (typeof shape === 'string') return undefined;
   const tensor = (i: number) => {
     const t = inputs[i] ? ix.constants.get(inputs[i])?.tensor : undefined;
     return t && !isExternal(t) ? t : undefined;
@@ -99,22 +96,13 @@ function readWeight(ix: ModelIndex, node: NodeProto): QuantizedWeight | undefine
   const zeroPoints = inputs[3] ? tensor(3) : undefined;
   if (data?.dataType !== DataType.UINT8 || !data.rawData || scales?.dataType !== DataType.FLOAT) return undefined;
   if (inputs[3] && (zeroPoints?.dataType !== DataType.UINT8 || !zeroPoints.rawData)) return undefined;
-  const kBlocks = Math.ceil(K / blockSize);
-  const weight: QuantizedWeight = {
-    bits,
-    scheme: zeroPoints ? 'asymmetric' : 'symmetric',
-    K,
-    N,
-    blockSize,
-    groupSize: blockSize,
-    kBlocks,
-    data: Uint8Array.from(data.rawData),
-    scales: readFloats(scales),
-    ...(zeroPoints ? { zeroPoints: Uint8Array.from(zeroPoints.rawData!) } : {}),
-  };
-  if (weight.data.length !== (N * kBlocks * blockSize * bits) / 8 || weight.scales.length !== N * kBlocks)
-    return undefined;
-  return weight;
+  const weight = matMulNBitsWeight(
+    shape,
+    Uint8Array.from(data.rawData),
+    readFloats(scales),
+    zeroPoints ? Uint8Array.from(zeroPoints.rawData!) : undefined,
+  );
+  return typeof weight === 'string' ? undefined : weight;
 }
 
 /** B[K, N] as int8 with one scale per column n: max |B[:, n]| / 127 (symmetric, as MatMulInteger's int8 B wants). */

@@ -1,10 +1,11 @@
 /**
  * Builders for the quantized nodes webq writes: com.microsoft MatMulNBits (and GatherBlockQuantized),
  * ai.onnx DequantizeLinear and Cast. Each returns the node plus the tensors it needs, named from
- * the weight they replace so a report can point at them.
+ * the weight they replace so a report can point at them. And the reader of a MatMulNBits weight back, for what
+ * runs it another way (webq's decode engine, the wasm integer form).
  */
-import type { QuantizedWeight } from '../quant/types';
-import { intAttr, makeNode, MS_DOMAIN, onnx } from './model';
+import type { Bits, QuantizedWeight } from '../quant/types';
+import { intAttr, intAttribute, makeNode, MS_DOMAIN, type NodeProto, onnx } from './model';
 import { DataType, floatTensor, float16Tensor, rawTensor } from './tensor';
 import { toFloat16 } from '../quant/fp16';
 
@@ -51,6 +52,39 @@ export function matMulNBits(
     MS_DOMAIN,
   );
   return { node, tensors };
+}
+
+/** A MatMulNBits node's layout from its attributes (K, N, bits, block_size), or why webq does not read it. */
+export function matMulNBitsShape(
+  node: NodeProto,
+): Pick<QuantizedWeight, 'K' | 'N' | 'bits' | 'blockSize' | 'kBlocks'> | string {
+  const K = intAttribute(node, 'K', 0);
+  const N = intAttribute(node, 'N', 0);
+  const bits = intAttribute(node, 'bits', 4);
+  const blockSize = intAttribute(node, 'block_size', 0);
+  if (bits !== 2 && bits !== 4 && bits !== 8) return `${bits}-bit MatMulNBits`;
+  if (!(blockSize >= 16) || (blockSize & (blockSize - 1)) !== 0) return `block_size ${blockSize}`;
+  return { K, N, bits: bits as Bits, blockSize, kBlocks: Math.ceil(K / blockSize) };
+}
+
+/** The weight of a MatMulNBits node of that layout from its tensors, or why their sizes do not fit it. */
+export function matMulNBitsWeight(
+  shape: Pick<QuantizedWeight, 'K' | 'N' | 'bits' | 'blockSize' | 'kBlocks'>,
+  data: Uint8Array,
+  scales: Float32Array,
+  zeroPoints?: Uint8Array,
+): QuantizedWeight | string {
+  const { K, N, bits, blockSize, kBlocks } = shape;
+  if (data.length !== (N * kBlocks * blockSize * bits) / 8 || scales.length !== N * kBlocks)
+    return `tensors do not match K ${K}, N ${N}, block_size ${blockSize}`;
+  return {
+    ...shape,
+    scheme: zeroPoints ? 'asymmetric' : 'symmetric',
+    groupSize: blockSize,
+    data,
+    scales,
+    ...(zeroPoints ? { zeroPoints } : {}),
+  };
 }
 
 /**

@@ -5,6 +5,8 @@ import { OffscreenLink } from './offscreen-link';
 import { startRouter } from './router';
 
 listenForAnswers();
-startRouter(new OffscreenLink());
+const engine = new OffscreenLink();
+// Pages' bridges send straight to the offscreen document once the router let their origin through (shared/direct.ts).
+startRouter(engine, { direct: engine });
 // window.LanguageModel on pages follows the options page's switch (content/language-model-global.ts).
 syncLanguageModelGlobal().catch((err: unknown) => console.warn('webq: window.LanguageModel switch', err));

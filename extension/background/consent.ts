@@ -31,9 +31,17 @@ export interface ConsentContext {
  * (the options page revoking one, or another context answering).
  */
 let cached: Promise<Record<string, Decision>> | null = null;
+const changeListeners: (() => void)[] = [];
 browser.storage.onChanged.addListener((changes, area) => {
-  if (area === 'local' && KEY in changes) cached = null;
+  if (area !== 'local' || !(KEY in changes)) return;
+  cached = null;
+  for (const listener of changeListeners) listener();
 });
+
+/** Calls `listener` whenever a decision is made, changed or revoked (in any of the extension's contexts). */
+export function onConsentChange(listener: () => void): void {
+  changeListeners.push(listener);
+}
 
 export async function readConsent(): Promise<Record<string, Decision>> {
   cached ??= browser.storage.local.get(KEY).then((items) => {

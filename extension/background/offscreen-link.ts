@@ -13,8 +13,9 @@
 import { WebqError } from '../shared/errors';
 import { PortLink, type Link, type PortLike } from '../shared/link';
 import { RESULT_PIECES_LIMIT } from '../shared/pieces';
-import { ENGINE_PORT } from '../shared/ports';
+import { DIRECT_PORT, ENGINE_PORT } from '../shared/ports';
 import type { EngineEnvelope, HostMessage } from '../shared/protocol';
+import { isSignal, type BusySignal, type RevokeSignal } from '../shared/direct';
 
 const OFFSCREEN_PATH = 'extension/host/offscreen.html';
 const CONNECT_TIMEOUT_MS = 20_000;
@@ -29,6 +30,14 @@ export class OffscreenLink implements Link<EngineEnvelope, HostMessage> {
   private waiters: ((port: PortLike) => void)[] = [];
   private lastHeard = 0;
   private watchdog: ReturnType<typeof setInterval> | null = null;
+  /** The document said it is serving pages' direct requests (shared/direct.ts), which this link does not see. */
+  private hostBusy = false;
+  /**
+   * Bridges' direct ports: they reach this worker too (every extension context hears a content script's connect).
+   * This end is kept, and closed when the document goes away: a port with a receiver left never tells its opener
+   * that the document is gone, and closing one end closes it for all, so the bridge learns at once.
+   */
+  private readonly directPorts = new Set<chrome.runtime.Port>();
 
   constructor() {
     this.link = new PortLink<EngineEnvelope>({
@@ -37,18 +46,32 @@ export class OffscreenLink implements Link<EngineEnvelope, HostMessage> {
       lost: 'the engine host closed while this request was running; call again',
       unreachable: 'webq could not reach its engine host',
       messageOf: (envelope) => envelope.message,
+      closed: () => this.closeDirectPorts(),
       control: (raw) => {
         this.lastHeard = Date.now();
+        if (isSignal<BusySignal>(raw, 'busy')) {
+          this.hostBusy = raw.busy === true;
+          if (this.hostBusy) this.startWatchdog();
+          return true;
+        }
         const type = (raw as { type?: unknown } | null)?.type;
         return type === 'keepalive' || type === 'pong';
       },
     });
     chrome.runtime.onConnect.addListener((port) => {
+      if (port.name === DIRECT_PORT) {
+        this.directPorts.add(port);
+        port.onDisconnect.addListener(() => this.directPorts.delete(port));
+        return;
+      }
       if (port.name !== ENGINE_PORT) return;
       if (port.sender?.url !== chrome.runtime.getURL(OFFSCREEN_PATH)) {
         port.disconnect();
         return;
       }
+      // A new port means a new worker or a new document: no grant given before holds (shared/direct.ts).
+      port.postMessage({ type: 'revoke' } satisfies RevokeSignal);
+      this.hostBusy = false;
       const waiters = this.waiters.splice(0);
       if (waiters.length > 0) for (const w of waiters) w(port);
       else this.link.attach(port); // the document reconnected on its own (this worker was restarted)
@@ -59,17 +82,25 @@ export class OffscreenLink implements Link<EngineEnvelope, HostMessage> {
     this.link.listen(receive);
   }
 
+  /** Ends every grant of the direct path: the pages' next direct requests come through the router again. */
+  revoke(): void {
+    this.link.signal({ type: 'revoke' } satisfies RevokeSignal);
+  }
+
   send(envelope: EngineEnvelope): void {
     if (envelope.message.type === 'request') this.startWatchdog();
     this.link.send(envelope);
   }
 
-  /** Pings the host while work is in flight; replaces it when it has said nothing for WATCHDOG_MS. */
+  /**
+   * Pings the host while work is in flight (requests on this link, or direct ones the document reported); replaces
+   * it when it has said nothing for WATCHDOG_MS.
+   */
   private startWatchdog(): void {
     if (this.watchdog) return;
     this.lastHeard = Date.now();
     this.watchdog = setInterval(() => {
-      if (this.link.pending === 0) {
+      if (this.link.pending === 0 && !this.hostBusy) {
         clearInterval(this.watchdog!);
         this.watchdog = null;
         return;
@@ -85,12 +116,19 @@ export class OffscreenLink implements Link<EngineEnvelope, HostMessage> {
   }
 
   private restartHost(reason: string): void {
+    this.hostBusy = false;
     if (this.watchdog) {
       clearInterval(this.watchdog);
       this.watchdog = null;
     } // the next request starts a fresh one
     this.link.drop(reason);
+    this.closeDirectPorts();
     this.closeDocument();
+  }
+
+  private closeDirectPorts(): void {
+    for (const port of this.directPorts) port.disconnect();
+    this.directPorts.clear();
   }
 
   private closeDocument(): void {

@@ -8,19 +8,12 @@
  */
 import browser from 'webextension-polyfill';
 import { toWireError, WebqError } from '../shared/errors';
-import { PortLink } from '../shared/link';
-import { RESULT_PIECES_LIMIT } from '../shared/pieces';
-import { PAGE_PORT } from '../shared/ports';
+import { BridgeLink } from './bridge-link';
 import { replyIdOf, validateClientMessage, type HostMessage } from '../shared/protocol';
 import { BRIDGE_TAG, PAGE_TAG, postEnvelope, targetOrigin, type WindowEnvelope } from '../shared/window-envelope';
 
-/** The port to the background: opened on the first request, its in-flight requests failed if it closes. */
-const link = new PortLink({
-  connect: () => browser.runtime.connect({ name: PAGE_PORT }),
-  receiveLimit: RESULT_PIECES_LIMIT,
-  lost: 'the webq extension restarted while this request was running; call again',
-  unreachable: 'webq could not reach its background',
-});
+/** The ports to the engine: opened on the first request, their in-flight requests failed if they close. */
+const link = new BridgeLink((name) => browser.runtime.connect({ name }));
 link.listen(reply);
 
 /**

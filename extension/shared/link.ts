@@ -40,6 +40,8 @@ export interface PortLinkOptions<Out> {
   messageOf?(message: Out): ClientMessage;
   /** Sees each message that arrives first; returns true for the link's own control traffic (not delivered). */
   control?(message: unknown): boolean;
+  /** Told when the port closes (after its requests in flight were failed). */
+  closed?(): void;
 }
 
 const isFinalRaw = (m: unknown): m is { id: string } => {
@@ -95,8 +97,14 @@ export class PortLink<Out = ClientMessage> implements Link<Out, HostMessage> {
       if (this.port !== port) return; // a port this link already let go of
       this.port = null;
       this.failAll(this.options.lost);
+      this.options.closed?.();
     });
     for (const out of this.queue.splice(0)) this.post(port, out);
+  }
+
+  /** Forgets a request the other end handed back unanswered (it is sent on elsewhere). */
+  forget(id: string): void {
+    this.inFlight.delete(id);
   }
 
   /** Posts a control message (not a request) on the open port, if there is one. */

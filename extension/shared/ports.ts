@@ -2,3 +2,8 @@
 export const PAGE_PORT = 'webq-page'; // content-script bridge of a web page: consent applies
 export const UI_PORT = 'webq-ui'; // the extension's own popup and options pages
 export const ENGINE_PORT = 'webq-engine'; // Chrome's offscreen document (the engine host) to the service worker
+/**
+ * Chrome: a content-script bridge straight to the offscreen document, for an origin the router has granted (the
+ * service worker is off the path of its requests; see shared/direct.ts).
+ */
+export const DIRECT_PORT = 'webq-direct';

@@ -6,6 +6,7 @@
  * to its name, so handlers need no casts. `validateClientMessage` is run at every hop before a message is used:
  * the page can post anything to the bridge, so nothing downstream trusts what came before it.
  */
+import type { RequestLimits } from './request-table';
 import { dataError, isErrorName, WebqError, type WireError } from './errors';
 import { checkMessages, type ChatMessage } from './messages';
 import { isPlainObject, normalizeOptions, type NormalizedOptions } from './options';
@@ -104,6 +105,8 @@ export { TASKS };
 export interface EngineEnvelope {
   message: ClientMessage;
   caller: Caller;
+  /** Chrome: the router let this page's request through; its bridge may now send straight to the host (direct.ts). */
+  grant?: RequestLimits;
 }
 
 /** The last message of a request (its result or error): every hop forgets the request after it. */

@@ -131,6 +131,33 @@ describe('consent (Chromium)', () => {
     await Promise.all([p.close(), options.close()]);
   });
 
+  it('revoking an allowed origin stops its calls at once, though they skip the service worker', async () => {
+    // After its first call passed the router, a page's calls go straight to the offscreen document
+    // (shared/direct.ts); the revocation must reach them there. The test before allowed this origin.
+    const p = await chromium.context.newPage();
+    await p.goto(`${localhost()}/other.html?direct`);
+    const capabilities = () =>
+      p.evaluate(() =>
+        (window as any).webq.capabilities().then(
+          () => 'ok',
+          (e: Error) => `${e.name}: ${e.message}`,
+        ),
+      );
+    for (let i = 0; i < 3; i++) expect(await capabilities()).toBe('ok');
+    const options = await chromium.context.newPage();
+    await options.goto(`chrome-extension://${chromium.extensionId}/options/options.html`);
+    const row = options.locator(`tr[data-origin="${localhost()}"]`);
+    await expect.poll(() => row.textContent()).toContain('Allowed');
+    await row.locator('[data-webq=revoke]').click();
+    await expect.poll(() => row.count()).toBe(0);
+    // No decision and no user gesture: refused, and no prompt opens.
+    const pagesBefore = chromium.context.pages().length;
+    expect(await capabilities()).toMatch(/^NotAllowedError: /);
+    expect(chromium.context.pages().length).toBe(pagesBefore);
+    await options.close();
+    await p.close();
+  });
+
   it('closing the prompt without answering rejects that call only', async () => {
     const other = server.origin.replace('127.0.0.1', '[::1]');
     const p = await chromium.context.newPage();

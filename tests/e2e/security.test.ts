@@ -659,6 +659,9 @@ describe('rate limits per origin', () => {
       const l = (globalThis as any).webqRouterLimits;
       const before = { ...l };
       l.bytesInFlightPerOrigin = 3 * 1024 * 1024;
+      // The page's requests go straight to the engine host under the limits of its grant: end the grants, so the
+      // next request passes the router again and brings the new limits (shared/direct.ts).
+      (globalThis as any).webqRevokeGrants();
       return before;
     });
     expect(limits).toEqual({ requestsInFlightPerOrigin: 64, bytesInFlightPerOrigin: 256 * 1024 * 1024 });
@@ -694,7 +697,10 @@ describe('rate limits per origin', () => {
       expect(r.small).toBe('in flight');
       expect(r.afterAbort).toBe('in flight');
     } finally {
-      await worker.evaluate((l) => Object.assign((globalThis as any).webqRouterLimits, l), limits);
+      await worker.evaluate((l) => {
+        Object.assign((globalThis as any).webqRouterLimits, l);
+        (globalThis as any).webqRevokeGrants();
+      }, limits);
     }
   });
 });

@@ -4,55 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PortLink, type PortLike } from '../../../extension/shared/link';
+import { portPair, type End } from '../../support/port-pair';
 import { listen, post } from '../../../extension/shared/pieces';
 import { replyIdOf, type HostMessage } from '../../../extension/shared/protocol';
-
-interface End extends PortLike {
-  posted: unknown[];
-}
-
-interface FakeEnd extends End {
-  other: FakeEnd;
-  open: boolean;
-  gone: (() => void)[];
-  message: ((m: unknown) => void)[];
-}
-
-function portPair(): [End, End] {
-  const make = (): FakeEnd => {
-    const message: ((m: unknown) => void)[] = [];
-    const gone: (() => void)[] = [];
-    const end: FakeEnd = {
-      posted: [] as unknown[],
-      other: null as unknown as FakeEnd,
-      open: true,
-      message,
-      gone,
-      postMessage(m: unknown) {
-        if (!end.open) throw new Error('Attempting to use a disconnected port object');
-        end.posted.push(m);
-        const to = end.other;
-        queueMicrotask(() => {
-          if (to.open) for (const l of to.message) l(structuredClone(m));
-        });
-      },
-      onMessage: { addListener: (l: (m: unknown) => void) => message.push(l) },
-      onDisconnect: { addListener: (l: () => void) => gone.push(l) },
-      disconnect() {
-        if (!end.open) return;
-        end.open = false;
-        end.other.open = false;
-        for (const l of end.other.gone) l();
-      },
-    };
-    return end;
-  };
-  const a = make();
-  const b = make();
-  a.other = b;
-  b.other = a;
-  return [a, b];
-}
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 const request = (id: string) => ({ type: 'request' as const, id, method: 'capabilities' as const, params: {} });

@@ -1,0 +1,148 @@
+/**
+ * What one call costs outside inference in Chromium with the extension (issue 17: "the extension's own cost ≤ 1 ms
+ * per call"), with Chrome's direct path (shared/direct.ts: bridge → offscreen document) against every request
+ * through the service worker's router, side by side in one run. The router path is the same build with the
+ * worker's `webqDirectPath` hook off.
+ *
+ * Workloads: `webq.capabilities()` (no inference), an Identity model on 768 floats (inference ~0.2 ms) and one
+ * Silero VAD frame (512 samples, ~1–2 ms of inference), both raw models on wasm from a local URL. Per call:
+ * wall = the page's time around the call; outside = wall − performanceMetrics.inferenceTimeMs (the engine's own
+ * time around session.run). Blocks of calls alternate between the paths, after a warm-up of both long enough for
+ * V8 to finish compiling onnxruntime's wasm in the engine host (measured here: per-call times settle only after
+ * ~3–4 s of calls; before that, background compilation on a 2-core machine slows every hop). Medians and quartiles.
+ *
+ *   npm run build && npx tsx bench/call-overhead.ts [--calls 400] [--warmup-ms 6000] [--block 20]
+ *     [--out bench/results/call-overhead.json]
+ */
+import { register } from 'node:module';
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { launchChromium, openWithConsent } from '../tools/browsers';
+import { MODELS } from '../tools/fixtures';
+import { BLANK_PAGE, startServer } from '../tools/server';
+
+register('./lib/esm-hooks.mjs', import.meta.url);
+const { identityModel } = await import('../tests/support/onnx-models');
+
+const { values } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '400' },
+    'warmup-ms': { type: 'string', default: '6000' },
+    block: { type: 'string', default: '20' },
+    out: { type: 'string', default: 'bench/results/call-overhead.json' },
+  },
+});
+const calls = Number(values.calls);
+const warmupMs = Number(values['warmup-ms']);
+const block = Number(values.block);
+
+type Path = 'direct' | 'router';
+type Workload = 'capabilities' | 'identity' | 'silero';
+const WORKLOADS: Workload[] = ['capabilities', 'identity', 'silero'];
+
+const quartiles = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => +s[Math.min(s.length - 1, Math.floor(q * s.length))]!.toFixed(2);
+  return { p25: at(0.25), median: at(0.5), p75: at(0.75) };
+};
+
+const server = await startServer({
+  '/page.html': BLANK_PAGE(),
+  '/identity.onnx': identityModel('float32'),
+  '/silero.onnx': MODELS.sileroVad,
+});
+const chromium = await launchChromium();
+try {
+  const worker = chromium.context.serviceWorkers()[0]!;
+  const usePath = (path: Path) =>
+    worker.evaluate((on) => {
+      const g = globalThis as unknown as { webqDirectPath: boolean; webqRevokeGrants: () => void };
+      g.webqDirectPath = on;
+      g.webqRevokeGrants(); // bridges in direct mode are sent back to the router once, then follow the hook
+    }, path === 'direct');
+  const page = await openWithConsent(chromium.context, `${server.origin}/page.html`);
+  // The page side: one function per workload, kept in the page; strings, so tsx's __name never reaches the page.
+  await page.evaluate(`(async (origin) => {
+    const webq = window.webq;
+    const identity = origin + '/identity.onnx', silero = origin + '/silero.onnx';
+    await webq.load(identity, { backend: 'wasm' });
+    await webq.load(silero, { backend: 'wasm' });
+    const timed = async (call) => {
+      const t = performance.now();
+      const r = await call();
+      const wall = performance.now() - t;
+      return { wall, inference: r ? r.performanceMetrics.inferenceTimeMs : 0 };
+    };
+    window.__calls = {
+      capabilities: () => timed(() => webq.capabilities().then(() => null)),
+      identity: () => timed(() => webq.run(identity, { x: { type: 'float32', dims: [768], data: new Float32Array(768) } }, { backend: 'wasm' })),
+      silero: () => timed(() => webq.run(silero, {
+        input: { type: 'float32', dims: [1, 512], data: new Float32Array(512).map((_, i) => Math.sin(i / 9) * 0.3) },
+        state: { type: 'float32', dims: [2, 1, 128], data: new Float32Array(256) },
+        sr: { type: 'int64', dims: [], data: new BigInt64Array([16000n]) },
+      }, { backend: 'wasm' })),
+    };
+    window.__series = async (name, count) => {
+      const out = [];
+      for (let i = 0; i < count; i++) out.push(await window.__calls[name]());
+      return out;
+    };
+    window.__warm = async (ms) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end) for (const name of ['identity', 'silero', 'capabilities']) await window.__calls[name]();
+    };
+  })(${JSON.stringify(server.origin)})`);
+  for (const path of ['router', 'direct'] as Path[]) {
+    await usePath(path);
+    await page.evaluate(`window.__warm(${warmupMs / 2})`);
+  }
+  const samples: Record<Path, Record<Workload, { wall: number; inference: number }[]>> = {
+    direct: { capabilities: [], identity: [], silero: [] },
+    router: { capabilities: [], identity: [], silero: [] },
+  };
+  for (let done = 0; done < calls; done += block) {
+    for (const path of (done / block) % 2 === 0 ? (['direct', 'router'] as Path[]) : (['router', 'direct'] as Path[])) {
+      await usePath(path);
+      await page.evaluate(`window.__calls.capabilities()`); // the one call the switch sends through the router
+      for (const w of WORKLOADS)
+        samples[path][w].push(
+          ...((await page.evaluate(`window.__series('${w}', ${block})`)) as { wall: number; inference: number }[]),
+        );
+    }
+  }
+  const version = await page.evaluate(() => navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'Chromium');
+  const rows = WORKLOADS.flatMap((w) =>
+    (['router', 'direct'] as Path[]).map((path) => ({
+      workload: w,
+      path,
+      calls: samples[path][w].length,
+      wallMs: quartiles(samples[path][w].map((s) => s.wall)),
+      inferenceMs: quartiles(samples[path][w].map((s) => s.inference)),
+      outsideMs: quartiles(samples[path][w].map((s) => s.wall - s.inference)),
+    })),
+  );
+  const result = {
+    command: `npx tsx bench/call-overhead.ts ${process.argv.slice(2).join(' ')}`.trim(),
+    date: new Date().toISOString().slice(0, 10),
+    browser: `${version} (Debian), headless, extension from dist/chrome`,
+    machine: 'the 2-core VM of shared/TESTING.md (no GPU), wasm',
+    warmupMs,
+    rows,
+  };
+  writeFileSync(values.out!, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(
+    `${result.browser}; ${calls} calls per workload and path, blocks of ${block}, after ${warmupMs} ms of warm-up`,
+  );
+  console.log(
+    '| workload | path | wall ms (p25 / median / p75) | inference ms (median) | outside ms (p25 / median / p75) |',
+  );
+  console.log('|---|---|---|---|---|');
+  for (const r of rows)
+    console.log(
+      `| ${r.workload} | ${r.path} | ${r.wallMs.p25} / **${r.wallMs.median}** / ${r.wallMs.p75} | ${r.inferenceMs.median} | ${r.outsideMs.p25} / **${r.outsideMs.median}** / ${r.outsideMs.p75} |`,
+    );
+  console.log(`→ ${values.out}`);
+} finally {
+  await chromium.close();
+  await server.close();
+}

@@ -78,6 +78,12 @@ const NO_GENERATION = { chromium: [], firefox: [] };
 const cross = (models: readonly WorkloadId[], backends: Backend[], bits: Bits[]): Cell[] =>
   models.flatMap((model) => backends.flatMap((backend) => bits.map((b) => ({ model, backend, bits: b }))));
 
+/**
+ * The side-by-side rows warm both runtimes up for at least this long (and `warmup` rounds): until V8 has compiled
+ * onnxruntime's wasm in the engine host and the page (a Silero frame settles after ~3–4 s of calls here).
+ */
+export const HOPS_WARMUP_MS = 5000;
+
 export function matrix(name: Matrix['name'], runs?: number): Matrix {
   if (name === 'smoke') {
     return {

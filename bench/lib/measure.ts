@@ -7,7 +7,7 @@ import type { GenWorkload } from '../models/generation';
 import type { RawWorkload, TaskWorkload, Workload } from '../models/workloads';
 import type { BaselinePolicy, TaskOutput } from '../page/wire';
 import type { BenchPage } from './browsers';
-import type { Cell, GenCell } from './matrix';
+import { HOPS_WARMUP_MS, type Cell, type GenCell } from './matrix';
 import type { EndToEndRow, GenerationRow, HopRow, LoadKind, LoadRow, QuantRow } from './schema';
 import { cosine, maxAbsDiff, median } from './stats';
 
@@ -247,8 +247,8 @@ export async function hops(ctx: Context, w: Workload, cell: Cell): Promise<HopRo
   await ctx.page.call('baselineLoad', baselineUrl, cell.backend, policy);
   try {
     const r = w.stream
-      ? await ctx.page.call('interleavedStream', url, baselineUrl, w.id, options, ctx.warmup)
-      : await ctx.page.call('interleaved', url, baselineUrl, w.id, options, ctx.runs, ctx.warmup);
+      ? await ctx.page.call('interleavedStream', url, baselineUrl, w.id, options, ctx.warmup, HOPS_WARMUP_MS)
+      : await ctx.page.call('interleaved', url, baselineUrl, w.id, options, ctx.runs, ctx.warmup, HOPS_WARMUP_MS);
     const webqMs = median(r.webq.wallMs);
     const ortMs = median(r.ort.wallMs);
     const goalMs = Math.max(1, 0.05 * ortMs);

@@ -8,7 +8,7 @@ import type { WorkloadId } from '../models/workloads';
 import { SEED_BUILDS, TEST_BUILDS, workload } from '../models/workloads';
 import { genWorkload } from '../models/generation';
 import type { BenchResults, EndToEndRow, GenerationRow } from './schema';
-import { cellName, type Cell } from './matrix';
+import { cellName, HOPS_WARMUP_MS, type Cell } from './matrix';
 import { fmt } from './stats';
 import { barChart, type BarGroup } from './svg';
 
@@ -148,8 +148,11 @@ function hopsSection(r: BenchResults, img: (name: string, svg: string) => string
     '',
     "Same tab, same model bytes (quantized variants prepared by webq's own `prepareModel` in the baseline page),",
     "same onnxruntime-web build and session options; each round runs `webq.run` then the baseline's `session.run`",
-    `(tensors made from the page's arrays, outputs read back), so drift hits both alike. ${r.runs} rounds after ${r.warmup} warm-up rounds`,
-    '(Silero: every frame of the stream). Overhead = median webq − median baseline; goal: ≤ max(1 ms, 5 % of the baseline).',
+    `(tensors made from the page's arrays, outputs read back), so drift hits both alike. ${r.runs} rounds (Silero: every frame`,
+    `of the stream) after a warm-up of both: at least ${r.warmup} rounds and ${HOPS_WARMUP_MS / 1000} s, until V8 has compiled onnxruntime's`,
+    'wasm in the engine host and the page (before that, background compilation slows every hop on a 2-core machine:',
+    '[architecture.md](architecture.md#what-the-hops-cost)). Overhead = median webq − median baseline; goal: ≤ max(1 ms, 5 % of',
+    "the baseline). Chrome sends a page's calls straight to the offscreen document once its first call passed the router.",
     'The "session.run" columns are each runtime\'s own time around `session.run` (webq: in the engine host).',
     '',
     '| browser | model | backend | precision | webq ms | ORT-in-page ms | overhead ms | ratio | webq session.run | page session.run | goal ms | within goal |',

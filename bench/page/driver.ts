@@ -277,23 +277,28 @@ const driver = {
     options: Record<string, unknown>,
     rounds: number,
     warmup: number,
+    warmupMs: number,
   ) {
     const b = await baseline();
     const feeds = inputs.get(inputName)!;
     const webqSeries: Series = { wallMs: [], inferenceMs: [] };
     const ortSeries: Series = { wallMs: [], inferenceMs: [] };
-    for (let i = 0; i < warmup + rounds; i++) {
+    const roundOfBoth = async () => {
       let t = performance.now();
       const r = await webq().run(url, feeds, options);
       const webqWall = performance.now() - t;
       t = performance.now();
       const o = await b.run(baselineUrl, feeds);
       const ortWall = performance.now() - t;
-      if (i < warmup) continue;
-      webqSeries.wallMs.push(webqWall);
-      webqSeries.inferenceMs.push(r.performanceMetrics.inferenceTimeMs);
-      ortSeries.wallMs.push(ortWall);
-      ortSeries.inferenceMs.push(o.ms);
+      return { webqWall, ortWall, webqInference: r.performanceMetrics.inferenceTimeMs, ortInference: o.ms };
+    };
+    await warmUp(warmup, warmupMs, roundOfBoth);
+    for (let i = 0; i < rounds; i++) {
+      const m = await roundOfBoth();
+      webqSeries.wallMs.push(m.webqWall);
+      webqSeries.inferenceMs.push(m.webqInference);
+      ortSeries.wallMs.push(m.ortWall);
+      ortSeries.inferenceMs.push(m.ortInference);
     }
     return { webq: webqSeries, ort: ortSeries };
   },
@@ -347,6 +352,7 @@ const driver = {
     streamName: string,
     options: Record<string, unknown>,
     warmup: number,
+    warmupMs: number,
   ) {
     const b = await baseline();
     const s = streams.get(streamName)!;
@@ -355,9 +361,8 @@ const driver = {
     let ortState: Float32Array = new Float32Array(size);
     const webqSeries: Series = { wallMs: [], inferenceMs: [] };
     const ortSeries: Series = { wallMs: [], inferenceMs: [] };
-    for (let i = 0; i < warmup + s.frames; i++) {
-      const frame = i < warmup ? i % s.frames : i - warmup;
-      if (i === warmup) {
+    const frameOfBoth = async (frame: number) => {
+      if (frame === 0) {
         webqState = new Float32Array(size);
         ortState = new Float32Array(size);
       }
@@ -369,15 +374,29 @@ const driver = {
       const ortWall = performance.now() - t;
       webqState = r.output[s.stateOut]!.data as Float32Array;
       ortState = o.outputs[s.stateOut]!.data as Float32Array;
-      if (i < warmup) continue;
-      webqSeries.wallMs.push(webqWall);
-      webqSeries.inferenceMs.push(r.performanceMetrics.inferenceTimeMs);
-      ortSeries.wallMs.push(ortWall);
-      ortSeries.inferenceMs.push(o.ms);
+      return { webqWall, ortWall, webqInference: r.performanceMetrics.inferenceTimeMs, ortInference: o.ms };
+    };
+    await warmUp(warmup, warmupMs, (i) => frameOfBoth(i % s.frames));
+    for (let frame = 0; frame < s.frames; frame++) {
+      const m = await frameOfBoth(frame);
+      webqSeries.wallMs.push(m.webqWall);
+      webqSeries.inferenceMs.push(m.webqInference);
+      ortSeries.wallMs.push(m.ortWall);
+      ortSeries.inferenceMs.push(m.ortInference);
     }
     return { webq: webqSeries, ort: ortSeries };
   },
 };
+
+/**
+ * Untimed rounds before a side-by-side measurement: at least `rounds`, and at least `ms` of them. Right after a
+ * load, V8 still compiles onnxruntime's wasm in the background for seconds (in the engine host and in this page),
+ * which on a 2-core machine slows every hop; the comparison is of the settled state (docs/architecture.md).
+ */
+async function warmUp(rounds: number, ms: number, round: (i: number) => Promise<unknown>): Promise<void> {
+  const until = performance.now() + ms;
+  for (let i = 0; i < rounds || performance.now() < until; i++) await round(i);
+}
 
 export type BenchDriver = typeof driver;
 Object.defineProperty(window, 'benchDriver', { value: driver, enumerable: false });

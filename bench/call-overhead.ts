@@ -4,7 +4,7 @@
  * through the service worker's router, side by side in one run. The router path is the same build with the
  * worker's `webqDirectPath` hook off.
  *
- * Workloads: `webq.capabilities()` (no inference), an Identity model on 768 floats (inference ~0.2 ms) and one
+ * Workloads: `webq.capabilities()` (no inference), an Identity model on `--floats` floats (inference ~0.2 ms) and one
  * Silero VAD frame (512 samples, ~1–2 ms of inference), both raw models on wasm from a local URL. Per call:
  * wall = the page's time around the call; outside = wall − performanceMetrics.inferenceTimeMs (the engine's own
  * time around session.run). Blocks of calls alternate between the paths, after a warm-up of both long enough for
@@ -29,12 +29,15 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '400' },
     'warmup-ms': { type: 'string', default: '6000' },
     block: { type: 'string', default: '20' },
+    /** Floats in and out of the Identity model (768 by default: a small call; 262144 is 1 MiB each way). */
+    floats: { type: 'string', default: '768' },
     out: { type: 'string', default: 'bench/results/call-overhead.json' },
   },
 });
 const calls = Number(values.calls);
 const warmupMs = Number(values['warmup-ms']);
 const block = Number(values.block);
+const floats = Number(values.floats);
 
 type Path = 'direct' | 'router';
 type Workload = 'capabilities' | 'identity' | 'silero';
@@ -75,7 +78,7 @@ try {
     };
     window.__calls = {
       capabilities: () => timed(() => webq.capabilities().then(() => null)),
-      identity: () => timed(() => webq.run(identity, { x: { type: 'float32', dims: [768], data: new Float32Array(768) } }, { backend: 'wasm' })),
+      identity: () => timed(() => webq.run(identity, { x: { type: 'float32', dims: [${floats}], data: new Float32Array(${floats}) } }, { backend: 'wasm' })),
       silero: () => timed(() => webq.run(silero, {
         input: { type: 'float32', dims: [1, 512], data: new Float32Array(512).map((_, i) => Math.sin(i / 9) * 0.3) },
         state: { type: 'float32', dims: [2, 1, 128], data: new Float32Array(256) },

@@ -105,10 +105,9 @@ export class DirectPorts {
       }
     };
     const emit = (m: HostMessage) => {
+      if (isFinal(m)) this.idleSoon(); // also for an aborted request, whose reply nobody waits for
       const reply = this.table.reply(m);
-      if (!reply) return;
-      send(reply.message);
-      if (isFinal(m)) this.idleSoon();
+      if (reply) send(reply.message);
     };
     listen(port, REQUEST_PIECES_LIMIT, (raw) => {
       let message: ClientMessage;

@@ -14,7 +14,7 @@ import { browserInfo } from './browser-info';
 import { DirectPorts } from './direct-ports';
 import { ENGINE_PORT } from '../shared/ports';
 import type { EngineEnvelope, HostMessage } from '../shared/protocol';
-import { isSignal, type RevokeSignal } from '../shared/direct';
+import { isSignal, type BusySignal, type RevokeSignal } from '../shared/direct';
 import { listen, post, REQUEST_PIECES_LIMIT } from '../shared/pieces';
 
 const extension = { id: chrome.runtime.id, origin: new URL(chrome.runtime.getURL('')).origin };
@@ -23,12 +23,20 @@ const KEEPALIVE_MS = 20_000;
 
 /** The port to the service worker now, for the direct path's busy reports. */
 let worker: chrome.runtime.Port | null = null;
-const direct = new DirectPorts(engine, extension, (signal) => worker?.postMessage(signal));
+const direct = new DirectPorts(engine, extension, (signal) => {
+  try {
+    worker?.postMessage(signal);
+  } catch {
+    /* the worker went away; the next port reports again */
+  }
+});
 chrome.runtime.onConnect.addListener((port) => direct.accept(port));
 
 function connect(): void {
   const port = chrome.runtime.connect({ name: ENGINE_PORT });
   worker = port;
+  // A new worker knows nothing of the direct work in flight: its watchdog needs to (shared/direct.ts).
+  if (direct.serving) port.postMessage({ type: 'busy', busy: true } satisfies BusySignal);
   const emit = (m: HostMessage) => {
     try {
       post(port, m);

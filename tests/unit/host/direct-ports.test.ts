@@ -122,6 +122,15 @@ describe('DirectPorts', () => {
     received[1]!.emit({ type: 'result', id: 'd1', result: null });
     await new Promise((r) => setTimeout(r, 1100));
     expect(reports).toEqual([true, false]);
+    // The last request aborted: nobody gets its reply, and the host still reports idle.
+    b.send(request('c'));
+    await tick();
+    b.send({ type: 'abort', id: 'c' });
+    await tick();
+    received.at(-1)!.emit({ type: 'error', id: 'd2', error: { name: 'AbortError', message: 'aborted' } });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(reports).toEqual([true, false, true, false]);
+    expect(b.got.filter((m) => (m as { id?: string }).id === 'c')).toEqual([]);
     direct.revoke();
     b.send(request('b'));
     await tick();

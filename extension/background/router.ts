@@ -6,13 +6,7 @@
 import browser from 'webextension-polyfill';
 import { toWireError, WebqError } from '../shared/errors';
 import type { Link } from '../shared/link';
-import {
-  replyIdOf,
-  validateClientMessage,
-  type ClientMessage,
-  type EngineEnvelope,
-  type HostMessage,
-} from '../shared/protocol';
+import { validatedOrAnswered, type EngineEnvelope, type HostMessage } from '../shared/protocol';
 import { PAGE_PORT, UI_PORT } from '../shared/ports';
 import { callerOf } from '../shared/caller';
 import type { DirectSignal } from '../shared/direct';
@@ -73,24 +67,19 @@ export function startRouter(engine: EngineLink, options: RouterOptions = {}): vo
       return;
     }
     const requests = table.port(port, caller.origin);
-    const fail = (clientId: string, err: unknown) => {
+    const answer = (m: HostMessage) => {
       try {
-        port.postMessage({ type: 'error', id: clientId, error: toWireError(err) } satisfies HostMessage);
+        port.postMessage(m);
       } catch {
         /* gone */
       }
     };
+    const fail = (clientId: string, err: unknown) => answer({ type: 'error', id: clientId, error: toWireError(err) });
     const page = port.name === PAGE_PORT;
 
     listen(port, REQUEST_PIECES_LIMIT, async (raw: unknown) => {
-      let message: ClientMessage;
-      try {
-        message = validateClientMessage(raw);
-      } catch (err) {
-        const id = replyIdOf(raw);
-        if (id) fail(id, err);
-        return;
-      }
+      const message = validatedOrAnswered(raw, answer);
+      if (!message) return;
       if (message.type === 'abort') {
         // Sent even while consent is pending: the engine ignores an id it never saw.
         const id = requests.abort(message.id);

@@ -9,7 +9,7 @@
 import browser from 'webextension-polyfill';
 import { toWireError, WebqError } from '../shared/errors';
 import { BridgeLink } from './bridge-link';
-import { replyIdOf, validateClientMessage, type HostMessage } from '../shared/protocol';
+import { replyIdOf, validatedOrAnswered, type HostMessage } from '../shared/protocol';
 import { BRIDGE_TAG, PAGE_TAG, postEnvelope, targetOrigin, type WindowEnvelope } from '../shared/window-envelope';
 
 /** The ports to the engine: opened on the first request, their in-flight requests failed if they close. */
@@ -64,14 +64,8 @@ window.addEventListener('message', (event: MessageEvent) => {
     refuseOpaque(raw);
     return;
   }
-  let message;
-  try {
-    message = validateClientMessage(raw);
-  } catch (err) {
-    const id = replyIdOf(raw);
-    if (id) reply({ type: 'error', id, error: toWireError(err) });
-    return;
-  }
+  const message = validatedOrAnswered(raw, reply);
+  if (!message) return;
   if (message.type === 'request') {
     delete message.gesture;
     if (gesture()) message.gesture = true;

@@ -9,18 +9,11 @@
  * that request through the router, which asks.
  */
 import { callerOf } from '../shared/caller';
-import type { BusySignal, Grant, RerouteSignal } from '../shared/direct';
+import type { BusySignal, RerouteSignal } from '../shared/direct';
 import { toWireError, WebqError } from '../shared/errors';
 import { listen, post, REQUEST_PIECES_LIMIT } from '../shared/pieces';
 import { DIRECT_PORT } from '../shared/ports';
-import {
-  isFinal,
-  replyIdOf,
-  validateClientMessage,
-  type ClientMessage,
-  type EngineEnvelope,
-  type HostMessage,
-} from '../shared/protocol';
+import { isFinal, validatedOrAnswered, type EngineEnvelope, type HostMessage } from '../shared/protocol';
 import { REQUEST_LIMITS, requestBytes, RequestTable, type RequestLimits } from '../shared/request-table';
 import type { Engine } from './engine';
 
@@ -28,7 +21,8 @@ import type { Engine } from './engine';
 const IDLE_AFTER_MS = 1000;
 
 export class DirectPorts {
-  private readonly grants = new Map<string, Grant>();
+  /** Origins the router has let through since the last revoke. */
+  private readonly grants = new Set<string>();
   private limits: RequestLimits = REQUEST_LIMITS;
   private readonly table = new RequestTable<chrome.runtime.Port>('d', () => this.limits);
   /** Routed page requests in flight (the router's id → release of their count). */
@@ -67,12 +61,11 @@ export class DirectPorts {
   receiveRouted(envelope: EngineEnvelope, emit: (m: HostMessage) => void): void {
     const { message, caller } = envelope;
     if (envelope.grant) {
-      this.grants.set(caller.origin, envelope.grant);
+      this.grants.add(caller.origin);
       this.limits = envelope.grant;
     }
     if (message.type === 'abort') {
-      this.routed.get(message.id)?.();
-      this.routed.delete(message.id);
+      this.releaseRouted(message.id);
       return this.engine.receive(message, caller, emit);
     }
     if (caller.origin === this.extension.origin) return this.engine.receive(message, caller, emit);
@@ -80,12 +73,14 @@ export class DirectPorts {
     if (held instanceof WebqError) return emit({ type: 'error', id: message.id, error: toWireError(held) });
     this.routed.set(message.id, held);
     this.engine.receive(message, caller, (m) => {
-      if (isFinal(m)) {
-        this.routed.get(m.id)?.();
-        this.routed.delete(m.id);
-      }
+      if (isFinal(m)) this.releaseRouted(m.id);
       emit(m);
     });
+  }
+
+  private releaseRouted(id: string): void {
+    this.routed.get(id)?.();
+    this.routed.delete(id);
   }
 
   /** Serves a bridge's direct port; any other port is left alone. */
@@ -110,14 +105,8 @@ export class DirectPorts {
       if (reply) send(reply.message);
     };
     listen(port, REQUEST_PIECES_LIMIT, (raw) => {
-      let message: ClientMessage;
-      try {
-        message = validateClientMessage(raw);
-      } catch (err) {
-        const id = replyIdOf(raw);
-        if (id) send({ type: 'error', id, error: toWireError(err) });
-        return;
-      }
+      const message = validatedOrAnswered(raw, send);
+      if (!message) return;
       if (message.type === 'abort') {
         const id = requests.abort(message.id);
         if (id) this.engine.receive({ type: 'abort', id }, caller, emit);

@@ -14,7 +14,6 @@
  * (a restarted worker knows of no grant). The worker's watchdog still covers direct work: the document reports
  * `busy` while it serves direct requests.
  */
-import type { RequestLimits } from './request-table';
 
 /** Router → bridge, on the page port: this origin's requests may go straight to the engine host. */
 export interface DirectSignal {
@@ -37,9 +36,6 @@ export interface BusySignal {
   type: 'busy';
   busy: boolean;
 }
-
-/** What a grant carries: the limits the router applies, which the engine host applies to direct requests. */
-export type Grant = RequestLimits;
 
 export const isSignal = <T extends { type: string }>(raw: unknown, type: T['type']): raw is T =>
   (raw as { type?: unknown } | null)?.type === type;

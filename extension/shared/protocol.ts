@@ -7,7 +7,7 @@
  * the page can post anything to the bridge, so nothing downstream trusts what came before it.
  */
 import type { RequestLimits } from './request-table';
-import { dataError, isErrorName, WebqError, type WireError } from './errors';
+import { dataError, isErrorName, toWireError, WebqError, type WireError } from './errors';
 import { checkMessages, type ChatMessage } from './messages';
 import { isPlainObject, normalizeOptions, type NormalizedOptions } from './options';
 import { checkTensor, isTypedArrayOf, LIMITS, type Tensor } from './tensor';
@@ -260,6 +260,21 @@ export function checkWireInput(v: unknown): WireInput {
       return { kind: 'messages', messages: checkMessages(o.messages) };
     default:
       throw dataError('input kind must be tensors, text, image, audio or messages');
+  }
+}
+
+/**
+ * `validateClientMessage` at a hop that answers: the checked message, or null after `answer` got the error for a
+ * message that failed (only a well-formed id gets one: `replyIdOf`). The bridge, the router and Chrome's direct
+ * ports all take messages this way.
+ */
+export function validatedOrAnswered(raw: unknown, answer: (error: HostMessage) => void): ClientMessage | null {
+  try {
+    return validateClientMessage(raw);
+  } catch (err) {
+    const id = replyIdOf(raw);
+    if (id) answer({ type: 'error', id, error: toWireError(err) });
+    return null;
   }
 }
 

@@ -281,9 +281,7 @@ const driver = {
   ) {
     const b = await baseline();
     const feeds = inputs.get(inputName)!;
-    const webqSeries: Series = { wallMs: [], inferenceMs: [] };
-    const ortSeries: Series = { wallMs: [], inferenceMs: [] };
-    const roundOfBoth = async () => {
+    const roundOfBoth = async (): Promise<RoundOfBoth> => {
       let t = performance.now();
       const r = await webq().run(url, feeds, options);
       const webqWall = performance.now() - t;
@@ -292,15 +290,7 @@ const driver = {
       const ortWall = performance.now() - t;
       return { webqWall, ortWall, webqInference: r.performanceMetrics.inferenceTimeMs, ortInference: o.ms };
     };
-    await warmUp(warmup, warmupMs, roundOfBoth);
-    for (let i = 0; i < rounds; i++) {
-      const m = await roundOfBoth();
-      webqSeries.wallMs.push(m.webqWall);
-      webqSeries.inferenceMs.push(m.webqInference);
-      ortSeries.wallMs.push(m.ortWall);
-      ortSeries.inferenceMs.push(m.ortInference);
-    }
-    return { webq: webqSeries, ort: ortSeries };
+    return sideBySide(warmup, warmupMs, rounds, roundOfBoth);
   },
 
   async transformersLoad(host: string, repo: string, device: 'wasm' | 'webgpu', ortBase: string) {
@@ -359,9 +349,7 @@ const driver = {
     const size = s.stateDims.reduce((a, c) => a * c, 1);
     let webqState: Float32Array = new Float32Array(size);
     let ortState: Float32Array = new Float32Array(size);
-    const webqSeries: Series = { wallMs: [], inferenceMs: [] };
-    const ortSeries: Series = { wallMs: [], inferenceMs: [] };
-    const frameOfBoth = async (frame: number) => {
+    const frameOfBoth = async (frame: number): Promise<RoundOfBoth> => {
       if (frame === 0) {
         webqState = new Float32Array(size);
         ortState = new Float32Array(size);
@@ -376,26 +364,43 @@ const driver = {
       ortState = o.outputs[s.stateOut]!.data as Float32Array;
       return { webqWall, ortWall, webqInference: r.performanceMetrics.inferenceTimeMs, ortInference: o.ms };
     };
-    await warmUp(warmup, warmupMs, (i) => frameOfBoth(i % s.frames));
-    for (let frame = 0; frame < s.frames; frame++) {
-      const m = await frameOfBoth(frame);
-      webqSeries.wallMs.push(m.webqWall);
-      webqSeries.inferenceMs.push(m.webqInference);
-      ortSeries.wallMs.push(m.ortWall);
-      ortSeries.inferenceMs.push(m.ortInference);
-    }
-    return { webq: webqSeries, ort: ortSeries };
+    // Warm-up rounds go through the stream (and around again); the timed ones are its frames in order, from frame 0.
+    return sideBySide(warmup, warmupMs, s.frames, (i) => frameOfBoth(i % s.frames));
   },
 };
 
+/** One round of a side-by-side row: webq's and the baseline's wall times and own session.run times. */
+interface RoundOfBoth {
+  webqWall: number;
+  ortWall: number;
+  webqInference: number;
+  ortInference: number;
+}
+
 /**
- * Untimed rounds before a side-by-side measurement: at least `rounds`, and at least `ms` of them. Right after a
- * load, V8 still compiles onnxruntime's wasm in the background for seconds (in the engine host and in this page),
- * which on a 2-core machine slows every hop; the comparison is of the settled state (docs/architecture.md).
+ * Untimed rounds first — at least `warmup`, and at least `warmupMs` of them: right after a load, V8 still compiles
+ * onnxruntime's wasm in the background for seconds (in the engine host and in this page), which on a 2-core machine
+ * slows every hop, and the comparison is of the settled state (docs/architecture.md) — then `rounds` timed ones,
+ * numbered from 0 again.
  */
-async function warmUp(rounds: number, ms: number, round: (i: number) => Promise<unknown>): Promise<void> {
-  const until = performance.now() + ms;
-  for (let i = 0; i < rounds || performance.now() < until; i++) await round(i);
+async function sideBySide(
+  warmup: number,
+  warmupMs: number,
+  rounds: number,
+  round: (i: number) => Promise<RoundOfBoth>,
+): Promise<{ webq: Series; ort: Series }> {
+  const until = performance.now() + warmupMs;
+  for (let i = 0; i < warmup || performance.now() < until; i++) await round(i);
+  const webq: Series = { wallMs: [], inferenceMs: [] };
+  const ort: Series = { wallMs: [], inferenceMs: [] };
+  for (let k = 0; k < rounds; k++) {
+    const m = await round(k);
+    webq.wallMs.push(m.webqWall);
+    webq.inferenceMs.push(m.webqInference);
+    ort.wallMs.push(m.ortWall);
+    ort.inferenceMs.push(m.ortInference);
+  }
+  return { webq, ort };
 }
 
 export type BenchDriver = typeof driver;

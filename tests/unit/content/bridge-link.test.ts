@@ -25,7 +25,15 @@ function setup() {
   link.listen((m) => got.push(m));
   const router = () => far[PAGE_PORT]!.at(-1)!;
   const host = () => far[DIRECT_PORT]!.at(-1)!;
-  return { link, got, seen, router, host, far };
+  /** Request a through the router, which says `direct`; then request b, which goes straight to the host. */
+  const aRoutedThenBDirect = async () => {
+    link.send(request('a'));
+    post(router(), { type: 'direct' });
+    await tick();
+    link.send(request('b'));
+    await tick();
+  };
+  return { link, got, seen, router, host, far, aRoutedThenBDirect };
 }
 
 describe('BridgeLink', () => {
@@ -49,12 +57,8 @@ describe('BridgeLink', () => {
   });
 
   it('sends a rerouted request through the router, and the next ones too until the router says direct again', async () => {
-    const { link, got, seen, router, host } = setup();
-    link.send(request('a'));
-    post(router(), { type: 'direct' });
-    await tick();
-    link.send(request('b'));
-    await tick();
+    const { link, got, seen, router, host, aRoutedThenBDirect } = setup();
+    await aRoutedThenBDirect();
     post(host(), { type: 'reroute', id: 'b' });
     await tick();
     expect(seen[PAGE_PORT]).toEqual([request('a'), request('b')]);
@@ -68,12 +72,8 @@ describe('BridgeLink', () => {
   });
 
   it('sends an abort the way its request went, also after a progress event', async () => {
-    const { link, seen, router, host } = setup();
-    link.send(request('a'));
-    post(router(), { type: 'direct' });
-    await tick();
-    link.send(request('b'));
-    await tick();
+    const { link, seen, host, aRoutedThenBDirect } = setup();
+    await aRoutedThenBDirect();
     post(host(), { type: 'progress', id: 'b', progress: { phase: 'download', loaded: 1, total: 2 } });
     await tick();
     link.send({ type: 'abort', id: 'b' });
@@ -84,12 +84,8 @@ describe('BridgeLink', () => {
   });
 
   it('fails the direct requests in flight when the engine host goes away, and uses the router again', async () => {
-    const { link, got, seen, router, host } = setup();
-    link.send(request('a'));
-    post(router(), { type: 'direct' });
-    await tick();
-    link.send(request('b'));
-    await tick();
+    const { link, got, seen, host, aRoutedThenBDirect } = setup();
+    await aRoutedThenBDirect();
     host().disconnect();
     expect(got).toEqual([
       {

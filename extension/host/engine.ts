@@ -310,9 +310,9 @@ export class Engine {
         checkFeeds(graph(role).io, feeds);
         return (await runGraph(graph(role), feeds, job.signal)).outputs;
       },
-      runKeeping: async (role, feeds, keep) => {
+      runKeeping: async (role, feeds, keep, fetches) => {
         checkFeeds(graph(role).io, feeds);
-        return (await runGraph(graph(role), feeds, job.signal, keep)).outputs;
+        return (await runGraph(graph(role), feeds, job.signal, keep, fetches)).outputs;
       },
       accepts: (role, tensor) => acceptsGraphFeed(graph(role), tensor),
       native: (role) => (graph(role) === loaded.main ? native : undefined),

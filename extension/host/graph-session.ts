@@ -79,7 +79,8 @@ export async function openGraph(
 
 /**
  * One inference of one graph, queued behind the graph's other runs. Outputs named in `keep` stay on the GPU where
- * the session keeps them (WebGPU: a decoder's present.*); feeds may be such tensors of this graph's session.
+ * the session keeps them (WebGPU: a decoder's present.*); feeds may be such tensors of this graph's session. With
+ * `fetches`, only those outputs are read out.
  */
 export function runGraph(
   graph: LoadedGraph,
@@ -91,19 +92,21 @@ export function runGraph(
   feeds: Record<string, HeldTensor>,
   signal: AbortSignal,
   keep: readonly string[],
+  fetches?: readonly string[],
 ): Promise<{ outputs: Record<string, HeldTensor>; ms: number }>;
 export function runGraph(
   graph: LoadedGraph,
   feeds: Record<string, HeldTensor>,
   signal: AbortSignal,
   keep: readonly string[] = [],
+  fetches?: readonly string[],
 ): Promise<{ outputs: Record<string, HeldTensor>; ms: number }> {
   const result = graph.queue.then(async () => {
     if (signal.aborted) throw new WebqError('AbortError', 'the request was aborted');
     if (graph.broken) throw new WebqError('OperationError', `${graph.broken}; call again: the model is loaded anew`);
     const session = await sessionFor(graph, feeds);
     try {
-      return await runSession(session, feeds, graph.lost, keep);
+      return await runSession(session, feeds, graph.lost, keep, fetches);
     } catch (err) {
       const failure =
         err instanceof WebqError ? err : new WebqError('OperationError', `inference failed: ${(err as Error).message}`);

@@ -42,6 +42,8 @@ export class WorkerTokenizer {
   private worker: WorkerLike | undefined;
   /** Requests run one at a time: each budget counts the worker's own time on it, not a wait behind another. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Requests asked for and not yet answered. */
+  private inFlight = 0;
   private idle: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -59,7 +61,11 @@ export class WorkerTokenizer {
   }
 
   ask(request: TokenizerRequest): Promise<TokenizerResult> {
-    return this.serial(async () => this.send(await this.ready(), request, this.budget.stepMs));
+    return this.serial(() => {
+      const worker = this.worker;
+      const { stepMs } = this.budget;
+      return worker ? this.send(worker, request, stepMs) : this.ready().then((w) => this.send(w, request, stepMs));
+    });
   }
 
   /** Ends the worker now (a later request starts another). */
@@ -69,16 +75,26 @@ export class WorkerTokenizer {
     this.worker = undefined;
   }
 
+  /**
+   * Runs `work` after the requests before it. With none in flight it starts at once, within this call: a decode
+   * asked for by the generation loop is then posted before the loop starts the model's next step, and the two
+   * overlap (decode-loop.ts).
+   */
   private serial<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(async () => {
+    const start = async () => {
       clearTimeout(this.idle);
       try {
         return await work();
       } finally {
         if (this.worker) this.armIdle();
       }
-    });
-    this.queue = result.catch(() => undefined);
+    };
+    const result = this.inFlight === 0 ? start() : this.queue.then(start);
+    this.inFlight++;
+    this.queue = result.then(
+      () => void this.inFlight--,
+      () => void this.inFlight--,
+    );
     return result;
   }
 

@@ -45,12 +45,14 @@ export interface GraphRunner {
   run(role: string, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
   /**
    * Like `run`, but the outputs named in `keep` may stay on the device (as DeviceTensors, where the backend can:
-   * WebGPU), and feeds may be DeviceTensors this runner made. Runners without it give CPU tensors only.
+   * WebGPU), and feeds may be DeviceTensors this runner made. Runners without it give CPU tensors only. With
+   * `fetches`, the runner may give only those outputs (the others are not copied out of the runtime).
    */
   runKeeping?(
     role: string,
     feeds: Record<string, HeldTensor>,
     keep: readonly string[],
+    fetches?: readonly string[],
   ): Promise<Record<string, HeldTensor>>;
   /** Whether a DeviceTensor can be fed to `role`'s graph now (same session, device not lost). */
   accepts?(role: string, tensor: DeviceTensor): boolean;

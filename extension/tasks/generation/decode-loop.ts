@@ -15,9 +15,13 @@
  * A graph prepared with webq's next-token head (onnx/next-token.ts: the last position's logits, limited to the
  * tokenizer's vocabulary, ArgMax in the graph) gives the greedy token as `webq_next_token`. When the pick needs
  * nothing but that argmax (`Sampler.argmaxOnly`), the loop reads only the token: on WebGPU the logits stay on the
- * device (kept, then disposed at once), so a step reads back 8 bytes instead of the vocabulary-wide row. Runners
- * without `runKeeping` (wasm, Node) still get the logits (ORT copies every output out of its heap), but the argmax
- * is the graph's, not a JavaScript loop over 128k–152k floats. Sampling and penalties read the logits as before.
+ * device, so a step reads back 8 bytes instead of the vocabulary-wide row; on wasm the row is not fetched, so
+ * onnxruntime never copies it out of its heap. Runners without `runKeeping` (Node tests) still get the logits, but
+ * the argmax is the graph's, not a JavaScript loop over 128k–152k floats. Sampling and penalties read the logits.
+ *
+ * Turning a token into text is a round trip to the tokenizer's worker in the engine: it is asked before the next
+ * step starts and awaited after it, so the two overlap. A stop string found in that text ends the generation one
+ * step late; that step's token is the one just generated, so the cache stays what the whole text would give.
  *
  * When the runner offers webq's own decode engine for the graph (`GraphRunner.native`, engine 'webq' or 'auto'), each
  * step runs there instead: it keeps the cache's positions on the GPU itself, and `past` stays empty.
@@ -254,20 +258,23 @@ export class DecodeLoop {
         break;
       }
       tokens.push(next);
-      emit(await detokenizer.push(next));
+      const text = detokenizer.push(next);
+      if (tokens.length >= maxNew || aborted()) {
+        emit(await text);
+        reason = detokenizer.stopped ? 'stop' : tokens.length >= maxNew ? 'length' : 'abort';
+        break;
+      }
+      const stepping = this.step(cache, [next], want);
+      // Handled from now on: a failed step is reported below, after the text it overlapped with.
+      stepping.catch(() => undefined);
+      emit(await settledAfter(text, stepping));
       if (detokenizer.stopped) {
+        // The text is complete: a failure of the step that ran meanwhile leaves `next` pending, the cache whole.
+        await stepping.catch(() => undefined);
         reason = 'stop';
         break;
       }
-      if (tokens.length >= maxNew) {
-        reason = 'length';
-        break;
-      }
-      if (aborted()) {
-        reason = 'abort';
-        break;
-      }
-      out = await this.step(cache, [next], want);
+      out = await stepping;
     }
     emit(await detokenizer.finish());
     return result(reason, prefillMs, firstTokenAt);
@@ -290,8 +297,10 @@ export class DecodeLoop {
     const { graphs, role } = this.model;
     const feeds = this.feeds(cache, ids);
     const keep = token ? [...this.presentNames, 'logits'] : this.presentNames;
+    // A greedy step reads the head's token and the cache, never the vocabulary-wide logits row.
+    const fetches = token ? [...this.presentNames, NEXT_TOKEN_OUTPUT] : undefined;
     const outputs: Record<string, HeldTensor> = graphs.runKeeping
-      ? await graphs.runKeeping(role, feeds, keep)
+      ? await graphs.runKeeping(role, feeds, keep, fetches)
       : await graphs.run(role, feeds as Record<string, Tensor>);
     const presents = new Map<string, HeldTensor>();
     let result: { token: number } | { logits: Float32Array };
@@ -313,7 +322,7 @@ export class DecodeLoop {
       disposeDevice(Object.values(outputs));
       throw err;
     }
-    // Read on the device by the head; never fed anywhere.
+    // Read on the device by the head; never fed anywhere (and not fetched where the runner takes `fetches`).
     const logits = outputs.logits;
     if (logits && isDeviceTensor(logits)) logits.dispose();
     for (const [name, present] of presents) replaceHeld(cache.past, name, present);
@@ -423,6 +432,16 @@ export class DecodeLoop {
         );
       }
     }
+  }
+}
+
+/** `first`'s value; when it fails, its error once `other` has settled too (no step left running on its own). */
+async function settledAfter<T>(first: Promise<T>, other: Promise<unknown>): Promise<T> {
+  try {
+    return await first;
+  } catch (err) {
+    await other.catch(() => undefined);
+    throw err;
   }
 }
 

@@ -121,20 +121,27 @@ export class IncrementalDecoder {
   private contextText(): Promise<string> {
     const c = this.context;
     if (c && c.prefix === this.prefix && c.read === this.read) return c.text;
-    const ids = this.ids.slice(this.prefix, this.read);
-    let text: Promise<string>;
-    try {
-      text = Promise.resolve(this.decode(ids));
-    } catch (err) {
-      text = Promise.reject(err);
-    }
+    const text = this.decodeNow(this.ids.slice(this.prefix, this.read));
     this.context = { prefix: this.prefix, read: this.read, text };
     return text;
   }
 
+  /** Asks for the text of `ids` now (a throwing decode becomes a rejected promise). */
+  private decodeNow(ids: number[]): Promise<string> {
+    try {
+      return Promise.resolve(this.decode(ids));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   private async advance(force: boolean): Promise<string> {
+    // Asked before anything is awaited: in the engine this posts to the tokenizer's worker at once, so the decoding
+    // overlaps what the caller starts next (decode-loop.ts: the model's step on this token).
+    const text = this.decodeNow(this.ids.slice(this.prefix));
+    text.catch(() => undefined); // reported by the await below, unless the context's failure comes first
     const before = this.read > this.prefix ? await this.contextText() : '';
-    const after = await this.decode(this.ids.slice(this.prefix));
+    const after = await text;
     if (!force && after.endsWith('\uFFFD') && this.ids.length - this.read < MAX_HELD_TOKENS) return '';
     // `before` was emitted already. A decoder that rewrites its left context (space clean-up) cannot take back
     // what was emitted: only the part after the common prefix is new.

@@ -14,6 +14,7 @@ import {
   ROLE,
   type ChatMessage,
 } from '../../../extension/tasks/generation/index';
+import type { GraphRunner } from '../../../extension/tasks/types';
 import type { HubFiles } from '../../support/node-pipeline';
 import { load, referenceGreedy, watched, type Loaded } from './lm-harness';
 
@@ -103,6 +104,47 @@ export function decodeLoopSuite(name: string, hub: () => HubFiles): void {
     const short = await generateText(m.assets, { kind: 'messages', messages: MESSAGES }, { maxNewTokens: 3 }, m.runner);
     expect(short.tokens).toEqual(reference.slice(0, 3));
     expect(short.finishReason).toBe('length');
+  });
+
+  test(`${name}: after a stop string the cache holds the prompt and every generated token, run or pending`, async () => {
+    const full = await decode(reference);
+    const stop = full.slice(Math.floor(full.length / 2), Math.floor(full.length / 2) + 2);
+    const r = await loop().run(prompt, { decode, maxNewTokens: STEPS, stop: [stop] });
+    expect(r.finishReason).toBe('stop');
+    expect(r.tokens.length).toBeLessThan(STEPS);
+    expect([...r.cache.tokens, ...r.cache.pending]).toEqual([...prompt, ...r.tokens]);
+  });
+
+  test(`${name}: the tokenizer turns a token into text while the model runs that token`, async () => {
+    // Windows being decoded now. The one whose text becomes a token's delta holds the token and at least one id
+    // before it (its left context); a window of the token alone is the next window's context, asked for later.
+    const decoding = new Set<number[]>();
+    let overlapped = 0;
+    const slowDecode = async (ids: number[]) => {
+      decoding.add(ids);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      decoding.delete(ids);
+      return decode(ids);
+    };
+    const graphs: GraphRunner = {
+      ...m.runner,
+      run: (role, feeds) => {
+        const [id] = feeds.input_ids!.data as BigInt64Array;
+        if ([...decoding].some((w) => w.length > 1 && BigInt(w[w.length - 1]!) === id)) overlapped++;
+        return m.runner.run(role, feeds);
+      },
+    };
+    const deltas: string[] = [];
+    const r = await new DecodeLoop({
+      graphs,
+      role: ROLE,
+      config: m.assets.config,
+      vocabLimit: m.assets.vocabLimit,
+    }).run(prompt, { decode: slowDecode, maxNewTokens: STEPS, onDelta: (d) => deltas.push(d) });
+    expect(r.tokens).toEqual(reference);
+    expect(deltas.join('')).toBe(await decode(reference));
+    // Every step after the prefill but the first, whose token has no left context yet.
+    expect(overlapped).toBe(STEPS - 2);
   });
 
   test(`${name}: an abort stops decoding between steps`, async () => {

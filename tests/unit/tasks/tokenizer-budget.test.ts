@@ -43,6 +43,30 @@ describe('tokenizer in a worker', () => {
     );
   });
 
+  test('a request to an idle worker is posted within the call; one behind another waits for its answer', async () => {
+    const workers = threads();
+    const posted: string[] = [];
+    const spawn = () => {
+      const worker = workers.spawn();
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = (request) => {
+        posted.push(request.op);
+        post(request);
+      };
+      return worker;
+    };
+    const tokenizer = await workerTokenizers(spawn).load(bertTokenizerJson(), bertTokenizerConfig());
+    const ids = (await tokenizer.encode(['hello world'], { addSpecialTokens: false }))[0]!.ids as number[];
+    const first = tokenizer.decode(ids, { skipSpecialTokens: true });
+    // Posted already: the generation loop starts the model's step next, and the decoding overlaps it.
+    expect(posted).toEqual(['build', 'encode', 'decode']);
+    const second = tokenizer.decode(ids.slice(1), { skipSpecialTokens: true });
+    expect(posted).toHaveLength(3);
+    expect(await first).toBe('hello world');
+    expect(await second).toBe('world');
+    expect(posted).toEqual(['build', 'encode', 'decode', 'decode']);
+  });
+
   test('a tokenizer.json the library refuses is a DataError naming it, from the worker too', async () => {
     const workers = threads();
     const bad = { ...bertTokenizerJson(), model: { type: 'NoSuchModel' } };

@@ -38,7 +38,7 @@ export interface GenWorkload {
 }
 
 /** Llama-3.2-1B's head size (64 → 32 here) and 4:1 grouped-query ratio, at a width this machine runs in seconds. */
-const BENCH_SHAPE: Partial<DecoderLmSpec> = { hidden: 256, heads: 8, kvHeads: 2, layers: 4, intermediate: 688 };
+export const BENCH_SHAPE: Partial<DecoderLmSpec> = { hidden: 256, heads: 8, kvHeads: 2, layers: 4, intermediate: 688 };
 
 /** A fixed two-turn prompt: ~60 tokens with either chat template. */
 export const GEN_MESSAGES: readonly ChatMessage[] = Object.freeze([

@@ -37,6 +37,7 @@ import type { NativeDecoder } from '../native/decoder';
 import { ModelStore, type Job, type Loaded } from './model-store';
 import { figures, LanguageSessions, measureSession, promptSession } from './language-sessions';
 import { decodeSpeed, type TextGenerationAssets } from '../tasks/generation';
+import { DeltaBatcher } from './delta-batcher';
 import { planLoad, type DeviceProbe, type Plan } from './plan';
 import { chooseProfile, isProfileKey, PROFILE_OVERRIDE_SETTING } from './profile';
 import { resolveAll, resolveModel, type Fetcher, type Resolved } from './resolve';
@@ -105,21 +106,27 @@ export class Engine {
     }
     const controller = new AbortController();
     this.jobs.set(message.id, controller);
+    // An aborted request sends no more text, held or not.
+    const deltas = new DeltaBatcher((text) => {
+      if (!controller.signal.aborted) emit({ type: 'delta', id: message.id, text });
+    });
     const job: Job = {
       signal: controller.signal,
       progress: (phase, loaded, total) => {
         if (message.progress) emit({ type: 'progress', id: message.id, progress: { phase, loaded, total } });
       },
       delta: (text) => {
-        if (message.stream && text && !controller.signal.aborted) emit({ type: 'delta', id: message.id, text });
+        if (message.stream) deltas.push(text);
       },
     };
     this.handle(message, caller, job)
       .then(
         (result) => {
+          deltas.flush();
           if (!controller.signal.aborted) emit({ type: 'result', id: message.id, result });
         },
         (err) => {
+          deltas.flush();
           const error = this.closing
             ? { name: 'OperationError' as const, message: this.closing }
             : controller.signal.aborted

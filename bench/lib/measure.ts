@@ -358,6 +358,7 @@ export async function generation(
         maxNewTokens,
         ctx.runs,
         ctx.warmup,
+        HOPS_WARMUP_MS,
         ortLoop,
       );
       const first = r.webq[0]!;

@@ -302,8 +302,8 @@ const driver = {
 
   /**
    * Text generation side by side: each round runs `webq.stream(id, { messages })` to its end, then transformers.js's
-   * pipeline on the same messages and the same hub files; both greedy, `maxNewTokens` new tokens. `warmup` rounds are
-   * untimed.
+   * pipeline on the same messages and the same hub files; both greedy, `maxNewTokens` new tokens. At least `warmup`
+   * rounds and `warmupMs` are untimed (V8 tiers each runtime's wasm up during its first seconds of decoding).
    */
   async interleavedGeneration(
     model: string,
@@ -315,6 +315,7 @@ const driver = {
     maxNewTokens: number,
     rounds: number,
     warmup: number,
+    warmupMs: number,
     ortLoop: { url: string; kvHeads: number; headDim: number } | null,
   ) {
     const t = await transformers();
@@ -322,12 +323,13 @@ const driver = {
     const webqRuns: WebqGeneration[] = [];
     const tjsRuns: Awaited<ReturnType<typeof t.generate>>[] = [];
     const ortRuns: Awaited<ReturnType<NonNullable<typeof b>['generateLoop']>>[] = [];
-    for (let i = 0; i < warmup + rounds; i++) {
+    const warmUntil = performance.now() + warmupMs;
+    for (let i = 0; webqRuns.length < rounds; i++) {
       const w = await webqGenerate(model, messages, { ...options, maxNewTokens, temperature: 0 });
       const o = await t.generate(host, repo, device, messages as never, maxNewTokens);
       // The plain loop on webq's onnxruntime-web version, fed the prompt ids transformers.js made.
       const p = b && ortLoop ? await b.generateLoop(ortLoop.url, o.prompt, maxNewTokens, ortLoop) : null;
-      if (i < warmup) continue;
+      if (i < warmup || performance.now() < warmUntil) continue;
       webqRuns.push(w);
       tjsRuns.push(o);
       if (p) ortRuns.push(p);

@@ -78,6 +78,10 @@ for (const bits of (process.env.BITS ?? '4').split(',').map(Number) as Bits[]) {
     { workgroupSize: [8, 4, 1], rowsPerThread: 4, colsPerThread: 8, kTile: 32 },
     { workgroupSize: [8, 2, 1], rowsPerThread: 8, colsPerThread: 4, kTile: 16 },
     { workgroupSize: [16, 2, 1], rowsPerThread: 8, colsPerThread: 4, kTile: 32 },
+    { workgroupSize: [8, 4, 1], rowsPerThread: 4, colsPerThread: 8, kTile: 16 },
+    { workgroupSize: [4, 4, 1], rowsPerThread: 4, colsPerThread: 16, kTile: 32 },
+    { workgroupSize: [8, 2, 1], rowsPerThread: 8, colsPerThread: 8, kTile: 32 },
+    { workgroupSize: [4, 4, 1], rowsPerThread: 4, colsPerThread: 8, kTile: 32 },
   ];
   for (const t of tiles)
     console.error(

@@ -39,6 +39,8 @@ const config = {
       : [
           [768, 768],
           [1024, 2048],
+          // Qwen2.5-0.5B's MLP (gate/up), the one MLP shape SwiftShader runs in minutes with onnxruntime's 2-bit path
+          [896, 4864],
         ],
   bits: [2, 4, 8],
   kernels: [

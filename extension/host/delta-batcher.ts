@@ -1,12 +1,12 @@
 /**
  * Streamed text to the page in fewer messages (issue 15: "tokens may be batched per message when faster"). Each
  * message from the engine host wakes the browser's IPC, the tab's content script and the page, on the same cores
- * that run the decode: with a message per token, a streamed Llama (bench build, wasm, 2 threads) decoded 15–20 %
- * slower than the same `run`; one message per 32 ms still cost about 16 %, per 64 ms about 9 %, per 100 ms within
- * the noise (`npx tsx bench/generation-messaging.ts --shape bench`, docs/generation.md). So a delta goes out at once
- * when the last one left at least `intervalMs` ago (the first one always), and otherwise waits, joined with those
- * after it, until that much time has passed. The page gets the same text in fewer, longer pieces, at most one per
- * interval; the time to the first token does not change.
+ * that run the decode: with a message per token, a streamed Llama (bench build, wasm, 2 threads) decoded 85 tokens/s
+ * by `run` and 72 by `stream`; with at most one message per 64 ms, 92 and 90 (`npx tsx bench/generation-messaging.ts
+ * --shape bench`; docs/generation.md, with probes of 32 and 100 ms). So a delta goes out at once when the last one
+ * left at least `intervalMs` ago (the first one always), and otherwise waits, joined with those after it, until that
+ * much time has passed. The page gets the same text in fewer, longer pieces, at most one per interval; the time to
+ * the first token does not change.
  */
 
 /** Four display frames at 60 Hz: text still flows, in pieces of a few tokens at the speeds of today's devices. */
@@ -40,12 +40,5 @@ export class DeltaBatcher {
     this.held = '';
     this.sentAt = this.now();
     this.send(text);
-  }
-
-  /** Forgets what is held (an aborted request sends no more deltas). */
-  drop(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.held = '';
   }
 }

@@ -183,6 +183,15 @@ function hopsSection(r: BenchResults, img: (name: string, svg: string) => string
 /** `1.23×` in bold when below 1 (webq slower on that figure). */
 const speedup = (x: number) => (x >= 1 ? `${x.toFixed(2)}×` : `**${x.toFixed(2)}×**`);
 
+/** The rows' new-token counts: "32", or "32 (8 on webgpu)" where a backend's rows ask for fewer. */
+function newTokensText(rows: readonly GenerationRow[]): string {
+  const main = rows[0]!.maxNewTokens;
+  const other = [
+    ...new Set(rows.filter((g) => g.maxNewTokens !== main).map((g) => `${g.maxNewTokens} on ${g.backend}`)),
+  ];
+  return other.length ? `${main} (${other.join(', ')})` : `${main}`;
+}
+
 /**
  * webq vs transformers.js generating text (`gen`: the run the rows come from, `main`: the page's run; when they differ
  * the rows' own run is named).
@@ -203,7 +212,7 @@ function generationSection(
     '',
     ...(gen !== main ? [`Measured by ${runLine(gen)}.`, ''] : []),
     `The same hub files on the bench's mirror of the model host: webq by registry id (\`webq.stream(id, { messages }, { backend,`,
-    `useQuantization: false, maxNewTokens: ${first.maxNewTokens}, temperature: 0 })\`, the repo's \`onnx/model.onnx\` as stored), transformers.js`,
+    `useQuantization: false, maxNewTokens: ${newTokensText(rows)}, temperature: 0 })\`, the repo's \`onnx/model.onnx\` as stored), transformers.js`,
     `${first.transformersVersion} (its own onnxruntime-web ${first.transformersOrtVersion}) in the same page by repo name (\`pipeline('text-generation', repo,`,
     `{ device, dtype: 'fp32' })\` with \`env.remoteHost\` at the mirror; \`do_sample: false, repetition_penalty: 1\`), on the same backend, with the`,
     "engine host's wasm threads each (the browser table above). Both render the repo's chat template over the same two messages and",
@@ -240,7 +249,14 @@ function generationSection(
       : 'The first token reaches the page at least as soon with webq in every row.',
     '',
     ...(rows.some((g) => g.backend === 'webgpu')
-      ? []
+      ? [
+          "The WebGPU rows run the e2e tests' tiny builds (hidden 32; on an emulated adapter they compare what each runtime does",
+          "around the graph — the cache on the device, what a step reads back — not a GPU's arithmetic). The bench builds on WebGPU",
+          "and Firefox's WebGPU are in `--full`: on this machine (no GPU) a Chromium WebGPU cell of the bench build did not end within 5",
+          'minutes on SwiftShader, and in Firefox (lavapipe) one hit the WebDriver protocol timeout and the next found the extension',
+          'restarted (`--generation --backends webgpu`, 2026-12-05).',
+          '',
+        ]
       : [
           'No WebGPU rows: they are in `--full` (8 new tokens). On this machine (no GPU) a Chromium WebGPU cell did not end within 5',
           'minutes on SwiftShader, and in Firefox (lavapipe) one hit the WebDriver protocol timeout and the next found the extension restarted',
@@ -388,7 +404,7 @@ function runLine(r: BenchResults): string {
   return (
     `\`${r.command}\` on ${r.startedAt.slice(0, 10)} in ${Math.round(r.seconds)} s, median of ${r.runs} runs after ${r.warmup} warm-up runs` +
     (r.machine.loadAverage
-      ? `; ${loadText(r)}${busy(r) ? ` — above the ${r.machine.cpus} cores: other engineers' builds and tests shared the machine, so times are inflated and noisy` : ''}`
+      ? `; ${loadText(r)}${busy(r) ? ` — above the ${r.machine.cpus} cores (the browsers under test count, and whatever else ran), so times are inflated and noisy` : ''}`
       : '')
   );
 }
@@ -628,7 +644,7 @@ export function renderMarkdown(
     'measured side by side in this one run. Benchmarks are tools: CI does not run them and no number fails anything.',
     ...(r.machine.loadAverage
       ? [
-          `${loadText(r)}${busy(r) ? ` — above the ${r.machine.cpus} cores: other engineers' builds and tests shared the machine, so absolute times are inflated and noisy; the side-by-side comparisons (same run, interleaved) are the figures to trust` : ''}.`,
+          `${loadText(r)}${busy(r) ? ` — above the ${r.machine.cpus} cores (the browsers under test count, and whatever else ran), so absolute times are inflated and noisy; the side-by-side comparisons (same run, interleaved) are the figures to trust` : ''}.`,
         ]
       : []),
     ...(r.notes ?? []),

@@ -65,6 +65,17 @@ generationSuite(registryContext);
 describe('consent (Chromium)', () => {
   const localhost = () => server.origin.replace('127.0.0.1', 'localhost'); // another origin, same server
 
+  /** Revokes localhost's decision on the options page, once its row shows `status`; the options page stays open. */
+  const revokeOnOptionsPage = async (status: 'Allowed' | 'Denied') => {
+    const options = await chromium.context.newPage();
+    await options.goto(`chrome-extension://${chromium.extensionId}/options/options.html`);
+    const row = options.locator(`tr[data-origin="${localhost()}"]`);
+    await expect.poll(() => row.textContent()).toContain(status);
+    await row.locator('[data-webq=revoke]').click();
+    await expect.poll(() => row.count()).toBe(0);
+    return options;
+  };
+
   it('webq.version needs no consent and opens no prompt', async () => {
     const p = await chromium.context.newPage();
     await p.goto(`${localhost()}/page.html`);
@@ -110,12 +121,7 @@ describe('consent (Chromium)', () => {
       ),
     ).toBe('ok');
 
-    const options = await chromium.context.newPage();
-    await options.goto(`chrome-extension://${chromium.extensionId}/options/options.html`);
-    const row = options.locator(`tr[data-origin="${localhost()}"]`);
-    await expect.poll(() => row.textContent()).toContain('Denied');
-    await row.locator('[data-webq=revoke]').click();
-    await expect.poll(() => row.count()).toBe(0);
+    const options = await revokeOnOptionsPage('Denied');
 
     const again = chromium.context.waitForEvent('page', { predicate: (x) => x.url().includes('/prompt.html') });
     await p.bringToFront(); // the options tab is in front now; a prompt opens only for the tab in front
@@ -144,12 +150,7 @@ describe('consent (Chromium)', () => {
         ),
       );
     for (let i = 0; i < 3; i++) expect(await capabilities()).toBe('ok');
-    const options = await chromium.context.newPage();
-    await options.goto(`chrome-extension://${chromium.extensionId}/options/options.html`);
-    const row = options.locator(`tr[data-origin="${localhost()}"]`);
-    await expect.poll(() => row.textContent()).toContain('Allowed');
-    await row.locator('[data-webq=revoke]').click();
-    await expect.poll(() => row.count()).toBe(0);
+    const options = await revokeOnOptionsPage('Allowed');
     // No decision and no user gesture: refused, and no prompt opens.
     const pagesBefore = chromium.context.pages().length;
     expect(await capabilities()).toMatch(/^NotAllowedError: /);

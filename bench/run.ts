@@ -254,6 +254,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       if (!page) continue;
       try {
         const { entry, adapter, threads } = await describeBrowser(page);
+        // The baselines in the page run the engine's thread count, so that the comparison is of webq's path around
+        // the runtime, not of threads (Firefox's engine runs one; the isolated bench page could run every core).
+        entry.baselineThreads = await page.call('setBaselineThreads', threads);
         results.browsers.push(entry);
         log(`  ${entry.version}; WebGPU adapter: ${adapter}; WebNN: ${entry.webnn}`);
         const ctx: Context = {

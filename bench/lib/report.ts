@@ -147,7 +147,8 @@ function hopsSection(r: BenchResults, img: (name: string, svg: string) => string
     '## The cost of the extension: webq vs onnxruntime-web in the page',
     '',
     "Same tab, same model bytes (quantized variants prepared by webq's own `prepareModel` in the baseline page),",
-    "same onnxruntime-web build and session options; each round runs `webq.run` then the baseline's `session.run`",
+    "same onnxruntime-web build, session options and wasm threads as the engine host (the browser table above); each",
+    "round runs `webq.run` then the baseline's `session.run`",
     `(tensors made from the page's arrays, outputs read back), so drift hits both alike. ${r.runs} rounds (Silero: every frame`,
     `of the stream) after a warm-up of both: at least ${r.warmup} rounds and ${HOPS_WARMUP_MS / 1000} s, until V8 has compiled onnxruntime's`,
     'wasm in the engine host and the page (before that, background compilation slows every hop on a 2-core machine:',
@@ -649,11 +650,11 @@ export function renderMarkdown(
       : []),
     ...(r.notes ?? []),
     '',
-    '| browser | version | WebGPU adapter (from `webq.capabilities()`) | emulated | WebNN | wasm threads | how |',
+    '| browser | version | WebGPU adapter (from `webq.capabilities()`) | emulated | WebNN | wasm threads (engine / page baselines) | how |',
     '|---|---|---|---|---|---|---|',
     ...r.browsers.map(
       (b) =>
-        `| ${b.name} | ${b.version} | ${b.adapter} | ${b.emulated ? 'yes' : 'no'} | ${b.webnn ? 'yes' : 'no'} | ${b.wasmThreads} | ${b.how} |`,
+        `| ${b.name} | ${b.version} | ${b.adapter} | ${b.emulated ? 'yes' : 'no'} | ${b.webnn ? 'yes' : 'no'} | ${b.wasmThreads}${b.baselineThreads === undefined ? '' : ` / ${b.baselineThreads}`} | ${b.how} |`,
     ),
     '',
   ];

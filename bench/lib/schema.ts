@@ -21,7 +21,10 @@ export interface BrowserEntry {
   adapter: string;
   emulated: boolean;
   webnn: boolean;
+  /** the engine host's, from webq.capabilities() */
   wasmThreads: number;
+  /** what the in-page baselines ran: the engine's count where the page can (absent in results before 2026-12-07) */
+  baselineThreads?: number;
   how: string;
 }
 

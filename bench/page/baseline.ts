@@ -14,10 +14,11 @@ import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
 import { prepareModel } from '../../extension/host/prepare';
 import type { BaselinePolicy, PageTensor } from './wire';
 import { openDevice } from '../../kernels/device';
-import { wasmThreads } from '../../extension/host/threads';
+import { baselineThreads } from './threads';
 
 ort.env.wasm.wasmPaths = { wasm: new URL(wasmUrl, location.href).href };
-ort.env.wasm.numThreads = wasmThreads();
+// Read when this module is first imported, after the bench set the engine's count (ORT reads it once, at init).
+ort.env.wasm.numThreads = baselineThreads();
 ort.env.wasm.proxy = false;
 ort.env.logLevel = 'error';
 

@@ -17,6 +17,7 @@ import {
   type TaskInputSpec,
   type TaskOutput,
 } from './wire';
+import { setBaselineThreads } from './threads';
 
 type Tensor = { type: string; dims: number[]; data: ArrayLike<number | bigint> };
 interface Webq {
@@ -206,6 +207,9 @@ const driver = {
   },
 
   capabilities: () => webq().capabilities(),
+
+  /** The engine host's wasm threads, for the baselines to match; returns the count they will run. */
+  setBaselineThreads,
 
   async webqLoad(url: string, options: Record<string, unknown>) {
     const started = performance.now();

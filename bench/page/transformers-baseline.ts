@@ -9,7 +9,7 @@
  */
 import { BaseStreamer, env, pipeline, type TextGenerationPipeline } from '@huggingface/transformers';
 import type { ChatMessage } from '../models/generation';
-import { wasmThreads } from '../../extension/host/threads';
+import { baselineThreads } from './threads';
 
 /** The page clock at each `put`: [0] is the prompt, [1..] one per generated token. */
 class TimingStreamer extends BaseStreamer {
@@ -49,8 +49,8 @@ export async function load(
   };
   if (onnx.wasm) {
     onnx.wasm.wasmPaths = ortBase;
-    // As many threads as webq's engine and the ORT baseline (the bench page is cross-origin isolated like the engine).
-    onnx.wasm.numThreads = wasmThreads();
+    // As many threads as webq's engine and the ORT baseline (threads.ts).
+    onnx.wasm.numThreads = baselineThreads();
   }
   const started = performance.now();
   const k = key(host, repo, device);

@@ -38,7 +38,9 @@ describe('benchmark harness (smoke)', () => {
 
     expect(r.browsers).toHaveLength(1);
     // The engine host is cross-origin isolated: wasm on every core (2 here), at most 16.
-    expect(r.browsers[0]).toMatchObject({ name: 'chromium', wasmThreads: Math.min(availableParallelism(), 16) });
+    const threads = Math.min(availableParallelism(), 16);
+    // The page's baselines run the engine's thread count, never the page's own.
+    expect(r.browsers[0]).toMatchObject({ name: 'chromium', wasmThreads: threads, baselineThreads: threads });
     expect(r.browsers[0]!.adapter).toMatch(/\S/); // the device is named
     // The matrix as asked: 5 models × {fp32, 4-bit} on wasm, each a median over 2 runs.
     const models = ['bert-id-test', 'bert-mini', 'ppocr', 'vit-id-test', 'whisper-id-test'];

@@ -147,7 +147,7 @@ function hopsSection(r: BenchResults, img: (name: string, svg: string) => string
     '## The cost of the extension: webq vs onnxruntime-web in the page',
     '',
     "Same tab, same model bytes (quantized variants prepared by webq's own `prepareModel` in the baseline page),",
-    "same onnxruntime-web build, session options and wasm threads as the engine host (the browser table above); each",
+    'same onnxruntime-web build, session options and wasm threads as the engine host (the browser table above); each',
     "round runs `webq.run` then the baseline's `session.run`",
     `(tensors made from the page's arrays, outputs read back), so drift hits both alike. ${r.runs} rounds (Silero: every frame`,
     `of the stream) after a warm-up of both: at least ${r.warmup} rounds and ${HOPS_WARMUP_MS / 1000} s, until V8 has compiled onnxruntime's`,

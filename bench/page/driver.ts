@@ -17,7 +17,6 @@ import {
   type TaskInputSpec,
   type TaskOutput,
 } from './wire';
-import { setBaselineThreads } from './threads';
 
 type Tensor = { type: string; dims: number[]; data: ArrayLike<number | bigint> };
 interface Webq {
@@ -208,8 +207,11 @@ const driver = {
 
   capabilities: () => webq().capabilities(),
 
-  /** The engine host's wasm threads, for the baselines to match; returns the count they will run. */
-  setBaselineThreads,
+  /**
+   * The engine host's wasm threads, for the baselines to match; returns the count they will run. Imported, not
+   * bundled here: ORT's pthread workers re-import the baseline's chunk, which must never pull in this page script.
+   */
+  setBaselineThreads: async (engineThreads: number) => (await import('./threads')).setBaselineThreads(engineThreads),
 
   async webqLoad(url: string, options: Record<string, unknown>) {
     const started = performance.now();

@@ -214,7 +214,7 @@ export function graphPlan(
   // Only the decoder graph of text generation can run on the native engine.
   const base = native && nextTokenGraph && pipeline?.task === 'text-generation' ? plan : rest;
   if (plan.nextToken === false || !nextTokenGraph) return base;
-  return { ...base, nextToken: true, variant: `${plan.variant}+next` };
+  return { ...base, nextToken: true, variant: `${plan.variant}+next2` };
 }
 
 /** The key a loaded graph is kept under in memory: its partition, URL, and everything the plan changes about it. */

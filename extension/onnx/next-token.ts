@@ -9,16 +9,27 @@
  *
  * The limit is an input (int64 [1]) because only the tokenizer knows it: ids past it are padding of the embedding
  * table and must never be chosen. ArgMax keeps the first maximum (select_last_index 0), as sampling.ts's greedy pick
- * does. The graph's other inputs and outputs are unchanged; a graph without a float `logits` output, with an opset
- * below 10 (Slice with inputs) or with these names taken is left as it is, and the decode loop reads logits as before.
+ * does. A graph without a float `logits` output, with an opset below 10 (Slice with inputs) or with these names
+ * taken is left as it is, and the decode loop reads logits as before.
+ *
+ * Where `logits` comes from the output head itself (a MatMulNBits, or a MatMul by a constant [hidden, vocab] matrix
+ * or the Transpose of a tied [vocab, hidden] table), the head also runs on the last position only:
+ *
+ *   webq_next_token_hidden = Slice(hidden, [-1], [INT64_MAX], axes [1])               [batch, 1, hidden]
+ *   logits                 = head(webq_next_token_hidden)                           [batch, 1, vocab]
+ *
+ * A prefill of n tokens otherwise computes n vocabulary-wide rows and keeps one: the head is 32.8 M of the bench
+ * Llama's 35.6 M multiply-adds per position, 136 M of Qwen2.5-0.5B's 494 M (docs/generation.md). The logits
+ * output then has one position; sampling reads the last one either way (decode-loop.ts `lastLogits`).
  */
 import { NEXT_TOKEN_OUTPUT, VOCAB_LIMIT_INPUT } from '../shared/next-token';
-import { intAttr, makeNode, onnx, opsetVersion } from './model';
+import { intAttr, makeNode, MS_DOMAIN, onnx, opsetVersion } from './model';
 import { DataType, rawTensor } from './tensor';
 
 export { hasNextToken, NEXT_TOKEN_OUTPUT, VOCAB_LIMIT_INPUT } from '../shared/next-token';
 
 const LAST = `${NEXT_TOKEN_OUTPUT}_last`;
+const HIDDEN = `${NEXT_TOKEN_OUTPUT}_hidden`;
 const ROW = `${NEXT_TOKEN_OUTPUT}_row`;
 const CONSTANTS = {
   minusOne: [`${NEXT_TOKEN_OUTPUT}_minus_one`, -1n],
@@ -46,16 +57,36 @@ export function appendNextToken(model: onnx.ModelProto): boolean {
   for (const v of [...(graph.input ?? []), ...(graph.output ?? []), ...(graph.initializer ?? [])])
     if (v.name) taken.add(v.name);
   for (const n of graph.node ?? []) for (const o of n.output ?? []) taken.add(o);
-  const names = [VOCAB_LIMIT_INPUT, NEXT_TOKEN_OUTPUT, LAST, ROW, ...Object.values(CONSTANTS).map(([n]) => n)];
+  const names = [VOCAB_LIMIT_INPUT, NEXT_TOKEN_OUTPUT, LAST, HIDDEN, ROW, ...Object.values(CONSTANTS).map(([n]) => n)];
   if (names.some((n) => taken.has(n))) return false;
 
   graph.initializer ??= [];
   for (const [name, value] of Object.values(CONSTANTS)) graph.initializer.push(int64(name, value));
   const { minusOne, end, zero, one, two } = CONSTANTS;
   graph.node ??= [];
+  const lastPosition = dims?.length === 3 ? lastPositionHead(graph) : undefined;
+  if (lastPosition) {
+    const at = graph.node.indexOf(lastPosition);
+    const hidden = lastPosition.input![0]!;
+    graph.node.splice(
+      at,
+      0,
+      makeNode('Slice', [hidden, minusOne[0], end[0], one[0]], [HIDDEN], `${NEXT_TOKEN_OUTPUT}/last_hidden`),
+    );
+    lastPosition.input![0] = HIDDEN;
+    if (dims) dims[1] = { dimValue: 1 };
+  } else {
+    graph.node.push(
+      makeNode('Slice', ['logits', minusOne[0], end[0], one[0]], [LAST], `${NEXT_TOKEN_OUTPUT}/last_position`),
+    );
+  }
   graph.node.push(
-    makeNode('Slice', ['logits', minusOne[0], end[0], one[0]], [LAST], `${NEXT_TOKEN_OUTPUT}/last_position`),
-    makeNode('Slice', [LAST, zero[0], VOCAB_LIMIT_INPUT, two[0]], [ROW], `${NEXT_TOKEN_OUTPUT}/vocabulary`),
+    makeNode(
+      'Slice',
+      [lastPosition ? 'logits' : LAST, zero[0], VOCAB_LIMIT_INPUT, two[0]],
+      [ROW],
+      `${NEXT_TOKEN_OUTPUT}/vocabulary`,
+    ),
     makeNode(
       'ArgMax',
       [ROW],
@@ -70,6 +101,31 @@ export function appendNextToken(model: onnx.ModelProto): boolean {
   graph.output ??= [];
   graph.output.push(valueInfo(NEXT_TOKEN_OUTPUT, [dims?.[0] ?? { dimParam: 'batch_size' }, { dimValue: 1 }]));
   return true;
+}
+
+/**
+ * The node that makes `logits` when it is the output head: a MatMulNBits, or a MatMul whose weight is a constant
+ * rank-2 matrix or the Transpose of one (a tied embedding table). Its rows are independent positions, so slicing its
+ * input gives the last row alone; anything else (a graph input as weight, a softcap or bias after the head) is not.
+ */
+function lastPositionHead(graph: onnx.IGraphProto): onnx.INodeProto | undefined {
+  const nodes = graph.node ?? [];
+  const head = nodes.find((n) => n.output?.includes('logits'));
+  if (!head?.input?.[0]) return undefined;
+  if (head.opType === 'MatMulNBits' && head.domain === MS_DOMAIN) return head;
+  if (head.opType !== 'MatMul' || head.domain) return undefined;
+  const constants = new Map<string, onnx.ITensorProto>();
+  for (const t of graph.initializer ?? []) if (t.name) constants.set(t.name, t);
+  for (const n of nodes) {
+    const value = n.opType === 'Constant' ? n.attribute?.find((a) => a.name === 'value')?.t : undefined;
+    if (value && n.output?.[0]) constants.set(n.output[0], value);
+  }
+  const matrix = (name: string | null | undefined) =>
+    name !== undefined && name !== null && constants.get(name)?.dims?.length === 2;
+  const weight = head.input[1];
+  if (matrix(weight)) return head;
+  const transpose = nodes.find((n) => n.output?.includes(weight ?? ''));
+  return transpose?.opType === 'Transpose' && !transpose.domain && matrix(transpose.input?.[0]) ? head : undefined;
 }
 
 function valueInfo(name: string, dim: onnx.TensorShapeProto.IDimension[]): onnx.ValueInfoProto {

@@ -124,6 +124,9 @@ describe('greedy tokens from the graph’s next-token head', () => {
     const { plain, head } = variants();
     const [p, h] = [await open(plain), await open(head)];
     expect(h.io(ROLE).outputs.map((o) => o.name)).toContain(NEXT_TOKEN_OUTPUT);
+    // The head runs on the last position alone: its logits have one position, the plain graph's every one.
+    expect(h.io(ROLE).outputs.find((o) => o.name === 'logits')!.dims[1]).toBe(1);
+    expect(p.io(ROLE).outputs.find((o) => o.name === 'logits')!.dims[1]).not.toBe(1);
     const reference = await referenceGreedy(p, prompt, STEPS, assets.config.eosIds, assets.vocabLimit);
     expect(reference).toHaveLength(STEPS);
     expect(await greedy(p)).toEqual(reference);

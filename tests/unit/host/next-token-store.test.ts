@@ -92,7 +92,7 @@ describe('the next-token head in the model store', () => {
     expect(names(opened[2]!.io.outputs)).toContain(NEXT_TOKEN_OUTPUT);
     expect(opened[2]!.info.bits).toBe(4);
     // Cached under a variant name of its own: a raw quantized load never reads bytes with the head.
-    expect((await listEntries()).map((e) => e.variant)).toContain('q4s128m+next');
+    expect((await listEntries()).map((e) => e.variant)).toContain('q4s128m+next2');
     await load(s, QUANTIZED);
     expect(names(opened[3]!.io.outputs)).not.toContain(NEXT_TOKEN_OUTPUT);
     expect((await listEntries()).map((e) => e.variant)).toContain('q4s128m');

@@ -14,7 +14,7 @@ import { DEFAULT_POLICY } from '../../../extension/onnx';
 import { argmax } from '../../../extension/tasks/generation/sampling';
 import { toFloat16 } from '../../../extension/quant/fp16';
 import { ort, runModel, singleGraphModel, valueInfo } from './ort';
-import { tinyTransformer } from './graphs';
+import { intsAttr, tinyTransformer, weight } from './graphs';
 
 /** logits = Identity(x): x [1, positions, width] is the logits the head reads. */
 function logitsGraph(elemType: number = DataType.FLOAT, opset = 17): onnx.ModelProto {
@@ -146,5 +146,102 @@ describe('the next-token head', () => {
     const quantized = prepareModel(source, DEFAULT_POLICY, [], { nextToken: true });
     expect(quantized.asStored).toBe(false);
     expect(graphIo(parseModel(quantized.bytes)).outputs.map((o) => o.name)).toEqual(['logits', NEXT_TOKEN_OUTPUT]);
+  });
+});
+
+/** logits = MatMul(x, head) with the head a constant [hidden, vocab], a tied table's Transpose, or a graph input. */
+function headGraph(kind: 'matrix' | 'tied' | 'input', hidden: number, vocab: number): onnx.ModelProto {
+  const dims = (last: string | number) => ['batch_size', 'sequence_length', last];
+  const graph: onnx.IGraphProto = {
+    name: 'head',
+    input: [valueInfo('x', DataType.FLOAT, dims(hidden))],
+    output: [valueInfo('logits', DataType.FLOAT, dims(vocab))],
+    initializer: [],
+    node: [],
+  };
+  if (kind === 'matrix') {
+    graph.initializer!.push(weight('w', [hidden, vocab], 3, 1));
+    graph.node!.push(makeNode('MatMul', ['x', 'w'], ['logits'], 'lm_head'));
+  } else if (kind === 'tied') {
+    graph.initializer!.push(weight('embed', [vocab, hidden], 4, 1));
+    graph.node!.push(
+      makeNode('Transpose', ['embed'], ['embed_t'], 'tie', [intsAttr('perm', [1, 0])]),
+      makeNode('MatMul', ['x', 'embed_t'], ['logits'], 'lm_head'),
+    );
+  } else {
+    graph.input!.push(valueInfo('w', DataType.FLOAT, [hidden, vocab]));
+    graph.node!.push(makeNode('MatMul', ['x', 'w'], ['logits'], 'lm_head'));
+  }
+  return singleGraphModel(graph);
+}
+
+describe('the next-token head before the output head', () => {
+  const hidden = 16;
+  const vocab = 200;
+  const positions = 5;
+  const x = rows(positions, hidden, 11);
+  const limit = new ort.Tensor('int64', BigInt64Array.of(BigInt(vocab)), [1]);
+
+  for (const kind of ['matrix', 'tied'] as const) {
+    it(`runs a ${kind} head on the last position only: logits of one position, the same token`, async () => {
+      const plain = headGraph(kind, hidden, vocab);
+      const full = await runModel(plain, { x: new ort.Tensor('float32', x, [1, positions, hidden]) });
+      const allRows = full.logits!.data as Float32Array;
+      const lastRow = allRows.subarray((positions - 1) * vocab);
+
+      const model = headGraph(kind, hidden, vocab);
+      expect(appendNextToken(model)).toBe(true);
+      const nodes = model.graph!.node!;
+      const head = nodes.find((n) => n.name === 'lm_head')!;
+      const slice = nodes[nodes.indexOf(head) - 1]!;
+      expect([slice.opType, slice.input![0], slice.output![0]]).toEqual(['Slice', 'x', head.input![0]]);
+      expect(graphIo(model).outputs.find((o) => o.name === 'logits')!.dims).toEqual(['batch_size', 1, vocab]);
+
+      const out = await runModel(model, {
+        x: new ort.Tensor('float32', x, [1, positions, hidden]),
+        [VOCAB_LIMIT_INPUT]: limit,
+      });
+      expect(out.logits!.dims).toEqual([1, 1, vocab]);
+      const one = out.logits!.data as Float32Array;
+      for (let j = 0; j < vocab; j++) expect(one[j]).toBeCloseTo(lastRow[j]!, 4);
+      expect(Number((out[NEXT_TOKEN_OUTPUT]!.data as BigInt64Array)[0])).toBe(argmax(lastRow));
+    });
+  }
+
+  it('leaves a head whose weight is a graph input where it is (logits of every position, the head after it)', () => {
+    const model = headGraph('input', hidden, vocab);
+    expect(appendNextToken(model)).toBe(true);
+    expect(model.graph!.node![0]!.input).toEqual(['x', 'w']);
+    expect(model.graph!.node![1]!.input![0]).toBe('logits');
+    expect(graphIo(model).outputs.find((o) => o.name === 'logits')!.dims).toEqual([
+      'batch_size',
+      'sequence_length',
+      vocab,
+    ]);
+  });
+
+  it('moves before a quantized head (MatMulNBits) and gives the quantized graph’s greedy token', async () => {
+    const source = tinyTransformer(6, 32, 64);
+    source.graph!.output![0]!.name = 'logits';
+    source.graph!.node!.at(-1)!.output = ['logits'];
+    const bytes = serializeModel(source);
+    const quantized = prepareModel(bytes, DEFAULT_POLICY);
+    const withHead = prepareModel(bytes, DEFAULT_POLICY, [], { nextToken: true });
+    const model = parseModel(withHead.bytes);
+    const head = model.graph!.node!.find((n) => n.output?.includes('logits'))!;
+    expect(head.opType).toBe('MatMulNBits');
+    expect(head.input![0]).toBe(`${NEXT_TOKEN_OUTPUT}_hidden`);
+
+    const input = new ort.Tensor('float32', rows(6, 32, 5), [1, 6, 32]);
+    const all = (await runModel(quantized.bytes, { x: input })).logits!.data as Float32Array;
+    const lastRow = all.subarray(5 * 64);
+    const out = await runModel(withHead.bytes, {
+      x: input,
+      [VOCAB_LIMIT_INPUT]: new ort.Tensor('int64', BigInt64Array.of(64n), [1]),
+    });
+    expect(out.logits!.dims).toEqual([1, 1, 64]);
+    const one = out.logits!.data as Float32Array;
+    for (let j = 0; j < 64; j++) expect(one[j]).toBeCloseTo(lastRow[j]!, 4);
+    expect(Number((out[NEXT_TOKEN_OUTPUT]!.data as BigInt64Array)[0])).toBe(argmax(lastRow));
   });
 });

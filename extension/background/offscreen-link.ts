@@ -3,7 +3,8 @@
  * promise, checked against runtime.getContexts), and connects back with a port; the port's traffic — requests,
  * progress, keep-alive pings while work is in flight — keeps this service worker awake. If the worker was
  * restarted while the document lived on, the document reconnects and requests wait for it. The port itself is a
- * PortLink (shared/link.ts): the in-flight table, failing it when the port closes, and pieces live there.
+ * PortLink (shared/link.ts): the in-flight table, failing it when the port closes, and the Blob wire (port-wire.ts)
+ * live there.
  *
  * A watchdog replaces a host that stops answering while work is in flight. That is not hypothetical: a GPU device
  * lost while onnxruntime-web has WebGPU work in flight leaves ORT's wasm side spinning, and nothing in the document
@@ -12,7 +13,7 @@
  */
 import { WebqError } from '../shared/errors';
 import { PortLink, type Link, type PortLike } from '../shared/link';
-import { RESULT_PIECES_LIMIT } from '../shared/pieces';
+import { RESULT_BYTES_LIMIT } from '../shared/port-wire';
 import { DIRECT_PORT, ENGINE_PORT } from '../shared/ports';
 import type { EngineEnvelope, HostMessage } from '../shared/protocol';
 import { isSignal, type BusySignal, type RevokeSignal } from '../shared/direct';
@@ -42,7 +43,7 @@ export class OffscreenLink implements Link<EngineEnvelope, HostMessage> {
   constructor() {
     this.link = new PortLink<EngineEnvelope>({
       connect: () => this.connect(),
-      receiveLimit: RESULT_PIECES_LIMIT,
+      receiveLimit: RESULT_BYTES_LIMIT,
       lost: 'the engine host closed while this request was running; call again',
       unreachable: 'webq could not reach its engine host',
       messageOf: (envelope) => envelope.message,

@@ -12,7 +12,7 @@ import { callerOf } from '../shared/caller';
 import type { DirectSignal } from '../shared/direct';
 import { REQUEST_LIMITS, RequestTable, type RequestLimits } from '../shared/request-table';
 import { onConsentChange, requireConsent } from './consent';
-import { listen, post, REQUEST_PIECES_LIMIT } from '../shared/pieces';
+import { listen, post, REQUEST_BYTES_LIMIT } from '../shared/port-wire';
 
 /** The way to the engine host: an offscreen document (Chrome) or the engine in this same page (Firefox). */
 export type EngineLink = Link<EngineEnvelope, HostMessage>;
@@ -77,7 +77,7 @@ export function startRouter(engine: EngineLink, options: RouterOptions = {}): vo
     const fail = (clientId: string, err: unknown) => answer({ type: 'error', id: clientId, error: toWireError(err) });
     const page = port.name === PAGE_PORT;
 
-    listen(port, REQUEST_PIECES_LIMIT, async (raw: unknown) => {
+    listen(port, REQUEST_BYTES_LIMIT, async (raw: unknown) => {
       const message = validatedOrAnswered(raw, answer);
       if (!message) return;
       if (message.type === 'abort') {

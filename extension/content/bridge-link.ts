@@ -6,7 +6,7 @@
  */
 import { isSignal, type RerouteSignal } from '../shared/direct';
 import { PortLink, type Link, type PortLike } from '../shared/link';
-import { RESULT_PIECES_LIMIT } from '../shared/pieces';
+import { RESULT_BYTES_LIMIT } from '../shared/port-wire';
 import { DIRECT_PORT, PAGE_PORT } from '../shared/ports';
 import type { ClientMessage, HostMessage, RequestMessage } from '../shared/protocol';
 import { isFinal } from '../shared/protocol';
@@ -21,7 +21,7 @@ export class BridgeLink implements Link {
 
   constructor(connect: (name: string) => PortLike) {
     const common = {
-      receiveLimit: RESULT_PIECES_LIMIT,
+      receiveLimit: RESULT_BYTES_LIMIT,
       lost: 'the webq extension restarted while this request was running; call again',
       unreachable: 'webq could not reach its background',
     };

@@ -11,7 +11,7 @@
 import { callerOf } from '../shared/caller';
 import type { BusySignal, RerouteSignal } from '../shared/direct';
 import { toWireError, WebqError } from '../shared/errors';
-import { listen, post, REQUEST_PIECES_LIMIT } from '../shared/pieces';
+import { listen, post, REQUEST_BYTES_LIMIT } from '../shared/port-wire';
 import { DIRECT_PORT } from '../shared/ports';
 import { isFinal, validatedOrAnswered, type EngineEnvelope, type HostMessage } from '../shared/protocol';
 import { REQUEST_LIMITS, requestBytes, RequestTable, type RequestLimits } from '../shared/request-table';
@@ -104,7 +104,7 @@ export class DirectPorts {
       const reply = this.table.reply(m);
       if (reply) send(reply.message);
     };
-    listen(port, REQUEST_PIECES_LIMIT, (raw) => {
+    listen(port, REQUEST_BYTES_LIMIT, (raw) => {
       const message = validatedOrAnswered(raw, send);
       if (!message) return;
       if (message.type === 'abort') {

@@ -15,7 +15,7 @@ import { DirectPorts } from './direct-ports';
 import { ENGINE_PORT } from '../shared/ports';
 import type { EngineEnvelope, HostMessage } from '../shared/protocol';
 import { isSignal, type BusySignal, type RevokeSignal } from '../shared/direct';
-import { listen, post, REQUEST_PIECES_LIMIT } from '../shared/pieces';
+import { listen, post, REQUEST_BYTES_LIMIT } from '../shared/port-wire';
 
 const extension = { id: chrome.runtime.id, origin: new URL(chrome.runtime.getURL('')).origin };
 const engine = new Engine({ browser: browserInfo(), extensionOrigin: extension.origin });
@@ -47,7 +47,7 @@ function connect(): void {
   const timer = setInterval(() => {
     if (engine.busy || direct.serving) port.postMessage({ type: 'keepalive' });
   }, KEEPALIVE_MS);
-  listen(port, REQUEST_PIECES_LIMIT, (raw) => {
+  listen(port, REQUEST_BYTES_LIMIT, (raw) => {
     // The service worker's watchdog: an answer shows this document's thread is alive (offscreen-link.ts).
     if ((raw as { type?: unknown } | null)?.type === 'ping') {
       port.postMessage({ type: 'pong' });

@@ -7,10 +7,11 @@
  * the service worker's offscreen link. It opens its port on the first send (and again after the port closed), keeps
  * the one in-flight table of its hop (request ids sent and not yet answered), fails every request in flight when
  * the port closes (the other end forgot them: a restarted worker, a closed document), and sends and receives
- * messages in pieces (pieces.ts). It does not validate what arrives: the page client does that once, at the end.
+ * messages with large arrays as Blobs (port-wire.ts). It does not validate what arrives: the page client does that
+ * once, at the end.
  */
 import { toWireError, WebqError, type WireError } from './errors';
-import { listen, post } from './pieces';
+import { listen, post } from './port-wire';
 import type { ClientMessage, HostMessage } from './protocol';
 
 export interface Link<Out = ClientMessage, In = HostMessage> {
@@ -30,7 +31,7 @@ export interface PortLike {
 export interface PortLinkOptions<Out> {
   /** Opens the port (runtime.connect), or waits for one to arrive; a throw or rejection fails what was waiting. */
   connect(): PortLike | Promise<PortLike>;
-  /** What one message arriving may hold, pieces joined (pieces.ts). */
+  /** What one message arriving may hold in arrays (port-wire.ts). */
   receiveLimit: number;
   /** The OperationError message of requests in flight when the port closes. */
   lost: string;

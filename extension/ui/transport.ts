@@ -10,7 +10,7 @@
 import browser from 'webextension-polyfill';
 import { createExtensionWebq, type ExtensionWebq } from '../page/client';
 import { PortLink, type Link } from '../shared/link';
-import { RESULT_PIECES_LIMIT } from '../shared/pieces';
+import { RESULT_BYTES_LIMIT } from '../shared/port-wire';
 import { UI_PORT } from '../shared/ports';
 
 declare const __WEBQ_VERSION__: string;
@@ -18,7 +18,7 @@ declare const __WEBQ_VERSION__: string;
 export function uiLink(): Link {
   return new PortLink({
     connect: () => browser.runtime.connect({ name: UI_PORT }),
-    receiveLimit: RESULT_PIECES_LIMIT,
+    receiveLimit: RESULT_BYTES_LIMIT,
     lost: 'the webq background restarted while this request was running; try again',
     unreachable: 'webq could not reach its background',
   });

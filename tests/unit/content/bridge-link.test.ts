@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BridgeLink } from '../../../extension/content/bridge-link';
-import { listen, post } from '../../../extension/shared/pieces';
+import { listen, post } from '../../../extension/shared/port-wire';
 import { DIRECT_PORT, PAGE_PORT } from '../../../extension/shared/ports';
 import type { HostMessage } from '../../../extension/shared/protocol';
 import { portPair, type End } from '../../support/port-pair';

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { DirectPorts } from '../../../extension/host/direct-ports';
 import type { Engine } from '../../../extension/host/engine';
 import type { BusySignal } from '../../../extension/shared/direct';
-import { listen, post } from '../../../extension/shared/pieces';
+import { listen, post } from '../../../extension/shared/port-wire';
 import { DIRECT_PORT } from '../../../extension/shared/ports';
 import type { Caller, ClientMessage, HostMessage } from '../../../extension/shared/protocol';
 import { portPair } from '../../support/port-pair';

@@ -15,6 +15,7 @@ import { prepareModel } from '../../extension/host/prepare';
 import type { BaselinePolicy, PageTensor } from './wire';
 import { openDevice } from '../../kernels/device';
 import { baselineThreads } from './threads';
+import { STOP_SPINNING_AFTER_RUNS } from '../../extension/host/spinning';
 
 ort.env.wasm.wasmPaths = { wasm: new URL(wasmUrl, location.href).href };
 // Read when this module is first imported, after the bench set the engine's count (ORT reads it once, at init).
@@ -78,7 +79,11 @@ export async function load(
   t = performance.now();
   sessions.set(
     url,
-    await ort.InferenceSession.create(bytes, { executionProviders: providers, graphOptimizationLevel: 'all' }),
+    await ort.InferenceSession.create(bytes, {
+      executionProviders: providers,
+      graphOptimizationLevel: 'all',
+      extra: STOP_SPINNING_AFTER_RUNS, // as the engine host's sessions (extension/host/spinning.ts)
+    }),
   );
   return { createMs: performance.now() - t, fetchMs, prepareMs, bytes: bytes.byteLength };
 }

@@ -10,6 +10,7 @@
 import { BaseStreamer, env, pipeline, type TextGenerationPipeline } from '@huggingface/transformers';
 import type { ChatMessage } from '../models/generation';
 import { baselineThreads } from './threads';
+import { STOP_SPINNING_AFTER_RUNS } from '../../extension/host/spinning';
 
 /** The page clock at each `put`: [0] is the prompt, [1..] one per generated token. */
 class TimingStreamer extends BaseStreamer {
@@ -55,7 +56,14 @@ export async function load(
   const started = performance.now();
   const k = key(host, repo, device);
   if (!pipes.has(k))
-    pipes.set(k, pipeline('text-generation', repo, { device, dtype: 'fp32' }) as Promise<TextGenerationPipeline>);
+    pipes.set(
+      k,
+      pipeline('text-generation', repo, {
+        device,
+        dtype: 'fp32',
+        session_options: { extra: STOP_SPINNING_AFTER_RUNS }, // as the engine host's sessions
+      }) as Promise<TextGenerationPipeline>,
+    );
   await pipes.get(k);
   return { loadMs: performance.now() - started, version: env.version, ortVersion: onnx.versions?.web ?? 'unknown' };
 }

@@ -12,6 +12,7 @@ import { WebqError } from '../shared/errors';
 import type { TensorType, Tensor, TensorData } from '../shared/tensor';
 import { isDeviceTensor, type DeviceTensor } from '../tasks/types';
 import { wasmThreads } from './threads';
+import { STOP_SPINNING_AFTER_RUNS } from './spinning';
 
 export { wasmThreads };
 
@@ -96,6 +97,7 @@ export function createSession(model: Uint8Array, target: SessionTarget): Promise
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: providers,
     graphOptimizationLevel: 'all',
+    extra: STOP_SPINNING_AFTER_RUNS,
     freeDimensionOverrides: target.freeDimensionOverrides,
     ...(target.externalData?.length ? { externalData: target.externalData } : {}),
     ...(target.backend === 'webgpu' && target.gpuOutputs?.length

@@ -25,6 +25,7 @@
 import { NEXT_TOKEN_OUTPUT, VOCAB_LIMIT_INPUT } from '../shared/next-token';
 import { intAttr, makeNode, MS_DOMAIN, onnx, opsetVersion } from './model';
 import { DataType, rawTensor } from './tensor';
+import { indexModel } from './weights';
 
 export { hasNextToken, NEXT_TOKEN_OUTPUT, VOCAB_LIMIT_INPUT } from '../shared/next-token';
 
@@ -64,7 +65,7 @@ export function appendNextToken(model: onnx.ModelProto): boolean {
   for (const [name, value] of Object.values(CONSTANTS)) graph.initializer.push(int64(name, value));
   const { minusOne, end, zero, one, two } = CONSTANTS;
   graph.node ??= [];
-  const lastPosition = dims?.length === 3 ? lastPositionHead(graph) : undefined;
+  const lastPosition = dims?.length === 3 ? lastPositionHead(model) : undefined;
   if (lastPosition) {
     const at = graph.node.indexOf(lastPosition);
     const hidden = lastPosition.input![0]!;
@@ -74,7 +75,7 @@ export function appendNextToken(model: onnx.ModelProto): boolean {
       makeNode('Slice', [hidden, minusOne[0], end[0], one[0]], [HIDDEN], `${NEXT_TOKEN_OUTPUT}/last_hidden`),
     );
     lastPosition.input![0] = HIDDEN;
-    if (dims) dims[1] = { dimValue: 1 };
+    dims![1] = { dimValue: 1 };
   } else {
     graph.node.push(
       makeNode('Slice', ['logits', minusOne[0], end[0], one[0]], [LAST], `${NEXT_TOKEN_OUTPUT}/last_position`),
@@ -108,23 +109,16 @@ export function appendNextToken(model: onnx.ModelProto): boolean {
  * rank-2 matrix or the Transpose of one (a tied embedding table). Its rows are independent positions, so slicing its
  * input gives the last row alone; anything else (a graph input as weight, a softcap or bias after the head) is not.
  */
-function lastPositionHead(graph: onnx.IGraphProto): onnx.INodeProto | undefined {
-  const nodes = graph.node ?? [];
-  const head = nodes.find((n) => n.output?.includes('logits'));
+function lastPositionHead(model: onnx.ModelProto): onnx.INodeProto | undefined {
+  const head = (model.graph?.node ?? []).find((n) => n.output?.includes('logits'));
   if (!head?.input?.[0]) return undefined;
   if (head.opType === 'MatMulNBits' && head.domain === MS_DOMAIN) return head;
   if (head.opType !== 'MatMul' || head.domain) return undefined;
-  const constants = new Map<string, onnx.ITensorProto>();
-  for (const t of graph.initializer ?? []) if (t.name) constants.set(t.name, t);
-  for (const n of nodes) {
-    const value = n.opType === 'Constant' ? n.attribute?.find((a) => a.name === 'value')?.t : undefined;
-    if (value && n.output?.[0]) constants.set(n.output[0], value);
-  }
-  const matrix = (name: string | null | undefined) =>
-    name !== undefined && name !== null && constants.get(name)?.dims?.length === 2;
+  const ix = indexModel(model);
+  const matrix = (name: string | null | undefined) => !!name && ix.constants.get(name)?.tensor.dims?.length === 2;
   const weight = head.input[1];
   if (matrix(weight)) return head;
-  const transpose = nodes.find((n) => n.output?.includes(weight ?? ''));
+  const transpose = weight ? ix.producers.get(weight) : undefined;
   return transpose?.opType === 'Transpose' && !transpose.domain && matrix(transpose.input?.[0]) ? head : undefined;
 }
 

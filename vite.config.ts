@@ -14,7 +14,13 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: strin
 const base = JSON.parse(readFileSync('manifest.json', 'utf8')) as Record<string, unknown>;
 
 function firefoxManifest(): Record<string, unknown> {
-  const { background: _bg, minimum_chrome_version: _min, message_serialization: _ser, ...rest } = base;
+  const {
+    background: _bg,
+    minimum_chrome_version: _min,
+    message_serialization: _ser,
+    web_accessible_resources: _channelFrame, // Chrome's direct path only (shared/channel-port.ts)
+    ...rest
+  } = base;
   return {
     ...rest,
     permissions: (base.permissions as string[]).filter((p) => p !== 'offscreen'),
@@ -46,7 +52,10 @@ export default defineConfig(({ mode }): UserConfig => {
     ? firefoxManifest()
     : { ...base, version: pkg.version }) as unknown as ManifestV3Export;
   const pages: Record<string, string> = { prompt: resolve('extension/prompt/prompt.html') };
-  if (mode === 'chrome') pages.offscreen = resolve('extension/host/offscreen.html');
+  if (mode === 'chrome') {
+    pages.offscreen = resolve('extension/host/offscreen.html');
+    pages.channel = resolve('extension/content/channel-frame.html');
+  }
   return {
     define,
     plugins: [crx({ manifest, browser: mode })],

@@ -1,8 +1,11 @@
 /**
  * What one call costs outside inference in Chromium with the extension (issue 17: "the extension's own cost ≤ 1 ms
- * per call"), with Chrome's direct path (shared/direct.ts: bridge → offscreen document) against every request
- * through the service worker's router, side by side in one run. The router path is the same build with the
- * worker's `webqDirectPath` hook off.
+ * per call"), three ways side by side in one run, one build:
+ *  - `channel`: Chrome's direct path (shared/direct.ts: bridge → offscreen document) with its MessageChannel
+ *    (shared/channel-port.ts), as pages get it;
+ *  - `direct port`: the direct path on its runtime port (a page opened while the worker's `webqChannelRelay` hook
+ *    was off, so its port never got a channel);
+ *  - `router`: every request through the service worker's router (the worker's `webqDirectPath` hook off).
  *
  * Workloads: `webq.capabilities()` (no inference), an Identity model on `--floats` floats (inference ~0.2 ms) and one
  * Silero VAD frame (512 samples, ~1–2 ms of inference), both raw models on wasm from a local URL. Per call:
@@ -39,7 +42,8 @@ const warmupMs = Number(values['warmup-ms']);
 const block = Number(values.block);
 const floats = Number(values.floats);
 
-type Path = 'direct' | 'router';
+type Path = 'channel' | 'direct port' | 'router';
+const PATHS: Path[] = ['channel', 'direct port', 'router'];
 type Workload = 'capabilities' | 'identity' | 'silero';
 const WORKLOADS: Workload[] = ['capabilities', 'identity', 'silero'];
 
@@ -62,10 +66,24 @@ try {
       const g = globalThis as unknown as { webqDirectPath: boolean; webqRevokeGrants: () => void };
       g.webqDirectPath = on;
       g.webqRevokeGrants(); // bridges in direct mode are sent back to the router once, then follow the hook
-    }, path === 'direct');
-  const page = await openWithConsent(chromium.context, `${server.origin}/page.html`);
+    }, path !== 'router');
+  const relayChannels = (on: boolean) =>
+    worker.evaluate((on) => ((globalThis as unknown as { webqChannelRelay: boolean }).webqChannelRelay = on), on);
+  // Two pages of one origin: the first gets its channel; the second opens its direct port with the relay off.
+  const withChannel = await openWithConsent(chromium.context, `${server.origin}/page.html`);
+  const openDirectPort = (page: typeof withChannel) =>
+    page.evaluate(
+      '(async () => { for (let i = 0; i < 3; i++) await window.webq.capabilities(); await new Promise((r) => setTimeout(r, 1000)); })()',
+    );
+  await openDirectPort(withChannel);
+  await relayChannels(false);
+  const onPort = await chromium.context.newPage();
+  await onPort.goto(`${server.origin}/page.html?port`);
+  await openDirectPort(onPort);
+  const pageFor = (path: Path) => (path === 'channel' ? withChannel : onPort);
   // The page side: one function per workload, kept in the page; strings, so tsx's __name never reaches the page.
-  await page.evaluate(`(async (origin) => {
+  for (const page of [withChannel, onPort])
+    await page.evaluate(`(async (origin) => {
     const webq = window.webq;
     const identity = origin + '/identity.onnx', silero = origin + '/silero.onnx';
     await webq.load(identity, { backend: 'wasm' });
@@ -95,16 +113,17 @@ try {
       while (performance.now() < end) for (const name of ['identity', 'silero', 'capabilities']) await window.__calls[name]();
     };
   })(${JSON.stringify(server.origin)})`);
-  for (const path of ['router', 'direct'] as Path[]) {
+  for (const path of PATHS) {
     await usePath(path);
-    await page.evaluate(`window.__warm(${warmupMs / 2})`);
+    await pageFor(path).evaluate(`window.__warm(${warmupMs / 3})`);
   }
-  const samples: Record<Path, Record<Workload, { wall: number; inference: number }[]>> = {
-    direct: { capabilities: [], identity: [], silero: [] },
-    router: { capabilities: [], identity: [], silero: [] },
-  };
-  for (let done = 0; done < calls; done += block) {
-    for (const path of (done / block) % 2 === 0 ? (['direct', 'router'] as Path[]) : (['router', 'direct'] as Path[])) {
+  await relayChannels(true);
+  const samples = Object.fromEntries(
+    PATHS.map((p) => [p, { capabilities: [], identity: [], silero: [] }]),
+  ) as unknown as Record<Path, Record<Workload, { wall: number; inference: number }[]>>;
+  for (let done = 0, round = 0; done < calls; done += block, round++) {
+    for (const path of PATHS.map((_, i) => PATHS[(i + round) % PATHS.length]!)) {
+      const page = pageFor(path);
       await usePath(path);
       await page.evaluate(`window.__calls.capabilities()`); // the one call the switch sends through the router
       for (const w of WORKLOADS)
@@ -113,9 +132,9 @@ try {
         );
     }
   }
-  const version = await page.evaluate(() => navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'Chromium');
+  const version = await withChannel.evaluate(() => navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'Chromium');
   const rows = WORKLOADS.flatMap((w) =>
-    (['router', 'direct'] as Path[]).map((path) => ({
+    PATHS.map((path) => ({
       workload: w,
       path,
       calls: samples[path][w].length,

@@ -18,7 +18,7 @@ import { DIRECT_PORT, ENGINE_PORT } from '../shared/ports';
 import type { EngineEnvelope, HostMessage } from '../shared/protocol';
 import { isSignal, type BusySignal, type RevokeSignal } from '../shared/direct';
 
-const OFFSCREEN_PATH = 'extension/host/offscreen.html';
+export const OFFSCREEN_PATH = 'extension/host/offscreen.html';
 const CONNECT_TIMEOUT_MS = 20_000;
 const PING_MS = 5_000;
 const WATCHDOG_MS = 30_000;

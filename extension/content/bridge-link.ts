@@ -40,7 +40,7 @@ export class BridgeLink implements Link {
       connect: () => connect(DIRECT_PORT),
       control: (raw) => {
         if (!isSignal<RerouteSignal>(raw, 'reroute')) return false;
-        this.reroute(raw.id);
+        this.reroute(raw.id, raw.message);
         return true;
       },
       closed: () => {
@@ -70,8 +70,10 @@ export class BridgeLink implements Link {
     this.direct.send(message);
   }
 
-  private reroute(id: string): void {
-    const message = this.onDirect.get(id);
+  /** `sent` is the request as the engine host got it (whole, where the channel moved this end's arrays away). */
+  private reroute(id: string, sent?: RequestMessage): void {
+    const kept = this.onDirect.get(id);
+    const message = kept && sent?.type === 'request' && sent.id === id ? sent : kept;
     this.onDirect.delete(id);
     this.direct.forget(id);
     this.useDirect = false;

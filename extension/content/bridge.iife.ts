@@ -9,11 +9,24 @@
 import browser from 'webextension-polyfill';
 import { toWireError, WebqError } from '../shared/errors';
 import { BridgeLink } from './bridge-link';
+import { channelled } from './channel';
+import { DIRECT_PORT } from '../shared/ports';
 import { replyIdOf, validatedOrAnswered, type HostMessage } from '../shared/protocol';
-import { BRIDGE_TAG, PAGE_TAG, postEnvelope, targetOrigin, type WindowEnvelope } from '../shared/window-envelope';
+import {
+  BRIDGE_TAG,
+  PAGE_TAG,
+  postEnvelope,
+  postEnvelopeMoving,
+  targetOrigin,
+  type WindowEnvelope,
+} from '../shared/window-envelope';
 
 /** The ports to the engine: opened on the first request, their in-flight requests failed if they close. */
-const link = new BridgeLink((name) => browser.runtime.connect({ name }));
+const link = new BridgeLink((name) => {
+  const port = browser.runtime.connect({ name });
+  // Chrome's direct port moves onto a MessageChannel to the engine host once one is in place (shared/channel-port.ts).
+  return name === DIRECT_PORT ? channelled(port) : port;
+});
 link.listen(reply);
 
 /**
@@ -31,8 +44,9 @@ function ownCopy(value: unknown): unknown {
   }
 }
 
+/** A reply is the bridge's own (it came off a port), so its arrays move to the page rather than being copied. */
 function reply(message: HostMessage): void {
-  postEnvelope({ tag: BRIDGE_TAG, message });
+  postEnvelopeMoving({ tag: BRIDGE_TAG, message });
 }
 
 /** A sandboxed or data: document has no origin to ask consent for, or to partition its models by. */

@@ -9,6 +9,7 @@
  * that request through the router, which asks.
  */
 import { callerOf } from '../shared/caller';
+import { ChannelPort } from '../shared/channel-port';
 import type { BusySignal, RerouteSignal } from '../shared/direct';
 import { toWireError, WebqError } from '../shared/errors';
 import { listen, post, REQUEST_BYTES_LIMIT } from '../shared/port-wire';
@@ -19,6 +20,8 @@ import type { Engine } from './engine';
 
 /** How long the host stays reported busy after its last direct reply (one report per burst, not per request). */
 const IDLE_AFTER_MS = 1000;
+/** How long an offered channel's nonce waits for its MessagePort (shared/channel-port.ts). */
+const OFFER_MS = 30_000;
 
 export class DirectPorts {
   /** Origins the router has let through since the last revoke. */
@@ -27,6 +30,8 @@ export class DirectPorts {
   private readonly table = new RequestTable<chrome.runtime.Port>('d', () => this.limits);
   /** Routed page requests in flight (the router's id → release of their count). */
   private readonly routed = new Map<string, () => void>();
+  /** Bridges' offered channels not yet arrived: nonce → the direct port that offered it. */
+  private readonly offers = new Map<string, ChannelPort>();
   private busy = false;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -83,15 +88,34 @@ export class DirectPorts {
     this.routed.delete(id);
   }
 
+  /**
+   * A MessageChannel the service worker handed on (background/channel-relay.ts): the direct port that offered its
+   * nonce moves onto it. A nonce no port offered, or one already used, matches nothing and the channel is closed.
+   */
+  channel(nonce: string, channel: MessagePort): void {
+    const wire = this.offers.get(nonce);
+    this.offers.delete(nonce);
+    if (wire) wire.use(channel);
+    else channel.close();
+  }
+
   /** Serves a bridge's direct port; any other port is left alone. */
-  accept(port: chrome.runtime.Port): void {
-    if (port.name !== DIRECT_PORT) return;
-    const caller = callerOf(port.name, port.sender, this.extension);
+  accept(runtime: chrome.runtime.Port): void {
+    if (runtime.name !== DIRECT_PORT) return;
+    const caller = callerOf(runtime.name, runtime.sender, this.extension);
     if (!caller) {
-      port.disconnect();
+      runtime.disconnect();
       return;
     }
-    const requests = this.table.port(port, caller.origin);
+    const offered: string[] = [];
+    const port = new ChannelPort(runtime, (nonce) => {
+      if (offered.length > 0 || this.offers.has(nonce)) return; // one channel per port
+      offered.push(nonce);
+      this.offers.set(nonce, port);
+      setTimeout(() => this.offers.delete(nonce), OFFER_MS);
+    });
+    port.onDisconnect.addListener(() => offered.forEach((nonce) => this.offers.delete(nonce)));
+    const requests = this.table.port(runtime, caller.origin);
     const send = (m: HostMessage | RerouteSignal) => {
       try {
         post(port, m);
@@ -113,7 +137,7 @@ export class DirectPorts {
         return;
       }
       if (!this.grants.has(caller.origin)) {
-        send({ type: 'reroute', id: message.id });
+        send({ type: 'reroute', id: message.id, message });
         return;
       }
       const id = requests.accept(message);

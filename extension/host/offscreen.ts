@@ -16,6 +16,7 @@ import { ENGINE_PORT } from '../shared/ports';
 import type { EngineEnvelope, HostMessage } from '../shared/protocol';
 import { isSignal, type BusySignal, type RevokeSignal } from '../shared/direct';
 import { listen, post, REQUEST_BYTES_LIMIT } from '../shared/port-wire';
+import { isHandoff } from '../shared/channel-port';
 
 const extension = { id: chrome.runtime.id, origin: new URL(chrome.runtime.getURL('')).origin };
 const engine = new Engine({ browser: browserInfo(), extensionOrigin: extension.origin });
@@ -31,6 +32,11 @@ const direct = new DirectPorts(engine, extension, (signal) => {
   }
 });
 chrome.runtime.onConnect.addListener((port) => direct.accept(port));
+// A bridge's MessageChannel, handed on by the service worker (background/channel-relay.ts, shared/channel-port.ts).
+navigator.serviceWorker.onmessage = (event: MessageEvent) => {
+  const channel = event.ports[0];
+  if (channel && isHandoff(event.data)) direct.channel(event.data.nonce, channel);
+};
 
 function connect(): void {
   const port = chrome.runtime.connect({ name: ENGINE_PORT });

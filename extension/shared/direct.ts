@@ -15,6 +15,8 @@
  * `busy` while it serves direct requests.
  */
 
+import type { RequestMessage } from './protocol';
+
 /** Router → bridge, on the page port: this origin's requests may go straight to the engine host. */
 export interface DirectSignal {
   type: 'direct';
@@ -24,6 +26,11 @@ export interface DirectSignal {
 export interface RerouteSignal {
   type: 'reroute';
   id: string;
+  /**
+   * The request as it arrived, for the bridge to send on: on a MessageChannel the bridge moved its arrays away when
+   * it sent them (shared/channel-port.ts), so its own copy is empty.
+   */
+  message?: RequestMessage;
 }
 
 /** Service worker → engine host: every grant ends (consent changed, or the worker is new). */

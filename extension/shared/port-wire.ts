@@ -14,6 +14,11 @@
  * an earlier one is being read waits for it; with nothing being read a message is delivered at once. A Blob message
  * that is malformed or declares more than the receiver's limit is dropped, as the message pieces were before it
  * (senders check sizes first: the page client refuses a request above 64 MiB with QuotaExceededError).
+ *
+ * A port that says it is `plain` (Chrome's direct port once on its MessageChannel, channel-port.ts) needs no Blob:
+ * its messages go as they are, their arrays moved, and a plain message is held to the same limit when it arrives.
+ * The helpers for moving arrays (`transferList`, `postMoving`, `withOwnArrays`) are here too, for every hop with a
+ * `postMessage` that can move them.
  */
 
 /** What one message may hold: a request's 64 MiB of tensors plus room for its envelope. */
@@ -123,15 +128,69 @@ export async function fromWire(raw: unknown, limitBytes: number): Promise<unknow
   return fill(skeleton, 0);
 }
 
+/** An array or a plain object: what the two walks below go into (both alike, so nothing copied is left unmoved). */
+function isRecord(value: unknown): value is object {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return Array.isArray(value) || proto === Object.prototype || proto === null;
+}
+
+/**
+ * The ArrayBuffers behind a message's typed arrays, each once, for a `postMessage` transfer list: where the sender
+ * hands its arrays on and keeps no use for them, moving them skips the structured-clone copy. Shared memory is left
+ * out (it cannot move), and a list the browser refuses (a view of wasm memory) is retried without (`postMoving`).
+ */
+export function transferList(message: unknown): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  const walk = (value: unknown, depth: number) => {
+    if (ArrayBuffer.isView(value)) {
+      if (value.buffer instanceof ArrayBuffer) buffers.add(value.buffer);
+      return;
+    }
+    if (!isRecord(value) || depth > MAX_DEPTH) return;
+    for (const v of Object.values(value)) walk(v, depth + 1);
+  };
+  walk(message, 0);
+  return [...buffers];
+}
+
+/**
+ * Posts `message` moving its arrays' buffers; one that cannot be moved (a view of wasm memory, say) makes the browser
+ * refuse the whole list before anything is sent, and then the message goes cloned.
+ */
+export function postMoving(send: (message: unknown, transfer: Transferable[]) => void, message: unknown): void {
+  const transfer = transferList(message);
+  if (transfer.length === 0) return send(message, []);
+  try {
+    send(message, transfer);
+  } catch (err) {
+    if ((err as { name?: unknown } | null)?.name !== 'DataCloneError') throw err;
+    send(message, []);
+  }
+}
+
+/** The message with each typed array replaced by a copy of its own: for moving what the caller still holds. */
+export function withOwnArrays<T>(message: T): T {
+  const copy = (value: unknown, depth: number): unknown => {
+    if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return (value as unknown as Uint8Array).slice();
+    if (!isRecord(value) || depth > MAX_DEPTH) return value;
+    if (Array.isArray(value)) return value.map((v) => copy(v, depth + 1));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copy(v, depth + 1)]));
+  };
+  return copy(message, 0) as T;
+}
+
 /** The part of a runtime.Port (chrome.* or browser.*) webq uses. */
 interface PortLike {
   postMessage(message: unknown): void;
   onMessage: { addListener(listener: (message: unknown) => void): void };
+  /** True while the port's messages go on a MessageChannel (channel-port.ts): arrays travel as they are. */
+  readonly plain?: boolean;
 }
 
-/** Posts a message on a port, its arrays in a Blob when they are large. */
+/** Posts a message on a port, its arrays in a Blob when they are large (unless the port carries them plainly). */
 export function post(port: PortLike, message: unknown): void {
-  port.postMessage(toWire(message));
+  port.postMessage(port.plain === true ? message : toWire(message));
 }
 
 /**
@@ -149,9 +208,17 @@ export function listen(port: PortLike, limitBytes: number, listener: (message: u
   let reading = 0;
   let queue: Promise<void> = Promise.resolve();
   port.onMessage.addListener((raw) => {
-    if (reading === 0 && !isBlobMessage(raw)) {
-      deliver(raw);
-      return;
+    if (!isBlobMessage(raw)) {
+      // A plain message over a MessageChannel has no browser-imposed size limit: hold it to this one too.
+      const bytes = arrayBytes(raw);
+      if (bytes > limitBytes) {
+        console.warn(`webq: dropped a port message of ${bytes} bytes, above the limit of ${limitBytes}`);
+        return;
+      }
+      if (reading === 0) {
+        deliver(raw);
+        return;
+      }
     }
     reading++;
     const read = fromWire(raw, limitBytes); // reads start at once, in parallel; delivery keeps the order

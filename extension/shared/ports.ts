@@ -7,3 +7,5 @@ export const ENGINE_PORT = 'webq-engine'; // Chrome's offscreen document (the en
  * service worker is off the path of its requests; see shared/direct.ts).
  */
 export const DIRECT_PORT = 'webq-direct';
+/** Chrome: the hidden extension frame that carries a direct port's MessageChannel to the worker (channel-port.ts). */
+export const CHANNEL_FRAME_PATH = 'extension/content/channel-frame.html';

@@ -4,6 +4,7 @@
  * and the target-origin rule are written once.
  */
 import type { Link } from './link';
+import { postMoving, withOwnArrays } from './port-wire';
 import type { ClientMessage, HostMessage } from './protocol';
 
 export const PAGE_TAG = 'webq:page';
@@ -26,6 +27,17 @@ export function postEnvelope(envelope: WindowEnvelope): void {
 }
 
 /**
+ * Posts an envelope moving its message's array buffers (port-wire.ts `postMoving`): for a sender that is done with
+ * them, the bridge handing on a reply it received.
+ */
+export function postEnvelopeMoving(envelope: WindowEnvelope): void {
+  postMoving((m, transfer) => window.postMessage(m, targetOrigin(), transfer), envelope);
+}
+
+/** The page's send: its own copy of the caller's arrays, moved, so the caller's arrays stay as they were. */
+const postFromPage = (message: ClientMessage) => postEnvelopeMoving({ tag: PAGE_TAG, message: withOwnArrays(message) });
+
+/**
  * The page's Link to the bridge. Messages sent before the bridge says it is ready wait in a queue; the bridge may
  * have started before this listener, so the page asks (`hello`) and the bridge answers `ready` again.
  */
@@ -34,7 +46,7 @@ export function windowLink(): Link {
   const queue: ClientMessage[] = [];
   return {
     send(message) {
-      if (ready) postEnvelope({ tag: PAGE_TAG, message });
+      if (ready) postFromPage(message);
       else queue.push(message);
     },
     listen(receive) {
@@ -45,7 +57,7 @@ export function windowLink(): Link {
         if (data.ready) {
           if (!ready) {
             ready = true;
-            for (const m of queue.splice(0)) postEnvelope({ tag: PAGE_TAG, message: m });
+            for (const m of queue.splice(0)) postFromPage(m);
           }
           return;
         }

@@ -53,7 +53,9 @@ describe('DirectPorts', () => {
     const b = bridge();
     b.send(request('x'));
     await tick();
-    expect(b.got).toEqual([{ type: 'reroute', id: 'x' }]);
+    expect(b.got).toMatchObject([
+      { type: 'reroute', id: 'x', message: { type: 'request', id: 'x', method: 'capabilities' } },
+    ]);
     expect(received).toHaveLength(0);
     routed('r1');
     b.send(request('x'));
@@ -134,6 +136,6 @@ describe('DirectPorts', () => {
     direct.revoke();
     b.send(request('b'));
     await tick();
-    expect(b.got.at(-1)).toEqual({ type: 'reroute', id: 'b' });
+    expect(b.got.at(-1)).toMatchObject({ type: 'reroute', id: 'b', message: { type: 'request', id: 'b' } });
   });
 });

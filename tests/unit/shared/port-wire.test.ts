@@ -1,5 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
-import { BLOB_FROM_BYTES, fromWire, listen, toWire } from '../../../extension/shared/port-wire';
+import {
+  BLOB_FROM_BYTES,
+  fromWire,
+  listen,
+  postMoving,
+  toWire,
+  transferList,
+  withOwnArrays,
+} from '../../../extension/shared/port-wire';
 
 /** A port whose messages the test delivers by hand, as structured clone leaves a Blob: the same object. */
 function fakePort() {
@@ -97,5 +105,46 @@ describe('messages on a port', () => {
     expect(error).toHaveBeenCalledWith('webq: a port message listener threw', expect.any(Error));
     warn.mockRestore();
     error.mockRestore();
+  });
+});
+
+describe('moving arrays on a postMessage', () => {
+  it("lists each buffer once, and copies the caller's arrays so that moving them leaves the caller's whole", () => {
+    const buffer = new ArrayBuffer(64);
+    const a = new Float32Array(buffer, 0, 8);
+    const b = new Float32Array(buffer, 32, 8);
+    const c = new BigInt64Array([1n, 2n]);
+    const message = { type: 'request', params: { input: { tensors: { a: { data: a }, b: { data: b } } }, list: [c] } };
+    expect(transferList(message)).toEqual([buffer, c.buffer]);
+    expect(transferList({ shared: new Int32Array(new SharedArrayBuffer(8)) })).toEqual([]);
+
+    a.fill(7);
+    const own = withOwnArrays(message);
+    const { port1, port2 } = new MessageChannel();
+    postMoving((m, transfer) => port1.postMessage(m, transfer), own);
+    port1.close();
+    port2.close();
+    expect(own.params.input.tensors.a.data.byteLength).toBe(0); // moved
+    expect(own.params.list[0]!.byteLength).toBe(0);
+    expect([...a]).toEqual(Array(8).fill(7)); // the caller's own arrays are untouched
+    expect(c.byteLength).toBe(16);
+  });
+
+  it('sends cloned when a buffer cannot move, and lets other errors through', () => {
+    const sent: unknown[][] = [];
+    const refusing = (m: unknown, transfer: Transferable[]) => {
+      if (transfer.length > 0) throw new DOMException('cannot transfer', 'DataCloneError');
+      sent.push([m]);
+    };
+    postMoving(refusing, { data: new Uint8Array(4) });
+    expect(sent).toHaveLength(1);
+    expect(() =>
+      postMoving(
+        () => {
+          throw new TypeError('closed');
+        },
+        { data: new Uint8Array(4) },
+      ),
+    ).toThrow('closed');
   });
 });

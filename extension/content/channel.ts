@@ -1,0 +1,39 @@
+/**
+ * The bridge's half of the channel set-up (shared/channel-port.ts): it wraps a new direct port, offers a fresh
+ * MessageChannel under a random nonce, and sends the channel's far end through a hidden frame of the extension
+ * (content/channel-frame.ts), which hands it to the service worker and so to the engine host.
+ *
+ * The frame is in the page's DOM only until the engine host has switched, or for FRAME_MS at most (a page whose
+ * policy blocks the frame keeps the runtime port). The nonce and the port are posted to the frame with the
+ * extension's origin as the target, so a page that navigated the frame elsewhere gets neither.
+ */
+import browser from 'webextension-polyfill';
+import type { PortLike } from '../shared/link';
+import { CHANNEL_HANDOFF, ChannelPort, type ChannelHandoff } from '../shared/channel-port';
+import { CHANNEL_FRAME_PATH } from '../shared/ports';
+
+const FRAME_MS = 10_000;
+
+export function channelled(runtime: PortLike): PortLike {
+  const wire = new ChannelPort(runtime);
+  const { port1, port2 } = new MessageChannel();
+  const handoff: ChannelHandoff = { type: CHANNEL_HANDOFF, nonce: crypto.randomUUID() };
+  wire.offer(handoff.nonce, port1);
+
+  const url = browser.runtime.getURL(CHANNEL_FRAME_PATH);
+  const frame = document.createElement('iframe');
+  frame.src = url;
+  frame.hidden = true;
+  frame.setAttribute('aria-hidden', 'true');
+  frame.tabIndex = -1;
+  frame.addEventListener('load', () => frame.contentWindow?.postMessage(handoff, new URL(url).origin, [port2]), {
+    once: true,
+  });
+  const timer = setTimeout(() => frame.remove(), FRAME_MS);
+  void wire.switched.then(() => {
+    clearTimeout(timer);
+    frame.remove();
+  });
+  (document.body ?? document.documentElement).append(frame);
+  return wire;
+}

@@ -1,0 +1,137 @@
+/**
+ * Chrome's direct port, moved onto a MessageChannel once one is in place (the fast lane of shared/direct.ts).
+ *
+ * A runtime port's messages go through the browser process both ways: renderer → browser → renderer, every message,
+ * every tensor byte. A MessagePort between the content script and the offscreen document is a pipe between the two
+ * renderers, and a message on it needs no Blob; its arrays can move. `bench/call-overhead.ts` (docs/architecture.md,
+ * "What the hops cost"): a Silero frame 0.91 ms outside inference on the channel against 1.58 ms on the runtime port;
+ * 1 MiB each way 6.5 ms against 16.
+ *
+ * The runtime port stays: it is what the browser vouches for (the caller is its sender), and its disconnect is how
+ * either end learns the other went away. The channel only carries messages, so this wraps the runtime port as a
+ * `PortLike` whose messages move to the channel, and nothing above it changes (PortLink on the bridge, DirectPorts in
+ * the engine host).
+ *
+ * How the channel gets there (content/channel.ts, content/channel-frame.ts, background/channel-relay.ts): the bridge
+ * makes a MessageChannel and a random nonce, sends the nonce on the runtime port (`offer`) and the port's other end
+ * through a hidden frame of the extension and the service worker to the engine host, which matches the two by the
+ * nonce. A nonce nobody offered matches nothing; the page never sees either.
+ *
+ * The switch keeps order on both ends. The engine host, when the channel arrives, sends `switch` on the runtime port
+ * as its last message there and everything after it on the channel; the bridge, when it reads that `switch`, does the
+ * same. Each end holds what arrives on the channel until it has read the other's `switch` on the runtime port, so a
+ * stream's deltas and a request's abort are never overtaken by a message sent after them. Until then, or if the
+ * channel never comes (a page that blocks the frame), everything simply stays on the runtime port.
+ */
+import type { PortLike } from './link';
+import { postMoving } from './port-wire';
+
+const OFFER = 'webq-channel-offer';
+const SWITCH = 'webq-channel-switch';
+
+/** The message the channel's far end travels with, from the frame through the worker to the engine host. */
+export interface ChannelHandoff {
+  type: 'webq-channel';
+  nonce: string;
+}
+
+export const CHANNEL_HANDOFF = 'webq-channel';
+
+export const isHandoff = (raw: unknown): raw is ChannelHandoff => {
+  const o = raw as Partial<ChannelHandoff> | null;
+  return o?.type === CHANNEL_HANDOFF && typeof o.nonce === 'string' && o.nonce.length >= 16 && o.nonce.length <= 64;
+};
+
+const controlOf = (raw: unknown): string | undefined => {
+  const type = (raw as { type?: unknown } | null)?.type;
+  return type === OFFER || type === SWITCH ? type : undefined;
+};
+
+export class ChannelPort implements PortLike {
+  private channel: MessagePort | null = null;
+  private sendsOnChannel = false;
+  private peerSwitched = false;
+  private readonly held: unknown[] = [];
+  private markSwitched: () => void = () => {};
+  /** Settles when this end's messages have moved to the channel (never, if no channel comes). */
+  readonly switched = new Promise<void>((resolve) => (this.markSwitched = resolve));
+  private readonly listeners: ((message: unknown) => void)[] = [];
+  readonly onMessage = { addListener: (listener: (message: unknown) => void) => void this.listeners.push(listener) };
+  readonly onDisconnect: PortLike['onDisconnect'];
+
+  /** `offered` (engine host) hears the nonce a bridge offers on this port. */
+  constructor(
+    private readonly runtime: PortLike,
+    offered?: (nonce: string) => void,
+  ) {
+    this.onDisconnect = runtime.onDisconnect;
+    runtime.onMessage.addListener((raw) => {
+      const control = controlOf(raw);
+      if (control === SWITCH) this.peerSwitch();
+      else if (control === OFFER) {
+        const nonce = (raw as { nonce?: unknown }).nonce;
+        if (typeof nonce === 'string') offered?.(nonce);
+      } else this.deliver(raw);
+    });
+    runtime.onDisconnect.addListener(() => this.channel?.close());
+  }
+
+  /** Whether messages now go on the channel, where arrays travel as they are (port-wire.ts needs no Blob). */
+  get plain(): boolean {
+    return this.sendsOnChannel;
+  }
+
+  /**
+   * On the channel a message's array buffers move rather than being cloned (the browser still copies them once between
+   * the processes, but skips serializing them). Both ends post only what they are done with: the bridge a request it
+   * forwards (one the engine host reroutes comes back whole in the `reroute`), the engine host a reply.
+   */
+  postMessage(message: unknown): void {
+    if (this.sendsOnChannel) postMoving((m, transfer) => this.channel!.postMessage(m, transfer), message);
+    else this.runtime.postMessage(message);
+  }
+
+  disconnect(): void {
+    this.channel?.close();
+    this.runtime.disconnect();
+  }
+
+  /** Bridge: listens on `port` and offers its other end (handed over separately) under `nonce`. */
+  offer(nonce: string, port: MessagePort): void {
+    this.listenOn(port);
+    this.runtime.postMessage({ type: OFFER, nonce });
+  }
+
+  /** Engine host: the channel a bridge offered has arrived; switch to it. */
+  use(port: MessagePort): void {
+    if (this.channel) return port.close();
+    this.listenOn(port);
+    this.switchSends();
+  }
+
+  private listenOn(port: MessagePort): void {
+    this.channel = port;
+    port.onmessage = (event: MessageEvent) => {
+      if (this.peerSwitched) this.deliver(event.data);
+      else this.held.push(event.data);
+    };
+  }
+
+  private switchSends(): void {
+    if (this.sendsOnChannel || !this.channel) return;
+    this.runtime.postMessage({ type: SWITCH });
+    this.sendsOnChannel = true;
+    this.markSwitched();
+  }
+
+  private peerSwitch(): void {
+    if (!this.channel) return;
+    this.peerSwitched = true;
+    for (const message of this.held.splice(0)) this.deliver(message);
+    this.switchSends();
+  }
+
+  private deliver(message: unknown): void {
+    for (const listener of this.listeners) listener(message);
+  }
+}

@@ -107,14 +107,17 @@ export class DirectPorts {
       runtime.disconnect();
       return;
     }
-    const offered: string[] = [];
+    let offered: string | undefined;
+    const forget = (nonce: string) => {
+      if (this.offers.get(nonce) === port) this.offers.delete(nonce);
+    };
     const port = new ChannelPort(runtime, (nonce) => {
-      if (offered.length > 0 || this.offers.has(nonce)) return; // one channel per port
-      offered.push(nonce);
+      if (offered !== undefined || this.offers.has(nonce)) return; // one channel per port, one port per nonce
+      offered = nonce;
       this.offers.set(nonce, port);
-      setTimeout(() => this.offers.delete(nonce), OFFER_MS);
+      setTimeout(() => forget(nonce), OFFER_MS);
     });
-    port.onDisconnect.addListener(() => offered.forEach((nonce) => this.offers.delete(nonce)));
+    port.onDisconnect.addListener(() => offered !== undefined && forget(offered));
     const requests = this.table.port(runtime, caller.origin);
     const send = (m: HostMessage | RerouteSignal) => {
       try {

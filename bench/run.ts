@@ -49,6 +49,11 @@ export interface BenchOptions {
   only?: CellFilter;
   /** seconds a cell may take before it is given up (default: the matrix's) */
   cellTimeoutS?: number;
+  /**
+   * wasm threads of the page's baselines, instead of the engine host's count (a probe: on 2 cores a baseline's
+   * threads still winding down slow the next webq call of a side-by-side row; docs/architecture.md)
+   */
+  baselineThreads?: number;
   outDir?: string;
   /** write docs/benchmarks.md and docs/img/ (the smoke test does not) */
   docs?: boolean;
@@ -256,7 +261,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         const { entry, adapter, threads } = await describeBrowser(page);
         // The baselines in the page run the engine's thread count, so that the comparison is of webq's path around
         // the runtime, not of threads (Firefox's engine runs one; the isolated bench page could run every core).
-        entry.baselineThreads = await page.call('setBaselineThreads', threads);
+        entry.baselineThreads = await page.call('setBaselineThreads', options.baselineThreads ?? threads);
         results.browsers.push(entry);
         log(`  ${entry.version}; WebGPU adapter: ${adapter}; WebNN: ${entry.webnn}`);
         const ctx: Context = {
@@ -366,8 +371,10 @@ function parseArgs(argv: string[]): BenchOptions {
     .filter((b) => !value('--browsers') || value('--browsers')!.split(',').includes(b));
   const runs = value('--runs');
   const cellTimeout = value('--cell-timeout');
+  const baselineThreads = value('--baseline-threads');
   return {
     ...(cellTimeout ? { cellTimeoutS: Number(cellTimeout) } : {}),
+    ...(baselineThreads ? { baselineThreads: Number(baselineThreads) } : {}),
     matrix,
     browsers,
     only,

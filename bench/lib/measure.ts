@@ -160,7 +160,7 @@ async function rawEndToEnd(ctx: Context, w: RawWorkload, cell: Cell): Promise<{ 
   const load = await ctx.page.call('webqLoad', url, options);
   try {
     const result = w.stream
-      ? await ctx.page.call('webqStream', url, w.id, options, ctx.warmup)
+      ? await ctx.page.call('webqStream', url, w.id, options, ctx.warmup, HOPS_WARMUP_MS)
       : await ctx.page.call('webqRun', url, w.id, options, ctx.runs, ctx.warmup, w.outputName);
     const reference = referenceFor(ctx, w, cell, result.output);
     const text = w.decode?.(result.output.data, result.output.dims);

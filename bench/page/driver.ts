@@ -244,11 +244,17 @@ const driver = {
     return { series, metrics: last.performanceMetrics, output: reduceTaskOutput(last.output) };
   },
 
-  /** Streaming (Silero VAD): `warmup` frames on a zero state, untimed, then every frame of the stream timed. */
-  async webqStream(url: string, streamName: string, options: Record<string, unknown>, warmup: number) {
+  /**
+   * Streaming (Silero VAD): frames on a zero state, untimed, for at least `warmup` frames and `warmupMs` (a frame is
+   * short enough that the first seconds after a load, while V8 still compiles onnxruntime's wasm, would decide the
+   * median; the hop table's cell of the same model warms up as long), then every frame of the stream timed.
+   */
+  async webqStream(url: string, streamName: string, options: Record<string, unknown>, warmup: number, warmupMs = 0) {
     const s = streams.get(streamName)!;
     const zero = () => new Float32Array(s.stateDims.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < warmup; i++) await webq().run(url, streamFeeds(s, i % s.frames, zero()), options);
+    const warmEnd = performance.now() + warmupMs;
+    for (let i = 0; i < warmup || performance.now() < warmEnd; i++)
+      await webq().run(url, streamFeeds(s, i % s.frames, zero()), options);
     const series: Series = { wallMs: [], inferenceMs: [] };
     const scores: number[] = [];
     let state: Float32Array = zero();

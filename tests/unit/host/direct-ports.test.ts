@@ -10,6 +10,7 @@ import { listen, post } from '../../../extension/shared/port-wire';
 import { DIRECT_PORT } from '../../../extension/shared/ports';
 import type { Caller, ClientMessage, HostMessage } from '../../../extension/shared/protocol';
 import { portPair } from '../../support/port-pair';
+import { directPortFrom } from '../../support/direct-port';
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 const extension = { id: 'ext', origin: 'https://ext.invalid' };
@@ -29,12 +30,7 @@ function setup() {
   const direct = new DirectPorts(engine as unknown as Engine, extension, (s: BusySignal) => reports.push(s.busy));
   /** A bridge's direct port from a tab of ORIGIN: what the bridge sees, and a way to send. */
   const bridge = () => {
-    const [near, far] = portPair();
-    Object.assign(near, {
-      name: DIRECT_PORT,
-      sender: { id: 'ext', url: `${ORIGIN}/page`, tab: { id: 7, url: `${ORIGIN}/` } },
-    });
-    direct.accept(near as unknown as chrome.runtime.Port);
+    const far = directPortFrom(direct, ORIGIN);
     const got: unknown[] = [];
     listen(far, 1e9, (m) => got.push(m));
     return { got, send: (m: unknown) => post(far, m), close: () => far.disconnect() };

@@ -8,9 +8,9 @@ import { DirectPorts } from '../../../extension/host/direct-ports';
 import type { Engine } from '../../../extension/host/engine';
 import { ChannelPort } from '../../../extension/shared/channel-port';
 import { listen, post } from '../../../extension/shared/port-wire';
-import { DIRECT_PORT } from '../../../extension/shared/ports';
 import type { ClientMessage, HostMessage } from '../../../extension/shared/protocol';
 import { portPair } from '../../support/port-pair';
+import { directPortFrom } from '../../support/direct-port';
 
 const settle = () => new Promise((r) => setTimeout(r, 20));
 const NONCE = 'b3c1f6d2-8a4e-4f0b-9c1d-2e7a5b6c8d90';
@@ -112,12 +112,7 @@ describe('DirectPorts with a channel', () => {
       () => {},
     );
     const bridge = () => {
-      const [near, far] = portPair();
-      Object.assign(near, {
-        name: DIRECT_PORT,
-        sender: { id: 'ext', url: `${ORIGIN}/page`, tab: { id: 7, url: `${ORIGIN}/` } },
-      });
-      direct.accept(near as unknown as chrome.runtime.Port);
+      const far = directPortFrom(direct, ORIGIN);
       const wire = new ChannelPort(far);
       const got: unknown[] = [];
       listen(wire, 1e9, (m) => got.push(m));
@@ -126,14 +121,29 @@ describe('DirectPorts with a channel', () => {
     return { direct, received, bridge };
   }
 
-  it('serves requests that come on the channel, and sends large arrays on it as they are (no Blob)', async () => {
-    const { direct, received, bridge } = setup();
-    const b = bridge();
+  /** Moves a bridge's port onto a new channel (the offer, then the channel as the worker would hand it on). */
+  async function onChannel(direct: DirectPorts, wire: ChannelPort): Promise<MessagePort> {
     const { port1, port2 } = new MessageChannel();
-    b.wire.offer(NONCE, port1);
+    wire.offer(NONCE, port1);
     await settle();
     direct.channel(NONCE, port2);
     await settle();
+    return port1;
+  }
+
+  /** A channel whose far end is handed to the engine host, and whether the host closed it. */
+  function watchedChannel() {
+    const { port1, port2 } = new MessageChannel();
+    const seen = { closed: false };
+    port1.onmessage = () => {};
+    port1.addEventListener('close', () => (seen.closed = true));
+    return { near: port1, far: port2, seen };
+  }
+
+  it('serves requests that come on the channel, and sends large arrays on it as they are (no Blob)', async () => {
+    const { direct, received, bridge } = setup();
+    const b = bridge();
+    const port1 = await onChannel(direct, b.wire);
     expect(b.wire.plain).toBe(true);
     const big = () => new Float32Array(65536).fill(2); // 256 KiB: a Blob on a runtime port
     post(b.wire, request('x', big()));
@@ -156,11 +166,7 @@ describe('DirectPorts with a channel', () => {
     const { direct, bridge } = setup();
     direct.revoke(); // no grant: the engine host answers `reroute`
     const b = bridge();
-    const { port1, port2 } = new MessageChannel();
-    b.wire.offer(NONCE, port1);
-    await settle();
-    direct.channel(NONCE, port2);
-    await settle();
+    const port1 = await onChannel(direct, b.wire);
     const data = new Float32Array(1000).fill(4);
     post(b.wire, request('x', data));
     expect(data.byteLength).toBe(0); // moved to the engine host, not copied
@@ -174,41 +180,25 @@ describe('DirectPorts with a channel', () => {
   it('opens no channel for a nonce no port offered, or for one already used', async () => {
     const { direct, bridge } = setup();
     const b = bridge();
-    const stray = new MessageChannel();
-    let strayClosed = false;
-    stray.port1.onmessage = () => {};
-    stray.port1.addEventListener('close', () => (strayClosed = true));
-    direct.channel('0000aaaa-0000-4000-8000-000000000000', stray.port2);
+    const stray = watchedChannel();
+    direct.channel('0000aaaa-0000-4000-8000-000000000000', stray.far);
     await settle();
     expect(b.wire.plain).toBe(false);
-    const { port1, port2 } = new MessageChannel();
-    b.wire.offer(NONCE, port1);
-    await settle();
-    direct.channel(NONCE, port2);
-    await settle();
+    const port1 = await onChannel(direct, b.wire);
     expect(b.wire.plain).toBe(true);
     // The same nonce again (a replayed handoff) matches nothing.
-    const again = new MessageChannel();
-    let againClosed = false;
-    again.port1.onmessage = () => {};
-    again.port1.addEventListener('close', () => (againClosed = true));
-    direct.channel(NONCE, again.port2);
+    const again = watchedChannel();
+    direct.channel(NONCE, again.far);
     await settle();
-    expect(againClosed).toBe(true);
-    expect(strayClosed).toBe(true);
-    port1.close();
-    again.port1.close();
-    stray.port1.close();
+    expect(again.seen.closed).toBe(true);
+    expect(stray.seen.closed).toBe(true);
+    for (const p of [port1, again.near, stray.near]) p.close();
   });
 
   it('drops a plain message above the receiver limit', async () => {
     const { direct, received, bridge } = setup();
     const b = bridge();
-    const { port1, port2 } = new MessageChannel();
-    b.wire.offer(NONCE, port1);
-    await settle();
-    direct.channel(NONCE, port2);
-    await settle();
+    const port1 = await onChannel(direct, b.wire);
     const before = received.length;
     post(b.wire, request('huge', new Float32Array((66 * 1024 * 1024) / 4)));
     await settle();

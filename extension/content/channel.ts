@@ -14,10 +14,18 @@ import { CHANNEL_FRAME_PATH } from '../shared/ports';
 
 const FRAME_MS = 10_000;
 
+/**
+ * 128 random bits as hex. Not `crypto.randomUUID`: a content script of an http page that is not on loopback is not
+ * a secure context, and has only `getRandomValues`.
+ */
+function randomNonce(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 export function channelled(runtime: PortLike): PortLike {
   const wire = new ChannelPort(runtime);
   const { port1, port2 } = new MessageChannel();
-  const handoff: ChannelHandoff = { type: CHANNEL_HANDOFF, nonce: crypto.randomUUID() };
+  const handoff: ChannelHandoff = { type: CHANNEL_HANDOFF, nonce: randomNonce() };
   wire.offer(handoff.nonce, port1);
 
   const url = browser.runtime.getURL(CHANNEL_FRAME_PATH);

@@ -119,7 +119,13 @@ export class ChannelPort implements PortLike {
 
   private switchSends(): void {
     if (this.sendsOnChannel || !this.channel) return;
-    this.runtime.postMessage({ type: SWITCH });
+    try {
+      this.runtime.postMessage({ type: SWITCH });
+    } catch {
+      // The runtime port has closed (the tab or the document went away): its disconnect ends everything.
+      this.channel.close();
+      return;
+    }
     this.sendsOnChannel = true;
     this.markSwitched();
   }

@@ -71,6 +71,20 @@ describe('ChannelPort', () => {
     port1.close();
   });
 
+  it('does not switch to a channel that arrives after the runtime port closed', async () => {
+    const p = pair();
+    const { port1, port2 } = new MessageChannel();
+    p.bridge.offer(NONCE, port1);
+    await settle();
+    p.bridgeRuntime.disconnect();
+    let closed = false;
+    port1.addEventListener('close', () => (closed = true));
+    p.host.use(port2);
+    await settle();
+    expect(p.host.plain).toBe(false);
+    expect(closed).toBe(true);
+  });
+
   it('stays on the runtime port when no channel comes, and ignores a switch without a channel', async () => {
     const p = pair();
     p.hostRuntime.postMessage({ type: 'webq-channel-switch' });

@@ -21,7 +21,7 @@
  * as its last message there and everything after it on the channel; the bridge, when it reads that `switch`, does the
  * same. Each end holds what arrives on the channel until it has read the other's `switch` on the runtime port, so a
  * stream's deltas and a request's abort are never overtaken by a message sent after them. Until then, or if the
- * channel never comes (a page that blocks the frame), everything simply stays on the runtime port.
+ * channel never comes (a page that removes the frame), everything simply stays on the runtime port.
  */
 import type { PortLike } from './link';
 import { postMoving } from './port-wire';

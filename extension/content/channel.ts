@@ -4,8 +4,9 @@
  * (content/channel-frame.ts), which hands it to the service worker and so to the engine host.
  *
  * The frame is in the page's DOM only until the engine host has switched, or for FRAME_MS at most (a page that
- * removes the frame keeps the runtime port; a CSP `frame-src` does not stop an extension's frame). The nonce and the port are posted to the frame with the
- * extension's origin as the target, so a page that navigated the frame elsewhere gets neither.
+ * removes the frame keeps the runtime port; a CSP `frame-src` does not stop an extension's frame). The nonce and the
+ * port are posted to the frame with the extension's origin as the target, so a page that navigated the frame
+ * elsewhere gets neither.
  */
 import browser from 'webextension-polyfill';
 import type { PortLike } from '../shared/link';

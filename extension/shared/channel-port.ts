@@ -29,13 +29,13 @@ import { postMoving } from './port-wire';
 const OFFER = 'webq-channel-offer';
 const SWITCH = 'webq-channel-switch';
 
+export const CHANNEL_HANDOFF = 'webq-channel';
+
 /** The message the channel's far end travels with, from the frame through the worker to the engine host. */
 export interface ChannelHandoff {
-  type: 'webq-channel';
+  type: typeof CHANNEL_HANDOFF;
   nonce: string;
 }
-
-export const CHANNEL_HANDOFF = 'webq-channel';
 
 export const isHandoff = (raw: unknown): raw is ChannelHandoff => {
   const o = raw as Partial<ChannelHandoff> | null;

@@ -28,11 +28,18 @@ function pair() {
   return { bridge, host, bridgeRuntime, hostRuntime, atBridge, atHost, offered: () => offered };
 }
 
+/** `pair()` with a channel the bridge has offered (the offer delivered): its far end is for the host to `use`. */
+async function offeredPair() {
+  const p = pair();
+  const { port1, port2 } = new MessageChannel();
+  p.bridge.offer(NONCE, port1);
+  await settle();
+  return { ...p, port1, port2 };
+}
+
 describe('ChannelPort', () => {
   it('moves both ends onto the channel in order, with the runtime port carrying nothing after the switch', async () => {
-    const p = pair();
-    const { port1, port2 } = new MessageChannel();
-    p.bridge.offer(NONCE, port1);
+    const { port1, port2, ...p } = await offeredPair();
     p.bridge.postMessage('b1');
     p.host.postMessage('h1');
     await settle();
@@ -56,10 +63,7 @@ describe('ChannelPort', () => {
   });
 
   it('holds what the channel brings until the other end has switched on the runtime port', async () => {
-    const p = pair();
-    const { port1, port2 } = new MessageChannel();
-    p.bridge.offer(NONCE, port1);
-    await settle();
+    const { port1, port2, ...p } = await offeredPair();
     // A channel message that arrives before the host's switch on the runtime port (a stray, or a race).
     port2.postMessage('early');
     await settle();
@@ -72,10 +76,7 @@ describe('ChannelPort', () => {
   });
 
   it('does not switch to a channel that arrives after the runtime port closed', async () => {
-    const p = pair();
-    const { port1, port2 } = new MessageChannel();
-    p.bridge.offer(NONCE, port1);
-    await settle();
+    const { port1, port2, ...p } = await offeredPair();
     p.bridgeRuntime.disconnect();
     let closed = false;
     port1.addEventListener('close', () => (closed = true));

@@ -110,7 +110,9 @@ export interface FirefoxWithExtension {
   close(): Promise<void>;
 }
 
-export async function launchFirefox(options: { headless?: boolean } = {}): Promise<FirefoxWithExtension> {
+export async function launchFirefox(
+  options: { headless?: boolean; prefs?: Record<string, unknown> } = {},
+): Promise<FirefoxWithExtension> {
   requireBuild(DIST_FIREFOX);
   const puppeteer = (await import('puppeteer-core')).default;
   const browser = await puppeteer.launch({
@@ -121,6 +123,7 @@ export async function launchFirefox(options: { headless?: boolean } = {}): Promi
       'dom.webgpu.enabled': true,
       'gfx.webgpu.ignore-blocklist': true,
       'extensions.webextensions.ExtensionStorageIDB.enabled': true,
+      ...options.prefs,
     },
   });
   await browser.installExtension(DIST_FIREFOX);

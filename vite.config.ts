@@ -14,13 +14,7 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: strin
 const base = JSON.parse(readFileSync('manifest.json', 'utf8')) as Record<string, unknown>;
 
 function firefoxManifest(): Record<string, unknown> {
-  const {
-    background: _bg,
-    minimum_chrome_version: _min,
-    message_serialization: _ser,
-    web_accessible_resources: _channelFrame, // Chrome's direct path only (shared/channel-port.ts)
-    ...rest
-  } = base;
+  const { background: _bg, minimum_chrome_version: _min, message_serialization: _ser, ...rest } = base;
   return {
     ...rest,
     permissions: (base.permissions as string[]).filter((p) => p !== 'offscreen'),
@@ -32,7 +26,8 @@ function firefoxManifest(): Record<string, unknown> {
 }
 
 export default defineConfig(({ mode }): UserConfig => {
-  const define = { __WEBQ_VERSION__: JSON.stringify(pkg.version) };
+  // __WEBQ_BROWSER__: which extension build this is, for the few places the two differ in a page's own scripts.
+  const define = { __WEBQ_VERSION__: JSON.stringify(pkg.version), __WEBQ_BROWSER__: JSON.stringify(mode) };
   if (mode === 'harness') {
     return {
       define,
@@ -51,11 +46,11 @@ export default defineConfig(({ mode }): UserConfig => {
   const manifest = (mode === 'firefox'
     ? firefoxManifest()
     : { ...base, version: pkg.version }) as unknown as ManifestV3Export;
-  const pages: Record<string, string> = { prompt: resolve('extension/prompt/prompt.html') };
-  if (mode === 'chrome') {
-    pages.offscreen = resolve('extension/host/offscreen.html');
-    pages.channel = resolve('extension/content/channel-frame.html');
-  }
+  const pages: Record<string, string> = {
+    prompt: resolve('extension/prompt/prompt.html'),
+    channel: resolve('extension/content/channel-frame.html'),
+  };
+  if (mode === 'chrome') pages.offscreen = resolve('extension/host/offscreen.html');
   return {
     define,
     plugins: [crx({ manifest, browser: mode })],

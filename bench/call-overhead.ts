@@ -7,8 +7,10 @@
  *  - `direct port`: the direct path on its runtime port (a page opened while the worker's `webqChannelRelay` hook
  *    was off, so its port never got a channel);
  *  - `router`: every request through the service worker's router (the worker's `webqDirectPath` hook off).
- * Firefox (`--browser firefox`): its one way, `runtime port` (bridge → background page, router and engine host in
- * one), with `privacy.reduceTimerPrecision` off so that it times in microseconds, not whole milliseconds.
+ * Firefox (`--browser firefox`): the page port (bridge → background page, router and engine host in one) two ways:
+ *  - `channel`: on its MessageChannel (shared/channel-port.ts), as pages get it;
+ *  - `runtime port`: a page that removes every frame as it appears, so that its bridge's channel frame never loads.
+ * Firefox runs with `privacy.reduceTimerPrecision` off, so that it times in microseconds, not whole milliseconds.
  *
  * Workloads: `webq.capabilities()` (no inference), an Identity model on `--floats` floats (inference ~0.2 ms) and one
  * Silero VAD frame (512 samples, ~1–2 ms of inference), both raw models on wasm from a local URL. Per call:
@@ -152,14 +154,25 @@ async function chromiumSetup(): Promise<Setup> {
   };
 }
 
+/** A page script that removes every frame as it appears: the bridge's channel frame never loads, so no channel. */
+const FRAME_KILLER = `new MutationObserver((records) => {
+    for (const r of records) for (const n of r.addedNodes) if (n instanceof HTMLIFrameElement) n.remove();
+  }).observe(document.documentElement, { childList: true, subtree: true })`;
+
 async function firefoxSetup(): Promise<Setup> {
   const firefox = await launchFirefox({ prefs: { 'privacy.reduceTimerPrecision': false } });
-  const page = await openWithConsentFirefox(firefox.browser, `${server.origin}/page.html`);
-  await page.evaluate(PAGE_SETUP);
-  const version = (await page.evaluate(`navigator.userAgent.match(/Firefox\\/[\\d.]+/)?.[0] ?? 'Firefox'`)) as string;
+  // Two pages of one origin: the first gets its channel, the second removes the channel frame and keeps its port.
+  const withChannel = await openWithConsentFirefox(firefox.browser, `${server.origin}/page.html`);
+  const onPort = await firefox.browser.newPage();
+  await onPort.goto(`${server.origin}/page.html?port`);
+  await onPort.evaluate(FRAME_KILLER);
+  for (const page of [withChannel, onPort]) await page.evaluate(PAGE_SETUP);
+  const version = (await withChannel.evaluate(
+    `navigator.userAgent.match(/Firefox\\/[\\d.]+/)?.[0] ?? 'Firefox'`,
+  )) as string;
   return {
-    paths: ['runtime port'],
-    pageFor: () => page,
+    paths: ['channel', 'runtime port'],
+    pageFor: (path) => (path === 'channel' ? withChannel : onPort),
     usePath: async () => {},
     warmedUp: async () => {},
     version,

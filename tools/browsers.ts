@@ -110,6 +110,10 @@ export interface FirefoxWithExtension {
   close(): Promise<void>;
 }
 
+/**
+ * Firefox with dist/firefox installed. `prefs` are set on top of webq's (a bench's timer precision, a test's idle
+ * time). `WEBQ_DUMPIO=1` in the environment prints the browser's output, the background page's console included.
+ */
 export async function launchFirefox(
   options: { headless?: boolean; prefs?: Record<string, unknown> } = {},
 ): Promise<FirefoxWithExtension> {
@@ -119,7 +123,13 @@ export async function launchFirefox(
     browser: 'firefox',
     executablePath: FIREFOX_PATH,
     headless: options.headless ?? true,
+    dumpio: process.env.WEBQ_DUMPIO === '1',
     extraPrefsFirefox: {
+      ...(process.env.WEBQ_DUMPIO === '1' && {
+        'devtools.console.stdout.chrome': true,
+        'devtools.console.stdout.content': true,
+        'browser.dom.window.dump.enabled': true,
+      }),
       'dom.webgpu.enabled': true,
       'gfx.webgpu.ignore-blocklist': true,
       'extensions.webextensions.ExtensionStorageIDB.enabled': true,

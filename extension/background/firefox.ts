@@ -6,6 +6,9 @@ import { syncLanguageModelGlobal } from '../content/language-model-global';
 import { listenForAnswers } from './consent';
 import { startRouter, type EngineLink } from './router';
 import type { HostMessage } from '../shared/protocol';
+import { ChannelOffers } from '../shared/channel-offers';
+import { CHANNEL_HOST, isHandoff } from '../shared/channel-port';
+import { openChannelRelay } from '../shared/channel-relay-firefox';
 
 const engine = new Engine({ browser: browserInfo(), extensionOrigin: new URL(browser.runtime.getURL('')).origin });
 let receive: (m: HostMessage) => void = () => {};
@@ -16,7 +19,15 @@ const local: EngineLink = {
   },
 };
 listenForAnswers();
-startRouter(local);
+// Pages' ports move onto MessageChannels, handed on by the relay worker (background/channel-worker.ts).
+const channels = new ChannelOffers();
+const relay = openChannelRelay();
+relay.port.onmessage = (event: MessageEvent) => {
+  const channel = event.ports[0];
+  if (channel && isHandoff(event.data)) channels.channel(event.data.nonce, channel);
+};
+relay.port.postMessage({ type: CHANNEL_HOST });
+startRouter(local, { channels });
 // window.LanguageModel on pages follows the options page's switch (content/language-model-global.ts).
 syncLanguageModelGlobal().catch((err: unknown) => console.warn('webq: window.LanguageModel switch', err));
 // The background page is going away (reloaded, the extension updated or disabled): its downloads and runs are cut

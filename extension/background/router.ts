@@ -13,6 +13,8 @@ import type { DirectSignal } from '../shared/direct';
 import { REQUEST_LIMITS, RequestTable, type RequestLimits } from '../shared/request-table';
 import { onConsentChange, requireConsent } from './consent';
 import { listen, post, REQUEST_BYTES_LIMIT } from '../shared/port-wire';
+import { isKeepAwake, type PortLike } from '../shared/link';
+import type { ChannelOffers } from '../shared/channel-offers';
 
 /** The way to the engine host: an offscreen document (Chrome) or the engine in this same page (Firefox). */
 export type EngineLink = Link<EngineEnvelope, HostMessage>;
@@ -33,11 +35,16 @@ export interface RouterOptions {
    * `revoke` ends every grant (consent changed).
    */
   direct?: { revoke(): void };
+  /**
+   * Firefox: pages' ports move onto a MessageChannel once their bridge's channel arrives (shared/channel-port.ts;
+   * the engine is in this same page, so the page port is the one that reaches it).
+   */
+  channels?: ChannelOffers;
 }
 
 export function startRouter(engine: EngineLink, options: RouterOptions = {}): void {
-  const table = new RequestTable<browser.Runtime.Port>('r', () => ROUTER_LIMITS);
-  const { direct } = options;
+  const table = new RequestTable<PortLike>('r', () => ROUTER_LIMITS);
+  const { direct, channels } = options;
   if (direct) {
     onConsentChange(() => direct.revoke());
     // With webqRouterLimits: a test that lowers the limits ends the grants, so direct requests get the new ones.
@@ -56,16 +63,18 @@ export function startRouter(engine: EngineLink, options: RouterOptions = {}): vo
     }
   });
 
-  browser.runtime.onConnect.addListener((port) => {
-    if (port.name !== PAGE_PORT && port.name !== UI_PORT) return;
-    const caller = callerOf(port.name, port.sender, {
+  browser.runtime.onConnect.addListener((runtime) => {
+    if (runtime.name !== PAGE_PORT && runtime.name !== UI_PORT) return;
+    const caller = callerOf(runtime.name, runtime.sender, {
       id: browser.runtime.id,
       origin: new URL(browser.runtime.getURL('')).origin,
     });
     if (!caller) {
-      port.disconnect();
+      runtime.disconnect();
       return;
     }
+    const page = runtime.name === PAGE_PORT;
+    const port: PortLike = page && channels ? channels.wrap(runtime) : runtime;
     const requests = table.port(port, caller.origin);
     const answer = (m: HostMessage) => {
       try {
@@ -75,9 +84,9 @@ export function startRouter(engine: EngineLink, options: RouterOptions = {}): vo
       }
     };
     const fail = (clientId: string, err: unknown) => answer({ type: 'error', id: clientId, error: toWireError(err) });
-    const page = port.name === PAGE_PORT;
 
     listen(port, REQUEST_BYTES_LIMIT, async (raw: unknown) => {
+      if (isKeepAwake(raw)) return; // it has done its work by arriving (shared/link.ts)
       const message = validatedOrAnswered(raw, answer);
       if (!message) return;
       if (message.type === 'abort') {

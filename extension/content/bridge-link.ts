@@ -5,7 +5,7 @@
  * are the requests after it until the router says `direct` once more. An abort goes the way its request went.
  */
 import { isSignal, type RerouteSignal } from '../shared/direct';
-import { PortLink, type Link, type PortLike } from '../shared/link';
+import { KEEP_AWAKE_MS, PortLink, type Link, type PortLike } from '../shared/link';
 import { RESULT_BYTES_LIMIT } from '../shared/port-wire';
 import { DIRECT_PORT, PAGE_PORT } from '../shared/ports';
 import type { ClientMessage, HostMessage, RequestMessage } from '../shared/protocol';
@@ -22,6 +22,7 @@ export class BridgeLink implements Link {
   constructor(connect: (name: string) => PortLike) {
     const common = {
       receiveLimit: RESULT_BYTES_LIMIT,
+      keepAwakeMs: KEEP_AWAKE_MS,
       lost: 'the webq extension restarted while this request was running; call again',
       unreachable: 'webq could not reach its background',
     };

@@ -10,7 +10,8 @@ import browser from 'webextension-polyfill';
 import { toWireError, WebqError } from '../shared/errors';
 import { BridgeLink } from './bridge-link';
 import { channelled } from './channel';
-import { DIRECT_PORT } from '../shared/ports';
+import { ownCopy } from './own-copy';
+import { DIRECT_PORT, PAGE_PORT } from '../shared/ports';
 import { replyIdOf, validatedOrAnswered, type HostMessage } from '../shared/protocol';
 import {
   BRIDGE_TAG,
@@ -21,28 +22,21 @@ import {
   type WindowEnvelope,
 } from '../shared/window-envelope';
 
+declare const __WEBQ_BROWSER__: 'chrome' | 'firefox';
+
+/**
+ * The port that ends in the engine host's own page, and so moves onto a MessageChannel once one is in place
+ * (shared/channel-port.ts): Chrome's direct port to the offscreen document; in Firefox the page port, since the
+ * background page is router and engine host in one.
+ */
+const CHANNELLED = __WEBQ_BROWSER__ === 'firefox' ? PAGE_PORT : DIRECT_PORT;
+
 /** The ports to the engine: opened on the first request, their in-flight requests failed if they close. */
 const link = new BridgeLink((name) => {
   const port = browser.runtime.connect({ name });
-  // Chrome's direct port moves onto a MessageChannel to the engine host once one is in place (shared/channel-port.ts).
-  return name === DIRECT_PORT ? channelled(port) : port;
+  return name === CHANNELLED ? channelled(port) : port;
 });
 link.listen(reply);
-
-/**
- * Firefox hands content scripts the page's objects through Xray wrappers, which hide some contents (a
- * BigInt64Array reads as undefined). A structured clone of the unwrapped value gives this script its own copy;
- * elsewhere the data is already ours and is used as it is.
- */
-function ownCopy(value: unknown): unknown {
-  const waived = (value as { wrappedJSObject?: unknown } | null)?.wrappedJSObject;
-  if (waived === undefined) return value;
-  try {
-    return structuredClone(waived);
-  } catch {
-    return null;
-  }
-}
 
 /** A reply is the bridge's own (it came off a port), so its arrays move to the page rather than being copied. */
 function reply(message: HostMessage): void {

@@ -1,17 +1,28 @@
 /**
- * The hidden frame a Chrome bridge opens once per direct port (content/channel.ts): an extension page, so it can
- * reach the service worker, which hands the channel on to the engine host (background/channel-relay.ts). It passes
- * on one thing, a MessagePort with its nonce, from its parent only; what the nonce is worth is decided in the engine
- * host, which knows which bridge offered it (shared/channel-port.ts).
+ * The hidden frame a bridge opens once per channelled port (content/channel.ts): an extension page, so it can reach
+ * the relay that hands the channel on to the engine host — Chrome's service worker (background/channel-relay.ts),
+ * Firefox's SharedWorker (background/channel-worker.ts). It passes on one thing, a MessagePort with its nonce, from
+ * its parent only; what the nonce is worth is decided in the engine host, which knows which bridge offered it
+ * (shared/channel-port.ts).
  */
 import { CHANNEL_HANDOFF, isHandoff, type ChannelHandoff } from '../shared/channel-port';
+import { openChannelRelay } from '../shared/channel-relay-firefox';
 
-window.addEventListener('message', (event: MessageEvent) => {
-  const port = event.ports[0];
-  if (event.source !== window.parent || !port || !isHandoff(event.data)) return;
-  const handoff: ChannelHandoff = { type: CHANNEL_HANDOFF, nonce: event.data.nonce };
+declare const __WEBQ_BROWSER__: 'chrome' | 'firefox';
+
+function handOn(handoff: ChannelHandoff, port: MessagePort): void {
+  if (__WEBQ_BROWSER__ === 'firefox') {
+    openChannelRelay().port.postMessage(handoff, [port]);
+    return;
+  }
   navigator.serviceWorker.ready.then(
     (registration) => registration.active?.postMessage(handoff, [port]),
     () => port.close(),
   );
+}
+
+window.addEventListener('message', (event: MessageEvent) => {
+  const port = event.ports[0];
+  if (event.source !== window.parent || !port || !isHandoff(event.data)) return;
+  handOn({ type: CHANNEL_HANDOFF, nonce: event.data.nonce }, port);
 });

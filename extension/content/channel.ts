@@ -1,7 +1,9 @@
 /**
- * The bridge's half of the channel set-up (shared/channel-port.ts): it wraps a new direct port, offers a fresh
- * MessageChannel under a random nonce, and sends the channel's far end through a hidden frame of the extension
- * (content/channel-frame.ts), which hands it to the service worker and so to the engine host.
+ * The bridge's half of the channel set-up (shared/channel-port.ts): it wraps a new port to the engine host (Chrome's
+ * direct port, Firefox's page port), offers a fresh MessageChannel under a random nonce, and sends the channel's far
+ * end through a hidden frame of the extension (content/channel-frame.ts), which hands it to a relay (Chrome's service
+ * worker, Firefox's SharedWorker) and so to the engine host. What arrives on the channel is read into the bridge's
+ * own objects (content/own-copy.ts: in Firefox the channel belongs to the page's window).
  *
  * The frame is in the page's DOM only until the engine host has switched, or for FRAME_MS at most (a page that
  * removes the frame keeps the runtime port; a CSP `frame-src` does not stop an extension's frame). The nonce and the
@@ -12,6 +14,7 @@ import browser from 'webextension-polyfill';
 import type { PortLike } from '../shared/link';
 import { CHANNEL_HANDOFF, ChannelPort, type ChannelHandoff } from '../shared/channel-port';
 import { CHANNEL_FRAME_PATH } from '../shared/ports';
+import { ownMoved } from './own-copy';
 
 const FRAME_MS = 10_000;
 
@@ -27,7 +30,7 @@ export function channelled(runtime: PortLike): PortLike {
   const wire = new ChannelPort(runtime);
   const { port1, port2 } = new MessageChannel();
   const handoff: ChannelHandoff = { type: CHANNEL_HANDOFF, nonce: randomNonce() };
-  wire.offer(handoff.nonce, port1);
+  wire.offer(handoff.nonce, port1, ownMoved);
 
   const url = browser.runtime.getURL(CHANNEL_FRAME_PATH);
   const frame = document.createElement('iframe');

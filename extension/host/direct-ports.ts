@@ -9,7 +9,7 @@
  * that request through the router, which asks.
  */
 import { callerOf } from '../shared/caller';
-import { ChannelPort } from '../shared/channel-port';
+import { ChannelOffers } from '../shared/channel-offers';
 import type { BusySignal, RerouteSignal } from '../shared/direct';
 import { toWireError, WebqError } from '../shared/errors';
 import { listen, post, REQUEST_BYTES_LIMIT } from '../shared/port-wire';
@@ -20,8 +20,6 @@ import type { Engine } from './engine';
 
 /** How long the host stays reported busy after its last direct reply (one report per burst, not per request). */
 const IDLE_AFTER_MS = 1000;
-/** How long an offered channel's nonce waits for its MessagePort (shared/channel-port.ts). */
-const OFFER_MS = 30_000;
 
 export class DirectPorts {
   /** Origins the router has let through since the last revoke. */
@@ -30,8 +28,8 @@ export class DirectPorts {
   private readonly table = new RequestTable<chrome.runtime.Port>('d', () => this.limits);
   /** Routed page requests in flight (the router's id → release of their count). */
   private readonly routed = new Map<string, () => void>();
-  /** Bridges' offered channels not yet arrived: nonce → the direct port that offered it. */
-  private readonly offers = new Map<string, ChannelPort>();
+  /** Bridges' offered channels (shared/channel-port.ts). */
+  private readonly offers = new ChannelOffers();
   private busy = false;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -93,10 +91,7 @@ export class DirectPorts {
    * nonce moves onto it. A nonce no port offered, or one already used, matches nothing and the channel is closed.
    */
   channel(nonce: string, channel: MessagePort): void {
-    const wire = this.offers.get(nonce);
-    this.offers.delete(nonce);
-    if (wire) wire.use(channel);
-    else channel.close();
+    this.offers.channel(nonce, channel);
   }
 
   /** Serves a bridge's direct port; any other port is left alone. */
@@ -107,17 +102,7 @@ export class DirectPorts {
       runtime.disconnect();
       return;
     }
-    let offered: string | undefined;
-    const forget = (nonce: string) => {
-      if (this.offers.get(nonce) === port) this.offers.delete(nonce);
-    };
-    const port = new ChannelPort(runtime, (nonce) => {
-      if (offered !== undefined || this.offers.has(nonce)) return; // one channel per port, one port per nonce
-      offered = nonce;
-      this.offers.set(nonce, port);
-      setTimeout(() => forget(nonce), OFFER_MS);
-    });
-    port.onDisconnect.addListener(() => offered !== undefined && forget(offered));
+    const port = this.offers.wrap(runtime);
     const requests = this.table.port(runtime, caller.origin);
     const send = (m: HostMessage | RerouteSignal) => {
       try {

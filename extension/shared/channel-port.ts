@@ -1,5 +1,6 @@
 /**
- * Chrome's direct port, moved onto a MessageChannel once one is in place (the fast lane of shared/direct.ts).
+ * The bridge's port to the engine host, moved onto a MessageChannel once one is in place: Chrome's direct port (the
+ * fast lane of shared/direct.ts), and Firefox's page port (its background page is router and engine host in one).
  *
  * A runtime port's messages go through the browser process both ways: renderer → browser → renderer, every message,
  * every tensor byte. A MessagePort between the content script and the offscreen document is a pipe between the two
@@ -12,10 +13,11 @@
  * `PortLike` whose messages move to the channel, and nothing above it changes (PortLink on the bridge, DirectPorts in
  * the engine host).
  *
- * How the channel gets there (content/channel.ts, content/channel-frame.ts, background/channel-relay.ts): the bridge
+ * How the channel gets there (content/channel.ts, content/channel-frame.ts, shared/channel-offers.ts): the bridge
  * makes a MessageChannel and a random nonce, sends the nonce on the runtime port (`offer`) and the port's other end
- * through a hidden frame of the extension and the service worker to the engine host, which matches the two by the
- * nonce. A nonce nobody offered matches nothing; the page never sees either.
+ * through a hidden frame of the extension and a relay (Chrome's service worker, background/channel-relay.ts;
+ * Firefox's SharedWorker, background/channel-worker.ts) to the engine host, which matches the two by the nonce. A
+ * nonce nobody offered matches nothing; the page never sees either.
  *
  * The switch keeps order on both ends. The engine host, when the channel arrives, sends `switch` on the runtime port
  * as its last message there and everything after it on the channel; the bridge, when it reads that `switch`, does the
@@ -23,13 +25,15 @@
  * stream's deltas and a request's abort are never overtaken by a message sent after them. Until then, or if the
  * channel never comes (a page that removes the frame), everything simply stays on the runtime port.
  */
-import type { PortLike } from './link';
+import { isKeepAwake, type PortLike } from './link';
 import { postMoving } from './port-wire';
 
 const OFFER = 'webq-channel-offer';
 const SWITCH = 'webq-channel-switch';
 
 export const CHANNEL_HANDOFF = 'webq-channel';
+/** Firefox: the background page's first message to the channel relay (background/channel-worker.ts). */
+export const CHANNEL_HOST = 'webq-channel-host';
 
 /** The message the channel's far end travels with, from the frame through the worker to the engine host. */
 export interface ChannelHandoff {
@@ -67,6 +71,7 @@ export class ChannelPort implements PortLike {
     this.onDisconnect = runtime.onDisconnect;
     runtime.onMessage.addListener((raw) => {
       const control = controlOf(raw);
+      if (isKeepAwake(raw)) return; // it has done its work by arriving (link.ts)
       if (control === SWITCH) this.peerSwitch();
       else if (control === OFFER) {
         const nonce = (raw as { nonce?: unknown }).nonce;
@@ -87,7 +92,9 @@ export class ChannelPort implements PortLike {
    * forwards (one the engine host reroutes comes back whole in the `reroute`), the engine host a reply.
    */
   postMessage(message: unknown): void {
-    if (this.sendsOnChannel) postMoving((m, transfer) => this.channel!.postMessage(m, transfer), message);
+    // KEEP_AWAKE is for the browser to see arrive (link.ts): always on the runtime port.
+    if (this.sendsOnChannel && !isKeepAwake(message))
+      postMoving((m, transfer) => this.channel!.postMessage(m, transfer), message);
     else this.runtime.postMessage(message);
   }
 
@@ -96,9 +103,12 @@ export class ChannelPort implements PortLike {
     this.runtime.disconnect();
   }
 
-  /** Bridge: listens on `port` and offers its other end (handed over separately) under `nonce`. */
-  offer(nonce: string, port: MessagePort): void {
-    this.listenOn(port);
+  /**
+   * Bridge: listens on `port` and offers its other end (handed over separately) under `nonce`. `read` makes each
+   * message that arrives the bridge's own (content/own-copy.ts: Firefox's Xray wrappers); null drops it.
+   */
+  offer(nonce: string, port: MessagePort, read: (data: unknown) => unknown = (data) => data): void {
+    this.listenOn(port, read);
     this.runtime.postMessage({ type: OFFER, nonce });
   }
 
@@ -109,11 +119,13 @@ export class ChannelPort implements PortLike {
     this.switchSends();
   }
 
-  private listenOn(port: MessagePort): void {
+  private listenOn(port: MessagePort, read: (data: unknown) => unknown = (data) => data): void {
     this.channel = port;
     port.onmessage = (event: MessageEvent) => {
-      if (this.peerSwitched) this.deliver(event.data);
-      else this.held.push(event.data);
+      const message = read(event.data);
+      if (message === null) return console.warn('webq: dropped a channel message that could not be read');
+      if (this.peerSwitched) this.deliver(message);
+      else this.held.push(message);
     };
   }
 

@@ -43,7 +43,22 @@ export interface PortLinkOptions<Out> {
   control?(message: unknown): boolean;
   /** Told when the port closes (after its requests in flight were failed). */
   closed?(): void;
+  /** While requests are in flight, posts KEEP_AWAKE every this many ms (see there). */
+  keepAwakeMs?: number;
 }
+
+/**
+ * What a client's link posts on its runtime port while requests are in flight, for the far end to ignore. Firefox
+ * unloads its background page (an event page) after 30 s without an extension event, even in the middle of a request,
+ * and a message arriving on a runtime port is such an event; work in the page itself, or messages on a
+ * MessageChannel, are not. So a long request (a large model quantized, a long generation) would lose its engine host.
+ */
+export const KEEP_AWAKE = { type: 'webq-keep-awake' } as const;
+
+/** How often: under a third of Firefox's 30 s idle limit. */
+export const KEEP_AWAKE_MS = 5000;
+
+export const isKeepAwake = (m: unknown): boolean => (m as { type?: unknown } | null)?.type === KEEP_AWAKE.type;
 
 const isFinalRaw = (m: unknown): m is { id: string } => {
   const o = m as { type?: unknown; id?: unknown } | null;
@@ -56,6 +71,7 @@ export class PortLink<Out = ClientMessage> implements Link<Out, HostMessage> {
   private readonly queue: Out[] = [];
   private readonly inFlight = new Set<string>();
   private receive: (message: HostMessage) => void = () => {};
+  private awake: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: PortLinkOptions<Out>) {}
 
@@ -76,6 +92,7 @@ export class PortLink<Out = ClientMessage> implements Link<Out, HostMessage> {
         return;
       }
       this.inFlight.add(message.id);
+      this.keepAwake();
     } else {
       this.inFlight.delete(message.id); // an abort: the caller has already given up on the request
     }
@@ -115,6 +132,17 @@ export class PortLink<Out = ClientMessage> implements Link<Out, HostMessage> {
     } catch {
       /* closed: onDisconnect fails the requests */
     }
+  }
+
+  /** Posts KEEP_AWAKE every `keepAwakeMs` until no request is in flight. */
+  private keepAwake(): void {
+    const every = this.options.keepAwakeMs;
+    if (every === undefined || this.awake !== undefined) return;
+    this.awake = setInterval(() => {
+      if (this.inFlight.size > 0) return this.signal(KEEP_AWAKE);
+      clearInterval(this.awake);
+      this.awake = undefined;
+    }, every);
   }
 
   /** Fails every request in flight with OperationError(reason) and closes the port; the next send opens a new one. */

@@ -5,11 +5,12 @@
  * progress and abort paths a page does.
  *
  * Chrome's service worker may be stopped and restarted; its port then disconnects. The link fails the requests in
- * flight with an OperationError (they would otherwise wait forever) and opens a new port on the next request.
+ * flight with an OperationError (they would otherwise wait forever) and opens a new port on the next request. While
+ * requests are in flight it keeps Firefox's background page from being unloaded (KEEP_AWAKE, shared/link.ts).
  */
 import browser from 'webextension-polyfill';
 import { createExtensionWebq, type ExtensionWebq } from '../page/client';
-import { PortLink, type Link } from '../shared/link';
+import { KEEP_AWAKE_MS, PortLink, type Link } from '../shared/link';
 import { RESULT_BYTES_LIMIT } from '../shared/port-wire';
 import { UI_PORT } from '../shared/ports';
 
@@ -21,6 +22,7 @@ export function uiLink(): Link {
     receiveLimit: RESULT_BYTES_LIMIT,
     lost: 'the webq background restarted while this request was running; try again',
     unreachable: 'webq could not reach its background',
+    keepAwakeMs: KEEP_AWAKE_MS,
   });
 }
 

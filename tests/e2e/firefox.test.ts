@@ -15,6 +15,7 @@ import { registrySuite, type RegistryContext } from './registry-suite';
 import { generationSuite } from './generation-suite';
 import { BLANK_PAGE, startServer, type TestServer } from '../../tools/server';
 import { addModelRoutes, webqSuite, type PageLike, type SuiteContext } from './webq-suite';
+import { channelSuite } from './channel-suite';
 
 let firefox: FirefoxWithExtension;
 let server: TestServer;
@@ -54,5 +55,13 @@ const registryContext = (): RegistryContext => ({
 });
 const withOptionsPage = async (change: Parameters<typeof saveSettings>[1]) =>
   saveSettings((await findFirefoxPage(firefox.browser, '/options/options.html')) as unknown as PageLike, change);
+channelSuite(() => ({
+  server,
+  async open(url) {
+    const p = await firefox.browser.newPage();
+    await p.goto(url);
+    return p as unknown as PageLike & { close(): Promise<void> };
+  },
+}));
 registrySuite(registryContext);
 generationSuite(registryContext);

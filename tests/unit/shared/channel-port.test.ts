@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { DirectPorts } from '../../../extension/host/direct-ports';
 import type { Engine } from '../../../extension/host/engine';
 import { ChannelPort } from '../../../extension/shared/channel-port';
+import { KEEP_AWAKE } from '../../../extension/shared/link';
 import { listen, post } from '../../../extension/shared/port-wire';
 import type { ClientMessage, HostMessage } from '../../../extension/shared/protocol';
 import { portPair } from '../../support/port-pair';
@@ -62,6 +63,19 @@ describe('ChannelPort', () => {
     port1.close();
   });
 
+  it('sends KEEP_AWAKE on the runtime port after the switch too, and the other end does not deliver it', async () => {
+    const { port1, port2, ...p } = await offeredPair();
+    p.host.use(port2);
+    await settle();
+    expect(p.bridge.plain).toBe(true);
+    p.bridge.postMessage(KEEP_AWAKE);
+    p.bridge.postMessage('b1');
+    await settle();
+    expect(p.bridgeRuntime.posted.at(-1)).toEqual(KEEP_AWAKE); // the browser sees it arrive (shared/link.ts)
+    expect(p.atHost).toEqual(['b1']);
+    port1.close();
+  });
+
   it('holds what the channel brings until the other end has switched on the runtime port', async () => {
     const { port1, port2, ...p } = await offeredPair();
     // A channel message that arrives before the host's switch on the runtime port (a stray, or a race).
@@ -84,6 +98,21 @@ describe('ChannelPort', () => {
     await settle();
     expect(p.host.plain).toBe(false);
     expect(closed).toBe(true);
+  });
+
+  it("reads what the channel brings through the bridge's `read`, and drops what it cannot read", async () => {
+    const p = pair();
+    const { port1, port2 } = new MessageChannel();
+    // Firefox's bridge reads each message into its own objects (content/own-copy.ts); null is what failed to.
+    p.bridge.offer(NONCE, port1, (data) => (data === 'unreadable' ? null : { read: data }));
+    await settle();
+    p.host.use(port2);
+    p.host.postMessage('h1');
+    p.host.postMessage('unreadable');
+    p.host.postMessage('h2');
+    await settle();
+    expect(p.atBridge).toEqual([{ read: 'h1' }, { read: 'h2' }]);
+    port1.close();
   });
 
   it('stays on the runtime port when no channel comes, and ignores a switch without a channel', async () => {

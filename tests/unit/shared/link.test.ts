@@ -2,8 +2,8 @@
  * PortLink (shared/link.ts), the one link over a runtime.Port, against an in-memory port pair that behaves as
  * runtime ports do: messages arrive asynchronously and in order, and closing one end tells only the other end.
  */
-import { describe, expect, it } from 'vitest';
-import { PortLink, type PortLike } from '../../../extension/shared/link';
+import { describe, expect, it, vi } from 'vitest';
+import { KEEP_AWAKE, PortLink, type PortLike } from '../../../extension/shared/link';
 import { portPair, type End } from '../../support/port-pair';
 import { listen, post } from '../../../extension/shared/port-wire';
 import { replyIdOf, type HostMessage } from '../../../extension/shared/protocol';
@@ -11,7 +11,7 @@ import { replyIdOf, type HostMessage } from '../../../extension/shared/protocol'
 const tick = () => new Promise((r) => setTimeout(r, 0));
 const request = (id: string) => ({ type: 'request' as const, id, method: 'capabilities' as const, params: {} });
 
-function setup(connect?: () => PortLike | Promise<PortLike>) {
+function setup(connect?: () => PortLike | Promise<PortLike>, keepAwakeMs?: number) {
   const ports: End[] = [];
   const hosts: End[] = [];
   let connects = 0;
@@ -28,6 +28,7 @@ function setup(connect?: () => PortLike | Promise<PortLike>) {
     receiveLimit: 1024 * 1024 * 1024,
     lost: 'the other end went away',
     unreachable: 'could not reach the other end',
+    keepAwakeMs,
   });
   const got: HostMessage[] = [];
   link.listen((m) => got.push(m));
@@ -65,6 +66,30 @@ describe('PortLink', () => {
     ]);
     expect(got[2]).toMatchObject({ error: { name: 'OperationError', message: 'the other end went away' } });
     expect(link.pending).toBe(0);
+  });
+
+  it('posts KEEP_AWAKE every keepAwakeMs while a request is in flight, and stops when none is', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const { link, hosts } = setup(undefined, 5000);
+      link.send(request('a'));
+      const seen: unknown[] = [];
+      listen(hosts[0]!, 1e9, (m) => seen.push(m));
+      vi.advanceTimersByTime(4999);
+      await tick();
+      expect(seen).toEqual([request('a')]);
+      vi.advanceTimersByTime(5002);
+      await tick();
+      expect(seen).toEqual([request('a'), KEEP_AWAKE, KEEP_AWAKE]);
+      hosts[0]!.postMessage({ type: 'result', id: 'a', result: 1 });
+      await tick();
+      vi.advanceTimersByTime(20_000);
+      await tick();
+      expect(seen).toHaveLength(3);
+      expect(vi.getTimerCount()).toBe(0); // the interval ended with the last request
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('opens a new port for the next request after the old one closed', async () => {

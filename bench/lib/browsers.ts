@@ -151,7 +151,8 @@ export async function openChromium(pageUrl: string, realGpu: boolean): Promise<B
 }
 
 export async function openFirefox(pageUrl: string): Promise<BenchPage> {
-  const ff = await launchFirefox();
+  // Firefox rounds performance.now() to whole milliseconds otherwise, in the page and in the engine host alike.
+  const ff = await launchFirefox({ prefs: { 'privacy.reduceTimerPrecision': false } });
   try {
     // The options page is opened by the prompt (BiDi may not navigate to moz-extension URLs), kept for the model host.
     const page = await openWithConsentFirefox(ff.browser, pageUrl, 'allow', ['/options/options.html']);
@@ -164,7 +165,7 @@ export async function openFirefox(pageUrl: string): Promise<BenchPage> {
     return {
       name: 'firefox',
       version: await ff.browser.version(),
-      how: 'Firefox ESR + dist/firefox over WebDriver BiDi, WebGPU on lavapipe',
+      how: 'Firefox ESR + dist/firefox over WebDriver BiDi, WebGPU on lavapipe, privacy.reduceTimerPrecision off',
       call: caller(page as unknown as Evaluator),
       setModelHost,
       close: ff.close,

@@ -9,7 +9,7 @@ import { transferList } from '../shared/port-wire';
 
 const waived = (value: unknown): unknown => (value as { wrappedJSObject?: unknown } | null)?.wrappedJSObject;
 
-/** The bridge's own copy of what the page posted (null if it cannot be cloned). */
+/** The bridge's own copy of a wrapped value, its arrays copied (null if it cannot be cloned). */
 export function ownCopy(value: unknown): unknown {
   const raw = waived(value);
   if (raw === undefined) return value;
@@ -21,8 +21,10 @@ export function ownCopy(value: unknown): unknown {
 }
 
 /**
- * The bridge's own version of a message that arrived on its channel: nothing else holds it, so its arrays' buffers
- * move into the copy rather than being copied (null if it cannot be cloned).
+ * The bridge's own version of a message that nothing else needs: a webq envelope the page posted (the page client
+ * posts its own copy of the caller's arrays) or a message off the channel. Its arrays' buffers move into the copy
+ * rather than being copied, which also leaves the page nothing it could change afterwards (null if it cannot be
+ * cloned).
  */
 export function ownMoved(value: unknown): unknown {
   const raw = waived(value);

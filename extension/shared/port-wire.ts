@@ -131,8 +131,14 @@ export async function fromWire(raw: unknown, limitBytes: number): Promise<unknow
 /** An array or a plain object: what the two walks below go into (both alike, so nothing copied is left unmoved). */
 function isRecord(value: unknown): value is object {
   if (typeof value !== 'object' || value === null) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return Array.isArray(value) || proto === Object.prototype || proto === null;
+  if (Array.isArray(value)) return true;
+  // A plain object of any realm (Firefox's bridge walks the page's objects, own-copy.ts): its prototype is a realm's
+  // Object.prototype, whose own prototype is null, or null itself.
+  const proto = Object.getPrototypeOf(value) as object | null;
+  return (
+    proto === null ||
+    (Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(value) === '[object Object]')
+  );
 }
 
 /**
@@ -144,7 +150,9 @@ export function transferList(message: unknown): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   const walk = (value: unknown, depth: number) => {
     if (ArrayBuffer.isView(value)) {
-      if (value.buffer instanceof ArrayBuffer) buffers.add(value.buffer);
+      // Not `instanceof ArrayBuffer`: in Firefox the bridge moves the page's arrays, of another realm (own-copy.ts).
+      // A SharedArrayBuffer cannot be moved.
+      if (Object.prototype.toString.call(value.buffer) === '[object ArrayBuffer]') buffers.add(value.buffer);
       return;
     }
     if (!isRecord(value) || depth > MAX_DEPTH) return;

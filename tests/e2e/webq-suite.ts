@@ -824,6 +824,23 @@ export function webqSuite(ctx: () => SuiteContext): void {
       expect(r.unloadSignal).toBe('resolved');
     });
 
+    it("leaves the page's own window messages alone: their arrays arrive intact to the page's listeners", async () => {
+      const lengths = await ctx().page.evaluate(async () => {
+        const seen: number[] = [];
+        const listener = (e: MessageEvent) => {
+          if (e.data?.tag === 'not-webq') setTimeout(() => seen.push(e.data.data.length), 0); // read after the bridge
+        };
+        window.addEventListener('message', listener);
+        const data = new Float32Array(1024);
+        window.postMessage({ tag: 'not-webq', data }, '*', [data.buffer]);
+        window.postMessage({ tag: 'not-webq', data: new Float32Array(8) }, '*');
+        await new Promise((r) => setTimeout(r, 200));
+        window.removeEventListener('message', listener);
+        return seen;
+      }, undefined);
+      expect(lengths).toEqual([1024, 8]);
+    });
+
     it('answers garbage posted straight to the bridge, and keeps serving', async () => {
       const r = await ctx().page.evaluate(async (u) => {
         const replies: any[] = [];

@@ -152,7 +152,8 @@ export function transferList(message: unknown): ArrayBuffer[] {
     if (ArrayBuffer.isView(value)) {
       // Not `instanceof ArrayBuffer`: in Firefox the bridge moves the page's arrays, of another realm (own-copy.ts).
       // A SharedArrayBuffer cannot be moved.
-      if (Object.prototype.toString.call(value.buffer) === '[object ArrayBuffer]') buffers.add(value.buffer);
+      if (Object.prototype.toString.call(value.buffer) === '[object ArrayBuffer]')
+        buffers.add(value.buffer as ArrayBuffer);
       return;
     }
     if (!isRecord(value) || depth > MAX_DEPTH) return;

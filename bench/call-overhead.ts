@@ -118,7 +118,7 @@ interface Setup {
 async function chromiumSetup(): Promise<Setup> {
   const chromium = await launchChromium();
   const worker = chromium.context.serviceWorkers()[0]!;
-  const usePath = async (path: Path) =>
+  const usePath = (path: Path): Promise<void> =>
     worker.evaluate((on) => {
       const g = globalThis as unknown as { webqDirectPath: boolean; webqRevokeGrants: () => void };
       g.webqDirectPath = on;
@@ -142,9 +142,7 @@ async function chromiumSetup(): Promise<Setup> {
   return {
     paths: ['channel', 'direct port', 'router'],
     pageFor: (path) => (path === 'channel' ? withChannel : onPort),
-    usePath: async (path) => {
-      await usePath(path);
-    },
+    usePath,
     warmedUp: async () => {
       await relayChannels(true);
     },

@@ -5,7 +5,7 @@
  * a channel with no engine host to take it is closed, and its bridge keeps its runtime port.
  */
 import { CHANNEL_FRAME_PATH } from '../shared/ports';
-import { isHandoff } from '../shared/channel-port';
+import { handoffIn } from '../shared/channel-port';
 
 /** The parts of the worker's scope this uses (the project's lib is DOM, not WebWorker). */
 interface HandoffEvent {
@@ -28,11 +28,11 @@ export function relayChannels(documentPath: string): void {
   const documentUrl = chrome.runtime.getURL(documentPath);
   const scope = self as unknown as WorkerScope;
   scope.addEventListener('message', (event) => {
-    const port = event.ports[0];
-    if (!port || !isHandoff(event.data) || event.source?.url !== frameUrl) return;
+    const got = event.source?.url === frameUrl ? handoffIn(event) : null;
+    if (!got) return;
+    const { handoff, port } = got;
     // `globalThis.webqChannelRelay = false` leaves new direct ports on their runtime port: the bench's baseline.
     if ((globalThis as { webqChannelRelay?: boolean }).webqChannelRelay === false) return port.close();
-    const handoff = { type: event.data.type, nonce: event.data.nonce };
     event.waitUntil(
       scope.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((clients) => {
         const host = clients.find((client) => client.url === documentUrl);

@@ -9,7 +9,7 @@
  * Only pages of the extension's own origin can open or reach a SharedWorker at this URL, so every connection is the
  * extension's. A channel with no host to take it is closed, and its bridge keeps its runtime port.
  */
-import { CHANNEL_HANDOFF, CHANNEL_HOST, isHandoff, type ChannelHandoff } from '../shared/channel-port';
+import { CHANNEL_HOST, handoffIn } from '../shared/channel-port';
 
 /** The parts of the SharedWorker scope this uses (the project's lib is DOM, not WebWorker). */
 interface ConnectScope {
@@ -26,10 +26,9 @@ let host: MessagePort | null = null;
       host = port; // a restarted background page takes over
       return;
     }
-    const channel = message.ports[0];
-    if (!channel || !isHandoff(message.data)) return;
-    const handoff: ChannelHandoff = { type: CHANNEL_HANDOFF, nonce: message.data.nonce };
-    if (host) host.postMessage(handoff, [channel]);
-    else channel.close();
+    const got = handoffIn(message);
+    if (!got) return;
+    if (host) host.postMessage(got.handoff, [got.port]);
+    else got.port.close();
   };
 };

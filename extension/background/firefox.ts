@@ -7,7 +7,7 @@ import { listenForAnswers } from './consent';
 import { startRouter, type EngineLink } from './router';
 import type { HostMessage } from '../shared/protocol';
 import { ChannelOffers } from '../shared/channel-offers';
-import { CHANNEL_HOST, isHandoff } from '../shared/channel-port';
+import { CHANNEL_HOST, handoffIn } from '../shared/channel-port';
 import { openChannelRelay } from '../shared/channel-relay-firefox';
 
 const engine = new Engine({ browser: browserInfo(), extensionOrigin: new URL(browser.runtime.getURL('')).origin });
@@ -23,8 +23,8 @@ listenForAnswers();
 const channels = new ChannelOffers();
 const relay = openChannelRelay();
 relay.port.onmessage = (event: MessageEvent) => {
-  const channel = event.ports[0];
-  if (channel && isHandoff(event.data)) channels.channel(event.data.nonce, channel);
+  const got = handoffIn(event);
+  if (got) channels.channel(got.handoff.nonce, got.port);
 };
 relay.port.postMessage({ type: CHANNEL_HOST });
 startRouter(local, { channels });

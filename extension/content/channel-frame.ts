@@ -5,7 +5,7 @@
  * its parent only; what the nonce is worth is decided in the engine host, which knows which bridge offered it
  * (shared/channel-port.ts).
  */
-import { CHANNEL_HANDOFF, isHandoff, type ChannelHandoff } from '../shared/channel-port';
+import { handoffIn, type ChannelHandoff } from '../shared/channel-port';
 import { openChannelRelay } from '../shared/channel-relay-firefox';
 
 declare const __WEBQ_BROWSER__: 'chrome' | 'firefox';
@@ -22,7 +22,6 @@ function handOn(handoff: ChannelHandoff, port: MessagePort): void {
 }
 
 window.addEventListener('message', (event: MessageEvent) => {
-  const port = event.ports[0];
-  if (event.source !== window.parent || !port || !isHandoff(event.data)) return;
-  handOn({ type: CHANNEL_HANDOFF, nonce: event.data.nonce }, port);
+  const got = event.source === window.parent ? handoffIn(event) : null;
+  if (got) handOn(got.handoff, got.port);
 });

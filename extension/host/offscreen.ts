@@ -16,7 +16,7 @@ import { ENGINE_PORT } from '../shared/ports';
 import type { EngineEnvelope, HostMessage } from '../shared/protocol';
 import { isSignal, type BusySignal, type RevokeSignal } from '../shared/direct';
 import { listen, post, REQUEST_BYTES_LIMIT } from '../shared/port-wire';
-import { isHandoff } from '../shared/channel-port';
+import { handoffIn } from '../shared/channel-port';
 
 const extension = { id: chrome.runtime.id, origin: new URL(chrome.runtime.getURL('')).origin };
 const engine = new Engine({ browser: browserInfo(), extensionOrigin: extension.origin });
@@ -34,8 +34,8 @@ const direct = new DirectPorts(engine, extension, (signal) => {
 chrome.runtime.onConnect.addListener((port) => direct.accept(port));
 // A bridge's MessageChannel, handed on by the service worker (background/channel-relay.ts, shared/channel-port.ts).
 navigator.serviceWorker.onmessage = (event: MessageEvent) => {
-  const channel = event.ports[0];
-  if (channel && isHandoff(event.data)) direct.channel(event.data.nonce, channel);
+  const got = handoffIn(event);
+  if (got) direct.channel(got.handoff.nonce, got.port);
 };
 
 function connect(): void {

@@ -41,10 +41,23 @@ export interface ChannelHandoff {
   nonce: string;
 }
 
-export const isHandoff = (raw: unknown): raw is ChannelHandoff => {
+const isHandoff = (raw: unknown): raw is ChannelHandoff => {
   const o = raw as Partial<ChannelHandoff> | null;
   return o?.type === CHANNEL_HANDOFF && typeof o.nonce === 'string' && o.nonce.length >= 16 && o.nonce.length <= 64;
 };
+
+/**
+ * The channel a message carries and the handoff it came with, rebuilt from its two fields (nothing else travels on);
+ * null for anything else. Every hop of the hand-over reads its messages with this.
+ */
+export function handoffIn(event: {
+  readonly data: unknown;
+  readonly ports: readonly MessagePort[];
+}): { handoff: ChannelHandoff; port: MessagePort } | null {
+  const port = event.ports[0];
+  if (!port || !isHandoff(event.data)) return null;
+  return { handoff: { type: CHANNEL_HANDOFF, nonce: event.data.nonce }, port };
+}
 
 const controlOf = (raw: unknown): string | undefined => {
   const type = (raw as { type?: unknown } | null)?.type;

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { DirectPorts } from '../../../extension/host/direct-ports';
 import type { Engine } from '../../../extension/host/engine';
-import { ChannelPort } from '../../../extension/shared/channel-port';
+import { ChannelPort, handoffIn } from '../../../extension/shared/channel-port';
 import { KEEP_AWAKE } from '../../../extension/shared/link';
 import { listen, post } from '../../../extension/shared/port-wire';
 import type { ClientMessage, HostMessage } from '../../../extension/shared/protocol';
@@ -123,6 +123,22 @@ describe('ChannelPort', () => {
     expect(p.bridge.plain).toBe(false);
     expect(p.atHost).toEqual(['b1']);
     expect(p.bridgeRuntime.posted).toEqual(['b1']);
+  });
+});
+
+describe('handoffIn', () => {
+  it('takes a channel with a well-formed handoff, rebuilt from its two fields, and nothing else', () => {
+    const { port1, port2 } = new MessageChannel();
+    const data = { type: 'webq-channel', nonce: NONCE, extra: 'dropped' };
+    expect(handoffIn({ data, ports: [port1] })).toEqual({
+      handoff: { type: 'webq-channel', nonce: NONCE },
+      port: port1,
+    });
+    expect(handoffIn({ data, ports: [] })).toBeNull();
+    expect(handoffIn({ data: { type: 'webq-channel', nonce: 'short' }, ports: [port1] })).toBeNull();
+    expect(handoffIn({ data: { type: 'other', nonce: NONCE }, ports: [port1] })).toBeNull();
+    port1.close();
+    port2.close();
   });
 });
 

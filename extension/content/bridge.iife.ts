@@ -10,7 +10,7 @@ import browser from 'webextension-polyfill';
 import { toWireError, WebqError } from '../shared/errors';
 import { BridgeLink } from './bridge-link';
 import { channelled } from './channel';
-import { ownMoved } from './own-copy';
+import { ownCopy } from './own-copy';
 import { DIRECT_PORT, PAGE_PORT } from '../shared/ports';
 import { replyIdOf, validatedOrAnswered, type HostMessage } from '../shared/protocol';
 import {
@@ -61,10 +61,10 @@ const gesture = (): boolean => navigator.userActivation?.isActive === true;
 
 window.addEventListener('message', (event: MessageEvent) => {
   if (event.source !== window) return;
-  // Only webq's own envelope is taken over (its arrays moved to the bridge: the page client posted its own copy);
-  // the page's other messages are left as they are.
+  // Only webq's own envelope is read (in Firefox, copied out of the page's objects); the page's other messages are
+  // left as they are.
   if ((event.data as { tag?: unknown } | null)?.tag !== PAGE_TAG) return;
-  const data = ownMoved(event.data) as Partial<WindowEnvelope> | null;
+  const data = ownCopy(event.data) as Partial<WindowEnvelope> | null;
   if (!data || typeof data !== 'object' || data.tag !== PAGE_TAG) return;
   if ((data as { hello?: unknown }).hello === true) {
     postEnvelope({ tag: BRIDGE_TAG, ready: true });

@@ -14,7 +14,7 @@ import browser from 'webextension-polyfill';
 import type { PortLike } from '../shared/link';
 import { CHANNEL_HANDOFF, ChannelPort, type ChannelHandoff } from '../shared/channel-port';
 import { CHANNEL_FRAME_PATH } from '../shared/ports';
-import { ownMoved } from './own-copy';
+import { ownCopy } from './own-copy';
 
 const FRAME_MS = 10_000;
 
@@ -30,7 +30,7 @@ export function channelled(runtime: PortLike): PortLike {
   const wire = new ChannelPort(runtime);
   const { port1, port2 } = new MessageChannel();
   const handoff: ChannelHandoff = { type: CHANNEL_HANDOFF, nonce: randomNonce() };
-  wire.offer(handoff.nonce, port1, ownMoved);
+  wire.offer(handoff.nonce, port1, ownCopy);
 
   const url = browser.runtime.getURL(CHANNEL_FRAME_PATH);
   const frame = document.createElement('iframe');

@@ -4,8 +4,12 @@
  * because a content script's MessageChannel belongs to the page's window, on the bridge's channel too. A structured
  * clone of the unwrapped value gives the bridge its own copy; in Chrome, whose content scripts have their own
  * objects, the value is used as it is.
+ *
+ * A copy, not a move: moving the arrays' buffers into the clone needs their list first, and walking the page's
+ * objects for it crosses the compartment boundary at every property. In Firefox that walk cost more than the copy
+ * it saved, for a Silero frame and for 1 MiB alike (docs/architecture.md, "Firefox, per call"). The copy also
+ * leaves the page nothing it could change afterwards.
  */
-import { transferList } from '../shared/port-wire';
 
 const waived = (value: unknown): unknown => (value as { wrappedJSObject?: unknown } | null)?.wrappedJSObject;
 
@@ -17,21 +21,5 @@ export function ownCopy(value: unknown): unknown {
     return structuredClone(raw);
   } catch {
     return null;
-  }
-}
-
-/**
- * The bridge's own version of a message that nothing else needs: a webq envelope the page posted (the page client
- * posts its own copy of the caller's arrays) or a message off the channel. Its arrays' buffers move into the copy
- * rather than being copied, which also leaves the page nothing it could change afterwards (null if it cannot be
- * cloned).
- */
-export function ownMoved(value: unknown): unknown {
-  const raw = waived(value);
-  if (raw === undefined) return value;
-  try {
-    return structuredClone(raw, { transfer: transferList(raw) });
-  } catch {
-    return ownCopy(value);
   }
 }

@@ -132,7 +132,7 @@ export async function fromWire(raw: unknown, limitBytes: number): Promise<unknow
 function isRecord(value: unknown): value is object {
   if (typeof value !== 'object' || value === null) return false;
   if (Array.isArray(value)) return true;
-  // A plain object of any realm (Firefox's bridge walks the page's objects, own-copy.ts): its prototype is a realm's
+  // A plain object of any realm (a message may hold another realm's objects): its prototype is a realm's
   // Object.prototype, whose own prototype is null, or null itself.
   const proto = Object.getPrototypeOf(value) as object | null;
   return (
@@ -150,8 +150,7 @@ export function transferList(message: unknown): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   const walk = (value: unknown, depth: number) => {
     if (ArrayBuffer.isView(value)) {
-      // Not `instanceof ArrayBuffer`: in Firefox the bridge moves the page's arrays, of another realm (own-copy.ts).
-      // A SharedArrayBuffer cannot be moved.
+      // Not `instanceof ArrayBuffer`, which is false for another realm's buffers. A SharedArrayBuffer cannot be moved.
       if (Object.prototype.toString.call(value.buffer) === '[object ArrayBuffer]')
         buffers.add(value.buffer as ArrayBuffer);
       return;

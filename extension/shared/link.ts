@@ -72,6 +72,8 @@ export class PortLink<Out = ClientMessage> implements Link<Out, HostMessage> {
   private readonly inFlight = new Set<string>();
   private receive: (message: HostMessage) => void = () => {};
   private awake: ReturnType<typeof setInterval> | undefined;
+  /** When KEEP_AWAKE was last posted (Date.now()). */
+  private lastAwake = -Infinity;
 
   constructor(private readonly options: PortLinkOptions<Out>) {}
 
@@ -134,15 +136,28 @@ export class PortLink<Out = ClientMessage> implements Link<Out, HostMessage> {
     }
   }
 
-  /** Posts KEEP_AWAKE every `keepAwakeMs` until no request is in flight. */
+  /**
+   * Posts KEEP_AWAKE every `keepAwakeMs` until no request is in flight, and with a new request when the last one is
+   * that old. The interval alone is not enough: requests on a MessageChannel are no extension events, and a page
+   * making requests shorter than the interval with pauses between them (a WebGPU call of 3.5 s every 6 s) can have
+   * none in flight at every tick; Firefox then unloaded the background page in the middle of one.
+   */
   private keepAwake(): void {
     const every = this.options.keepAwakeMs;
-    if (every === undefined || this.awake !== undefined) return;
+    if (every === undefined) return;
+    // A port still to be opened needs no ping: connecting is an event itself.
+    if (this.port && Date.now() - this.lastAwake >= every) this.ping();
+    if (this.awake !== undefined) return;
     this.awake = setInterval(() => {
-      if (this.inFlight.size > 0) return this.signal(KEEP_AWAKE);
+      if (this.inFlight.size > 0) return this.ping();
       clearInterval(this.awake);
       this.awake = undefined;
     }, every);
+  }
+
+  private ping(): void {
+    this.lastAwake = Date.now();
+    this.signal(KEEP_AWAKE);
   }
 
   /** Fails every request in flight with OperationError(reason) and closes the port; the next send opens a new one. */

@@ -92,6 +92,43 @@ describe('PortLink', () => {
     }
   });
 
+  it('also posts KEEP_AWAKE with a request when the last one is keepAwakeMs old, so short requests keep it awake', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    try {
+      const { link, hosts } = setup(undefined, 5000);
+      const seen: unknown[] = [];
+      link.send(request('open')); // opens the port: no ping needed for that
+      listen(hosts[0]!, 1e9, (m) => seen.push(m));
+      hosts[0]!.postMessage({ type: 'result', id: 'open', result: 1 });
+      await tick();
+      vi.advanceTimersByTime(6000); // the interval finds nothing in flight and stops
+      // Requests of 3.5 s, 2.5 s apart: the interval each one starts ticks after it ended, and stops again.
+      for (const id of ['a', 'b', 'c']) {
+        link.send(request(id));
+        vi.advanceTimersByTime(3500);
+        hosts[0]!.postMessage({ type: 'result', id, result: 1 });
+        await tick();
+        vi.advanceTimersByTime(2500);
+      }
+      const pings = seen.flatMap((m, i) =>
+        m === KEEP_AWAKE || (m as { type?: string }).type === KEEP_AWAKE.type ? [i] : [],
+      );
+      // One ping with each request (6 s apart), none from the interval, so never more than 6 s without one.
+      expect(
+        seen.filter((m) => (m as { type?: string }).type === 'request').map((m) => (m as { id: string }).id),
+      ).toEqual(['open', 'a', 'b', 'c']);
+      expect(pings).toHaveLength(3);
+      for (const i of pings) expect((seen[i + 1] as { type?: string }).type).toBe('request');
+      // Within keepAwakeMs of a ping, a new request adds none.
+      link.send(request('d'));
+      link.send(request('e'));
+      await tick();
+      expect(seen.filter((m) => (m as { type?: string }).type === KEEP_AWAKE.type)).toHaveLength(4);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('opens a new port for the next request after the old one closed', async () => {
     const { link, hosts, connects } = setup();
     link.send(request('a'));

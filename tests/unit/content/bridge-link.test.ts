@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BridgeLink } from '../../../extension/content/bridge-link';
+import { isKeepAwake } from '../../../extension/shared/link';
 import { listen, post } from '../../../extension/shared/port-wire';
 import { DIRECT_PORT, PAGE_PORT } from '../../../extension/shared/ports';
 import type { HostMessage } from '../../../extension/shared/protocol';
@@ -18,7 +19,8 @@ function setup() {
   const link = new BridgeLink((name) => {
     const [near, other] = portPair();
     far[name]!.push(other);
-    listen(other, 1e9, (m) => seen[name]!.push(m));
+    // What each port carries for its far end, less the links' keep-awake pings (shared/link.ts), which it drops.
+    listen(other, 1e9, (m) => isKeepAwake(m) || seen[name]!.push(m));
     return near;
   });
   const got: HostMessage[] = [];

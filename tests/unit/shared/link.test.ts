@@ -3,7 +3,7 @@
  * runtime ports do: messages arrive asynchronously and in order, and closing one end tells only the other end.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { KEEP_AWAKE, PortLink, type PortLike } from '../../../extension/shared/link';
+import { isKeepAwake, KEEP_AWAKE, PortLink, type PortLike } from '../../../extension/shared/link';
 import { portPair, type End } from '../../support/port-pair';
 import { listen, post } from '../../../extension/shared/port-wire';
 import { replyIdOf, type HostMessage } from '../../../extension/shared/protocol';
@@ -110,9 +110,7 @@ describe('PortLink', () => {
         await tick();
         vi.advanceTimersByTime(2500);
       }
-      const pings = seen.flatMap((m, i) =>
-        m === KEEP_AWAKE || (m as { type?: string }).type === KEEP_AWAKE.type ? [i] : [],
-      );
+      const pings = seen.flatMap((m, i) => (isKeepAwake(m) ? [i] : []));
       // One ping with each request (6 s apart), none from the interval, so never more than 6 s without one.
       expect(
         seen.filter((m) => (m as { type?: string }).type === 'request').map((m) => (m as { id: string }).id),
@@ -123,7 +121,7 @@ describe('PortLink', () => {
       link.send(request('d'));
       link.send(request('e'));
       await tick();
-      expect(seen.filter((m) => (m as { type?: string }).type === KEEP_AWAKE.type)).toHaveLength(4);
+      expect(seen.filter(isKeepAwake)).toHaveLength(4);
     } finally {
       vi.useRealTimers();
     }

@@ -131,14 +131,8 @@ export async function fromWire(raw: unknown, limitBytes: number): Promise<unknow
 /** An array or a plain object: what the two walks below go into (both alike, so nothing copied is left unmoved). */
 function isRecord(value: unknown): value is object {
   if (typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) return true;
-  // A plain object of any realm (a message may hold another realm's objects): its prototype is a realm's
-  // Object.prototype, whose own prototype is null, or null itself.
-  const proto = Object.getPrototypeOf(value) as object | null;
-  return (
-    proto === null ||
-    (Object.getPrototypeOf(proto) === null && Object.prototype.toString.call(value) === '[object Object]')
-  );
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return Array.isArray(value) || proto === Object.prototype || proto === null;
 }
 
 /**
@@ -150,9 +144,7 @@ export function transferList(message: unknown): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   const walk = (value: unknown, depth: number) => {
     if (ArrayBuffer.isView(value)) {
-      // Not `instanceof ArrayBuffer`, which is false for another realm's buffers. A SharedArrayBuffer cannot be moved.
-      if (Object.prototype.toString.call(value.buffer) === '[object ArrayBuffer]')
-        buffers.add(value.buffer as ArrayBuffer);
+      if (value.buffer instanceof ArrayBuffer) buffers.add(value.buffer); // a SharedArrayBuffer cannot be moved
       return;
     }
     if (!isRecord(value) || depth > MAX_DEPTH) return;

@@ -16,6 +16,7 @@ export { attention, kvWrite, type AttentionArgs, type KvWriteArgs } from './atte
 export {
   uploadQuantized,
   concatColumns,
+  sliceColumns,
   downloadQuantized,
   destroyQuantized,
   uploadBytes,

@@ -106,6 +106,25 @@ export function concatColumns(a: QuantizedWeight, b: QuantizedWeight): Quantized
   };
 }
 
+/**
+ * Columns [from, from + count) of a weight, [K, count]: the inverse of `concatColumns`, views of `q`'s arrays (no
+ * copy), since each output column's codes, scales and zero points are rows of their own.
+ */
+export function sliceColumns(q: QuantizedWeight, from: number, count: number): QuantizedWeight {
+  if (!(Number.isInteger(from) && Number.isInteger(count) && from >= 0 && count >= 1 && from + count <= q.N))
+    throw new RangeError(`columns ${from}..${from + count} are not inside the weight's ${q.N}`);
+  const s = packedShape(q.bits, q.K, q.N, q.blockSize);
+  const rows = <T extends Uint8Array | Float32Array>(x: T, perColumn: number): T =>
+    x.subarray(from * perColumn, (from + count) * perColumn) as T;
+  return {
+    ...q,
+    N: count,
+    data: rows(q.data, s.wordsPerColumn * 4),
+    scales: rows(q.scales, s.kBlocks),
+    ...(q.zeroPoints ? { zeroPoints: rows(q.zeroPoints, s.zpRowBytes) } : {}),
+  };
+}
+
 export async function downloadQuantized(device: GPUDevice, w: GpuQuantizedWeight): Promise<QuantizedWeight> {
   const s = shapeOf(w);
   const scaleBytes = await readBytes(device, w.scales, w.N * s.kBlocks * 4);

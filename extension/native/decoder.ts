@@ -32,6 +32,7 @@ import {
   siluMul,
   siluMulRows,
   concatColumns,
+  sliceColumns,
   uploadBytes,
   uploadQuantized,
   GEMM_DEFAULTS,
@@ -80,7 +81,15 @@ export interface NativeDecoderOptions {
   initialCapacity?: number;
   /** The most positions a sequence may reach (the context window). */
   maxPositions: number;
+  /**
+   * The most bytes one weight's binding may hold (default and at most: the device's maxStorageBufferBindingSize).
+   * A head larger than this runs in parts of whole vocabulary rows; tests lower it to split small heads.
+   */
+  maxBindingBytes?: number;
 }
+
+/** Vocabulary rows [from, from + count) of the head: fp32 table rows, or the MatMulNBits columns of those rows. */
+type HeadPart = { from: number; count: number } & ({ rows: GPUBuffer } | { linear: GpuLinear });
 
 interface GpuLinear {
   w: GpuQuantizedWeight;
@@ -125,7 +134,10 @@ interface Scratch {
 export class NativeDecoder implements NativeStepper {
   private readonly layers: GpuLayer[];
   private readonly finalNorm: GPUBuffer;
-  private readonly head: { rows: GPUBuffer } | { linear: GpuLinear };
+  /** The head in parts that each fit one binding (one part unless the head is larger than that). */
+  private readonly head: HeadPart[];
+  /** A part's logits, copied into `logits` at the part's rows (only when the head has several parts). */
+  private readonly partLogits: GPUBuffer | undefined;
   private readonly cos: GPUBuffer;
   private readonly sin: GPUBuffer;
   private readonly last: GPUBuffer;
@@ -158,9 +170,8 @@ export class NativeDecoder implements NativeStepper {
       options.tilesFrom ??
       (emulated ? "the kernel bench's SwiftShader profile (a CPU-emulated adapter)" : "the kernels' defaults");
     const w = weights;
-    const limit = device.limits.maxStorageBufferBindingSize;
+    const limit = this.bindingLimit;
     const largest = Math.max(
-      w.head.kind === 'rows' ? w.head.rows.byteLength : w.head.linear.w.data.byteLength,
       ...w.layers.flatMap((l) => [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].map((x) => x.w.data.byteLength)),
     );
     if (largest > limit)
@@ -187,8 +198,11 @@ export class NativeDecoder implements NativeStepper {
       vCache: this.cacheBuffer(this.capacity),
     }));
     this.finalNorm = up(w.finalNorm, 'webq.native.norm');
-    this.head =
-      w.head.kind === 'rows' ? { rows: up(w.head.rows, 'webq.native.head') } : { linear: linear(w.head.linear) };
+    this.head = this.uploadHead(linear);
+    this.partLogits =
+      this.head.length > 1
+        ? createStorage(device, Math.max(...this.head.map((p) => p.count)) * 4, 'webq.native.partLogits')
+        : undefined;
     this.cos = up(w.rotary.cos, 'webq.native.cos');
     this.sin = up(w.rotary.sin, 'webq.native.sin');
     this.last = createStorage(device, w.hidden * 4, 'webq.native.last');
@@ -196,6 +210,54 @@ export class NativeDecoder implements NativeStepper {
     this.logits = createStorage(device, w.vocab * 4, 'webq.native.logits');
     this.token = createStorage(device, 4, 'webq.native.token');
     this.candidates = createStorage(device, MAX_TOP_K * 8, 'webq.native.candidates');
+  }
+
+  /** The most bytes one binding may hold: the device's limit, or less where the options say so. */
+  private get bindingLimit(): number {
+    return Math.min(this.device.limits.maxStorageBufferBindingSize, this.options.maxBindingBytes ?? Infinity);
+  }
+
+  /**
+   * The head as GPU weights, in parts of whole vocabulary rows that each fit one binding: a large vocabulary's head
+   * is the largest weight of a decoder (Qwen2's tied fp32 head is 151,936 × 896 × 4 bytes), and many adapters bind
+   * at most 128 MiB (lavapipe's and WebGPU's default maxStorageBufferBindingSize).
+   */
+  private uploadHead(linear: (l: NativeLinear) => GpuLinear): HeadPart[] {
+    const { head, hidden, vocab } = this.weights;
+    let rowBytes: number;
+    if (head.kind === 'rows') rowBytes = hidden * 4;
+    else {
+      const q = head.linear.w;
+      rowBytes = Math.max(q.data.byteLength, q.scales.byteLength, q.zeroPoints?.byteLength ?? 0) / q.N;
+    }
+    const perPart = Math.floor(this.bindingLimit / rowBytes);
+    if (perPart < 1)
+      throw new RangeError(`one head row of ${rowBytes} bytes exceeds the ${this.bindingLimit}-byte binding limit`);
+    const parts: HeadPart[] = [];
+    for (let from = 0; from < vocab; from += perPart) {
+      const count = Math.min(perPart, vocab - from);
+      if (head.kind === 'rows') {
+        const rows = head.rows.subarray(from * hidden, (from + count) * hidden);
+        parts.push({ from, count, rows: uploadBytes(this.device, rows, 'webq.native.head') });
+      } else {
+        const { w, bias } = head.linear;
+        const whole = from === 0 && count === vocab;
+        parts.push({
+          from,
+          count,
+          linear: linear({
+            w: whole ? w : sliceColumns(w, from, count),
+            ...(bias ? { bias: bias.subarray(from, from + count) } : {}),
+          }),
+        });
+      }
+    }
+    return parts;
+  }
+
+  /** How many parts the head runs in: one, unless it is larger than a binding may hold. */
+  get headParts(): number {
+    return this.head.length;
   }
 
   /** Whether every layer runs its gate and up projections as one matmul. */
@@ -343,11 +405,14 @@ export class NativeDecoder implements NativeStepper {
         lin.bias?.destroy();
       }
     }
-    if ('rows' in this.head) this.head.rows.destroy();
-    else {
-      destroyQuantized(this.head.linear.w);
-      this.head.linear.bias?.destroy();
+    for (const part of this.head) {
+      if ('rows' in part) part.rows.destroy();
+      else {
+        destroyQuantized(part.linear.w);
+        part.linear.bias?.destroy();
+      }
     }
+    this.partLogits?.destroy();
     for (const b of [
       this.finalNorm,
       this.cos,
@@ -413,22 +478,23 @@ export class NativeDecoder implements NativeStepper {
   /** Final norm of the last row, the head, and (vocabLimit > 0) the argmax into `token`. */
   private recordHead(encoder: GPUCommandEncoder, s: Scratch, vocabLimit: number): void {
     const { device } = this;
-    const { hidden, vocab, eps } = this.weights;
+    const { hidden, eps } = this.weights;
     encoder.copyBufferToBuffer(s.x, (s.tokens - 1) * hidden * 4, this.last, 0, hidden * 4);
     rmsNorm(device, { x: this.last, weight: this.finalNorm, y: this.lastNorm, rows: 1, dim: hidden, eps }, encoder);
-    if ('rows' in this.head)
-      matvecRows(
-        device,
-        { table: this.head.rows, x: this.lastNorm, y: this.logits, rows: vocab, dim: hidden },
-        encoder,
-      );
-    else
-      matmul(
-        device,
-        { a: this.lastNorm, M: 1, w: this.head.linear.w, y: this.logits },
-        { gemv: this.options.gemv },
-        encoder,
-      );
+    for (const part of this.head) {
+      // One part writes the logits itself; several each write theirs, copied into the row at the part's place.
+      const y = this.partLogits ?? this.logits;
+      if ('rows' in part)
+        matvecRows(device, { table: part.rows, x: this.lastNorm, y, rows: part.count, dim: hidden }, encoder);
+      else
+        matmul(
+          device,
+          { a: this.lastNorm, M: 1, w: part.linear.w, y, ...(part.linear.bias ? { bias: part.linear.bias } : {}) },
+          { gemv: this.options.gemv },
+          encoder,
+        );
+      if (this.partLogits) encoder.copyBufferToBuffer(this.partLogits, 0, this.logits, part.from * 4, part.count * 4);
+    }
     if (vocabLimit > 0) argmax(device, { x: this.logits, count: vocabLimit, out: this.token }, encoder);
   }
 

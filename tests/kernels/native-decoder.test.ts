@@ -13,7 +13,7 @@ import { prepareModel } from '../../extension/host/prepare';
 import { parseModel } from '../../extension/onnx/model';
 import { makePolicy } from '../../extension/onnx/policy';
 import { NativeDecoder } from '../../extension/native/decoder';
-import { concatColumns } from '../../kernels/index';
+import { concatColumns, sliceColumns } from '../../kernels/index';
 import type { QuantizedWeight } from '../../kernels/layout';
 import {
   isNotNative,
@@ -188,6 +188,73 @@ describe('gate and up as one matmul', () => {
     expect(concatColumns(w(), w({ K: 64 }))).toBeUndefined();
     expect(concatColumns(w({ groupSize: -1 }), w({ groupSize: -1 }))).toBeUndefined();
   });
+
+  it('sliceColumns takes back the columns concatColumns put side by side', () => {
+    const a: QuantizedWeight = {
+      bits: 2,
+      scheme: 'asymmetric',
+      K: 64,
+      N: 3,
+      blockSize: 32,
+      groupSize: 32,
+      kBlocks: 2,
+      data: Uint8Array.from({ length: 48 }, (_, i) => i),
+      scales: Float32Array.from({ length: 6 }, (_, i) => i + 1),
+      zeroPoints: Uint8Array.of(1, 2, 3),
+    };
+    const b: QuantizedWeight = {
+      ...a,
+      N: 2,
+      data: new Uint8Array(32).fill(200),
+      scales: Float32Array.of(7, 8, 9, 10),
+      zeroPoints: Uint8Array.of(4, 5),
+    };
+    const both = concatColumns(a, b)!;
+    for (const [part, from] of [
+      [a, 0],
+      [b, 3],
+    ] as const) {
+      const back = sliceColumns(both, from, part.N);
+      expect(back.N).toBe(part.N);
+      expect(Array.from(back.data)).toEqual(Array.from(part.data));
+      expect(Array.from(back.scales)).toEqual(Array.from(part.scales));
+      expect(Array.from(back.zeroPoints!)).toEqual(Array.from(part.zeroPoints!));
+    }
+    expect(() => sliceColumns(both, 4, 2)).toThrow(/not inside/);
+  });
+});
+
+describe('a head larger than one binding', () => {
+  it.each([
+    ['Qwen2', 8, 'asymmetric'],
+    ['Llama', 4, 'symmetric'],
+  ] as const)(
+    '%s: run in parts of whole rows, the same logits and tokens as in one part',
+    async (name, bits, scheme) => {
+      const { assets, weights } = await setUp(MODELS[name]!(), bits, scheme);
+      const prompt = await promptIds(assets, INPUT);
+      const head = weights.head;
+      const headBytes =
+        head.kind === 'rows'
+          ? head.rows.byteLength
+          : Math.max(head.linear.w.data.byteLength, head.linear.w.scales.byteLength);
+      const run = async (maxBindingBytes?: number) => {
+        const d = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow, maxBindingBytes });
+        decoders.push(d);
+        const { logits } = await d.run(prompt, 'logits', assets.vocabLimit);
+        const tokens = [(await d.run([1], 'token', assets.vocabLimit)).token!];
+        while (tokens.length < 4) tokens.push((await d.run(tokens.slice(-1), 'token', assets.vocabLimit)).token!);
+        return { logits: logits!, tokens, parts: d.headParts };
+      };
+      const whole = await noGpuErrors(device, () => run());
+      const split = await noGpuErrors(device, () => run(Math.ceil(headBytes / 3)));
+      expect(whole.parts).toBe(1);
+      expect(split.parts).toBeGreaterThanOrEqual(3);
+      expect(split.tokens).toEqual(whole.tokens);
+      expect(Array.from(split.logits)).toEqual(Array.from(whole.logits)); // each row is computed alone either way
+    },
+    60_000,
+  );
 });
 
 describe('native decoder logits', () => {

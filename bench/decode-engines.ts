@@ -1,15 +1,17 @@
 /**
  * webq's own decode engine against onnxruntime-web's WebGPU EP, on the same model, the same quantized weights and the
- * same adapter, side by side in one run: the extension in Chromium, a page calling `webq.run` with `engine: 'webq'`
- * and `engine: 'ort'` in alternating order (each round starts with the other engine), greedy, tokens checked equal.
- * Both engines read the same cached, prepared graph (the native one reads its MatMulNBits bytes).
+ * same adapter, side by side in one run: the extension in Chromium (SwiftShader) or Firefox (`--browser firefox`:
+ * lavapipe), a page calling `webq.run` with `engine: 'webq'` and `engine: 'ort'` in alternating order (each round
+ * starts with the other engine), greedy, tokens checked equal. Both engines read the same cached, prepared graph (the
+ * native one reads its MatMulNBits bytes).
  *
- *   npx tsx bench/decode-engines.ts [--rounds 5] [--tokens 32] [--build bench|test] [--bits 4] [--models llama,qwen2]
+ *   npx tsx bench/decode-engines.ts [--browser chromium|firefox] [--rounds 5] [--tokens 32] [--build bench|test]
+ *     [--bits 4] [--models llama,qwen2]
  *
  * Models: the generation bench's generated Llama- and Qwen2-shaped builds (bench/models/generation.ts; `bench`:
  * 4 layers × 256 over the full vocabularies). Reports medians of decode and prefill tokens/s and time to first token
- * from the engine's own metrics, their ratios (webq / ort), and the adapter; writes bench/results/decode-engines.json.
- * Needs `npm run build`.
+ * from the engine's own metrics, their ratios (webq / ort), and the adapter; writes bench/results/decode-engines.json
+ * (Firefox: decode-engines-firefox.json). Needs `npm run build`.
  */
 import { register } from 'node:module';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,7 +19,10 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 
 register('./lib/esm-hooks.mjs', import.meta.url);
-const { launchChromium, openWithConsent, saveModelHost } = await import('../tools/browsers');
+const { findFirefoxPage, launchChromium, launchFirefox, openWithConsent, openWithConsentFirefox } =
+  await import('../tools/browsers');
+// Not tools/browsers' saveModelHost: its page function names helpers, which tsx wraps in a `__name` Firefox lacks.
+const { saveModelHost } = await import('./lib/browsers');
 const { BLANK_PAGE, startServer } = await import('../tools/server');
 const { mirrorRepo } = await import('../tools/hub-mirror');
 const { genWorkload, GEN_BENCH_BUILDS, GEN_TEST_BUILDS } = await import('./models/generation');
@@ -30,8 +35,11 @@ const { values } = parseArgs({
     build: { type: 'string', default: 'bench' },
     bits: { type: 'string', default: '4' },
     models: { type: 'string' },
+    browser: { type: 'string', default: 'chromium' },
   },
 });
+const browserName = values.browser;
+if (browserName !== 'chromium' && browserName !== 'firefox') throw new Error('--browser: chromium or firefox');
 const rounds = Number(values.rounds);
 const maxNewTokens = Number(values.tokens);
 const bits = Number(values.bits);
@@ -55,31 +63,78 @@ function save(): void {
   mkdirSync('bench/results', { recursive: true });
   const command = `npx tsx bench/decode-engines.ts ${process.argv.slice(2).join(' ')}`.trim();
   writeFileSync(
-    'bench/results/decode-engines.json',
-    JSON.stringify({ command, date: new Date().toISOString(), cores: cpus().length, rows }, null, 2) + '\n',
+    `bench/results/decode-engines${browserName === 'firefox' ? '-firefox' : ''}.json`,
+    JSON.stringify(
+      { command, browser: opened.version, date: new Date().toISOString(), cores: cpus().length, rows },
+      null,
+      2,
+    ) + '\n',
   );
 }
 
-const browser = await launchChromium();
-// tsx names functions with an `__name` helper that does not exist in the pages they are evaluated in.
-await browser.context.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+interface Evaluator {
+  evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
+}
+interface Opened {
+  page: Evaluator;
+  version: string;
+  /** The options page's model host field, saved as a person saves it. */
+  setModelHost(url: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function openChromium(): Promise<Opened> {
+  const browser = await launchChromium();
+  // tsx names functions with an `__name` helper that does not exist in the pages they are evaluated in.
+  await browser.context.addInitScript({ content: 'globalThis.__name = (f) => f;' });
+  const page = await openWithConsent(browser.context, `${server.origin}/page.html`);
+  return {
+    page,
+    version: `Chromium ${browser.context.browser()?.version() ?? ''}`.trim(),
+    setModelHost: async (url) => {
+      const options = await browser.context.newPage();
+      await options.goto(`chrome-extension://${browser.extensionId}/options/options.html`);
+      await saveModelHost(options, url);
+      await options.close();
+    },
+    close: () => browser.close(),
+  };
+}
+
+async function openFirefox(): Promise<Opened> {
+  // Firefox rounds performance.now() to whole milliseconds otherwise, in the page and in the engine host alike.
+  const ff = await launchFirefox({ prefs: { 'privacy.reduceTimerPrecision': false } });
+  // BiDi may not navigate to moz-extension URLs: the prompt opens the options page, which is then kept.
+  const page = await openWithConsentFirefox(ff.browser, `${server.origin}/page.html`, 'allow', [
+    '/options/options.html',
+  ]);
+  return {
+    page: page as unknown as Evaluator,
+    version: `Firefox ${(await ff.browser.version()).replace(/^firefox\//, '')}`,
+    setModelHost: async (url) =>
+      saveModelHost((await findFirefoxPage(ff.browser, '/options/options.html')) as unknown as Evaluator, url),
+    close: () => ff.close(),
+  };
+}
+
+const opened = browserName === 'firefox' ? await openFirefox() : await openChromium();
+const { page } = opened;
 const rows: Record<string, unknown>[] = [];
 try {
-  const page = await openWithConsent(browser.context, `${server.origin}/page.html`);
-  const adapter = (await page.evaluate(() =>
-    (window as any).webq
-      .capabilities()
-      .then((c: any) =>
-        [c.webgpu.adapter?.vendor, c.webgpu.adapter?.architecture, c.webgpu.adapter?.description]
-          .filter(Boolean)
-          .join(' '),
-      ),
-  )) as string;
+  const adapter =
+    (await page.evaluate(
+      () =>
+        (window as any).webq
+          .capabilities()
+          .then((c: any) =>
+            [c.webgpu.adapter?.vendor, c.webgpu.adapter?.architecture, c.webgpu.adapter?.description]
+              .filter(Boolean)
+              .join(' '),
+          ),
+      null,
+    )) || '(the browser names no adapter)';
   for (const w of workloads) {
-    const options = await browser.context.newPage();
-    await options.goto(`chrome-extension://${browser.extensionId}/options/options.html`);
-    await saveModelHost(options, `${server.origin}${w.mirror}`);
-    await options.close();
+    await opened.setModelHost(`${server.origin}${w.mirror}`);
     const run = (engine: string) =>
       page.evaluate(
         async ({ model, messages, engine, maxNewTokens, bits }) => {
@@ -132,12 +187,14 @@ try {
     save(); // a row is kept even if a later one does not finish
   }
 } finally {
-  await browser.close();
+  await opened.close();
   await server.close();
 }
 
 const f = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
-console.log(`\nChromium, WebGPU adapter: ${String(rows[0]?.adapter)}; ${cpus().length} CPU cores; ${rounds} rounds`);
+console.log(
+  `\n${opened.version}, WebGPU adapter: ${String(rows[0]?.adapter)}; ${cpus().length} CPU cores; ${rounds} rounds`,
+);
 console.log('| model | bits | decode tok/s webq | ort | ratio | prefill tok/s webq | ort | ratio | same tokens |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows as any[])

@@ -195,6 +195,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     seconds: 0,
     runs: m.runs,
     warmup: m.warmup,
+    warmupMs: m.warmupMs,
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -269,6 +270,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
           origin: server.origin,
           runs: m.runs,
           warmup: m.warmup,
+          warmupMs: m.warmupMs,
           adapter,
           wasmThreads: threads,
           references: new Map(),

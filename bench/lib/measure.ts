@@ -16,6 +16,8 @@ export interface Context {
   origin: string;
   runs: number;
   warmup: number;
+  /** An end-to-end cell's warm-up lasts at least this long (Matrix.warmupMs). */
+  warmupMs: number;
   /** "vendor / architecture / description" of the page's WebGPU adapter */
   adapter: string;
   wasmThreads: number;
@@ -161,7 +163,7 @@ async function rawEndToEnd(ctx: Context, w: RawWorkload, cell: Cell): Promise<{ 
   try {
     const result = w.stream
       ? await ctx.page.call('webqStream', url, w.id, options, ctx.warmup, HOPS_WARMUP_MS)
-      : await ctx.page.call('webqRun', url, w.id, options, ctx.runs, ctx.warmup, w.outputName);
+      : await ctx.page.call('webqRun', url, w.id, options, ctx.runs, ctx.warmup, ctx.warmupMs, w.outputName);
     const reference = referenceFor(ctx, w, cell, result.output);
     const text = w.decode?.(result.output.data, result.output.dims);
     return rowOf(ctx, w, cell, load, result, {
@@ -191,6 +193,7 @@ async function taskEndToEnd(
       { ...options, ...w.runOptions },
       ctx.runs,
       ctx.warmup,
+      ctx.warmupMs,
     );
     const reference = referenceFor(ctx, w, cell, result.output);
     return rowOf(ctx, w, cell, load, result, agreementOf(result.output, reference));

@@ -169,6 +169,8 @@ export interface BenchResults {
   seconds: number;
   runs: number;
   warmup: number;
+  /** End-to-end cells warmed up for at least this long too (absent in results from before it existed). */
+  warmupMs?: number;
   machine: {
     cpus: number;
     cpuModel: string;

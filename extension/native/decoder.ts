@@ -276,8 +276,7 @@ export class NativeDecoder implements NativeStepper {
     linear: (l: NativeLinear) => GpuLinear,
   ): GpuLayer['mlpIn'] {
     const both = fuse && !gate.bias && !up.bias ? concatColumns(gate.w, up.w) : undefined;
-    if (both && both.data.byteLength <= this.device.limits.maxStorageBufferBindingSize)
-      return { gateUp: linear({ w: both }) };
+    if (both && both.data.byteLength <= this.bindingLimit) return { gateUp: linear({ w: both }) };
     return { gate: linear(gate), up: linear(up) };
   }
 

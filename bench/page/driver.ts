@@ -242,7 +242,8 @@ const driver = {
 
   /**
    * A task model by registry id, as a site calls it: the page's own input (a canvas, a Float32Array, strings) to
-   * `webq.run(id, input, options)`; `warmup` untimed calls, then `runs` timed ones; the last output comes back.
+   * `webq.run(id, input, options)`; at least `warmup` untimed calls and `warmupMs` of them, then `runs` timed ones;
+   * the last output comes back.
    */
   async webqTask(
     model: string,

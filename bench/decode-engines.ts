@@ -17,6 +17,7 @@ import { register } from 'node:module';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import type { Evaluator } from './lib/browsers';
 
 register('./lib/esm-hooks.mjs', import.meta.url);
 const { findFirefoxPage, launchChromium, launchFirefox, openWithConsent, openWithConsentFirefox } =
@@ -72,9 +73,6 @@ function save(): void {
   );
 }
 
-interface Evaluator {
-  evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
-}
 interface Opened {
   page: Evaluator;
   version: string;

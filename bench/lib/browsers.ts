@@ -52,7 +52,8 @@ export interface BenchPage {
   close(): Promise<void>;
 }
 
-interface Evaluator {
+/** A Playwright or Puppeteer page, as far as a bench evaluates in it. */
+export interface Evaluator {
   evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
 }
 

@@ -241,12 +241,11 @@ export class NativeDecoder implements NativeStepper {
         parts.push({ from, count, rows: uploadBytes(this.device, rows, 'webq.native.head') });
       } else {
         const { w, bias } = head.linear;
-        const whole = from === 0 && count === vocab;
         parts.push({
           from,
           count,
           linear: linear({
-            w: whole ? w : sliceColumns(w, from, count),
+            w: sliceColumns(w, from, count), // views: the whole head when it is one part
             ...(bias ? { bias: bias.subarray(from, from + count) } : {}),
           }),
         });

@@ -7,13 +7,15 @@
  *
  * A body is written to IndexedDB as it arrives (storage/staging.ts), in chunks of `DOWNLOAD_LIMITS.chunkBytes`:
  * the one buffer a download fills is a chunk, and it waits for each chunk's write before it reads on, so a slow or
- * stalled download holds a chunk of memory, not its file. Once the body is whole it is read back as one buffer
- * (the caller must parse it, and onnxruntime needs it whole) and handed over with its staged chunks, which the
- * caller commits to the cache after validating the bytes (model-cache.ts commitStaged) or discards. A download
- * that fails — refused, broken off, aborted, timed out, too big, wrong sha256 — leaves no staged chunk behind.
+ * stalled download holds a chunk of memory, not its file. Each chunk's sha256 and the whole body's are computed as
+ * it arrives. `download` then reads the body back as one buffer (the caller must parse it, and onnxruntime needs a
+ * graph whole); `downloadToDisk` hands over only the staged chunks (a model's external data, read in pieces by
+ * storage/stored-file.ts). Either way the caller commits the chunks to the cache after validating the bytes
+ * (model-cache.ts commitStaged) or discards them. A download that fails — refused, broken off, aborted, timed out,
+ * too big, wrong sha256 — leaves no staged chunk behind.
  */
 import { WebqError } from '../shared/errors';
-import { sha256Hex } from '../shared/sha256';
+import { sha256Hex, sha256Stream } from '../shared/sha256';
 import {
   discardStaged,
   putStagedChunk,
@@ -28,12 +30,15 @@ const MAX_MODEL_BYTES = 2 * 1024 ** 3; // protobuf's cap on one graph: larger mo
 
 /**
  * Global download limits. Mutable so tests in the engine's own context can lower them; pages cannot reach it.
- * `bytesInFlight` counts bytes downloaded (staged) and not yet handed to the caller, across every download;
- * `chunkBytes` is the most one download buffers in memory before writing it to IndexedDB.
+ * `bytesInFlight` counts bytes downloaded (staged) and not yet handed to the caller, across every download a page
+ * asked for (a URL it named); `userBytesInFlight` the same for the user's downloads (registry models, which the
+ * extension lists and whose data files can be larger: Llama-3.2-1B's is 4.9 GB). `chunkBytes` is the most one
+ * download buffers in memory before writing it to IndexedDB.
  */
 export const DOWNLOAD_LIMITS = {
   concurrent: 4,
   bytesInFlight: 4 * 1024 ** 3,
+  userBytesInFlight: 16 * 1024 ** 3,
   idleMs: 30_000,
   totalMs: 20 * 60_000,
   chunkBytes: 8 * 1024 ** 2,
@@ -46,6 +51,9 @@ export interface Downloaded {
   staged: StagedFile;
 }
 
+/** A download left on disk: only its staged chunks (storage/stored-file.ts reads them in pieces). */
+export type DownloadedToDisk = Omit<Downloaded, 'bytes'>;
+
 export interface DownloadOptions {
   signal: AbortSignal;
   /** Who asked: a page's download must pass the CORS check; the user's (extension pages, registry) need not. */
@@ -56,7 +64,20 @@ export interface DownloadOptions {
   onProgress(loaded: number, total: number): void;
 }
 
+/** Downloads a file and reads it back whole. */
 export async function download(url: URL, options: DownloadOptions): Promise<Downloaded> {
+  const onDisk = await downloadToDisk(url, options);
+  const { staged } = onDisk;
+  const bytes = await readStaged(staged.id, staged.chunks, staged.size);
+  if (!bytes) {
+    await discardStaged(staged.id).catch(() => undefined);
+    throw new WebqError('NetworkError', `the download of ${url.href} was lost from disk; try again`);
+  }
+  return { ...onDisk, bytes };
+}
+
+/** Downloads a file into the staging store, never holding more than a chunk of it in memory. */
+export async function downloadToDisk(url: URL, options: DownloadOptions): Promise<DownloadedToDisk> {
   const release = await slots.take(options.signal);
   try {
     return await downloadNow(url, options);
@@ -65,7 +86,7 @@ export async function download(url: URL, options: DownloadOptions): Promise<Down
   }
 }
 
-async function downloadNow(url: URL, options: DownloadOptions): Promise<Downloaded> {
+async function downloadNow(url: URL, options: DownloadOptions): Promise<DownloadedToDisk> {
   const { requester } = options;
   const max = options.maxBytes ?? MAX_MODEL_BYTES;
   const tooBig = () =>
@@ -94,6 +115,7 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
     return generic;
   };
   let held = 0;
+  const inFlight = requester.page ? bytesInFlight : userBytesInFlight;
   // The staged chunks are handed to the caller only with a successful result; every other exit drops them.
   const id = stagingId();
   let committed = false;
@@ -150,10 +172,15 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
     let filled = 0;
     let chunks = 0;
     let loaded = 0;
+    const whole = await sha256Stream();
+    const chunkSha256: string[] = [];
     const flush = async () => {
       if (filled === 0) return;
+      const chunk = filled === buffer.byteLength ? buffer : buffer.subarray(0, filled);
+      whole.update(chunk);
+      chunkSha256.push(await sha256Hex(chunk));
       try {
-        await putStagedChunk(id, chunks, filled === buffer.byteLength ? buffer : buffer.subarray(0, filled));
+        await putStagedChunk(id, chunks, chunk);
       } catch (err) {
         void reader.cancel().catch(() => undefined);
         throw new WebqError(
@@ -175,7 +202,7 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
           void reader.cancel().catch(() => undefined);
           throw tooBig();
         }
-        if (!bytesInFlight.add(value.byteLength)) {
+        if (!inFlight.add(value.byteLength)) {
           void reader.cancel().catch(() => undefined);
           throw new WebqError(
             'QuotaExceededError',
@@ -203,9 +230,7 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
     }
     if (expected && loaded !== expected)
       throw new WebqError('NetworkError', `model download from ${url.href} ended at ${loaded} of ${expected} bytes`);
-    const bytes = await readStaged(id, chunks, loaded);
-    if (!bytes) throw new WebqError('NetworkError', `the download of ${url.href} was lost from disk; try again`);
-    const sha256 = await sha256Hex(bytes);
+    const sha256 = whole.hex();
     if (options.sha256 && options.sha256 !== sha256) {
       throw new WebqError(
         'DataError',
@@ -215,28 +240,31 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
       );
     }
     committed = true;
-    return { bytes, sha256, staged: { id, size: loaded, chunks, sha256 } };
+    return { sha256, staged: { id, size: loaded, chunks, sha256, chunkBytes: buffer.byteLength, chunkSha256 } };
   } finally {
     clearTimeout(total);
     clearTimeout(idle);
     options.signal.removeEventListener('abort', onAbort);
-    bytesInFlight.remove(held);
+    inFlight.remove(held);
     if (!committed) await discardStaged(id).catch(() => undefined);
   }
 }
 
-/** The bytes all downloads hold, against DOWNLOAD_LIMITS.bytesInFlight. */
-const bytesInFlight = {
-  used: 0,
+/** The bytes downloads hold, against a cap: pages' downloads share one, the user's another. */
+class BytesInFlight {
+  used = 0;
+  constructor(private readonly cap: () => number) {}
   add(n: number): boolean {
-    if (this.used + n > DOWNLOAD_LIMITS.bytesInFlight) return false;
+    if (this.used + n > this.cap()) return false;
     this.used += n;
     return true;
-  },
+  }
   remove(n: number): void {
     this.used = Math.max(0, this.used - n);
-  },
-};
+  }
+}
+const bytesInFlight = new BytesInFlight(() => DOWNLOAD_LIMITS.bytesInFlight);
+const userBytesInFlight = new BytesInFlight(() => DOWNLOAD_LIMITS.userBytesInFlight);
 
 /** A counting semaphore for downloads; waiting is abortable. A released slot passes straight to the next waiter. */
 const slots = {
@@ -300,7 +328,7 @@ export function downloadLoad(): { running: number; waiting: number; bytes: numbe
   return {
     running: slots.running,
     waiting: slots.waiting.length,
-    bytes: bytesInFlight.used,
+    bytes: bytesInFlight.used + userBytesInFlight.used,
     buffered: memory.buffered,
   };
 }

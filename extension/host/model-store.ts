@@ -12,10 +12,11 @@ import { cacheKey, commitStaged, hasEntry, readEntry, writeEntry } from '../stor
 import { discardStaged } from '../storage/staging';
 import { parseModel } from '../onnx';
 import { checkExternalData, externalDataFiles } from '../onnx/external-data';
-import { download } from './download';
+import { openCachedFile, stagedFile, type StoredFile } from '../storage/stored-file';
+import { download, downloadToDisk } from './download';
 import { openGraph, releaseGraph, type LoadedGraph } from './graph-session';
 import { graphKey, graphPlan, type Plan } from './plan';
-import type { ExternalFile, Prepared } from './prepare';
+import type { Prepared } from './prepare';
 import { prepareOffThread } from './prepare-off-thread';
 import type { Fetcher, Resolved } from './resolve';
 import { checkModelUrl } from './url-rule';
@@ -39,6 +40,15 @@ export interface Loaded {
   firstUse: boolean;
 }
 
+/** An external data file of a graph being loaded: in IndexedDB, cached (`store`) or dropped (`discard`) after. */
+interface DataFile {
+  /** As the graph names it. */
+  path: string;
+  file: StoredFile;
+  store(): Promise<void>;
+  discard(): Promise<void>;
+}
+
 /** Creates a graph's session(s) once its bytes are ready; onnxruntime-web in the engine, a stand-in in unit tests. */
 export type GraphOpener = (graph: LoadedGraph, plan: Plan, job: Job) => Promise<void>;
 
@@ -47,8 +57,12 @@ const openWithOrt: GraphOpener = (graph, plan, job) =>
 
 /** A task's JSON files (tokenizer.json of a 250k-token vocabulary is ≈ 20 MB) are read whole and parsed: capped. */
 const COMPANION_MAX_BYTES = 64 * 2 ** 20;
-/** One external data file (`model.onnx_data`): as much as the downloads may hold at once (download.ts). */
-const EXTERNAL_DATA_MAX_BYTES = 4 * 2 ** 30;
+/**
+ * One external data file (`model.onnx_data`), read in pieces and never whole unless run as stored: for a page's URL
+ * as much as a page's downloads may hold at once (download.ts), for the user's (registry) a larger file
+ * (Llama-3.2-1B's fp32 data is 4.9 GB).
+ */
+const EXTERNAL_DATA_MAX_BYTES = { page: 4 * 2 ** 30, user: 16 * 2 ** 30 };
 
 export class ModelStore {
   private readonly graphs = new Map<string, LoadedGraph>();
@@ -280,6 +294,48 @@ export class ModelStore {
     return { bytes: downloaded.bytes, sha256: downloaded.sha256, store, discard };
   }
 
+  /**
+   * A file left in IndexedDB, to read in pieces (storage/stored-file.ts): the partition's cached copy, or a download
+   * written to the staging store and cached by `store()` as `sourceBytes` does. Nothing of it is read here.
+   */
+  private async sourceFile(
+    url: URL,
+    from: Fetcher,
+    job: Job,
+    fallbacks: string[],
+    maxBytes: number,
+    signal: AbortSignal,
+  ): Promise<Omit<DataFile, 'path'>> {
+    const hit = await openCachedFile(cacheKey(url.href, 'src', from.partition), url.href).catch((err) => {
+      fallbacks.push(`cache: could not read (${(err as Error).message})`);
+      return { miss: 'absent' as const };
+    });
+    if ('file' in hit) {
+      job.progress('cache', hit.file.size, hit.file.size);
+      return { file: hit.file, store: async () => undefined, discard: async () => undefined };
+    }
+    if (hit.miss !== 'absent')
+      fallbacks.push(`cache: the cached copy of ${url.href} was ${hit.miss}; downloaded it again`);
+    const downloaded = await downloadToDisk(url, {
+      signal,
+      maxBytes,
+      requester: from.requester,
+      onProgress: (loaded, total) => job.progress('download', loaded, total),
+    });
+    const store = () =>
+      commitStaged(
+        { source: url.href, variant: 'src', site: from.partition, sourceSha256: downloaded.sha256, meta: null },
+        downloaded.staged,
+      ).then(
+        () => undefined,
+        (err) => {
+          fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`);
+        },
+      );
+    const discard = () => discardStaged(downloaded.staged.id).catch(() => undefined);
+    return { file: stagedFile(downloaded.staged, url.href), store, discard };
+  }
+
   /** A quantized variant: from the cache (no download, no quantization) or prepared from the source and cached. */
   private async preparedBytes(
     url: URL,
@@ -302,23 +358,27 @@ export class ModelStore {
       }
     }
     const source = await this.sourceBytes(url, from, sha256, job, fallbacks, undefined, signal);
-    // Reading the external data and preparing parse the graph: the source is cached only once it has proved to be
-    // an ONNX model, and its staged download is dropped on any failure before that.
+    // Reading the external data and preparing parse the graph: the source and its data files are cached only once
+    // they have proved to be an ONNX model (the preparation read the data files from their staged chunks), and their
+    // staged downloads are dropped on any failure before that.
     let prepared: Prepared;
+    const data: DataFile[] = [];
     try {
-      const external = await this.externalData(url, source.bytes, from, job, fallbacks, signal);
+      data.push(...(await this.externalData(url, source.bytes, from, job, fallbacks, signal)));
       if (plan.policy) job.progress('quantize', 0, 1);
       prepared = await prepareOffThread(source.bytes, plan.policy, signal, {
         workgroupSize: plan.workgroupSize,
-        external,
+        external: data.map((d) => ({ path: d.path, stored: d.file })),
         purpose: { nextToken: plan.nextToken, integerMatMul: plan.integerMatMul },
       });
     } catch (err) {
       await source.discard();
+      for (const d of data) await d.discard();
       throw err;
     }
     if (plan.policy) job.progress('quantize', 1, 1);
     await source.store();
+    for (const d of data) await d.store();
     // A model that came quantized runs as stored: its source in the cache is its variant.
     if (cached && !prepared.asStored) {
       const { bytes, ...meta } = prepared;
@@ -334,8 +394,9 @@ export class ModelStore {
 
   /**
    * The external data files the graph names (extension/onnx/external-data.ts), fetched from beside the graph for the
-   * same requester under the same URL rule, through the same cache; checked against the graph (names, offsets,
-   * lengths) before any is cached. Progress counts them after the graph's own bytes.
+   * same requester under the same URL rule, through the same cache, and left in IndexedDB: the preparation reads them
+   * in pieces. Checked against the graph (names, offsets, lengths) before any byte is read; the caller caches them
+   * (`store`) once the graph is prepared, or drops them (`discard`). Progress counts them after the graph's bytes.
    */
   private async externalData(
     url: URL,
@@ -344,34 +405,28 @@ export class ModelStore {
     job: Job,
     fallbacks: string[],
     signal: AbortSignal,
-  ): Promise<ExternalFile[]> {
+  ): Promise<DataFile[]> {
     const model = parseModel(graph);
     const names = externalDataFiles(model);
-    if (names.length === 0) return [];
-    const files: ExternalFile[] = [];
-    const stores: (() => Promise<void>)[] = [];
+    const files: DataFile[] = [];
     let before = graph.byteLength;
-    for (const name of names) {
-      const fileUrl = checkModelUrl(new URL(name, url).href, from.requester);
-      const counted: Job = {
-        ...job,
-        progress: (phase, loaded, total) => job.progress(phase, before + loaded, before + total),
-      };
-      const source = await this.sourceBytes(
-        fileUrl,
-        from,
-        undefined,
-        counted,
-        fallbacks,
-        EXTERNAL_DATA_MAX_BYTES,
-        signal,
-      );
-      before += source.bytes.byteLength;
-      files.push({ path: name, data: source.bytes });
-      stores.push(source.store);
+    try {
+      for (const name of names) {
+        const fileUrl = checkModelUrl(new URL(name, url).href, from.requester);
+        const counted: Job = {
+          ...job,
+          progress: (phase, loaded, total) => job.progress(phase, before + loaded, before + total),
+        };
+        const max = EXTERNAL_DATA_MAX_BYTES[from.requester.page ? 'page' : 'user'];
+        const source = await this.sourceFile(fileUrl, from, counted, fallbacks, max, signal);
+        before += source.file.size;
+        files.push({ path: name, ...source });
+      }
+      checkExternalData(model, new Map(files.map((f) => [f.path, f.file.size])));
+    } catch (err) {
+      for (const f of files) await f.discard();
+      throw err;
     }
-    checkExternalData(model, new Map(files.map((f) => [f.path, f.data.byteLength])));
-    for (const store of stores) await store();
     return files;
   }
 

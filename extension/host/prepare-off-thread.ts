@@ -5,7 +5,13 @@
  */
 import { fromWireError, WebqError, type WireError } from '../shared/errors';
 import type { PrecisionPolicy } from '../onnx';
-import { prepareModelWith, type ExternalFile, type PrepareFor, type Prepared } from './prepare';
+import {
+  prepareModelWith,
+  type ExternalInput,
+  type PrepareFor,
+  type Prepared,
+  type ReadableExternalFile,
+} from './prepare';
 import { adapterKey } from './calibrate';
 import { readSetting, writeSetting } from '../storage/settings';
 import { getGpu, gpuUnavailableReason } from './gpu';
@@ -15,8 +21,11 @@ export interface PrepareRequest {
   source: Uint8Array;
   policy: PrecisionPolicy | null;
   workgroupSize?: Workgroup;
-  /** The graph's external data files, transferred (not copied): they can be as large as the model. */
-  external: ExternalFile[];
+  /**
+   * The graph's external data files: in memory, transferred (not copied), or in IndexedDB, which the worker reads
+   * itself (storage/stored-file.ts).
+   */
+  external: Exclude<ExternalInput, ReadableExternalFile>[];
   /** What the graph is prepared for besides its precision (prepare.ts). */
   purpose: PrepareFor;
 }
@@ -26,10 +35,10 @@ export interface PrepareOptions {
   /** The page's `workgroupSize`: quantize with webq's kernels at this workgroup (gpu-quantize.ts). */
   workgroupSize?: Workgroup;
   /**
-   * The graph's external data files by name. They are moved to the worker (the caller's arrays are detached) and
-   * come back in `Prepared.externalData` when the graph runs as stored.
+   * The graph's external data files by name. Those in memory are moved to the worker (the caller's arrays are
+   * detached); the graph run as stored gets them back whole in `Prepared.externalData`.
    */
-  external?: ExternalFile[];
+  external?: Exclude<ExternalInput, ReadableExternalFile>[];
   /** The next-token head, the integer form (prepare.ts `PrepareFor`). */
   purpose?: PrepareFor;
 }
@@ -60,7 +69,9 @@ export async function prepareOffThread(
         reject(new WebqError('OperationError', `model preparation worker failed: ${event.message}`));
       };
       // The source is copied, not transferred: the caller may still need it (e.g. to report its size).
-      const external = (options.external ?? []).map((f) => ({ path: f.path, data: ownBuffer(f.data) }));
+      const external = (options.external ?? []).map((f) =>
+        'data' in f ? { path: f.path, data: ownBuffer(f.data) } : f,
+      );
       const request: PrepareRequest = {
         source,
         policy,
@@ -70,7 +81,7 @@ export async function prepareOffThread(
       };
       worker.postMessage(
         request,
-        external.map((f) => f.data.buffer as ArrayBuffer),
+        external.flatMap((f) => ('data' in f ? [f.data.buffer as ArrayBuffer] : [])),
       );
     });
   } finally {

@@ -5,8 +5,10 @@
  * chooses to (measured, or asked for with `workgroupSize`) and rewrites with those. Both run in a worker
  * (prepare-worker.ts) off the host's main thread, or inline where no worker can be started.
  *
- * A graph with external data (`model.onnx` + `model.onnx_data`) comes with its files by name: quantizing reads each
- * weight from them one at a time (external-data.ts); a graph run as stored hands them on to onnxruntime-web.
+ * A graph with external data (`model.onnx` + `model.onnx_data`) comes with its files by name, in memory or as chunks
+ * in IndexedDB (storage/stored-file.ts): quantizing reads each weight from them as the rewrite reaches it and lets
+ * go of it once replaced (external-data.ts `ExternalDataLoader`), so a file is never whole in memory; a graph run as
+ * stored reads them whole and hands them on to onnxruntime-web.
  * A graph that came quantized (MatMulNBits, QDQ, ...: q4 and q4f16 exports) is run as stored even when a policy
  * asks for quantization: quantizing its remaining float weights again would run neither what was published nor
  * what was asked for; a request for other bits is said in the notes (they become `fallbacks`).
@@ -16,12 +18,20 @@
  */
 import { makePolicy, parseModel, reportWeights, rewriteModel, serializeModel, type PrecisionPolicy } from '../onnx';
 import type { ModelReport } from '../onnx';
-import { checkExternalData, inlineExternalData } from '../onnx/external-data';
+import {
+  checkExternalData,
+  ExternalDataLoader,
+  inlineExternalData,
+  memoryReader,
+  type RangeReader,
+} from '../onnx/external-data';
 import type { onnx } from '../onnx/model';
 import { appendNextToken } from '../onnx/next-token';
 import { toIntegerMatMuls, type IntegerForm } from '../onnx/integer-matmul';
-import { quantizationRequests } from '../onnx/rewrite';
+import { quantizationRequests, rewriteModelStepwise, type QuantizationRequest } from '../onnx/rewrite';
+import type { QuantizedWeight } from '../quant/types';
 import { WebqError } from '../shared/errors';
+import { StoredFileReader, type StoredFile } from '../storage/stored-file';
 import { graphIo, type GraphIo } from './graph';
 import { quantizeRequests, type QuantizerEnv } from './gpu-quantize';
 
@@ -48,6 +58,26 @@ export interface ExternalFile {
   data: Uint8Array;
 }
 
+/** An external data file in IndexedDB chunks (the cache, or a download not yet committed), read in pieces. */
+export interface StoredExternalFile {
+  path: string;
+  stored: StoredFile;
+}
+
+/** An external data file read through the caller's own reader (a file on disk, in Node tools); not for the worker. */
+export interface ReadableExternalFile {
+  path: string;
+  reader: RangeReader;
+}
+
+export type ExternalInput = ExternalFile | StoredExternalFile | ReadableExternalFile;
+
+/**
+ * The most external data one file may hold for a graph run as stored: onnxruntime-web copies it into its wasm32
+ * heap. Quantizing reads a larger file in pieces.
+ */
+export const AS_STORED_FILE_MAX_BYTES = 4 * 2 ** 30;
+
 /** What a graph is prepared for besides its precision. */
 export interface PrepareFor {
   /** Add the greedy next-token head (text-generation's main graph). */
@@ -69,8 +99,11 @@ export function prepareModel(
   purpose: PrepareFor = {},
 ): Prepared {
   const model = parseModel(source);
-  const stored = asStored(source, model, graphIo(model), policy, external);
-  if (stored) return withHead(stored, model, purpose);
+  const stored = asStored(source, model, graphIo(model), policy, sizesOf(external));
+  if (stored) {
+    if (external.length > 0) stored.externalData = external;
+    return withHead(stored, model, purpose);
+  }
   inlineExternalData(model, filesByName(external));
   const { report, notes } = rewriteModel(model, makePolicy(policy!));
   return finish(model, report, [], notes, purpose);
@@ -80,29 +113,29 @@ export async function prepareModelWith(
   source: Uint8Array,
   policy: PrecisionPolicy | null,
   env: QuantizerEnv,
-  external: ExternalFile[] = [],
+  external: ExternalInput[] = [],
   purpose: PrepareFor = {},
 ): Promise<Prepared> {
-  if (!policy) {
-    if (env.workgroupSize)
-      throw new WebqError(
-        'DataError',
-        'option workgroupSize applies when weights are quantized: add bits (2, 4 or 8) or useQuantization: true',
-      );
-    return prepareModel(source, policy, external, purpose);
-  }
+  if (!policy && env.workgroupSize)
+    throw new WebqError(
+      'DataError',
+      'option workgroupSize applies when weights are quantized: add bits (2, 4 or 8) or useQuantization: true',
+    );
+  const readers = new Map(external.map((f) => [f.path, readerOf(f)]));
   const model = parseModel(source);
-  const stored = asStored(source, model, graphIo(model), policy, external);
+  const stored = asStored(source, model, graphIo(model), policy, new Map([...readers].map(([p, r]) => [p, r.size])));
   if (stored) {
-    if (env.workgroupSize)
+    if (policy && env.workgroupSize)
       throw new WebqError(
         'DataError',
         `option workgroupSize applies when webq quantizes the weights; this model came quantized (${stored.report.preQuantized.formats.join(', ')}) and runs as stored`,
       );
+    if (readers.size > 0) stored.externalData = await wholeFiles(readers);
     return withHead(stored, model, purpose);
   }
-  inlineExternalData(model, filesByName(external));
-  const checked = makePolicy(policy);
+  // Made before the dry run: it takes the external tensors over, so the dry run lists them as weights.
+  const loader = readers.size > 0 ? new ExternalDataLoader(model, readers) : null;
+  const checked = makePolicy(policy!);
   const requests = quantizationRequests(model, checked);
   if (env.workgroupSize && requests.length === 0) {
     throw new WebqError(
@@ -110,9 +143,60 @@ export async function prepareModelWith(
       `option workgroupSize applies to MatMul/Gemm weights quantized to 2, 4 or 8 bits on webq's GPU kernels; at ${checked.bits} bits this model has none`,
     );
   }
-  const { quantized, notes: quantizer } = await quantizeRequests(requests, env);
-  const { report, notes } = rewriteModel(model, checked, { quantized });
-  return finish(model, report, quantizer, notes, purpose);
+  if (!loader) {
+    const { quantized, notes: quantizer } = await quantizeRequests(requests, env);
+    const { report, notes } = rewriteModel(model, checked, { quantized });
+    return finish(model, report, quantizer, notes, purpose);
+  }
+  // Weights from external data are quantized as the rewrite reaches them, on the GPU where chosen, one at a time.
+  const byWeight = new Map<string, QuantizationRequest[]>();
+  for (const r of requests) byWeight.set(r.name, [...(byWeight.get(r.name) ?? []), r]);
+  const quantized = new Map<string, QuantizedWeight>();
+  const quantizer = new Set<string>();
+  let gpu: ReturnType<QuantizerEnv['gpu']> | undefined;
+  const once: QuantizerEnv = { ...env, gpu: () => (gpu ??= env.gpu()) };
+  const { report, notes } = await rewriteModelStepwise(
+    model,
+    checked,
+    {
+      before: async (node) => {
+        await loader.before(node);
+        for (const name of new Set(node.input ?? [])) {
+          const weight = byWeight.get(name);
+          if (!weight) continue;
+          byWeight.delete(name);
+          const done = await quantizeRequests(weight, once);
+          for (const [key, q] of done.quantized) quantized.set(key, q);
+          for (const note of done.notes) quantizer.add(note);
+        }
+      },
+      after: (node, dropped) => loader.after(node, dropped),
+      end: () => loader.end(),
+    },
+    { quantized },
+  );
+  return finish(model, report, [...quantizer], notes, purpose);
+}
+
+function readerOf(file: ExternalInput): RangeReader {
+  if ('data' in file) return memoryReader(file.data);
+  return 'stored' in file ? new StoredFileReader(file.stored) : file.reader;
+}
+
+/** External data read whole, for a graph run as stored. */
+async function wholeFiles(readers: ReadonlyMap<string, RangeReader>): Promise<ExternalFile[]> {
+  const files: ExternalFile[] = [];
+  for (const [path, reader] of readers) {
+    if (reader.size > AS_STORED_FILE_MAX_BYTES)
+      throw new WebqError(
+        'NotSupportedError',
+        `external data file ${path} holds ${reader.size} bytes; a model run as stored can hold at most ${AS_STORED_FILE_MAX_BYTES} per file (onnxruntime-web reads it into its 4 GiB wasm heap): quantize it (option bits) to run it`,
+      );
+    const data = await reader.read(0, reader.size);
+    // A memory file's range is a view of it: own the bytes, so they can be moved to the session.
+    files.push({ path, data: data.byteLength === data.buffer.byteLength ? data : data.slice() });
+  }
+  return files;
 }
 
 /** A rewritten graph: the next-token head and the integer form where asked for, serialized with its notes. */
@@ -152,10 +236,10 @@ function asStored(
   model: onnx.ModelProto,
   io: GraphIo,
   policy: PrecisionPolicy | null,
-  external: ExternalFile[],
+  sizes: ReadonlyMap<string, number>,
 ): Prepared | undefined {
   // Checked here too when run as stored: onnxruntime-web must never be handed offsets outside a file.
-  checkExternalData(model, new Map(external.map((f) => [f.path, f.data.byteLength])));
+  checkExternalData(model, sizes);
   const report = reportWeights(model);
   const pre = report.preQuantized;
   if (policy && !pre.detected) return undefined;
@@ -164,9 +248,7 @@ function asStored(
     notes.push(
       `prequantized: the model stores ${pre.bits.join('/')}-bit weights (${pre.formats.join(', ')}); run as stored, not quantized again to ${policy.bits} bits`,
     );
-  const prepared: Prepared = { bytes: source, io, report, notes, asStored: true };
-  if (external.length > 0) prepared.externalData = external;
-  return prepared;
+  return { bytes: source, io, report, notes, asStored: true };
 }
 
 /**
@@ -176,6 +258,10 @@ function asStored(
 function withHead(stored: Prepared, model: onnx.ModelProto, purpose: PrepareFor): Prepared {
   if (!purpose.nextToken || !appendNextToken(model)) return stored;
   return { ...stored, bytes: serializeModel(model), io: graphIo(model) };
+}
+
+function sizesOf(external: ExternalFile[]): Map<string, number> {
+  return new Map(external.map((f) => [f.path, f.data.byteLength]));
 }
 
 function filesByName(external: ExternalFile[]): Map<string, Uint8Array> {

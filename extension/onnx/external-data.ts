@@ -5,11 +5,15 @@
  * names are plain names beside the graph (never a path, `..` or a URL, so a graph cannot point the engine at
  * another file of the site), and every tensor's bytes lie inside its file and match its shape.
  *
- * `inlineExternalData` then points each tensor at its bytes as a view of the file (no copy): the rewriter reads one
- * weight at a time from there, so quantizing never holds a second fp32 copy of the model (docs/generation.md).
+ * `inlineExternalData` then points each tensor at its bytes as a view of a file held in memory (no copy).
+ * `ExternalDataLoader` instead reads each tensor from its file when the rewrite reaches the first node that reads
+ * it, and lets go of it once the rewrite has replaced it: quantizing a model from files that are never whole in
+ * memory (read in pieces from IndexedDB, storage/stored-file.ts) holds about one weight in fp32 besides its output
+ * (docs/generation.md).
  */
 import { dataError } from '../quant/errors';
-import { forEachGraph, type onnx, type TensorProto } from './model';
+import { forEachGraph, type NodeProto, type onnx, type TensorProto } from './model';
+import type { RewriteSteps } from './rewrite';
 import { dimsOf, elementBits, elementCount, isExternal } from './tensor';
 import { constantNodeTensor } from './weights';
 
@@ -120,5 +124,103 @@ export function inlineExternalData(model: onnx.IModelProto, files: ReadonlyMap<s
     // Absent, not default: an inlined tensor serializes exactly as one that was never external.
     delete tensor.externalData;
     delete tensor.dataLocation;
+  }
+}
+
+/** A file that can be read in byte ranges: in memory, or in IndexedDB chunks (storage/stored-file.ts). */
+export interface RangeReader {
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+/** A file held in memory, as a RangeReader (its ranges are views, no copy). */
+export function memoryReader(bytes: Uint8Array): RangeReader {
+  return { size: bytes.byteLength, read: async (offset, length) => bytes.subarray(offset, offset + length) };
+}
+
+/**
+ * The steps of a stepwise rewrite (rewrite.ts `rewriteModelStepwise`) that read a model's external tensors from their
+ * files as the rewrite reaches them. Made before the rewrite, it takes every external tensor over: each loses its
+ * external_data entries and holds no bytes until loaded, so the rewrite and its dry run (`quantizationRequests`)
+ * see it as a weight of the graph. A tensor is read before the first node that reads it is visited, let go of
+ * (its bytes dropped) after the last such node when the rewrite has replaced it everywhere, and a tensor kept as
+ * it is stays for the serialized model. `held` and `peak` count the fp32 (source) bytes in memory.
+ */
+export class ExternalDataLoader implements RewriteSteps {
+  held = 0;
+  peak = 0;
+  /** By the name nodes read it under (an initializer's name, a Constant node's output). */
+  private readonly byName = new Map<string, ExternalRef>();
+  private readonly pending = new Set<ExternalRef>();
+  private readonly released = new Set<TensorProto>();
+  /** Nodes left to visit that read each tensor. */
+  private readonly readers = new Map<string, number>();
+  private current: string[] = [];
+
+  constructor(
+    private readonly model: onnx.IModelProto,
+    private readonly files: ReadonlyMap<string, RangeReader>,
+  ) {
+    const refs = checkExternalData(model, new Map([...files].map(([name, f]) => [name, f.size])));
+    const byTensor = new Map(refs.map((r) => [r.tensor, r]));
+    forEachGraph(model.graph!, (graph) => {
+      for (const t of graph.initializer ?? []) if (byTensor.has(t)) this.byName.set(t.name ?? '', byTensor.get(t)!);
+      for (const node of graph.node ?? []) {
+        const t = node.opType === 'Constant' ? constantNodeTensor(node) : undefined;
+        if (t && byTensor.has(t)) this.byName.set(node.output?.[0] ?? '', byTensor.get(t)!);
+        for (const name of new Set(node.input ?? [])) this.readers.set(name, (this.readers.get(name) ?? 0) + 1);
+      }
+    });
+    for (const ref of refs) {
+      delete ref.tensor.externalData;
+      delete ref.tensor.dataLocation;
+      ref.tensor.rawData = new Uint8Array(0);
+      this.pending.add(ref);
+    }
+  }
+
+  async before(node: NodeProto): Promise<void> {
+    this.current = [...new Set(node.input ?? [])].filter((name) => this.byName.has(name));
+    for (const name of this.current) await this.load(this.byName.get(name)!);
+  }
+
+  after(_node: NodeProto, dropped: (name: string) => boolean): void {
+    for (const name of this.current) {
+      const left = (this.readers.get(name) ?? 1) - 1;
+      this.readers.set(name, left);
+      const ref = this.byName.get(name)!;
+      if (left > 0 || !dropped(name) || this.released.has(ref.tensor)) continue;
+      ref.tensor.rawData = new Uint8Array(0);
+      this.released.add(ref.tensor);
+      this.held -= ref.length;
+    }
+    this.current = [];
+  }
+
+  /** Reads every tensor still in the model and not read yet (read by no node the rewrite visits). */
+  async end(): Promise<void> {
+    const byTensor = new Map([...this.pending].map((r) => [r.tensor, r]));
+    const left: TensorProto[] = [];
+    forEachGraph(this.model.graph!, (graph) => {
+      for (const t of graph.initializer ?? []) left.push(t);
+      for (const node of graph.node ?? []) {
+        const t = node.opType === 'Constant' ? constantNodeTensor(node) : undefined;
+        if (t) left.push(t);
+      }
+    });
+    for (const t of left) {
+      // A tensor let go of must be one the rewrite dropped: anything else would be serialized without its bytes.
+      if (this.released.has(t))
+        throw new Error(`external tensor ${t.name ?? ''} was let go of but is still in the model`);
+      const ref = byTensor.get(t);
+      if (ref) await this.load(ref);
+    }
+  }
+
+  private async load(ref: ExternalRef): Promise<void> {
+    if (!this.pending.delete(ref)) return;
+    ref.tensor.rawData = await this.files.get(ref.location)!.read(ref.offset, ref.length);
+    this.held += ref.length;
+    this.peak = Math.max(this.peak, this.held);
   }
 }

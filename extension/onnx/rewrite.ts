@@ -15,6 +15,10 @@
  * MatMul/Gemm weights: `quantizationRequests` lists what the policy will quantize to MatMulNBits (a dry run of
  * the same visit, so the list and the rewrite agree), and `rewriteModel(model, policy, { quantized })` uses a
  * precomputed weight wherever one is given under a request's key; everything else is quantized here as before.
+ *
+ * `rewriteModelStepwise` is the same rewrite with an await around each node, for weights that are not in memory
+ * (external data read from IndexedDB, prepare.ts): the caller loads what a node reads before it is visited, and
+ * lets go of each weight the rewrite has replaced once no node reads it any more.
  */
 import { notSupportedError } from '../quant/errors';
 import { toFloat16 } from '../quant/fp16';
@@ -90,6 +94,35 @@ export function rewriteModel(
   return { report: reportWeights(model, rewriter.roles), notes: rewriter.notes };
 }
 
+/** What a stepwise rewrite awaits: the caller's loading and letting go of weights around each node. */
+export interface RewriteSteps {
+  /** Before `node` is visited: make every weight it reads available (raw_data in memory). */
+  before(node: NodeProto): Promise<void>;
+  /** After: `dropped(name)` is true for a weight the rewrite has replaced and nothing reads any more. */
+  after(node: NodeProto, dropped: (name: string) => boolean): void;
+  /** Once every node is visited and replaced weights are gone, before the report: load the weights kept as they are. */
+  end(): Promise<void>;
+}
+
+/** `rewriteModel`, node by node in the same order, awaiting the caller's steps around each. */
+export async function rewriteModelStepwise(
+  model: onnx.ModelProto,
+  policy: PrecisionPolicy,
+  steps: RewriteSteps,
+  inputs: RewriteInputs = {},
+): Promise<RewriteResult> {
+  const rewriter = new Rewriter(model, policy, inputs.quantized ?? null, null);
+  const dropped = (name: string) => rewriter.dropped(name);
+  for (const node of rewriter.order()) {
+    await steps.before(node);
+    rewriter.visit(node);
+    steps.after(node, dropped);
+  }
+  rewriter.finish();
+  await steps.end();
+  return { report: reportWeights(model, rewriter.roles), notes: rewriter.notes };
+}
+
 /**
  * The MatMul/Gemm weights `rewriteModel(model, policy)` will quantize to MatMulNBits, once per key, without
  * changing the model: the same visit in a dry run (roles, precisions and every check as in the rewrite).
@@ -141,21 +174,50 @@ class Rewriter {
     });
   }
 
+  /** Every node, in the order the rewrite visits them (graph by graph, each graph's nodes as listed). */
+  order(): NodeProto[] {
+    const nodes: NodeProto[] = [];
+    forEachGraph(this.root, (graph) => nodes.push(...(graph.node ?? [])));
+    return nodes;
+  }
+
   visitAll(): void {
-    forEachGraph(this.root, (graph) => {
-      for (const node of [...(graph.node ?? [])]) this.visit(node);
-    });
+    for (const node of this.order()) this.visit(node);
   }
 
   run(): void {
     this.visitAll();
+    this.finish();
+  }
+
+  /** Puts the replacing nodes in place of the replaced and drops the weights nothing reads any more. */
+  finish(): void {
     forEachGraph(this.root, (graph) => {
       graph.node = (graph.node ?? []).flatMap((n) => this.replaced.get(n) ?? [n]);
     });
     this.removeUnused();
   }
 
-  private visit(node: NodeProto): void {
+  /** Whether `finish` will drop this weight: it was replaced for some use, and no node or graph output reads it now. */
+  dropped(name: string): boolean {
+    if (!this.redirected.has(name)) return false;
+    this.outputs ??= new Set(
+      (() => {
+        const names: string[] = [];
+        forEachGraph(this.root, (g) => names.push(...(g.output ?? []).map((o) => o.name ?? '')));
+        return names;
+      })(),
+    );
+    if (this.outputs.has(name)) return false;
+    for (const use of this.ix.uses.get(name) ?? []) {
+      const nodes = this.replaced.get(use.node) ?? [use.node];
+      if (nodes.some((n) => n.input?.includes(name))) return false;
+    }
+    return true;
+  }
+  private outputs: Set<string> | undefined;
+
+  visit(node: NodeProto): void {
     if ((node.domain ?? '') !== '' && node.domain !== 'ai.onnx') return;
     (node.input ?? []).forEach((name, i) => {
       const w = this.ix.constants.get(name);
@@ -434,7 +496,8 @@ class Rewriter {
   /** fp16 weight + Cast to the original type. onnxruntime may fold the Cast at load and hold fp32: the host measures.
    * */
   private toFloat16(node: NodeProto, index: number, w: ConstantWeight): void {
-    if (w.tensor.dataType === DataType.FLOAT16) return;
+    // A dry run lists MatMulNBits weights only: it must neither read this weight nor change the graph.
+    if (this.requests || w.tensor.dataType === DataType.FLOAT16) return;
     const output = this.expandOnce(w, 'fp16', () => {
       const base = this.unique(w.name);
       const half = `${base}_fp16`;

@@ -21,6 +21,13 @@ export interface CacheEntry<Meta = unknown> {
   sourceSha256: string;
   size: number;
   chunks: number;
+  /**
+   * Every chunk but the last holds exactly this many bytes, and `chunkSha256[i]` is chunk i's sha256: a file read in
+   * pieces (stored-file.ts) is checked chunk by chunk. Absent in entries written before webq read files in pieces;
+   * model-cache.ts `openEntry` adds them after checking the whole file once.
+   */
+  chunkBytes?: number;
+  chunkSha256?: string[];
   complete: boolean;
   createdAt: number;
   lastUsed: number;

@@ -9,7 +9,8 @@
  * transaction. A download reaches the cache by `commitStaged`: its chunks, written to the staging store as they
  * arrived (staging.ts), move into the entry in that one transaction, so an entry is visible to lookups and counted
  * in the budget only once the caller has validated its bytes. Reading an entry assembles its chunks into one buffer:
- * onnxruntime and the parsers need a model whole.
+ * onnxruntime and the parsers need a model whole. A model's external data is instead read in pieces
+ * (stored-file.ts): each chunk's sha256 is kept in the entry for that.
  *
  * Entries belong to a site (the partition of the page that named the URL, resolve.ts) or to everyone (registry ids,
  * site ''). A site may hold at most half the budget, and to make room it evicts only its own least-recently-used
@@ -87,16 +88,17 @@ type EntryFields<Meta> = { source: string; variant: string; site?: string; sourc
  */
 export async function writeEntry<Meta>(fields: EntryFields<Meta>, bytes: Uint8Array): Promise<CacheEntry<Meta>> {
   const chunks = Math.ceil(bytes.byteLength / CHUNK_BYTES);
-  const entry = await makeRoom(fields, bytes.byteLength, chunks, await sha256Hex(bytes));
+  const parts = Array.from({ length: chunks }, (_, i) =>
+    bytes.subarray(i * CHUNK_BYTES, Math.min(bytes.byteLength, (i + 1) * CHUNK_BYTES)),
+  );
+  const layout = { chunkBytes: CHUNK_BYTES, chunkSha256: await Promise.all(parts.map(sha256Hex)) };
+  const entry = await makeRoom(fields, bytes.byteLength, chunks, await sha256Hex(bytes), layout);
   const database = await db();
   // The entry is written first as incomplete and flipped to complete in the same transaction as its chunks:
   // a crash or quota error part-way leaves either nothing or an entry that reads as "partial".
   const tx = database.transaction(['entries', 'chunks'], 'readwrite');
   await tx.objectStore('entries').put(entry);
-  for (let i = 0; i < entry.chunks; i++) {
-    const part = bytes.slice(i * CHUNK_BYTES, Math.min(bytes.byteLength, (i + 1) * CHUNK_BYTES));
-    await tx.objectStore('chunks').put(part.buffer, [entry.key, i]);
-  }
+  for (const [i, part] of parts.entries()) await tx.objectStore('chunks').put(part.slice().buffer, [entry.key, i]);
   entry.complete = true;
   await tx.objectStore('entries').put(entry);
   await tx.done;
@@ -110,7 +112,10 @@ export async function writeEntry<Meta>(fields: EntryFields<Meta>, bytes: Uint8Ar
  */
 export async function commitStaged<Meta>(fields: EntryFields<Meta>, staged: StagedFile): Promise<CacheEntry<Meta>> {
   try {
-    const entry = await makeRoom(fields, staged.size, staged.chunks, staged.sha256);
+    const entry = await makeRoom(fields, staged.size, staged.chunks, staged.sha256, {
+      chunkBytes: staged.chunkBytes,
+      chunkSha256: [...staged.chunkSha256],
+    });
     const database = await db();
     const tx = database.transaction(['entries', 'chunks', 'staging'], 'readwrite');
     await tx.objectStore('entries').put(entry);
@@ -142,6 +147,7 @@ async function makeRoom<Meta>(
   size: number,
   chunks: number,
   sha256: string,
+  layout: { chunkBytes: number; chunkSha256: string[] },
 ): Promise<CacheEntry<Meta>> {
   void askPersist();
   const site = fields.site ?? '';
@@ -156,7 +162,7 @@ async function makeRoom<Meta>(
   }
   await evictFor(size, site, quota, budget);
   const now = Date.now();
-  return { key, ...fields, site, sha256, size, chunks, complete: false, createdAt: now, lastUsed: now };
+  return { key, ...fields, site, sha256, size, chunks, ...layout, complete: false, createdAt: now, lastUsed: now };
 }
 
 /** Whether a complete entry is stored under `key` (its bytes are not read or checked). */

@@ -16,6 +16,9 @@ export interface StagedFile {
   readonly chunks: number;
   /** sha256 of the whole body. */
   readonly sha256: string;
+  /** Every chunk but the last holds this many bytes; chunk i's sha256 is `chunkSha256[i]` (stored-file.ts). */
+  readonly chunkBytes: number;
+  readonly chunkSha256: readonly string[];
 }
 
 const range = (id: string) => IDBKeyRange.bound([id, 0], [id, Number.MAX_SAFE_INTEGER]);

@@ -154,6 +154,15 @@ describe('global limits', () => {
     await expect(get(`${open.origin}/slow`).result).rejects.toMatchObject({ name: 'QuotaExceededError' });
     expect(downloadLoad().bytes).toBe(0);
   });
+
+  it("the user's downloads (registry models) have a cap of their own, apart from pages'", async () => {
+    DOWNLOAD_LIMITS.bytesInFlight = 2048;
+    const user = { origin: 'chrome-extension://webq', page: false };
+    expect((await get(`${open.origin}/slow`, user).result).bytes.byteLength).toBe(4096);
+    DOWNLOAD_LIMITS.userBytesInFlight = 2048;
+    await expect(get(`${open.origin}/slow`, user).result).rejects.toMatchObject({ name: 'QuotaExceededError' });
+    expect(downloadLoad().bytes).toBe(0);
+  });
 });
 
 /** Resolves once `check` holds (polled), or fails the test after `ms`. */
@@ -178,7 +187,11 @@ describe('downloads are streamed into IndexedDB', () => {
     const done = await result;
     expect(done.bytes).toEqual(BIG);
     expect(done.sha256).toBe(hex(BIG));
-    expect(done.staged).toMatchObject({ size: BIG.byteLength, chunks: 16, sha256: hex(BIG) });
+    expect(done.staged).toMatchObject({ size: BIG.byteLength, chunks: 16, sha256: hex(BIG), chunkBytes: 4096 });
+    // Each chunk's own sha256, for reading the file in pieces (storage/stored-file.ts).
+    expect(done.staged.chunkSha256).toEqual(
+      Array.from({ length: 16 }, (_, i) => hex(BIG.subarray(i * 4096, (i + 1) * 4096))),
+    );
     // The buffer filled up to a chunk (so the measure sees what it should), never beyond.
     expect(downloadMemoryPeak()).toBe(4096);
     expect(downloadLoad()).toMatchObject({ buffered: 0, bytes: 0 });

@@ -75,7 +75,9 @@ async function stage(id: string, bytes: Uint8Array, chunk: number): Promise<Stag
   let chunks = 0;
   for (let at = 0; at < bytes.byteLength; at += chunk)
     await putStagedChunk(id, chunks++, bytes.subarray(at, at + chunk));
-  return { id, size: bytes.byteLength, chunks, sha256: createHash('sha256').update(bytes).digest('hex') };
+  const hash = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  const chunkSha256 = Array.from({ length: chunks }, (_, i) => hash(bytes.subarray(i * chunk, (i + 1) * chunk)));
+  return { id, size: bytes.byteLength, chunks, sha256: hash(bytes), chunkBytes: chunk, chunkSha256 };
 }
 
 describe('committing a staged download', () => {

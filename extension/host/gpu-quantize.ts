@@ -42,6 +42,8 @@ export interface QuantizerEnv {
   workgroupSize?: Workgroup;
   settings?: SettingsStore;
   signal?: AbortSignal;
+  /** Progress of a model quantized from external data: its bytes read and quantized so far, of all (prepare.ts). */
+  progress?(done: number, total: number): void;
 }
 
 /** Measured rates of one kind of weight on one adapter, in millions of parameters per second. */

@@ -361,20 +361,30 @@ export class ModelStore {
     // Reading the external data and preparing parse the graph: the source and its data files are cached only once
     // they have proved to be an ONNX model (the preparation read the data files from their staged chunks), and their
     // staged downloads are dropped on any failure before that.
-    let prepared: Prepared;
-    const data: DataFile[] = [];
-    try {
-      data.push(...(await this.externalData(url, source.bytes, from, job, fallbacks, signal)));
-      if (plan.policy) job.progress('quantize', 0, 1);
-      prepared = await prepareOffThread(source.bytes, plan.policy, signal, {
-        workgroupSize: plan.workgroupSize,
-        external: data.map((d) => ({ path: d.path, stored: d.file })),
-        purpose: { nextToken: plan.nextToken, integerMatMul: plan.integerMatMul },
-      });
-    } catch (err) {
-      await source.discard();
-      for (const d of data) await d.discard();
-      throw err;
+    let prepared: Prepared | undefined;
+    let data: DataFile[] = [];
+    // A cached data file that fails its check while read is deleted by the reader (stored-file.ts): then it is
+    // downloaded again and the preparation retried, once.
+    for (let attempt = 0; !prepared; attempt++) {
+      try {
+        data = await this.externalData(url, source.bytes, from, job, fallbacks, signal);
+        if (plan.policy) job.progress('quantize', 0, 1);
+        prepared = await prepareOffThread(source.bytes, plan.policy, signal, {
+          workgroupSize: plan.workgroupSize,
+          external: data.map((d) => ({ path: d.path, stored: d.file })),
+          purpose: { nextToken: plan.nextToken, integerMatMul: plan.integerMatMul },
+          onProgress: (done, total) => job.progress('quantize', done, total),
+        });
+      } catch (err) {
+        for (const d of data) await d.discard();
+        const lost = attempt === 0 && !signal.aborted ? await lostFromCache(data) : [];
+        if (lost.length === 0) {
+          await source.discard();
+          throw err;
+        }
+        for (const d of lost)
+          fallbacks.push(`cache: the cached copy of ${d.file.label} failed its check when read; downloaded it again`);
+      }
     }
     if (plan.policy) job.progress('quantize', 1, 1);
     await source.store();
@@ -508,6 +518,13 @@ export class ModelStore {
     this.graphs.set(key, graph);
     return graph;
   }
+}
+
+/** The data files that were read from the cache and are not there any more (deleted as corrupt, or evicted). */
+async function lostFromCache(files: DataFile[]): Promise<DataFile[]> {
+  const lost: DataFile[] = [];
+  for (const d of files) if (d.file.store === 'chunks' && !(await hasEntry(d.file.key))) lost.push(d);
+  return lost;
 }
 
 /**

@@ -29,7 +29,8 @@ export interface PrepareRequest {
   /** What the graph is prepared for besides its precision (prepare.ts). */
   purpose: PrepareFor;
 }
-export type PrepareReply = { ok: Prepared } | { error: WireError } | { noGpu: string };
+export type PrepareReply =
+  { ok: Prepared } | { error: WireError } | { noGpu: string } | { progress: [done: number, total: number] };
 
 export interface PrepareOptions {
   /** The page's `workgroupSize`: quantize with webq's kernels at this workgroup (gpu-quantize.ts). */
@@ -41,6 +42,8 @@ export interface PrepareOptions {
   external?: Exclude<ExternalInput, ReadableExternalFile>[];
   /** The next-token head, the integer form (prepare.ts `PrepareFor`). */
   purpose?: PrepareFor;
+  /** Bytes of external data quantized so far, of all (only a graph quantized from external data reports it). */
+  onProgress?(done: number, total: number): void;
 }
 
 export async function prepareOffThread(
@@ -55,12 +58,13 @@ export async function prepareOffThread(
   } catch {
     return prepareHere(source, policy, signal, options, []);
   }
-  let reply: PrepareReply;
+  let reply: Exclude<PrepareReply, { progress: unknown }>;
   try {
-    reply = await new Promise<PrepareReply>((resolve, reject) => {
+    reply = await new Promise<typeof reply>((resolve, reject) => {
       const onAbort = () => reject(new WebqError('AbortError', 'the load was aborted'));
       signal.addEventListener('abort', onAbort, { once: true });
       worker.onmessage = (event: MessageEvent<PrepareReply>) => {
+        if ('progress' in event.data) return options.onProgress?.(...event.data.progress);
         signal.removeEventListener('abort', onAbort);
         resolve(event.data);
       };
@@ -109,6 +113,7 @@ async function prepareHere(
       workgroupSize: options.workgroupSize,
       signal,
       settings: { read: readSetting, write: writeSetting },
+      progress: options.onProgress,
       gpu: async () => {
         const gpu = await getGpu();
         return gpu ? { device: gpu.device, adapter: adapterKey(gpu) } : { unavailable: gpuUnavailableReason };

@@ -26,6 +26,7 @@ self.onmessage = async (event: MessageEvent<PrepareRequest>) => {
       {
         workgroupSize,
         settings: { read: readSetting, write: writeSetting },
+        progress: (done, total) => post({ progress: [done, total] }),
         gpu: async () => {
           const gpu = await openQuantizerGpu((info) => adapterKey({ info }));
           if ('unavailable' in gpu) {

@@ -160,7 +160,9 @@ export async function prepareModelWith(
     checked,
     {
       before: async (node) => {
+        const read = loader.read;
         await loader.before(node);
+        if (loader.read > read) env.progress?.(loader.read, loader.total);
         for (const name of new Set(node.input ?? [])) {
           const weight = byWeight.get(name);
           if (!weight) continue;

@@ -149,6 +149,9 @@ export function memoryReader(bytes: Uint8Array): RangeReader {
 export class ExternalDataLoader implements RewriteSteps {
   held = 0;
   peak = 0;
+  /** Bytes read so far, of `total` (every external tensor's). */
+  read = 0;
+  readonly total: number;
   /** By the name nodes read it under (an initializer's name, a Constant node's output). */
   private readonly byName = new Map<string, ExternalRef>();
   private readonly pending = new Set<ExternalRef>();
@@ -171,6 +174,7 @@ export class ExternalDataLoader implements RewriteSteps {
         for (const name of new Set(node.input ?? [])) this.readers.set(name, (this.readers.get(name) ?? 0) + 1);
       }
     });
+    this.total = refs.reduce((n, r) => n + r.length, 0);
     for (const ref of refs) {
       delete ref.tensor.externalData;
       delete ref.tensor.dataLocation;
@@ -221,6 +225,7 @@ export class ExternalDataLoader implements RewriteSteps {
     if (!this.pending.delete(ref)) return;
     ref.tensor.rawData = await this.files.get(ref.location)!.read(ref.offset, ref.length);
     this.held += ref.length;
+    this.read += ref.length;
     this.peak = Math.max(this.peak, this.held);
   }
 }

@@ -11,6 +11,8 @@ const BUDGET_SETTING = 'cacheBudgetBytes';
 
 const settingsCache = new Map<string, Promise<unknown>>();
 const settingsChannel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('webq-settings') : null;
+// Node's channel would keep a script that imports this (through prepare.ts) alive; browsers have no unref.
+(settingsChannel as { unref?: () => void } | null)?.unref?.();
 settingsChannel?.addEventListener('message', (event: MessageEvent<{ changed?: unknown }>) => {
   if (typeof event.data?.changed === 'string') settingsCache.delete(event.data.changed);
 });

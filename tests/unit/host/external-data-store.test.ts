@@ -15,7 +15,8 @@ import { resolveModel } from '../../../extension/host/resolve';
 import type { LoadedGraph } from '../../../extension/host/graph-session';
 import { onnx } from '../../../extension/onnx/model';
 import type { PrecisionPolicy } from '../../../extension/onnx';
-import { deleteEntry, listEntries } from '../../../extension/storage/model-cache';
+import { db } from '../../../extension/storage/database';
+import { cacheKey, deleteEntry, listEntries } from '../../../extension/storage/model-cache';
 import { toExternalData } from '../../../tools/external-data';
 import { llamaHubFiles } from '../../../tools/hub-models/llama';
 import { startServer, type TestServer } from '../../../tools/server';
@@ -81,15 +82,18 @@ const store = () =>
     opened.push({ ...graph, externalData: graph.externalData && [...graph.externalData] });
   });
 const ORIGIN = 'http://localhost:8000';
-function job(): Job & { downloads: [number, number][] } {
+function job(): Job & { downloads: [number, number][]; quantize: [number, number][] } {
   const downloads: [number, number][] = [];
+  const quantize: [number, number][] = [];
   return {
     signal: new AbortController().signal,
     progress: (phase, loaded, total) => {
       if (phase === 'download') downloads.push([loaded, total]);
+      if (phase === 'quantize') quantize.push([loaded, total]);
     },
     delta: () => undefined,
     downloads,
+    quantize,
   };
 }
 async function load(s: ModelStore, path: string, plan: Plan, j = job(), origin = server.origin) {
@@ -128,13 +132,46 @@ describe('external data in the model store', () => {
   });
 
   it('quantized: the weights are read from the data file, the same bytes as quantizing the single file', async () => {
-    const loaded = await load(store(), '/ok/onnx/model.onnx', QUANTIZED);
+    const j = job();
+    const loaded = await load(store(), '/ok/onnx/model.onnx', QUANTIZED, j);
+    // Quantize progress counts the weights' bytes in the data file as they are read, in order, then ends at 1 of 1.
+    const steps = j.quantize.slice(1, -1);
+    const total = steps[0]![1];
+    expect(steps.length).toBeGreaterThan(10);
+    expect(total).toBeGreaterThan(layout.data.byteLength * 0.9);
+    expect(total).toBeLessThanOrEqual(layout.data.byteLength);
+    expect(steps.every(([done, t], i) => t === total && done > (steps[i - 1]?.[0] ?? 0))).toBe(true);
+    expect(steps.at(-1)![0]).toBe(total);
+    expect([j.quantize[0], j.quantize.at(-1)]).toEqual([
+      [0, 1],
+      [1, 1],
+    ]);
     const graph = opened[0]!;
     expect(graph.externalData).toBeNull();
     const expected = prepareModel(inline, POLICY).bytes;
     expect(Buffer.from(graph.bytes!).equals(Buffer.from(expected))).toBe(true);
     expect(loaded.info).toMatchObject({ bits: 4, mixedPrecision: true });
     expect((await listEntries()).map((e) => e.variant).sort()).toEqual(['q4s128m', 'src', 'src']);
+  });
+
+  it('a cached data file that fails its check while read is downloaded again and the quantization retried', async () => {
+    await load(store(), '/ok/onnx/model.onnx', QUANTIZED);
+    const dataKey = cacheKey(`${server.origin}/ok/onnx/model.onnx_data`, 'src', ORIGIN);
+    for (const e of await listEntries()) if (e.variant !== 'src') await deleteEntry(e.key);
+    const database = await db();
+    const chunk = new Uint8Array((await database.get('chunks', [dataKey, 0]))!);
+    chunk[100] = chunk[100]! ^ 0xff;
+    await database.put('chunks', chunk.buffer, [dataKey, 0]);
+    const hits = server.hits.get('/ok/onnx/model.onnx_data')!;
+    const loaded = await load(store(), '/ok/onnx/model.onnx', QUANTIZED);
+    expect(server.hits.get('/ok/onnx/model.onnx_data')).toBe(hits + 1);
+    expect(loaded.fallbacks).toContain(
+      `cache: the cached copy of ${server.origin}/ok/onnx/model.onnx_data failed its check when read; downloaded it again`,
+    );
+    expect(Buffer.from(opened[1]!.bytes!).equals(Buffer.from(prepareModel(inline, POLICY).bytes))).toBe(true);
+    // The fresh copy is cached in place of the corrupt one.
+    const again = (await database.get('entries', dataKey))!;
+    expect(again.chunkSha256!.length).toBe(again.chunks);
   });
 
   it('a tensor past the end of its file is a DataError naming the file; nothing is cached', async () => {

@@ -67,14 +67,27 @@ const searchOf = (o: QuantizeOptions): boolean => o.scaleSearch ?? o.bits === 2;
 export const kindOf = (o: QuantizeOptions): string =>
   `${o.bits}-bit ${o.scheme}${searchOf(o) ? ' with scale search' : ''}`;
 
+/** What the GPU quantized of a load's weights, for its report (one note, however many calls made it). */
+export interface GpuTally {
+  weights: number;
+  params: number;
+  ms: number;
+}
+
+export function gpuTallyNote(tally: GpuTally, of: number): string {
+  return `quantizer: ${tally.weights} of ${of} weights (${fmt(tally.params / 1e6)} M parameters) quantized on the GPU in ${Math.round(tally.ms)} ms`;
+}
+
 /**
  * Quantizes the requests: on the GPU where chosen (per kind of weight, or all of them under `workgroupSize`),
  * else not at all (the rewrite then uses the TypeScript quantizer). Returns the GPU-quantized weights by request key
- * and the notes for the load's report.
+ * and the notes for the load's report. With `tally`, what the GPU did is added to it instead of noted, for a caller
+ * that quantizes a load's weights a few at a time (prepare.ts, external data) and notes the sum once.
  */
 export async function quantizeRequests(
   requests: readonly QuantizationRequest[],
   env: QuantizerEnv,
+  tally?: GpuTally,
 ): Promise<{ quantized: Map<string, QuantizedWeight>; notes: string[] }> {
   const quantized = new Map<string, QuantizedWeight>();
   const notes: string[] = [];
@@ -137,9 +150,10 @@ export async function quantizeRequests(
   const { done, fallbacks } = await quantizeAll(device, onGpu, wg ?? DEFAULT_QUANTIZE_WORKGROUP, env.signal);
   for (const [key, q] of done) quantized.set(key, q);
   const params = onGpu.filter((r) => done.has(r.key)).reduce((n, r) => n + r.K * r.N, 0);
-  notes.push(
-    `quantizer: ${done.size} of ${requests.length} weights (${fmt(params / 1e6)} M parameters) quantized on the GPU in ${Math.round(performance.now() - started)} ms`,
-  );
+  const ms = performance.now() - started;
+  if (tally)
+    Object.assign(tally, { weights: tally.weights + done.size, params: tally.params + params, ms: tally.ms + ms });
+  else notes.push(gpuTallyNote({ weights: done.size, params, ms }, requests.length));
   notes.push(...fallbacks);
   return { quantized, notes };
 }

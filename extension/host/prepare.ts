@@ -33,7 +33,7 @@ import type { QuantizedWeight } from '../quant/types';
 import { WebqError } from '../shared/errors';
 import { StoredFileReader, type StoredFile } from '../storage/stored-file';
 import { graphIo, type GraphIo } from './graph';
-import { quantizeRequests, type QuantizerEnv } from './gpu-quantize';
+import { gpuTallyNote, quantizeRequests, type GpuTally, type QuantizerEnv } from './gpu-quantize';
 
 export interface Prepared {
   /** The bytes to create the session from (the source bytes themselves when nothing was rewritten). */
@@ -153,6 +153,7 @@ export async function prepareModelWith(
   for (const r of requests) byWeight.set(r.name, [...(byWeight.get(r.name) ?? []), r]);
   const quantized = new Map<string, QuantizedWeight>();
   const quantizer = new Set<string>();
+  const tally: GpuTally = { weights: 0, params: 0, ms: 0 };
   let gpu: ReturnType<QuantizerEnv['gpu']> | undefined;
   const once: QuantizerEnv = { ...env, gpu: () => (gpu ??= env.gpu()) };
   const { report, notes } = await rewriteModelStepwise(
@@ -167,7 +168,7 @@ export async function prepareModelWith(
           const weight = byWeight.get(name);
           if (!weight) continue;
           byWeight.delete(name);
-          const done = await quantizeRequests(weight, once);
+          const done = await quantizeRequests(weight, once, tally);
           for (const [key, q] of done.quantized) quantized.set(key, q);
           for (const note of done.notes) quantizer.add(note);
         }
@@ -177,6 +178,7 @@ export async function prepareModelWith(
     },
     { quantized },
   );
+  if (tally.weights > 0) quantizer.add(gpuTallyNote(tally, requests.length));
   return finish(model, report, [...quantizer], notes, purpose);
 }
 

@@ -31,6 +31,7 @@ import { modelBytes, PPOCR_REC } from '../unit/onnx/models';
 import { ort } from '../unit/onnx/ort';
 import { textImage } from '../unit/onnx/text-image';
 import { tinyTransformer } from '../unit/onnx/graphs';
+import { toExternalData } from '../../tools/external-data';
 
 let device: GPUDevice;
 beforeAll(async () => {
@@ -366,6 +367,24 @@ describe('measured choice and the workgroupSize option', () => {
       'quantizer: the GPU kernels failed (Shader module creation failed: Parsing error); 6 weights were quantized on the CPU instead',
     );
     expect(forced.quantized.size).toBe(0);
+  });
+
+  it('quantizing from external data read in pieces puts each weight on the GPU as the rewrite reaches it: the same bytes and one tally', async () => {
+    const inline = serializeModel(tinyTransformer());
+    const { graph, data } = toExternalData(inline);
+    expect(data.byteLength).toBeGreaterThan(inline.byteLength / 2); // the weights are in the data file
+    const policy = makePolicy({ bits: 4, groupSize: 16 });
+    const whole = await prepareModelWith(inline, policy, envFor({ workgroupSize: [64, 1, 1] }));
+    let calls = 0;
+    const env = envFor({ workgroupSize: [64, 1, 1] });
+    const pieces = await prepareModelWith(graph, policy, { ...env, gpu: () => (calls++, env.gpu()) }, [
+      { path: 'model.onnx_data', data },
+    ]);
+    expect(Buffer.from(pieces.bytes).equals(Buffer.from(whole.bytes))).toBe(true);
+    expect(calls).toBe(1); // one device for the load, however many weights
+    const strip = (notes: string[]) => notes.map((n) => n.replace(/in \d+ ms$/, 'in … ms'));
+    expect(strip(pieces.notes)).toEqual(strip(whole.notes));
+    expect(pieces.notes[1]).toMatch(/^quantizer: 6 of 6 weights/);
   });
 
   it('prepareModelWith under workgroupSize: GPU bytes in a model ORT runs, notes first', async () => {

@@ -8,6 +8,7 @@ import type { WorkloadId } from '../models/workloads';
 import { SEED_BUILDS, TEST_BUILDS, workload } from '../models/workloads';
 import { genWorkload } from '../models/generation';
 import type { BenchResults, EndToEndRow, GenerationRow } from './schema';
+import { SIDE_BLOCK } from '../page/wire';
 import { cellName, HOPS_WARMUP_MS, type Cell } from './matrix';
 import { fmt } from './stats';
 import { barChart, type BarGroup } from './svg';
@@ -147,10 +148,11 @@ function hopsSection(r: BenchResults, img: (name: string, svg: string) => string
     '## The cost of the extension: webq vs onnxruntime-web in the page',
     '',
     "Same tab, same model bytes (quantized variants prepared by webq's own `prepareModel` in the baseline page),",
-    'same onnxruntime-web build, session options and wasm threads as the engine host (the browser table above); each',
-    "round runs `webq.run` then the baseline's `session.run`",
-    `(tensors made from the page's arrays, outputs read back), so drift hits both alike. ${r.runs} rounds (Silero: every frame`,
-    `of the stream) after a warm-up of both: at least ${r.warmup} rounds and ${HOPS_WARMUP_MS / 1000} s, until V8 has compiled onnxruntime's`,
+    'same onnxruntime-web build, session options and wasm threads as the engine host (the browser table above). The',
+    `two take turns in blocks of ${SIDE_BLOCK} calls, \`webq.run\` and the baseline's \`session.run\` (tensors made from the page's arrays,`,
+    'outputs read back), the side that goes first alternating block by block, so drift hits both alike and each runs',
+    `its calls back to back as a page using it would. ${r.runs} calls each (Silero: every frame of the stream)`,
+    `after a warm-up of both: at least ${r.warmup} calls and ${HOPS_WARMUP_MS / 1000} s, until V8 has compiled onnxruntime's`,
     'wasm in the engine host and the page (before that, background compilation slows every hop on a 2-core machine:',
     '[architecture.md](architecture.md#what-the-hops-cost)). Overhead = median webq − median baseline; goal: ≤ max(1 ms, 5 % of',
     "the baseline). Chrome sends a page's calls straight to the offscreen document once its first call passed the router.",

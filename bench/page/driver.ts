@@ -8,6 +8,7 @@
  * named inner functions in helpers the page does not have.
  */
 import {
+  SIDE_BLOCK,
   toPage,
   type BaselinePolicy,
   type PageTensor,
@@ -306,16 +307,18 @@ const driver = {
   ) {
     const b = await baseline();
     const feeds = inputs.get(inputName)!;
-    const roundOfBoth = async (): Promise<RoundOfBoth> => {
-      let t = performance.now();
-      const r = await webq().run(url, feeds, options);
-      const webqWall = performance.now() - t;
-      t = performance.now();
-      const o = await b.run(baselineUrl, feeds);
-      const ortWall = performance.now() - t;
-      return { webqWall, ortWall, webqInference: r.performanceMetrics.inferenceTimeMs, ortInference: o.ms };
-    };
-    return sideBySide(warmup, warmupMs, rounds, roundOfBoth);
+    return sideBySide(warmup, warmupMs, rounds, {
+      webq: async () => {
+        const t = performance.now();
+        const r = await webq().run(url, feeds, options);
+        return { wall: performance.now() - t, inference: r.performanceMetrics.inferenceTimeMs };
+      },
+      ort: async () => {
+        const t = performance.now();
+        const o = await b.run(baselineUrl, feeds);
+        return { wall: performance.now() - t, inference: o.ms };
+      },
+    });
   },
 
   async transformersLoad(host: string, repo: string, device: 'wasm' | 'webgpu', ortBase: string) {
@@ -374,60 +377,64 @@ const driver = {
     const b = await baseline();
     const s = streams.get(streamName)!;
     const size = s.stateDims.reduce((a, c) => a * c, 1);
+    // Each side carries its own state through the stream's frames, in order.
     let webqState: Float32Array = new Float32Array(size);
     let ortState: Float32Array = new Float32Array(size);
-    const frameOfBoth = async (frame: number): Promise<RoundOfBoth> => {
-      if (frame === 0) {
-        webqState = new Float32Array(size);
-        ortState = new Float32Array(size);
-      }
-      let t = performance.now();
-      const r = await webq().run(url, streamFeeds(s, frame, webqState), options);
-      const webqWall = performance.now() - t;
-      t = performance.now();
-      const o = await b.run(baselineUrl, streamFeeds(s, frame, ortState));
-      const ortWall = performance.now() - t;
-      webqState = r.output[s.stateOut]!.data as Float32Array;
-      ortState = o.outputs[s.stateOut]!.data as Float32Array;
-      return { webqWall, ortWall, webqInference: r.performanceMetrics.inferenceTimeMs, ortInference: o.ms };
-    };
     // Warm-up rounds go through the stream (and around again); the timed ones are its frames in order, from frame 0.
-    return sideBySide(warmup, warmupMs, s.frames, (i) => frameOfBoth(i % s.frames));
+    return sideBySide(warmup, warmupMs, s.frames, {
+      webq: async (i) => {
+        if (i % s.frames === 0) webqState = new Float32Array(size);
+        const t = performance.now();
+        const r = await webq().run(url, streamFeeds(s, i % s.frames, webqState), options);
+        const wall = performance.now() - t;
+        webqState = r.output[s.stateOut]!.data as Float32Array;
+        return { wall, inference: r.performanceMetrics.inferenceTimeMs };
+      },
+      ort: async (i) => {
+        if (i % s.frames === 0) ortState = new Float32Array(size);
+        const t = performance.now();
+        const o = await b.run(baselineUrl, streamFeeds(s, i % s.frames, ortState));
+        const wall = performance.now() - t;
+        ortState = o.outputs[s.stateOut]!.data as Float32Array;
+        return { wall, inference: o.ms };
+      },
+    });
   },
 };
 
-/** One round of a side-by-side row: webq's and the baseline's wall times and own session.run times. */
-interface RoundOfBoth {
-  webqWall: number;
-  ortWall: number;
-  webqInference: number;
-  ortInference: number;
-}
+/** One call of one side of a side-by-side row (its `i`-th): its wall time and its runtime's own session.run time. */
+type SideCall = (i: number) => Promise<{ wall: number; inference: number }>;
 
 /**
- * Untimed rounds first — at least `warmup`, and at least `warmupMs` of them: right after a load, V8 still compiles
- * onnxruntime's wasm in the background for seconds (in the engine host and in this page), which on a 2-core machine
- * slows every hop, and the comparison is of the settled state (docs/architecture.md) — then `rounds` timed ones,
- * numbered from 0 again.
+ * webq and the baseline side by side, in blocks of SIDE_BLOCK calls each, the side that goes first alternating
+ * block by block. Calls one after another of the same runtime, as a page that uses one of them makes them: alternated
+ * call by call on 2 cores, each runtime ran colder (its idle threads woken, its caches taken by the other;
+ * docs/architecture.md "Side by side on 2 cores"), and a block keeps both sides' drift alike.
+ * Untimed blocks first — at least `warmup` calls of each side and at least `warmupMs`: right after a load, V8 still
+ * compiles onnxruntime's wasm in the background for seconds (in the engine host and in this page), which on a
+ * 2-core machine slows every hop — then `rounds` timed calls of each, numbered from 0 again.
  */
 async function sideBySide(
   warmup: number,
   warmupMs: number,
   rounds: number,
-  round: (i: number) => Promise<RoundOfBoth>,
+  sides: { webq: SideCall; ort: SideCall },
 ): Promise<{ webq: Series; ort: Series }> {
   const until = performance.now() + warmupMs;
-  for (let i = 0; i < warmup || performance.now() < until; i++) await round(i);
-  const webq: Series = { wallMs: [], inferenceMs: [] };
-  const ort: Series = { wallMs: [], inferenceMs: [] };
-  for (let k = 0; k < rounds; k++) {
-    const m = await round(k);
-    webq.wallMs.push(m.webqWall);
-    webq.inferenceMs.push(m.webqInference);
-    ort.wallMs.push(m.ortWall);
-    ort.inferenceMs.push(m.ortInference);
+  for (let i = 0, block = 0; i < warmup || performance.now() < until; i += SIDE_BLOCK, block++)
+    for (const side of block % 2 ? [sides.ort, sides.webq] : [sides.webq, sides.ort])
+      for (let k = i; k < i + SIDE_BLOCK; k++) await side(k);
+  const series = { webq: { wallMs: [], inferenceMs: [] } as Series, ort: { wallMs: [], inferenceMs: [] } as Series };
+  for (let i = 0, block = 0; i < rounds; i += SIDE_BLOCK, block++) {
+    const order: ('webq' | 'ort')[] = block % 2 ? ['ort', 'webq'] : ['webq', 'ort'];
+    for (const name of order)
+      for (let k = i; k < Math.min(rounds, i + SIDE_BLOCK); k++) {
+        const m = await sides[name](k);
+        series[name].wallMs.push(m.wall);
+        series[name].inferenceMs.push(m.inference);
+      }
   }
-  return { webq, ort };
+  return series;
 }
 
 export type BenchDriver = typeof driver;

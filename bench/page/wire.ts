@@ -71,3 +71,6 @@ export type TaskOutput =
   | { kind: 'embedding'; dims: number[]; data: number[] }
   | { kind: 'labels'; labels: { label: string; score: number }[] }
   | { kind: 'text'; text: string; tokens: number[] };
+
+/** Side-by-side rows (driver.ts `sideBySide`): calls of one side in a row before the other's (fewer at the end). */
+export const SIDE_BLOCK = 5;

@@ -161,6 +161,7 @@ export async function prepareModelWith(
     checked,
     {
       before: async (node) => {
+        if (env.signal?.aborted) throw new WebqError('AbortError', 'the load was aborted');
         const read = loader.read;
         await loader.before(node);
         if (loader.read > read) env.progress?.(loader.read, loader.total);

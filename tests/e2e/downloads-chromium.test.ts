@@ -14,6 +14,8 @@ import type { Page, Worker } from 'playwright-core';
 import { launchChromium, openWithConsent, saveModelHost, type ChromiumWithExtension } from '../../tools/browsers';
 import { MODELS } from '../../tools/fixtures';
 import { vitHubFiles } from '../../tools/hub-models/vit';
+import { llamaHubFiles } from '../../tools/hub-models/llama';
+import { toExternalData } from '../../tools/external-data';
 import { mirrorRepo } from '../../tools/hub-mirror';
 import { BLANK_PAGE, slowRoute, startServer, type TestServer } from '../../tools/server';
 
@@ -88,6 +90,87 @@ const startLoad = (url: string) =>
 const outcome = () =>
   page.waitForFunction(() => (window as any).__outcome).then((h) => h.jsonValue() as Promise<string>);
 const partitioned = (path: string) => `src|${server.origin}|${server.origin}${path}`;
+
+describe('external data read in pieces (Chromium)', () => {
+  // The generated Llama in the hub's layout: a 16 MB model.onnx_data, three 8 MiB chunks.
+  const { graph, data } = toExternalData(llamaHubFiles()['onnx/model.onnx'] as Uint8Array);
+  const hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  const url = () => `${server.origin}/ext/model.onnx`;
+  const dataKey = () => partitioned('/ext/model.onnx_data');
+  /** The page loads the graph at 4 bits: quantized in the preparation worker from the data file's chunks. */
+  const load = () =>
+    page.evaluate(
+      (url) =>
+        (window as any).webq.load(url, { backend: 'wasm', bits: 4 }).then(
+          (info: any) => ({ ok: true, bits: info.bits, fallbacks: info.fallbacks as string[] }),
+          (e: Error) => ({ ok: false, bits: 0, fallbacks: [`${e.name}: ${e.message}`] }),
+        ),
+      url(),
+    );
+  /** Runs `change` on the engine's database from the service worker (the same extension origin). */
+  const onDisk = <T>(change: string, arg: string) =>
+    sw().evaluate(
+      async ([change, arg]) => {
+        const db: IDBDatabase = await new Promise((resolve) => {
+          const r = indexedDB.open('webq-models');
+          r.onsuccess = () => resolve(r.result);
+        });
+        const done = <R>(r: IDBRequest<R>) =>
+          new Promise<R>((resolve, reject) => {
+            r.onsuccess = () => resolve(r.result);
+            r.onerror = () => reject(r.error);
+          });
+        try {
+          const tx = db.transaction(['entries', 'chunks'], 'readwrite');
+          const entries = tx.objectStore('entries');
+          const chunks = tx.objectStore('chunks');
+          if (change === 'entry') {
+            const e = await done(entries.get(arg));
+            return { chunks: e.chunks, chunkBytes: e.chunkBytes, hashes: e.chunkSha256.length, sha256: e.sha256 };
+          }
+          if (change === 'spoil') {
+            const chunk = new Uint8Array(await done(chunks.get([arg, 1])));
+            chunk[1000] = chunk[1000]! ^ 0xff;
+            await done(chunks.put(chunk.buffer, [arg, 1]));
+          }
+          if (change === 'drop-variants')
+            for (const key of (await done(entries.getAllKeys())) as string[])
+              if (!key.startsWith('src|')) await done(entries.delete(key));
+          return null;
+        } finally {
+          db.close();
+        }
+      },
+      [change, arg] as const,
+    ) as Promise<T>;
+
+  beforeAll(() => {
+    server.routes.set('/ext/model.onnx', graph);
+    server.routes.set('/ext/model.onnx_data', data);
+  });
+
+  it('a cached data file is chunks with their own sha256; one that fails its check is downloaded again', async () => {
+    expect(await load()).toMatchObject({ ok: true, bits: 4 });
+    expect(await onDisk('entry', dataKey())).toEqual({
+      chunks: Math.ceil(data.byteLength / CHUNK),
+      chunkBytes: CHUNK,
+      hashes: Math.ceil(data.byteLength / CHUNK),
+      sha256: hex(data),
+    });
+    await page.evaluate((url) => (window as any).webq.unload(url), url());
+    await onDisk('spoil', dataKey());
+    await onDisk('drop-variants', '');
+    const hits = server.hits.get('/ext/model.onnx_data') ?? 0;
+    const again = await load();
+    expect(again).toMatchObject({ ok: true, bits: 4 });
+    expect(again.fallbacks).toContain(
+      `cache: the cached copy of ${server.origin}/ext/model.onnx_data failed its check when read; downloaded it again`,
+    );
+    expect(server.hits.get('/ext/model.onnx_data')).toBe(hits + 1);
+    expect((await onDisk<{ sha256: string }>('entry', dataKey())).sha256).toBe(hex(data));
+    await page.evaluate((url) => (window as any).webq.unload(url), url());
+  });
+});
 
 describe('downloads streamed into IndexedDB (Chromium)', () => {
   it('a model larger than a chunk is on disk in chunks while it downloads, and an entry only once it parsed', async () => {

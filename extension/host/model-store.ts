@@ -13,7 +13,7 @@ import { discardStaged } from '../storage/staging';
 import { parseModel } from '../onnx';
 import { checkExternalData, externalDataFiles } from '../onnx/external-data';
 import { openCachedFile, stagedFile, type StoredFile } from '../storage/stored-file';
-import { download, downloadToDisk } from './download';
+import { download, downloadToDisk, type DownloadedToDisk } from './download';
 import { openGraph, releaseGraph, type LoadedGraph } from './graph-session';
 import { graphKey, graphPlan, type Plan } from './plan';
 import type { Prepared } from './prepare';
@@ -280,18 +280,7 @@ export class ModelStore {
       requester: from.requester,
       onProgress: (loaded, total) => job.progress('download', loaded, total),
     });
-    const store = () =>
-      commitStaged(
-        { source: url.href, variant: 'src', site: from.partition, sourceSha256: downloaded.sha256, meta: null },
-        downloaded.staged,
-      ).then(
-        () => undefined,
-        (err) => {
-          fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`);
-        },
-      );
-    const discard = () => discardStaged(downloaded.staged.id).catch(() => undefined);
-    return { bytes: downloaded.bytes, sha256: downloaded.sha256, store, discard };
+    return { bytes: downloaded.bytes, sha256: downloaded.sha256, ...stagedSource(url, from, downloaded, fallbacks) };
   }
 
   /**
@@ -322,18 +311,7 @@ export class ModelStore {
       requester: from.requester,
       onProgress: (loaded, total) => job.progress('download', loaded, total),
     });
-    const store = () =>
-      commitStaged(
-        { source: url.href, variant: 'src', site: from.partition, sourceSha256: downloaded.sha256, meta: null },
-        downloaded.staged,
-      ).then(
-        () => undefined,
-        (err) => {
-          fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`);
-        },
-      );
-    const discard = () => discardStaged(downloaded.staged.id).catch(() => undefined);
-    return { file: stagedFile(downloaded.staged, url.href), store, discard };
+    return { file: stagedFile(downloaded.staged, url.href), ...stagedSource(url, from, downloaded, fallbacks) };
   }
 
   /** A quantized variant: from the cache (no download, no quantization) or prepared from the source and cached. */
@@ -518,6 +496,31 @@ export class ModelStore {
     this.graphs.set(key, graph);
     return graph;
   }
+}
+
+/**
+ * What to do with a downloaded source once the caller knows whether it is good: `store` commits its staged chunks as
+ * the partition's cached copy (a failure is said in `fallbacks`, never fails the load), `discard` drops them.
+ */
+function stagedSource(
+  url: URL,
+  from: Fetcher,
+  downloaded: DownloadedToDisk,
+  fallbacks: string[],
+): { store(): Promise<void>; discard(): Promise<void> } {
+  return {
+    store: () =>
+      commitStaged(
+        { source: url.href, variant: 'src', site: from.partition, sourceSha256: downloaded.sha256, meta: null },
+        downloaded.staged,
+      ).then(
+        () => undefined,
+        (err) => {
+          fallbacks.push(`cache: model not cached (${(err as Error).name}: ${(err as Error).message})`);
+        },
+      ),
+    discard: () => discardStaged(downloaded.staged.id).catch(() => undefined),
+  };
 }
 
 /** The data files that were read from the cache and are not there any more (deleted as corrupt, or evicted). */

@@ -14,15 +14,7 @@ import { rewriteModel, rewriteModelStepwise } from '../../../extension/onnx/rewr
 import { toExternalData } from '../../../tools/external-data';
 import { llamaHubFiles } from '../../../tools/hub-models/llama';
 
-const BASE: PrecisionPolicy = {
-  bits: 4,
-  scheme: 'symmetric',
-  groupSize: 32,
-  mixedPrecision: true,
-  attentionPrecision: 8,
-  embeddingPrecision: 8,
-  skipLayerNorm: true,
-};
+const BASE = makePolicy({ groupSize: 32, mixedPrecision: true });
 const POLICIES: [string, PrecisionPolicy][] = [
   ['4-bit profile (MatMulNBits, GatherBlockQuantized)', BASE],
   [

@@ -32,8 +32,10 @@ const MAX_MODEL_BYTES = 2 * 1024 ** 3; // protobuf's cap on one graph: larger mo
  * Global download limits. Mutable so tests in the engine's own context can lower them; pages cannot reach it.
  * `bytesInFlight` counts bytes downloaded (staged) and not yet handed to the caller, across every download a page
  * asked for (a URL it named); `userBytesInFlight` the same for the user's downloads (registry models, which the
- * extension lists and whose data files can be larger: Llama-3.2-1B's is 4.9 GB). `chunkBytes` is the most one
- * download buffers in memory before writing it to IndexedDB.
+ * extension lists and whose data files can be larger: Llama-3.2-1B's is 4.9 GB). A download may take `totalMs`;
+ * the user's may take longer when they declare a size that needs it at `userMinBytesPerSecond` (4.9 GB at 1 MiB/s
+ * is 78 min), so a large registry file loads over a slow connection while a page's URL cannot hold a download open
+ * for hours. `chunkBytes` is the most one download buffers in memory before writing it to IndexedDB.
  */
 export const DOWNLOAD_LIMITS = {
   concurrent: 4,
@@ -41,6 +43,7 @@ export const DOWNLOAD_LIMITS = {
   userBytesInFlight: 16 * 1024 ** 3,
   idleMs: 30_000,
   totalMs: 20 * 60_000,
+  userMinBytesPerSecond: 1024 ** 2,
   chunkBytes: 8 * 1024 ** 2,
 };
 
@@ -103,7 +106,10 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
   };
   const onAbort = () => controller.abort();
   options.signal.addEventListener('abort', onAbort, { once: true });
-  const total = setTimeout(() => stop(`took longer than ${DOWNLOAD_LIMITS.totalMs / 1000} s`), DOWNLOAD_LIMITS.totalMs);
+  const started = Date.now();
+  const limit = (ms: number) =>
+    setTimeout(() => stop(`took longer than ${Math.round(ms / 1000)} s`), ms - (Date.now() - started));
+  let total = limit(DOWNLOAD_LIMITS.totalMs);
   let idle = setTimeout(() => stop(`sent nothing for ${DOWNLOAD_LIMITS.idleMs / 1000} s`), DOWNLOAD_LIMITS.idleMs);
   const heard = () => {
     clearTimeout(idle);
@@ -160,6 +166,11 @@ async function downloadNow(url: URL, options: DownloadOptions): Promise<Download
     }
     const header = Number(response.headers.get('content-length'));
     const expected = Number.isFinite(header) && header > 0 ? header : 0;
+    const needs = (expected / DOWNLOAD_LIMITS.userMinBytesPerSecond) * 1000;
+    if (!requester.page && needs > DOWNLOAD_LIMITS.totalMs) {
+      clearTimeout(total);
+      total = limit(needs);
+    }
     if (expected > max) {
       void response.body?.cancel().catch(() => undefined);
       throw tooBig();

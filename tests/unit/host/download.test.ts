@@ -136,6 +136,17 @@ describe('global limits', () => {
     await expect(get(`${open.origin}/slow`).result).rejects.toMatchObject({ name: 'TimeoutError' });
   });
 
+  it("the user's download of a large file may take as long as its size needs at the minimum rate; a page's may not", async () => {
+    // /slow sends 4 KiB in ≈ 600 ms: at 2 KiB/s its declared size needs 2 s.
+    DOWNLOAD_LIMITS.totalMs = 200;
+    DOWNLOAD_LIMITS.userMinBytesPerSecond = 2048;
+    const user = { origin: 'chrome-extension://webq', page: false };
+    expect((await get(`${open.origin}/slow`, user).result).bytes.byteLength).toBe(4096);
+    await expect(get(`${open.origin}/slow`).result).rejects.toMatchObject({ name: 'TimeoutError' });
+    DOWNLOAD_LIMITS.userMinBytesPerSecond = 64 * 1024; // needs 62 ms: the 200 ms limit stands
+    await expect(get(`${open.origin}/slow`, user).result).rejects.toMatchObject({ name: 'TimeoutError' });
+  });
+
   it('at most `concurrent` downloads run; the rest wait their turn (abortable) and all finish', async () => {
     DOWNLOAD_LIMITS.concurrent = 2;
     const calls = [0, 1, 2, 3].map(() => get(`${open.origin}/slow`).result);

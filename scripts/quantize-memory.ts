@@ -103,9 +103,13 @@ async function writeModel(dir: string, layers: number, hidden: number): Promise<
 
 const dir = mkdtempSync(join(tmpdir(), 'webq-quantize-memory-'));
 const script = fileURLToPath(import.meta.url);
-const written = spawnSync(process.execPath, [...process.execArgv, script, 'write', dir, String(layers), String(hidden)], {
-  stdio: 'inherit',
-});
+const written = spawnSync(
+  process.execPath,
+  [...process.execArgv, script, 'write', dir, String(layers), String(hidden)],
+  {
+    stdio: 'inherit',
+  },
+);
 if (written.status !== 0) throw new Error('could not write the model');
 const graph = new Uint8Array(readFileSync(join(dir, 'model.onnx')));
 const path = join(dir, 'model.onnx_data');
@@ -128,7 +132,7 @@ if (mode === 'whole') {
     size,
     async read(offset: number, length: number): Promise<Uint8Array> {
       const bytes = new Uint8Array(length);
-      for (let at = 0; at < length; ) at += (await file.read(bytes, at, length - at, offset + at)).bytesRead;
+      for (let at = 0; at < length;) at += (await file.read(bytes, at, length - at, offset + at)).bytesRead;
       return bytes;
     },
   };

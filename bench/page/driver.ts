@@ -308,16 +308,8 @@ const driver = {
     const b = await baseline();
     const feeds = inputs.get(inputName)!;
     return sideBySide(warmup, warmupMs, rounds, {
-      webq: async () => {
-        const t = performance.now();
-        const r = await webq().run(url, feeds, options);
-        return { wall: performance.now() - t, inference: r.performanceMetrics.inferenceTimeMs };
-      },
-      ort: async () => {
-        const t = performance.now();
-        const o = await b.run(baselineUrl, feeds);
-        return { wall: performance.now() - t, inference: o.ms };
-      },
+      webq: () => timed(async () => (await webq().run(url, feeds, options)).performanceMetrics.inferenceTimeMs),
+      ort: () => timed(async () => (await b.run(baselineUrl, feeds)).ms),
     });
   },
 
@@ -377,33 +369,42 @@ const driver = {
     const b = await baseline();
     const s = streams.get(streamName)!;
     const size = s.stateDims.reduce((a, c) => a * c, 1);
-    // Each side carries its own state through the stream's frames, in order.
-    let webqState: Float32Array = new Float32Array(size);
-    let ortState: Float32Array = new Float32Array(size);
+    /** One side, carrying its own state through the stream's frames in order (a fresh state at frame 0). */
+    const carrying = (
+      call: (feeds: Record<string, PageTensor>) => Promise<{ state: Float32Array; inference: number }>,
+    ): SideCall => {
+      let state: Float32Array = new Float32Array(size);
+      return (i) =>
+        timed(async () => {
+          if (i % s.frames === 0) state = new Float32Array(size);
+          const r = await call(streamFeeds(s, i % s.frames, state));
+          state = r.state;
+          return r.inference;
+        });
+    };
     // Warm-up rounds go through the stream (and around again); the timed ones are its frames in order, from frame 0.
     return sideBySide(warmup, warmupMs, s.frames, {
-      webq: async (i) => {
-        if (i % s.frames === 0) webqState = new Float32Array(size);
-        const t = performance.now();
-        const r = await webq().run(url, streamFeeds(s, i % s.frames, webqState), options);
-        const wall = performance.now() - t;
-        webqState = r.output[s.stateOut]!.data as Float32Array;
-        return { wall, inference: r.performanceMetrics.inferenceTimeMs };
-      },
-      ort: async (i) => {
-        if (i % s.frames === 0) ortState = new Float32Array(size);
-        const t = performance.now();
-        const o = await b.run(baselineUrl, streamFeeds(s, i % s.frames, ortState));
-        const wall = performance.now() - t;
-        ortState = o.outputs[s.stateOut]!.data as Float32Array;
-        return { wall, inference: o.ms };
-      },
+      webq: carrying(async (feeds) => {
+        const r = await webq().run(url, feeds, options);
+        return { state: r.output[s.stateOut]!.data as Float32Array, inference: r.performanceMetrics.inferenceTimeMs };
+      }),
+      ort: carrying(async (feeds) => {
+        const o = await b.run(baselineUrl, feeds);
+        return { state: o.outputs[s.stateOut]!.data as Float32Array, inference: o.ms };
+      }),
     });
   },
 };
 
 /** One call of one side of a side-by-side row (its `i`-th): its wall time and its runtime's own session.run time. */
 type SideCall = (i: number) => Promise<{ wall: number; inference: number }>;
+
+/** Times `call` on the page's clock; it answers with its runtime's own session.run time. */
+async function timed(call: () => Promise<number>): Promise<{ wall: number; inference: number }> {
+  const t = performance.now();
+  const inference = await call();
+  return { wall: performance.now() - t, inference };
+}
 
 /**
  * webq and the baseline side by side, in blocks of SIDE_BLOCK calls each, the side that goes first alternating
@@ -420,20 +421,22 @@ async function sideBySide(
   rounds: number,
   sides: { webq: SideCall; ort: SideCall },
 ): Promise<{ webq: Series; ort: Series }> {
-  const until = performance.now() + warmupMs;
-  for (let i = 0, block = 0; i < warmup || performance.now() < until; i += SIDE_BLOCK, block++)
-    for (const side of block % 2 ? [sides.ort, sides.webq] : [sides.webq, sides.ort])
-      for (let k = i; k < i + SIDE_BLOCK; k++) await side(k);
   const series = { webq: { wallMs: [], inferenceMs: [] } as Series, ort: { wallMs: [], inferenceMs: [] } as Series };
-  for (let i = 0, block = 0; i < rounds; i += SIDE_BLOCK, block++) {
-    const order: ('webq' | 'ort')[] = block % 2 ? ['ort', 'webq'] : ['webq', 'ort'];
-    for (const name of order)
-      for (let k = i; k < Math.min(rounds, i + SIDE_BLOCK); k++) {
+  /** Calls [from, to) of both sides, block number `block` deciding which goes first; timed ones go in the series. */
+  const turn = async (from: number, to: number, block: number, record: boolean) => {
+    for (const name of block % 2 ? (['ort', 'webq'] as const) : (['webq', 'ort'] as const))
+      for (let k = from; k < to; k++) {
         const m = await sides[name](k);
-        series[name].wallMs.push(m.wall);
-        series[name].inferenceMs.push(m.inference);
+        if (record) {
+          series[name].wallMs.push(m.wall);
+          series[name].inferenceMs.push(m.inference);
+        }
       }
-  }
+  };
+  const until = performance.now() + warmupMs;
+  for (let i = 0, b = 0; i < warmup || performance.now() < until; i += SIDE_BLOCK, b++)
+    await turn(i, i + SIDE_BLOCK, b, false);
+  for (let i = 0, b = 0; i < rounds; i += SIDE_BLOCK, b++) await turn(i, Math.min(rounds, i + SIDE_BLOCK), b, true);
   return series;
 }
 

@@ -52,13 +52,9 @@ export async function readEntry<Meta>(
   key: string,
   onProgress?: (loaded: number, total: number) => void,
 ): Promise<CacheRead<Meta>> {
+  const entry = await completeEntry<Meta>(key);
+  if ('miss' in entry) return entry;
   const database = await db();
-  const entry = (await database.get('entries', key)) as CacheEntry<Meta> | undefined;
-  if (!entry) return { miss: 'absent' };
-  if (!entry.complete) {
-    await deleteEntry(key);
-    return { miss: 'partial' };
-  }
   const bytes = new Uint8Array(entry.size);
   let offset = 0;
   for (let i = 0; i < entry.chunks; i++) {
@@ -75,9 +71,23 @@ export async function readEntry<Meta>(
     await deleteEntry(key);
     return { miss: offset !== entry.size ? 'partial' : 'corrupt' };
   }
-  entry.lastUsed = Date.now();
-  await database.put('entries', entry);
+  await markUsed(entry);
   return { entry, bytes };
+}
+
+/** The entry under `key` if it is complete; one a write left incomplete is deleted and reported partial. */
+export async function completeEntry<Meta>(key: string): Promise<CacheEntry<Meta> | { miss: 'absent' | 'partial' }> {
+  const entry = (await (await db()).get('entries', key)) as CacheEntry<Meta> | undefined;
+  if (!entry) return { miss: 'absent' };
+  if (entry.complete) return entry;
+  await deleteEntry(key);
+  return { miss: 'partial' };
+}
+
+/** Records a read of the entry (eviction goes by least recent use). */
+export async function markUsed(entry: CacheEntry<unknown>): Promise<void> {
+  entry.lastUsed = Date.now();
+  await (await db()).put('entries', entry);
 }
 
 type EntryFields<Meta> = { source: string; variant: string; site?: string; sourceSha256: string; meta: Meta };

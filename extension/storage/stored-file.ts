@@ -10,7 +10,7 @@
 import { WebqError } from '../shared/errors';
 import { sha256Hex, sha256Stream } from '../shared/sha256';
 import { db, type CacheEntry } from './database';
-import { deleteEntry } from './model-cache';
+import { completeEntry, deleteEntry, markUsed } from './model-cache';
 import type { StagedFile } from './staging';
 
 export interface StoredFile {
@@ -41,13 +41,8 @@ export async function openCachedFile(
   key: string,
   label: string,
 ): Promise<{ entry: CacheEntry; file: StoredFile } | { miss: 'absent' | 'corrupt' | 'partial' }> {
-  const database = await db();
-  const entry = await database.get('entries', key);
-  if (!entry) return { miss: 'absent' };
-  if (!entry.complete) {
-    await deleteEntry(key);
-    return { miss: 'partial' };
-  }
+  const entry = await completeEntry(key);
+  if ('miss' in entry) return entry;
   if (!entry.chunkSha256 || entry.chunkBytes === undefined) {
     const layout = await chunkLayout(entry);
     if ('miss' in layout) {
@@ -56,8 +51,7 @@ export async function openCachedFile(
     }
     Object.assign(entry, layout);
   }
-  entry.lastUsed = Date.now();
-  await database.put('entries', entry);
+  await markUsed(entry);
   const { size, chunks, chunkBytes, chunkSha256 } = entry as Required<CacheEntry>;
   return { entry, file: { store: 'chunks', key, label, size, chunks, chunkBytes, chunkSha256 } };
 }

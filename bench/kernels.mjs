@@ -9,6 +9,8 @@
  *   node bench/kernels.mjs --full     768x768 … 4096x11008 (slow on an emulated GPU)
  *   node bench/kernels.mjs --gpu      use the machine's GPU instead of SwiftShader
  *   node bench/kernels.mjs --smoke --out DIR   odd tiny shapes, one sample: the agreement check alone (the e2e test)
+ *   --bits 4,8 / --kernels gemm   only these rows, without the quantization rows (for working on one kernel)
+ *   --gemm '{"stage":false,"rowsPerThread":16}'   webq's GEMM at these options instead of the adapter's profile
  * Exits non-zero when anything fails or the two runtimes disagree, so a broken run never looks like a result.
  */
 import { createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,12 @@ const full = process.argv.includes('--full');
 const realGpu = process.argv.includes('--gpu');
 const smoke = process.argv.includes('--smoke');
 const outArg = process.argv.indexOf('--out');
+const listArg = (name) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1].split(',') : undefined;
+};
+const onlyBits = listArg('bits')?.map(Number);
+const onlyKernels = listArg('kernels');
 
 const config = {
   shapes: smoke
@@ -42,12 +50,16 @@ const config = {
           // Qwen2.5-0.5B's MLP (gate/up), the one MLP shape SwiftShader runs in minutes with onnxruntime's 2-bit path
           [896, 4864],
         ],
-  bits: [2, 4, 8],
+  bits: [2, 4, 8].filter((b) => !onlyBits || onlyBits.includes(b)),
   kernels: [
     { kernel: 'gemv', M: 1 },
     { kernel: 'gemm', M: full ? 64 : smoke ? 5 : 16 },
-  ],
+  ].filter((k) => !onlyKernels || onlyKernels.includes(k.kernel)),
   blockSize: 32,
+  quantize: !onlyBits && !onlyKernels,
+  gemmOptions: process.argv.includes('--gemm')
+    ? JSON.parse(process.argv[process.argv.indexOf('--gemm') + 1])
+    : undefined,
   timing: smoke
     ? { warmup: 0, samples: 1, sampleMs: 0, maxIterations: 1 }
     : { warmup: 3, samples: full ? 7 : 5, sampleMs: 200, maxIterations: 50 },
@@ -178,7 +190,7 @@ async function main() {
       )}\n`,
     );
     writeFileSync(join(outDir, 'kernels-quantize.json'), `${JSON.stringify(result.quant, null, 2)}\n`);
-    const command = `node bench/kernels.mjs${full ? ' --full' : ''}${realGpu ? ' --gpu' : ''}${smoke ? ' --smoke' : ''}`;
+    const command = `node bench/kernels.mjs ${process.argv.slice(2).join(' ')}`.trim();
     writeFileSync(join(outDir, 'kernels.md'), markdown(result, command, (Date.now() - started) / 1000));
     console.log(markdown(result, command, (Date.now() - started) / 1000));
     if (bad.length) throw new Error(`webq and ORT disagree on ${bad.length} rows: ${JSON.stringify(bad)}`);

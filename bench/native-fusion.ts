@@ -1,14 +1,15 @@
 /**
- * What running the MLP's gate and up projections as one matmul (native/decoder.ts `fuseGateUp`) changes in webq's
- * decode engine, in Node on Dawn (npm `webgpu`): the generation bench's Llama and Qwen2 shapes (4 layers × 256,
+ * What one of webq's decode-engine fusions changes, in Node on Dawn (npm `webgpu`): `--fusion gate-up` (the default)
+ * runs the MLP's gate and up projections as one matmul (native/decoder.ts `fuseGateUp`), `--fusion norm` the layers'
+ * RMSNorms inside the decode step's GEMVs (`fuseNorm`). The generation bench's Llama and Qwen2 shapes (4 layers × 256,
  * intermediate 688, full vocabularies) quantized by webq's rewrite to 4 bits, a ~60-token prompt, then `--tokens`
  * greedy steps; each round runs both arms in turn (the order alternating), tokens checked equal; medians of the
  * rounds of ms per decode step and the prefill's ms.
  *
  *   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json \
- *     npx tsx bench/native-fusion.ts [--rounds 5] [--tokens 16]
+ *     npx tsx bench/native-fusion.ts [--fusion gate-up|norm] [--rounds 5] [--tokens 16]
  *
- * Writes bench/results/native-fusion.json.
+ * Writes bench/results/native-fusion.json (gate-up) or native-fusion-norm.json.
  */
 import { register } from 'node:module';
 import { writeFileSync } from 'node:fs';
@@ -28,8 +29,15 @@ const { adapterName, openDevice } = await import('../kernels/device');
 const { median } = await import('./lib/stats');
 
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '5' }, tokens: { type: 'string', default: '16' } },
+  options: {
+    fusion: { type: 'string', default: 'gate-up' },
+    rounds: { type: 'string', default: '5' },
+    tokens: { type: 'string', default: '16' },
+  },
 });
+const FUSIONS = { 'gate-up': 'fuseGateUp', norm: 'fuseNorm' } as const;
+const fusion = values.fusion as keyof typeof FUSIONS;
+if (!(fusion in FUSIONS)) throw new Error(`--fusion must be ${Object.keys(FUSIONS).join(' or ')}; got ${fusion}`);
 const rounds = Number(values.rounds);
 const steps = Number(values.tokens);
 
@@ -55,9 +63,9 @@ for (const id of GEN_BENCH_BUILDS) {
   const prompt = await promptIds(assets, { kind: 'messages', messages: [...GEN_MESSAGES] });
   const arms = { fused: true, apart: false };
   const decoders = Object.fromEntries(
-    Object.entries(arms).map(([name, fuseGateUp]) => [
+    Object.entries(arms).map(([name, fused]) => [
       name,
-      new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow, fuseGateUp }),
+      new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow, [FUSIONS[fusion]]: fused }),
     ]),
   );
   const times: Record<string, { step: number[]; prefill: number[] }> = {
@@ -102,7 +110,8 @@ for (const id of GEN_BENCH_BUILDS) {
   );
   for (const d of Object.values(decoders)) d.destroy();
 }
-const result = { device: `${adapterName(opened.info)}, Dawn for Node`, rounds, steps, rows };
-writeFileSync(new URL('./results/native-fusion.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+const result = { device: `${adapterName(opened.info)}, Dawn for Node`, fusion, rounds, steps, rows };
+const file = fusion === 'gate-up' ? 'native-fusion.json' : `native-fusion-${fusion}.json`;
+writeFileSync(new URL(`./results/${file}`, import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
 console.log(result.device);
 void gpu;

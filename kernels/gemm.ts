@@ -34,6 +34,7 @@ import {
   uniforms,
   zeroPointFn,
 } from './wgsl';
+import { GEMM_UNSTAGED_DEFAULTS, gemmUnstaged } from './gemm-unstaged';
 import type { Bits } from './layout';
 import type { MatmulArgs } from './gemv';
 
@@ -50,6 +51,12 @@ export interface GemmOptions {
   kTile?: number;
   /** K slices computed by separate workgroups and summed by a second dispatch (1: no split). Default: automatic. */
   splitK?: number;
+  /**
+   * Stage tiles of A and B in workgroup memory (default true). false runs gemm-unstaged.ts, each thread reading
+   * global memory (for CPU-emulated adapters): workgroupSize must then be [x, 1, 1] and there is no kTile or splitK;
+   * what is left out comes from GEMM_UNSTAGED_DEFAULTS.
+   */
+  stage?: boolean;
 }
 
 /** Automatic split-K: aim for about this many workgroups … */
@@ -302,6 +309,9 @@ export function gemm(
   options: GemmOptions = {},
   encoder?: GPUCommandEncoder,
 ): GPUBuffer {
+  if (args.norm)
+    throw new RangeError('gemm does not normalize A (norm is fused into the GEMV only): run rmsNorm first');
+  if (options.stage === false) return unstaged(device, args, options, encoder);
   const { w, M } = args;
   if (args.accumulate && !args.y) throw new RangeError('gemm accumulate adds into y: pass y');
   const { v, slices, sliceLen, groups } = resolve(device, args, options);
@@ -332,4 +342,20 @@ export function gemm(
   }
   withEncoder(device, encoder, (e) => dispatchAll(e, pipeline.label, steps));
   return y;
+}
+
+function unstaged(device: GPUDevice, args: MatmulArgs, options: GemmOptions, encoder?: GPUCommandEncoder): GPUBuffer {
+  const [tx, ty, tz] = options.workgroupSize ?? GEMM_UNSTAGED_DEFAULTS.workgroupSize;
+  if (ty !== 1 || tz !== 1 || options.kTile !== undefined || (options.splitK ?? 1) !== 1) {
+    throw new RangeError(
+      `gemm stage false takes workgroupSize [x, 1, 1] and no kTile or splitK; got workgroupSize ${tx},${ty},${tz}` +
+        `${options.kTile !== undefined ? ` kTile ${options.kTile}` : ''}${options.splitK !== undefined ? ` splitK ${options.splitK}` : ''}`,
+    );
+  }
+  const tiles = {
+    threads: tx,
+    rowsPerThread: options.rowsPerThread ?? GEMM_UNSTAGED_DEFAULTS.rowsPerThread,
+    colsPerThread: options.colsPerThread ?? GEMM_UNSTAGED_DEFAULTS.colsPerThread,
+  };
+  return gemmUnstaged(device, args, tiles, encoder);
 }

@@ -15,6 +15,11 @@
  * order that avoids bank conflicts; else each thread reads its A values from global memory (cached).
  * Accumulation is fp32: per chunk Σ (q − zp)·a, times the scale. The TX partial sums of a column are reduced with
  * subgroupAdd plus a short shared-memory step when the device has `subgroups`, else with a shared-memory tree.
+ *
+ * `norm` fuses a decoder's RMSNorm into the GEMV: Y = (rmsNorm(A) · weight) · dequant(B), i.e. per row
+ * Σ_k (x_k · g_k)·b_k / sqrt(mean(x²) + eps). Each thread reads every A value of its chunks anyway, so it also sums
+ * their squares; that sum is reduced with the columns' (one more value per thread) and the column total divided by
+ * the root at the end. It saves the norm's dispatch and its write and read of the normalized row.
  */
 import {
   bindBuffers,
@@ -26,6 +31,7 @@ import {
   withEncoder,
 } from './pipelines';
 import { createStorage, shapeOf, type GpuQuantizedWeight } from './weights';
+import { checkBuffer, f32Bits } from './args';
 import { activationReadFn, bitsConstants, magicCodesFns, storage, uniforms, zeroPointFn } from './wgsl';
 import type { Bits } from './layout';
 
@@ -53,6 +59,11 @@ export interface MatmulArgs {
   w: GpuQuantizedWeight;
   /** fp32 [N]. */
   bias?: GPUBuffer;
+  /**
+   * RMS-normalize each row of A first (GEMV only, M ≤ matmul's gemvMaxRows): A is then the un-normalized row and
+   * `weight` (fp32 [K]) the norm's scale; eps is added to the mean square (finite, ≥ 0).
+   */
+  norm?: { weight: GPUBuffer; eps: number };
   /** fp32 Y[M, N]; allocated when absent. */
   y?: GPUBuffer;
   /**
@@ -76,6 +87,8 @@ interface GemvVariant {
   /** u32 words per chunk: min(bits, wordsPerBlock) — 1, 2, 4 or 8; a chunk never spans two blocks. */
   cw: number;
   stageA: boolean;
+  /** RMSNorm of A fused (args.norm). */
+  norm: boolean;
 }
 
 /** Codes per chunk (16 or 32) and vec4 steps per chunk. */
@@ -96,37 +109,61 @@ function wordOf(cw: number, r: number, i: number): string {
   return `w${r}_${Math.floor(i / 4)}.${lanes[i % 4]}`;
 }
 
+/** Values each thread reduces: its RN column sums, and with `norm` its sum of squares of A (value RN). */
+const reducedValues = (v: Pick<GemvVariant, 'rn' | 'norm'>): number => v.rn + (v.norm ? 1 : 0);
+
 function reduceWgsl(v: GemvVariant): string {
   const cols = Array.from({ length: v.rn }, (_, r) => r);
+  const sums = v.norm ? [...cols.map((r) => `acc${r}`), 'sq'] : cols.map((r) => `acc${r}`);
+  // The row's RMS denominator, from the reduced sum of squares (value RN), read once per thread that writes.
+  const denom = (partIndex: (i: string) => string, count: string): string =>
+    v.norm
+      ? `
+  var sq_total = 0.0;
+  for (var i = 0u; i < ${count}; i++) { sq_total += part[${partIndex('i')}]; }
+  let denom = sqrt(sq_total / f32(u.K) + bitcast<f32>(u.eps));`
+      : '';
+  const normed = (total: string): string => (v.norm ? `${total} / denom` : total);
   if (v.subgroups) {
     // Assumes subgroup lanes are consecutive local_invocation_index values (as Dawn's backends lay out
     // 1-D-contiguous workgroups) and TX is a multiple of the subgroup size, so no subgroup spans two columns.
     return `
   let per_col = TX / sg_size;
-${cols.map((r) => `  let sg${r} = subgroupAdd(acc${r});`).join('\n')}
+${sums.map((x, r) => `  let sg${r} = subgroupAdd(${x});`).join('\n')}
   if (sg_lane == 0u) {
-${cols.map((r) => `    part[(lid.y * RN + ${r}u) * per_col + lid.x / sg_size] = sg${r};`).join('\n')}
+${sums.map((_, r) => `    part[(lid.y * NV + ${r}u) * per_col + lid.x / sg_size] = sg${r};`).join('\n')}
   }
-  workgroupBarrier();
+  workgroupBarrier();${denom((i) => `(lid.y * NV + RN) * per_col + ${i}`, 'per_col')}
   for (var r = lid.x; r < RN; r += TX) {
     var total = 0.0;
-    for (var i = 0u; i < per_col; i++) { total += part[(lid.y * RN + r) * per_col + i]; }
-    write_column(m, r, total);
+    for (var i = 0u; i < per_col; i++) { total += part[(lid.y * NV + r) * per_col + i]; }
+    write_column(m, r, ${normed('total')});
   }`;
   }
   return `
-${cols.map((r) => `  part[(lid.y * RN + ${r}u) * TX + lid.x] = acc${r};`).join('\n')}
+${sums.map((x, r) => `  part[(lid.y * NV + ${r}u) * TX + lid.x] = ${x};`).join('\n')}
   workgroupBarrier();
   for (var s = TX / 2u; s > 0u; s >>= 1u) {
     if (lid.x < s) {
-      for (var r = 0u; r < RN; r++) {
-        let i = (lid.y * RN + r) * TX + lid.x;
+      for (var r = 0u; r < NV; r++) {
+        let i = (lid.y * NV + r) * TX + lid.x;
         part[i] += part[i + s];
       }
     }
     workgroupBarrier();
+  }${denom(() => `(lid.y * NV + RN) * TX`, '1u')}
+  for (var r = lid.x; r < RN; r += TX) { write_column(m, r, ${normed('part[(lid.y * NV + r) * TX]')}); }`;
+}
+
+/** The norm's weight g[K] and `g_at(k)`: g[k … k + 3], zero past K (bound as A is: vec4s when K % 4 == 0). */
+function normWeightWgsl(v: GemvVariant, binding: number): string {
+  if (v.vec4A) {
+    return `${storage(binding, 'g4', 'array<vec4<f32>>')}
+fn g_at(k: u32) -> vec4<f32> { return select(vec4<f32>(0.0), g4[min(k, u.K - 4u) / 4u], k < u.K); }`;
   }
-  for (var r = lid.x; r < RN; r += TX) { write_column(m, r, part[(lid.y * RN + r) * TX]); }`;
+  return `${storage(binding, 'g', 'array<f32>')}
+fn g1(k: u32) -> f32 { return select(0.0, g[min(k, u.K - 1u)], k < u.K); }
+fn g_at(k: u32) -> vec4<f32> { return vec4<f32>(g1(k), g1(k + 1u), g1(k + 2u), g1(k + 3u)); }`;
 }
 
 function gemvWgsl(v: GemvVariant): string {
@@ -153,8 +190,13 @@ ${Array.from({ length: loads }, (_, h) => `      w${r}_${h} = data[${dataIndex(h
   const computeSteps = Array.from({ length: steps }, (_, j) => {
     const word = Math.floor((4 * j) / cpw);
     const shift = ((4 * j) % cpw) * v.bits;
+    const read = v.norm
+      ? `let xv = ${aStep(j)};
+        sq += dot(xv, xv);
+        let av = xv * g_at(c * ${cpc}u + ${4 * j}u);`
+      : `let av = ${aStep(j)};`;
     return `      {
-        let av = ${aStep(j)};
+        ${read}
 ${cols.map((r) => `        s${r} += (codes4m(${wordOf(v.cw, r, word)}, ${shift}u) - zb${r}) * av;`).join('\n')}
       }`;
   }).join('\n');
@@ -165,21 +207,23 @@ ${cols.map((r) => `        s${r} += (codes4m(${wordOf(v.cw, r, word)}, ${shift}u
     workgroupBarrier();`
     : '';
   return `${v.subgroups ? 'enable subgroups;' : ''}
-${uniforms(0, ['K', 'N', 'k_blocks', 'chunks_per_col', 'chunks_per_block', 'zp_row_bytes', 'col_groups_x'])}
+${uniforms(0, ['K', 'N', 'k_blocks', 'chunks_per_col', 'chunks_per_block', 'zp_row_bytes', 'col_groups_x', 'eps'])}
 ${bitsConstants(v.bits)}
 ${magicCodesFns()}
 const TX: u32 = ${v.tx}u;
 const TY: u32 = ${v.ty}u;
 const RN: u32 = ${v.rn}u;
+const NV: u32 = ${reducedValues(v)}u; // values reduced per thread
 ${storage(1, v.vec4A ? 'a4' : 'a', v.vec4A ? 'array<vec4<f32>>' : 'array<f32>')}
 ${storage(2, 'data', `array<${chunkT}>`)}
 ${storage(3, 'scales', 'array<f32>')}
 ${storage(4, 'y', 'array<f32>', 'read_write')}
 ${v.asymmetric ? storage(5, 'zero_points', 'array<u32>') : ''}
 ${v.bias ? storage(v.asymmetric ? 6 : 5, 'bias', 'array<f32>') : ''}
+${v.norm ? normWeightWgsl(v, 5 + Number(v.asymmetric) + Number(v.bias)) : ''}
 ${zeroPointFn(v.asymmetric)}
 ${activationReadFn(v.vec4A)}
-var<workgroup> part: array<f32, ${v.tx * v.ty * v.rn}>;
+var<workgroup> part: array<f32, ${v.tx * v.ty * reducedValues(v)}>;
 ${
   v.stageA
     ? `// A tile: TX chunks of ${steps} vec4s. Thread x reads vec4 j of chunk x; storing logical vec4 i at
@@ -205,6 +249,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_
   let m = wid.z;
   let a_row = m * u.K;
 ${cols.map((r) => `  var acc${r} = 0.0;\n${Array.from({ length: loads }, (_, h) => `  var w${r}_${h}: ${chunkT};`).join('\n')}`).join('\n')}
+${v.norm ? '  var sq = 0.0; // Σ x² of the A values this thread reads' : ''}
   let tiles = (u.chunks_per_col + TX - 1u) / TX;
   for (var t = 0u; t < tiles; t++) {
     let c = t * TX + lid.x;
@@ -241,7 +286,8 @@ function resolveVariant(device: GPUDevice, args: MatmulArgs, options: GemvOption
   }
   const { bits } = args.w;
   const cw = Math.min(bits, shapeOf(args.w).wordsPerBlock);
-  const partBytes = tx * ty * rn * 4;
+  const norm = args.norm !== undefined;
+  const partBytes = tx * ty * reducedValues({ rn, norm }) * 4;
   const tileBytes = tx * ((cw * 32) / bits) * 4;
   const fits = partBytes + tileBytes <= limits.maxComputeWorkgroupStorageSize;
   if (partBytes > limits.maxComputeWorkgroupStorageSize || (options.stageA === true && !fits)) {
@@ -264,6 +310,7 @@ function resolveVariant(device: GPUDevice, args: MatmulArgs, options: GemvOption
     subgroups,
     cw,
     stageA: options.stageA ?? fits,
+    norm,
   };
 }
 
@@ -277,6 +324,7 @@ export function gemv(
   const { w, M } = args;
   if (!(M >= 1 && M <= 65535)) throw new RangeError(`gemv M must be 1..65535; got ${M}`);
   if (args.accumulate && !args.y) throw new RangeError('gemv accumulate adds into y: pass y');
+  if (args.norm) checkNorm(args.norm, w.K);
   const v = resolveVariant(device, args, options);
   const s = shapeOf(w);
   const pipeline = getPipeline(device, 'gemv', { ...v }, gemvWgsl);
@@ -284,7 +332,8 @@ export function gemv(
   const gx = Math.min(colGroups, 65535);
   const gy = Math.ceil(colGroups / gx);
   const chunksPerCol = s.wordsPerColumn / v.cw;
-  const u = uniformBuffer(device, [w.K, w.N, s.kBlocks, chunksPerCol, s.wordsPerBlock / v.cw, s.zpRowBytes, gx]);
+  const eps = f32Bits(args.norm?.eps ?? 0);
+  const u = uniformBuffer(device, [w.K, w.N, s.kBlocks, chunksPerCol, s.wordsPerBlock / v.cw, s.zpRowBytes, gx, eps]);
   const y = args.y ?? createStorage(device, M * w.N * 4, 'webq.gemv.y');
   const buffers = [
     u,
@@ -294,7 +343,14 @@ export function gemv(
     y,
     ...(w.zeroPoints ? [w.zeroPoints] : []),
     ...(args.bias ? [args.bias] : []),
+    ...(args.norm ? [args.norm.weight] : []),
   ];
   withEncoder(device, encoder, (e) => dispatch(e, pipeline, bindBuffers(device, pipeline, buffers), [gx, gy, M]));
   return y;
+}
+
+function checkNorm(norm: NonNullable<MatmulArgs['norm']>, K: number): void {
+  if (!(Number.isFinite(norm.eps) && norm.eps >= 0))
+    throw new RangeError(`norm.eps must be finite and >= 0, got ${norm.eps}`);
+  checkBuffer('norm.weight', norm.weight, K);
 }

@@ -12,6 +12,7 @@ export { quantize, type QuantizeInput } from './quantize';
 export { dequantize } from './dequantize';
 export { gemv, GEMV_DEFAULTS, type GemvOptions, type MatmulArgs } from './gemv';
 export { gemm, GEMM_DEFAULTS, type GemmOptions } from './gemm';
+export { GEMM_UNSTAGED_DEFAULTS } from './gemm-unstaged';
 export { attention, kvWrite, type AttentionArgs, type KvWriteArgs } from './attention';
 export {
   uploadQuantized,
@@ -36,21 +37,27 @@ export { argmax, type ArgmaxArgs } from './argmax';
 export { topK, MAX_TOP_K, type TopKArgs } from './top-k';
 export { matvecRows, type MatvecRowsArgs } from './head-rows';
 
+/** matmul's default largest M that runs as GEMV. */
+export const GEMV_MAX_ROWS = 4;
+
 export interface MatmulOptions {
   gemv?: GemvOptions;
   gemm?: GemmOptions;
-  /** Largest M that still runs as GEMV (a GEMV re-reads B per row; the GEMM tiles it). Default 4. */
+  /** Largest M that still runs as GEMV (a GEMV re-reads B per row; the GEMM tiles it). Default GEMV_MAX_ROWS. */
   gemvMaxRows?: number;
 }
 
-/** Y[M, N] = A[M, K] · dequant(B) (+ bias): GEMV for decoding-sized M, tiled GEMM above. */
+/**
+ * Y[M, N] = A[M, K] · dequant(B) (+ bias): GEMV for decoding-sized M, tiled GEMM above (which takes no `norm`:
+ * RangeError).
+ */
 export function matmul(
   device: GPUDevice,
   args: MatmulArgs,
   options: MatmulOptions = {},
   encoder?: GPUCommandEncoder,
 ): GPUBuffer {
-  return args.M <= (options.gemvMaxRows ?? 4)
+  return args.M <= (options.gemvMaxRows ?? GEMV_MAX_ROWS)
     ? gemv(device, args, options.gemv, encoder)
     : gemm(device, args, options.gemm, encoder);
 }

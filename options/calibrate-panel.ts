@@ -1,7 +1,8 @@
 /**
  * Calibrate: asks the engine to measure webq's kernel shapes on this GPU (an action of the extension's own pages:
- * web pages cannot calibrate) and shows what it measured and which was fastest. The result is shown only: nothing in
- * the engine uses it yet, so it is neither stored nor part of the profile.
+ * web pages cannot calibrate) and shows what it measured and which was fastest. The engine stores the result, and
+ * webq's own decode engine runs at the chosen tiles on this adapter (extension/host/calibrate.ts); it is not part of
+ * the profile.
  */
 import type { Calibration } from '../extension/shared/types';
 import { $, h } from '../extension/ui/dom';
@@ -59,7 +60,7 @@ export function wireCalibrate(): void {
         },
       });
       render(c);
-      status.textContent = `Calibrated: GEMV workgroup ${c.gemv.best.workgroupSize.join('×')} (${c.gemv.ms.toFixed(2)} ms), GEMM workgroup ${c.gemm.best.workgroupSize.join('×')} (${c.gemm.ms.toFixed(2)} ms), for ${c.adapter}.`;
+      status.textContent = `Calibrated: GEMV workgroup ${c.gemv.best.workgroupSize.join('×')} (${c.gemv.ms.toFixed(2)} ms), GEMM ${shape(c.gemm.best as unknown as Record<string, unknown>)} (${c.gemm.ms.toFixed(2)} ms), for ${c.adapter}.`;
     } catch (err) {
       status.textContent = `Not calibrated: ${(err as Error).message}`;
     } finally {

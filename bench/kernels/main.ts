@@ -19,6 +19,7 @@ import type { GemmOptions, GemvOptions, GpuQuantizedWeight } from '../../kernels
 import type { Bits } from '../../kernels/layout';
 import { buildMatMulNBitsModel } from '../../kernels/testing/matmulnbits-model';
 import { adapterName, openDevice } from '../../kernels/device';
+import { EMULATED_TILES } from '../../extension/native/decoder';
 import { timeIt, type TimingOptions } from './timing';
 
 export interface BenchConfig {
@@ -26,23 +27,23 @@ export interface BenchConfig {
   bits: Bits[];
   kernels: { kernel: 'gemv' | 'gemm'; M: number }[];
   blockSize: number;
+  /** webq's GEMM options instead of the adapter's profile (bench/kernels.mjs --gemm). */
+  gemmOptions?: GemmOptions;
+  /** Whether to time quantization too (off when only some matmul rows are wanted). */
+  quantize: boolean;
   timing: TimingOptions;
   /** The TypeScript quantizer is slow on big weights: fewer samples there. */
   cpuTiming: TimingOptions;
 }
 
 /**
- * webq's tile shapes per adapter, as the per-browser profile would give them. SwiftShader (a CPU emulating
- * the GPU, subgroups of 4) favours few threads along K and many columns per workgroup (measured with
- * bench/kernels-tune.ts: 4x16 GEMV ~6x faster than 64x4); other adapters get the kernels' defaults.
+ * webq's tile shapes per adapter, as its decode engine picks them (extension/native/decoder.ts EMULATED_TILES).
+ * SwiftShader (a CPU emulating the GPU, subgroups of 4) favours few threads along K and many columns per workgroup
+ * (measured with bench/kernels-tune.ts: 4x16 GEMV ~6x faster than 64x4), and a GEMM without workgroup memory
+ * (gemm-unstaged.ts: 1.8–2.3× the staged [16,4] 4×4 here); other adapters get the kernels' defaults.
  */
 function profileFor(adapter: string): { gemv: GemvOptions; gemm: GemmOptions } {
-  if (/swiftshader/i.test(adapter)) {
-    return {
-      gemv: { workgroupSize: [4, 16, 1] },
-      gemm: { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4 },
-    };
-  }
+  if (/swiftshader/i.test(adapter)) return { gemv: EMULATED_TILES.gemv!, gemm: EMULATED_TILES.gemm! };
   return { gemv: {}, gemm: {} };
 }
 
@@ -164,6 +165,7 @@ async function benchMatmul(
   const aBuf = uploadBytes(device, uniformFloats(M * K, M + K, 1));
   const y = device.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
   const profile = profileFor(adapter);
+  if (c.gemmOptions) profile.gemm = c.gemmOptions;
   const drain = (): Promise<void> => device.queue.onSubmittedWorkDone();
   const webqMs = await timeIt(
     () => {
@@ -223,8 +225,10 @@ async function run(c: BenchConfig): Promise<BenchResult> {
   for (const [K, N] of c.shapes) {
     const b = uniformFloats(K * N, K * 31 + N, 0.05);
     for (const bits of c.bits) {
-      quant.push(await benchQuantize(device, b, K, N, bits, c.blockSize, adapter, c));
-      log(`quantize ${bits}-bit ${K}x${N}: ${JSON.stringify(quant[quant.length - 1])}`);
+      if (c.quantize) {
+        quant.push(await benchQuantize(device, b, K, N, bits, c.blockSize, adapter, c));
+        log(`quantize ${bits}-bit ${K}x${N}: ${JSON.stringify(quant[quant.length - 1])}`);
+      }
       const w = quantize(
         device,
         { weights: uploadBytes(device, b), K, N },

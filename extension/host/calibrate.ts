@@ -39,6 +39,9 @@ const GEMV_SIZES: [number, number, number][] = [
   [8, 32, 1],
 ];
 const GEMM_TILES: GemmTile[] = [
+  // Without workgroup memory: the fastest on SwiftShader (bench/kernels.mjs), so first, among an emulated
+  // adapter's few candidates.
+  { stage: false, workgroupSize: [4, 1, 1], rowsPerThread: 16, colsPerThread: 16 },
   { workgroupSize: [16, 8, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 },
   { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 },
   { workgroupSize: [16, 16, 1], rowsPerThread: 1, colsPerThread: 4, kTile: 32 },

@@ -36,6 +36,8 @@ import {
   uploadBytes,
   uploadQuantized,
   GEMM_DEFAULTS,
+  GEMM_UNSTAGED_DEFAULTS,
+  GEMV_MAX_ROWS,
   GEMV_DEFAULTS,
   type GemvOptions,
   type GpuQuantizedWeight,
@@ -50,12 +52,14 @@ import type { DecoderWeights, NativeLinear } from './decoder-weights';
  * Tiles of the quantized GEMV/GEMM on a CPU-emulated adapter (SwiftShader, lavapipe): the kernel bench's SwiftShader
  * profile (kernels/README.md "Benchmark"). GPUs keep the kernels' defaults until calibration feeds them.
  */
-const EMULATED_TILES: Pick<NativeDecoderOptions, 'gemv' | 'gemm' | 'topKOnGpu'> = {
+export const EMULATED_TILES: Pick<NativeDecoderOptions, 'gemv' | 'gemm' | 'topKOnGpu'> = {
   // SwiftShader pays for every workgroup barrier: the top-k kernel took 0.65–0.93 s where reading the row back and
   // picking on the CPU took 2–3 ms (bench/top-k.ts, Qwen2's vocabulary, k 50).
   topKOnGpu: false,
   gemv: { workgroupSize: [4, 16, 1], colsPerThread: 2 },
-  gemm: { workgroupSize: [16, 4, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 },
+  // For the same reason the GEMM stages nothing in workgroup memory there: 1.8–2.3× the staged [16, 4] 4×4 tile
+  // and 1.8–2.3× onnxruntime-web's MatMulNBits at M = 16 (bench/kernels.mjs, docs/benchmarks.md).
+  gemm: { stage: false },
 };
 
 export interface NativeDecoderOptions {
@@ -69,6 +73,12 @@ export interface NativeDecoderOptions {
    * comparison).
    */
   fuseGateUp?: boolean;
+  /**
+   * A layer's two RMSNorms run inside the GEMVs that read them (q, k, v; gate and up) during decoding, instead of
+   * as dispatches of their own (default true; false keeps them apart, for comparison). Prefill chunks run through
+   * the GEMM, which takes the normalized rows from rmsNorm either way.
+   */
+  fuseNorm?: boolean;
   /**
    * A sampled step's top-k is picked on the GPU and only k (logit, id) pairs come back (kernels/top-k.ts); false
    * gives the logits row instead, which the sampler reduces itself (the same token). Default true, false on a
@@ -284,11 +294,13 @@ export class NativeDecoder implements NativeStepper {
     const v = this.options.gemv ?? {};
     const m = this.options.gemm ?? {};
     const gemvSize = v.workgroupSize ?? GEMV_DEFAULTS.workgroupSize;
-    const gemmSize = m.workgroupSize ?? GEMM_DEFAULTS.workgroupSize;
+    const d = m.stage === false ? GEMM_UNSTAGED_DEFAULTS : GEMM_DEFAULTS;
+    const gemmSize = m.workgroupSize ?? d.workgroupSize;
+    const perThread = `${m.rowsPerThread ?? d.rowsPerThread}×${m.colsPerThread ?? d.colsPerThread}`;
     return (
       `GEMV workgroup [${gemvSize.join(', ')}], ${v.colsPerThread ?? GEMV_DEFAULTS.colsPerThread} columns per thread; ` +
-      `GEMM workgroup [${gemmSize.join(', ')}], ${m.rowsPerThread ?? GEMM_DEFAULTS.rowsPerThread}×` +
-      `${m.colsPerThread ?? GEMM_DEFAULTS.colsPerThread} per thread, K tile ${m.kTile ?? GEMM_DEFAULTS.kTile}`
+      `GEMM workgroup [${gemmSize.join(', ')}], ${perThread} per thread, ` +
+      (m.stage === false ? 'unstaged (no workgroup memory)' : `K tile ${m.kTile ?? GEMM_DEFAULTS.kTile}`)
     );
   }
 
@@ -431,26 +443,42 @@ export class NativeDecoder implements NativeStepper {
     const { hidden, heads, kvHeads, headDim, intermediate, eps } = this.weights;
     const T = s.tokens;
     // `accumulate`: y += the product, the residual add in the projection's own dispatch (rounded as addInPlace does).
-    const mm = (a: GPUBuffer, lin: GpuLinear, y: GPUBuffer, accumulate = false) =>
+    // `norm`: A is s.x and the GEMV normalizes it itself.
+    const mm = (a: GPUBuffer, lin: GpuLinear, y: GPUBuffer, accumulate = false, norm?: GPUBuffer) =>
       matmul(
         device,
-        { a, M: T, w: lin.w, y, ...(lin.bias ? { bias: lin.bias } : {}), ...(accumulate ? { accumulate } : {}) },
+        {
+          a,
+          M: T,
+          w: lin.w,
+          y,
+          ...(lin.bias ? { bias: lin.bias } : {}),
+          ...(accumulate ? { accumulate } : {}),
+          ...(norm ? { norm: { weight: norm, eps } } : {}),
+        },
         { gemv: this.options.gemv, gemm: this.options.gemm },
         encoder,
       );
+    // The normalized residual stream as the projections read it: s.x with the norm fused into their GEMVs, or s.h.
+    const fuse = this.options.fuseNorm !== false && T <= GEMV_MAX_ROWS;
+    const normed = (weight: GPUBuffer) => {
+      if (fuse) return (lin: GpuLinear, y: GPUBuffer) => mm(s.x, lin, y, false, weight);
+      rmsNorm(device, { x: s.x, weight, y: s.h, rows: T, dim: hidden, eps }, encoder);
+      return (lin: GpuLinear, y: GPUBuffer) => mm(s.h, lin, y);
+    };
     const tables = { cos: this.cos, sin: this.sin, positions: this.weights.rotary.positions };
-    rmsNorm(device, { x: s.x, weight: l.inputNorm, y: s.h, rows: T, dim: hidden, eps }, encoder);
+    const attnProject = normed(l.inputNorm);
     if (l.qNorm && l.kNorm) {
       // Qwen3: q [T, heads·headDim] is T·heads rows of one head each, and each row gets its own RMSNorm.
-      mm(s.h, l.q, s.qRaw!);
-      mm(s.h, l.k, s.kRaw!);
+      attnProject(l.q, s.qRaw!);
+      attnProject(l.k, s.kRaw!);
       rmsNorm(device, { x: s.qRaw!, weight: l.qNorm, y: s.q, rows: T * heads, dim: headDim, eps }, encoder);
       rmsNorm(device, { x: s.kRaw!, weight: l.kNorm, y: s.k, rows: T * kvHeads, dim: headDim, eps }, encoder);
     } else {
-      mm(s.h, l.q, s.q);
-      mm(s.h, l.k, s.k);
+      attnProject(l.q, s.q);
+      attnProject(l.k, s.k);
     }
-    mm(s.h, l.v, s.v);
+    attnProject(l.v, s.v);
     rope(device, { x: s.q, ...tables, tokens: T, heads, headDim, position0 }, encoder);
     rope(device, { x: s.k, ...tables, tokens: T, heads: kvHeads, headDim, position0 }, encoder);
     const cache = { kCache: l.kCache, vCache: l.vCache, kvHeads, headDim, capacity: this.capacity };
@@ -461,13 +489,13 @@ export class NativeDecoder implements NativeStepper {
       encoder,
     );
     mm(s.attn, l.o, s.x, true); // x += o(attn)
-    rmsNorm(device, { x: s.x, weight: l.postNorm, y: s.h, rows: T, dim: hidden, eps }, encoder);
+    const mlpProject = normed(l.postNorm);
     if ('gateUp' in l.mlpIn) {
-      mm(s.h, l.mlpIn.gateUp, s.gate);
+      mlpProject(l.mlpIn.gateUp, s.gate);
       siluMulRows(device, { gateUp: s.gate, out: s.act, rows: T, width: intermediate }, encoder);
     } else {
-      mm(s.h, l.mlpIn.gate, s.gate);
-      mm(s.h, l.mlpIn.up, s.up!);
+      mlpProject(l.mlpIn.gate, s.gate);
+      mlpProject(l.mlpIn.up, s.up!);
       siluMul(device, { gate: s.gate, up: s.up!, out: s.act, count: T * intermediate }, encoder);
     }
     mm(s.act, l.down, s.x, true); // x += down(act)

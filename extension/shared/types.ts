@@ -113,6 +113,8 @@ export interface GemmTile {
   rowsPerThread?: number;
   colsPerThread?: number;
   kTile?: number;
+  /** false: the GEMM without workgroup memory (kernels/gemm-unstaged.ts; no kTile). */
+  stage?: boolean;
 }
 
 /** What `calibrate()` measured (ms per call, median) and chose, for one adapter. */

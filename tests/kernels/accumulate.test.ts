@@ -28,13 +28,14 @@ const N = 96;
 
 describe('matmul accumulate (the residual add in the projection)', () => {
   it.each([
-    ['gemv', 1, undefined],
-    ['gemv', 3, undefined],
-    ['gemm', 9, 1],
-    ['gemm', 9, 4],
+    ['gemv', 1, 'default tiles', {}],
+    ['gemv', 3, 'default tiles', {}],
+    ['gemm', 9, 'one pass', { splitK: 1 }],
+    ['gemm', 9, 'split-K 4', { splitK: 4 }],
+    ['gemm', 9, 'unstaged', { stage: false }],
   ] as const)(
-    '%s, %i rows, split-K %s: Y + A·B equals addInPlace of the plain product, bit for bit',
-    async (kernel, M, splitK) => {
+    '%s, %i rows, %s: Y + A·B equals addInPlace of the plain product, bit for bit',
+    async (kernel, M, _name, options) => {
       for (const withBias of [false, true]) {
         const [got, want] = await noGpuErrors(device, async () => {
           const b = uploadBytes(device, uniformFloats(K * N, 5, 0.5));
@@ -48,7 +49,7 @@ describe('matmul accumulate (the residual add in the projection)', () => {
           const residual = uniformFloats(M * N, 7, 3);
           const bias = withBias ? { bias: uploadBytes(device, uniformFloats(N, 8, 1)) } : {};
           const run = (args: Parameters<typeof gemv>[1]) =>
-            kernel === 'gemv' ? gemv(device, args) : gemm(device, args, { splitK });
+            kernel === 'gemv' ? gemv(device, args) : gemm(device, args, options);
           const y = uploadBytes(device, residual);
           run({ a, M, w, y, accumulate: true, ...bias });
           const plain = run({ a, M, w, ...bias });

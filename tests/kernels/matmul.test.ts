@@ -32,6 +32,22 @@ interface Case {
   N: number;
   groupSize: number;
   bias?: boolean;
+  /** The GEMV normalizes A itself (args.norm): the reference multiplies rmsNorm(A)·g in float64. */
+  norm?: boolean;
+}
+
+const EPS = 1e-5;
+
+/** Each row of a [M, K] RMS-normalized and scaled by g, in float64. */
+function rmsNormReference(a: Float32Array, g: Float32Array, M: number, K: number): Float64Array {
+  const out = new Float64Array(M * K);
+  for (let m = 0; m < M; m++) {
+    let ss = 0;
+    for (let k = 0; k < K; k++) ss += a[m * K + k]! ** 2;
+    const denom = Math.sqrt(ss / K + EPS);
+    for (let k = 0; k < K; k++) out[m * K + k] = (a[m * K + k]! / denom) * g[k]!;
+  }
+  return out;
 }
 
 function activations(count: number, seed: number): Float32Array {
@@ -52,9 +68,16 @@ async function check(
   const q = pack(quantizeReference(randomWeights(K * N, K + N + bits), K, N, o), bits, K, N, o);
   const a = activations(M * K, M * 7 + K);
   const bias = c.bias ? activations(N, N) : undefined;
-  const ref = matmulReference(a, dequantizeReference(q), M, K, N, bias);
+  const g = c.norm ? activations(K, K + 1).map((x) => 0.5 + x) : undefined;
+  const ref = matmulReference(g ? rmsNormReference(a, g, M, K) : a, dequantizeReference(q), M, K, N, bias);
   const y = await noGpuErrors(dev, async () => {
-    const args = { a: uploadBytes(dev, a), M, w: uploadQuantized(dev, q), bias: bias && uploadBytes(dev, bias) };
+    const args = {
+      a: uploadBytes(dev, a),
+      M,
+      w: uploadQuantized(dev, q),
+      bias: bias && uploadBytes(dev, bias),
+      ...(g ? { norm: { weight: uploadBytes(dev, g), eps: EPS } } : {}),
+    };
     const out = kernel === 'gemv' ? gemv(dev, args, opts as GemvOptions) : gemm(dev, args, opts as GemmOptions);
     return readFloats(dev, out, M * N);
   });
@@ -81,6 +104,38 @@ describe('gemv', () => {
       await check(device, 'gemv', c, bits, scheme);
     });
   }
+  it('with the RMSNorm of A fused (norm): both reductions, A staged and not, K odd, several rows, bias', async () => {
+    const variants: [GPUDevice, GemvOptions][] = [
+      [device, {}],
+      [plainDevice, {}],
+      [device, { workgroupSize: [4, 16, 1], colsPerThread: 2 }], // the emulated adapters' tile
+      [device, { stageA: false, colsPerThread: 3 }],
+      [plainDevice, { workgroupSize: [32, 2, 1], stageA: false }],
+    ];
+    for (const [dev, o] of variants) {
+      for (const bits of BITS) {
+        await check(dev, 'gemv', { M: 3, K: 333, N: 19, groupSize: 16, bias: true, norm: true }, bits, 'asymmetric', o);
+        await check(dev, 'gemv', { M: 1, K: 37, N: 5, groupSize: 32, norm: true }, bits, 'symmetric', o);
+      }
+    }
+    await check(device, 'gemv', { M: 1, K: 2048, N: 40, groupSize: 32, norm: true }, 4, 'asymmetric');
+  });
+  it('norm: a bad eps or a short weight is a RangeError; the GEMM takes none', () => {
+    const K = 32;
+    const o: QuantizeOptions = { bits: 4, scheme: 'symmetric', groupSize: 32 };
+    const args = {
+      a: uploadBytes(device, new Float32Array(5 * K)),
+      M: 1,
+      w: uploadQuantized(device, pack(quantizeReference(randomWeights(K * 4, 3), K, 4, o), 4, K, 4, o)),
+    };
+    const weight = uploadBytes(device, new Float32Array(K));
+    expect(() => gemv(device, { ...args, norm: { weight, eps: -1 } })).toThrow(/norm.eps/);
+    expect(() => gemv(device, { ...args, norm: { weight: uploadBytes(device, new Float32Array(8)), eps: 0 } })).toThrow(
+      /norm.weight/,
+    );
+    expect(() => gemm(device, { ...args, M: 5, norm: { weight, eps: 0 } })).toThrow(/rmsNorm first/);
+    expect(() => matmul(device, { ...args, M: 5, norm: { weight, eps: 0 } })).toThrow(/rmsNorm first/);
+  });
   it('shared-memory reduction (no subgroups) and other workgroup shapes', async () => {
     for (const wg of [
       [64, 4, 1],
@@ -160,6 +215,34 @@ describe('gemm', () => {
     ];
     for (const t of tiles)
       await check(device, 'gemm', { M: 23, K: 150, N: 41, groupSize: 16, bias: true }, 8, 'asymmetric', t);
+  });
+  it('unstaged (no workgroup memory, gemm-unstaged.ts): odd shapes, partial row and column tiles, every width', async () => {
+    const tiles: GemmOptions[] = [
+      { stage: false }, // GEMM_UNSTAGED_DEFAULTS
+      { stage: false, workgroupSize: [8, 1, 1], rowsPerThread: 3, colsPerThread: 5 },
+      { stage: false, workgroupSize: [1, 1, 1], rowsPerThread: 1, colsPerThread: 1 },
+    ];
+    for (const t of tiles) {
+      for (const bits of BITS) {
+        // K = 150 (not a multiple of 4: A read by floats), M = 23 and N = 41 past whole tiles
+        await check(device, 'gemm', { M: 23, K: 150, N: 41, groupSize: 16, bias: true }, bits, 'asymmetric', t);
+        await check(device, 'gemm', { M: 5, K: 256, N: 70, groupSize: 128 }, bits, 'symmetric', t);
+      }
+    }
+  });
+  it('unstaged: rejects a 2-D workgroup, kTile and splitK', () => {
+    const K = 32,
+      N = 4;
+    const o: QuantizeOptions = { bits: 4, scheme: 'symmetric', groupSize: 32 };
+    const args = {
+      a: uploadBytes(device, new Float32Array(2 * K)),
+      M: 2,
+      w: uploadQuantized(device, pack(quantizeReference(randomWeights(K * N, 3), K, N, o), 4, K, N, o)),
+    };
+    expect(() => gemm(device, args, { stage: false, workgroupSize: [4, 4, 1] })).toThrow(/\[x, 1, 1\]/);
+    expect(() => gemm(device, args, { stage: false, kTile: 32 })).toThrow(/kTile 32/);
+    expect(() => gemm(device, args, { stage: false, splitK: 2 })).toThrow(/splitK 2/);
+    expect(() => gemm(device, args, { stage: false, rowsPerThread: 0 })).toThrow(RangeError);
   });
   it('split-K: explicit slice counts (1 = one pass), more slices than steps, with and without bias', async () => {
     for (const splitK of [1, 2, 3, 7, 100]) {

@@ -167,6 +167,36 @@ describe('gate and up as one matmul', () => {
     expect(worst).toBeLessThanOrEqual(1);
   }, 60_000);
 
+  it('decode steps with the RMSNorms inside the GEMVs: the logits and greedy tokens of norms run apart (Qwen2, 4 bits)', async () => {
+    const { assets, weights } = await setUp(qwen2HubFiles(), 4, 'asymmetric');
+    const prompt = await promptIds(assets, INPUT);
+    const run = async (fuseNorm: boolean) => {
+      const d = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow, fuseNorm });
+      decoders.push(d);
+      const first = (await d.run(prompt, 'token', assets.vocabLimit)).token!; // prefill: the GEMM, norms apart
+      const { logits } = await d.run([first], 'logits', assets.vocabLimit); // one step: T = 1, the GEMV
+      const tokens = [];
+      let best = 0;
+      for (let i = 1; i < logits!.length; i++) if (logits![i]! > logits![best]!) best = i;
+      let ids = [best];
+      for (let i = 0; i < 4; i++) {
+        tokens.push(ids[0]!);
+        ids = [(await d.run(ids, 'token', assets.vocabLimit)).token!];
+      }
+      return { logits: logits!, tokens };
+    };
+    const fused = await noGpuErrors(device, () => run(true));
+    const apart = await noGpuErrors(device, () => run(false));
+    expect(fused.tokens).toEqual(apart.tokens);
+    let worst = 0;
+    for (let i = 0; i < fused.logits.length; i++)
+      worst = Math.max(
+        worst,
+        Math.abs(fused.logits[i]! - apart.logits[i]!) / (1e-4 * Math.abs(apart.logits[i]!) + 1e-5),
+      );
+    expect(worst).toBeLessThanOrEqual(1);
+  }, 60_000);
+
   it('concatColumns puts weights side by side only where they fit together', () => {
     const w = (over: Partial<QuantizedWeight> = {}): QuantizedWeight => ({
       bits: 4,

@@ -174,7 +174,7 @@ export function dequantizeReference(q: QuantizedWeight): Float32Array {
 
 /** Y[M, N] = A · B (+ bias) in float64, plus Σ|a·b| per output for an error bound. */
 export function matmulReference(
-  a: Float32Array,
+  a: Float32Array | Float64Array,
   b: Float32Array,
   M: number,
   K: number,

@@ -18,6 +18,12 @@ describe('calibratedTiles', () => {
     });
   });
 
+  it('keeps an unstaged GEMM (no workgroup memory) as it was measured', () => {
+    const unstaged = { stage: false, workgroupSize: [4, 1, 1], rowsPerThread: 16, colsPerThread: 8 };
+    const tiles = calibratedTiles({ ...stored, gemm: { ...stored.gemm, best: unstaged } }, 'google/swiftshader/-/-');
+    expect(tiles?.gemm).toEqual(unstaged);
+  });
+
   it('gives nothing for another adapter, no calibration, or a value that does not read as one', () => {
     expect(calibratedTiles(stored, 'nvidia/hopper/-/-')).toBeUndefined();
     expect(calibratedTiles(undefined, 'google/swiftshader/-/-')).toBeUndefined();

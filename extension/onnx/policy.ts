@@ -32,6 +32,13 @@ export interface PrecisionPolicy {
    * turns this off there and the tables stay as stored.
    */
   quantizeEmbeddingTables?: boolean;
+  /**
+   * Whether Conv weights asked below 16 bits may become 8-bit DequantizeLinear (undefined = yes). Chromium's WebNN
+   * builds no graph where a DequantizeLinear feeds a Conv (PP-OCRv4 rec at 8 bits: no session after 240 s; with its
+   * Conv weights as stored, running in 4 s; docs/webnn.md), so the engine turns this off on WebNN and those weights
+   * stay as stored (noted once per model).
+   */
+  quantizeConv?: boolean;
 }
 
 export const DEFAULT_POLICY: Readonly<PrecisionPolicy> = Object.freeze({

@@ -135,6 +135,8 @@ export function quantizationRequests(model: onnx.ModelProto, policy: PrecisionPo
 
 class Rewriter {
   readonly notes: RewriteNote[] = [];
+  /** Conv weights left as stored under `quantizeConv: false`. */
+  private convKept = 0;
   readonly roles = new Map<string, WeightRole>();
   private readonly ix: ModelIndex;
   private readonly attention: Set<NodeProto>;
@@ -196,6 +198,16 @@ class Rewriter {
       graph.node = (graph.node ?? []).flatMap((n) => this.replaced.get(n) ?? [n]);
     });
     this.removeUnused();
+    if (this.convKept > 0) {
+      // One note for them all: a CNN has dozens.
+      this.notes.push({
+        name: `${this.convKept} Conv weight${this.convKept === 1 ? '' : 's'}`,
+        op: 'Conv',
+        message:
+          "kept as stored: WebNN builds no graph with a DequantizeLinear before a Conv (Chromium's stalls), so only " +
+          'the other weights are quantized',
+      });
+    }
   }
 
   /** Whether `finish` will drop this weight: it was replaced for some use, and no node or graph output reads it now. */
@@ -368,6 +380,10 @@ class Rewriter {
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
     if (precision === 16) return this.toFloat16(node, 1, w);
+    if (this.policy.quantizeConv === false) {
+      this.convKept++;
+      return;
+    }
     if (precision < 8)
       this.note(
         w.name,

@@ -68,9 +68,14 @@ describe('planLoad', () => {
     const webnn = await plan('https://cdn.example/m.onnx', { backend: 'webnn', bits: 4 });
     expect(webnn.plan).toMatchObject({
       target: { backend: 'webnn', webnnDevice: 'gpu' },
-      policy: { bits: 8, quantizeEmbeddingTables: false },
+      policy: { bits: 8, quantizeEmbeddingTables: false, quantizeConv: false },
+      variant: 'q8s128ec',
     });
     expect(webnn.fallbacks).toContain('webnn: 4-bit unsupported, used 8-bit');
+    // Conv weights are quantized everywhere else.
+    expect((await plan('https://cdn.example/m.onnx', { backend: 'wasm', bits: 8 })).plan.policy).toMatchObject({
+      quantizeConv: true,
+    });
   });
 
   it('options that would have no effect are refused, naming the option', async () => {

@@ -9,6 +9,7 @@ import { gaussian } from '../quant/random';
 import { floatAttr, tinyTransformer, weight } from './graphs';
 import { ort, runModel, singleGraphModel, valueInfo } from './ort';
 import { expectReportMatchesModel } from './report-check';
+import { staticConvModel } from '../../support/onnx-models';
 
 const clone = (m: onnx.ModelProto) => parseModel(serializeModel(m));
 const opsOf = (m: onnx.IModelProto) => {
@@ -81,6 +82,24 @@ describe('Gemm', () => {
     const { relative, rewritten } = await relativeDifference(model, f, { bits: 4, groupSize: 16 });
     expect(relative).toBeLessThan(0.15);
     expect(opsOf(rewritten).sort()).toEqual(['Add', 'MatMulNBits', 'Mul']);
+  });
+});
+
+describe('Conv', () => {
+  test('8-bit through DequantizeLinear; under quantizeConv false kept as stored, with one note for them all', () => {
+    const quantized = parseModel(staticConvModel());
+    const asked = rewriteModel(quantized, makePolicy({ bits: 8 }));
+    expect(opsOf(quantized).filter((op) => op === 'DequantizeLinear')).toHaveLength(2);
+    expect(asked.report.weights.filter((w) => w.role === 'conv').map((w) => w.precision)).toEqual([8, 8]);
+
+    const kept = parseModel(staticConvModel());
+    const { notes, report } = rewriteModel(kept, makePolicy({ bits: 4, quantizeConv: false }));
+    expect(opsOf(kept)).toEqual(['Conv', 'Relu', 'Conv', 'Relu', 'GlobalAveragePool']);
+    expect(report.weights.filter((w) => w.role === 'conv').map((w) => w.precision)).toEqual([32, 32]);
+    // No "stored at 8, not 4" per weight: one note says why they all stayed.
+    expect(notes).toEqual([
+      { name: '2 Conv weights', op: 'Conv', message: expect.stringMatching(/^kept as stored: WebNN builds no graph/) },
+    ]);
   });
 });
 

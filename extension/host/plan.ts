@@ -170,20 +170,20 @@ export async function precisionPolicy(
     skipLayerNorm: options.skipLayerNorm ?? true,
     // onnxruntime-web has GatherBlockQuantized on WebGPU only (see PrecisionPolicy).
     quantizeEmbeddingTables: target.backend === 'webgpu',
-    // WebNN stalls building a graph with a DequantizeLinear before a Conv (see PrecisionPolicy).
-    quantizeConv: target.backend !== 'webnn',
+    // WebNN runs quantized weights as MatMulNBits only (see PrecisionPolicy).
+    dequantizeLinear: target.backend !== 'webnn',
   };
 }
 
 /**
  * The cache's name for a precision policy's variant of a model, e.g. `q4s128m8.8` ('src': as stored); then `n`:
- * norm weights quantized, `e`: embedding tables as stored, `c`: Conv weights as stored (WebNN), `i`: the MatMuls
+ * norm weights quantized, `e`: embedding tables as stored, `d`: no DequantizeLinear forms (WebNN), `i`: the MatMuls
  * in the integer form (`Plan.integerMatMul`).
  */
 export function variantOf(policy: PrecisionPolicy | null, integerMatMul = false): string {
   if (!policy) return 'src';
   const mixed = policy.mixedPrecision ? `m${policy.attentionPrecision}.${policy.embeddingPrecision}` : '';
-  return `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${mixed}${policy.skipLayerNorm ? '' : 'n'}${policy.quantizeEmbeddingTables ? '' : 'e'}${policy.quantizeConv === false ? 'c' : ''}${integerMatMul ? 'i' : ''}`;
+  return `q${policy.bits}${policy.scheme[0]}${policy.groupSize}${mixed}${policy.skipLayerNorm ? '' : 'n'}${policy.quantizeEmbeddingTables ? '' : 'e'}${policy.dequantizeLinear === false ? 'd' : ''}${integerMatMul ? 'i' : ''}`;
 }
 
 /** Tasks that decode step by step: their graphs keep MatMulNBits (their outputs are checked token for token). */

@@ -33,12 +33,13 @@ export interface PrecisionPolicy {
    */
   quantizeEmbeddingTables?: boolean;
   /**
-   * Whether Conv weights asked below 16 bits may become 8-bit DequantizeLinear (undefined = yes). Chromium's WebNN
-   * builds no graph where a DequantizeLinear feeds a Conv (PP-OCRv4 rec at 8 bits: no session after 240 s; with its
-   * Conv weights as stored, running in 4 s; docs/webnn.md), so the engine turns this off on WebNN and those weights
-   * stay as stored (noted once per model).
+   * Whether weights whose only quantized form is an 8-bit DequantizeLinear (Conv weights, other matrices, norm
+   * weights) may take it (undefined = yes). On Chromium's WebNN a DequantizeLinear before a Conv stalls the graph
+   * build (PP-OCRv4 rec at 8 bits: no session after 240 s) and one before an LSTM weight's Slice fails the session
+   * (Silero VAD), while MatMulNBits runs (docs/webnn.md): the engine turns this off on WebNN, where those weights
+   * stay as stored (noted once per model) and only MatMul/Gemm weights are quantized.
    */
-  quantizeConv?: boolean;
+  dequantizeLinear?: boolean;
 }
 
 export const DEFAULT_POLICY: Readonly<PrecisionPolicy> = Object.freeze({

@@ -135,8 +135,8 @@ export function quantizationRequests(model: onnx.ModelProto, policy: PrecisionPo
 
 class Rewriter {
   readonly notes: RewriteNote[] = [];
-  /** Conv weights left as stored under `quantizeConv: false`. */
-  private convKept = 0;
+  /** Weights left as stored under `dequantizeLinear: false`, by the op that reads them. */
+  private readonly keptFromDequantizeLinear = new Map<string, Set<string>>();
   readonly roles = new Map<string, WeightRole>();
   private readonly ix: ModelIndex;
   private readonly attention: Set<NodeProto>;
@@ -198,14 +198,15 @@ class Rewriter {
       graph.node = (graph.node ?? []).flatMap((n) => this.replaced.get(n) ?? [n]);
     });
     this.removeUnused();
-    if (this.convKept > 0) {
-      // One note for them all: a CNN has dozens.
+    // One note for them all (a CNN has dozens), per op.
+    for (const [op, names] of this.keptFromDequantizeLinear) {
+      const count = names.size;
       this.notes.push({
-        name: `${this.convKept} Conv weight${this.convKept === 1 ? '' : 's'}`,
-        op: 'Conv',
+        name: `${count} weight${count === 1 ? '' : 's'}`,
+        op,
         message:
-          "kept as stored: WebNN builds no graph with a DequantizeLinear before a Conv (Chromium's stalls), so only " +
-          'the other weights are quantized',
+          'kept as stored: on WebNN only MatMul/Gemm weights are quantized (a DequantizeLinear before a Conv stalls ' +
+          "Chromium's WebNN graph build, one before other ops can fail the session)",
       });
     }
   }
@@ -380,10 +381,7 @@ class Rewriter {
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
     if (precision === 16) return this.toFloat16(node, 1, w);
-    if (this.policy.quantizeConv === false) {
-      this.convKept++;
-      return;
-    }
+    if (this.keptAsStored(node, w)) return;
     if (precision < 8)
       this.note(
         w.name,
@@ -436,6 +434,7 @@ class Rewriter {
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
     if (precision === 16) return this.toFloat16(node, index, w);
+    if (this.keptAsStored(node, w)) return;
     if (precision < 8)
       this.note(w.name, node, `normalisation weights have an 8-bit form only; stored at 8, not ${precision}`);
     this.dequantizeLinear(node, index, w, 'tensor');
@@ -445,6 +444,7 @@ class Rewriter {
     const precision = this.precisionOf(w.name);
     if (precision === 32) return;
     if (precision === 16) return this.toFloat16(node, index, w);
+    if (this.keptAsStored(node, w)) return;
     if (precision < 8)
       this.note(w.name, node, `no ${precision}-bit op reads this weight; stored at 8 through DequantizeLinear`);
     this.dequantizeLinear(node, index, w, 'channel');
@@ -607,6 +607,15 @@ class Rewriter {
       this.prefixes.add(candidate);
       return candidate;
     }
+  }
+
+  /** Under `dequantizeLinear: false`, a weight whose quantized form would be a DequantizeLinear stays as stored. */
+  private keptAsStored(node: NodeProto, w: ConstantWeight): boolean {
+    if (this.policy.dequantizeLinear !== false) return false;
+    const op = node.opType ?? '';
+    const names = this.keptFromDequantizeLinear.get(op) ?? new Set<string>();
+    this.keptFromDequantizeLinear.set(op, names.add(w.name));
+    return true;
   }
 
   private note(name: string, node: NodeProto, message: string): void {

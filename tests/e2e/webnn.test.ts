@@ -264,10 +264,8 @@ describe('WebNN in @sparticuz/chromium (engine harness page)', () => {
       const [out] = Object.values(run.outputs);
       expect(run.metrics).toMatchObject({ backend: 'webnn', quantizationBits: bits });
       expect(ctcDecode(Float32Array.from(out!.data as number[]), out!.dims)).toBe('Hello World 2024');
-      expect(run.metrics.fallbacks.filter((f) => f.includes('Conv'))).toEqual([
-        expect.stringMatching(
-          /^38 Conv weights \(Conv\): kept as stored: WebNN builds no graph with a DequantizeLinear/,
-        ),
+      expect(run.metrics.fallbacks.filter((f) => f.includes('kept as stored'))).toEqual([
+        expect.stringMatching(/^38 weights \(Conv\): kept as stored: on WebNN only MatMul\/Gemm weights are quantized/),
       ]);
       const built = (op: string) => (after.ops[op] ?? 0) - (before.ops[op] ?? 0);
       expect(built('conv2d'), 'every Conv built as a WebNN conv2d').toBe(38);
@@ -276,6 +274,24 @@ describe('WebNN in @sparticuz/chromium (engine harness page)', () => {
       if (bits === 8) expect(built('dequantizeLinear'), "the MatMuls' quantized weights").toBeGreaterThan(0);
       expect(after.dispatches).toBeGreaterThan(before.dispatches);
     }
+  });
+
+  it('Silero VAD v5 at 8 bits runs with its weights as stored (its LSTM weights failed the session as DequantizeLinear)', async () => {
+    const frame = { type: 'float32', dims: [1, 512], data: Array.from(speech16k().slice(16000, 16512)) };
+    const feeds = {
+      input: frame,
+      state: { type: 'float32', dims: [2, 1, 128], data: new Array<number>(256).fill(0) },
+      sr: { type: 'int64', dims: [], data: ['16000'] },
+    };
+    const fp32 = await runInPage('/models/silero_vad_v5.onnx', feeds, { backend: 'webnn' });
+    const run = await runInPage('/models/silero_vad_v5.onnx', feeds, { backend: 'webnn', bits: 8 });
+    expect(run.metrics).toMatchObject({ backend: 'webnn', quantizationBits: 8 });
+    expect(run.metrics.fallbacks.filter((f) => f.includes('kept as stored')).sort()).toEqual([
+      expect.stringMatching(/^12 weights \(Conv\): kept as stored: on WebNN only MatMul\/Gemm/),
+      expect.stringMatching(/^4 weights \(Slice\): kept as stored: on WebNN only MatMul\/Gemm/),
+    ]);
+    // Nothing was quantized, so the speech probability is fp32's.
+    expect(run.outputs.output!.data).toEqual(fp32.outputs.output!.data);
   });
 
   // Quantized weights on WebNN, on a small MLP.

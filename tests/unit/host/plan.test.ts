@@ -68,13 +68,13 @@ describe('planLoad', () => {
     const webnn = await plan('https://cdn.example/m.onnx', { backend: 'webnn', bits: 4 });
     expect(webnn.plan).toMatchObject({
       target: { backend: 'webnn', webnnDevice: 'gpu' },
-      policy: { bits: 8, quantizeEmbeddingTables: false, quantizeConv: false },
-      variant: 'q8s128ec',
+      policy: { bits: 8, quantizeEmbeddingTables: false, dequantizeLinear: false },
+      variant: 'q8s128ed',
     });
     expect(webnn.fallbacks).toContain('webnn: 4-bit unsupported, used 8-bit');
-    // Conv weights are quantized everywhere else.
+    // Conv weights and other matrices take their DequantizeLinear form everywhere else.
     expect((await plan('https://cdn.example/m.onnx', { backend: 'wasm', bits: 8 })).plan.policy).toMatchObject({
-      quantizeConv: true,
+      dequantizeLinear: true,
     });
   });
 

@@ -86,19 +86,19 @@ describe('Gemm', () => {
 });
 
 describe('Conv', () => {
-  test('8-bit through DequantizeLinear; under quantizeConv false kept as stored, with one note for them all', () => {
+  test('8-bit through DequantizeLinear; under dequantizeLinear false kept as stored, with one note for them all', () => {
     const quantized = parseModel(staticConvModel());
     const asked = rewriteModel(quantized, makePolicy({ bits: 8 }));
     expect(opsOf(quantized).filter((op) => op === 'DequantizeLinear')).toHaveLength(2);
     expect(asked.report.weights.filter((w) => w.role === 'conv').map((w) => w.precision)).toEqual([8, 8]);
 
     const kept = parseModel(staticConvModel());
-    const { notes, report } = rewriteModel(kept, makePolicy({ bits: 4, quantizeConv: false }));
+    const { notes, report } = rewriteModel(kept, makePolicy({ bits: 4, dequantizeLinear: false }));
     expect(opsOf(kept)).toEqual(['Conv', 'Relu', 'Conv', 'Relu', 'GlobalAveragePool']);
     expect(report.weights.filter((w) => w.role === 'conv').map((w) => w.precision)).toEqual([32, 32]);
     // No "stored at 8, not 4" per weight: one note says why they all stayed.
     expect(notes).toEqual([
-      { name: '2 Conv weights', op: 'Conv', message: expect.stringMatching(/^kept as stored: WebNN builds no graph/) },
+      { name: '2 weights', op: 'Conv', message: expect.stringMatching(/^kept as stored: on WebNN only MatMul\/Gemm/) },
     ]);
   });
 });

@@ -9,10 +9,9 @@
  * dequantized vec4 of codes serves all RM rows (RM·RN vec4 FMAs per RM + RN vec4 reads).
  */
 import { bindBuffers, dispatch, getPipeline, uniformBuffer, withEncoder } from './pipelines';
-import { createStorage, shapeOf } from './weights';
-import { activationReadFn, bitsConstants, magicCodesFns, storage, uniforms, zeroPointFn } from './wgsl';
-import type { Bits } from './layout';
-import type { MatmulArgs } from './gemv';
+import { createStorage, matmulBuffers, shapeOf } from './weights';
+import { activationReadFn, bitsConstants, magicCodesFns, matmulBindings, range, uniforms, zeroPointFn } from './wgsl';
+import type { MatmulArgs, MatmulVariant } from './gemv';
 
 /**
  * The tiles it runs at where gemm's options leave them out, chosen on SwiftShader at M = 16 (bench/kernels.mjs):
@@ -29,18 +28,11 @@ export interface UnstagedTiles {
   colsPerThread: number;
 }
 
-interface UnstagedVariant {
-  bits: Bits;
-  asymmetric: boolean;
-  bias: boolean;
-  accumulate: boolean;
-  vec4A: boolean;
+interface UnstagedVariant extends MatmulVariant {
   tx: number;
   rm: number;
   rn: number;
 }
-
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 function unstagedWgsl(v: UnstagedVariant): string {
   const rows = range(v.rm);
@@ -49,12 +41,7 @@ function unstagedWgsl(v: UnstagedVariant): string {
   return `${uniforms(0, ['M', 'K', 'N', 'k_blocks', 'words_per_col', 'words_per_block', 'zp_row_bytes'])}
 ${bitsConstants(v.bits)}
 ${magicCodesFns()}
-${storage(1, v.vec4A ? 'a4' : 'a', v.vec4A ? 'array<vec4<f32>>' : 'array<f32>')}
-${storage(2, 'data', 'array<u32>')}
-${storage(3, 'scales', 'array<f32>')}
-${storage(4, 'out', 'array<f32>', 'read_write')}
-${v.asymmetric ? storage(5, 'zero_points', 'array<u32>') : ''}
-${v.bias ? storage(v.asymmetric ? 6 : 5, 'bias', 'array<f32>') : ''}
+${matmulBindings(v, 'out')}
 ${zeroPointFn(v.asymmetric)}
 ${activationReadFn(v.vec4A)}
 
@@ -141,15 +128,7 @@ export function gemmUnstaged(
   const pipeline = getPipeline(device, 'gemm-unstaged', { ...v }, unstagedWgsl);
   const u = uniformBuffer(device, [M, w.K, w.N, s.kBlocks, s.wordsPerColumn, s.wordsPerBlock, s.zpRowBytes]);
   const y = args.y ?? createStorage(device, M * w.N * 4, 'webq.gemm.y');
-  const buffers = [
-    u,
-    args.a,
-    w.data,
-    w.scales,
-    y,
-    ...(w.zeroPoints ? [w.zeroPoints] : []),
-    ...(v.bias ? [args.bias!] : []),
-  ];
+  const buffers = matmulBuffers(u, args.a, w, y, args.bias);
   withEncoder(device, encoder, (e) => dispatch(e, pipeline, bindBuffers(device, pipeline, buffers), [gx, gy, 1]));
   return y;
 }

@@ -23,20 +23,21 @@ import {
   uniformBuffer,
   withEncoder,
 } from './pipelines';
-import { createStorage, shapeOf } from './weights';
+import { createStorage, matmulBuffers, shapeOf } from './weights';
 import {
   activationReadFn,
   bitsConstants,
   dispatchLinear,
   linearIndexFn,
   magicCodesFns,
+  matmulBindings,
+  range,
   storage,
   uniforms,
   zeroPointFn,
 } from './wgsl';
 import { GEMM_UNSTAGED_DEFAULTS, gemmUnstaged } from './gemm-unstaged';
-import type { Bits } from './layout';
-import type { MatmulArgs } from './gemv';
+import type { MatmulArgs, MatmulVariant } from './gemv';
 
 /** The tiles a GEMM runs at where its options leave them out. */
 export const GEMM_DEFAULTS = { workgroupSize: [16, 8, 1], rowsPerThread: 4, colsPerThread: 4, kTile: 32 } as const;
@@ -64,22 +65,14 @@ const TARGET_WORKGROUPS = 256;
 /** … without slices shorter than this many K steps. */
 const MIN_SLICE_STEPS = 2;
 
-interface GemmVariant {
-  bits: Bits;
-  asymmetric: boolean;
-  /** Bias added by this pass (not when split: the reduction adds it). */
-  bias: boolean;
-  /** Added into Y by this pass (not when split: the reduction adds into Y). */
-  accumulate: boolean;
-  vec4A: boolean;
+/** `bias` and `accumulate` are this pass's: when split, the reduction adds the bias and into Y instead. */
+interface GemmVariant extends MatmulVariant {
   tx: number;
   ty: number;
   rm: number;
   rn: number;
   kt: number;
 }
-
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 function gemmWgsl(v: GemmVariant): string {
   const mt = v.ty * v.rm;
@@ -154,12 +147,7 @@ const MT: u32 = ${mt}u;
 const NT: u32 = ${nt}u;
 const WT: u32 = ${wt}u; // packed words per column per K step
 const VPW: u32 = ${cpw / 4}u; // vec4s of codes per word
-${storage(1, v.vec4A ? 'a4' : 'a', v.vec4A ? 'array<vec4<f32>>' : 'array<f32>')}
-${storage(2, 'data', 'array<u32>')}
-${storage(3, 'scales', 'array<f32>')}
-${storage(4, 'out', 'array<f32>', 'read_write')}
-${v.asymmetric ? storage(5, 'zero_points', 'array<u32>') : ''}
-${v.bias ? storage(v.asymmetric ? 6 : 5, 'bias', 'array<f32>') : ''}
+${matmulBindings(v, 'out')}
 ${zeroPointFn(v.asymmetric)}
 ${activationReadFn(v.vec4A)}
 var<workgroup> tile_a: array<vec4<f32>, ${mt * (kt4 + 1)}>; // [MT][KTP4]
@@ -320,15 +308,7 @@ export function gemm(
   const u = uniformBuffer(device, [M, w.K, w.N, s.kBlocks, s.wordsPerColumn, s.wordsPerBlock, s.zpRowBytes, sliceLen]);
   const y = args.y ?? createStorage(device, M * w.N * 4, 'webq.gemm.y');
   const out = slices === 1 ? y : scratchBuffer(device, 'gemm.partial', slices * M * w.N * 4);
-  const buffers = [
-    u,
-    args.a,
-    w.data,
-    w.scales,
-    out,
-    ...(w.zeroPoints ? [w.zeroPoints] : []),
-    ...(v.bias ? [args.bias!] : []),
-  ];
+  const buffers = matmulBuffers(u, args.a, w, out, v.bias ? args.bias : undefined);
   const steps = [{ pipeline, bindGroup: bindBuffers(device, pipeline, buffers), groups }];
   if (slices > 1) {
     const bias = args.bias !== undefined;

@@ -30,9 +30,9 @@ import {
   uniformBuffer,
   withEncoder,
 } from './pipelines';
-import { createStorage, shapeOf, type GpuQuantizedWeight } from './weights';
+import { createStorage, matmulBuffers, shapeOf, type GpuQuantizedWeight } from './weights';
 import { checkBuffer, f32Bits } from './args';
-import { activationReadFn, bitsConstants, magicCodesFns, storage, uniforms, zeroPointFn } from './wgsl';
+import { activationReadFn, bitsConstants, magicCodesFns, matmulBindings, storage, uniforms, zeroPointFn } from './wgsl';
 import type { Bits } from './layout';
 
 /** The tiles a GEMV runs at where its options leave them out. */
@@ -73,13 +73,19 @@ export interface MatmulArgs {
   accumulate?: boolean;
 }
 
-interface GemvVariant {
+/** What every quantized matmul kernel's code depends on (each kernel adds its tiles). */
+export interface MatmulVariant {
   bits: Bits;
   asymmetric: boolean;
+  /** The pass adds the bias. */
   bias: boolean;
+  /** The pass adds into Y. */
   accumulate: boolean;
   /** A bound as vec4s (K % 4 == 0: every row starts 16-byte aligned). */
   vec4A: boolean;
+}
+
+interface GemvVariant extends MatmulVariant {
   tx: number;
   ty: number;
   rn: number;
@@ -214,12 +220,7 @@ const TX: u32 = ${v.tx}u;
 const TY: u32 = ${v.ty}u;
 const RN: u32 = ${v.rn}u;
 const NV: u32 = ${reducedValues(v)}u; // values reduced per thread
-${storage(1, v.vec4A ? 'a4' : 'a', v.vec4A ? 'array<vec4<f32>>' : 'array<f32>')}
-${storage(2, 'data', `array<${chunkT}>`)}
-${storage(3, 'scales', 'array<f32>')}
-${storage(4, 'y', 'array<f32>', 'read_write')}
-${v.asymmetric ? storage(5, 'zero_points', 'array<u32>') : ''}
-${v.bias ? storage(v.asymmetric ? 6 : 5, 'bias', 'array<f32>') : ''}
+${matmulBindings(v, 'y', `array<${chunkT}>`)}
 ${v.norm ? normWeightWgsl(v, 5 + Number(v.asymmetric) + Number(v.bias)) : ''}
 ${zeroPointFn(v.asymmetric)}
 ${activationReadFn(v.vec4A)}
@@ -335,16 +336,7 @@ export function gemv(
   const eps = f32Bits(args.norm?.eps ?? 0);
   const u = uniformBuffer(device, [w.K, w.N, s.kBlocks, chunksPerCol, s.wordsPerBlock / v.cw, s.zpRowBytes, gx, eps]);
   const y = args.y ?? createStorage(device, M * w.N * 4, 'webq.gemv.y');
-  const buffers = [
-    u,
-    args.a,
-    w.data,
-    w.scales,
-    y,
-    ...(w.zeroPoints ? [w.zeroPoints] : []),
-    ...(args.bias ? [args.bias] : []),
-    ...(args.norm ? [args.norm.weight] : []),
-  ];
+  const buffers = [...matmulBuffers(u, args.a, w, y, args.bias), ...(args.norm ? [args.norm.weight] : [])];
   withEncoder(device, encoder, (e) => dispatch(e, pipeline, bindBuffers(device, pipeline, buffers), [gx, gy, M]));
   return y;
 }

@@ -147,3 +147,14 @@ export function destroyQuantized(w: GpuQuantizedWeight): void {
   w.scales.destroy();
   w.zeroPoints?.destroy();
 }
+
+/** The buffers of a quantized matmul's bindings 1…6 after its uniforms `u` (wgsl.ts `matmulBindings`). */
+export function matmulBuffers(
+  u: GPUBuffer,
+  a: GPUBuffer,
+  w: GpuQuantizedWeight,
+  y: GPUBuffer,
+  bias: GPUBuffer | undefined,
+): GPUBuffer[] {
+  return [u, a, w.data, w.scales, y, ...(w.zeroPoints ? [w.zeroPoints] : []), ...(bias ? [bias] : [])];
+}

@@ -74,6 +74,29 @@ fn a1(row: u32, k: u32) -> f32 { return select(0.0, a[row + min(k, u.K - 1u)], k
 fn a_at(row: u32, k: u32) -> vec4<f32> { return vec4<f32>(a1(row, k), a1(row, k + 1u), a1(row, k + 2u), a1(row, k + 3u)); }`;
 }
 
+/** 0 … n − 1, for the kernels' unrolled code generation. */
+export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * The storage bindings of a quantized matmul, in the order `matmulBuffers` (weights.ts) binds them: 1 A (`a4` as
+ * vec4s when `vec4A`, else `a`), 2 the packed words `data` (as `dataType`), 3 `scales`, 4 the output (`out`), then
+ * `zero_points` when asymmetric and `bias` when there is one. Binding 0 is the kernel's uniforms.
+ */
+export function matmulBindings(
+  v: { vec4A: boolean; asymmetric: boolean; bias: boolean },
+  out: string,
+  dataType = 'array<u32>',
+): string {
+  return [
+    storage(1, v.vec4A ? 'a4' : 'a', v.vec4A ? 'array<vec4<f32>>' : 'array<f32>'),
+    storage(2, 'data', dataType),
+    storage(3, 'scales', 'array<f32>'),
+    storage(4, out, 'array<f32>', 'read_write'),
+    v.asymmetric ? storage(5, 'zero_points', 'array<u32>') : '',
+    v.bias ? storage(v.asymmetric ? 6 : 5, 'bias', 'array<f32>') : '',
+  ].join('\n');
+}
+
 /** A storage binding declaration. */
 export function storage(binding: number, name: string, type: string, access: 'read' | 'read_write' = 'read'): string {
   return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: ${type};`;

@@ -92,6 +92,17 @@ async function check(
 
 const BITS: Bits[] = [2, 4, 8];
 
+/** A small 4-bit weight [32, 4] and M rows of A with room for 5, for the argument checks. */
+function smallArgs(dev: GPUDevice, M: number) {
+  const K = 32;
+  const o: QuantizeOptions = { bits: 4, scheme: 'symmetric', groupSize: 32 };
+  return {
+    a: uploadBytes(dev, new Float32Array(5 * K)),
+    M,
+    w: uploadQuantized(dev, pack(quantizeReference(randomWeights(K * 4, 3), K, 4, o), 4, K, 4, o)),
+  };
+}
+
 describe('gemv', () => {
   const cases: Case[] = [
     { M: 1, K: 37, N: 1, groupSize: 16 }, // K not a multiple of the block nor of 4, N = 1
@@ -121,14 +132,8 @@ describe('gemv', () => {
     await check(device, 'gemv', { M: 1, K: 2048, N: 40, groupSize: 32, norm: true }, 4, 'asymmetric');
   });
   it('norm: a bad eps or a short weight is a RangeError; the GEMM takes none', () => {
-    const K = 32;
-    const o: QuantizeOptions = { bits: 4, scheme: 'symmetric', groupSize: 32 };
-    const args = {
-      a: uploadBytes(device, new Float32Array(5 * K)),
-      M: 1,
-      w: uploadQuantized(device, pack(quantizeReference(randomWeights(K * 4, 3), K, 4, o), 4, K, 4, o)),
-    };
-    const weight = uploadBytes(device, new Float32Array(K));
+    const args = smallArgs(device, 1);
+    const weight = uploadBytes(device, new Float32Array(32));
     expect(() => gemv(device, { ...args, norm: { weight, eps: -1 } })).toThrow(/norm.eps/);
     expect(() => gemv(device, { ...args, norm: { weight: uploadBytes(device, new Float32Array(8)), eps: 0 } })).toThrow(
       /norm.weight/,
@@ -231,14 +236,7 @@ describe('gemm', () => {
     }
   });
   it('unstaged: rejects a 2-D workgroup, kTile and splitK', () => {
-    const K = 32,
-      N = 4;
-    const o: QuantizeOptions = { bits: 4, scheme: 'symmetric', groupSize: 32 };
-    const args = {
-      a: uploadBytes(device, new Float32Array(2 * K)),
-      M: 2,
-      w: uploadQuantized(device, pack(quantizeReference(randomWeights(K * N, 3), K, N, o), 4, K, N, o)),
-    };
+    const args = smallArgs(device, 2);
     expect(() => gemm(device, args, { stage: false, workgroupSize: [4, 4, 1] })).toThrow(/\[x, 1, 1\]/);
     expect(() => gemm(device, args, { stage: false, kTile: 32 })).toThrow(/kTile 32/);
     expect(() => gemm(device, args, { stage: false, splitK: 2 })).toThrow(/splitK 2/);
@@ -270,14 +268,7 @@ describe('gemm', () => {
     fresh.destroy();
   });
   it('rejects a bad splitK and a tile beyond the workgroup storage', () => {
-    const K = 32,
-      N = 4;
-    const o: QuantizeOptions = { bits: 4, scheme: 'symmetric', groupSize: 32 };
-    const args = {
-      a: uploadBytes(device, new Float32Array(2 * K)),
-      M: 2,
-      w: uploadQuantized(device, pack(quantizeReference(randomWeights(K * N, 3), K, N, o), 4, K, N, o)),
-    };
+    const args = smallArgs(device, 2);
     expect(() => gemm(device, args, { splitK: 0 })).toThrow(RangeError);
     expect(() => gemm(device, args, { splitK: 1.5 })).toThrow(RangeError);
     expect(() =>

@@ -138,63 +138,59 @@ describe('the native decoder', () => {
   );
 });
 
-describe('gate and up as one matmul', () => {
-  it('the prefill logits and greedy tokens of two separate gate/up matmuls (Llama, 4 bits)', async () => {
+describe('fusions: the same tokens and logits as the kernels run apart', () => {
+  /** Four greedy steps from `first`, after whatever `d` holds. */
+  async function greedy(d: NativeDecoder, first: number, vocabLimit: number): Promise<number[]> {
+    const tokens = [];
+    let ids = [first];
+    for (let i = 0; i < 4; i++) {
+      tokens.push(ids[0]!);
+      ids = [(await d.run(ids, 'token', vocabLimit)).token!];
+    }
+    return tokens;
+  }
+  /** Both arms' greedy tokens equal and their logits within `relative` (plus a floor of relative / 10). */
+  async function expectSameArms(
+    run: (fused: boolean) => Promise<{ logits: Float32Array; tokens: number[] }>,
+    relative: number,
+  ): Promise<void> {
+    const fused = await noGpuErrors(device, () => run(true));
+    const apart = await noGpuErrors(device, () => run(false));
+    expect(fused.tokens).toEqual(apart.tokens);
+    let worst = 0;
+    for (let i = 0; i < fused.logits.length; i++)
+      worst = Math.max(
+        worst,
+        Math.abs(fused.logits[i]! - apart.logits[i]!) / (relative * Math.abs(apart.logits[i]!) + relative / 10),
+      );
+    expect(worst).toBeLessThanOrEqual(1);
+  }
+
+  it('gate and up as one matmul: the prefill logits and greedy tokens of two (Llama, 4 bits)', async () => {
     const { assets, weights } = await setUp(llamaHubFiles(), 4, 'symmetric');
     const prompt = await promptIds(assets, INPUT);
-    const run = async (fuseGateUp: boolean) => {
+    await expectSameArms(async (fuseGateUp) => {
       const d = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow, fuseGateUp });
       decoders.push(d);
       expect(d.fusedGateUp).toBe(fuseGateUp);
       const { logits } = await d.run(prompt, 'logits', assets.vocabLimit);
-      const tokens = [];
-      let ids = [(await d.run([1], 'token', assets.vocabLimit)).token!];
-      for (let i = 0; i < 4; i++) {
-        tokens.push(ids[0]!);
-        ids = [(await d.run(ids, 'token', assets.vocabLimit)).token!];
-      }
-      return { logits: logits!, tokens };
-    };
-    const fused = await noGpuErrors(device, () => run(true));
-    const apart = await noGpuErrors(device, () => run(false));
-    expect(fused.tokens).toEqual(apart.tokens);
-    let worst = 0;
-    for (let i = 0; i < fused.logits.length; i++)
-      worst = Math.max(
-        worst,
-        Math.abs(fused.logits[i]! - apart.logits[i]!) / (1e-5 * Math.abs(apart.logits[i]!) + 1e-6),
-      );
-    expect(worst).toBeLessThanOrEqual(1);
+      const first = (await d.run([1], 'token', assets.vocabLimit)).token!;
+      return { logits: logits!, tokens: await greedy(d, first, assets.vocabLimit) };
+    }, 1e-5);
   }, 60_000);
 
-  it('decode steps with the RMSNorms inside the GEMVs: the logits and greedy tokens of norms run apart (Qwen2, 4 bits)', async () => {
+  it("the RMSNorms inside the decode GEMVs: one step's logits and greedy tokens of norms run apart (Qwen2, 4 bits)", async () => {
     const { assets, weights } = await setUp(qwen2HubFiles(), 4, 'asymmetric');
     const prompt = await promptIds(assets, INPUT);
-    const run = async (fuseNorm: boolean) => {
+    await expectSameArms(async (fuseNorm) => {
       const d = new NativeDecoder(device, weights, { maxPositions: assets.config.contextWindow, fuseNorm });
       decoders.push(d);
       const first = (await d.run(prompt, 'token', assets.vocabLimit)).token!; // prefill: the GEMM, norms apart
       const { logits } = await d.run([first], 'logits', assets.vocabLimit); // one step: T = 1, the GEMV
-      const tokens = [];
       let best = 0;
       for (let i = 1; i < logits!.length; i++) if (logits![i]! > logits![best]!) best = i;
-      let ids = [best];
-      for (let i = 0; i < 4; i++) {
-        tokens.push(ids[0]!);
-        ids = [(await d.run(ids, 'token', assets.vocabLimit)).token!];
-      }
-      return { logits: logits!, tokens };
-    };
-    const fused = await noGpuErrors(device, () => run(true));
-    const apart = await noGpuErrors(device, () => run(false));
-    expect(fused.tokens).toEqual(apart.tokens);
-    let worst = 0;
-    for (let i = 0; i < fused.logits.length; i++)
-      worst = Math.max(
-        worst,
-        Math.abs(fused.logits[i]! - apart.logits[i]!) / (1e-4 * Math.abs(apart.logits[i]!) + 1e-5),
-      );
-    expect(worst).toBeLessThanOrEqual(1);
+      return { logits: logits!, tokens: await greedy(d, best, assets.vocabLimit) };
+    }, 1e-4);
   }, 60_000);
 
   it('concatColumns puts weights side by side only where they fit together', () => {

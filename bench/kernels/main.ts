@@ -40,7 +40,8 @@ export interface BenchConfig {
  * webq's tile shapes per adapter, as its decode engine picks them (extension/native/decoder.ts EMULATED_TILES).
  * SwiftShader (a CPU emulating the GPU, subgroups of 4) favours few threads along K and many columns per workgroup
  * (measured with bench/kernels-tune.ts: 4x16 GEMV ~6x faster than 64x4), and a GEMM without workgroup memory
- * (gemm-unstaged.ts: 1.8–2.3× the staged [16,4] 4×4 here); other adapters get the kernels' defaults.
+ * (gemm-unstaged.ts: 1.37–2.46× onnxruntime-web at 4 and 8 bits, where the staged [16,4] 4×4 ran 0.63–0.95×;
+ * kernels/README.md); other adapters get the kernels' defaults.
  */
 function profileFor(adapter: string): { gemv: GemvOptions; gemm: GemmOptions } {
   if (/swiftshader/i.test(adapter)) return { gemv: EMULATED_TILES.gemv!, gemm: EMULATED_TILES.gemm! };

@@ -57,8 +57,8 @@ export const EMULATED_TILES: Pick<NativeDecoderOptions, 'gemv' | 'gemm' | 'topKO
   // picking on the CPU took 2–3 ms (bench/top-k.ts, Qwen2's vocabulary, k 50).
   topKOnGpu: false,
   gemv: { workgroupSize: [4, 16, 1], colsPerThread: 2 },
-  // For the same reason the GEMM stages nothing in workgroup memory there: 1.8–2.3× the staged [16, 4] 4×4 tile
-  // and 1.8–2.3× onnxruntime-web's MatMulNBits at M = 16 (bench/kernels.mjs, docs/benchmarks.md).
+  // For the same reason the GEMM stages nothing in workgroup memory there: 1.37–2.46× onnxruntime-web's MatMulNBits
+  // at 4 and 8 bits, M = 16, where the staged [16, 4] 4×4 tile ran 0.63–0.95× (bench/kernels.mjs; kernels/README.md).
   gemm: { stage: false },
 };
 

@@ -15,7 +15,7 @@ import { dataError } from '../quant/errors';
 import { forEachGraph, type NodeProto, type onnx, type TensorProto } from './model';
 import type { RewriteSteps } from './rewrite';
 import { dimsOf, elementBits, elementCount, isExternal } from './tensor';
-import { constantNodeTensor } from './weights';
+import { forEachConstantTensor } from './weights';
 
 /** One tensor's bytes in an external file. */
 export interface ExternalRef {
@@ -37,13 +37,8 @@ export function isPlainFileName(name: string): boolean {
 /** Every tensor of the model (initializers and Constant node values, subgraphs included) stored externally. */
 function externalTensors(model: onnx.IModelProto): TensorProto[] {
   const found: TensorProto[] = [];
-  forEachGraph(model.graph!, (graph) => {
-    for (const t of graph.initializer ?? []) if (isExternal(t)) found.push(t);
-    for (const node of graph.node ?? []) {
-      if (node.opType !== 'Constant') continue;
-      const t = constantNodeTensor(node);
-      if (t && isExternal(t)) found.push(t);
-    }
+  forEachConstantTensor(model, (t) => {
+    if (isExternal(t)) found.push(t);
   });
   return found;
 }
@@ -166,13 +161,13 @@ export class ExternalDataLoader implements RewriteSteps {
   ) {
     const refs = checkExternalData(model, new Map([...files].map(([name, f]) => [name, f.size])));
     const byTensor = new Map(refs.map((r) => [r.tensor, r]));
+    forEachConstantTensor(model, (t, name) => {
+      const ref = byTensor.get(t);
+      if (ref) this.byName.set(name, ref);
+    });
     forEachGraph(model.graph!, (graph) => {
-      for (const t of graph.initializer ?? []) if (byTensor.has(t)) this.byName.set(t.name ?? '', byTensor.get(t)!);
-      for (const node of graph.node ?? []) {
-        const t = node.opType === 'Constant' ? constantNodeTensor(node) : undefined;
-        if (t && byTensor.has(t)) this.byName.set(node.output?.[0] ?? '', byTensor.get(t)!);
+      for (const node of graph.node ?? [])
         for (const name of new Set(node.input ?? [])) this.readers.set(name, (this.readers.get(name) ?? 0) + 1);
-      }
     });
     this.total = refs.reduce((n, r) => n + r.length, 0);
     for (const ref of refs) {
@@ -205,13 +200,7 @@ export class ExternalDataLoader implements RewriteSteps {
   async end(): Promise<void> {
     const byTensor = new Map([...this.pending].map((r) => [r.tensor, r]));
     const left: TensorProto[] = [];
-    forEachGraph(this.model.graph!, (graph) => {
-      for (const t of graph.initializer ?? []) left.push(t);
-      for (const node of graph.node ?? []) {
-        const t = node.opType === 'Constant' ? constantNodeTensor(node) : undefined;
-        if (t) left.push(t);
-      }
-    });
+    forEachConstantTensor(this.model, (t) => left.push(t));
     for (const t of left) {
       // A tensor let go of must be one the rewrite dropped: anything else would be serialized without its bytes.
       if (this.released.has(t))

@@ -214,13 +214,13 @@ class Rewriter {
   /** Whether `finish` will drop this weight: it was replaced for some use, and no node or graph output reads it now. */
   dropped(name: string): boolean {
     if (!this.redirected.has(name)) return false;
-    this.outputs ??= new Set(
-      (() => {
-        const names: string[] = [];
-        forEachGraph(this.root, (g) => names.push(...(g.output ?? []).map((o) => o.name ?? '')));
-        return names;
-      })(),
-    );
+    if (!this.outputs) {
+      const outputs = new Set<string>();
+      forEachGraph(this.root, (g) => {
+        for (const o of g.output ?? []) outputs.add(o.name ?? '');
+      });
+      this.outputs = outputs;
+    }
     if (this.outputs.has(name)) return false;
     for (const use of this.ix.uses.get(name) ?? []) {
       const nodes = this.replaced.get(use.node) ?? [use.node];

@@ -48,6 +48,23 @@ export function constantNodeTensor(node: NodeProto): TensorProto | undefined {
   return undefined;
 }
 
+/**
+ * Every constant tensor of the model, subgraphs included: the initializers (under their names) and the values of
+ * Constant nodes (under their outputs), with the name nodes read them by.
+ */
+export function forEachConstantTensor(
+  model: onnx.IModelProto,
+  visit: (tensor: TensorProto, name: string) => void,
+): void {
+  forEachGraph(model.graph!, (graph) => {
+    for (const t of graph.initializer ?? []) visit(t, t.name ?? '');
+    for (const node of graph.node ?? []) {
+      const t = node.opType === 'Constant' ? constantNodeTensor(node) : undefined;
+      if (t) visit(t, node.output?.[0] ?? '');
+    }
+  });
+}
+
 export function indexModel(model: onnx.IModelProto): ModelIndex {
   const index: ModelIndex = { constants: new Map(), producers: new Map(), uses: new Map(), graphOf: new Map() };
   forEachGraph(model.graph!, (graph) => {

@@ -16,8 +16,8 @@ import type { MatmulArgs, MatmulVariant } from './gemv';
 /**
  * The tiles it runs at where gemm's options leave them out, chosen on SwiftShader at M = 16 (bench/kernels.mjs):
  * four threads of 16×8 outputs. Fewer outputs per thread read A and B more often (kernels/README.md lists the
- * tiles tried); 16×16 ran up to 1.2× faster but takes two to three times as long to compile (2.4–4.3 s against
- * 0.8–2.1 s on Dawn for Node), which a decode engine's first prefill pays.
+ * tiles tried); 16×16 ran up to 1.2× faster but its first call, which compiles it, takes about twice as long
+ * (3.6–4.2 s against 1.3–2.1 s on Dawn for Node, bench/kernels-tune.ts), which a decode engine's first prefill pays.
  */
 export const GEMM_UNSTAGED_DEFAULTS = { workgroupSize: [4, 1, 1], rowsPerThread: 16, colsPerThread: 8 } as const;
 
